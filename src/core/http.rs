@@ -1,0 +1,163 @@
+//! The core's view of an incoming request and of what to answer.
+
+use crate::core::config::is_loopback_host;
+use crate::core::session::cookies::Transport;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Other,
+}
+
+impl Method {
+    pub fn parse(m: &str) -> Method {
+        match m {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// An incoming request to an `/auth/*` route, as the platform hands it to the core.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub url: url::Url,
+    pub cookie_header: String,
+    pub origin_header: Option<String>,
+    pub sec_fetch_site: Option<String>,
+    /// `application/x-www-form-urlencoded` body fields of a POST (empty otherwise).
+    pub form: Vec<(String, String)>,
+}
+
+impl Request {
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+
+    pub fn form_param(&self, name: &str) -> Option<&str> {
+        self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// `scheme://host[:port]` of this request.
+    pub fn origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+}
+
+/// How the site is reached: https, plain http on loopback (development), or plain http elsewhere (to be
+/// upgraded).
+pub fn transport_of(url: &url::Url) -> Option<Transport> {
+    match url.scheme() {
+        "https" => Some(Transport::Https),
+        "http" if is_loopback_host(url.host()) => Some(Transport::LoopbackHttp),
+        _ => None,
+    }
+}
+
+/// Whether an unauthenticated request is a top-level page navigation (gets the login page) rather than an
+/// API or subresource call (gets `401` JSON).
+pub fn is_navigation(method: Method, sec_fetch_mode: Option<&str>, accept: Option<&str>) -> bool {
+    if !matches!(method, Method::Get | Method::Head) {
+        return false;
+    }
+    match sec_fetch_mode {
+        Some(mode) => mode == "navigate",
+        None => accept.is_some_and(|a| a.contains("text/html")),
+    }
+}
+
+/// A response produced by the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+/// Content-Security-Policy of the pages the worker renders (no script at all).
+pub const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+impl Response {
+    fn new(status: u16, content_type: &str, body: String) -> Response {
+        Response {
+            status,
+            headers: vec![
+                ("content-type", content_type.to_string()),
+                ("cache-control", "no-store".to_string()),
+                ("x-content-type-options", "nosniff".to_string()),
+                ("referrer-policy", "no-referrer".to_string()),
+            ],
+            body,
+        }
+    }
+
+    pub fn html(status: u16, body: String) -> Response {
+        let mut r = Response::new(status, "text/html; charset=utf-8", body);
+        r.headers.push(("content-security-policy", PAGE_CSP.to_string()));
+        r
+    }
+
+    pub fn json(status: u16, body: String) -> Response {
+        Response::new(status, "application/json", body)
+    }
+
+    pub fn redirect(location: impl Into<String>) -> Response {
+        let mut r = Response::new(302, "text/plain; charset=utf-8", String::new());
+        r.headers.push(("location", location.into()));
+        r
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn with_cookie(self, set_cookie: String) -> Response {
+        self.with_header("set-cookie", set_cookie)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the platform should do with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send this response.
+    Respond(Response),
+    /// Serve this public file from the static assets (login page, signed-out page, their CSS/JS).
+    ServePublicAsset { path: String, status: u16 },
+    /// Let the original request through to the site (static assets or origin).
+    PassThrough,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn navigation_detection() {
+        assert!(is_navigation(Method::Get, Some("navigate"), None));
+        assert!(!is_navigation(Method::Get, Some("cors"), Some("text/html")));
+        assert!(is_navigation(Method::Get, None, Some("text/html,application/xhtml+xml")));
+        assert!(!is_navigation(Method::Get, None, Some("application/json")));
+        assert!(!is_navigation(Method::Get, None, None));
+        assert!(!is_navigation(Method::Post, Some("navigate"), Some("text/html")));
+    }
+
+    #[test]
+    fn transports() {
+        let t = |u: &str| transport_of(&url::Url::parse(u).unwrap());
+        assert_eq!(t("https://site.example/"), Some(Transport::Https));
+        assert_eq!(t("http://127.0.0.1:8787/"), Some(Transport::LoopbackHttp));
+        assert_eq!(t("http://localhost:8787/"), Some(Transport::LoopbackHttp));
+        assert_eq!(t("http://site.example/"), None);
+    }
+}

@@ -1,0 +1,13 @@
+//! The sans-IO core. Everything that decides lives here; see the module docs.
+
+pub mod b64;
+pub mod config;
+pub mod error;
+pub mod flow;
+pub mod html;
+pub mod http;
+pub mod oidc;
+pub mod platform;
+pub mod routing;
+pub mod secret;
+pub mod session;

@@ -1,0 +1,450 @@
+//! JSON Web Keys: parsing, and choosing the key that may verify a given token.
+//!
+//! The accepted algorithm comes from our allow-list and must fit the key (`kty`, `crv`, the key's own `alg`,
+//! `use`, `key_ops`); the token header only *asks*. Keys that are malformed, too weak (RSA < 2048 bits) or of
+//! unknown types are skipped, so one bad key in an IdP's set does not break the others.
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::core::b64;
+
+pub const MAX_JWKS_BYTES: usize = 256 * 1024;
+pub const MAX_KEYS: usize = 100;
+pub const MIN_RSA_BITS: usize = 2048;
+pub const MAX_RSA_BITS: usize = 8192;
+
+/// Signature algorithms accepted for ID tokens. HMAC and `none` are not representable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alg {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    /// EdDSA with Ed25519 (JOSE `EdDSA`, or the fully specified `Ed25519`).
+    EdDSA,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlg {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Alg {
+    /// Exact, case-sensitive match against the allow-list.
+    pub fn from_jose(name: &str) -> Option<Alg> {
+        Some(match name {
+            "RS256" => Alg::RS256,
+            "RS384" => Alg::RS384,
+            "RS512" => Alg::RS512,
+            "PS256" => Alg::PS256,
+            "PS384" => Alg::PS384,
+            "PS512" => Alg::PS512,
+            "ES256" => Alg::ES256,
+            "ES384" => Alg::ES384,
+            "EdDSA" | "Ed25519" => Alg::EdDSA,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::RS384 => "RS384",
+            Alg::RS512 => "RS512",
+            Alg::PS256 => "PS256",
+            Alg::PS384 => "PS384",
+            Alg::PS512 => "PS512",
+            Alg::ES256 => "ES256",
+            Alg::ES384 => "ES384",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+
+    /// The hash used by the signature (and for `at_hash`/`c_hash`).
+    pub fn hash(self) -> HashAlg {
+        match self {
+            Alg::RS256 | Alg::PS256 | Alg::ES256 => HashAlg::Sha256,
+            Alg::RS384 | Alg::PS384 | Alg::ES384 => HashAlg::Sha384,
+            // OpenID Connect uses SHA-512 for at_hash with Ed25519.
+            Alg::RS512 | Alg::PS512 | Alg::EdDSA => HashAlg::Sha512,
+        }
+    }
+
+    /// Whether a key's own `alg` member permits this algorithm.
+    fn permitted_by(self, key_alg: &str) -> bool {
+        Alg::from_jose(key_alg) == Some(self)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyMaterial {
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Ec { curve: EcCurve, x: Vec<u8>, y: Vec<u8> },
+    Ed25519 { x: Vec<u8> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcCurve {
+    P256,
+    P384,
+}
+
+impl EcCurve {
+    pub fn jwk_name(self) -> &'static str {
+        match self {
+            EcCurve::P256 => "P-256",
+            EcCurve::P384 => "P-384",
+        }
+    }
+
+    pub fn coordinate_len(self) -> usize {
+        match self {
+            EcCurve::P256 => 32,
+            EcCurve::P384 => 48,
+        }
+    }
+}
+
+/// A public signing key from a JWKS, already checked for shape and strength.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jwk {
+    pub kid: Option<String>,
+    /// The key's own `alg`, if it declares one.
+    pub alg: Option<String>,
+    pub material: KeyMaterial,
+    /// The key as canonical public JWK members (`kty`, `n`, `e` / `crv`, `x`, `y`), for WebCrypto import.
+    /// Private members an IdP might leak by mistake are never copied.
+    pub public_jwk_json: String,
+}
+
+impl Jwk {
+    pub fn suits(&self, alg: Alg) -> bool {
+        if let Some(a) = &self.alg {
+            if !alg.permitted_by(a) {
+                return false;
+            }
+        }
+        matches!(
+            (&self.material, alg),
+            (KeyMaterial::Rsa { .. }, Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512)
+                | (KeyMaterial::Ec { curve: EcCurve::P256, .. }, Alg::ES256)
+                | (KeyMaterial::Ec { curve: EcCurve::P384, .. }, Alg::ES384)
+                | (KeyMaterial::Ed25519 { .. }, Alg::EdDSA)
+        )
+    }
+
+    /// RSA modulus length in bytes (the exact length an RSA signature must have).
+    pub fn rsa_modulus_len(&self) -> Option<usize> {
+        match &self.material {
+            KeyMaterial::Rsa { n, .. } => Some(n.len()),
+            _ => None,
+        }
+    }
+
+    /// A stable identifier of the key material (for caching imported keys).
+    pub fn cache_key(&self) -> &str {
+        &self.public_jwk_json
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JwkSet {
+    pub keys: Vec<Jwk>,
+    /// How many entries were skipped (unknown type, encryption keys, malformed, weak).
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum JwksError {
+    #[error("the JWKS is larger than {MAX_JWKS_BYTES} bytes")]
+    TooLarge,
+    #[error("the JWKS is not a JSON object with a `keys` array: {0}")]
+    Malformed(String),
+    #[error("the JWKS has more than {MAX_KEYS} keys")]
+    TooManyKeys,
+}
+
+#[derive(Deserialize)]
+struct RawSet {
+    keys: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawJwk {
+    kty: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default, rename = "use")]
+    use_: Option<String>,
+    #[serde(default)]
+    alg: Option<String>,
+    #[serde(default)]
+    key_ops: Option<Vec<String>>,
+    #[serde(default)]
+    n: Option<String>,
+    #[serde(default)]
+    e: Option<String>,
+    #[serde(default)]
+    crv: Option<String>,
+    #[serde(default)]
+    x: Option<String>,
+    #[serde(default)]
+    y: Option<String>,
+}
+
+pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, JwksError> {
+    if bytes.len() > MAX_JWKS_BYTES {
+        return Err(JwksError::TooLarge);
+    }
+    let raw: RawSet = serde_json::from_slice(bytes).map_err(|e| JwksError::Malformed(e.to_string()))?;
+    if raw.keys.len() > MAX_KEYS {
+        return Err(JwksError::TooManyKeys);
+    }
+    let mut set = JwkSet::default();
+    for value in raw.keys {
+        match serde_json::from_value::<RawJwk>(value).ok().and_then(parse_key) {
+            Some(k) => set.keys.push(k),
+            None => set.skipped += 1,
+        }
+    }
+    Ok(set)
+}
+
+fn parse_key(raw: RawJwk) -> Option<Jwk> {
+    if let Some(u) = &raw.use_ {
+        if u != "sig" {
+            return None;
+        }
+    }
+    if let Some(ops) = &raw.key_ops {
+        if !ops.iter().any(|o| o == "verify") {
+            return None;
+        }
+    }
+    let (material, public_jwk_json) = match raw.kty.as_str() {
+        "RSA" => {
+            let n_text = raw.n?;
+            let e_text = raw.e?;
+            let n = b64::decode(&n_text)?;
+            let e = b64::decode(&e_text)?;
+            let n = strip_leading_zeros(n);
+            let e = strip_leading_zeros(e);
+            let bits = bit_len(&n);
+            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+                return None;
+            }
+            // e must be odd, > 1, and at most 32 bits (WebCrypto's limit in practice).
+            if e.is_empty() || e.len() > 4 || e.last().is_none_or(|b| b & 1 == 0) || (e.len() == 1 && e.first() == Some(&1)) {
+                return None;
+            }
+            let json = serde_json::json!({"kty": "RSA", "n": b64::encode(&n), "e": b64::encode(&e)}).to_string();
+            (KeyMaterial::Rsa { n, e }, json)
+        }
+        "EC" => {
+            let curve = match raw.crv.as_deref()? {
+                "P-256" => EcCurve::P256,
+                "P-384" => EcCurve::P384,
+                _ => return None,
+            };
+            let x = b64::decode(raw.x.as_deref()?)?;
+            let y = b64::decode(raw.y.as_deref()?)?;
+            if x.len() != curve.coordinate_len() || y.len() != curve.coordinate_len() {
+                return None;
+            }
+            let json = serde_json::json!({"kty": "EC", "crv": curve.jwk_name(), "x": b64::encode(&x), "y": b64::encode(&y)})
+                .to_string();
+            (KeyMaterial::Ec { curve, x, y }, json)
+        }
+        "OKP" => {
+            if raw.crv.as_deref()? != "Ed25519" {
+                return None;
+            }
+            let x = b64::decode(raw.x.as_deref()?)?;
+            if x.len() != 32 {
+                return None;
+            }
+            let json = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64::encode(&x)}).to_string();
+            (KeyMaterial::Ed25519 { x }, json)
+        }
+        _ => return None,
+    };
+    if let Some(a) = &raw.alg {
+        // A key that declares an algorithm outside the allow-list cannot verify ID tokens.
+        Alg::from_jose(a)?;
+    }
+    Some(Jwk { kid: raw.kid, alg: raw.alg, material, public_jwk_json })
+}
+
+fn strip_leading_zeros(mut v: Vec<u8>) -> Vec<u8> {
+    let zeros = v.iter().take_while(|&&b| b == 0).count();
+    v.drain(..zeros);
+    v
+}
+
+fn bit_len(v: &[u8]) -> usize {
+    match v.first() {
+        None => 0,
+        Some(&first) => (v.len() - 1) * 8 + (8 - first.leading_zeros() as usize),
+    }
+}
+
+/// The outcome of choosing a key for a token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeySelection<'a> {
+    Found(&'a Jwk),
+    /// The token names a `kid` that is not in the set (a refetch may help).
+    UnknownKid,
+    /// No `kid` and not exactly one suitable key: refuse rather than guess.
+    Ambiguous,
+    /// No key of the set can verify this algorithm.
+    NoSuitableKey,
+}
+
+pub fn select_key<'a>(set: &'a JwkSet, alg: Alg, kid: Option<&str>) -> KeySelection<'a> {
+    match kid {
+        Some(kid) => {
+            let mut with_kid = set.keys.iter().filter(|k| k.kid.as_deref() == Some(kid)).peekable();
+            if with_kid.peek().is_none() {
+                return KeySelection::UnknownKid;
+            }
+            match with_kid.find(|k| k.suits(alg)) {
+                Some(k) => KeySelection::Found(k),
+                None => KeySelection::NoSuitableKey,
+            }
+        }
+        None => {
+            let mut suitable = set.keys.iter().filter(|k| k.suits(alg));
+            match (suitable.next(), suitable.next()) {
+                (Some(k), None) => KeySelection::Found(k),
+                (None, _) => KeySelection::NoSuitableKey,
+                (Some(_), Some(_)) => KeySelection::Ambiguous,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rsa_n(bits: usize) -> String {
+        let mut n = vec![0xc5u8; bits / 8];
+        n[0] = 0xc5;
+        b64::encode(n)
+    }
+
+    fn jwks(keys: &[serde_json::Value]) -> Vec<u8> {
+        serde_json::json!({ "keys": keys }).to_string().into_bytes()
+    }
+
+    fn rsa(kid: &str) -> serde_json::Value {
+        serde_json::json!({"kty":"RSA","kid":kid,"n":rsa_n(2048),"e":"AQAB","use":"sig"})
+    }
+
+    fn ec(kid: &str, crv: &str, len: usize) -> serde_json::Value {
+        serde_json::json!({"kty":"EC","kid":kid,"crv":crv,"x":b64::encode(vec![1u8;len]),"y":b64::encode(vec![2u8;len])})
+    }
+
+    fn okp(kid: &str) -> serde_json::Value {
+        serde_json::json!({"kty":"OKP","kid":kid,"crv":"Ed25519","x":b64::encode([3u8;32])})
+    }
+
+    #[test]
+    fn alg_allow_list_is_exact() {
+        assert_eq!(Alg::from_jose("RS256"), Some(Alg::RS256));
+        assert_eq!(Alg::from_jose("Ed25519"), Some(Alg::EdDSA));
+        for refused in ["none", "None", "NONE", "nOnE", "HS256", "HS384", "HS512", "rs256", "RS256 ", "", "ES256K", "ES512"] {
+            assert_eq!(Alg::from_jose(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn parses_supported_keys_and_skips_the_rest() {
+        let set = parse_jwks(&jwks(&[
+            rsa("r"),
+            ec("e", "P-256", 32),
+            ec("e3", "P-384", 48),
+            okp("o"),
+            serde_json::json!({"kty":"oct","k":"AAAA"}),
+            serde_json::json!({"kty":"RSA","kid":"enc","n":rsa_n(2048),"e":"AQAB","use":"enc"}),
+            serde_json::json!({"kty":"RSA","kid":"weak","n":rsa_n(1024),"e":"AQAB"}),
+            serde_json::json!({"kty":"RSA","kid":"even-e","n":rsa_n(2048),"e":"Ag"}),
+            serde_json::json!({"kty":"RSA","kid":"e1","n":rsa_n(2048),"e":"AQ"}),
+            ec("bad-len", "P-256", 31),
+            ec("secp256k1", "secp256k1", 32),
+            serde_json::json!({"kty":"RSA","kid":"hs","alg":"HS256","n":rsa_n(2048),"e":"AQAB"}),
+            serde_json::json!({"kty":"RSA","kid":"pad","n":format!("{}=", rsa_n(2048)),"e":"AQAB"}),
+            serde_json::json!("not an object"),
+        ]))
+        .unwrap();
+        let kids: Vec<_> = set.keys.iter().map(|k| k.kid.clone().unwrap()).collect();
+        assert_eq!(kids, vec!["r", "e", "e3", "o"]);
+        assert_eq!(set.skipped, 10);
+    }
+
+    #[test]
+    fn public_jwk_never_carries_private_members() {
+        let mut k = rsa("r");
+        k["d"] = serde_json::json!("secret-exponent");
+        let set = parse_jwks(&jwks(&[k])).unwrap();
+        assert!(!set.keys[0].public_jwk_json.contains("secret"));
+        assert!(!set.keys[0].public_jwk_json.contains("\"d\""));
+    }
+
+    #[test]
+    fn malformed_sets_are_errors() {
+        assert!(matches!(parse_jwks(b"{}"), Err(JwksError::Malformed(_))));
+        assert!(matches!(parse_jwks(b"[]"), Err(JwksError::Malformed(_))));
+        assert!(matches!(parse_jwks(b"{\"keys\":{}}"), Err(JwksError::Malformed(_))));
+        let many: Vec<_> = (0..=MAX_KEYS).map(|i| okp(&i.to_string())).collect();
+        assert_eq!(parse_jwks(&jwks(&many)), Err(JwksError::TooManyKeys));
+    }
+
+    #[test]
+    fn selection_by_kid_alg_and_kty() {
+        let set = parse_jwks(&jwks(&[rsa("r"), ec("e", "P-256", 32), okp("o")])).unwrap();
+        assert!(matches!(select_key(&set, Alg::RS256, Some("r")), KeySelection::Found(k) if k.kid.as_deref() == Some("r")));
+        assert!(matches!(select_key(&set, Alg::PS256, Some("r")), KeySelection::Found(_)));
+        assert_eq!(select_key(&set, Alg::ES256, Some("r")), KeySelection::NoSuitableKey, "alg/kty confusion");
+        assert_eq!(select_key(&set, Alg::ES384, Some("e")), KeySelection::NoSuitableKey, "curve mismatch");
+        assert_eq!(select_key(&set, Alg::RS256, Some("nope")), KeySelection::UnknownKid);
+        assert!(matches!(select_key(&set, Alg::EdDSA, None), KeySelection::Found(_)), "one suitable key, no kid");
+    }
+
+    #[test]
+    fn no_kid_with_several_suitable_keys_is_ambiguous() {
+        let set = parse_jwks(&jwks(&[rsa("a"), rsa("b")])).unwrap();
+        assert_eq!(select_key(&set, Alg::RS256, None), KeySelection::Ambiguous);
+        assert_eq!(select_key(&set, Alg::ES256, None), KeySelection::NoSuitableKey);
+    }
+
+    #[test]
+    fn a_keys_own_alg_restricts_it() {
+        let mut k = rsa("r");
+        k["alg"] = serde_json::json!("RS256");
+        let set = parse_jwks(&jwks(&[k])).unwrap();
+        assert!(matches!(select_key(&set, Alg::RS256, Some("r")), KeySelection::Found(_)));
+        assert_eq!(select_key(&set, Alg::PS256, Some("r")), KeySelection::NoSuitableKey);
+        let mut k = okp("o");
+        k["alg"] = serde_json::json!("Ed25519");
+        let set = parse_jwks(&jwks(&[k])).unwrap();
+        assert!(matches!(select_key(&set, Alg::EdDSA, None), KeySelection::Found(_)));
+    }
+
+    #[test]
+    fn rsa_modulus_length_is_exposed_without_leading_zeros() {
+        let mut n = vec![0u8];
+        n.extend(vec![0xc5u8; 256]);
+        let k = serde_json::json!({"kty":"RSA","n":b64::encode(n),"e":"AQAB"});
+        let set = parse_jwks(&jwks(&[k])).unwrap();
+        assert_eq!(set.keys[0].rsa_modulus_len(), Some(256));
+    }
+}

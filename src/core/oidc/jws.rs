@@ -1,0 +1,205 @@
+//! Compact JWS parsing into an *untrusted* token.
+//!
+//! An [`UntrustedJws`] can be inspected (header, to pick a key) but its claims are only reachable through
+//! [`crate::core::oidc::id_token::verify`], after the signature has been checked. Header members that carry
+//! keys or key locations (`jwk`, `jku`, `x5u`, `x5c`) are never read; `crit` is refused because we implement
+//! no extension; `none` and HMAC algorithms cannot be represented by [`Alg`].
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::core::b64;
+use crate::core::oidc::jwks::Alg;
+
+/// ID tokens larger than this are refused before any decoding.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum JwsError {
+    #[error("the token is larger than {MAX_TOKEN_BYTES} bytes")]
+    TooLarge,
+    #[error("the token is not a compact JWS of three base64url segments")]
+    Malformed,
+    #[error("the token header is not valid JSON: {0}")]
+    BadHeader(String),
+    #[error("the token's alg {0:?} is not accepted for ID tokens")]
+    AlgorithmNotAllowed(String),
+    #[error("the token marks header parameters {0:?} as critical; none are supported")]
+    Critical(Vec<String>),
+    #[error("the token is a JWE or has an unexpected typ {0:?}")]
+    UnexpectedType(String),
+}
+
+#[derive(Debug, Deserialize)]
+struct RawHeader {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+    #[serde(default)]
+    enc: Option<serde_json::Value>,
+    #[serde(default)]
+    b64: Option<serde_json::Value>,
+}
+
+/// A parsed but unverified compact JWS.
+#[derive(Debug)]
+pub struct UntrustedJws {
+    alg: Alg,
+    kid: Option<String>,
+    signing_input: String,
+    signature: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+impl UntrustedJws {
+    pub fn parse(token: &str) -> Result<UntrustedJws, JwsError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(JwsError::TooLarge);
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(JwsError::Malformed);
+        };
+        if h.is_empty() || p.is_empty() || s.is_empty() {
+            return Err(JwsError::Malformed);
+        }
+        let header_bytes = b64::decode(h).ok_or(JwsError::Malformed)?;
+        let payload = b64::decode(p).ok_or(JwsError::Malformed)?;
+        let signature = b64::decode(s).ok_or(JwsError::Malformed)?;
+        // serde rejects duplicate members of the declared fields ("duplicate field `alg`").
+        let header: RawHeader = serde_json::from_slice(&header_bytes).map_err(|e| JwsError::BadHeader(e.to_string()))?;
+        if header.enc.is_some() {
+            return Err(JwsError::UnexpectedType("JWE".into()));
+        }
+        if let Some(crit) = header.crit {
+            let names = match crit {
+                serde_json::Value::Array(a) => a.iter().map(|v| v.to_string()).collect(),
+                other => vec![other.to_string()],
+            };
+            return Err(JwsError::Critical(names));
+        }
+        if header.b64.is_some() {
+            // RFC 7797 unencoded payloads must be marked critical; without crit it is still not ours to honour.
+            return Err(JwsError::Critical(vec!["b64".into()]));
+        }
+        if let Some(typ) = &header.typ {
+            let t = typ.to_ascii_lowercase();
+            let t = t.strip_prefix("application/").unwrap_or(&t);
+            if t != "jwt" {
+                return Err(JwsError::UnexpectedType(typ.clone()));
+            }
+        }
+        let alg = Alg::from_jose(&header.alg).ok_or_else(|| JwsError::AlgorithmNotAllowed(header.alg.clone()))?;
+        let signing_input_len = h.len() + 1 + p.len();
+        let signing_input = token.get(..signing_input_len).ok_or(JwsError::Malformed)?.to_string();
+        Ok(UntrustedJws { alg, kid: header.kid, signing_input, signature, payload })
+    }
+
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    pub fn signing_input(&self) -> &[u8] {
+        self.signing_input.as_bytes()
+    }
+
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
+    /// The payload, for the verification step only.
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(json: &str) -> String {
+        b64::encode(json)
+    }
+
+    fn token(header: &str) -> String {
+        format!("{}.{}.{}", seg(header), seg(r#"{"sub":"x"}"#), b64::encode([7u8; 64]))
+    }
+
+    #[test]
+    fn parses_a_token() {
+        let t = UntrustedJws::parse(&token(r#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#)).unwrap();
+        assert_eq!(t.alg(), Alg::ES256);
+        assert_eq!(t.kid(), Some("k1"));
+        assert_eq!(t.signature().len(), 64);
+        assert_eq!(t.payload(), br#"{"sub":"x"}"#);
+        assert!(t.signing_input().ends_with(seg(r#"{"sub":"x"}"#).as_bytes()));
+    }
+
+    #[test]
+    fn refuses_none_and_hmac_in_every_spelling() {
+        for alg in ["none", "None", "NONE", "nOnE", "HS256", "HS512", "", "RS256\u{0}"] {
+            let h = serde_json::json!({ "alg": alg }).to_string();
+            assert!(
+                matches!(UntrustedJws::parse(&token(&h)), Err(JwsError::AlgorithmNotAllowed(_))),
+                "{alg:?}"
+            );
+        }
+        let unsigned = format!("{}.{}.", seg(r#"{"alg":"none"}"#), seg("{}"));
+        assert_eq!(UntrustedJws::parse(&unsigned).unwrap_err(), JwsError::Malformed);
+    }
+
+    #[test]
+    fn refuses_crit_jwe_b64_and_foreign_typ() {
+        assert!(matches!(UntrustedJws::parse(&token(r#"{"alg":"RS256","crit":["exp"],"exp":1}"#)), Err(JwsError::Critical(_))));
+        assert!(matches!(UntrustedJws::parse(&token(r#"{"alg":"RS256","crit":[]}"#)), Err(JwsError::Critical(_))));
+        assert!(matches!(UntrustedJws::parse(&token(r#"{"alg":"RS256","enc":"A256GCM"}"#)), Err(JwsError::UnexpectedType(_))));
+        assert!(matches!(UntrustedJws::parse(&token(r#"{"alg":"RS256","b64":false}"#)), Err(JwsError::Critical(_))));
+        assert!(matches!(UntrustedJws::parse(&token(r#"{"alg":"RS256","typ":"logout+jwt"}"#)), Err(JwsError::UnexpectedType(_))));
+        assert!(UntrustedJws::parse(&token(r#"{"alg":"RS256","typ":"application/jwt"}"#)).is_ok());
+    }
+
+    #[test]
+    fn embedded_keys_are_ignored_not_trusted() {
+        let t = UntrustedJws::parse(&token(
+            r#"{"alg":"RS256","jwk":{"kty":"oct","k":"AAAA"},"jku":"https://evil.example/k","x5u":"https://evil.example/c","x5c":["MIIB"]}"#,
+        ))
+        .unwrap();
+        // The parsed token exposes no key: selection uses the IdP's JWKS only.
+        assert_eq!(t.kid(), None);
+    }
+
+    #[test]
+    fn refuses_malformed_serialisations() {
+        let good = token(r#"{"alg":"RS256"}"#);
+        let (h, rest) = good.split_once('.').unwrap();
+        let (p, s) = rest.split_once('.').unwrap();
+        for bad in [
+            String::new(),
+            "a.b".into(),
+            format!("{h}.{p}.{s}.x"),
+            format!("{h}.{p}.{s}.x.y"),
+            format!("{h}..{s}"),
+            format!(".{p}.{s}"),
+            format!("{h}={p}.{s}"),
+            format!("{h}.{p}.{s}="),
+            format!("{h}.{p}.+{}", &s[1..]),
+            format!("{}.{p}.{s}", seg("[]")),
+            format!("{}.{p}.{s}", seg("not json")),
+            format!("{}.{p}.{s}", seg(r#"{"alg":"RS256","alg":"none"}"#)),
+            format!(" {good}"),
+        ] {
+            assert!(UntrustedJws::parse(&bad).is_err(), "{bad:?}");
+        }
+        let huge = format!("{h}.{}.{s}", "A".repeat(MAX_TOKEN_BYTES));
+        assert_eq!(UntrustedJws::parse(&huge).unwrap_err(), JwsError::TooLarge);
+    }
+}

@@ -1,0 +1,8 @@
+//! OpenID Connect protocol steps, sans IO: each builds a request or parses a response.
+
+pub mod authorize;
+pub mod discovery;
+pub mod id_token;
+pub mod jwks;
+pub mod jws;
+pub mod token;

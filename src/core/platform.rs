@@ -1,0 +1,71 @@
+//! The seam between the sans-IO core and the platform: small traits the Workers shell implements with
+//! WebCrypto, `fetch`, `Date.now()` and `crypto.getRandomValues`, and tests implement on the host.
+
+use crate::core::oidc::jwks::{Alg, Jwk};
+use crate::core::secret::Secret;
+
+/// An outgoing HTTP request (to an IdP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<String>,
+}
+
+impl HttpRequest {
+    pub fn get(url: impl Into<String>) -> HttpRequest {
+        HttpRequest { method: "GET", url: url.into(), headers: vec![("accept", "application/json".into())], body: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FetchError(pub String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CryptoError(pub String);
+
+/// Wall clock, in seconds since the Unix epoch.
+pub trait Clock {
+    fn now(&self) -> u64;
+}
+
+/// Cryptographically secure randomness.
+pub trait Rng {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), CryptoError>;
+}
+
+/// Verifies a JWS signature with a public JWK. `Ok(false)` = bad signature; `Err` = the key or algorithm
+/// could not be used (treated as a refusal too).
+#[allow(async_fn_in_trait)]
+pub trait SignatureVerifier {
+    async fn verify(&self, alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<bool, CryptoError>;
+}
+
+/// Outgoing HTTP.
+#[allow(async_fn_in_trait)]
+pub trait HttpClient {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, FetchError>;
+}
+
+/// Worker secrets by binding name.
+pub trait Secrets {
+    fn secret(&self, binding: &str) -> Option<Secret<String>>;
+}
+
+/// Operator log (never shown to visitors). Implementations must not be given secrets or tokens.
+pub trait Log {
+    fn warn(&self, message: &str);
+}
+
+/// Everything the flow needs from the platform.
+pub trait Platform: Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log {}
+impl<T: Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log> Platform for T {}

@@ -1,0 +1,248 @@
+//! The signed-cookie codec.
+//!
+//! Format (version 1): `v1.<base64url(payload)>.<base64url(tag)>` where
+//! `tag = HMAC-SHA256(k_purpose, "edge-auth\0v1\0" || purpose || "\0" || cookie_name || "\0" || payload_b64)`.
+//!
+//! - Each key in `SESSION_KEYS` is expanded with HKDF-SHA256 into one MAC key per purpose (session, login
+//!   transaction), so a transaction cookie can never be accepted as a session and vice versa.
+//! - The cookie name and the format version are bound into the MAC, so a cookie cannot be replayed under
+//!   another name.
+//! - The first key signs; every key verifies (rotation: put the new key first, keep the old one).
+//! - Decoding returns `None` on every failure (absent, malformed, wrong key, wrong name or purpose): no oracle.
+//!
+//! The MAC is computed in pure Rust: for a per-request check that is cheaper than a WebCrypto round trip
+//! (measured, see TOOLCHAIN.md).
+
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::core::b64;
+use crate::core::config::ConfigError;
+
+type HmacSha256 = Hmac<Sha256>;
+
+const VERSION_PREFIX: &str = "v1.";
+const MAC_CONTEXT: &[u8] = b"edge-auth\0v1\0";
+/// Upper bound on a cookie value we are willing to look at.
+pub const MAX_COOKIE_VALUE_LEN: usize = 4096;
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// What a sealed value is for. Part of the key derivation and of the MAC input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Session,
+    LoginTransaction,
+}
+
+impl Purpose {
+    fn label(self) -> &'static str {
+        match self {
+            Purpose::Session => "session",
+            Purpose::LoginTransaction => "login-transaction",
+        }
+    }
+}
+
+/// Keyed MAC states derived from one configured key. Cloning a keyed state is cheaper than re-keying.
+#[derive(Clone)]
+struct DerivedKeys {
+    session: HmacSha256,
+    transaction: HmacSha256,
+}
+
+impl DerivedKeys {
+    /// `None` only if HKDF or HMAC refused the lengths, which they do not for these sizes.
+    fn derive(ikm: &[u8]) -> Option<DerivedKeys> {
+        let hk = Hkdf::<Sha256>::new(Some(b"edge-auth cookie keys"), ikm);
+        let mut session = [0u8; 32];
+        let mut transaction = [0u8; 32];
+        hk.expand(b"edge-auth v1 session mac", &mut session).ok()?;
+        hk.expand(b"edge-auth v1 login-transaction mac", &mut transaction).ok()?;
+        Some(DerivedKeys {
+            session: <HmacSha256 as Mac>::new_from_slice(&session).ok()?,
+            transaction: <HmacSha256 as Mac>::new_from_slice(&transaction).ok()?,
+        })
+    }
+
+    fn for_purpose(&self, purpose: Purpose) -> &HmacSha256 {
+        match purpose {
+            Purpose::Session => &self.session,
+            Purpose::LoginTransaction => &self.transaction,
+        }
+    }
+}
+
+/// The keys from `SESSION_KEYS`.
+#[derive(Clone)]
+pub struct KeyRing {
+    keys: Vec<DerivedKeys>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyRing({} keys, redacted)", self.keys.len())
+    }
+}
+
+impl KeyRing {
+    /// Parse `SESSION_KEYS`: comma-separated base64url (or base64) keys of at least 32 bytes.
+    pub fn from_secret(text: &str) -> Result<KeyRing, ConfigError> {
+        let mut keys = Vec::new();
+        for (i, part) in text.split(',').enumerate() {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            let bytes = b64::decode_lenient(part).ok_or_else(|| {
+                ConfigError::top("SESSION_KEYS", format!("key {} is not base64url", i + 1))
+            })?;
+            if bytes.len() < MIN_KEY_BYTES {
+                return Err(ConfigError::top(
+                    "SESSION_KEYS",
+                    format!(
+                        "key {} is {} bytes; at least {MIN_KEY_BYTES} random bytes are required \
+                         (generate one with: openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')",
+                        i + 1,
+                        bytes.len()
+                    ),
+                ));
+            }
+            let derived = DerivedKeys::derive(&bytes)
+                .ok_or_else(|| ConfigError::top("SESSION_KEYS", format!("key {} could not be used", i + 1)))?;
+            keys.push(derived);
+        }
+        if keys.is_empty() {
+            return Err(ConfigError::top("SESSION_KEYS", "the secret is empty; at least one key is required"));
+        }
+        Ok(KeyRing { keys })
+    }
+
+    /// Seal `payload` for a cookie named `cookie_name`, with the first (signing) key.
+    pub fn seal(&self, purpose: Purpose, cookie_name: &str, payload: &[u8]) -> String {
+        let payload_b64 = b64::encode(payload);
+        let tag = match self.keys.first() {
+            Some(k) => mac(k.for_purpose(purpose), purpose, cookie_name, &payload_b64),
+            None => Vec::new(), // impossible: a KeyRing always has a key
+        };
+        format!("{VERSION_PREFIX}{payload_b64}.{}", b64::encode(tag))
+    }
+
+    /// Verify and return the payload; `None` on any failure.
+    pub fn open(&self, purpose: Purpose, cookie_name: &str, value: &str) -> Option<Vec<u8>> {
+        if value.len() > MAX_COOKIE_VALUE_LEN {
+            return None;
+        }
+        let rest = value.strip_prefix(VERSION_PREFIX)?;
+        let (payload_b64, tag_b64) = rest.split_once('.')?;
+        let tag = b64::decode(tag_b64)?;
+        if tag.len() != 32 {
+            return None;
+        }
+        let ok = self.keys.iter().any(|k| {
+            let mut m = k.for_purpose(purpose).clone();
+            feed(&mut m, purpose, cookie_name, payload_b64);
+            m.verify_slice(&tag).is_ok() // constant-time comparison
+        });
+        if ok {
+            b64::decode(payload_b64)
+        } else {
+            None
+        }
+    }
+}
+
+fn feed(m: &mut HmacSha256, purpose: Purpose, cookie_name: &str, payload_b64: &str) {
+    m.update(MAC_CONTEXT);
+    m.update(purpose.label().as_bytes());
+    m.update(b"\0");
+    m.update(cookie_name.as_bytes());
+    m.update(b"\0");
+    m.update(payload_b64.as_bytes());
+}
+
+fn mac(keyed: &HmacSha256, purpose: Purpose, cookie_name: &str, payload_b64: &str) -> Vec<u8> {
+    let mut m = keyed.clone();
+    feed(&mut m, purpose, cookie_name, payload_b64);
+    m.finalize().into_bytes().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"; // 32 bytes
+    const K2: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA"; // 32 bytes
+
+    fn ring(s: &str) -> KeyRing {
+        KeyRing::from_secret(s).unwrap()
+    }
+
+    #[test]
+    fn round_trip() {
+        let r = ring(K1);
+        let sealed = r.seal(Purpose::Session, "edge-auth-session", b"{\"sub\":\"a\"}");
+        assert!(sealed.starts_with("v1."));
+        assert_eq!(r.open(Purpose::Session, "edge-auth-session", &sealed).unwrap(), b"{\"sub\":\"a\"}");
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let r = ring(K1);
+        let sealed = r.seal(Purpose::Session, "n", b"payload-payload");
+        // flip every character of the value in turn
+        for i in 0..sealed.len() {
+            let mut bytes = sealed.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(bytes).unwrap();
+            if tampered != sealed {
+                assert!(r.open(Purpose::Session, "n", &tampered).is_none(), "position {i}");
+            }
+        }
+        assert!(r.open(Purpose::Session, "n", &format!("{sealed}x")).is_none());
+        assert!(r.open(Purpose::Session, "n", &sealed[..sealed.len() - 1]).is_none());
+        assert!(r.open(Purpose::Session, "n", "").is_none());
+        assert!(r.open(Purpose::Session, "n", "v1..").is_none());
+        assert!(r.open(Purpose::Session, "n", &sealed.replacen("v1.", "v2.", 1)).is_none());
+    }
+
+    #[test]
+    fn wrong_key_name_or_purpose_is_refused() {
+        let sealed = ring(K1).seal(Purpose::Session, "n", b"x");
+        assert!(ring(K2).open(Purpose::Session, "n", &sealed).is_none(), "wrong key");
+        assert!(ring(K1).open(Purpose::Session, "other", &sealed).is_none(), "cookie name bound");
+        assert!(ring(K1).open(Purpose::LoginTransaction, "n", &sealed).is_none(), "purpose bound");
+    }
+
+    #[test]
+    fn rotation_first_signs_all_verify() {
+        let old = ring(K1).seal(Purpose::Session, "n", b"old");
+        let rotated = ring(&format!("{K2},{K1}"));
+        assert_eq!(rotated.open(Purpose::Session, "n", &old).unwrap(), b"old", "old key still verifies");
+        let new = rotated.seal(Purpose::Session, "n", b"new");
+        assert!(ring(K1).open(Purpose::Session, "n", &new).is_none(), "new cookies are signed with the first key");
+        assert_eq!(ring(K2).open(Purpose::Session, "n", &new).unwrap(), b"new");
+        // Removing a key logs its cookies out.
+        assert!(ring(K2).open(Purpose::Session, "n", &old).is_none());
+    }
+
+    #[test]
+    fn key_parsing() {
+        assert!(KeyRing::from_secret("").is_err());
+        assert!(KeyRing::from_secret(" , ").is_err());
+        let short = KeyRing::from_secret("c2hvcnQ").unwrap_err();
+        assert!(short.reason.contains("at least 32"), "{short}");
+        assert!(KeyRing::from_secret("***").is_err());
+        // standard base64 with padding is accepted too
+        assert!(KeyRing::from_secret("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").is_ok());
+        assert!(KeyRing::from_secret(&format!(" {K1} , {K2} ")).is_ok());
+        // Debug never shows key material
+        assert_eq!(format!("{:?}", ring(K1)), "KeyRing(1 keys, redacted)");
+    }
+
+    #[test]
+    fn oversized_values_are_refused_without_work() {
+        let r = ring(K1);
+        assert!(r.open(Purpose::Session, "n", &"v".repeat(MAX_COOKIE_VALUE_LEN + 1)).is_none());
+    }
+}

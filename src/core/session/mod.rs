@@ -1,0 +1,7 @@
+//! Sessions and login transactions, both carried in signed cookies.
+
+pub mod codec;
+pub mod cookies;
+pub mod return_to;
+pub mod record;
+pub mod transaction;

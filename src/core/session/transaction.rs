@@ -1,0 +1,110 @@
+//! The login transaction: what the callback needs to finish a login started in this browser.
+//!
+//! Carried in a short-lived signed cookie (purpose "login-transaction"), cleared by the callback whatever
+//! its outcome, so each transaction is used at most once by a browser.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::session::codec::{KeyRing, Purpose};
+use crate::core::session::cookies::cookie_values;
+
+/// How long a visitor has to complete the sign-in at the IdP.
+pub const LOGIN_TRANSACTION_TTL_SECONDS: u64 = 600;
+
+#[derive(Serialize, Deserialize)]
+pub struct LoginTransaction {
+    /// Connector id.
+    #[serde(rename = "c")]
+    pub connector: String,
+    #[serde(rename = "s")]
+    pub state: String,
+    #[serde(rename = "n")]
+    pub nonce: String,
+    /// PKCE code verifier (RFC 7636), 43 characters.
+    #[serde(rename = "v")]
+    pub pkce_verifier: String,
+    #[serde(rename = "r")]
+    pub return_to: String,
+    /// The redirect URI sent in the authorization request (must be repeated at the token endpoint).
+    #[serde(rename = "u")]
+    pub redirect_uri: String,
+    #[serde(rename = "e")]
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for LoginTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginTransaction")
+            .field("connector", &self.connector)
+            .field("return_to", &self.return_to)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoginTransaction {
+    pub fn seal(&self, keys: &KeyRing, cookie_name: &str) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        keys.seal(Purpose::LoginTransaction, cookie_name, &json)
+    }
+
+    /// The unexpired transaction from the `Cookie` header, or `None`.
+    pub fn from_cookie_header(header: &str, cookie_name: &str, keys: &KeyRing, now: u64) -> Option<LoginTransaction> {
+        cookie_values(header, cookie_name).find_map(|value| {
+            let bytes = keys.open(Purpose::LoginTransaction, cookie_name, value)?;
+            let t: LoginTransaction = serde_json::from_slice(&bytes).ok()?;
+            (t.expires_at > now).then_some(t)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::session::record::Session;
+
+    fn keys() -> KeyRing {
+        KeyRing::from_secret("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY").unwrap()
+    }
+
+    fn tx(expires_at: u64) -> LoginTransaction {
+        LoginTransaction {
+            connector: "acme".into(),
+            state: "st".into(),
+            nonce: "no".into(),
+            pkce_verifier: "ve".into(),
+            return_to: "/x".into(),
+            redirect_uri: "https://site.example/auth/callback".into(),
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_expiry() {
+        let k = keys();
+        let v = tx(100).seal(&k, "tx");
+        let t = LoginTransaction::from_cookie_header(&format!("tx={v}"), "tx", &k, 99).unwrap();
+        assert_eq!(t.state, "st");
+        assert!(LoginTransaction::from_cookie_header(&format!("tx={v}"), "tx", &k, 100).is_none());
+    }
+
+    #[test]
+    fn a_transaction_cookie_is_not_a_session_and_vice_versa() {
+        let k = keys();
+        let tx_value = tx(100).seal(&k, "c");
+        assert!(Session::from_cookie_header(&format!("c={tx_value}"), "c", &k, 1).is_none());
+        let s = Session {
+            sub: "s".into(), email: "e@x.example".into(), name: None, connector: "acme".into(),
+            iss: "i".into(), iat: 1, exp: 100, sid: None,
+        };
+        let s_value = s.seal(&k, "c");
+        assert!(LoginTransaction::from_cookie_header(&format!("c={s_value}"), "c", &k, 1).is_none());
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let d = format!("{:?}", tx(1));
+        assert!(!d.contains("ve") || !d.contains("\"ve\""));
+        assert!(!d.contains("\"st\"") && !d.contains("\"no\""), "{d}");
+    }
+}
