@@ -198,7 +198,9 @@ impl Config {
                     return Err(ConfigError::new(
                         Some(&label),
                         format!("domains[{i}]"),
-                        format!("{domain:?} is already owned by connector {other_id:?}; a domain has exactly one connector"),
+                        format!(
+                            "{domain:?} is already owned by connector {other_id:?}; a domain has exactly one connector"
+                        ),
                     ));
                 }
                 domain_index.insert(domain.clone(), connectors.len());
@@ -207,10 +209,7 @@ impl Config {
         }
         let lifetime = raw.session.and_then(|s| s.lifetime_seconds).unwrap_or(DEFAULT_SESSION_LIFETIME_SECONDS);
         if !(60..=30 * 24 * 3600).contains(&lifetime) {
-            return Err(ConfigError::top(
-                "session.lifetime_seconds",
-                "must be between 60 seconds and 30 days",
-            ));
+            return Err(ConfigError::top("session.lifetime_seconds", "must be between 60 seconds and 30 days"));
         }
         let leeway = raw.clock_leeway_seconds.unwrap_or(DEFAULT_CLOCK_LEEWAY_SECONDS);
         if leeway > 300 {
@@ -238,10 +237,7 @@ fn validate_connector(rc: RawConnector, label: &str) -> Result<Connector, Config
         other => return Err(err("kind", format!("unknown kind {other:?}; supported: \"oidc\""))),
     };
     let issuer = rc.issuer.trim().to_string();
-    let issuer = issuer
-        .strip_suffix("/.well-known/openid-configuration")
-        .map(str::to_string)
-        .unwrap_or(issuer);
+    let issuer = issuer.strip_suffix("/.well-known/openid-configuration").map(str::to_string).unwrap_or(issuer);
     check_endpoint_url(&issuer).map_err(|reason| err("issuer", reason))?;
     if let Ok(u) = url::Url::parse(&issuer) {
         if u.query().is_some() || u.fragment().is_some() {
@@ -289,11 +285,8 @@ fn validate_connector(rc: RawConnector, label: &str) -> Result<Connector, Config
             )
         })?),
     };
-    let display_name = rc
-        .display_name
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| rc.id.clone());
+    let display_name =
+        rc.display_name.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| rc.id.clone());
     Ok(Connector {
         id: rc.id,
         kind,
@@ -371,12 +364,15 @@ mod tests {
 
     #[test]
     fn discovery_suffix_and_trailing_slash() {
-        let c = Config::from_json(
-            &with_connector("").replace("https://idp.acme.example", "https://idp.acme.example/t/v2.0/.well-known/openid-configuration"),
-        )
-        .unwrap();
+        let c =
+            Config::from_json(&with_connector("").replace(
+                "https://idp.acme.example",
+                "https://idp.acme.example/t/v2.0/.well-known/openid-configuration",
+            ))
+            .unwrap();
         assert_eq!(c.connectors[0].issuer, "https://idp.acme.example/t/v2.0");
-        let c = Config::from_json(&with_connector("").replace("https://idp.acme.example", "https://idp.acme.example/")).unwrap();
+        let c = Config::from_json(&with_connector("").replace("https://idp.acme.example", "https://idp.acme.example/"))
+            .unwrap();
         assert_eq!(c.connectors[0].issuer, "https://idp.acme.example/", "issuer kept exactly");
         assert_eq!(c.connectors[0].discovery_url(), "https://idp.acme.example/.well-known/openid-configuration");
     }
@@ -401,7 +397,8 @@ mod tests {
         assert_eq!(e.connector.as_deref(), Some("#1"));
         assert!(e.reason.contains("missing field `id`"), "{e}");
 
-        let e = error_of(&with_connector("").replace(r#""domains":["acme.example"]"#, r#""domains":["acme.example", 7]"#));
+        let e =
+            error_of(&with_connector("").replace(r#""domains":["acme.example"]"#, r#""domains":["acme.example", 7]"#));
         assert_eq!(e.field, "domains[1]");
 
         let e = error_of(&with_connector("").replace("\"acme.example\"", "\"not a domain\""));
@@ -423,7 +420,14 @@ mod tests {
         for ok in ["http://localhost:9000", "http://127.0.0.1:9000", "http://127.9.9.9", "http://[::1]:8080"] {
             assert!(Config::from_json(&with_connector("").replace("https://idp.acme.example", ok)).is_ok(), "{ok}");
         }
-        for bad in ["http://10.0.0.1", "http://localhost.evil.example", "http://[::2]", "ftp://idp.example", "idp.example", "https://u:p@idp.example"] {
+        for bad in [
+            "http://10.0.0.1",
+            "http://localhost.evil.example",
+            "http://[::2]",
+            "ftp://idp.example",
+            "idp.example",
+            "https://u:p@idp.example",
+        ] {
             let e = error_of(&with_connector("").replace("https://idp.acme.example", bad));
             assert_eq!(e.field, "issuer", "{bad}");
         }
@@ -455,7 +459,10 @@ mod tests {
     fn session_and_leeway_bounds() {
         let base = with_connector("");
         let with = |extra: &str| format!("{},{extra}}}", base.trim_end_matches('}'));
-        assert_eq!(Config::from_json(&with(r#""session":{"lifetime_seconds":3600}"#)).unwrap().session.lifetime_seconds, 3600);
+        assert_eq!(
+            Config::from_json(&with(r#""session":{"lifetime_seconds":3600}"#)).unwrap().session.lifetime_seconds,
+            3600
+        );
         assert_eq!(error_of(&with(r#""session":{"lifetime_seconds":5}"#)).field, "session.lifetime_seconds");
         assert_eq!(error_of(&with(r#""clock_leeway_seconds":3600"#)).field, "clock_leeway_seconds");
         assert_eq!(error_of(&with(r#""sesion":{}"#)).field, "sesion");
@@ -471,7 +478,8 @@ mod tests {
 
     #[test]
     fn extra_scopes_deduplicated_and_validated() {
-        let c = Config::from_json(&with_connector(r#","scopes":["openid","groups","groups","offline_access"]"#)).unwrap();
+        let c =
+            Config::from_json(&with_connector(r#","scopes":["openid","groups","groups","offline_access"]"#)).unwrap();
         assert_eq!(c.connectors[0].extra_scopes, vec!["groups", "offline_access"]);
         assert_eq!(error_of(&with_connector(r#","scopes":["a b"]"#)).field, "scopes[0]");
     }

@@ -25,8 +25,8 @@ use crate::core::routing::parse_email;
 use crate::core::secret::constant_time_eq;
 use crate::core::session::codec::KeyRing;
 use crate::core::session::cookies::{delete_cookie, set_cookie, CookieKind, SameSite, Transport};
-use crate::core::session::return_to::return_to_or_root;
 use crate::core::session::record::{truncate_chars, Session, MAX_EMAIL_LEN, MAX_NAME_CHARS};
+use crate::core::session::return_to::return_to_or_root;
 use crate::core::session::transaction::{LoginTransaction, LOGIN_TRANSACTION_TTL_SECONDS};
 
 /// Routes under this prefix are handled by the flow; everything else is protected content.
@@ -138,8 +138,7 @@ impl<P: Platform> Flow<'_, P> {
             Ok(outcome) => outcome,
             Err((error, cookies)) => {
                 self.platform.warn(&format!("edge-auth: {} {}: {}", method_name(req.method), path, error.log_detail()));
-                let mut response =
-                    if path == "/auth/me" { error.to_json_response() } else { error.to_html_response() };
+                let mut response = if path == "/auth/me" { error.to_json_response() } else { error.to_html_response() };
                 for c in cookies {
                     response = response.with_cookie(c);
                 }
@@ -173,7 +172,8 @@ impl<P: Platform> Flow<'_, P> {
                 (connector, Some(parsed.address()))
             }
             (_, Some(id)) if !id.is_empty() => {
-                let connector = self.config.connector(&id).ok_or_else(|| FlowError::UnknownConnector(truncate_chars(&id, 64)))?;
+                let connector =
+                    self.config.connector(&id).ok_or_else(|| FlowError::UnknownConnector(truncate_chars(&id, 64)))?;
                 (connector, None)
             }
             _ => return Ok(Outcome::ServePublicAsset { path: LOGIN_PAGE_ASSET.into(), status: 200 }),
@@ -202,7 +202,8 @@ impl<P: Platform> Flow<'_, P> {
         .url()
         .map_err(|e| FlowError::IdpUnreachable(format!("bad authorization_endpoint: {e}")))?;
         let name = CookieKind::LoginTransaction.name(transport);
-        let cookie = set_cookie(name, &tx.seal(self.keys, name), LOGIN_TRANSACTION_TTL_SECONDS, transport, SameSite::Lax);
+        let cookie =
+            set_cookie(name, &tx.seal(self.keys, name), LOGIN_TRANSACTION_TTL_SECONDS, transport, SameSite::Lax);
         Ok(Outcome::Respond(Response::redirect(url).with_cookie(cookie)))
     }
 
@@ -240,7 +241,9 @@ impl<P: Platform> Flow<'_, P> {
         if let Some(error) = param("error") {
             return Err(fail(FlowError::Idp(sanitize_idp_error_code(&error))));
         }
-        let code = param("code").filter(|c| !c.is_empty() && c.len() <= 4096).ok_or_else(|| fail(FlowError::InvalidCallback))?;
+        let code = param("code")
+            .filter(|c| !c.is_empty() && c.len() <= 4096)
+            .ok_or_else(|| fail(FlowError::InvalidCallback))?;
 
         let verified = self.exchange_and_verify(connector, &metadata, &tx, &code).await.map_err(fail)?;
         let claims = verified.claims();
@@ -250,7 +253,10 @@ impl<P: Platform> Flow<'_, P> {
         }
         let parsed = parse_email(email).map_err(|e| fail(FlowError::IdToken(format!("email claim: {e}"))))?;
         if !connector.owns_domain(&parsed.domain) {
-            return Err(fail(FlowError::EmailDomainMismatch { domain: parsed.domain, connector: connector.id.clone() }));
+            return Err(fail(FlowError::EmailDomainMismatch {
+                domain: parsed.domain,
+                connector: connector.id.clone(),
+            }));
         }
         let address = parsed.address();
         if address.len() > MAX_EMAIL_LEN {
@@ -306,11 +312,8 @@ impl<P: Platform> Flow<'_, P> {
             pkce_verifier: &tx.pkce_verifier,
         }
         .to_http();
-        let response = self
-            .platform
-            .send(request)
-            .await
-            .map_err(|e| FlowError::IdpUnreachable(format!("token endpoint: {e}")))?;
+        let response =
+            self.platform.send(request).await.map_err(|e| FlowError::IdpUnreachable(format!("token endpoint: {e}")))?;
         let tokens = parse_token_response(&response).map_err(|e| FlowError::TokenExchange(e.to_string()))?;
         let jws = UntrustedJws::parse(tokens.id_token.expose()).map_err(|e| FlowError::IdToken(e.to_string()))?;
         let jwks = self.jwks(metadata, false).await?;
@@ -395,7 +398,11 @@ impl<P: Platform> Flow<'_, P> {
             }
             // Stale-if-error: an IdP outage does not stop logins while we have its last good metadata.
             (Err(e), Some((stale, _))) => {
-                self.platform.warn(&format!("edge-auth: using cached discovery for {:?}: {}", connector.id, e.log_detail()));
+                self.platform.warn(&format!(
+                    "edge-auth: using cached discovery for {:?}: {}",
+                    connector.id,
+                    e.log_detail()
+                ));
                 Ok(stale)
             }
             (Err(e), None) => Err((e, vec![])),
@@ -421,9 +428,8 @@ impl<P: Platform> Flow<'_, P> {
         let entry = self.providers.entry(&metadata.issuer);
         if let Some((set, at)) = &entry.jwks {
             let fresh = now.saturating_sub(*at) < METADATA_TTL_SECONDS;
-            let cooling = entry
-                .last_forced_jwks_fetch
-                .is_some_and(|t| now.saturating_sub(t) < JWKS_REFETCH_COOLDOWN_SECONDS);
+            let cooling =
+                entry.last_forced_jwks_fetch.is_some_and(|t| now.saturating_sub(t) < JWKS_REFETCH_COOLDOWN_SECONDS);
             if (fresh && !force) || (force && cooling) {
                 return Ok(set.clone());
             }
@@ -450,7 +456,11 @@ impl<P: Platform> Flow<'_, P> {
                 Ok(set)
             }
             (Err(e), Some((stale, _))) => {
-                self.platform.warn(&format!("edge-auth: using cached JWKS for {:?}: {}", metadata.issuer, e.log_detail()));
+                self.platform.warn(&format!(
+                    "edge-auth: using cached JWKS for {:?}: {}",
+                    metadata.issuer,
+                    e.log_detail()
+                ));
                 Ok(stale)
             }
             (Err(e), None) => Err(e),
@@ -469,8 +479,12 @@ impl From<FlowError> for (FlowError, Vec<String>) {
 fn pick(selection: KeySelection<'_>) -> Result<&crate::core::oidc::jwks::Jwk, FlowError> {
     match selection {
         KeySelection::Found(k) => Ok(k),
-        KeySelection::UnknownKid => Err(FlowError::IdToken("no key with the token's kid, even after a JWKS refetch".into())),
-        KeySelection::Ambiguous => Err(FlowError::IdToken("the token has no kid and several keys could verify it".into())),
+        KeySelection::UnknownKid => {
+            Err(FlowError::IdToken("no key with the token's kid, even after a JWKS refetch".into()))
+        }
+        KeySelection::Ambiguous => {
+            Err(FlowError::IdToken("the token has no kid and several keys could verify it".into()))
+        }
         KeySelection::NoSuitableKey => Err(FlowError::IdToken("no key in the JWKS fits the token's algorithm".into())),
     }
 }

@@ -101,17 +101,25 @@ mod tests {
     fn converts_internationalised_names_to_punycode() {
         assert_eq!(normalize_domain("bücher.example").as_deref(), Some("xn--bcher-kva.example"));
         assert_eq!(normalize_domain("BÜCHER.example").as_deref(), Some("xn--bcher-kva.example"));
-        assert_eq!(
-            normalize_domain("xn--bcher-kva.example").as_deref(),
-            Some("xn--bcher-kva.example")
-        );
+        assert_eq!(normalize_domain("xn--bcher-kva.example").as_deref(), Some("xn--bcher-kva.example"));
     }
 
     #[test]
     fn refuses_what_is_not_a_domain() {
         for bad in [
-            "", ".", "acme..example", "acme.example..", "localhost", "1.2.3.4", "[::1]", "acme example",
-            "-acme.example", "acme-.example", "a/b.example", "acme.example:443", "@acme.example",
+            "",
+            ".",
+            "acme..example",
+            "acme.example..",
+            "localhost",
+            "1.2.3.4",
+            "[::1]",
+            "acme example",
+            "-acme.example",
+            "acme-.example",
+            "a/b.example",
+            "acme.example:443",
+            "@acme.example",
         ] {
             assert_eq!(normalize_domain(bad), None, "{bad:?} must be refused");
         }
@@ -137,7 +145,10 @@ mod tests {
         assert_eq!(parse_email("alice@"), Err(EmailError::InvalidDomain));
         assert_eq!(parse_email("alice@acme"), Err(EmailError::InvalidDomain));
         assert_eq!(parse_email("al ice@acme.example"), Err(EmailError::InvalidCharacters));
-        assert_eq!(parse_email("alice@acme.example\n"), Ok(Email { local: "alice".into(), domain: "acme.example".into() }));
+        assert_eq!(
+            parse_email("alice@acme.example\n"),
+            Ok(Email { local: "alice".into(), domain: "acme.example".into() })
+        );
         assert_eq!(parse_email("al\u{0}ice@acme.example"), Err(EmailError::InvalidCharacters));
         assert_eq!(parse_email(&format!("{}@acme.example", "a".repeat(65))), Err(EmailError::TooLong));
     }

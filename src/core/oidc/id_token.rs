@@ -267,9 +267,7 @@ pub fn validate_claims(payload: &[u8], alg: Alg, expect: &Expectations<'_>) -> R
     // Step 11: nonce equals the one this login sent.
     match &claims.nonce {
         None => return Err(IdTokenError::NonceMissing),
-        Some(n) if !constant_time_eq(n.as_bytes(), expect.nonce.as_bytes()) => {
-            return Err(IdTokenError::NonceMismatch)
-        }
+        Some(n) if !constant_time_eq(n.as_bytes(), expect.nonce.as_bytes()) => return Err(IdTokenError::NonceMismatch),
         Some(_) => {}
     }
     // §3.1.3.8 / §3.3.2.11: at_hash and c_hash when present.
@@ -388,12 +386,23 @@ mod tests {
         assert!(check(&with("iat", json!(NOW + 60))).is_ok());
         assert!(matches!(check(&with("iat", json!(NOW + 61))), Err(IdTokenError::IssuedInFuture { .. })));
         assert!(check(&with("iat", json!(NOW - MAX_ID_TOKEN_AGE_SECONDS - 60))).is_ok());
-        assert!(matches!(check(&with("iat", json!(NOW - MAX_ID_TOKEN_AGE_SECONDS - 61))), Err(IdTokenError::TooOld { .. })));
+        assert!(matches!(
+            check(&with("iat", json!(NOW - MAX_ID_TOKEN_AGE_SECONDS - 61))),
+            Err(IdTokenError::TooOld { .. })
+        ));
     }
 
     #[test]
     fn time_claims_must_be_sane_numbers() {
-        for bad in [json!("1700000000"), json!(-1), json!(true), json!(null), json!(1e300), json!(MAX_NUMERIC_DATE + 1), json!([1])] {
+        for bad in [
+            json!("1700000000"),
+            json!(-1),
+            json!(true),
+            json!(null),
+            json!(1e300),
+            json!(MAX_NUMERIC_DATE + 1),
+            json!([1]),
+        ] {
             assert!(matches!(check(&with("exp", bad.clone())), Err(IdTokenError::MalformedClaims(_))), "{bad}");
         }
         assert!(check(&with("exp", json!((NOW + 300) as f64 + 0.5))).is_ok(), "fractions are allowed");
@@ -419,7 +428,10 @@ mod tests {
         assert!(check(&with("at_hash", json!(good))).is_ok());
         assert_eq!(check(&with("at_hash", json!("AAAAAAAAAAAAAAAAAAAAAA"))), Err(IdTokenError::AtHashMismatch));
         assert!(check(&with("c_hash", json!(half_hash(HashAlg::Sha256, "code-1")))).is_ok());
-        assert_eq!(check(&with("c_hash", json!(half_hash(HashAlg::Sha256, "code-2")))), Err(IdTokenError::CHashMismatch));
+        assert_eq!(
+            check(&with("c_hash", json!(half_hash(HashAlg::Sha256, "code-2")))),
+            Err(IdTokenError::CHashMismatch)
+        );
         // Known vector from OIDC Core A.3: access token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y" -> at_hash "77QmUPtjPfzWtF2AnpK9RQ"
         assert_eq!(half_hash(HashAlg::Sha256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
     }

@@ -242,7 +242,11 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
                 return None;
             }
             // e must be odd, > 1, and at most 32 bits (WebCrypto's limit in practice).
-            if e.is_empty() || e.len() > 4 || e.last().is_none_or(|b| b & 1 == 0) || (e.len() == 1 && e.first() == Some(&1)) {
+            if e.is_empty()
+                || e.len() > 4
+                || e.last().is_none_or(|b| b & 1 == 0)
+                || (e.len() == 1 && e.first() == Some(&1))
+            {
                 return None;
             }
             let json = serde_json::json!({"kty": "RSA", "n": b64::encode(&n), "e": b64::encode(&e)}).to_string();
@@ -259,8 +263,9 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
             if x.len() != curve.coordinate_len() || y.len() != curve.coordinate_len() {
                 return None;
             }
-            let json = serde_json::json!({"kty": "EC", "crv": curve.jwk_name(), "x": b64::encode(&x), "y": b64::encode(&y)})
-                .to_string();
+            let json =
+                serde_json::json!({"kty": "EC", "crv": curve.jwk_name(), "x": b64::encode(&x), "y": b64::encode(&y)})
+                    .to_string();
             (KeyMaterial::Ec { curve, x, y }, json)
         }
         "OKP" => {
@@ -361,7 +366,9 @@ mod tests {
     fn alg_allow_list_is_exact() {
         assert_eq!(Alg::from_jose("RS256"), Some(Alg::RS256));
         assert_eq!(Alg::from_jose("Ed25519"), Some(Alg::EdDSA));
-        for refused in ["none", "None", "NONE", "nOnE", "HS256", "HS384", "HS512", "rs256", "RS256 ", "", "ES256K", "ES512"] {
+        for refused in
+            ["none", "None", "NONE", "nOnE", "HS256", "HS384", "HS512", "rs256", "RS256 ", "", "ES256K", "ES512"]
+        {
             assert_eq!(Alg::from_jose(refused), None, "{refused}");
         }
     }
@@ -411,7 +418,9 @@ mod tests {
     #[test]
     fn selection_by_kid_alg_and_kty() {
         let set = parse_jwks(&jwks(&[rsa("r"), ec("e", "P-256", 32), okp("o")])).unwrap();
-        assert!(matches!(select_key(&set, Alg::RS256, Some("r")), KeySelection::Found(k) if k.kid.as_deref() == Some("r")));
+        assert!(
+            matches!(select_key(&set, Alg::RS256, Some("r")), KeySelection::Found(k) if k.kid.as_deref() == Some("r"))
+        );
         assert!(matches!(select_key(&set, Alg::PS256, Some("r")), KeySelection::Found(_)));
         assert_eq!(select_key(&set, Alg::ES256, Some("r")), KeySelection::NoSuitableKey, "alg/kty confusion");
         assert_eq!(select_key(&set, Alg::ES384, Some("e")), KeySelection::NoSuitableKey, "curve mismatch");

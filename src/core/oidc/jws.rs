@@ -72,7 +72,8 @@ impl UntrustedJws {
         let payload = b64::decode(p).ok_or(JwsError::Malformed)?;
         let signature = b64::decode(s).ok_or(JwsError::Malformed)?;
         // serde rejects duplicate members of the declared fields ("duplicate field `alg`").
-        let header: RawHeader = serde_json::from_slice(&header_bytes).map_err(|e| JwsError::BadHeader(e.to_string()))?;
+        let header: RawHeader =
+            serde_json::from_slice(&header_bytes).map_err(|e| JwsError::BadHeader(e.to_string()))?;
         if header.enc.is_some() {
             return Err(JwsError::UnexpectedType("JWE".into()));
         }
@@ -148,10 +149,7 @@ mod tests {
     fn refuses_none_and_hmac_in_every_spelling() {
         for alg in ["none", "None", "NONE", "nOnE", "HS256", "HS512", "", "RS256\u{0}"] {
             let h = serde_json::json!({ "alg": alg }).to_string();
-            assert!(
-                matches!(UntrustedJws::parse(&token(&h)), Err(JwsError::AlgorithmNotAllowed(_))),
-                "{alg:?}"
-            );
+            assert!(matches!(UntrustedJws::parse(&token(&h)), Err(JwsError::AlgorithmNotAllowed(_))), "{alg:?}");
         }
         let unsigned = format!("{}.{}.", seg(r#"{"alg":"none"}"#), seg("{}"));
         assert_eq!(UntrustedJws::parse(&unsigned).unwrap_err(), JwsError::Malformed);
@@ -159,11 +157,20 @@ mod tests {
 
     #[test]
     fn refuses_crit_jwe_b64_and_foreign_typ() {
-        assert!(matches!(UntrustedJws::parse(&token(r#"{"alg":"RS256","crit":["exp"],"exp":1}"#)), Err(JwsError::Critical(_))));
+        assert!(matches!(
+            UntrustedJws::parse(&token(r#"{"alg":"RS256","crit":["exp"],"exp":1}"#)),
+            Err(JwsError::Critical(_))
+        ));
         assert!(matches!(UntrustedJws::parse(&token(r#"{"alg":"RS256","crit":[]}"#)), Err(JwsError::Critical(_))));
-        assert!(matches!(UntrustedJws::parse(&token(r#"{"alg":"RS256","enc":"A256GCM"}"#)), Err(JwsError::UnexpectedType(_))));
+        assert!(matches!(
+            UntrustedJws::parse(&token(r#"{"alg":"RS256","enc":"A256GCM"}"#)),
+            Err(JwsError::UnexpectedType(_))
+        ));
         assert!(matches!(UntrustedJws::parse(&token(r#"{"alg":"RS256","b64":false}"#)), Err(JwsError::Critical(_))));
-        assert!(matches!(UntrustedJws::parse(&token(r#"{"alg":"RS256","typ":"logout+jwt"}"#)), Err(JwsError::UnexpectedType(_))));
+        assert!(matches!(
+            UntrustedJws::parse(&token(r#"{"alg":"RS256","typ":"logout+jwt"}"#)),
+            Err(JwsError::UnexpectedType(_))
+        ));
         assert!(UntrustedJws::parse(&token(r#"{"alg":"RS256","typ":"application/jwt"}"#)).is_ok());
     }
 

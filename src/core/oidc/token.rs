@@ -57,8 +57,7 @@ impl TokenRequest<'_> {
                 headers.push(("authorization", format!("Basic {creds}")));
             }
             TokenEndpointAuthMethod::ClientSecretPost => {
-                form.append_pair("client_id", self.client_id)
-                    .append_pair("client_secret", self.client_secret.expose());
+                form.append_pair("client_id", self.client_id).append_pair("client_secret", self.client_secret.expose());
             }
         }
         HttpRequest { method: "POST", url: self.token_endpoint.to_string(), headers, body: Some(form.finish()) }
@@ -183,10 +182,16 @@ mod tests {
         };
         assert_eq!(choose_auth_method(None, &doc("")), Some(TokenEndpointAuthMethod::ClientSecretBasic));
         assert_eq!(
-            choose_auth_method(None, &doc(r#","token_endpoint_auth_methods_supported":["private_key_jwt","client_secret_post"]"#)),
+            choose_auth_method(
+                None,
+                &doc(r#","token_endpoint_auth_methods_supported":["private_key_jwt","client_secret_post"]"#)
+            ),
             Some(TokenEndpointAuthMethod::ClientSecretPost)
         );
-        assert_eq!(choose_auth_method(None, &doc(r#","token_endpoint_auth_methods_supported":["private_key_jwt"]"#)), None);
+        assert_eq!(
+            choose_auth_method(None, &doc(r#","token_endpoint_auth_methods_supported":["private_key_jwt"]"#)),
+            None
+        );
         assert_eq!(
             choose_auth_method(Some(TokenEndpointAuthMethod::ClientSecretPost), &doc("")),
             Some(TokenEndpointAuthMethod::ClientSecretPost)
@@ -199,7 +204,8 @@ mod tests {
 
     #[test]
     fn parses_responses() {
-        let ok = parse_token_response(&resp(200, r#"{"id_token":"a.b.c","access_token":"at","token_type":"Bearer"}"#)).unwrap();
+        let ok = parse_token_response(&resp(200, r#"{"id_token":"a.b.c","access_token":"at","token_type":"Bearer"}"#))
+            .unwrap();
         assert_eq!(ok.id_token.expose(), "a.b.c");
         assert_eq!(ok.access_token.unwrap().expose(), "at");
         assert_eq!(
@@ -209,6 +215,9 @@ mod tests {
         assert_eq!(parse_token_response(&resp(500, "oops")).err(), Some(TokenError::HttpStatus(500)));
         assert_eq!(parse_token_response(&resp(200, r#"{"access_token":"at"}"#)).err(), Some(TokenError::NoIdToken));
         assert!(matches!(parse_token_response(&resp(200, "not json")).err(), Some(TokenError::Malformed(_))));
-        assert!(matches!(parse_token_response(&resp(200, r#"{"id_token":"x","token_type":"mac"}"#)).err(), Some(TokenError::NotBearer(_))));
+        assert!(matches!(
+            parse_token_response(&resp(200, r#"{"id_token":"x","token_type":"mac"}"#)).err(),
+            Some(TokenError::NotBearer(_))
+        ));
     }
 }

@@ -94,9 +94,8 @@ impl KeyRing {
             if part.is_empty() {
                 continue;
             }
-            let bytes = b64::decode_lenient(part).ok_or_else(|| {
-                ConfigError::top("SESSION_KEYS", format!("key {} is not base64url", i + 1))
-            })?;
+            let bytes = b64::decode_lenient(part)
+                .ok_or_else(|| ConfigError::top("SESSION_KEYS", format!("key {} is not base64url", i + 1)))?;
             if bytes.len() < MIN_KEY_BYTES {
                 return Err(ConfigError::top(
                     "SESSION_KEYS",

@@ -75,7 +75,10 @@ mod tests {
         let name = CookieKind::LoginTransaction.name(Transport::LoopbackHttp);
         let c = set_cookie(name, "v", 60, Transport::LoopbackHttp, SameSite::Lax);
         assert_eq!(c, "edge-auth-tx=v; Path=/; HttpOnly; Max-Age=60; SameSite=Lax");
-        assert_eq!(delete_cookie(name, Transport::LoopbackHttp), "edge-auth-tx=; Path=/; HttpOnly; Max-Age=0; SameSite=Lax");
+        assert_eq!(
+            delete_cookie(name, Transport::LoopbackHttp),
+            "edge-auth-tx=; Path=/; HttpOnly; Max-Age=0; SameSite=Lax"
+        );
     }
 
     #[test]

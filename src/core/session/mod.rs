@@ -2,6 +2,6 @@
 
 pub mod codec;
 pub mod cookies;
-pub mod return_to;
 pub mod record;
+pub mod return_to;
 pub mod transaction;

@@ -94,8 +94,14 @@ mod tests {
         let tx_value = tx(100).seal(&k, "c");
         assert!(Session::from_cookie_header(&format!("c={tx_value}"), "c", &k, 1).is_none());
         let s = Session {
-            sub: "s".into(), email: "e@x.example".into(), name: None, connector: "acme".into(),
-            iss: "i".into(), iat: 1, exp: 100, sid: None,
+            sub: "s".into(),
+            email: "e@x.example".into(),
+            name: None,
+            connector: "acme".into(),
+            iss: "i".into(),
+            iat: 1,
+            exp: 100,
+            sid: None,
         };
         let s_value = s.seal(&k, "c");
         assert!(LoginTransaction::from_cookie_header(&format!("c={s_value}"), "c", &k, 1).is_none());

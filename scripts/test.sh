@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs (scripts/setup.sh), then
+#   lint -> host tests -> WebCrypto tests in wasm -> worker build + size report -> end-to-end tests in
+#   workerd against a real OpenID Provider -> headless-Chromium test.
+# .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export EDGE_AUTH_NEED_CHROMIUM=1
+
+started=$(date +%s)
+step() {
+  local name="$1"; shift
+  printf '\n\033[1;34m==> %s\033[0m\n' "$name"
+  local t0=$(date +%s)
+  "$@"
+  printf '\033[1;32m<== %s ok (%ss)\033[0m\n' "$name" "$(( $(date +%s) - t0 ))"
+}
+
+step "setup" bash scripts/setup.sh
+step "format" cargo fmt --all -- --check
+step "clippy (host, all targets)" cargo clippy --all-targets --locked -- -D warnings
+step "clippy (wasm32)" cargo clippy --target wasm32-unknown-unknown --lib --locked -- -D warnings
+step "host tests (core + flow)" cargo test --locked
+step "WebCrypto tests (wasm32 in Node)" cargo test --locked --target wasm32-unknown-unknown --test webcrypto
+step "build the worker" bash scripts/build.sh
+step "bundle size" node scripts/size.mjs
+step "end-to-end tests (workerd + oidc-provider)" node --test --test-concurrency=1 tests/e2e/
+step "browser test (headless Chromium)" node --test tests/browser/
+
+printf '\n\033[1;32mall tests passed in %ss\033[0m\n' "$(( $(date +%s) - started ))"

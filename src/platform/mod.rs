@@ -1,0 +1,178 @@
+//! The Cloudflare Workers shell. It moves bytes between workers-rs and the core and provides the
+//! platform traits; it decides nothing.
+
+mod fetch;
+mod state;
+pub mod webcrypto;
+
+use std::time::Duration;
+
+use worker::{console_error, console_warn, event, Context, Env, Headers, Request, Response, Result};
+
+use crate::core::flow::{authenticate, is_auth_path, unauthenticated, upgrade_to_https, Flow};
+use crate::core::http::{self as core_http, is_navigation, transport_of, Method, Outcome};
+use crate::core::oidc::jwks::{Alg, Jwk};
+use crate::core::platform::{
+    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, Rng, Secrets, SignatureVerifier,
+};
+use crate::core::secret::Secret;
+
+/// Binding of the static assets (`[assets] binding` in wrangler.toml).
+const ASSETS_BINDING: &str = "ASSETS";
+/// Outgoing requests to an IdP give up after this long.
+const IDP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest form body accepted on `/auth/*` POST routes.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+#[event(fetch)]
+pub async fn main(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    match handle(req, &env).await {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            console_error!("edge-auth: internal error: {e}");
+            plain_error(500, "edge-auth could not handle this request; the operator has the details in the logs.")
+        }
+    }
+}
+
+async fn handle(req: Request, env: &Env) -> Result<Response> {
+    let url = req.url()?;
+    let state = state::isolate_state(env);
+    let ready = match &state.ready {
+        Ok(ready) => ready,
+        Err(config_error) => {
+            console_error!("edge-auth: {config_error}");
+            return to_worker_response(
+                crate::core::error::FlowError::Config(config_error.to_string()).to_html_response(),
+            );
+        }
+    };
+    let Some(transport) = transport_of(&url) else {
+        return to_worker_response(upgrade_to_https(&url));
+    };
+    let path = url.path();
+
+    if !is_auth_path(path) {
+        // The hot path: one header read, one HMAC, then the request goes through untouched.
+        let cookie = req.headers().get("cookie")?.unwrap_or_default();
+        if authenticate(&cookie, transport, &ready.keys, WorkerPlatform::unix_now()).is_some() {
+            return env.assets(ASSETS_BINDING)?.fetch_request(req).await;
+        }
+        let method = Method::parse(req.inner().method().as_str());
+        let headers = req.headers();
+        let navigation =
+            is_navigation(method, headers.get("sec-fetch-mode")?.as_deref(), headers.get("accept")?.as_deref());
+        let path_and_query = match url.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
+        return to_worker_response(unauthenticated(&path_and_query, navigation));
+    }
+
+    let core_request = to_core_request(&req, url.clone()).await?;
+    let platform = WorkerPlatform { env };
+    let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.providers };
+    match flow.handle(&core_request).await {
+        Outcome::Respond(response) => to_worker_response(response),
+        Outcome::PassThrough => env.assets(ASSETS_BINDING)?.fetch_request(req).await,
+        Outcome::ServePublicAsset { path, status } => {
+            let asset_url = format!("{}{}", url.origin().ascii_serialization(), path);
+            let response = env.assets(ASSETS_BINDING)?.fetch(asset_url, None).await?;
+            Ok(if response.status_code() == 200 { response.with_status(status) } else { response })
+        }
+    }
+}
+
+async fn to_core_request(req: &Request, url: url::Url) -> Result<core_http::Request> {
+    let method = Method::parse(req.inner().method().as_str());
+    let headers = req.headers();
+    let mut form = Vec::new();
+    if method == Method::Post {
+        let is_form = headers
+            .get("content-type")?
+            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            let body = req.clone()?.bytes().await.unwrap_or_default();
+            if body.len() <= MAX_FORM_BYTES {
+                form = url::form_urlencoded::parse(&body).into_owned().collect();
+            }
+        }
+    }
+    Ok(core_http::Request {
+        method,
+        url,
+        cookie_header: headers.get("cookie")?.unwrap_or_default(),
+        origin_header: headers.get("origin")?,
+        sec_fetch_site: headers.get("sec-fetch-site")?,
+        form,
+    })
+}
+
+fn to_worker_response(response: core_http::Response) -> Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in &response.headers {
+        headers.append(name, value)?;
+    }
+    let out = if response.body.is_empty() { Response::empty()? } else { Response::ok(response.body)? };
+    Ok(out.with_status(response.status).with_headers(headers))
+}
+
+fn plain_error(status: u16, message: &str) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "text/plain; charset=utf-8")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(Response::ok(message)?.with_status(status).with_headers(headers))
+}
+
+/// The platform traits, implemented with the Workers runtime.
+pub struct WorkerPlatform<'a> {
+    env: &'a Env,
+}
+
+impl WorkerPlatform<'_> {
+    fn unix_now() -> u64 {
+        (js_sys::Date::now() / 1000.0) as u64
+    }
+}
+
+impl Clock for WorkerPlatform<'_> {
+    fn now(&self) -> u64 {
+        Self::unix_now()
+    }
+}
+
+impl Rng for WorkerPlatform<'_> {
+    fn fill(&self, buf: &mut [u8]) -> std::result::Result<(), CryptoError> {
+        getrandom::fill(buf).map_err(|e| CryptoError(e.to_string()))
+    }
+}
+
+impl SignatureVerifier for WorkerPlatform<'_> {
+    async fn verify(
+        &self,
+        alg: Alg,
+        key: &Jwk,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> std::result::Result<bool, CryptoError> {
+        webcrypto::verify(alg, key, signing_input, signature).await
+    }
+}
+
+impl HttpClient for WorkerPlatform<'_> {
+    async fn send(&self, request: HttpRequest) -> std::result::Result<HttpResponse, FetchError> {
+        fetch::send(request, IDP_TIMEOUT).await
+    }
+}
+
+impl Secrets for WorkerPlatform<'_> {
+    fn secret(&self, binding: &str) -> Option<Secret<String>> {
+        state::read_secret(self.env, binding).map(Secret::new)
+    }
+}
+
+impl Log for WorkerPlatform<'_> {
+    fn warn(&self, message: &str) {
+        console_warn!("{message}");
+    }
+}

@@ -1,0 +1,85 @@
+//! Per-isolate state: the validated configuration and session keys (read once per isolate: bindings do
+//! not change during an isolate's life), and the provider cache.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wasm_bindgen::{JsCast, JsValue};
+use worker::Env;
+
+use crate::core::config::{Config, ConfigError};
+use crate::core::flow::ProviderCache;
+use crate::core::session::codec::KeyRing;
+
+pub struct Ready {
+    pub config: Config,
+    pub keys: KeyRing,
+}
+
+pub struct IsolateState {
+    pub ready: Result<Ready, ConfigError>,
+    pub providers: ProviderCache,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<Rc<IsolateState>>> = const { RefCell::new(None) };
+}
+
+pub fn isolate_state(env: &Env) -> Rc<IsolateState> {
+    if let Some(s) = STATE.with(|s| s.borrow().clone()) {
+        return s;
+    }
+    let state = Rc::new(IsolateState { ready: load(env), providers: ProviderCache::default() });
+    STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
+    state
+}
+
+fn load(env: &Env) -> Result<Ready, ConfigError> {
+    let text = read_config_text(env)?;
+    let config = Config::from_json(&text)?;
+    for c in &config.connectors {
+        if read_secret(env, &c.client_secret_binding).is_none_or(|s| s.is_empty()) {
+            return Err(ConfigError {
+                connector: Some(c.id.clone()),
+                field: "client_secret_binding".into(),
+                reason: format!(
+                    "the Worker secret {:?} is not set (run: npx wrangler secret put {})",
+                    c.client_secret_binding, c.client_secret_binding
+                ),
+            });
+        }
+    }
+    let keys_text = read_secret(env, "SESSION_KEYS").ok_or_else(|| {
+        ConfigError::top(
+            "SESSION_KEYS",
+            "the Worker secret SESSION_KEYS is not set (run: npx wrangler secret put SESSION_KEYS)",
+        )
+    })?;
+    let keys = KeyRing::from_secret(&keys_text)?;
+    Ok(Ready { config, keys })
+}
+
+/// `AUTH_CONFIG` as a JSON string, or as a JSON object binding (serialised back to text).
+fn read_config_text(env: &Env) -> Result<String, ConfigError> {
+    let missing = || ConfigError::top("AUTH_CONFIG", "the AUTH_CONFIG variable is not set");
+    let value = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str("AUTH_CONFIG")).map_err(|_| missing())?;
+    if value.is_undefined() || value.is_null() {
+        return Err(missing());
+    }
+    if let Some(s) = value.as_string() {
+        return Ok(s);
+    }
+    if value.is_object() {
+        return js_sys::JSON::stringify(&value)
+            .ok()
+            .and_then(|s| s.as_string())
+            .ok_or_else(|| ConfigError::top("AUTH_CONFIG", "the object could not be serialised as JSON"));
+    }
+    Err(ConfigError::top("AUTH_CONFIG", "must be a JSON string or a JSON object"))
+}
+
+/// A secret (or plain-text var) binding's value.
+pub fn read_secret(env: &Env, binding: &str) -> Option<String> {
+    let value = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(binding)).ok()?;
+    value.dyn_ref::<js_sys::JsString>().map(String::from)
+}
