@@ -518,6 +518,7 @@ fn logout_confirmation_page() -> Response {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign out</title>
 <link rel="stylesheet" href="/auth/static/style.css">
+<link rel="icon" href="/auth/static/favicon.svg" type="image/svg+xml">
 </head>
 <body>
 <main class="card">

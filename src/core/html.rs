@@ -37,6 +37,7 @@ impl ErrorPage<'_> {
 <meta name="robots" content="noindex">
 <title>{title}</title>
 <link rel="stylesheet" href="/auth/static/style.css">
+<link rel="icon" href="/auth/static/favicon.svg" type="image/svg+xml">
 </head>
 <body>
 <main class="card">
