@@ -81,7 +81,8 @@ pub struct Response {
 
 /// Content-Security-Policy of the pages the worker renders (no script at all). No `form-action`: browsers
 /// apply it to redirects too, and the sign-out form redirects to the IdP's end-session endpoint.
-pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 impl Response {
     fn new(status: u16, content_type: &str, body: String) -> Response {

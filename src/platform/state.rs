@@ -43,7 +43,7 @@ fn load(env: &Env) -> Result<Ready, ConfigError> {
                 connector: Some(c.id.clone()),
                 field: "client_secret_binding".into(),
                 reason: format!(
-                    "the Worker secret {:?} is not set (run: npx wrangler secret put {})",
+                    "the Worker secret {:?} is not set (run: bash scripts/wrangler.sh secret put {})",
                     c.client_secret_binding, c.client_secret_binding
                 ),
             });
@@ -52,7 +52,7 @@ fn load(env: &Env) -> Result<Ready, ConfigError> {
     let keys_text = read_secret(env, "SESSION_KEYS").ok_or_else(|| {
         ConfigError::top(
             "SESSION_KEYS",
-            "the Worker secret SESSION_KEYS is not set (run: npx wrangler secret put SESSION_KEYS)",
+            "the Worker secret SESSION_KEYS is not set (run: bash scripts/wrangler.sh secret put SESSION_KEYS)",
         )
     })?;
     let keys = KeyRing::from_secret(&keys_text)?;

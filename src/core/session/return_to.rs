@@ -1,43 +1,51 @@
 //! `return_to`: where the visitor lands after signing in. Only same-origin relative paths are accepted.
 //!
-//! Accepted: `/`, `/x`, `/x?y=z#f`. Refused: absolute URLs (`https://…`), scheme-relative (`//host`),
-//! backslash tricks (`/\host`, `\\host`), anything with control characters or whitespace, and encoded forms
-//! of those (`/%2F%2Fhost`, `/%5Chost`) — refused rather than decoded, because browsers and proxies disagree
-//! on decoding.
+//! Accepted: `/`, `/x`, `/x?y=z#f`, `/search?q=annual%20report`. Refused: absolute URLs (`https://…`),
+//! scheme-relative (`//host`), backslash tricks (`/\host`, `\\host`), raw control characters or whitespace,
+//! and every *encoded* form that a downstream decoder could turn into one of those (`/%2F%2Fhost`,
+//! `/%5Chost`, `/%252F%252Fhost`, `/%09/host`): the value is percent-decoded up to three times and each
+//! round must still be a plain same-origin path.
+
+use percent_encoding::percent_decode_str;
 
 pub const MAX_RETURN_TO_LEN: usize = 2048;
+const DECODE_ROUNDS: usize = 3;
 
 /// `Some(path)` when `candidate` is a safe same-origin relative path.
 pub fn safe_return_to(candidate: &str) -> Option<&str> {
     if candidate.is_empty() || candidate.len() > MAX_RETURN_TO_LEN {
         return None;
     }
-    let bytes = candidate.as_bytes();
-    if bytes.first() != Some(&b'/') {
-        return None;
-    }
-    // `//host` and `/\host` are scheme-relative to browsers.
-    if matches!(bytes.get(1), Some(b'/') | Some(b'\\')) {
-        return None;
-    }
     if candidate.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
         return None;
     }
-    // Refuse encoded slashes, backslashes, control characters and percent-encoded percent signs anywhere:
-    // a downstream decoder must not be able to produce `//` or `/\`.
-    let lower = candidate.to_ascii_lowercase();
-    for needle in ["%2f", "%5c", "%25", "%0", "%1", "%7f", "%09", "%20"] {
-        if lower.contains(needle) {
+    let mut current = candidate.to_string();
+    for _ in 0..=DECODE_ROUNDS {
+        if !is_plain_relative_path(&current) {
             return None;
         }
+        let decoded = percent_decode_str(&current).decode_utf8_lossy().into_owned();
+        if decoded == current {
+            break;
+        }
+        current = decoded;
     }
     // The path must parse as a relative reference that stays on the same origin.
     let base = url::Url::parse("https://same-origin.invalid/").ok()?;
     let joined = base.join(candidate).ok()?;
-    if joined.origin() != base.origin() {
-        return None;
+    (joined.origin() == base.origin()).then_some(candidate)
+}
+
+/// One decoding round: starts with a single `/`, not followed by `/` or `\` once the tab/newline characters
+/// that URL parsers drop are removed, and no control characters in the path part.
+fn is_plain_relative_path(text: &str) -> bool {
+    let squeezed: String = text.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).collect();
+    let bytes = squeezed.as_bytes();
+    if bytes.first() != Some(&b'/') || matches!(bytes.get(1), Some(b'/') | Some(b'\\')) {
+        return false;
     }
-    Some(candidate)
+    let path = text.split(['?', '#']).next().unwrap_or_default();
+    !path.chars().any(|c| c.is_control() || c == '\\')
 }
 
 /// The validated `return_to`, or `/`.
@@ -51,7 +59,19 @@ mod tests {
 
     #[test]
     fn accepts_same_origin_paths() {
-        for ok in ["/", "/x", "/a/b?c=d&e=f#g", "/docs/page.html", "/search?q=a%26b", "/%E2%9C%93"] {
+        for ok in [
+            "/",
+            "/x",
+            "/a/b?c=d&e=f#g",
+            "/docs/page.html",
+            "/search?q=a%26b",
+            "/%E2%9C%93",
+            "/search?q=annual%20report",
+            "/files/annual%20report.html",
+            "/x?r=%2F",
+            "/a/%2F/b",
+            "/x?q=100%25",
+        ] {
             assert_eq!(safe_return_to(ok), Some(ok), "{ok}");
         }
     }

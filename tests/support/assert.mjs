@@ -1,0 +1,46 @@
+// Assertions shared by the end-to-end tests (every failure message carries the request and response).
+import assert from 'node:assert/strict';
+
+import { SESSION_COOKIE, TX_COOKIE } from './harness.mjs';
+
+/** A refusal: `status`, X-Edge-Auth-Error `code`, and (HTML pages) <meta name="edge-auth-error" content=code>. */
+export function assertRefusal(r, { status, code, html = true }) {
+  const where = `\n${r.describe(800)}`;
+  if (typeof status === 'function') assert.ok(status(r.status), `unexpected status ${r.status}${where}`);
+  else if (status !== undefined) assert.equal(r.status, status, `status${where}`);
+  if (Array.isArray(code)) assert.ok(code.includes(r.errorCode), `X-Edge-Auth-Error ${r.errorCode} not in ${code}${where}`);
+  else assert.equal(r.errorCode, code, `X-Edge-Auth-Error${where}`);
+  if (html) {
+    assert.match(r.headers.get('content-type') || '', /text\/html/i, `content-type${where}`);
+    assert.equal(r.metaErrorCode, r.errorCode, `<meta name="edge-auth-error">${where}`);
+  }
+}
+
+/** The response did not set a (non-empty, non-expired) session cookie. */
+export function assertNoSessionSet(r) {
+  const sc = r.setCookie(SESSION_COOKIE);
+  if (!sc) return;
+  const cleared = sc.value === '' || (sc.maxAge !== undefined && sc.maxAge <= 0) || (sc.expires && sc.expires.getTime() <= Date.now());
+  assert.ok(cleared, `a session cookie was set: ${sc.raw}\n${r.describe()}`);
+}
+
+/** GET /auth/me as JSON: asserts the status, returns the parsed body. */
+export async function me(b, origin, status) {
+  const r = await b.get(`${origin}/auth/me`, { headers: { accept: 'application/json' } });
+  if (status !== undefined) assert.equal(r.status, status, `/auth/me\n${r.describe()}`);
+  assert.match(r.headers.get('content-type') || '', /application\/json/i, `/auth/me content-type\n${r.describe()}`);
+  return r.json();
+}
+
+/** Assert the cookie attributes the contract requires on http loopback (HttpOnly, SameSite=Lax, Path=/, no Secure). */
+export function assertLoopbackCookie(sc, name) {
+  assert.ok(sc, `no Set-Cookie for ${name}`);
+  assert.equal(sc.name, name);
+  assert.ok(sc.httpOnly, `${name} must be HttpOnly: ${sc.raw}`);
+  assert.equal(String(sc.sameSite).toLowerCase(), 'lax', `${name} must be SameSite=Lax: ${sc.raw}`);
+  assert.equal(sc.path, '/', `${name} must be Path=/: ${sc.raw}`);
+  assert.ok(!sc.secure, `${name} must not be Secure on http loopback: ${sc.raw}`);
+  assert.ok(!sc.domain, `${name} must be host-only (no Domain): ${sc.raw}`);
+}
+
+export { SESSION_COOKIE, TX_COOKIE };
