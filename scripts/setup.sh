@@ -28,7 +28,10 @@ fi
 
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   log "installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install`, not `npm ci`: this registry's lock files carry no download addresses, and `npm ci` then
+  # reports the other platforms' optional workerd binaries as missing. With the lock present, `npm install`
+  # installs exactly the locked versions (verified: the lock file is left unchanged).
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 if [[ "${EDGE_AUTH_NEED_CHROMIUM:-0}" == 1 ]] && ! command -v chromium >/dev/null 2>&1; then
