@@ -17,6 +17,8 @@ pub enum FlowError {
     UnknownConnector(String),
     #[error("no valid login transaction cookie (expired, absent or tampered)")]
     LoginExpired,
+    #[error("the login transaction was already used (replayed callback)")]
+    Replayed,
     #[error("the state parameter does not match the login transaction")]
     StateMismatch,
     #[error("the callback has no code")]
@@ -94,6 +96,8 @@ impl FlowError {
                 "This sign-in link names an identity provider this site does not know.", "Sign in", LOGIN),
             FlowError::LoginExpired => p(400, "login_expired", "Your sign-in expired",
                 "The sign-in took too long, or it was started in another browser or tab. Please start again.", "Sign in again", LOGIN),
+            FlowError::Replayed => p(400, "login_expired", "Your sign-in expired",
+                "This sign-in link was already used. Please start again.", "Sign in again", LOGIN),
             FlowError::StateMismatch => p(400, "state_mismatch", "This sign-in does not belong to this browser",
                 "The answer from your identity provider does not match the sign-in started here. Please start again.", "Sign in again", LOGIN),
             FlowError::InvalidCallback => p(400, "invalid_callback", "Incomplete answer from your identity provider",

@@ -6,7 +6,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 use url::form_urlencoded;
 
@@ -41,10 +44,17 @@ pub const METADATA_TTL_SECONDS: u64 = 3600;
 /// Minimum time between two JWKS refetches caused by an unknown `kid`.
 pub const JWKS_REFETCH_COOLDOWN_SECONDS: u64 = 60;
 
-/// Per-isolate cache of provider metadata and key sets, keyed by issuer.
+/// How many spent login transactions an isolate remembers (expired ones are dropped first).
+pub const MAX_SPENT_TRANSACTIONS: usize = 10_000;
+
+/// Per-isolate state shared by requests: provider metadata and key sets (keyed by issuer), and the login
+/// transactions already used here, so a replayed callback (same `state`, same transaction cookie) is refused
+/// before it reaches the IdP. The replay memory is per isolate; the transaction cookie's 10-minute expiry
+/// bounds what another isolate could accept.
 #[derive(Default)]
 pub struct ProviderCache {
     entries: RefCell<HashMap<String, ProviderEntry>>,
+    spent_transactions: RefCell<HashMap<String, u64>>,
 }
 
 #[derive(Default, Clone)]
@@ -52,6 +62,73 @@ struct ProviderEntry {
     metadata: Option<(Rc<ProviderMetadata>, u64)>,
     jwks: Option<(Rc<JwkSet>, u64)>,
     last_forced_jwks_fetch: Option<u64>,
+    /// A JWKS fetch in progress: concurrent requests wait for it instead of fetching again.
+    jwks_in_flight: Option<Rc<InFlight<JwksResult>>>,
+}
+
+type JwksResult = Result<Rc<JwkSet>, FlowError>;
+
+/// Single-flight slot for one isolate (single-threaded): the first request fetches, the others await
+/// the same result.
+struct InFlight<T: Clone> {
+    result: RefCell<Option<T>>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl<T: Clone> InFlight<T> {
+    fn new() -> Rc<Self> {
+        Rc::new(InFlight { result: RefCell::new(None), waiters: RefCell::new(Vec::new()) })
+    }
+
+    fn complete(&self, value: T) {
+        *self.result.borrow_mut() = Some(value);
+        for waker in self.waiters.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+
+    fn wait(self: &Rc<Self>) -> WaitInFlight<T> {
+        WaitInFlight(self.clone())
+    }
+}
+
+struct WaitInFlight<T: Clone>(Rc<InFlight<T>>);
+
+impl<T: Clone> Future for WaitInFlight<T> {
+    type Output = T;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        if let Some(value) = self.0.result.borrow().clone() {
+            return Poll::Ready(value);
+        }
+        self.0.waiters.borrow_mut().push(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Completes the in-flight slot even if the fetching request is dropped half-way, so waiters never hang.
+struct InFlightGuard<'a> {
+    cache: &'a ProviderCache,
+    issuer: &'a str,
+    slot: Rc<InFlight<JwksResult>>,
+}
+
+impl InFlightGuard<'_> {
+    fn finish(self, value: JwksResult) {
+        self.slot.complete(value);
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        if self.slot.result.borrow().is_none() {
+            self.slot.complete(Err(FlowError::IdpUnreachable("jwks_uri: the fetch was abandoned".into())));
+        }
+        self.cache.update(self.issuer, |e| {
+            if e.jwks_in_flight.as_ref().is_some_and(|s| Rc::ptr_eq(s, &self.slot)) {
+                e.jwks_in_flight = None;
+            }
+        });
+    }
 }
 
 impl ProviderCache {
@@ -62,6 +139,22 @@ impl ProviderCache {
     fn update(&self, issuer: &str, f: impl FnOnce(&mut ProviderEntry)) {
         let mut entries = self.entries.borrow_mut();
         f(entries.entry(issuer.to_string()).or_default());
+    }
+
+    /// Record a login transaction's `state` as used. `false` if it was used before (a replay).
+    pub fn spend_transaction(&self, state: &str, expires_at: u64, now: u64) -> bool {
+        let mut spent = self.spent_transactions.borrow_mut();
+        if spent.len() >= MAX_SPENT_TRANSACTIONS {
+            spent.retain(|_, exp| *exp > now);
+            if spent.len() >= MAX_SPENT_TRANSACTIONS {
+                // Bounded memory: forget the oldest half (their cookies expire within minutes anyway).
+                let mut expiries: Vec<u64> = spent.values().copied().collect();
+                expiries.sort_unstable();
+                let cutoff = expiries.get(expiries.len() / 2).copied().unwrap_or(u64::MAX);
+                spent.retain(|_, exp| *exp > cutoff);
+            }
+        }
+        spent.insert(state.to_string(), expires_at).is_none()
     }
 }
 
@@ -227,6 +320,9 @@ impl<P: Platform> Flow<'_, P> {
         if !constant_time_eq(state.as_bytes(), tx.state.as_bytes()) {
             return Err(fail(FlowError::StateMismatch));
         }
+        if !self.providers.spend_transaction(&tx.state, tx.expires_at, now) {
+            return Err(fail(FlowError::Replayed));
+        }
         let connector = self.config.connector(&tx.connector).ok_or_else(|| fail(FlowError::LoginExpired))?;
         let metadata = self.metadata(connector).await.map_err(|(e, _)| fail(e))?;
         // RFC 9207: the response names its issuer when the provider says it will; if present, it must match.
@@ -316,11 +412,12 @@ impl<P: Platform> Flow<'_, P> {
             self.platform.send(request).await.map_err(|e| FlowError::IdpUnreachable(format!("token endpoint: {e}")))?;
         let tokens = parse_token_response(&response).map_err(|e| FlowError::TokenExchange(e.to_string()))?;
         let jws = UntrustedJws::parse(tokens.id_token.expose()).map_err(|e| FlowError::IdToken(e.to_string()))?;
-        let jwks = self.jwks(metadata, false).await?;
+        let (jwks, just_fetched) = self.jwks(metadata, false).await?;
         let selected = match select_key(&jwks, jws.alg(), jws.kid()) {
-            KeySelection::UnknownKid => {
-                // The provider may have rotated its keys: refetch once (rate-limited), then decide.
-                let refreshed = self.jwks(metadata, true).await?;
+            // The provider may have rotated its keys: refetch once (rate-limited, coalesced), then decide.
+            // A set this request has just fetched is already the newest.
+            KeySelection::UnknownKid if !just_fetched => {
+                let (refreshed, _) = self.jwks(metadata, true).await?;
                 pick(select_key(&refreshed, jws.alg(), jws.kid()))?.clone()
             }
             other => pick(other)?.clone(),
@@ -423,20 +520,33 @@ impl<P: Platform> Flow<'_, P> {
             .map_err(|e| FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id)))
     }
 
-    async fn jwks(&self, metadata: &ProviderMetadata, force: bool) -> Result<Rc<JwkSet>, FlowError> {
+    /// The provider's key set, and whether this call fetched it. `force` (after an unknown `kid`) refetches
+    /// unless a forced fetch was attempted within the cooldown; concurrent fetches are coalesced into one.
+    async fn jwks(&self, metadata: &ProviderMetadata, force: bool) -> Result<(Rc<JwkSet>, bool), FlowError> {
         let now = self.now();
-        let entry = self.providers.entry(&metadata.issuer);
+        let issuer = metadata.issuer.as_str();
+        let entry = self.providers.entry(issuer);
+        if let Some(in_flight) = &entry.jwks_in_flight {
+            return in_flight.wait().await.map(|set| (set, true));
+        }
         if let Some((set, at)) = &entry.jwks {
-            let fresh = now.saturating_sub(*at) < METADATA_TTL_SECONDS;
-            let cooling =
-                entry.last_forced_jwks_fetch.is_some_and(|t| now.saturating_sub(t) < JWKS_REFETCH_COOLDOWN_SECONDS);
-            if (fresh && !force) || (force && cooling) {
-                return Ok(set.clone());
+            let fetch_now = if force {
+                entry.last_forced_jwks_fetch.is_none_or(|t| now.saturating_sub(t) >= JWKS_REFETCH_COOLDOWN_SECONDS)
+            } else {
+                now.saturating_sub(*at) >= METADATA_TTL_SECONDS
+            };
+            if !fetch_now {
+                return Ok((set.clone(), false));
             }
         }
-        if force {
-            self.providers.update(&metadata.issuer, |e| e.last_forced_jwks_fetch = Some(now));
-        }
+        let slot = InFlight::new();
+        self.providers.update(issuer, |e| {
+            e.jwks_in_flight = Some(slot.clone());
+            if force {
+                e.last_forced_jwks_fetch = Some(now);
+            }
+        });
+        let guard = InFlightGuard { cache: self.providers, issuer, slot };
         let fetched = async {
             let response = self
                 .platform
@@ -449,22 +559,21 @@ impl<P: Platform> Flow<'_, P> {
             parse_jwks(&response.body).map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))
         }
         .await;
-        match (fetched, entry.jwks) {
+        let result = match (fetched, entry.jwks) {
             (Ok(set), _) => {
                 let set = Rc::new(set);
-                self.providers.update(&metadata.issuer, |e| e.jwks = Some((set.clone(), now)));
+                self.providers.update(issuer, |e| e.jwks = Some((set.clone(), now)));
                 Ok(set)
             }
+            // Stale-if-error: keep validating with the last good keys while the IdP is down.
             (Err(e), Some((stale, _))) => {
-                self.platform.warn(&format!(
-                    "edge-auth: using cached JWKS for {:?}: {}",
-                    metadata.issuer,
-                    e.log_detail()
-                ));
+                self.platform.warn(&format!("edge-auth: using cached JWKS for {issuer:?}: {}", e.log_detail()));
                 Ok(stale)
             }
             (Err(e), None) => Err(e),
-        }
+        };
+        guard.finish(result.clone());
+        result.map(|set| (set, true))
     }
 }
 
@@ -531,4 +640,37 @@ fn logout_confirmation_page() -> Response {
 "#
         .to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_is_spent_once() {
+        let cache = ProviderCache::default();
+        assert!(cache.spend_transaction("s1", 100, 10));
+        assert!(!cache.spend_transaction("s1", 100, 10), "replay");
+        assert!(cache.spend_transaction("s2", 100, 10));
+    }
+
+    #[test]
+    fn spent_memory_is_bounded() {
+        let cache = ProviderCache::default();
+        for i in 0..(MAX_SPENT_TRANSACTIONS + 10) {
+            assert!(cache.spend_transaction(&format!("s{i}"), 1000 + i as u64, 10));
+        }
+        assert!(cache.spent_transactions.borrow().len() <= MAX_SPENT_TRANSACTIONS);
+        // The most recent ones are still remembered.
+        assert!(!cache.spend_transaction(&format!("s{}", MAX_SPENT_TRANSACTIONS + 9), 0, 10));
+    }
+
+    #[test]
+    fn unauthenticated_navigation_keeps_the_destination() {
+        let r = unauthenticated("/search?q=annual%20report", true);
+        assert_eq!(r.status, 302);
+        assert_eq!(r.header("location"), Some("/auth/login?return_to=%2Fsearch%3Fq%3Dannual%2520report"));
+        assert_eq!(unauthenticated("//evil.example", true).header("location"), Some("/auth/login"));
+        assert_eq!(unauthenticated("/api", false).status, 401);
+    }
 }

@@ -1,0 +1,2067 @@
+//! The login flow end to end on the host: `edge_auth::core::flow::Flow` driven through a test platform
+//! (settable clock, deterministic randomness, canned HTTP, `ring` as the signature verifier) against a
+//! test identity provider written here, which signs its ID tokens for real (ES256, EdDSA, RS256, PS256).
+//!
+//! Every refusal is checked for its status, its `x-edge-auth-error` code, the absence of a session cookie,
+//! and (on the callback) the clearing of the login-transaction cookie. Every test ends by checking that
+//! the operator log never saw the client secret, the authorization code, a token or a PKCE verifier.
+//!
+//! Run with `cargo test --test flow`.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use base64::Engine;
+use edge_auth::core::config::Config;
+use edge_auth::core::flow::{authenticate, Flow, ProviderCache};
+use edge_auth::core::http::{Method, Outcome, Request, Response};
+use edge_auth::core::oidc::jwks::{Alg, EcCurve, Jwk, KeyMaterial};
+use edge_auth::core::platform::{
+    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, Rng, Secrets, SignatureVerifier,
+};
+use edge_auth::core::secret::Secret;
+use edge_auth::core::session::codec::{KeyRing, Purpose};
+use edge_auth::core::session::cookies::{CookieKind, Transport};
+use ring::rand::SystemRandom;
+use ring::signature::{
+    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
+};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256, Sha512};
+use url::Url;
+
+// ---- fixed values ------------------------------------------------------------------------------------
+
+const SITE: &str = "https://site.example";
+const ISSUER: &str = "https://idp.acme.example";
+const OTHER_ISSUER: &str = "https://idp.other.example";
+const CLIENT_ID: &str = "edge";
+const OTHER_CLIENT_ID: &str = "edge-other";
+const CLIENT_SECRET: &str = "acme-client-secret-7f3a9c1e";
+const OTHER_CLIENT_SECRET: &str = "other-client-secret-2b8e44d0";
+const CODE: &str = "authz-code-SplxlOBeZQQYbYS6WxSbIA";
+const ACCESS_TOKEN: &str = "access-token-2YotnFZFEjr1zCsicMWpAA";
+const REFRESH_TOKEN: &str = "refresh-token-tGzv3JOkF0XG5Qx2TlKWIA";
+/// 2025-06-15T16:26:40Z.
+const T0: u64 = 1_750_000_000;
+const SESSION_LIFETIME: u64 = 8 * 3600;
+
+/// 32-byte session keys, base64url.
+const K1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
+const K2: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA";
+const K3: &str = "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXowMTIzNDU";
+
+const SESSION_COOKIE: &str = "__Host-edge-auth-session";
+const TX_COOKIE: &str = "__Host-edge-auth-tx";
+
+fn discovery_url(issuer: &str) -> String {
+    format!("{issuer}/.well-known/openid-configuration")
+}
+fn jwks_url(issuer: &str) -> String {
+    format!("{issuer}/jwks")
+}
+fn token_url(issuer: &str) -> String {
+    format!("{issuer}/token")
+}
+
+fn b64url(bytes: impl AsRef<[u8]>) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+fn b64url_decode(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).unwrap()
+}
+
+// ---- the test platform -------------------------------------------------------------------------------
+
+type Canned = Result<HttpResponse, FetchError>;
+
+fn json_response(status: u16, body: &Value) -> Canned {
+    Ok(HttpResponse { status, body: body.to_string().into_bytes() })
+}
+
+fn network_error() -> Canned {
+    Err(FetchError("connection refused".into()))
+}
+
+struct TestPlatform {
+    now: Cell<u64>,
+    random_calls: Cell<u32>,
+    verify_calls: Cell<u32>,
+    /// When set, every HTTP request suspends once before answering, so that concurrent flows interleave.
+    yield_on_send: Cell<bool>,
+    /// Canned answers by exact URL. Answers are served in order; the last one repeats.
+    routes: RefCell<HashMap<String, Vec<Canned>>>,
+    requests: RefCell<Vec<HttpRequest>>,
+    secrets: HashMap<String, String>,
+    logs: RefCell<Vec<String>>,
+}
+
+impl TestPlatform {
+    fn new() -> TestPlatform {
+        TestPlatform {
+            now: Cell::new(T0),
+            random_calls: Cell::new(0),
+            verify_calls: Cell::new(0),
+            yield_on_send: Cell::new(false),
+            routes: RefCell::new(HashMap::new()),
+            requests: RefCell::new(Vec::new()),
+            secrets: HashMap::from([
+                ("ACME_CLIENT_SECRET".to_string(), CLIENT_SECRET.to_string()),
+                ("OTHER_CLIENT_SECRET".to_string(), OTHER_CLIENT_SECRET.to_string()),
+            ]),
+            logs: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn advance(&self, seconds: u64) {
+        self.now.set(self.now.get() + seconds);
+    }
+
+    fn route(&self, url: &str, answers: Vec<Canned>) {
+        self.routes.borrow_mut().insert(url.to_string(), answers);
+    }
+
+    fn requests_to(&self, url: &str) -> Vec<HttpRequest> {
+        self.requests.borrow().iter().filter(|r| r.url == url).cloned().collect()
+    }
+
+    fn count(&self, url: &str) -> usize {
+        self.requests_to(url).len()
+    }
+
+    fn logs(&self) -> Vec<String> {
+        self.logs.borrow().clone()
+    }
+}
+
+impl Clock for TestPlatform {
+    fn now(&self) -> u64 {
+        self.now.get()
+    }
+}
+
+impl Rng for TestPlatform {
+    /// Deterministic and distinct per call: a big-endian call counter, then the byte index.
+    fn fill(&self, buf: &mut [u8]) -> Result<(), CryptoError> {
+        let n = self.random_calls.get() + 1;
+        self.random_calls.set(n);
+        let prefix = n.to_be_bytes();
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = prefix.get(i).copied().unwrap_or(i as u8);
+        }
+        Ok(())
+    }
+}
+
+fn ec_point(x: &[u8], y: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x04];
+    p.extend_from_slice(x);
+    p.extend_from_slice(y);
+    p
+}
+
+/// A reference implementation of the verifier with `ring` (the worker uses WebCrypto).
+impl SignatureVerifier for TestPlatform {
+    async fn verify(&self, alg: Alg, key: &Jwk, signing_input: &[u8], sig: &[u8]) -> Result<bool, CryptoError> {
+        self.verify_calls.set(self.verify_calls.get() + 1);
+        let result = match (&key.material, alg) {
+            (KeyMaterial::Ec { curve: EcCurve::P256, x, y }, Alg::ES256) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, ec_point(x, y)).verify(signing_input, sig)
+            }
+            (KeyMaterial::Ec { curve: EcCurve::P384, x, y }, Alg::ES384) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, ec_point(x, y)).verify(signing_input, sig)
+            }
+            (KeyMaterial::Ed25519 { x }, Alg::EdDSA) => {
+                UnparsedPublicKey::new(&signature::ED25519, x).verify(signing_input, sig)
+            }
+            (KeyMaterial::Rsa { n, e }, _) => {
+                let params: &signature::RsaParameters = match alg {
+                    Alg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+                    Alg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+                    Alg::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+                    Alg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+                    Alg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+                    Alg::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+                    other => return Err(CryptoError(format!("{} cannot use an RSA key", other.name()))),
+                };
+                RsaPublicKeyComponents { n, e }.verify(params, signing_input, sig)
+            }
+            _ => return Err(CryptoError(format!("{} does not fit the key", alg.name()))),
+        };
+        Ok(result.is_ok())
+    }
+}
+
+impl HttpClient for TestPlatform {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, FetchError> {
+        let url = request.url.clone();
+        self.requests.borrow_mut().push(request);
+        let answer = {
+            let mut routes = self.routes.borrow_mut();
+            match routes.get_mut(&url) {
+                Some(answers) if answers.len() > 1 => answers.remove(0),
+                Some(answers) => answers.first().cloned().unwrap_or_else(network_error),
+                None => Err(FetchError(format!("no route to {url}"))),
+            }
+        };
+        if self.yield_on_send.get() {
+            YieldOnce(false).await;
+        }
+        answer
+    }
+}
+
+/// A future that is pending once (like a real `fetch` in flight), then ready.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// Runs two futures concurrently on one thread, like two requests in one Workers isolate.
+struct Join2<A: Future, B: Future> {
+    a: Pin<Box<A>>,
+    b: Pin<Box<B>>,
+    ra: Option<A::Output>,
+    rb: Option<B::Output>,
+}
+
+impl<A: Future, B: Future> Future for Join2<A, B>
+where
+    A::Output: Unpin,
+    B::Output: Unpin,
+{
+    type Output = (A::Output, B::Output);
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if this.ra.is_none() {
+            if let Poll::Ready(v) = this.a.as_mut().poll(cx) {
+                this.ra = Some(v);
+            }
+        }
+        if this.rb.is_none() {
+            if let Poll::Ready(v) = this.b.as_mut().poll(cx) {
+                this.rb = Some(v);
+            }
+        }
+        if this.ra.is_some() && this.rb.is_some() {
+            Poll::Ready((this.ra.take().unwrap(), this.rb.take().unwrap()))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+fn join2<A: Future, B: Future>(a: A, b: B) -> Join2<A, B> {
+    Join2 { a: Box::pin(a), b: Box::pin(b), ra: None, rb: None }
+}
+
+impl Secrets for TestPlatform {
+    fn secret(&self, binding: &str) -> Option<Secret<String>> {
+        self.secrets.get(binding).map(|s| Secret::new(s.clone()))
+    }
+}
+
+impl Log for TestPlatform {
+    fn warn(&self, message: &str) {
+        self.logs.borrow_mut().push(message.to_string());
+    }
+}
+
+// ---- the test identity provider ----------------------------------------------------------------------
+
+/// A 2048-bit RSA key for tests only (PKCS#8 DER, base64); ring cannot generate RSA keys.
+const TEST_ONLY_RSA_PKCS8: &str = concat!(
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCRJMODvZlzEsyEnsnKuWgJaCi6fGW9e+Q2MpYYN0VW/UEo",
+    "6yHSnnshGIyfVK8DDWiNeKOU9ALQCiHIQu50LLZi//WuU1+fUCZ3eZXksokxOdmV0nhTsiewYga/w0EYmb5o0av+lDWJFlMo",
+    "YL1zju8L/PHuD5Bz/4W9NU7+X0kX47KsBRuxE6skw4+6+TtuyvwIG7CHg9aChinKKTXfNFEgPdBnCEwN8xpf1UBwbI9oPHha",
+    "tj8mNNukI7gOs7YYHfjDjnsWtFEUqmXrW32WdeKx3vR6UkqTdJCSGyBlmWP49JkQaKNmXP0fFHVjHfbToimynbHoI5Hv7jTi",
+    "sW377PyzAgMBAAECggEABms8I6O17pXilOw6JmIEDNkeEVPrt/E2YC3lNMBKVmowKzFtjH//wrCa6iJM9HNFBW9UD1lUlS4Y",
+    "MmAWEEM4nwY3hPR2TSML9cqwa1h4osRZMBFfyuvHv5Aw6416CoQkx0PxOaVaUha6VMB6gGrOKEHmfSMTvgg15O6U8MD2sude",
+    "Ryh9rZisyj1RKU/mGJnIgxYkuOMymX3amztUx99S8gYKIUs/kCKAHR3v8yFxnjxj44plR9rnjdS4CJGjI7kzqTPrWroNPmyH",
+    "s4+T8j4tZsFzZZut42lpB9x8t+DSom8rIhQfTUeiJBnbctMFV32GuMI5HHn8V3PoQpPLcIdSoQKBgQDHh3yQg3v5J3OD6JxG",
+    "HiFVFQ/zBdkP3ZkZa3bOFA/gnE1DkBv4rChzB9Y+cGbjDCuWREHNH0WuPEcUubFw8UczUEMhgW5vsgDs1BKSXt4ZqY/X6GH1",
+    "Qxtyfckqzl+tV6RiHmPgK63MYAb+ppmTmAy9yRtsmHkHplRiU7wtY4L2AwKBgQC6ON5w6G5ajb8ntPHt4YduKrjZD8qtf6Q+",
+    "pT72IO18rHufH4YOXXU/1EvvNb+2GpXzb278JdUOMN6BPfSL3pZJ0PUnHve+TqG/gjlFCB8D7Dv178s4vzN7EDYdXUPL1dOB",
+    "lsi5zTlTVbzrl1lbnvZ5SH6LBwYQCL9E1vgEtfc3kQKBgQCfKW6uAJSGHXhCAu2V6TcBnbmJTGLoCwazhkvQ+6PmsgfYGz6U",
+    "0Q+7Isc+K3+HIhAq3+v1ajq1UBQLbk0jIPSA9Ed4lLy5kK64PDtMUyysH9xEiHSLpqpgXAJ6iQE9Tyorsr5M9cq/uuIZhGAB",
+    "okqXobKkn8P73Cx3+v+i3Tx8bQKBgFKE+sULqkMERu2geAhShQHjeo/tOIHTawO7k//bLYGuqQUlIfFhpqBHQfLZXX+jnkkG",
+    "Wybu2M92BlM9Eg2c7/n713ajeWLiUziayyf05lGFsDhWLzaRO43P7Drs5isAML5fA8mZ0EpGVvYK1jUMZuntnu2aiiw2xBMM",
+    "M1FbFRaRAoGALJ8qXiQ15yj15qi5ZB21ma2YntLjvsN5hGlsQB/Q0lDOAZwRh6wD0r0RyFjps1Tul5X+DQINFaEoMXEa3Qjx",
+    "gwqflHYmI9Jm+UPzHeZMoOUJZvY3MXev1wL4m9vCsZEwrJqGhugf2n79BosJ45WTuMfnOkcPo5Jqr11CO4u4wPM=",
+);
+
+/// The keys an IdP can sign with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    /// ES256, published as `<prefix>-es-1`.
+    Es,
+    /// ES256, the rotated key `<prefix>-es-2` (published only when a test says so).
+    EsNext,
+    /// EdDSA (Ed25519), published as `<prefix>-ed-1`.
+    Ed,
+    /// RS256 with the fixed RSA key, published as `<prefix>-rs-1` (no `alg`, so PS256 fits it too).
+    Rs256,
+    /// PS256 with the same RSA key.
+    Ps256,
+    /// An ES256 key that is never published, but whose tokens claim the kid of [`Key::Es`].
+    Impostor,
+}
+
+struct Idp {
+    issuer: &'static str,
+    kid_prefix: &'static str,
+    rng: SystemRandom,
+    es: EcdsaKeyPair,
+    es_next: EcdsaKeyPair,
+    impostor: EcdsaKeyPair,
+    ed: Ed25519KeyPair,
+    rsa: RsaKeyPair,
+}
+
+fn generate_es256(rng: &SystemRandom) -> EcdsaKeyPair {
+    let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, rng).unwrap();
+    EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), rng).unwrap()
+}
+
+impl Idp {
+    fn new(issuer: &'static str, kid_prefix: &'static str) -> Idp {
+        let rng = SystemRandom::new();
+        let ed_pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let rsa_der = base64::engine::general_purpose::STANDARD.decode(TEST_ONLY_RSA_PKCS8).unwrap();
+        Idp {
+            issuer,
+            kid_prefix,
+            es: generate_es256(&rng),
+            es_next: generate_es256(&rng),
+            impostor: generate_es256(&rng),
+            ed: Ed25519KeyPair::from_pkcs8(ed_pkcs8.as_ref()).unwrap(),
+            rsa: RsaKeyPair::from_pkcs8(&rsa_der).unwrap(),
+            rng,
+        }
+    }
+
+    fn kid(&self, key: Key) -> String {
+        let base = match key {
+            Key::Es | Key::Impostor => "es-1",
+            Key::EsNext => "es-2",
+            Key::Ed => "ed-1",
+            Key::Rs256 | Key::Ps256 => "rs-1",
+        };
+        format!("{}-{base}", self.kid_prefix)
+    }
+
+    fn alg(key: Key) -> &'static str {
+        match key {
+            Key::Es | Key::EsNext | Key::Impostor => "ES256",
+            Key::Ed => "EdDSA",
+            Key::Rs256 => "RS256",
+            Key::Ps256 => "PS256",
+        }
+    }
+
+    fn ec_jwk(kid: &str, pair: &EcdsaKeyPair) -> Value {
+        let point = pair.public_key().as_ref();
+        assert_eq!(point.len(), 65);
+        json!({"kty": "EC", "crv": "P-256", "x": b64url(&point[1..33]), "y": b64url(&point[33..65]),
+               "kid": kid, "use": "sig", "alg": "ES256"})
+    }
+
+    fn jwk(&self, key: Key) -> Value {
+        let kid = self.kid(key);
+        match key {
+            Key::Es => Idp::ec_jwk(&kid, &self.es),
+            Key::EsNext => Idp::ec_jwk(&kid, &self.es_next),
+            Key::Impostor => Idp::ec_jwk(&kid, &self.impostor),
+            Key::Ed => json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(self.ed.public_key().as_ref()),
+                              "kid": kid, "use": "sig", "alg": "EdDSA"}),
+            Key::Rs256 | Key::Ps256 => {
+                let public = RsaPublicKeyComponents::<Vec<u8>>::from(self.rsa.public());
+                json!({"kty": "RSA", "n": b64url(&public.n), "e": b64url(&public.e), "kid": kid, "use": "sig"})
+            }
+        }
+    }
+
+    /// The published key set: `{"keys": [...]}`.
+    fn jwks(&self, keys: &[Key]) -> Value {
+        json!({ "keys": keys.iter().map(|k| self.jwk(*k)).collect::<Vec<_>>() })
+    }
+
+    fn default_jwks(&self) -> Value {
+        self.jwks(&[Key::Es, Key::Ed, Key::Rs256])
+    }
+
+    fn discovery(&self) -> Value {
+        let i = self.issuer;
+        json!({
+            "issuer": i,
+            "authorization_endpoint": format!("{i}/authorize"),
+            "token_endpoint": token_url(i),
+            "jwks_uri": jwks_url(i),
+            "userinfo_endpoint": format!("{i}/userinfo"),
+            "end_session_endpoint": format!("{i}/logout"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256", "EdDSA", "RS256", "PS256"],
+            "code_challenge_methods_supported": ["S256"],
+        })
+    }
+
+    fn raw_signature(&self, key: Key, signing_input: &[u8]) -> Vec<u8> {
+        match key {
+            Key::Es => self.es.sign(&self.rng, signing_input).unwrap().as_ref().to_vec(),
+            Key::EsNext => self.es_next.sign(&self.rng, signing_input).unwrap().as_ref().to_vec(),
+            Key::Impostor => self.impostor.sign(&self.rng, signing_input).unwrap().as_ref().to_vec(),
+            Key::Ed => self.ed.sign(signing_input).as_ref().to_vec(),
+            Key::Rs256 | Key::Ps256 => {
+                let padding: &'static dyn signature::RsaEncoding =
+                    if key == Key::Rs256 { &signature::RSA_PKCS1_SHA256 } else { &signature::RSA_PSS_SHA256 };
+                let mut sig = vec![0u8; self.rsa.public().modulus_len()];
+                self.rsa.sign(padding, &self.rng, signing_input, &mut sig).unwrap();
+                sig
+            }
+        }
+    }
+
+    /// A compact JWS with the given header, signed with `key`.
+    fn sign_with_header(&self, key: Key, header: &Value, claims: &Value) -> String {
+        let input = format!("{}.{}", b64url(header.to_string()), b64url(claims.to_string()));
+        let sig = self.raw_signature(key, input.as_bytes());
+        format!("{input}.{}", b64url(sig))
+    }
+
+    /// An ID token signed with `key` under its own `alg` and `kid`.
+    fn sign(&self, key: Key, claims: &Value) -> String {
+        let header = json!({"alg": Idp::alg(key), "kid": self.kid(key), "typ": "JWT"});
+        self.sign_with_header(key, &header, claims)
+    }
+}
+
+/// A compact JWS whose signature is computed by `sign` (for `none` and HMAC forgeries).
+fn forge(header: &Value, claims: &Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
+    let input = format!("{}.{}", b64url(header.to_string()), b64url(claims.to_string()));
+    let sig = sign(input.as_bytes());
+    format!("{input}.{}", b64url(sig))
+}
+
+// ---- requests and responses --------------------------------------------------------------------------
+
+fn request(method: Method, url: &str, cookie: &str) -> Request {
+    Request {
+        method,
+        url: Url::parse(url).unwrap(),
+        cookie_header: cookie.to_string(),
+        origin_header: None,
+        sec_fetch_site: None,
+        form: Vec::new(),
+    }
+}
+
+fn url_with(base: &str, pairs: &[(&str, &str)]) -> String {
+    let mut u = Url::parse(base).unwrap();
+    if !pairs.is_empty() {
+        u.query_pairs_mut().extend_pairs(pairs);
+    }
+    u.into()
+}
+
+fn query_map(u: &Url) -> HashMap<String, String> {
+    u.query_pairs().into_owned().collect()
+}
+
+fn set_cookies(r: &Response) -> Vec<&str> {
+    r.headers.iter().filter(|(k, _)| *k == "set-cookie").map(|(_, v)| v.as_str()).collect()
+}
+
+/// The `Set-Cookie` line for cookie `name`, if the response sets it.
+fn set_cookie_line<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+    set_cookies(r).into_iter().find(|c| c.split_once('=').is_some_and(|(k, _)| k == name))
+}
+
+/// The value of a `Set-Cookie` line.
+fn cookie_value(line: &str) -> String {
+    line.split(';').next().unwrap().split_once('=').unwrap().1.to_string()
+}
+
+fn cookie_attrs(line: &str) -> Vec<&str> {
+    line.split(';').skip(1).map(str::trim).collect()
+}
+
+fn assert_cookie_attributes(line: &str, max_age: u64, secure: bool) {
+    let attrs = cookie_attrs(line);
+    for a in ["Path=/", "HttpOnly", "SameSite=Lax"] {
+        assert!(attrs.contains(&a), "{a} missing in {line:?}");
+    }
+    assert!(attrs.contains(&format!("Max-Age={max_age}").as_str()), "Max-Age={max_age} missing in {line:?}");
+    assert_eq!(attrs.contains(&"Secure"), secure, "Secure in {line:?}");
+    assert!(!attrs.iter().any(|a| a.to_ascii_lowercase().starts_with("domain")), "{line:?}");
+}
+
+fn describe(r: &Response) -> String {
+    format!(
+        "status {} error {:?} location {:?} cookies {:?}",
+        r.status,
+        r.header("x-edge-auth-error"),
+        r.header("location"),
+        set_cookies(r)
+    )
+}
+
+fn respond(outcome: Outcome) -> Response {
+    match outcome {
+        Outcome::Respond(r) => r,
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+/// No session cookie with a value is set (deleting one is fine).
+fn assert_no_session_cookie(r: &Response) {
+    for name in ["__Host-edge-auth-session", "edge-auth-session"] {
+        if let Some(line) = set_cookie_line(r, name) {
+            assert_eq!(cookie_value(line), "", "a session cookie was set on a refusal: {line:?}");
+        }
+    }
+}
+
+fn assert_refused(r: &Response, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", describe(r));
+    assert_eq!(r.header("x-edge-auth-error"), Some(code), "{}", describe(r));
+    assert_eq!(r.header("location"), None, "{}", describe(r));
+    assert_no_session_cookie(r);
+}
+
+/// A refused callback: the status and code, no session, and the transaction cookie spent.
+fn assert_callback_refused(r: &Response, status: u16, code: &str) {
+    assert_refused(r, status, code);
+    let tx = set_cookie_line(r, TX_COOKIE).unwrap_or_else(|| panic!("the tx cookie is not cleared: {}", describe(r)));
+    assert_eq!(cookie_value(tx), "");
+    assert!(cookie_attrs(tx).contains(&"Max-Age=0"), "{tx:?}");
+}
+
+// ---- the world: platform + config + keys + IdPs ------------------------------------------------------
+
+struct Login {
+    /// The authorization URL the login step redirected to.
+    location: Url,
+    params: HashMap<String, String>,
+    /// `scheme://host[:port]` of the site the login started on.
+    site: String,
+    tx_name: &'static str,
+    tx_line: String,
+    tx_value: String,
+}
+
+impl Login {
+    fn state(&self) -> &str {
+        &self.params["state"]
+    }
+    fn nonce(&self) -> &str {
+        &self.params["nonce"]
+    }
+    fn cookie(&self) -> String {
+        format!("{}={}", self.tx_name, self.tx_value)
+    }
+    /// The IdP this login was sent to.
+    fn issuer(&self) -> String {
+        self.location.origin().ascii_serialization()
+    }
+}
+
+struct World {
+    p: TestPlatform,
+    config: Config,
+    keys: KeyRing,
+    providers: ProviderCache,
+    acme: Idp,
+    other: Idp,
+    /// Every token the IdPs handed out, to check the logs against.
+    issued: RefCell<Vec<String>>,
+}
+
+fn config_json(acme_extra: &str) -> String {
+    format!(
+        r#"{{"connectors":[
+          {{"id":"acme","kind":"oidc","issuer":"{ISSUER}","client_id":"{CLIENT_ID}",
+            "client_secret_binding":"ACME_CLIENT_SECRET","domains":["acme.example","acme.co.example"]{acme_extra}}},
+          {{"id":"other","kind":"oidc","issuer":"{OTHER_ISSUER}","client_id":"{OTHER_CLIENT_ID}",
+            "client_secret_binding":"OTHER_CLIENT_SECRET","domains":["other.example"]}}
+        ]}}"#
+    )
+}
+
+impl World {
+    fn new() -> World {
+        World::build("", K1)
+    }
+
+    fn build(acme_extra: &str, keys: &str) -> World {
+        let w = World {
+            p: TestPlatform::new(),
+            config: Config::from_json(&config_json(acme_extra)).unwrap(),
+            keys: KeyRing::from_secret(keys).unwrap(),
+            providers: ProviderCache::default(),
+            acme: Idp::new(ISSUER, "acme"),
+            other: Idp::new(OTHER_ISSUER, "other"),
+            issued: RefCell::new(Vec::new()),
+        };
+        for idp in [&w.acme, &w.other] {
+            w.p.route(&discovery_url(idp.issuer), vec![json_response(200, &idp.discovery())]);
+            w.p.route(&jwks_url(idp.issuer), vec![json_response(200, &idp.default_jwks())]);
+        }
+        w
+    }
+
+    fn now(&self) -> u64 {
+        self.p.now.get()
+    }
+
+    /// Replace acme's discovery document by an edited copy of the default one.
+    fn edit_discovery(&self, edit: impl FnOnce(&mut Value)) {
+        let mut d = self.acme.discovery();
+        edit(&mut d);
+        self.p.route(&discovery_url(ISSUER), vec![json_response(200, &d)]);
+    }
+
+    fn idp(&self, issuer: &str) -> &Idp {
+        if issuer == ISSUER {
+            &self.acme
+        } else {
+            &self.other
+        }
+    }
+
+    fn handle_with(&self, keys: &KeyRing, req: &Request) -> Outcome {
+        let flow = Flow { config: &self.config, keys, platform: &self.p, providers: &self.providers };
+        pollster::block_on(flow.handle(req))
+    }
+
+    fn handle(&self, req: &Request) -> Response {
+        respond(self.handle_with(&self.keys, req))
+    }
+
+    fn get(&self, url: &str, cookie: &str) -> Response {
+        self.handle(&request(Method::Get, url, cookie))
+    }
+
+    /// `GET {site}/auth/login?...`, expecting the redirect to an IdP with a transaction cookie.
+    fn login_at(&self, site: &str, query: &[(&str, &str)]) -> Login {
+        let r = self.get(&url_with(&format!("{site}/auth/login"), query), "");
+        assert_eq!(r.status, 302, "{}", describe(&r));
+        assert_eq!(r.header("x-edge-auth-error"), None);
+        let location = Url::parse(r.header("location").unwrap()).unwrap();
+        let transport = if site.starts_with("https://") { Transport::Https } else { Transport::LoopbackHttp };
+        let tx_name = CookieKind::LoginTransaction.name(transport);
+        let tx_line =
+            set_cookie_line(&r, tx_name).unwrap_or_else(|| panic!("no tx cookie: {}", describe(&r))).to_string();
+        assert_eq!(set_cookies(&r).len(), 1, "only the tx cookie is set at login: {}", describe(&r));
+        let tx_value = cookie_value(&tx_line);
+        assert!(tx_value.starts_with("v1."), "{tx_value}");
+        Login { params: query_map(&location), location, site: site.to_string(), tx_name, tx_line, tx_value }
+    }
+
+    fn login(&self, email: &str) -> Login {
+        self.login_at(SITE, &[("email", email), ("return_to", "/docs")])
+    }
+
+    /// The claims a well-behaved IdP puts in the ID token for this login.
+    fn claims(&self, login: &Login) -> Value {
+        let issuer = login.issuer();
+        let (sub, email, name) = if issuer == ISSUER {
+            ("u-alice", "alice@acme.example", "Alice Example")
+        } else {
+            ("u-bob", "bob@other.example", "Bob Other")
+        };
+        let now = self.now();
+        json!({
+            "iss": issuer, "sub": sub, "aud": login.params["client_id"], "exp": now + 300, "iat": now,
+            "nonce": login.nonce(), "email": email, "email_verified": true, "name": name, "sid": "idp-session-1",
+        })
+    }
+
+    /// The token endpoint of the login's IdP answers with this ID token.
+    fn serve_token(&self, login: &Login, id_token: &str) {
+        self.issued.borrow_mut().push(id_token.to_string());
+        let body = json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600,
+                          "refresh_token": REFRESH_TOKEN, "id_token": id_token});
+        self.p.route(&token_url(&login.issuer()), vec![json_response(200, &body)]);
+    }
+
+    fn callback(&self, login: &Login, pairs: &[(&str, &str)], cookie: &str) -> Response {
+        self.get(&url_with(&format!("{}/auth/callback", login.site), pairs), cookie)
+    }
+
+    /// The browser comes back with `code` and the right `state`; the IdP returns `id_token`.
+    fn finish(&self, login: &Login, id_token: &str) -> Response {
+        self.serve_token(login, id_token);
+        self.callback(login, &[("code", CODE), ("state", login.state())], &login.cookie())
+    }
+
+    fn finish_with_key(&self, login: &Login, key: Key) -> Response {
+        let token = self.idp(&login.issuer()).sign(key, &self.claims(login));
+        self.finish(login, &token)
+    }
+
+    /// A whole sign-in of alice with ES256; returns the callback response (asserted successful).
+    fn sign_in(&self) -> Response {
+        let login = self.login("alice@acme.example");
+        let r = self.finish_with_key(&login, Key::Es);
+        assert_signed_in(&r, "/docs");
+        r
+    }
+
+    fn token_requests(&self, issuer: &str) -> Vec<HttpRequest> {
+        self.p.requests_to(&token_url(issuer))
+    }
+
+    /// The operator log never contains the client secrets, the code, tokens, PKCE verifiers or cookies.
+    fn assert_logs_clean(&self) {
+        let mut secrets: Vec<String> =
+            [CLIENT_SECRET, OTHER_CLIENT_SECRET, CODE, ACCESS_TOKEN, REFRESH_TOKEN].map(String::from).to_vec();
+        for t in self.issued.borrow().iter() {
+            secrets.push(t.clone());
+            // each segment on its own (header segments are not secret, but are long enough to be unique)
+            secrets.extend(t.split('.').filter(|s| s.len() >= 16).map(String::from));
+        }
+        for r in self.p.requests.borrow().iter() {
+            if let Some(body) = &r.body {
+                for (k, v) in url::form_urlencoded::parse(body.as_bytes()) {
+                    if k == "code_verifier" {
+                        secrets.push(v.into_owned());
+                    }
+                }
+            }
+        }
+        let logs = self.p.logs();
+        for line in &logs {
+            for s in &secrets {
+                assert!(!line.contains(s.as_str()), "the log line {line:?} contains the secret {s:?}");
+            }
+            assert!(!line.contains("v1."), "the log line {line:?} seems to contain a cookie value");
+        }
+    }
+}
+
+fn session_line(r: &Response) -> &str {
+    set_cookie_line(r, SESSION_COOKIE).unwrap_or_else(|| panic!("no session cookie: {}", describe(r)))
+}
+
+fn session_cookie_header(r: &Response) -> String {
+    format!("{SESSION_COOKIE}={}", cookie_value(session_line(r)))
+}
+
+/// A successful callback: 302 to `return_to`, the transaction cookie cleared, a session cookie set.
+fn assert_signed_in(r: &Response, return_to: &str) {
+    assert_eq!(r.status, 302, "{}", describe(r));
+    assert_eq!(r.header("x-edge-auth-error"), None, "{}", describe(r));
+    assert_eq!(r.header("location"), Some(return_to), "{}", describe(r));
+    let tx = set_cookie_line(r, TX_COOKIE).unwrap_or_else(|| panic!("tx not cleared: {}", describe(r)));
+    assert_eq!(cookie_value(tx), "");
+    assert_cookie_attributes(tx, 0, true);
+    let session = session_line(r);
+    assert!(cookie_value(session).starts_with("v1."), "{session:?}");
+    assert_cookie_attributes(session, SESSION_LIFETIME, true);
+}
+
+fn half_hash_sha256(v: &str) -> String {
+    b64url(&Sha256::digest(v.as_bytes())[..16])
+}
+
+fn half_hash_sha512(v: &str) -> String {
+    b64url(&Sha512::digest(v.as_bytes())[..32])
+}
+
+// ---- happy paths -------------------------------------------------------------------------------------
+
+#[test]
+fn login_redirects_to_the_idp_with_a_transaction_cookie() {
+    let w = World::new();
+    let login = w.login_at(SITE, &[("email", " Alice@ACME.Example "), ("return_to", "/docs")]);
+    assert_eq!(login.location.origin().ascii_serialization(), ISSUER);
+    assert_eq!(login.location.path(), "/authorize");
+    let q = &login.params;
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(q["redirect_uri"], "https://site.example/auth/callback");
+    assert_eq!(q["scope"].split(' ').collect::<Vec<_>>(), ["openid", "profile", "email"]);
+    assert_eq!(q["login_hint"], "Alice@acme.example", "domain normalised, local part kept");
+    assert_eq!(q["code_challenge_method"], "S256");
+    for p in ["state", "nonce", "code_challenge"] {
+        assert_eq!(b64url_decode(&q[p]).len(), 32, "{p} carries 32 bytes");
+    }
+    assert!(!q.contains_key("code_verifier"));
+    assert_eq!(login.tx_name, TX_COOKIE);
+    assert_cookie_attributes(&login.tx_line, 600, true);
+    // Nothing but discovery was fetched.
+    assert_eq!(w.p.requests.borrow().len(), 1);
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 1);
+    // Two logins never share state, nonce or PKCE challenge.
+    let second = w.login("alice@acme.example");
+    for p in ["state", "nonce", "code_challenge"] {
+        assert_ne!(login.params[p], second.params[p], "{p}");
+    }
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 1, "discovery is cached");
+    // HEAD works like GET (link prefetchers), the bare page is the static login page.
+    let head =
+        w.handle(&request(Method::Head, &url_with(&format!("{SITE}/auth/login"), &[("email", "a@acme.example")]), ""));
+    assert_eq!(head.status, 302);
+    assert_eq!(
+        w.handle_with(&w.keys, &request(Method::Get, &format!("{SITE}/auth/login"), "")),
+        Outcome::ServePublicAsset { path: "/auth/static/login".into(), status: 200 }
+    );
+    assert!(w.p.logs().is_empty(), "{:?}", w.p.logs());
+    w.assert_logs_clean();
+}
+
+fn check_happy_path(key: Key) {
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    let mut claims = w.claims(&login);
+    // at_hash and c_hash are checked when present: send correct ones.
+    let (at_hash, c_hash) = if key == Key::Ed {
+        (half_hash_sha512(ACCESS_TOKEN), half_hash_sha512(CODE))
+    } else {
+        (half_hash_sha256(ACCESS_TOKEN), half_hash_sha256(CODE))
+    };
+    claims["at_hash"] = json!(at_hash);
+    claims["c_hash"] = json!(c_hash);
+    let token = w.acme.sign(key, &claims);
+    let verifications = w.p.verify_calls.get();
+    let r = w.finish(&login, &token);
+    assert_signed_in(&r, "/docs");
+    assert_eq!(w.p.verify_calls.get(), verifications + 1, "exactly one signature verification");
+    assert_eq!(set_cookies(&r).len(), 2, "{}", describe(&r));
+
+    let header = session_cookie_header(&r);
+    let session = authenticate(&header, Transport::Https, &w.keys, w.now()).expect("the session authenticates");
+    assert_eq!(session.sub, "u-alice");
+    assert_eq!(session.email, "alice@acme.example");
+    assert_eq!(session.name.as_deref(), Some("Alice Example"));
+    assert_eq!(session.connector, "acme");
+    assert_eq!(session.iss, ISSUER);
+    assert_eq!(session.iat, w.now());
+    assert_eq!(session.exp, w.now() + SESSION_LIFETIME);
+    assert_eq!(session.sid.as_deref(), Some("idp-session-1"));
+    // The cookie holds no IdP token.
+    let payload = String::from_utf8(b64url_decode(cookie_value(session_line(&r)).split('.').nth(1).unwrap())).unwrap();
+    for t in [ACCESS_TOKEN, REFRESH_TOKEN, token.as_str(), CODE] {
+        assert!(!payload.contains(t));
+    }
+    // One discovery, one JWKS, one token request.
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 1);
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 1);
+    assert_eq!(w.token_requests(ISSUER).len(), 1);
+    assert!(w.p.logs().is_empty(), "{:?}", w.p.logs());
+    w.assert_logs_clean();
+}
+
+#[test]
+fn happy_path_es256() {
+    check_happy_path(Key::Es);
+}
+
+#[test]
+fn happy_path_eddsa() {
+    check_happy_path(Key::Ed);
+}
+
+#[test]
+fn happy_path_rs256() {
+    check_happy_path(Key::Rs256);
+}
+
+#[test]
+fn happy_path_ps256() {
+    check_happy_path(Key::Ps256);
+}
+
+#[test]
+fn token_without_kid_uses_the_only_suitable_key_and_refuses_to_guess_among_several() {
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    let token = w.acme.sign_with_header(Key::Es, &json!({"alg": "ES256", "typ": "JWT"}), &w.claims(&login));
+    assert_signed_in(&w.finish(&login, &token), "/docs");
+
+    let w = World::new();
+    w.p.route(&jwks_url(ISSUER), vec![json_response(200, &w.acme.jwks(&[Key::Es, Key::EsNext, Key::Ed]))]);
+    let login = w.login("alice@acme.example");
+    let token = w.acme.sign_with_header(Key::Es, &json!({"alg": "ES256"}), &w.claims(&login));
+    assert_callback_refused(&w.finish(&login, &token), 400, "id_token_invalid");
+    w.assert_logs_clean();
+}
+
+#[test]
+fn callback_by_form_post() {
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    w.serve_token(&login, &w.acme.sign(Key::Es, &w.claims(&login)));
+    let mut req = request(Method::Post, &format!("{SITE}/auth/callback"), &login.cookie());
+    req.form = vec![("code".into(), CODE.into()), ("state".into(), login.state().into())];
+    let r = w.handle(&req);
+    assert_signed_in(&r, "/docs");
+    w.assert_logs_clean();
+}
+
+#[test]
+fn the_other_connector_signs_in_through_its_own_idp() {
+    let w = World::new();
+    let login = w.login("bob@other.example");
+    assert_eq!(login.issuer(), OTHER_ISSUER);
+    assert_eq!(login.params["client_id"], OTHER_CLIENT_ID);
+    let r = w.finish_with_key(&login, Key::Ed);
+    assert_signed_in(&r, "/docs");
+    let s = authenticate(&session_cookie_header(&r), Transport::Https, &w.keys, w.now()).unwrap();
+    assert_eq!((s.connector.as_str(), s.iss.as_str(), s.email.as_str()), ("other", OTHER_ISSUER, "bob@other.example"));
+    // The code went to the other IdP, with the other client's credentials; acme saw nothing.
+    let reqs = w.token_requests(OTHER_ISSUER);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(basic_credentials(&reqs[0]), Some(format!("{OTHER_CLIENT_ID}:{OTHER_CLIENT_SECRET}")));
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 0);
+    assert_eq!(w.token_requests(ISSUER).len(), 0);
+    w.assert_logs_clean();
+}
+
+// ---- client authentication and PKCE ------------------------------------------------------------------
+
+fn header_of<'a>(r: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    r.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+}
+
+fn form_of(r: &HttpRequest) -> HashMap<String, String> {
+    url::form_urlencoded::parse(r.body.as_deref().unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+fn basic_credentials(r: &HttpRequest) -> Option<String> {
+    let h = header_of(r, "authorization")?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(h.strip_prefix("Basic ")?).ok()?;
+    String::from_utf8(decoded).ok()
+}
+
+/// Sign alice in and return the one token request that was made.
+fn token_request_of_a_sign_in(w: &World) -> HttpRequest {
+    w.sign_in();
+    let reqs = w.token_requests(ISSUER);
+    assert_eq!(reqs.len(), 1);
+    reqs[0].clone()
+}
+
+fn assert_client_secret_basic(r: &HttpRequest) {
+    assert_eq!(basic_credentials(r), Some(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
+    let form = form_of(r);
+    assert!(!form.contains_key("client_secret"), "{form:?}");
+    assert!(!form.contains_key("client_id"), "{form:?}");
+}
+
+fn assert_client_secret_post(r: &HttpRequest) {
+    assert_eq!(header_of(r, "authorization"), None);
+    let form = form_of(r);
+    assert_eq!(form.get("client_id").map(String::as_str), Some(CLIENT_ID));
+    assert_eq!(form.get("client_secret").map(String::as_str), Some(CLIENT_SECRET));
+}
+
+#[test]
+fn token_request_shape_and_client_secret_basic_by_default() {
+    // Discovery lists no methods: client_secret_basic is the default (Discovery §3).
+    let w = World::new();
+    let r = token_request_of_a_sign_in(&w);
+    assert_eq!(r.method, "POST");
+    assert_eq!(header_of(&r, "content-type"), Some("application/x-www-form-urlencoded"));
+    let form = form_of(&r);
+    assert_eq!(form["grant_type"], "authorization_code");
+    assert_eq!(form["code"], CODE);
+    assert_eq!(form["redirect_uri"], "https://site.example/auth/callback");
+    assert!(form.contains_key("code_verifier"));
+    assert_client_secret_basic(&r);
+    w.assert_logs_clean();
+
+    // Both listed: basic is preferred.
+    let w = World::new();
+    w.edit_discovery(|d| {
+        d["token_endpoint_auth_methods_supported"] = json!(["client_secret_post", "client_secret_basic"])
+    });
+    assert_client_secret_basic(&token_request_of_a_sign_in(&w));
+    w.assert_logs_clean();
+}
+
+#[test]
+fn client_secret_post_when_discovery_offers_only_post() {
+    let w = World::new();
+    w.edit_discovery(|d| d["token_endpoint_auth_methods_supported"] = json!(["private_key_jwt", "client_secret_post"]));
+    assert_client_secret_post(&token_request_of_a_sign_in(&w));
+    w.assert_logs_clean();
+}
+
+#[test]
+fn configured_auth_method_overrides_discovery() {
+    let w = World::build(r#","token_endpoint_auth_method":"client_secret_post""#, K1);
+    w.edit_discovery(|d| d["token_endpoint_auth_methods_supported"] = json!(["client_secret_basic"]));
+    assert_client_secret_post(&token_request_of_a_sign_in(&w));
+    w.assert_logs_clean();
+
+    let w = World::build(r#","token_endpoint_auth_method":"client_secret_basic""#, K1);
+    w.edit_discovery(|d| d["token_endpoint_auth_methods_supported"] = json!(["client_secret_post"]));
+    assert_client_secret_basic(&token_request_of_a_sign_in(&w));
+    w.assert_logs_clean();
+}
+
+#[test]
+fn provider_without_a_usable_client_authentication_is_a_config_error() {
+    let w = World::new();
+    w.edit_discovery(|d| d["token_endpoint_auth_methods_supported"] = json!(["private_key_jwt"]));
+    let login = w.login("alice@acme.example");
+    let r = w.finish_with_key(&login, Key::Es);
+    assert_callback_refused(&r, 500, "config_error");
+    assert_eq!(w.token_requests(ISSUER).len(), 0);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn pkce_verifier_hashes_to_the_challenge() {
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    assert_signed_in(&w.finish_with_key(&login, Key::Es), "/docs");
+    let verifier = form_of(&w.token_requests(ISSUER)[0])["code_verifier"].clone();
+    assert_eq!(verifier.len(), 43, "RFC 7636: 43 to 128 characters");
+    assert!(verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)), "{verifier}");
+    assert_eq!(b64url(Sha256::digest(verifier.as_bytes())), login.params["code_challenge"]);
+    assert_eq!(login.params["code_challenge_method"], "S256");
+    assert!(!login.location.as_str().contains(&verifier), "the verifier never goes through the browser");
+    w.assert_logs_clean();
+}
+
+// ---- the login transaction -------------------------------------------------------------------------
+
+#[test]
+fn state_mismatch_is_refused() {
+    let w = World::new();
+    let first = w.login("alice@acme.example");
+    let second = w.login("alice@acme.example");
+    w.serve_token(&second, &w.acme.sign(Key::Es, &w.claims(&second)));
+    // The state of another login, no state, an empty state.
+    for pairs in
+        [vec![("code", CODE), ("state", first.state())], vec![("code", CODE)], vec![("code", CODE), ("state", "")]]
+    {
+        let r = w.callback(&second, &pairs, &second.cookie());
+        assert_callback_refused(&r, 400, "state_mismatch");
+    }
+    assert_eq!(w.token_requests(ISSUER).len(), 0, "the code is never redeemed");
+    w.assert_logs_clean();
+}
+
+#[test]
+fn missing_transaction_cookie_is_login_expired() {
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    w.serve_token(&login, &w.acme.sign(Key::Es, &w.claims(&login)));
+    for cookie in ["", "other=1", "__Host-edge-auth-tx=", "__Host-edge-auth-tx=v1.garbage.garbage", "edge-auth-tx=x"] {
+        let r = w.callback(&login, &[("code", CODE), ("state", login.state())], cookie);
+        assert_callback_refused(&r, 400, "login_expired");
+    }
+    assert_eq!(w.token_requests(ISSUER).len(), 0);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn expired_transaction_cookie_is_login_expired() {
+    let w = World::new();
+    // Still valid one second before the 600 s are up...
+    let login = w.login("alice@acme.example");
+    w.p.advance(599);
+    assert_signed_in(&w.finish_with_key(&login, Key::Es), "/docs");
+    // ...refused at 600 s and after.
+    for wait in [600, 601, 3600] {
+        let login = w.login("alice@acme.example");
+        w.p.advance(wait);
+        let r = w.finish_with_key(&login, Key::Es);
+        assert_callback_refused(&r, 400, "login_expired");
+    }
+    assert_eq!(w.token_requests(ISSUER).len(), 1);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn transaction_cookie_with_another_purpose_key_or_name_is_login_expired() {
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    w.serve_token(&login, &w.acme.sign(Key::Es, &w.claims(&login)));
+    let payload = b64url_decode(login.tx_value.split('.').nth(1).unwrap());
+    let other_key = KeyRing::from_secret(K2).unwrap();
+    let callback =
+        |value: &str| w.callback(&login, &[("code", CODE), ("state", login.state())], &format!("{TX_COOKIE}={value}"));
+
+    // Sealed as a session, with another key, or for another cookie name: all refused.
+    for forged in [
+        w.keys.seal(Purpose::Session, TX_COOKIE, &payload),
+        other_key.seal(Purpose::LoginTransaction, TX_COOKIE, &payload),
+        w.keys.seal(Purpose::LoginTransaction, "edge-auth-tx", &payload),
+        w.keys.seal(Purpose::LoginTransaction, SESSION_COOKIE, &payload),
+    ] {
+        assert_callback_refused(&callback(&forged), 400, "login_expired");
+    }
+    // A real session cookie offered as the transaction.
+    let session = w.sign_in();
+    let session_value = cookie_value(session_line(&session));
+    assert_callback_refused(&callback(&session_value), 400, "login_expired");
+    // Control: the same payload sealed properly is accepted, so the refusals above were about the seal.
+    w.serve_token(&login, &w.acme.sign(Key::Es, &w.claims(&login)));
+    let genuine = w.keys.seal(Purpose::LoginTransaction, TX_COOKIE, &payload);
+    assert_signed_in(&callback(&genuine), "/docs");
+    w.assert_logs_clean();
+}
+
+#[test]
+fn a_replayed_callback_is_refused_before_reaching_the_idp() {
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    assert_signed_in(&w.finish_with_key(&login, Key::Es), "/docs");
+    // The same callback URL with the same transaction cookie (back button, a leaked URL plus a stolen cookie).
+    let again = w.callback(&login, &[("code", CODE), ("state", login.state())], &login.cookie());
+    assert_callback_refused(&again, 400, "login_expired");
+    assert_eq!(w.token_requests(ISSUER).len(), 1, "the code is redeemed once");
+    // A refused callback spends the transaction too.
+    let login = w.login("alice@acme.example");
+    let r = w.callback(&login, &[("error", "access_denied"), ("state", login.state())], &login.cookie());
+    assert_callback_refused(&r, 403, "idp_error");
+    let r = w.finish_with_key(&login, Key::Es);
+    assert_callback_refused(&r, 400, "login_expired");
+    assert_eq!(w.token_requests(ISSUER).len(), 1);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn callback_without_code_is_invalid() {
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    let r = w.callback(&login, &[("state", login.state())], &login.cookie());
+    assert_callback_refused(&r, 400, "invalid_callback");
+    let login = w.login("alice@acme.example");
+    let r = w.callback(&login, &[("state", login.state()), ("code", "")], &login.cookie());
+    assert_callback_refused(&r, 400, "invalid_callback");
+    let long = "c".repeat(4097);
+    let login = w.login("alice@acme.example");
+    let r = w.callback(&login, &[("state", login.state()), ("code", &long)], &login.cookie());
+    assert_callback_refused(&r, 400, "invalid_callback");
+    assert_eq!(w.token_requests(ISSUER).len(), 0);
+    w.assert_logs_clean();
+}
+
+// ---- email rules -------------------------------------------------------------------------------------
+
+#[test]
+fn email_of_another_connectors_domain_is_refused() {
+    let w = World::new();
+    // acme's IdP vouches for a user of other.example (or of a domain nobody owns).
+    for email in ["mallory@other.example", "mallory@evil.example", "alice@sub.acme.example"] {
+        let login = w.login("alice@acme.example");
+        let mut c = w.claims(&login);
+        c["email"] = json!(email);
+        let r = w.finish(&login, &w.acme.sign(Key::Es, &c));
+        assert_callback_refused(&r, 403, "email_domain_mismatch");
+    }
+    // And the other IdP cannot mint a session for acme.example.
+    let login = w.login("bob@other.example");
+    let mut c = w.claims(&login);
+    c["email"] = json!("alice@acme.example");
+    let r = w.finish(&login, &w.other.sign(Key::Es, &c));
+    assert_callback_refused(&r, 403, "email_domain_mismatch");
+    // A second domain of the same connector is fine, and the domain is normalised.
+    for (email, stored) in
+        [("carol@acme.co.example", "carol@acme.co.example"), ("Dave@ACME.example", "Dave@acme.example")]
+    {
+        let login = w.login("alice@acme.example");
+        let mut c = w.claims(&login);
+        c["email"] = json!(email);
+        let r = w.finish(&login, &w.acme.sign(Key::Es, &c));
+        assert_signed_in(&r, "/docs");
+        let s = authenticate(&session_cookie_header(&r), Transport::Https, &w.keys, w.now()).unwrap();
+        assert_eq!(s.email, stored);
+    }
+    w.assert_logs_clean();
+}
+
+#[test]
+fn email_unverified_is_refused() {
+    let w = World::new();
+    for v in [json!(false), json!("false")] {
+        let login = w.login("alice@acme.example");
+        let mut c = w.claims(&login);
+        c["email_verified"] = v;
+        let r = w.finish(&login, &w.acme.sign(Key::Es, &c));
+        assert_callback_refused(&r, 403, "email_unverified");
+    }
+    // Absent email_verified is accepted (the rule applies where the IdP sends it).
+    let login = w.login("alice@acme.example");
+    let mut c = w.claims(&login);
+    c.as_object_mut().unwrap().remove("email_verified");
+    assert_signed_in(&w.finish(&login, &w.acme.sign(Key::Es, &c)), "/docs");
+    w.assert_logs_clean();
+}
+
+#[test]
+fn email_missing_is_refused() {
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    let mut c = w.claims(&login);
+    c.as_object_mut().unwrap().remove("email");
+    let r = w.finish(&login, &w.acme.sign(Key::Es, &c));
+    assert_callback_refused(&r, 403, "email_missing");
+    w.assert_logs_clean();
+}
+
+// ---- ID-token validation -----------------------------------------------------------------------------
+
+#[test]
+fn bad_id_token_claims_are_refused() {
+    let w = World::new();
+    let other_login = w.login("alice@acme.example");
+    let other_nonce = other_login.nonce().to_string();
+    type Edit = Box<dyn Fn(&mut Value, u64)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        ("nonce of another login", Box::new(move |c, _| c["nonce"] = json!(other_nonce.clone()))),
+        (
+            "no nonce",
+            Box::new(|c, _| {
+                c.as_object_mut().unwrap().remove("nonce");
+            }),
+        ),
+        ("aud of another client", Box::new(|c, _| c["aud"] = json!(OTHER_CLIENT_ID))),
+        ("several audiences without azp", Box::new(|c, _| c["aud"] = json!([CLIENT_ID, OTHER_CLIENT_ID]))),
+        ("azp of another client", Box::new(|c, _| c["azp"] = json!(OTHER_CLIENT_ID))),
+        ("iss of the other IdP", Box::new(|c, _| c["iss"] = json!(OTHER_ISSUER))),
+        ("iss with a trailing slash", Box::new(|c, _| c["iss"] = json!(format!("{ISSUER}/")))),
+        (
+            "expired",
+            Box::new(|c, now| {
+                c["exp"] = json!(now - 61);
+                c["iat"] = json!(now - 400);
+            }),
+        ),
+        ("issued in the future", Box::new(|c, now| c["iat"] = json!(now + 3600))),
+        ("issued long ago", Box::new(|c, now| c["iat"] = json!(now - 7200))),
+        ("not yet valid", Box::new(|c, now| c["nbf"] = json!(now + 3600))),
+        ("wrong at_hash", Box::new(|c, _| c["at_hash"] = json!(half_hash_sha256("another access token")))),
+        ("wrong c_hash", Box::new(|c, _| c["c_hash"] = json!(half_hash_sha256("another code")))),
+        ("empty sub", Box::new(|c, _| c["sub"] = json!(""))),
+    ];
+    for (name, edit) in &cases {
+        let login = w.login("alice@acme.example");
+        let mut c = w.claims(&login);
+        edit(&mut c, w.now());
+        let r = w.finish(&login, &w.acme.sign(Key::Es, &c));
+        assert_eq!(r.header("x-edge-auth-error"), Some("id_token_invalid"), "{name}: {}", describe(&r));
+        assert_callback_refused(&r, 400, "id_token_invalid");
+    }
+    // Control: the unedited claims pass.
+    let login = w.login("alice@acme.example");
+    assert_signed_in(&w.finish_with_key(&login, Key::Es), "/docs");
+    w.assert_logs_clean();
+}
+
+fn flip_signature_byte(token: &str) -> String {
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let mut bytes = b64url_decode(sig);
+    bytes[7] ^= 0x01;
+    format!("{input}.{}", b64url(bytes))
+}
+
+#[test]
+fn bad_id_token_signatures_are_refused() {
+    let w = World::new();
+    type MakeToken<'a> = Box<dyn Fn(&Login) -> String + 'a>;
+    let cases: Vec<(&str, MakeToken)> = vec![
+        (
+            "flipped ES256 signature byte",
+            Box::new(|l: &Login| flip_signature_byte(&w.acme.sign(Key::Es, &w.claims(l)))),
+        ),
+        (
+            "flipped EdDSA signature byte",
+            Box::new(|l: &Login| flip_signature_byte(&w.acme.sign(Key::Ed, &w.claims(l)))),
+        ),
+        (
+            "flipped RS256 signature byte",
+            Box::new(|l: &Login| flip_signature_byte(&w.acme.sign(Key::Rs256, &w.claims(l)))),
+        ),
+        (
+            "payload changed after signing",
+            Box::new(|l: &Login| {
+                let token = w.acme.sign(Key::Es, &w.claims(l));
+                let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+                let mut c = w.claims(l);
+                c["sub"] = json!("u-admin");
+                parts[1] = b64url(c.to_string());
+                parts.join(".")
+            }),
+        ),
+        (
+            "truncated signature",
+            Box::new(|l: &Login| {
+                let token = w.acme.sign(Key::Es, &w.claims(l));
+                let (input, sig) = token.rsplit_once('.').unwrap();
+                format!("{input}.{}", b64url(&b64url_decode(sig)[..63]))
+            }),
+        ),
+        (
+            "signed by a key the IdP never published, claiming its kid",
+            Box::new(|l: &Login| w.acme.sign(Key::Impostor, &w.claims(l))),
+        ),
+        (
+            "an EdDSA key's kid on an ES256 token",
+            Box::new(|l: &Login| {
+                let header = json!({"alg": "ES256", "kid": w.acme.kid(Key::Ed)});
+                w.acme.sign_with_header(Key::Es, &header, &w.claims(l))
+            }),
+        ),
+        (
+            "an attacker key embedded in the header",
+            Box::new(|l: &Login| {
+                let header = json!({"alg": "ES256", "kid": "attacker", "jwk": w.acme.jwk(Key::Impostor)});
+                w.acme.sign_with_header(Key::Impostor, &header, &w.claims(l))
+            }),
+        ),
+        ("signed by the other IdP", Box::new(|l: &Login| w.other.sign(Key::Es, &w.claims(l)))),
+        (
+            "crit header",
+            Box::new(|l: &Login| {
+                let header = json!({"alg": "ES256", "kid": w.acme.kid(Key::Es), "crit": ["exp"], "exp": 1});
+                w.acme.sign_with_header(Key::Es, &header, &w.claims(l))
+            }),
+        ),
+        ("not a JWS", Box::new(|_: &Login| "not-a-token".to_string())),
+    ];
+    for (name, make) in &cases {
+        let login = w.login("alice@acme.example");
+        let token = make(&login);
+        let r = w.finish(&login, &token);
+        assert_eq!(r.header("x-edge-auth-error"), Some("id_token_invalid"), "{name}: {}", describe(&r));
+        assert_callback_refused(&r, 400, "id_token_invalid");
+    }
+    w.assert_logs_clean();
+}
+
+#[test]
+fn none_and_hmac_algorithms_are_refused_before_any_key_is_used() {
+    let w = World::new();
+    let hmac_secrets: Vec<Vec<u8>> = vec![
+        CLIENT_SECRET.as_bytes().to_vec(),
+        w.acme.jwk(Key::Es).to_string().into_bytes(),
+        w.acme.es.public_key().as_ref().to_vec(),
+    ];
+    type MakeToken = Box<dyn Fn(&Value) -> String>;
+    let mut tokens: Vec<MakeToken> = vec![
+        Box::new(|c: &Value| forge(&json!({"alg": "none"}), c, |_| Vec::new())),
+        Box::new(|c: &Value| forge(&json!({"alg": "none", "kid": "acme-es-1"}), c, |_| vec![0u8; 64])),
+        Box::new(|c: &Value| forge(&json!({"alg": "None"}), c, |_| vec![1u8; 64])),
+    ];
+    for secret in hmac_secrets {
+        for alg in ["HS256", "HS512"] {
+            let secret = secret.clone();
+            tokens.push(Box::new(move |c: &Value| {
+                let hmac_alg = if alg == "HS256" { ring::hmac::HMAC_SHA256 } else { ring::hmac::HMAC_SHA512 };
+                let key = ring::hmac::Key::new(hmac_alg, &secret);
+                forge(&json!({"alg": alg, "kid": "acme-es-1", "typ": "JWT"}), c, |input| {
+                    ring::hmac::sign(&key, input).as_ref().to_vec()
+                })
+            }));
+        }
+    }
+    for make in &tokens {
+        let login = w.login("alice@acme.example");
+        let r = w.finish(&login, &make(&w.claims(&login)));
+        assert_callback_refused(&r, 400, "id_token_invalid");
+    }
+    assert_eq!(w.p.verify_calls.get(), 0, "no signature check was even attempted");
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 0, "no key was even fetched");
+    w.assert_logs_clean();
+}
+
+// ---- IdP answers -------------------------------------------------------------------------------------
+
+#[test]
+fn idp_error_responses() {
+    let w = World::new();
+    for (error, status) in [
+        ("access_denied", 403),
+        ("temporarily_unavailable", 503),
+        ("server_error", 502),
+        ("unauthorized_client", 502),
+        ("login_required", 401),
+        ("<script>alert(1)</script>", 502),
+    ] {
+        let login = w.login("alice@acme.example");
+        let r = w.callback(
+            &login,
+            &[("error", error), ("error_description", "the user said no"), ("state", login.state())],
+            &login.cookie(),
+        );
+        assert_callback_refused(&r, status, "idp_error");
+        assert!(!r.body.contains("<script>"), "the IdP's error is not echoed raw");
+    }
+    assert_eq!(w.token_requests(ISSUER).len(), 0);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn rfc9207_iss_parameter_when_advertised() {
+    let w = World::new();
+    w.edit_discovery(|d| d["authorization_response_iss_parameter_supported"] = json!(true));
+    let state_and_code =
+        |l: &Login| vec![("code".to_string(), CODE.to_string()), ("state".to_string(), l.state().to_string())];
+    for iss in [None, Some("https://evil.example"), Some(OTHER_ISSUER), Some("https://idp.acme.example/"), Some("")] {
+        let login = w.login("alice@acme.example");
+        w.serve_token(&login, &w.acme.sign(Key::Es, &w.claims(&login)));
+        let mut pairs = state_and_code(&login);
+        if let Some(i) = iss {
+            pairs.push(("iss".into(), i.into()));
+        }
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = w.callback(&login, &pairs, &login.cookie());
+        assert_callback_refused(&r, 400, "issuer_mismatch");
+    }
+    // An error response without iss is refused the same way (mix-up defence applies to errors too).
+    let login = w.login("alice@acme.example");
+    let r = w.callback(&login, &[("error", "access_denied"), ("state", login.state())], &login.cookie());
+    assert_callback_refused(&r, 400, "issuer_mismatch");
+    assert_eq!(w.token_requests(ISSUER).len(), 0, "no code was redeemed");
+    // With the right iss, the login completes.
+    let login = w.login("alice@acme.example");
+    w.serve_token(&login, &w.acme.sign(Key::Es, &w.claims(&login)));
+    let r = w.callback(&login, &[("code", CODE), ("state", login.state()), ("iss", ISSUER)], &login.cookie());
+    assert_signed_in(&r, "/docs");
+    w.assert_logs_clean();
+}
+
+#[test]
+fn rfc9207_iss_parameter_when_not_advertised() {
+    let w = World::new();
+    // Present but wrong: refused even though the IdP did not promise it.
+    let login = w.login("alice@acme.example");
+    w.serve_token(&login, &w.acme.sign(Key::Es, &w.claims(&login)));
+    let r = w.callback(&login, &[("code", CODE), ("state", login.state()), ("iss", OTHER_ISSUER)], &login.cookie());
+    assert_callback_refused(&r, 400, "issuer_mismatch");
+    // Present and right: fine.
+    let login = w.login("alice@acme.example");
+    w.serve_token(&login, &w.acme.sign(Key::Es, &w.claims(&login)));
+    let r = w.callback(&login, &[("code", CODE), ("state", login.state()), ("iss", ISSUER)], &login.cookie());
+    assert_signed_in(&r, "/docs");
+    w.assert_logs_clean();
+}
+
+#[test]
+fn token_endpoint_refusals() {
+    let w = World::new();
+    let cases: Vec<(Canned, u16, &str)> = vec![
+        (
+            json_response(400, &json!({"error": "invalid_grant", "error_description": "code expired"})),
+            502,
+            "token_exchange_failed",
+        ),
+        (json_response(401, &json!({"error": "invalid_client"})), 502, "token_exchange_failed"),
+        (Ok(HttpResponse { status: 500, body: b"<html>oops</html>".to_vec() }), 502, "token_exchange_failed"),
+        (
+            json_response(200, &json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer"})),
+            502,
+            "token_exchange_failed",
+        ),
+        (json_response(200, &json!({"id_token": "a.b.c", "token_type": "mac"})), 502, "token_exchange_failed"),
+        (network_error(), 502, "idp_unreachable"),
+    ];
+    for (answer, status, code) in cases {
+        let login = w.login("alice@acme.example");
+        w.p.route(&token_url(ISSUER), vec![answer]);
+        let r = w.callback(&login, &[("code", CODE), ("state", login.state())], &login.cookie());
+        assert_callback_refused(&r, status, code);
+    }
+    w.assert_logs_clean();
+}
+
+// ---- provider metadata and keys ----------------------------------------------------------------------
+
+#[test]
+fn unknown_kid_refetches_jwks_exactly_once() {
+    let w = World::new();
+    w.sign_in();
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 1);
+    // The IdP rotates to es-2 and publishes it; our cached set does not have it yet.
+    w.p.route(&jwks_url(ISSUER), vec![json_response(200, &w.acme.jwks(&[Key::Es, Key::EsNext]))]);
+    let login = w.login("alice@acme.example");
+    let r = w.finish_with_key(&login, Key::EsNext);
+    assert_signed_in(&r, "/docs");
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2, "exactly one refetch");
+    // The refreshed set is cached: the next es-2 token needs no fetch.
+    let login = w.login("alice@acme.example");
+    assert_signed_in(&w.finish_with_key(&login, Key::EsNext), "/docs");
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn unknown_kid_on_a_cold_cache_fetches_once_per_request() {
+    let w = World::new();
+    w.p.route(
+        &jwks_url(ISSUER),
+        vec![json_response(200, &w.acme.jwks(&[Key::Es])), json_response(200, &w.acme.jwks(&[Key::Es, Key::EsNext]))],
+    );
+    // The set this request has just fetched is the newest there is: no second fetch, the token is refused.
+    let login = w.login("alice@acme.example");
+    assert_callback_refused(&w.finish_with_key(&login, Key::EsNext), 400, "id_token_invalid");
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 1);
+    // A later request with the (now published) key triggers the one rate-limited refetch and succeeds.
+    let login = w.login("alice@acme.example");
+    assert_signed_in(&w.finish_with_key(&login, Key::EsNext), "/docs");
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn unknown_kid_refetch_is_rate_limited() {
+    let w = World::new();
+    w.sign_in();
+    // A token with a kid the IdP does not publish: one refetch, then refusal.
+    let login = w.login("alice@acme.example");
+    let r = w.finish_with_key(&login, Key::EsNext);
+    assert_callback_refused(&r, 400, "id_token_invalid");
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2);
+    // Within the 60 s cooldown, another unknown kid causes no fetch at all and is refused — even if the IdP
+    // has meanwhile published the key.
+    w.p.route(&jwks_url(ISSUER), vec![json_response(200, &w.acme.jwks(&[Key::Es, Key::EsNext]))]);
+    w.p.advance(30);
+    for _ in 0..3 {
+        let login = w.login("alice@acme.example");
+        let r = w.finish_with_key(&login, Key::EsNext);
+        assert_callback_refused(&r, 400, "id_token_invalid");
+    }
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2, "no fetch during the cooldown");
+    // After the cooldown, one more refetch finds the key.
+    w.p.advance(31);
+    let login = w.login("alice@acme.example");
+    assert_signed_in(&w.finish_with_key(&login, Key::EsNext), "/docs");
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 3);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn discovery_with_another_issuer_is_idp_unreachable() {
+    for edit in [
+        Box::new(|d: &mut Value| d["issuer"] = json!("https://evil.example")) as Box<dyn Fn(&mut Value)>,
+        Box::new(|d: &mut Value| d["issuer"] = json!(format!("{ISSUER}/"))),
+        Box::new(|d: &mut Value| d["token_endpoint"] = json!("http://idp.acme.example/token")),
+        Box::new(|d: &mut Value| d["code_challenge_methods_supported"] = json!(["plain"])),
+        Box::new(|d: &mut Value| *d = json!(["not", "metadata"])),
+    ] {
+        let w = World::new();
+        w.edit_discovery(edit);
+        let r = w.get(&url_with(&format!("{SITE}/auth/login"), &[("email", "alice@acme.example")]), "");
+        assert_refused(&r, 502, "idp_unreachable");
+        assert!(set_cookies(&r).is_empty(), "no transaction is started: {}", describe(&r));
+        w.assert_logs_clean();
+    }
+    for answer in [network_error(), Ok(HttpResponse { status: 500, body: Vec::new() })] {
+        let w = World::new();
+        w.p.route(&discovery_url(ISSUER), vec![answer]);
+        let r = w.get(&url_with(&format!("{SITE}/auth/login"), &[("email", "alice@acme.example")]), "");
+        assert_refused(&r, 502, "idp_unreachable");
+        w.assert_logs_clean();
+    }
+}
+
+#[test]
+fn stale_discovery_and_jwks_are_used_when_the_idp_is_down() {
+    for outage in [network_error(), Ok(HttpResponse { status: 503, body: b"down".to_vec() })] {
+        let w = World::new();
+        w.sign_in();
+        // The IdP's metadata endpoints fail; the cached copies are over an hour old.
+        w.p.route(&discovery_url(ISSUER), vec![outage.clone()]);
+        w.p.route(&jwks_url(ISSUER), vec![outage]);
+        w.p.advance(3601);
+        let discovery_before = w.p.count(&discovery_url(ISSUER));
+        let login = w.login("alice@acme.example");
+        assert!(w.p.count(&discovery_url(ISSUER)) > discovery_before, "a refresh was attempted");
+        assert_eq!(login.issuer(), ISSUER);
+        assert_signed_in(&w.finish_with_key(&login, Key::Es), "/docs");
+        assert!(w.p.logs().iter().any(|l| l.contains("cached discovery")), "the operator is told: {:?}", w.p.logs());
+        w.assert_logs_clean();
+    }
+}
+
+// ---- login routing -----------------------------------------------------------------------------------
+
+#[test]
+fn unknown_domain_and_invalid_email() {
+    let w = World::new();
+    let login_url = |email: &str| url_with(&format!("{SITE}/auth/login"), &[("email", email), ("return_to", "/docs")]);
+    let r = w.get(&login_url("mallory@unknown.example"), "");
+    assert_refused(&r, 403, "unknown_domain");
+    assert!(set_cookies(&r).is_empty());
+    // Subdomains are not owned implicitly.
+    assert_refused(&w.get(&login_url("eve@mail.acme.example"), ""), 403, "unknown_domain");
+    for bad in ["alice", "@acme.example", "alice@", "al ice@acme.example"] {
+        let r = w.get(&login_url(bad), "");
+        assert_refused(&r, 400, "invalid_email");
+        assert!(set_cookies(&r).is_empty());
+    }
+    assert!(w.p.requests.borrow().is_empty(), "no IdP was contacted");
+    w.assert_logs_clean();
+}
+
+#[test]
+fn login_by_connector_id() {
+    let w = World::new();
+    let login = w.login_at(SITE, &[("connector", "acme"), ("return_to", "/reports")]);
+    assert_eq!(login.issuer(), ISSUER);
+    assert_eq!(login.params["client_id"], CLIENT_ID);
+    assert!(!login.params.contains_key("login_hint"));
+    assert_signed_in(&w.finish_with_key(&login, Key::Es), "/reports");
+
+    let login = w.login_at(SITE, &[("connector", "other")]);
+    assert_eq!(login.issuer(), OTHER_ISSUER);
+    assert_signed_in(&w.finish_with_key(&login, Key::Es), "/");
+
+    for id in ["nope", "ACME", "acme "] {
+        let r = w.get(&url_with(&format!("{SITE}/auth/login"), &[("connector", id)]), "");
+        assert_refused(&r, 404, "unknown_connector");
+        assert!(set_cookies(&r).is_empty());
+    }
+    w.assert_logs_clean();
+}
+
+#[test]
+fn unsafe_return_to_lands_on_root() {
+    let w = World::new();
+    for bad in [
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+        "/%2F%2Fevil.example",
+        "/%2fevil.example",
+        "/%5Cevil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "/\t/evil.example",
+        "",
+    ] {
+        let login = w.login_at(SITE, &[("email", "alice@acme.example"), ("return_to", bad)]);
+        let r = w.finish_with_key(&login, Key::Es);
+        assert_signed_in(&r, "/");
+    }
+    for good in ["/docs/a?b=c&d=e", "/", "/%E2%9C%93"] {
+        let login = w.login_at(SITE, &[("email", "alice@acme.example"), ("return_to", good)]);
+        assert_signed_in(&w.finish_with_key(&login, Key::Es), good);
+    }
+    w.assert_logs_clean();
+}
+
+// ---- logout ------------------------------------------------------------------------------------------
+
+fn logout_request(cookie: &str, origin: Option<&str>, sec_fetch_site: Option<&str>) -> Request {
+    let mut req = request(Method::Post, &format!("{SITE}/auth/logout"), cookie);
+    req.origin_header = origin.map(String::from);
+    req.sec_fetch_site = sec_fetch_site.map(String::from);
+    req
+}
+
+fn assert_session_deleted(r: &Response) {
+    let line = set_cookie_line(r, SESSION_COOKIE).unwrap_or_else(|| panic!("session not deleted: {}", describe(r)));
+    assert_eq!(cookie_value(line), "");
+    assert_cookie_attributes(line, 0, true);
+}
+
+#[test]
+fn logout_redirects_to_the_end_session_endpoint() {
+    let w = World::new();
+    let cookie = session_cookie_header(&w.sign_in());
+    for (origin, site) in [(Some(SITE), None), (None, Some("same-origin"))] {
+        let r = w.handle(&logout_request(&cookie, origin, site));
+        assert_eq!(r.status, 302, "{}", describe(&r));
+        let location = Url::parse(r.header("location").unwrap()).unwrap();
+        assert_eq!(
+            format!("{}{}", location.origin().ascii_serialization(), location.path()),
+            format!("{ISSUER}/logout")
+        );
+        let q = query_map(&location);
+        assert_eq!(q.get("client_id").map(String::as_str), Some(CLIENT_ID));
+        assert_eq!(q.get("post_logout_redirect_uri").map(String::as_str), Some("https://site.example/auth/signed-out"));
+        assert_session_deleted(&r);
+    }
+    // Without a session, logout lands on our signed-out page.
+    let r = w.handle(&logout_request("", Some(SITE), None));
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("location"), Some("/auth/signed-out"));
+    assert_session_deleted(&r);
+    // Without an end_session_endpoint too.
+    let w = World::new();
+    w.edit_discovery(|d| {
+        d.as_object_mut().unwrap().remove("end_session_endpoint");
+    });
+    let cookie = session_cookie_header(&w.sign_in());
+    let r = w.handle(&logout_request(&cookie, Some(SITE), None));
+    assert_eq!(r.header("location"), Some("/auth/signed-out"));
+    assert_session_deleted(&r);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn logout_without_same_origin_is_csrf() {
+    let w = World::new();
+    let cookie = session_cookie_header(&w.sign_in());
+    for (origin, site) in [
+        (Some("https://evil.example"), None),
+        (Some("https://evil.example"), Some("same-origin")),
+        (Some("null"), None),
+        (Some("http://site.example"), None),
+        (Some("https://site.example.evil.example"), None),
+        (None, None),
+        (None, Some("cross-site")),
+        (None, Some("same-site")),
+        (None, Some("none")),
+    ] {
+        let r = w.handle(&logout_request(&cookie, origin, site));
+        assert_refused(&r, 403, "csrf");
+        assert!(set_cookies(&r).is_empty(), "the session is left alone: {}", describe(&r));
+    }
+    // GET is a confirmation page that changes nothing.
+    let r = w.get(&format!("{SITE}/auth/logout"), &cookie);
+    assert_eq!(r.status, 200);
+    assert!(set_cookies(&r).is_empty());
+    assert!(r.body.contains(r#"method="post""#));
+    assert!(authenticate(&cookie, Transport::Https, &w.keys, w.now()).is_some());
+    w.assert_logs_clean();
+}
+
+// ---- transports --------------------------------------------------------------------------------------
+
+#[test]
+fn plain_http_is_upgraded_to_https() {
+    let w = World::new();
+    for (from, to) in [
+        (
+            "http://site.example/auth/login?email=alice%40acme.example&return_to=%2Fdocs",
+            "https://site.example/auth/login?email=alice%40acme.example&return_to=%2Fdocs",
+        ),
+        ("http://site.example:8080/auth/callback?code=x&state=y", "https://site.example/auth/callback?code=x&state=y"),
+        ("http://10.0.0.1/auth/me", "https://10.0.0.1/auth/me"),
+    ] {
+        let r = w.get(from, "");
+        assert_eq!(r.status, 302, "{from}");
+        assert_eq!(r.header("location"), Some(to));
+        assert!(set_cookies(&r).is_empty());
+    }
+    let r = w.handle(
+        &logout_request("", Some("http://site.example"), None).clone_with_url("http://site.example/auth/logout"),
+    );
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("location"), Some("https://site.example/auth/logout"));
+    assert!(w.p.requests.borrow().is_empty(), "nothing was fetched");
+    w.assert_logs_clean();
+}
+
+trait WithUrl {
+    fn clone_with_url(&self, url: &str) -> Request;
+}
+
+impl WithUrl for Request {
+    fn clone_with_url(&self, url: &str) -> Request {
+        let mut r = self.clone();
+        r.url = Url::parse(url).unwrap();
+        r
+    }
+}
+
+#[test]
+fn loopback_http_uses_unprefixed_cookies_without_secure() {
+    for site in ["http://127.0.0.1:8787", "http://localhost:8787"] {
+        let w = World::new();
+        let login = w.login_at(site, &[("email", "alice@acme.example"), ("return_to", "/docs")]);
+        assert_eq!(login.tx_name, "edge-auth-tx");
+        assert_cookie_attributes(&login.tx_line, 600, false);
+        assert_eq!(login.params["redirect_uri"], format!("{site}/auth/callback"));
+        // A prefixed cookie is not the loopback transaction.
+        let r =
+            w.callback(&login, &[("code", CODE), ("state", login.state())], &format!("{TX_COOKIE}={}", login.tx_value));
+        assert_refused(&r, 400, "login_expired");
+
+        let r = w.finish_with_key(&login, Key::Es);
+        assert_eq!(r.status, 302, "{}", describe(&r));
+        assert_eq!(r.header("location"), Some("/docs"));
+        let tx = set_cookie_line(&r, "edge-auth-tx").unwrap();
+        assert_cookie_attributes(tx, 0, false);
+        let session = set_cookie_line(&r, "edge-auth-session").unwrap();
+        assert_cookie_attributes(session, SESSION_LIFETIME, false);
+        assert!(set_cookie_line(&r, SESSION_COOKIE).is_none());
+        assert_eq!(form_of(&w.token_requests(ISSUER)[0])["redirect_uri"], format!("{site}/auth/callback"));
+
+        let header = format!("edge-auth-session={}", cookie_value(session));
+        let s = authenticate(&header, Transport::LoopbackHttp, &w.keys, w.now()).unwrap();
+        assert_eq!(s.email, "alice@acme.example");
+        assert!(authenticate(&header, Transport::Https, &w.keys, w.now()).is_none());
+        // The same value under the https name is not a session either (the name is bound into the MAC).
+        let renamed = format!("{SESSION_COOKIE}={}", cookie_value(session));
+        assert!(authenticate(&renamed, Transport::Https, &w.keys, w.now()).is_none());
+
+        let me = w.get(&format!("{site}/auth/me"), &header);
+        assert_eq!(me.status, 200);
+        let mut req = request(Method::Post, &format!("{site}/auth/logout"), &header);
+        req.origin_header = Some(site.to_string());
+        let out = w.handle(&req);
+        assert_eq!(out.status, 302);
+        assert_cookie_attributes(set_cookie_line(&out, "edge-auth-session").unwrap(), 0, false);
+        w.assert_logs_clean();
+    }
+}
+
+// ---- sessions ----------------------------------------------------------------------------------------
+
+#[test]
+fn me_with_and_without_session() {
+    let w = World::new();
+    let cookie = session_cookie_header(&w.sign_in());
+    let r = w.get(&format!("{SITE}/auth/me"), &format!("theme=dark; {cookie}"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let me: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        me,
+        json!({"sub": "u-alice", "email": "alice@acme.example", "name": "Alice Example", "connector": "acme",
+               "iss": ISSUER, "exp": w.now() + SESSION_LIFETIME})
+    );
+
+    for cookie in ["", "theme=dark", "__Host-edge-auth-session=", "edge-auth-session=x"] {
+        let r = w.get(&format!("{SITE}/auth/me"), cookie);
+        assert_eq!(r.status, 401);
+        assert_eq!(r.header("x-edge-auth-error"), Some("unauthenticated"));
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body["error"], "unauthenticated");
+    }
+    // The session ends at exp.
+    w.p.advance(SESSION_LIFETIME - 1);
+    assert_eq!(w.get(&format!("{SITE}/auth/me"), &cookie).status, 200);
+    w.p.advance(1);
+    assert_eq!(w.get(&format!("{SITE}/auth/me"), &cookie).status, 401);
+    assert!(authenticate(&cookie, Transport::Https, &w.keys, w.now()).is_none());
+    w.assert_logs_clean();
+}
+
+#[test]
+fn session_key_rotation() {
+    let w = World::build("", K1);
+    let cookie = session_cookie_header(&w.sign_in());
+    let original = authenticate(&cookie, Transport::Https, &w.keys, w.now()).unwrap();
+    let rotated = KeyRing::from_secret(&format!("{K2},{K1}")).unwrap();
+    assert_eq!(authenticate(&cookie, Transport::Https, &rotated, w.now()), Some(original));
+    let me = respond(w.handle_with(&rotated, &request(Method::Get, &format!("{SITE}/auth/me"), &cookie)));
+    assert_eq!(me.status, 200);
+    // Dropping K1 logs its sessions out.
+    let k2_only = KeyRing::from_secret(K2).unwrap();
+    assert!(authenticate(&cookie, Transport::Https, &k2_only, w.now()).is_none());
+    let me = respond(w.handle_with(&k2_only, &request(Method::Get, &format!("{SITE}/auth/me"), &cookie)));
+    assert_eq!(me.status, 401);
+    assert!(authenticate(&cookie, Transport::Https, &KeyRing::from_secret(K3).unwrap(), w.now()).is_none());
+
+    // New sessions are sealed with the first key of the ring.
+    let w2 = World::build("", &format!("{K2},{K1}"));
+    let cookie = session_cookie_header(&w2.sign_in());
+    assert!(authenticate(&cookie, Transport::Https, &k2_only, w2.now()).is_some());
+    assert!(authenticate(&cookie, Transport::Https, &KeyRing::from_secret(K1).unwrap(), w2.now()).is_none());
+    w.assert_logs_clean();
+    w2.assert_logs_clean();
+}
+
+#[test]
+fn tampered_session_cookie_is_refused() {
+    let w = World::new();
+    let value = cookie_value(session_line(&w.sign_in()));
+    let (payload_b64, tag) = value.strip_prefix("v1.").unwrap().split_once('.').unwrap();
+    let mut forged_claims: Value = serde_json::from_slice(&b64url_decode(payload_b64)).unwrap();
+    forged_claims["email"] = json!("ceo@acme.example");
+    forged_claims["sub"] = json!("u-ceo");
+    let flip = |s: &str, i: usize| {
+        let mut b = s.as_bytes().to_vec();
+        b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(b).unwrap()
+    };
+    let candidates = vec![
+        format!("v1.{}.{tag}", flip(payload_b64, 10)),
+        format!("v1.{payload_b64}.{}", flip(tag, 5)),
+        format!("v1.{}.{tag}", b64url(forged_claims.to_string())),
+        format!("v1.{payload_b64}."),
+        format!("v1.{payload_b64}"),
+        format!("v2.{payload_b64}.{tag}"),
+        value[..value.len() - 1].to_string(),
+        w.keys.seal(Purpose::LoginTransaction, SESSION_COOKIE, &b64url_decode(payload_b64)),
+        KeyRing::from_secret(K2).unwrap().seal(Purpose::Session, SESSION_COOKIE, forged_claims.to_string().as_bytes()),
+    ];
+    for forged in candidates {
+        let header = format!("{SESSION_COOKIE}={forged}");
+        assert!(authenticate(&header, Transport::Https, &w.keys, w.now()).is_none(), "{forged}");
+        let r = w.get(&format!("{SITE}/auth/me"), &header);
+        assert_eq!(r.status, 401, "{forged}");
+    }
+    // Control: the untouched cookie works.
+    assert!(authenticate(&format!("{SESSION_COOKIE}={value}"), Transport::Https, &w.keys, w.now()).is_some());
+    w.assert_logs_clean();
+}
+
+#[test]
+fn logs_of_a_busy_day_hold_no_secrets() {
+    // Many outcomes in one world, then one sweep over every log line.
+    let w = World::new();
+    w.sign_in();
+    let login = w.login("alice@acme.example");
+    let r = w.finish(&login, &flip_signature_byte(&w.acme.sign(Key::Es, &w.claims(&login))));
+    assert_callback_refused(&r, 400, "id_token_invalid");
+    let login = w.login("alice@acme.example");
+    w.p.route(
+        &token_url(ISSUER),
+        vec![json_response(400, &json!({"error": "invalid_grant", "error_description": CODE}))],
+    );
+    let r = w.callback(&login, &[("code", CODE), ("state", login.state())], &login.cookie());
+    assert_callback_refused(&r, 502, "token_exchange_failed");
+    let login = w.login("alice@acme.example");
+    let r = w.callback(&login, &[("code", CODE), ("state", "forged")], &login.cookie());
+    assert_callback_refused(&r, 400, "state_mismatch");
+    let login = w.login("alice@acme.example");
+    let mut c = w.claims(&login);
+    c["email"] = json!("x@other.example");
+    assert_callback_refused(&w.finish(&login, &w.acme.sign(Key::Es, &c)), 403, "email_domain_mismatch");
+    assert!(w.p.logs().len() >= 4, "{:?}", w.p.logs());
+    w.assert_logs_clean();
+}
+
+// ---- concurrency within one isolate -------------------------------------------------------------------
+
+#[test]
+fn concurrent_logins_interleave_without_mixing_transactions() {
+    let w = World::new();
+    w.sign_in();
+    w.p.yield_on_send.set(true);
+    let a = w.login("alice@acme.example");
+    let b = w.login("alice@acme.example");
+    let mut ca = w.claims(&a);
+    ca["sub"] = json!("u-a");
+    let mut cb = w.claims(&b);
+    cb["sub"] = json!("u-b");
+    let (ta, tb) = (w.acme.sign(Key::Es, &ca), w.acme.sign(Key::Ed, &cb));
+    w.issued.borrow_mut().extend([ta.clone(), tb.clone()]);
+    let answer =
+        |t: &str| json_response(200, &json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "id_token": t}));
+    w.p.route(&token_url(ISSUER), vec![answer(&ta), answer(&tb)]);
+    let flow = Flow { config: &w.config, keys: &w.keys, platform: &w.p, providers: &w.providers };
+    let req = |l: &Login| {
+        request(
+            Method::Get,
+            &url_with(&format!("{SITE}/auth/callback"), &[("code", CODE), ("state", l.state())]),
+            &l.cookie(),
+        )
+    };
+    let (ra, rb) = (req(&a), req(&b));
+    let (oa, ob) = pollster::block_on(join2(flow.handle(&ra), flow.handle(&rb)));
+    let (ra, rb) = (respond(oa), respond(ob));
+    assert_signed_in(&ra, "/docs");
+    assert_signed_in(&rb, "/docs");
+    let sub = |r: &Response| authenticate(&session_cookie_header(r), Transport::Https, &w.keys, w.now()).unwrap().sub;
+    assert_eq!((sub(&ra).as_str(), sub(&rb).as_str()), ("u-a", "u-b"));
+    w.assert_logs_clean();
+}
+
+/// SPEC §4: "An unknown `kid` causes at most one JWKS refetch (coalesced, rate-limited)". Two sign-ins in
+/// the same isolate right after the IdP rotated its key: the first starts the refetch; the second, arriving
+/// while that fetch is in flight, should wait for it (coalescing) and succeed. Instead it finds the cooldown
+/// already armed, uses the old cached set and is refused with id_token_invalid.
+#[test]
+fn concurrent_unknown_kid_refetch_is_coalesced() {
+    let w = World::new();
+    w.sign_in();
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 1);
+    // The IdP rotates to es-2.
+    w.p.route(&jwks_url(ISSUER), vec![json_response(200, &w.acme.jwks(&[Key::Es, Key::EsNext]))]);
+    w.p.yield_on_send.set(true);
+    let a = w.login("alice@acme.example");
+    let b = w.login("alice@acme.example");
+    let (ta, tb) = (w.acme.sign(Key::EsNext, &w.claims(&a)), w.acme.sign(Key::EsNext, &w.claims(&b)));
+    w.issued.borrow_mut().extend([ta.clone(), tb.clone()]);
+    let answer =
+        |t: &str| json_response(200, &json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "id_token": t}));
+    w.p.route(&token_url(ISSUER), vec![answer(&ta), answer(&tb)]);
+    let flow = Flow { config: &w.config, keys: &w.keys, platform: &w.p, providers: &w.providers };
+    let req = |l: &Login| {
+        request(
+            Method::Get,
+            &url_with(&format!("{SITE}/auth/callback"), &[("code", CODE), ("state", l.state())]),
+            &l.cookie(),
+        )
+    };
+    let (ra, rb) = (req(&a), req(&b));
+    let (oa, ob) = pollster::block_on(join2(flow.handle(&ra), flow.handle(&rb)));
+    let (ra, rb) = (respond(oa), respond(ob));
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2, "one refetch, shared by both sign-ins");
+    // Today: the first gets 302, the second 400 id_token_invalid.
+    assert_eq!(
+        (ra.header("x-edge-auth-error"), rb.header("x-edge-auth-error")),
+        (None, None),
+        "first: {}; second: {}",
+        describe(&ra),
+        describe(&rb)
+    );
+    assert_signed_in(&ra, "/docs");
+    assert_signed_in(&rb, "/docs");
+    w.assert_logs_clean();
+}
+
+// ---- odd requests ------------------------------------------------------------------------------------
+
+#[test]
+fn odd_requests_get_clear_errors() {
+    let w = World::new();
+    let cases: Vec<(Method, &str, u16, &str)> = vec![
+        (Method::Post, "/auth/login", 405, "method_not_allowed"),
+        (Method::Other, "/auth/callback", 405, "method_not_allowed"),
+        (Method::Post, "/auth/me", 405, "method_not_allowed"),
+        (Method::Get, "/auth/nope", 404, "not_found"),
+        (Method::Get, "/auth", 404, "not_found"),
+        (Method::Post, "/auth/static/login", 405, "method_not_allowed"),
+    ];
+    for (method, path, status, code) in cases {
+        let r = w.handle(&request(method, &format!("{SITE}{path}"), ""));
+        assert_refused(&r, status, code);
+    }
+    let me = w.handle(&request(Method::Post, &format!("{SITE}/auth/me"), ""));
+    assert_eq!(me.header("content-type"), Some("application/json"), "/auth/me errors are JSON");
+    assert_eq!(
+        w.handle_with(&w.keys, &request(Method::Get, &format!("{SITE}/auth/static/style.css"), "")),
+        Outcome::PassThrough
+    );
+    assert_eq!(
+        w.handle_with(&w.keys, &request(Method::Get, &format!("{SITE}/auth/signed-out"), "")),
+        Outcome::ServePublicAsset { path: "/auth/static/signed-out".into(), status: 200 }
+    );
+    // Internationalised and odd addresses route or fail cleanly.
+    let r = w.get(&url_with(&format!("{SITE}/auth/login"), &[("email", "jürgen@bücher.example")]), "");
+    assert_refused(&r, 403, "unknown_domain");
+    let r =
+        w.get(&url_with(&format!("{SITE}/auth/login"), &[("email", &format!("{}@acme.example", "a".repeat(400)))]), "");
+    assert_refused(&r, 400, "invalid_email");
+    // Garbage cookies and parameters on the callback.
+    let login = w.login("alice@acme.example");
+    let junk = format!("{TX_COOKIE}=v1.{}.{}; ==;;; {TX_COOKIE}=\"\"; x", "A".repeat(5000), "B".repeat(43));
+    let r = w.callback(&login, &[("code", "\u{0}\u{202e}"), ("state", "\u{1F600}")], &junk);
+    assert_callback_refused(&r, 400, "login_expired");
+    // A valid transaction cookie among junk ones is still found.
+    let r = w.finish(&login, &w.acme.sign(Key::Es, &w.claims(&login)));
+    assert_signed_in(&r, "/docs");
+    w.assert_logs_clean();
+}
