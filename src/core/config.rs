@@ -59,6 +59,8 @@ struct RawSession {
     lifetime_seconds: Option<u64>,
 }
 
+/// One connector as written. Fields are optional here; which ones a kind requires or accepts is decided in
+/// [`validate_connector`], so that a misplaced field gets an error naming the kind it belongs to.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConnector {
@@ -66,7 +68,6 @@ struct RawConnector {
     kind: String,
     #[serde(default)]
     display_name: Option<String>,
-    issuer: String,
     client_id: String,
     client_secret_binding: String,
     domains: Vec<String>,
@@ -74,12 +75,151 @@ struct RawConnector {
     scopes: Vec<String>,
     #[serde(default)]
     token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    max_age: Option<u64>,
+    #[serde(default)]
+    response_mode: Option<String>,
+    #[serde(default)]
+    claims: Option<RawClaimMapping>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
+    allowed_tenants: Option<Vec<String>>,
+    #[serde(default)]
+    authority: Option<String>,
+    #[serde(default)]
+    hosted_domains: Option<Vec<String>>,
+    #[serde(default)]
+    authorization_endpoint: Option<String>,
+    #[serde(default)]
+    token_endpoint: Option<String>,
+    #[serde(default)]
+    graph_me_endpoint: Option<String>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClaimMapping {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// Microsoft Entra ID's public cloud authority.
+pub const ENTRA_DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+/// The tenant id of personal Microsoft accounts (`consumers`).
+pub const ENTRA_CONSUMERS_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+pub const FACEBOOK_AUTHORIZATION_ENDPOINT: &str = "https://www.facebook.com/v21.0/dialog/oauth";
+pub const FACEBOOK_TOKEN_ENDPOINT: &str = "https://graph.facebook.com/v21.0/oauth/access_token";
+pub const FACEBOOK_GRAPH_ME_ENDPOINT: &str = "https://graph.facebook.com/v21.0/me";
+/// What sessions from Facebook record as their issuer.
+pub const FACEBOOK_ISSUER: &str = "https://www.facebook.com";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConnectorKind {
+    /// Any OpenID Connect provider, by discovery.
     Oidc,
+    /// Microsoft Entra ID (v2.0 endpoints), single- or multi-tenant.
+    Entra,
+    /// Google accounts and Google Workspace.
+    Google,
+    /// Facebook Login (OAuth 2.0 + Graph API; no ID token).
+    Facebook,
+}
+
+impl ConnectorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorKind::Oidc => "oidc",
+            ConnectorKind::Entra => "entra",
+            ConnectorKind::Google => "google",
+            ConnectorKind::Facebook => "facebook",
+        }
+    }
+}
+
+/// `prompt` values of OIDC Core §3.1.2.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    Login,
+    None,
+    Consent,
+    SelectAccount,
+}
+
+impl Prompt {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Prompt::Login => "login",
+            Prompt::None => "none",
+            Prompt::Consent => "consent",
+            Prompt::SelectAccount => "select_account",
+        }
+    }
+}
+
+/// How the IdP returns the authorization response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// Redirect with the result in the query string (GET /auth/callback).
+    Query,
+    /// Auto-submitted form (POST /auth/callback), recommended for web apps.
+    FormPost,
+}
+
+/// Which claims carry the session's email and name (`oidc` connectors may rename them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimMapping {
+    pub email: String,
+    pub name: String,
+}
+
+impl Default for ClaimMapping {
+    fn default() -> Self {
+        ClaimMapping { email: "email".into(), name: "name".into() }
+    }
+}
+
+/// Which Entra tenants a connector accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntraTenancy {
+    /// `common` or `organizations`: the issuer is a `{tenantid}` template; only `allowed_tenants` (tenant
+    /// ids) may sign in.
+    Multi { allowed_tenants: Vec<String> },
+    /// `consumers`: personal Microsoft accounts only (tenant id `9188040d-…`).
+    Consumers,
+    /// One tenant, by id or by domain (`contoso.onmicrosoft.com`); `allowed_tenants`, if given, must contain
+    /// the id the discovery document reveals.
+    Single { tenant: String, allowed_tenants: Vec<String> },
+}
+
+/// How a connector talks to its IdP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protocol {
+    /// OpenID Connect with discovery (kinds `oidc`, `entra`, `google`).
+    OpenIdConnect {
+        claims: ClaimMapping,
+        /// Google Workspace domains (`hd`), enforced on the ID token.
+        hosted_domains: Vec<String>,
+        /// Set for `entra` connectors.
+        entra: Option<EntraSettings>,
+    },
+    /// OAuth 2.0 + Graph API (kind `facebook`).
+    Facebook { authorization_endpoint: String, token_endpoint: String, graph_me_endpoint: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraSettings {
+    /// `https://login.microsoftonline.com` (or a national cloud / test authority).
+    pub authority: String,
+    pub tenancy: EntraTenancy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +251,9 @@ pub struct Connector {
     pub id: String,
     pub kind: ConnectorKind,
     pub display_name: String,
-    /// The issuer exactly as the IdP must state it in discovery and in tokens.
+    /// The issuer: for `oidc` and `google` exactly as the IdP states it in discovery and tokens; for `entra`
+    /// the authority URL (`https://login.microsoftonline.com/{tenant}/v2.0`) whose discovery document is
+    /// used; for `facebook` `https://www.facebook.com`.
     pub issuer: String,
     pub client_id: String,
     /// Name of the Worker secret holding the client secret.
@@ -122,6 +264,11 @@ pub struct Connector {
     pub extra_scopes: Vec<String>,
     /// Configured client authentication at the token endpoint; `None` = choose from discovery.
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    pub prompt: Option<Prompt>,
+    /// OIDC `max_age` (seconds): the IdP must re-authenticate older sessions; `auth_time` is then checked.
+    pub max_age: Option<u64>,
+    pub response_mode: ResponseMode,
+    pub protocol: Protocol,
 }
 
 impl Connector {
@@ -152,6 +299,9 @@ pub struct Config {
 impl Config {
     /// Parse and validate `AUTH_CONFIG` text.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        if !text.trim_start().starts_with('{') {
+            return Err(ConfigError::top("(document)", "must be a JSON object with a \"connectors\" array"));
+        }
         let deserializer = &mut serde_json::Deserializer::from_str(text);
         let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
@@ -183,6 +333,9 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("#{}", position + 1));
+            if !value.is_object() {
+                return Err(ConfigError::new(Some(&label), "(connector)", "must be a JSON object"));
+            }
             let rc: RawConnector = serde_path_to_error::deserialize(value).map_err(|e| {
                 let path = e.path().to_string();
                 let field = if path == "." { "(connector)".to_string() } else { path };
@@ -234,14 +387,45 @@ fn validate_connector(rc: RawConnector, label: &str) -> Result<Connector, Config
     }
     let kind = match rc.kind.as_str() {
         "oidc" => ConnectorKind::Oidc,
-        other => return Err(err("kind", format!("unknown kind {other:?}; supported: \"oidc\""))),
+        "entra" => ConnectorKind::Entra,
+        "google" => ConnectorKind::Google,
+        "facebook" => ConnectorKind::Facebook,
+        other => {
+            return Err(err(
+                "kind",
+                format!("unknown kind {other:?}; supported: \"oidc\", \"entra\", \"google\", \"facebook\""),
+            ))
+        }
     };
-    let issuer = rc.issuer.trim().to_string();
-    let issuer = issuer.strip_suffix("/.well-known/openid-configuration").map(str::to_string).unwrap_or(issuer);
-    check_endpoint_url(&issuer).map_err(|reason| err("issuer", reason))?;
-    if let Ok(u) = url::Url::parse(&issuer) {
-        if u.query().is_some() || u.fragment().is_some() {
-            return Err(err("issuer", "must not have a query or fragment".into()));
+    // Fields that belong to other kinds are errors, not silently ignored settings.
+    let present: [(&str, bool, &[ConnectorKind]); 11] = {
+        use ConnectorKind::*;
+        [
+            ("issuer", rc.issuer.is_some(), &[Oidc, Google]),
+            ("claims", rc.claims.is_some(), &[Oidc]),
+            ("tenant", rc.tenant.is_some(), &[Entra]),
+            ("allowed_tenants", rc.allowed_tenants.is_some(), &[Entra]),
+            ("authority", rc.authority.is_some(), &[Entra]),
+            ("hosted_domains", rc.hosted_domains.is_some(), &[Google]),
+            ("authorization_endpoint", rc.authorization_endpoint.is_some(), &[Facebook]),
+            ("token_endpoint", rc.token_endpoint.is_some(), &[Facebook]),
+            ("graph_me_endpoint", rc.graph_me_endpoint.is_some(), &[Facebook]),
+            ("prompt", rc.prompt.is_some(), &[Oidc, Entra, Google]),
+            ("response_mode", rc.response_mode.is_some(), &[Oidc, Entra, Google]),
+        ]
+    };
+    for (field, is_present, kinds) in present {
+        if is_present && !kinds.contains(&kind) {
+            let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+            return Err(err(field, format!("applies only to kind {}, not {:?}", names.join(" / "), kind.as_str())));
+        }
+    }
+    if kind == ConnectorKind::Facebook {
+        if rc.max_age.is_some() {
+            return Err(err("max_age", "applies only to OpenID Connect kinds (oidc / entra / google)".into()));
+        }
+        if rc.token_endpoint_auth_method.is_some() {
+            return Err(err("token_endpoint_auth_method", "Facebook takes the app secret in the request".into()));
         }
     }
     if rc.client_id.trim().is_empty() {
@@ -255,17 +439,9 @@ fn validate_connector(rc: RawConnector, label: &str) -> Result<Connector, Config
             "must be the name of a Worker secret (letters, digits and _), not the secret itself".into(),
         ));
     }
-    if rc.domains.is_empty() {
+    let domains = normalize_domain_list(&rc.domains, "domains", label)?;
+    if domains.is_empty() {
         return Err(err("domains", "at least one email domain is required".into()));
-    }
-    let mut domains = Vec::with_capacity(rc.domains.len());
-    for (i, d) in rc.domains.iter().enumerate() {
-        let n = normalize_domain(d)
-            .ok_or_else(|| err(&format!("domains[{i}]"), format!("{d:?} is not a valid domain name")))?;
-        if domains.contains(&n) {
-            return Err(err(&format!("domains[{i}]"), format!("{d:?} is listed twice")));
-        }
-        domains.push(n);
     }
     let mut extra_scopes = Vec::new();
     for (i, s) in rc.scopes.iter().enumerate() {
@@ -285,6 +461,135 @@ fn validate_connector(rc: RawConnector, label: &str) -> Result<Connector, Config
             )
         })?),
     };
+    let prompt = match rc.prompt.as_deref() {
+        None => None,
+        Some("login") => Some(Prompt::Login),
+        Some("none") => Some(Prompt::None),
+        Some("consent") => Some(Prompt::Consent),
+        Some("select_account") => Some(Prompt::SelectAccount),
+        Some(other) => {
+            return Err(err(
+                "prompt",
+                format!("{other:?} is not one of \"login\", \"none\", \"consent\", \"select_account\""),
+            ))
+        }
+    };
+    let response_mode = match rc.response_mode.as_deref() {
+        None | Some("query") => ResponseMode::Query,
+        Some("form_post") => ResponseMode::FormPost,
+        Some(other) => {
+            return Err(err("response_mode", format!("{other:?} is not supported; use \"query\" or \"form_post\"")))
+        }
+    };
+    let (issuer, protocol) = match kind {
+        ConnectorKind::Oidc => {
+            let issuer = rc.issuer.as_deref().ok_or_else(|| err("issuer", "is required for kind \"oidc\"".into()))?;
+            let claims = match rc.claims {
+                None => ClaimMapping::default(),
+                Some(m) => {
+                    let check = |field: &str, v: Option<String>, default: &str| -> Result<String, ConfigError> {
+                        match v {
+                            None => Ok(default.to_string()),
+                            Some(name) if !name.is_empty() && name.len() <= 128 => Ok(name),
+                            Some(_) => Err(err(field, "must be a claim name of 1-128 characters".into())),
+                        }
+                    };
+                    ClaimMapping {
+                        email: check("claims.email", m.email, "email")?,
+                        name: check("claims.name", m.name, "name")?,
+                    }
+                }
+            };
+            (
+                normalize_issuer(issuer).map_err(|r| err("issuer", r))?,
+                Protocol::OpenIdConnect { claims, hosted_domains: vec![], entra: None },
+            )
+        }
+        ConnectorKind::Google => {
+            let issuer =
+                normalize_issuer(rc.issuer.as_deref().unwrap_or(GOOGLE_ISSUER)).map_err(|r| err("issuer", r))?;
+            let hosted_domains =
+                normalize_domain_list(rc.hosted_domains.as_deref().unwrap_or_default(), "hosted_domains", label)?;
+            (issuer, Protocol::OpenIdConnect { claims: ClaimMapping::default(), hosted_domains, entra: None })
+        }
+        ConnectorKind::Entra => {
+            let authority =
+                rc.authority.as_deref().unwrap_or(ENTRA_DEFAULT_AUTHORITY).trim().trim_end_matches('/').to_string();
+            check_endpoint_url(&authority).map_err(|r| err("authority", r))?;
+            let tenant = rc.tenant.as_deref().map(str::trim).unwrap_or_default().to_ascii_lowercase();
+            if tenant.is_empty() {
+                return Err(err("tenant", "is required: a tenant id, a domain such as contoso.onmicrosoft.com, \"organizations\", \"common\" or \"consumers\"".into()));
+            }
+            let mut allowed_tenants = Vec::new();
+            for (i, t) in rc.allowed_tenants.as_deref().unwrap_or_default().iter().enumerate() {
+                let t = t.trim().to_ascii_lowercase();
+                if !is_guid(&t) {
+                    return Err(err(&format!("allowed_tenants[{i}]"), format!("{t:?} is not a tenant id (a GUID)")));
+                }
+                if !allowed_tenants.contains(&t) {
+                    allowed_tenants.push(t);
+                }
+            }
+            let tenancy = match tenant.as_str() {
+                "common" | "organizations" => {
+                    if allowed_tenants.is_empty() {
+                        return Err(err(
+                            "allowed_tenants",
+                            format!("is required with tenant {tenant:?}: list the tenant ids that may sign in (otherwise any Entra tenant could)"),
+                        ));
+                    }
+                    EntraTenancy::Multi { allowed_tenants }
+                }
+                "consumers" => {
+                    if !allowed_tenants.is_empty() {
+                        return Err(err("allowed_tenants", "does not apply to tenant \"consumers\"".into()));
+                    }
+                    EntraTenancy::Consumers
+                }
+                t if is_guid(t) || normalize_domain(t).is_some() => {
+                    EntraTenancy::Single { tenant: t.to_string(), allowed_tenants }
+                }
+                _ => {
+                    return Err(err(
+                        "tenant",
+                        format!("{tenant:?} is neither a tenant id, a domain, nor organizations/common/consumers"),
+                    ))
+                }
+            };
+            let issuer = format!("{authority}/{tenant}/v2.0");
+            (
+                issuer,
+                Protocol::OpenIdConnect {
+                    claims: ClaimMapping::default(),
+                    hosted_domains: vec![],
+                    entra: Some(EntraSettings { authority, tenancy }),
+                },
+            )
+        }
+        ConnectorKind::Facebook => {
+            let endpoint = |field: &str, v: &Option<String>, default: &str| -> Result<String, ConfigError> {
+                let u = v.as_deref().unwrap_or(default).trim().to_string();
+                check_endpoint_url(&u).map_err(|r| err(field, r))?;
+                Ok(u)
+            };
+            (
+                FACEBOOK_ISSUER.to_string(),
+                Protocol::Facebook {
+                    authorization_endpoint: endpoint(
+                        "authorization_endpoint",
+                        &rc.authorization_endpoint,
+                        FACEBOOK_AUTHORIZATION_ENDPOINT,
+                    )?,
+                    token_endpoint: endpoint("token_endpoint", &rc.token_endpoint, FACEBOOK_TOKEN_ENDPOINT)?,
+                    graph_me_endpoint: endpoint(
+                        "graph_me_endpoint",
+                        &rc.graph_me_endpoint,
+                        FACEBOOK_GRAPH_ME_ENDPOINT,
+                    )?,
+                },
+            )
+        }
+    };
     let display_name =
         rc.display_name.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| rc.id.clone());
     Ok(Connector {
@@ -297,7 +602,46 @@ fn validate_connector(rc: RawConnector, label: &str) -> Result<Connector, Config
         domains,
         extra_scopes,
         token_endpoint_auth_method,
+        prompt,
+        max_age: rc.max_age,
+        response_mode,
+        protocol,
     })
+}
+
+/// Trim, drop a `/.well-known/openid-configuration` suffix, require https (or loopback http), no query.
+fn normalize_issuer(text: &str) -> Result<String, String> {
+    let issuer = text.trim();
+    let issuer = issuer.strip_suffix("/.well-known/openid-configuration").unwrap_or(issuer).to_string();
+    let u = check_endpoint_url(&issuer)?;
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    Ok(issuer)
+}
+
+fn normalize_domain_list(list: &[String], field: &str, label: &str) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::with_capacity(list.len());
+    for (i, d) in list.iter().enumerate() {
+        let n = normalize_domain(d).ok_or_else(|| {
+            ConfigError::new(Some(label), format!("{field}[{i}]"), format!("{d:?} is not a valid domain name"))
+        })?;
+        if out.contains(&n) {
+            return Err(ConfigError::new(Some(label), format!("{field}[{i}]"), format!("{d:?} is listed twice")));
+        }
+        out.push(n);
+    }
+    Ok(out)
+}
+
+/// A GUID in its canonical lowercase 8-4-4-4-12 form.
+pub fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 /// An issuer or endpoint URL must be `https://`, or `http://` on a loopback host (development only).
@@ -469,6 +813,13 @@ mod tests {
     }
 
     #[test]
+    fn arrays_are_not_read_as_objects() {
+        assert_eq!(error_of(r#"[[{"id":"a"}]]"#).field, "(document)");
+        let e = error_of(r#"{"connectors":[["acme","oidc","edge","S",["a.example"]]]}"#);
+        assert_eq!((e.connector.as_deref(), e.field.as_str()), (Some("#1"), "(connector)"));
+    }
+
+    #[test]
     fn not_json_is_a_clear_error() {
         let e = error_of("{not json");
         assert!(e.to_string().starts_with("AUTH_CONFIG"), "{e}");
@@ -482,5 +833,119 @@ mod tests {
             Config::from_json(&with_connector(r#","scopes":["openid","groups","groups","offline_access"]"#)).unwrap();
         assert_eq!(c.connectors[0].extra_scopes, vec!["groups", "offline_access"]);
         assert_eq!(error_of(&with_connector(r#","scopes":["a b"]"#)).field, "scopes[0]");
+    }
+
+    fn one(connector: &str) -> Result<Config, ConfigError> {
+        Config::from_json(&format!(r#"{{"connectors":[{connector}]}}"#))
+    }
+
+    const BASE: &str = r#""id":"x","client_id":"c","client_secret_binding":"S","domains":["x.example"]"#;
+
+    #[test]
+    fn entra_tenancies() {
+        let guid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let c = one(&format!(
+            r#"{{{BASE},"kind":"entra","tenant":"organizations","allowed_tenants":["{}"]}}"#,
+            guid.to_uppercase()
+        ))
+        .unwrap();
+        let x = &c.connectors[0];
+        assert_eq!(x.issuer, "https://login.microsoftonline.com/organizations/v2.0");
+        assert_eq!(
+            x.discovery_url(),
+            "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration"
+        );
+        match &x.protocol {
+            Protocol::OpenIdConnect { entra: Some(e), .. } => {
+                assert_eq!(e.tenancy, EntraTenancy::Multi { allowed_tenants: vec![guid.to_string()] })
+            }
+            other => panic!("{other:?}"),
+        }
+        // Multi-tenant authorities need an allow-list: otherwise any tenant in the world could sign in.
+        for t in ["common", "organizations"] {
+            let e = one(&format!(r#"{{{BASE},"kind":"entra","tenant":"{t}"}}"#)).unwrap_err();
+            assert_eq!(e.field, "allowed_tenants", "{t}");
+        }
+        assert!(one(&format!(r#"{{{BASE},"kind":"entra","tenant":"consumers"}}"#)).is_ok());
+        assert!(one(&format!(r#"{{{BASE},"kind":"entra","tenant":"{guid}"}}"#)).is_ok());
+        assert!(one(&format!(r#"{{{BASE},"kind":"entra","tenant":"contoso.onmicrosoft.com"}}"#)).is_ok());
+        assert_eq!(one(&format!(r#"{{{BASE},"kind":"entra"}}"#)).unwrap_err().field, "tenant");
+        assert_eq!(
+            one(&format!(r#"{{{BASE},"kind":"entra","tenant":"no such thing!"}}"#)).unwrap_err().field,
+            "tenant"
+        );
+        assert_eq!(
+            one(&format!(r#"{{{BASE},"kind":"entra","tenant":"common","allowed_tenants":["not-a-guid"]}}"#))
+                .unwrap_err()
+                .field,
+            "allowed_tenants[0]"
+        );
+        let national = one(&format!(
+            r#"{{{BASE},"kind":"entra","tenant":"{guid}","authority":"https://login.microsoftonline.us/"}}"#
+        ))
+        .unwrap();
+        assert_eq!(national.connectors[0].issuer, format!("https://login.microsoftonline.us/{guid}/v2.0"));
+    }
+
+    #[test]
+    fn google_and_facebook_defaults() {
+        let g = one(&format!(r#"{{{BASE},"kind":"google","hosted_domains":["X.example"]}}"#)).unwrap();
+        assert_eq!(g.connectors[0].issuer, GOOGLE_ISSUER);
+        assert!(
+            matches!(&g.connectors[0].protocol, Protocol::OpenIdConnect { hosted_domains, .. } if hosted_domains == &["x.example"])
+        );
+        let f = one(&format!(r#"{{{BASE},"kind":"facebook"}}"#)).unwrap();
+        assert_eq!(f.connectors[0].issuer, FACEBOOK_ISSUER);
+        assert!(
+            matches!(&f.connectors[0].protocol, Protocol::Facebook { graph_me_endpoint, .. } if graph_me_endpoint == FACEBOOK_GRAPH_ME_ENDPOINT)
+        );
+    }
+
+    #[test]
+    fn fields_of_other_kinds_are_refused_by_name() {
+        let e =
+            one(&format!(r#"{{{BASE},"kind":"oidc","issuer":"https://i.example","tenant":"common"}}"#)).unwrap_err();
+        assert_eq!(e.field, "tenant");
+        assert!(e.reason.contains("entra"), "{e}");
+        assert_eq!(
+            one(&format!(r#"{{{BASE},"kind":"google","claims":{{"email":"mail"}}}}"#)).unwrap_err().field,
+            "claims"
+        );
+        assert_eq!(one(&format!(r#"{{{BASE},"kind":"facebook","prompt":"login"}}"#)).unwrap_err().field, "prompt");
+        assert_eq!(one(&format!(r#"{{{BASE},"kind":"facebook","max_age":5}}"#)).unwrap_err().field, "max_age");
+        assert_eq!(one(&format!(r#"{{{BASE},"kind":"oidc"}}"#)).unwrap_err().field, "issuer");
+    }
+
+    #[test]
+    fn oidc_options() {
+        let c = one(&format!(
+            r#"{{{BASE},"kind":"oidc","issuer":"https://i.example","prompt":"select_account","max_age":300,"response_mode":"form_post","claims":{{"email":"mail","name":"display_name"}}}}"#
+        ))
+        .unwrap();
+        let x = &c.connectors[0];
+        assert_eq!(x.prompt, Some(Prompt::SelectAccount));
+        assert_eq!(x.max_age, Some(300));
+        assert_eq!(x.response_mode, ResponseMode::FormPost);
+        assert!(
+            matches!(&x.protocol, Protocol::OpenIdConnect { claims, .. } if claims.email == "mail" && claims.name == "display_name")
+        );
+        assert_eq!(
+            one(&format!(r#"{{{BASE},"kind":"oidc","issuer":"https://i.example","prompt":"always"}}"#))
+                .unwrap_err()
+                .field,
+            "prompt"
+        );
+        assert_eq!(
+            one(&format!(r#"{{{BASE},"kind":"oidc","issuer":"https://i.example","response_mode":"fragment"}}"#))
+                .unwrap_err()
+                .field,
+            "response_mode"
+        );
+        assert_eq!(
+            one(&format!(r#"{{{BASE},"kind":"oidc","issuer":"https://i.example","claims":{{"email":""}}}}"#))
+                .unwrap_err()
+                .field,
+            "claims.email"
+        );
     }
 }

@@ -37,6 +37,12 @@ pub enum FlowError {
     EmailUnverified(String),
     #[error("the email domain {domain:?} is not one of connector {connector:?}'s domains")]
     EmailDomainMismatch { domain: String, connector: String },
+    #[error("the Entra tenant {0:?} is not allowed for this connector")]
+    TenantNotAllowed(String),
+    #[error("the Google hosted domain (hd) {0:?} is not one of the connector's hosted_domains")]
+    HostedDomainMismatch(String),
+    #[error("the user's profile could not be read: {0}")]
+    UserInfo(String),
     #[error("the IdP could not be reached or answered unusably: {0}")]
     IdpUnreachable(String),
     #[error("configuration error: {0}")]
@@ -115,6 +121,12 @@ impl FlowError {
                 "Your identity provider says your email address has not been verified. Verify it with your provider, then sign in again.", "Sign in again", LOGIN),
             FlowError::EmailDomainMismatch { .. } => p(403, "email_domain_mismatch", "That account belongs to another organisation",
                 "You signed in with an account whose email domain is not served by the identity provider you were sent to. Sign in with your work account for the email you entered.", "Sign in again", LOGIN),
+            FlowError::TenantNotAllowed(_) => p(403, "tenant_not_allowed", "Your organisation's directory is not allowed here",
+                "You signed in with an account from a Microsoft Entra tenant this site does not accept. Sign in with your work account for the email you entered, or ask your administrator to allow your organisation.", "Sign in again", LOGIN),
+            FlowError::HostedDomainMismatch(_) => p(403, "hosted_domain_mismatch", "Use your organisation's Google account",
+                "You signed in with a Google account that does not belong to your organisation's Google Workspace. Sign in with your work account.", "Sign in again", LOGIN),
+            FlowError::UserInfo(_) => p(502, "userinfo_failed", "Your profile could not be read",
+                "Your identity provider did not let us read your email address. Please try again; if it keeps happening, contact your administrator.", "Try again", LOGIN),
             FlowError::IdpUnreachable(_) => p(502, "idp_unreachable", "Your identity provider is not answering",
                 "We could not reach your organisation's identity provider. Please try again in a few minutes.", "Try again", LOGIN),
             FlowError::Config(_) => p(500, "config_error", "Sign-in is not configured correctly",
@@ -139,6 +151,26 @@ impl FlowError {
         }
         .render();
         Response::html(p.status, body).with_header("x-edge-auth-error", p.code)
+    }
+
+    /// A page in `www/auth/static/` that replaces the rendered page for this error (operators can restyle
+    /// it), or `None`. One page per IdP error code of OAuth 2.0 / OIDC Core.
+    pub fn static_page(&self) -> Option<&'static str> {
+        let FlowError::Idp(code) = self else { return None };
+        Some(match code.as_str() {
+            "access_denied" => "/auth/static/errors/access-denied",
+            "server_error" => "/auth/static/errors/server-error",
+            "temporarily_unavailable" => "/auth/static/errors/temporarily-unavailable",
+            "invalid_request" => "/auth/static/errors/invalid-request",
+            "unauthorized_client" => "/auth/static/errors/unauthorized-client",
+            "unsupported_response_type" => "/auth/static/errors/unsupported-response-type",
+            "invalid_resource" => "/auth/static/errors/invalid-resource",
+            "invalid_scope" => "/auth/static/errors/invalid-scope",
+            "login_required" | "interaction_required" | "consent_required" | "account_selection_required" => {
+                "/auth/static/errors/sign-in-required"
+            }
+            _ => "/auth/static/errors/idp-error",
+        })
     }
 
     /// For API-style callers.

@@ -133,8 +133,9 @@ impl Response {
 pub enum Outcome {
     /// Send this response.
     Respond(Response),
-    /// Serve this public file from the static assets (login page, signed-out page, their CSS/JS).
-    ServePublicAsset { path: String, status: u16 },
+    /// Serve this public file from the static assets (login page, signed-out page, IdP error pages) with
+    /// this status and these headers (cookies included); `fallback` if the file is missing.
+    ServePublicAsset { path: String, status: u16, headers: Vec<(&'static str, String)>, fallback: Response },
     /// Let the original request through to the site (static assets or origin).
     PassThrough,
 }

@@ -3,9 +3,11 @@
 pub mod b64;
 pub mod config;
 pub mod error;
+pub mod facebook;
 pub mod flow;
 pub mod html;
 pub mod http;
+pub mod json;
 pub mod oidc;
 pub mod platform;
 pub mod routing;

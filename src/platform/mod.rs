@@ -75,10 +75,21 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
     match flow.handle(&core_request).await {
         Outcome::Respond(response) => to_worker_response(response),
         Outcome::PassThrough => env.assets(ASSETS_BINDING)?.fetch_request(req).await,
-        Outcome::ServePublicAsset { path, status } => {
+        Outcome::ServePublicAsset { path, status, headers, fallback } => {
             let asset_url = format!("{}{}", url.origin().ascii_serialization(), path);
-            let response = env.assets(ASSETS_BINDING)?.fetch(asset_url, None).await?;
-            Ok(if response.status_code() == 200 { response.with_status(status) } else { response })
+            let mut asset = env.assets(ASSETS_BINDING)?.fetch(asset_url, None).await?;
+            if asset.status_code() != 200 {
+                console_warn!("edge-auth: public page {path} is missing from www/; serving the built-in page");
+                return to_worker_response(fallback);
+            }
+            let content_type = asset.headers().get("content-type")?.unwrap_or_else(|| "text/html".into());
+            let body = asset.bytes().await?;
+            let out = Headers::new();
+            out.set("content-type", &content_type)?;
+            for (name, value) in &headers {
+                out.append(name, value)?;
+            }
+            Ok(Response::from_bytes(body)?.with_status(status).with_headers(out))
         }
     }
 }

@@ -14,6 +14,10 @@ pub struct AuthorizationRequest<'a> {
     pub nonce: &'a str,
     pub pkce_verifier: &'a str,
     pub login_hint: Option<&'a str>,
+    /// Further parameters: `prompt`, `max_age`, `response_mode`, `domain_hint` (Entra), `hd` (Google).
+    pub extra_params: &'a [(&'static str, String)],
+    /// Facebook takes comma-less OAuth scopes without `openid`; `None` = the OIDC default.
+    pub scope_override: Option<&'a str>,
 }
 
 /// The S256 code challenge of a verifier.
@@ -25,7 +29,7 @@ impl AuthorizationRequest<'_> {
     /// The URL to redirect the browser to. Query parameters already in the endpoint are kept.
     pub fn url(&self) -> Result<String, url::ParseError> {
         let mut u = url::Url::parse(self.authorization_endpoint)?;
-        let mut scope = String::from("openid profile email");
+        let mut scope = String::from(self.scope_override.unwrap_or("openid profile email"));
         for s in self.extra_scopes {
             scope.push(' ');
             scope.push_str(s);
@@ -42,6 +46,9 @@ impl AuthorizationRequest<'_> {
                 .append_pair("code_challenge_method", "S256");
             if let Some(hint) = self.login_hint {
                 q.append_pair("login_hint", hint);
+            }
+            for (name, value) in self.extra_params {
+                q.append_pair(name, value);
             }
         }
         Ok(u.into())
@@ -72,6 +79,8 @@ mod tests {
             nonce: "n1",
             pkce_verifier: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
             login_hint: Some("alice+x@acme.example"),
+            extra_params: &[("domain_hint", "acme.example".to_string()), ("response_mode", "form_post".to_string())],
+            scope_override: None,
         };
         let u = url::Url::parse(&req.url().unwrap()).unwrap();
         let q: std::collections::HashMap<_, _> = u.query_pairs().into_owned().collect();
@@ -82,6 +91,8 @@ mod tests {
         assert_eq!(q["code_challenge"], "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
         assert_eq!(q["login_hint"], "alice+x@acme.example");
         assert_eq!(q["redirect_uri"], "https://site.example/auth/callback");
+        assert_eq!(q["domain_hint"], "acme.example");
+        assert_eq!(q["response_mode"], "form_post");
         assert!(!q.contains_key("code_verifier"), "the verifier never leaves the worker in the front channel");
     }
 }

@@ -62,12 +62,23 @@ pub struct ProviderMetadata {
 }
 
 pub fn parse_provider_metadata(expected_issuer: &str, bytes: &[u8]) -> Result<ProviderMetadata, DiscoveryError> {
+    parse_provider_metadata_accepting(bytes, expected_issuer, |found| found == expected_issuer)
+}
+
+/// Like [`parse_provider_metadata`], with the issuer rule given as a predicate (Entra's discovery documents
+/// state a `{tenantid}` template or the tenant's id rather than the authority URL that was configured).
+/// `expected` describes the rule in errors.
+pub fn parse_provider_metadata_accepting(
+    bytes: &[u8],
+    expected: &str,
+    accept_issuer: impl Fn(&str) -> bool,
+) -> Result<ProviderMetadata, DiscoveryError> {
     if bytes.len() > MAX_DISCOVERY_BYTES {
         return Err(DiscoveryError::TooLarge);
     }
-    let raw: RawMetadata = serde_json::from_slice(bytes).map_err(|e| DiscoveryError::Malformed(e.to_string()))?;
-    if raw.issuer != expected_issuer {
-        return Err(DiscoveryError::IssuerMismatch { expected: expected_issuer.to_string(), found: raw.issuer });
+    let raw: RawMetadata = crate::core::json::from_object_slice(bytes).map_err(DiscoveryError::Malformed)?;
+    if !accept_issuer(&raw.issuer) {
+        return Err(DiscoveryError::IssuerMismatch { expected: expected.to_string(), found: raw.issuer });
     }
     let endpoint = |field: &'static str, value: &str| -> Result<String, DiscoveryError> {
         check_endpoint_url(value).map_err(|reason| DiscoveryError::BadEndpoint { field, reason })?;

@@ -159,17 +159,41 @@ pub struct IdTokenClaims {
     pub name: Option<String>,
     #[serde(default)]
     pub sid: Option<String>,
+    #[serde(default)]
+    pub auth_time: Option<NumericDate>,
+    /// Entra: the tenant id.
+    #[serde(default)]
+    pub tid: Option<String>,
+    /// Entra: the sign-in name (often the UPN).
+    #[serde(default)]
+    pub preferred_username: Option<String>,
+    #[serde(default)]
+    pub upn: Option<String>,
+    /// Google Workspace: the hosted domain.
+    #[serde(default)]
+    pub hd: Option<String>,
 }
 
 /// Claims of an ID token whose signature and claims have been validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedIdToken {
     claims: IdTokenClaims,
+    all_claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl VerifiedIdToken {
     pub fn claims(&self) -> &IdTokenClaims {
         &self.claims
+    }
+
+    /// Any claim by name, as a string (for configured claim mappings).
+    pub fn string_claim(&self, name: &str) -> Option<&str> {
+        self.all_claims.get(name).and_then(|v| v.as_str())
+    }
+
+    /// Any claim by name.
+    pub fn claim(&self, name: &str) -> Option<&serde_json::Value> {
+        self.all_claims.get(name)
     }
 }
 
@@ -193,7 +217,8 @@ pub async fn verify<V: SignatureVerifier>(
         Err(e) => return Err(IdTokenError::CryptoFailure(e.0)),
     }
     let claims = validate_claims(jws.payload(), alg, expect)?;
-    Ok(VerifiedIdToken { claims })
+    let all_claims = serde_json::from_slice(jws.payload()).map_err(|e| IdTokenError::MalformedClaims(e.to_string()))?;
+    Ok(VerifiedIdToken { claims, all_claims })
 }
 
 /// Structural checks before handing a signature to WebCrypto: exact lengths; ECDSA `r` and `s` non-zero.
@@ -227,8 +252,7 @@ fn check_signature_shape(alg: Alg, key: &Jwk, sig: &[u8]) -> Result<(), IdTokenE
 /// Claim rules, in the order of OIDC Core §3.1.3.7. Public for host tests and fuzzing; the flow calls it
 /// only through [`verify`].
 pub fn validate_claims(payload: &[u8], alg: Alg, expect: &Expectations<'_>) -> Result<IdTokenClaims, IdTokenError> {
-    let claims: IdTokenClaims =
-        serde_json::from_slice(payload).map_err(|e| IdTokenError::MalformedClaims(e.to_string()))?;
+    let claims: IdTokenClaims = crate::core::json::from_object_slice(payload).map_err(IdTokenError::MalformedClaims)?;
     // Step 2: iss exactly equals the discovered issuer.
     if claims.iss != expect.issuer {
         return Err(IdTokenError::IssuerMismatch { expected: expect.issuer.into(), found: claims.iss });
@@ -451,7 +475,8 @@ mod tests {
 
     #[test]
     fn payload_that_is_not_an_object_is_refused() {
-        for p in [&b"[]"[..], b"null", b"", b"\xff"] {
+        let positional = br#"["https://idp.example","u1","edge",1700000300,1699999995,null,"n-123"]"#;
+        for p in [&b"[]"[..], b"null", b"", b"\xff", &positional[..]] {
             assert!(matches!(validate_claims(p, Alg::RS256, &expect()), Err(IdTokenError::MalformedClaims(_))));
         }
     }

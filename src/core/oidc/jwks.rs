@@ -204,7 +204,7 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, JwksError> {
     if bytes.len() > MAX_JWKS_BYTES {
         return Err(JwksError::TooLarge);
     }
-    let raw: RawSet = serde_json::from_slice(bytes).map_err(|e| JwksError::Malformed(e.to_string()))?;
+    let raw: RawSet = crate::core::json::from_object_slice(bytes).map_err(JwksError::Malformed)?;
     if raw.keys.len() > MAX_KEYS {
         return Err(JwksError::TooManyKeys);
     }

@@ -72,8 +72,7 @@ impl UntrustedJws {
         let payload = b64::decode(p).ok_or(JwsError::Malformed)?;
         let signature = b64::decode(s).ok_or(JwsError::Malformed)?;
         // serde rejects duplicate members of the declared fields ("duplicate field `alg`").
-        let header: RawHeader =
-            serde_json::from_slice(&header_bytes).map_err(|e| JwsError::BadHeader(e.to_string()))?;
+        let header: RawHeader = crate::core::json::from_object_slice(&header_bytes).map_err(JwsError::BadHeader)?;
         if header.enc.is_some() {
             return Err(JwsError::UnexpectedType("JWE".into()));
         }
@@ -120,6 +119,13 @@ impl UntrustedJws {
     /// The payload, for the verification step only.
     pub(crate) fn payload(&self) -> &[u8] {
         &self.payload
+    }
+
+    /// A string claim read *before* verification. Only for choosing what to expect (Entra's `tid` picks the
+    /// issuer the token must then match exactly); never for a decision on its own.
+    pub fn unverified_string_claim(&self, name: &str) -> Option<String> {
+        let value: serde_json::Value = serde_json::from_slice(&self.payload).ok()?;
+        value.get(name)?.as_str().map(str::to_string)
     }
 }
 
@@ -203,6 +209,7 @@ mod tests {
             format!("{}.{p}.{s}", seg("not json")),
             format!("{}.{p}.{s}", seg(r#"{"alg":"RS256","alg":"none"}"#)),
             format!(" {good}"),
+            format!("{}.{p}.{s}", seg(r#"["RS256","k1"]"#)),
         ] {
             assert!(UntrustedJws::parse(&bad).is_err(), "{bad:?}");
         }

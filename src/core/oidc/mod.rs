@@ -6,3 +6,4 @@ pub mod id_token;
 pub mod jwks;
 pub mod jws;
 pub mod token;
+pub mod userinfo;

@@ -106,7 +106,7 @@ pub fn parse_token_response(response: &HttpResponse) -> Result<TokenResponse, To
         return Err(TokenError::Malformed("the response is too large".into()));
     }
     if response.status != 200 {
-        return match serde_json::from_slice::<RawTokenError>(&response.body) {
+        return match crate::core::json::from_object_slice::<RawTokenError>(&response.body) {
             Ok(e) => Err(TokenError::Refused {
                 status: response.status,
                 // Only the registered-looking error code is kept; descriptions are logged by nobody.
@@ -115,8 +115,7 @@ pub fn parse_token_response(response: &HttpResponse) -> Result<TokenResponse, To
             Err(_) => Err(TokenError::HttpStatus(response.status)),
         };
     }
-    let raw: RawTokenResponse =
-        serde_json::from_slice(&response.body).map_err(|e| TokenError::Malformed(e.to_string()))?;
+    let raw: RawTokenResponse = crate::core::json::from_object_slice(&response.body).map_err(TokenError::Malformed)?;
     if let Some(t) = &raw.token_type {
         if !t.eq_ignore_ascii_case("bearer") && !t.eq_ignore_ascii_case("dpop") {
             return Err(TokenError::NotBearer(t.chars().take(32).collect()));

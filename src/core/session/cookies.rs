@@ -31,16 +31,22 @@ impl CookieKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {
     Lax,
+    /// `SameSite=None; Secure`: sent on cross-site POSTs (the `form_post` response). Browsers require
+    /// `Secure` with `None`, and accept it on `localhost`/`127.0.0.1` even over http.
+    NoneSecure,
 }
 
 /// Build a `Set-Cookie` value. `max_age = 0` deletes the cookie.
 pub fn set_cookie(name: &str, value: &str, max_age: u64, transport: Transport, same_site: SameSite) -> String {
     let mut s = format!("{name}={value}; Path=/; HttpOnly; Max-Age={max_age}");
     match same_site {
-        SameSite::Lax => s.push_str("; SameSite=Lax"),
-    }
-    if transport == Transport::Https {
-        s.push_str("; Secure");
+        SameSite::Lax => {
+            s.push_str("; SameSite=Lax");
+            if transport == Transport::Https {
+                s.push_str("; Secure");
+            }
+        }
+        SameSite::NoneSecure => s.push_str("; SameSite=None; Secure"),
     }
     s
 }
@@ -79,6 +85,12 @@ mod tests {
             delete_cookie(name, Transport::LoopbackHttp),
             "edge-auth-tx=; Path=/; HttpOnly; Max-Age=0; SameSite=Lax"
         );
+    }
+
+    #[test]
+    fn form_post_transaction_cookie_is_samesite_none_secure() {
+        let c = set_cookie("edge-auth-tx", "v", 60, Transport::LoopbackHttp, SameSite::NoneSecure);
+        assert_eq!(c, "edge-auth-tx=v; Path=/; HttpOnly; Max-Age=60; SameSite=None; Secure");
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl Session {
     pub fn from_cookie_header(header: &str, cookie_name: &str, keys: &KeyRing, now: u64) -> Option<Session> {
         cookie_values(header, cookie_name).find_map(|value| {
             let bytes = keys.open(Purpose::Session, cookie_name, value)?;
-            let s: Session = serde_json::from_slice(&bytes).ok()?;
+            let s: Session = crate::core::json::from_object_slice(&bytes).ok()?;
             (s.exp > now && s.iat <= now.saturating_add(300)).then_some(s)
         })
     }

@@ -1,0 +1,202 @@
+//! The login flow: start, callback, session check, `/auth/me`, logout. Generic over the platform traits,
+//! so the whole flow runs on the host in tests with canned IdP responses and real signatures.
+//!
+//! The hot path (a protected request with a session cookie) is [`authenticate`]: one cookie lookup, one
+//! HMAC, one small JSON decode; no allocation of the request, no IdP round trip.
+
+mod callback;
+mod login;
+mod logout;
+mod providers;
+
+pub use providers::{ProviderCache, MAX_SPENT_TRANSACTIONS};
+
+use url::form_urlencoded;
+
+use crate::core::b64;
+use crate::core::config::Config;
+use crate::core::error::FlowError;
+use crate::core::http::{transport_of, Method, Outcome, Request, Response};
+use crate::core::platform::Platform;
+use crate::core::session::codec::KeyRing;
+use crate::core::session::cookies::{CookieKind, Transport};
+use crate::core::session::record::Session;
+use crate::core::session::return_to::return_to_or_root;
+
+/// Routes under this prefix are handled by the flow; everything else is protected content.
+pub const AUTH_PREFIX: &str = "/auth/";
+/// Public static files for the login pages.
+pub const STATIC_PREFIX: &str = "/auth/static/";
+pub const LOGIN_PAGE_ASSET: &str = "/auth/static/login";
+pub const SIGNED_OUT_PAGE_ASSET: &str = "/auth/static/signed-out";
+
+/// How long discovery documents and JWKS are reused before refetching.
+pub const METADATA_TTL_SECONDS: u64 = 3600;
+/// Minimum time between two JWKS refetches caused by an unknown `kid`.
+pub const JWKS_REFETCH_COOLDOWN_SECONDS: u64 = 60;
+
+/// Content-Security-Policy of the login and signed-out pages (their scripts are external files).
+/// No `form-action`: browsers apply it to redirects too, and the login form redirects to the IdP.
+pub const LOGIN_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Is this path one of ours (`/auth/...` or exactly `/auth`)?
+pub fn is_auth_path(path: &str) -> bool {
+    path.starts_with(AUTH_PREFIX) || path == "/auth"
+}
+
+/// The hot path: a valid session from the `Cookie` header, or `None`.
+pub fn authenticate(cookie_header: &str, transport: Transport, keys: &KeyRing, now: u64) -> Option<Session> {
+    Session::from_cookie_header(cookie_header, CookieKind::Session.name(transport), keys, now)
+}
+
+/// What an unauthenticated request to protected content gets.
+pub fn unauthenticated(path_and_query: &str, navigation: bool) -> Response {
+    if navigation {
+        let target = return_to_or_root(Some(path_and_query));
+        let location = if target == "/" {
+            "/auth/login".to_string()
+        } else {
+            let encoded: String = form_urlencoded::byte_serialize(target.as_bytes()).collect();
+            format!("/auth/login?return_to={encoded}")
+        };
+        Response::redirect(location)
+    } else {
+        Response::json(401, r#"{"error":"unauthenticated","login":"/auth/login"}"#.to_string())
+            .with_header("x-edge-auth-error", "unauthenticated")
+    }
+}
+
+/// Answer for plain-http requests to a non-loopback host: go to https.
+pub fn upgrade_to_https(url: &url::Url) -> Response {
+    let mut u = url.clone();
+    let _ = u.set_scheme("https");
+    let _ = u.set_port(None);
+    Response::redirect(u.to_string())
+}
+
+pub struct Flow<'a, P: Platform> {
+    pub config: &'a Config,
+    pub keys: &'a KeyRing,
+    pub platform: &'a P,
+    pub providers: &'a ProviderCache,
+}
+
+/// A refusal, with the cookies to set anyway (the spent login transaction is always cleared).
+type FlowResult = Result<Outcome, (FlowError, Vec<String>)>;
+
+impl From<FlowError> for (FlowError, Vec<String>) {
+    fn from(e: FlowError) -> Self {
+        (e, vec![])
+    }
+}
+
+impl<P: Platform> Flow<'_, P> {
+    /// Handle a request to an `/auth/*` route.
+    pub async fn handle(&self, req: &Request) -> Outcome {
+        let Some(transport) = transport_of(&req.url) else {
+            return Outcome::Respond(upgrade_to_https(&req.url));
+        };
+        let path = req.url.path();
+        if path.starts_with(STATIC_PREFIX) {
+            return match req.method {
+                Method::Get | Method::Head => Outcome::PassThrough,
+                _ => Outcome::Respond(FlowError::MethodNotAllowed.to_html_response()),
+            };
+        }
+        let result = match (path, req.method) {
+            ("/auth/login", Method::Get | Method::Head) => self.login(req, transport).await,
+            ("/auth/callback", Method::Get | Method::Post) => self.callback(req, transport).await,
+            ("/auth/me", Method::Get | Method::Head) => Ok(self.me(req, transport)),
+            ("/auth/logout", Method::Post) => self.logout(req, transport).await,
+            ("/auth/logout", Method::Get | Method::Head) => Ok(Outcome::Respond(logout::confirmation_page())),
+            ("/auth/signed-out", Method::Get | Method::Head) => Ok(public_page(SIGNED_OUT_PAGE_ASSET)),
+            ("/auth/login" | "/auth/callback" | "/auth/me" | "/auth/logout" | "/auth/signed-out", _) => {
+                Err(FlowError::MethodNotAllowed.into())
+            }
+            _ => Err(FlowError::NotFound.into()),
+        };
+        match result {
+            Ok(outcome) => outcome,
+            Err((error, cookies)) => {
+                self.platform.warn(&format!("edge-auth: {} {}: {}", method_name(req.method), path, error.log_detail()));
+                let mut response = if path == "/auth/me" { error.to_json_response() } else { error.to_html_response() };
+                for c in &cookies {
+                    response = response.with_cookie(c.clone());
+                }
+                match error.static_page() {
+                    // Operators can restyle these pages in www/; the rendered page is the fallback.
+                    Some(page) if path != "/auth/me" => Outcome::ServePublicAsset {
+                        path: page.to_string(),
+                        status: response.status,
+                        headers: response
+                            .headers
+                            .iter()
+                            .filter(|(k, _)| *k != "content-type" && *k != "content-security-policy")
+                            .cloned()
+                            .chain([("content-security-policy", LOGIN_PAGE_CSP.to_string())])
+                            .collect(),
+                        fallback: response,
+                    },
+                    _ => Outcome::Respond(response),
+                }
+            }
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.platform.now()
+    }
+
+    fn random_token(&self) -> Result<String, FlowError> {
+        let mut bytes = [0u8; 32];
+        self.platform.fill(&mut bytes).map_err(|e| FlowError::Config(format!("no randomness: {e}")))?;
+        Ok(b64::encode(bytes))
+    }
+
+    fn me(&self, req: &Request, transport: Transport) -> Outcome {
+        match authenticate(&req.cookie_header, transport, self.keys, self.now()) {
+            Some(session) => Outcome::Respond(Response::json(200, session.to_me_json())),
+            None => Outcome::Respond(unauthenticated("/auth/me", false)),
+        }
+    }
+}
+
+/// A public page from `www/auth/static/`, with the login pages' security headers.
+fn public_page(asset: &str) -> Outcome {
+    let fallback = FlowError::NotFound.to_html_response();
+    Outcome::ServePublicAsset {
+        path: asset.to_string(),
+        status: 200,
+        headers: vec![
+            ("content-security-policy", LOGIN_PAGE_CSP.to_string()),
+            ("x-content-type-options", "nosniff".to_string()),
+            ("referrer-policy", "no-referrer".to_string()),
+            ("cache-control", "no-store".to_string()),
+        ],
+        fallback,
+    }
+}
+
+fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Other => "OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthenticated_navigation_keeps_the_destination() {
+        let r = unauthenticated("/search?q=annual%20report", true);
+        assert_eq!(r.status, 302);
+        assert_eq!(r.header("location"), Some("/auth/login?return_to=%2Fsearch%3Fq%3Dannual%2520report"));
+        assert_eq!(unauthenticated("//evil.example", true).header("location"), Some("/auth/login"));
+        assert_eq!(unauthenticated("/api", false).status, 401);
+    }
+}

@@ -1,0 +1,91 @@
+//! The UserInfo request (OIDC Core §5.3), used when the ID token does not carry the email.
+//! The response's `sub` must equal the ID token's `sub` (§5.3.2), or it describes someone else.
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::core::oidc::id_token::EmailVerified;
+use crate::core::platform::{HttpRequest, HttpResponse};
+
+pub const MAX_USERINFO_BYTES: usize = 64 * 1024;
+
+pub fn userinfo_request(endpoint: &str, access_token: &str) -> HttpRequest {
+    HttpRequest {
+        method: "GET",
+        url: endpoint.to_string(),
+        headers: vec![("accept", "application/json".into()), ("authorization", format!("Bearer {access_token}"))],
+        body: None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct UserInfo {
+    pub sub: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: Option<EmailVerified>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum UserInfoError {
+    #[error("the UserInfo endpoint answered HTTP {0}")]
+    HttpStatus(u16),
+    #[error("the UserInfo response is malformed: {0}")]
+    Malformed(String),
+    #[error("the UserInfo sub does not match the ID token's sub")]
+    SubjectMismatch,
+}
+
+pub fn parse_userinfo(response: &HttpResponse, expected_sub: &str) -> Result<UserInfo, UserInfoError> {
+    if response.status != 200 {
+        return Err(UserInfoError::HttpStatus(response.status));
+    }
+    if response.body.len() > MAX_USERINFO_BYTES {
+        return Err(UserInfoError::Malformed("the response is too large".into()));
+    }
+    let info: UserInfo = crate::core::json::from_object_slice(&response.body).map_err(UserInfoError::Malformed)?;
+    if info.sub != expected_sub {
+        return Err(UserInfoError::SubjectMismatch);
+    }
+    Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, body: &str) -> HttpResponse {
+        HttpResponse { status, body: body.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn sends_the_access_token_as_bearer() {
+        let r = userinfo_request("https://idp.example/userinfo", "at");
+        assert!(r.headers.contains(&("authorization", "Bearer at".to_string())));
+        assert!(r.body.is_none());
+    }
+
+    #[test]
+    fn sub_must_match() {
+        let ok =
+            parse_userinfo(&resp(200, r#"{"sub":"u1","email":"a@b.example","email_verified":true}"#), "u1").unwrap();
+        assert_eq!(ok.email.as_deref(), Some("a@b.example"));
+        assert_eq!(
+            parse_userinfo(&resp(200, r#"{"sub":"u2","email":"a@b.example"}"#), "u1"),
+            Err(UserInfoError::SubjectMismatch)
+        );
+        assert!(matches!(
+            parse_userinfo(&resp(200, r#"{"email":"a@b.example"}"#), "u1"),
+            Err(UserInfoError::Malformed(_))
+        ));
+        assert_eq!(parse_userinfo(&resp(401, "{}"), "u1"), Err(UserInfoError::HttpStatus(401)));
+        assert!(matches!(
+            parse_userinfo(&resp(200, r#"{"sub":"u1","sub":"u2"}"#), "u1"),
+            Err(UserInfoError::Malformed(_))
+        ));
+    }
+}
