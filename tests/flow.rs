@@ -18,15 +18,17 @@ use std::task::{Context, Poll};
 
 use base64::Engine;
 use edge_auth::core::config::Config;
-use edge_auth::core::flow::{authenticate, Flow, ProviderCache};
+use edge_auth::core::flow::{authenticate, Flow, IsolateCache};
 use edge_auth::core::http::{Method, Outcome, Request, Response};
 use edge_auth::core::oidc::jwks::{Alg, EcCurve, Jwk, KeyMaterial};
 use edge_auth::core::platform::{
-    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, Rng, Secrets, SignatureVerifier,
+    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationStore, Rng, Secrets,
+    SignatureVerifier,
 };
 use edge_auth::core::secret::Secret;
 use edge_auth::core::session::codec::{KeyRing, Purpose};
 use edge_auth::core::session::cookies::{CookieKind, Transport};
+use edge_auth::core::session::revocation::Revocation;
 use ring::rand::SystemRandom;
 use ring::signature::{
     self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
@@ -99,6 +101,8 @@ struct TestPlatform {
     requests: RefCell<Vec<HttpRequest>>,
     secrets: HashMap<String, String>,
     logs: RefCell<Vec<String>>,
+    /// What the flow recorded in the shared revocation store.
+    revocations: RefCell<Vec<(Revocation, u64)>>,
 }
 
 impl TestPlatform {
@@ -109,6 +113,7 @@ impl TestPlatform {
             verify_calls: Cell::new(0),
             yield_on_send: Cell::new(false),
             routes: RefCell::new(HashMap::new()),
+            revocations: RefCell::new(Vec::new()),
             requests: RefCell::new(Vec::new()),
             secrets: HashMap::from([
                 ("ACME_CLIENT_SECRET".to_string(), CLIENT_SECRET.to_string()),
@@ -273,6 +278,13 @@ fn join2<A: Future, B: Future>(a: A, b: B) -> Join2<A, B> {
 impl Secrets for TestPlatform {
     fn secret(&self, binding: &str) -> Option<Secret<String>> {
         self.secrets.get(binding).map(|s| Secret::new(s.clone()))
+    }
+}
+
+impl RevocationStore for TestPlatform {
+    async fn record_revocation(&self, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError> {
+        self.revocations.borrow_mut().push((revocation.clone(), ttl_seconds));
+        Ok(())
     }
 }
 
@@ -593,7 +605,7 @@ struct World {
     p: TestPlatform,
     config: Config,
     keys: KeyRing,
-    providers: ProviderCache,
+    providers: IsolateCache,
     acme: Idp,
     other: Idp,
     /// Every token the IdPs handed out, to check the logs against.
@@ -621,7 +633,7 @@ impl World {
             p: TestPlatform::new(),
             config: Config::from_json(&config_json(acme_extra)).unwrap(),
             keys: KeyRing::from_secret(keys).unwrap(),
-            providers: ProviderCache::default(),
+            providers: IsolateCache::default(),
             acme: Idp::new(ISSUER, "acme"),
             other: Idp::new(OTHER_ISSUER, "other"),
             issued: RefCell::new(Vec::new()),

@@ -50,6 +50,10 @@ struct RawConfig {
     session: Option<RawSession>,
     #[serde(default)]
     clock_leeway_seconds: Option<u64>,
+    #[serde(default)]
+    origin: Option<RawOrigin>,
+    #[serde(default)]
+    policies: Vec<crate::core::policy::RawPolicy>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +61,18 @@ struct RawConfig {
 struct RawSession {
     #[serde(default)]
     lifetime_seconds: Option<u64>,
+    #[serde(default)]
+    idle_timeout_seconds: Option<u64>,
+    #[serde(default)]
+    encrypt: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrigin {
+    url: String,
+    #[serde(default)]
+    assertion_ttl_seconds: Option<u64>,
 }
 
 /// One connector as written. Fields are optional here; which ones a kind requires or accepts is decided in
@@ -284,7 +300,19 @@ impl Connector {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionSettings {
+    /// Absolute lifetime from sign-in.
     pub lifetime_seconds: u64,
+    /// Sign out after this long without a request; renewed (cookie rewritten) at most every half of it.
+    pub idle_timeout_seconds: Option<u64>,
+    /// Encrypt session cookies (AES-256-GCM) so the email is not readable in the browser.
+    pub encrypt: bool,
+}
+
+/// Origin mode: authenticated requests are proxied to `url` with identity headers and a signed assertion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginSettings {
+    pub url: url::Url,
+    pub assertion_ttl_seconds: u64,
 }
 
 /// The validated configuration.
@@ -293,6 +321,8 @@ pub struct Config {
     pub connectors: Vec<Connector>,
     pub session: SessionSettings,
     pub clock_leeway_seconds: u64,
+    pub origin: Option<OriginSettings>,
+    pub policies: Vec<crate::core::policy::Policy>,
     domain_index: BTreeMap<String, usize>,
 }
 
@@ -360,18 +390,49 @@ impl Config {
             }
             connectors.push(connector);
         }
-        let lifetime = raw.session.and_then(|s| s.lifetime_seconds).unwrap_or(DEFAULT_SESSION_LIFETIME_SECONDS);
+        let raw_session =
+            raw.session.unwrap_or(RawSession { lifetime_seconds: None, idle_timeout_seconds: None, encrypt: false });
+        let lifetime = raw_session.lifetime_seconds.unwrap_or(DEFAULT_SESSION_LIFETIME_SECONDS);
         if !(60..=30 * 24 * 3600).contains(&lifetime) {
             return Err(ConfigError::top("session.lifetime_seconds", "must be between 60 seconds and 30 days"));
         }
+        if let Some(idle) = raw_session.idle_timeout_seconds {
+            if !(120..=lifetime).contains(&idle) {
+                return Err(ConfigError::top(
+                    "session.idle_timeout_seconds",
+                    "must be between 120 seconds and session.lifetime_seconds",
+                ));
+            }
+        }
+        let origin = match raw.origin {
+            None => None,
+            Some(o) => {
+                let url = check_endpoint_url(o.url.trim()).map_err(|r| ConfigError::top("origin.url", r))?;
+                if url.query().is_some() || url.fragment().is_some() {
+                    return Err(ConfigError::top("origin.url", "must not have a query or fragment"));
+                }
+                let ttl = o.assertion_ttl_seconds.unwrap_or(60);
+                if !(10..=3600).contains(&ttl) {
+                    return Err(ConfigError::top("origin.assertion_ttl_seconds", "must be between 10 and 3600"));
+                }
+                Some(OriginSettings { url, assertion_ttl_seconds: ttl })
+            }
+        };
+        let policies = crate::core::policy::parse_policies(raw.policies)?;
         let leeway = raw.clock_leeway_seconds.unwrap_or(DEFAULT_CLOCK_LEEWAY_SECONDS);
         if leeway > 300 {
             return Err(ConfigError::top("clock_leeway_seconds", "must be at most 300 seconds"));
         }
         Ok(Config {
             connectors,
-            session: SessionSettings { lifetime_seconds: lifetime },
+            session: SessionSettings {
+                lifetime_seconds: lifetime,
+                idle_timeout_seconds: raw_session.idle_timeout_seconds,
+                encrypt: raw_session.encrypt,
+            },
             clock_leeway_seconds: leeway,
+            origin,
+            policies,
             domain_index,
         })
     }

@@ -142,8 +142,14 @@ impl FlowError {
     /// The visitor-facing page, with the code in a header.
     pub fn to_html_response(&self) -> Response {
         let p = self.public();
+        // For IdP errors, the provider's code (already reduced to [A-Za-z0-9_]) is what an admin needs.
+        let shown_code = match self {
+            FlowError::Idp(idp_code) if !idp_code.is_empty() => format!("{} ({idp_code})", p.code),
+            _ => p.code.to_string(),
+        };
         let body = ErrorPage {
             code: p.code,
+            shown_code: &shown_code,
             title: p.title,
             message: &p.message,
             action_label: p.action_label,
@@ -197,9 +203,7 @@ fn idp_error_public(code: &str) -> Public {
             "Your organisation's identity provider is temporarily unavailable. Please try again in a few minutes.", "Try again"),
         "login_required" | "interaction_required" | "consent_required" | "account_selection_required" => (401,
             "Please sign in again", "Your identity provider needs you to sign in again.", "Sign in"),
-        "invalid_request" | "unauthorized_client" | "unsupported_response_type" | "invalid_scope" | "invalid_resource"
-        | "invalid_client" | "invalid_request_uri" | "invalid_request_object" | "request_not_supported"
-        | "request_uri_not_supported" | "registration_not_supported" => (502, "Sign-in is misconfigured",
+        "invalid_request" | "unauthorized_client" | "unsupported_response_type" | "invalid_scope" | "invalid_resource" => (502, "Sign-in is misconfigured",
             "Your identity provider rejected this site's sign-in request. Contact your administrator and mention the error code below.", "Try again"),
         _ => (502, "Your identity provider returned an error",
             "Your identity provider could not complete the sign-in. Please try again; if it keeps happening, contact your administrator.", "Try again"),

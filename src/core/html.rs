@@ -18,7 +18,10 @@ pub fn escape(text: &str) -> String {
 
 /// A page for a failed or refused request: what happened, what to do, a machine-readable code.
 pub struct ErrorPage<'a> {
+    /// Machine-readable code (meta tag).
     pub code: &'a str,
+    /// The code as shown to the visitor.
+    pub shown_code: &'a str,
     pub title: &'a str,
     pub message: &'a str,
     pub action_label: &'a str,
@@ -44,12 +47,13 @@ impl ErrorPage<'_> {
 <h1>{title}</h1>
 <p>{message}</p>
 <p class="action"><a class="button" href="{href}">{label}</a></p>
-<p class="detail">Error code: <code>{code}</code></p>
+<p class="detail">Error code: <code>{shown_code}</code></p>
 </main>
 </body>
 </html>
 "#,
             code = escape(self.code),
+            shown_code = escape(self.shown_code),
             title = escape(self.title),
             message = escape(self.message),
             href = escape(self.action_href),
@@ -67,6 +71,7 @@ mod tests {
         assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
         let page = ErrorPage {
             code: "c",
+            shown_code: "c",
             title: "<script>",
             message: "\"><img src=x onerror=alert(1)>",
             action_label: "go",

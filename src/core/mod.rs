@@ -1,5 +1,6 @@
 //! The sans-IO core. Everything that decides lives here; see the module docs.
 
+pub mod assertion;
 pub mod b64;
 pub mod config;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod http;
 pub mod json;
 pub mod oidc;
 pub mod platform;
+pub mod policy;
 pub mod routing;
 pub mod secret;
 pub mod session;

@@ -3,6 +3,7 @@
 
 use crate::core::oidc::jwks::{Alg, Jwk};
 use crate::core::secret::Secret;
+use crate::core::session::revocation::Revocation;
 
 /// An outgoing HTTP request (to an IdP).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +62,18 @@ pub trait Secrets {
     fn secret(&self, binding: &str) -> Option<Secret<String>>;
 }
 
+/// The shared store of ended sessions (Workers KV in the worker).
+#[allow(async_fn_in_trait)]
+pub trait RevocationStore {
+    /// Persist a revocation for `ttl_seconds` (the longest a session it ends could live).
+    async fn record_revocation(&self, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError>;
+}
+
 /// Operator log (never shown to visitors). Implementations must not be given secrets or tokens.
 pub trait Log {
     fn warn(&self, message: &str);
 }
 
 /// Everything the flow needs from the platform.
-pub trait Platform: Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log {}
-impl<T: Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log> Platform for T {}
+pub trait Platform: Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log + RevocationStore {}
+impl<T: Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log + RevocationStore> Platform for T {}

@@ -2,6 +2,8 @@
 //! platform traits; it decides nothing.
 
 mod fetch;
+mod origin;
+mod revocations;
 mod state;
 pub mod webcrypto;
 
@@ -9,13 +11,14 @@ use std::time::Duration;
 
 use worker::{console_error, console_warn, event, Context, Env, Headers, Request, Response, Result};
 
-use crate::core::flow::{authenticate, is_auth_path, unauthenticated, upgrade_to_https, Flow};
+use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_to_https, Flow, Gate};
 use crate::core::http::{self as core_http, is_navigation, transport_of, Method, Outcome};
 use crate::core::oidc::jwks::{Alg, Jwk};
 use crate::core::platform::{
     Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, Rng, Secrets, SignatureVerifier,
 };
 use crate::core::secret::Secret;
+use crate::core::session::revocation::Revocation;
 
 /// Binding of the static assets (`[assets] binding` in wrangler.toml).
 const ASSETS_BINDING: &str = "ASSETS";
@@ -25,8 +28,8 @@ const IDP_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
 #[event(fetch)]
-pub async fn main(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    match handle(req, &env).await {
+pub async fn main(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    match handle(req, &env, &ctx).await {
         Ok(response) => Ok(response),
         Err(e) => {
             console_error!("edge-auth: internal error: {e}");
@@ -35,7 +38,7 @@ pub async fn main(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
 }
 
-async fn handle(req: Request, env: &Env) -> Result<Response> {
+async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let url = req.url()?;
     let state = state::isolate_state(env);
     let ready = match &state.ready {
@@ -51,27 +54,44 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
         return to_worker_response(upgrade_to_https(&url));
     };
     let path = url.path();
+    let now = WorkerPlatform::unix_now();
 
     if !is_auth_path(path) {
-        // The hot path: one header read, one HMAC, then the request goes through untouched.
-        let cookie = req.headers().get("cookie")?.unwrap_or_default();
-        if authenticate(&cookie, transport, &ready.keys, WorkerPlatform::unix_now()).is_some() {
-            return env.assets(ASSETS_BINDING)?.fetch_request(req).await;
+        // The hot path: the policy, one header read, one HMAC; the request then goes through untouched.
+        if revocations::bound(env) && state.cache.revocations_due(now, revocations::REFRESH_SECONDS) {
+            if state.cache.revocations_loaded() {
+                ctx.wait_until(revocations::reload(env.clone(), state.clone(), now));
+            } else {
+                // A fresh isolate learns the list before admitting anyone.
+                revocations::reload(env.clone(), state.clone(), now).await;
+            }
         }
-        let method = Method::parse(req.inner().method().as_str());
-        let headers = req.headers();
-        let navigation =
-            is_navigation(method, headers.get("sec-fetch-mode")?.as_deref(), headers.get("accept")?.as_deref());
-        let path_and_query = match url.query() {
-            Some(q) => format!("{path}?{q}"),
-            None => path.to_string(),
+        let cookie = req.headers().get("cookie")?.unwrap_or_default();
+        let platform = WorkerPlatform { env };
+        let site = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
+        return match gate(&site, path, &cookie, transport, now) {
+            Gate::Public => forward(req, env, &url, ready, None, now).await,
+            Gate::Allowed { session, renew } => {
+                let response = forward(req, env, &url, ready, Some(&session), now).await?;
+                match renew {
+                    Some(cookie) => with_extra_header(response, "set-cookie", &cookie),
+                    None => Ok(response),
+                }
+            }
+            Gate::Unauthenticated => {
+                let path_and_query = match url.query() {
+                    Some(q) => format!("{path}?{q}"),
+                    None => path.to_string(),
+                };
+                to_worker_response(unauthenticated(&path_and_query, navigation(&req)?))
+            }
+            Gate::Forbidden(session) => to_worker_response(forbidden(&session, navigation(&req)?)),
         };
-        return to_worker_response(unauthenticated(&path_and_query, navigation));
     }
 
     let core_request = to_core_request(&req, url.clone()).await?;
     let platform = WorkerPlatform { env };
-    let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.providers };
+    let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
     match flow.handle(&core_request).await {
         Outcome::Respond(response) => to_worker_response(response),
         Outcome::PassThrough => env.assets(ASSETS_BINDING)?.fetch_request(req).await,
@@ -92,6 +112,46 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
             Ok(Response::from_bytes(body)?.with_status(status).with_headers(out))
         }
     }
+}
+
+fn navigation(req: &Request) -> Result<bool> {
+    let method = Method::parse(req.inner().method().as_str());
+    let headers = req.headers();
+    Ok(is_navigation(method, headers.get("sec-fetch-mode")?.as_deref(), headers.get("accept")?.as_deref()))
+}
+
+/// Serve the site: static assets, or (origin mode) the origin with the user's identity.
+async fn forward(
+    req: Request,
+    env: &Env,
+    url: &url::Url,
+    ready: &state::Ready,
+    session: Option<&crate::core::session::record::Session>,
+    now: u64,
+) -> Result<Response> {
+    let Some(origin_settings) = &ready.config.origin else {
+        return env.assets(ASSETS_BINDING)?.fetch_request(req).await;
+    };
+    let identity = match (session, &ready.assertion_key) {
+        (Some(session), Some(key)) => {
+            let site = url.origin().ascii_serialization();
+            Some((session, origin::assertion(key, session, &site, origin_settings, now).await?))
+        }
+        _ => None,
+    };
+    origin::proxy(req, url, origin_settings, identity).await
+}
+
+/// The same response with one more header (responses from `fetch` have immutable headers).
+fn with_extra_header(response: Response, name: &str, value: &str) -> Result<Response> {
+    let status = response.status_code();
+    let headers = Headers::new();
+    for (k, v) in response.headers().entries() {
+        headers.append(&k, &v)?;
+    }
+    headers.append(name, value)?;
+    let (_, body) = response.into_parts();
+    Ok(Response::builder().with_status(status).with_headers(headers).body(body))
 }
 
 async fn to_core_request(req: &Request, url: url::Url) -> Result<core_http::Request> {
@@ -179,6 +239,16 @@ impl HttpClient for WorkerPlatform<'_> {
 impl Secrets for WorkerPlatform<'_> {
     fn secret(&self, binding: &str) -> Option<Secret<String>> {
         state::read_secret(self.env, binding).map(Secret::new)
+    }
+}
+
+impl crate::core::platform::RevocationStore for WorkerPlatform<'_> {
+    async fn record_revocation(
+        &self,
+        revocation: &Revocation,
+        ttl_seconds: u64,
+    ) -> std::result::Result<(), FetchError> {
+        revocations::record(self.env, revocation, ttl_seconds).await
     }
 }
 

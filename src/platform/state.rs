@@ -7,18 +7,21 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::Env;
 
+use crate::core::assertion::{AssertionKey, ASSERTION_KEY_BINDING};
 use crate::core::config::{Config, ConfigError};
-use crate::core::flow::ProviderCache;
+use crate::core::flow::IsolateCache;
 use crate::core::session::codec::KeyRing;
 
 pub struct Ready {
     pub config: Config,
     pub keys: KeyRing,
+    /// Signs the assertions sent to the origin (origin mode only).
+    pub assertion_key: Option<AssertionKey>,
 }
 
 pub struct IsolateState {
     pub ready: Result<Ready, ConfigError>,
-    pub providers: ProviderCache,
+    pub cache: IsolateCache,
 }
 
 thread_local! {
@@ -29,7 +32,7 @@ pub fn isolate_state(env: &Env) -> Rc<IsolateState> {
     if let Some(s) = STATE.with(|s| s.borrow().clone()) {
         return s;
     }
-    let state = Rc::new(IsolateState { ready: load(env), providers: ProviderCache::default() });
+    let state = Rc::new(IsolateState { ready: load(env), cache: IsolateCache::default() });
     STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
     state
 }
@@ -56,7 +59,19 @@ fn load(env: &Env) -> Result<Ready, ConfigError> {
         )
     })?;
     let keys = KeyRing::from_secret(&keys_text)?;
-    Ok(Ready { config, keys })
+    let assertion_key = match read_secret(env, ASSERTION_KEY_BINDING) {
+        Some(text) => Some(AssertionKey::from_secret(&text)?),
+        None if config.origin.is_some() => {
+            return Err(ConfigError::top(
+                ASSERTION_KEY_BINDING,
+                "origin mode needs a signing key for the assertions it sends: generate one with \
+                 `node scripts/generate-assertion-key.mjs` and store it with \
+                 `bash scripts/wrangler.sh secret put ASSERTION_SIGNING_KEY`",
+            ))
+        }
+        None => None,
+    };
+    Ok(Ready { config, keys, assertion_key })
 }
 
 /// `AUTH_CONFIG` as a JSON string, or as a JSON object binding (serialised back to text).

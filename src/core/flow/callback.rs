@@ -16,10 +16,11 @@ use crate::core::oidc::jws::UntrustedJws;
 use crate::core::oidc::token::{choose_auth_method, parse_token_response, TokenRequest, TokenResponse};
 use crate::core::oidc::userinfo::{parse_userinfo, userinfo_request};
 use crate::core::platform::Platform;
+use crate::core::policy::relevant_groups;
 use crate::core::routing::parse_email;
 use crate::core::secret::{constant_time_eq, Secret};
 use crate::core::session::cookies::{delete_cookie, set_cookie, CookieKind, SameSite, Transport};
-use crate::core::session::record::{truncate_chars, Session, MAX_EMAIL_LEN, MAX_NAME_CHARS};
+use crate::core::session::record::{truncate_chars, Session, MAX_EMAIL_LEN, MAX_NAME_CHARS, MAX_SID_LEN};
 use crate::core::session::transaction::LoginTransaction;
 
 /// Who the IdP says signed in, before the domain check.
@@ -30,6 +31,8 @@ struct Identity {
     name: Option<String>,
     iss: String,
     sid: Option<String>,
+    /// Group ids from the `groups` claim (Entra, Okta, Keycloak...), for access policies.
+    groups: Vec<String>,
 }
 
 impl<P: Platform> Flow<'_, P> {
@@ -107,16 +110,17 @@ impl<P: Platform> Flow<'_, P> {
             iss: identity.iss,
             iat: now,
             exp: now.saturating_add(self.config.session.lifetime_seconds),
-            sid: identity.sid.as_deref().map(|s| truncate_chars(s, 128)),
+            // A sid too long to keep cannot be matched by a logout token; sub-based logout still works.
+            sid: identity.sid.filter(|s| !s.is_empty() && s.len() <= MAX_SID_LEN),
+            renewed_at: now,
+            groups: relevant_groups(&self.config.policies, &identity.groups),
         };
         let session_name = CookieKind::Session.name(transport);
-        let session_cookie = set_cookie(
-            session_name,
-            &session.seal(self.keys, session_name),
-            self.config.session.lifetime_seconds,
-            transport,
-            SameSite::Lax,
-        );
+        let (_, sealed) = session
+            .seal_within_budget(self.keys, session_name, &self.config.session, self.platform)
+            .ok_or_else(|| fail(FlowError::IdToken("the identity is too large for a session cookie".into())))?;
+        let session_cookie =
+            set_cookie(session_name, &sealed, self.config.session.lifetime_seconds, transport, SameSite::Lax);
         Ok(Outcome::Respond(Response::redirect(tx.return_to.clone()).with_cookie(clear_tx).with_cookie(session_cookie)))
     }
 
@@ -287,13 +291,24 @@ impl<P: Platform> Flow<'_, P> {
             ),
             Protocol::Facebook { .. } => (None, None),
         };
+        // email_verified describes the standard `email` claim only; with a renamed email claim it says nothing.
+        let verified_flag_applies = match &connector.protocol {
+            Protocol::OpenIdConnect { claims: mapping, entra: None, .. } => mapping.email == "email",
+            _ => true,
+        };
         let mut identity = Identity {
             sub: claims.sub.clone(),
             email,
-            email_verified: claims.email_verified.map(|v| v.0),
+            email_verified: claims.email_verified.filter(|_| verified_flag_applies).map(|v| v.0),
             name,
             iss: claims.iss.clone(),
             sid: claims.sid.clone(),
+            groups: match verified.claim("groups") {
+                Some(serde_json::Value::Array(items)) => {
+                    items.iter().take(1000).filter_map(|g| g.as_str()).map(str::to_string).collect()
+                }
+                _ => vec![],
+            },
         };
         // No email in the ID token: ask UserInfo (OIDC Core §5.3), whose sub must be the token's.
         if identity.email.is_none() {
@@ -354,6 +369,7 @@ impl<P: Platform> Flow<'_, P> {
             name: user.name,
             iss: connector.issuer.clone(),
             sid: None,
+            groups: vec![],
         })
     }
 }

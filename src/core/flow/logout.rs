@@ -1,12 +1,26 @@
-//! `POST /auth/logout` (same-origin only): clears the session and, where the IdP has an
-//! `end_session_endpoint`, continues to it (OpenID Connect RP-Initiated Logout 1.0).
+//! Sign-out, three ways:
+//! - `POST /auth/logout` (same-origin only): clears the session and, where the IdP has an
+//!   `end_session_endpoint`, continues to it (OpenID Connect RP-Initiated Logout 1.0).
+//! - `GET /auth/logout/frontchannel?iss=…&sid=…` (Front-Channel Logout 1.0): the IdP, in an iframe of the
+//!   user's browser, ends that IdP session here.
+//! - `POST /auth/logout/backchannel` (Back-Channel Logout 1.0): the IdP, server to server, posts a signed
+//!   logout token.
+//!
+//! Session cookies are stateless, so the last two record a revocation (by `sid`, or by `sub` for every
+//! session issued before the logout) in the platform's shared store; every session check consults it.
 
-use crate::core::config::Protocol;
+use crate::core::config::{Connector, ConnectorKind, EntraTenancy, Protocol, ENTRA_CONSUMERS_TENANT_ID};
 use crate::core::error::FlowError;
+use crate::core::flow::providers::entra_tenant_of_issuer;
 use crate::core::flow::{authenticate, Flow, FlowResult};
 use crate::core::http::{Outcome, Request, Response};
+use crate::core::oidc::id_token::verify_signature;
+use crate::core::oidc::jwks::{select_key, KeySelection};
+use crate::core::oidc::jws::{TokenType, UntrustedJws};
+use crate::core::oidc::logout_token::validate_logout_claims;
 use crate::core::platform::Platform;
 use crate::core::session::cookies::{delete_cookie, CookieKind, Transport};
+use crate::core::session::revocation::{Revocation, RevocationKind};
 
 impl<P: Platform> Flow<'_, P> {
     // ---- POST /auth/logout ---------------------------------------------------------------------------
@@ -44,6 +58,144 @@ impl<P: Platform> Flow<'_, P> {
             }
         }
         Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear)))
+    }
+}
+
+/// Answer of the logout channels to the IdP: no page, no caching.
+fn channel_response(status: u16, body: &str) -> Response {
+    Response::json(status, body.to_string())
+}
+
+impl<P: Platform> Flow<'_, P> {
+    /// Connectors that may have issued tokens with this `iss`.
+    async fn connectors_for_issuer(&self, iss: &str) -> Vec<&Connector> {
+        let mut out = Vec::new();
+        for c in &self.config.connectors {
+            let accepted = match &c.protocol {
+                Protocol::Facebook { .. } => false,
+                Protocol::OpenIdConnect { entra: Some(entra), .. } => {
+                    match (entra_tenant_of_issuer(&entra.authority, iss), &entra.tenancy) {
+                        (Some(tid), EntraTenancy::Multi { allowed_tenants }) => {
+                            allowed_tenants.iter().any(|t| t == tid)
+                        }
+                        (Some(tid), EntraTenancy::Consumers) => tid == ENTRA_CONSUMERS_TENANT_ID,
+                        (Some(_), EntraTenancy::Single { .. }) => self.metadata(c).await.is_ok_and(|m| m.issuer == iss),
+                        (None, _) => false,
+                    }
+                }
+                Protocol::OpenIdConnect { .. } => {
+                    c.issuer == iss
+                        || (c.kind == ConnectorKind::Google && c.issuer.strip_prefix("https://") == Some(iss))
+                }
+            };
+            if accepted {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    async fn revoke(&self, revocation: Revocation) -> Result<(), FlowError> {
+        self.providers.add_revocation(revocation.clone());
+        // Sessions it could end live at most one lifetime (plus leeway).
+        let ttl = self.config.session.lifetime_seconds.saturating_add(300);
+        self.platform
+            .record_revocation(&revocation, ttl)
+            .await
+            .map_err(|e| FlowError::Config(format!("the revocation store (KV binding REVOCATIONS) failed: {e}")))
+    }
+
+    /// `GET /auth/logout/frontchannel?iss=…&sid=…`
+    pub(super) async fn frontchannel_logout(&self, req: &Request, transport: Transport) -> FlowResult {
+        let (Some(iss), Some(sid)) = (req.query_param("iss"), req.query_param("sid")) else {
+            return Ok(Outcome::Respond(channel_response(
+                400,
+                r#"{"error":"invalid_request","error_description":"iss and sid are required"}"#,
+            )));
+        };
+        if sid.is_empty() || sid.len() > 255 || self.connectors_for_issuer(&iss).await.is_empty() {
+            return Ok(Outcome::Respond(channel_response(
+                400,
+                r#"{"error":"invalid_request","error_description":"unknown issuer or bad sid"}"#,
+            )));
+        }
+        self.revoke(Revocation { kind: RevocationKind::Sid, iss, value: sid, at: self.now() }).await?;
+        // Loaded in an iframe by the IdP: no frame-ancestors restriction on this answer.
+        let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head><body>Signed out.</body></html>";
+        let mut response = Response::html(200, page.to_string());
+        response.headers.retain(|(k, _)| *k != "content-security-policy");
+        let response = response
+            .with_header("content-security-policy", "default-src 'none'")
+            .with_cookie(delete_cookie(CookieKind::Session.name(transport), transport));
+        Ok(Outcome::Respond(response))
+    }
+
+    /// `POST /auth/logout/backchannel` with `logout_token`.
+    pub(super) async fn backchannel_logout(&self, req: &Request) -> FlowResult {
+        let refuse = |why: &str| {
+            self.platform.warn(&format!("edge-auth: back-channel logout refused: {why}"));
+            Ok(Outcome::Respond(channel_response(400, r#"{"error":"invalid_request"}"#)))
+        };
+        let Some(token) = req.form_param("logout_token") else { return refuse("no logout_token") };
+        let jws = match UntrustedJws::parse_typed(token, TokenType::LogoutToken) {
+            Ok(j) => j,
+            Err(e) => return refuse(&e.to_string()),
+        };
+        let Some(iss) = jws.unverified_string_claim("iss") else { return refuse("no iss") };
+        let candidates = self.connectors_for_issuer(&iss).await;
+        let Some(first) = candidates.first() else { return refuse("iss is no connector's issuer") };
+        let metadata = match self.metadata(first).await {
+            Ok(m) => m,
+            Err((e, _)) => return refuse(&e.log_detail()),
+        };
+        let (jwks, just_fetched) = match self.jwks(&metadata, false).await {
+            Ok(j) => j,
+            Err(e) => return refuse(&e.log_detail()),
+        };
+        let key = match select_key(&jwks, jws.alg(), jws.kid()) {
+            KeySelection::Found(k) => k.clone(),
+            KeySelection::UnknownKid if !just_fetched => match self.jwks(&metadata, true).await {
+                Ok((refreshed, _)) => match select_key(&refreshed, jws.alg(), jws.kid()) {
+                    KeySelection::Found(k) => k.clone(),
+                    _ => return refuse("no key for the logout token"),
+                },
+                Err(e) => return refuse(&e.log_detail()),
+            },
+            _ => return refuse("no key for the logout token"),
+        };
+        if let Err(e) = verify_signature(&jws, &key, self.platform).await {
+            return refuse(&e.to_string());
+        }
+        let now = self.now();
+        let leeway = self.config.clock_leeway_seconds;
+        let mut last_error = String::from("no connector's client_id is in aud");
+        for connector in candidates {
+            match validate_logout_claims(jws.payload(), &iss, &connector.client_id, now, leeway) {
+                Ok(claims) => {
+                    // One use per jti.
+                    if !self.providers.spend_transaction(
+                        &format!("logout-jti\0{iss}\0{}", claims.jti),
+                        now.saturating_add(3600),
+                        now,
+                    ) {
+                        return refuse("replayed jti");
+                    }
+                    let revocation = match (claims.sid, claims.sub) {
+                        (Some(sid), _) => {
+                            Revocation { kind: RevocationKind::Sid, iss: iss.clone(), value: sid, at: now }
+                        }
+                        (None, Some(sub)) => {
+                            Revocation { kind: RevocationKind::Sub, iss: iss.clone(), value: sub, at: now }
+                        }
+                        (None, None) => return refuse("neither sid nor sub"),
+                    };
+                    self.revoke(revocation).await?;
+                    return Ok(Outcome::Respond(channel_response(200, "{}")));
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        refuse(&last_error)
     }
 }
 

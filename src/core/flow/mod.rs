@@ -9,7 +9,7 @@ mod login;
 mod logout;
 mod providers;
 
-pub use providers::{ProviderCache, MAX_SPENT_TRANSACTIONS};
+pub use providers::{IsolateCache, MAX_SPENT_TRANSACTIONS};
 
 use url::form_urlencoded;
 
@@ -17,10 +17,11 @@ use crate::core::b64;
 use crate::core::config::Config;
 use crate::core::error::FlowError;
 use crate::core::http::{transport_of, Method, Outcome, Request, Response};
-use crate::core::platform::Platform;
+use crate::core::platform::{Platform, Rng};
+use crate::core::policy::{self, Requirement};
 use crate::core::session::codec::KeyRing;
-use crate::core::session::cookies::{CookieKind, Transport};
-use crate::core::session::record::Session;
+use crate::core::session::cookies::{set_cookie, CookieKind, SameSite, Transport};
+use crate::core::session::record::{Session, SessionState};
 use crate::core::session::return_to::return_to_or_root;
 
 /// Routes under this prefix are handled by the flow; everything else is protected content.
@@ -45,9 +46,111 @@ pub fn is_auth_path(path: &str) -> bool {
     path.starts_with(AUTH_PREFIX) || path == "/auth"
 }
 
-/// The hot path: a valid session from the `Cookie` header, or `None`.
+/// A validly sealed, unexpired session cookie from the `Cookie` header (absolute lifetime only; see
+/// [`check_session`] for the idle timeout and IdP logouts).
 pub fn authenticate(cookie_header: &str, transport: Transport, keys: &KeyRing, now: u64) -> Option<Session> {
     Session::from_cookie_header(cookie_header, CookieKind::Session.name(transport), keys, now)
+}
+
+/// The full session check: sealed, unexpired, not idle too long, not ended by the IdP.
+pub fn check_session(
+    config: &Config,
+    keys: &KeyRing,
+    cache: &IsolateCache,
+    cookie_header: &str,
+    transport: Transport,
+    now: u64,
+) -> Option<SessionState> {
+    let session = authenticate(cookie_header, transport, keys, now)?;
+    if cache.is_revoked(&session) {
+        return None;
+    }
+    session.state(&config.session, now)
+}
+
+/// The `Set-Cookie` of a sliding renewal: the same session with `renewed_at = now`.
+pub fn renewal_cookie(
+    config: &Config,
+    keys: &KeyRing,
+    rng: &dyn Rng,
+    mut session: Session,
+    transport: Transport,
+    now: u64,
+) -> Option<String> {
+    session.renewed_at = now;
+    let name = CookieKind::Session.name(transport);
+    let max_age = session.exp.saturating_sub(now);
+    let (_, sealed) = session.seal_within_budget(keys, name, &config.session, rng)?;
+    Some(set_cookie(name, &sealed, max_age, transport, SameSite::Lax))
+}
+
+/// What to do with a request for protected content (anything outside `/auth/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// A public path: no session needed.
+    Public,
+    /// Signed in and allowed; `renew` is the sliding-renewal `Set-Cookie` when one is due.
+    Allowed { session: Session, renew: Option<String> },
+    /// No valid session (absent, expired, idle, ended by the IdP): answer with [`unauthenticated`].
+    Unauthenticated,
+    /// Signed in, but an access policy does not admit this user here: answer with [`forbidden`].
+    Forbidden(Session),
+}
+
+/// The hot path: policy lookup, one cookie decode and HMAC, idle and revocation checks.
+pub fn gate(site: &Flow<'_, impl Platform>, path: &str, cookie_header: &str, transport: Transport, now: u64) -> Gate {
+    let (config, keys, cache, rng) = (site.config, site.keys, site.providers, site.platform);
+    let requirement = policy::requirement(&config.policies, path);
+    if requirement == Requirement::Public {
+        return Gate::Public;
+    }
+    let Some(state) = check_session(config, keys, cache, cookie_header, transport, now) else {
+        return Gate::Unauthenticated;
+    };
+    let renew = match &state {
+        SessionState::ValidRenew(s) => renewal_cookie(config, keys, rng, s.clone(), transport, now),
+        SessionState::Valid(_) => None,
+    };
+    let session = state.into_session();
+    if let Requirement::Rule(rule) = requirement {
+        if !policy::allows(rule, &session) {
+            return Gate::Forbidden(session);
+        }
+    }
+    Gate::Allowed { session, renew }
+}
+
+/// The answer for a signed-in user whom a policy does not admit: who is signed in, and a way to switch.
+pub fn forbidden(session: &Session, navigation: bool) -> Response {
+    if !navigation {
+        return Response::json(403, r#"{"error":"forbidden"}"#.to_string())
+            .with_header("x-edge-auth-error", "forbidden");
+    }
+    let email = crate::core::html::escape(&session.email);
+    let body = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="edge-auth-error" content="forbidden">
+<meta name="robots" content="noindex">
+<title>You do not have access to this page</title>
+<link rel="stylesheet" href="/auth/static/style.css">
+<link rel="icon" href="/auth/static/favicon.svg" type="image/svg+xml">
+</head>
+<body>
+<main class="card">
+<h1>You do not have access to this page</h1>
+<p>You are signed in as <strong>{email}</strong>, and this account is not allowed here. If you have another account with access, sign out and sign in with it; otherwise ask the site's administrator for access.</p>
+<form method="post" action="/auth/logout"><p class="action"><button class="button" type="submit">Sign out and switch account</button></p></form>
+<p class="detail"><a href="/">Go to the home page</a> · Error code: <code>forbidden</code></p>
+</main>
+</body>
+</html>
+"#
+    );
+    Response::html(403, body).with_header("x-edge-auth-error", "forbidden")
 }
 
 /// What an unauthenticated request to protected content gets.
@@ -79,7 +182,7 @@ pub struct Flow<'a, P: Platform> {
     pub config: &'a Config,
     pub keys: &'a KeyRing,
     pub platform: &'a P,
-    pub providers: &'a ProviderCache,
+    pub providers: &'a IsolateCache,
 }
 
 /// A refusal, with the cookies to set anyway (the spent login transaction is always cleared).
@@ -111,9 +214,20 @@ impl<P: Platform> Flow<'_, P> {
             ("/auth/logout", Method::Post) => self.logout(req, transport).await,
             ("/auth/logout", Method::Get | Method::Head) => Ok(Outcome::Respond(logout::confirmation_page())),
             ("/auth/signed-out", Method::Get | Method::Head) => Ok(public_page(SIGNED_OUT_PAGE_ASSET)),
-            ("/auth/login" | "/auth/callback" | "/auth/me" | "/auth/logout" | "/auth/signed-out", _) => {
-                Err(FlowError::MethodNotAllowed.into())
-            }
+            ("/auth/logout/frontchannel", Method::Get) => self.frontchannel_logout(req, transport).await,
+            ("/auth/logout/backchannel", Method::Post) => self.backchannel_logout(req).await,
+            ("/auth/jwks.json", Method::Get | Method::Head) => Ok(self.assertion_jwks()),
+            (
+                "/auth/login"
+                | "/auth/callback"
+                | "/auth/me"
+                | "/auth/logout"
+                | "/auth/signed-out"
+                | "/auth/logout/frontchannel"
+                | "/auth/logout/backchannel"
+                | "/auth/jwks.json",
+                _,
+            ) => Err(FlowError::MethodNotAllowed.into()),
             _ => Err(FlowError::NotFound.into()),
         };
         match result {
@@ -154,9 +268,24 @@ impl<P: Platform> Flow<'_, P> {
         Ok(b64::encode(bytes))
     }
 
+    /// `GET /auth/jwks.json`: the public key(s) of the assertions sent to the origin.
+    fn assertion_jwks(&self) -> Outcome {
+        let key = self
+            .platform
+            .secret(crate::core::assertion::ASSERTION_KEY_BINDING)
+            .and_then(|s| crate::core::assertion::AssertionKey::from_secret(s.expose()).ok());
+        let mut response = Response::json(200, crate::core::assertion::jwks_document(key.as_ref()));
+        response.headers.retain(|(k, _)| *k != "cache-control");
+        Outcome::Respond(
+            response
+                .with_header("cache-control", "public, max-age=300")
+                .with_header("access-control-allow-origin", "*"),
+        )
+    }
+
     fn me(&self, req: &Request, transport: Transport) -> Outcome {
-        match authenticate(&req.cookie_header, transport, self.keys, self.now()) {
-            Some(session) => Outcome::Respond(Response::json(200, session.to_me_json())),
+        match check_session(self.config, self.keys, self.providers, &req.cookie_header, transport, self.now()) {
+            Some(state) => Outcome::Respond(Response::json(200, state.session().to_me_json())),
             None => Outcome::Respond(unauthenticated("/auth/me", false)),
         }
     }

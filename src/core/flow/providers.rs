@@ -1,5 +1,5 @@
-//! Per-isolate provider state: discovery documents and key sets (cached, stale-if-error, single-flight
-//! refetch), and the memory of spent login transactions.
+//! Per-isolate state: discovery documents and key sets (cached, stale-if-error, single-flight refetch),
+//! the memory of spent login transactions, and the list of sessions the IdPs ended.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,6 +14,8 @@ use crate::core::flow::{Flow, JWKS_REFETCH_COOLDOWN_SECONDS, METADATA_TTL_SECOND
 use crate::core::oidc::discovery::{parse_provider_metadata_accepting, ProviderMetadata};
 use crate::core::oidc::jwks::{parse_jwks, JwkSet};
 use crate::core::platform::{HttpRequest, Platform};
+use crate::core::session::record::Session;
+use crate::core::session::revocation::{Revocation, RevocationList};
 
 /// How many spent login transactions an isolate remembers (expired ones are dropped first).
 pub const MAX_SPENT_TRANSACTIONS: usize = 10_000;
@@ -23,9 +25,14 @@ pub const MAX_SPENT_TRANSACTIONS: usize = 10_000;
 /// before it reaches the IdP. The replay memory is per isolate; the transaction cookie's 10-minute expiry
 /// bounds what another isolate could accept.
 #[derive(Default)]
-pub struct ProviderCache {
+pub struct IsolateCache {
     entries: RefCell<HashMap<String, ProviderEntry>>,
     spent_transactions: RefCell<HashMap<String, u64>>,
+    revocations: RefCell<RevocationList>,
+    /// When the revocation list was last loaded from the shared store (`None`: never).
+    revocations_loaded_at: RefCell<Option<u64>>,
+    /// Revocations recorded by this isolate (kept across reloads until the store lists them).
+    local_revocations: RefCell<Vec<Revocation>>,
 }
 
 #[derive(Default, Clone)]
@@ -78,7 +85,7 @@ impl<T: Clone> Future for WaitInFlight<T> {
 
 /// Completes the in-flight slot even if the fetching request is dropped half-way, so waiters never hang.
 struct InFlightGuard<'a> {
-    cache: &'a ProviderCache,
+    cache: &'a IsolateCache,
     issuer: &'a str,
     slot: Rc<InFlight<JwksResult>>,
 }
@@ -102,7 +109,7 @@ impl Drop for InFlightGuard<'_> {
     }
 }
 
-impl ProviderCache {
+impl IsolateCache {
     fn entry(&self, issuer: &str) -> ProviderEntry {
         self.entries.borrow().get(issuer).cloned().unwrap_or_default()
     }
@@ -110,6 +117,47 @@ impl ProviderCache {
     fn update(&self, issuer: &str, f: impl FnOnce(&mut ProviderEntry)) {
         let mut entries = self.entries.borrow_mut();
         f(entries.entry(issuer.to_string()).or_default());
+    }
+
+    /// Whether the IdP ended this session (front- or back-channel logout).
+    pub fn is_revoked(&self, session: &Session) -> bool {
+        self.revocations.borrow().is_revoked(session)
+    }
+
+    /// Replace the revocation list with what the shared store holds (plus what this isolate recorded).
+    pub fn load_revocations(&self, entries: Vec<Revocation>, now: u64) {
+        let mut list = RevocationList::from_entries(entries);
+        // Keep local entries the store may not list yet (KV listings are eventually consistent).
+        for r in self.local_revocations.borrow().iter() {
+            list.insert(r.clone());
+        }
+        *self.revocations.borrow_mut() = list;
+        *self.revocations_loaded_at.borrow_mut() = Some(now);
+    }
+
+    /// A failed reload still counts as an attempt (retry after the refresh interval, not on every request).
+    pub fn mark_revocations_attempted(&self, now: u64) {
+        *self.revocations_loaded_at.borrow_mut() = Some(now);
+    }
+
+    /// Record a revocation in this isolate immediately.
+    pub fn add_revocation(&self, r: Revocation) {
+        let mut local = self.local_revocations.borrow_mut();
+        if local.len() >= 1000 {
+            local.drain(..500);
+        }
+        local.push(r.clone());
+        self.revocations.borrow_mut().insert(r);
+    }
+
+    /// Whether the revocation list should be reloaded (never loaded, or older than `refresh`).
+    pub fn revocations_due(&self, now: u64, refresh: u64) -> bool {
+        self.revocations_loaded_at.borrow().is_none_or(|t| now.saturating_sub(t) >= refresh)
+    }
+
+    /// Whether the revocation list was ever loaded in this isolate.
+    pub fn revocations_loaded(&self) -> bool {
+        self.revocations_loaded_at.borrow().is_some()
     }
 
     /// Record a login transaction's `state` as used. `false` if it was used before (a replay).
@@ -277,7 +325,7 @@ mod tests {
 
     #[test]
     fn a_transaction_is_spent_once() {
-        let cache = ProviderCache::default();
+        let cache = IsolateCache::default();
         assert!(cache.spend_transaction("s1", 100, 10));
         assert!(!cache.spend_transaction("s1", 100, 10), "replay");
         assert!(cache.spend_transaction("s2", 100, 10));
@@ -285,7 +333,7 @@ mod tests {
 
     #[test]
     fn spent_memory_is_bounded() {
-        let cache = ProviderCache::default();
+        let cache = IsolateCache::default();
         for i in 0..(MAX_SPENT_TRANSACTIONS + 10) {
             assert!(cache.spend_transaction(&format!("s{i}"), 1000 + i as u64, 10));
         }

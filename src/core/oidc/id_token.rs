@@ -205,6 +205,20 @@ pub async fn verify<V: SignatureVerifier>(
     expect: &Expectations<'_>,
 ) -> Result<VerifiedIdToken, IdTokenError> {
     let alg = jws.alg();
+    verify_signature(jws, key, verifier).await?;
+    let claims = validate_claims(jws.payload(), alg, expect)?;
+    let all_claims = serde_json::from_slice(jws.payload()).map_err(|e| IdTokenError::MalformedClaims(e.to_string()))?;
+    Ok(VerifiedIdToken { claims, all_claims })
+}
+
+/// Steps 6-7 alone (signature with an allow-listed algorithm that fits the key), for other signed tokens
+/// from the IdP (back-channel logout tokens), whose claims have their own rules.
+pub async fn verify_signature<V: SignatureVerifier>(
+    jws: &UntrustedJws,
+    key: &Jwk,
+    verifier: &V,
+) -> Result<(), IdTokenError> {
+    let alg = jws.alg();
     // Step 7: the algorithm is our allow-list's and fits the key (never taken from the key in the header).
     if !key.suits(alg) {
         return Err(IdTokenError::KeyAlgorithmMismatch(alg.name()));
@@ -212,13 +226,10 @@ pub async fn verify<V: SignatureVerifier>(
     check_signature_shape(alg, key, jws.signature())?;
     // Step 6: the signature.
     match verifier.verify(alg, key, jws.signing_input(), jws.signature()).await {
-        Ok(true) => {}
-        Ok(false) => return Err(IdTokenError::BadSignature),
-        Err(e) => return Err(IdTokenError::CryptoFailure(e.0)),
+        Ok(true) => Ok(()),
+        Ok(false) => Err(IdTokenError::BadSignature),
+        Err(e) => Err(IdTokenError::CryptoFailure(e.0)),
     }
-    let claims = validate_claims(jws.payload(), alg, expect)?;
-    let all_claims = serde_json::from_slice(jws.payload()).map_err(|e| IdTokenError::MalformedClaims(e.to_string()))?;
-    Ok(VerifiedIdToken { claims, all_claims })
 }
 
 /// Structural checks before handing a signature to WebCrypto: exact lengths; ECDSA `r` and `s` non-zero.

@@ -56,8 +56,22 @@ pub struct UntrustedJws {
     payload: Vec<u8>,
 }
 
+/// Which `typ` header values a token may carry (absent is always accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenType {
+    /// ID tokens: `JWT` (or `application/jwt`).
+    IdToken,
+    /// Back-channel logout tokens: `logout+jwt` (recommended) or `JWT`.
+    LogoutToken,
+}
+
 impl UntrustedJws {
+    /// Parse an ID token (see [`UntrustedJws::parse_typed`]).
     pub fn parse(token: &str) -> Result<UntrustedJws, JwsError> {
+        Self::parse_typed(token, TokenType::IdToken)
+    }
+
+    pub fn parse_typed(token: &str, expected: TokenType) -> Result<UntrustedJws, JwsError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(JwsError::TooLarge);
         }
@@ -90,7 +104,11 @@ impl UntrustedJws {
         if let Some(typ) = &header.typ {
             let t = typ.to_ascii_lowercase();
             let t = t.strip_prefix("application/").unwrap_or(&t);
-            if t != "jwt" {
+            let accepted = match expected {
+                TokenType::IdToken => t == "jwt",
+                TokenType::LogoutToken => t == "jwt" || t == "logout+jwt",
+            };
+            if !accepted {
                 return Err(JwsError::UnexpectedType(typ.clone()));
             }
         }
@@ -178,6 +196,9 @@ mod tests {
             Err(JwsError::UnexpectedType(_))
         ));
         assert!(UntrustedJws::parse(&token(r#"{"alg":"RS256","typ":"application/jwt"}"#)).is_ok());
+        let logout = token(r#"{"alg":"RS256","typ":"logout+jwt"}"#);
+        assert!(UntrustedJws::parse_typed(&logout, TokenType::LogoutToken).is_ok());
+        assert!(UntrustedJws::parse(&logout).is_err(), "a logout token is not an ID token");
     }
 
     #[test]

@@ -5,5 +5,6 @@ pub mod discovery;
 pub mod id_token;
 pub mod jwks;
 pub mod jws;
+pub mod logout_token;
 pub mod token;
 pub mod userinfo;

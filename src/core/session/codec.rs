@@ -1,7 +1,11 @@
 //! The signed-cookie codec.
 //!
-//! Format (version 1): `v1.<base64url(payload)>.<base64url(tag)>` where
+//! Format (version 1, signed): `v1.<base64url(payload)>.<base64url(tag)>` where
 //! `tag = HMAC-SHA256(k_purpose, "edge-auth\0v1\0" || purpose || "\0" || cookie_name || "\0" || payload_b64)`.
+//!
+//! Format (version 1, encrypted, `session.encrypt`): `v1e.<base64url(nonce || ciphertext || tag)>`, AES-256-GCM
+//! with a per-purpose key and the same context (version, purpose, cookie name) as associated data, so the
+//! email in a session cookie is not readable in the browser. Both formats are accepted when opening.
 //!
 //! - Each key in `SESSION_KEYS` is expanded with HKDF-SHA256 into one MAC key per purpose (session, login
 //!   transaction), so a transaction cookie can never be accepted as a session and vice versa.
@@ -13,6 +17,8 @@
 //! The MAC is computed in pure Rust: for a per-request check that is cheaper than a WebCrypto round trip
 //! (measured, see TOOLCHAIN.md).
 
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -23,6 +29,9 @@ use crate::core::config::ConfigError;
 type HmacSha256 = Hmac<Sha256>;
 
 const VERSION_PREFIX: &str = "v1.";
+const ENCRYPTED_PREFIX: &str = "v1e.";
+/// AES-GCM nonce length.
+pub const NONCE_BYTES: usize = 12;
 const MAC_CONTEXT: &[u8] = b"edge-auth\0v1\0";
 /// Upper bound on a cookie value we are willing to look at.
 pub const MAX_COOKIE_VALUE_LEN: usize = 4096;
@@ -49,6 +58,8 @@ impl Purpose {
 struct DerivedKeys {
     session: HmacSha256,
     transaction: HmacSha256,
+    session_aead: Aes256Gcm,
+    transaction_aead: Aes256Gcm,
 }
 
 impl DerivedKeys {
@@ -57,12 +68,25 @@ impl DerivedKeys {
         let hk = Hkdf::<Sha256>::new(Some(b"edge-auth cookie keys"), ikm);
         let mut session = [0u8; 32];
         let mut transaction = [0u8; 32];
+        let mut session_aead = [0u8; 32];
+        let mut transaction_aead = [0u8; 32];
         hk.expand(b"edge-auth v1 session mac", &mut session).ok()?;
         hk.expand(b"edge-auth v1 login-transaction mac", &mut transaction).ok()?;
+        hk.expand(b"edge-auth v1 session aead", &mut session_aead).ok()?;
+        hk.expand(b"edge-auth v1 login-transaction aead", &mut transaction_aead).ok()?;
         Some(DerivedKeys {
             session: <HmacSha256 as Mac>::new_from_slice(&session).ok()?,
             transaction: <HmacSha256 as Mac>::new_from_slice(&transaction).ok()?,
+            session_aead: Aes256Gcm::new_from_slice(&session_aead).ok()?,
+            transaction_aead: Aes256Gcm::new_from_slice(&transaction_aead).ok()?,
         })
+    }
+
+    fn aead_for(&self, purpose: Purpose) -> &Aes256Gcm {
+        match purpose {
+            Purpose::Session => &self.session_aead,
+            Purpose::LoginTransaction => &self.transaction_aead,
+        }
     }
 
     fn for_purpose(&self, purpose: Purpose) -> &HmacSha256 {
@@ -127,10 +151,39 @@ impl KeyRing {
         format!("{VERSION_PREFIX}{payload_b64}.{}", b64::encode(tag))
     }
 
-    /// Verify and return the payload; `None` on any failure.
+    /// Encrypt and authenticate `payload` (AES-256-GCM) with the first key. `nonce` must be random and
+    /// never reused with the same key (12 bytes from the platform's CSPRNG).
+    pub fn seal_encrypted(
+        &self,
+        purpose: Purpose,
+        cookie_name: &str,
+        payload: &[u8],
+        nonce: [u8; NONCE_BYTES],
+    ) -> Option<String> {
+        let key = self.keys.first()?;
+        let aad = aead_context(purpose, cookie_name);
+        let ciphertext =
+            key.aead_for(purpose).encrypt(Nonce::from_slice(&nonce), Payload { msg: payload, aad: &aad }).ok()?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ciphertext);
+        Some(format!("{ENCRYPTED_PREFIX}{}", b64::encode(out)))
+    }
+
+    /// Verify (and decrypt) and return the payload; `None` on any failure.
     pub fn open(&self, purpose: Purpose, cookie_name: &str, value: &str) -> Option<Vec<u8>> {
         if value.len() > MAX_COOKIE_VALUE_LEN {
             return None;
+        }
+        if let Some(rest) = value.strip_prefix(ENCRYPTED_PREFIX) {
+            let bytes = b64::decode(rest)?;
+            if bytes.len() < NONCE_BYTES + 16 {
+                return None;
+            }
+            let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
+            let aad = aead_context(purpose, cookie_name);
+            return self.keys.iter().find_map(|k| {
+                k.aead_for(purpose).decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad }).ok()
+            });
         }
         let rest = value.strip_prefix(VERSION_PREFIX)?;
         let (payload_b64, tag_b64) = rest.split_once('.')?;
@@ -158,6 +211,14 @@ fn feed(m: &mut HmacSha256, purpose: Purpose, cookie_name: &str, payload_b64: &s
     m.update(cookie_name.as_bytes());
     m.update(b"\0");
     m.update(payload_b64.as_bytes());
+}
+
+fn aead_context(purpose: Purpose, cookie_name: &str) -> Vec<u8> {
+    let mut aad = MAC_CONTEXT.to_vec();
+    aad.extend_from_slice(purpose.label().as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(cookie_name.as_bytes());
+    aad
 }
 
 fn mac(keyed: &HmacSha256, purpose: Purpose, cookie_name: &str, payload_b64: &str) -> Vec<u8> {
@@ -237,6 +298,25 @@ mod tests {
         assert!(KeyRing::from_secret(&format!(" {K1} , {K2} ")).is_ok());
         // Debug never shows key material
         assert_eq!(format!("{:?}", ring(K1)), "KeyRing(1 keys, redacted)");
+    }
+
+    #[test]
+    fn encrypted_cookies_hide_the_payload_and_bind_name_purpose_and_key() {
+        let r = ring(K1);
+        let sealed = r.seal_encrypted(Purpose::Session, "n", b"alice@acme.example", [7u8; NONCE_BYTES]).unwrap();
+        assert!(sealed.starts_with("v1e."));
+        assert!(!sealed.contains("YWxpY2") && !sealed.contains("alice"), "the email is not readable");
+        assert_eq!(r.open(Purpose::Session, "n", &sealed).unwrap(), b"alice@acme.example");
+        assert!(r.open(Purpose::Session, "m", &sealed).is_none(), "cookie name bound");
+        assert!(r.open(Purpose::LoginTransaction, "n", &sealed).is_none(), "purpose bound");
+        assert!(ring(K2).open(Purpose::Session, "n", &sealed).is_none(), "wrong key");
+        assert_eq!(ring(&format!("{K2},{K1}")).open(Purpose::Session, "n", &sealed).unwrap(), b"alice@acme.example");
+        let mut bytes = sealed.into_bytes();
+        let last = bytes.len() - 3;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        assert!(r.open(Purpose::Session, "n", &String::from_utf8(bytes).unwrap()).is_none(), "tampered");
+        assert!(r.open(Purpose::Session, "n", "v1e.").is_none());
+        assert!(r.open(Purpose::Session, "n", "v1e.AAAA").is_none());
     }
 
     #[test]

@@ -4,4 +4,5 @@ pub mod codec;
 pub mod cookies;
 pub mod record;
 pub mod return_to;
+pub mod revocation;
 pub mod transaction;

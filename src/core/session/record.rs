@@ -2,13 +2,19 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::session::codec::{KeyRing, Purpose};
+use crate::core::config::SessionSettings;
+use crate::core::platform::Rng;
+use crate::core::session::codec::{KeyRing, Purpose, NONCE_BYTES};
 use crate::core::session::cookies::cookie_values;
 
-/// Bounds that keep the cookie well under 4 KB whatever the IdP sends.
+/// Bounds on what an IdP can put into the session.
 pub const MAX_SUB_LEN: usize = 255;
 pub const MAX_NAME_CHARS: usize = 128;
 pub const MAX_EMAIL_LEN: usize = 320;
+pub const MAX_SID_LEN: usize = 255;
+/// The session cookie's value stays under this, whatever the IdP sends (the name, groups and `sid` are
+/// dropped, in that order, before a login is refused for being too large).
+pub const MAX_SESSION_COOKIE_VALUE: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -27,12 +33,95 @@ pub struct Session {
     /// The IdP session id (`sid` claim), for front/back-channel logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Last renewal (unix seconds), for the idle timeout. Defaults to `iat`.
+    #[serde(rename = "ra", default)]
+    pub renewed_at: u64,
+    /// Groups that some access policy mentions (never the IdP's whole list).
+    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+}
+
+/// How a session cookie stands at a given time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionState {
+    Valid(Session),
+    /// Valid, and due for a sliding renewal (at most once per half idle timeout).
+    ValidRenew(Session),
+}
+
+impl SessionState {
+    pub fn session(&self) -> &Session {
+        match self {
+            SessionState::Valid(s) | SessionState::ValidRenew(s) => s,
+        }
+    }
+
+    pub fn into_session(self) -> Session {
+        match self {
+            SessionState::Valid(s) | SessionState::ValidRenew(s) => s,
+        }
+    }
 }
 
 impl Session {
+    /// Signed (not encrypted) cookie value.
     pub fn seal(&self, keys: &KeyRing, cookie_name: &str) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
         keys.seal(Purpose::Session, cookie_name, &json)
+    }
+
+    /// The cookie value as configured: encrypted (AES-256-GCM, fresh random nonce) or signed.
+    pub fn seal_as_configured(
+        &self,
+        keys: &KeyRing,
+        cookie_name: &str,
+        settings: &SessionSettings,
+        rng: &dyn Rng,
+    ) -> Option<String> {
+        if !settings.encrypt {
+            return Some(self.seal(keys, cookie_name));
+        }
+        let mut nonce = [0u8; NONCE_BYTES];
+        rng.fill(&mut nonce).ok()?;
+        let json = serde_json::to_vec(self).ok()?;
+        keys.seal_encrypted(Purpose::Session, cookie_name, &json, nonce)
+    }
+
+    /// Seal within [`MAX_SESSION_COOKIE_VALUE`], dropping the name, groups and `sid` if needed.
+    pub fn seal_within_budget(
+        mut self,
+        keys: &KeyRing,
+        cookie_name: &str,
+        settings: &SessionSettings,
+        rng: &dyn Rng,
+    ) -> Option<(Session, String)> {
+        for step in 0..4 {
+            match step {
+                1 => self.name = None,
+                2 => self.groups.clear(),
+                3 => self.sid = None,
+                _ => {}
+            }
+            let value = self.seal_as_configured(keys, cookie_name, settings, rng)?;
+            if value.len() <= MAX_SESSION_COOKIE_VALUE {
+                return Some((self, value));
+            }
+        }
+        None
+    }
+
+    /// Idle timeout and sliding renewal on top of the absolute expiry checked when decoding.
+    pub fn state(self, settings: &SessionSettings, now: u64) -> Option<SessionState> {
+        let Some(idle) = settings.idle_timeout_seconds else { return Some(SessionState::Valid(self)) };
+        let last = self.renewed_at.max(self.iat);
+        if now >= last.saturating_add(idle) {
+            return None;
+        }
+        if now >= last.saturating_add(idle / 2) && self.exp > now.saturating_add(60) {
+            Some(SessionState::ValidRenew(self))
+        } else {
+            Some(SessionState::Valid(self))
+        }
     }
 
     /// A valid, unexpired session from a `Cookie` header, or `None`.
@@ -81,7 +170,65 @@ mod tests {
             iat: 1000,
             exp,
             sid: None,
+            renewed_at: 1000,
+            groups: vec![],
         }
+    }
+
+    fn settings(idle: Option<u64>, encrypt: bool) -> SessionSettings {
+        SessionSettings { lifetime_seconds: 28800, idle_timeout_seconds: idle, encrypt }
+    }
+
+    struct Counter(std::cell::Cell<u8>);
+    impl Rng for Counter {
+        fn fill(&self, buf: &mut [u8]) -> Result<(), crate::core::platform::CryptoError> {
+            for b in buf {
+                self.0.set(self.0.get().wrapping_add(1));
+                *b = self.0.get();
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn idle_timeout_and_sliding_renewal() {
+        let s = settings(Some(600), false);
+        let fresh = session(50_000);
+        assert!(matches!(fresh.clone().state(&s, 1000), Some(SessionState::Valid(_))));
+        assert!(
+            matches!(fresh.clone().state(&s, 1299), Some(SessionState::Valid(_))),
+            "no rewrite before half the idle time"
+        );
+        assert!(matches!(fresh.clone().state(&s, 1300), Some(SessionState::ValidRenew(_))));
+        assert_eq!(fresh.clone().state(&s, 1600), None, "idle too long");
+        let mut renewed = fresh.clone();
+        renewed.renewed_at = 1500;
+        assert!(matches!(renewed.state(&s, 1600), Some(SessionState::Valid(_))));
+        assert!(matches!(fresh.state(&settings(None, false), 40_000), Some(SessionState::Valid(_))), "no idle timeout");
+    }
+
+    #[test]
+    fn the_cookie_stays_under_budget_whatever_the_idp_sends() {
+        let k = keys();
+        let rng = Counter(Default::default());
+        let mut huge = session(50_000);
+        huge.name = Some("N".repeat(MAX_NAME_CHARS));
+        huge.sub = "s".repeat(MAX_SUB_LEN);
+        huge.sid = Some("i".repeat(MAX_SID_LEN));
+        huge.groups = (0..16).map(|i| format!("group-{i:02}-{}", "x".repeat(40))).collect();
+        for encrypt in [false, true] {
+            let (kept, value) = huge
+                .clone()
+                .seal_within_budget(&k, "__Host-edge-auth-session", &settings(None, encrypt), &rng)
+                .unwrap();
+            assert!(value.len() <= MAX_SESSION_COOKIE_VALUE, "{}", value.len());
+            assert_eq!(kept.sub, huge.sub, "the identity itself is never dropped");
+            assert_eq!(kept.email, huge.email);
+        }
+        let typical = session(50_000);
+        let (kept, value) = typical.clone().seal_within_budget(&k, "n", &settings(None, true), &rng).unwrap();
+        assert_eq!(kept, typical, "nothing dropped when it fits");
+        assert!(value.len() < 400, "{}", value.len());
     }
 
     #[test]

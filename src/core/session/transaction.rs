@@ -102,6 +102,8 @@ mod tests {
             iat: 1,
             exp: 100,
             sid: None,
+            renewed_at: 1,
+            groups: vec![],
         };
         let s_value = s.seal(&k, "c");
         assert!(LoginTransaction::from_cookie_header(&format!("c={s_value}"), "c", &k, 1).is_none());

@@ -1,0 +1,140 @@
+//! Origin mode: proxy an authenticated request to the origin with identity headers and a signed assertion
+//! (ES256 via WebCrypto). Assertions are cached per session for half their lifetime.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::CryptoKey;
+use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response, Result};
+
+use crate::core::assertion::{
+    cookie_header_for_origin, identity_headers, is_identity_header, signing_input, AssertionKey, ASSERTION_HEADER,
+};
+use crate::core::b64;
+use crate::core::config::OriginSettings;
+use crate::core::session::record::Session;
+
+const MAX_CACHED_ASSERTIONS: usize = 2048;
+
+/// (sub, iat, connector) of a session -> (signed assertion, expires at).
+type AssertionCache = HashMap<(String, u64, String), (String, u64)>;
+
+thread_local! {
+    static SIGNING_KEY: RefCell<Option<(String, CryptoKey)>> = const { RefCell::new(None) };
+    /// (sub, iat, connector) -> (assertion, expires_at)
+    static ASSERTIONS: RefCell<AssertionCache> = RefCell::new(HashMap::new());
+}
+
+fn js(e: JsValue) -> worker::Error {
+    worker::Error::JsError(
+        e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| "WebCrypto error".into()),
+    )
+}
+
+fn subtle() -> Result<web_sys::SubtleCrypto> {
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).map_err(js)?;
+    Ok(crypto.unchecked_into::<web_sys::Crypto>().subtle())
+}
+
+fn object(entries: &[(&str, JsValue)]) -> Result<Object> {
+    let o = Object::new();
+    for (k, v) in entries {
+        Reflect::set(&o, &JsValue::from_str(k), v).map_err(js)?;
+    }
+    Ok(o)
+}
+
+async fn signing_key(key: &AssertionKey) -> Result<CryptoKey> {
+    if let Some(k) =
+        SIGNING_KEY.with(|c| c.borrow().as_ref().filter(|(kid, _)| *kid == key.kid).map(|(_, k)| k.clone()))
+    {
+        return Ok(k);
+    }
+    let jwk: Object = js_sys::JSON::parse(&key.private_jwk_json).map_err(js)?.unchecked_into();
+    let params = object(&[("name", "ECDSA".into()), ("namedCurve", "P-256".into())])?;
+    let usages = Array::of1(&JsValue::from_str("sign"));
+    let promise = subtle()?.import_key_with_object("jwk", &jwk, &params, false, &usages).map_err(js)?;
+    let imported: CryptoKey = JsFuture::from(promise).await.map_err(js)?.unchecked_into();
+    SIGNING_KEY.with(|c| *c.borrow_mut() = Some((key.kid.clone(), imported.clone())));
+    Ok(imported)
+}
+
+/// A signed assertion for `session`, reused while more than half its lifetime remains.
+pub async fn assertion(
+    key: &AssertionKey,
+    session: &Session,
+    site_origin: &str,
+    origin: &OriginSettings,
+    now: u64,
+) -> Result<String> {
+    let cache_key = (session.sub.clone(), session.iat, session.connector.clone());
+    let ttl = origin.assertion_ttl_seconds;
+    if let Some(jwt) = ASSERTIONS.with(|c| {
+        c.borrow().get(&cache_key).filter(|(_, exp)| now.saturating_add(ttl / 2) < *exp).map(|(jwt, _)| jwt.clone())
+    }) {
+        return Ok(jwt);
+    }
+    let audience = origin.url.origin().ascii_serialization();
+    let input = signing_input(key, session, site_origin, &audience, now, ttl);
+    let params = object(&[("name", "ECDSA".into()), ("hash", "SHA-256".into())])?;
+    let promise =
+        subtle()?.sign_with_object_and_u8_array(&params, &signing_key(key).await?, input.as_bytes()).map_err(js)?;
+    let signature = Uint8Array::new(&JsFuture::from(promise).await.map_err(js)?).to_vec();
+    let jwt = format!("{input}.{}", b64::encode(signature));
+    ASSERTIONS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= MAX_CACHED_ASSERTIONS {
+            c.retain(|_, (_, exp)| *exp > now);
+            if c.len() >= MAX_CACHED_ASSERTIONS {
+                c.clear();
+            }
+        }
+        c.insert(cache_key, (jwt.clone(), now.saturating_add(ttl)));
+    });
+    Ok(jwt)
+}
+
+/// Forward `req` to the origin. Client-sent identity headers and our cookies never reach it; for a
+/// signed-in user the identity headers and the assertion are added.
+pub async fn proxy(
+    req: Request,
+    url: &url::Url,
+    origin: &OriginSettings,
+    identity: Option<(&Session, String)>,
+) -> Result<Response> {
+    let mut target = origin.url.clone();
+    target.set_path(url.path());
+    target.set_query(url.query());
+    let headers = Headers::new();
+    for (name, value) in req.headers().entries() {
+        let lower = name.to_ascii_lowercase();
+        if is_identity_header(&lower) || lower == "host" || lower == "cookie" {
+            continue;
+        }
+        headers.append(&name, &value)?;
+    }
+    if let Some(cookie) = req.headers().get("cookie")? {
+        let forwarded = cookie_header_for_origin(&cookie);
+        if !forwarded.is_empty() {
+            headers.set("cookie", &forwarded)?;
+        }
+    }
+    headers.set("x-forwarded-host", url.host_str().unwrap_or_default())?;
+    headers.set("x-forwarded-proto", url.scheme())?;
+    if let Some((session, assertion)) = identity {
+        for (name, value) in identity_headers(session) {
+            headers.set(name, &value)?;
+        }
+        headers.set(ASSERTION_HEADER, &assertion)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(req.method()).with_headers(headers).with_redirect(RequestRedirect::Manual);
+    if !matches!(req.method(), worker::Method::Get | worker::Method::Head) {
+        init.with_body(req.inner().body().map(JsValue::from));
+    }
+    let upstream = Request::new_with_init(target.as_str(), &init)?;
+    Fetch::Request(upstream).send().await
+}
