@@ -64,6 +64,16 @@ export function claimsForLogin(login, overrides = {}) {
   return claims;
 }
 
+/** oidc-provider's outgoing fetch, minus its SSRF guard for loopback targets (the worker in development). */
+function loopbackAllowingFetch(url, options) {
+  const host = new URL(url).hostname;
+  if (host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)) {
+    const { dispatcher: _ssrfGuard, ...rest } = options;
+    return globalThis.fetch(url, rest);
+  }
+  return globalThis.fetch(url, options);
+}
+
 const CLIENT_DEFAULTS = {
   grant_types: ['authorization_code'],
   response_types: ['code'],
@@ -96,7 +106,16 @@ button{font-size:1rem;padding:.5rem 1rem;margin:.25rem 0;display:block;width:100
  *        or (login) => overrides
  * @param {{keys: object[]}} [opts.jwks] private signing JWKS (default: generated, see generateSigningJwks)
  * @param {object} [opts.ttl] oidc-provider ttl overrides (seconds)
+ * @param {object} [opts.claims] extra oidc-provider `claims` entries; a scope mapped to claims
+ *        (`{ groups: ['groups'] }`) is also added to `scopes`; the values come from `accounts` overrides
+ * @param {object} [opts.features] extra oidc-provider `features`, merged over the defaults (for example
+ *        `{ backchannelLogout: { enabled: true } }`: clients then take `backchannel_logout_uri` and
+ *        `backchannel_logout_session_required`, which also puts `sid` in their ID tokens). oidc-provider refuses
+ *        to post to special-use addresses (SSRF protection); with back-channel logout enabled, loopback URLs
+ *        (a worker on 127.0.0.1) are allowed, unless `configuration.fetch` says otherwise
  * @param {object} [opts.configuration] extra oidc-provider configuration, shallow-merged last
+ * @param {function[]} [opts.middleware] Koa middleware run before oidc-provider's own (`provider.use`), e.g. to
+ *        record requests and responses in tests
  * @returns {Promise<{issuer: string, port: number, provider: Provider, server: http.Server,
  *          jwks: {keys: object[]}, publicJwks: {keys: object[]}, close(): Promise<void>}>}
  */
@@ -107,7 +126,10 @@ export async function startIdp({
   accounts = {},
   jwks,
   ttl = {},
+  claims: extraClaims = {},
+  features: extraFeatures = {},
   configuration = {},
+  middleware = [],
 } = {}) {
   const signingJwks = jwks || (await generateSigningJwks());
 
@@ -144,8 +166,19 @@ export async function startIdp({
       openid: ['sub'],
       email: ['email', 'email_verified'],
       profile: ['name'],
+      ...extraClaims,
     },
-    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    scopes: [
+      ...new Set([
+        'openid',
+        'offline_access',
+        'email',
+        'profile',
+        ...Object.entries(extraClaims)
+          .filter(([, v]) => Array.isArray(v))
+          .map(([k]) => k),
+      ]),
+    ],
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: true },
@@ -165,6 +198,7 @@ export async function startIdp({
           ctx.body = page('Signed out', '<h1>Signed out</h1><p>You are signed out of the dev IdP.</p>');
         },
       },
+      ...extraFeatures,
     },
     enabledJWA: {
       idTokenSigningAlgValues: [...SIGNING_ALGS],
@@ -203,6 +237,7 @@ export async function startIdp({
       Grant: 86400,
       ...ttl,
     },
+    ...(extraFeatures.backchannelLogout?.enabled ? { fetch: loopbackAllowingFetch } : {}),
     ...configuration,
   };
 
@@ -216,6 +251,7 @@ export async function startIdp({
   provider.on('server_error', (_ctx, err) => {
     console.error('[dev-idp] server_error:', err);
   });
+  for (const fn of middleware) provider.use(fn);
   server.on('request', provider.callback());
 
   const publicJwks = {

@@ -22,6 +22,7 @@ step "format" cargo fmt --all -- --check
 step "clippy (host, all targets)" cargo clippy --all-targets --locked -- -D warnings
 step "clippy (wasm32)" cargo clippy --target wasm32-unknown-unknown --lib --locked -- -D warnings
 step "host tests (core + flow)" cargo test --locked
+step "check command" cargo test --locked --features cli --test check_cli
 step "WebCrypto tests (wasm32 in Node)" cargo test --locked --target wasm32-unknown-unknown --test webcrypto
 step "build the worker" bash scripts/build.sh
 step "bundle size" node scripts/size.mjs

@@ -20,6 +20,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use edge_auth::core::assertion::{AssertionKey, ASSERTION_KEY_BINDING};
 use edge_auth::core::b64;
 use edge_auth::core::config::{
     is_guid, is_loopback_host, Config, ConfigError, Connector, ConnectorKind, EntraSettings, EntraTenancy, Protocol,
@@ -28,6 +29,7 @@ use edge_auth::core::config::{
 use edge_auth::core::oidc::discovery::{parse_provider_metadata_accepting, DiscoveryError, ProviderMetadata};
 use edge_auth::core::oidc::jwks::{parse_jwks, Alg, EcCurve, Jwk, KeyMaterial, MAX_RSA_BITS, MIN_RSA_BITS};
 use edge_auth::core::oidc::token::choose_auth_method;
+use edge_auth::core::policy::{Access, PathPattern};
 use edge_auth::core::session::codec::KeyRing;
 
 /// The worker's limits for IdP responses and its fetch timeout (src/platform).
@@ -210,21 +212,15 @@ fn run(options: &Options) -> u8 {
             return finish(report, 0);
         }
     };
-    report.line(
-        0,
-        format!(
-            "session:  lifetime {} s, clock leeway {} s; {} connector{}",
-            config.session.lifetime_seconds,
-            config.clock_leeway_seconds,
-            config.connectors.len(),
-            plural(config.connectors.len())
-        ),
-    );
+    report_settings(&mut report, &config);
     let secrets = match &options.secrets {
         None => None,
         Some(path) => match read_secrets_file(path) {
             Ok(s) => {
                 check_session_keys(&mut report, path, &s);
+                if config.origin.is_some() {
+                    check_assertion_key(&mut report, path, &s);
+                }
                 Some((path.as_str(), s))
             }
             Err(e) => {
@@ -339,6 +335,101 @@ fn read_secrets_file(path: &str) -> Result<HashMap<String, String>, String> {
         map.insert(key.trim().to_string(), unquoted.to_string());
     }
     Ok(map)
+}
+
+/// Settings outside the connectors: session, origin mode, path policies.
+fn report_settings(report: &mut Report, config: &Config) {
+    let session = &config.session;
+    let idle = match session.idle_timeout_seconds {
+        Some(idle) => format!(", idle timeout {idle} s"),
+        None => String::new(),
+    };
+    let cookies = if session.encrypt { "encrypted (AES-256-GCM)" } else { "signed (HMAC)" };
+    report.line(
+        0,
+        format!(
+            "session:  lifetime {} s{idle}, cookies {cookies}, clock leeway {} s; {} connector{}",
+            session.lifetime_seconds,
+            config.clock_leeway_seconds,
+            config.connectors.len(),
+            plural(config.connectors.len())
+        ),
+    );
+    if let Some(origin) = &config.origin {
+        report.line(
+            0,
+            format!(
+                "origin:   {} (identity headers + an ES256 assertion valid {} s, key {ASSERTION_KEY_BINDING})",
+                origin.url, origin.assertion_ttl_seconds
+            ),
+        );
+    }
+    let owned = |domain: &str| config.connector_for_domain(domain).is_some();
+    for (i, policy) in config.policies.iter().enumerate() {
+        let path = match &policy.path {
+            PathPattern::Exact(p) => p.clone(),
+            PathPattern::Prefix(p) => format!("{p}/*"),
+        };
+        let access = match &policy.access {
+            Access::Public => "public (no sign-in)".to_string(),
+            Access::Restricted { emails, domains, groups } => {
+                let mut parts = Vec::new();
+                for (what, list) in [("emails", emails), ("domains", domains), ("groups", groups)] {
+                    if !list.is_empty() {
+                        parts.push(format!("{what} {}", list.join(", ")));
+                    }
+                }
+                if parts.is_empty() {
+                    "any signed-in user".to_string()
+                } else {
+                    parts.join("; ")
+                }
+            }
+        };
+        report.line(0, format!("policy:   {path}: {access}"));
+        // A session's email domain is always one a connector owns: other domains can never match.
+        if let Access::Restricted { emails, domains, .. } = &policy.access {
+            for d in domains.iter().filter(|d| !owned(d)) {
+                report.warning(
+                    2,
+                    None,
+                    &format!("policies[{i}].domains"),
+                    format!("{d:?} is not routed to any connector, so nobody from it can sign in"),
+                );
+            }
+            for e in emails.iter().filter(|e| !e.rsplit_once('@').is_some_and(|(_, d)| owned(d))) {
+                report.warning(
+                    2,
+                    None,
+                    &format!("policies[{i}].emails"),
+                    format!("{e:?} is not in a domain routed to any connector, so it can never sign in"),
+                );
+            }
+        }
+    }
+}
+
+fn check_assertion_key(report: &mut Report, path: &str, secrets: &HashMap<String, String>) {
+    match secrets.get(ASSERTION_KEY_BINDING) {
+        None => report.warning(
+            0,
+            None,
+            ASSERTION_KEY_BINDING,
+            format!(
+                "not in {path}; origin mode needs it (node scripts/generate-assertion-key.mjs, then \
+                 bash scripts/wrangler.sh secret put {ASSERTION_KEY_BINDING})"
+            ),
+        ),
+        Some(text) => match AssertionKey::from_secret(text) {
+            // The kid is the public key's thumbprint: safe to print.
+            Ok(key) => {
+                report.line(0, format!("secrets:  {path}: {ASSERTION_KEY_BINDING} is an EC P-256 key, kid {}", key.kid))
+            }
+            Err(ConfigError { reason, .. }) => {
+                report.config_error(0, format!("{}: {reason} (in {path})", locate(None, ASSERTION_KEY_BINDING)))
+            }
+        },
+    }
 }
 
 fn check_session_keys(report: &mut Report, path: &str, secrets: &HashMap<String, String>) {

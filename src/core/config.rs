@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::core::routing::normalize_domain;
@@ -42,87 +42,57 @@ impl ConfigError {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 struct RawConfig {
     connectors: Vec<serde_json::Value>,
-    #[serde(default)]
     session: Option<RawSession>,
-    #[serde(default)]
     clock_leeway_seconds: Option<u64>,
-    #[serde(default)]
     origin: Option<RawOrigin>,
-    #[serde(default)]
     policies: Vec<crate::core::policy::RawPolicy>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 struct RawSession {
-    #[serde(default)]
     lifetime_seconds: Option<u64>,
-    #[serde(default)]
     idle_timeout_seconds: Option<u64>,
-    #[serde(default)]
     encrypt: bool,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 struct RawOrigin {
     url: String,
-    #[serde(default)]
     assertion_ttl_seconds: Option<u64>,
 }
 
 /// One connector as written. Fields are optional here; which ones a kind requires or accepts is decided in
 /// [`validate_connector`], so that a misplaced field gets an error naming the kind it belongs to.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 struct RawConnector {
     id: String,
     kind: String,
-    #[serde(default)]
     display_name: Option<String>,
     client_id: String,
     client_secret_binding: String,
     domains: Vec<String>,
-    #[serde(default)]
     scopes: Vec<String>,
-    #[serde(default)]
     token_endpoint_auth_method: Option<String>,
-    #[serde(default)]
     prompt: Option<String>,
-    #[serde(default)]
     max_age: Option<u64>,
-    #[serde(default)]
     response_mode: Option<String>,
-    #[serde(default)]
     claims: Option<RawClaimMapping>,
-    #[serde(default)]
     issuer: Option<String>,
-    #[serde(default)]
     tenant: Option<String>,
-    #[serde(default)]
     allowed_tenants: Option<Vec<String>>,
-    #[serde(default)]
     authority: Option<String>,
-    #[serde(default)]
     hosted_domains: Option<Vec<String>>,
-    #[serde(default)]
     authorization_endpoint: Option<String>,
-    #[serde(default)]
     token_endpoint: Option<String>,
-    #[serde(default)]
     graph_me_endpoint: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 struct RawClaimMapping {
-    #[serde(default)]
     email: Option<String>,
-    #[serde(default)]
     name: Option<String>,
 }
 
@@ -332,13 +302,9 @@ impl Config {
         if !text.trim_start().starts_with('{') {
             return Err(ConfigError::top("(document)", "must be a JSON object with a \"connectors\" array"));
         }
-        let deserializer = &mut serde_json::Deserializer::from_str(text);
-        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." { "(document)".to_string() } else { path };
-            ConfigError::top(field, e.inner().to_string())
-        })?;
-        Self::validate(raw)
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| ConfigError::top("(document)", format!("not valid JSON: {e}")))?;
+        Self::validate(read_config(&value)?)
     }
 
     pub fn connector(&self, id: &str) -> Option<&Connector> {
@@ -363,14 +329,7 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("#{}", position + 1));
-            if !value.is_object() {
-                return Err(ConfigError::new(Some(&label), "(connector)", "must be a JSON object"));
-            }
-            let rc: RawConnector = serde_path_to_error::deserialize(value).map_err(|e| {
-                let path = e.path().to_string();
-                let field = if path == "." { "(connector)".to_string() } else { path };
-                ConfigError::new(Some(&label), field, e.inner().to_string())
-            })?;
+            let rc = read_connector(&value, &label)?;
             let connector = validate_connector(rc, &label)?;
             if connectors.iter().any(|c| c.id == connector.id) {
                 return Err(ConfigError::new(Some(&label), "id", "another connector has the same id"));
@@ -390,8 +349,7 @@ impl Config {
             }
             connectors.push(connector);
         }
-        let raw_session =
-            raw.session.unwrap_or(RawSession { lifetime_seconds: None, idle_timeout_seconds: None, encrypt: false });
+        let raw_session = raw.session.unwrap_or_default();
         let lifetime = raw_session.lifetime_seconds.unwrap_or(DEFAULT_SESSION_LIFETIME_SECONDS);
         if !(60..=30 * 24 * 3600).contains(&lifetime) {
             return Err(ConfigError::top("session.lifetime_seconds", "must be between 60 seconds and 30 days"));
@@ -436,6 +394,210 @@ impl Config {
             domain_index,
         })
     }
+}
+
+/// A JSON object read field by field, so that every error names the connector and the field path
+/// (`domains[1]`, `session.lifetime_seconds`) and unknown fields are refused (a typo is never ignored).
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    prefix: String,
+    connector: Option<&'a str>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(
+        value: &'a Value,
+        prefix: &str,
+        connector: Option<&'a str>,
+        allowed: &[&str],
+    ) -> Result<Fields<'a>, ConfigError> {
+        let whole = |reason: &str| {
+            let field = if prefix.is_empty() {
+                if connector.is_some() {
+                    "(connector)".to_string()
+                } else {
+                    "(document)".to_string()
+                }
+            } else {
+                prefix.trim_end_matches('.').to_string()
+            };
+            ConfigError::new(connector, field, reason)
+        };
+        let map = value.as_object().ok_or_else(|| whole("must be a JSON object"))?;
+        for key in map.keys() {
+            if !allowed.contains(&key.as_str()) {
+                let expected: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
+                return Err(ConfigError::new(
+                    connector,
+                    format!("{prefix}{key}"),
+                    format!("unknown field `{key}`, expected one of {}", expected.join(", ")),
+                ));
+            }
+        }
+        Ok(Fields { map, prefix: prefix.to_string(), connector })
+    }
+
+    fn err(&self, name: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::new(self.connector, format!("{}{name}", self.prefix), reason)
+    }
+
+    /// The field, absent when missing or `null`.
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name).filter(|v| !v.is_null())
+    }
+
+    fn opt_str(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(self.err(name, format!("invalid type: {}, expected a string", kind(other)))),
+        }
+    }
+
+    fn str(&self, name: &str) -> Result<String, ConfigError> {
+        self.opt_str(name)?.ok_or_else(|| self.err(name, format!("missing field `{name}`")))
+    }
+
+    fn opt_u64(&self, name: &str) -> Result<Option<u64>, ConfigError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                self.err(name, format!("invalid type: {}, expected a whole number of seconds", kind(v)))
+            }),
+        }
+    }
+
+    fn bool(&self, name: &str) -> Result<bool, ConfigError> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(self.err(name, format!("invalid type: {}, expected true or false", kind(other)))),
+        }
+    }
+
+    fn opt_str_list(&self, name: &str) -> Result<Option<Vec<String>>, ConfigError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => {
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| match v {
+                        Value::String(s) => Ok(s.clone()),
+                        other => Err(self
+                            .err(&format!("{name}[{i}]"), format!("invalid type: {}, expected a string", kind(other)))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some)
+            }
+            Some(other) => Err(self.err(name, format!("invalid type: {}, expected a list of strings", kind(other)))),
+        }
+    }
+
+    fn str_list(&self, name: &str) -> Result<Vec<String>, ConfigError> {
+        Ok(self.opt_str_list(name)?.unwrap_or_default())
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn read_config(value: &Value) -> Result<RawConfig, ConfigError> {
+    let f = Fields::of(value, "", None, &["connectors", "session", "clock_leeway_seconds", "origin", "policies"])?;
+    let connectors = match f.get("connectors") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(other) => {
+            return Err(f.err("connectors", format!("invalid type: {}, expected a list of connectors", kind(other))))
+        }
+        None => return Err(f.err("connectors", "missing field `connectors`")),
+    };
+    let session = match f.get("session") {
+        None => None,
+        Some(v) => {
+            let s = Fields::of(v, "session.", None, &["lifetime_seconds", "idle_timeout_seconds", "encrypt"])?;
+            Some(RawSession {
+                lifetime_seconds: s.opt_u64("lifetime_seconds")?,
+                idle_timeout_seconds: s.opt_u64("idle_timeout_seconds")?,
+                encrypt: s.bool("encrypt")?,
+            })
+        }
+    };
+    let origin = match f.get("origin") {
+        None => None,
+        Some(v) => {
+            let o = Fields::of(v, "origin.", None, &["url", "assertion_ttl_seconds"])?;
+            Some(RawOrigin { url: o.str("url")?, assertion_ttl_seconds: o.opt_u64("assertion_ttl_seconds")? })
+        }
+    };
+    let policies = match f.get("policies") {
+        None => Vec::new(),
+        Some(v) => crate::core::policy::read_policies(v)?,
+    };
+    Ok(RawConfig { connectors, session, clock_leeway_seconds: f.opt_u64("clock_leeway_seconds")?, origin, policies })
+}
+
+const CONNECTOR_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "display_name",
+    "client_id",
+    "client_secret_binding",
+    "domains",
+    "scopes",
+    "token_endpoint_auth_method",
+    "prompt",
+    "max_age",
+    "response_mode",
+    "claims",
+    "issuer",
+    "tenant",
+    "allowed_tenants",
+    "authority",
+    "hosted_domains",
+    "authorization_endpoint",
+    "token_endpoint",
+    "graph_me_endpoint",
+];
+
+fn read_connector(value: &Value, label: &str) -> Result<RawConnector, ConfigError> {
+    let f = Fields::of(value, "", Some(label), CONNECTOR_FIELDS)?;
+    let claims = match f.get("claims") {
+        None => None,
+        Some(v) => {
+            let c = Fields::of(v, "claims.", Some(label), &["email", "name"])?;
+            Some(RawClaimMapping { email: c.opt_str("email")?, name: c.opt_str("name")? })
+        }
+    };
+    Ok(RawConnector {
+        id: f.str("id")?,
+        kind: f.str("kind")?,
+        display_name: f.opt_str("display_name")?,
+        client_id: f.str("client_id")?,
+        client_secret_binding: f.str("client_secret_binding")?,
+        domains: f.opt_str_list("domains")?.ok_or_else(|| f.err("domains", "missing field `domains`"))?,
+        scopes: f.str_list("scopes")?,
+        token_endpoint_auth_method: f.opt_str("token_endpoint_auth_method")?,
+        prompt: f.opt_str("prompt")?,
+        max_age: f.opt_u64("max_age")?,
+        response_mode: f.opt_str("response_mode")?,
+        claims,
+        issuer: f.opt_str("issuer")?,
+        tenant: f.opt_str("tenant")?,
+        allowed_tenants: f.opt_str_list("allowed_tenants")?,
+        authority: f.opt_str("authority")?,
+        hosted_domains: f.opt_str_list("hosted_domains")?,
+        authorization_endpoint: f.opt_str("authorization_endpoint")?,
+        token_endpoint: f.opt_str("token_endpoint")?,
+        graph_me_endpoint: f.opt_str("graph_me_endpoint")?,
+    })
 }
 
 fn validate_connector(rc: RawConnector, label: &str) -> Result<Connector, ConfigError> {

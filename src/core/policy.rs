@@ -4,8 +4,6 @@
 //! or a prefix ending in `/*` (`/admin/*` matches `/admin` and everything under it). Paths without a
 //! matching rule need a session and nothing more.
 
-use serde::Deserialize;
-
 use crate::core::config::ConfigError;
 use crate::core::routing::normalize_domain;
 use crate::core::session::record::Session;
@@ -13,18 +11,65 @@ use crate::core::session::record::Session;
 /// Groups kept in the session (only those some rule mentions, at most this many).
 pub const MAX_SESSION_GROUPS: usize = 16;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub(crate) struct RawPolicy {
     path: String,
-    #[serde(default)]
     public: bool,
-    #[serde(default)]
     emails: Vec<String>,
-    #[serde(default)]
     domains: Vec<String>,
-    #[serde(default)]
     groups: Vec<String>,
+}
+
+/// Read the `policies` list (see `config.rs` for the field reader's error conventions).
+pub(crate) fn read_policies(value: &serde_json::Value) -> Result<Vec<RawPolicy>, ConfigError> {
+    let items = value.as_array().ok_or_else(|| ConfigError::top("policies", "must be a list of rules"))?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let obj =
+            item.as_object().ok_or_else(|| ConfigError::top(format!("policies[{i}]"), "must be a JSON object"))?;
+        let field = |name: &str| format!("policies[{i}].{name}");
+        for key in obj.keys() {
+            if !["path", "public", "emails", "domains", "groups"].contains(&key.as_str()) {
+                return Err(ConfigError::top(
+                    field(key),
+                    format!("unknown field `{key}`, expected one of `path`, `public`, `emails`, `domains`, `groups`"),
+                ));
+            }
+        }
+        let list = |name: &str| -> Result<Vec<String>, ConfigError> {
+            match obj.get(name) {
+                None | Some(serde_json::Value::Null) => Ok(vec![]),
+                Some(serde_json::Value::Array(a)) => a
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| {
+                        v.as_str().map(str::to_string).ok_or_else(|| {
+                            ConfigError::top(format!("policies[{i}].{name}[{j}]"), "invalid type, expected a string")
+                        })
+                    })
+                    .collect(),
+                Some(_) => Err(ConfigError::top(field(name), "invalid type, expected a list of strings")),
+            }
+        };
+        let path = obj
+            .get("path")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| ConfigError::top(field("path"), "missing field `path` (a string)"))?
+            .to_string();
+        let public = match obj.get("public") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(_) => return Err(ConfigError::top(field("public"), "invalid type, expected true or false")),
+        };
+        out.push(RawPolicy {
+            path,
+            public,
+            emails: list("emails")?,
+            domains: list("domains")?,
+            groups: list("groups")?,
+        });
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,13 +162,54 @@ fn parse_pattern(text: &str) -> Option<PathPattern> {
     }
 }
 
-/// The first rule matching `path` decides; no rule = any session.
-pub fn requirement<'a>(policies: &'a [Policy], path: &str) -> Requirement<'a> {
+fn first_match<'a>(policies: &'a [Policy], path: &str) -> Requirement<'a> {
     match policies.iter().find(|p| p.path.matches(path)) {
         None => Requirement::Session,
         Some(Policy { access: Access::Public, .. }) => Requirement::Public,
         Some(rule) => Requirement::Rule(rule),
     }
+}
+
+/// The first rule matching `path` decides; no rule = any session.
+///
+/// The path is matched both as received and percent-decoded, and the stricter answer wins, so that an
+/// origin (or asset server) that decodes differently cannot be reached around a rule: `/%61dmin` meets the
+/// `/admin/*` rule, and `/public%2F..%2Fadmin` is never public. A decoded path with dot segments,
+/// backslashes or empty segments is never public.
+pub fn requirement<'a>(policies: &'a [Policy], path: &str) -> Requirement<'a> {
+    if policies.is_empty() {
+        return Requirement::Session;
+    }
+    let raw = first_match(policies, path);
+    if !path.contains('%') {
+        return raw;
+    }
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let suspicious =
+        decoded.contains('\\') || decoded.contains("//") || decoded.split('/').any(|s| s == "." || s == "..");
+    // What an origin that decodes and resolves dot segments would see.
+    let resolved = resolve_dot_segments(&decoded.replace('\\', "/"));
+    let as_resolved = first_match(policies, &resolved);
+    match (raw, as_resolved) {
+        (_, rule @ Requirement::Rule(_)) | (rule @ Requirement::Rule(_), _) => rule,
+        (Requirement::Public, Requirement::Public) if !suspicious => Requirement::Public,
+        _ => Requirement::Session,
+    }
+}
+
+/// `/a/./b/../c` -> `/a/c` (RFC 3986 §5.2.4), empty segments collapsed.
+fn resolve_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 /// Whether a session satisfies a rule.
@@ -163,7 +249,7 @@ mod tests {
     use super::*;
 
     fn policies(json: &str) -> Vec<Policy> {
-        parse_policies(serde_json::from_str(json).unwrap()).unwrap()
+        parse_policies(read_policies(&serde_json::from_str(json).unwrap()).unwrap()).unwrap()
     }
 
     fn session(email: &str, groups: &[&str]) -> Session {
@@ -209,17 +295,38 @@ mod tests {
     }
 
     #[test]
+    fn encoded_paths_cannot_slip_around_a_rule() {
+        let p = policies(r#"[{"path":"/public/*","public":true},{"path":"/admin/*","emails":["boss@acme.example"]}]"#);
+        assert!(matches!(requirement(&p, "/%61dmin/users"), Requirement::Rule(_)), "encoded letter");
+        assert!(matches!(requirement(&p, "/admin%2Fusers"), Requirement::Rule(_)));
+        for sneaky in ["/public%2F..%2Fadmin", "/public/%2e%2e/admin", "/public/..%2Fadmin", "/public%5C..%5Cadmin"] {
+            assert!(matches!(requirement(&p, sneaky), Requirement::Rule(_)), "{sneaky} resolves to /admin");
+        }
+        assert_eq!(requirement(&p, "/public/%2Fx"), Requirement::Session, "never public");
+        assert_eq!(requirement(&p, "/public/logo%20big.png"), Requirement::Public, "ordinary encodings stay public");
+    }
+
+    #[test]
     fn config_errors_name_the_rule() {
-        let e = parse_policies(serde_json::from_str(r#"[{"path":"/*","public":true}]"#).unwrap()).unwrap_err();
-        assert_eq!(e.field, "policies[0].path");
         let e =
-            parse_policies(serde_json::from_str(r#"[{"path":"/x","public":true,"emails":["a@b.example"]}]"#).unwrap())
+            parse_policies(read_policies(&serde_json::from_str(r#"[{"path":"/*","public":true}]"#).unwrap()).unwrap())
                 .unwrap_err();
+        assert_eq!(e.field, "policies[0].path");
+        let e = parse_policies(
+            read_policies(&serde_json::from_str(r#"[{"path":"/x","public":true,"emails":["a@b.example"]}]"#).unwrap())
+                .unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(e.field, "policies[0].public");
-        let e =
-            parse_policies(serde_json::from_str(r#"[{"path":"/x","domains":["not a domain"]}]"#).unwrap()).unwrap_err();
+        let e = parse_policies(
+            read_policies(&serde_json::from_str(r#"[{"path":"/x","domains":["not a domain"]}]"#).unwrap()).unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(e.field, "policies[0].domains[0]");
-        let e = parse_policies(serde_json::from_str(r#"[{"path":"/auth/*","public":true}]"#).unwrap()).unwrap_err();
+        let e = parse_policies(
+            read_policies(&serde_json::from_str(r#"[{"path":"/auth/*","public":true}]"#).unwrap()).unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(e.field, "policies[0].path");
     }
 

@@ -1,8 +1,9 @@
 //! Home-realm discovery: an email address's domain picks the connector that owns it.
 //!
 //! Domains are normalised the same way in the configuration and in what visitors type or IdPs assert:
-//! trimmed, lowercased, one trailing dot removed, internationalised names converted to their ASCII
-//! (punycode) form. Matching is exact: `acme.example` does not own `mail.acme.example`.
+//! trimmed, lowercased, one trailing dot removed. Internationalised names are accepted in their ASCII
+//! (`xn--`) form only: the worker carries no Unicode tables (50 KB); the login page converts what visitors
+//! type with the browser's own IDNA. Matching is exact: `acme.example` does not own `mail.acme.example`.
 
 use thiserror::Error;
 
@@ -68,6 +69,9 @@ pub fn normalize_domain(input: &str) -> Option<String> {
     if trimmed.is_empty() || trimmed.len() > 253 || trimmed.starts_with('[') {
         return None;
     }
+    if !trimmed.is_ascii() {
+        return None;
+    }
     let host = url::Host::parse(trimmed).ok()?;
     let ascii = match host {
         url::Host::Domain(d) => d,
@@ -98,10 +102,12 @@ mod tests {
     }
 
     #[test]
-    fn converts_internationalised_names_to_punycode() {
-        assert_eq!(normalize_domain("bücher.example").as_deref(), Some("xn--bcher-kva.example"));
-        assert_eq!(normalize_domain("BÜCHER.example").as_deref(), Some("xn--bcher-kva.example"));
+    fn internationalised_names_are_taken_in_their_ascii_form() {
         assert_eq!(normalize_domain("xn--bcher-kva.example").as_deref(), Some("xn--bcher-kva.example"));
+        assert_eq!(normalize_domain("XN--BCHER-KVA.example").as_deref(), Some("xn--bcher-kva.example"));
+        // Unicode forms are refused, never mis-normalised (the login page sends the xn-- form).
+        assert_eq!(normalize_domain("bücher.example"), None);
+        assert_eq!(normalize_domain("\u{430}pple.example"), None, "Cyrillic a");
     }
 
     #[test]

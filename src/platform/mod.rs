@@ -56,16 +56,17 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let path = url.path();
     let now = WorkerPlatform::unix_now();
 
+    if revocations::bound(env) && state.cache.revocations_due(now, revocations::REFRESH_SECONDS) {
+        if state.cache.revocations_loaded() {
+            ctx.wait_until(revocations::reload(env.clone(), state.clone(), now));
+        } else {
+            // A fresh isolate learns the list before admitting anyone (or answering /auth/me).
+            revocations::reload(env.clone(), state.clone(), now).await;
+        }
+    }
+
     if !is_auth_path(path) {
         // The hot path: the policy, one header read, one HMAC; the request then goes through untouched.
-        if revocations::bound(env) && state.cache.revocations_due(now, revocations::REFRESH_SECONDS) {
-            if state.cache.revocations_loaded() {
-                ctx.wait_until(revocations::reload(env.clone(), state.clone(), now));
-            } else {
-                // A fresh isolate learns the list before admitting anyone.
-                revocations::reload(env.clone(), state.clone(), now).await;
-            }
-        }
         let cookie = req.headers().get("cookie")?.unwrap_or_default();
         let platform = WorkerPlatform { env };
         let site = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };

@@ -84,6 +84,9 @@ function installSignalHandlers() {
  * @param {string} [opts.sessionKeys]   SESSION_KEYS (default: one fresh random key)
  * @param {number} [opts.port=0]        0 = any free port
  * @param {boolean} [opts.configAsObject] bind AUTH_CONFIG as a JSON object instead of a string
+ * @param {boolean} [opts.kv=true]      bind the revocation store (KV namespace REVOCATIONS), as wrangler.toml does
+ * @param {string} [opts.kvPersist]     directory to persist KV in (another worker started with the same
+ *        directory sees the same revocations); default: in memory, private to this worker
  * @param {object} [opts.miniflare]     extra Miniflare options (shallow-merged last)
  * @returns {Promise<{url: string, origin: string, port: number, mf: import('miniflare').Miniflare,
  *           dispose(): Promise<void>}>}  url/origin: "http://127.0.0.1:PORT" (no trailing slash)
@@ -96,6 +99,8 @@ export async function startWorker({
   configAsObject = false,
   scriptPath = WORKER_SCRIPT,
   assetsDir = ASSETS_DIR,
+  kv = true,
+  kvPersist,
   miniflare = {},
 } = {}) {
   if (!existsSync(scriptPath)) {
@@ -125,6 +130,8 @@ export async function startWorker({
       assetConfig: { compatibility_date: COMPATIBILITY_DATE },
     },
     log: verbose ? new Log(LogLevel.DEBUG) : new Log(LogLevel.WARN),
+    ...(kv ? { kvNamespaces: ['REVOCATIONS'] } : {}),
+    ...(kv && kvPersist ? { kvPersist } : {}),
     ...miniflare,
   };
   const mf = new Miniflare(opts);
@@ -164,11 +171,13 @@ export async function startWorker({
  *        ("rs256", "ps256", "es256", "eddsa", "ed25519"), domains [`${id}.example`].
  * @param {object[]} [opts.extraConnectors] more connector specs:
  *        { id, alg="RS256", domains=[`${id}.example`], authMethod="client_secret_basic", display_name,
- *          connector: {extra AUTH_CONFIG connector fields}, client: {extra oidc-provider client metadata} }
+ *          connector: {extra AUTH_CONFIG connector fields}, client: {extra oidc-provider client metadata}, or
+ *          (workerOrigin) => {extra client metadata} (e.g. a backchannel_logout_uri on the worker) }
  * @param {object|function} [opts.accounts] IdP per-login claim overrides (see dev/idp.mjs)
  * @param {object} [opts.config] extra top-level AUTH_CONFIG fields (e.g. { session: {...} })
  * @param {string} [opts.sessionKeys]
- * @param {object} [opts.idp] extra startIdp options; [opts.worker] extra startWorker options
+ * @param {object} [opts.idp] extra startIdp options; [opts.worker] extra startWorker options (its `secrets` are
+ *        added to the connectors' client secrets)
  * @returns {Promise<{idp, worker, connectors: object[], byAlg: Record<string, object>, byId: Record<string,
  *           object>, config: object, secrets: object, sessionKeys: string, close(): Promise<void>}>}
  */
@@ -209,7 +218,7 @@ export async function startStack({
       post_logout_redirect_uris: origins.map((o) => `${o}/auth/signed-out`),
       id_token_signed_response_alg: s.alg,
       token_endpoint_auth_method: s.authMethod,
-      ...(s.client || {}),
+      ...(typeof s.client === 'function' ? s.client(origins[0]) : s.client || {}),
     }));
     const idp = await startIdp({ clients, accounts, ...idpOpts });
     const connectors = specs.map((s) => ({
@@ -227,7 +236,13 @@ export async function startStack({
     const secrets = Object.fromEntries(specs.map((s) => [s.secretBinding, s.clientSecret]));
     let worker;
     try {
-      worker = await startWorker({ config, secrets, sessionKeys, port: workerPort, ...workerOpts });
+      worker = await startWorker({
+        config,
+        sessionKeys,
+        port: workerPort,
+        ...workerOpts,
+        secrets: { ...secrets, ...(workerOpts.secrets || {}) },
+      });
     } catch (err) {
       await idp.close();
       lastErr = err;

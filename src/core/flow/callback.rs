@@ -3,7 +3,7 @@
 //! who the user is (ID token, UserInfo, or Facebook's Graph API), checks the email against the connector's
 //! domains, and issues the session.
 
-use crate::core::config::{Connector, EntraTenancy, Protocol, ENTRA_CONSUMERS_TENANT_ID};
+use crate::core::config::{Connector, EntraTenancy, Protocol, ResponseMode, ENTRA_CONSUMERS_TENANT_ID};
 use crate::core::error::{sanitize_idp_error_code, FlowError};
 use crate::core::facebook;
 use crate::core::flow::providers::entra_tenant_of_issuer;
@@ -58,6 +58,15 @@ impl<P: Platform> Flow<'_, P> {
             return Err(fail(FlowError::Replayed));
         }
         let connector = self.config.connector(&tx.connector).ok_or_else(|| fail(FlowError::LoginExpired))?;
+        // The response must come the way it was asked for: a form_post connector never takes the code from a
+        // URL (which ends up in logs and Referer headers), and a query connector never from a form.
+        let expected_method = match connector.response_mode {
+            ResponseMode::Query => Method::Get,
+            ResponseMode::FormPost => Method::Post,
+        };
+        if req.method != expected_method {
+            return Err(fail(FlowError::InvalidCallback));
+        }
 
         let identity = match &connector.protocol {
             Protocol::OpenIdConnect { .. } => {
@@ -204,7 +213,10 @@ impl<P: Platform> Flow<'_, P> {
             let allowed = match &entra.tenancy {
                 EntraTenancy::Multi { allowed_tenants } => allowed_tenants.iter().any(|t| t == tid),
                 EntraTenancy::Consumers => tid == ENTRA_CONSUMERS_TENANT_ID,
-                EntraTenancy::Single { .. } => entra_tenant_of_issuer(&entra.authority, &metadata.issuer) == Some(tid),
+                EntraTenancy::Single { allowed_tenants, .. } => {
+                    entra_tenant_of_issuer(&entra.authority, &metadata.issuer) == Some(tid)
+                        && (allowed_tenants.is_empty() || allowed_tenants.iter().any(|t| t == tid))
+                }
             };
             if !allowed {
                 return Err(FlowError::TenantNotAllowed(truncate_chars(tid, 64)));
@@ -319,7 +331,13 @@ impl<P: Platform> Flow<'_, P> {
                     .await
                     .map_err(|e| FlowError::IdpUnreachable(format!("userinfo: {e}")))?;
                 let info = parse_userinfo(&response, &identity.sub).map_err(|e| FlowError::UserInfo(e.to_string()))?;
-                identity.email = info.email;
+                // The connector's claim mapping applies to UserInfo too.
+                identity.email = match &connector.protocol {
+                    Protocol::OpenIdConnect { claims: mapping, entra: None, .. } if mapping.email != "email" => {
+                        info.string_claim(&mapping.email).map(str::to_string)
+                    }
+                    _ => info.email.clone(),
+                };
                 identity.email_verified = info.email_verified.map(|v| v.0);
                 if identity.name.is_none() {
                     identity.name = info.name;

@@ -20,7 +20,7 @@ use crate::core::oidc::jws::{TokenType, UntrustedJws};
 use crate::core::oidc::logout_token::validate_logout_claims;
 use crate::core::platform::Platform;
 use crate::core::session::cookies::{delete_cookie, CookieKind, Transport};
-use crate::core::session::revocation::{Revocation, RevocationKind};
+use crate::core::session::revocation::{Revocation, RevocationKind, RevocationList};
 
 impl<P: Platform> Flow<'_, P> {
     // ---- POST /auth/logout ---------------------------------------------------------------------------
@@ -33,6 +33,13 @@ impl<P: Platform> Flow<'_, P> {
         let clear = delete_cookie(session_name, transport);
         let signed_out = format!("{}/auth/signed-out", req.origin());
         let session = authenticate(&req.cookie_header, transport, self.keys, self.now());
+        // Stateless cookies outlive a deleted copy: record the sign-out so a copied cookie stops working too
+        // (best effort when no revocation store is bound).
+        if let Some(s) = &session {
+            if let Err(e) = self.revoke(RevocationList::for_session(s, self.now())).await {
+                self.platform.warn(&format!("edge-auth: logout: {}", e.log_detail()));
+            }
+        }
         let mut location = "/auth/signed-out".to_string();
         let oidc_connector = session
             .as_ref()

@@ -220,6 +220,26 @@ impl<P: Platform> Flow<'_, P> {
         &self,
         connector: &Connector,
     ) -> Result<Rc<ProviderMetadata>, (FlowError, Vec<String>)> {
+        let metadata = self.metadata_for_issuer(connector).await?;
+        // The cache is shared by connectors with the same issuer URL; each applies its own issuer rule (an
+        // Entra connector's allowed_tenants must hold even when another connector fetched the document).
+        let (expected, accept) = discovery_issuer_rule(connector);
+        if !accept(&metadata.issuer) {
+            return Err((
+                FlowError::IdpUnreachable(format!(
+                    "connector {:?}: the discovery document's issuer {:?} is not acceptable (expected {expected})",
+                    connector.id, metadata.issuer
+                )),
+                vec![],
+            ));
+        }
+        Ok(metadata)
+    }
+
+    async fn metadata_for_issuer(
+        &self,
+        connector: &Connector,
+    ) -> Result<Rc<ProviderMetadata>, (FlowError, Vec<String>)> {
         let now = self.now();
         let cached = self.providers.entry(&connector.issuer).metadata;
         if let Some((m, at)) = &cached {

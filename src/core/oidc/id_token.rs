@@ -98,11 +98,29 @@ impl<'de> Deserialize<'de> for NumericDate {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+/// `aud`: one string, or a list of strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Audience {
     One(String),
     Many(Vec<String>),
+}
+
+// Hand-written rather than `#[serde(untagged)]`, whose buffering machinery costs kilobytes of wasm.
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(Audience::One(s)),
+            serde_json::Value::Array(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    serde_json::Value::String(s) => Ok(s),
+                    _ => Err(serde::de::Error::custom("aud must contain only strings")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Audience::Many),
+            _ => Err(serde::de::Error::custom("aud must be a string or a list of strings")),
+        }
+    }
 }
 
 impl Audience {

@@ -27,6 +27,15 @@ pub struct UserInfo {
     pub email_verified: Option<EmailVerified>,
     #[serde(default)]
     pub name: Option<String>,
+    /// Every claim, for configured claim mappings.
+    #[serde(skip)]
+    pub all_claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl UserInfo {
+    pub fn string_claim(&self, name: &str) -> Option<&str> {
+        self.all_claims.get(name).and_then(|v| v.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -47,10 +56,11 @@ pub fn parse_userinfo(response: &HttpResponse, expected_sub: &str) -> Result<Use
     if response.body.len() > MAX_USERINFO_BYTES {
         return Err(UserInfoError::Malformed("the response is too large".into()));
     }
-    let info: UserInfo = crate::core::json::from_object_slice(&response.body).map_err(UserInfoError::Malformed)?;
+    let mut info: UserInfo = crate::core::json::from_object_slice(&response.body).map_err(UserInfoError::Malformed)?;
     if info.sub != expected_sub {
         return Err(UserInfoError::SubjectMismatch);
     }
+    info.all_claims = serde_json::from_slice(&response.body).map_err(|e| UserInfoError::Malformed(e.to_string()))?;
     Ok(info)
 }
 

@@ -87,7 +87,9 @@ impl Session {
         keys.seal_encrypted(Purpose::Session, cookie_name, &json, nonce)
     }
 
-    /// Seal within [`MAX_SESSION_COOKIE_VALUE`], dropping the name, groups and `sid` if needed.
+    /// Seal within [`MAX_SESSION_COOKIE_VALUE`]: drops the display name first, then groups one at a time
+    /// (those some policy needs are all that is kept anyway), then the `sid`. The identity itself (`sub`,
+    /// email, connector, issuer, times) is never dropped: if it alone does not fit, `None`.
     pub fn seal_within_budget(
         mut self,
         keys: &KeyRing,
@@ -95,19 +97,16 @@ impl Session {
         settings: &SessionSettings,
         rng: &dyn Rng,
     ) -> Option<(Session, String)> {
-        for step in 0..4 {
-            match step {
-                1 => self.name = None,
-                2 => self.groups.clear(),
-                3 => self.sid = None,
-                _ => {}
-            }
+        loop {
             let value = self.seal_as_configured(keys, cookie_name, settings, rng)?;
             if value.len() <= MAX_SESSION_COOKIE_VALUE {
                 return Some((self, value));
             }
+            if self.name.take().is_some() || self.groups.pop().is_some() || self.sid.take().is_some() {
+                continue;
+            }
+            return None;
         }
-        None
     }
 
     /// Idle timeout and sliding renewal on top of the absolute expiry checked when decoding.

@@ -29,6 +29,8 @@ pub struct Revocation {
 pub enum RevocationKind {
     Sid,
     Sub,
+    /// One session, by `sub` and sign-in time (our own sign-out, when the session has no `sid`).
+    Session,
 }
 
 impl Revocation {
@@ -39,6 +41,7 @@ impl Revocation {
         h.update(match self.kind {
             RevocationKind::Sid => b"sid\0".as_slice(),
             RevocationKind::Sub => b"sub\0".as_slice(),
+            RevocationKind::Session => b"session\0".as_slice(),
         });
         h.update(self.iss.as_bytes());
         h.update(b"\0");
@@ -53,6 +56,8 @@ pub struct RevocationList {
     sids: HashMap<(String, String), u64>,
     /// (iss, sub) -> revoked at
     subs: HashMap<(String, String), u64>,
+    /// (iss, "sub\0iat")
+    sessions: HashMap<(String, String), u64>,
 }
 
 impl RevocationList {
@@ -68,13 +73,27 @@ impl RevocationList {
         let map = match r.kind {
             RevocationKind::Sid => &mut self.sids,
             RevocationKind::Sub => &mut self.subs,
+            RevocationKind::Session => &mut self.sessions,
         };
         let at = map.entry((r.iss, r.value)).or_insert(r.at);
         *at = (*at).max(r.at);
     }
 
     pub fn len(&self) -> usize {
-        self.sids.len() + self.subs.len()
+        self.sids.len() + self.subs.len() + self.sessions.len()
+    }
+
+    /// The revocation of exactly this session (used by our own sign-out).
+    pub fn for_session(session: &Session, at: u64) -> Revocation {
+        match &session.sid {
+            Some(sid) => Revocation { kind: RevocationKind::Sid, iss: session.iss.clone(), value: sid.clone(), at },
+            None => Revocation {
+                kind: RevocationKind::Session,
+                iss: session.iss.clone(),
+                value: format!("{}\0{}", session.sub, session.iat),
+                at,
+            },
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -90,6 +109,11 @@ impl RevocationList {
             if self.sids.contains_key(&(session.iss.clone(), sid.clone())) {
                 return true;
             }
+        }
+        if !self.sessions.is_empty()
+            && self.sessions.contains_key(&(session.iss.clone(), format!("{}\0{}", session.sub, session.iat)))
+        {
+            return true;
         }
         self.subs.get(&(session.iss.clone(), session.sub.clone())).is_some_and(|&at| session.iat <= at)
     }
@@ -131,6 +155,9 @@ mod tests {
         let other_issuer = RevocationList::from_entries([rev(RevocationKind::Sid, "https://evil.example", "s1", 50)]);
         assert!(!other_issuer.is_revoked(&session(Some("s1"), 10)), "an issuer can only end its own sessions");
         assert!(!RevocationList::default().is_revoked(&session(Some("s1"), 10)));
+        let one = RevocationList::from_entries([RevocationList::for_session(&session(None, 42), 50)]);
+        assert!(one.is_revoked(&session(None, 42)), "exactly that session");
+        assert!(!one.is_revoked(&session(None, 43)), "not the same user's other sessions");
     }
 
     #[test]

@@ -24,8 +24,22 @@
     email.value = hint;
   }
 
+  // The worker takes internationalised domains in their ASCII (xn--) form: let the browser's URL parser
+  // (UTS #46) convert what the visitor typed, e.g. jürgen@bücher.example -> jürgen@xn--bcher-kva.example.
+  function asciiDomain(address) {
+    var at = address.lastIndexOf("@");
+    if (at < 1) return address;
+    var domain = address.slice(at + 1);
+    if (/^[\x00-\x7f]*$/.test(domain)) return address;
+    try {
+      return address.slice(0, at + 1) + new URL("http://" + domain).hostname;
+    } catch (e) {
+      return address;
+    }
+  }
+
   form.addEventListener("submit", function (event) {
-    email.value = email.value.trim();
+    email.value = asciiDomain(email.value.trim());
     if (!form.checkValidity()) {
       event.preventDefault();
       form.reportValidity();

@@ -1,0 +1,274 @@
+// Shared by bench/run.mjs and bench/profile.mjs: the machine description, the three workers' files, their
+// workerd configs, the session cookies and the local OP.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+import { sealEdgeAuthSession, signHonoSession } from './cookies.mjs';
+import { startOp } from './op.mjs';
+import { round } from './stats.mjs';
+import { workerdBinary, writeConfig } from './workerd.mjs';
+
+const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const ROOT = path.resolve(HERE, '..');
+export const WORK = path.join(HERE, '.work');
+export const WORKERD = workerdBinary(ROOT);
+
+export const WORKERS = [
+  { id: 'bare', label: 'bare worker (the limit)' },
+  { id: 'edge-auth', label: 'edge-auth, valid session' },
+  { id: 'hono', label: 'hono + @hono/oidc-auth, valid session' },
+];
+
+// ---- machine --------------------------------------------------------------------------------------------
+export function machine() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown';
+  const version = (cmd, args, re) => {
+    try {
+      const out = execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+      return (re ? re.exec(out)?.[1] : out.split('\n')[0])?.trim();
+    } catch (err) {
+      return (re ? re.exec(String(err.stdout || '') + String(err.stderr || ''))?.[1] : undefined) ?? 'unknown';
+    }
+  };
+  const pkg = (name) => {
+    try {
+      return JSON.parse(readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+    } catch {
+      return 'missing';
+    }
+  };
+  return {
+    nproc: Number(execFileSync('nproc').toString().trim()),
+    cpu: model,
+    kernel: `${os.type()} ${os.release()}`,
+    memory_gib: round(os.totalmem() / 2 ** 30, 1),
+    node: process.version,
+    workerd: version(WORKERD, ['--version']), // "workerd 2026-07-30"
+    wrk: version('wrk', ['-v'], /^(wrk \S+)/m),
+    hono: pkg('hono'),
+    hono_oidc_auth: pkg('@hono/oidc-auth'),
+  };
+}
+
+// ---- preparing the workers ------------------------------------------------------------------------------
+const MIME = { '.html': 'text/html; charset=utf-8', '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.svg': 'image/svg+xml', '.json': 'application/json', '.txt': 'text/plain; charset=utf-8' };
+
+function assetsManifest() {
+  const files = {};
+  const walk = (dir, prefix) => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = path.join(dir, name);
+      if (statSync(p).isDirectory()) walk(p, `${prefix}${name}/`);
+      else {
+        const bytes = readFileSync(p);
+        files[`${prefix}${name}`] = {
+          text: bytes.toString('utf8'),
+          type: MIME[path.extname(name)] ?? 'application/octet-stream',
+          etag: createHash('sha256').update(bytes).digest('hex').slice(0, 32),
+        };
+      }
+    }
+  };
+  walk(path.join(ROOT, 'www'), '/');
+  return `export default ${JSON.stringify(files)};\n`;
+}
+
+/** The custom sections of a wasm binary: {name: bytes}. A `name` section means the build kept debug names. */
+export function wasmCustomSections(file) {
+  const b = readFileSync(file);
+  const leb = (i) => {
+    let v = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = b[i++];
+      v += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (byte < 0x80) return [v, i];
+    }
+  };
+  const out = {};
+  let i = 8;
+  while (i < b.length) {
+    const id = b[i];
+    const [size, start] = leb(i + 1);
+    if (id === 0) {
+      const [len, nameStart] = leb(start);
+      const name = b.subarray(nameStart, nameStart + len).toString('utf8');
+      out[name] = (out[name] || 0) + size;
+    }
+    i = start + size;
+  }
+  return out;
+}
+
+function gzSize(file) {
+  return gzipSync(readFileSync(file), { level: 9 }).length;
+}
+
+/** The three workers' files under `work`; edge-auth from `edgeBuild` (default build/). */
+export async function prepare({ work = WORK, edgeBuild = path.join(ROOT, 'build') } = {}) {
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(path.join(work, 'logs'), { recursive: true });
+  const manifest = assetsManifest();
+  const dirs = {};
+  for (const name of ['bare', 'edge-auth', 'hono']) {
+    const dir = path.join(work, name);
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(path.join(HERE, 'workers', 'assets.mjs'), path.join(dir, 'assets.js'));
+    writeFileSync(path.join(dir, 'assets-manifest.js'), manifest);
+    dirs[name] = dir;
+  }
+  // (1) bare
+  copyFileSync(path.join(HERE, 'workers', 'bare.mjs'), path.join(dirs.bare, 'worker.js'));
+  // (2) edge-auth: a snapshot of build/, so a rebuild elsewhere cannot change the worker mid-run
+  for (const f of ['index.js', 'index_bg.wasm']) {
+    if (!existsSync(path.join(edgeBuild, f))) throw new Error(`${edgeBuild}/${f} is missing: run bash scripts/build.sh`);
+  }
+  // A build running elsewhere rewrites these files in steps (wasm-bindgen, then wasm-opt): copy only when
+  // they have been left alone for 3 s and did not change while being copied.
+  const stamp = () => ['index.js', 'index_bg.wasm'].map((f) => statSync(path.join(edgeBuild, f))).map((st) => `${st.size}:${st.mtimeMs}`).join(',');
+  for (let attempt = 0; ; attempt++) {
+    const before = stamp();
+    const age = Date.now() - Math.max(...['index.js', 'index_bg.wasm'].map((f) => statSync(path.join(edgeBuild, f)).mtimeMs));
+    const building = existsSync(path.join(edgeBuild, '.tmp')); // worker-build's scratch: a build is running
+    if ((age < 3000 || building) && attempt < 60) {
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
+    // what deploys: index.js, index_bg.wasm, worker/shim.mjs (not worker-build's .tmp/)
+    rmSync(path.join(dirs['edge-auth'], 'build'), { recursive: true, force: true });
+    cpSync(edgeBuild, path.join(dirs['edge-auth'], 'build'), {
+      recursive: true,
+      filter: (src) => !path.relative(edgeBuild, src).split(path.sep).includes('.tmp'),
+    });
+    copyFileSync(path.join(edgeBuild, 'index.js'), path.join(dirs['edge-auth'], 'index.js'));
+    copyFileSync(path.join(edgeBuild, 'index_bg.wasm'), path.join(dirs['edge-auth'], 'index_bg.wasm'));
+    if (stamp() === before || attempt >= 60) break;
+  }
+  // (3) hono + @hono/oidc-auth, bundled and minified as wrangler deploy would
+  const esbuild = await import('esbuild');
+  await esbuild.build({
+    entryPoints: [path.join(HERE, 'workers', 'hono.mjs')],
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    mainFields: ['module', 'main'],
+    conditions: ['workerd', 'worker', 'browser', 'import'],
+    outfile: path.join(dirs.hono, 'worker.js'),
+    logLevel: 'warning',
+  });
+  return dirs;
+}
+
+export function sizes(dirs) {
+  // edge-auth: scripts/size.mjs on the snapshot (it walks ./build: index.js, index_bg.wasm, worker/shim.mjs)
+  let out;
+  try {
+    out = execFileSync('node', [path.join(ROOT, 'scripts', 'size.mjs')], { cwd: dirs['edge-auth'], stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  } catch (err) {
+    out = String(err.stdout || ''); // over size.mjs's budget: it exits 1 after printing
+  }
+  const m = /total deployed \(wasm \+ JS\)\s+(\d+) B\s+(\d+) B gzip/.exec(out);
+  if (!m) throw new Error(`could not read scripts/size.mjs output:\n${out}`);
+  const wasm = path.join(dirs['edge-auth'], 'build', 'index_bg.wasm');
+  const js = path.join(dirs['edge-auth'], 'build', 'index.js');
+  return {
+    'edge-auth': {
+      raw_bytes: Number(m[1]),
+      gzip_bytes: Number(m[2]),
+      wasm_raw_bytes: statSync(wasm).size,
+      wasm_gzip_bytes: gzSize(wasm),
+      js_raw_bytes: statSync(js).size,
+      js_gzip_bytes: gzSize(js),
+      wasm_custom_sections: wasmCustomSections(wasm),
+      size_mjs_output: out.trim().split('\n'),
+    },
+    hono: { raw_bytes: statSync(path.join(dirs.hono, 'worker.js')).size, gzip_bytes: gzSize(path.join(dirs.hono, 'worker.js')) },
+    bare: { raw_bytes: statSync(path.join(dirs.bare, 'worker.js')).size, gzip_bytes: gzSize(path.join(dirs.bare, 'worker.js')) },
+  };
+}
+
+/**
+ * Keys, the local OP, AUTH_CONFIG, one valid session cookie per worker, and `configFor(id, port)` writing
+ * that worker's workerd config. The load request carries both cookies, so it is the same for all three.
+ */
+export async function scenario(dirs) {
+  // ---- identities, keys and cookies ----
+  const sessionKey = randomBytes(32).toString('base64url');
+  const honoSecret = randomBytes(32).toString('base64url');
+  const clients = [
+    { client_id: 'bench-rs256', client_secret: randomBytes(18).toString('base64url'), alg: 'RS256', domain: 'rs256.example' },
+    { client_id: 'bench-es256', client_secret: randomBytes(18).toString('base64url'), alg: 'ES256', domain: 'es256.example' },
+    { client_id: 'bench-hono', client_secret: randomBytes(18).toString('base64url'), alg: 'RS256', domain: 'hono.example' },
+  ];
+  const op = await startOp({ clients });
+  const authConfig = {
+    connectors: clients.slice(0, 2).map((c) => ({
+      id: c.alg.toLowerCase(),
+      kind: 'oidc',
+      issuer: op.issuer,
+      client_id: c.client_id,
+      client_secret_binding: `${c.alg}_CLIENT_SECRET`,
+      domains: [c.domain],
+    })),
+  };
+  const now = Math.floor(Date.now() / 1000);
+  const edgeCookie = sealEdgeAuthSession({
+    sessionKey,
+    session: { sub: 'sub-alice@rs256.example', email: 'alice@rs256.example', name: 'Alice Bench', cid: 'rs256', iss: op.issuer, iat: now, exp: now + 8 * 3600, ra: now },
+  });
+  const honoCookie = signHonoSession({
+    secret: honoSecret,
+    claims: { sub: 'sub-alice@hono.example', email: 'alice@hono.example', rtk: '', rtkexp: now + 30 * 86400, ssnexp: now + 30 * 86400 },
+  });
+  // The same request for all three: both cookies (each worker reads its own), like a browser would send.
+  const cookieHeader = `edge-auth-session=${edgeCookie}; oidc-auth=${honoCookie}`;
+  const loadHeaders = { cookie: cookieHeader, accept: 'text/html,application/xhtml+xml', 'accept-encoding': 'identity' };
+
+  // ---- workerd configs ----
+  const ports = {};
+  const configFor = async (id, port) => {
+    ports[id] = port;
+    if (id === 'bare') return writeConfig({ dir: dirs.bare, port, modules: [{ name: 'worker.js', type: 'esModule', file: 'worker.js' }] });
+    if (id === 'hono') {
+      const hc = clients[2];
+      return writeConfig({
+        dir: dirs.hono,
+        port,
+        modules: [{ name: 'worker.js', type: 'esModule', file: 'worker.js' }],
+        textBindings: {
+          OIDC_ISSUER: op.issuer,
+          OIDC_CLIENT_ID: hc.client_id,
+          OIDC_CLIENT_SECRET: hc.client_secret,
+          OIDC_AUTH_SECRET: honoSecret,
+        },
+        loopbackOutbound: true,
+      });
+    }
+    return writeConfig({
+      dir: dirs['edge-auth'],
+      port,
+      modules: [
+        { name: 'index.js', type: 'esModule', file: 'index.js' },
+        { name: 'index_bg.wasm', type: 'wasm', file: 'index_bg.wasm' },
+      ],
+      textBindings: {
+        AUTH_CONFIG: JSON.stringify(authConfig),
+        SESSION_KEYS: sessionKey,
+        RS256_CLIENT_SECRET: clients[0].client_secret,
+        ES256_CLIENT_SECRET: clients[1].client_secret,
+      },
+      loopbackOutbound: true,
+    });
+  };
+
+  return { op, clients, authConfig, sessionKey, honoSecret, edgeCookie, honoCookie, cookieHeader, loadHeaders, ports, configFor };
+}

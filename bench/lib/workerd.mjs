@@ -1,0 +1,160 @@
+// workerd run directly (not Miniflare, not wrangler dev): one config and one process per benchmarked worker,
+// so that the CPU time in /proc/<pid>/stat belongs to that worker (and its asset service) alone.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+
+export const COMPATIBILITY_DATE = '2026-04-01';
+
+export function workerdBinary(root) {
+  for (const p of [
+    'node_modules/@cloudflare/workerd-linux-64/bin/workerd',
+    'node_modules/workerd/bin/workerd',
+  ]) {
+    const full = path.join(root, p);
+    if (existsSync(full)) return full;
+  }
+  throw new Error('workerd not found in node_modules (npm install)');
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const capnpString = (s) => JSON.stringify(String(s)); // capnp text strings take JSON-style escapes
+
+/**
+ * Write `dir/config.capnp` for one worker on 127.0.0.1:`port`.
+ * @param {object} o
+ * @param {string} o.dir            directory holding the config and every embedded file (relative embeds)
+ * @param {{name: string, type: 'esModule'|'wasm'|'text', file: string}[]} o.modules  first = main module
+ * @param {Record<string, string>} o.textBindings
+ * @param {boolean} o.loopbackOutbound  global fetch() may reach 127.0.0.1 (the local OP)
+ */
+export function writeConfig({ dir, port, modules, textBindings = {}, loopbackOutbound = false }) {
+  const mod = (m) => `(name = ${capnpString(m.name)}, ${m.type} = embed ${capnpString(m.file)})`;
+  const bindings = [
+    ...Object.entries(textBindings).map(([k, v]) => `(name = ${capnpString(k)}, text = ${capnpString(v)})`),
+    '(name = "ASSETS", service = "assets")',
+  ];
+  const config = `using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .mainWorker),
+    (name = "assets", worker = .assetsWorker),
+    (name = "loopback", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [ (name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main") ],
+);
+
+const mainWorker :Workerd.Worker = (
+  modules = [
+    ${modules.map(mod).join(',\n    ')}
+  ],
+  compatibilityDate = ${capnpString(COMPATIBILITY_DATE)},
+  bindings = [
+    ${bindings.join(',\n    ')}
+  ],
+  ${loopbackOutbound ? 'globalOutbound = "loopback",' : ''}
+);
+
+const assetsWorker :Workerd.Worker = (
+  modules = [
+    (name = "assets.js", esModule = embed "assets.js"),
+    (name = "assets-manifest.js", esModule = embed "assets-manifest.js"),
+  ],
+  compatibilityDate = ${capnpString(COMPATIBILITY_DATE)},
+);
+`;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'config.capnp'), config);
+  return path.join(dir, 'config.capnp');
+}
+
+/** One HTTP GET; resolves {status, headers, body}. Rejects on connection errors. */
+export function get(url, headers = {}, { timeoutMs = 5000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'GET', headers, agent: false, timeout: timeoutMs }, (res) => {
+      const chunks = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout: GET ${url}`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Spawn workerd on `configPath`, then poll `probeUrl` (with `probeHeaders`) until it answers 200.
+ * Returns the process handle and the time from spawn() to that first 200 (the cold start as the client
+ * sees it: process start, config, isolate, module compile and evaluation, first request).
+ */
+export async function startWorkerd({ bin, configPath, port, probeHeaders = {}, logFile, timeoutMs = 20000, extraArgs = [] }) {
+  const out = logFile ? openSync(logFile, 'a') : 'ignore';
+  const t0 = process.hrtime.bigint();
+  const child = spawn(bin, ['serve', path.basename(configPath), ...extraArgs], {
+    cwd: path.dirname(configPath),
+    stdio: ['ignore', out, out],
+  });
+  let exited = null;
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+  });
+  const url = `http://127.0.0.1:${port}/`;
+  for (;;) {
+    if (exited) throw new Error(`workerd exited (${JSON.stringify(exited)}) before answering; see ${logFile}`);
+    if (Number(process.hrtime.bigint() - t0) / 1e6 > timeoutMs) {
+      child.kill('SIGKILL');
+      throw new Error(`workerd did not answer 200 on ${url} within ${timeoutMs} ms; see ${logFile}`);
+    }
+    try {
+      const r = await get(url, probeHeaders, { timeoutMs: 5000 });
+      if (r.status === 200) {
+        const coldMs = Number(process.hrtime.bigint() - t0) / 1e6;
+        return { child, pid: child.pid, coldMs, stop: () => stopProcess(child) };
+      }
+      throw new Error(`probe ${url} answered ${r.status}: ${r.body.slice(0, 300)}`);
+    } catch (err) {
+      if (!/ECONNREFUSED|ECONNRESET|socket hang up/.test(String(err?.code || err?.message))) {
+        child.kill('SIGKILL');
+        throw err;
+      }
+      await sleep(1);
+    }
+  }
+}
+
+export function stopProcess(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** utime + stime of a process (all its threads), in seconds. */
+export function cpuSeconds(pid, clkTck) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime = field 14, stime = field 15
+  return (Number(fields[11]) + Number(fields[12])) / clkTck;
+}

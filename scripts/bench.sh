@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The benchmark of issue 6: edge-auth against a bare worker (the limit) and hono + @hono/oidc-auth, all three
+# in workerd run directly (one process each), driven by wrk. Installs what it is missing (scripts/setup.sh,
+# Debian's wrk, the npm peers), builds the worker, then runs bench/run.mjs, which writes
+# bench/results/latest.json, docs/benchmark.md and docs/benchmark.svg. About 3-4 minutes.
+#
+#   bash scripts/bench.sh                 # full run: 3 interleaved rounds x 10 s per worker
+#   bash scripts/bench.sh --quick         # a quick check of the tooling (rough numbers)
+#   bash scripts/bench.sh --skip-build    # use build/ as it is
+#   bash scripts/bench.sh --help          # every option
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\033[1;34m[bench]\033[0m %s\n' "$*"; }
+
+skip_build=0
+args=()
+for a in "$@"; do
+  case "$a" in
+    --skip-build) skip_build=1 ;;
+    --help|-h) exec node bench/run.mjs --help ;;
+    *) args+=("$a") ;;
+  esac
+done
+
+bash scripts/setup.sh
+
+if ! command -v wrk >/dev/null 2>&1; then
+  log "installing Debian's wrk"
+  SUDO=""; [[ "$(id -u)" != 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
+fi
+
+# The peer (devDependencies in package.json; installed here too in case an older lock predates them).
+if [[ ! -f node_modules/hono/package.json || ! -f node_modules/@hono/oidc-auth/package.json ]]; then
+  log "installing hono and @hono/oidc-auth"
+  npm install -D --no-audit --no-fund --loglevel=error hono @hono/oidc-auth
+fi
+
+if [[ "$skip_build" == 0 ]]; then
+  log "building the worker"
+  bash scripts/build.sh
+fi
+
+exec node bench/run.mjs "${args[@]+"${args[@]}"}"

@@ -1,0 +1,440 @@
+//! `edge-auth-check` end to end: the binary against a tiny OpenID Provider served from this test process
+//! (discovery document + JWKS over plain HTTP on 127.0.0.1).
+//!
+//! `cargo test --features cli --test check_cli`
+#![cfg(feature = "cli")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_edge-auth-check");
+
+/// A provider on 127.0.0.1: `route(base, path)` answers each GET with a status and a JSON body.
+struct Provider {
+    base: String,
+    hits: Arc<AtomicUsize>,
+}
+
+fn provider(route: impl Fn(&str, &str) -> (u16, String) + Send + 'static) -> Provider {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (b, h) = (base.clone(), hits.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            loop {
+                let mut header = String::new();
+                match reader.read_line(&mut header) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if header == "\r\n" || header == "\n" => break,
+                    Ok(_) => {}
+                }
+            }
+            h.fetch_add(1, Ordering::SeqCst);
+            let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let (status, body) = route(&b, &path);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    Provider { base, hits }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn rsa_key(kid: &str, bits: usize) -> serde_json::Value {
+    json!({"kty": "RSA", "kid": kid, "use": "sig", "n": b64(&vec![0xc5; bits / 8]), "e": "AQAB"})
+}
+
+fn ec_key(kid: &str) -> serde_json::Value {
+    json!({"kty": "EC", "kid": kid, "crv": "P-256", "alg": "ES256", "x": b64(&[1; 32]), "y": b64(&[2; 32])})
+}
+
+fn discovery(issuer: &str) -> serde_json::Value {
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "end_session_endpoint": format!("{issuer}/logout"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_post"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "HS256"],
+        "response_modes_supported": ["query", "form_post"],
+    })
+}
+
+/// A provider whose issuer is `{base}/acme`, with the given discovery tweak and key set.
+fn acme_provider(
+    tweak: impl Fn(&str, &mut serde_json::Value) + Send + 'static,
+    keys: Vec<serde_json::Value>,
+) -> Provider {
+    provider(move |base, path| {
+        let issuer = format!("{base}/acme");
+        if path == "/acme/.well-known/openid-configuration" {
+            let mut doc = discovery(&issuer);
+            tweak(base, &mut doc);
+            (200, doc.to_string())
+        } else if path == "/acme/jwks" {
+            (200, json!({ "keys": keys }).to_string())
+        } else {
+            (404, "{}".into())
+        }
+    })
+}
+
+fn connector(id: &str, issuer: &str, domain: &str) -> serde_json::Value {
+    json!({"id": id, "kind": "oidc", "issuer": issuer, "client_id": "edge",
+           "client_secret_binding": format!("{}_SECRET", id.to_uppercase()), "domains": [domain]})
+}
+
+fn config(connectors: &[serde_json::Value]) -> String {
+    json!({ "connectors": connectors }).to_string()
+}
+
+fn temp_file(name: &str, contents: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "check_cli-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+/// Runs the binary; (exit code, stdout + stderr).
+fn check(args: &[&str]) -> (i32, String) {
+    let output = Command::new(BIN).args(args).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), text)
+}
+
+fn check_config(json: &str, extra: &[&str]) -> (i32, String) {
+    let path = temp_file("auth-config.json", json);
+    let mut args = vec![path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    check(&args)
+}
+
+const SESSION_KEY: &str = "c2Vzc2lvbi1rZXktMzItYnl0ZXMtb2YtcmFuZG9tbmVzcw"; // 35 bytes
+const CLIENT_SECRET: &str = "client-secret-value-never-printed";
+
+#[test]
+fn a_good_config_lists_endpoints_algorithms_and_keys() {
+    let idp = acme_provider(
+        |_, _| {},
+        vec![
+            rsa_key("rsa-1", 2048),
+            ec_key("ec-1"),
+            rsa_key("weak", 1024),
+            json!({"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"}),
+            json!({"kty": "RSA", "kid": "enc", "use": "enc", "n": b64(&[0xc5; 256]), "e": "AQAB"}),
+        ],
+    );
+    let issuer = format!("{}/acme", idp.base);
+    let facebook = json!({"id": "fb", "kind": "facebook", "client_id": "app", "client_secret_binding": "FB_SECRET",
+                          "domains": ["fb.example"]});
+    let secrets = temp_file(
+        ".dev.vars",
+        &format!("# local\nSESSION_KEYS={SESSION_KEY}\nACME_SECRET=\"{CLIENT_SECRET}\"\nFB_SECRET=x\n"),
+    );
+    let (code, out) = check_config(
+        &config(&[connector("acme", &issuer, "Acme.Example"), facebook]),
+        &["--secrets", secrets.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    for expected in [
+        "connector \"acme\" (kind oidc)",
+        "domains routed:       acme.example",
+        &format!("discovery:            {issuer}/.well-known/openid-configuration"),
+        &format!("issuer:               {issuer} (as configured)"),
+        &format!("authorization:        {issuer}/authorize"),
+        &format!("token:                {issuer}/token"),
+        &format!("userinfo:             {issuer}/userinfo"),
+        &format!("end_session:          {issuer}/logout"),
+        "PKCE S256:            yes",
+        "will use client_secret_post (chosen from discovery)",
+        "id_token algs:        RS256, ES256 (refused by edge-auth: HS256)",
+        "5 keys: 2 usable, 3 skipped",
+        "usable   kid \"rsa-1\", RSA 2048 bits, alg -: verifies RS256",
+        "usable   kid \"ec-1\", EC P-256, alg ES256: verifies ES256",
+        "skipped  kid \"weak\", RSA 1024 bits, alg -: RSA key of 1024 bits; at least 2048 are required",
+        "skipped  kid \"hmac\", oct, alg -: a symmetric (oct) key",
+        "skipped  kid \"enc\", RSA 2048 bits, alg -: use is \"enc\"",
+        "binding ACME_SECRET set in",
+        "SESSION_KEYS has 1 key",
+        // Facebook has no discovery: its endpoints are printed.
+        "connector \"fb\" (kind facebook)",
+        "authorization:        https://www.facebook.com/",
+        "graph /me:            https://graph.facebook.com/",
+        "result: ok: 2 connectors usable",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(out.contains("warning: connector \"acme\", field `issuer`"), "http issuer is for development: {out}");
+    assert!(!out.contains(CLIENT_SECRET) && !out.contains(SESSION_KEY), "a secret was printed:\n{out}");
+    assert_eq!(idp.hits.load(Ordering::SeqCst), 2, "one discovery fetch and one JWKS fetch");
+}
+
+#[test]
+fn a_config_error_names_the_connector_and_field() {
+    let json = config(&[connector("acme", "http://idp.acme.example", "acme.example")]);
+    let (code, out) = check_config(&json, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("connector \"acme\", field `issuer`"), "{out}");
+    assert!(out.contains("must use https://"), "{out}");
+
+    let mut typo = connector("acme", "https://idp.acme.example", "acme.example");
+    typo["domian"] = json!(["x.example"]);
+    let (code, out) = check_config(&config(&[typo]), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("connector \"acme\"") && out.contains("unknown field `domian`"), "{out}");
+
+    let (code, out) = check_config("{not json", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("AUTH_CONFIG"), "{out}");
+}
+
+#[test]
+fn an_unreachable_issuer_exits_2() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }; // closed again: connections are refused
+    let issuer = format!("http://127.0.0.1:{port}");
+    let (code, out) = check_config(&config(&[connector("acme", &issuer, "acme.example")]), &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("error: connector \"acme\", field `issuer`: the discovery document could not be fetched"),
+        "{out}"
+    );
+    assert!(out.contains("unreachable"), "{out}");
+    assert!(out.contains("status: UNUSABLE"), "{out}");
+}
+
+#[test]
+fn a_discovery_issuer_mismatch_exits_2() {
+    let idp =
+        acme_provider(|base, doc| doc["issuer"] = json!(format!("{base}/someone-else")), vec![rsa_key("rsa-1", 2048)]);
+    let issuer = format!("{}/acme", idp.base);
+    let (code, out) = check_config(&config(&[connector("acme", &issuer, "acme.example")]), &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("error: connector \"acme\", field `issuer`"), "{out}");
+    assert!(out.contains("differs from the configured issuer"), "{out}");
+    assert!(out.contains(&format!("{}/someone-else", idp.base)), "the issuer found is shown: {out}");
+}
+
+#[test]
+fn a_provider_without_usable_keys_or_methods_exits_2() {
+    let idp = acme_provider(|_, _| {}, vec![rsa_key("weak", 1024)]);
+    let (code, out) = check_config(&config(&[connector("acme", &format!("{}/acme", idp.base), "a.example")]), &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("field `jwks_uri`: no key in"), "{out}");
+
+    let idp = acme_provider(
+        |_, doc| doc["token_endpoint_auth_methods_supported"] = json!(["private_key_jwt"]),
+        vec![rsa_key("k", 2048)],
+    );
+    let (code, out) = check_config(&config(&[connector("acme", &format!("{}/acme", idp.base), "a.example")]), &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("field `token_endpoint_auth_methods_supported`"), "{out}");
+
+    let idp = acme_provider(|_, doc| doc["code_challenge_methods_supported"] = json!(["plain"]), vec![]);
+    let (code, out) = check_config(&config(&[connector("acme", &format!("{}/acme", idp.base), "a.example")]), &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("field `code_challenge_methods_supported`"), "{out}");
+
+    let idp = provider(|_, _| (404, "{}".into()));
+    let (code, out) = check_config(&config(&[connector("acme", &format!("{}/acme", idp.base), "a.example")]), &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("answered HTTP 404"), "{out}");
+}
+
+#[test]
+fn warnings_do_not_fail_the_check() {
+    let idp = acme_provider(
+        |_, doc| {
+            doc.as_object_mut().unwrap().remove("end_session_endpoint");
+        },
+        vec![rsa_key("rsa-1", 2048)],
+    );
+    let (code, out) = check_config(&config(&[connector("acme", &format!("{}/acme", idp.base), "a.example")]), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning: connector \"acme\", field `end_session_endpoint`"), "{out}");
+    assert!(out.contains("warning: connector \"acme\", field `jwks_uri`: no key for ES256"), "{out}");
+}
+
+#[test]
+fn wrangler_toml_vars_as_string_or_table() {
+    let as_string = "name = \"x\"\n[vars]\nAUTH_CONFIG = '''\n{\"connectors\":[{\"id\":\"acme\",\"kind\":\"oidc\",\"issuer\":\"https://idp.acme.example\",\"client_id\":\"edge\",\"client_secret_binding\":\"ACME_SECRET\",\"domains\":[\"acme.example\"]}]}\n'''\n";
+    let path = temp_file("wrangler.toml", as_string);
+    let (code, out) = check(&["--wrangler", path.to_str().unwrap(), "--offline"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[vars] AUTH_CONFIG"), "{out}");
+    assert!(out.contains("discovery:            https://idp.acme.example/.well-known/openid-configuration"), "{out}");
+    assert!(out.contains("(not fetched: --offline)"), "{out}");
+
+    let as_table = r#"
+[env.production.vars.AUTH_CONFIG]
+clock_leeway_seconds = 30
+[[env.production.vars.AUTH_CONFIG.connectors]]
+id = "acme"
+kind = "oidc"
+issuer = "https://idp.acme.example"
+client_id = "edge"
+client_secret_binding = "ACME_SECRET"
+domains = ["acme.example"]
+"#;
+    let path = temp_file("wrangler.toml", as_table);
+    let (code, out) = check(&["--wrangler", path.to_str().unwrap(), "--env", "production", "--offline"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("clock leeway 30 s"), "{out}");
+
+    let (code, out) = check(&["--wrangler", path.to_str().unwrap(), "--offline"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("[vars] has no AUTH_CONFIG"), "{out}");
+}
+
+#[test]
+fn secrets_are_checked_but_never_printed() {
+    let json = config(&[connector("acme", "https://idp.acme.example", "acme.example")]);
+    let short = temp_file(".dev.vars", "SESSION_KEYS=dG9vLXNob3J0\n");
+    let (code, out) = check_config(&json, &["--offline", "--secrets", short.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("field `SESSION_KEYS`: key 1 is 9 bytes"), "{out}");
+    assert!(out.contains("warning: connector \"acme\", field `client_secret_binding`: ACME_SECRET is not in"), "{out}");
+    assert!(!out.contains("dG9vLXNob3J0"), "{out}");
+
+    let empty = temp_file(".dev.vars", &format!("SESSION_KEYS={SESSION_KEY}\nACME_SECRET=\n"));
+    let (code, out) = check_config(&json, &["--offline", "--secrets", empty.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("connector \"acme\", field `client_secret_binding`: the secret ACME_SECRET is empty"),
+        "{out}"
+    );
+
+    let missing = temp_file(".dev.vars", "OTHER=1\n");
+    let (code, out) = check_config(&json, &["--offline", "--secrets", missing.to_str().unwrap()]);
+    assert_eq!(code, 0, "missing secrets may be set with wrangler secret put: {out}");
+    assert!(out.contains("warning: field `SESSION_KEYS`: not in"), "{out}");
+}
+
+#[test]
+fn usage_errors_exit_1() {
+    let (code, out) = check(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("usage: edge-auth-check"), "{out}");
+    let (code, out) = check(&["--nope"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("unknown option --nope"), "{out}");
+    let (code, out) = check(&["/nonexistent/auth-config.json"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("cannot read /nonexistent/auth-config.json"), "{out}");
+    let (code, _) = check(&["--help"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn entra_discovery_issuers_follow_the_worker_rules() {
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let idp = provider(|base, path| {
+        let tenant = path.split('/').nth(1).unwrap_or("");
+        let issuer = match tenant {
+            "organizations" => format!("{base}/{{tenantid}}/v2.0"),
+            "contoso.onmicrosoft.com" => format!("{base}/{TENANT}/v2.0"),
+            other => format!("{base}/{other}/v2.0"),
+        };
+        if path.ends_with("/.well-known/openid-configuration") {
+            let mut doc = discovery(&issuer);
+            doc["jwks_uri"] = json!(format!("{base}/common/discovery/v2.0/keys"));
+            doc["id_token_signing_alg_values_supported"] = json!(["RS256"]);
+            doc.as_object_mut().unwrap().remove("code_challenge_methods_supported");
+            (200, doc.to_string())
+        } else if path == "/common/discovery/v2.0/keys" {
+            (200, json!({ "keys": [rsa_key("entra-1", 2048)] }).to_string())
+        } else {
+            (404, "{}".into())
+        }
+    });
+    let entra = |id: &str, tenant: &str, allowed: &[&str]| {
+        let mut c = json!({"id": id, "kind": "entra", "tenant": tenant, "authority": idp.base, "client_id": "c",
+                           "client_secret_binding": "ENTRA", "domains": [format!("{id}.example")]});
+        if !allowed.is_empty() {
+            c["allowed_tenants"] = json!(allowed);
+        }
+        c
+    };
+    let json = config(&[entra("multi", "organizations", &[TENANT]), entra("single", "contoso.onmicrosoft.com", &[])]);
+    let (code, out) = check_config(&json, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("issuer:               {}/{{tenantid}}/v2.0 (accepted as", idp.base)), "{out}");
+    assert!(out.contains(&format!("tenant id:            {TENANT}")), "{out}");
+    assert!(out.contains("PKCE S256:            not advertised"), "{out}");
+    assert!(out.contains("usable   kid \"entra-1\""), "{out}");
+
+    // A single-tenant connector whose allow-list does not hold the tenant the discovery document reveals.
+    let other = "00000000-0000-4000-8000-000000000000";
+    let (code, out) = check_config(&config(&[entra("single", "contoso.onmicrosoft.com", &[other])]), &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("error: connector \"single\", field `tenant`"), "{out}");
+}
+
+#[test]
+fn origin_mode_policies_and_the_assertion_key() {
+    let mut json: serde_json::Value =
+        serde_json::from_str(&config(&[connector("acme", "https://idp.acme.example", "acme.example")])).unwrap();
+    json["origin"] = json!({"url": "https://app.internal.example"});
+    json["session"] = json!({"idle_timeout_seconds": 1800, "encrypt": true});
+    json["policies"] = json!([
+        {"path": "/public/*", "public": true},
+        {"path": "/admin/*", "domains": ["acme.example", "elsewhere.example"], "groups": ["admins"]},
+    ]);
+    let json = json.to_string();
+    let d = b64(&[7; 32]);
+    let key = json!({"kty": "EC", "crv": "P-256", "x": b64(&[1; 32]), "y": b64(&[2; 32]), "d": d}).to_string();
+    let secrets =
+        temp_file(".dev.vars", &format!("SESSION_KEYS={SESSION_KEY}\nACME_SECRET=s\nASSERTION_SIGNING_KEY={key}\n"));
+    let (code, out) = check_config(&json, &["--offline", "--secrets", secrets.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    for expected in [
+        "idle timeout 1800 s, cookies encrypted",
+        "origin:   https://app.internal.example/",
+        "policy:   /public/*: public",
+        "policy:   /admin/*: domains acme.example, elsewhere.example; groups admins",
+        "warning: field `policies[1].domains`: \"elsewhere.example\" is not routed to any connector",
+        "ASSERTION_SIGNING_KEY is an EC P-256 key, kid ",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(!out.contains(&d), "the private key was printed:\n{out}");
+
+    let bad =
+        temp_file(".dev.vars", &format!("SESSION_KEYS={SESSION_KEY}\nACME_SECRET=s\nASSERTION_SIGNING_KEY=nope\n"));
+    let (code, out) = check_config(&json, &["--offline", "--secrets", bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("error: field `ASSERTION_SIGNING_KEY`: must be an EC P-256 private key"), "{out}");
+}

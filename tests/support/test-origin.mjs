@@ -1,0 +1,120 @@
+// A test origin for edge-auth's origin mode: an HTTP server on 127.0.0.1 that, like a real backend would,
+// verifies the X-Edge-Auth-Assertion JWT with npm `jose` against the worker's GET /auth/jwks.json, and records
+// every request it receives (headers, cookies, the verified assertion or why it failed).
+//
+//   const origin = await startTestOrigin();                 // listen first: the worker's config needs its URL
+//   const stack = await startStack({ config: { origin: { url: origin.url } }, ... });
+//   origin.setWorker(stack.worker.url);                     // iss of the assertions, and where the JWKS is
+//   const r = await b.get(`${stack.worker.url}/x`);          // the origin answers 200 with JSON: what it saw
+//   r.json().identity  // { email, user, assertion: {verified claims} } or null; .assertionError when invalid
+//   await origin.close();
+import http from 'node:http';
+
+import * as jose from 'jose';
+
+/**
+ * @param {object} [opts]
+ * @param {string} [opts.workerOrigin] the worker's origin (or later, with setWorker)
+ * @returns {Promise<{url: string, origin: string, port: number, requests: object[], setWorker(url: string): void,
+ *          last(): object, close(): Promise<void>}>}
+ */
+export async function startTestOrigin({ workerOrigin } = {}) {
+  let worker;
+  let jwks;
+  const setWorker = (url) => {
+    worker = new URL(url).origin;
+    jwks = jose.createRemoteJWKSet(new URL('/auth/jwks.json', worker));
+  };
+  if (workerOrigin) setWorker(workerOrigin);
+  const requests = [];
+  const server = http.createServer();
+  const sockets = new Set();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = server.address().port;
+  const origin = `http://127.0.0.1:${port}`;
+
+  /** Verify the assertion as an origin should: signature (worker JWKS), alg, iss, aud, exp; identity headers match. */
+  async function verify(headers) {
+    const token = headers['x-edge-auth-assertion'];
+    const email = headers['x-auth-request-email'];
+    const user = headers['x-auth-request-user'];
+    if (token === undefined && email === undefined && user === undefined) return { identity: null };
+    if (!worker) return { identity: null, assertionError: 'setWorker() was not called' };
+    try {
+      if (typeof token !== 'string') throw new Error('identity headers without an assertion');
+      const { payload, protectedHeader } = await jose.jwtVerify(token, jwks, {
+        issuer: worker,
+        audience: origin,
+        algorithms: ['ES256'],
+        requiredClaims: ['iat', 'exp', 'sub', 'email'],
+      });
+      if (payload.email !== decodeURIComponent(email ?? '')) {
+        throw new Error(`X-Auth-Request-Email ${email} is not the assertion's email ${payload.email}`);
+      }
+      if (payload.sub !== decodeURIComponent(user ?? '')) {
+        throw new Error(`X-Auth-Request-User ${user} is not the assertion's sub ${payload.sub}`);
+      }
+      return { identity: { email: payload.email, user: payload.sub, assertion: payload, header: protectedHeader } };
+    } catch (err) {
+      return { identity: null, assertionError: `${err.code ?? err.name}: ${err.message}` };
+    }
+  }
+
+  server.on('request', (req, res) => {
+    const chunks = [];
+    req.on('data', (d) => chunks.push(d));
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const { identity, assertionError } = await verify(req.headers);
+      const cookies = {};
+      for (const part of String(req.headers.cookie ?? '').split(';')) {
+        const i = part.indexOf('=');
+        if (i > 0) cookies[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+      }
+      const seen = {
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        rawHeaderNames: req.rawHeaders.filter((_, i) => i % 2 === 0).map((h) => h.toLowerCase()),
+        cookies,
+        body,
+        identity,
+        assertionError,
+      };
+      requests.push(seen);
+      const text = JSON.stringify(seen);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-test-origin': '1' });
+      res.end(text);
+    });
+  });
+
+  let closed = false;
+  return {
+    url: origin,
+    origin,
+    port,
+    requests,
+    setWorker,
+    last() {
+      return requests[requests.length - 1];
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+    },
+  };
+}
