@@ -7,6 +7,9 @@ export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
 if [[ -x node_modules/.bin/esbuild ]]; then export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"; fi
 worker-build --release "$@"
+# Our entry (src/js/entry.mjs) in front of worker-build's module: see the comment in that file.
+mv build/index.js build/edge_auth_worker.mjs
+cp src/js/entry.mjs build/index.js
 # worker-build's own wasm-opt pass keeps the name section; shrink for deployment (-Oz, no debug names).
 if [[ "${EDGE_AUTH_NO_OPT:-0}" != 1 ]]; then
   "$WASM_OPT_BIN" build/index_bg.wasm -Oz --strip-debug --strip-producers \

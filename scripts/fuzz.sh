@@ -13,6 +13,10 @@
 #   FUZZ_TIMEOUT=10             seconds one input may take before it counts as a hang (libFuzzer -timeout)
 #   FUZZ_RSS_LIMIT_MB=2048      libFuzzer -rss_limit_mb
 #
+# Needs the nightly toolchain (`cargo +nightly`), or else runs stable rustc with RUSTC_BOOTSTRAP=1; installs
+# cargo-fuzz from crates.io when it is missing. Reproducers of past findings in fuzz/regressions/TARGET are
+# replayed at the start of every run.
+#
 # Reproduce a crash:   cargo +nightly fuzz run TARGET fuzz/artifacts/TARGET/crash-...   (from the repo root)
 # Show a flow input:   cargo +nightly fuzz fmt callback_flow fuzz/artifacts/callback_flow/crash-...
 # Regenerate seeds:    cargo +nightly run --manifest-path fuzz/Cargo.toml --example gen_seeds
@@ -30,23 +34,26 @@ TIMEOUT="${FUZZ_TIMEOUT:-10}"
 RSS_LIMIT_MB="${FUZZ_RSS_LIMIT_MB:-2048}"
 
 # ---- tools -----------------------------------------------------------------------------------------------
-if ! cargo +nightly --version >/dev/null 2>&1; then
-  echo "==> installing the nightly toolchain (cargo-fuzz needs it for the sanitizer flags)"
-  rustup toolchain install nightly --profile minimal || {
-    echo "error: no nightly toolchain and it could not be installed" >&2
-    exit 1
-  }
+# cargo-fuzz passes nightly-only flags (-Zsanitizer=address). Use the nightly toolchain when there is one;
+# machines that have only the stable toolchain (and cannot download another) run the same build with
+# RUSTC_BOOTSTRAP=1, which lets stable rustc accept those flags (its rust-std ships the ASan runtime).
+if cargo +nightly --version >/dev/null 2>&1; then
+  CARGO=(cargo +nightly)
+else
+  echo "==> no nightly toolchain: using $(cargo --version) with RUSTC_BOOTSTRAP=1"
+  export RUSTC_BOOTSTRAP=1
+  CARGO=(cargo)
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "==> installing cargo-fuzz from crates.io"
   cargo install cargo-fuzz --locked
 fi
-echo "==> $(cargo +nightly --version); $(cargo fuzz --version)"
+echo "==> $("${CARGO[@]}" --version); $(cargo fuzz --version)"
 
 # ---- build -----------------------------------------------------------------------------------------------
 t0=$(date +%s)
-cargo +nightly fuzz build
-echo "==> built ${#TARGETS[@]} targets in $(( $(date +%s) - t0 ))s"
+"${CARGO[@]}" fuzz build
+echo "==> built all targets in $(( $(date +%s) - t0 ))s"
 
 # ---- run -------------------------------------------------------------------------------------------------
 mkdir -p fuzz/artifacts/logs
@@ -62,11 +69,14 @@ for target in "${TARGETS[@]}"; do
   before=$(find "fuzz/artifacts/$target" -maxdepth 1 -type f | wc -l)
   dict=()
   [ -f "fuzz/dicts/$target.dict" ] && dict=("-dict=fuzz/dicts/$target.dict")
+  # Reproducers of past findings are replayed first, with the seeds (both read-only).
+  extra=()
+  [ -d "fuzz/regressions/$target" ] && extra=("fuzz/regressions/$target")
   echo
   echo "==> $target: ${SECONDS_PER_TARGET}s (log: $log)"
   t0=$(date +%s)
   set +e
-  cargo +nightly fuzz run "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+  "${CARGO[@]}" fuzz run "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" "${extra[@]}" -- \
     -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb="$RSS_LIMIT_MB" -timeout="$TIMEOUT" \
     -print_final_stats=1 "${dict[@]}" >"$log" 2>&1
   rc=$?

@@ -127,15 +127,16 @@ export async function prepare({ work = WORK, edgeBuild = path.join(ROOT, 'build'
   // (1) bare
   copyFileSync(path.join(HERE, 'workers', 'bare.mjs'), path.join(dirs.bare, 'worker.js'));
   // (2) edge-auth: a snapshot of build/, so a rebuild elsewhere cannot change the worker mid-run
-  for (const f of ['index.js', 'index_bg.wasm']) {
+  const EDGE_FILES = ['index.js', 'edge_auth_worker.mjs', 'index_bg.wasm'];
+  for (const f of EDGE_FILES) {
     if (!existsSync(path.join(edgeBuild, f))) throw new Error(`${edgeBuild}/${f} is missing: run bash scripts/build.sh`);
   }
   // A build running elsewhere rewrites these files in steps (wasm-bindgen, then wasm-opt): copy only when
   // they have been left alone for 3 s and did not change while being copied.
-  const stamp = () => ['index.js', 'index_bg.wasm'].map((f) => statSync(path.join(edgeBuild, f))).map((st) => `${st.size}:${st.mtimeMs}`).join(',');
+  const stamp = () => EDGE_FILES.map((f) => statSync(path.join(edgeBuild, f))).map((st) => `${st.size}:${st.mtimeMs}`).join(',');
   for (let attempt = 0; ; attempt++) {
     const before = stamp();
-    const age = Date.now() - Math.max(...['index.js', 'index_bg.wasm'].map((f) => statSync(path.join(edgeBuild, f)).mtimeMs));
+    const age = Date.now() - Math.max(...EDGE_FILES.map((f) => statSync(path.join(edgeBuild, f)).mtimeMs));
     const building = existsSync(path.join(edgeBuild, '.tmp')); // worker-build's scratch: a build is running
     if ((age < 3000 || building) && attempt < 60) {
       await new Promise((r) => setTimeout(r, 1000));
@@ -147,8 +148,7 @@ export async function prepare({ work = WORK, edgeBuild = path.join(ROOT, 'build'
       recursive: true,
       filter: (src) => !path.relative(edgeBuild, src).split(path.sep).includes('.tmp'),
     });
-    copyFileSync(path.join(edgeBuild, 'index.js'), path.join(dirs['edge-auth'], 'index.js'));
-    copyFileSync(path.join(edgeBuild, 'index_bg.wasm'), path.join(dirs['edge-auth'], 'index_bg.wasm'));
+    for (const f of EDGE_FILES) copyFileSync(path.join(edgeBuild, f), path.join(dirs['edge-auth'], f));
     if (stamp() === before || attempt >= 60) break;
   }
   // (3) hono + @hono/oidc-auth, bundled and minified as wrangler deploy would
@@ -258,6 +258,7 @@ export async function scenario(dirs) {
       port,
       modules: [
         { name: 'index.js', type: 'esModule', file: 'index.js' },
+        { name: 'edge_auth_worker.mjs', type: 'esModule', file: 'edge_auth_worker.mjs' },
         { name: 'index_bg.wasm', type: 'wasm', file: 'index_bg.wasm' },
       ],
       textBindings: {

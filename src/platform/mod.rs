@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use worker::{console_error, console_warn, event, Context, Env, Headers, Request, Response, Result};
 
-use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_to_https, Flow, Gate};
+use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_to_https, Flow, Gate, GateRequest};
 use crate::core::http::{self as core_http, is_navigation, transport_of, Method, Outcome};
 use crate::core::oidc::jwks::{Alg, Jwk};
 use crate::core::platform::{
     Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, Rng, Secrets, SignatureVerifier,
 };
 use crate::core::secret::Secret;
+use crate::core::session::cookies::Transport;
 use crate::core::session::revocation::Revocation;
 
 /// Binding of the static assets (`[assets] binding` in wrangler.toml).
@@ -26,6 +27,56 @@ const ASSETS_BINDING: &str = "ASSETS";
 const IDP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest form body accepted on `/auth/*` POST routes.
 const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// The hot path, called synchronously by the JS entry (`build/index.js`, written by scripts/build.sh)
+/// before anything else: `true` means "a valid session (or a public path) for static content, no cookie
+/// to renew": the entry then hands the request to `ASSETS` itself, without the workers-rs request and
+/// response wrapping. Anything else (`false`) goes to the full handler below, which decides again.
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn edge_auth_fast_gate(url: &str, cookie_header: &str) -> bool {
+    let Some(state) = state::loaded_state() else { return false };
+    let Ok(ready) = &state.ready else { return false };
+    let now = WorkerPlatform::unix_now();
+    if ready.config.origin.is_some()
+        || (ready.revocations_bound && state.cache.revocations_due(now, revocations::REFRESH_SECONDS))
+    {
+        return false;
+    }
+    // workerd hands over a normalised absolute URL (scheme, host, path with dot segments resolved). https
+    // (production) is split by hand; plain http (development on loopback) may take the full parser.
+    let parsed;
+    let (transport, path) = if let Some(rest) = url.strip_prefix("https://") {
+        let Some(slash) = rest.find('/') else { return false };
+        (Transport::Https, rest.get(slash..).unwrap_or("/").split(['?', '#']).next().unwrap_or("/"))
+    } else {
+        parsed = match url::Url::parse(url) {
+            Ok(u) => u,
+            Err(_) => return false,
+        };
+        match transport_of(&parsed) {
+            Some(t) => (t, parsed.path()),
+            None => return false,
+        }
+    };
+    if is_auth_path(path) {
+        return false;
+    }
+    let request = GateRequest { path, cookie_header, transport, now };
+    matches!(
+        gate(&ready.config, &ready.keys, &state.cache, &NoRenewalRng, request),
+        Gate::Allowed { renewal_due: false, .. } | Gate::Public
+    )
+}
+
+/// The fast path never renews (it answers `false` when a renewal is due), so it needs no randomness.
+/// (A renewal the gate would attempt regardless fails here and is redone by the full handler.)
+struct NoRenewalRng;
+
+impl Rng for NoRenewalRng {
+    fn fill(&self, _buf: &mut [u8]) -> std::result::Result<(), CryptoError> {
+        Err(CryptoError("no randomness on the fast path".into()))
+    }
+}
 
 #[event(fetch)]
 pub async fn main(req: Request, env: Env, ctx: Context) -> Result<Response> {
@@ -56,7 +107,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let path = url.path();
     let now = WorkerPlatform::unix_now();
 
-    if revocations::bound(env) && state.cache.revocations_due(now, revocations::REFRESH_SECONDS) {
+    if ready.revocations_bound && state.cache.revocations_due(now, revocations::REFRESH_SECONDS) {
         if state.cache.revocations_loaded() {
             ctx.wait_until(revocations::reload(env.clone(), state.clone(), now));
         } else {
@@ -69,10 +120,10 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
         // The hot path: the policy, one header read, one HMAC; the request then goes through untouched.
         let cookie = req.headers().get("cookie")?.unwrap_or_default();
         let platform = WorkerPlatform { env };
-        let site = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
-        return match gate(&site, path, &cookie, transport, now) {
+        let request = GateRequest { path, cookie_header: &cookie, transport, now };
+        return match gate(&ready.config, &ready.keys, &state.cache, &platform, request) {
             Gate::Public => forward(req, env, &url, ready, None, now).await,
-            Gate::Allowed { session, renew } => {
+            Gate::Allowed { session, renew, .. } => {
                 let response = forward(req, env, &url, ready, Some(&session), now).await?;
                 match renew {
                     Some(cookie) => with_extra_header(response, "set-cookie", &cookie),

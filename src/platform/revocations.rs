@@ -15,10 +15,6 @@ pub const REVOCATIONS_BINDING: &str = "REVOCATIONS";
 pub const REFRESH_SECONDS: u64 = 10;
 const PREFIX: &str = "rev:";
 
-pub fn bound(env: &Env) -> bool {
-    env.kv(REVOCATIONS_BINDING).is_ok()
-}
-
 pub async fn record(env: &Env, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError> {
     let kv =
         env.kv(REVOCATIONS_BINDING).map_err(|e| FetchError(format!("no KV binding {REVOCATIONS_BINDING}: {e}")))?;

@@ -17,6 +17,8 @@ pub struct Ready {
     pub keys: KeyRing,
     /// Signs the assertions sent to the origin (origin mode only).
     pub assertion_key: Option<AssertionKey>,
+    /// Whether the KV namespace for IdP logouts is bound.
+    pub revocations_bound: bool,
 }
 
 pub struct IsolateState {
@@ -26,6 +28,11 @@ pub struct IsolateState {
 
 thread_local! {
     static STATE: RefCell<Option<Rc<IsolateState>>> = const { RefCell::new(None) };
+}
+
+/// The state if an earlier request loaded it (the fast path never loads: it has no `env`).
+pub fn loaded_state() -> Option<Rc<IsolateState>> {
+    STATE.with(|s| s.borrow().clone())
 }
 
 pub fn isolate_state(env: &Env) -> Rc<IsolateState> {
@@ -71,7 +78,8 @@ fn load(env: &Env) -> Result<Ready, ConfigError> {
         }
         None => None,
     };
-    Ok(Ready { config, keys, assertion_key })
+    let revocations_bound = env.kv(crate::platform::revocations::REVOCATIONS_BINDING).is_ok();
+    Ok(Ready { config, keys, assertion_key, revocations_bound })
 }
 
 /// `AUTH_CONFIG` as a JSON string, or as a JSON object binding (serialised back to text).

@@ -89,17 +89,28 @@ pub fn renewal_cookie(
 pub enum Gate {
     /// A public path: no session needed.
     Public,
-    /// Signed in and allowed; `renew` is the sliding-renewal `Set-Cookie` when one is due.
-    Allowed { session: Session, renew: Option<String> },
+    /// Signed in and allowed; `renewal_due` when the idle timeout's sliding renewal is due, and `renew` is
+    /// its `Set-Cookie` (absent if it could not be sealed).
+    Allowed { session: Session, renewal_due: bool, renew: Option<String> },
     /// No valid session (absent, expired, idle, ended by the IdP): answer with [`unauthenticated`].
     Unauthenticated,
     /// Signed in, but an access policy does not admit this user here: answer with [`forbidden`].
     Forbidden(Session),
 }
 
-/// The hot path: policy lookup, one cookie decode and HMAC, idle and revocation checks.
-pub fn gate(site: &Flow<'_, impl Platform>, path: &str, cookie_header: &str, transport: Transport, now: u64) -> Gate {
-    let (config, keys, cache, rng) = (site.config, site.keys, site.providers, site.platform);
+/// What the session gate looks at in a request for protected content.
+#[derive(Debug, Clone, Copy)]
+pub struct GateRequest<'a> {
+    pub path: &'a str,
+    pub cookie_header: &'a str,
+    pub transport: Transport,
+    pub now: u64,
+}
+
+/// The hot path: policy lookup, one cookie decode and HMAC, idle and revocation checks. `rng` is only
+/// used when a sliding renewal is due (and the cookie is encrypted).
+pub fn gate(config: &Config, keys: &KeyRing, cache: &IsolateCache, rng: &dyn Rng, request: GateRequest<'_>) -> Gate {
+    let GateRequest { path, cookie_header, transport, now } = request;
     let requirement = policy::requirement(&config.policies, path);
     if requirement == Requirement::Public {
         return Gate::Public;
@@ -107,6 +118,7 @@ pub fn gate(site: &Flow<'_, impl Platform>, path: &str, cookie_header: &str, tra
     let Some(state) = check_session(config, keys, cache, cookie_header, transport, now) else {
         return Gate::Unauthenticated;
     };
+    let renewal_due = matches!(state, SessionState::ValidRenew(_));
     let renew = match &state {
         SessionState::ValidRenew(s) => renewal_cookie(config, keys, rng, s.clone(), transport, now),
         SessionState::Valid(_) => None,
@@ -117,7 +129,7 @@ pub fn gate(site: &Flow<'_, impl Platform>, path: &str, cookie_header: &str, tra
             return Gate::Forbidden(session);
         }
     }
-    Gate::Allowed { session, renew }
+    Gate::Allowed { session, renewal_due, renew }
 }
 
 /// The answer for a signed-in user whom a policy does not admit: who is signed in, and a way to switch.

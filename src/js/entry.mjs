@@ -1,0 +1,21 @@
+// edge-auth's Worker entry point. scripts/build.sh copies it to build/index.js next to worker-build's
+// output (build/edge_auth_worker.mjs + index_bg.wasm).
+//
+// The hot path — a request for static content with a valid session, nothing to renew — costs one
+// synchronous call into wasm (the cookie's HMAC and the policy check, in Rust) and then goes straight to
+// the static assets, without the workers-rs request/response wrapping. Every other request, including the
+// first one of each isolate (which loads the configuration), is handled by the Rust worker, which decides
+// again from scratch: the fast path can only say "yes, this one is simple".
+import RustWorker from "./edge_auth_worker.mjs";
+
+// worker-build attaches #[wasm_bindgen] functions to the entrypoint class's prototype.
+const fastGate = RustWorker.prototype.edge_auth_fast_gate;
+
+export default {
+  async fetch(request, env, ctx) {
+    if (fastGate(request.url, request.headers.get("cookie") ?? "")) {
+      return env.ASSETS.fetch(request);
+    }
+    return new RustWorker(ctx, env).fetch(request);
+  },
+};
