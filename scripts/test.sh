@@ -19,7 +19,7 @@ step() {
 
 step "setup" bash scripts/setup.sh
 step "format" cargo fmt --all -- --check
-step "clippy (host, all targets)" cargo clippy --all-targets --locked -- -D warnings
+step "clippy (host, all targets, check command)" cargo clippy --all-targets --features cli --locked -- -D warnings
 step "clippy (wasm32)" cargo clippy --target wasm32-unknown-unknown --lib --locked -- -D warnings
 step "host tests (core + flow)" cargo test --locked
 step "check command" cargo test --locked --features cli --test check_cli
