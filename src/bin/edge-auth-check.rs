@@ -23,9 +23,10 @@ use std::time::Duration;
 use edge_auth::core::assertion::{AssertionKey, ASSERTION_KEY_BINDING};
 use edge_auth::core::b64;
 use edge_auth::core::config::{
-    is_guid, is_loopback_host, Config, ConfigError, Connector, ConnectorKind, EntraSettings, EntraTenancy, Protocol,
-    ResponseMode, ENTRA_CONSUMERS_TENANT_ID,
+    is_loopback_host, Config, ConfigError, Connector, ConnectorKind, EntraSettings, EntraTenancy, Protocol,
+    ResponseMode,
 };
+use edge_auth::core::flow::{discovery_issuer_rule, entra_tenant_of_issuer};
 use edge_auth::core::oidc::discovery::{parse_provider_metadata_accepting, DiscoveryError, ProviderMetadata};
 use edge_auth::core::oidc::jwks::{parse_jwks, Alg, EcCurve, Jwk, KeyMaterial, MAX_RSA_BITS, MIN_RSA_BITS};
 use edge_auth::core::oidc::token::choose_auth_method;
@@ -1039,42 +1040,4 @@ fn skip_reason(entry: &serde_json::Value) -> String {
         other => return format!("key type {other:?} is not supported (RSA, EC, OKP)"),
     }
     "malformed member (a member has the wrong JSON type)".into()
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// The discovery issuer rule: a replica of core::flow::providers::discovery_issuer_rule (pub(super) there),
-// so that this command accepts exactly the discovery documents the worker accepts.
-
-type IssuerPredicate<'a> = Box<dyn Fn(&str) -> bool + 'a>;
-
-fn discovery_issuer_rule(connector: &Connector) -> (String, IssuerPredicate<'_>) {
-    let Some(entra) = entra_settings(connector) else {
-        return (connector.issuer.clone(), Box::new(move |found: &str| found == connector.issuer));
-    };
-    let authority = entra.authority.as_str();
-    match &entra.tenancy {
-        EntraTenancy::Multi { .. } => {
-            let template = format!("{authority}/{{tenantid}}/v2.0");
-            (template.clone(), Box::new(move |found: &str| found == template))
-        }
-        EntraTenancy::Consumers => {
-            let expected = format!("{authority}/{ENTRA_CONSUMERS_TENANT_ID}/v2.0");
-            (expected.clone(), Box::new(move |found: &str| found == expected))
-        }
-        EntraTenancy::Single { tenant, allowed_tenants } => (
-            format!("{authority}/<tenant id of {tenant}>/v2.0"),
-            Box::new(move |found: &str| match entra_tenant_of_issuer(authority, found) {
-                Some(id) => {
-                    (!is_guid(tenant) || id == tenant.as_str())
-                        && (allowed_tenants.is_empty() || allowed_tenants.iter().any(|t| t == id))
-                }
-                None => false,
-            }),
-        ),
-    }
-}
-
-fn entra_tenant_of_issuer<'a>(authority: &str, issuer: &'a str) -> Option<&'a str> {
-    let id = issuer.strip_prefix(authority)?.strip_prefix('/')?.strip_suffix("/v2.0")?;
-    is_guid(id).then_some(id)
 }

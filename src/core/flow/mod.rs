@@ -9,7 +9,9 @@ mod login;
 mod logout;
 mod providers;
 
-pub use providers::{IsolateCache, MAX_SPENT_TRANSACTIONS};
+pub use providers::{
+    discovery_issuer_rule, entra_tenant_of_issuer, IsolateCache, IssuerPredicate, MAX_SPENT_TRANSACTIONS,
+};
 
 use url::form_urlencoded;
 

@@ -178,10 +178,10 @@ impl IsolateCache {
 }
 
 /// A predicate over the discovery document's `issuer`.
-type IssuerPredicate<'a> = Box<dyn Fn(&str) -> bool + 'a>;
+pub type IssuerPredicate<'a> = Box<dyn Fn(&str) -> bool + 'a>;
 
 /// The discovery document's `issuer` a connector accepts, and a description for errors.
-pub(super) fn discovery_issuer_rule(connector: &Connector) -> (String, IssuerPredicate<'_>) {
+pub fn discovery_issuer_rule(connector: &Connector) -> (String, IssuerPredicate<'_>) {
     let entra = match &connector.protocol {
         Protocol::OpenIdConnect { entra: Some(e), .. } => e,
         _ => return (connector.issuer.clone(), Box::new(move |found: &str| found == connector.issuer)),
@@ -210,7 +210,7 @@ pub(super) fn discovery_issuer_rule(connector: &Connector) -> (String, IssuerPre
 }
 
 /// The tenant id in an Entra issuer `{authority}/{tenant id}/v2.0`.
-pub(super) fn entra_tenant_of_issuer<'a>(authority: &str, issuer: &'a str) -> Option<&'a str> {
+pub fn entra_tenant_of_issuer<'a>(authority: &str, issuer: &'a str) -> Option<&'a str> {
     let id = issuer.strip_prefix(authority)?.strip_prefix('/')?.strip_suffix("/v2.0")?;
     crate::core::config::is_guid(id).then_some(id)
 }
