@@ -50,14 +50,18 @@ impl Revocation {
     }
 }
 
+/// issuer -> value -> revoked at. Nested so that a lookup borrows the session's strings (no allocation).
+type ByIssuer = HashMap<String, HashMap<String, u64>>;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RevocationList {
-    /// (iss, sid)
-    sids: HashMap<(String, String), u64>,
-    /// (iss, sub) -> revoked at
-    subs: HashMap<(String, String), u64>,
-    /// (iss, "sub\0iat")
-    sessions: HashMap<(String, String), u64>,
+    /// iss -> sid
+    sids: ByIssuer,
+    /// iss -> sub -> revoked at
+    subs: ByIssuer,
+    /// iss -> "sub\0iat"
+    sessions: ByIssuer,
+    len: usize,
 }
 
 impl RevocationList {
@@ -75,12 +79,18 @@ impl RevocationList {
             RevocationKind::Sub => &mut self.subs,
             RevocationKind::Session => &mut self.sessions,
         };
-        let at = map.entry((r.iss, r.value)).or_insert(r.at);
-        *at = (*at).max(r.at);
+        let by_value = map.entry(r.iss).or_default();
+        match by_value.get_mut(&r.value) {
+            Some(at) => *at = (*at).max(r.at),
+            None => {
+                by_value.insert(r.value, r.at);
+                self.len += 1;
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.sids.len() + self.subs.len() + self.sessions.len()
+        self.len
     }
 
     /// The revocation of exactly this session (used by our own sign-out).
@@ -105,17 +115,18 @@ impl RevocationList {
         if self.is_empty() {
             return false;
         }
+        let iss = session.iss.as_str();
         if let Some(sid) = &session.sid {
-            if self.sids.contains_key(&(session.iss.clone(), sid.clone())) {
+            if self.sids.get(iss).is_some_and(|m| m.contains_key(sid)) {
                 return true;
             }
         }
-        if !self.sessions.is_empty()
-            && self.sessions.contains_key(&(session.iss.clone(), format!("{}\0{}", session.sub, session.iat)))
-        {
-            return true;
+        if let Some(m) = self.sessions.get(iss) {
+            if m.contains_key(&format!("{}\0{}", session.sub, session.iat)) {
+                return true;
+            }
         }
-        self.subs.get(&(session.iss.clone(), session.sub.clone())).is_some_and(|&at| session.iat <= at)
+        self.subs.get(iss).and_then(|m| m.get(&session.sub)).is_some_and(|&at| session.iat <= at)
     }
 }
 
