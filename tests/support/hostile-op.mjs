@@ -17,6 +17,7 @@
 //   op.setCase(null);                                // back to valid tokens
 //   op.rotateKeys({ alg: 'RS256' });                 // a new current RSA key; the old one stays published
 //   op.count('/jwks');                               // how many times the worker fetched the JWKS
+//   op.setDelay('/token', 15_000);                   // a slow provider: hold token requests 15 s (socket open)
 //   await op.close();
 //
 //   const stack = await startHostileStack({ connectors: [{ id: 'main' }, { id: 'post', authMethod: 'client_secret_post' }] });
@@ -179,6 +180,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @param {object|function} [opts.discovery] overrides of the discovery document (see setDiscovery)
  * @param {object|function} [opts.jwks]   JWKS override (see setJwks)
  * @param {boolean} [opts.codeReuse=false] redeem a code more than once (a broken provider)
+ * @param {object} [opts.delays]          { [path]: ms }: hold requests to that path (see setDelay). Default: none
  * @returns {Promise<HostileOp>}
  */
 export async function startHostileOp({
@@ -191,6 +193,7 @@ export async function startHostileOp({
   discovery,
   jwks,
   codeReuse = false,
+  delays: delaySpecs = {},
 } = {}) {
   const server = http.createServer();
   const sockets = new Set();
@@ -222,6 +225,16 @@ export async function startHostileOp({
   let currentCase = null;
   let discoveryOverride = discovery;
   let jwksOverride = jwks;
+  const delays = new Map(Object.entries(delaySpecs));
+  const holds = new Set(); // pending hold timers, cancelled by close()
+  const holdFor = (ms) =>
+    new Promise((resolve) => {
+      const t = setTimeout(() => {
+        holds.delete(t);
+        resolve();
+      }, ms);
+      holds.add(t);
+    });
 
   /** @typedef {object} HostileOp */
   const op = {
@@ -276,6 +289,15 @@ export async function startHostileOp({
     /** JWKS override: an object, (jwks) => jwks|string, or null (the published keys). */
     setJwks(override) {
       jwksOverride = override ?? undefined;
+    },
+    /**
+     * A slow provider: hold every request to `path` for `ms` milliseconds before handling it (the connection
+     * stays open, nothing is sent meanwhile; the request is logged at arrival with `held: ms`). 0 or null:
+     * answer at once again. close() cancels pending holds (those requests are never answered).
+     */
+    setDelay(path, ms) {
+      if (ms) delays.set(path, ms);
+      else delays.delete(path);
     },
     /** Serve a fixed document at `path` (e.g. an attacker's JWKS for a jku test). */
     serve(path, { status = 200, type = 'application/json', body }) {
@@ -339,6 +361,8 @@ export async function startHostileOp({
       return op.requests.length;
     },
     async close() {
+      for (const t of holds) clearTimeout(t);
+      holds.clear();
       server.closeAllConnections?.();
       for (const s of sockets) s.destroy();
       await new Promise((resolve) => server.close(() => resolve()));
@@ -556,7 +580,14 @@ export async function startHostileOp({
     req.on('end', async () => {
       const body = Buffer.concat(chunks).toString('utf8');
       const url = new URL(req.url, issuer);
-      op.requests.push({ method: req.method, path: url.pathname, query: url.search, headers: req.headers, body, at: Date.now() });
+      const entry = { method: req.method, path: url.pathname, query: url.search, headers: req.headers, body, at: Date.now() };
+      op.requests.push(entry);
+      const hold = delays.get(url.pathname);
+      if (hold) {
+        entry.held = hold;
+        await holdFor(hold);
+        if (req.socket.destroyed) return; // the client gave up meanwhile
+      }
       try {
         const path = url.pathname;
         if (statics.has(path)) {
