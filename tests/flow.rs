@@ -1570,6 +1570,12 @@ fn unknown_kid_refetches_jwks_exactly_once() {
     let r = w.finish_with_key(&login, Key::EsNext);
     assert_signed_in(&r, "/docs");
     assert_eq!(w.p.count(&jwks_url(ISSUER)), 2, "exactly one refetch");
+    // The first fetch may be served by a cache; the refetch must reach the IdP (the platform's Cache API
+    // layer obeys `Cache-Control: no-cache`).
+    let fetches = w.p.requests_to(&jwks_url(ISSUER));
+    let no_cache = |r: &HttpRequest| r.headers.iter().any(|(k, v)| *k == "cache-control" && v == "no-cache");
+    assert!(!no_cache(&fetches[0]));
+    assert!(no_cache(&fetches[1]));
     // The refreshed set is cached: the next es-2 token needs no fetch.
     let login = w.login("alice@acme.example");
     assert_signed_in(&w.finish_with_key(&login, Key::EsNext), "/docs");

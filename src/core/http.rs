@@ -71,6 +71,25 @@ pub fn is_navigation(method: Method, sec_fetch_mode: Option<&str>, accept: Optio
     }
 }
 
+/// Bounds on how long the location's cache keeps an IdP's metadata, whatever its `Cache-Control` says.
+pub const MIN_CACHE_SECONDS: u64 = 300;
+pub const MAX_CACHE_SECONDS: u64 = 86_400;
+pub const DEFAULT_CACHE_SECONDS: u64 = 3_600;
+
+/// How long an IdP answer with this `Cache-Control` may be kept in the location's cache: its `max-age`
+/// bounded to 5 min – 24 h, 1 h when it says nothing, `None` with `no-store` or `private`.
+pub fn cache_lifetime(cache_control: Option<&str>) -> Option<u64> {
+    let Some(cc) = cache_control.map(str::to_ascii_lowercase) else { return Some(DEFAULT_CACHE_SECONDS) };
+    if cc.contains("no-store") || cc.contains("private") {
+        return None;
+    }
+    let max_age = cc
+        .split(',')
+        .filter_map(|d| d.trim().strip_prefix("max-age="))
+        .find_map(|v| v.trim_matches('"').parse::<u64>().ok());
+    Some(max_age.unwrap_or(DEFAULT_CACHE_SECONDS).clamp(MIN_CACHE_SECONDS, MAX_CACHE_SECONDS))
+}
+
 /// A response produced by the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
@@ -152,6 +171,17 @@ mod tests {
         assert!(!is_navigation(Method::Get, None, Some("application/json")));
         assert!(!is_navigation(Method::Get, None, None));
         assert!(!is_navigation(Method::Post, Some("navigate"), Some("text/html")));
+    }
+
+    #[test]
+    fn cache_lifetimes_follow_cache_control_within_bounds() {
+        assert_eq!(cache_lifetime(None), Some(3_600));
+        assert_eq!(cache_lifetime(Some("public, max-age=7200")), Some(7_200));
+        assert_eq!(cache_lifetime(Some("max-age=10")), Some(300), "not less than 5 min");
+        assert_eq!(cache_lifetime(Some("Public, Max-Age=9999999")), Some(86_400), "not more than a day");
+        assert_eq!(cache_lifetime(Some("no-store")), None);
+        assert_eq!(cache_lifetime(Some("private, max-age=60")), None);
+        assert_eq!(cache_lifetime(Some("max-age=oops")), Some(3_600));
     }
 
     #[test]

@@ -1,18 +1,58 @@
-//! Outgoing HTTP to IdPs, with a timeout.
+//! Outgoing HTTP to IdPs, with a timeout, and the location's Cache API behind the isolates' memory.
+//!
+//! GET answers (discovery documents, JWKS) are kept in the Workers Cache API for as long as the IdP's
+//! `Cache-Control: max-age` says, bounded to 5 min – 24 h (1 h when it says nothing; never with
+//! `no-store`), so a fresh isolate in the same location does not ask the IdP again. A request marked
+//! `Cache-Control: no-cache` (the refetch after an unknown `kid`) always goes to the IdP.
 
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use futures_util::pin_mut;
 use wasm_bindgen::JsValue;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{AbortController, Cache, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
 
+use crate::core::http::cache_lifetime;
 use crate::core::platform::{FetchError, HttpRequest, HttpResponse};
 
 /// Responses from IdPs larger than this are refused.
 const MAX_RESPONSE_BYTES: usize = 512 * 1024;
 
 pub async fn send(request: HttpRequest, timeout: Duration) -> Result<HttpResponse, FetchError> {
+    let cacheable = request.method == "GET";
+    let revalidate = request.headers.iter().any(|(k, v)| *k == "cache-control" && v.contains("no-cache"));
+    if cacheable && !revalidate {
+        if let Ok(Some(mut hit)) = Cache::default().get(request.url.as_str(), false).await {
+            if hit.status_code() == 200 {
+                if let Ok(body) = hit.bytes().await {
+                    return Ok(HttpResponse { status: 200, body });
+                }
+            }
+        }
+    }
+    let (response, cache_control) = send_to_network(&request, timeout).await?;
+    if cacheable && response.status == 200 {
+        if let Some(seconds) = cache_lifetime(cache_control.as_deref()) {
+            if let Err(e) = store(&request.url, &response.body, seconds).await {
+                worker::console_warn!("edge-auth: could not cache {}: {e}", request.url);
+            }
+        }
+    }
+    Ok(response)
+}
+
+async fn store(url: &str, body: &[u8], seconds: u64) -> worker::Result<()> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", &format!("public, max-age={seconds}"))?;
+    let copy = Response::from_bytes(body.to_vec())?.with_headers(headers);
+    Cache::default().put(url, copy).await
+}
+
+async fn send_to_network(
+    request: &HttpRequest,
+    timeout: Duration,
+) -> Result<(HttpResponse, Option<String>), FetchError> {
     let err = |e: worker::Error| FetchError(e.to_string());
     let headers = Headers::new();
     for (name, value) in &request.headers {
@@ -31,11 +71,12 @@ pub async fn send(request: HttpRequest, timeout: Duration) -> Result<HttpRespons
         let fetch = Fetch::Request(req);
         let mut response = fetch.send_with_signal(&signal).await.map_err(err)?;
         let status = response.status_code();
+        let cache_control = response.headers().get("cache-control").ok().flatten();
         let body = response.bytes().await.map_err(err)?;
         if body.len() > MAX_RESPONSE_BYTES {
             return Err(FetchError(format!("response larger than {MAX_RESPONSE_BYTES} bytes")));
         }
-        Ok(HttpResponse { status, body })
+        Ok((HttpResponse { status, body }, cache_control))
     };
     let deadline = Delay::from(timeout);
     pin_mut!(exchange);

@@ -310,11 +310,13 @@ impl<P: Platform> Flow<'_, P> {
         });
         let guard = InFlightGuard { cache: self.providers, issuer, slot };
         let fetched = async {
-            let response = self
-                .platform
-                .send(HttpRequest::get(&metadata.jwks_uri))
-                .await
-                .map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))?;
+            let mut request = HttpRequest::get(&metadata.jwks_uri);
+            if force {
+                // Past every cache: the point is to see keys published since.
+                request.headers.push(("cache-control", "no-cache".to_string()));
+            }
+            let response =
+                self.platform.send(request).await.map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))?;
             if response.status != 200 {
                 return Err(FlowError::IdpUnreachable(format!("jwks_uri: HTTP {}", response.status)));
             }
