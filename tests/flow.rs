@@ -1282,6 +1282,13 @@ fn userinfo_supplies_a_missing_email_only_for_the_same_subject() {
         vec![json_response(200, &json!({ "sub": sub, "email": "alice@acme.example", "email_verified": false }))],
     );
     assert_callback_refused(&w.finish(&login, &w.acme.sign(Key::Es, &c)), 403, "email_unverified");
+    // The ID token says the email is not verified; UserInfo supplies one without a flag: still refused.
+    let login = w.login("alice@acme.example");
+    let mut c = without_email(&login);
+    c["email_verified"] = json!(false);
+    let sub = c["sub"].as_str().unwrap().to_string();
+    w.p.route(&userinfo, vec![json_response(200, &json!({ "sub": sub, "email": "alice@acme.example" }))]);
+    assert_callback_refused(&w.finish(&login, &w.acme.sign(Key::Es, &c)), 403, "email_unverified");
     // UserInfo for another connector's domain.
     let login = w.login("alice@acme.example");
     let c = without_email(&login);

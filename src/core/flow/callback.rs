@@ -303,15 +303,12 @@ impl<P: Platform> Flow<'_, P> {
             ),
             Protocol::Facebook { .. } => (None, None),
         };
-        // email_verified describes the standard `email` claim only; with a renamed email claim it says nothing.
-        let verified_flag_applies = match &connector.protocol {
-            Protocol::OpenIdConnect { claims: mapping, entra: None, .. } => mapping.email == "email",
-            _ => true,
-        };
         let mut identity = Identity {
             sub: claims.sub.clone(),
             email,
-            email_verified: claims.email_verified.filter(|_| verified_flag_applies).map(|v| v.0),
+            // The IdP saying the user's email is not verified refuses the sign-in, whichever claim carries the
+            // address (conservative: a renamed email claim does not make the flag irrelevant).
+            email_verified: claims.email_verified.map(|v| v.0),
             name,
             iss: claims.iss.clone(),
             sid: claims.sid.clone(),
@@ -338,7 +335,11 @@ impl<P: Platform> Flow<'_, P> {
                     }
                     _ => info.email.clone(),
                 };
-                identity.email_verified = info.email_verified.map(|v| v.0);
+                // Any "not verified", from the ID token or from UserInfo, stands.
+                identity.email_verified = match (identity.email_verified, info.email_verified.map(|v| v.0)) {
+                    (Some(false), _) | (_, Some(false)) => Some(false),
+                    (from_token, from_userinfo) => from_userinfo.or(from_token),
+                };
                 if identity.name.is_none() {
                     identity.name = info.name;
                 }
