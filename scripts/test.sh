@@ -28,5 +28,8 @@ step "build the worker" bash scripts/build.sh
 step "bundle size" node scripts/size.mjs
 step "end-to-end tests (workerd + oidc-provider)" node --test --test-concurrency=1 tests/e2e/
 step "browser test (headless Chromium)" node --test tests/browser/
+# Every parser of outside input and the whole flow under libFuzzer for 10 s each, replaying the regression
+# inputs of past findings (longer runs: bash scripts/fuzz.sh 300).
+step "fuzz smoke (cargo fuzz, 10 s per target)" env FUZZ_USE_STABLE=1 bash scripts/fuzz.sh 10
 
 printf '\n\033[1;32mall tests passed in %ss\033[0m\n' "$(( $(date +%s) - started ))"

@@ -869,6 +869,11 @@ pub fn is_guid(s: &str) -> bool {
 
 /// An issuer or endpoint URL must be `https://`, or `http://` on a loopback host (development only).
 pub fn check_endpoint_url(text: &str) -> Result<url::Url, String> {
+    // ASCII only (internationalised hosts in their xn-- form): the URL parser's IDNA step is ASCII-only here
+    // and must never see anything else (fuzzing found a debug assertion in it for `https://Aé.example/`).
+    if !text.is_ascii() {
+        return Err(format!("{text:?} must be ASCII (write internationalised host names in their xn-- form)"));
+    }
     let u = url::Url::parse(text).map_err(|e| format!("{text:?} is not a valid URL ({e})"))?;
     if !u.username().is_empty() || u.password().is_some() {
         return Err("must not contain credentials".into());
@@ -998,6 +1003,16 @@ mod tests {
             let e = error_of(&with_connector("").replace("https://idp.acme.example", bad));
             assert_eq!(e.field, "issuer", "{bad}");
         }
+    }
+
+    #[test]
+    fn non_ascii_urls_are_refused_before_parsing() {
+        // Fuzzing regression (fuzz/regressions/config/idna-adapter-*): upper-case ASCII next to non-ASCII in
+        // a host reached a debug assertion inside the IDNA adapter.
+        for url in ["https://Aé.example/", "https://idp.exämple", "https://idp.example/é"] {
+            assert!(check_endpoint_url(url).is_err(), "{url}");
+        }
+        assert!(check_endpoint_url("https://xn--idp-exmple-c5a.example/").is_ok());
     }
 
     #[test]

@@ -1,0 +1,68 @@
+//! Arbitrary text -> `Config::from_json`; the same text as an email address (`parse_email`), a domain
+//! (`normalize_domain`), a `return_to` (`safe_return_to`), the path of an unauthenticated request, and a
+//! path looked up in the README's access policies.
+#![no_main]
+
+use edge_auth::core::config::{check_endpoint_url, Config};
+use edge_auth::core::flow::unauthenticated;
+use edge_auth::core::policy::{self, Requirement};
+use edge_auth::core::routing::{normalize_domain, parse_email};
+use edge_auth::core::session::return_to::{return_to_or_root, safe_return_to};
+use edge_auth_fuzz::fixtures::flow_config;
+use libfuzzer_sys::fuzz_target;
+use url::form_urlencoded;
+
+fuzz_target!(init: edge_auth_fuzz::known::install(), |data: &[u8]| {
+    edge_auth_fuzz::known::guard(|| {
+        let text = String::from_utf8_lossy(data);
+
+        if let Ok(config) = Config::from_json(&text) {
+            assert!(!config.connectors.is_empty());
+            assert!((60..=30 * 24 * 3600).contains(&config.session.lifetime_seconds));
+            assert!(config.clock_leeway_seconds <= 300);
+            for c in &config.connectors {
+                let _ = c.discovery_url();
+                assert!(check_endpoint_url(&c.issuer).is_ok(), "accepted issuer {:?}", c.issuer);
+                for d in &c.domains {
+                    assert_eq!(config.connector_for_domain(d).map(|o| &o.id), Some(&c.id));
+                    assert_eq!(normalize_domain(d).as_deref(), Some(d.as_str()), "configured domains are normalised");
+                }
+            }
+        }
+
+        if let Some(d) = normalize_domain(&text) {
+            assert_eq!(normalize_domain(&d).as_deref(), Some(d.as_str()), "normalize_domain is idempotent");
+        }
+        if let Ok(e) = parse_email(&text) {
+            assert_eq!(normalize_domain(&e.domain).as_deref(), Some(e.domain.as_str()));
+            assert_eq!(parse_email(&e.address()), Ok(e.clone()), "a parsed address parses to itself");
+        }
+
+        if let Some(p) = safe_return_to(&text) {
+            assert_eq!(p, text.as_ref());
+            assert!(p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\"), "unsafe return_to {p:?}");
+            let base = url::Url::parse("https://site.example/auth/callback").expect("base");
+            let joined = base.join(p).expect("a safe return_to joins");
+            assert_eq!(joined.origin(), base.origin(), "return_to {p:?} leaves the origin");
+        }
+        let _ = return_to_or_root(Some(&text));
+        for navigation in [true, false] {
+            let r = unauthenticated(&text, navigation);
+            if let Some(location) = r.header("location") {
+                if let Some(rest) = location.strip_prefix("/auth/login?return_to=") {
+                    let decoded: String = form_urlencoded::parse(format!("r={rest}").as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default();
+                    assert_eq!(safe_return_to(&decoded), Some(decoded.as_str()));
+                } else {
+                    assert_eq!(location, "/auth/login");
+                }
+            }
+        }
+        let _ = check_endpoint_url(&text);
+        if let Requirement::Rule(rule) = policy::requirement(&flow_config().policies, &text) {
+            let _ = rule;
+        }
+    });
+});
