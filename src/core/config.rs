@@ -871,9 +871,33 @@ pub fn is_guid(s: &str) -> bool {
 pub fn check_endpoint_url(text: &str) -> Result<url::Url, String> {
     // ASCII only (internationalised hosts in their xn-- form): the URL parser's IDNA step is ASCII-only here
     // and must never see anything else (fuzzing found a debug assertion in it for `https://Aé.example/`).
-    if !text.is_ascii() {
+    // Nothing risky reaches the URL parser: its IDNA step is ASCII-only here and has a debug assertion that
+    // fuzzing reached three ways (non-ASCII, a percent-encoded host, `https:/host`). So: ASCII, an exact
+    // `https://` or `http://` prefix, no `%` or `\` in the authority, and the authority lowercased.
+    if !text.is_ascii() || text.contains('\\') {
         return Err(format!("{text:?} must be ASCII (write internationalised host names in their xn-- form)"));
     }
+    let lower = text.to_ascii_lowercase();
+    let scheme_len = if lower.starts_with("https://") {
+        8
+    } else if lower.starts_with("http://") {
+        7
+    } else {
+        return Err(format!("{text:?} must start with https://"));
+    };
+    let rest = text.get(scheme_len..).unwrap_or_default();
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..authority_len).unwrap_or_default();
+    if authority.contains('%') {
+        return Err(format!("{text:?} has a percent-encoded host"));
+    }
+    let normalised = format!(
+        "{}{}{}",
+        lower.get(..scheme_len).unwrap_or_default(),
+        authority.to_ascii_lowercase(),
+        rest.get(authority_len..).unwrap_or_default()
+    );
+    let text = normalised.as_str();
     let u = url::Url::parse(text).map_err(|e| format!("{text:?} is not a valid URL ({e})"))?;
     if !u.username().is_empty() || u.password().is_some() {
         return Err("must not contain credentials".into());
@@ -1009,10 +1033,17 @@ mod tests {
     fn non_ascii_urls_are_refused_before_parsing() {
         // Fuzzing regression (fuzz/regressions/config/idna-adapter-*): upper-case ASCII next to non-ASCII in
         // a host reached a debug assertion inside the IDNA adapter.
-        for url in ["https://Aé.example/", "https://idp.exämple", "https://idp.example/é"] {
+        for url in [
+            "https://Aé.example/",
+            "https://idp.exämple",
+            "https://idp.example/é",
+            "https://R%A9ample/",
+            "https://u@R%c3%A9.example/",
+        ] {
             assert!(check_endpoint_url(url).is_err(), "{url}");
         }
         assert!(check_endpoint_url("https://xn--idp-exmple-c5a.example/").is_ok());
+        assert_eq!(check_endpoint_url("HTTPS://IDP.Example/Path").unwrap().as_str(), "https://idp.example/Path");
     }
 
     #[test]

@@ -69,10 +69,13 @@ pub fn normalize_domain(input: &str) -> Option<String> {
     if trimmed.is_empty() || trimmed.len() > 253 || trimmed.starts_with('[') {
         return None;
     }
-    if !trimmed.is_ascii() {
+    // DNS characters only, before any parsing: the host parser percent-decodes (`%A9`), and its IDNA step
+    // must never see anything but ASCII (fuzzing found a debug assertion there).
+    if !trimmed.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')) {
         return None;
     }
-    let host = url::Host::parse(trimmed).ok()?;
+    let lowered = trimmed.to_ascii_lowercase();
+    let host = url::Host::parse(&lowered).ok()?;
     let ascii = match host {
         url::Host::Domain(d) => d,
         url::Host::Ipv4(_) | url::Host::Ipv6(_) => return None,
@@ -108,6 +111,9 @@ mod tests {
         // Unicode forms are refused, never mis-normalised (the login page sends the xn-- form).
         assert_eq!(normalize_domain("bücher.example"), None);
         assert_eq!(normalize_domain("\u{430}pple.example"), None, "Cyrillic a");
+        // Fuzzing regression: a percent-encoded byte decodes to non-ASCII inside the host parser.
+        assert_eq!(normalize_domain("R%A9ample."), None);
+        assert_eq!(parse_email(" Bob@R%A9ample. "), Err(EmailError::InvalidDomain));
     }
 
     #[test]
