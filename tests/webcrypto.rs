@@ -4,7 +4,8 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use edge_auth::core::oidc::jwks::{parse_jwks, select_key, Alg, JwkSet, KeySelection};
+use edge_auth::core::oidc::id_token::software_digest;
+use edge_auth::core::oidc::jwks::{parse_jwks, select_key, Alg, HashAlg, JwkSet, KeySelection};
 use edge_auth::core::oidc::jws::UntrustedJws;
 use edge_auth::platform::webcrypto;
 use serde::Deserialize;
@@ -102,4 +103,14 @@ async fn ecdsa_zero_and_out_of_range_values_are_refused() {
     let mut der_like = jws.signature().to_vec();
     der_like.insert(0, 0x30);
     assert_ne!(webcrypto::verify(Alg::ES256, key, jws.signing_input(), &der_like).await, Ok(true));
+}
+
+#[wasm_bindgen_test]
+async fn webcrypto_digests_match_the_rust_ones() {
+    // at_hash / c_hash of SHA-384/512 tokens are computed by WebCrypto in the worker.
+    for hash in [HashAlg::Sha384, HashAlg::Sha512] {
+        for data in [&b""[..], b"abc", &[0xffu8; 1000][..]] {
+            assert_eq!(webcrypto::digest(hash, data).await.unwrap(), software_digest(hash, data), "{hash:?}");
+        }
+    }
 }

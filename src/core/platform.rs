@@ -1,7 +1,7 @@
 //! The seam between the sans-IO core and the platform: small traits the Workers shell implements with
 //! WebCrypto, `fetch`, `Date.now()` and `crypto.getRandomValues`, and tests implement on the host.
 
-use crate::core::oidc::jwks::{Alg, Jwk};
+use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
 use crate::core::secret::Secret;
 use crate::core::session::revocation::Revocation;
 
@@ -49,6 +49,13 @@ pub trait Rng {
 #[allow(async_fn_in_trait)]
 pub trait SignatureVerifier {
     async fn verify(&self, alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<bool, CryptoError>;
+
+    /// SHA-384 or SHA-512 of `data` (for `at_hash`/`c_hash` of tokens signed with those hashes; SHA-256 is
+    /// computed in Rust). The default computes it in Rust; the worker asks WebCrypto, which keeps SHA-512's
+    /// code out of the wasm.
+    async fn long_digest(&self, hash: HashAlg, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Ok(crate::core::oidc::id_token::software_digest(hash, data))
+    }
 }
 
 /// Outgoing HTTP.

@@ -1,6 +1,7 @@
 //! The Cloudflare Workers shell. It moves bytes between workers-rs and the core and provides the
 //! platform traits; it decides nothing.
 
+mod bindings;
 mod fetch;
 mod origin;
 mod revocations;
@@ -13,7 +14,7 @@ use worker::{console_error, console_warn, event, Context, Env, Headers, Request,
 
 use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_to_https, Flow, Gate, GateRequest};
 use crate::core::http::{self as core_http, is_navigation, transport_of, Method, Outcome};
-use crate::core::oidc::jwks::{Alg, Jwk};
+use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
 use crate::core::platform::{
     Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, Rng, Secrets, SignatureVerifier,
 };
@@ -279,6 +280,10 @@ impl SignatureVerifier for WorkerPlatform<'_> {
         signature: &[u8],
     ) -> std::result::Result<bool, CryptoError> {
         webcrypto::verify(alg, key, signing_input, signature).await
+    }
+
+    async fn long_digest(&self, hash: HashAlg, data: &[u8]) -> std::result::Result<Vec<u8>, CryptoError> {
+        webcrypto::digest(hash, data).await
     }
 }
 

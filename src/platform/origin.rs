@@ -8,7 +8,7 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::CryptoKey;
-use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response, Result};
+use worker::{Request, Response, Result};
 
 use crate::core::assertion::{
     cookie_header_for_origin, identity_headers, is_identity_header, signing_input, AssertionKey, ASSERTION_HEADER,
@@ -29,9 +29,7 @@ thread_local! {
 }
 
 fn js(e: JsValue) -> worker::Error {
-    worker::Error::JsError(
-        e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| "WebCrypto error".into()),
-    )
+    worker::Error::JsError(crate::platform::bindings::error_message(&e, "JavaScript error"))
 }
 
 fn subtle() -> Result<web_sys::SubtleCrypto> {
@@ -99,6 +97,9 @@ pub async fn assertion(
 
 /// Forward `req` to the origin. Client-sent identity headers and our cookies never reach it; for a
 /// signed-in user the identity headers and the assertion are added.
+///
+/// Built on web-sys directly: workers-rs's `RequestInit` conversion carries every Cloudflare `cf` option
+/// (about 10 KB of wasm) and we set none of them.
 pub async fn proxy(
     req: Request,
     url: &url::Url,
@@ -108,33 +109,39 @@ pub async fn proxy(
     let mut target = origin.url.clone();
     target.set_path(url.path());
     target.set_query(url.query());
-    let headers = Headers::new();
+    let headers = web_sys::Headers::new().map_err(js)?;
     for (name, value) in req.headers().entries() {
         let lower = name.to_ascii_lowercase();
         if is_identity_header(&lower) || lower == "host" || lower == "cookie" {
             continue;
         }
-        headers.append(&name, &value)?;
+        headers.append(&name, &value).map_err(js)?;
     }
     if let Some(cookie) = req.headers().get("cookie")? {
         let forwarded = cookie_header_for_origin(&cookie);
         if !forwarded.is_empty() {
-            headers.set("cookie", &forwarded)?;
+            headers.set("cookie", &forwarded).map_err(js)?;
         }
     }
-    headers.set("x-forwarded-host", url.host_str().unwrap_or_default())?;
-    headers.set("x-forwarded-proto", url.scheme())?;
+    headers.set("x-forwarded-host", url.host_str().unwrap_or_default()).map_err(js)?;
+    headers.set("x-forwarded-proto", url.scheme()).map_err(js)?;
     if let Some((session, assertion)) = identity {
         for (name, value) in identity_headers(session) {
-            headers.set(name, &value)?;
+            headers.set(name, &value).map_err(js)?;
         }
-        headers.set(ASSERTION_HEADER, &assertion)?;
+        headers.set(ASSERTION_HEADER, &assertion).map_err(js)?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(req.method()).with_headers(headers).with_redirect(RequestRedirect::Manual);
-    if !matches!(req.method(), worker::Method::Get | worker::Method::Head) {
-        init.with_body(req.inner().body().map(JsValue::from));
+    let inner = req.inner();
+    let method = inner.method();
+    let init = web_sys::RequestInit::new();
+    init.set_method(&method);
+    init.set_headers(&headers);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    if method != "GET" && method != "HEAD" {
+        if let Some(body) = inner.body() {
+            init.set_body(&body);
+        }
     }
-    let upstream = Request::new_with_init(target.as_str(), &init)?;
-    Fetch::Request(upstream).send().await
+    let upstream = web_sys::Request::new_with_str_and_init(target.as_str(), &init).map_err(js)?;
+    Ok(Response::from(crate::platform::bindings::fetch(&upstream).await.map_err(js)?))
 }

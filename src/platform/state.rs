@@ -78,7 +78,7 @@ fn load(env: &Env) -> Result<Ready, ConfigError> {
         }
         None => None,
     };
-    let revocations_bound = env.kv(crate::platform::revocations::REVOCATIONS_BINDING).is_ok();
+    let revocations_bound = crate::platform::revocations::binding(env).is_some();
     Ok(Ready { config, keys, assertion_key, revocations_bound })
 }
 

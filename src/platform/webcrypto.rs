@@ -121,3 +121,10 @@ pub async fn verify(alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8])
     let result = JsFuture::from(promise).await.map_err(js_err("verify"))?;
     Ok(result.as_bool() == Some(true))
 }
+
+/// SHA-384/512 through `crypto.subtle.digest` (keeps SHA-512's code out of the wasm).
+pub async fn digest(hash: HashAlg, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let promise = subtle()?.digest_with_str_and_u8_array(hash_name(hash), data).map_err(js_err("digest"))?;
+    let buffer = JsFuture::from(promise).await.map_err(js_err("digest"))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}

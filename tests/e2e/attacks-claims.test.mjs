@@ -12,7 +12,14 @@ import { expectAccepted, expectRefused, halfHash, OMIT, startHostileStack } from
 let stack;
 let clientId;
 before(async () => {
-  stack = await startHostileStack({ connectors: [{ id: 'main' }, { id: 'partner' }] });
+  stack = await startHostileStack({
+    connectors: [
+      { id: 'main' },
+      { id: 'partner' },
+      // Keys for the algorithms whose at_hash/c_hash use SHA-384/512 (WebCrypto's digest in the worker).
+      { id: 'longhash', op: { keys: [{ alg: 'RS256' }, { alg: 'ES384' }, { alg: 'EdDSA' }] } },
+    ],
+  });
   clientId = stack.byId.main.clientId;
 }, { timeout: 60_000 });
 after(async () => {
@@ -176,6 +183,26 @@ describe('at_hash and c_hash', () => {
   test('at_hash computed with the wrong hash (SHA-512 for RS256) -> refused', async () => {
     await refuse((ctx) => ({ claims: { ...ctx.claims, at_hash: halfHash('RS512', ctx.accessToken) } }), /at_hash does not match/);
   });
+});
+
+describe('at_hash and c_hash with SHA-384 and SHA-512 (computed by WebCrypto in the worker)', () => {
+  const signedWith = (alg, hashes) => (ctx) => ({
+    header: { ...ctx.header, alg, kid: stack.ops.longhash.key(alg).kid },
+    claims: { ...ctx.claims, ...hashes(ctx) },
+  });
+  const onLongHash = { connector: 'longhash' };
+  for (const alg of ['RS384', 'PS512', 'ES384', 'EdDSA']) {
+    test(`${alg}: a correct at_hash and c_hash are accepted`, async () => {
+      const spec = signedWith(alg, (ctx) => ({ at_hash: halfHash(alg, ctx.accessToken), c_hash: halfHash(alg, ctx.code) }));
+      await accept(spec, onLongHash);
+    });
+    test(`${alg}: at_hash computed with SHA-256 -> refused`, async () => {
+      await refuse(signedWith(alg, (ctx) => ({ at_hash: halfHash('RS256', ctx.accessToken) })), /at_hash does not match/, onLongHash);
+    });
+    test(`${alg}: c_hash of another code -> refused`, async () => {
+      await refuse(signedWith(alg, (ctx) => ({ c_hash: halfHash(alg, `${ctx.code}x`) })), /c_hash does not match/, onLongHash);
+    });
+  }
 });
 
 describe('email', () => {

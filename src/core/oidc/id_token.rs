@@ -224,7 +224,8 @@ pub async fn verify<V: SignatureVerifier>(
 ) -> Result<VerifiedIdToken, IdTokenError> {
     let alg = jws.alg();
     verify_signature(jws, key, verifier).await?;
-    let claims = validate_claims(jws.payload(), alg, expect)?;
+    let hashes = ExpectedHashes::through(verifier, alg.hash(), expect).await?;
+    let claims = validate_claims_with(jws.payload(), expect, &hashes)?;
     let all_claims = serde_json::from_slice(jws.payload()).map_err(|e| IdTokenError::MalformedClaims(e.to_string()))?;
     Ok(VerifiedIdToken { claims, all_claims })
 }
@@ -280,7 +281,56 @@ fn check_signature_shape(alg: Alg, key: &Jwk, sig: &[u8]) -> Result<(), IdTokenE
 
 /// Claim rules, in the order of OIDC Core §3.1.3.7. Public for host tests and fuzzing; the flow calls it
 /// only through [`verify`].
+/// The `at_hash` and `c_hash` values this login's access token and code give (base64url of the left half
+/// of their digest with the token's hash), computed before the claims are read.
+#[derive(Debug, Default)]
+pub struct ExpectedHashes {
+    at_hash: Option<String>,
+    c_hash: Option<String>,
+}
+
+impl ExpectedHashes {
+    /// Computed in Rust.
+    pub fn software(hash: HashAlg, expect: &Expectations<'_>) -> ExpectedHashes {
+        ExpectedHashes {
+            at_hash: expect.access_token.map(|t| half_hash(hash, t)),
+            c_hash: expect.code.map(|c| half_hash(hash, c)),
+        }
+    }
+
+    /// SHA-256 in Rust, SHA-384/512 through the platform (WebCrypto in the worker).
+    async fn through<V: SignatureVerifier>(
+        verifier: &V,
+        hash: HashAlg,
+        expect: &Expectations<'_>,
+    ) -> Result<ExpectedHashes, IdTokenError> {
+        if hash == HashAlg::Sha256 {
+            return Ok(ExpectedHashes::software(hash, expect));
+        }
+        let mut out = ExpectedHashes::default();
+        for (value, slot) in [(expect.access_token, &mut out.at_hash), (expect.code, &mut out.c_hash)] {
+            if let Some(value) = value {
+                let digest = verifier
+                    .long_digest(hash, value.as_bytes())
+                    .await
+                    .map_err(|e| IdTokenError::CryptoFailure(e.to_string()))?;
+                *slot = Some(left_half_b64(&digest));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Steps 2-11 and the hash claims, with the hashes computed in Rust (see [`verify`] for the whole check).
 pub fn validate_claims(payload: &[u8], alg: Alg, expect: &Expectations<'_>) -> Result<IdTokenClaims, IdTokenError> {
+    validate_claims_with(payload, expect, &ExpectedHashes::software(alg.hash(), expect))
+}
+
+fn validate_claims_with(
+    payload: &[u8],
+    expect: &Expectations<'_>,
+    hashes: &ExpectedHashes,
+) -> Result<IdTokenClaims, IdTokenError> {
     let claims: IdTokenClaims = crate::core::json::from_object_slice(payload).map_err(IdTokenError::MalformedClaims)?;
     // Step 2: iss exactly equals the discovered issuer.
     if claims.iss != expect.issuer {
@@ -324,28 +374,35 @@ pub fn validate_claims(payload: &[u8], alg: Alg, expect: &Expectations<'_>) -> R
         Some(_) => {}
     }
     // §3.1.3.8 / §3.3.2.11: at_hash and c_hash when present.
-    if let (Some(at_hash), Some(access_token)) = (&claims.at_hash, expect.access_token) {
-        if !constant_time_eq(at_hash.as_bytes(), half_hash(alg.hash(), access_token).as_bytes()) {
+    if let (Some(at_hash), Some(expected)) = (&claims.at_hash, &hashes.at_hash) {
+        if !constant_time_eq(at_hash.as_bytes(), expected.as_bytes()) {
             return Err(IdTokenError::AtHashMismatch);
         }
     }
-    if let (Some(c_hash), Some(code)) = (&claims.c_hash, expect.code) {
-        if !constant_time_eq(c_hash.as_bytes(), half_hash(alg.hash(), code).as_bytes()) {
+    if let (Some(c_hash), Some(expected)) = (&claims.c_hash, &hashes.c_hash) {
+        if !constant_time_eq(c_hash.as_bytes(), expected.as_bytes()) {
             return Err(IdTokenError::CHashMismatch);
         }
     }
     Ok(claims)
 }
 
+/// The digest of `data`, computed in Rust.
+pub fn software_digest(hash: HashAlg, data: &[u8]) -> Vec<u8> {
+    match hash {
+        HashAlg::Sha256 => Sha256::digest(data).to_vec(),
+        HashAlg::Sha384 => Sha384::digest(data).to_vec(),
+        HashAlg::Sha512 => Sha512::digest(data).to_vec(),
+    }
+}
+
+fn left_half_b64(digest: &[u8]) -> String {
+    b64::encode(digest.get(..digest.len() / 2).unwrap_or_default())
+}
+
 /// base64url of the left-most half of the hash of `value` (the `at_hash`/`c_hash` construction).
 pub fn half_hash(hash: HashAlg, value: &str) -> String {
-    let digest: Vec<u8> = match hash {
-        HashAlg::Sha256 => Sha256::digest(value.as_bytes()).to_vec(),
-        HashAlg::Sha384 => Sha384::digest(value.as_bytes()).to_vec(),
-        HashAlg::Sha512 => Sha512::digest(value.as_bytes()).to_vec(),
-    };
-    let half = digest.len() / 2;
-    b64::encode(digest.get(..half).unwrap_or_default())
+    left_half_b64(&software_digest(hash, value.as_bytes()))
 }
 
 #[cfg(test)]
