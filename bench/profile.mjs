@@ -10,7 +10,7 @@
 //
 // Writes bench/.work-profile/<worker>.cpuprofile (open in Chrome DevTools > Performance) and prints a summary.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { prepare, ROOT, scenario, WORKERD } from './lib/setup.mjs';
@@ -39,7 +39,11 @@ async function namedBuild() {
   env.WASM_BINDGEN_BIN = execFileSync('bash', ['-c', 'command -v wasm-bindgen'], { env }).toString().trim();
   console.log(`building edge-auth without wasm-opt into ${out} ...`);
   execFileSync('worker-build', ['--release', '--no-opt', '--out-dir', out], { cwd: ROOT, env, stdio: 'inherit' });
-  return path.join(ROOT, out);
+  // As scripts/build.sh: our entry (src/js/entry.mjs) in front of worker-build's module.
+  const dir = path.join(ROOT, out);
+  renameSync(path.join(dir, 'index.js'), path.join(dir, 'edge_auth_worker.mjs'));
+  copyFileSync(path.join(ROOT, 'src', 'js', 'entry.mjs'), path.join(dir, 'index.js'));
+  return dir;
 }
 
 async function connect(wsUrl) {

@@ -59,6 +59,31 @@ pub fn transport_of(url: &url::Url) -> Option<Transport> {
     }
 }
 
+/// The transport and path of a URL as the runtime hands it over (absolute, normalised: lowercase scheme and
+/// host, dot segments resolved), split without the URL parser, for the hot path. `None` when that is not
+/// certain at a glance (then the caller parses the URL in full): only `https://`, and `http://` to
+/// `localhost`, `127.0.0.1` or `[::1]` (with an optional port), are taken.
+pub fn split_runtime_url(url: &str) -> Option<(Transport, &str)> {
+    let (transport, rest) = if let Some(rest) = url.strip_prefix("https://") {
+        (Transport::Https, rest)
+    } else {
+        (Transport::LoopbackHttp, url.strip_prefix("http://")?)
+    };
+    let slash = rest.find('/')?;
+    let (authority, path_and_more) = rest.split_at(slash);
+    if transport == Transport::LoopbackHttp {
+        let host = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => authority,
+        };
+        if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+            return None;
+        }
+    }
+    let path = path_and_more.split(['?', '#']).next().unwrap_or("/");
+    Some((transport, path))
+}
+
 /// Whether an unauthenticated request is a top-level page navigation (gets the login page) rather than an
 /// API or subresource call (gets `401` JSON).
 pub fn is_navigation(method: Method, sec_fetch_mode: Option<&str>, accept: Option<&str>) -> bool {
@@ -182,6 +207,35 @@ mod tests {
         assert_eq!(cache_lifetime(Some("no-store")), None);
         assert_eq!(cache_lifetime(Some("private, max-age=60")), None);
         assert_eq!(cache_lifetime(Some("max-age=oops")), Some(3_600));
+    }
+
+    #[test]
+    fn runtime_urls_split_like_the_parser() {
+        for u in [
+            "https://site.example/",
+            "https://site.example/a/b?x=1#f",
+            "https://site.example:8443/p%2Fq?",
+            "http://127.0.0.1:8787/docs/",
+            "http://localhost:8787/?a=b",
+            "http://localhost/",
+            "http://[::1]:8787/x",
+        ] {
+            let parsed = url::Url::parse(u).unwrap();
+            assert_eq!(split_runtime_url(u), Some((transport_of(&parsed).unwrap(), parsed.path())), "{u}");
+        }
+        // Not certain at a glance: left to the full parser (which refuses or decides).
+        for u in [
+            "http://site.example/",
+            "http://127.0.0.2/",
+            "http://localhost:/",
+            "http://localhost:80x/",
+            "http://user@localhost/",
+            "https://site.example",
+            "ftp://site.example/",
+            "",
+        ] {
+            assert_eq!(split_runtime_url(u), None, "{u}");
+        }
     }
 
     #[test]

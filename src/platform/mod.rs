@@ -13,13 +13,12 @@ use std::time::Duration;
 use worker::{console_error, console_warn, event, Context, Env, Headers, Request, Response, Result};
 
 use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_to_https, Flow, Gate, GateRequest};
-use crate::core::http::{self as core_http, is_navigation, transport_of, Method, Outcome};
+use crate::core::http::{self as core_http, is_navigation, split_runtime_url, transport_of, Method, Outcome};
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
 use crate::core::platform::{
     Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, Rng, Secrets, SignatureVerifier,
 };
 use crate::core::secret::Secret;
-use crate::core::session::cookies::Transport;
 use crate::core::session::revocation::Revocation;
 
 /// Binding of the static assets (`[assets] binding` in wrangler.toml).
@@ -43,22 +42,9 @@ pub fn edge_auth_fast_gate(url: &str, cookie_header: &str) -> bool {
     {
         return false;
     }
-    // workerd hands over a normalised absolute URL (scheme, host, path with dot segments resolved). https
-    // (production) is split by hand; plain http (development on loopback) may take the full parser.
-    let parsed;
-    let (transport, path) = if let Some(rest) = url.strip_prefix("https://") {
-        let Some(slash) = rest.find('/') else { return false };
-        (Transport::Https, rest.get(slash..).unwrap_or("/").split(['?', '#']).next().unwrap_or("/"))
-    } else {
-        parsed = match url::Url::parse(url) {
-            Ok(u) => u,
-            Err(_) => return false,
-        };
-        match transport_of(&parsed) {
-            Some(t) => (t, parsed.path()),
-            None => return false,
-        }
-    };
+    // workerd hands over a normalised absolute URL: split it without the URL parser; anything unusual goes
+    // to the full handler.
+    let Some((transport, path)) = split_runtime_url(url) else { return false };
     if is_auth_path(path) {
         return false;
     }
