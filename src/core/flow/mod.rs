@@ -63,7 +63,8 @@ pub fn check_session(
     transport: Transport,
     now: u64,
 ) -> Option<SessionState> {
-    let session = authenticate(cookie_header, transport, keys, now)?;
+    let session =
+        cache.verified_sessions.authenticate(cookie_header, CookieKind::Session.name(transport), keys, now)?;
     if cache.is_revoked(&session) {
         return None;
     }

@@ -14,6 +14,7 @@ use crate::core::flow::{Flow, JWKS_REFETCH_COOLDOWN_SECONDS, METADATA_TTL_SECOND
 use crate::core::oidc::discovery::{parse_provider_metadata_accepting, ProviderMetadata};
 use crate::core::oidc::jwks::{parse_jwks, JwkSet};
 use crate::core::platform::{HttpRequest, Platform};
+use crate::core::session::memo::VerifiedSessions;
 use crate::core::session::record::Session;
 use crate::core::session::revocation::{Revocation, RevocationList};
 
@@ -33,6 +34,8 @@ pub struct IsolateCache {
     revocations_loaded_at: RefCell<Option<u64>>,
     /// Revocations recorded by this isolate (kept across reloads until the store lists them).
     local_revocations: RefCell<Vec<Revocation>>,
+    /// Session cookies whose seal this isolate has verified (the hot path skips re-verifying them).
+    pub verified_sessions: VerifiedSessions,
 }
 
 #[derive(Default, Clone)]

@@ -101,7 +101,12 @@ impl DerivedKeys {
 #[derive(Clone)]
 pub struct KeyRing {
     keys: Vec<DerivedKeys>,
+    /// Distinct for every ring parsed (clones share it): what was verified with one ring is only
+    /// remembered for that ring (see `session::memo`).
+    id: u64,
 }
+
+static NEXT_KEY_RING_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -138,7 +143,12 @@ impl KeyRing {
         if keys.is_empty() {
             return Err(ConfigError::top("SESSION_KEYS", "the secret is empty; at least one key is required"));
         }
-        Ok(KeyRing { keys })
+        Ok(KeyRing { keys, id: NEXT_KEY_RING_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed) })
+    }
+
+    /// This ring's identity (see the field).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Seal `payload` for a cookie named `cookie_name`, with the first (signing) key.

@@ -2,6 +2,7 @@
 
 pub mod codec;
 pub mod cookies;
+pub mod memo;
 pub mod record;
 pub mod return_to;
 pub mod revocation;

@@ -125,11 +125,19 @@ impl Session {
 
     /// A valid, unexpired session from a `Cookie` header, or `None`.
     pub fn from_cookie_header(header: &str, cookie_name: &str, keys: &KeyRing, now: u64) -> Option<Session> {
-        cookie_values(header, cookie_name).find_map(|value| {
-            let bytes = keys.open(Purpose::Session, cookie_name, value)?;
-            let s: Session = crate::core::json::from_object_slice(&bytes).ok()?;
-            (s.exp > now && s.iat <= now.saturating_add(300)).then_some(s)
-        })
+        cookie_values(header, cookie_name)
+            .find_map(|value| Session::open(value, cookie_name, keys).filter(|s| s.is_current(now)))
+    }
+
+    /// The session sealed in one cookie value, if its seal is ours (whatever its times say).
+    pub fn open(value: &str, cookie_name: &str, keys: &KeyRing) -> Option<Session> {
+        let bytes = keys.open(Purpose::Session, cookie_name, value)?;
+        crate::core::json::from_object_slice(&bytes).ok()
+    }
+
+    /// Unexpired, and not issued in the future (beyond 5 minutes of clock skew).
+    pub fn is_current(&self, now: u64) -> bool {
+        self.exp > now && self.iat <= now.saturating_add(300)
     }
 
     /// The `/auth/me` document.
