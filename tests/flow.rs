@@ -83,7 +83,7 @@ fn b64url_decode(text: &str) -> Vec<u8> {
 type Canned = Result<HttpResponse, FetchError>;
 
 fn json_response(status: u16, body: &Value) -> Canned {
-    Ok(HttpResponse { status, body: body.to_string().into_bytes() })
+    Ok(HttpResponse::new(status, body.to_string().into_bytes()))
 }
 
 fn network_error() -> Canned {
@@ -1546,7 +1546,7 @@ fn token_endpoint_refusals() {
             "token_exchange_failed",
         ),
         (json_response(401, &json!({"error": "invalid_client"})), 502, "token_exchange_failed"),
-        (Ok(HttpResponse { status: 500, body: b"<html>oops</html>".to_vec() }), 502, "token_exchange_failed"),
+        (Ok(HttpResponse::new(500, b"<html>oops</html>".to_vec())), 502, "token_exchange_failed"),
         (
             json_response(200, &json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer"})),
             502,
@@ -1651,7 +1651,7 @@ fn discovery_with_another_issuer_is_idp_unreachable() {
         assert!(set_cookies(&r).is_empty(), "no transaction is started: {}", describe(&r));
         w.assert_logs_clean();
     }
-    for answer in [network_error(), Ok(HttpResponse { status: 500, body: Vec::new() })] {
+    for answer in [network_error(), Ok(HttpResponse::new(500, Vec::new()))] {
         let w = World::new();
         w.p.route(&discovery_url(ISSUER), vec![answer]);
         let r = w.get(&url_with(&format!("{SITE}/auth/login"), &[("email", "alice@acme.example")]), "");
@@ -1662,7 +1662,7 @@ fn discovery_with_another_issuer_is_idp_unreachable() {
 
 #[test]
 fn stale_discovery_and_jwks_are_used_when_the_idp_is_down() {
-    for outage in [network_error(), Ok(HttpResponse { status: 503, body: b"down".to_vec() })] {
+    for outage in [network_error(), Ok(HttpResponse::new(503, b"down".to_vec()))] {
         let w = World::new();
         w.sign_in();
         // The IdP's metadata endpoints fail; the cached copies are over an hour old.

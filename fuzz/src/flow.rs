@@ -754,9 +754,9 @@ fn pick<T>(list: &[Reply<T>], n: usize) -> Option<&Reply<T>> {
 
 fn reply<T>(r: Option<&Reply<T>>, body: impl FnOnce(Option<&T>) -> Vec<u8>) -> Result<HttpResponse, FetchError> {
     match r {
-        None => Ok(HttpResponse { status: 200, body: body(None) }),
-        Some(Reply::Ok(t)) => Ok(HttpResponse { status: 200, body: body(Some(t)) }),
-        Some(Reply::Status { status, body: t }) => Ok(HttpResponse { status: *status, body: body(Some(t)) }),
+        None => Ok(HttpResponse::new(200, body(None))),
+        Some(Reply::Ok(t)) => Ok(HttpResponse::new(200, body(Some(t)))),
+        Some(Reply::Status { status, body: t }) => Ok(HttpResponse::new(*status, body(Some(t)))),
         Some(Reply::Fail(t)) => Err(FetchError(t.0.clone())),
     }
 }

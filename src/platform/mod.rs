@@ -253,7 +253,7 @@ pub struct WorkerPlatform<'a> {
 }
 
 impl WorkerPlatform<'_> {
-    fn unix_now() -> u64 {
+    pub(crate) fn unix_now() -> u64 {
         (js_sys::Date::now() / 1000.0) as u64
     }
 }
