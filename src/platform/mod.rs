@@ -144,7 +144,12 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let core_request = to_core_request(&req, url.clone()).await?;
     let platform = WorkerPlatform { env };
     let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
-    match flow.handle(&core_request).await {
+    let outcome = flow.handle(&core_request).await;
+    if state.cache.refresh_pending() {
+        // Served from a stale discovery document or key set: refresh it after answering.
+        ctx.wait_until(refresh_due(env.clone(), state.clone()));
+    }
+    match outcome {
         Outcome::Respond(response) => to_worker_response(response),
         Outcome::PassThrough => env.assets(ASSETS_BINDING)?.fetch_request(req).await,
         Outcome::ServePublicAsset { path, status, headers, fallback } => {
@@ -164,6 +169,14 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             Ok(Response::from_bytes(body)?.with_status(status).with_headers(out))
         }
     }
+}
+
+/// The background refreshes of discovery documents and key sets that requests asked for.
+async fn refresh_due(env: Env, state: std::rc::Rc<state::IsolateState>) {
+    let Ok(ready) = &state.ready else { return };
+    let platform = WorkerPlatform { env: &env };
+    let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
+    flow.refresh_due().await;
 }
 
 fn navigation(req: &Request) -> Result<bool> {

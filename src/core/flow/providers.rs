@@ -1,5 +1,21 @@
-//! Per-isolate state: discovery documents and key sets (cached, stale-if-error, single-flight refetch),
-//! the memory of spent login transactions, and the list of sessions the IdPs ended.
+//! Per-isolate state: discovery documents and key sets, the memory of spent login transactions, and the list
+//! of sessions the IdPs ended.
+//!
+//! Discovery documents and key sets are kept per issuer with the time until which they are fresh: what the
+//! IdP's `Cache-Control` allows (the platform's [`HttpResponse::fresh_for`]; see
+//! [`memory_lifetime`] for the bounds: 5 min – 24 h, 1 h without the header, 5 min with `no-store`). Then:
+//!
+//! - **fresh**: used as is;
+//! - **stale** (up to [`STALE_WHILE_REVALIDATE_SECONDS`] past freshness): still used at once, and the request
+//!   marks the document for one background refresh ([`IsolateCache::refresh_pending`]), which the platform
+//!   runs after answering ([`Flow::refresh_due`]). Refreshes share the single-flight slot of foreground
+//!   fetches; a failed one keeps the stale copy, is logged, and is not retried for [`REFRESH_RETRY_SECONDS`];
+//! - **expired** (past the stale window): the request fetches in the foreground, and falls back to the old
+//!   copy when the IdP fails (stale-if-error).
+//!
+//! An unknown `kid` forces one JWKS refetch past every cache, shared by concurrent sign-ins, then a cooldown.
+//!
+//! [`HttpResponse::fresh_for`]: crate::core::platform::HttpResponse::fresh_for
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,7 +26,8 @@ use std::task::{Context, Poll, Waker};
 
 use crate::core::config::{Connector, EntraTenancy, Protocol, ENTRA_CONSUMERS_TENANT_ID};
 use crate::core::error::FlowError;
-use crate::core::flow::{Flow, JWKS_REFETCH_COOLDOWN_SECONDS, METADATA_TTL_SECONDS};
+use crate::core::flow::{Flow, JWKS_REFETCH_COOLDOWN_SECONDS, REFRESH_RETRY_SECONDS, STALE_WHILE_REVALIDATE_SECONDS};
+use crate::core::http::memory_lifetime;
 use crate::core::oidc::discovery::{parse_provider_metadata_accepting, ProviderMetadata};
 use crate::core::oidc::jwks::{parse_jwks, JwkSet};
 use crate::core::platform::{HttpRequest, Platform};
@@ -27,6 +44,8 @@ pub const MAX_SPENT_TRANSACTIONS: usize = 10_000;
 #[derive(Default)]
 pub struct IsolateCache {
     entries: RefCell<HashMap<String, ProviderEntry>>,
+    /// Background refreshes asked for by requests that were served a stale document.
+    due: RefCell<Vec<Refresh>>,
     spent_transactions: RefCell<HashMap<String, u64>>,
     revocations: RefCell<RevocationList>,
     /// When the revocation list was last loaded from the shared store (`None`: never).
@@ -35,16 +54,64 @@ pub struct IsolateCache {
     local_revocations: RefCell<Vec<Revocation>>,
 }
 
-#[derive(Default, Clone)]
-struct ProviderEntry {
-    metadata: Option<(Rc<ProviderMetadata>, u64)>,
-    jwks: Option<(Rc<JwkSet>, u64)>,
-    last_forced_jwks_fetch: Option<u64>,
-    /// A JWKS fetch in progress: concurrent requests wait for it instead of fetching again.
-    jwks_in_flight: Option<Rc<InFlight<JwksResult>>>,
+/// Whether a cached document may be used: see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    Fresh,
+    /// Usable at once, with a background refresh.
+    Stale,
+    /// Past the stale window: refetch in the foreground (stale-if-error).
+    Expired,
 }
 
+/// The freshness at `now` of a document fresh until `fresh_until`.
+pub fn freshness(fresh_until: u64, now: u64) -> Freshness {
+    if now < fresh_until {
+        Freshness::Fresh
+    } else if now < fresh_until.saturating_add(STALE_WHILE_REVALIDATE_SECONDS) {
+        Freshness::Stale
+    } else {
+        Freshness::Expired
+    }
+}
+
+/// A cached document and until when it is fresh.
+struct Cached<T> {
+    value: Rc<T>,
+    fresh_until: u64,
+}
+
+impl<T> Clone for Cached<T> {
+    fn clone(&self) -> Self {
+        Cached { value: self.value.clone(), fresh_until: self.fresh_until }
+    }
+}
+
+#[derive(Default, Clone)]
+struct ProviderEntry {
+    metadata: Option<Cached<ProviderMetadata>>,
+    jwks: Option<Cached<JwkSet>>,
+    last_forced_jwks_fetch: Option<u64>,
+    /// Fetches in progress: concurrent requests (and background refreshes) wait for them instead of fetching
+    /// again.
+    metadata_in_flight: Option<Rc<InFlight<MetadataResult>>>,
+    jwks_in_flight: Option<Rc<InFlight<JwksResult>>>,
+    /// When a background refresh was last scheduled (the retry backoff).
+    metadata_refresh_at: Option<u64>,
+    jwks_refresh_at: Option<u64>,
+}
+
+type MetadataResult = Result<Rc<ProviderMetadata>, FlowError>;
 type JwksResult = Result<Rc<JwkSet>, FlowError>;
+
+/// A background refresh to run after the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refresh {
+    /// The discovery document of this connector (by id; its issuer is the cache key).
+    Discovery { connector: String },
+    /// The key set of this (discovered) issuer.
+    Jwks { issuer: String, jwks_uri: String },
+}
 
 /// Single-flight slot for one isolate (single-threaded): the first request fetches, the others await
 /// the same result.
@@ -83,27 +150,35 @@ impl<T: Clone> Future for WaitInFlight<T> {
     }
 }
 
-/// Completes the in-flight slot even if the fetching request is dropped half-way, so waiters never hang.
-struct InFlightGuard<'a> {
+/// Which single-flight slot of a [`ProviderEntry`] a guard owns.
+type SlotOf<V> = fn(&mut ProviderEntry) -> &mut Option<Rc<InFlight<Result<Rc<V>, FlowError>>>>;
+
+/// Completes the in-flight slot even if the fetching request is dropped half-way, so waiters never hang,
+/// and frees the entry's slot.
+struct InFlightGuard<'a, V> {
     cache: &'a IsolateCache,
-    issuer: &'a str,
-    slot: Rc<InFlight<JwksResult>>,
+    key: &'a str,
+    slot: Rc<InFlight<Result<Rc<V>, FlowError>>>,
+    slot_of: SlotOf<V>,
+    what: &'static str,
 }
 
-impl InFlightGuard<'_> {
-    fn finish(self, value: JwksResult) {
+impl<V> InFlightGuard<'_, V> {
+    fn finish(self, value: Result<Rc<V>, FlowError>) {
         self.slot.complete(value);
     }
 }
 
-impl Drop for InFlightGuard<'_> {
+impl<V> Drop for InFlightGuard<'_, V> {
     fn drop(&mut self) {
         if self.slot.result.borrow().is_none() {
-            self.slot.complete(Err(FlowError::IdpUnreachable("jwks_uri: the fetch was abandoned".into())));
+            self.slot.complete(Err(FlowError::IdpUnreachable(format!("{}: the fetch was abandoned", self.what))));
         }
-        self.cache.update(self.issuer, |e| {
-            if e.jwks_in_flight.as_ref().is_some_and(|s| Rc::ptr_eq(s, &self.slot)) {
-                e.jwks_in_flight = None;
+        let slot_of = self.slot_of;
+        self.cache.update(self.key, |e| {
+            let slot = slot_of(e);
+            if slot.as_ref().is_some_and(|s| Rc::ptr_eq(s, &self.slot)) {
+                *slot = None;
             }
         });
     }
@@ -117,6 +192,31 @@ impl IsolateCache {
     fn update(&self, issuer: &str, f: impl FnOnce(&mut ProviderEntry)) {
         let mut entries = self.entries.borrow_mut();
         f(entries.entry(issuer.to_string()).or_default());
+    }
+
+    /// Whether requests asked for background refreshes: the platform then runs [`Flow::refresh_due`] after
+    /// answering.
+    pub fn refresh_pending(&self) -> bool {
+        !self.due.borrow().is_empty()
+    }
+
+    /// Ask for a background refresh, unless one was scheduled for the same document within
+    /// [`REFRESH_RETRY_SECONDS`] (coalesced, and backed off after a failure) or a fetch is already in flight.
+    fn schedule(&self, key: &str, refresh: Refresh, now: u64) {
+        let mut scheduled = false;
+        self.update(key, |e| {
+            let (last, in_flight) = match refresh {
+                Refresh::Discovery { .. } => (&mut e.metadata_refresh_at, e.metadata_in_flight.is_some()),
+                Refresh::Jwks { .. } => (&mut e.jwks_refresh_at, e.jwks_in_flight.is_some()),
+            };
+            if !in_flight && last.is_none_or(|t| now.saturating_sub(t) >= REFRESH_RETRY_SECONDS) {
+                *last = Some(now);
+                scheduled = true;
+            }
+        });
+        if scheduled {
+            self.due.borrow_mut().push(refresh);
+        }
     }
 
     /// Whether the IdP ended this session (front- or back-channel logout).
@@ -241,33 +341,67 @@ impl<P: Platform> Flow<'_, P> {
         connector: &Connector,
     ) -> Result<Rc<ProviderMetadata>, (FlowError, Vec<String>)> {
         let now = self.now();
-        let cached = self.providers.entry(&connector.issuer).metadata;
-        if let Some((m, at)) = &cached {
-            if now.saturating_sub(*at) < METADATA_TTL_SECONDS {
-                return Ok(m.clone());
+        let entry = self.providers.entry(&connector.issuer);
+        if let Some(cached) = &entry.metadata {
+            match freshness(cached.fresh_until, now) {
+                Freshness::Fresh => return Ok(cached.value.clone()),
+                Freshness::Stale => {
+                    let refresh = Refresh::Discovery { connector: connector.id.clone() };
+                    self.providers.schedule(&connector.issuer, refresh, now);
+                    return Ok(cached.value.clone());
+                }
+                Freshness::Expired => {}
             }
         }
-        let fetched = self.fetch_metadata(connector).await;
-        match (fetched, cached) {
-            (Ok(m), _) => {
-                let m = Rc::new(m);
-                self.providers.update(&connector.issuer, |e| e.metadata = Some((m.clone(), now)));
-                Ok(m)
-            }
-            // Stale-if-error: an IdP outage does not stop logins while we have its last good metadata.
-            (Err(e), Some((stale, _))) => {
-                self.platform.warn(&format!(
-                    "edge-auth: using cached discovery for {:?}: {}",
-                    connector.id,
-                    e.log_detail()
-                ));
-                Ok(stale)
-            }
-            (Err(e), None) => Err((e, vec![])),
-        }
+        self.refresh_metadata(connector, false).await.map_err(|e| (e, vec![]))
     }
 
-    pub(super) async fn fetch_metadata(&self, connector: &Connector) -> Result<ProviderMetadata, FlowError> {
+    /// Fetch the discovery document and cache it; concurrent fetches for the same issuer share one request.
+    /// When the fetch fails and an older copy is cached, every caller gets that copy (stale-if-error).
+    async fn refresh_metadata(&self, connector: &Connector, background: bool) -> MetadataResult {
+        let key = connector.issuer.as_str();
+        if let Some(in_flight) = &self.providers.entry(key).metadata_in_flight {
+            return in_flight.wait().await;
+        }
+        let slot = InFlight::new();
+        self.providers.update(key, |e| e.metadata_in_flight = Some(slot.clone()));
+        let guard = InFlightGuard {
+            cache: self.providers,
+            key,
+            slot,
+            slot_of: |e| &mut e.metadata_in_flight,
+            what: "discovery",
+        };
+        let result = match self.fetch_metadata(connector).await {
+            Ok((metadata, fresh_for)) => {
+                let metadata = Rc::new(metadata);
+                let fresh_until = self.now().saturating_add(memory_lifetime(fresh_for));
+                self.providers.update(key, |e| e.metadata = Some(Cached { value: metadata.clone(), fresh_until }));
+                Ok(metadata)
+            }
+            // Stale-if-error: an IdP outage does not stop logins while we have its last good metadata.
+            Err(e) => match self.providers.entry(key).metadata {
+                Some(stale) => {
+                    let when = if background { "background refresh failed, " } else { "" };
+                    self.platform.warn(&format!(
+                        "edge-auth: {when}using cached discovery for {:?}: {}",
+                        connector.id,
+                        e.log_detail()
+                    ));
+                    Ok(stale.value)
+                }
+                None => Err(e),
+            },
+        };
+        guard.finish(result.clone());
+        result
+    }
+
+    /// The discovery document, and how long the platform says it is fresh.
+    pub(super) async fn fetch_metadata(
+        &self,
+        connector: &Connector,
+    ) -> Result<(ProviderMetadata, Option<u64>), FlowError> {
         let url = connector.discovery_url();
         let response = self
             .platform
@@ -278,39 +412,62 @@ impl<P: Platform> Flow<'_, P> {
             return Err(FlowError::IdpUnreachable(format!("discovery {url}: HTTP {}", response.status)));
         }
         let (expected, accept) = discovery_issuer_rule(connector);
-        parse_provider_metadata_accepting(&response.body, &expected, accept)
-            .map_err(|e| FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id)))
+        let metadata = parse_provider_metadata_accepting(&response.body, &expected, accept)
+            .map_err(|e| FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id)))?;
+        Ok((metadata, response.fresh_for))
     }
 
     /// The provider's key set, and whether this call fetched it. `force` (after an unknown `kid`) refetches
     /// unless a forced fetch was attempted within the cooldown; concurrent fetches are coalesced into one.
+    /// Without `force`, a stale set is returned at once (and a background refresh scheduled).
     pub(super) async fn jwks(&self, metadata: &ProviderMetadata, force: bool) -> Result<(Rc<JwkSet>, bool), FlowError> {
         let now = self.now();
         let issuer = metadata.issuer.as_str();
         let entry = self.providers.entry(issuer);
+        if let (Some(cached), false) = (&entry.jwks, force) {
+            match freshness(cached.fresh_until, now) {
+                Freshness::Fresh => return Ok((cached.value.clone(), false)),
+                Freshness::Stale => {
+                    let refresh = Refresh::Jwks { issuer: issuer.to_string(), jwks_uri: metadata.jwks_uri.clone() };
+                    self.providers.schedule(issuer, refresh, now);
+                    return Ok((cached.value.clone(), false));
+                }
+                Freshness::Expired => {}
+            }
+        }
         if let Some(in_flight) = &entry.jwks_in_flight {
             return in_flight.wait().await.map(|set| (set, true));
         }
-        if let Some((set, at)) = &entry.jwks {
-            let fetch_now = if force {
-                entry.last_forced_jwks_fetch.is_none_or(|t| now.saturating_sub(t) >= JWKS_REFETCH_COOLDOWN_SECONDS)
-            } else {
-                now.saturating_sub(*at) >= METADATA_TTL_SECONDS
-            };
-            if !fetch_now {
-                return Ok((set.clone(), false));
+        if let (Some(cached), true) = (&entry.jwks, force) {
+            let cooling =
+                entry.last_forced_jwks_fetch.is_some_and(|t| now.saturating_sub(t) < JWKS_REFETCH_COOLDOWN_SECONDS);
+            if cooling {
+                return Ok((cached.value.clone(), false));
             }
         }
+        self.refresh_jwks(issuer, &metadata.jwks_uri, force, false).await.map(|set| (set, true))
+    }
+
+    /// Fetch the key set and cache it, in the single-flight slot (the caller checked that none is in flight).
+    /// When the fetch fails and an older set is cached, every caller gets that set (stale-if-error).
+    async fn refresh_jwks(&self, issuer: &str, jwks_uri: &str, force: bool, background: bool) -> JwksResult {
         let slot = InFlight::new();
+        let now = self.now();
         self.providers.update(issuer, |e| {
             e.jwks_in_flight = Some(slot.clone());
             if force {
                 e.last_forced_jwks_fetch = Some(now);
             }
         });
-        let guard = InFlightGuard { cache: self.providers, issuer, slot };
+        let guard = InFlightGuard {
+            cache: self.providers,
+            key: issuer,
+            slot,
+            slot_of: |e| &mut e.jwks_in_flight,
+            what: "jwks_uri",
+        };
         let fetched = async {
-            let mut request = HttpRequest::get(&metadata.jwks_uri);
+            let mut request = HttpRequest::get(jwks_uri);
             if force {
                 // Past every cache: the point is to see keys published since.
                 request.headers.push(("cache-control", "no-cache".to_string()));
@@ -320,30 +477,102 @@ impl<P: Platform> Flow<'_, P> {
             if response.status != 200 {
                 return Err(FlowError::IdpUnreachable(format!("jwks_uri: HTTP {}", response.status)));
             }
-            parse_jwks(&response.body).map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))
+            let set = parse_jwks(&response.body).map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))?;
+            Ok((set, response.fresh_for))
         }
         .await;
-        let result = match (fetched, entry.jwks) {
-            (Ok(set), _) => {
+        let result = match fetched {
+            Ok((set, fresh_for)) => {
                 let set = Rc::new(set);
-                self.providers.update(issuer, |e| e.jwks = Some((set.clone(), now)));
+                let fresh_until = self.now().saturating_add(memory_lifetime(fresh_for));
+                self.providers.update(issuer, |e| e.jwks = Some(Cached { value: set.clone(), fresh_until }));
                 Ok(set)
             }
             // Stale-if-error: keep validating with the last good keys while the IdP is down.
-            (Err(e), Some((stale, _))) => {
-                self.platform.warn(&format!("edge-auth: using cached JWKS for {issuer:?}: {}", e.log_detail()));
-                Ok(stale)
-            }
-            (Err(e), None) => Err(e),
+            Err(e) => match self.providers.entry(issuer).jwks {
+                Some(stale) => {
+                    let when = if background { "background refresh failed, " } else { "" };
+                    self.platform
+                        .warn(&format!("edge-auth: {when}using cached JWKS for {issuer:?}: {}", e.log_detail()));
+                    Ok(stale.value)
+                }
+                None => Err(e),
+            },
         };
         guard.finish(result.clone());
-        result.map(|set| (set, true))
+        result
+    }
+
+    /// Run the background refreshes that requests served with stale documents asked for. The Workers shell
+    /// calls this after answering (`ctx.waitUntil`) when [`IsolateCache::refresh_pending`]. A refresh is
+    /// skipped when a fetch of the same document is in flight or it is fresh again; a failed one keeps the
+    /// stale document and is logged.
+    pub async fn refresh_due(&self) {
+        let due = std::mem::take(&mut *self.providers.due.borrow_mut());
+        let now = self.now();
+        for refresh in due {
+            match refresh {
+                Refresh::Discovery { connector } => {
+                    let Some(connector) = self.config.connectors.iter().find(|c| c.id == connector) else { continue };
+                    let entry = self.providers.entry(&connector.issuer);
+                    let fresh = entry.metadata.is_some_and(|m| freshness(m.fresh_until, now) == Freshness::Fresh);
+                    if !fresh && entry.metadata_in_flight.is_none() {
+                        let _ = self.refresh_metadata(connector, true).await;
+                    }
+                }
+                Refresh::Jwks { issuer, jwks_uri } => {
+                    let entry = self.providers.entry(&issuer);
+                    let fresh = entry.jwks.is_some_and(|j| freshness(j.fresh_until, now) == Freshness::Fresh);
+                    if !fresh && entry.jwks_in_flight.is_none() {
+                        let _ = self.refresh_jwks(&issuer, &jwks_uri, false, true).await;
+                    }
+                }
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn freshness_windows() {
+        let until = 1_000_000;
+        assert_eq!(freshness(until, until - 1), Freshness::Fresh);
+        assert_eq!(freshness(until, until), Freshness::Stale, "fresh until, not including");
+        assert_eq!(freshness(until, until + STALE_WHILE_REVALIDATE_SECONDS - 1), Freshness::Stale);
+        assert_eq!(freshness(until, until + STALE_WHILE_REVALIDATE_SECONDS), Freshness::Expired);
+        assert_eq!(STALE_WHILE_REVALIDATE_SECONDS, 86_400, "the documented stale window");
+        assert_eq!(freshness(u64::MAX, u64::MAX - 1), Freshness::Fresh, "no overflow");
+    }
+
+    #[test]
+    fn background_refreshes_are_coalesced_and_backed_off() {
+        let cache = IsolateCache::default();
+        let discovery = || Refresh::Discovery { connector: "acme".into() };
+        let jwks = || Refresh::Jwks { issuer: "https://idp".into(), jwks_uri: "https://idp/jwks".into() };
+        assert!(!cache.refresh_pending());
+        cache.schedule("https://idp", discovery(), 100);
+        cache.schedule("https://idp", discovery(), 100);
+        cache.schedule("https://idp", jwks(), 101);
+        assert_eq!(*cache.due.borrow(), vec![discovery(), jwks()], "one of each");
+        assert!(cache.refresh_pending());
+        cache.due.borrow_mut().clear();
+        // Within the retry backoff (the refresh ran and failed, say): not again.
+        cache.schedule("https://idp", discovery(), 100 + REFRESH_RETRY_SECONDS - 1);
+        assert!(!cache.refresh_pending());
+        cache.schedule("https://idp", discovery(), 100 + REFRESH_RETRY_SECONDS);
+        assert_eq!(*cache.due.borrow(), vec![discovery()]);
+        cache.due.borrow_mut().clear();
+        // Another issuer has its own backoff; a fetch in flight makes a refresh pointless.
+        cache.schedule("https://other", discovery(), 101);
+        assert_eq!(cache.due.borrow().len(), 1);
+        cache.due.borrow_mut().clear();
+        cache.update("https://third", |e| e.jwks_in_flight = Some(InFlight::new()));
+        cache.schedule("https://third", jwks(), 500);
+        assert!(!cache.refresh_pending());
+    }
 
     #[test]
     fn a_transaction_is_spent_once() {
