@@ -1276,6 +1276,9 @@ pub fn run(input: &FlowInput) -> Report {
         let verified_start = platform.verified.borrow().len();
         let revocations_start = platform.revocations.borrow().len();
         let r = run_step(step, step_no, &flow, &ctx, &mut jar, now);
+        // What the Workers shell does after answering: the background refreshes of stale documents (their
+        // log lines are checked with the step's).
+        crate::block_on(flow.refresh_due());
         if let (Some(outcome), Some(url)) = (&r.outcome, &r.url) {
             let log = platform.log.borrow();
             let verified = platform.verified.borrow();
