@@ -1865,19 +1865,6 @@ fn past_the_stale_window_the_refetch_is_in_the_foreground() {
     assert!(w.p.logs().is_empty(), "{:?}", w.p.logs());
 }
 
-#[test]
-fn concurrent_cold_discovery_fetches_are_coalesced() {
-    let w = World::new();
-    w.p.yield_on_send.set(true);
-    let flow = Flow { config: &w.config, keys: &w.keys, platform: &w.p, providers: &w.providers };
-    let req = request(Method::Get, &url_with(&format!("{SITE}/auth/login"), &[("email", "a@acme.example")]), "");
-    let (a, b) = pollster::block_on(join2(flow.handle(&req), flow.handle(&req)));
-    for r in [respond(a), respond(b)] {
-        assert_eq!(r.status, 302, "{}", describe(&r));
-    }
-    assert_eq!(w.p.count(&discovery_url(ISSUER)), 1, "one discovery request for both");
-}
-
 // ---- login routing -----------------------------------------------------------------------------------
 
 #[test]

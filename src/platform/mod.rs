@@ -109,7 +109,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
 
     if ready.revocations_bound && state.cache.revocations_due(now, revocations::REFRESH_SECONDS) {
         if state.cache.revocations_loaded() {
-            ctx.wait_until(revocations::reload(env.clone(), state.clone(), now));
+            ctx.wait_until(background(env.clone(), state.clone(), now, true));
         } else {
             // A fresh isolate learns the list before admitting anyone (or answering /auth/me).
             revocations::reload(env.clone(), state.clone(), now).await;
@@ -147,7 +147,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let outcome = flow.handle(&core_request).await;
     if state.cache.refresh_pending() {
         // Served from a stale discovery document or key set: refresh it after answering.
-        ctx.wait_until(refresh_due(env.clone(), state.clone()));
+        ctx.wait_until(background(env.clone(), state.clone(), now, false));
     }
     match outcome {
         Outcome::Respond(response) => to_worker_response(response),
@@ -171,12 +171,19 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     }
 }
 
-/// The background refreshes of discovery documents and key sets that requests asked for.
-async fn refresh_due(env: Env, state: std::rc::Rc<state::IsolateState>) {
+/// Work after answering (`ctx.waitUntil`): reload the revocation list (when asked), then run the background
+/// refreshes of stale discovery documents and key sets that requests asked for. (One function for both, so
+/// the Worker carries one such task type.)
+async fn background(env: Env, state: std::rc::Rc<state::IsolateState>, now: u64, reload_revocations: bool) {
+    if reload_revocations {
+        revocations::reload(env.clone(), state.clone(), now).await;
+    }
     let Ok(ready) = &state.ready else { return };
-    let platform = WorkerPlatform { env: &env };
-    let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
-    flow.refresh_due().await;
+    if state.cache.refresh_pending() {
+        let platform = WorkerPlatform { env: &env };
+        let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
+        flow.refresh_due().await;
+    }
 }
 
 fn navigation(req: &Request) -> Result<bool> {

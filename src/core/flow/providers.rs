@@ -8,8 +8,10 @@
 //! - **fresh**: used as is;
 //! - **stale** (up to [`STALE_WHILE_REVALIDATE_SECONDS`] past freshness): still used at once, and the request
 //!   marks the document for one background refresh ([`IsolateCache::refresh_pending`]), which the platform
-//!   runs after answering ([`Flow::refresh_due`]). Refreshes share the single-flight slot of foreground
-//!   fetches; a failed one keeps the stale copy, is logged, and is not retried for [`REFRESH_RETRY_SECONDS`];
+//!   runs after answering ([`Flow::refresh_due`]). A document is scheduled at most once per
+//!   [`REFRESH_RETRY_SECONDS`], so concurrent stale requests start one refresh; a key-set refresh shares the
+//!   single-flight slot of foreground JWKS fetches. A failed refresh keeps the stale copy, is logged, and the
+//!   next attempt waits for that backoff;
 //! - **expired** (past the stale window): the request fetches in the foreground, and falls back to the old
 //!   copy when the IdP fails (stale-if-error).
 //!
@@ -75,33 +77,20 @@ pub fn freshness(fresh_until: u64, now: u64) -> Freshness {
     }
 }
 
-/// A cached document and until when it is fresh.
-struct Cached<T> {
-    value: Rc<T>,
-    fresh_until: u64,
-}
-
-impl<T> Clone for Cached<T> {
-    fn clone(&self) -> Self {
-        Cached { value: self.value.clone(), fresh_until: self.fresh_until }
-    }
-}
-
 #[derive(Default, Clone)]
 struct ProviderEntry {
-    metadata: Option<Cached<ProviderMetadata>>,
-    jwks: Option<Cached<JwkSet>>,
+    /// The documents, each with the time until which it is fresh.
+    metadata: Option<(Rc<ProviderMetadata>, u64)>,
+    jwks: Option<(Rc<JwkSet>, u64)>,
     last_forced_jwks_fetch: Option<u64>,
-    /// Fetches in progress: concurrent requests (and background refreshes) wait for them instead of fetching
-    /// again.
-    metadata_in_flight: Option<Rc<InFlight<MetadataResult>>>,
+    /// A JWKS fetch in progress: concurrent requests (and background refreshes) wait for it instead of
+    /// fetching again.
     jwks_in_flight: Option<Rc<InFlight<JwksResult>>>,
     /// When a background refresh was last scheduled (the retry backoff).
     metadata_refresh_at: Option<u64>,
     jwks_refresh_at: Option<u64>,
 }
 
-type MetadataResult = Result<Rc<ProviderMetadata>, FlowError>;
 type JwksResult = Result<Rc<JwkSet>, FlowError>;
 
 /// A background refresh to run after the response.
@@ -150,35 +139,27 @@ impl<T: Clone> Future for WaitInFlight<T> {
     }
 }
 
-/// Which single-flight slot of a [`ProviderEntry`] a guard owns.
-type SlotOf<V> = fn(&mut ProviderEntry) -> &mut Option<Rc<InFlight<Result<Rc<V>, FlowError>>>>;
-
-/// Completes the in-flight slot even if the fetching request is dropped half-way, so waiters never hang,
-/// and frees the entry's slot.
-struct InFlightGuard<'a, V> {
+/// Completes the in-flight slot even if the fetching request is dropped half-way, so waiters never hang.
+struct InFlightGuard<'a> {
     cache: &'a IsolateCache,
-    key: &'a str,
-    slot: Rc<InFlight<Result<Rc<V>, FlowError>>>,
-    slot_of: SlotOf<V>,
-    what: &'static str,
+    issuer: &'a str,
+    slot: Rc<InFlight<JwksResult>>,
 }
 
-impl<V> InFlightGuard<'_, V> {
-    fn finish(self, value: Result<Rc<V>, FlowError>) {
+impl InFlightGuard<'_> {
+    fn finish(self, value: JwksResult) {
         self.slot.complete(value);
     }
 }
 
-impl<V> Drop for InFlightGuard<'_, V> {
+impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
         if self.slot.result.borrow().is_none() {
-            self.slot.complete(Err(FlowError::IdpUnreachable(format!("{}: the fetch was abandoned", self.what))));
+            self.slot.complete(Err(FlowError::IdpUnreachable("jwks_uri: the fetch was abandoned".into())));
         }
-        let slot_of = self.slot_of;
-        self.cache.update(self.key, |e| {
-            let slot = slot_of(e);
-            if slot.as_ref().is_some_and(|s| Rc::ptr_eq(s, &self.slot)) {
-                *slot = None;
+        self.cache.update(self.issuer, |e| {
+            if e.jwks_in_flight.as_ref().is_some_and(|s| Rc::ptr_eq(s, &self.slot)) {
+                e.jwks_in_flight = None;
             }
         });
     }
@@ -201,12 +182,13 @@ impl IsolateCache {
     }
 
     /// Ask for a background refresh, unless one was scheduled for the same document within
-    /// [`REFRESH_RETRY_SECONDS`] (coalesced, and backed off after a failure) or a fetch is already in flight.
+    /// [`REFRESH_RETRY_SECONDS`] (coalesced — a refresh gives up after the platform's 10 s timeout — and backed
+    /// off after a failure) or a JWKS fetch is already in flight.
     fn schedule(&self, key: &str, refresh: Refresh, now: u64) {
         let mut scheduled = false;
         self.update(key, |e| {
             let (last, in_flight) = match refresh {
-                Refresh::Discovery { .. } => (&mut e.metadata_refresh_at, e.metadata_in_flight.is_some()),
+                Refresh::Discovery { .. } => (&mut e.metadata_refresh_at, false),
                 Refresh::Jwks { .. } => (&mut e.jwks_refresh_at, e.jwks_in_flight.is_some()),
             };
             if !in_flight && last.is_none_or(|t| now.saturating_sub(t) >= REFRESH_RETRY_SECONDS) {
@@ -320,7 +302,7 @@ impl<P: Platform> Flow<'_, P> {
         &self,
         connector: &Connector,
     ) -> Result<Rc<ProviderMetadata>, (FlowError, Vec<String>)> {
-        let metadata = self.metadata_for_issuer(connector).await?;
+        let metadata = self.metadata_for_issuer(connector, false).await?;
         // The cache is shared by connectors with the same issuer URL; each applies its own issuer rule (an
         // Entra connector's allowed_tenants must hold even when another connector fetched the document).
         let (expected, accept) = discovery_issuer_rule(connector);
@@ -336,65 +318,47 @@ impl<P: Platform> Flow<'_, P> {
         Ok(metadata)
     }
 
+    /// The discovery document: from memory while fresh; stale (within the stale window) at once, with a
+    /// background refresh scheduled; otherwise fetched, falling back to the stale copy when the IdP fails.
+    /// `refresh` (the background refresh itself) always fetches.
     async fn metadata_for_issuer(
         &self,
         connector: &Connector,
+        refresh: bool,
     ) -> Result<Rc<ProviderMetadata>, (FlowError, Vec<String>)> {
         let now = self.now();
-        let entry = self.providers.entry(&connector.issuer);
-        if let Some(cached) = &entry.metadata {
-            match freshness(cached.fresh_until, now) {
-                Freshness::Fresh => return Ok(cached.value.clone()),
+        let cached = self.providers.entry(&connector.issuer).metadata;
+        if let (Some((m, fresh_until)), false) = (&cached, refresh) {
+            match freshness(*fresh_until, now) {
+                Freshness::Fresh => return Ok(m.clone()),
                 Freshness::Stale => {
                     let refresh = Refresh::Discovery { connector: connector.id.clone() };
                     self.providers.schedule(&connector.issuer, refresh, now);
-                    return Ok(cached.value.clone());
+                    return Ok(m.clone());
                 }
                 Freshness::Expired => {}
             }
         }
-        self.refresh_metadata(connector, false).await.map_err(|e| (e, vec![]))
-    }
-
-    /// Fetch the discovery document and cache it; concurrent fetches for the same issuer share one request.
-    /// When the fetch fails and an older copy is cached, every caller gets that copy (stale-if-error).
-    async fn refresh_metadata(&self, connector: &Connector, background: bool) -> MetadataResult {
-        let key = connector.issuer.as_str();
-        if let Some(in_flight) = &self.providers.entry(key).metadata_in_flight {
-            return in_flight.wait().await;
-        }
-        let slot = InFlight::new();
-        self.providers.update(key, |e| e.metadata_in_flight = Some(slot.clone()));
-        let guard = InFlightGuard {
-            cache: self.providers,
-            key,
-            slot,
-            slot_of: |e| &mut e.metadata_in_flight,
-            what: "discovery",
-        };
-        let result = match self.fetch_metadata(connector).await {
-            Ok((metadata, fresh_for)) => {
-                let metadata = Rc::new(metadata);
+        let fetched = self.fetch_metadata(connector).await;
+        match (fetched, cached) {
+            (Ok((m, fresh_for)), _) => {
+                let m = Rc::new(m);
                 let fresh_until = self.now().saturating_add(memory_lifetime(fresh_for));
-                self.providers.update(key, |e| e.metadata = Some(Cached { value: metadata.clone(), fresh_until }));
-                Ok(metadata)
+                self.providers.update(&connector.issuer, |e| e.metadata = Some((m.clone(), fresh_until)));
+                Ok(m)
             }
             // Stale-if-error: an IdP outage does not stop logins while we have its last good metadata.
-            Err(e) => match self.providers.entry(key).metadata {
-                Some(stale) => {
-                    let when = if background { "background refresh failed, " } else { "" };
-                    self.platform.warn(&format!(
-                        "edge-auth: {when}using cached discovery for {:?}: {}",
-                        connector.id,
-                        e.log_detail()
-                    ));
-                    Ok(stale.value)
-                }
-                None => Err(e),
-            },
-        };
-        guard.finish(result.clone());
-        result
+            (Err(e), Some((stale, _))) => {
+                let when = if refresh { "background refresh failed, " } else { "" };
+                self.platform.warn(&format!(
+                    "edge-auth: {when}using cached discovery for {:?}: {}",
+                    connector.id,
+                    e.log_detail()
+                ));
+                Ok(stale)
+            }
+            (Err(e), None) => Err((e, vec![])),
+        }
     }
 
     /// The discovery document, and how long the platform says it is fresh.
@@ -420,17 +384,32 @@ impl<P: Platform> Flow<'_, P> {
     /// The provider's key set, and whether this call fetched it. `force` (after an unknown `kid`) refetches
     /// unless a forced fetch was attempted within the cooldown; concurrent fetches are coalesced into one.
     /// Without `force`, a stale set is returned at once (and a background refresh scheduled).
-    pub(super) async fn jwks(&self, metadata: &ProviderMetadata, force: bool) -> Result<(Rc<JwkSet>, bool), FlowError> {
+    pub(super) fn jwks<'s>(
+        &'s self,
+        metadata: &'s ProviderMetadata,
+        force: bool,
+    ) -> impl Future<Output = Result<(Rc<JwkSet>, bool), FlowError>> + 's {
+        self.key_set(&metadata.issuer, &metadata.jwks_uri, force, false)
+    }
+
+    /// [`Self::jwks`]; `refresh` (the background refresh itself) fetches even a fresh or stale set, unless a
+    /// fetch is already in flight.
+    async fn key_set(
+        &self,
+        issuer: &str,
+        jwks_uri: &str,
+        force: bool,
+        refresh: bool,
+    ) -> Result<(Rc<JwkSet>, bool), FlowError> {
         let now = self.now();
-        let issuer = metadata.issuer.as_str();
         let entry = self.providers.entry(issuer);
-        if let (Some(cached), false) = (&entry.jwks, force) {
-            match freshness(cached.fresh_until, now) {
-                Freshness::Fresh => return Ok((cached.value.clone(), false)),
+        if let (Some((set, fresh_until)), false, false) = (&entry.jwks, force, refresh) {
+            match freshness(*fresh_until, now) {
+                Freshness::Fresh => return Ok((set.clone(), false)),
                 Freshness::Stale => {
-                    let refresh = Refresh::Jwks { issuer: issuer.to_string(), jwks_uri: metadata.jwks_uri.clone() };
+                    let refresh = Refresh::Jwks { issuer: issuer.to_string(), jwks_uri: jwks_uri.to_string() };
                     self.providers.schedule(issuer, refresh, now);
-                    return Ok((cached.value.clone(), false));
+                    return Ok((set.clone(), false));
                 }
                 Freshness::Expired => {}
             }
@@ -438,34 +417,19 @@ impl<P: Platform> Flow<'_, P> {
         if let Some(in_flight) = &entry.jwks_in_flight {
             return in_flight.wait().await.map(|set| (set, true));
         }
-        if let (Some(cached), true) = (&entry.jwks, force) {
-            let cooling =
-                entry.last_forced_jwks_fetch.is_some_and(|t| now.saturating_sub(t) < JWKS_REFETCH_COOLDOWN_SECONDS);
-            if cooling {
-                return Ok((cached.value.clone(), false));
+        if let (Some((set, _)), true) = (&entry.jwks, force) {
+            if entry.last_forced_jwks_fetch.is_some_and(|t| now.saturating_sub(t) < JWKS_REFETCH_COOLDOWN_SECONDS) {
+                return Ok((set.clone(), false));
             }
         }
-        self.refresh_jwks(issuer, &metadata.jwks_uri, force, false).await.map(|set| (set, true))
-    }
-
-    /// Fetch the key set and cache it, in the single-flight slot (the caller checked that none is in flight).
-    /// When the fetch fails and an older set is cached, every caller gets that set (stale-if-error).
-    async fn refresh_jwks(&self, issuer: &str, jwks_uri: &str, force: bool, background: bool) -> JwksResult {
         let slot = InFlight::new();
-        let now = self.now();
         self.providers.update(issuer, |e| {
             e.jwks_in_flight = Some(slot.clone());
             if force {
                 e.last_forced_jwks_fetch = Some(now);
             }
         });
-        let guard = InFlightGuard {
-            cache: self.providers,
-            key: issuer,
-            slot,
-            slot_of: |e| &mut e.jwks_in_flight,
-            what: "jwks_uri",
-        };
+        let guard = InFlightGuard { cache: self.providers, issuer, slot };
         let fetched = async {
             let mut request = HttpRequest::get(jwks_uri);
             if force {
@@ -481,51 +445,39 @@ impl<P: Platform> Flow<'_, P> {
             Ok((set, response.fresh_for))
         }
         .await;
-        let result = match fetched {
-            Ok((set, fresh_for)) => {
+        let result = match (fetched, entry.jwks) {
+            (Ok((set, fresh_for)), _) => {
                 let set = Rc::new(set);
                 let fresh_until = self.now().saturating_add(memory_lifetime(fresh_for));
-                self.providers.update(issuer, |e| e.jwks = Some(Cached { value: set.clone(), fresh_until }));
+                self.providers.update(issuer, |e| e.jwks = Some((set.clone(), fresh_until)));
                 Ok(set)
             }
             // Stale-if-error: keep validating with the last good keys while the IdP is down.
-            Err(e) => match self.providers.entry(issuer).jwks {
-                Some(stale) => {
-                    let when = if background { "background refresh failed, " } else { "" };
-                    self.platform
-                        .warn(&format!("edge-auth: {when}using cached JWKS for {issuer:?}: {}", e.log_detail()));
-                    Ok(stale.value)
-                }
-                None => Err(e),
-            },
+            (Err(e), Some((stale, _))) => {
+                let when = if refresh { "background refresh failed, " } else { "" };
+                self.platform.warn(&format!("edge-auth: {when}using cached JWKS for {issuer:?}: {}", e.log_detail()));
+                Ok(stale)
+            }
+            (Err(e), None) => Err(e),
         };
         guard.finish(result.clone());
-        result
+        result.map(|set| (set, true))
     }
 
     /// Run the background refreshes that requests served with stale documents asked for. The Workers shell
-    /// calls this after answering (`ctx.waitUntil`) when [`IsolateCache::refresh_pending`]. A refresh is
-    /// skipped when a fetch of the same document is in flight or it is fresh again; a failed one keeps the
-    /// stale document and is logged.
+    /// calls this after answering (`ctx.waitUntil`) when [`IsolateCache::refresh_pending`]. A key set whose
+    /// fetch is already in flight is left to it; a failed refresh keeps the stale document and is logged.
     pub async fn refresh_due(&self) {
         let due = std::mem::take(&mut *self.providers.due.borrow_mut());
-        let now = self.now();
         for refresh in due {
             match refresh {
                 Refresh::Discovery { connector } => {
-                    let Some(connector) = self.config.connectors.iter().find(|c| c.id == connector) else { continue };
-                    let entry = self.providers.entry(&connector.issuer);
-                    let fresh = entry.metadata.is_some_and(|m| freshness(m.fresh_until, now) == Freshness::Fresh);
-                    if !fresh && entry.metadata_in_flight.is_none() {
-                        let _ = self.refresh_metadata(connector, true).await;
+                    if let Some(connector) = self.config.connectors.iter().find(|c| c.id == connector) {
+                        let _ = self.metadata_for_issuer(connector, true).await;
                     }
                 }
                 Refresh::Jwks { issuer, jwks_uri } => {
-                    let entry = self.providers.entry(&issuer);
-                    let fresh = entry.jwks.is_some_and(|j| freshness(j.fresh_until, now) == Freshness::Fresh);
-                    if !fresh && entry.jwks_in_flight.is_none() {
-                        let _ = self.refresh_jwks(&issuer, &jwks_uri, false, true).await;
-                    }
+                    let _ = self.key_set(&issuer, &jwks_uri, false, true).await;
                 }
             }
         }
@@ -565,7 +517,7 @@ mod tests {
         cache.schedule("https://idp", discovery(), 100 + REFRESH_RETRY_SECONDS);
         assert_eq!(*cache.due.borrow(), vec![discovery()]);
         cache.due.borrow_mut().clear();
-        // Another issuer has its own backoff; a fetch in flight makes a refresh pointless.
+        // Another issuer has its own backoff; a JWKS fetch in flight makes a refresh pointless.
         cache.schedule("https://other", discovery(), 101);
         assert_eq!(cache.due.borrow().len(), 1);
         cache.due.borrow_mut().clear();
