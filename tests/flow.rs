@@ -83,7 +83,12 @@ fn b64url_decode(text: &str) -> Vec<u8> {
 type Canned = Result<HttpResponse, FetchError>;
 
 fn json_response(status: u16, body: &Value) -> Canned {
-    Ok(HttpResponse { status, body: body.to_string().into_bytes() })
+    Ok(HttpResponse::new(status, body.to_string().into_bytes()))
+}
+
+/// An answer the platform says is fresh for `fresh_for` seconds (`None`: the IdP said `no-store`).
+fn fresh_json(body: &Value, fresh_for: Option<u64>) -> Canned {
+    Ok(HttpResponse { status: 200, body: body.to_string().into_bytes(), fresh_for })
 }
 
 fn network_error() -> Canned {
@@ -610,6 +615,8 @@ struct World {
     other: Idp,
     /// Every token the IdPs handed out, to check the logs against.
     issued: RefCell<Vec<String>>,
+    /// Run background refreshes right after each request, as the Workers shell does (default).
+    auto_background: Cell<bool>,
 }
 
 fn config_json(acme_extra: &str) -> String {
@@ -637,6 +644,7 @@ impl World {
             acme: Idp::new(ISSUER, "acme"),
             other: Idp::new(OTHER_ISSUER, "other"),
             issued: RefCell::new(Vec::new()),
+            auto_background: Cell::new(true),
         };
         for idp in [&w.acme, &w.other] {
             w.p.route(&discovery_url(idp.issuer), vec![json_response(200, &idp.discovery())]);
@@ -664,9 +672,21 @@ impl World {
         }
     }
 
+    /// Like the Workers shell: handle the request, then run the background refreshes it asked for (unless
+    /// a test runs them itself, see `run_background`).
     fn handle_with(&self, keys: &KeyRing, req: &Request) -> Outcome {
         let flow = Flow { config: &self.config, keys, platform: &self.p, providers: &self.providers };
-        pollster::block_on(flow.handle(req))
+        let outcome = pollster::block_on(flow.handle(req));
+        if self.auto_background.get() {
+            self.run_background();
+        }
+        outcome
+    }
+
+    /// Run the background refreshes requests asked for (the shell's `ctx.waitUntil`).
+    fn run_background(&self) {
+        let flow = Flow { config: &self.config, keys: &self.keys, platform: &self.p, providers: &self.providers };
+        pollster::block_on(flow.refresh_due());
     }
 
     fn handle(&self, req: &Request) -> Response {
@@ -1546,7 +1566,7 @@ fn token_endpoint_refusals() {
             "token_exchange_failed",
         ),
         (json_response(401, &json!({"error": "invalid_client"})), 502, "token_exchange_failed"),
-        (Ok(HttpResponse { status: 500, body: b"<html>oops</html>".to_vec() }), 502, "token_exchange_failed"),
+        (Ok(HttpResponse::new(500, b"<html>oops</html>".to_vec())), 502, "token_exchange_failed"),
         (
             json_response(200, &json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer"})),
             502,
@@ -1651,7 +1671,7 @@ fn discovery_with_another_issuer_is_idp_unreachable() {
         assert!(set_cookies(&r).is_empty(), "no transaction is started: {}", describe(&r));
         w.assert_logs_clean();
     }
-    for answer in [network_error(), Ok(HttpResponse { status: 500, body: Vec::new() })] {
+    for answer in [network_error(), Ok(HttpResponse::new(500, Vec::new()))] {
         let w = World::new();
         w.p.route(&discovery_url(ISSUER), vec![answer]);
         let r = w.get(&url_with(&format!("{SITE}/auth/login"), &[("email", "alice@acme.example")]), "");
@@ -1662,21 +1682,187 @@ fn discovery_with_another_issuer_is_idp_unreachable() {
 
 #[test]
 fn stale_discovery_and_jwks_are_used_when_the_idp_is_down() {
-    for outage in [network_error(), Ok(HttpResponse { status: 503, body: b"down".to_vec() })] {
+    for outage in [network_error(), Ok(HttpResponse::new(503, b"down".to_vec()))] {
         let w = World::new();
         w.sign_in();
-        // The IdP's metadata endpoints fail; the cached copies are over an hour old.
+        // The IdP's metadata endpoints fail; the cached copies are past their hour and past the 24 h stale
+        // window, so the requests themselves try the IdP.
         w.p.route(&discovery_url(ISSUER), vec![outage.clone()]);
         w.p.route(&jwks_url(ISSUER), vec![outage]);
-        w.p.advance(3601);
-        let discovery_before = w.p.count(&discovery_url(ISSUER));
+        w.auto_background.set(false);
+        w.p.advance(3600 + 86_400);
         let login = w.login("alice@acme.example");
-        assert!(w.p.count(&discovery_url(ISSUER)) > discovery_before, "a refresh was attempted");
+        assert_eq!(w.p.count(&discovery_url(ISSUER)), 2, "the request tried the IdP");
         assert_eq!(login.issuer(), ISSUER);
         assert_signed_in(&w.finish_with_key(&login, Key::Es), "/docs");
-        assert!(w.p.logs().iter().any(|l| l.contains("cached discovery")), "the operator is told: {:?}", w.p.logs());
+        assert_eq!(w.p.count(&jwks_url(ISSUER)), 2, "the request tried the IdP");
+        assert!(!w.providers.refresh_pending(), "nothing left for the background");
+        let logs = w.p.logs();
+        assert!(logs.iter().any(|l| l.contains("using cached discovery")), "the operator is told: {logs:?}");
+        assert!(logs.iter().any(|l| l.contains("using cached JWKS")), "the operator is told: {logs:?}");
         w.assert_logs_clean();
     }
+}
+
+// ---- freshness from Cache-Control, stale-while-revalidate --------------------------------------------
+
+/// The path of the authorization endpoint a login redirected to.
+fn authorize_path(login: &Login) -> String {
+    login.location.path().to_string()
+}
+
+/// Discovery of acme, with another authorization endpoint (to tell an old document from a new one).
+fn discovery_v2(w: &World) -> Value {
+    let mut d = w.acme.discovery();
+    d["authorization_endpoint"] = json!(format!("{ISSUER}/authorize-v2"));
+    d
+}
+
+#[test]
+fn in_memory_freshness_follows_the_platforms_fresh_for() {
+    // (what the platform reports, how long the document is then fresh in memory)
+    let cases = [
+        (Some(600), 600, "Cache-Control: max-age=600 (as the platform bounded it)"),
+        (Some(20), 20, "a Cache API copy with 20 s left: not raised to the floor"),
+        (Some(3600), 3600, "no Cache-Control: the default hour"),
+        (None, 300, "no-store: the 5 min floor"),
+        (Some(10 * 86_400), 86_400, "capped at a day"),
+    ];
+    for (fresh_for, fresh_seconds, why) in cases {
+        let w = World::new();
+        w.p.route(&discovery_url(ISSUER), vec![fresh_json(&w.acme.discovery(), fresh_for)]);
+        w.login("alice@acme.example");
+        assert_eq!(w.p.count(&discovery_url(ISSUER)), 1, "{why}");
+        w.p.advance(fresh_seconds - 1);
+        w.login("alice@acme.example");
+        assert_eq!(w.p.count(&discovery_url(ISSUER)), 1, "still fresh: {why}");
+        w.p.advance(1);
+        w.login("alice@acme.example");
+        assert_eq!(w.p.count(&discovery_url(ISSUER)), 2, "refreshed once at expiry: {why}");
+        w.login("alice@acme.example");
+        assert_eq!(w.p.count(&discovery_url(ISSUER)), 2, "and fresh again: {why}");
+        assert!(w.p.logs().is_empty(), "{:?}", w.p.logs());
+    }
+}
+
+#[test]
+fn max_age_600_is_honoured_for_discovery_and_jwks() {
+    let w = World::new();
+    w.p.route(&discovery_url(ISSUER), vec![fresh_json(&w.acme.discovery(), Some(600))]);
+    w.p.route(&jwks_url(ISSUER), vec![fresh_json(&w.acme.default_jwks(), Some(600))]);
+    w.sign_in();
+    w.p.advance(599);
+    w.sign_in();
+    assert_eq!((w.p.count(&discovery_url(ISSUER)), w.p.count(&jwks_url(ISSUER))), (1, 1), "fresh for 600 s");
+    w.p.advance(2);
+    w.sign_in();
+    assert_eq!((w.p.count(&discovery_url(ISSUER)), w.p.count(&jwks_url(ISSUER))), (2, 2), "refetched after 600 s");
+    w.sign_in();
+    assert_eq!((w.p.count(&discovery_url(ISSUER)), w.p.count(&jwks_url(ISSUER))), (2, 2));
+    w.assert_logs_clean();
+}
+
+#[test]
+fn past_freshness_the_stale_discovery_is_served_and_refreshed_once_in_the_background() {
+    let w = World::new();
+    w.p.route(&discovery_url(ISSUER), vec![fresh_json(&w.acme.discovery(), Some(600))]);
+    w.auto_background.set(false);
+    assert_eq!(authorize_path(&w.login("alice@acme.example")), "/authorize");
+    // The IdP publishes a new document; ours is 601 s old.
+    w.p.route(&discovery_url(ISSUER), vec![fresh_json(&discovery_v2(&w), Some(600))]);
+    w.p.advance(601);
+    for _ in 0..3 {
+        let login = w.login("alice@acme.example");
+        assert_eq!(authorize_path(&login), "/authorize", "answered at once from the stale document");
+        assert_eq!(w.p.count(&discovery_url(ISSUER)), 1, "no request waited for the IdP");
+    }
+    assert!(w.providers.refresh_pending(), "a background refresh is due");
+    w.run_background();
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 2, "exactly one refetch for the three stale requests");
+    assert!(!w.providers.refresh_pending());
+    assert_eq!(authorize_path(&w.login("alice@acme.example")), "/authorize-v2", "the new document is used");
+    w.run_background();
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 2);
+    assert!(w.p.logs().is_empty(), "{:?}", w.p.logs());
+}
+
+#[test]
+fn past_freshness_the_old_keys_verify_while_one_background_refetch_gets_the_new_ones() {
+    let w = World::new();
+    w.p.route(&jwks_url(ISSUER), vec![fresh_json(&w.acme.jwks(&[Key::Es]), Some(600))]);
+    w.sign_in();
+    w.auto_background.set(false);
+    // The IdP rotated to es-2 and retired es-1; our set is 601 s old.
+    w.p.route(&jwks_url(ISSUER), vec![fresh_json(&w.acme.jwks(&[Key::EsNext]), Some(600))]);
+    w.p.advance(601);
+    for _ in 0..2 {
+        let login = w.login("alice@acme.example");
+        assert_signed_in(&w.finish_with_key(&login, Key::Es), "/docs");
+        assert_eq!(w.p.count(&jwks_url(ISSUER)), 1, "the stale set verified without a request to the IdP");
+    }
+    w.run_background();
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2, "exactly one refetch");
+    let refetch = &w.p.requests_to(&jwks_url(ISSUER))[1];
+    assert!(!refetch.headers.iter().any(|(k, _)| *k == "cache-control"), "through the location's cache");
+    // The refreshed set has the new key: no unknown-kid refetch is needed for it.
+    let login = w.login("alice@acme.example");
+    assert_signed_in(&w.finish_with_key(&login, Key::EsNext), "/docs");
+    w.run_background();
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2);
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 1, "discovery (1 h) is still fresh");
+    w.assert_logs_clean();
+}
+
+#[test]
+fn a_failed_background_refresh_keeps_the_stale_copy_and_backs_off() {
+    let w = World::new();
+    w.p.route(&discovery_url(ISSUER), vec![fresh_json(&w.acme.discovery(), Some(600))]);
+    w.p.route(&jwks_url(ISSUER), vec![fresh_json(&w.acme.default_jwks(), Some(600))]);
+    w.sign_in();
+    // The IdP goes down; everything we have is 601 s old.
+    w.p.route(&discovery_url(ISSUER), vec![network_error()]);
+    w.p.route(&jwks_url(ISSUER), vec![Ok(HttpResponse::new(503, b"down".to_vec()))]);
+    w.p.advance(601);
+    w.sign_in();
+    let counts = || (w.p.count(&discovery_url(ISSUER)), w.p.count(&jwks_url(ISSUER)));
+    assert_eq!(counts(), (2, 2), "one background attempt each");
+    let logs = w.p.logs();
+    assert!(logs.iter().any(|l| l.contains("background refresh failed, using cached discovery")), "{logs:?}");
+    assert!(logs.iter().any(|l| l.contains("background refresh failed, using cached JWKS")), "{logs:?}");
+    // Sign-ins keep working from the stale copies, without asking the IdP on every request.
+    for _ in 0..5 {
+        w.p.advance(5);
+        w.sign_in();
+    }
+    assert_eq!(counts(), (2, 2), "no retry within 30 s");
+    w.p.advance(5);
+    w.sign_in();
+    assert_eq!(counts(), (3, 3), "one retry after 30 s");
+    // The IdP is back, with a new document: the next retry brings it.
+    w.p.route(&discovery_url(ISSUER), vec![fresh_json(&discovery_v2(&w), Some(600))]);
+    w.p.route(&jwks_url(ISSUER), vec![fresh_json(&w.acme.default_jwks(), Some(600))]);
+    w.p.advance(30);
+    assert_eq!(authorize_path(&w.login("alice@acme.example")), "/authorize", "still the stale one, refreshed after");
+    assert_eq!(authorize_path(&w.login("alice@acme.example")), "/authorize-v2");
+    w.sign_in();
+    assert_eq!(counts(), (4, 4));
+    w.assert_logs_clean();
+}
+
+#[test]
+fn past_the_stale_window_the_refetch_is_in_the_foreground() {
+    let w = World::new();
+    w.p.route(&discovery_url(ISSUER), vec![fresh_json(&w.acme.discovery(), Some(600))]);
+    w.auto_background.set(false);
+    w.login("alice@acme.example");
+    w.p.route(&discovery_url(ISSUER), vec![fresh_json(&discovery_v2(&w), Some(600))]);
+    // 24 h past freshness: the stale window is over.
+    w.p.advance(600 + 86_400);
+    let login = w.login("alice@acme.example");
+    assert_eq!(authorize_path(&login), "/authorize-v2", "the request waited for the new document");
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 2);
+    assert!(!w.providers.refresh_pending());
+    assert!(w.p.logs().is_empty(), "{:?}", w.p.logs());
 }
 
 // ---- login routing -----------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ fuzz_target!(init: edge_auth_fuzz::known::install(), |data: &[u8]| {
         }
 
         for status in [200, 400, 503] {
-            let response = HttpResponse { status, body: data.to_vec() };
+            let response = HttpResponse::new(status, data.to_vec());
             if let Ok(tokens) = parse_token_response(&response) {
                 assert_eq!(status, 200);
                 let _ = UntrustedJws::parse(tokens.id_token.expose());

@@ -754,9 +754,9 @@ fn pick<T>(list: &[Reply<T>], n: usize) -> Option<&Reply<T>> {
 
 fn reply<T>(r: Option<&Reply<T>>, body: impl FnOnce(Option<&T>) -> Vec<u8>) -> Result<HttpResponse, FetchError> {
     match r {
-        None => Ok(HttpResponse { status: 200, body: body(None) }),
-        Some(Reply::Ok(t)) => Ok(HttpResponse { status: 200, body: body(Some(t)) }),
-        Some(Reply::Status { status, body: t }) => Ok(HttpResponse { status: *status, body: body(Some(t)) }),
+        None => Ok(HttpResponse::new(200, body(None))),
+        Some(Reply::Ok(t)) => Ok(HttpResponse::new(200, body(Some(t)))),
+        Some(Reply::Status { status, body: t }) => Ok(HttpResponse::new(*status, body(Some(t)))),
         Some(Reply::Fail(t)) => Err(FetchError(t.0.clone())),
     }
 }
@@ -1276,6 +1276,9 @@ pub fn run(input: &FlowInput) -> Report {
         let verified_start = platform.verified.borrow().len();
         let revocations_start = platform.revocations.borrow().len();
         let r = run_step(step, step_no, &flow, &ctx, &mut jar, now);
+        // What the Workers shell does after answering: the background refreshes of stale documents (their
+        // log lines are checked with the step's).
+        crate::block_on(flow.refresh_due());
         if let (Some(outcome), Some(url)) = (&r.outcome, &r.url) {
             let log = platform.log.borrow();
             let verified = platform.verified.borrow();

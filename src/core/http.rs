@@ -96,10 +96,14 @@ pub fn is_navigation(method: Method, sec_fetch_mode: Option<&str>, accept: Optio
     }
 }
 
-/// Bounds on how long the location's cache keeps an IdP's metadata, whatever its `Cache-Control` says.
+/// Bounds on how long an IdP's metadata (discovery document, key set) is fresh, whatever its `Cache-Control`
+/// says: in the location's cache and in isolate memory alike.
 pub const MIN_CACHE_SECONDS: u64 = 300;
 pub const MAX_CACHE_SECONDS: u64 = 86_400;
 pub const DEFAULT_CACHE_SECONDS: u64 = 3_600;
+
+/// The header stored beside an IdP answer in the location's Cache API: until when (Unix seconds) it is fresh.
+pub const FRESH_UNTIL_HEADER: &str = "x-edge-auth-fresh-until";
 
 /// How long an IdP answer with this `Cache-Control` may be kept in the location's cache: its `max-age`
 /// bounded to 5 min – 24 h, 1 h when it says nothing, `None` with `no-store` or `private`.
@@ -113,6 +117,24 @@ pub fn cache_lifetime(cache_control: Option<&str>) -> Option<u64> {
         .filter_map(|d| d.trim().strip_prefix("max-age="))
         .find_map(|v| v.trim_matches('"').parse::<u64>().ok());
     Some(max_age.unwrap_or(DEFAULT_CACHE_SECONDS).clamp(MIN_CACHE_SECONDS, MAX_CACHE_SECONDS))
+}
+
+/// What remains of a Cache API copy's freshness, from its [`FRESH_UNTIL_HEADER`]: `None` — to be treated as a
+/// miss — when the header is absent, is not a number of seconds, or is not in the future. At most
+/// [`MAX_CACHE_SECONDS`]. (The remaining lifetime is not raised to [`MIN_CACHE_SECONDS`]: the copy was stored
+/// for at least that long, and this is what is left of it.)
+pub fn remaining_lifetime(fresh_until: Option<&str>, now: u64) -> Option<u64> {
+    let until: u64 = fresh_until?.trim().parse().ok()?;
+    until.checked_sub(now).filter(|left| *left > 0).map(|left| left.min(MAX_CACHE_SECONDS))
+}
+
+/// How long an answer stays fresh in isolate memory, given the platform's `fresh_for` (see
+/// [`HttpResponse::fresh_for`](crate::core::platform::HttpResponse::fresh_for)): that, at most
+/// [`MAX_CACHE_SECONDS`]; an answer the IdP marked `no-store` or `private` (`None`) for [`MIN_CACHE_SECONDS`].
+/// Isolate memory is no shared cache, and refetching discovery and keys on every sign-in would only slow
+/// sign-ins and load the IdP; five minutes bounds how long a change there goes unseen.
+pub fn memory_lifetime(fresh_for: Option<u64>) -> u64 {
+    fresh_for.map_or(MIN_CACHE_SECONDS, |seconds| seconds.min(MAX_CACHE_SECONDS))
 }
 
 /// A response produced by the core.
@@ -236,6 +258,30 @@ mod tests {
         ] {
             assert_eq!(split_runtime_url(u), None, "{u}");
         }
+    }
+
+    #[test]
+    fn remaining_lifetime_of_a_cache_api_copy() {
+        let now = 1_750_000_000;
+        assert_eq!(remaining_lifetime(Some("1750000600"), now), Some(600));
+        assert_eq!(remaining_lifetime(Some(" 1750000001 "), now), Some(1), "one second left");
+        assert_eq!(remaining_lifetime(Some("1750000042"), now), Some(42), "not raised to the 5 min floor");
+        assert_eq!(remaining_lifetime(Some("1750000000"), now), None, "expired now: a miss");
+        assert_eq!(remaining_lifetime(Some("1749999999"), now), None, "expired: a miss");
+        assert_eq!(remaining_lifetime(Some("99999999999"), now), Some(86_400), "never more than a day");
+        assert_eq!(remaining_lifetime(None, now), None, "stored without the header: a miss");
+        for junk in ["", "soon", "-5", "1750000600.5", "1e10", "18446744073709551616"] {
+            assert_eq!(remaining_lifetime(Some(junk), now), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn memory_lifetimes() {
+        assert_eq!(memory_lifetime(Some(600)), 600);
+        assert_eq!(memory_lifetime(Some(42)), 42, "what remains of a Cache API copy");
+        assert_eq!(memory_lifetime(Some(10_000_000)), 86_400);
+        assert_eq!(memory_lifetime(None), 300, "no-store: the 5 min floor");
+        assert_eq!(memory_lifetime(cache_lifetime(None)), 3_600, "no Cache-Control: 1 h");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The seam between the sans-IO core and the platform: small traits the Workers shell implements with
 //! WebCrypto, `fetch`, `Date.now()` and `crypto.getRandomValues`, and tests implement on the host.
 
+use crate::core::http::cache_lifetime;
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
 use crate::core::secret::Secret;
 use crate::core::session::revocation::Revocation;
@@ -24,6 +25,21 @@ impl HttpRequest {
 pub struct HttpResponse {
     pub status: u16,
     pub body: Vec<u8>,
+    /// For how many more seconds the answer is fresh, as the platform found it: for an answer from the IdP,
+    /// [`cache_lifetime`] of its `Cache-Control` (`None` with `no-store` or `private`); for a copy from the
+    /// location's cache, what remains of the lifetime it was stored with ([`remaining_lifetime`]). The core
+    /// keeps discovery documents and key sets in isolate memory for [`memory_lifetime`] of it.
+    ///
+    /// [`remaining_lifetime`]: crate::core::http::remaining_lifetime
+    /// [`memory_lifetime`]: crate::core::http::memory_lifetime
+    pub fresh_for: Option<u64>,
+}
+
+impl HttpResponse {
+    /// An answer that carries no `Cache-Control` (fresh for the default hour).
+    pub fn new(status: u16, body: Vec<u8>) -> HttpResponse {
+        HttpResponse { status, body, fresh_for: cache_lifetime(None) }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

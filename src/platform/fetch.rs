@@ -2,8 +2,11 @@
 //!
 //! GET answers (discovery documents, JWKS) are kept in the Workers Cache API for as long as the IdP's
 //! `Cache-Control: max-age` says, bounded to 5 min – 24 h (1 h when it says nothing; never with
-//! `no-store`), so a fresh isolate in the same location does not ask the IdP again. A request marked
-//! `Cache-Control: no-cache` (the refetch after an unknown `kid`) always goes to the IdP.
+//! `no-store` or `private`), so a fresh isolate in the same location does not ask the IdP again. The copy
+//! carries `x-edge-auth-fresh-until` (Unix seconds); a hit answers with what remains of that lifetime as
+//! `fresh_for`, which is how long the isolate then keeps it in memory, and a copy without that header or
+//! past it counts as a miss. A request marked `Cache-Control: no-cache` (the refetch after an unknown
+//! `kid`) always goes to the IdP.
 
 use std::time::Duration;
 
@@ -12,7 +15,7 @@ use futures_util::pin_mut;
 use wasm_bindgen::JsValue;
 use worker::{AbortController, Cache, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
 
-use crate::core::http::cache_lifetime;
+use crate::core::http::{cache_lifetime, remaining_lifetime, FRESH_UNTIL_HEADER};
 use crate::core::platform::{FetchError, HttpRequest, HttpResponse};
 
 /// Responses from IdPs larger than this are refused.
@@ -23,16 +26,18 @@ pub async fn send(request: HttpRequest, timeout: Duration) -> Result<HttpRespons
     let revalidate = request.headers.iter().any(|(k, v)| *k == "cache-control" && v.contains("no-cache"));
     if cacheable && !revalidate {
         if let Ok(Some(mut hit)) = Cache::default().get(request.url.as_str(), false).await {
-            if hit.status_code() == 200 {
+            let fresh_until = hit.headers().get(FRESH_UNTIL_HEADER).ok().flatten();
+            let remaining = remaining_lifetime(fresh_until.as_deref(), super::WorkerPlatform::unix_now());
+            if let (200, Some(left)) = (hit.status_code(), remaining) {
                 if let Ok(body) = hit.bytes().await {
-                    return Ok(HttpResponse { status: 200, body });
+                    return Ok(HttpResponse { status: 200, body, fresh_for: Some(left) });
                 }
             }
         }
     }
-    let (response, cache_control) = send_to_network(&request, timeout).await?;
+    let response = send_to_network(&request, timeout).await?;
     if cacheable && response.status == 200 {
-        if let Some(seconds) = cache_lifetime(cache_control.as_deref()) {
+        if let Some(seconds) = response.fresh_for {
             if let Err(e) = store(&request.url, &response.body, seconds).await {
                 worker::console_warn!("edge-auth: could not cache {}: {e}", request.url);
             }
@@ -45,14 +50,13 @@ async fn store(url: &str, body: &[u8], seconds: u64) -> worker::Result<()> {
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
     headers.set("cache-control", &format!("public, max-age={seconds}"))?;
+    headers.set(FRESH_UNTIL_HEADER, &super::WorkerPlatform::unix_now().saturating_add(seconds).to_string())?;
     let copy = Response::from_bytes(body.to_vec())?.with_headers(headers);
     Cache::default().put(url, copy).await
 }
 
-async fn send_to_network(
-    request: &HttpRequest,
-    timeout: Duration,
-) -> Result<(HttpResponse, Option<String>), FetchError> {
+/// The IdP's answer; `fresh_for` is [`cache_lifetime`] of its `Cache-Control`.
+async fn send_to_network(request: &HttpRequest, timeout: Duration) -> Result<HttpResponse, FetchError> {
     let err = |e: worker::Error| FetchError(e.to_string());
     let headers = Headers::new();
     for (name, value) in &request.headers {
@@ -76,7 +80,7 @@ async fn send_to_network(
         if body.len() > MAX_RESPONSE_BYTES {
             return Err(FetchError(format!("response larger than {MAX_RESPONSE_BYTES} bytes")));
         }
-        Ok((HttpResponse { status, body }, cache_control))
+        Ok(HttpResponse { status, body, fresh_for: cache_lifetime(cache_control.as_deref()) })
     };
     let deadline = Delay::from(timeout);
     pin_mut!(exchange);

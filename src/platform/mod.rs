@@ -96,7 +96,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
 
     if ready.revocations_bound && state.cache.revocations_due(now, revocations::REFRESH_SECONDS) {
         if state.cache.revocations_loaded() {
-            ctx.wait_until(revocations::reload(env.clone(), state.clone(), now));
+            ctx.wait_until(background(env.clone(), state.clone(), now, true));
         } else {
             // A fresh isolate learns the list before admitting anyone (or answering /auth/me).
             revocations::reload(env.clone(), state.clone(), now).await;
@@ -131,7 +131,12 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let core_request = to_core_request(&req, url.clone()).await?;
     let platform = WorkerPlatform { env };
     let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
-    match flow.handle(&core_request).await {
+    let outcome = flow.handle(&core_request).await;
+    if state.cache.refresh_pending() {
+        // Served from a stale discovery document or key set: refresh it after answering.
+        ctx.wait_until(background(env.clone(), state.clone(), now, false));
+    }
+    match outcome {
         Outcome::Respond(response) => to_worker_response(response),
         Outcome::PassThrough => env.assets(ASSETS_BINDING)?.fetch_request(req).await,
         Outcome::ServePublicAsset { path, status, headers, fallback } => {
@@ -150,6 +155,21 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             }
             Ok(Response::from_bytes(body)?.with_status(status).with_headers(out))
         }
+    }
+}
+
+/// Work after answering (`ctx.waitUntil`): reload the revocation list (when asked), then run the background
+/// refreshes of stale discovery documents and key sets that requests asked for. (One function for both, so
+/// the Worker carries one such task type.)
+async fn background(env: Env, state: std::rc::Rc<state::IsolateState>, now: u64, reload_revocations: bool) {
+    if reload_revocations {
+        revocations::reload(env.clone(), state.clone(), now).await;
+    }
+    let Ok(ready) = &state.ready else { return };
+    if state.cache.refresh_pending() {
+        let platform = WorkerPlatform { env: &env };
+        let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
+        flow.refresh_due().await;
     }
 }
 
@@ -240,7 +260,7 @@ pub struct WorkerPlatform<'a> {
 }
 
 impl WorkerPlatform<'_> {
-    fn unix_now() -> u64 {
+    pub(crate) fn unix_now() -> u64 {
         (js_sys::Date::now() / 1000.0) as u64
     }
 }

@@ -18,6 +18,7 @@
 //   op.rotateKeys({ alg: 'RS256' });                 // a new current RSA key; the old one stays published
 //   op.count('/jwks');                               // how many times the worker fetched the JWKS
 //   op.setDelay('/token', 15_000);                   // a slow provider: hold token requests 15 s (socket open)
+//   op.setCacheControl('/jwks', 'public, max-age=600'); // what discovery/JWKS answers say (default no-store)
 //   await op.close();
 //
 //   const stack = await startHostileStack({ connectors: [{ id: 'main' }, { id: 'post', authMethod: 'client_secret_post' }] });
@@ -181,6 +182,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @param {object|function} [opts.jwks]   JWKS override (see setJwks)
  * @param {boolean} [opts.codeReuse=false] redeem a code more than once (a broken provider)
  * @param {object} [opts.delays]          { [path]: ms }: hold requests to that path (see setDelay). Default: none
+ * @param {object} [opts.cacheControl]    { [path]: value }: the Cache-Control of the discovery document and the JWKS
+ *        (see setCacheControl). Default: `no-store`, like every other answer
  * @returns {Promise<HostileOp>}
  */
 export async function startHostileOp({
@@ -194,6 +197,7 @@ export async function startHostileOp({
   jwks,
   codeReuse = false,
   delays: delaySpecs = {},
+  cacheControl: cacheControlSpecs = {},
 } = {}) {
   const server = http.createServer();
   const sockets = new Set();
@@ -226,6 +230,8 @@ export async function startHostileOp({
   let discoveryOverride = discovery;
   let jwksOverride = jwks;
   const delays = new Map(Object.entries(delaySpecs));
+  const cacheControls = new Map(Object.entries(cacheControlSpecs));
+  const cacheHeaders = (path) => (cacheControls.has(path) ? { 'cache-control': cacheControls.get(path) } : {});
   const holds = new Set(); // pending hold timers, cancelled by close()
   const holdFor = (ms) =>
     new Promise((resolve) => {
@@ -298,6 +304,13 @@ export async function startHostileOp({
     setDelay(path, ms) {
       if (ms) delays.set(path, ms);
       else delays.delete(path);
+    },
+    /**
+     * The `Cache-Control` of the answers at `path` (the discovery document or `/jwks`); null: `no-store` again.
+     */
+    setCacheControl(path, value) {
+      if (value) cacheControls.set(path, value);
+      else cacheControls.delete(path);
     },
     /** Serve a fixed document at `path` (e.g. an attacker's JWKS for a jku test). */
     serve(path, { status = 200, type = 'application/json', body }) {
@@ -596,13 +609,13 @@ export async function startHostileOp({
         }
         if (path === '/.well-known/openid-configuration' && req.method === 'GET') {
           const doc = op.discoveryDocument();
-          return send(res, 200, 'application/json', typeof doc === 'string' ? doc : JSON.stringify(doc));
+          return send(res, 200, 'application/json', typeof doc === 'string' ? doc : JSON.stringify(doc), cacheHeaders(path));
         }
         if (path === '/jwks' && req.method === 'GET') {
           let set = op.publishedJwks();
           if (typeof jwksOverride === 'function') set = jwksOverride(set);
           else if (jwksOverride !== undefined) set = jwksOverride;
-          return send(res, 200, 'application/json', typeof set === 'string' ? set : JSON.stringify(set));
+          return send(res, 200, 'application/json', typeof set === 'string' ? set : JSON.stringify(set), cacheHeaders(path));
         }
         if (path === '/authorize' && req.method === 'GET') return await authorize(req, res, url);
         if (path === '/token' && req.method === 'POST') return await token(req, res, body);

@@ -10,7 +10,8 @@ mod logout;
 mod providers;
 
 pub use providers::{
-    discovery_issuer_rule, entra_tenant_of_issuer, IsolateCache, IssuerPredicate, MAX_SPENT_TRANSACTIONS,
+    discovery_issuer_rule, entra_tenant_of_issuer, freshness, Freshness, IsolateCache, IssuerPredicate,
+    MAX_SPENT_TRANSACTIONS,
 };
 
 use url::form_urlencoded;
@@ -33,8 +34,14 @@ pub const STATIC_PREFIX: &str = "/auth/static/";
 pub const LOGIN_PAGE_ASSET: &str = "/auth/static/login";
 pub const SIGNED_OUT_PAGE_ASSET: &str = "/auth/static/signed-out";
 
-/// How long discovery documents and JWKS are reused before refetching.
-pub const METADATA_TTL_SECONDS: u64 = 3600;
+/// How long a discovery document or key set keeps being served once it is no longer fresh (its freshness
+/// comes from the IdP's `Cache-Control`, see [`crate::core::http::memory_lifetime`]), while one background
+/// refresh fetches the new one. Past this window a request waits for the refetch (and still falls back to the
+/// old copy when the IdP fails: stale-if-error, however old).
+pub const STALE_WHILE_REVALIDATE_SECONDS: u64 = 86_400;
+/// After a background refresh was started (whether it then failed or not), the next one for the same
+/// document waits at least this long: an IdP that is down is not asked again on every sign-in.
+pub const REFRESH_RETRY_SECONDS: u64 = 30;
 /// Minimum time between two JWKS refetches caused by an unknown `kid`.
 pub const JWKS_REFETCH_COOLDOWN_SECONDS: u64 = 60;
 

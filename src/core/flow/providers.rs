@@ -1,5 +1,23 @@
-//! Per-isolate state: discovery documents and key sets (cached, stale-if-error, single-flight refetch),
-//! the memory of spent login transactions, and the list of sessions the IdPs ended.
+//! Per-isolate state: discovery documents and key sets, the memory of spent login transactions, and the list
+//! of sessions the IdPs ended.
+//!
+//! Discovery documents and key sets are kept per issuer with the time until which they are fresh: what the
+//! IdP's `Cache-Control` allows (the platform's [`HttpResponse::fresh_for`]; see
+//! [`memory_lifetime`] for the bounds: 5 min – 24 h, 1 h without the header, 5 min with `no-store`). Then:
+//!
+//! - **fresh**: used as is;
+//! - **stale** (up to [`STALE_WHILE_REVALIDATE_SECONDS`] past freshness): still used at once, and the request
+//!   marks the document for one background refresh ([`IsolateCache::refresh_pending`]), which the platform
+//!   runs after answering ([`Flow::refresh_due`]). A document is scheduled at most once per
+//!   [`REFRESH_RETRY_SECONDS`], so concurrent stale requests start one refresh; a key-set refresh shares the
+//!   single-flight slot of foreground JWKS fetches. A failed refresh keeps the stale copy, is logged, and the
+//!   next attempt waits for that backoff;
+//! - **expired** (past the stale window): the request fetches in the foreground, and falls back to the old
+//!   copy when the IdP fails (stale-if-error).
+//!
+//! An unknown `kid` forces one JWKS refetch past every cache, shared by concurrent sign-ins, then a cooldown.
+//!
+//! [`HttpResponse::fresh_for`]: crate::core::platform::HttpResponse::fresh_for
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,7 +28,8 @@ use std::task::{Context, Poll, Waker};
 
 use crate::core::config::{Connector, EntraTenancy, Protocol, ENTRA_CONSUMERS_TENANT_ID};
 use crate::core::error::FlowError;
-use crate::core::flow::{Flow, JWKS_REFETCH_COOLDOWN_SECONDS, METADATA_TTL_SECONDS};
+use crate::core::flow::{Flow, JWKS_REFETCH_COOLDOWN_SECONDS, REFRESH_RETRY_SECONDS, STALE_WHILE_REVALIDATE_SECONDS};
+use crate::core::http::memory_lifetime;
 use crate::core::oidc::discovery::{parse_provider_metadata_accepting, ProviderMetadata};
 use crate::core::oidc::jwks::{parse_jwks, JwkSet};
 use crate::core::platform::{HttpRequest, Platform};
@@ -28,6 +47,8 @@ pub const MAX_SPENT_TRANSACTIONS: usize = 10_000;
 #[derive(Default)]
 pub struct IsolateCache {
     entries: RefCell<HashMap<String, ProviderEntry>>,
+    /// Background refreshes asked for by requests that were served a stale document.
+    due: RefCell<Vec<Refresh>>,
     spent_transactions: RefCell<HashMap<String, u64>>,
     revocations: RefCell<RevocationList>,
     /// When the revocation list was last loaded from the shared store (`None`: never).
@@ -38,16 +59,51 @@ pub struct IsolateCache {
     pub verified_sessions: VerifiedSessions,
 }
 
+/// Whether a cached document may be used: see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    Fresh,
+    /// Usable at once, with a background refresh.
+    Stale,
+    /// Past the stale window: refetch in the foreground (stale-if-error).
+    Expired,
+}
+
+/// The freshness at `now` of a document fresh until `fresh_until`.
+pub fn freshness(fresh_until: u64, now: u64) -> Freshness {
+    if now < fresh_until {
+        Freshness::Fresh
+    } else if now < fresh_until.saturating_add(STALE_WHILE_REVALIDATE_SECONDS) {
+        Freshness::Stale
+    } else {
+        Freshness::Expired
+    }
+}
+
 #[derive(Default, Clone)]
 struct ProviderEntry {
+    /// The documents, each with the time until which it is fresh.
     metadata: Option<(Rc<ProviderMetadata>, u64)>,
     jwks: Option<(Rc<JwkSet>, u64)>,
     last_forced_jwks_fetch: Option<u64>,
-    /// A JWKS fetch in progress: concurrent requests wait for it instead of fetching again.
+    /// A JWKS fetch in progress: concurrent requests (and background refreshes) wait for it instead of
+    /// fetching again.
     jwks_in_flight: Option<Rc<InFlight<JwksResult>>>,
+    /// When a background refresh was last scheduled (the retry backoff).
+    metadata_refresh_at: Option<u64>,
+    jwks_refresh_at: Option<u64>,
 }
 
 type JwksResult = Result<Rc<JwkSet>, FlowError>;
+
+/// A background refresh to run after the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refresh {
+    /// The discovery document of this connector (by id; its issuer is the cache key).
+    Discovery { connector: String },
+    /// The key set of this (discovered) issuer.
+    Jwks { issuer: String, jwks_uri: String },
+}
 
 /// Single-flight slot for one isolate (single-threaded): the first request fetches, the others await
 /// the same result.
@@ -120,6 +176,32 @@ impl IsolateCache {
     fn update(&self, issuer: &str, f: impl FnOnce(&mut ProviderEntry)) {
         let mut entries = self.entries.borrow_mut();
         f(entries.entry(issuer.to_string()).or_default());
+    }
+
+    /// Whether requests asked for background refreshes: the platform then runs [`Flow::refresh_due`] after
+    /// answering.
+    pub fn refresh_pending(&self) -> bool {
+        !self.due.borrow().is_empty()
+    }
+
+    /// Ask for a background refresh, unless one was scheduled for the same document within
+    /// [`REFRESH_RETRY_SECONDS`] (coalesced — a refresh gives up after the platform's 10 s timeout — and backed
+    /// off after a failure) or a JWKS fetch is already in flight.
+    fn schedule(&self, key: &str, refresh: Refresh, now: u64) {
+        let mut scheduled = false;
+        self.update(key, |e| {
+            let (last, in_flight) = match refresh {
+                Refresh::Discovery { .. } => (&mut e.metadata_refresh_at, false),
+                Refresh::Jwks { .. } => (&mut e.jwks_refresh_at, e.jwks_in_flight.is_some()),
+            };
+            if !in_flight && last.is_none_or(|t| now.saturating_sub(t) >= REFRESH_RETRY_SECONDS) {
+                *last = Some(now);
+                scheduled = true;
+            }
+        });
+        if scheduled {
+            self.due.borrow_mut().push(refresh);
+        }
     }
 
     /// Whether the IdP ended this session (front- or back-channel logout).
@@ -223,7 +305,7 @@ impl<P: Platform> Flow<'_, P> {
         &self,
         connector: &Connector,
     ) -> Result<Rc<ProviderMetadata>, (FlowError, Vec<String>)> {
-        let metadata = self.metadata_for_issuer(connector).await?;
+        let metadata = self.metadata_for_issuer(connector, false).await?;
         // The cache is shared by connectors with the same issuer URL; each applies its own issuer rule (an
         // Entra connector's allowed_tenants must hold even when another connector fetched the document).
         let (expected, accept) = discovery_issuer_rule(connector);
@@ -239,28 +321,40 @@ impl<P: Platform> Flow<'_, P> {
         Ok(metadata)
     }
 
+    /// The discovery document: from memory while fresh; stale (within the stale window) at once, with a
+    /// background refresh scheduled; otherwise fetched, falling back to the stale copy when the IdP fails.
+    /// `refresh` (the background refresh itself) always fetches.
     async fn metadata_for_issuer(
         &self,
         connector: &Connector,
+        refresh: bool,
     ) -> Result<Rc<ProviderMetadata>, (FlowError, Vec<String>)> {
         let now = self.now();
         let cached = self.providers.entry(&connector.issuer).metadata;
-        if let Some((m, at)) = &cached {
-            if now.saturating_sub(*at) < METADATA_TTL_SECONDS {
-                return Ok(m.clone());
+        if let (Some((m, fresh_until)), false) = (&cached, refresh) {
+            match freshness(*fresh_until, now) {
+                Freshness::Fresh => return Ok(m.clone()),
+                Freshness::Stale => {
+                    let refresh = Refresh::Discovery { connector: connector.id.clone() };
+                    self.providers.schedule(&connector.issuer, refresh, now);
+                    return Ok(m.clone());
+                }
+                Freshness::Expired => {}
             }
         }
         let fetched = self.fetch_metadata(connector).await;
         match (fetched, cached) {
-            (Ok(m), _) => {
+            (Ok((m, fresh_for)), _) => {
                 let m = Rc::new(m);
-                self.providers.update(&connector.issuer, |e| e.metadata = Some((m.clone(), now)));
+                let fresh_until = self.now().saturating_add(memory_lifetime(fresh_for));
+                self.providers.update(&connector.issuer, |e| e.metadata = Some((m.clone(), fresh_until)));
                 Ok(m)
             }
             // Stale-if-error: an IdP outage does not stop logins while we have its last good metadata.
             (Err(e), Some((stale, _))) => {
+                let when = if refresh { "background refresh failed, " } else { "" };
                 self.platform.warn(&format!(
-                    "edge-auth: using cached discovery for {:?}: {}",
+                    "edge-auth: {when}using cached discovery for {:?}: {}",
                     connector.id,
                     e.log_detail()
                 ));
@@ -270,7 +364,11 @@ impl<P: Platform> Flow<'_, P> {
         }
     }
 
-    pub(super) async fn fetch_metadata(&self, connector: &Connector) -> Result<ProviderMetadata, FlowError> {
+    /// The discovery document, and how long the platform says it is fresh.
+    pub(super) async fn fetch_metadata(
+        &self,
+        connector: &Connector,
+    ) -> Result<(ProviderMetadata, Option<u64>), FlowError> {
         let url = connector.discovery_url();
         let response = self
             .platform
@@ -281,26 +379,49 @@ impl<P: Platform> Flow<'_, P> {
             return Err(FlowError::IdpUnreachable(format!("discovery {url}: HTTP {}", response.status)));
         }
         let (expected, accept) = discovery_issuer_rule(connector);
-        parse_provider_metadata_accepting(&response.body, &expected, accept)
-            .map_err(|e| FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id)))
+        let metadata = parse_provider_metadata_accepting(&response.body, &expected, accept)
+            .map_err(|e| FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id)))?;
+        Ok((metadata, response.fresh_for))
     }
 
     /// The provider's key set, and whether this call fetched it. `force` (after an unknown `kid`) refetches
     /// unless a forced fetch was attempted within the cooldown; concurrent fetches are coalesced into one.
-    pub(super) async fn jwks(&self, metadata: &ProviderMetadata, force: bool) -> Result<(Rc<JwkSet>, bool), FlowError> {
+    /// Without `force`, a stale set is returned at once (and a background refresh scheduled).
+    pub(super) fn jwks<'s>(
+        &'s self,
+        metadata: &'s ProviderMetadata,
+        force: bool,
+    ) -> impl Future<Output = Result<(Rc<JwkSet>, bool), FlowError>> + 's {
+        self.key_set(&metadata.issuer, &metadata.jwks_uri, force, false)
+    }
+
+    /// [`Self::jwks`]; `refresh` (the background refresh itself) fetches even a fresh or stale set, unless a
+    /// fetch is already in flight.
+    async fn key_set(
+        &self,
+        issuer: &str,
+        jwks_uri: &str,
+        force: bool,
+        refresh: bool,
+    ) -> Result<(Rc<JwkSet>, bool), FlowError> {
         let now = self.now();
-        let issuer = metadata.issuer.as_str();
         let entry = self.providers.entry(issuer);
+        if let (Some((set, fresh_until)), false, false) = (&entry.jwks, force, refresh) {
+            match freshness(*fresh_until, now) {
+                Freshness::Fresh => return Ok((set.clone(), false)),
+                Freshness::Stale => {
+                    let refresh = Refresh::Jwks { issuer: issuer.to_string(), jwks_uri: jwks_uri.to_string() };
+                    self.providers.schedule(issuer, refresh, now);
+                    return Ok((set.clone(), false));
+                }
+                Freshness::Expired => {}
+            }
+        }
         if let Some(in_flight) = &entry.jwks_in_flight {
             return in_flight.wait().await.map(|set| (set, true));
         }
-        if let Some((set, at)) = &entry.jwks {
-            let fetch_now = if force {
-                entry.last_forced_jwks_fetch.is_none_or(|t| now.saturating_sub(t) >= JWKS_REFETCH_COOLDOWN_SECONDS)
-            } else {
-                now.saturating_sub(*at) >= METADATA_TTL_SECONDS
-            };
-            if !fetch_now {
+        if let (Some((set, _)), true) = (&entry.jwks, force) {
+            if entry.last_forced_jwks_fetch.is_some_and(|t| now.saturating_sub(t) < JWKS_REFETCH_COOLDOWN_SECONDS) {
                 return Ok((set.clone(), false));
             }
         }
@@ -313,7 +434,7 @@ impl<P: Platform> Flow<'_, P> {
         });
         let guard = InFlightGuard { cache: self.providers, issuer, slot };
         let fetched = async {
-            let mut request = HttpRequest::get(&metadata.jwks_uri);
+            let mut request = HttpRequest::get(jwks_uri);
             if force {
                 // Past every cache: the point is to see keys published since.
                 request.headers.push(("cache-control", "no-cache".to_string()));
@@ -323,18 +444,21 @@ impl<P: Platform> Flow<'_, P> {
             if response.status != 200 {
                 return Err(FlowError::IdpUnreachable(format!("jwks_uri: HTTP {}", response.status)));
             }
-            parse_jwks(&response.body).map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))
+            let set = parse_jwks(&response.body).map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))?;
+            Ok((set, response.fresh_for))
         }
         .await;
         let result = match (fetched, entry.jwks) {
-            (Ok(set), _) => {
+            (Ok((set, fresh_for)), _) => {
                 let set = Rc::new(set);
-                self.providers.update(issuer, |e| e.jwks = Some((set.clone(), now)));
+                let fresh_until = self.now().saturating_add(memory_lifetime(fresh_for));
+                self.providers.update(issuer, |e| e.jwks = Some((set.clone(), fresh_until)));
                 Ok(set)
             }
             // Stale-if-error: keep validating with the last good keys while the IdP is down.
             (Err(e), Some((stale, _))) => {
-                self.platform.warn(&format!("edge-auth: using cached JWKS for {issuer:?}: {}", e.log_detail()));
+                let when = if refresh { "background refresh failed, " } else { "" };
+                self.platform.warn(&format!("edge-auth: {when}using cached JWKS for {issuer:?}: {}", e.log_detail()));
                 Ok(stale)
             }
             (Err(e), None) => Err(e),
@@ -342,11 +466,68 @@ impl<P: Platform> Flow<'_, P> {
         guard.finish(result.clone());
         result.map(|set| (set, true))
     }
+
+    /// Run the background refreshes that requests served with stale documents asked for. The Workers shell
+    /// calls this after answering (`ctx.waitUntil`) when [`IsolateCache::refresh_pending`]. A key set whose
+    /// fetch is already in flight is left to it; a failed refresh keeps the stale document and is logged.
+    pub async fn refresh_due(&self) {
+        let due = std::mem::take(&mut *self.providers.due.borrow_mut());
+        for refresh in due {
+            match refresh {
+                Refresh::Discovery { connector } => {
+                    if let Some(connector) = self.config.connectors.iter().find(|c| c.id == connector) {
+                        let _ = self.metadata_for_issuer(connector, true).await;
+                    }
+                }
+                Refresh::Jwks { issuer, jwks_uri } => {
+                    let _ = self.key_set(&issuer, &jwks_uri, false, true).await;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn freshness_windows() {
+        let until = 1_000_000;
+        assert_eq!(freshness(until, until - 1), Freshness::Fresh);
+        assert_eq!(freshness(until, until), Freshness::Stale, "fresh until, not including");
+        assert_eq!(freshness(until, until + STALE_WHILE_REVALIDATE_SECONDS - 1), Freshness::Stale);
+        assert_eq!(freshness(until, until + STALE_WHILE_REVALIDATE_SECONDS), Freshness::Expired);
+        assert_eq!(STALE_WHILE_REVALIDATE_SECONDS, 86_400, "the documented stale window");
+        assert_eq!(freshness(u64::MAX, u64::MAX - 1), Freshness::Fresh, "no overflow");
+    }
+
+    #[test]
+    fn background_refreshes_are_coalesced_and_backed_off() {
+        let cache = IsolateCache::default();
+        let discovery = || Refresh::Discovery { connector: "acme".into() };
+        let jwks = || Refresh::Jwks { issuer: "https://idp".into(), jwks_uri: "https://idp/jwks".into() };
+        assert!(!cache.refresh_pending());
+        cache.schedule("https://idp", discovery(), 100);
+        cache.schedule("https://idp", discovery(), 100);
+        cache.schedule("https://idp", jwks(), 101);
+        assert_eq!(*cache.due.borrow(), vec![discovery(), jwks()], "one of each");
+        assert!(cache.refresh_pending());
+        cache.due.borrow_mut().clear();
+        // Within the retry backoff (the refresh ran and failed, say): not again.
+        cache.schedule("https://idp", discovery(), 100 + REFRESH_RETRY_SECONDS - 1);
+        assert!(!cache.refresh_pending());
+        cache.schedule("https://idp", discovery(), 100 + REFRESH_RETRY_SECONDS);
+        assert_eq!(*cache.due.borrow(), vec![discovery()]);
+        cache.due.borrow_mut().clear();
+        // Another issuer has its own backoff; a JWKS fetch in flight makes a refresh pointless.
+        cache.schedule("https://other", discovery(), 101);
+        assert_eq!(cache.due.borrow().len(), 1);
+        cache.due.borrow_mut().clear();
+        cache.update("https://third", |e| e.jwks_in_flight = Some(InFlight::new()));
+        cache.schedule("https://third", jwks(), 500);
+        assert!(!cache.refresh_pending());
+    }
 
     #[test]
     fn a_transaction_is_spent_once() {

@@ -198,7 +198,7 @@ mod tests {
     }
 
     fn resp(status: u16, body: &str) -> HttpResponse {
-        HttpResponse { status, body: body.as_bytes().to_vec() }
+        HttpResponse::new(status, body.as_bytes().to_vec())
     }
 
     #[test]

@@ -69,7 +69,7 @@ mod tests {
     use super::*;
 
     fn resp(status: u16, body: &str) -> HttpResponse {
-        HttpResponse { status, body: body.as_bytes().to_vec() }
+        HttpResponse::new(status, body.as_bytes().to_vec())
     }
 
     #[test]
