@@ -8,75 +8,101 @@
 //! past it counts as a miss. A request marked `Cache-Control: no-cache` (the refetch after an unknown
 //! `kid`) always goes to the IdP.
 
+//!
+//! Built on web-sys and two direct bindings (`fetch`, `caches.default`) rather than workers-rs's `Fetch`,
+//! `RequestInit` and `Cache`, whose conversions carry every Cloudflare `cf` option (about 10 KB of wasm).
+
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use futures_util::pin_mut;
-use wasm_bindgen::JsValue;
-use worker::{AbortController, Cache, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
+use js_sys::Uint8Array;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::Delay;
 
 use crate::core::http::{cache_lifetime, remaining_lifetime, FRESH_UNTIL_HEADER};
 use crate::core::platform::{FetchError, HttpRequest, HttpResponse};
+use crate::platform::bindings::{self, error_message};
 
 /// Responses from IdPs larger than this are refused.
 const MAX_RESPONSE_BYTES: usize = 512 * 1024;
+
+fn js_error(e: JsValue) -> FetchError {
+    FetchError(error_message(&e, "the request failed"))
+}
 
 pub async fn send(request: HttpRequest, timeout: Duration) -> Result<HttpResponse, FetchError> {
     let cacheable = request.method == "GET";
     let revalidate = request.headers.iter().any(|(k, v)| *k == "cache-control" && v.contains("no-cache"));
     if cacheable && !revalidate {
-        if let Ok(Some(mut hit)) = Cache::default().get(request.url.as_str(), false).await {
-            let fresh_until = hit.headers().get(FRESH_UNTIL_HEADER).ok().flatten();
-            let remaining = remaining_lifetime(fresh_until.as_deref(), super::WorkerPlatform::unix_now());
-            if let (200, Some(left)) = (hit.status_code(), remaining) {
-                if let Ok(body) = hit.bytes().await {
-                    return Ok(HttpResponse { status: 200, body, fresh_for: Some(left) });
-                }
-            }
+        if let Some(hit) = cached(&request.url).await {
+            return Ok(hit);
         }
     }
     let response = send_to_network(&request, timeout).await?;
     if cacheable && response.status == 200 {
         if let Some(seconds) = response.fresh_for {
             if let Err(e) = store(&request.url, &response.body, seconds).await {
-                worker::console_warn!("edge-auth: could not cache {}: {e}", request.url);
+                worker::console_warn!("edge-auth: could not cache {}: {}", request.url, e.0);
             }
         }
     }
     Ok(response)
 }
 
-async fn store(url: &str, body: &[u8], seconds: u64) -> worker::Result<()> {
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    headers.set("cache-control", &format!("public, max-age={seconds}"))?;
-    headers.set(FRESH_UNTIL_HEADER, &super::WorkerPlatform::unix_now().saturating_add(seconds).to_string())?;
-    let copy = Response::from_bytes(body.to_vec())?.with_headers(headers);
-    Cache::default().put(url, copy).await
+/// A fresh copy from the location's cache, with what remains of its lifetime.
+async fn cached(url: &str) -> Option<HttpResponse> {
+    let hit = JsFuture::from(bindings::default_cache().ok()?.lookup(url).ok()?).await.ok()?;
+    let hit: web_sys::Response = hit.dyn_into().ok()?;
+    let fresh_until = hit.headers().get(FRESH_UNTIL_HEADER).ok().flatten();
+    let left = remaining_lifetime(fresh_until.as_deref(), super::WorkerPlatform::unix_now())?;
+    if hit.status() != 200 {
+        return None;
+    }
+    let body = read_body(&hit).await.ok()?;
+    Some(HttpResponse { status: 200, body, fresh_for: Some(left) })
+}
+
+async fn store(url: &str, body: &[u8], seconds: u64) -> Result<(), FetchError> {
+    let headers = web_sys::Headers::new().map_err(js_error)?;
+    headers.set("content-type", "application/json").map_err(js_error)?;
+    headers.set("cache-control", &format!("public, max-age={seconds}")).map_err(js_error)?;
+    let fresh_until = super::WorkerPlatform::unix_now().saturating_add(seconds).to_string();
+    headers.set(FRESH_UNTIL_HEADER, &fresh_until).map_err(js_error)?;
+    let init = web_sys::ResponseInit::new();
+    init.set_headers(&headers);
+    let copy = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&Uint8Array::from(body)), &init)
+        .map_err(js_error)?;
+    JsFuture::from(bindings::default_cache()?.put(url, &copy).map_err(js_error)?).await.map_err(js_error)?;
+    Ok(())
+}
+
+async fn read_body(response: &web_sys::Response) -> Result<Vec<u8>, FetchError> {
+    let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?).await.map_err(js_error)?;
+    Ok(Uint8Array::new(&buffer).to_vec())
 }
 
 /// The IdP's answer; `fresh_for` is [`cache_lifetime`] of its `Cache-Control`.
 async fn send_to_network(request: &HttpRequest, timeout: Duration) -> Result<HttpResponse, FetchError> {
-    let err = |e: worker::Error| FetchError(e.to_string());
-    let headers = Headers::new();
+    let headers = web_sys::Headers::new().map_err(js_error)?;
     for (name, value) in &request.headers {
-        headers.set(name, value).map_err(err)?;
+        headers.set(name, value).map_err(js_error)?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(if request.method == "POST" { Method::Post } else { Method::Get });
-    init.with_headers(headers);
+    let controller = web_sys::AbortController::new().map_err(js_error)?;
+    let init = web_sys::RequestInit::new();
+    init.set_method(if request.method == "POST" { "POST" } else { "GET" });
+    init.set_headers(&headers);
+    init.set_signal(Some(&controller.signal()));
     if let Some(body) = &request.body {
-        init.with_body(Some(JsValue::from_str(body)));
+        init.set_body(&JsValue::from_str(body));
     }
-    let req = Request::new_with_init(&request.url, &init).map_err(err)?;
-    let controller = AbortController::default();
-    let signal = controller.signal();
+    let req = web_sys::Request::new_with_str_and_init(&request.url, &init).map_err(js_error)?;
     let exchange = async {
-        let fetch = Fetch::Request(req);
-        let mut response = fetch.send_with_signal(&signal).await.map_err(err)?;
-        let status = response.status_code();
+        let response = bindings::fetch(&req).await.map_err(js_error)?;
+        let status = response.status();
         let cache_control = response.headers().get("cache-control").ok().flatten();
-        let body = response.bytes().await.map_err(err)?;
+        let body = read_body(&response).await?;
         if body.len() > MAX_RESPONSE_BYTES {
             return Err(FetchError(format!("response larger than {MAX_RESPONSE_BYTES} bytes")));
         }
