@@ -3,7 +3,9 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 
-const BUDGET_GZIP_BYTES = 270 * 1024; // regression guard; the target is 250 KB (see docs/benchmark.md)
+// A regression guard a little above the current size (265.5 KiB); the target of issue 6 is 250 KB, not yet
+// met (see docs/benchmark.md and the README's Performance section).
+const BUDGET_GZIP_BYTES = 268 * 1024;
 const files = [];
 const walk = (dir) => {
   for (const name of readdirSync(dir)) {
