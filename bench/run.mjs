@@ -25,6 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { renderMarkdown, renderSvg } from './lib/report.mjs';
+import { pinningDescription } from './lib/pin.mjs';
 import { machine, prepare, ROOT, scenario, sizes, WORK, WORKERD, WORKERS } from './lib/setup.mjs';
 import { median, percentile, round } from './lib/stats.mjs';
 import { cpuSeconds, freePort, get, startWorkerd, stopProcess } from './lib/workerd.mjs';
@@ -40,7 +41,7 @@ const opt = (name, dflt) => {
   return i >= 0 && argv[i + 1] !== undefined ? Number(argv[i + 1]) : dflt;
 };
 if (flag('help')) {
-  console.log(`usage: bash scripts/bench.sh [--quick] [--rounds 3] [--seconds 10] [--warmup 3] [--connections 16]
+  console.log(`usage: bash scripts/bench.sh [--quick] [--rounds 5] [--seconds 10] [--warmup 3] [--connections 16]
        [--threads 1] [--cold-runs 5] [--callbacks 300] [--no-docs] [--skip-build (bench.sh)]
   --quick   1 round of 3 s, 3 cold runs, 60 callbacks: checks the tooling, numbers are rough
   --no-docs write bench/results/latest.json only (not docs/benchmark.md/.svg)`);
@@ -48,7 +49,7 @@ if (flag('help')) {
 }
 const quick = flag('quick');
 const O = {
-  rounds: opt('rounds', quick ? 1 : 3),
+  rounds: opt('rounds', quick ? 1 : 5),
   seconds: opt('seconds', quick ? 3 : 10),
   warmup: opt('warmup', quick ? 1 : 3),
   connections: opt('connections', 16),
@@ -76,7 +77,7 @@ async function main() {
   log(`edge-auth benchmark: ${O.rounds} round(s) x ${O.seconds} s per worker, wrk -t${O.threads} -c${O.connections}; warm-up ${O.warmup} s`);
   const mach = machine();
   const loadBefore = os.loadavg();
-  log(`machine: ${mach.nproc} CPU(s), ${mach.cpu}; load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`);
+  log(`machine: ${mach.nproc} CPU(s), ${mach.cpu}; load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}; ${pinningDescription()}`);
 
   const dirs = await prepare();
   const size = sizes(dirs);
@@ -243,7 +244,7 @@ async function main() {
       method: {
         runtime: 'workerd run directly, one process per worker (CPU attributable per worker); the asset service runs in the same process as its worker',
         assets: 'each worker has an ASSETS service binding to the same in-memory www/ asset worker (bench/workers/assets.mjs)',
-        load: `wrk -t${O.threads} -c${O.connections}, ${O.seconds} s per worker per round, ${O.rounds} interleaved round(s) (order rotated), ${O.warmup} s warm-up; medians over rounds`,
+        load: `wrk -t${O.threads} -c${O.connections}, ${O.seconds} s per worker per round, ${O.rounds} interleaved round(s) (order rotated), ${O.warmup} s warm-up; medians over rounds; ${pinningDescription()}`,
         request: 'GET / with both session cookies (edge-auth-session and oidc-auth) and Accept: text/html',
         cpu: `(utime + stime) of the worker's workerd process from /proc/<pid>/stat (CLK_TCK ${CLK_TCK}) over the run / requests`,
         callback: `${O.callbacks} logins prepared, then ${O.callbacks} callbacks one at a time (after ${CALLBACK_WARMUP} warm-up sign-ins that fetch discovery and JWKS); CPU of the worker's workerd over the callbacks / callbacks`,

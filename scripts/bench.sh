@@ -4,7 +4,7 @@
 # Debian's wrk, the npm peers), builds the worker, then runs bench/run.mjs, which writes
 # bench/results/latest.json, docs/benchmark.md and docs/benchmark.svg. About 3-4 minutes.
 #
-#   bash scripts/bench.sh                 # full run: 3 interleaved rounds x 10 s per worker
+#   bash scripts/bench.sh                 # full run: 5 interleaved rounds x 10 s per worker
 #   bash scripts/bench.sh --quick         # a quick check of the tooling (rough numbers)
 #   bash scripts/bench.sh --skip-build    # use build/ as it is
 #   bash scripts/bench.sh --help          # every option

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'no
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { pinned } from './pin.mjs';
 
 export const COMPATIBILITY_DATE = '2026-04-01';
 
@@ -107,7 +108,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function startWorkerd({ bin, configPath, port, probeHeaders = {}, logFile, timeoutMs = 20000, extraArgs = [] }) {
   const out = logFile ? openSync(logFile, 'a') : 'ignore';
   const t0 = process.hrtime.bigint();
-  const child = spawn(bin, ['serve', path.basename(configPath), ...extraArgs], {
+  const [command, args] = pinned(0, bin, ['serve', path.basename(configPath), ...extraArgs]);
+  const child = spawn(command, args, {
     cwd: path.dirname(configPath),
     stdio: ['ignore', out, out],
   });

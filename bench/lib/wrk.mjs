@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { pinned } from './pin.mjs';
 
 const DONE_LUA = `
 done = function(summary, latency, requests)
@@ -32,7 +33,8 @@ export function runWrk({ url, seconds, threads, connections, headers = {}, lua, 
   args.push(url);
   return new Promise((resolve, reject) => {
     onStart?.();
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, argv] = pinned(1, 'wrk', args);
+    const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
