@@ -3,7 +3,7 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 
-// A regression guard a little above the current size (265.5 KiB); the target of issue 6 is 250 KB, not yet
+// A regression guard a little above the current size (266.0 KiB); the target of issue 6 is 250 KB, not yet
 // met (see docs/benchmark.md and the README's Performance section).
 const BUDGET_GZIP_BYTES = 268 * 1024;
 const files = [];

@@ -128,6 +128,31 @@ pub fn remaining_lifetime(fresh_until: Option<&str>, now: u64) -> Option<u64> {
     until.checked_sub(now).filter(|left| *left > 0).map(|left| left.min(MAX_CACHE_SECONDS))
 }
 
+/// A copy in the location's Cache API, judged by its [`FRESH_UNTIL_HEADER`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachedCopy {
+    /// Fresh for this many more seconds (see [`remaining_lifetime`]): used instead of asking the IdP.
+    Fresh(u64),
+    /// Past its freshness but within the stale window: the IdP is asked, and the copy is used only if the IdP
+    /// cannot answer (stale-if-error, also for an isolate that has never seen the document).
+    Stale,
+    /// No usable expiry, or past the stale window: a miss.
+    Unusable,
+}
+
+pub fn cached_copy(fresh_until: Option<&str>, now: u64) -> CachedCopy {
+    if let Some(left) = remaining_lifetime(fresh_until, now) {
+        return CachedCopy::Fresh(left);
+    }
+    let until: Option<u64> = fresh_until.and_then(|v| v.trim().parse().ok());
+    match until {
+        Some(until) if now < until.saturating_add(crate::core::flow::STALE_WHILE_REVALIDATE_SECONDS) => {
+            CachedCopy::Stale
+        }
+        _ => CachedCopy::Unusable,
+    }
+}
+
 /// How long an answer stays fresh in isolate memory, given the platform's `fresh_for` (see
 /// [`HttpResponse::fresh_for`](crate::core::platform::HttpResponse::fresh_for)): that, at most
 /// [`MAX_CACHE_SECONDS`]; an answer the IdP marked `no-store` or `private` (`None`) for [`MIN_CACHE_SECONDS`].
@@ -273,6 +298,17 @@ mod tests {
         for junk in ["", "soon", "-5", "1750000600.5", "1e10", "18446744073709551616"] {
             assert_eq!(remaining_lifetime(Some(junk), now), None, "{junk:?}");
         }
+    }
+
+    #[test]
+    fn cached_copies_fresh_stale_or_unusable() {
+        let now = 1_750_000_000;
+        assert_eq!(cached_copy(Some("1750000600"), now), CachedCopy::Fresh(600));
+        assert_eq!(cached_copy(Some("1750000000"), now), CachedCopy::Stale, "just expired");
+        assert_eq!(cached_copy(Some("1749913601"), now), CachedCopy::Stale, "within a day of expiring");
+        assert_eq!(cached_copy(Some("1749913600"), now), CachedCopy::Unusable, "a day past its freshness");
+        assert_eq!(cached_copy(None, now), CachedCopy::Unusable, "stored without the header");
+        assert_eq!(cached_copy(Some("soon"), now), CachedCopy::Unusable);
     }
 
     #[test]

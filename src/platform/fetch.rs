@@ -4,9 +4,10 @@
 //! `Cache-Control: max-age` says, bounded to 5 min – 24 h (1 h when it says nothing; never with
 //! `no-store` or `private`), so a fresh isolate in the same location does not ask the IdP again. The copy
 //! carries `x-edge-auth-fresh-until` (Unix seconds); a hit answers with what remains of that lifetime as
-//! `fresh_for`, which is how long the isolate then keeps it in memory, and a copy without that header or
-//! past it counts as a miss. A request marked `Cache-Control: no-cache` (the refetch after an unknown
-//! `kid`) always goes to the IdP.
+//! `fresh_for`, which is how long the isolate then keeps it in memory. A copy past that time is kept for
+//! the stale window (24 h) but used only when the IdP cannot answer (stale-if-error, for isolates that never
+//! saw the document); a copy without the header counts as a miss. A request marked `Cache-Control: no-cache`
+//! (the refetch after an unknown `kid`) always goes to the IdP.
 
 //!
 //! Built on web-sys and two direct bindings (`fetch`, `caches.default`) rather than workers-rs's `Fetch`,
@@ -21,7 +22,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::Delay;
 
-use crate::core::http::{cache_lifetime, remaining_lifetime, FRESH_UNTIL_HEADER};
+use crate::core::flow::STALE_WHILE_REVALIDATE_SECONDS;
+use crate::core::http::{cache_lifetime, cached_copy, CachedCopy, FRESH_UNTIL_HEADER};
 use crate::core::platform::{FetchError, HttpRequest, HttpResponse};
 use crate::platform::bindings::{self, error_message};
 
@@ -35,12 +37,27 @@ fn js_error(e: JsValue) -> FetchError {
 pub async fn send(request: HttpRequest, timeout: Duration) -> Result<HttpResponse, FetchError> {
     let cacheable = request.method == "GET";
     let revalidate = request.headers.iter().any(|(k, v)| *k == "cache-control" && v.contains("no-cache"));
+    let mut stale = None;
     if cacheable && !revalidate {
-        if let Some(hit) = cached(&request.url).await {
-            return Ok(hit);
+        match cached(&request.url).await {
+            Some((CachedCopy::Fresh(_), hit)) => return Ok(hit),
+            Some((CachedCopy::Stale, copy)) => stale = Some(copy),
+            _ => {}
         }
     }
-    let response = send_to_network(&request, timeout).await?;
+    let response = match (send_to_network(&request, timeout).await, stale) {
+        (Ok(response), _) if response.status == 200 => response,
+        // Stale-if-error across isolates: the IdP cannot answer, the location still has its last document.
+        (failed, Some(copy)) => {
+            let why = match &failed {
+                Ok(r) => format!("HTTP {}", r.status),
+                Err(e) => e.0.clone(),
+            };
+            worker::console_warn!("edge-auth: {} failed ({why}); using the expired copy in the cache", request.url);
+            return Ok(copy);
+        }
+        (failed, None) => failed?,
+    };
     if cacheable && response.status == 200 {
         if let Some(seconds) = response.fresh_for {
             if let Err(e) = store(&request.url, &response.body, seconds).await {
@@ -51,23 +68,31 @@ pub async fn send(request: HttpRequest, timeout: Duration) -> Result<HttpRespons
     Ok(response)
 }
 
-/// A fresh copy from the location's cache, with what remains of its lifetime.
-async fn cached(url: &str) -> Option<HttpResponse> {
+/// The location's copy, fresh (with what remains of its lifetime) or stale (`fresh_for` 0: the isolate
+/// treats it as due for a refresh at once).
+async fn cached(url: &str) -> Option<(CachedCopy, HttpResponse)> {
     let hit = JsFuture::from(bindings::default_cache().ok()?.lookup(url).ok()?).await.ok()?;
     let hit: web_sys::Response = hit.dyn_into().ok()?;
     let fresh_until = hit.headers().get(FRESH_UNTIL_HEADER).ok().flatten();
-    let left = remaining_lifetime(fresh_until.as_deref(), super::WorkerPlatform::unix_now())?;
+    let state = cached_copy(fresh_until.as_deref(), super::WorkerPlatform::unix_now());
+    let fresh_for = match state {
+        CachedCopy::Fresh(left) => left,
+        CachedCopy::Stale => 0,
+        CachedCopy::Unusable => return None,
+    };
     if hit.status() != 200 {
         return None;
     }
     let body = read_body(&hit).await.ok()?;
-    Some(HttpResponse { status: 200, body, fresh_for: Some(left) })
+    Some((state, HttpResponse { status: 200, body, fresh_for: Some(fresh_for) }))
 }
 
 async fn store(url: &str, body: &[u8], seconds: u64) -> Result<(), FetchError> {
     let headers = web_sys::Headers::new().map_err(js_error)?;
     headers.set("content-type", "application/json").map_err(js_error)?;
-    headers.set("cache-control", &format!("public, max-age={seconds}")).map_err(js_error)?;
+    // Kept past its freshness for the stale window: a stale copy still serves when the IdP cannot answer.
+    let keep = seconds.saturating_add(STALE_WHILE_REVALIDATE_SECONDS);
+    headers.set("cache-control", &format!("public, max-age={keep}")).map_err(js_error)?;
     let fresh_until = super::WorkerPlatform::unix_now().saturating_add(seconds).to_string();
     headers.set(FRESH_UNTIL_HEADER, &fresh_until).map_err(js_error)?;
     let init = web_sys::ResponseInit::new();

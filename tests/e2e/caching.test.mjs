@@ -7,7 +7,8 @@
 // - stale-while-revalidate: a fresh isolate takes a copy from the Cache API with only a few seconds left, uses
 //   it, and once it is stale answers the next sign-in from it at once while one background refresh fetches the
 //   new document, which the sign-in after uses;
-// - a Cache API copy past its recorded expiry (or without one) is a miss: the IdP is asked;
+// - a Cache API copy past its recorded expiry (or without one) is a miss: the IdP is asked; when the IdP cannot
+//   answer, a copy less than a day past its expiry is used instead (stale-if-error for a fresh isolate);
 // - across isolates: a second worker sharing the persisted Cache API (Miniflare `cachePersist`, the first
 //   worker disposed) signs in without asking the IdP for discovery or keys again — unless the IdP said
 //   `no-store`.
@@ -95,7 +96,8 @@ function assertFreshFor(copy, seconds, what) {
   const until = Number(copy.headers.get(FRESH_UNTIL));
   const left = until - nowSeconds();
   assert.ok(Math.abs(left - seconds) <= 10, `${what}: fresh for ${left} s, expected about ${seconds} s`);
-  assert.equal(copy.headers.get('cache-control'), `public, max-age=${seconds}`, what);
+  // The location keeps it a day past its freshness, for stale-if-error.
+  assert.equal(copy.headers.get('cache-control'), `public, max-age=${seconds + 86_400}`, what);
 }
 
 describe("the IdP's Cache-Control decides how long discovery and keys are fresh", () => {
@@ -171,6 +173,24 @@ describe('stale-while-revalidate', () => {
         assert.equal(op.count(DISCOVERY), 1, `${id}: fetched from the IdP`);
         assert.equal(location.pathname, '/authorize-v2', `${id}: the IdP's document is used`);
       }
+    });
+  });
+});
+
+describe('stale-if-error across isolates', () => {
+  test("the IdP down: a fresh isolate uses the location's expired copy instead of failing; a copy a day past its freshness is not used", async () => {
+    await withStack([{ id: 'recent' }, { id: 'old' }], async (stack) => {
+      const { recent, old } = stack.ops;
+      await seed(stack.worker, `${recent.issuer}${DISCOVERY}`, recent.discoveryDocument(), nowSeconds() - 600);
+      await seed(stack.worker, `${old.issuer}${DISCOVERY}`, old.discoveryDocument(), nowSeconds() - 86_400 - 60);
+      await recent.close();
+      await old.close();
+      const mark = stack.logs.mark();
+      const { location } = await startLogin(stack, 'recent');
+      assert.equal(location.origin + location.pathname, `${recent.issuer}/authorize`, 'the expired copy routes the sign-in');
+      assert.match(stack.logs.since(mark).join('\n'), /failed .*using the expired copy in the cache/, 'the operator is told');
+      const r = await new Browserless().navigate(`${stack.origin}/auth/login?connector=old`);
+      assert.equal(r.status, 502, `beyond the stale window: the IdP error page\n${r.describe(300)}`);
     });
   });
 });
