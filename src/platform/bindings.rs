@@ -40,7 +40,10 @@ pub async fn fetch(request: &web_sys::Request) -> Result<web_sys::Response, JsVa
     response.dyn_into::<web_sys::Response>()
 }
 
-/// The message of a JS error value, for logs.
+/// The message of a thrown JS value (an `Error`'s message, or a thrown string), for logs.
 pub fn error_message(e: &JsValue, fallback: &str) -> String {
-    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| fallback.into())
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| fallback.into())
 }

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::CryptoKey;
@@ -16,6 +16,7 @@ use crate::core::assertion::{
 use crate::core::b64;
 use crate::core::config::OriginSettings;
 use crate::core::session::record::Session;
+use crate::platform::webcrypto::{object, subtle};
 
 const MAX_CACHED_ASSERTIONS: usize = 2048;
 
@@ -32,17 +33,8 @@ fn js(e: JsValue) -> worker::Error {
     worker::Error::JsError(crate::platform::bindings::error_message(&e, "JavaScript error"))
 }
 
-fn subtle() -> Result<web_sys::SubtleCrypto> {
-    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).map_err(js)?;
-    Ok(crypto.unchecked_into::<web_sys::Crypto>().subtle())
-}
-
-fn object(entries: &[(&str, JsValue)]) -> Result<Object> {
-    let o = Object::new();
-    for (k, v) in entries {
-        Reflect::set(&o, &JsValue::from_str(k), v).map_err(js)?;
-    }
-    Ok(o)
+fn crypto(e: crate::core::platform::CryptoError) -> worker::Error {
+    worker::Error::JsError(e.0)
 }
 
 async fn signing_key(key: &AssertionKey) -> Result<CryptoKey> {
@@ -52,9 +44,9 @@ async fn signing_key(key: &AssertionKey) -> Result<CryptoKey> {
         return Ok(k);
     }
     let jwk: Object = js_sys::JSON::parse(&key.private_jwk_json).map_err(js)?.unchecked_into();
-    let params = object(&[("name", "ECDSA".into()), ("namedCurve", "P-256".into())])?;
+    let params = object(&[("name", "ECDSA".into()), ("namedCurve", "P-256".into())]).map_err(crypto)?;
     let usages = Array::of1(&JsValue::from_str("sign"));
-    let promise = subtle()?.import_key_with_object("jwk", &jwk, &params, false, &usages).map_err(js)?;
+    let promise = subtle().map_err(crypto)?.import_key_with_object("jwk", &jwk, &params, false, &usages).map_err(js)?;
     let imported: CryptoKey = JsFuture::from(promise).await.map_err(js)?.unchecked_into();
     SIGNING_KEY.with(|c| *c.borrow_mut() = Some((key.kid.clone(), imported.clone())));
     Ok(imported)
@@ -77,9 +69,11 @@ pub async fn assertion(
     }
     let audience = origin.url.origin().ascii_serialization();
     let input = signing_input(key, session, site_origin, &audience, now, ttl);
-    let params = object(&[("name", "ECDSA".into()), ("hash", "SHA-256".into())])?;
-    let promise =
-        subtle()?.sign_with_object_and_u8_array(&params, &signing_key(key).await?, input.as_bytes()).map_err(js)?;
+    let params = object(&[("name", "ECDSA".into()), ("hash", "SHA-256".into())]).map_err(crypto)?;
+    let promise = subtle()
+        .map_err(crypto)?
+        .sign_with_object_and_u8_array(&params, &signing_key(key).await?, input.as_bytes())
+        .map_err(js)?;
     let signature = Uint8Array::new(&JsFuture::from(promise).await.map_err(js)?).to_vec();
     let jwt = format!("{input}.{}", b64::encode(signature));
     ASSERTIONS.with(|c| {

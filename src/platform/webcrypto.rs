@@ -20,17 +20,10 @@ thread_local! {
 }
 
 fn js_err(context: &str) -> impl Fn(JsValue) -> CryptoError + '_ {
-    move |e| CryptoError(format!("{context}: {}", describe(&e)))
+    move |e| CryptoError(format!("{context}: {}", crate::platform::bindings::error_message(&e, "unknown error")))
 }
 
-fn describe(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| "unknown error".into())
-}
-
-fn subtle() -> Result<SubtleCrypto, CryptoError> {
+pub(crate) fn subtle() -> Result<SubtleCrypto, CryptoError> {
     let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).map_err(js_err("crypto"))?;
     if crypto.is_undefined() {
         return Err(CryptoError("crypto is not available".into()));
@@ -38,7 +31,7 @@ fn subtle() -> Result<SubtleCrypto, CryptoError> {
     Ok(crypto.unchecked_into::<web_sys::Crypto>().subtle())
 }
 
-fn object(entries: &[(&str, JsValue)]) -> Result<Object, CryptoError> {
+pub(crate) fn object(entries: &[(&str, JsValue)]) -> Result<Object, CryptoError> {
     let o = Object::new();
     for (k, v) in entries {
         Reflect::set(&o, &JsValue::from_str(k), v).map_err(js_err("object"))?;
