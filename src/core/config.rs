@@ -872,8 +872,9 @@ pub fn check_endpoint_url(text: &str) -> Result<url::Url, String> {
     // ASCII only (internationalised hosts in their xn-- form): the URL parser's IDNA step is ASCII-only here
     // and must never see anything else (fuzzing found a debug assertion in it for `https://Aé.example/`).
     // Nothing risky reaches the URL parser: its IDNA step is ASCII-only here and has a debug assertion that
-    // fuzzing reached three ways (non-ASCII, a percent-encoded host, `https:/host`). So: ASCII, an exact
-    // `https://` or `http://` prefix, no `%` or `\` in the authority, and the authority lowercased.
+    // fuzzing reached four ways (non-ASCII, a percent-encoded host, `https:/host`, `http:////HOST`). So: ASCII,
+    // an exact `https://` or `http://` prefix followed by a non-empty authority without `%` or `\`, and the
+    // authority lowercased.
     if !text.is_ascii() || text.contains('\\') {
         return Err(format!("{text:?} must be ASCII (write internationalised host names in their xn-- form)"));
     }
@@ -890,6 +891,10 @@ pub fn check_endpoint_url(text: &str) -> Result<url::Url, String> {
     let authority = rest.get(..authority_len).unwrap_or_default();
     if authority.contains('%') {
         return Err(format!("{text:?} has a percent-encoded host"));
+    }
+    // `https:///host`: the URL parser skips the extra slashes and would take the rest, unchecked, as the host.
+    if authority.is_empty() {
+        return Err(format!("{text:?} has no host after the scheme's //"));
     }
     let normalised = format!(
         "{}{}{}",
@@ -1039,6 +1044,9 @@ mod tests {
             "https://idp.example/é",
             "https://R%A9ample/",
             "https://u@R%c3%A9.example/",
+            "http:////NNNNNHHHHHHHH4HHH%F8%ers",
+            "https:///IDP.example/",
+            "https://",
         ] {
             assert!(check_endpoint_url(url).is_err(), "{url}");
         }
