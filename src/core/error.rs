@@ -53,6 +53,8 @@ pub enum FlowError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
 }
 
 struct Public {
@@ -136,6 +138,8 @@ impl FlowError {
             FlowError::NotFound => p(404, "not_found", "Page not found", "There is nothing at this address.", "Go to the home page", "/"),
             FlowError::MethodNotAllowed => p(405, "method_not_allowed", "Method not allowed",
                 "This address does not accept that kind of request.", "Go to the home page", "/"),
+            FlowError::PayloadTooLarge { .. } => p(413, "payload_too_large", "Request too large",
+                "This request carried more data than a sign-in ever needs, so it was refused. Please start again.", "Sign in again", LOGIN),
         }
     }
 

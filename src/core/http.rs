@@ -84,6 +84,22 @@ pub fn split_runtime_url(url: &str) -> Option<(Transport, &str)> {
     Some((transport, path))
 }
 
+/// Largest request body the worker reads (form posts to `/auth/*`: the `form_post` callback, back-channel
+/// logout). Bigger bodies are refused with `413` before they are read (`Content-Length`) or as soon as the
+/// stream passes the limit (no `Content-Length`, or a lying one).
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// Whether a request's `Content-Length` already says its body is larger than `limit`. A header that is not a
+/// plain decimal number is left to the capped read (the runtime refuses malformed lengths itself).
+pub fn declared_length_exceeds(content_length: Option<&str>, limit: usize) -> bool {
+    let Some(value) = content_length.map(str::trim) else { return false };
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    // More digits than any length we accept: too large, without parsing (no overflow).
+    value.trim_start_matches('0').len() > 20 || value.parse::<u128>().is_ok_and(|n| n > limit as u128)
+}
+
 /// Whether an unauthenticated request is a top-level page navigation (gets the login page) rather than an
 /// API or subresource call (gets `401` JSON).
 pub fn is_navigation(method: Method, sec_fetch_mode: Option<&str>, accept: Option<&str>) -> bool {
@@ -234,6 +250,21 @@ pub enum Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declared_lengths_are_checked_before_reading() {
+        let limit = MAX_FORM_BYTES;
+        assert!(!declared_length_exceeds(None, limit));
+        assert!(!declared_length_exceeds(Some("0"), limit));
+        assert!(!declared_length_exceeds(Some("65536"), limit), "exactly the limit");
+        assert!(declared_length_exceeds(Some("65537"), limit));
+        assert!(declared_length_exceeds(Some(" 10485760 "), limit));
+        assert!(declared_length_exceeds(Some("99999999999999999999999999999"), limit), "no overflow");
+        assert!(!declared_length_exceeds(Some("00000000000000000000000000012"), limit), "leading zeros");
+        for odd in ["", "-1", "1e9", "12 34", "0x10000"] {
+            assert!(!declared_length_exceeds(Some(odd), limit), "{odd:?}: left to the capped read");
+        }
+    }
 
     #[test]
     fn navigation_detection() {

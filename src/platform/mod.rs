@@ -2,6 +2,7 @@
 //! platform traits; it decides nothing.
 
 mod bindings;
+mod body;
 mod fetch;
 mod origin;
 mod revocations;
@@ -25,8 +26,6 @@ use crate::core::session::revocation::Revocation;
 const ASSETS_BINDING: &str = "ASSETS";
 /// Outgoing requests to an IdP give up after this long.
 const IDP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest form body accepted on `/auth/*` POST routes.
-const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// The hot path, called synchronously by the JS entry (`build/index.js`, written by scripts/build.sh)
 /// before anything else: `true` means "a valid session (or a public path) for static content, no cookie
@@ -128,7 +127,10 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
         };
     }
 
-    let core_request = to_core_request(&req, url.clone()).await?;
+    let core_request = match to_core_request(&req, url.clone()).await? {
+        Ok(request) => request,
+        Err(error) => return to_worker_response(error.to_html_response()),
+    };
     let platform = WorkerPlatform { env };
     let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
     let outcome = flow.handle(&core_request).await;
@@ -213,7 +215,12 @@ fn with_extra_header(response: Response, name: &str, value: &str) -> Result<Resp
     Ok(Response::builder().with_status(status).with_headers(headers).body(body))
 }
 
-async fn to_core_request(req: &Request, url: url::Url) -> Result<core_http::Request> {
+/// The core's view of an `/auth/*` request. A form body is read with a cap ([`core_http::MAX_FORM_BYTES`]):
+/// `Err(PayloadTooLarge)` (413) when its `Content-Length` says more, or as soon as the stream passes the cap.
+async fn to_core_request(
+    req: &Request,
+    url: url::Url,
+) -> Result<std::result::Result<core_http::Request, crate::core::error::FlowError>> {
     let method = Method::parse(req.inner().method().as_str());
     let headers = req.headers();
     let mut form = Vec::new();
@@ -222,20 +229,29 @@ async fn to_core_request(req: &Request, url: url::Url) -> Result<core_http::Requ
             .get("content-type")?
             .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
         if is_form {
-            let body = req.clone()?.bytes().await.unwrap_or_default();
-            if body.len() <= MAX_FORM_BYTES {
-                form = url::form_urlencoded::parse(&body).into_owned().collect();
+            let limit = core_http::MAX_FORM_BYTES;
+            let declared = headers.get("content-length")?;
+            match body::read_capped(req.inner().body(), declared.as_deref(), limit).await {
+                Ok(bytes) => form = url::form_urlencoded::parse(&bytes).into_owned().collect(),
+                Err(body::BodyError::TooLarge) => {
+                    console_warn!("edge-auth: POST {}: body larger than {limit} bytes refused (413)", url.path());
+                    return Ok(Err(crate::core::error::FlowError::PayloadTooLarge { limit }));
+                }
+                // A body that cannot be read is treated as empty: the route then refuses the request.
+                Err(body::BodyError::Failed(why)) => {
+                    console_warn!("edge-auth: POST {}: the body could not be read: {why}", url.path());
+                }
             }
         }
     }
-    Ok(core_http::Request {
+    Ok(Ok(core_http::Request {
         method,
         url,
         cookie_header: headers.get("cookie")?.unwrap_or_default(),
         origin_header: headers.get("origin")?,
         sec_fetch_site: headers.get("sec-fetch-site")?,
         form,
-    })
+    }))
 }
 
 fn to_worker_response(response: core_http::Response) -> Result<Response> {
