@@ -1734,7 +1734,7 @@ impl Oracle<'_> {
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_default();
                 assert_eq!(
-                    safe_return_to(&decoded),
+                    safe_return_to(&decoded).as_deref(),
                     Some(decoded.as_str()),
                     "oracle: unsafe return_to in {location:?}"
                 );
@@ -1826,7 +1826,11 @@ impl Oracle<'_> {
         assert_eq!(url.path(), "/auth/login", "oracle: a transaction cookie set outside the login");
         let tx = LoginTransaction::from_cookie_header(&format!("{name}={value}"), name, key_ring(), self.now)
             .expect("oracle: the issued transaction cookie does not decode");
-        assert_eq!(safe_return_to(&tx.return_to), Some(tx.return_to.as_str()), "oracle: unsafe return_to sealed");
+        assert_eq!(
+            safe_return_to(&tx.return_to).as_deref(),
+            Some(tx.return_to.as_str()),
+            "oracle: unsafe return_to sealed"
+        );
         assert!(self.config.connector(&tx.connector).is_some(), "oracle: transaction for an unknown connector");
         let expected_redirect = format!("{}/auth/callback", url.origin().ascii_serialization());
         assert_eq!(tx.redirect_uri, expected_redirect, "oracle: redirect_uri");

@@ -159,6 +159,24 @@ describe('return_to: other forms', () => {
     }
   });
 
+  test('non-ASCII return_to lands exactly where it was meant to, percent-encoded as UTF-8 (not raw bytes in Location)', async () => {
+    for (const [returnTo, expected] of [
+      ['/café', '/caf%C3%A9'],
+      ['/문서/보고서?q=연간#요약', '/%EB%AC%B8%EC%84%9C/%EB%B3%B4%EA%B3%A0%EC%84%9C?q=%EC%97%B0%EA%B0%84#%EC%9A%94%EC%95%BD'],
+      ['/caf%C3%A9', '/caf%C3%A9'],
+    ]) {
+      const b = new Browserless();
+      const loginUrl = `${origin}/auth/login?email=${encodeURIComponent(EMAIL)}&return_to=${encodeURIComponent(returnTo)}`;
+      const res = await loginThrough(stack, { connector: 'main', b, loginUrl });
+      const r = res.response;
+      assert.equal(r.status, 302, `${returnTo}: the sign-in succeeds\n${r.describe()}`);
+      // The raw header bytes (node decodes header values as latin1: UTF-8 bytes would show up as "Ã©").
+      const raw = r.headers.get('location');
+      assert.equal(raw, expected, `${returnTo}: Location ${JSON.stringify(raw)}`);
+      assert.equal(decodeURIComponent(new URL(raw, origin).pathname), returnTo.split(/[?#]/)[0].includes('%') ? '/café' : returnTo.split(/[?#]/)[0]);
+    }
+  });
+
   /** GET a raw request path (no client-side URL normalisation) as a browser navigation. */
   function rawNavigate(rawPath) {
     return new Promise((resolve, reject) => {

@@ -130,7 +130,9 @@ impl<P: Platform> Flow<'_, P> {
             .ok_or_else(|| fail(FlowError::IdToken("the identity is too large for a session cookie".into())))?;
         let session_cookie =
             set_cookie(session_name, &sealed, self.config.session.lifetime_seconds, transport, SameSite::Lax);
-        Ok(Outcome::Respond(Response::redirect(tx.return_to.clone()).with_cookie(clear_tx).with_cookie(session_cookie)))
+        // Checked (and encoded) again: a transaction cookie sealed by an older version may hold a raw value.
+        let location = crate::core::session::return_to::return_to_or_root(Some(&tx.return_to));
+        Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear_tx).with_cookie(session_cookie)))
     }
 
     fn client_secret(&self, connector: &Connector) -> Result<Secret<String>, FlowError> {

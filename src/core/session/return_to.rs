@@ -5,14 +5,33 @@
 //! and every *encoded* form that a downstream decoder could turn into one of those (`/%2F%2Fhost`,
 //! `/%5Chost`, `/%252F%252Fhost`, `/%09/host`): the value is percent-decoded up to three times and each
 //! round must still be a plain same-origin path.
+//!
+//! The accepted value is returned with every non-ASCII character (and the few ASCII characters a `Location`
+//! header must not carry raw) percent-encoded as UTF-8, so `/café` lands on `/caf%C3%A9`: the same path to
+//! every URL parser, and a header value the runtime accepts. Nothing else changes (existing escapes stay).
 
-use percent_encoding::percent_decode_str;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
 pub const MAX_RETURN_TO_LEN: usize = 2048;
 const DECODE_ROUNDS: usize = 3;
 
-/// `Some(path)` when `candidate` is a safe same-origin relative path.
-pub fn safe_return_to(candidate: &str) -> Option<&str> {
+/// Encoded in an accepted `return_to` (non-ASCII is always encoded): what may not appear raw in a URL.
+const NOT_RAW_IN_LOCATION: &AsciiSet =
+    &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>').add(b'`').add(b'{').add(b'}').add(b'|').add(b'^');
+
+/// The path to redirect to (ASCII, see the module documentation) when `candidate` is a safe same-origin
+/// relative path.
+pub fn safe_return_to(candidate: &str) -> Option<String> {
+    let accepted = checked_return_to(candidate)?;
+    let encoded = utf8_percent_encode(accepted, NOT_RAW_IN_LOCATION).to_string();
+    // Encoding adds no '/', '\' or '.', so the checks hold for it too; checked again all the same.
+    if encoded.len() > MAX_RETURN_TO_LEN {
+        return None;
+    }
+    checked_return_to(&encoded).map(str::to_string)
+}
+
+fn checked_return_to(candidate: &str) -> Option<&str> {
     if candidate.is_empty() || candidate.len() > MAX_RETURN_TO_LEN {
         return None;
     }
@@ -50,7 +69,7 @@ fn is_plain_relative_path(text: &str) -> bool {
 
 /// The validated `return_to`, or `/`.
 pub fn return_to_or_root(candidate: Option<&str>) -> String {
-    candidate.and_then(safe_return_to).unwrap_or("/").to_string()
+    candidate.and_then(safe_return_to).unwrap_or_else(|| "/".to_string())
 }
 
 #[cfg(test)]
@@ -72,7 +91,33 @@ mod tests {
             "/a/%2F/b",
             "/x?q=100%25",
         ] {
-            assert_eq!(safe_return_to(ok), Some(ok), "{ok}");
+            assert_eq!(safe_return_to(ok).as_deref(), Some(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_is_percent_encoded_and_lands_where_it_was_meant_to() {
+        assert_eq!(safe_return_to("/café").as_deref(), Some("/caf%C3%A9"));
+        assert_eq!(
+            safe_return_to("/문서/보고서?q=연간#요약").as_deref(),
+            Some("/%EB%AC%B8%EC%84%9C/%EB%B3%B4%EA%B3%A0%EC%84%9C?q=%EC%97%B0%EA%B0%84#%EC%9A%94%EC%95%BD")
+        );
+        assert_eq!(safe_return_to("/a|b^c{d}").as_deref(), Some("/a%7Cb%5Ec%7Bd%7D"));
+        // Existing escapes are kept as they are (a literal `%C3%A9` stays that, it is not encoded twice).
+        assert_eq!(safe_return_to("/caf%C3%A9").as_deref(), Some("/caf%C3%A9"));
+        // The result is ASCII, a fixed point, and joins to the same URL as the original.
+        let base = url::Url::parse("https://site.example/").unwrap();
+        for raw in ["/café", "/über/straße?x=ü", "/ünïcödé#frägment", "/%E2%9C%93/✓"] {
+            let out = safe_return_to(raw).unwrap();
+            assert!(out.is_ascii(), "{out}");
+            assert_eq!(safe_return_to(&out).as_deref(), Some(out.as_str()), "fixed point");
+            assert_eq!(base.join(raw).unwrap(), base.join(&out).unwrap(), "{raw}");
+        }
+        // Too long once encoded: refused rather than cut.
+        assert_eq!(safe_return_to(&format!("/{}", "é".repeat(500))), None);
+        // Non-ASCII white space and line separators stay refused.
+        for bad in ["/\u{2028}/evil", "/\u{3000}/evil", "/\u{a0}evil"] {
+            assert_eq!(safe_return_to(bad), None, "{bad:?}");
         }
     }
 
@@ -118,5 +163,6 @@ mod tests {
         assert_eq!(return_to_or_root(None), "/");
         assert_eq!(return_to_or_root(Some("//evil.example")), "/");
         assert_eq!(return_to_or_root(Some("/ok")), "/ok");
+        assert_eq!(return_to_or_root(Some("/café")), "/caf%C3%A9");
     }
 }
