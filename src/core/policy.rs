@@ -169,37 +169,24 @@ pub(crate) fn parse_policies(raw: Vec<RawPolicy>, connectors: &[Connector]) -> R
 /// A group grant as `connector_id:group`. A plain `group` names the only connector when there is exactly
 /// one; with several it is ambiguous (any of them could assert it) and refused.
 fn qualify_group(grant: &str, connectors: &[Connector]) -> Result<String, String> {
-    let ids = || connectors.iter().map(|c| format!("{:?}", c.id)).collect::<Vec<_>>().join(", ");
-    let (connector, group) = match grant.split_once(':') {
-        Some((id, group)) => {
-            let c = connectors
-                .iter()
-                .find(|c| c.id == id)
-                .ok_or_else(|| format!("no connector has the id {id:?} (connectors: {})", ids()))?;
-            (c, group)
+    let (connector, group) = match (grant.split_once(':'), connectors) {
+        (Some((id, group)), _) => {
+            (connectors.iter().find(|c| c.id == id).ok_or_else(|| format!("no connector has the id {id:?}"))?, group)
         }
-        None => match connectors {
-            [only] => (only, grant),
-            _ => {
-                let example = connectors.first().map(|c| c.id.as_str()).unwrap_or("connector_id");
-                return Err(format!(
-                    "with more than one connector a group must name the connector that may assert it, as \
-                     \"connector_id:group\" (e.g. \"{example}:{grant}\"; connectors: {}); otherwise any IdP could \
-                     grant it",
-                    ids()
-                ));
-            }
-        },
+        (None, [only]) => (only, grant),
+        (None, _) => {
+            return Err(format!(
+                "with several connectors, write \"connector_id:group\" (e.g. \"{}:{grant}\"): any IdP could \
+                 assert a plain group",
+                connectors.first().map(|c| c.id.as_str()).unwrap_or_default()
+            ))
+        }
     };
     if group.is_empty() {
-        return Err("the group name after the connector id is empty".into());
+        return Err("the group name is empty".into());
     }
     if matches!(connector.kind, ConnectorKind::Facebook | ConnectorKind::Google) {
-        return Err(format!(
-            "connector {:?} is of kind {:?}, which asserts no groups, so this grant could never match",
-            connector.id,
-            connector.kind.as_str()
-        ));
+        return Err(format!("connector {:?} asserts no groups, so this could never match", connector.id));
     }
     Ok(format!("{}:{group}", connector.id))
 }

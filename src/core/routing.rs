@@ -20,10 +20,7 @@ pub enum EmailError {
     EmptyLocalPart,
     #[error("the email address contains spaces or control characters")]
     InvalidCharacters,
-    #[error(
-        "the part before the @ must be a plain address: letters, digits and ! # $ % & ' * + - / = ? ^ _ ` {{ | }} ~, \
-         with single dots between them (no quotes, comments, backslashes, second @ or invisible characters)"
-    )]
+    #[error("the part before the @ must be a plain address (no quotes, comments, backslashes, second @ or unusual characters)")]
     InvalidLocalPart,
     #[error("the part after the @ is not a valid domain name")]
     InvalidDomain,
