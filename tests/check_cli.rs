@@ -424,7 +424,7 @@ fn origin_mode_policies_and_the_assertion_key() {
         "idle timeout 1800 s, cookies encrypted",
         "origin:   https://app.internal.example/",
         "policy:   /public/*: public",
-        "policy:   /admin/*: domains acme.example, elsewhere.example; groups admins",
+        "policy:   /admin/*: domains acme.example, elsewhere.example; groups acme:admins",
         "warning: field `policies[1].domains`: \"elsewhere.example\" is not routed to any connector",
         "ASSERTION_SIGNING_KEY is an EC P-256 key, kid ",
     ] {

@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 
 use base64::Engine;
 use edge_auth::core::config::Config;
-use edge_auth::core::flow::{authenticate, Flow, IsolateCache};
+use edge_auth::core::flow::{authenticate, gate, Flow, Gate, GateRequest, IsolateCache};
 use edge_auth::core::http::{Method, Outcome, Request, Response};
 use edge_auth::core::oidc::jwks::{Alg, EcCurve, Jwk, KeyMaterial};
 use edge_auth::core::platform::{
@@ -636,9 +636,20 @@ impl World {
     }
 
     fn build(acme_extra: &str, keys: &str) -> World {
+        World::with_config(Config::from_json(&config_json(acme_extra)).unwrap(), keys)
+    }
+
+    /// The two connectors of [`config_json`] with these `policies`.
+    fn with_policies(policies: Value) -> World {
+        let mut json: Value = serde_json::from_str(&config_json("")).unwrap();
+        json["policies"] = policies;
+        World::with_config(Config::from_json(&json.to_string()).unwrap(), K1)
+    }
+
+    fn with_config(config: Config, keys: &str) -> World {
         let w = World {
             p: TestPlatform::new(),
-            config: Config::from_json(&config_json(acme_extra)).unwrap(),
+            config,
             keys: KeyRing::from_secret(keys).unwrap(),
             providers: IsolateCache::default(),
             acme: Idp::new(ISSUER, "acme"),
@@ -2104,7 +2115,7 @@ fn me_with_and_without_session() {
     let me: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(
         me,
-        json!({"sub": "u-alice", "email": "alice@acme.example", "name": "Alice Example", "connector": "acme",
+        json!({"sub": "acme:u-alice", "email": "alice@acme.example", "name": "Alice Example", "connector": "acme",
                "iss": ISSUER, "exp": w.now() + SESSION_LIFETIME})
     );
 
@@ -2334,4 +2345,95 @@ fn odd_requests_get_clear_errors() {
     let r = w.finish(&login, &w.acme.sign(Key::Es, &w.claims(&login)));
     assert_signed_in(&r, "/docs");
     w.assert_logs_clean();
+}
+
+// ---- claims bound to the IdP that asserted them ---------------------------------------------------------
+
+/// Sign in through `email`'s connector with the IdP asserting `sub` and `groups`; the session cookie header.
+fn sign_in_as(w: &World, email: &str, sub: &str, groups: &[&str]) -> String {
+    let login = w.login(email);
+    let mut claims = w.claims(&login);
+    claims["sub"] = json!(sub);
+    claims["groups"] = json!(groups);
+    let token = w.idp(&login.issuer()).sign(Key::Es, &claims);
+    let r = w.finish(&login, &token);
+    assert_signed_in(&r, "/docs");
+    session_cookie_header(&r)
+}
+
+fn gate_at(w: &World, path: &str, cookie: &str) -> Gate {
+    gate(
+        &w.config,
+        &w.keys,
+        &w.providers,
+        &w.p,
+        GateRequest { path, cookie_header: cookie, transport: Transport::Https, now: w.now() },
+    )
+}
+
+#[test]
+fn a_group_grant_admits_only_the_connector_it_names() {
+    let w = World::with_policies(json!([{"path": "/admin/*", "groups": ["acme:admins"]}]));
+    // Both IdPs assert "admins"; only acme's grant counts.
+    let alice = sign_in_as(&w, "alice@acme.example", "u-alice", &["admins"]);
+    let bob = sign_in_as(&w, "bob@other.example", "u-bob", &["admins"]);
+    assert!(matches!(gate_at(&w, "/admin/users", &alice), Gate::Allowed { .. }));
+    match gate_at(&w, "/admin/users", &bob) {
+        Gate::Forbidden(s) => assert!(s.groups.is_empty(), "other's admins is not kept: {:?}", s.groups),
+        other => panic!("the other IdP's admins must not get in: {other:?}"),
+    }
+    assert!(matches!(gate_at(&w, "/docs", &bob), Gate::Allowed { .. }), "no rule: any session");
+    w.assert_logs_clean();
+}
+
+#[test]
+fn a_plain_group_with_two_connectors_is_a_configuration_error() {
+    let mut json: Value = serde_json::from_str(&config_json("")).unwrap();
+    json["policies"] = json!([{"path": "/admin/*", "groups": ["admins"]}]);
+    let e = Config::from_json(&json.to_string()).unwrap_err();
+    assert_eq!(e.field, "policies[0].groups[0]");
+    assert!(e.to_string().contains("acme:admins"), "{e}");
+}
+
+#[test]
+fn the_same_sub_from_two_connectors_is_two_users() {
+    let w = World::with_policies(json!([]));
+    let alice = sign_in_as(&w, "alice@acme.example", "u-same", &[]);
+    let bob = sign_in_as(&w, "bob@other.example", "u-same", &[]);
+    let me = |cookie: &str| -> Value {
+        let r = w.get(&format!("{SITE}/auth/me"), cookie);
+        assert_eq!(r.status, 200, "{}", describe(&r));
+        serde_json::from_str(&r.body).unwrap()
+    };
+    let (a, b) = (me(&alice), me(&bob));
+    assert_eq!(a["sub"], "acme:u-same");
+    assert_eq!(b["sub"], "other:u-same");
+    assert_eq!((a["connector"].as_str(), b["connector"].as_str()), (Some("acme"), Some("other")));
+    // The raw sub stays in the session, for logout tokens and revocations.
+    let s = authenticate(&alice, Transport::Https, &w.keys, w.now()).unwrap();
+    assert_eq!(s.sub, "u-same");
+    w.assert_logs_clean();
+}
+
+#[test]
+fn an_idp_asserting_an_ambiguous_address_gets_no_session() {
+    for email in ["\"bob@other.example\"@acme.example", "bob@other.example@acme.example", "a(b)@acme.example"] {
+        let w = World::new();
+        let login = w.login("alice@acme.example");
+        let mut claims = w.claims(&login);
+        claims["email"] = json!(email);
+        let token = w.acme.sign(Key::Es, &claims);
+        let r = w.finish(&login, &token);
+        assert_callback_refused(&r, 400, "id_token_invalid");
+        assert!(w.p.logs().iter().any(|l| l.contains("plain address")), "{email}: {:?}", w.p.logs());
+    }
+}
+
+#[test]
+fn an_ambiguous_address_is_refused_at_routing() {
+    let w = World::new();
+    for email in ["\"a@b\"@acme.example", "x@other.example@acme.example", "al\\ice@acme.example"] {
+        let r = w.get(&url_with(&format!("{SITE}/auth/login"), &[("email", email)]), "");
+        assert_refused(&r, 400, "invalid_email");
+    }
 }

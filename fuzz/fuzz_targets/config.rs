@@ -1,8 +1,10 @@
-//! Arbitrary text -> `Config::from_json`; the same text as an email address (`parse_email`), a domain
+//! Arbitrary text -> `Config::from_json`; the same text as an email address (`parse_email`), a header value
+//! for the origin (`encode_header_value`) and a header name (`is_identity_header`), a domain
 //! (`normalize_domain`), a `return_to` (`safe_return_to`), the path of an unauthenticated request, and a
 //! path looked up in the README's access policies.
 #![no_main]
 
+use edge_auth::core::assertion::{encode_header_value, is_identity_header};
 use edge_auth::core::config::{check_endpoint_url, Config};
 use edge_auth::core::flow::unauthenticated;
 use edge_auth::core::policy::{self, Requirement};
@@ -36,6 +38,19 @@ fuzz_target!(init: edge_auth_fuzz::known::install(), |data: &[u8]| {
         if let Ok(e) = parse_email(&text) {
             assert_eq!(normalize_domain(&e.domain).as_deref(), Some(e.domain.as_str()));
             assert_eq!(parse_email(&e.address()), Ok(e.clone()), "a parsed address parses to itself");
+            // A plain dot-atom: nothing that origins and address parsers read differently.
+            assert!(!e.local.contains(['@', '"', '(', ')', '\\', ',', ';', ':', '<', '>', '[', ']']), "{e:?}");
+            assert!(!e.local.starts_with('.') && !e.local.ends_with('.') && !e.local.contains(".."), "{e:?}");
+        }
+
+        // Identity header values: ASCII from the safe set, and percent-decoding gives back exactly the input.
+        let encoded = encode_header_value(&text);
+        assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~@:/%".contains(&b)), "{encoded}");
+        assert_eq!(percent_decode(&encoded).as_deref(), Some(text.as_bytes()), "{text:?} -> {encoded}");
+        // Header names: case never matters, and a `_` spelling is stripped whenever its `-` spelling is.
+        assert_eq!(is_identity_header(&text), is_identity_header(&text.to_ascii_lowercase()), "{text:?}");
+        if is_identity_header(&text.replace('_', "-")) {
+            assert!(is_identity_header(&text), "{text:?}");
         }
 
         if let Some(p) = safe_return_to(&text) {
@@ -68,3 +83,18 @@ fuzz_target!(init: edge_auth_fuzz::known::install(), |data: &[u8]| {
         }
     });
 });
+
+/// Strict percent-decoding: `None` for a `%` not followed by two hex digits.
+fn percent_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    Some(out)
+}

@@ -3,7 +3,7 @@
 //! sealed (signed, and encrypted) with the real key, so the JSON decoding behind a valid MAC is reached too.
 #![no_main]
 
-use edge_auth::core::assertion::{cookie_header_for_origin, AssertionKey};
+use edge_auth::core::assertion::{cookie_header_for_origin, identity_headers, is_identity_header, AssertionKey};
 use edge_auth::core::flow::authenticate;
 use edge_auth::core::session::codec::{KeyRing, Purpose, MAX_COOKIE_VALUE_LEN, NONCE_BYTES};
 use edge_auth::core::session::cookies::{cookie_values, Transport};
@@ -58,6 +58,11 @@ fuzz_target!(init: edge_auth_fuzz::known::install(), |data: &[u8]| {
         if let Some(s) = Session::from_cookie_header(&header, SESSION_COOKIE, ring, NOW) {
             let me: serde_json::Value = serde_json::from_str(&s.to_me_json()).expect("/auth/me JSON");
             assert!(me.is_object());
+            assert_eq!(me["sub"].as_str(), Some(format!("{}:{}", s.connector, s.sub).as_str()), "user id");
+            for (name, value) in identity_headers(&s) {
+                assert!(is_identity_header(name), "a client could send {name}");
+                assert!(value.bytes().all(|b| b.is_ascii_graphic()), "{name}: {value:?}");
+            }
             let again = s.seal(ring, SESSION_COOKIE);
             if again.len() <= MAX_COOKIE_VALUE_LEN {
                 let reopened = Session::from_cookie_header(&format!("{SESSION_COOKIE}={again}"), SESSION_COOKIE, ring, NOW);

@@ -44,7 +44,7 @@ pub const README_CONFIG: &str = r#"{
   "origin": { "url": "https://app.internal.example", "assertion_ttl_seconds": 60 },
   "policies": [
     { "path": "/public/*", "public": true },
-    { "path": "/admin/*", "emails": ["boss@acme.example"], "groups": ["f2b7c1d0-admins"] },
+    { "path": "/admin/*", "emails": ["boss@acme.example"], "groups": ["acme:f2b7c1d0-admins"] },
     { "path": "/partners/*", "domains": ["acme.co.example"] }
   ]
 }"#;
@@ -92,7 +92,7 @@ pub const FLOW_CONFIG: &str = r#"{
   "clock_leeway_seconds": 60,
   "policies": [
     { "path": "/public/*", "public": true },
-    { "path": "/admin/*", "emails": ["boss@acme.example"], "groups": ["f2b7c1d0-admins"] },
+    { "path": "/admin/*", "emails": ["boss@acme.example"], "groups": ["acme:f2b7c1d0-admins"] },
     { "path": "/partners/*", "domains": ["acme.co.example"] }
   ]
 }"#;

@@ -1,9 +1,11 @@
 //! Origin mode: the identity handed to the origin.
 //!
 //! Authenticated requests are proxied to the configured origin with `X-Auth-Request-Email`,
-//! `X-Auth-Request-User` and `X-Edge-Auth-Assertion`: a short-lived ES256 JWT signed (by WebCrypto) with the
+//! `X-Auth-Request-User` (`connector_id:sub`), `X-Auth-Request-Groups`, `X-Edge-Auth-Connector`,
+//! `X-Edge-Auth-Issuer` and `X-Edge-Auth-Assertion`: a short-lived ES256 JWT signed (by WebCrypto) with the
 //! key in the Worker secret `ASSERTION_SIGNING_KEY` (an EC P-256 private JWK). The origin verifies it
-//! against `GET /auth/jwks.json`. Identity headers sent by the client are always removed first.
+//! against `GET /auth/jwks.json`. Identity headers sent by the client — of every auth-proxy family an origin
+//! may trust, see [`is_identity_header`] — are always removed first.
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -16,14 +18,118 @@ pub const ASSERTION_KEY_BINDING: &str = "ASSERTION_SIGNING_KEY";
 pub const ASSERTION_HEADER: &str = "x-edge-auth-assertion";
 pub const EMAIL_HEADER: &str = "x-auth-request-email";
 pub const USER_HEADER: &str = "x-auth-request-user";
+pub const GROUPS_HEADER: &str = "x-auth-request-groups";
+pub const CONNECTOR_HEADER: &str = "x-edge-auth-connector";
+pub const ISSUER_HEADER: &str = "x-edge-auth-issuer";
 
-/// Headers a client must never be able to set on the way to the origin (case-insensitive prefixes).
+/// Header-name prefixes of the identity families that auth proxies hand to their origins. Compared
+/// case-insensitively with `_` read as `-` (CGI, Apache, nginx, PHP, WSGI and Rack all map `Remote_User` and
+/// `Remote-User` to the same `REMOTE_USER`/`HTTP_REMOTE_USER`). A name is stripped when it starts with one
+/// of these (space-separated: one string is smaller in the wasm than a table of them). Keep README.md
+/// (Origin mode) in step.
+pub const STRIPPED_HEADER_PREFIXES: &str = concat!(
+    // edge-auth; oauth2-proxy (X-Auth-Request-*); Keycloak Gatekeeper / Louketo (X-Auth-Email, -Userid, -Roles…)
+    "x-auth- ",
+    "x-edge-auth- ",
+    // oauth2-proxy (GAP-Auth, GAP-Signature)
+    "gap- ",
+    // Authelia, Apache REMOTE_USER setups (Remote-User, -Email, -Groups, -Name)
+    "remote- ",
+    // Apache / OpenShift / Kubernetes request-header authentication (X-Remote-User, -Group, -Extra-*)
+    "x-remote- ",
+    "x-pomerium- ",
+    "cf-access- ",
+    // Grafana auth proxy and friends
+    "x-webauth- ",
+    // Google IAP
+    "x-goog-authenticated- ",
+    "x-goog-iap- ",
+    // AWS ALB
+    "x-amzn-oidc- ",
+    // Azure App Service authentication (Easy Auth)
+    "x-ms-client-principal ",
+    "x-ms-token- ",
+    "x-authentik- ",
+    "x-vouch- ",
+    // X-Authenticated-User, -Groups, -Userid, -Scope (Kong, ICAP, hand-written proxies)
+    "x-authenticated- ",
+    // Kong
+    "x-consumer- ",
+    "x-credential- ",
+    "x-anonymous-consumer ",
+    // Apache mod_auth_openidc (OIDC_CLAIM_*, OIDC_access_token…)
+    "oidc- ",
+    // Shibboleth SP
+    "shib- ",
+    "tailscale-user- ",
+    "ngrok-auth- ",
+    "teleport- ",
+    // caddy-security (X-Token-User-Email, -Subject, -Roles)
+    "x-token- ",
+    // Client-certificate identities (nginx, HAProxy, Azure ARR)
+    "x-ssl-client- ",
+    "ssl-client- ",
+    "x-client-cert ",
+    "x-client-verify ",
+    "x-client-dn ",
+    "x-arr-clientcert ",
+);
+
+/// Whole header names of the ad-hoc identity family (`auth_request_set` / forward-auth examples).
+pub const STRIPPED_HEADER_NAMES: &str = concat!(
+    "x-user ",
+    "x-user-id ",
+    "x-userid ",
+    "x-username ",
+    "x-user-email ",
+    "x-user-name ",
+    "x-user-groups ",
+    "x-user-roles ",
+    "x-email ",
+    "x-groups ",
+    "x-roles ",
+    "x-preferred-username ",
+);
+
+/// `X-Forwarded-*` is stripped except these (exact lowercase spellings with `-`): oauth2-proxy, Traefik and
+/// Envoy put identities there (`-User`, `-Email`, `-Groups`, `-Preferred-Username`, `-Access-Token`,
+/// `-Client-Cert`, `-Tls-Client-Cert`). `-Host` and `-Proto` are then set by edge-auth itself.
+const KEPT_FORWARDED: &[&str] = &["x-forwarded-for", "x-forwarded-port", "x-forwarded-prefix"];
+
+/// `name` starts with `prefix` (lowercase, with `-`), case-insensitively and reading `_` as `-`.
+fn starts_with_folded(name: &[u8], prefix: &str) -> bool {
+    let prefix = prefix.as_bytes();
+    name.len() >= prefix.len()
+        && name.iter().zip(prefix).all(|(&n, &p)| if n == b'_' { p == b'-' } else { n.to_ascii_lowercase() == p })
+}
+
+/// Headers a client must never be able to set on the way to the origin: the identity families above.
 pub fn is_identity_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n.starts_with("x-auth-request-")
-        || n.starts_with("x-edge-auth-")
-        || n == "x-forwarded-user"
-        || n == "x-forwarded-email"
+    let n = name.as_bytes();
+    if starts_with_folded(n, "x-forwarded-") {
+        return !KEPT_FORWARDED.iter().any(|k| name.eq_ignore_ascii_case(k));
+    }
+    STRIPPED_HEADER_PREFIXES.split_ascii_whitespace().any(|p| starts_with_folded(n, p))
+        || STRIPPED_HEADER_NAMES.split_ascii_whitespace().any(|x| x.len() == n.len() && starts_with_folded(n, x))
+}
+
+/// Encode a header value so that it is ASCII and unambiguous: everything but letters, digits and
+/// `- . _ ~ @ : /` becomes `%XX` (UTF-8 bytes, upper-case hex), `%` itself included. So a literal `%C3%BC`
+/// arrives as `%25C3%25BC` and `ü` as `%C3%BC`; `,` (the list separator), `+` (a space to form decoders),
+/// quotes, `;` and `=` never appear raw. Decoding with any percent-decoder gives back exactly the input.
+pub fn encode_header_value(value: &str) -> String {
+    let hex = |n: u8| char::from(if n < 10 { b'0' + n } else { b'A' + n - 10 });
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@' | b':' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(hex(b >> 4));
+            out.push(hex(b & 0xf));
+        }
+    }
+    out
 }
 
 #[derive(Deserialize)]
@@ -97,12 +203,12 @@ pub fn signing_input(
     let claims = serde_json::json!({
         "iss": issuer,
         "aud": audience,
-        "sub": session.sub,
+        "sub": session.user_id(),
         "email": session.email,
         "name": session.name,
         "connector": session.connector,
         "idp": session.iss,
-        "groups": session.groups,
+        "groups": session.qualified_groups(),
         "iat": now,
         "nbf": now.saturating_sub(5),
         "exp": now.saturating_add(ttl),
@@ -110,16 +216,20 @@ pub fn signing_input(
     format!("{}.{}", b64::encode(header.to_string()), b64::encode(claims.to_string()))
 }
 
-/// The identity headers for the origin (values are ASCII-safe: non-ASCII emails are percent-encoded).
-pub fn identity_headers(session: &Session) -> [(&'static str, String); 2] {
-    let safe = |v: &str| -> String {
-        if v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-            v.to_string()
-        } else {
-            url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
-        }
-    };
-    [(EMAIL_HEADER, safe(&session.email)), (USER_HEADER, safe(&session.sub))]
+/// The identity headers for the origin, every value encoded by [`encode_header_value`].
+/// `X-Auth-Request-Groups` (oauth2-proxy's convention: a comma-separated list) is sent when the session has
+/// groups; each element is `connector_id:group`, encoded, so that a `,` inside a group cannot split it.
+pub fn identity_headers(session: &Session) -> Vec<(&'static str, String)> {
+    let mut out = Vec::with_capacity(5);
+    out.push((EMAIL_HEADER, encode_header_value(&session.email)));
+    out.push((USER_HEADER, encode_header_value(&session.user_id())));
+    if !session.groups.is_empty() {
+        let groups: Vec<String> = session.qualified_groups().iter().map(|g| encode_header_value(g)).collect();
+        out.push((GROUPS_HEADER, groups.join(",")));
+    }
+    out.push((CONNECTOR_HEADER, encode_header_value(&session.connector)));
+    out.push((ISSUER_HEADER, encode_header_value(&session.iss)));
+    out
 }
 
 /// The `Cookie` header to forward to the origin: ours removed.
@@ -188,7 +298,9 @@ mod tests {
     #[test]
     fn assertion_claims() {
         let k = AssertionKey::from_secret(KEY).unwrap();
-        let input = signing_input(&k, &session(), "https://site.example", "https://origin.example", 1000, 60);
+        let mut s = session();
+        s.groups = vec!["admins".into()];
+        let input = signing_input(&k, &s, "https://site.example", "https://origin.example", 1000, 60);
         let (h, p) = input.split_once('.').unwrap();
         let header: serde_json::Value = serde_json::from_slice(&b64::decode(h).unwrap()).unwrap();
         let claims: serde_json::Value = serde_json::from_slice(&b64::decode(p).unwrap()).unwrap();
@@ -197,17 +309,276 @@ mod tests {
         assert_eq!(claims["aud"], "https://origin.example");
         assert_eq!(claims["email"], "jürgen@acme.example");
         assert_eq!(claims["exp"], 1060);
+        // Identifiers unique across connectors: the user id and the groups carry the connector.
+        assert_eq!(claims["sub"], "acme:u1");
+        assert_eq!(claims["groups"], serde_json::json!(["acme:admins"]));
+        assert_eq!(claims["connector"], "acme");
+        assert_eq!(claims["idp"], "https://idp.example");
+    }
+
+    /// One header of every stripped family, in the spellings clients use (any case, `_` for `-`).
+    const SPOOFABLE: &[&str] = &[
+        // ours
+        "X-Auth-Request-Email",
+        "x-auth-request-user",
+        "X-Auth-Request-Groups",
+        "X-Auth-Request-Preferred-Username",
+        "X-Auth-Request-Access-Token",
+        "X-Edge-Auth-Assertion",
+        "X-Edge-Auth-Connector",
+        "x-edge-auth-issuer",
+        // oauth2-proxy
+        "X-Forwarded-User",
+        "X-Forwarded-Email",
+        "X-Forwarded-Groups",
+        "X-Forwarded-Preferred-Username",
+        "X-Forwarded-Access-Token",
+        "GAP-Auth",
+        "Gap-Signature",
+        // Keycloak Gatekeeper / Louketo
+        "X-Auth-Email",
+        "X-Auth-Userid",
+        "X-Auth-Username",
+        "X-Auth-Roles",
+        "X-Auth-Groups",
+        "X-Auth-Subject",
+        // Authelia / Apache REMOTE_USER
+        "Remote-User",
+        "Remote-Email",
+        "Remote-Groups",
+        "Remote-Name",
+        "REMOTE_USER",
+        "Remote_User",
+        "remote-anything",
+        "X-Remote-User",
+        "X-Remote-Group",
+        "X-Remote-Extra-Scopes",
+        "X_REMOTE_USER",
+        // Pomerium
+        "X-Pomerium-Jwt-Assertion",
+        "X-Pomerium-Claim-Email",
+        "x-pomerium-claim-groups",
+        // Cloudflare Access
+        "Cf-Access-Authenticated-User-Email",
+        "Cf-Access-Jwt-Assertion",
+        "CF_ACCESS_CLIENT_ID",
+        // Grafana
+        "X-WEBAUTH-USER",
+        "X-WebAuth-Email",
+        "x_webauth_user",
+        // Google IAP
+        "X-Goog-Authenticated-User-Email",
+        "X-Goog-Authenticated-User-Id",
+        "X-Goog-Iap-Jwt-Assertion",
+        // AWS ALB
+        "X-Amzn-Oidc-Data",
+        "x-amzn-oidc-identity",
+        "X-Amzn-Oidc-Accesstoken",
+        // Azure App Service
+        "X-MS-CLIENT-PRINCIPAL",
+        "X-MS-CLIENT-PRINCIPAL-NAME",
+        "X-MS-CLIENT-PRINCIPAL-ID",
+        "X-MS-CLIENT-PRINCIPAL-IDP",
+        "X-MS-TOKEN-AAD-ID-TOKEN",
+        "X-ARR-ClientCert",
+        // authentik, Vouch
+        "X-authentik-username",
+        "X-Authentik-Email",
+        "X-Authentik-Groups",
+        "X-Vouch-User",
+        "X-Vouch-IdP-Claims-Email",
+        // X-Authenticated-*, Kong
+        "X-Authenticated-User",
+        "X-Authenticated-Groups",
+        "X-Authenticated-Userid",
+        "X-Consumer-Username",
+        "X-Consumer-ID",
+        "X-Credential-Identifier",
+        "X-Anonymous-Consumer",
+        // mod_auth_openidc, Shibboleth, Tailscale, ngrok, Teleport, caddy-security
+        "OIDC_CLAIM_email",
+        "OIDC-Claim-Sub",
+        "OIDC_access_token",
+        "Shib-Identity-Provider",
+        "Shib-Session-ID",
+        "Tailscale-User-Login",
+        "Tailscale-User-Name",
+        "ngrok-auth-user-email",
+        "Teleport-Jwt-Assertion",
+        "X-Token-User-Email",
+        "X-Token-Subject",
+        // client certificates
+        "X-SSL-Client-Cert",
+        "X-SSL-Client-S-DN",
+        "SSL_CLIENT_S_DN",
+        "X-Client-Cert",
+        "X-Client-Certificate",
+        "X-Client-Verify",
+        "X-Client-DN",
+        "X-Forwarded-Client-Cert",
+        "X-Forwarded-Tls-Client-Cert",
+        // the ad-hoc family
+        "X-User",
+        "x_user",
+        "X-User-Id",
+        "X-Userid",
+        "X-Username",
+        "X-User-Email",
+        "X-Email",
+        "X-Groups",
+        "X-Roles",
+        "X-Preferred-Username",
+        // X-Forwarded-Host/Proto are edge-auth's to set; their `_` spellings would merge with ours in CGI
+        "X-Forwarded-Host",
+        "X-Forwarded-Proto",
+        "X_Forwarded_Host",
+        "X_FORWARDED_PROTO",
+        "X_Forwarded_For",
+    ];
+
+    #[test]
+    fn every_identity_family_is_stripped_in_every_spelling() {
+        for h in SPOOFABLE {
+            assert!(is_identity_header(h), "{h} must be stripped");
+            assert!(is_identity_header(&h.to_ascii_uppercase()), "{h} upper case");
+            assert!(is_identity_header(&h.to_ascii_lowercase().replace('-', "_")), "{h} with _");
+        }
+        for kept in [
+            "x-request-id",
+            "accept-language",
+            "authorization",
+            "x-forwarded-for",
+            "X-Forwarded-Port",
+            "x-forwarded-prefix",
+            "user-agent",
+            "x-user-agent",
+            "x-usernames-page",
+            "x-emailer",
+            "remoteaddr",
+            "content-type",
+            "cookie",
+            "x-csrf-token",
+            "x-authorization-hint",
+            "x-remote",
+            "sec-fetch-site",
+        ] {
+            assert!(!is_identity_header(kept), "{kept} is not an identity header");
+        }
+        // Prefixes and names are lowercase with `-`, as the folding expects.
+        for p in STRIPPED_HEADER_PREFIXES.split_ascii_whitespace().chain(STRIPPED_HEADER_NAMES.split_ascii_whitespace())
+        {
+            assert_eq!(p, p.to_ascii_lowercase().replace('_', "-"), "{p}");
+        }
+        assert!(STRIPPED_HEADER_PREFIXES.split_ascii_whitespace().count() > 30);
     }
 
     #[test]
-    fn identity_headers_cannot_be_spoofed_and_are_ascii() {
-        for h in ["X-Auth-Request-Email", "x-auth-request-user", "X-Edge-Auth-Assertion", "X-Forwarded-User"] {
-            assert!(is_identity_header(h), "{h}");
+    fn identity_headers_are_ascii_qualified_and_unambiguous() {
+        let mut s = session();
+        s.groups = vec!["admins".into(), "a,b".into(), "Domain Users".into()];
+        let headers = identity_headers(&s);
+        let get = |n: &str| headers.iter().find(|(h, _)| *h == n).map(|(_, v)| v.as_str());
+        assert_eq!(get(EMAIL_HEADER), Some("j%C3%BCrgen@acme.example"));
+        assert_eq!(get(USER_HEADER), Some("acme:u1"));
+        assert_eq!(get(GROUPS_HEADER), Some("acme:admins,acme:a%2Cb,acme:Domain%20Users"));
+        assert_eq!(get(CONNECTOR_HEADER), Some("acme"));
+        assert_eq!(get(ISSUER_HEADER), Some("https://idp.example"));
+        for (name, value) in &headers {
+            assert!(is_identity_header(name), "a client can never send {name}");
+            assert!(value.bytes().all(|b| b.is_ascii_graphic()), "{name}: {value}");
         }
-        assert!(!is_identity_header("x-request-id"));
-        let [(_, email), (_, user)] = identity_headers(&session());
-        assert!(email.is_ascii() && email.contains("%C3%BC"));
-        assert_eq!(user, "u1");
+        // A literal %C3%BC and a ü are two different addresses, and arrive as two different values.
+        let mut literal = session();
+        literal.email = "j%C3%BCrgen@acme.example".into();
+        let literal_email = identity_headers(&literal).swap_remove(0).1;
+        assert_eq!(literal_email, "j%25C3%25BCrgen@acme.example");
+        assert_ne!(literal_email, get(EMAIL_HEADER).unwrap());
+        // No groups, no groups header.
+        assert!(identity_headers(&session()).iter().all(|(h, _)| *h != GROUPS_HEADER));
+    }
+
+    fn percent_decode(v: &str) -> Vec<u8> {
+        percent_encoding::percent_decode_str(v).collect()
+    }
+
+    /// Property: over generated values from an alphabet of the tricky characters, the encoding is ASCII from
+    /// the safe set, decodes back to exactly the input (so it is injective), and a list element never
+    /// contains the separator.
+    #[test]
+    fn header_encoding_is_injective() {
+        const ALPHABET: &[&str] = &[
+            "a",
+            "Z",
+            "0",
+            "%",
+            "%2",
+            "%C3%BC",
+            "%25",
+            "ü",
+            "\u{0}",
+            "\r\n",
+            "\t",
+            " ",
+            "+",
+            ",",
+            ";",
+            "=",
+            "\"",
+            "'",
+            "\\",
+            "@",
+            ":",
+            "/",
+            "?",
+            "#",
+            "&",
+            ".",
+            "-",
+            "_",
+            "~",
+            "\u{7f}",
+            "\u{80}",
+            "\u{202E}",
+            "\u{FEFF}",
+            "\u{10FFFF}",
+            "李",
+            "<",
+            ">",
+            "(",
+            ")",
+            "*",
+            "!",
+        ];
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut seen = std::collections::HashMap::new();
+        let mut inputs: Vec<String> = ALPHABET.iter().map(|s| s.to_string()).collect();
+        for a in ALPHABET {
+            for b in ALPHABET {
+                inputs.push(format!("{a}{b}"));
+            }
+        }
+        for _ in 0..20_000 {
+            let len = (next() % 12) as usize;
+            inputs.push((0..len).map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize]).collect());
+        }
+        for input in inputs {
+            let encoded = encode_header_value(&input);
+            assert!(
+                encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~@:/%".contains(&b)),
+                "{input:?} -> {encoded}"
+            );
+            assert_eq!(percent_decode(&encoded), input.as_bytes(), "{input:?} -> {encoded}");
+            assert!(!encoded.contains(','), "a list element never holds the separator");
+            if let Some(other) = seen.insert(encoded.clone(), input.clone()) {
+                assert_eq!(other, input, "two inputs encode as {encoded}");
+            }
+        }
     }
 
     #[test]

@@ -376,7 +376,7 @@ impl Config {
                 Some(OriginSettings { url, assertion_ttl_seconds: ttl })
             }
         };
-        let policies = crate::core::policy::parse_policies(raw.policies)?;
+        let policies = crate::core::policy::parse_policies(raw.policies, &connectors)?;
         let leeway = raw.clock_leeway_seconds.unwrap_or(DEFAULT_CLOCK_LEEWAY_SECONDS);
         if leeway > 300 {
             return Err(ConfigError::top("clock_leeway_seconds", "must be at most 300 seconds"));
@@ -1063,6 +1063,11 @@ mod tests {
         assert_eq!(e.connector.as_deref(), Some("b"));
         assert_eq!(e.field, "domains[0]");
         assert!(e.reason.contains("\"a\""), "{e}");
+        // Every spelling that normalises to the same domain is the same domain.
+        for variant in ["shared.example.", "SHARED.EXAMPLE.", " shared.example "] {
+            let e = error_of(&json.replace("Shared.Example", variant));
+            assert_eq!((e.connector.as_deref(), e.field.as_str()), (Some("b"), "domains[0]"), "{variant:?}");
+        }
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! or a prefix ending in `/*` (`/admin/*` matches `/admin` and everything under it). Paths without a
 //! matching rule need a session and nothing more.
 
-use crate::core::config::ConfigError;
-use crate::core::routing::normalize_domain;
+use crate::core::config::{ConfigError, Connector, ConnectorKind};
+use crate::core::routing::{normalize_domain, parse_email};
 use crate::core::session::record::Session;
 
 /// Groups kept in the session (only those some rule mentions, at most this many).
@@ -97,7 +97,8 @@ pub enum Access {
     /// No session needed.
     Public,
     /// A session whose email, email domain or one of whose groups is listed. Empty lists allow nobody by
-    /// that criterion; a rule with all three empty admits any signed-in user.
+    /// that criterion; a rule with all three empty admits any signed-in user. Groups are grants qualified
+    /// by the connector that may assert them: `connector_id:group` (connector ids never contain `:`).
     Restricted { emails: Vec<String>, domains: Vec<String>, groups: Vec<String> },
 }
 
@@ -115,7 +116,8 @@ pub enum Requirement<'a> {
     Rule(&'a Policy),
 }
 
-pub(crate) fn parse_policies(raw: Vec<RawPolicy>) -> Result<Vec<Policy>, ConfigError> {
+/// Validate the rules against the connectors (group grants name the connector that may assert them).
+pub(crate) fn parse_policies(raw: Vec<RawPolicy>, connectors: &[Connector]) -> Result<Vec<Policy>, ConfigError> {
     let mut out = Vec::with_capacity(raw.len());
     for (i, p) in raw.into_iter().enumerate() {
         let field = |name: &str| format!("policies[{i}].{name}");
@@ -142,12 +144,56 @@ pub(crate) fn parse_policies(raw: Vec<RawPolicy>) -> Result<Vec<Policy>, ConfigE
                     ConfigError::top(format!("policies[{i}].domains[{j}]"), format!("{d:?} is not a valid domain name"))
                 })?);
             }
-            let emails = p.emails.iter().map(|e| e.trim().to_ascii_lowercase()).collect();
-            Access::Restricted { emails, domains, groups: p.groups }
+            let mut emails = Vec::new();
+            for (j, e) in p.emails.iter().enumerate() {
+                let parsed = parse_email(e).map_err(|why| {
+                    ConfigError::top(format!("policies[{i}].emails[{j}]"), format!("{e:?} is not an address: {why}"))
+                })?;
+                emails.push(parsed.address().to_ascii_lowercase());
+            }
+            let mut groups = Vec::new();
+            for (j, g) in p.groups.iter().enumerate() {
+                groups.push(
+                    qualify_group(g, connectors).map_err(|why| {
+                        ConfigError::top(format!("policies[{i}].groups[{j}]"), format!("{g:?}: {why}"))
+                    })?,
+                );
+            }
+            Access::Restricted { emails, domains, groups }
         };
         out.push(Policy { path, access });
     }
     Ok(out)
+}
+
+/// A group grant as `connector_id:group`. A plain `group` names the only connector when there is exactly
+/// one; with several it is ambiguous (any of them could assert it) and refused.
+fn qualify_group(grant: &str, connectors: &[Connector]) -> Result<String, String> {
+    let (connector, group) = match (grant.split_once(':'), connectors) {
+        (Some((id, group)), _) => {
+            (connectors.iter().find(|c| c.id == id).ok_or_else(|| format!("no connector has the id {id:?}"))?, group)
+        }
+        (None, [only]) => (only, grant),
+        (None, _) => {
+            return Err(format!(
+                "with several connectors, write \"connector_id:group\" (e.g. \"{}:{grant}\"): any IdP could \
+                 assert a plain group",
+                connectors.first().map(|c| c.id.as_str()).unwrap_or_default()
+            ))
+        }
+    };
+    if group.is_empty() {
+        return Err("the group name is empty".into());
+    }
+    if matches!(connector.kind, ConnectorKind::Facebook | ConnectorKind::Google) {
+        return Err(format!("connector {:?} asserts no groups, so this could never match", connector.id));
+    }
+    Ok(format!("{}:{group}", connector.id))
+}
+
+/// The group of a qualified grant when it is `connector`'s (`acme:admins` for `acme` -> `admins`).
+fn grant_of<'a>(grant: &'a str, connector: &str) -> Option<&'a str> {
+    grant.strip_prefix(connector).and_then(|rest| rest.strip_prefix(':'))
 }
 
 fn parse_pattern(text: &str) -> Option<PathPattern> {
@@ -212,7 +258,8 @@ fn resolve_dot_segments(path: &str) -> String {
     format!("/{}", out.join("/"))
 }
 
-/// Whether a session satisfies a rule.
+/// Whether a session satisfies a rule. A group grant counts only for the connector it names: the same
+/// group name asserted by another IdP is another group.
 pub fn allows(policy: &Policy, session: &Session) -> bool {
     match &policy.access {
         Access::Public => true,
@@ -224,17 +271,23 @@ pub fn allows(policy: &Policy, session: &Session) -> bool {
             let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
             emails.contains(&email)
                 || domains.iter().any(|d| d == domain)
-                || session.groups.iter().any(|g| groups.contains(g))
+                || groups
+                    .iter()
+                    .filter_map(|grant| grant_of(grant, &session.connector))
+                    .any(|g| session.groups.iter().any(|s| s == g))
         }
     }
 }
 
-/// The groups worth keeping in a session: those some rule mentions.
-pub fn relevant_groups(policies: &[Policy], groups: &[String]) -> Vec<String> {
+/// The groups worth keeping in a session of `connector`: those some rule grants to that connector.
+pub fn relevant_groups(policies: &[Policy], connector: &str, groups: &[String]) -> Vec<String> {
     let mut out: Vec<String> = groups
         .iter()
         .filter(|g| {
-            policies.iter().any(|p| matches!(&p.access, Access::Restricted { groups: gs, .. } if gs.contains(g)))
+            policies.iter().any(|p| {
+                matches!(&p.access, Access::Restricted { groups: grants, .. }
+                    if grants.iter().any(|grant| grant_of(grant, connector) == Some(g.as_str())))
+            })
         })
         .cloned()
         .collect();
@@ -248,16 +301,39 @@ pub fn relevant_groups(policies: &[Policy], groups: &[String]) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// Connectors `(id, kind)` with the fields each kind needs.
+    fn connectors(specs: &[(&str, &str)]) -> Vec<Connector> {
+        let list: Vec<String> = specs
+            .iter()
+            .map(|(id, kind)| {
+                let issuer = if *kind == "oidc" { format!(r#","issuer":"https://{id}.example""#) } else { String::new() };
+                format!(
+                    r#"{{"id":"{id}","kind":"{kind}","client_id":"c","client_secret_binding":"S_{id}","domains":["{id}.example"]{issuer}}}"#
+                )
+            })
+            .collect();
+        crate::core::config::Config::from_json(&format!(r#"{{"connectors":[{}]}}"#, list.join(","))).unwrap().connectors
+    }
+
+    fn parse_with(json: &str, specs: &[(&str, &str)]) -> Result<Vec<Policy>, ConfigError> {
+        parse_policies(read_policies(&serde_json::from_str(json).unwrap()).unwrap(), &connectors(specs))
+    }
+
+    /// Rules for a configuration with the one connector `c`.
     fn policies(json: &str) -> Vec<Policy> {
-        parse_policies(read_policies(&serde_json::from_str(json).unwrap()).unwrap()).unwrap()
+        parse_with(json, &[("c", "oidc")]).unwrap()
     }
 
     fn session(email: &str, groups: &[&str]) -> Session {
+        session_of("c", email, groups)
+    }
+
+    fn session_of(connector: &str, email: &str, groups: &[&str]) -> Session {
         Session {
             sub: "s".into(),
             email: email.into(),
             name: None,
-            connector: "c".into(),
+            connector: connector.into(),
             iss: "i".into(),
             iat: 0,
             exp: 1,
@@ -308,25 +384,13 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_rule() {
-        let e =
-            parse_policies(read_policies(&serde_json::from_str(r#"[{"path":"/*","public":true}]"#).unwrap()).unwrap())
-                .unwrap_err();
+        let e = parse_with(r#"[{"path":"/*","public":true}]"#, &[("c", "oidc")]).unwrap_err();
         assert_eq!(e.field, "policies[0].path");
-        let e = parse_policies(
-            read_policies(&serde_json::from_str(r#"[{"path":"/x","public":true,"emails":["a@b.example"]}]"#).unwrap())
-                .unwrap(),
-        )
-        .unwrap_err();
+        let e = parse_with(r#"[{"path":"/x","public":true,"emails":["a@b.example"]}]"#, &[("c", "oidc")]).unwrap_err();
         assert_eq!(e.field, "policies[0].public");
-        let e = parse_policies(
-            read_policies(&serde_json::from_str(r#"[{"path":"/x","domains":["not a domain"]}]"#).unwrap()).unwrap(),
-        )
-        .unwrap_err();
+        let e = parse_with(r#"[{"path":"/x","domains":["not a domain"]}]"#, &[("c", "oidc")]).unwrap_err();
         assert_eq!(e.field, "policies[0].domains[0]");
-        let e = parse_policies(
-            read_policies(&serde_json::from_str(r#"[{"path":"/auth/*","public":true}]"#).unwrap()).unwrap(),
-        )
-        .unwrap_err();
+        let e = parse_with(r#"[{"path":"/auth/*","public":true}]"#, &[("c", "oidc")]).unwrap_err();
         assert_eq!(e.field, "policies[0].path");
     }
 
@@ -334,6 +398,80 @@ mod tests {
     fn only_relevant_groups_are_kept() {
         let p = policies(r#"[{"path":"/a/*","groups":["g1","g2"]}]"#);
         let all: Vec<String> = (0..1000).map(|i| format!("g{i}")).collect();
-        assert_eq!(relevant_groups(&p, &all), vec!["g1", "g2"]);
+        assert_eq!(relevant_groups(&p, "c", &all), vec!["g1", "g2"]);
+        assert!(relevant_groups(&p, "other", &all).is_empty(), "another connector's g1 is not the grant's g1");
+    }
+
+    const TWO: &[(&str, &str)] = &[("corp", "oidc"), ("partner", "oidc")];
+
+    #[test]
+    fn a_group_grant_counts_only_for_the_connector_it_names() {
+        let p = parse_with(r#"[{"path":"/admin/*","groups":["corp:admins"]},{"path":"/both/*","groups":["corp:staff","partner:staff"]}]"#, TWO)
+            .unwrap();
+        let Requirement::Rule(admin) = requirement(&p, "/admin/x") else { panic!() };
+        assert!(allows(admin, &session_of("corp", "a@corp.example", &["admins"])));
+        assert!(
+            !allows(admin, &session_of("partner", "mallory@partner.example", &["admins"])),
+            "the partner IdP's administrators are not ours"
+        );
+        assert!(!allows(admin, &session_of("partner", "mallory@partner.example", &["corp:admins"])));
+        let Requirement::Rule(both) = requirement(&p, "/both") else { panic!() };
+        assert!(allows(both, &session_of("partner", "p@partner.example", &["staff"])));
+        assert!(allows(both, &session_of("corp", "c@corp.example", &["staff"])));
+        assert!(!allows(both, &session_of("corpx", "c@corp.example", &["staff"])), "prefix of an id is not the id");
+        // Sessions keep only their own connector's granted groups.
+        let asserted = vec!["admins".to_string(), "staff".to_string()];
+        assert_eq!(relevant_groups(&p, "corp", &asserted), vec!["admins", "staff"]);
+        assert_eq!(relevant_groups(&p, "partner", &asserted), vec!["staff"]);
+        // A group name may itself contain ':' (only the first one separates the connector).
+        let p = parse_with(r#"[{"path":"/x","groups":["corp:team:leads"]}]"#, TWO).unwrap();
+        let Requirement::Rule(x) = requirement(&p, "/x") else { panic!() };
+        assert!(allows(x, &session_of("corp", "a@corp.example", &["team:leads"])));
+        assert!(!allows(x, &session_of("team", "a@team.example", &["leads"])));
+    }
+
+    #[test]
+    fn group_grants_that_are_ambiguous_or_cannot_match_are_config_errors() {
+        // One connector: a plain group means that connector; qualified works too.
+        let p = parse_with(r#"[{"path":"/a","groups":["admins","c:ops"]}]"#, &[("c", "oidc")]).unwrap();
+        assert!(matches!(&p[0].access, Access::Restricted { groups, .. } if groups == &["c:admins", "c:ops"]));
+        // Several connectors: a plain group is ambiguous, and the error explains the qualified form.
+        let e = parse_with(
+            r#"[{"path":"/a","emails":["x@corp.example"]},{"path":"/b","groups":["corp:ok","admins"]}]"#,
+            TWO,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "policies[1].groups[1]");
+        assert!(e.reason.contains("\"corp:admins\"") && e.reason.contains("connector_id:group"), "{e}");
+        for (bad, why) in [
+            ("nobody:admins", "no connector has the id"),
+            ("Corp:admins", "no connector has the id"),
+            ("corp:", "empty"),
+            (":admins", "no connector has the id"),
+        ] {
+            let e = parse_with(&format!(r#"[{{"path":"/a","groups":["{bad}"]}}]"#), TWO).unwrap_err();
+            assert_eq!(e.field, "policies[0].groups[0]", "{bad}");
+            assert!(e.reason.contains(why), "{bad}: {e}");
+        }
+        // Kinds that assert no groups: a grant naming them could never match.
+        for kind in ["facebook", "google"] {
+            let e =
+                parse_with(r#"[{"path":"/a","groups":["fb:admins"]}]"#, &[("corp", "oidc"), ("fb", kind)]).unwrap_err();
+            assert_eq!(e.field, "policies[0].groups[0]");
+            assert!(e.reason.contains("asserts no groups"), "{e}");
+            let e = parse_with(r#"[{"path":"/a","groups":["admins"]}]"#, &[("fb", kind)]).unwrap_err();
+            assert!(e.reason.contains("asserts no groups"), "{e}");
+        }
+        // An oidc connector asserts groups.
+        assert!(parse_with(r#"[{"path":"/a","groups":["c:g"]}]"#, &[("c", "oidc")]).is_ok());
+    }
+
+    #[test]
+    fn policy_emails_are_addresses() {
+        let p = policies(r#"[{"path":"/a","emails":[" Boss@ACME.example. "]}]"#);
+        assert!(matches!(&p[0].access, Access::Restricted { emails, .. } if emails == &["boss@acme.example"]));
+        let e = parse_with(r#"[{"path":"/a","emails":["ok@acme.example","\"boss\"@acme.example"]}]"#, &[("c", "oidc")])
+            .unwrap_err();
+        assert_eq!(e.field, "policies[0].emails[1]");
     }
 }

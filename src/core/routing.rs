@@ -20,6 +20,8 @@ pub enum EmailError {
     EmptyLocalPart,
     #[error("the email address contains spaces or control characters")]
     InvalidCharacters,
+    #[error("the part before the @ must be a plain address (no quotes, comments, backslashes, second @ or unusual characters)")]
+    InvalidLocalPart,
     #[error("the part after the @ is not a valid domain name")]
     InvalidDomain,
 }
@@ -39,6 +41,13 @@ impl Email {
 }
 
 /// Parse an email address (as typed by a visitor or asserted by an IdP).
+///
+/// Strict on purpose: the local part must be a plain RFC 5322 dot-atom (RFC 6531 allows non-ASCII letters in
+/// it too). Quoted local parts (`"a@b"@acme.example`), comments (`a(x)@…`), backslashes and a second `@` are
+/// refused: origins, mailers and address parsers read them differently (the first `@` or the last, with or
+/// without the quotes), so one asserted address could name two different accounts. So are invisible and
+/// direction-changing characters and the full-width / small forms of ASCII punctuation, which some software
+/// folds into `@`, `.` or a quote.
 pub fn parse_email(input: &str) -> Result<Email, EmailError> {
     let input = input.trim();
     if input.is_empty() {
@@ -57,8 +66,38 @@ pub fn parse_email(input: &str) -> Result<Email, EmailError> {
     if local.len() > 64 {
         return Err(EmailError::TooLong);
     }
+    if !is_dot_atom(local) {
+        return Err(EmailError::InvalidLocalPart);
+    }
     let domain = normalize_domain(domain).ok_or(EmailError::InvalidDomain)?;
     Ok(Email { local: local.to_string(), domain })
+}
+
+/// RFC 5322 `dot-atom-text` (with RFC 6531's non-ASCII characters): atoms of `atext` joined by single dots.
+fn is_dot_atom(local: &str) -> bool {
+    !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local.chars().all(|c| c == '.' || is_atext(c))
+}
+
+fn is_atext(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    }
+    !c.is_control() && !c.is_whitespace() && !is_confusable_or_invisible(c)
+}
+
+/// Non-ASCII characters refused in a local part: invisible and format characters (zero-width, joiners, bidi
+/// controls, variation selectors, tags, byte order mark, Hangul fillers), the full-width, half-width, small and
+/// vertical forms whose compatibility mapping is ASCII punctuation (`＠`, `﹫`, `＂`, `．`…), dot leaders,
+/// noncharacters and private use.
+fn is_confusable_or_invisible(c: char) -> bool {
+    matches!(u32::from(c),
+        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F | 0x200B..=0x200F
+        | 0x2024..=0x2026 | 0x2028..=0x202F | 0x205F..=0x206F | 0x3000 | 0x3164 | 0xE000..=0xF8FF
+        | 0xFE00..=0xFE1F | 0xFE30..=0xFE6F | 0xFEFF | 0xFF00..=0xFFEF | 0xFFF0..=0xFFFF
+        | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF | 0xF0000..=0x10FFFF)
 }
 
 /// Normalise a domain name: trim, drop one trailing dot, lowercase, IDNA to ASCII. `None` when the result
@@ -145,8 +184,48 @@ mod tests {
         assert_eq!(e.local, "Alice");
         assert_eq!(e.domain, "acme.example");
         assert_eq!(e.address(), "Alice@acme.example");
-        // The domain is what follows the last @.
-        assert_eq!(parse_email("\"a@b\"@acme.example").unwrap().domain, "acme.example");
+        // Plain dot-atoms with every atext character, and non-ASCII letters (RFC 6531), are addresses.
+        for ok in [
+            "o'brien+tag@acme.example",
+            "a.b-c_d@acme.example",
+            "!#$%&'*+-/=?^_`{|}~@acme.example",
+            "jürgen@acme.example",
+            "j%C3%BCrgen@acme.example",
+            "李@acme.example",
+        ] {
+            assert_eq!(parse_email(ok).unwrap().address(), ok, "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_local_parts_that_parsers_read_differently() {
+        for bad in [
+            "\"a@b\"@acme.example",
+            "\"alice\"@acme.example",
+            "\"a;b\"@acme.example",
+            "a@evil.example@acme.example",
+            "alice(comment)@acme.example",
+            "(comment)alice@acme.example",
+            "al\\ice@acme.example",
+            "al\\@ice@acme.example",
+            ".alice@acme.example",
+            "alice.@acme.example",
+            "al..ice@acme.example",
+            "alice<x>@acme.example",
+            "al,ice@acme.example",
+            "al;ice@acme.example",
+            "al:ice@acme.example",
+            "al[ice]@acme.example",
+            "a\u{FF20}evil.example@acme.example",
+            "a\u{FE6B}b@acme.example",
+            "al\u{200B}ice@acme.example",
+            "al\u{202E}ecila@acme.example",
+            "al\u{FEFF}ice@acme.example",
+            "al\u{E0041}ice@acme.example",
+            "al\u{FF0E}ice@acme.example",
+        ] {
+            assert_eq!(parse_email(bad), Err(EmailError::InvalidLocalPart), "{bad:?} must be refused");
+        }
     }
 
     #[test]

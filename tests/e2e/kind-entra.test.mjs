@@ -141,7 +141,7 @@ describe('multi-tenant authority (organizations) with allowed_tenants', () => {
   test('a user of an allowed tenant signs in; the request carries login_hint and domain_hint', async () => {
     const mark = entra.authRequests.length;
     const { session } = await ok({ email: 'alice.smith@contoso.example', expect: { connector: 'orgs', iss: `${A}/${CONTOSO}/v2.0`, name: 'Alice Smith' } });
-    assert.match(session.sub, /^[A-Za-z0-9_-]{43}$/, 'pairwise sub');
+    assert.match(session.sub, /^orgs:[A-Za-z0-9_-]{43}$/, 'the user id: connector:pairwise sub');
     const q = entra.authRequests[mark];
     assert.equal(q.login_hint, 'alice.smith@contoso.example');
     assert.equal(q.domain_hint, 'contoso.example');

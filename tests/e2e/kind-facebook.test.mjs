@@ -70,7 +70,7 @@ describe('sign-in through the dialog, the token endpoint and the Graph API', () 
   test('a user with an email signs in; every request has the shape Facebook documents', async () => {
     const marks = { auth: fb.authRequests.length, token: fb.tokenRequests.length, graph: fb.graphRequests.length };
     const res = await ok({ email: 'kim.lee@fbusers.example', expect: { connector: 'fb', iss: 'https://www.facebook.com', name: 'Kim Lee' } });
-    assert.match(res.session.sub, /^\d+$/, 'the app-scoped user id');
+    assert.match(res.session.sub, /^fb:\d+$/, 'the user id: connector:app-scoped user id');
     assert.ok(res.chain.some((r) => /#_=_$/.test(r.headers.get('location') || '')), 'the dialog redirect carries #_=_');
 
     const q = fb.authRequests[marks.auth];

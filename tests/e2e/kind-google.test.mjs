@@ -56,7 +56,7 @@ describe('one Workspace domain (hd=DOMAIN), default issuer https://accounts.goog
     const authMark = google.authRequests.length;
     const outMark = stack.outbound.length;
     const { session } = await expectSignedIn(stack, { op: google, email: 'alice@acme.example', expect: { connector: 'acme', iss: GOOGLE, name: 'Alice' } });
-    assert.match(session.sub, /^\d{21}$/);
+    assert.match(session.sub, /^acme:\d{21}$/, 'the user id: connector:Google sub');
     const q = google.authRequests[authMark];
     assert.equal(q.hd, 'acme.example');
     assert.equal(q.login_hint, 'alice@acme.example');

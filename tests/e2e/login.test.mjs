@@ -42,7 +42,7 @@ async function checkCompleteLogin(connector) {
 
   const session = await me(b, origin, 200);
   assert.equal(session.email, email);
-  assert.equal(session.sub, email, 'sub is the IdP login');
+  assert.equal(session.sub, `${connector.id}:${email}`, 'sub is the user id connector:sub (the IdP login here)');
   assert.equal(session.name, 'Alice Smith');
   assert.equal(session.connector, connector.id);
   assert.equal(session.iss, stack.idp.issuer);

@@ -90,6 +90,33 @@ test('malformed email is refused: 400 invalid_email', async () => {
   }
 });
 
+test('addresses that origins and parsers read differently are refused at routing: 400 invalid_email', async () => {
+  // Quoted local parts, a second @, comments, backslashes, stray dots, invisible and full-width characters: one
+  // string, two possible accounts (the first @ or the last, with or without the quotes). Only plain dot-atoms.
+  const b = new Browserless();
+  for (const bad of [
+    '"boss@rs256.example"@rs256.example',
+    '"alice"@rs256.example',
+    'boss@es256.example@rs256.example',
+    'alice(boss)@rs256.example',
+    'al\\ice@rs256.example',
+    '.alice@rs256.example',
+    'al..ice@rs256.example',
+    'alice\uFF20es256.example@rs256.example',
+    'al\u200Bice@rs256.example',
+    'al\u202Eice@rs256.example',
+  ]) {
+    const r = await b.navigate(`${origin}/auth/login?email=${encodeURIComponent(bad)}`);
+    assertRefusal(r, { status: 400, code: 'invalid_email' });
+    assert.equal(r.setCookie(TX_COOKIE), undefined, `no login transaction for ${bad}`);
+  }
+  // Plain dot-atoms with any atext, and non-ASCII letters, still route (control).
+  for (const good of ["o'brien+tag@rs256.example", 'j%C3%BCrgen@rs256.example', 'jürgen@rs256.example']) {
+    const r = await b.navigate(`${origin}/auth/login?email=${encodeURIComponent(good)}`);
+    assert.equal(r.status, 302, `${good}\n${r.describe()}`);
+  }
+});
+
 test('unknown connector is refused: 404 unknown_connector', async () => {
   const b = new Browserless();
   const r = await b.navigate(`${origin}/auth/login?connector=nope`);

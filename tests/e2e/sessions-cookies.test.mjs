@@ -234,7 +234,7 @@ describe('cookie size (measured; budget 1000 bytes)', () => {
       const big = await signIn(stack, BIG_EMAIL, BIG_SUB);
       const info = await me(big.b, stack.worker.url, 200);
       assert.equal(info.email, BIG_EMAIL);
-      assert.equal(info.sub, BIG_SUB, 'the identity itself is never dropped');
+      assert.equal(info.sub, `corp:${BIG_SUB}`, 'the identity itself is never dropped (user id connector:sub)');
       let kept = `name ${info.name === null ? 'dropped' : `${info.name.length} chars`}`;
       if (label.startsWith('signed')) {
         const p = openCookieUnverified(big.cookie);

@@ -7,6 +7,7 @@
 //   origin.setWorker(stack.worker.url);                     // iss of the assertions, and where the JWKS is
 //   const r = await b.get(`${stack.worker.url}/x`);          // the origin answers 200 with JSON: what it saw
 //   r.json().identity  // { email, user, assertion: {verified claims} } or null; .assertionError when invalid
+//   r.json().rawHeaders // every header exactly as received: [[name, value], ...] in order
 //   await origin.close();
 import http from 'node:http';
 
@@ -48,7 +49,10 @@ export async function startTestOrigin({ workerOrigin } = {}) {
     const token = headers['x-edge-auth-assertion'];
     const email = headers['x-auth-request-email'];
     const user = headers['x-auth-request-user'];
-    if (token === undefined && email === undefined && user === undefined) return { identity: null };
+    const groups = headers['x-auth-request-groups'];
+    const connector = headers['x-edge-auth-connector'];
+    const issuer = headers['x-edge-auth-issuer'];
+    if ([token, email, user, groups, connector, issuer].every((v) => v === undefined)) return { identity: null };
     if (!worker) return { identity: null, assertionError: 'setWorker() was not called' };
     try {
       if (typeof token !== 'string') throw new Error('identity headers without an assertion');
@@ -63,6 +67,17 @@ export async function startTestOrigin({ workerOrigin } = {}) {
       }
       if (payload.sub !== decodeURIComponent(user ?? '')) {
         throw new Error(`X-Auth-Request-User ${user} is not the assertion's sub ${payload.sub}`);
+      }
+      // oauth2-proxy's comma-separated list, each element percent-encoded; absent when there are no groups.
+      const headerGroups = groups === undefined ? [] : groups.split(',').map(decodeURIComponent);
+      if (JSON.stringify(headerGroups) !== JSON.stringify(payload.groups ?? [])) {
+        throw new Error(`X-Auth-Request-Groups ${groups} is not the assertion's groups ${JSON.stringify(payload.groups)}`);
+      }
+      if (payload.connector !== decodeURIComponent(connector ?? '')) {
+        throw new Error(`X-Edge-Auth-Connector ${connector} is not the assertion's connector ${payload.connector}`);
+      }
+      if (payload.idp !== decodeURIComponent(issuer ?? '')) {
+        throw new Error(`X-Edge-Auth-Issuer ${issuer} is not the assertion's idp ${payload.idp}`);
       }
       return { identity: { email: payload.email, user: payload.sub, assertion: payload, header: protectedHeader } };
     } catch (err) {
@@ -86,6 +101,7 @@ export async function startTestOrigin({ workerOrigin } = {}) {
         path: req.url,
         headers: req.headers,
         rawHeaderNames: req.rawHeaders.filter((_, i) => i % 2 === 0).map((h) => h.toLowerCase()),
+        rawHeaders: req.rawHeaders.flatMap((h, i) => (i % 2 === 0 ? [[h, req.rawHeaders[i + 1]]] : [])),
         cookies,
         body,
         identity,

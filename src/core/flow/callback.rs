@@ -122,7 +122,7 @@ impl<P: Platform> Flow<'_, P> {
             // A sid too long to keep cannot be matched by a logout token; sub-based logout still works.
             sid: identity.sid.filter(|s| !s.is_empty() && s.len() <= MAX_SID_LEN),
             renewed_at: now,
-            groups: relevant_groups(&self.config.policies, &identity.groups),
+            groups: relevant_groups(&self.config.policies, &connector.id, &identity.groups),
         };
         let session_name = CookieKind::Session.name(transport);
         let (_, sealed) = session

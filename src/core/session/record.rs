@@ -140,10 +140,23 @@ impl Session {
         self.exp > now && self.iat <= now.saturating_add(300)
     }
 
-    /// The `/auth/me` document.
+    /// The user id shown to the origin and in `/auth/me`: `connector_id:sub`. Two IdPs can assert the same
+    /// `sub` for different people; the connector id (which cannot contain `:`) makes it unique. The IdP's own
+    /// `sub` stays in the session, for logout-token and revocation matching.
+    pub fn user_id(&self) -> String {
+        format!("{}:{}", self.connector, self.sub)
+    }
+
+    /// The session's groups as shown to the origin: `connector_id:group`, so that the same group name
+    /// asserted by two IdPs never reads as one group.
+    pub fn qualified_groups(&self) -> Vec<String> {
+        self.groups.iter().map(|g| format!("{}:{g}", self.connector)).collect()
+    }
+
+    /// The `/auth/me` document (`sub` is [`Session::user_id`]).
     pub fn to_me_json(&self) -> String {
         serde_json::json!({
-            "sub": self.sub,
+            "sub": self.user_id(),
             "email": self.email,
             "name": self.name,
             "connector": self.connector,
@@ -268,6 +281,20 @@ mod tests {
         for f in ["sub", "email", "name", "connector", "iss", "exp"] {
             assert!(j.get(f).is_some(), "{f}");
         }
+        assert_eq!(j["sub"], "acme:u1", "the user id is qualified by the connector");
+    }
+
+    #[test]
+    fn the_same_sub_from_two_connectors_is_two_users() {
+        let a = session(2000);
+        let mut b = session(2000);
+        b.connector = "partner".into();
+        assert_ne!(a.user_id(), b.user_id());
+        assert_ne!(a.to_me_json(), b.to_me_json());
+        let mut g = a.clone();
+        g.groups = vec!["admins".into()];
+        assert_eq!(g.qualified_groups(), vec!["acme:admins"]);
+        assert_eq!(a.sub, "u1", "the IdP's sub itself is kept for logout and revocation matching");
     }
 
     #[test]
