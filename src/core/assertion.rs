@@ -73,6 +73,12 @@ pub const STRIPPED_HEADER_PREFIXES: &str = concat!(
     "x-client-verify ",
     "x-client-dn ",
     "x-arr-clientcert ",
+    // Request-target overrides: frameworks behind IIS and some proxies route by these instead of the request
+    // line (Symfony/Zend X-Original-URL and X-Rewrite-URL, nginx auth_request X-Original-URI, Envoy's
+    // X-Envoy-Original-Path). A client could name /admin in one while the path edge-auth decided on is public.
+    "x-original- ",
+    "x-rewrite- ",
+    "x-envoy-original- ",
 );
 
 /// Whole header names of the ad-hoc identity family (`auth_request_set` / forward-auth examples).
@@ -89,6 +95,8 @@ pub const STRIPPED_HEADER_NAMES: &str = concat!(
     "x-groups ",
     "x-roles ",
     "x-preferred-username ",
+    // RFC 7239: host, proto and client address as a proxy saw them (edge-auth sets X-Forwarded-Host/-Proto).
+    "forwarded ",
 );
 
 /// `X-Forwarded-*` is stripped except these (exact lowercase spellings with `-`): oauth2-proxy, Traefik and
@@ -318,6 +326,12 @@ mod tests {
 
     /// One header of every stripped family, in the spellings clients use (any case, `_` for `-`).
     const SPOOFABLE: &[&str] = &[
+        // request-target overrides and RFC 7239
+        "X-Original-URL",
+        "X-Original-URI",
+        "X-Rewrite-URL",
+        "X-Envoy-Original-Path",
+        "Forwarded",
         // ours
         "X-Auth-Request-Email",
         "x-auth-request-user",

@@ -82,6 +82,8 @@ const FAMILY_HEADERS = [
   // mod_auth_openidc, Shibboleth, Tailscale, ngrok, Teleport, caddy-security, client certificates
   'OIDC_CLAIM_email', 'OIDC_access_token', 'Shib-Identity-Provider', 'Tailscale-User-Login', 'ngrok-auth-user-email',
   'Teleport-Jwt-Assertion', 'X-Token-User-Email', 'X-SSL-Client-Cert', 'SSL_CLIENT_S_DN', 'X-Client-Cert', 'X-Client-Verify',
+  // request-target overrides (a path other than the one the policy decided on) and RFC 7239
+  'X-Original-URL', 'X-Original-URI', 'X-Rewrite-URL', 'X-Envoy-Original-Path', 'x_original_url', 'Forwarded',
   // the ad-hoc family
   'X-User', 'X-User-Id', 'X-Username', 'X-User-Email', 'X-Email', 'X-Groups', 'X-Roles', 'X-Preferred-Username',
 ];
