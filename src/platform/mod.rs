@@ -106,7 +106,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     if !is_auth_path(path) {
         // The hot path: the policy, one header read, one HMAC; the request then goes through untouched.
         let cookie = req.headers().get("cookie")?.unwrap_or_default();
-        let platform = WorkerPlatform { env };
+        let platform = WorkerPlatform { env, keys: &ready.keys };
         let request = GateRequest { path, cookie_header: &cookie, transport, now };
         return match gate(&ready.config, &ready.keys, &state.cache, &platform, request) {
             Gate::Public => forward(req, env, &url, ready, None, now).await,
@@ -129,7 +129,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     }
 
     let core_request = to_core_request(&req, url.clone()).await?;
-    let platform = WorkerPlatform { env };
+    let platform = WorkerPlatform { env, keys: &ready.keys };
     let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
     let outcome = flow.handle(&core_request).await;
     if state.cache.refresh_pending() {
@@ -167,7 +167,7 @@ async fn background(env: Env, state: std::rc::Rc<state::IsolateState>, now: u64,
     }
     let Ok(ready) = &state.ready else { return };
     if state.cache.refresh_pending() {
-        let platform = WorkerPlatform { env: &env };
+        let platform = WorkerPlatform { env: &env, keys: &ready.keys };
         let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
         flow.refresh_due().await;
     }
@@ -257,6 +257,8 @@ fn plain_error(status: u16, message: &str) -> Result<Response> {
 /// The platform traits, implemented with the Workers runtime.
 pub struct WorkerPlatform<'a> {
     env: &'a Env,
+    /// `SESSION_KEYS`: the MACs of the IdP documents kept in the location's cache.
+    keys: &'a crate::core::session::codec::KeyRing,
 }
 
 impl WorkerPlatform<'_> {
@@ -295,7 +297,7 @@ impl SignatureVerifier for WorkerPlatform<'_> {
 
 impl HttpClient for WorkerPlatform<'_> {
     async fn send(&self, request: HttpRequest) -> std::result::Result<HttpResponse, FetchError> {
-        fetch::send(request, IDP_TIMEOUT).await
+        fetch::send(request, IDP_TIMEOUT, self.keys).await
     }
 }
 

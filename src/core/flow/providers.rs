@@ -372,7 +372,7 @@ impl<P: Platform> Flow<'_, P> {
         let url = connector.discovery_url();
         let response = self
             .platform
-            .send(HttpRequest::get(&url))
+            .send(HttpRequest::document(&url))
             .await
             .map_err(|e| FlowError::IdpUnreachable(format!("discovery {url}: {e}")))?;
         if response.status != 200 {
@@ -434,11 +434,12 @@ impl<P: Platform> Flow<'_, P> {
         });
         let guard = InFlightGuard { cache: self.providers, issuer, slot };
         let fetched = async {
-            let mut request = HttpRequest::get(jwks_uri);
-            if force {
+            let request = if force {
                 // Past every cache: the point is to see keys published since.
-                request.headers.push(("cache-control", "no-cache".to_string()));
-            }
+                HttpRequest::document(jwks_uri).refetched()
+            } else {
+                HttpRequest::document(jwks_uri)
+            };
             let response =
                 self.platform.send(request).await.map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))?;
             if response.status != 200 {
