@@ -106,6 +106,32 @@ pub struct CryptoError(pub String);
 /// Wall clock, in seconds since the Unix epoch.
 pub trait Clock {
     fn now(&self) -> u64;
+
+    /// A short pause of the calling request, for a request that waits for another one's fetch to finish (see
+    /// `core::flow::providers`): it checks again after each pause. The worker sleeps on a timer of the calling
+    /// request (a few milliseconds): in workerd a request must wait on an event of its own — one woken from
+    /// another request's context would run there, and one with nothing pending is cancelled as hung. The
+    /// default yields once.
+    #[allow(async_fn_in_trait)]
+    async fn pause(&self) {
+        YieldOnce(false).await
+    }
+}
+
+/// A future that is pending once (and asks to be polled again at once), then ready.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
 }
 
 /// Cryptographically secure randomness.

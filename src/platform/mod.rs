@@ -25,6 +25,8 @@ use crate::core::session::revocation::Revocation;
 const ASSETS_BINDING: &str = "ASSETS";
 /// Outgoing requests to an IdP give up after this long.
 const IDP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a request waiting for another one's IdP fetch checks whether it finished.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(10);
 /// Largest form body accepted on `/auth/*` POST routes.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -270,6 +272,11 @@ impl WorkerPlatform<'_> {
 impl Clock for WorkerPlatform<'_> {
     fn now(&self) -> u64 {
         Self::unix_now()
+    }
+
+    /// A timer of the calling request (see [`Clock::pause`]).
+    async fn pause(&self) {
+        worker::Delay::from(IN_FLIGHT_POLL).await;
     }
 }
 
