@@ -44,15 +44,9 @@ pub const CACHE_NAME: &str = "edge-auth";
 /// How many URLs with unauthentic copies an isolate remembers having reported (then it stays quiet).
 const MAX_REPORTED_URLS: usize = 64;
 
-#[derive(Clone)]
-enum Opened {
-    Opening(js_sys::Promise),
-    Open(bindings::Cache),
-}
-
 thread_local! {
-    /// The cache, opened once per isolate (concurrent first requests share the one `caches.open`).
-    static OPENED: RefCell<Option<Opened>> = const { RefCell::new(None) };
+    /// The cache, once opened: kept for the isolate's life.
+    static OPENED: RefCell<Option<bindings::Cache>> = const { RefCell::new(None) };
     /// URLs whose unauthentic copies were already reported.
     static REPORTED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
@@ -95,26 +89,14 @@ pub async fn send(request: HttpRequest, timeout: Duration, keys: &KeyRing) -> Re
 
 /// edge-auth's cache ([`CACHE_NAME`]), or `None` without a Cache API (tried again by the next request).
 async fn edge_auth_cache() -> Option<bindings::Cache> {
-    let promise = match OPENED.with(|o| o.borrow().clone()) {
-        Some(Opened::Open(cache)) => return Some(cache),
-        Some(Opened::Opening(promise)) => promise,
-        None => {
-            let promise = bindings::open_cache(CACHE_NAME).ok()?;
-            OPENED.with(|o| *o.borrow_mut() = Some(Opened::Opening(promise.clone())));
-            promise
-        }
-    };
-    match JsFuture::from(promise).await {
-        Ok(cache) if cache.is_object() => {
-            let cache: bindings::Cache = cache.unchecked_into();
-            OPENED.with(|o| *o.borrow_mut() = Some(Opened::Open(cache.clone())));
-            Some(cache)
-        }
-        _ => {
-            OPENED.with(|o| *o.borrow_mut() = None);
-            None
-        }
+    if let Some(cache) = OPENED.with(|o| o.borrow().clone()) {
+        return Some(cache);
     }
+    // Each request awaits its own `caches.open` (no I/O): a promise of another request is not awaited here.
+    let cache = JsFuture::from(bindings::open_cache(CACHE_NAME).ok()?).await.ok().filter(JsValue::is_object)?;
+    let cache: bindings::Cache = cache.unchecked_into();
+    OPENED.with(|o| *o.borrow_mut() = Some(cache.clone()));
+    Some(cache)
 }
 
 /// Tell the operator about a copy without a valid MAC, once per URL (per isolate).
@@ -129,9 +111,8 @@ fn report_unauthentic(url: &str) {
     });
     if first {
         worker::console_warn!(
-            "edge-auth: ignored the copy of {url} in the location's cache {CACHE_NAME:?}: its MAC is missing or wrong \
-             (written by another Worker of the zone, or under a SESSION_KEYS key no longer configured); the IdP is \
-             asked instead"
+            "edge-auth: ignored the copy of {url} in the cache: its MAC is missing or wrong (another Worker wrote \
+             it, or a key since removed from SESSION_KEYS)"
         );
     }
 }

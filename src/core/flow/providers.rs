@@ -422,11 +422,11 @@ impl<P: Platform> Flow<'_, P> {
             return Err(FlowError::IdpUnreachable(format!("discovery {url}: HTTP {}", response.status)));
         }
         let (expected, accept) = discovery_issuer_rule(connector);
-        let others: Vec<IssuerPredicate<'_>> = (self.config.connectors.iter())
-            .filter(|c| c.issuer == connector.issuer && c.id != connector.id)
-            .map(|c| discovery_issuer_rule(c).1)
-            .collect();
-        let acceptable = |found: &str| accept(found) || others.iter().any(|other| other(found));
+        let acceptable = |found: &str| {
+            accept(found)
+                || (self.config.connectors.iter())
+                    .any(|c| c.issuer == connector.issuer && c.id != connector.id && discovery_issuer_rule(c).1(found))
+        };
         let metadata = parse_provider_metadata_accepting(&response.body, &expected, acceptable)
             .map_err(|e| FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id)))?;
         Ok((metadata, response.fresh_for))
