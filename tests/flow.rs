@@ -280,6 +280,41 @@ fn join2<A: Future, B: Future>(a: A, b: B) -> Join2<A, B> {
     Join2 { a: Box::pin(a), b: Box::pin(b), ra: None, rb: None }
 }
 
+/// Runs any number of futures concurrently on one thread (a burst of requests in one isolate), polling them in
+/// order.
+struct JoinAll<F: Future> {
+    futures: Vec<Pin<Box<F>>>,
+    results: Vec<Option<F::Output>>,
+}
+
+impl<F: Future> Future for JoinAll<F>
+where
+    F::Output: Unpin,
+{
+    type Output = Vec<F::Output>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        for (future, result) in this.futures.iter_mut().zip(this.results.iter_mut()) {
+            if result.is_none() {
+                if let Poll::Ready(v) = future.as_mut().poll(cx) {
+                    *result = Some(v);
+                }
+            }
+        }
+        if this.results.iter().all(Option::is_some) {
+            Poll::Ready(this.results.iter_mut().map(|r| r.take().unwrap()).collect())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> JoinAll<F> {
+    let futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let results = futures.iter().map(|_| None).collect();
+    JoinAll { futures, results }
+}
+
 impl Secrets for TestPlatform {
     fn secret(&self, binding: &str) -> Option<Secret<String>> {
         self.secrets.get(binding).map(|s| Secret::new(s.clone()))
@@ -711,23 +746,29 @@ impl World {
     /// `GET {site}/auth/login?...`, expecting the redirect to an IdP with a transaction cookie.
     fn login_at(&self, site: &str, query: &[(&str, &str)]) -> Login {
         let r = self.get(&url_with(&format!("{site}/auth/login"), query), "");
-        assert_eq!(r.status, 302, "{}", describe(&r));
-        assert_eq!(r.header("x-edge-auth-error"), None);
-        let location = Url::parse(r.header("location").unwrap()).unwrap();
-        let transport = if site.starts_with("https://") { Transport::Https } else { Transport::LoopbackHttp };
-        let tx_name = CookieKind::LoginTransaction.name(transport);
-        let tx_line =
-            set_cookie_line(&r, tx_name).unwrap_or_else(|| panic!("no tx cookie: {}", describe(&r))).to_string();
-        assert_eq!(set_cookies(&r).len(), 1, "only the tx cookie is set at login: {}", describe(&r));
-        let tx_value = cookie_value(&tx_line);
-        assert!(tx_value.starts_with("v1."), "{tx_value}");
-        Login { params: query_map(&location), location, site: site.to_string(), tx_name, tx_line, tx_value }
+        login_of(&r, site)
     }
 
     fn login(&self, email: &str) -> Login {
         self.login_at(SITE, &[("email", email), ("return_to", "/docs")])
     }
+}
 
+/// The login a `GET {site}/auth/login` answer started: the redirect to an IdP with a transaction cookie.
+fn login_of(r: &Response, site: &str) -> Login {
+    assert_eq!(r.status, 302, "{}", describe(r));
+    assert_eq!(r.header("x-edge-auth-error"), None);
+    let location = Url::parse(r.header("location").unwrap()).unwrap();
+    let transport = if site.starts_with("https://") { Transport::Https } else { Transport::LoopbackHttp };
+    let tx_name = CookieKind::LoginTransaction.name(transport);
+    let tx_line = set_cookie_line(r, tx_name).unwrap_or_else(|| panic!("no tx cookie: {}", describe(r))).to_string();
+    assert_eq!(set_cookies(r).len(), 1, "only the tx cookie is set at login: {}", describe(r));
+    let tx_value = cookie_value(&tx_line);
+    assert!(tx_value.starts_with("v1."), "{tx_value}");
+    Login { params: query_map(&location), location, site: site.to_string(), tx_name, tx_line, tx_value }
+}
+
+impl World {
     /// The claims a well-behaved IdP puts in the ID token for this login.
     fn claims(&self, login: &Login) -> Value {
         let issuer = login.issuer();
@@ -2298,6 +2339,115 @@ fn concurrent_unknown_kid_refetch_is_coalesced() {
     );
     assert_signed_in(&ra, "/docs");
     assert_signed_in(&rb, "/docs");
+    w.assert_logs_clean();
+}
+
+/// Issue 10 §8: a burst of sign-ins on a cold isolate asks the IdP once for each document. N concurrent logins
+/// on a fresh isolate fetch the discovery document once (not once per login); N concurrent callbacks on another
+/// fresh isolate (the logins went elsewhere) fetch the discovery document once and the key set once; every
+/// sign-in succeeds with its own identity.
+#[test]
+fn a_burst_on_a_cold_isolate_fetches_each_document_once() {
+    const N: usize = 25;
+    let w = World::new();
+    w.p.yield_on_send.set(true);
+    let flow = Flow { config: &w.config, keys: &w.keys, platform: &w.p, providers: &w.providers };
+    let login_url = url_with(&format!("{SITE}/auth/login"), &[("email", "alice@acme.example"), ("return_to", "/docs")]);
+    let requests: Vec<Request> = (0..N).map(|_| request(Method::Get, &login_url, "")).collect();
+    let outcomes = pollster::block_on(join_all(requests.iter().map(|r| flow.handle(r))));
+    let logins: Vec<Login> = outcomes.into_iter().map(|o| login_of(&respond(o), SITE)).collect();
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 1, "one discovery request for {N} concurrent logins");
+    assert_eq!(w.p.requests.borrow().len(), 1, "and nothing else");
+
+    // The callbacks reach another, cold isolate.
+    let cold = IsolateCache::default();
+    let flow = Flow { config: &w.config, keys: &w.keys, platform: &w.p, providers: &cold };
+    let answers = logins
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut c = w.claims(l);
+            c["sub"] = json!(format!("u-{i}"));
+            let token = w.acme.sign(Key::Es, &c);
+            w.issued.borrow_mut().push(token.clone());
+            json_response(200, &json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "id_token": token}))
+        })
+        .collect();
+    w.p.route(&token_url(ISSUER), answers);
+    let callbacks: Vec<Request> = logins
+        .iter()
+        .map(|l| {
+            let url = url_with(&format!("{SITE}/auth/callback"), &[("code", CODE), ("state", l.state())]);
+            request(Method::Get, &url, &l.cookie())
+        })
+        .collect();
+    let outcomes = pollster::block_on(join_all(callbacks.iter().map(|r| flow.handle(r))));
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 2, "one more discovery request, for {N} concurrent callbacks");
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 1, "one key-set request for {N} concurrent callbacks");
+    assert_eq!(w.token_requests(ISSUER).len(), N, "one token request per sign-in");
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        let r = respond(outcome);
+        assert_signed_in(&r, "/docs");
+        let session = authenticate(&session_cookie_header(&r), Transport::Https, &w.keys, w.now()).unwrap();
+        assert_eq!(session.sub, format!("u-{i}"), "each sign-in gets its own identity");
+    }
+    assert!(w.p.logs().is_empty(), "{:?}", w.p.logs());
+    w.assert_logs_clean();
+}
+
+/// The request leading a discovery fetch is dropped half-way (the visitor went away): the request waiting for
+/// that fetch gets an error at once instead of hanging, and the next login fetches again.
+#[test]
+fn a_dropped_discovery_fetch_does_not_hang_its_waiters() {
+    let w = World::new();
+    w.p.yield_on_send.set(true);
+    let flow = Flow { config: &w.config, keys: &w.keys, platform: &w.p, providers: &w.providers };
+    let login_url = url_with(&format!("{SITE}/auth/login"), &[("email", "alice@acme.example"), ("return_to", "/docs")]);
+    let (first, second) = (request(Method::Get, &login_url, ""), request(Method::Get, &login_url, ""));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut leader = Box::pin(flow.handle(&first));
+    assert!(leader.as_mut().poll(&mut cx).is_pending(), "the discovery request is in flight");
+    let mut waiter = Box::pin(flow.handle(&second));
+    assert!(waiter.as_mut().poll(&mut cx).is_pending(), "the second login waits for the first one's fetch");
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 1);
+    drop(leader);
+    let Poll::Ready(outcome) = waiter.as_mut().poll(&mut cx) else { panic!("the waiter hangs") };
+    assert_refused(&respond(outcome), 502, "idp_unreachable");
+    assert!(w.p.logs().iter().any(|l| l.contains("abandoned")), "{:?}", w.p.logs());
+    // Nothing is left in flight: the next login fetches and succeeds.
+    w.p.yield_on_send.set(false);
+    let login = w.login("alice@acme.example");
+    assert_eq!(login.location.path(), "/authorize");
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 2);
+    w.assert_logs_clean();
+}
+
+/// The request leading a discovery fetch never finishes and is never dropped (in workerd: its request was
+/// cancelled): waiters give up after the in-flight limit instead of waiting forever, and the next login fetches
+/// again instead of waiting for the dead fetch.
+#[test]
+fn a_fetch_that_never_finishes_is_given_up() {
+    let w = World::new();
+    w.p.yield_on_send.set(true);
+    let flow = Flow { config: &w.config, keys: &w.keys, platform: &w.p, providers: &w.providers };
+    let login_url = url_with(&format!("{SITE}/auth/login"), &[("email", "alice@acme.example"), ("return_to", "/docs")]);
+    let (first, second) = (request(Method::Get, &login_url, ""), request(Method::Get, &login_url, ""));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut leader = Box::pin(flow.handle(&first));
+    assert!(leader.as_mut().poll(&mut cx).is_pending());
+    std::mem::forget(leader); // never polled again, never dropped
+    let mut waiter = Box::pin(flow.handle(&second));
+    for _ in 0..3 {
+        assert!(waiter.as_mut().poll(&mut cx).is_pending(), "within the limit, the waiter waits");
+    }
+    w.p.advance(edge_auth::core::flow::IN_FLIGHT_LIMIT_SECONDS);
+    let Poll::Ready(outcome) = waiter.as_mut().poll(&mut cx) else { panic!("the waiter waits forever") };
+    assert_refused(&respond(outcome), 502, "idp_unreachable");
+    assert!(w.p.logs().iter().any(|l| l.contains("did not finish")), "{:?}", w.p.logs());
+    w.p.yield_on_send.set(false);
+    let login = w.login("alice@acme.example");
+    assert_eq!(login.location.path(), "/authorize");
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 2, "the next login fetched again");
     w.assert_logs_clean();
 }
 

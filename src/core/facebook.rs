@@ -9,7 +9,7 @@ use sha2::Sha256;
 use thiserror::Error;
 use url::form_urlencoded;
 
-use crate::core::platform::{HttpRequest, HttpResponse};
+use crate::core::platform::{CachePolicy, HttpRequest, HttpResponse};
 use crate::core::secret::Secret;
 
 pub const MAX_GRAPH_RESPONSE_BYTES: usize = 64 * 1024;
@@ -39,6 +39,7 @@ impl FacebookTokenRequest<'_> {
                 ("accept", "application/json".into()),
             ],
             body: Some(form.finish()),
+            cache: CachePolicy::Never,
         }
     }
 }
@@ -125,6 +126,8 @@ pub fn me_request(graph_me_endpoint: &str, access_token: &Secret<String>, app_se
             ("authorization", format!("Bearer {}", access_token.expose())),
         ],
         body: None,
+        // One user's profile: never shared through a cache.
+        cache: CachePolicy::Never,
     }
 }
 
@@ -168,6 +171,8 @@ mod tests {
         assert!(r.url.starts_with("https://graph.example/v21.0/me?fields=id%2Cname%2Cemail&appsecret_proof="));
         assert!(!r.url.contains("tok"), "the token travels in the Authorization header, not the URL");
         assert!(r.headers.contains(&("authorization", "Bearer tok".to_string())));
+        assert_eq!(r.cache, CachePolicy::Never, "one user's profile is never shared through a cache");
+        assert!(!r.may_read_shared_cache() && !r.may_store_in_shared_cache());
     }
 
     fn resp(status: u16, body: &str) -> HttpResponse {

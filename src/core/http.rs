@@ -140,9 +140,19 @@ pub fn cache_lifetime(cache_control: Option<&str>) -> Option<u64> {
 /// [`MAX_CACHE_SECONDS`]. (The remaining lifetime is not raised to [`MIN_CACHE_SECONDS`]: the copy was stored
 /// for at least that long, and this is what is left of it.)
 pub fn remaining_lifetime(fresh_until: Option<&str>, now: u64) -> Option<u64> {
-    let until: u64 = fresh_until?.trim().parse().ok()?;
+    let until = parse_fresh_until(fresh_until)?;
     until.checked_sub(now).filter(|left| *left > 0).map(|left| left.min(MAX_CACHE_SECONDS))
 }
+
+/// The Unix time in a [`FRESH_UNTIL_HEADER`] (`None` when absent or not a number of seconds).
+pub fn parse_fresh_until(fresh_until: Option<&str>) -> Option<u64> {
+    fresh_until?.trim().parse().ok()
+}
+
+/// The header stored beside an IdP document in the location's Cache API: its MAC (see
+/// [`KeyRing::document_mac`](crate::core::session::codec::KeyRing::document_mac)). A copy without a valid one
+/// is a miss.
+pub const DOCUMENT_MAC_HEADER: &str = "x-edge-auth-mac";
 
 /// A copy in the location's Cache API, judged by its [`FRESH_UNTIL_HEADER`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,8 +170,7 @@ pub fn cached_copy(fresh_until: Option<&str>, now: u64) -> CachedCopy {
     if let Some(left) = remaining_lifetime(fresh_until, now) {
         return CachedCopy::Fresh(left);
     }
-    let until: Option<u64> = fresh_until.and_then(|v| v.trim().parse().ok());
-    match until {
+    match parse_fresh_until(fresh_until) {
         Some(until) if now < until.saturating_add(crate::core::flow::STALE_WHILE_REVALIDATE_SECONDS) => {
             CachedCopy::Stale
         }

@@ -11,7 +11,15 @@ extern "C" {
     #[wasm_bindgen(js_name = fetch)]
     fn global_fetch(request: &web_sys::Request) -> js_sys::Promise;
 
-    /// A Cache API cache (`caches.default`).
+    /// The Cache API's `caches`.
+    type CacheStorage;
+
+    /// `caches.open(name)`: a promise of the named cache.
+    #[wasm_bindgen(method, catch)]
+    fn open(this: &CacheStorage, name: &str) -> Result<js_sys::Promise, JsValue>;
+
+    /// A Cache API cache (a named one: edge-auth never uses `caches.default`).
+    #[derive(Clone)]
     pub type Cache;
 
     /// `cache.match(url)`: a `Response`, or `undefined` on a miss.
@@ -22,16 +30,17 @@ extern "C" {
     pub fn put(this: &Cache, url: &str, response: &web_sys::Response) -> Result<js_sys::Promise, JsValue>;
 }
 
-/// The location's default cache (`caches.default`).
-pub fn default_cache() -> Result<Cache, crate::core::platform::FetchError> {
+/// `caches.open(name)`: the location's cache of that name (a promise), or an error when there is no Cache API.
+pub fn open_cache(name: &str) -> Result<js_sys::Promise, crate::core::platform::FetchError> {
     let missing = || crate::core::platform::FetchError("the Cache API is not available".into());
     let caches = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("caches")).map_err(|_| missing())?;
-    let default = js_sys::Reflect::get(&caches, &JsValue::from_str("default")).map_err(|_| missing())?;
-    if default.is_object() {
-        Ok(default.unchecked_into())
-    } else {
-        Err(missing())
+    if !caches.is_object() {
+        return Err(missing());
     }
+    caches
+        .unchecked_into::<CacheStorage>()
+        .open(name)
+        .map_err(|e| crate::core::platform::FetchError(error_message(&e, "caches.open failed")))
 }
 
 /// `fetch(request)`: the response, or the error the runtime threw (network failure, abort).

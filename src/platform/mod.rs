@@ -26,6 +26,8 @@ use crate::core::session::revocation::Revocation;
 const ASSETS_BINDING: &str = "ASSETS";
 /// Outgoing requests to an IdP give up after this long.
 const IDP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a request waiting for another one's IdP fetch checks whether it finished.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(10);
 
 /// The hot path, called synchronously by the JS entry (`build/index.js`, written by scripts/build.sh)
 /// before anything else: `true` means "a valid session (or a public path) for static content, no cookie
@@ -105,7 +107,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     if !is_auth_path(path) {
         // The hot path: the policy, one header read, one HMAC; the request then goes through untouched.
         let cookie = req.headers().get("cookie")?.unwrap_or_default();
-        let platform = WorkerPlatform { env };
+        let platform = WorkerPlatform { env, keys: &ready.keys };
         let request = GateRequest { path, cookie_header: &cookie, transport, now };
         return match gate(&ready.config, &ready.keys, &state.cache, &platform, request) {
             Gate::Public => forward(req, env, &url, ready, None, now).await,
@@ -131,7 +133,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
         Ok(request) => request,
         Err(error) => return to_worker_response(error.to_html_response()),
     };
-    let platform = WorkerPlatform { env };
+    let platform = WorkerPlatform { env, keys: &ready.keys };
     let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
     let outcome = flow.handle(&core_request).await;
     if state.cache.refresh_pending() {
@@ -169,7 +171,7 @@ async fn background(env: Env, state: std::rc::Rc<state::IsolateState>, now: u64,
     }
     let Ok(ready) = &state.ready else { return };
     if state.cache.refresh_pending() {
-        let platform = WorkerPlatform { env: &env };
+        let platform = WorkerPlatform { env: &env, keys: &ready.keys };
         let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
         flow.refresh_due().await;
     }
@@ -273,6 +275,8 @@ fn plain_error(status: u16, message: &str) -> Result<Response> {
 /// The platform traits, implemented with the Workers runtime.
 pub struct WorkerPlatform<'a> {
     env: &'a Env,
+    /// `SESSION_KEYS`: the MACs of the IdP documents kept in the location's cache.
+    keys: &'a crate::core::session::codec::KeyRing,
 }
 
 impl WorkerPlatform<'_> {
@@ -284,6 +288,11 @@ impl WorkerPlatform<'_> {
 impl Clock for WorkerPlatform<'_> {
     fn now(&self) -> u64 {
         Self::unix_now()
+    }
+
+    /// A timer of the calling request (see [`Clock::pause`]).
+    async fn pause(&self) {
+        worker::Delay::from(IN_FLIGHT_POLL).await;
     }
 }
 
@@ -311,7 +320,7 @@ impl SignatureVerifier for WorkerPlatform<'_> {
 
 impl HttpClient for WorkerPlatform<'_> {
     async fn send(&self, request: HttpRequest) -> std::result::Result<HttpResponse, FetchError> {
-        fetch::send(request, IDP_TIMEOUT).await
+        fetch::send(request, IDP_TIMEOUT, self.keys).await
     }
 }
 

@@ -13,6 +13,12 @@
 //   worker disposed) signs in without asking the IdP for discovery or keys again — unless the IdP said
 //   `no-store`.
 //
+// - only documents are cached, in edge-auth's own cache, authenticated (issue 10 §4): per-user UserInfo answers
+//   are never shared (two users whose ID tokens lack the email each get their own), edge-auth's copies live in
+//   `caches.open("edge-auth")` with a MAC derived from SESSION_KEYS, and documents another Worker of the zone
+//   plants — in `caches.default`, or in edge-auth's cache without a valid MAC — are ignored: the sign-in goes to
+//   the real IdP, the planted token endpoint is never called, a token signed with the planted key is refused.
+//
 // workerd's clock cannot be moved, so the isolate's own expiry after max-age (at least 5 minutes) is tested on
 // the host (tests/flow.rs, `in_memory_freshness_follows_the_platforms_fresh_for` and the stale-while-revalidate
 // tests); here short lifetimes come from Cache API copies whose recorded expiry the test sets.
@@ -22,8 +28,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
-import { Browserless, startWorker } from '../support/harness.mjs';
-import { expectAccepted, startHostileStack } from '../support/hostile-op.mjs';
+import { Browserless, COMPATIBILITY_DATE, randomKey, startWorker } from '../support/harness.mjs';
+import {
+  DOCUMENT_MAC_HEADER,
+  documentMac,
+  EDGE_AUTH_CACHE,
+  expectAccepted,
+  expectRefused,
+  generateKey,
+  OMIT,
+  startHostileStack,
+} from '../support/hostile-op.mjs';
 
 const DISCOVERY = '/.well-known/openid-configuration';
 const FRESH_UNTIL = 'x-edge-auth-fresh-until';
@@ -66,19 +81,26 @@ async function withCacheDir(fn) {
   }
 }
 
-/** The worker's Cache API copy of `url` (a Response), or undefined. */
-async function cached(worker, url) {
+/** The worker's Cache API copy of `url` (a Response) in edge-auth's own cache (or `cacheName`), or undefined. */
+async function cached(worker, url, cacheName = EDGE_AUTH_CACHE) {
   const caches = await worker.mf.getCaches();
-  return caches.default.match(url);
+  return (cacheName === 'default' ? caches.default : await caches.open(cacheName)).match(url);
 }
 
-/** Put a copy of `doc` at `url` in the worker's Cache API, as the worker would, with the given expiry header. */
-async function seed(worker, url, doc, freshUntil) {
-  const caches = await worker.mf.getCaches();
+/**
+ * Put a copy of `doc` at `url` in edge-auth's cache, as the worker would: the given expiry header and the MAC
+ * under the stack's SESSION_KEYS (computed here independently of the worker: tests/support/hostile-op.mjs).
+ */
+async function seed(stack, url, doc, freshUntil) {
+  const caches = await stack.worker.mf.getCaches();
+  const body = JSON.stringify(doc);
   const headers = { 'content-type': 'application/json', 'cache-control': 'public, max-age=600' };
-  if (freshUntil !== undefined) headers[FRESH_UNTIL] = String(freshUntil);
+  if (freshUntil !== undefined) {
+    headers[FRESH_UNTIL] = String(freshUntil);
+    headers[DOCUMENT_MAC_HEADER] = documentMac(stack.sessionKeys, url, freshUntil, body);
+  }
   const { Response } = await import('miniflare'); // Node's own Response cannot cross into workerd
-  await caches.default.put(url, new Response(JSON.stringify(doc), { headers }));
+  await (await caches.open(EDGE_AUTH_CACHE)).put(url, new Response(body, { headers }));
 }
 
 /** GET /auth/login?connector=… : the redirect to the IdP, and how long it took. */
@@ -117,6 +139,14 @@ describe("the IdP's Cache-Control decides how long discovery and keys are fresh"
         assert.equal(op.count('/jwks'), 1, 'keys fetched once for three sign-ins');
         assertFreshFor(await cached(stack.worker, `${op.issuer}${DISCOVERY}`), 600, 'max-age=600 discovery');
         assertFreshFor(await cached(stack.worker, `${op.issuer}/jwks`), 600, 'max-age=600 JWKS');
+        // In edge-auth's own cache, with a MAC; nothing in the zone's shared caches.default.
+        for (const url of [`${op.issuer}${DISCOVERY}`, `${op.issuer}/jwks`]) {
+          const copy = await cached(stack.worker, url);
+          const body = await copy.text();
+          const mac = documentMac(stack.sessionKeys, url, Number(copy.headers.get(FRESH_UNTIL)), body);
+          assert.equal(copy.headers.get(DOCUMENT_MAC_HEADER), mac, `${url}: the MAC binds URL, expiry and body`);
+          assert.equal(await cached(stack.worker, url, 'default'), undefined, `${url}: not in caches.default`);
+        }
 
         for (const id of ['tiny', 'huge', 'nostore']) await startLogin(stack, id);
         assertFreshFor(await cached(stack.worker, `${stack.ops.tiny.issuer}${DISCOVERY}`), 300, 'max-age=30: the 5 min floor');
@@ -137,7 +167,7 @@ describe('stale-while-revalidate', () => {
       const url = `${op.issuer}${DISCOVERY}`;
       // The location's cache holds the document with 4 s left; the isolate has not seen it yet.
       const until = nowSeconds() + 4;
-      await seed(stack.worker, url, op.discoveryDocument(), until);
+      await seed(stack, url, op.discoveryDocument(), until);
 
       const first = await startLogin(stack, 'main');
       assert.equal(first.location.pathname, '/authorize');
@@ -167,7 +197,7 @@ describe('stale-while-revalidate', () => {
     await withStack([{ id: 'expired' }, { id: 'unmarked' }], async (stack) => {
       for (const [id, freshUntil] of [['expired', nowSeconds() - 10], ['unmarked', undefined]]) {
         const op = stack.ops[id];
-        await seed(stack.worker, `${op.issuer}${DISCOVERY}`, op.discoveryDocument(), freshUntil);
+        await seed(stack, `${op.issuer}${DISCOVERY}`, op.discoveryDocument(), freshUntil);
         op.setDiscovery({ authorization_endpoint: `${op.issuer}/authorize-v2` });
         const { location } = await startLogin(stack, id);
         assert.equal(op.count(DISCOVERY), 1, `${id}: fetched from the IdP`);
@@ -181,8 +211,8 @@ describe('stale-if-error across isolates', () => {
   test("the IdP down: a fresh isolate uses the location's expired copy instead of failing; a copy a day past its freshness is not used", async () => {
     await withStack([{ id: 'recent' }, { id: 'old' }], async (stack) => {
       const { recent, old } = stack.ops;
-      await seed(stack.worker, `${recent.issuer}${DISCOVERY}`, recent.discoveryDocument(), nowSeconds() - 600);
-      await seed(stack.worker, `${old.issuer}${DISCOVERY}`, old.discoveryDocument(), nowSeconds() - 86_400 - 60);
+      await seed(stack, `${recent.issuer}${DISCOVERY}`, recent.discoveryDocument(), nowSeconds() - 600);
+      await seed(stack, `${old.issuer}${DISCOVERY}`, old.discoveryDocument(), nowSeconds() - 86_400 - 60);
       await recent.close();
       await old.close();
       const mark = stack.logs.mark();
@@ -229,5 +259,144 @@ describe('across isolates: the Cache API of the location', () => {
         { cachePersist },
       );
     });
+  });
+});
+
+describe('per-user answers are never shared (issue 10 §4)', () => {
+  test('two users whose ID tokens lack the email sign in one after the other: each gets their own email from UserInfo', async () => {
+    // One IdP says nothing about caching its UserInfo answers, the other even marks them public for 10 minutes:
+    // either way they are one user's, and must not answer the next user's sign-in.
+    const noEmail = { claims: { email: OMIT, email_verified: OMIT } };
+    await withStack(
+      [
+        { id: 'quiet', op: { cacheControl: { '/userinfo': OMIT } } },
+        { id: 'public', op: { cacheControl: { '/userinfo': 'public, max-age=600' } } },
+      ],
+      async (stack) => {
+        for (const id of ['quiet', 'public']) {
+          const op = stack.ops[id];
+          op.setDiscovery({ userinfo_endpoint: `${op.issuer}/userinfo` });
+          op.setCase(noEmail);
+          for (const user of ['alice', 'bob', 'carol']) {
+            await expectAccepted(stack, { connector: id, email: `${user}@${id}.example` });
+          }
+          assert.equal(op.count('/userinfo'), 3, `${id}: UserInfo asked once per sign-in`);
+          assert.ok(op.tokenRequests.every((t) => !JSON.parse(Buffer.from(t.idToken.split('.')[1], 'base64url')).email), 'the ID tokens had no email');
+          for (const cacheName of [EDGE_AUTH_CACHE, 'default']) {
+            assert.equal(await cached(stack.worker, `${op.issuer}/userinfo`, cacheName), undefined, `${id}: no UserInfo answer in ${cacheName}`);
+          }
+        }
+      },
+    );
+  });
+});
+
+// ------------------------------------------------------------------------------------------------------------
+// Another Worker of the zone plants IdP documents
+// ------------------------------------------------------------------------------------------------------------
+
+/** A Worker of the same zone (another script, same location cache): puts what it is told in the named cache. */
+const PLANTER = `
+export default {
+  async fetch(request) {
+    const plants = await request.json();
+    for (const { cache, url, body, headers } of plants) {
+      const target = cache === 'default' ? caches.default : await caches.open(cache);
+      await target.put(url, new Response(body, { headers }));
+    }
+    return new Response('planted ' + plants.length);
+  },
+};
+`;
+
+/** Run the planting Worker on the persisted cache `cachePersist`, plant `plants`, and stop it. */
+async function plantWithAnotherWorker(cachePersist, plants) {
+  const { Miniflare } = await import('miniflare');
+  const mf = new Miniflare({ modules: true, script: PLANTER, compatibilityDate: COMPATIBILITY_DATE, cf: false, cachePersist });
+  try {
+    const r = await mf.dispatchFetch('http://planter.example/', { method: 'POST', body: JSON.stringify(plants) });
+    assert.equal(await r.text(), `planted ${plants.length}`);
+  } finally {
+    await mf.dispose();
+  }
+}
+
+/** A server standing in for the attacker's token endpoint: records every request. */
+async function startAttackerServer() {
+  const server = (await import('node:http')).createServer((req, res) => {
+    server.hits.push(`${req.method} ${req.url}`);
+    res.writeHead(400, { 'content-type': 'application/json' });
+    res.end('{"error":"invalid_grant"}');
+  });
+  server.hits = [];
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.url = `http://127.0.0.1:${server.address().port}`;
+  return server;
+}
+
+describe('another Worker of the zone cannot plant IdP documents (issue 10 §4)', () => {
+  test("planted in caches.default, or in edge-auth's cache without a valid MAC: ignored, the real IdP is asked, the planted token endpoint never called, the planted key refused", async () => {
+    const attacker = await startAttackerServer();
+    const attackerKey = await generateKey({ alg: 'RS256', kid: 'planted-key' });
+    const ids = ['defaultdisco', 'defaultjwks', 'nomac', 'othermac', 'stretched', 'ownjwks'];
+    try {
+      await withCacheDir(async (cachePersist) => {
+        await withStack(
+          ids.map((id) => ({ id })),
+          async (stack) => {
+            // The worker has not asked anything yet; it stops while another Worker of the zone plants documents
+            // at the IdPs' real URLs, then a new isolate starts on the same location cache.
+            await stack.worker.dispose();
+            const { ops } = stack;
+            const now = nowSeconds();
+            const until = now + 3600;
+            const headers = (extra = {}) => ({ 'content-type': 'application/json', 'cache-control': 'public, max-age=86400', [FRESH_UNTIL]: String(until), ...extra });
+            const discoveryUrl = (id) => `${ops[id].issuer}${DISCOVERY}`;
+            const jwksUrl = (id) => `${ops[id].issuer}/jwks`;
+            // A discovery document sending the code (and the client's credentials) to the attacker.
+            const poisoned = (id) => JSON.stringify({ ...ops[id].discoveryDocument(), token_endpoint: `${attacker.url}/token-${id}` });
+            // The IdP's real keys plus the attacker's.
+            const withAttackerKey = (id) => JSON.stringify({ keys: [...ops[id].publishedJwks().keys, attackerKey.publicJwk] });
+            const mac = (keys, id, freshUntil) => documentMac(keys, discoveryUrl(id), freshUntil, poisoned(id));
+            await plantWithAnotherWorker(cachePersist, [
+              { cache: 'default', url: discoveryUrl('defaultdisco'), body: poisoned('defaultdisco'), headers: headers() },
+              { cache: 'default', url: jwksUrl('defaultjwks'), body: withAttackerKey('defaultjwks'), headers: headers() },
+              { cache: EDGE_AUTH_CACHE, url: discoveryUrl('nomac'), body: poisoned('nomac'), headers: headers() },
+              // A MAC under SESSION_KEYS the planter made up.
+              { cache: EDGE_AUTH_CACHE, url: discoveryUrl('othermac'), body: poisoned('othermac'), headers: headers({ [DOCUMENT_MAC_HEADER]: mac(randomKey(), 'othermac', until) }) },
+              // A MAC under the right key, but for an expiry two days past: the expiry header was moved forward.
+              { cache: EDGE_AUTH_CACHE, url: discoveryUrl('stretched'), body: poisoned('stretched'), headers: headers({ [DOCUMENT_MAC_HEADER]: mac(stack.sessionKeys, 'stretched', now - 2 * 86_400) }) },
+              { cache: EDGE_AUTH_CACHE, url: jwksUrl('ownjwks'), body: withAttackerKey('ownjwks'), headers: headers() },
+            ]);
+            const second = await startWorker({
+              config: stack.config,
+              secrets: stack.secrets,
+              sessionKeys: stack.sessionKeys,
+              port: stack.worker.port,
+              miniflare: { cachePersist, handleStructuredLogs: (entry) => stack.logs.push(entry) },
+            });
+            try {
+              for (const id of ids) {
+                const op = ops[id];
+                await expectAccepted(stack, { connector: id });
+                assert.equal(op.count(DISCOVERY), 1, `${id}: the discovery document came from the IdP`);
+                assert.equal(op.tokenRequests.length, 1, `${id}: the code went to the IdP's token endpoint`);
+                await expectRefused(stack, { connector: id, spec: { key: attackerKey, header: { kid: attackerKey.kid } }, code: 'id_token_invalid', recover: false });
+              }
+              assert.deepEqual(attacker.hits, [], 'the planted token endpoints were never called');
+              const warnings = stack.logs.since(0).filter((l) => /ignored the copy of .* MAC is missing or wrong/.test(l));
+              for (const url of [discoveryUrl('nomac'), discoveryUrl('othermac'), discoveryUrl('stretched'), jwksUrl('ownjwks')]) {
+                assert.equal(warnings.filter((l) => l.includes(url)).length, 1, `${url}: the operator is told, once\n${warnings.join('\n')}`);
+              }
+            } finally {
+              await second.dispose();
+            }
+          },
+          { cachePersist },
+        );
+      });
+    } finally {
+      await new Promise((resolve) => attacker.close(resolve));
+    }
   });
 });

@@ -19,6 +19,8 @@
 //   op.count('/jwks');                               // how many times the worker fetched the JWKS
 //   op.setDelay('/token', 15_000);                   // a slow provider: hold token requests 15 s (socket open)
 //   op.setCacheControl('/jwks', 'public, max-age=600'); // what discovery/JWKS answers say (default no-store)
+//   op.setCacheControl('/userinfo', OMIT);          // ... or no Cache-Control at all
+//   op.setDiscovery({ userinfo_endpoint: `${op.issuer}/userinfo` }); // advertise the built-in UserInfo endpoint
 //   await op.close();
 //
 //   const stack = await startHostileStack({ connectors: [{ id: 'main' }, { id: 'post', authMethod: 'client_secret_post' }] });
@@ -225,6 +227,8 @@ export async function startHostileOp({
     ]),
   );
   const codes = new Map();
+  /** Issued access tokens -> the UserInfo answer of their user ({ sub, email, email_verified }). */
+  const accessTokens = new Map();
   const statics = new Map();
   let currentCase = null;
   let discoveryOverride = discovery;
@@ -306,7 +310,8 @@ export async function startHostileOp({
       else delays.delete(path);
     },
     /**
-     * The `Cache-Control` of the answers at `path` (the discovery document or `/jwks`); null: `no-store` again.
+     * The `Cache-Control` of the answers at `path` (the discovery document, `/jwks` or `/userinfo`); null:
+     * `no-store` again; OMIT: no Cache-Control header at all.
      */
     setCacheControl(path, value) {
       if (value) cacheControls.set(path, value);
@@ -411,7 +416,9 @@ export async function startHostileOp({
   // ---- HTTP -----------------------------------------------------------------------------------------------
 
   const send = (res, status, type, body, headers = {}) => {
-    res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...headers });
+    const all = { 'content-type': type, 'cache-control': 'no-store', ...headers };
+    for (const [k, v] of Object.entries(all)) if (v === OMIT) delete all[k];
+    res.writeHead(status, all);
     res.end(body);
   };
   const json = (res, status, body, headers) => send(res, status, 'application/json', JSON.stringify(body), headers);
@@ -577,6 +584,7 @@ export async function startHostileOp({
       return refuse(500, 'server_error', `the case threw: ${err.stack || err}`);
     }
     record.idToken = idToken;
+    accessTokens.set(accessToken, { sub: ctx.claims.sub, email, email_verified: true });
     let out = { status: 200, body: { access_token: accessToken, token_type: 'Bearer', expires_in: 300, id_token: idToken } };
     if (spec.tokenResponse) {
       const edited = spec.tokenResponse(out.body, ctx);
@@ -616,6 +624,13 @@ export async function startHostileOp({
           if (typeof jwksOverride === 'function') set = jwksOverride(set);
           else if (jwksOverride !== undefined) set = jwksOverride;
           return send(res, 200, 'application/json', typeof set === 'string' ? set : JSON.stringify(set), cacheHeaders(path));
+        }
+        if (path === '/userinfo' && req.method === 'GET') {
+          // The user the access token was issued for (not advertised in discovery unless a test says so).
+          const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization || '');
+          const user = m && accessTokens.get(m[1]);
+          if (!user) return send(res, 401, 'application/json', JSON.stringify({ error: 'invalid_token' }), { 'www-authenticate': 'Bearer error="invalid_token"' });
+          return send(res, 200, 'application/json', JSON.stringify(user), cacheHeaders(path));
         }
         if (path === '/authorize' && req.method === 'GET') return await authorize(req, res, url);
         if (path === '/token' && req.method === 'POST') return await token(req, res, body);
@@ -894,6 +909,37 @@ export async function sealCookie({ key, purpose, cookieName, payload }) {
     .update(payloadB64)
     .digest();
   return `v1.${payloadB64}.${b64u(mac)}`;
+}
+
+/** The name of edge-auth's own cache in the location (`caches.open`, src/platform/fetch.rs CACHE_NAME). */
+export const EDGE_AUTH_CACHE = 'edge-auth';
+/** The headers edge-auth stores beside an IdP document in its cache: expiry and MAC. */
+export const FRESH_UNTIL_HEADER = 'x-edge-auth-fresh-until';
+export const DOCUMENT_MAC_HEADER = 'x-edge-auth-mac';
+
+/**
+ * The MAC edge-auth stores beside an IdP document in its cache (KeyRing::document_mac, codec.rs), with the first
+ * key of `sessionKeys` (a SESSION_KEYS value): base64url(HMAC-SHA256(k_document, "edge-auth\0v1\0idp-document\0"
+ * || u64be(len(url)) || url || u64be(freshUntil) || body)), k_document = HKDF(key, label "edge-auth v1
+ * idp-document mac").
+ */
+export function documentMac(sessionKeys, url, freshUntil, body) {
+  const first = String(sessionKeys).split(',').map((k) => k.trim()).find(Boolean);
+  const k = Buffer.from(hkdfSync('sha256', keyBytes(first), HKDF_SALT, 'edge-auth v1 idp-document mac', 32));
+  const u = Buffer.from(url, 'utf8');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64BE(BigInt(u.length));
+  const until = Buffer.alloc(8);
+  until.writeBigUInt64BE(BigInt(freshUntil));
+  return b64u(
+    createHmac('sha256', k)
+      .update(Buffer.from('edge-auth\0v1\0idp-document\0', 'binary'))
+      .update(len)
+      .update(u)
+      .update(until)
+      .update(Buffer.from(body))
+      .digest(),
+  );
 }
 
 /** The payload of a sealed cookie value (no verification). */

@@ -11,7 +11,7 @@ mod providers;
 
 pub use providers::{
     discovery_issuer_rule, entra_tenant_of_issuer, freshness, Freshness, IsolateCache, IssuerPredicate,
-    MAX_SPENT_TRANSACTIONS,
+    IN_FLIGHT_LIMIT_SECONDS, MAX_SPENT_TRANSACTIONS,
 };
 
 use url::form_urlencoded;

@@ -17,14 +17,24 @@
 //!
 //! An unknown `kid` forces one JWKS refetch past every cache, shared by concurrent sign-ins, then a cooldown.
 //!
+//! Single flight: every IdP document (discovery document, key set; later federation metadata) is fetched at
+//! most once per isolate at a time, whatever the concurrency. The first request that needs a fetch leads it
+//! ([`IsolateCache::lead`]); requests (and background refreshes) arriving meanwhile wait for its result instead
+//! of asking the IdP again — after a deploy every isolate is cold, and a burst of sign-ins must not become a
+//! burst of IdP requests. Waiters check the slot after each [`Clock::pause`] of their own (never woken by the
+//! leading request: in workerd that would run them in the leader's request context, and a request waiting on
+//! nothing of its own is cancelled as hung). A leader dropped half-way completes its waiters with an error; one
+//! that never finishes (its request cancelled without being dropped) is given up after
+//! [`IN_FLIGHT_LIMIT_SECONDS`], and the next request fetches again. So no waiter hangs.
+//!
+//! [`Clock::pause`]: crate::core::platform::Clock::pause
+//!
 //! [`HttpResponse::fresh_for`]: crate::core::platform::HttpResponse::fresh_for
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 
 use crate::core::config::{Connector, EntraTenancy, Protocol, ENTRA_CONSUMERS_TENANT_ID};
 use crate::core::error::FlowError;
@@ -86,15 +96,28 @@ struct ProviderEntry {
     metadata: Option<(Rc<ProviderMetadata>, u64)>,
     jwks: Option<(Rc<JwkSet>, u64)>,
     last_forced_jwks_fetch: Option<u64>,
-    /// A JWKS fetch in progress: concurrent requests (and background refreshes) wait for it instead of
-    /// fetching again.
-    jwks_in_flight: Option<Rc<InFlight<JwksResult>>>,
+    /// The fetches in progress (see [`IsolateCache::lead`]): concurrent requests (and background refreshes)
+    /// wait for them instead of fetching again.
+    metadata_in_flight: Option<Rc<InFlight<Fetched<ProviderMetadata>>>>,
+    jwks_in_flight: Option<Rc<InFlight<Fetched<JwkSet>>>>,
     /// When a background refresh was last scheduled (the retry backoff).
     metadata_refresh_at: Option<u64>,
     jwks_refresh_at: Option<u64>,
 }
 
-type JwksResult = Result<Rc<JwkSet>, FlowError>;
+/// The outcome of one document fetch, shared by everyone who waited for it.
+type Fetched<T> = Result<Rc<T>, FlowError>;
+
+/// Where the fetch in flight of one kind of document is kept in a provider entry.
+type SlotOf<T> = fn(&mut ProviderEntry) -> &mut Option<Rc<InFlight<Fetched<T>>>>;
+
+fn metadata_slot(e: &mut ProviderEntry) -> &mut Option<Rc<InFlight<Fetched<ProviderMetadata>>>> {
+    &mut e.metadata_in_flight
+}
+
+fn jwks_slot(e: &mut ProviderEntry) -> &mut Option<Rc<InFlight<Fetched<JwkSet>>>> {
+    &mut e.jwks_in_flight
+}
 
 /// A background refresh to run after the response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,64 +128,61 @@ enum Refresh {
     Jwks { issuer: String, jwks_uri: String },
 }
 
-/// Single-flight slot for one isolate (single-threaded): the first request fetches, the others await
-/// the same result.
+/// How long a fetch may stay in flight before waiters give up on it and the next request fetches again: longer
+/// than any fetch takes (the platform gives up on the IdP after 10 s), so only a leader that will never finish
+/// (its request cancelled without being dropped) reaches it.
+pub const IN_FLIGHT_LIMIT_SECONDS: u64 = 20;
+
+/// Single-flight slot for one isolate (single-threaded): the first request fetches, the others wait for the
+/// same result (see the module documentation).
 struct InFlight<T: Clone> {
     result: RefCell<Option<T>>,
-    waiters: RefCell<Vec<Waker>>,
+    /// When the fetch started (the platform's clock).
+    started: u64,
 }
 
 impl<T: Clone> InFlight<T> {
-    fn new() -> Rc<Self> {
-        Rc::new(InFlight { result: RefCell::new(None), waiters: RefCell::new(Vec::new()) })
+    fn new(started: u64) -> Rc<Self> {
+        Rc::new(InFlight { result: RefCell::new(None), started })
     }
 
     fn complete(&self, value: T) {
         *self.result.borrow_mut() = Some(value);
-        for waker in self.waiters.borrow_mut().drain(..) {
-            waker.wake();
-        }
     }
 
-    fn wait(self: &Rc<Self>) -> WaitInFlight<T> {
-        WaitInFlight(self.clone())
+    /// Whether requests should still wait for it (not given up on).
+    fn live(&self, now: u64) -> bool {
+        now.saturating_sub(self.started) < IN_FLIGHT_LIMIT_SECONDS
     }
 }
 
-struct WaitInFlight<T: Clone>(Rc<InFlight<T>>);
-
-impl<T: Clone> Future for WaitInFlight<T> {
-    type Output = T;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        if let Some(value) = self.0.result.borrow().clone() {
-            return Poll::Ready(value);
-        }
-        self.0.waiters.borrow_mut().push(cx.waker().clone());
-        Poll::Pending
-    }
-}
-
-/// Completes the in-flight slot even if the fetching request is dropped half-way, so waiters never hang.
-struct InFlightGuard<'a> {
+/// The lead of one document fetch ([`IsolateCache::lead`]). Completes the in-flight slot even if the fetching
+/// request is dropped half-way, so waiters never hang, and frees the slot.
+struct InFlightGuard<'a, T> {
     cache: &'a IsolateCache,
-    issuer: &'a str,
-    slot: Rc<InFlight<JwksResult>>,
+    key: &'a str,
+    slot: Rc<InFlight<Fetched<T>>>,
+    field: SlotOf<T>,
+    /// The document, for the error of an abandoned fetch.
+    what: &'static str,
 }
 
-impl InFlightGuard<'_> {
-    fn finish(self, value: JwksResult) {
+impl<T> InFlightGuard<'_, T> {
+    fn finish(self, value: Fetched<T>) {
         self.slot.complete(value);
     }
 }
 
-impl Drop for InFlightGuard<'_> {
+impl<T> Drop for InFlightGuard<'_, T> {
     fn drop(&mut self) {
         if self.slot.result.borrow().is_none() {
-            self.slot.complete(Err(FlowError::IdpUnreachable("jwks_uri: the fetch was abandoned".into())));
+            self.slot.complete(Err(FlowError::IdpUnreachable(format!("{}: the fetch was abandoned", self.what))));
         }
-        self.cache.update(self.issuer, |e| {
-            if e.jwks_in_flight.as_ref().is_some_and(|s| Rc::ptr_eq(s, &self.slot)) {
-                e.jwks_in_flight = None;
+        let field = self.field;
+        self.cache.update(self.key, |e| {
+            let in_flight = field(e);
+            if in_flight.as_ref().is_some_and(|s| Rc::ptr_eq(s, &self.slot)) {
+                *in_flight = None;
             }
         });
     }
@@ -178,6 +198,15 @@ impl IsolateCache {
         f(entries.entry(issuer.to_string()).or_default());
     }
 
+    /// Lead the fetch of a document (the `field` slot of the provider entry `key`): requests that find the slot
+    /// taken wait for [`InFlightGuard::finish`]'s value instead of fetching. Call only after finding the slot
+    /// free, with no `await` in between (one isolate is single-threaded: nothing else runs meanwhile).
+    fn lead<'a, T>(&'a self, key: &'a str, field: SlotOf<T>, what: &'static str, now: u64) -> InFlightGuard<'a, T> {
+        let slot = InFlight::new(now);
+        self.update(key, |e| *field(e) = Some(slot.clone()));
+        InFlightGuard { cache: self, key, slot, field, what }
+    }
+
     /// Whether requests asked for background refreshes: the platform then runs [`Flow::refresh_due`] after
     /// answering.
     pub fn refresh_pending(&self) -> bool {
@@ -186,13 +215,17 @@ impl IsolateCache {
 
     /// Ask for a background refresh, unless one was scheduled for the same document within
     /// [`REFRESH_RETRY_SECONDS`] (coalesced — a refresh gives up after the platform's 10 s timeout — and backed
-    /// off after a failure) or a JWKS fetch is already in flight.
+    /// off after a failure) or a fetch of the document is already in flight.
     fn schedule(&self, key: &str, refresh: Refresh, now: u64) {
         let mut scheduled = false;
         self.update(key, |e| {
             let (last, in_flight) = match refresh {
-                Refresh::Discovery { .. } => (&mut e.metadata_refresh_at, false),
-                Refresh::Jwks { .. } => (&mut e.jwks_refresh_at, e.jwks_in_flight.is_some()),
+                Refresh::Discovery { .. } => {
+                    (&mut e.metadata_refresh_at, e.metadata_in_flight.as_ref().is_some_and(|s| s.live(now)))
+                }
+                Refresh::Jwks { .. } => {
+                    (&mut e.jwks_refresh_at, e.jwks_in_flight.as_ref().is_some_and(|s| s.live(now)))
+                }
             };
             if !in_flight && last.is_none_or(|t| now.saturating_sub(t) >= REFRESH_RETRY_SECONDS) {
                 *last = Some(now);
@@ -322,15 +355,17 @@ impl<P: Platform> Flow<'_, P> {
     }
 
     /// The discovery document: from memory while fresh; stale (within the stale window) at once, with a
-    /// background refresh scheduled; otherwise fetched, falling back to the stale copy when the IdP fails.
-    /// `refresh` (the background refresh itself) always fetches.
+    /// background refresh scheduled; otherwise fetched — once for all concurrent requests — falling back to the
+    /// stale copy when the IdP fails. `refresh` (the background refresh itself) fetches unless a fetch is
+    /// already in flight.
     async fn metadata_for_issuer(
         &self,
         connector: &Connector,
         refresh: bool,
     ) -> Result<Rc<ProviderMetadata>, (FlowError, Vec<String>)> {
         let now = self.now();
-        let cached = self.providers.entry(&connector.issuer).metadata;
+        let entry = self.providers.entry(&connector.issuer);
+        let cached = entry.metadata;
         if let (Some((m, fresh_until)), false) = (&cached, refresh) {
             match freshness(*fresh_until, now) {
                 Freshness::Fresh => return Ok(m.clone()),
@@ -342,8 +377,12 @@ impl<P: Platform> Flow<'_, P> {
                 Freshness::Expired => {}
             }
         }
+        if let Some(in_flight) = entry.metadata_in_flight.filter(|s| s.live(now)) {
+            return self.wait_for(&in_flight, "discovery").await.map_err(|e| (e, vec![]));
+        }
+        let guard = self.providers.lead(&connector.issuer, metadata_slot, "discovery", now);
         let fetched = self.fetch_metadata(connector).await;
-        match (fetched, cached) {
+        let result = match (fetched, cached) {
             (Ok((m, fresh_for)), _) => {
                 let m = Rc::new(m);
                 let fresh_until = self.now().saturating_add(memory_lifetime(fresh_for));
@@ -360,11 +399,15 @@ impl<P: Platform> Flow<'_, P> {
                 ));
                 Ok(stale)
             }
-            (Err(e), None) => Err((e, vec![])),
-        }
+            (Err(e), None) => Err(e),
+        };
+        guard.finish(result.clone());
+        result.map_err(|e| (e, vec![]))
     }
 
-    /// The discovery document, and how long the platform says it is fresh.
+    /// The discovery document, and how long the platform says it is fresh. It is kept (and shared by the
+    /// connectors that name the same issuer URL, fetched once for all) when its `issuer` is acceptable to at
+    /// least one of them; each connector applies its own rule whenever it uses it ([`Self::metadata`]).
     pub(super) async fn fetch_metadata(
         &self,
         connector: &Connector,
@@ -372,14 +415,19 @@ impl<P: Platform> Flow<'_, P> {
         let url = connector.discovery_url();
         let response = self
             .platform
-            .send(HttpRequest::get(&url))
+            .send(HttpRequest::document(&url))
             .await
             .map_err(|e| FlowError::IdpUnreachable(format!("discovery {url}: {e}")))?;
         if response.status != 200 {
             return Err(FlowError::IdpUnreachable(format!("discovery {url}: HTTP {}", response.status)));
         }
         let (expected, accept) = discovery_issuer_rule(connector);
-        let metadata = parse_provider_metadata_accepting(&response.body, &expected, accept)
+        let acceptable = |found: &str| {
+            accept(found)
+                || (self.config.connectors.iter())
+                    .any(|c| c.issuer == connector.issuer && c.id != connector.id && discovery_issuer_rule(c).1(found))
+        };
+        let metadata = parse_provider_metadata_accepting(&response.body, &expected, acceptable)
             .map_err(|e| FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id)))?;
         Ok((metadata, response.fresh_for))
     }
@@ -417,28 +465,25 @@ impl<P: Platform> Flow<'_, P> {
                 Freshness::Expired => {}
             }
         }
-        if let Some(in_flight) = &entry.jwks_in_flight {
-            return in_flight.wait().await.map(|set| (set, true));
+        if let Some(in_flight) = entry.jwks_in_flight.as_ref().filter(|s| s.live(now)) {
+            return self.wait_for(in_flight, "jwks_uri").await.map(|set| (set, true));
         }
         if let (Some((set, _)), true) = (&entry.jwks, force) {
             if entry.last_forced_jwks_fetch.is_some_and(|t| now.saturating_sub(t) < JWKS_REFETCH_COOLDOWN_SECONDS) {
                 return Ok((set.clone(), false));
             }
         }
-        let slot = InFlight::new();
-        self.providers.update(issuer, |e| {
-            e.jwks_in_flight = Some(slot.clone());
-            if force {
-                e.last_forced_jwks_fetch = Some(now);
-            }
-        });
-        let guard = InFlightGuard { cache: self.providers, issuer, slot };
+        let guard = self.providers.lead(issuer, jwks_slot, "jwks_uri", now);
+        if force {
+            self.providers.update(issuer, |e| e.last_forced_jwks_fetch = Some(now));
+        }
         let fetched = async {
-            let mut request = HttpRequest::get(jwks_uri);
-            if force {
+            let request = if force {
                 // Past every cache: the point is to see keys published since.
-                request.headers.push(("cache-control", "no-cache".to_string()));
-            }
+                HttpRequest::document(jwks_uri).refetched()
+            } else {
+                HttpRequest::document(jwks_uri)
+            };
             let response =
                 self.platform.send(request).await.map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))?;
             if response.status != 200 {
@@ -465,6 +510,20 @@ impl<P: Platform> Flow<'_, P> {
         };
         guard.finish(result.clone());
         result.map(|set| (set, true))
+    }
+
+    /// The result of another request's fetch in flight: checked after each pause of this request (see the
+    /// module documentation), given up on after [`IN_FLIGHT_LIMIT_SECONDS`].
+    async fn wait_for<T>(&self, in_flight: &InFlight<Fetched<T>>, what: &str) -> Fetched<T> {
+        loop {
+            if let Some(result) = in_flight.result.borrow().clone() {
+                return result;
+            }
+            if !in_flight.live(self.now()) {
+                return Err(FlowError::IdpUnreachable(format!("{what}: the fetch in flight did not finish")));
+            }
+            self.platform.pause().await;
+        }
     }
 
     /// Run the background refreshes that requests served with stale documents asked for. The Workers shell
@@ -524,7 +583,7 @@ mod tests {
         cache.schedule("https://other", discovery(), 101);
         assert_eq!(cache.due.borrow().len(), 1);
         cache.due.borrow_mut().clear();
-        cache.update("https://third", |e| e.jwks_in_flight = Some(InFlight::new()));
+        cache.update("https://third", |e| e.jwks_in_flight = Some(InFlight::new(500)));
         cache.schedule("https://third", jwks(), 500);
         assert!(!cache.refresh_pending());
     }

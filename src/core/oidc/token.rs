@@ -7,7 +7,7 @@ use url::form_urlencoded;
 
 use crate::core::config::TokenEndpointAuthMethod;
 use crate::core::oidc::discovery::ProviderMetadata;
-use crate::core::platform::{HttpRequest, HttpResponse};
+use crate::core::platform::{CachePolicy, HttpRequest, HttpResponse};
 use crate::core::secret::Secret;
 
 pub const MAX_TOKEN_RESPONSE_BYTES: usize = 128 * 1024;
@@ -60,7 +60,13 @@ impl TokenRequest<'_> {
                 form.append_pair("client_id", self.client_id).append_pair("client_secret", self.client_secret.expose());
             }
         }
-        HttpRequest { method: "POST", url: self.token_endpoint.to_string(), headers, body: Some(form.finish()) }
+        HttpRequest {
+            method: "POST",
+            url: self.token_endpoint.to_string(),
+            headers,
+            body: Some(form.finish()),
+            cache: CachePolicy::Never,
+        }
     }
 }
 
@@ -168,6 +174,16 @@ mod tests {
         let body = r.body.unwrap();
         assert!(body.contains("client_id=edge+client"));
         assert!(body.contains("client_secret=s%26cr%3Dt"));
+    }
+
+    #[test]
+    fn token_requests_are_never_cached() {
+        let s = secret();
+        for m in [TokenEndpointAuthMethod::ClientSecretBasic, TokenEndpointAuthMethod::ClientSecretPost] {
+            let r = req(m, &s);
+            assert_eq!(r.cache, CachePolicy::Never);
+            assert!(!r.may_read_shared_cache() && !r.may_store_in_shared_cache());
+        }
     }
 
     #[test]

@@ -5,16 +5,18 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::core::oidc::id_token::EmailVerified;
-use crate::core::platform::{HttpRequest, HttpResponse};
+use crate::core::platform::{CachePolicy, HttpRequest, HttpResponse};
 
 pub const MAX_USERINFO_BYTES: usize = 64 * 1024;
 
+/// The UserInfo request: one user's answer, never shared through a cache (same URL for every user).
 pub fn userinfo_request(endpoint: &str, access_token: &str) -> HttpRequest {
     HttpRequest {
         method: "GET",
         url: endpoint.to_string(),
         headers: vec![("accept", "application/json".into()), ("authorization", format!("Bearer {access_token}"))],
         body: None,
+        cache: CachePolicy::Never,
     }
 }
 
@@ -77,6 +79,15 @@ mod tests {
         let r = userinfo_request("https://idp.example/userinfo", "at");
         assert!(r.headers.contains(&("authorization", "Bearer at".to_string())));
         assert!(r.body.is_none());
+    }
+
+    #[test]
+    fn a_userinfo_answer_is_never_shared_through_a_cache() {
+        // Same URL for every user: a shared copy would hand one user's claims to the next.
+        let r = userinfo_request("https://idp.example/userinfo", "at");
+        assert_eq!(r.cache, CachePolicy::Never);
+        assert!(!r.may_read_shared_cache());
+        assert!(!r.may_store_in_shared_cache());
     }
 
     #[test]

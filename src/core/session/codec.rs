@@ -14,6 +14,9 @@
 //! - The first key signs; every key verifies (rotation: put the new key first, keep the old one).
 //! - Decoding returns `None` on every failure (absent, malformed, wrong key, wrong name or purpose): no oracle.
 //!
+//! The same keys protect the IdP documents (discovery, key sets) edge-auth keeps in the location's shared cache:
+//! `KeyRing::document_mac` with a sub-key of its own (see there).
+//!
 //! The MAC is computed in pure Rust: for a per-request check that is cheaper than a WebCrypto round trip
 //! (measured, see TOOLCHAIN.md).
 
@@ -60,6 +63,8 @@ struct DerivedKeys {
     transaction: HmacSha256,
     session_aead: Aes256Gcm,
     transaction_aead: Aes256Gcm,
+    /// Authenticates IdP documents in the location's shared cache.
+    document: HmacSha256,
 }
 
 impl DerivedKeys {
@@ -70,15 +75,18 @@ impl DerivedKeys {
         let mut transaction = [0u8; 32];
         let mut session_aead = [0u8; 32];
         let mut transaction_aead = [0u8; 32];
+        let mut document = [0u8; 32];
         hk.expand(b"edge-auth v1 session mac", &mut session).ok()?;
         hk.expand(b"edge-auth v1 login-transaction mac", &mut transaction).ok()?;
         hk.expand(b"edge-auth v1 session aead", &mut session_aead).ok()?;
         hk.expand(b"edge-auth v1 login-transaction aead", &mut transaction_aead).ok()?;
+        hk.expand(b"edge-auth v1 idp-document mac", &mut document).ok()?;
         Some(DerivedKeys {
             session: <HmacSha256 as Mac>::new_from_slice(&session).ok()?,
             transaction: <HmacSha256 as Mac>::new_from_slice(&transaction).ok()?,
             session_aead: Aes256Gcm::new_from_slice(&session_aead).ok()?,
             transaction_aead: Aes256Gcm::new_from_slice(&transaction_aead).ok()?,
+            document: <HmacSha256 as Mac>::new_from_slice(&document).ok()?,
         })
     }
 
@@ -214,6 +222,55 @@ impl KeyRing {
     }
 }
 
+impl KeyRing {
+    /// The MAC stored beside an IdP document in the location's shared cache, with the first key:
+    /// `base64url(HMAC-SHA256(k_document, "edge-auth\0v1\0idp-document\0" || u64be(len(url)) || url ||
+    /// u64be(fresh_until) || body))`, `k_document` derived by HKDF from each `SESSION_KEYS` key with a label of its
+    /// own. It binds the copy to the URL it answers, to the time until which it is fresh and to its bytes: another
+    /// Worker of the zone (which can write the same cache, but does not know `SESSION_KEYS`) can neither plant a
+    /// document, nor alter one, move it to another URL or stretch its life.
+    pub fn document_mac(&self, url: &str, fresh_until: u64, body: &[u8]) -> String {
+        match self.keys.first() {
+            Some(k) => b64::encode(document_tag(&k.document, url, fresh_until, body)),
+            None => String::new(), // impossible: a KeyRing always has a key
+        }
+    }
+
+    /// Whether `mac` (the stored header) is [`Self::document_mac`] of this copy under any key of the ring
+    /// (rotation: copies stored under the previous first key stay good). `fresh_until` is the stored header
+    /// too; `false` when either is absent or malformed.
+    pub fn verify_document_mac(&self, url: &str, fresh_until: Option<&str>, body: &[u8], mac: Option<&str>) -> bool {
+        let (Some(until), Some(tag)) = (crate::core::http::parse_fresh_until(fresh_until), mac.and_then(b64::decode))
+        else {
+            return false;
+        };
+        if tag.len() != 32 {
+            return false;
+        }
+        self.keys.iter().any(|k| {
+            let mut m = k.document.clone();
+            feed_document(&mut m, url, until, body);
+            m.verify_slice(&tag).is_ok() // constant-time comparison
+        })
+    }
+}
+
+const DOCUMENT_CONTEXT: &[u8] = b"edge-auth\0v1\0idp-document\0";
+
+fn feed_document(m: &mut HmacSha256, url: &str, fresh_until: u64, body: &[u8]) {
+    m.update(DOCUMENT_CONTEXT);
+    m.update(&(url.len() as u64).to_be_bytes());
+    m.update(url.as_bytes());
+    m.update(&fresh_until.to_be_bytes());
+    m.update(body);
+}
+
+fn document_tag(keyed: &HmacSha256, url: &str, fresh_until: u64, body: &[u8]) -> Vec<u8> {
+    let mut m = keyed.clone();
+    feed_document(&mut m, url, fresh_until, body);
+    m.finalize().into_bytes().to_vec()
+}
+
 fn feed(m: &mut HmacSha256, purpose: Purpose, cookie_name: &str, payload_b64: &str) {
     m.update(MAC_CONTEXT);
     m.update(purpose.label().as_bytes());
@@ -327,6 +384,48 @@ mod tests {
         assert!(r.open(Purpose::Session, "n", &String::from_utf8(bytes).unwrap()).is_none(), "tampered");
         assert!(r.open(Purpose::Session, "n", "v1e.").is_none());
         assert!(r.open(Purpose::Session, "n", "v1e.AAAA").is_none());
+    }
+
+    #[test]
+    fn cached_documents_are_authenticated_by_url_expiry_and_body() {
+        let url = "https://idp.example/.well-known/openid-configuration";
+        let body = br#"{"issuer":"https://idp.example","token_endpoint":"https://idp.example/token"}"#;
+        let r = ring(K1);
+        let mac = r.document_mac(url, 1_750_000_600, body);
+        let ok = |ring: &KeyRing, url: &str, until: Option<&str>, body: &[u8], mac: Option<&str>| {
+            ring.verify_document_mac(url, until, body, mac)
+        };
+        assert!(ok(&r, url, Some("1750000600"), body, Some(&mac)));
+        // Tampered body (a token endpoint pointing elsewhere), URL, expiry.
+        let forged = br#"{"issuer":"https://idp.example","token_endpoint":"https://evil.example/token"}"#;
+        assert!(!ok(&r, url, Some("1750000600"), forged, Some(&mac)), "body");
+        assert!(!ok(&r, url, Some("1750000600"), &body[..body.len() - 1], Some(&mac)), "truncated body");
+        assert!(!ok(&r, "https://idp.example/jwks", Some("1750000600"), body, Some(&mac)), "another URL");
+        assert!(!ok(&r, &format!("{url}?x"), Some("1750000600"), body, Some(&mac)), "another URL");
+        assert!(!ok(&r, url, Some("1750086400"), body, Some(&mac)), "a longer life");
+        assert!(!ok(&r, url, Some("1750000599"), body, Some(&mac)), "another expiry");
+        // URL and expiry cannot trade bytes with the body (length-prefixed, fixed width).
+        let shifted = r.document_mac("https://idp.example/x", 1, b"");
+        assert!(!ok(&r, "https://idp.example/", Some("1"), b"x", Some(&shifted)));
+        // Absent, malformed or foreign MACs; absent or malformed expiry.
+        assert!(!ok(&r, url, Some("1750000600"), body, None), "absent MAC");
+        for bad in ["", "x", "AAAA", &mac[..mac.len() - 1], &"A".repeat(43)] {
+            assert!(!ok(&r, url, Some("1750000600"), body, Some(bad)), "{bad:?}");
+        }
+        assert!(!ok(&r, url, None, body, Some(&mac)), "absent expiry");
+        assert!(!ok(&r, url, Some("soon"), body, Some(&mac)), "malformed expiry");
+        assert!(!ok(&ring(K2), url, Some("1750000600"), body, Some(&mac)), "another key");
+        // A cookie MAC key is not the document key (purposes are separate).
+        let cookie_keyed = r.keys[0].session.clone();
+        let cookie_style = b64::encode(document_tag(&cookie_keyed, url, 1_750_000_600, body));
+        assert!(!ok(&r, url, Some("1750000600"), body, Some(&cookie_style)));
+        // Rotation: a copy stored under the previous first key still verifies; new copies use the new one.
+        let rotated = ring(&format!("{K2},{K1}"));
+        assert!(ok(&rotated, url, Some("1750000600"), body, Some(&mac)));
+        let new = rotated.document_mac(url, 1_750_000_600, body);
+        assert_ne!(new, mac);
+        assert!(ok(&ring(K2), url, Some("1750000600"), body, Some(&new)));
+        assert!(!ok(&r, url, Some("1750000600"), body, Some(&new)), "the removed key's copies are misses");
     }
 
     #[test]
