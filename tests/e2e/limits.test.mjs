@@ -100,3 +100,51 @@ describe('request bodies on /auth/* are capped before they are read', () => {
     await expectAccepted(stack, { connector: 'main' });
   });
 });
+
+describe('IdP answers are capped while they stream (512 KiB)', () => {
+  // An "IdP" whose discovery document never ends: 600 KiB sent, then the connection stays open. A worker that
+  // reads answers whole waits for its 10 s timeout; a capped read gives up as soon as the cap is passed.
+  let idp;
+  let worker;
+  const sockets = new Set();
+  before(async () => {
+    const { startWorker } = await import('../support/harness.mjs');
+    idp = http.createServer((req, res) => {
+      const declared = req.url.startsWith('/declared');
+      res.writeHead(200, { 'content-type': 'application/json', ...(declared ? { 'content-length': String(10 * 1024 * 1024) } : {}) });
+      res.write('{"issuer":"');
+      if (!declared) for (let i = 0; i < 600; i++) res.write('a'.repeat(1024));
+      // ...and never end.
+    });
+    idp.on('connection', (s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    await new Promise((r) => idp.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${idp.address().port}`;
+    worker = await startWorker({
+      config: {
+        connectors: [
+          { id: 'endless', kind: 'oidc', issuer: `${base}/streamed`, client_id: 'c', client_secret_binding: 'S', domains: ['endless.example'] },
+          { id: 'declared', kind: 'oidc', issuer: `${base}/declared`, client_id: 'c', client_secret_binding: 'S', domains: ['declared.example'] },
+        ],
+      },
+      secrets: { S: 'secret' },
+    });
+  }, { timeout: 60_000 });
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    await Promise.allSettled([worker?.dispose(), new Promise((r) => idp?.close(r))]);
+  }, { timeout: 30_000 });
+
+  for (const domain of ['endless.example', 'declared.example']) {
+    test(`${domain}: the sign-in is refused (idp_unreachable) well before the 10 s IdP timeout`, async () => {
+      const started = Date.now();
+      const r = await fetch(`${worker.url}/auth/login?email=${encodeURIComponent(`alice@${domain}`)}`, { redirect: 'manual' });
+      const elapsed = Date.now() - started;
+      assert.equal(r.status, 502, `${r.status}`);
+      assert.equal(r.headers.get('x-edge-auth-error'), 'idp_unreachable');
+      assert.ok(elapsed < 5000, `answered after ${elapsed} ms: the worker kept reading past the cap`);
+    });
+  }
+});
