@@ -16,10 +16,12 @@ use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_
 use crate::core::http::{self as core_http, is_navigation, split_runtime_url, transport_of, Method, Outcome};
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
 use crate::core::platform::{
-    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, Rng, Secrets, SignatureVerifier,
+    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationPage, Rng, Secrets,
+    SignatureVerifier,
 };
 use crate::core::secret::Secret;
 use crate::core::session::revocation::Revocation;
+use crate::core::session::revocation_state::Reload;
 
 /// Binding of the static assets (`[assets] binding` in wrangler.toml).
 const ASSETS_BINDING: &str = "ASSETS";
@@ -37,9 +39,7 @@ pub fn edge_auth_fast_gate(url: &str, cookie_header: &str) -> bool {
     let Some(state) = state::loaded_state() else { return false };
     let Ok(ready) = &state.ready else { return false };
     let now = WorkerPlatform::unix_now();
-    if ready.config.origin.is_some()
-        || (ready.revocations_bound && state.cache.revocations_due(now, revocations::REFRESH_SECONDS))
-    {
+    if ready.config.origin.is_some() || (ready.revocations_bound && !state.cache.revocations.is_settled(now)) {
         return false;
     }
     // workerd hands over a normalised absolute URL: split it without the URL parser; anything unusual goes
@@ -94,12 +94,13 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let path = url.path();
     let now = WorkerPlatform::unix_now();
 
-    if ready.revocations_bound && state.cache.revocations_due(now, revocations::REFRESH_SECONDS) {
-        if state.cache.revocations_loaded() {
-            ctx.wait_until(background(env.clone(), state.clone(), now, true));
-        } else {
-            // A fresh isolate learns the list before admitting anyone (or answering /auth/me).
-            revocations::reload(env.clone(), state.clone(), now).await;
+    if ready.revocations_bound {
+        match state.cache.revocations.plan_reload(now) {
+            Reload::None => {}
+            Reload::Background => ctx.wait_until(background(env.clone(), state.clone(), now, true)),
+            // A fresh isolate (or one without a usable list) learns the list before admitting anyone (or
+            // answering /auth/me): every request waits for the same single reload.
+            Reload::Wait => state.cache.revocations.reload(&WorkerPlatform { env }, now).await,
         }
     }
 
@@ -163,7 +164,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
 /// the Worker carries one such task type.)
 async fn background(env: Env, state: std::rc::Rc<state::IsolateState>, now: u64, reload_revocations: bool) {
     if reload_revocations {
-        revocations::reload(env.clone(), state.clone(), now).await;
+        state.cache.revocations.reload(&WorkerPlatform { env: &env }, now).await;
     }
     let Ok(ready) = &state.ready else { return };
     if state.cache.refresh_pending() {
@@ -312,6 +313,10 @@ impl crate::core::platform::RevocationStore for WorkerPlatform<'_> {
         ttl_seconds: u64,
     ) -> std::result::Result<(), FetchError> {
         revocations::record(self.env, revocation, ttl_seconds).await
+    }
+
+    async fn list_revocations(&self, cursor: Option<&str>) -> std::result::Result<RevocationPage, FetchError> {
+        revocations::list(self.env, cursor).await
     }
 }
 
