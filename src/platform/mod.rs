@@ -27,6 +27,9 @@ use crate::core::session::revocation_state::Reload;
 const ASSETS_BINDING: &str = "ASSETS";
 /// Outgoing requests to an IdP give up after this long.
 const IDP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often, and for how long at most, a request checks whether another request's revocation reload ended.
+const RELOAD_POLL: Duration = Duration::from_millis(10);
+const RELOAD_WAIT: Duration = Duration::from_secs(30);
 /// Largest form body accepted on `/auth/*` POST routes.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -100,6 +103,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             Reload::Background => ctx.wait_until(background(env.clone(), state.clone(), now, true)),
             // A fresh isolate (or one without a usable list) learns the list before admitting anyone (or
             // answering /auth/me): every request waits for the same single reload.
+            Reload::Wait if state.cache.revocations.reload_in_flight() => wait_for_reload(&state).await,
             Reload::Wait => state.cache.revocations.reload(&WorkerPlatform { env }, now).await,
         }
     }
@@ -156,6 +160,19 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             }
             Ok(Response::from_bytes(body)?.with_status(status).with_headers(out))
         }
+    }
+}
+
+/// Wait for another request's revocation reload to end. On timers of this request, not by being woken from
+/// the reloading request: workerd cancels continuations that one request's I/O resolves for another
+/// ("A promise was resolved or rejected from a different request context"), which answered 500 to every
+/// waiter. Gives up after the reload's own worst case (then the list is not usable: sessions are refused).
+async fn wait_for_reload(state: &state::IsolateState) {
+    for _ in 0..(RELOAD_WAIT.as_millis() / RELOAD_POLL.as_millis()) {
+        if !state.cache.revocations.reload_in_flight() {
+            return;
+        }
+        worker::Delay::from(RELOAD_POLL).await;
     }
 }
 

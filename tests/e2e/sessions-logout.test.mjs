@@ -477,6 +477,23 @@ describe('reloads never use a partial list', () => {
     }
   });
 
+  test('concurrent first requests of a fresh isolate wait for one single reload', async () => {
+    const wes = await signIn('wes@corp.example');
+    const xena = await signIn('xena@corp.example');
+    const w = await startWorkerWithFakeKv({ COUNT: 4_000, REVOKED: [wes.sid] });
+    try {
+      const mark = w.logs.mark();
+      const statuses = await Promise.all(
+        Array.from({ length: 24 }, (_, i) => protectedStatus(i % 2 ? wes.cookie : xena.cookie, w.url)),
+      );
+      assert.deepEqual(statuses, Array.from({ length: 24 }, (_, i) => (i % 2 ? 401 : 200)), w.logs.since(mark).join("\n"));
+      const lists = w.logs.since(mark).filter((l) => l.startsWith('fake-kv: list'));
+      assert.deepEqual(lists, ['fake-kv: list from 0', 'fake-kv: list from 1000', 'fake-kv: list from 2000', 'fake-kv: list from 3000', 'fake-kv: list from 4000'], `one reload of 5 pages, not one per request (main: one per request)\n${lists.length} list calls`);
+    } finally {
+      await w.dispose();
+    }
+  });
+
   test('a fresh isolate whose store cannot be listed refuses sessions (fail closed) instead of using an empty list', async () => {
     const vic = await signIn('vic@corp.example');
     const w = await startWorkerWithFakeKv({ FAILS: true });
@@ -514,9 +531,12 @@ class FakeKv {
     return { name: p[0], metadata: p[1] };
   }
   async list({ limit = 1000, cursor } = {}) {
+    const start = cursor ? Number(cursor) : 0;
+    console.warn('fake-kv: list from ' + start);
+    // Slow enough for concurrent requests to overlap a reload.
+    await new Promise((resolve) => setTimeout(resolve, 20));
     if (this.fails) throw new Error('KV list failed (test)');
     const total = this.count + this.revoked.length + puts.size;
-    const start = cursor ? Number(cursor) : 0;
     const keys = [];
     for (let n = start; n < Math.min(total, start + limit); n++) keys.push(this.entry(n));
     const end = start + keys.length;

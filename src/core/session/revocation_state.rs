@@ -210,6 +210,12 @@ impl RevocationState {
         }
     }
 
+    /// Whether a reload is running (a platform whose requests cannot wake each other polls this instead of
+    /// awaiting [`Self::reload`]).
+    pub fn reload_in_flight(&self) -> bool {
+        self.flight.borrow().is_some()
+    }
+
     /// Read the whole store into a new list (or, while another reload runs, wait for that one).
     pub async fn reload<S: RevocationStore + Log>(&self, store: &S, now: u64) {
         let running = self.flight.borrow().clone();
