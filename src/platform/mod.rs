@@ -103,8 +103,10 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             Reload::Background => ctx.wait_until(background(env.clone(), state.clone(), now, true)),
             // A fresh isolate (or one without a usable list) learns the list before admitting anyone (or
             // answering /auth/me): every request waits for the same single reload.
-            Reload::Wait if state.cache.revocations.reload_in_flight() => wait_for_reload(&state).await,
-            Reload::Wait => state.cache.revocations.reload(&WorkerPlatform { env }, now).await,
+            Reload::Wait => {
+                state.cache.revocations.reload(&WorkerPlatform { env }, now).await;
+                wait_for_reload(&state).await;
+            }
         }
     }
 
@@ -163,10 +165,10 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     }
 }
 
-/// Wait for another request's revocation reload to end. On timers of this request, not by being woken from
-/// the reloading request: workerd cancels continuations that one request's I/O resolves for another
-/// ("A promise was resolved or rejected from a different request context"), which answered 500 to every
-/// waiter. Gives up after the reload's own worst case (then the list is not usable: sessions are refused).
+/// Wait for another request's revocation reload to end, on this request's own timers: woken by the reloading
+/// request's I/O, workerd cancels the continuation ("A promise was resolved or rejected from a different
+/// request context"), which answered 500 to every waiter. Gives up after `RELOAD_WAIT` (the list then is not
+/// usable: sessions are refused).
 async fn wait_for_reload(state: &state::IsolateState) {
     for _ in 0..(RELOAD_WAIT.as_millis() / RELOAD_POLL.as_millis()) {
         if !state.cache.revocations.reload_in_flight() {

@@ -115,19 +115,14 @@ impl<P: Platform> Flow<'_, P> {
         let sid = identity.sid.filter(|s| !s.is_empty());
         if let Some(long) = sid.as_ref().filter(|s| s.len() > MAX_SID_LEN) {
             return Err(fail(FlowError::IdToken(format!(
-                "the sid claim (the IdP's session id) is {} bytes, more than the {MAX_SID_LEN} a session keeps: the \
-                 IdP's logout could not end this session",
+                "the sid claim is {} bytes, over {MAX_SID_LEN}: logout could not reach this session",
                 long.len()
             ))));
         }
         // Sessions are refused while the revocation list cannot be read completely (fail closed): a session
         // issued now would be refused at once, sending the visitor round the sign-in again.
         if self.providers.revocations.blocks_sessions(now) {
-            return Err(fail(FlowError::Config(
-                "the revocation list (KV binding REVOCATIONS) could not be read completely: sign-ins are refused \
-                 until it can (see the earlier log lines)"
-                    .into(),
-            )));
+            return Err(fail(FlowError::Config("the revocation list is unreadable: sign-ins are refused".into())));
         }
         let session = Session {
             sub: identity.sub,
@@ -145,11 +140,7 @@ impl<P: Platform> Flow<'_, P> {
         let (_, sealed) = session
             .seal_within_budget(self.keys, session_name, &self.config.session, self.platform)
             .ok_or_else(|| {
-                fail(FlowError::IdToken(
-                    "the identity (sub, email, issuer and the IdP's session id, which logout needs) is too large for \
-                     a session cookie"
-                        .into(),
-                ))
+                fail(FlowError::IdToken("the identity (with its session id) is too large for a session cookie".into()))
             })?;
         let session_cookie =
             set_cookie(session_name, &sealed, self.config.session.lifetime_seconds, transport, SameSite::Lax);

@@ -44,10 +44,9 @@ impl<P: Platform> Flow<'_, P> {
         if let Some(s) = &session {
             match self.revoke(RevocationList::for_session(s, self.now())).await {
                 Ok(()) => {}
-                Err(RevokeError::Refused(refusal)) => self.platform.warn(&format!(
-                    "edge-auth: logout: the session is not recorded as ended (a copy of its cookie stays valid): {}",
-                    refusal.log_detail()
-                )),
+                Err(RevokeError::Refused(refusal)) => {
+                    self.platform.warn(&format!("edge-auth: logout not recorded: {}", refusal.log_detail()))
+                }
                 Err(RevokeError::Store(e)) => self.platform.warn(&format!("edge-auth: logout: {}", e.log_detail())),
             }
         }
@@ -141,38 +140,31 @@ impl<P: Platform> Flow<'_, P> {
                 if !matches!(refusal, WriteRefusal::RateLimited { log: None, .. }) {
                     self.platform.warn(&format!("edge-auth: {channel} logout refused: {}", refusal.log_detail()));
                 }
+                let unavailable = r#"{"error":"temporarily_unavailable"}"#;
                 Ok(Outcome::Respond(match refusal {
-                    WriteRefusal::RateLimited { retry_after, .. } => channel_response(
-                        429,
-                        r#"{"error":"temporarily_unavailable","error_description":"too many logout requests"}"#,
-                    )
-                    .with_header("retry-after", retry_after.to_string()),
-                    _ => channel_response(
-                        503,
-                        r#"{"error":"temporarily_unavailable","error_description":"the logout could not be recorded"}"#,
-                    ),
+                    WriteRefusal::RateLimited { retry_after, .. } => {
+                        channel_response(429, unavailable).with_header("retry-after", retry_after.to_string())
+                    }
+                    _ => channel_response(503, unavailable),
                 }))
             }
             RevokeError::Store(e) => {
                 self.platform.warn(&format!("edge-auth: {channel} logout not recorded: {}", e.log_detail()));
-                Ok(Outcome::Respond(channel_response(
-                    500,
-                    r#"{"error":"server_error","error_description":"the logout could not be recorded"}"#,
-                )))
+                Ok(Outcome::Respond(channel_response(500, r#"{"error":"server_error"}"#)))
             }
         }
     }
 
     /// `GET /auth/logout/frontchannel?iss=…&sid=…`, or `?sid=…` alone from Microsoft Entra.
     pub(super) async fn frontchannel_logout(&self, req: &Request, transport: Transport) -> FlowResult {
-        let bad = |description: &str| {
+        let bad = || {
             Ok(Outcome::Respond(channel_response(
                 400,
-                &format!(r#"{{"error":"invalid_request","error_description":"{description}"}}"#),
+                r#"{"error":"invalid_request","error_description":"iss (a connector's issuer, or none for Entra) and sid (1 to 255 bytes)"}"#,
             )))
         };
         let Some(sid) = req.query_param("sid").filter(|s| !s.is_empty() && s.len() <= MAX_SID_LEN) else {
-            return bad("a sid of 1 to 255 bytes is required");
+            return bad();
         };
         let now = self.now();
         let revocations: Vec<Revocation> = match req.query_param("iss") {
@@ -180,7 +172,7 @@ impl<P: Platform> Flow<'_, P> {
                 // Several connectors may share an issuer: the revocation (by iss) covers them all, and is
                 // accounted to the first.
                 let Some(first) = self.connectors_for_issuer(&iss).await.first().map(|c| c.id.clone()) else {
-                    return bad("unknown issuer");
+                    return bad();
                 };
                 vec![Revocation { kind: RevocationKind::Sid, iss, value: sid, at: now, connector: first }]
             }
@@ -201,7 +193,7 @@ impl<P: Platform> Flow<'_, P> {
                 .collect(),
         };
         if revocations.is_empty() {
-            return bad("iss and sid are required");
+            return bad();
         }
         for r in &revocations {
             if let Err(refusal) = self.providers.revocations.take_token(&r.connector, now) {
@@ -220,8 +212,15 @@ impl<P: Platform> Flow<'_, P> {
         let mut response = response.with_header("content-security-policy", "default-src 'none'");
         // The visitor's own cookie is cleared only when it is the session named: anyone can make a browser
         // send this GET with a sid of their choosing.
-        let named = authenticate(&req.cookie_header, transport, self.keys, now)
-            .is_some_and(|session| RevocationList::from_entries(revocations).is_revoked(&session));
+        let named = authenticate(&req.cookie_header, transport, self.keys, now).is_some_and(|session| {
+            revocations.iter().any(|r| {
+                session.sid.as_ref() == Some(&r.value)
+                    && match r.kind {
+                        RevocationKind::ConnectorSid => session.connector == r.connector,
+                        _ => session.iss == r.iss,
+                    }
+            })
+        });
         if named {
             response = response.with_cookie(delete_cookie(CookieKind::Session.name(transport), transport));
         }

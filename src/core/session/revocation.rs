@@ -103,8 +103,9 @@ pub struct RevocationList {
     sessions: ByScope,
     /// connector -> sid
     connector_sids: ByScope,
-    /// How many entries each connector is accounted (the count limit).
-    per_connector: HashMap<String, usize>,
+    /// How many entries each connector is accounted (the count limit). (`u64`, the inner maps' value type:
+    /// one hash map instantiation less in the wasm.)
+    per_connector: HashMap<String, u64>,
     len: usize,
 }
 
@@ -164,7 +165,7 @@ impl RevocationList {
 
     /// How many entries are accounted to this connector.
     pub fn count_for(&self, connector: &str) -> usize {
-        self.per_connector.get(connector).copied().unwrap_or(0)
+        self.per_connector.get(connector).map_or(0, |&n| usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// The revocation of exactly this session (used by our own sign-out).

@@ -23,11 +23,6 @@
 //! Object) only has to implement that trait.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 
 use crate::core::platform::{Log, RevocationStore};
 use crate::core::session::record::Session;
@@ -87,21 +82,17 @@ impl WriteRefusal {
     pub fn log_detail(&self) -> String {
         match self {
             WriteRefusal::RateLimited { connector, log, .. } => format!(
-                "front-channel logouts for connector {connector:?} are over the rate limit ({RATE_BURST} at once, \
-                 {RATE_PER_SECOND}/s per isolate): {} refused with 429",
+                "connector {connector:?} is over the rate limit ({RATE_BURST} at once, {RATE_PER_SECOND}/s per \
+                 isolate): {} refused with 429",
                 log.unwrap_or(1)
             ),
-            WriteRefusal::ConnectorFull { connector, count, limit } => format!(
-                "connector {connector:?} has {count} revocations stored, its limit is {limit}: new revocations \
-                 through it are refused (503) until old ones expire (a flood of front-channel logouts?)"
-            ),
-            WriteRefusal::StoreFull { count, limit } => format!(
-                "the revocation store holds {count} revocations, its limit is {limit}: new revocations are \
-                 refused (503) until old ones expire"
-            ),
-            WriteRefusal::Unavailable => "the revocation list could not be read completely (see the earlier \
-                 log lines): new revocations are refused (503) until it can"
-                .to_string(),
+            WriteRefusal::ConnectorFull { connector, count, limit } => {
+                format!("connector {connector:?} has {count} revocations stored, its limit is {limit} (503)")
+            }
+            WriteRefusal::StoreFull { count, limit } => {
+                format!("the store has {count} revocations, its limit is {limit} (503)")
+            }
+            WriteRefusal::Unavailable => "the revocation list is unreadable (503)".to_string(),
         }
     }
 }
@@ -161,9 +152,10 @@ pub struct RevocationState {
     attempted_at: Cell<Option<u64>>,
     /// Revocations written by this isolate, until a listing shows them.
     local: RefCell<Vec<Revocation>>,
-    limiters: RefCell<HashMap<String, Limiter>>,
-    /// The reload in progress: concurrent requests wait for it instead of starting another.
-    flight: RefCell<Option<Rc<Flight>>>,
+    /// Per connector (a handful: a list, not another hash map in the wasm).
+    limiters: RefCell<Vec<(String, Limiter)>>,
+    /// A reload is in progress: concurrent requests wait for it instead of starting another.
+    flight: Cell<bool>,
 }
 
 impl RevocationState {
@@ -195,7 +187,7 @@ impl RevocationState {
     /// answer counts as the attempt, so concurrent requests schedule one reload.
     pub fn plan_reload(&self, now: u64) -> Reload {
         self.shared.set(true);
-        let in_flight = self.flight.borrow().is_some();
+        let in_flight = self.flight.get();
         if self.usable(now) {
             if !in_flight && self.attempt_due(now) {
                 self.attempted_at.set(Some(now));
@@ -210,23 +202,20 @@ impl RevocationState {
         }
     }
 
-    /// Whether a reload is running (a platform whose requests cannot wake each other polls this instead of
-    /// awaiting [`Self::reload`]).
+    /// Whether a reload is running. A request that finds one running waits by polling this on its own timers
+    /// (on Workers, one request's I/O must not resume another request's code).
     pub fn reload_in_flight(&self) -> bool {
-        self.flight.borrow().is_some()
+        self.flight.get()
     }
 
-    /// Read the whole store into a new list (or, while another reload runs, wait for that one).
+    /// Read the whole store into a new list; returns at once when another reload is running (see
+    /// [`Self::reload_in_flight`]).
     pub async fn reload<S: RevocationStore + Log>(&self, store: &S, now: u64) {
-        let running = self.flight.borrow().clone();
-        if let Some(flight) = running {
-            Wait(flight).await;
+        if self.flight.replace(true) {
             return;
         }
-        let flight = Rc::new(Flight::default());
-        *self.flight.borrow_mut() = Some(flight.clone());
         self.attempted_at.set(Some(now));
-        let _guard = FlightGuard { state: self, flight };
+        let _guard = FlightGuard(&self.flight);
         let read = read_all(store).await;
         self.apply(read, now, store);
     }
@@ -242,31 +231,20 @@ impl RevocationState {
                 *self.list.borrow_mut() = list;
                 self.complete_at.set(Some(now));
                 if unreadable > 0 {
-                    log.warn(&format!(
-                        "edge-auth: revocations: {unreadable} stored entries are not in edge-auth's format and were \
-                         skipped"
-                    ));
+                    log.warn(&format!("edge-auth: revocations: {unreadable} unreadable entries skipped"));
                 }
             }
             Err(why) => {
                 let why = match why {
                     Incomplete::Error(e) => format!("the store could not be listed: {e}"),
-                    Incomplete::TooMany => format!(
-                        "the store holds more than {MAX_LOADED_REVOCATIONS} revocations (more than a reload holds; \
-                         writes stop at {MAX_REVOCATIONS}: were entries written by something else?)"
-                    ),
-                    Incomplete::TooManyPages => {
-                        format!("the store's listing did not end within {MAX_LIST_PAGES} pages")
-                    }
+                    Incomplete::TooMany => format!("the store holds more than {MAX_LOADED_REVOCATIONS} revocations"),
+                    Incomplete::TooManyPages => format!("the listing did not end within {MAX_LIST_PAGES} pages"),
                 };
                 let state = match self.complete_at.get() {
-                    Some(t) if now.saturating_sub(t) <= MAX_LIST_AGE_SECONDS => format!(
-                        "keeping the complete list read {} s ago (used for at most {MAX_LIST_AGE_SECONDS} s)",
-                        now.saturating_sub(t)
-                    ),
-                    _ => "there is no complete list: every session and sign-in is refused (fail closed) until a \
-                          reload reads the whole store"
-                        .to_string(),
+                    Some(t) if now.saturating_sub(t) <= MAX_LIST_AGE_SECONDS => {
+                        format!("keeping the complete list read {} s ago", now.saturating_sub(t))
+                    }
+                    _ => "no complete list: sessions and sign-ins are refused (fail closed)".to_string(),
                 };
                 log.warn(&format!("edge-auth: revocations: reload incomplete, {why}; {state}"));
             }
@@ -276,11 +254,15 @@ impl RevocationState {
     /// The per-isolate rate limit of front-channel logouts through `connector`.
     pub fn take_token(&self, connector: &str, now: u64) -> Result<(), WriteRefusal> {
         let mut limiters = self.limiters.borrow_mut();
-        let limiter = limiters.entry(connector.to_string()).or_insert_with(|| Limiter {
-            bucket: TokenBucket::full(now),
-            unreported: 0,
-            logged_at: None,
-        });
+        let index = match limiters.iter().position(|(c, _)| c == connector) {
+            Some(i) => i,
+            None => {
+                let fresh = Limiter { bucket: TokenBucket::full(now), unreported: 0, logged_at: None };
+                limiters.push((connector.to_string(), fresh));
+                limiters.len() - 1
+            }
+        };
+        let Some((_, limiter)) = limiters.get_mut(index) else { return Ok(()) };
         match limiter.bucket.take(now) {
             Ok(()) => Ok(()),
             Err(retry_after) => {
@@ -365,48 +347,21 @@ async fn read_all<S: RevocationStore>(store: &S) -> Result<(RevocationList, usiz
     Err(Incomplete::TooManyPages)
 }
 
-/// One reload in progress (single-threaded isolate): waiters are woken when it ends.
-#[derive(Default)]
-struct Flight {
-    done: Cell<bool>,
-    waiters: RefCell<Vec<Waker>>,
-}
-
-struct Wait(Rc<Flight>);
-
-impl Future for Wait {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.done.get() {
-            return Poll::Ready(());
-        }
-        self.0.waiters.borrow_mut().push(cx.waker().clone());
-        Poll::Pending
-    }
-}
-
-/// Ends the flight even if the reloading request is dropped half-way, so waiters never hang.
-struct FlightGuard<'a> {
-    state: &'a RevocationState,
-    flight: Rc<Flight>,
-}
+/// Ends the flight even if the reloading request is dropped half-way, so waiters never wait for nothing.
+struct FlightGuard<'a>(&'a Cell<bool>);
 
 impl Drop for FlightGuard<'_> {
     fn drop(&mut self) {
-        let mut slot = self.state.flight.borrow_mut();
-        if slot.as_ref().is_some_and(|f| Rc::ptr_eq(f, &self.flight)) {
-            *slot = None;
-        }
-        drop(slot);
-        self.flight.done.set(true);
-        for waker in self.flight.waiters.borrow_mut().drain(..) {
-            waker.wake();
-        }
+        self.0.set(false);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
     use super::*;
     use crate::core::platform::{FetchError, RevocationPage};
     use crate::core::session::revocation::RevocationKind;
@@ -704,7 +659,7 @@ mod tests {
         let down = FakeStore::failing();
         reload(&state, &down, T);
         assert!(state.blocks_sessions(T) && state.is_revoked(&session("fine"), T));
-        assert!(down.logged("there is no complete list"));
+        assert!(down.logged("no complete list"));
     }
 
     #[test]
@@ -716,17 +671,18 @@ mod tests {
         let mut a = Box::pin(state.reload(&store, T));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(a.as_mut().poll(&mut cx).is_pending());
-        // A second request arrives while the first one's reload runs: it waits, no second listing.
+        assert!(state.reload_in_flight());
+        // A second request arrives while the first one's reload runs: it is told to wait (the platform polls
+        // reload_in_flight), and starts no second listing.
         assert_eq!(state.plan_reload(T), Reload::Wait);
-        let mut b = Box::pin(state.reload(&store, T));
-        assert!(b.as_mut().poll(&mut cx).is_pending());
+        assert!(Box::pin(state.reload(&store, T)).as_mut().poll(&mut cx).is_ready());
         assert_eq!(state.plan_reload(T + REFRESH_SECONDS), Reload::Wait, "in flight, not usable yet: wait");
         let mut rounds = 0;
         while a.as_mut().poll(&mut cx).is_pending() {
             rounds += 1;
             assert!(rounds < 10);
         }
-        assert!(b.as_mut().poll(&mut cx).is_ready(), "woken by the first one's end");
+        assert!(!state.reload_in_flight());
         assert_eq!(store.calls.get(), 2, "one reload: its two pages");
         assert!(state.is_revoked(&session("revoked"), T));
         // A background reload never overlaps a running one.
@@ -736,7 +692,7 @@ mod tests {
         assert!(bg.as_mut().poll(&mut cx).is_pending());
         assert_eq!(state.plan_reload(t + REFRESH_SECONDS), Reload::None, "a reload is running");
         drop(bg);
-        assert!(state.flight.borrow().is_none(), "an abandoned reload frees the slot");
+        assert!(!state.reload_in_flight(), "an abandoned reload frees the slot");
         assert_eq!(state.plan_reload(t + REFRESH_SECONDS), Reload::Background);
     }
 }
