@@ -147,7 +147,13 @@ impl RevocationList {
             }
             None => {
                 by_value.insert(r.value, r.at);
-                *self.per_connector.entry(r.connector).or_default() += 1;
+                // get_mut + insert: the code the inner maps already use (no entry API instantiation).
+                match self.per_connector.get_mut(&r.connector) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.per_connector.insert(r.connector, 1);
+                    }
+                }
                 self.len += 1;
                 true
             }
