@@ -2365,12 +2365,13 @@ const EVENT_BACKCHANNEL: &str = "http://schemas.openid.net/event/backchannel-log
 /// front-channel logout with `sid` alone).
 fn world_with_entra() -> World {
     let mut w = World::new();
+    // config_json's argument lands at the end of acme's object: close it and add the Entra connector.
     let entra = format!(
-        r#","entra_extra":0}},{{"id":"corp","kind":"entra","tenant":"{CORP_TENANT}","client_id":"corp-app",
+        r#"}},{{"id":"corp","kind":"entra","tenant":"{CORP_TENANT}","client_id":"corp-app",
             "client_secret_binding":"ACME_CLIENT_SECRET","domains":["corp.example"]"#
     );
-    let text = config_json(&entra).replace(r#","entra_extra":0"#, "");
-    w.config = Config::from_json(&text).unwrap();
+    w.config = Config::from_json(&config_json(&entra)).unwrap();
+    assert_eq!(w.config.connectors.len(), 3);
     w
 }
 
@@ -2547,6 +2548,13 @@ fn at_the_count_limit_new_revocations_are_refused_with_503_and_a_log_line() {
     );
     assert!(logs.iter().any(|l| l.contains("back-channel") && l.contains("\"acme\"")), "{logs:?}");
     assert_eq!(w.p.revocations.borrow().len(), recorded_before, "nothing accepted and forgotten");
+    // Our own sign-out at the limit still deletes the cookie (and says in the log that a copy stays valid).
+    let mut own = request(Method::Post, &format!("{SITE}/auth/logout"), &alice);
+    own.origin_header = Some(SITE.to_string());
+    let r = w.handle(&own);
+    assert_eq!(r.status, 302, "{}", describe(&r));
+    assert!(clears_session(&r), "{}", describe(&r));
+    assert!(w.p.logs().iter().any(|l| l.contains("logout not recorded") && l.contains("\"acme\"")), "{:?}", w.p.logs());
     // A revocation the store already holds is no new entry: still answered.
     assert_eq!(frontchannel(&w, &[("iss", ISSUER), ("sid", "flood-3")], "").status, 200);
     // Another connector keeps its room.
