@@ -24,6 +24,7 @@ fn main() {
             iss: session.iss.clone(),
             value: format!("other-{i}"),
             at: 1_700_000_100,
+            connector: session.connector.clone(),
         }));
         let rounds = 2_000_000;
         let start = Instant::now();

@@ -22,13 +22,15 @@ use edge_auth::core::flow::{authenticate, gate, Flow, Gate, GateRequest, Isolate
 use edge_auth::core::http::{Method, Outcome, Request, Response};
 use edge_auth::core::oidc::jwks::{Alg, EcCurve, Jwk, KeyMaterial};
 use edge_auth::core::platform::{
-    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationStore, Rng, Secrets,
-    SignatureVerifier,
+    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationPage, RevocationStore, Rng,
+    Secrets, SignatureVerifier,
 };
 use edge_auth::core::secret::Secret;
 use edge_auth::core::session::codec::{KeyRing, Purpose};
 use edge_auth::core::session::cookies::{CookieKind, Transport};
-use edge_auth::core::session::revocation::Revocation;
+use edge_auth::core::session::record::{Session, MAX_SID_LEN};
+use edge_auth::core::session::revocation::{Revocation, RevocationKind};
+use edge_auth::core::session::revocation_state::{Reload, MAX_REVOCATIONS_PER_CONNECTOR, RATE_BURST, RATE_PER_SECOND};
 use ring::rand::SystemRandom;
 use ring::signature::{
     self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
@@ -108,6 +110,9 @@ struct TestPlatform {
     logs: RefCell<Vec<String>>,
     /// What the flow recorded in the shared revocation store.
     revocations: RefCell<Vec<(Revocation, u64)>>,
+    /// What the shared store lists (pages of 1000), and whether listing fails.
+    stored: RefCell<Vec<Revocation>>,
+    list_fails: Cell<bool>,
 }
 
 impl TestPlatform {
@@ -119,6 +124,8 @@ impl TestPlatform {
             yield_on_send: Cell::new(false),
             routes: RefCell::new(HashMap::new()),
             revocations: RefCell::new(Vec::new()),
+            stored: RefCell::new(Vec::new()),
+            list_fails: Cell::new(false),
             requests: RefCell::new(Vec::new()),
             secrets: HashMap::from([
                 ("ACME_CLIENT_SECRET".to_string(), CLIENT_SECRET.to_string()),
@@ -324,7 +331,19 @@ impl Secrets for TestPlatform {
 impl RevocationStore for TestPlatform {
     async fn record_revocation(&self, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError> {
         self.revocations.borrow_mut().push((revocation.clone(), ttl_seconds));
+        self.stored.borrow_mut().push(revocation.clone());
         Ok(())
+    }
+
+    async fn list_revocations(&self, cursor: Option<&str>) -> Result<RevocationPage, FetchError> {
+        if self.list_fails.get() {
+            return Err(FetchError("KV list failed".into()));
+        }
+        let start: usize = cursor.map_or(0, |c| c.parse().unwrap());
+        let stored = self.stored.borrow();
+        let end = (start + 1000).min(stored.len());
+        let cursor = (end < stored.len()).then(|| end.to_string());
+        Ok(RevocationPage { entries: stored[start..end].to_vec(), unreadable: 0, cursor })
     }
 }
 
@@ -2586,4 +2605,287 @@ fn an_ambiguous_address_is_refused_at_routing() {
         let r = w.get(&url_with(&format!("{SITE}/auth/login"), &[("email", email)]), "");
         assert_refused(&r, 400, "invalid_email");
     }
+}
+
+// ---- sign-out by the IdP: front-channel forms, bounds, and sessions that stay reachable ---------------
+
+/// A GUID-shaped Entra tenant id.
+const CORP_TENANT: &str = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+const EVENT_BACKCHANNEL: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// The world with an `entra` connector `corp` besides acme and other (none of them is contacted by a
+/// front-channel logout with `sid` alone).
+fn world_with_entra() -> World {
+    let mut w = World::new();
+    // config_json's argument lands at the end of acme's object: close it and add the Entra connector.
+    let entra = format!(
+        r#"}},{{"id":"corp","kind":"entra","tenant":"{CORP_TENANT}","client_id":"corp-app",
+            "client_secret_binding":"ACME_CLIENT_SECRET","domains":["corp.example"]"#
+    );
+    w.config = Config::from_json(&config_json(&entra)).unwrap();
+    assert_eq!(w.config.connectors.len(), 3);
+    w
+}
+
+/// A session cookie header (sealed with the world's keys) for a session of `connector`/`iss` with `sid`.
+fn session_cookie(w: &World, connector: &str, iss: &str, sid: Option<&str>) -> String {
+    let now = w.now();
+    let session = Session {
+        sub: format!("sub-of-{connector}"),
+        email: "someone@acme.example".into(),
+        name: None,
+        connector: connector.into(),
+        iss: iss.into(),
+        iat: now,
+        exp: now + SESSION_LIFETIME,
+        sid: sid.map(str::to_string),
+        renewed_at: now,
+        groups: vec![],
+    };
+    format!("{SESSION_COOKIE}={}", session.seal(&w.keys, SESSION_COOKIE))
+}
+
+fn me_status(w: &World, cookie: &str) -> u16 {
+    w.get(&format!("{SITE}/auth/me"), cookie).status
+}
+
+fn frontchannel(w: &World, pairs: &[(&str, &str)], cookie: &str) -> Response {
+    w.get(&url_with(&format!("{SITE}/auth/logout/frontchannel"), pairs), cookie)
+}
+
+/// Whether the response deletes the visitor's session cookie.
+fn clears_session(r: &Response) -> bool {
+    set_cookie_line(r, SESSION_COOKIE).is_some_and(|l| cookie_value(l).is_empty())
+}
+
+#[test]
+fn frontchannel_with_sid_alone_ends_the_entra_session_scoped_to_entra_connectors() {
+    let w = world_with_entra();
+    // Entra's issuers name the tenant; the session carries the tenant's issuer.
+    let entra_iss = format!("https://login.microsoftonline.com/{CORP_TENANT}/v2.0");
+    let entra = session_cookie(&w, "corp", &entra_iss, Some("entra-sid-1"));
+    let other_entra_session = session_cookie(&w, "corp", &entra_iss, Some("entra-sid-2"));
+    // The same sid value in a session of a non-Entra connector is another IdP's session.
+    let acme = session_cookie(&w, "acme", ISSUER, Some("entra-sid-1"));
+    for c in [&entra, &other_entra_session, &acme] {
+        assert_eq!(me_status(&w, c), 200);
+    }
+    let r = frontchannel(&w, &[("sid", "entra-sid-1")], &entra);
+    assert_eq!(r.status, 200, "{}", describe(&r));
+    assert!(clears_session(&r), "the visitor's own session is the one named: {}", describe(&r));
+    assert_eq!(me_status(&w, &entra), 401, "the Entra session ended");
+    assert_eq!(me_status(&w, &other_entra_session), 200);
+    assert_eq!(me_status(&w, &acme), 200, "only sessions signed in through an Entra connector");
+    let recorded = w.p.revocations.borrow();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].0.kind, RevocationKind::ConnectorSid);
+    assert_eq!(recorded[0].0.connector, "corp");
+    assert_eq!(recorded[0].1, SESSION_LIFETIME + 300, "kept as long as a session it ends can live");
+}
+
+#[test]
+fn frontchannel_with_sid_alone_is_400_without_an_entra_connector() {
+    let w = World::new();
+    let acme = session_cookie(&w, "acme", ISSUER, Some("s1"));
+    for pairs in [vec![("sid", "s1")], vec![("iss", ISSUER)], vec![("iss", ISSUER), ("sid", "")]] {
+        let r = frontchannel(&w, &pairs, &acme);
+        assert_eq!(r.status, 400, "{pairs:?}: {}", describe(&r));
+        assert!(!clears_session(&r));
+    }
+    let long = "x".repeat(MAX_SID_LEN + 1);
+    assert_eq!(frontchannel(&w, &[("iss", ISSUER), ("sid", &long)], &acme).status, 400);
+    assert_eq!(frontchannel(&w, &[("iss", "https://evil.example"), ("sid", "s1")], &acme).status, 400);
+    assert!(w.p.revocations.borrow().is_empty());
+    assert_eq!(me_status(&w, &acme), 200);
+    // With the iss, as before.
+    let r = frontchannel(&w, &[("iss", ISSUER), ("sid", "s1")], &acme);
+    assert_eq!(r.status, 200, "{}", describe(&r));
+    assert_eq!(me_status(&w, &acme), 401);
+}
+
+#[test]
+fn frontchannel_clears_the_visitors_cookie_only_when_it_is_the_session_named() {
+    let w = world_with_entra();
+    let visitor = session_cookie(&w, "acme", ISSUER, Some("visitor-sid"));
+    // A cross-site page makes the visitor's browser send a front-channel logout with a made-up sid (or the
+    // visitor's sid with another issuer, or sid alone while the visitor is not an Entra user).
+    for pairs in [
+        vec![("iss", ISSUER), ("sid", "made-up")],
+        vec![("iss", OTHER_ISSUER), ("sid", "visitor-sid")],
+        vec![("sid", "visitor-sid")],
+    ] {
+        let r = frontchannel(&w, &pairs, &visitor);
+        assert_eq!(r.status, 200, "{pairs:?}: {}", describe(&r));
+        assert!(!clears_session(&r), "{pairs:?}: the visitor was signed out: {}", describe(&r));
+        assert_eq!(me_status(&w, &visitor), 200, "{pairs:?}");
+    }
+    let r = frontchannel(&w, &[("iss", ISSUER), ("sid", "visitor-sid")], &visitor);
+    assert!(clears_session(&r), "{}", describe(&r));
+    assert_eq!(me_status(&w, &visitor), 401);
+}
+
+#[test]
+fn frontchannel_rate_limit_answers_429_after_the_burst_per_connector() {
+    let w = world_with_entra();
+    let bystander = session_cookie(&w, "acme", ISSUER, Some("bystander"));
+    for i in 0..RATE_BURST {
+        let r = frontchannel(&w, &[("iss", ISSUER), ("sid", &format!("flood-{i}"))], "");
+        assert_eq!(r.status, 200, "request {i}: {}", describe(&r));
+    }
+    let r = frontchannel(&w, &[("iss", ISSUER), ("sid", "bystander")], "");
+    assert_eq!(r.status, 429, "{}", describe(&r));
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(me_status(&w, &bystander), 200, "nothing written beyond the limit");
+    assert!(w.p.logs().iter().any(|l| l.contains("\"acme\"") && l.contains("rate limit")), "{:?}", w.p.logs());
+    // Other connectors have their own bucket.
+    assert_eq!(frontchannel(&w, &[("sid", "entra-1")], "").status, 200);
+    // A second later, the refill.
+    w.p.advance(1);
+    for i in 0..RATE_PER_SECOND {
+        assert_eq!(frontchannel(&w, &[("iss", ISSUER), ("sid", &format!("later-{i}"))], "").status, 200);
+    }
+    assert_eq!(frontchannel(&w, &[("iss", ISSUER), ("sid", "later-x")], "").status, 429);
+    assert_eq!(w.p.revocations.borrow().len() as u64, RATE_BURST + 1 + RATE_PER_SECOND);
+}
+
+/// A back-channel logout token from acme for `sid`.
+fn logout_token(w: &World, sid: &str, jti: &str) -> String {
+    let now = w.now();
+    let header = json!({"alg": "ES256", "kid": w.acme.kid(Key::Es), "typ": "logout+jwt"});
+    let claims = json!({"iss": ISSUER, "aud": CLIENT_ID, "iat": now, "exp": now + 120, "jti": jti,
+                        "events": {EVENT_BACKCHANNEL: {}}, "sid": sid});
+    w.acme.sign_with_header(Key::Es, &header, &claims)
+}
+
+fn backchannel(w: &World, token: &str) -> Response {
+    let mut req = request(Method::Post, &format!("{SITE}/auth/logout/backchannel"), "");
+    req.form = vec![("logout_token".to_string(), token.to_string())];
+    w.handle(&req)
+}
+
+/// Load the shared store into the isolate as the Workers shell does on a fresh isolate.
+fn load_store(w: &World) {
+    assert_eq!(w.providers.revocations.plan_reload(w.now()), Reload::Wait);
+    pollster::block_on(w.providers.revocations.reload(&w.p, w.now()));
+}
+
+#[test]
+fn at_the_count_limit_new_revocations_are_refused_with_503_and_a_log_line() {
+    let w = world_with_entra();
+    // A flood has filled acme's share of the store (written by other isolates).
+    let now = w.now();
+    w.p.stored.borrow_mut().extend((0..MAX_REVOCATIONS_PER_CONNECTOR).map(|i| Revocation {
+        kind: RevocationKind::Sid,
+        iss: ISSUER.into(),
+        value: format!("flood-{i}"),
+        at: now,
+        connector: "acme".into(),
+    }));
+    load_store(&w);
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    let flooded = session_cookie(&w, "acme", ISSUER, Some("flood-7"));
+    assert_eq!(me_status(&w, &flooded), 401, "what the store holds is enforced");
+    assert_eq!(me_status(&w, &alice), 200, "legitimate sessions keep working");
+    let recorded_before = w.p.revocations.borrow().len();
+
+    let r = frontchannel(&w, &[("iss", ISSUER), ("sid", "alice-sid")], &alice);
+    assert_eq!(r.status, 503, "{}", describe(&r));
+    assert!(!clears_session(&r));
+    let r = backchannel(&w, &logout_token(&w, "alice-sid", "jti-1"));
+    assert_eq!(r.status, 503, "the IdP learns the logout was not recorded: {}", describe(&r));
+    let logs = w.p.logs();
+    assert!(
+        logs.iter().any(|l| l.contains("front-channel") && l.contains("\"acme\"") && l.contains("10000")),
+        "{logs:?}"
+    );
+    assert!(logs.iter().any(|l| l.contains("back-channel") && l.contains("\"acme\"")), "{logs:?}");
+    assert_eq!(w.p.revocations.borrow().len(), recorded_before, "nothing accepted and forgotten");
+    // Our own sign-out at the limit still deletes the cookie (and says in the log that a copy stays valid).
+    let mut own = request(Method::Post, &format!("{SITE}/auth/logout"), &alice);
+    own.origin_header = Some(SITE.to_string());
+    let r = w.handle(&own);
+    assert_eq!(r.status, 302, "{}", describe(&r));
+    assert!(clears_session(&r), "{}", describe(&r));
+    assert!(w.p.logs().iter().any(|l| l.contains("logout not recorded") && l.contains("\"acme\"")), "{:?}", w.p.logs());
+    // A revocation the store already holds is no new entry: still answered.
+    assert_eq!(frontchannel(&w, &[("iss", ISSUER), ("sid", "flood-3")], "").status, 200);
+    // Another connector keeps its room.
+    let bob = session_cookie(&w, "other", OTHER_ISSUER, Some("bob-sid"));
+    assert_eq!(frontchannel(&w, &[("iss", OTHER_ISSUER), ("sid", "bob-sid")], &bob).status, 200);
+    assert_eq!(me_status(&w, &bob), 401);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn without_a_complete_revocation_list_sessions_and_sign_ins_are_refused() {
+    let w = World::new();
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    w.p.list_fails.set(true);
+    load_store(&w);
+    assert!(w.p.logs().iter().any(|l| l.contains("fail closed")), "{:?}", w.p.logs());
+    assert_eq!(me_status(&w, &alice), 401, "cannot be checked: refused");
+    let login = w.login("alice@acme.example");
+    let r = w.finish_with_key(&login, Key::Es);
+    assert_callback_refused(&r, 500, "config_error");
+    assert!(w.p.logs().iter().any(|l| l.contains("sign-ins are refused")), "{:?}", w.p.logs());
+    // Writes are refused too (the store's size is unknown).
+    assert_eq!(frontchannel(&w, &[("iss", ISSUER), ("sid", "x")], "").status, 503);
+    // The store answers again.
+    w.p.list_fails.set(false);
+    w.p.advance(10);
+    load_store(&w);
+    assert_eq!(me_status(&w, &alice), 200);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn a_sid_too_long_to_keep_refuses_the_sign_in() {
+    // On main the session was issued without its sid: no sid logout could end it.
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    let mut claims = w.claims(&login);
+    claims["sid"] = json!("s".repeat(300));
+    let r = w.finish(&login, &w.acme.sign(Key::Es, &claims));
+    assert_callback_refused(&r, 400, "id_token_invalid");
+    assert!(w.p.logs().iter().any(|l| l.contains("sid claim") && l.contains("300 bytes")), "{:?}", w.p.logs());
+    // The longest sid a session keeps is kept, and a logout by it ends the session.
+    let login = w.login("alice@acme.example");
+    let mut claims = w.claims(&login);
+    let longest = "s".repeat(MAX_SID_LEN);
+    claims["sid"] = json!(longest);
+    let r = w.finish(&login, &w.acme.sign(Key::Es, &claims));
+    assert_signed_in(&r, "/docs");
+    let cookie = session_cookie_header(&r);
+    assert_eq!(backchannel(&w, &logout_token(&w, &longest, "jti-long")).status, 200);
+    assert_eq!(me_status(&w, &cookie), 401);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn an_identity_that_only_fits_without_its_sid_refuses_the_sign_in() {
+    // On main the cookie budget dropped the sid: the session was then out of reach of sid logouts.
+    let mut w = World::new();
+    let long_domain = format!("{}.{}.example", "d".repeat(60), "e".repeat(60));
+    w.config = Config::from_json(
+        &config_json("").replace(r#""acme.co.example""#, &format!(r#""acme.co.example","{long_domain}""#)),
+    )
+    .unwrap();
+    let email = format!("{}@{long_domain}", "a".repeat(64));
+    let login = w.login(&email);
+    let mut claims = w.claims(&login);
+    claims["sub"] = json!("u".repeat(255));
+    claims["email"] = json!(email);
+    claims["sid"] = json!("s".repeat(MAX_SID_LEN));
+    let r = w.finish(&login, &w.acme.sign(Key::Es, &claims));
+    assert_callback_refused(&r, 400, "id_token_invalid");
+    assert!(w.p.logs().iter().any(|l| l.contains("too large") && l.contains("session id")), "{:?}", w.p.logs());
+    // Without the sid, the same identity fits.
+    let login = w.login(&email);
+    let mut claims = w.claims(&login);
+    claims["sub"] = json!("u".repeat(255));
+    claims["email"] = json!(email);
+    claims.as_object_mut().unwrap().remove("sid");
+    let r = w.finish(&login, &w.acme.sign(Key::Es, &claims));
+    assert_signed_in(&r, "/docs");
+    w.assert_logs_clean();
 }

@@ -6,8 +6,8 @@ use std::cell::{Cell, RefCell};
 
 use edge_auth::core::oidc::jwks::{Alg, Jwk};
 use edge_auth::core::platform::{
-    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationStore, Rng, Secrets,
-    SignatureVerifier,
+    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationPage, RevocationStore, Rng,
+    Secrets, SignatureVerifier,
 };
 use edge_auth::core::secret::Secret;
 use edge_auth::core::session::revocation::Revocation;
@@ -101,5 +101,9 @@ impl RevocationStore for FakePlatform<'_> {
     async fn record_revocation(&self, revocation: &Revocation, _ttl_seconds: u64) -> Result<(), FetchError> {
         self.revocations.borrow_mut().push(revocation.clone());
         Ok(())
+    }
+
+    async fn list_revocations(&self, _cursor: Option<&str>) -> Result<RevocationPage, FetchError> {
+        Ok(RevocationPage::default())
     }
 }

@@ -164,11 +164,25 @@ pub trait Secrets {
     fn secret(&self, binding: &str) -> Option<Secret<String>>;
 }
 
-/// The shared store of ended sessions (Workers KV in the worker).
+/// One page of the stored revocations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RevocationPage {
+    pub entries: Vec<Revocation>,
+    /// Entries on this page that could not be read as revocations.
+    pub unreadable: usize,
+    /// Where the next page starts; `None` when this page is the last.
+    pub cursor: Option<String>,
+}
+
+/// The shared store of ended sessions (Workers KV in the worker). The core decides everything else (bounds,
+/// single flight, failing closed: [`crate::core::session::revocation_state`]).
 #[allow(async_fn_in_trait)]
 pub trait RevocationStore {
     /// Persist a revocation for `ttl_seconds` (the longest a session it ends could live).
     async fn record_revocation(&self, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError>;
+
+    /// One page of what the store holds, from `cursor` (`None`: the first page).
+    async fn list_revocations(&self, cursor: Option<&str>) -> Result<RevocationPage, FetchError>;
 }
 
 /// Operator log (never shown to visitors). Implementations must not be given secrets or tokens.

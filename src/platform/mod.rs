@@ -17,10 +17,12 @@ use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_
 use crate::core::http::{self as core_http, is_navigation, split_runtime_url, transport_of, Method, Outcome};
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
 use crate::core::platform::{
-    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, Rng, Secrets, SignatureVerifier,
+    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationPage, Rng, Secrets,
+    SignatureVerifier,
 };
 use crate::core::secret::Secret;
 use crate::core::session::revocation::Revocation;
+use crate::core::session::revocation_state::Reload;
 
 /// Binding of the static assets (`[assets] binding` in wrangler.toml).
 const ASSETS_BINDING: &str = "ASSETS";
@@ -28,6 +30,9 @@ const ASSETS_BINDING: &str = "ASSETS";
 const IDP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a request waiting for another one's IdP fetch checks whether it finished.
 const IN_FLIGHT_POLL: Duration = Duration::from_millis(10);
+/// How often, and for how long at most, a request checks whether another request's revocation reload ended.
+const RELOAD_POLL: Duration = Duration::from_millis(10);
+const RELOAD_WAIT: Duration = Duration::from_secs(30);
 
 /// The hot path, called synchronously by the JS entry (`build/index.js`, written by scripts/build.sh)
 /// before anything else: `true` means "a valid session (or a public path) for static content, no cookie
@@ -38,9 +43,7 @@ pub fn edge_auth_fast_gate(url: &str, cookie_header: &str) -> bool {
     let Some(state) = state::loaded_state() else { return false };
     let Ok(ready) = &state.ready else { return false };
     let now = WorkerPlatform::unix_now();
-    if ready.config.origin.is_some()
-        || (ready.revocations_bound && state.cache.revocations_due(now, revocations::REFRESH_SECONDS))
-    {
+    if ready.config.origin.is_some() || (ready.revocations_bound && !state.cache.revocations.is_settled(now)) {
         return false;
     }
     // workerd hands over a normalised absolute URL: split it without the URL parser; anything unusual goes
@@ -95,12 +98,16 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let path = url.path();
     let now = WorkerPlatform::unix_now();
 
-    if ready.revocations_bound && state.cache.revocations_due(now, revocations::REFRESH_SECONDS) {
-        if state.cache.revocations_loaded() {
-            ctx.wait_until(background(env.clone(), state.clone(), now, true));
-        } else {
-            // A fresh isolate learns the list before admitting anyone (or answering /auth/me).
-            revocations::reload(env.clone(), state.clone(), now).await;
+    if ready.revocations_bound {
+        match state.cache.revocations.plan_reload(now) {
+            Reload::None => {}
+            Reload::Background => ctx.wait_until(background(env.clone(), state.clone(), now, true)),
+            // A fresh isolate (or one without a usable list) learns the list before admitting anyone (or
+            // answering /auth/me): every request waits for the same single reload.
+            Reload::Wait => {
+                state.cache.revocations.reload(&WorkerPlatform { env, keys: &ready.keys }, now).await;
+                wait_for_reload(&state).await;
+            }
         }
     }
 
@@ -162,14 +169,27 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     }
 }
 
+/// Wait for another request's revocation reload to end, on this request's own timers: woken by the reloading
+/// request's I/O, workerd cancels the continuation ("A promise was resolved or rejected from a different
+/// request context"), which answered 500 to every waiter. Gives up after `RELOAD_WAIT` (the list then is not
+/// usable: sessions are refused).
+async fn wait_for_reload(state: &state::IsolateState) {
+    for _ in 0..(RELOAD_WAIT.as_millis() / RELOAD_POLL.as_millis()) {
+        if !state.cache.revocations.reload_in_flight() {
+            return;
+        }
+        worker::Delay::from(RELOAD_POLL).await;
+    }
+}
+
 /// Work after answering (`ctx.waitUntil`): reload the revocation list (when asked), then run the background
 /// refreshes of stale discovery documents and key sets that requests asked for. (One function for both, so
 /// the Worker carries one such task type.)
 async fn background(env: Env, state: std::rc::Rc<state::IsolateState>, now: u64, reload_revocations: bool) {
-    if reload_revocations {
-        revocations::reload(env.clone(), state.clone(), now).await;
-    }
     let Ok(ready) = &state.ready else { return };
+    if reload_revocations {
+        state.cache.revocations.reload(&WorkerPlatform { env: &env, keys: &ready.keys }, now).await;
+    }
     if state.cache.refresh_pending() {
         let platform = WorkerPlatform { env: &env, keys: &ready.keys };
         let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
@@ -337,6 +357,10 @@ impl crate::core::platform::RevocationStore for WorkerPlatform<'_> {
         ttl_seconds: u64,
     ) -> std::result::Result<(), FetchError> {
         revocations::record(self.env, revocation, ttl_seconds).await
+    }
+
+    async fn list_revocations(&self, cursor: Option<&str>) -> std::result::Result<RevocationPage, FetchError> {
+        revocations::list(self.env, cursor).await
     }
 }
 

@@ -1,11 +1,11 @@
 //! The shared revocation store: Workers KV (binding `REVOCATIONS`). One key per revocation, with the
-//! revocation itself as the key's metadata, so a single `list` call loads them all.
+//! revocation itself as the key's metadata, so a `list` call reads 1000 of them. Only the store's two
+//! primitives live here; reloading (single flight, bounds, failing closed) is decided by the core
+//! ([`crate::core::session::revocation_state`]).
 //!
 //! The KV binding is called directly (`put`, `list` with options given as JSON), not through workers-rs's
 //! KV wrapper: that wrapper converts options with serde-wasm-bindgen, which costs the worker ~25 KB of wasm
 //! for two calls.
-
-use std::rc::Rc;
 
 use serde::Deserialize;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -13,19 +13,13 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
-use crate::core::platform::FetchError;
+use crate::core::platform::{FetchError, RevocationPage};
 use crate::core::session::revocation::Revocation;
-use crate::platform::state::IsolateState;
 
 pub const REVOCATIONS_BINDING: &str = "REVOCATIONS";
-/// How often an isolate reloads the list (the staleness bound within a location, on top of KV's own
-/// propagation delay between locations).
-pub const REFRESH_SECONDS: u64 = 10;
 const PREFIX: &str = "rev:";
 /// KV's largest page.
 const PAGE_SIZE: u32 = 1000;
-/// At most this many pages (50,000 revocations) are read per reload.
-const MAX_PAGES: usize = 50;
 
 #[wasm_bindgen]
 extern "C" {
@@ -78,42 +72,29 @@ struct ListedKey {
     metadata: Option<serde_json::Value>,
 }
 
-async fn list_page(kv: &KvNamespace, cursor: Option<String>) -> Result<ListPage, FetchError> {
+/// One page of `list`, as the core reads it.
+pub async fn list(env: &Env, cursor: Option<&str>) -> Result<RevocationPage, FetchError> {
+    let kv = binding(env).ok_or_else(|| FetchError(format!("no KV binding {REVOCATIONS_BINDING}")))?;
     let mut request = serde_json::json!({ "prefix": PREFIX, "limit": PAGE_SIZE });
     if let (Some(c), Some(o)) = (cursor, request.as_object_mut()) {
         o.insert("cursor".into(), c.into());
     }
     let page = JsFuture::from(kv.list(&options(request)?).map_err(js_error)?).await.map_err(js_error)?;
     let json: String = js_sys::JSON::stringify(&page).map_err(js_error)?.into();
-    serde_json::from_str(&json).map_err(|e| FetchError(format!("unexpected KV list answer: {e}")))
-}
-
-/// Load every revocation (following list cursors) into the isolate's list.
-pub async fn reload(env: Env, state: Rc<IsolateState>, now: u64) {
-    let Some(kv) = binding(&env) else { return };
-    let mut entries = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        match list_page(&kv, cursor.take()).await {
-            Ok(page) => {
-                entries.extend(
-                    page.keys
-                        .into_iter()
-                        .filter_map(|k| k.metadata)
-                        .filter_map(|m| serde_json::from_value::<Revocation>(m).ok()),
-                );
-                if page.list_complete || page.cursor.is_none() {
-                    break;
-                }
-                cursor = page.cursor;
-            }
-            Err(e) => {
-                worker::console_warn!("edge-auth: could not load revocations from KV: {e}");
-                // Keep the previous list; try again after the refresh interval.
-                state.cache.mark_revocations_attempted(now);
-                return;
-            }
+    let page: ListPage =
+        serde_json::from_str(&json).map_err(|e| FetchError(format!("unexpected KV list answer: {e}")))?;
+    let mut out = RevocationPage::default();
+    for key in page.keys {
+        match key.metadata.and_then(|m| serde_json::from_value::<Revocation>(m).ok()) {
+            Some(r) => out.entries.push(r),
+            None => out.unreadable += 1,
         }
     }
-    state.cache.load_revocations(entries, now);
+    // A page without a cursor that does not say it is the last would end the listing early: an error.
+    out.cursor = match (page.list_complete, page.cursor) {
+        (true, _) => None,
+        (false, Some(c)) if !c.is_empty() => Some(c),
+        (false, _) => return Err(FetchError("KV list: an incomplete page without a cursor".into())),
+    };
+    Ok(out)
 }

@@ -9,7 +9,14 @@
 //  - front-channel logout (GET /auth/logout/frontchannel?iss&sid; oidc-provider 9 has no front-channel
 //    feature, so the test plays the IdP's iframe);
 //  - forged back-channel logout tokens are refused (400) and end nothing;
-//  - the revocation reaches a fresh worker through the shared KV store (REVOCATIONS, persisted on disk here).
+//  - the revocation reaches a fresh worker through the shared KV store (REVOCATIONS, persisted on disk here);
+//  - front-channel logout as IdPs send it: Microsoft Entra's `?sid=` alone (against the Entra-shaped provider of
+//    tests/support/provider-shapes.mjs), and a cross-site GET with a made-up sid that must not sign the
+//    visitor out;
+//  - the flood bounds of that unauthenticated GET: the per-connector rate limit (429 after the burst) and the
+//    per-connector count limit (503 and an operator log line, with legitimate sessions unaffected);
+//  - a session whose sid could not be kept (longer than 255 bytes) is refused at sign-in, not issued
+//    without it.
 // Revocations live in KV and in each isolate's memory; an isolate reloads them every 10 s in the background and
 // the isolate that receives the logout applies it at once (one Miniflare worker = one isolate: immediate).
 import assert from 'node:assert/strict';
@@ -22,8 +29,13 @@ import { after, before, describe, test } from 'node:test';
 import * as jose from 'jose';
 
 import { me, SESSION_COOKIE } from '../support/assert.mjs';
-import { Browserless, startStack, startWorker } from '../support/harness.mjs';
-import { b64u, openCookieUnverified } from '../support/hostile-op.mjs';
+import { ASSETS_DIR, Browserless, COMPATIBILITY_DATE, startStack, startWorker, WORKER_SCRIPT } from '../support/harness.mjs';
+import { b64u, openCookieUnverified, WorkerLog } from '../support/hostile-op.mjs';
+import { expectRefusedSignIn, expectSignedIn, guidFrom, randomKey, startEntraOp, startShapeStack } from '../support/provider-shapes.mjs';
+
+/** The bounds of src/core/session/revocation_state.rs (RATE_BURST, MAX_REVOCATIONS_PER_CONNECTOR). */
+const RATE_BURST = 20;
+const MAX_REVOCATIONS_PER_CONNECTOR = 10_000;
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -292,3 +304,286 @@ describe('the revocation store is shared', () => {
     }
   });
 });
+
+/** GET the front-channel logout URL with `params`, as the IdP's iframe in the browser `b` would. */
+function frontChannel(b, at, params) {
+  const u = new URL('/auth/logout/frontchannel', at);
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+  return b.get(u.href, { headers: { 'sec-fetch-dest': 'iframe', 'sec-fetch-site': 'cross-site' } });
+}
+
+/** Whether the response deletes the session cookie. */
+function clearsSession(r) {
+  const sc = r.setCookie(SESSION_COOKIE);
+  return !!sc && (sc.value === '' || (sc.maxAge !== undefined && sc.maxAge <= 0));
+}
+
+describe('front-channel logout cannot sign a visitor out with a made-up sid', () => {
+  test('a cross-site GET naming another session (or none) leaves the visitor signed in; naming theirs signs them out', async () => {
+    const visitor = await signIn('nina@corp.example');
+    const other = await signIn('otto@corp.example');
+    for (const params of [{ iss: issuer, sid: 'made-up-by-an-attacker' }, { iss: issuer, sid: other.sid }]) {
+      const r = await frontChannel(visitor.b, origin, params);
+      assert.equal(r.status, 200, r.describe());
+      assert.ok(!clearsSession(r), `the visitor's cookie must not be cleared for ${JSON.stringify(params)}\n${r.describe()}`);
+      assert.equal((await me(visitor.b, origin, 200)).email, 'nina@corp.example');
+    }
+    await meWith(other.cookie, origin, 401);
+    const r = await frontChannel(visitor.b, origin, { iss: issuer, sid: visitor.sid });
+    assert.ok(clearsSession(r), r.describe());
+    await meWith(visitor.cookie, origin, 401);
+  });
+});
+
+describe('front-channel logout from Microsoft Entra (?sid= alone)', () => {
+  const CONTOSO = guidFrom('tenant:contoso');
+  const TENANTS = [{ id: CONTOSO, name: 'Contoso', domains: ['contoso.example'] }];
+  let entraStack;
+  let entra;
+  before(async () => {
+    entraStack = await startShapeStack(async ({ redirectUri }) => {
+      const client = { client_id: guidFrom('app:logout'), client_secret: `entra-secret-${randomKey(18)}`, redirect_uris: [redirectUri] };
+      entra = await startEntraOp({ clients: [client], tenants: TENANTS });
+      return {
+        ops: { entra },
+        secrets: { ENTRA_CLIENT_SECRET: client.client_secret },
+        connectors: [
+          { id: 'contoso', kind: 'entra', tenant: CONTOSO, authority: entra.url, client_id: client.client_id, client_secret_binding: 'ENTRA_CLIENT_SECRET', domains: ['contoso.example'] },
+        ],
+      };
+    });
+  }, { timeout: 60_000 });
+  after(() => entraStack?.close(), { timeout: 30_000 });
+
+  async function entraSignIn(email) {
+    const res = await expectSignedIn(entraStack, { email });
+    const cookie = res.b.getCookie(SESSION_COOKIE, entraStack.origin);
+    const payload = openCookieUnverified(cookie);
+    assert.match(payload.sid || '', /^[0-9a-f-]{36}$/, `the session keeps Entra's sid: ${JSON.stringify(payload)}`);
+    return { ...res, cookie, sid: payload.sid };
+  }
+
+  test("Entra's ?sid= without iss ends that Entra session (and only it); a made-up sid signs nobody out", async () => {
+    const ada = await entraSignIn('ada@contoso.example');
+    const ben = await entraSignIn('ben@contoso.example');
+    const forged = await frontChannel(ada.b, entraStack.origin, { sid: guidFrom('made-up') });
+    assert.equal(forged.status, 200, forged.describe());
+    assert.ok(!clearsSession(forged), forged.describe());
+    await me(ada.b, entraStack.origin, 200);
+
+    const r = await frontChannel(ada.b, entraStack.origin, { sid: ada.sid });
+    assert.equal(r.status, 200, `on main: 400 "iss and sid are required", and the Entra user stayed signed in\n${r.describe()}`);
+    assert.ok(clearsSession(r), r.describe());
+    await meWith(ada.cookie, entraStack.origin, 401);
+    await meWith(ben.cookie, entraStack.origin, 200);
+  });
+
+  test('a sid longer than a session keeps (300 bytes) refuses the sign-in instead of issuing a session no logout reaches', async () => {
+    await expectRefusedSignIn(entraStack, {
+      email: 'cy@contoso.example',
+      op: entra,
+      spec: { claims: { sid: 'x'.repeat(300) } },
+      code: 'id_token_invalid',
+      status: 400,
+      reason: /sid claim .*300 bytes/,
+    });
+  });
+});
+
+describe('flood bounds on the revocation store', () => {
+  /** A worker with the stack's configuration and session keys, its own (in-memory) KV, and its log captured. */
+  async function worker() {
+    const logs = new WorkerLog();
+    const w = await startWorker({
+      config: stack.config,
+      secrets: stack.secrets,
+      sessionKeys: stack.sessionKeys,
+      miniflare: { handleStructuredLogs: (entry) => logs.push(entry) },
+    });
+    return { w, logs };
+  }
+
+  test(`front-channel logouts beyond the burst (${RATE_BURST}) get 429, and legitimate sessions keep working`, async () => {
+    const pat = await signIn('pat@corp.example');
+    const quinn = await signIn('quinn@corp.example');
+    const { w, logs } = await worker();
+    try {
+      // All at once (the bucket refills 2 per second: a slow machine may see a few more accepted).
+      const responses = await Promise.all(
+        Array.from({ length: RATE_BURST + 10 }, (_, i) => frontChannel(new Browserless(), w.url, { iss: issuer, sid: `flood-${i}-${randomUUID()}` })),
+      );
+      const statuses = responses.map((r) => r.status);
+      const accepted = statuses.filter((x) => x === 200).length;
+      const limited = responses.filter((r) => r.status === 429);
+      assert.ok(accepted >= RATE_BURST && accepted <= RATE_BURST + 4, `on main every one is written: ${statuses.join(' ')}`);
+      assert.equal(accepted + limited.length, statuses.length, statuses.join(' '));
+      assert.ok(limited.every((r) => r.headers.get('retry-after') === '1'), limited[0]?.describe());
+      assert.ok(await logs.waitFor(/front-channel logout refused: .*"corp".*rate limit/), logs.since(0).join('\n'));
+      await meWith(pat.cookie, w.url, 200);
+      await meWith(quinn.cookie, w.url, 200);
+      // The signed back-channel is not rate-limited: the IdP's logout still ends the session.
+      const r = await postLogoutToken(await idpLogoutToken({ sid: quinn.sid }), w.url);
+      assert.equal(r.status, 200, await r.text());
+      await meWith(quinn.cookie, w.url, 401);
+    } finally {
+      await w.dispose();
+    }
+  });
+
+  test(`at ${MAX_REVOCATIONS_PER_CONNECTOR} revocations for a connector, new ones are refused (503, operator log), legitimate sessions keep working`, async () => {
+    const rita = await signIn('rita@corp.example');
+    const sam = await signIn('sam@corp.example');
+    // A flood has filled the connector's share of the store (from many isolates).
+    const w = await startWorkerWithFakeKv({ COUNT: MAX_REVOCATIONS_PER_CONNECTOR, REVOKED: [sam.sid] });
+    try {
+      // The fresh worker reads all of it before admitting anyone.
+      await meWith(sam.cookie, w.url, 401);
+      await meWith(rita.cookie, w.url, 200);
+      const front = await frontChannel(new Browserless(), w.url, { iss: issuer, sid: rita.sid });
+      assert.equal(front.status, 503, `on main: 200, written without bound\n${front.describe()}`);
+      assert.match(await front.text(), /temporarily_unavailable/);
+      const back = await postLogoutToken(await idpLogoutToken({ sid: rita.sid }), w.url);
+      assert.equal(back.status, 503, await back.text());
+      for (const channel of ['front-channel', 'back-channel']) {
+        const line = await w.logs.waitFor(new RegExp(`${channel} logout refused: connector "corp" has 10001 revocations stored, its limit is 10000`));
+        assert.ok(line, `${channel}\n${w.logs.since(0).join('\n')}`);
+      }
+      // Refused, not accepted and forgotten: the IdP was told, and nothing changed here.
+      await meWith(rita.cookie, w.url, 200);
+    } finally {
+      await w.dispose();
+    }
+  });
+});
+
+describe('reloads never use a partial list', () => {
+  test('a store beyond what a reload holds (50,000) fails closed instead of forgetting what it did not read', async () => {
+    const tess = await signIn('tess@corp.example');
+    const uma = await signIn('uma@corp.example');
+    // 50,000 entries, then tess's revocation on the 51st page: on main a reload stopped after 50 pages, and tess
+    // was signed in again.
+    const w = await startWorkerWithFakeKv({ COUNT: 50_000, REVOKED: [tess.sid] });
+    try {
+      const body = await meWith(tess.cookie, w.url);
+      assert.equal(body.error, 'unauthenticated', `on main: tess is signed in again (${JSON.stringify(body)})`);
+      assert.equal(await protectedStatus(tess.cookie, w.url), 401);
+      // Nothing can be vouched for: every session is refused, loudly.
+      await meWith(uma.cookie, w.url, 401);
+      const line = await w.logs.waitFor(/revocations: reload incomplete, the store holds more than 50000 revocations.*fail closed/);
+      assert.ok(line, w.logs.since(0).join('\n'));
+      // Writes are refused too: the store's size is unknown.
+      assert.equal((await frontChannel(new Browserless(), w.url, { iss: issuer, sid: uma.sid })).status, 503);
+    } finally {
+      await w.dispose();
+    }
+  });
+
+  test('concurrent first requests of a fresh isolate wait for one single reload', async () => {
+    const wes = await signIn('wes@corp.example');
+    const xena = await signIn('xena@corp.example');
+    const w = await startWorkerWithFakeKv({ COUNT: 4_000, REVOKED: [wes.sid] });
+    try {
+      const mark = w.logs.mark();
+      const statuses = await Promise.all(
+        Array.from({ length: 24 }, (_, i) => protectedStatus(i % 2 ? wes.cookie : xena.cookie, w.url)),
+      );
+      assert.deepEqual(statuses, Array.from({ length: 24 }, (_, i) => (i % 2 ? 401 : 200)), w.logs.since(mark).join("\n"));
+      const lists = w.logs.since(mark).filter((l) => l.startsWith('fake-kv: list'));
+      assert.deepEqual(lists, ['fake-kv: list from 0', 'fake-kv: list from 1000', 'fake-kv: list from 2000', 'fake-kv: list from 3000', 'fake-kv: list from 4000'], `one reload of 5 pages, not one per request (main: one per request)\n${lists.length} list calls`);
+    } finally {
+      await w.dispose();
+    }
+  });
+
+  test('a fresh isolate whose store cannot be listed refuses sessions (fail closed) instead of using an empty list', async () => {
+    const vic = await signIn('vic@corp.example');
+    const w = await startWorkerWithFakeKv({ FAILS: true });
+    try {
+      await meWith(vic.cookie, w.url, 401);
+      assert.equal(await protectedStatus(vic.cookie, w.url), 401);
+      assert.ok(await w.logs.waitFor(/could not be listed: .*KV list failed \(test\).*fail closed/), w.logs.since(0).join('\n'));
+    } finally {
+      await w.dispose();
+    }
+  });
+});
+
+// A KV namespace for the bounds tests (a Miniflare wrapped binding in the worker's own isolate): it lists COUNT
+// synthetic revocations accounted to CONNECTOR, then those of REVOKED (sids of ISSUER), then what the worker
+// put; FAILS makes every list call throw. Miniflare's real KV needs ~7 ms per put: 50,000 entries would take
+// minutes to write.
+const FAKE_KV = `
+const puts = new Map();
+class FakeKv {
+  constructor(env) {
+    this.count = Number(env.COUNT || 0);
+    this.revoked = env.REVOKED || [];
+    this.fails = !!env.FAILS;
+    this.issuer = env.ISSUER;
+    this.connector = env.CONNECTOR;
+    this.at = Math.floor(Date.now() / 1000);
+  }
+  entry(n) {
+    const meta = (v) => ({ k: 'sid', i: this.issuer, v, a: this.at, c: this.connector });
+    if (n < this.count) return { name: 'rev:flood-' + n, metadata: meta('flood-' + n) };
+    const r = this.revoked[n - this.count];
+    if (r !== undefined) return { name: 'rev:revoked-' + n, metadata: meta(r) };
+    const p = [...puts.entries()][n - this.count - this.revoked.length];
+    return { name: p[0], metadata: p[1] };
+  }
+  async list({ limit = 1000, cursor } = {}) {
+    const start = cursor ? Number(cursor) : 0;
+    console.warn('fake-kv: list from ' + start);
+    // Slow enough for concurrent requests to overlap a reload.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    if (this.fails) throw new Error('KV list failed (test)');
+    const total = this.count + this.revoked.length + puts.size;
+    const keys = [];
+    for (let n = start; n < Math.min(total, start + limit); n++) keys.push(this.entry(n));
+    const end = start + keys.length;
+    return end < total ? { keys, list_complete: false, cursor: String(end) } : { keys, list_complete: true };
+  }
+  async put(key, _value, opts = {}) {
+    puts.set(key, opts.metadata ?? null);
+  }
+  async get() {
+    return null;
+  }
+}
+export default function (env) {
+  return new FakeKv(env);
+}
+`;
+
+/** The stack's worker configuration, on a fresh worker whose REVOCATIONS is the fake KV above. */
+async function startWorkerWithFakeKv(kv) {
+  const { Miniflare } = await import('miniflare');
+  const logs = new WorkerLog();
+  const mf = new Miniflare({
+    host: '127.0.0.1',
+    port: 0,
+    cf: false,
+    handleStructuredLogs: (entry) => logs.push(entry),
+    workers: [
+      {
+        name: 'edge-auth',
+        modules: true,
+        scriptPath: WORKER_SCRIPT,
+        modulesRoot: path.dirname(WORKER_SCRIPT),
+        modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
+        compatibilityDate: COMPATIBILITY_DATE,
+        bindings: { AUTH_CONFIG: JSON.stringify(stack.config), SESSION_KEYS: stack.sessionKeys, ...stack.secrets },
+        assets: {
+          directory: ASSETS_DIR,
+          binding: 'ASSETS',
+          routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
+          assetConfig: { compatibility_date: COMPATIBILITY_DATE },
+        },
+        wrappedBindings: { REVOCATIONS: { scriptName: 'fake-kv', bindings: { ISSUER: issuer, CONNECTOR: 'corp', ...kv } } },
+      },
+      { name: 'fake-kv', modules: true, script: FAKE_KV },
+    ],
+  });
+  const url = new URL(await mf.ready).origin;
+  return { url, logs, dispose: () => mf.dispose() };
+}

@@ -349,7 +349,8 @@ function clientMap(clients) {
  * Discovery states the issuer exactly as Entra does: `AUTHORITY/{tenantid}/v2.0` *literally* for common and
  * organizations, `AUTHORITY/9188040d-…/v2.0` for consumers, `AUTHORITY/<tenant GUID>/v2.0` for a tenant given by
  * GUID or by domain (whose endpoints then name the GUID). ID tokens: iss `AUTHORITY/<tid>/v2.0`, `tid`, `oid`,
- * pairwise `sub`, `preferred_username` (the UPN), `email` when the account has one, `ver` "2.0", `aio`/`rh`/`uti`.
+ * pairwise `sub`, `preferred_username` (the UPN), `email` when the account has one, `ver` "2.0", `aio`/`rh`/`uti`,
+ * `sid` (a GUID per sign-in: what Entra's front-channel logout sends, as `?sid=` alone).
  * Authorities gate accounts as Entra does: organizations refuses personal accounts, consumers only takes them,
  * a tenant authority only its own users (AADSTS50020 page otherwise).
  *
@@ -512,6 +513,7 @@ export async function startEntraOp({ name = 'entra', clients = [], tenants = [],
       scope: t.q.scope,
       account,
       tenantId: t.r.kind === 'tenant' ? t.r.tenant.id : account.tid,
+      sessionId: guidFrom(`session:${rand()}`),
       issuedAt: Date.now(),
       authTime: nowSeconds(),
     });
@@ -547,6 +549,8 @@ export async function startEntraOp({ name = 'entra', clients = [], tenants = [],
       oid: a.oid,
       ...(a.preferred_username ? { preferred_username: a.preferred_username } : {}),
       rh: `0.${rand(30)}.`,
+      // The sign-in session's id, as Entra sends it for front-channel logout (`?sid=` on the registered URL).
+      sid: code.sessionId,
       sub,
       tid,
       ...(a.upn ? { upn: a.upn } : {}),

@@ -111,6 +111,19 @@ impl<P: Platform> Flow<'_, P> {
         if address.len() > MAX_EMAIL_LEN {
             return Err(fail(FlowError::IdToken("email claim too long".into())));
         }
+        // The session must stay reachable by the IdP's logout: a sid it cannot keep is refused, not dropped.
+        let sid = identity.sid.filter(|s| !s.is_empty());
+        if let Some(long) = sid.as_ref().filter(|s| s.len() > MAX_SID_LEN) {
+            return Err(fail(FlowError::IdToken(format!(
+                "the sid claim is {} bytes, over {MAX_SID_LEN}: logout could not reach this session",
+                long.len()
+            ))));
+        }
+        // Sessions are refused while the revocation list cannot be read completely (fail closed): a session
+        // issued now would be refused at once, sending the visitor round the sign-in again.
+        if self.providers.revocations.blocks_sessions(now) {
+            return Err(fail(FlowError::Config("the revocation list is unreadable: sign-ins are refused".into())));
+        }
         let session = Session {
             sub: identity.sub,
             email: address,
@@ -119,15 +132,16 @@ impl<P: Platform> Flow<'_, P> {
             iss: identity.iss,
             iat: now,
             exp: now.saturating_add(self.config.session.lifetime_seconds),
-            // A sid too long to keep cannot be matched by a logout token; sub-based logout still works.
-            sid: identity.sid.filter(|s| !s.is_empty() && s.len() <= MAX_SID_LEN),
+            sid,
             renewed_at: now,
             groups: relevant_groups(&self.config.policies, &connector.id, &identity.groups),
         };
         let session_name = CookieKind::Session.name(transport);
         let (_, sealed) = session
             .seal_within_budget(self.keys, session_name, &self.config.session, self.platform)
-            .ok_or_else(|| fail(FlowError::IdToken("the identity is too large for a session cookie".into())))?;
+            .ok_or_else(|| {
+                fail(FlowError::IdToken("the identity (with its session id) is too large for a session cookie".into()))
+            })?;
         let session_cookie =
             set_cookie(session_name, &sealed, self.config.session.lifetime_seconds, transport, SameSite::Lax);
         // Checked (and encoded) again: a transaction cookie sealed by an older version may hold a raw value.

@@ -2,7 +2,11 @@
 //! - `POST /auth/logout` (same-origin only): clears the session and, where the IdP has an
 //!   `end_session_endpoint`, continues to it (OpenID Connect RP-Initiated Logout 1.0).
 //! - `GET /auth/logout/frontchannel?iss=…&sid=…` (Front-Channel Logout 1.0): the IdP, in an iframe of the
-//!   user's browser, ends that IdP session here.
+//!   user's browser, ends that IdP session here. Microsoft Entra sends `?sid=` alone: accepted when an
+//!   `entra` connector is configured, and it ends the sessions with that `sid` signed in through an `entra`
+//!   connector. Unauthenticated, so rate-limited per connector and bounded in count
+//!   ([`crate::core::session::revocation_state`]); it clears the visitor's own cookie only when that cookie is
+//!   the session it names.
 //! - `POST /auth/logout/backchannel` (Back-Channel Logout 1.0): the IdP, server to server, posts a signed
 //!   logout token.
 //!
@@ -20,7 +24,9 @@ use crate::core::oidc::jws::{TokenType, UntrustedJws};
 use crate::core::oidc::logout_token::validate_logout_claims;
 use crate::core::platform::Platform;
 use crate::core::session::cookies::{delete_cookie, CookieKind, Transport};
+use crate::core::session::record::MAX_SID_LEN;
 use crate::core::session::revocation::{Revocation, RevocationKind, RevocationList};
+use crate::core::session::revocation_state::WriteRefusal;
 
 impl<P: Platform> Flow<'_, P> {
     // ---- POST /auth/logout ---------------------------------------------------------------------------
@@ -36,8 +42,12 @@ impl<P: Platform> Flow<'_, P> {
         // Stateless cookies outlive a deleted copy: record the sign-out so a copied cookie stops working too
         // (best effort when no revocation store is bound).
         if let Some(s) = &session {
-            if let Err(e) = self.revoke(RevocationList::for_session(s, self.now())).await {
-                self.platform.warn(&format!("edge-auth: logout: {}", e.log_detail()));
+            match self.revoke(RevocationList::for_session(s, self.now())).await {
+                Ok(()) => {}
+                Err(RevokeError::Refused(refusal)) => {
+                    self.platform.warn(&format!("edge-auth: logout not recorded: {}", refusal.log_detail()))
+                }
+                Err(RevokeError::Store(e)) => self.platform.warn(&format!("edge-auth: logout: {}", e.log_detail())),
             }
         }
         let mut location = "/auth/signed-out".to_string();
@@ -66,6 +76,14 @@ impl<P: Platform> Flow<'_, P> {
         }
         Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear)))
     }
+}
+
+/// Why a revocation was not recorded.
+enum RevokeError {
+    /// A rate or count limit (see [`WriteRefusal`]).
+    Refused(WriteRefusal),
+    /// The store failed.
+    Store(FlowError),
 }
 
 /// Answer of the logout channels to the IdP: no page, no caching.
@@ -102,38 +120,110 @@ impl<P: Platform> Flow<'_, P> {
         out
     }
 
-    async fn revoke(&self, revocation: Revocation) -> Result<(), FlowError> {
-        self.providers.add_revocation(revocation.clone());
+    /// Record a revocation: in this isolate at once, and in the shared store. Refused beyond the count limits
+    /// (never accepted and then forgotten).
+    async fn revoke(&self, revocation: Revocation) -> Result<(), RevokeError> {
+        let now = self.now();
+        self.providers.revocations.admit(&revocation, now).map_err(RevokeError::Refused)?;
+        self.providers.revocations.add(revocation.clone());
         // Sessions it could end live at most one lifetime (plus leeway).
         let ttl = self.config.session.lifetime_seconds.saturating_add(300);
-        self.platform
-            .record_revocation(&revocation, ttl)
-            .await
-            .map_err(|e| FlowError::Config(format!("the revocation store (KV binding REVOCATIONS) failed: {e}")))
+        self.platform.record_revocation(&revocation, ttl).await.map_err(|e| {
+            RevokeError::Store(FlowError::Config(format!("the revocation store (KV binding REVOCATIONS) failed: {e}")))
+        })
     }
 
-    /// `GET /auth/logout/frontchannel?iss=…&sid=…`
-    pub(super) async fn frontchannel_logout(&self, req: &Request, transport: Transport) -> FlowResult {
-        let (Some(iss), Some(sid)) = (req.query_param("iss"), req.query_param("sid")) else {
-            return Ok(Outcome::Respond(channel_response(
-                400,
-                r#"{"error":"invalid_request","error_description":"iss and sid are required"}"#,
-            )));
-        };
-        if sid.is_empty() || sid.len() > 255 || self.connectors_for_issuer(&iss).await.is_empty() {
-            return Ok(Outcome::Respond(channel_response(
-                400,
-                r#"{"error":"invalid_request","error_description":"unknown issuer or bad sid"}"#,
-            )));
+    /// The answer to the IdP when a revocation could not be recorded (logged for the operator).
+    fn channel_refusal(&self, channel: &str, error: RevokeError) -> FlowResult {
+        match error {
+            RevokeError::Refused(refusal) => {
+                if !matches!(refusal, WriteRefusal::RateLimited { log: None, .. }) {
+                    self.platform.warn(&format!("edge-auth: {channel} logout refused: {}", refusal.log_detail()));
+                }
+                let unavailable = r#"{"error":"temporarily_unavailable"}"#;
+                Ok(Outcome::Respond(match refusal {
+                    WriteRefusal::RateLimited { retry_after, .. } => {
+                        channel_response(429, unavailable).with_header("retry-after", retry_after.to_string())
+                    }
+                    _ => channel_response(503, unavailable),
+                }))
+            }
+            RevokeError::Store(e) => {
+                self.platform.warn(&format!("edge-auth: {channel} logout not recorded: {}", e.log_detail()));
+                Ok(Outcome::Respond(channel_response(500, r#"{"error":"server_error"}"#)))
+            }
         }
-        self.revoke(Revocation { kind: RevocationKind::Sid, iss, value: sid, at: self.now() }).await?;
+    }
+
+    /// `GET /auth/logout/frontchannel?iss=…&sid=…`, or `?sid=…` alone from Microsoft Entra.
+    pub(super) async fn frontchannel_logout(&self, req: &Request, transport: Transport) -> FlowResult {
+        let bad = || {
+            Ok(Outcome::Respond(channel_response(
+                400,
+                r#"{"error":"invalid_request","error_description":"iss (a connector's issuer, or none for Entra) and sid (1 to 255 bytes)"}"#,
+            )))
+        };
+        let Some(sid) = req.query_param("sid").filter(|s| !s.is_empty() && s.len() <= MAX_SID_LEN) else {
+            return bad();
+        };
+        let now = self.now();
+        let revocations: Vec<Revocation> = match req.query_param("iss") {
+            Some(iss) => {
+                // Several connectors may share an issuer: the revocation (by iss) covers them all, and is
+                // accounted to the first.
+                let Some(first) = self.connectors_for_issuer(&iss).await.first().map(|c| c.id.clone()) else {
+                    return bad();
+                };
+                vec![Revocation { kind: RevocationKind::Sid, iss, value: sid, at: now, connector: first }]
+            }
+            // Entra's issuers differ per tenant and its front-channel request names none: the sid is scoped to
+            // the Entra connectors.
+            None => self
+                .config
+                .connectors
+                .iter()
+                .filter(|c| matches!(c.protocol, Protocol::OpenIdConnect { entra: Some(_), .. }))
+                .map(|c| Revocation {
+                    kind: RevocationKind::ConnectorSid,
+                    iss: String::new(),
+                    value: sid.clone(),
+                    at: now,
+                    connector: c.id.clone(),
+                })
+                .collect(),
+        };
+        if revocations.is_empty() {
+            return bad();
+        }
+        for r in &revocations {
+            if let Err(refusal) = self.providers.revocations.take_token(&r.connector, now) {
+                return self.channel_refusal("front-channel", RevokeError::Refused(refusal));
+            }
+        }
+        for r in &revocations {
+            if let Err(e) = self.revoke(r.clone()).await {
+                return self.channel_refusal("front-channel", e);
+            }
+        }
         // Loaded in an iframe by the IdP: no frame-ancestors restriction on this answer.
         let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head><body>Signed out.</body></html>";
         let mut response = Response::html(200, page.to_string());
         response.headers.retain(|(k, _)| *k != "content-security-policy");
-        let response = response
-            .with_header("content-security-policy", "default-src 'none'")
-            .with_cookie(delete_cookie(CookieKind::Session.name(transport), transport));
+        let mut response = response.with_header("content-security-policy", "default-src 'none'");
+        // The visitor's own cookie is cleared only when it is the session named: anyone can make a browser
+        // send this GET with a sid of their choosing.
+        let named = authenticate(&req.cookie_header, transport, self.keys, now).is_some_and(|session| {
+            revocations.iter().any(|r| {
+                session.sid.as_ref() == Some(&r.value)
+                    && match r.kind {
+                        RevocationKind::ConnectorSid => session.connector == r.connector,
+                        _ => session.iss == r.iss,
+                    }
+            })
+        });
+        if named {
+            response = response.with_cookie(delete_cookie(CookieKind::Session.name(transport), transport));
+        }
         Ok(Outcome::Respond(response))
     }
 
@@ -187,17 +277,17 @@ impl<P: Platform> Flow<'_, P> {
                     ) {
                         return refuse("replayed jti");
                     }
-                    let revocation = match (claims.sid, claims.sub) {
-                        (Some(sid), _) => {
-                            Revocation { kind: RevocationKind::Sid, iss: iss.clone(), value: sid, at: now }
-                        }
-                        (None, Some(sub)) => {
-                            Revocation { kind: RevocationKind::Sub, iss: iss.clone(), value: sub, at: now }
-                        }
+                    let (kind, value) = match (claims.sid, claims.sub) {
+                        (Some(sid), _) => (RevocationKind::Sid, sid),
+                        (None, Some(sub)) => (RevocationKind::Sub, sub),
                         (None, None) => return refuse("neither sid nor sub"),
                     };
-                    self.revoke(revocation).await?;
-                    return Ok(Outcome::Respond(channel_response(200, "{}")));
+                    let connector = connector.id.clone();
+                    let revocation = Revocation { kind, iss: iss.clone(), value, at: now, connector };
+                    return match self.revoke(revocation).await {
+                        Ok(()) => Ok(Outcome::Respond(channel_response(200, "{}"))),
+                        Err(e) => self.channel_refusal("back-channel", e),
+                    };
                 }
                 Err(e) => last_error = e.to_string(),
             }

@@ -72,7 +72,7 @@ pub fn check_session(
 ) -> Option<SessionState> {
     let session =
         cache.verified_sessions.authenticate(cookie_header, CookieKind::Session.name(transport), keys, now)?;
-    if cache.is_revoked(&session) {
+    if cache.revocations.is_revoked(&session, now) {
         return None;
     }
     session.state(&config.session, now)

@@ -44,8 +44,7 @@ use crate::core::oidc::discovery::{parse_provider_metadata_accepting, ProviderMe
 use crate::core::oidc::jwks::{parse_jwks, JwkSet};
 use crate::core::platform::{HttpRequest, Platform};
 use crate::core::session::memo::VerifiedSessions;
-use crate::core::session::record::Session;
-use crate::core::session::revocation::{Revocation, RevocationList};
+use crate::core::session::revocation_state::RevocationState;
 
 /// How many spent login transactions an isolate remembers (expired ones are dropped first).
 pub const MAX_SPENT_TRANSACTIONS: usize = 10_000;
@@ -60,11 +59,8 @@ pub struct IsolateCache {
     /// Background refreshes asked for by requests that were served a stale document.
     due: RefCell<Vec<Refresh>>,
     spent_transactions: RefCell<HashMap<String, u64>>,
-    revocations: RefCell<RevocationList>,
-    /// When the revocation list was last loaded from the shared store (`None`: never).
-    revocations_loaded_at: RefCell<Option<u64>>,
-    /// Revocations recorded by this isolate (kept across reloads until the store lists them).
-    local_revocations: RefCell<Vec<Revocation>>,
+    /// The sessions the IdPs ended: the list, its reloads and the bounds on writing it.
+    pub revocations: RevocationState,
     /// Session cookies whose seal this isolate has verified (the hot path skips re-verifying them).
     pub verified_sessions: VerifiedSessions,
 }
@@ -235,47 +231,6 @@ impl IsolateCache {
         if scheduled {
             self.due.borrow_mut().push(refresh);
         }
-    }
-
-    /// Whether the IdP ended this session (front- or back-channel logout).
-    pub fn is_revoked(&self, session: &Session) -> bool {
-        self.revocations.borrow().is_revoked(session)
-    }
-
-    /// Replace the revocation list with what the shared store holds (plus what this isolate recorded).
-    pub fn load_revocations(&self, entries: Vec<Revocation>, now: u64) {
-        let mut list = RevocationList::from_entries(entries);
-        // Keep local entries the store may not list yet (KV listings are eventually consistent).
-        for r in self.local_revocations.borrow().iter() {
-            list.insert(r.clone());
-        }
-        *self.revocations.borrow_mut() = list;
-        *self.revocations_loaded_at.borrow_mut() = Some(now);
-    }
-
-    /// A failed reload still counts as an attempt (retry after the refresh interval, not on every request).
-    pub fn mark_revocations_attempted(&self, now: u64) {
-        *self.revocations_loaded_at.borrow_mut() = Some(now);
-    }
-
-    /// Record a revocation in this isolate immediately.
-    pub fn add_revocation(&self, r: Revocation) {
-        let mut local = self.local_revocations.borrow_mut();
-        if local.len() >= 1000 {
-            local.drain(..500);
-        }
-        local.push(r.clone());
-        self.revocations.borrow_mut().insert(r);
-    }
-
-    /// Whether the revocation list should be reloaded (never loaded, or older than `refresh`).
-    pub fn revocations_due(&self, now: u64, refresh: u64) -> bool {
-        self.revocations_loaded_at.borrow().is_none_or(|t| now.saturating_sub(t) >= refresh)
-    }
-
-    /// Whether the revocation list was ever loaded in this isolate.
-    pub fn revocations_loaded(&self) -> bool {
-        self.revocations_loaded_at.borrow().is_some()
     }
 
     /// Record a login transaction's `state` as used. `false` if it was used before (a replay).

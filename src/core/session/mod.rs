@@ -6,4 +6,5 @@ pub mod memo;
 pub mod record;
 pub mod return_to;
 pub mod revocation;
+pub mod revocation_state;
 pub mod transaction;

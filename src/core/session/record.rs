@@ -12,8 +12,9 @@ pub const MAX_SUB_LEN: usize = 255;
 pub const MAX_NAME_CHARS: usize = 128;
 pub const MAX_EMAIL_LEN: usize = 320;
 pub const MAX_SID_LEN: usize = 255;
-/// The session cookie's value stays under this, whatever the IdP sends (the name, groups and `sid` are
-/// dropped, in that order, before a login is refused for being too large).
+/// The session cookie's value stays under this, whatever the IdP sends (the name and groups are dropped, in
+/// that order, before a login is refused for being too large; the `sid` is never dropped: a session without
+/// it could not be ended by the IdP's logout).
 pub const MAX_SESSION_COOKIE_VALUE: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,8 +89,9 @@ impl Session {
     }
 
     /// Seal within [`MAX_SESSION_COOKIE_VALUE`]: drops the display name first, then groups one at a time
-    /// (those some policy needs are all that is kept anyway), then the `sid`. The identity itself (`sub`,
-    /// email, connector, issuer, times) is never dropped: if it alone does not fit, `None`.
+    /// (those some policy needs are all that is kept anyway). The identity itself (`sub`, email, connector,
+    /// issuer, times) and the IdP's session id (`sid`, which front- and back-channel logout match) are never
+    /// dropped: if they do not fit, `None`.
     pub fn seal_within_budget(
         mut self,
         keys: &KeyRing,
@@ -102,7 +104,7 @@ impl Session {
             if value.len() <= MAX_SESSION_COOKIE_VALUE {
                 return Some((self, value));
             }
-            if self.name.take().is_some() || self.groups.pop().is_some() || self.sid.take().is_some() {
+            if self.name.take().is_some() || self.groups.pop().is_some() {
                 continue;
             }
             return None;
@@ -244,6 +246,18 @@ mod tests {
             assert!(value.len() <= MAX_SESSION_COOKIE_VALUE, "{}", value.len());
             assert_eq!(kept.sub, huge.sub, "the identity itself is never dropped");
             assert_eq!(kept.email, huge.email);
+            assert_eq!(kept.sid, huge.sid, "nor the sid, which logout needs");
+        }
+        // An identity that only fits without its sid is refused, not sealed without it (the IdP's logout could
+        // not reach that session).
+        let mut too_big = huge.clone();
+        too_big.email = format!("{}@acme.example", "e".repeat(300));
+        for encrypt in [false, true] {
+            let s = settings(None, encrypt);
+            let mut without_sid = too_big.clone();
+            without_sid.sid = None;
+            assert!(without_sid.seal_within_budget(&k, "__Host-edge-auth-session", &s, &rng).is_some());
+            assert_eq!(too_big.clone().seal_within_budget(&k, "__Host-edge-auth-session", &s, &rng), None);
         }
         let typical = session(50_000);
         let (kept, value) = typical.clone().seal_within_budget(&k, "n", &settings(None, true), &rng).unwrap();

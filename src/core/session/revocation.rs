@@ -1,20 +1,20 @@
-//! Sessions ended by the IdP (front- and back-channel logout): by IdP session id (`sid`), or every session
-//! of a subject (`sub`) issued before the logout. The list is shared through the platform's store (Workers
-//! KV) and held in isolate memory, so the per-request check is a hash lookup.
+//! Sessions ended by the IdP (front- and back-channel logout): by IdP session id (`sid`) of an issuer, by
+//! `sid` within a connector (Microsoft Entra's front-channel logout names no issuer), or every session of a
+//! subject (`sub`) issued before the logout. The list is shared through the platform's store (Workers KV) and
+//! held in isolate memory ([`super::revocation_state`]), so the per-request check is a hash lookup.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::session::record::Session;
+use crate::core::session::record::{Session, MAX_SID_LEN, MAX_SUB_LEN};
 
 /// What was revoked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
-    /// `"sid"` or `"sub"`.
     #[serde(rename = "k")]
     pub kind: RevocationKind,
-    /// The issuer the `sid`/`sub` belongs to.
+    /// The issuer the `sid`/`sub` belongs to (empty for [`RevocationKind::ConnectorSid`]).
     #[serde(rename = "i")]
     pub iss: String,
     #[serde(rename = "v")]
@@ -22,16 +22,30 @@ pub struct Revocation {
     /// When the logout happened; sessions of a revoked `sub` issued after it stay valid.
     #[serde(rename = "a")]
     pub at: u64,
+    /// The connector it is accounted to (the per-connector count limit); for
+    /// [`RevocationKind::ConnectorSid`] also its scope. Empty in entries written before it existed.
+    #[serde(rename = "c", default)]
+    pub connector: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RevocationKind {
+    /// One IdP session (`iss` + `sid`).
     Sid,
+    /// Every session of `iss` + `sub` issued up to `at`.
     Sub,
     /// One session, by `sub` and sign-in time (our own sign-out, when the session has no `sid`).
     Session,
+    /// One IdP session by `sid` alone, for sessions signed in through `connector` (Entra's front-channel
+    /// logout: `?sid=` without `iss`, while Entra's issuers vary per tenant).
+    #[serde(rename = "csid")]
+    ConnectorSid,
 }
+
+/// Longest `iss` and connector id an entry read back from the store may carry (longer: unreadable).
+const MAX_STORED_ISS_LEN: usize = 512;
+const MAX_STORED_CONNECTOR_LEN: usize = 128;
 
 impl Revocation {
     /// A stable key for the store (no raw identifiers in key names).
@@ -42,25 +56,56 @@ impl Revocation {
             RevocationKind::Sid => b"sid\0".as_slice(),
             RevocationKind::Sub => b"sub\0".as_slice(),
             RevocationKind::Session => b"session\0".as_slice(),
+            RevocationKind::ConnectorSid => b"csid\0".as_slice(),
         });
-        h.update(self.iss.as_bytes());
+        h.update(self.scope().as_bytes());
         h.update(b"\0");
         h.update(self.value.as_bytes());
         format!("rev:{}", crate::core::b64::encode(h.finalize()))
     }
+
+    /// What the value is looked up under: the connector for [`RevocationKind::ConnectorSid`], else the issuer.
+    pub fn scope(&self) -> &str {
+        match self.kind {
+            RevocationKind::ConnectorSid => &self.connector,
+            _ => &self.iss,
+        }
+    }
+
+    /// Whether an entry read back from the store has the shape edge-auth writes (bounded sizes), so that
+    /// what a reload holds in memory is bounded per entry.
+    pub fn is_well_formed(&self) -> bool {
+        let max_value = match self.kind {
+            RevocationKind::Sid | RevocationKind::ConnectorSid => MAX_SID_LEN,
+            RevocationKind::Sub => MAX_SUB_LEN,
+            // "sub\0iat"
+            RevocationKind::Session => MAX_SUB_LEN + 21,
+        };
+        !self.value.is_empty()
+            && self.value.len() <= max_value
+            && self.iss.len() <= MAX_STORED_ISS_LEN
+            && self.connector.len() <= MAX_STORED_CONNECTOR_LEN
+            && !self.scope().is_empty()
+    }
 }
 
-/// issuer -> value -> revoked at. Nested so that a lookup borrows the session's strings (no allocation).
-type ByIssuer = HashMap<String, HashMap<String, u64>>;
+/// scope (issuer or connector) -> value -> revoked at. Nested so that a lookup borrows the session's strings
+/// (no allocation).
+type ByScope = HashMap<String, HashMap<String, u64>>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RevocationList {
     /// iss -> sid
-    sids: ByIssuer,
+    sids: ByScope,
     /// iss -> sub -> revoked at
-    subs: ByIssuer,
+    subs: ByScope,
     /// iss -> "sub\0iat"
-    sessions: ByIssuer,
+    sessions: ByScope,
+    /// connector -> sid
+    connector_sids: ByScope,
+    /// How many entries each connector is accounted (the count limit). (`u64`, the inner maps' value type:
+    /// one hash map instantiation less in the wasm.)
+    per_connector: HashMap<String, u64>,
     len: usize,
 }
 
@@ -73,35 +118,75 @@ impl RevocationList {
         list
     }
 
-    pub fn insert(&mut self, r: Revocation) {
+    fn map(&self, kind: RevocationKind) -> &ByScope {
+        match kind {
+            RevocationKind::Sid => &self.sids,
+            RevocationKind::Sub => &self.subs,
+            RevocationKind::Session => &self.sessions,
+            RevocationKind::ConnectorSid => &self.connector_sids,
+        }
+    }
+
+    /// Add an entry; `true` if it is new (not just a later time for a known one).
+    pub fn insert(&mut self, r: Revocation) -> bool {
         let map = match r.kind {
             RevocationKind::Sid => &mut self.sids,
             RevocationKind::Sub => &mut self.subs,
             RevocationKind::Session => &mut self.sessions,
+            RevocationKind::ConnectorSid => &mut self.connector_sids,
         };
-        let by_value = map.entry(r.iss).or_default();
+        let scope = match r.kind {
+            RevocationKind::ConnectorSid => r.connector.clone(),
+            _ => r.iss,
+        };
+        let by_value = map.entry(scope).or_default();
         match by_value.get_mut(&r.value) {
-            Some(at) => *at = (*at).max(r.at),
+            Some(at) => {
+                *at = (*at).max(r.at);
+                false
+            }
             None => {
                 by_value.insert(r.value, r.at);
+                // get_mut + insert: the code the inner maps already use (no entry API instantiation).
+                match self.per_connector.get_mut(&r.connector) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.per_connector.insert(r.connector, 1);
+                    }
+                }
                 self.len += 1;
+                true
             }
         }
+    }
+
+    /// Whether this entry (kind, scope, value) is in the list.
+    pub fn contains(&self, r: &Revocation) -> bool {
+        self.map(r.kind).get(r.scope()).is_some_and(|m| m.contains_key(&r.value))
     }
 
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// How many entries are accounted to this connector.
+    pub fn count_for(&self, connector: &str) -> usize {
+        self.per_connector.get(connector).map_or(0, |&n| usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
     /// The revocation of exactly this session (used by our own sign-out).
     pub fn for_session(session: &Session, at: u64) -> Revocation {
+        let connector = session.connector.clone();
         match &session.sid {
-            Some(sid) => Revocation { kind: RevocationKind::Sid, iss: session.iss.clone(), value: sid.clone(), at },
+            Some(sid) => {
+                Revocation { kind: RevocationKind::Sid, iss: session.iss.clone(), value: sid.clone(), at, connector }
+            }
             None => Revocation {
                 kind: RevocationKind::Session,
                 iss: session.iss.clone(),
                 value: format!("{}\0{}", session.sub, session.iat),
                 at,
+                connector,
             },
         }
     }
@@ -118,6 +203,9 @@ impl RevocationList {
         let iss = session.iss.as_str();
         if let Some(sid) = &session.sid {
             if self.sids.get(iss).is_some_and(|m| m.contains_key(sid)) {
+                return true;
+            }
+            if self.connector_sids.get(&session.connector).is_some_and(|m| m.contains_key(sid)) {
                 return true;
             }
         }
@@ -150,7 +238,61 @@ mod tests {
     }
 
     fn rev(kind: RevocationKind, iss: &str, value: &str, at: u64) -> Revocation {
-        Revocation { kind, iss: iss.into(), value: value.into(), at }
+        Revocation { kind, iss: iss.into(), value: value.into(), at, connector: "c".into() }
+    }
+
+    fn csid(connector: &str, sid: &str) -> Revocation {
+        Revocation {
+            kind: RevocationKind::ConnectorSid,
+            iss: String::new(),
+            value: sid.into(),
+            at: 1,
+            connector: connector.into(),
+        }
+    }
+
+    #[test]
+    fn a_connector_sid_ends_that_sid_within_that_connector_only() {
+        let list = RevocationList::from_entries([csid("c", "s1")]);
+        assert!(list.is_revoked(&session(Some("s1"), 10)), "any issuer of the connector (Entra: one per tenant)");
+        let mut elsewhere = session(Some("s1"), 10);
+        elsewhere.connector = "other".into();
+        assert!(!list.is_revoked(&elsewhere), "the same sid signed in through another connector");
+        assert!(!list.is_revoked(&session(Some("s2"), 10)));
+        assert!(!list.is_revoked(&session(None, 10)));
+        // Not confused with an issuer named like the connector.
+        let by_issuer = RevocationList::from_entries([rev(RevocationKind::Sid, "c", "s1", 1)]);
+        assert!(!by_issuer.is_revoked(&session(Some("s1"), 10)));
+        assert_ne!(csid("c", "s1").store_key(), rev(RevocationKind::Sid, "c", "s1", 1).store_key());
+    }
+
+    #[test]
+    fn counts_per_connector_and_membership() {
+        let mut list = RevocationList::default();
+        assert!(list.insert(rev(RevocationKind::Sid, "https://idp.example", "s1", 1)));
+        assert!(!list.insert(rev(RevocationKind::Sid, "https://idp.example", "s1", 5)), "known: not counted again");
+        assert!(list.insert(csid("entra", "s1")));
+        assert!(list.insert(csid("entra", "s2")));
+        assert_eq!((list.len(), list.count_for("c"), list.count_for("entra"), list.count_for("x")), (3, 1, 2, 0));
+        assert!(list.contains(&csid("entra", "s2")));
+        assert!(!list.contains(&csid("c", "s2")));
+        assert!(list.contains(&rev(RevocationKind::Sid, "https://idp.example", "s1", 99)), "whatever its time");
+    }
+
+    #[test]
+    fn entries_read_back_must_have_bounded_sizes() {
+        assert!(rev(RevocationKind::Sid, "https://idp.example", "s1", 1).is_well_formed());
+        assert!(csid("entra", &"s".repeat(MAX_SID_LEN)).is_well_formed());
+        assert!(!csid("entra", &"s".repeat(MAX_SID_LEN + 1)).is_well_formed());
+        assert!(!csid("", "s1").is_well_formed(), "a connector sid without its connector");
+        assert!(!rev(RevocationKind::Sid, "", "s1", 1).is_well_formed());
+        assert!(!rev(RevocationKind::Sid, "https://idp.example", "", 1).is_well_formed());
+        assert!(!rev(RevocationKind::Sub, &"i".repeat(513), "u", 1).is_well_formed());
+        // Entries written before the connector was recorded still read.
+        let old: Revocation = serde_json::from_str(r#"{"k":"sid","i":"https://idp.example","v":"s1","a":5}"#).unwrap();
+        assert!(old.is_well_formed() && old.connector.is_empty());
+        let new: Revocation = serde_json::from_str(r#"{"k":"csid","i":"","v":"s1","a":5,"c":"entra"}"#).unwrap();
+        assert_eq!(new, Revocation { at: 5, ..csid("entra", "s1") });
     }
 
     #[test]
