@@ -30,7 +30,7 @@ use edge_auth::core::flow::{discovery_issuer_rule, entra_tenant_of_issuer};
 use edge_auth::core::oidc::discovery::{parse_provider_metadata_accepting, DiscoveryError, ProviderMetadata};
 use edge_auth::core::oidc::jwks::{parse_jwks, Alg, EcCurve, Jwk, KeyMaterial, MAX_RSA_BITS, MIN_RSA_BITS};
 use edge_auth::core::oidc::token::choose_auth_method;
-use edge_auth::core::policy::{Access, PathPattern};
+use edge_auth::core::policy::Access;
 use edge_auth::core::session::codec::KeyRing;
 
 /// The worker's limits for IdP responses and its fetch timeout (src/platform).
@@ -367,10 +367,7 @@ fn report_settings(report: &mut Report, config: &Config) {
     }
     let owned = |domain: &str| config.connector_for_domain(domain).is_some();
     for (i, policy) in config.policies.iter().enumerate() {
-        let path = match &policy.path {
-            PathPattern::Exact(p) => p.clone(),
-            PathPattern::Prefix(p) => format!("{p}/*"),
-        };
+        let path = policy.path.as_str();
         let access = match &policy.access {
             Access::Public => "public (no sign-in)".to_string(),
             Access::Restricted { emails, domains, groups } => {

@@ -53,6 +53,8 @@ pub enum FlowError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("request path refused: {0}")]
+    BadPath(&'static str),
 }
 
 struct Public {
@@ -136,6 +138,8 @@ impl FlowError {
             FlowError::NotFound => p(404, "not_found", "Page not found", "There is nothing at this address.", "Go to the home page", "/"),
             FlowError::MethodNotAllowed => p(405, "method_not_allowed", "Method not allowed",
                 "This address does not accept that kind of request.", "Go to the home page", "/"),
+            FlowError::BadPath(_) => p(400, "bad_path", "This address cannot be served",
+                "The address contains characters that are not allowed in a path here (an encoded control character, a malformed %-escape or a backslash). Check the link you followed.", "Go to the home page", "/"),
         }
     }
 
