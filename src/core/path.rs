@@ -310,8 +310,9 @@ pub enum Key {
     NoTrailingSlash,
     /// The asset key ([`key`]): rules and paths compared as the file they name.
     Asset,
-    /// The file the asset server serves for the path ([`served`]), compared with the rules as they are
-    /// written (static mode only: `/public` serves `/public.html`, which a `/public/*` rule does not name).
+    /// The file the asset server serves for the path ([`served`]), compared with prefix rules as they are
+    /// written (static mode only: `/public` serves `/public.html`, which a `/public/*` rule does not name);
+    /// exact rules are compared by their asset key.
     Served,
 }
 
@@ -338,13 +339,6 @@ pub fn served(path: &str, fold: bool) -> (&str, &'static str) {
     } else {
         (path, ".html")
     }
-}
-
-/// `base + suffix == pattern` without joining them.
-pub fn same_joined(base: &str, suffix: &str, pattern: &str, fold: bool) -> bool {
-    pattern.len() == base.len() + suffix.len()
-        && pattern.get(..base.len()).is_some_and(|head| same(head, base, fold))
-        && pattern.get(base.len()..).is_some_and(|tail| same(tail, suffix, fold))
 }
 
 /// `base + suffix` is `prefix` or below it, without joining them.
@@ -591,11 +585,6 @@ mod tests {
         assert_eq!(served("/page", false), ("/page", ".html"));
         assert_eq!(served("/page.html", false), ("/page.html", ""));
         assert_eq!(served("/PAGE.HTML", true), ("/PAGE.HTML", ""));
-        assert!(same_joined("/page", ".html", "/page.html", false));
-        assert!(
-            same_joined("/PAGE", ".html", "/page.HTML", true) && !same_joined("/PAGE", ".html", "/page.html", false)
-        );
-        assert!(!same_joined("/page", ".html", "/page.htm", false));
         assert!(under_joined("/public/", "index.html", "/public", false));
         assert!(!under_joined("/public", ".html", "/public", false), "/public.html is not under /public/*");
         assert!(under_joined("/a/b", ".html", "/a", false) && under_joined("/a", ".html", "/a.html", false));

@@ -155,12 +155,14 @@ impl PathPattern {
         let forms = if flags.fold { &self.folded } else { &self.forms };
         let Some(form) = forms.get(index) else { return false };
         if flags.key == path::Key::Served {
-            let (base, suffix) = path::served(path, flags.fold);
-            return if self.prefix {
-                path::under_joined(base, suffix, form, flags.fold)
-            } else {
-                path::same_joined(base, suffix, form, flags.fold)
-            };
+            // A prefix does not name the file served for its bare path (`/docs` serves `/docs.html`); an exact
+            // rule names its file (`/` is `/index.html`), as under the asset key.
+            if self.prefix {
+                let (base, suffix) = path::served(path, flags.fold);
+                return path::under_joined(base, suffix, form, flags.fold);
+            }
+            let flags = path::Flags { key: path::Key::Asset, ..flags };
+            return path::same(path::key(path, flags), path::key(form, flags), flags.fold);
         }
         let subject = path::key(path, flags);
         if self.prefix {
@@ -652,6 +654,11 @@ mod tests {
         assert_eq!(needs_in(&p, "/public", Site::Origin), "public");
         assert_eq!(needs_in(&p, "/secret", Site::Assets), "/secret.html");
         assert_eq!(needs_in(&p, "/SECRET", Site::Assets), "/secret.html");
+        // An exact rule names its file: a public home page over a protected site stays public.
+        let p = policies(r#"[{"path":"/","public":true},{"path":"/*","emails":["boss@acme.example"]}]"#);
+        assert_eq!(needs_in(&p, "/", Site::Assets), "public");
+        assert_eq!(needs_in(&p, "/index.html", Site::Assets), "/*");
+        assert_eq!(needs_in(&p, "/x", Site::Assets), "/*");
     }
 
     #[test]
