@@ -214,6 +214,7 @@ fn run(options: &Options) -> u8 {
         }
     };
     report_settings(&mut report, &config);
+    check_asset_handling(&mut report, options, &config);
     let secrets = match &options.secrets {
         None => None,
         Some(path) => match read_secrets_file(path) {
@@ -336,6 +337,36 @@ fn read_secrets_file(path: &str) -> Result<HashMap<String, String>, String> {
         map.insert(key.trim().to_string(), unquoted.to_string());
     }
     Ok(map)
+}
+
+/// Static mode with `[assets] not_found_handling = "single-page-application"`: the asset server answers every
+/// path without a file with `/index.html`, so rules that protect single files do not hold (README, Access
+/// policies). Only `--wrangler` shows it.
+fn check_asset_handling(report: &mut Report, options: &Options, config: &Config) {
+    let Some(path) = &options.wrangler else { return };
+    if config.origin.is_some() || config.policies.is_empty() {
+        return;
+    }
+    let Ok(Ok(table)) = std::fs::read_to_string(path).map(|t| toml::from_str::<toml::Table>(&t)) else { return };
+    let assets = match &options.env {
+        Some(env) => table.get("env").and_then(|e| e.get(env.as_str())).and_then(|e| e.get("assets")),
+        None => table.get("assets"),
+    };
+    let spa =
+        assets.and_then(|a| a.get("not_found_handling")).and_then(|v| v.as_str()) == Some("single-page-application");
+    let whole_site_only = config.policies.iter().all(|p| p.path.as_str() == "/*");
+    if spa && !whole_site_only {
+        report.warning(
+            0,
+            None,
+            "policies",
+            format!(
+                "{path} sets [assets] not_found_handling = \"single-page-application\": every path without a file \
+                 serves /index.html, so a rule on a file (or a public prefix) does not decide what is served there; \
+                 use \"404-page\" or \"none\", or one rule on \"/*\""
+            ),
+        );
+    }
 }
 
 /// Settings outside the connectors: session, origin mode, path policies.
