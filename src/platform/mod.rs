@@ -207,12 +207,14 @@ async fn forward(
     now: u64,
 ) -> Result<Response> {
     let Some(origin_settings) = &ready.config.origin else {
-        if path == url.path() {
-            return env.assets(ASSETS_BINDING)?.fetch_request(req).await;
-        }
-        let mut target = url.clone();
-        target.set_path(path);
-        return env.assets(ASSETS_BINDING)?.fetch_request(origin::request_at(&req, &target)?).await;
+        let req = if path == url.path() {
+            req
+        } else {
+            let mut target = url.clone();
+            target.set_path(path);
+            origin::request_at(&req, &target)?
+        };
+        return env.assets(ASSETS_BINDING)?.fetch_request(req).await;
     };
     let identity = match (session, &ready.assertion_key) {
         (Some(session), Some(key)) => {
