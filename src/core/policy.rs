@@ -2,7 +2,8 @@
 //!
 //! Rules are checked in order; the first whose path matches decides. A path pattern is exact (`/report`)
 //! or a prefix ending in `/*` (`/admin/*` matches `/admin` and everything under it). Paths without a
-//! matching rule need a session and nothing more.
+//! matching rule need a session and nothing more. The canonical request path is decided on under every reading
+//! an origin could take of it ([`requirement`]), and the stricter answer wins.
 
 use crate::core::config::ConfigError;
 use crate::core::path;
