@@ -47,6 +47,7 @@ const SEGMENTS: &[&str] = &[
     "%3B",
     "..%2F",
     "..%252F",
+    "public%5Cx%2F..",
 ];
 
 const POLICIES: &str = r#"{"connectors":[{"id":"c","kind":"oidc","issuer":"https://idp.example","client_id":"x",

@@ -235,6 +235,9 @@ fn trim_windows(path: &str) -> String {
 enum Step {
     /// One round of percent-decoding, `\` as `/`.
     Decode,
+    /// One round of percent-decoding, `\` an ordinary character (nginx, Apache on Linux: `%5C` is part of a
+    /// name, so `/public%5Cx%2F..%2Fadmin` is `/admin` there).
+    DecodeLiteral,
     /// Merge `//`, resolve `.` and `..`.
     Resolve,
     /// Cut `;params` from every segment, then resolve.
@@ -243,11 +246,13 @@ enum Step {
     Windows,
 }
 
-use Step::{Decode as D, Params as P, Resolve as R, Windows as W};
+use Step::{Decode as D, DecodeLiteral as L, Params as P, Resolve as R, Windows as W};
 
 /// The readings of a path an origin may take, as steps applied in order (the first is C itself). Each is also
 /// matched case-insensitively, without its trailing slash and as an asset key ([`Flags`]).
-pub const READINGS: usize = 18;
+pub const READINGS: usize = 23;
+// The policy keeps one bit per reading in a u32.
+const _: () = assert!(READINGS <= 32);
 const STEPS: [&[Step]; READINGS] = [
     &[],
     &[P],
@@ -267,6 +272,11 @@ const STEPS: [&[Step]; READINGS] = [
     &[P, D, D, D, R, W],
     &[D, R, P, W],
     &[D, D, D, R, P, W],
+    &[L, R],
+    &[L, R, L, R, L, R],
+    &[L, L, L, R],
+    &[P, L, R],
+    &[L, R, P],
 ];
 
 /// Reading number `index` of `path` (C itself for 0; out of range: C).
@@ -280,6 +290,12 @@ pub fn reading(index: usize, path: &str) -> Cow<'_, str> {
                     continue;
                 }
                 decode_once(&current)
+            }
+            Step::DecodeLiteral => {
+                if !current.contains('%') {
+                    continue;
+                }
+                percent_encoding::percent_decode_str(&current).decode_utf8_lossy().into_owned()
             }
             Step::Resolve => resolve(&current),
             Step::Params => {
@@ -551,6 +567,7 @@ mod tests {
             ("/admin./x", "/admin/x"),
             ("/admin%20./x", "/admin/x"),
             ("/public/..%3B/admin", "/admin"),
+            ("/public%5Cx%2F..%2Fadmin", "/admin"),
         ] {
             let readings = all(raw);
             assert!(readings.iter().any(|r| r == expected), "{raw}: {readings:?}");

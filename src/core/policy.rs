@@ -549,6 +549,8 @@ mod tests {
             "/public%2F..%2Fadmin",
             "/public/..%2Fadmin",
             "/public%5C..%5Cadmin",
+            "/public%5Cx%2F..%2Fadmin",
+            "/public%5Cx%252F..%252Fadmin",
             "/public%252F..%252Fadmin",
             "/public%25252F..%25252Fadmin",
             "/public/%252e%252e/admin",

@@ -80,6 +80,7 @@ const SPELLINGS = [
   ['/admin%2fusers', '/admin%2Fusers'],
   ['/public%2F..%2Fadmin', '/public%2F..%2Fadmin'],
   ['/public%5C..%5Cadmin', '/public%5C..%5Cadmin'],
+  ['/public%5Cx%2F..%2Fadmin', '/public%5Cx%2F..%2Fadmin'],
   ['/public%252F..%252Fadmin', '/public%252F..%252Fadmin'],
   ['/public/%252e%252e/admin', '/public/%252e%252e/admin'],
   ['/ADMIN', '/ADMIN'],
