@@ -48,6 +48,7 @@ const SEGMENTS: &[&str] = &[
     "..%2F",
     "..%252F",
     "public%5Cx%2F..",
+    "admin::$DATA",
 ];
 
 const POLICIES: &str = r#"{"connectors":[{"id":"c","kind":"oidc","issuer":"https://idp.example","client_id":"x",
@@ -156,6 +157,7 @@ fn iis(c: &str) -> Vec<String> {
     let twice = decode(&decode(c)).replace('\\', "/").to_lowercase();
     let trimmed: Vec<String> = resolve(&twice)
         .split('/')
+        .map(|s| s.split(':').next().unwrap())
         .map(|s| if s.chars().all(|ch| ch == '.') { s.to_string() } else { s.trim_end_matches(['.', ' ']).to_string() })
         .collect();
     vec![resolve(&trimmed.join("/"))]

@@ -1,5 +1,5 @@
 //! The oracle of the `path_canonical` target: independent models of how origins read a request path (nginx,
-//! Tomcat/Spring, IIS/ASP.NET, Express/Werkzeug, Workers Static Assets with `html_handling =
+//! Tomcat/Spring, IIS/ASP.NET (with NTFS stream suffixes), Express/Werkzeug, Workers Static Assets with `html_handling =
 //! "auto-trailing-slash"`), written without `edge_auth::core::path`, and the plain policy check on what they
 //! serve. Mirrors the models of the property test in `tests/paths.rs`.
 
@@ -98,6 +98,7 @@ pub fn iis(c: &str) -> Vec<String> {
     let twice = decode(&decode(c)).replace('\\', "/").to_lowercase();
     let trimmed: Vec<String> = resolve(&twice)
         .split('/')
+        .map(|s| s.split(':').next().unwrap_or_default())
         .map(|s| if s.chars().all(|ch| ch == '.') { s.to_string() } else { s.trim_end_matches(['.', ' ']).to_string() })
         .collect();
     vec![resolve(&trimmed.join("/"))]

@@ -213,18 +213,20 @@ fn strip_params(path: &str) -> String {
     out
 }
 
-/// Windows: trailing dots and spaces of a segment are not part of the name (`admin.` is `admin`); segments
-/// made of dots only are left to the dot-segment resolution.
+/// Windows: an NTFS stream suffix (`admin::$DATA`, `admin:$i30:$INDEX_ALLOCATION`) and trailing dots and
+/// spaces are not part of the name (`admin.` is `admin`); segments made of dots only are left to the
+/// dot-segment resolution.
 fn trim_windows(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for (i, segment) in path.split('/').enumerate() {
         if i > 0 {
             out.push('/');
         }
-        if segment.bytes().all(|b| b == b'.') {
-            out.push_str(segment);
+        let name = segment.split(':').next().unwrap_or_default();
+        if name.bytes().all(|b| b == b'.') {
+            out.push_str(name);
         } else {
-            out.push_str(segment.trim_end_matches(['.', ' ']));
+            out.push_str(name.trim_end_matches(['.', ' ']));
         }
     }
     out
@@ -568,6 +570,9 @@ mod tests {
             ("/admin%20./x", "/admin/x"),
             ("/public/..%3B/admin", "/admin"),
             ("/public%5Cx%2F..%2Fadmin", "/admin"),
+            ("/admin::$DATA/x", "/admin/x"),
+            ("/admin:$i30:$INDEX_ALLOCATION/x", "/admin/x"),
+            ("/admin.%20::$DATA", "/admin"),
         ] {
             let readings = all(raw);
             assert!(readings.iter().any(|r| r == expected), "{raw}: {readings:?}");

@@ -550,6 +550,8 @@ mod tests {
             "/public/..%2Fadmin",
             "/public%5C..%5Cadmin",
             "/public%5Cx%2F..%2Fadmin",
+            "/admin::$DATA/users",
+            "/admin:$i30:$INDEX_ALLOCATION/users",
             "/public%5Cx%252F..%252Fadmin",
             "/public%252F..%252Fadmin",
             "/public%25252F..%25252Fadmin",

@@ -88,6 +88,7 @@ const SPELLINGS = [
   ['/aDmIn/users', '/aDmIn/users'],
   ['/admin./users', '/admin./users'],
   ['/admin%20/users', '/admin%20/users'],
+  ['/admin::$DATA/users', '/admin::$DATA/users'],
   ['/public/..%3B/admin', '/public/..%3B/admin'],
   ['/admin.html', '/admin.html'],
   ['/admin/index.html', '/admin/index.html'],
