@@ -139,7 +139,7 @@ impl FlowError {
             FlowError::MethodNotAllowed => p(405, "method_not_allowed", "Method not allowed",
                 "This address does not accept that kind of request.", "Go to the home page", "/"),
             FlowError::BadPath(_) => p(400, "bad_path", "This address cannot be served",
-                "The address contains characters that are not allowed in a path here (an encoded control character, a malformed %-escape or a backslash). Check the link you followed.", "Go to the home page", "/"),
+                "The address contains characters that are not allowed in a path here (for example an encoded control character or a malformed %-escape). Check the link you followed.", "Go to the home page", "/"),
         }
     }
 

@@ -6,7 +6,7 @@
 //! is `admin`, `%2e%2e` is `..`), the hex of the other escapes is upper-cased, characters outside RFC 3986's
 //! `pchar` are escaped, empty segments (`//`) are merged and `.`/`..` resolved (never above the root). `;`
 //! and encoded separators (`%2F`, `%5C`) stay as they are. Refused: control characters raw or encoded (also
-//! after further rounds of decoding `%25`), malformed escapes, a raw backslash, more than
+//! after further rounds of decoding `%25`), malformed escapes, overlong UTF-8, a raw backslash, more than
 //! [`MAX_PATH_BYTES`]. C contains only characters that neither `url::Url::set_path` nor the WHATWG URL
 //! parser of the runtime re-encode, and canonicalising C gives C.
 //!
@@ -28,6 +28,8 @@ pub enum BadPath {
     TooLong,
     ControlCharacter,
     MalformedEscape,
+    /// `%C0%AF`: an overlong UTF-8 encoding (of `/` here), which lenient decoders read as the ASCII character.
+    OverlongUtf8,
     Backslash,
 }
 
@@ -38,6 +40,7 @@ impl BadPath {
             BadPath::TooLong => "the path is longer than 8192 bytes",
             BadPath::ControlCharacter => "the path contains a control character (raw or percent-encoded)",
             BadPath::MalformedEscape => "the path contains a malformed percent-escape",
+            BadPath::OverlongUtf8 => "the path contains an overlong UTF-8 sequence",
             BadPath::Backslash => "the path contains a backslash",
         }
     }
@@ -122,6 +125,17 @@ pub fn canonicalize(path: &str) -> Result<Cow<'_, str>, BadPath> {
             let v = escape_at(bytes, i).ok_or(BadPath::MalformedEscape)?;
             if is_control(v) {
                 return Err(BadPath::ControlCharacter);
+            }
+            // Lead bytes that can only start an overlong sequence (C0, C1; E0 80..9F; F0 80..8F).
+            let next = if bytes.get(i + 3) == Some(&b'%') { escape_at(bytes, i + 3) } else { None };
+            let overlong = match (v, next) {
+                (0xC0 | 0xC1, _) => true,
+                (0xE0, Some(n)) => (0x80..=0x9F).contains(&n),
+                (0xF0, Some(n)) => (0x80..=0x8F).contains(&n),
+                _ => false,
+            };
+            if overlong {
+                return Err(BadPath::OverlongUtf8);
             }
             if is_unreserved(v) {
                 text.push(char::from(v));
@@ -503,6 +517,7 @@ mod tests {
             ("/a%20b", "/a%20b"),
             ("/\"<>`{}|^[]", "/%22%3C%3E%60%7B%7D%7C%5E%5B%5D"),
             ("/café", "/caf%C3%A9"),
+            ("/%e0%a4%85", "/%E0%A4%85"),
             ("/q?x#y", "/q%3Fx%23y"),
             ("/a:b@c!$&'()*+,=", "/a:b@c!$&'()*+,="),
             ("/%7euser", "/~user"),
@@ -531,6 +546,10 @@ mod tests {
             ("/a%4", BadPath::MalformedEscape),
             ("/a%%41", BadPath::MalformedEscape),
             ("/a\\admin", BadPath::Backslash),
+            ("/public/%C0%AE%C0%AE/admin", BadPath::OverlongUtf8),
+            ("/public%c0%afadmin", BadPath::OverlongUtf8),
+            ("/a%E0%80%AF", BadPath::OverlongUtf8),
+            ("/a%F0%80%80%AF", BadPath::OverlongUtf8),
             ("admin", BadPath::NotAbsolute),
             ("", BadPath::NotAbsolute),
             ("*", BadPath::NotAbsolute),

@@ -5,7 +5,7 @@
 //    reach /admin under any spelling an origin may read as /admin (`//admin`, `/admin;x`, `/public/..;/admin`,
 //    `/%61dmin`, `/admin%2Fx`, `/public%2F..%2Fadmin`, `%252F`, `/ADMIN`, `/Admin/`, `/admin./x`, …);
 //  - the user with the grant gets through, and the origin receives exactly the canonical path C;
-//  - paths that cannot be canonicalised safely (encoded control characters, malformed escapes) get a 400
+//  - paths that cannot be canonicalised safely (encoded control characters, malformed escapes, overlong UTF-8) get a 400
 //    `bad_path` page, and the origin is not reached.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -164,7 +164,7 @@ describe('public paths', () => {
 describe('paths that cannot be canonicalised safely', () => {
   test('400 bad_path, with a page for navigations; the origin is not reached', async () => {
     const boss = await browserOf('boss@corp.example');
-    for (const target of ['/admin%00', '/x%00/y', '/x%0d%0aSet-Cookie:%20a=b', '/x%7F', '/x%1f', '/x%zz', '/x%', '/x%4', '/x%2500', '/x%25250a']) {
+    for (const target of ['/admin%00', '/x%00/y', '/x%0d%0aSet-Cookie:%20a=b', '/x%7F', '/x%1f', '/x%zz', '/x%', '/x%4', '/x%2500', '/x%25250a', '/public/%C0%AE%C0%AE/admin', '/x%c0%af']) {
       for (const browser of [undefined, boss]) {
         const { r, seen } = await through(target, browser);
         assert.equal(r.status, 400, `${target}\n${r.describe()}`);
