@@ -320,6 +320,22 @@ domains = ["acme.example"]
 }
 
 #[test]
+fn single_page_application_assets_with_file_rules_are_a_warning() {
+    let config = r#"[vars]
+AUTH_CONFIG = '{"connectors":[{"id":"acme","kind":"oidc","issuer":"https://idp.acme.example","client_id":"edge","client_secret_binding":"ACME_SECRET","domains":["acme.example"]}],"policies":[{"path":"/index.html","emails":["boss@acme.example"]}]}'
+"#;
+    let spa =
+        temp_file("wrangler.toml", &format!("{config}[assets]\nnot_found_handling = \"single-page-application\"\n"));
+    let (code, out) = check(&["--wrangler", spa.to_str().unwrap(), "--offline"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning: field `policies`") && out.contains("single-page-application"), "{out}");
+    let plain = temp_file("wrangler.toml", &format!("{config}[assets]\nnot_found_handling = \"404-page\"\n"));
+    let (code, out) = check(&["--wrangler", plain.to_str().unwrap(), "--offline"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("single-page-application"), "{out}");
+}
+
+#[test]
 fn secrets_are_checked_but_never_printed() {
     let json = config(&[connector("acme", "https://idp.acme.example", "acme.example")]);
     let short = temp_file(".dev.vars", "SESSION_KEYS=dG9vLXNob3J0\n");

@@ -455,11 +455,25 @@ fn config_seeds() {
     println!("config: 7 seeds");
 }
 
+/// Request paths: the spellings of issue 10 §1 (`//`, `;params`, `..;`, encoded letters, separators and dots,
+/// double encoding, case, trailing dots and slashes, asset-server URLs, non-ASCII, encoded controls).
+fn path_seeds() {
+    let paths = [
+        "/admin", "//admin", "/admin;x", "/public/..;/admin", "/%61dmin", "/admin%2Fx", "/public%2F..%2Fadmin",
+        "/public%252F..%252Fadmin", "/ADMIN", "/Admin/", "/admin./x", "/report/", "/index.html", "/", "/page",
+        "/page/", "/public/%2e%2e/admin", "/public%5C..%5Cadmin", "/caf%C3%A9", "/a%2500", "/%C5%BFettings",
+    ];
+    for (i, p) in paths.iter().enumerate() {
+        write("path_canonical", &format!("path_{i:02}"), p);
+    }
+    println!("path_canonical: {} seeds", paths.len());
+}
+
 fn main() {
     let _ = NOW;
     let dir = seeds_dir();
     if dir.exists() {
-        for target in ["cookie_decode", "jwt", "jwks_discovery", "config", "callback_flow"] {
+        for target in ["cookie_decode", "jwt", "jwks_discovery", "config", "path_canonical", "callback_flow"] {
             let _ = fs::remove_dir_all(dir.join(target));
         }
     }
@@ -467,6 +481,7 @@ fn main() {
     jwt_seeds();
     idp_document_seeds();
     config_seeds();
+    path_seeds();
     flow_seeds();
     println!("seeds written to {}", dir.display());
 }

@@ -78,8 +78,8 @@ fuzz_target!(init: edge_auth_fuzz::known::install(), |data: &[u8]| {
             }
         }
         let _ = check_endpoint_url(&text);
-        if let Requirement::Rule(rule) = policy::requirement(&flow_config().policies, &text) {
-            let _ = rule;
+        if let Requirement::Rules(rules) = policy::requirement(&flow_config().policies, &text, policy::Site::Assets) {
+            assert!(rules.iter().count() >= 1);
         }
     });
 });

@@ -8,6 +8,7 @@
 pub mod fixtures;
 pub mod flow;
 pub mod known;
+pub mod paths;
 pub mod platform;
 pub mod seedwriter;
 pub mod text;

@@ -30,7 +30,7 @@ use edge_auth::core::flow::{discovery_issuer_rule, entra_tenant_of_issuer};
 use edge_auth::core::oidc::discovery::{parse_provider_metadata_accepting, DiscoveryError, ProviderMetadata};
 use edge_auth::core::oidc::jwks::{parse_jwks, Alg, EcCurve, Jwk, KeyMaterial, MAX_RSA_BITS, MIN_RSA_BITS};
 use edge_auth::core::oidc::token::choose_auth_method;
-use edge_auth::core::policy::{Access, PathPattern};
+use edge_auth::core::policy::Access;
 use edge_auth::core::session::codec::KeyRing;
 
 /// The worker's limits for IdP responses and its fetch timeout (src/platform).
@@ -214,6 +214,7 @@ fn run(options: &Options) -> u8 {
         }
     };
     report_settings(&mut report, &config);
+    check_asset_handling(&mut report, options, &config);
     let secrets = match &options.secrets {
         None => None,
         Some(path) => match read_secrets_file(path) {
@@ -338,6 +339,36 @@ fn read_secrets_file(path: &str) -> Result<HashMap<String, String>, String> {
     Ok(map)
 }
 
+/// Static mode with `[assets] not_found_handling = "single-page-application"`: the asset server answers every
+/// path without a file with `/index.html`, so rules that protect single files do not hold (README, Access
+/// policies). Only `--wrangler` shows it.
+fn check_asset_handling(report: &mut Report, options: &Options, config: &Config) {
+    let Some(path) = &options.wrangler else { return };
+    if config.origin.is_some() || config.policies.is_empty() {
+        return;
+    }
+    let Ok(Ok(table)) = std::fs::read_to_string(path).map(|t| toml::from_str::<toml::Table>(&t)) else { return };
+    let assets = match &options.env {
+        Some(env) => table.get("env").and_then(|e| e.get(env.as_str())).and_then(|e| e.get("assets")),
+        None => table.get("assets"),
+    };
+    let spa =
+        assets.and_then(|a| a.get("not_found_handling")).and_then(|v| v.as_str()) == Some("single-page-application");
+    let whole_site_only = config.policies.iter().all(|p| p.path.as_str() == "/*");
+    if spa && !whole_site_only {
+        report.warning(
+            0,
+            None,
+            "policies",
+            format!(
+                "{path} sets [assets] not_found_handling = \"single-page-application\": every path without a file \
+                 serves /index.html, so a rule on a file (or a public prefix) does not decide what is served there; \
+                 use \"404-page\" or \"none\", or one rule on \"/*\""
+            ),
+        );
+    }
+}
+
 /// Settings outside the connectors: session, origin mode, path policies.
 fn report_settings(report: &mut Report, config: &Config) {
     let session = &config.session;
@@ -367,10 +398,7 @@ fn report_settings(report: &mut Report, config: &Config) {
     }
     let owned = |domain: &str| config.connector_for_domain(domain).is_some();
     for (i, policy) in config.policies.iter().enumerate() {
-        let path = match &policy.path {
-            PathPattern::Exact(p) => p.clone(),
-            PathPattern::Prefix(p) => format!("{p}/*"),
-        };
+        let path = policy.path.as_str();
         let access = match &policy.access {
             Access::Public => "public (no sign-in)".to_string(),
             Access::Restricted { emails, domains, groups } => {

@@ -55,6 +55,8 @@ pub enum FlowError {
     MethodNotAllowed,
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("request path refused: {0}")]
+    BadPath(&'static str),
 }
 
 struct Public {
@@ -140,6 +142,8 @@ impl FlowError {
                 "This address does not accept that kind of request.", "Go to the home page", "/"),
             FlowError::PayloadTooLarge { .. } => p(413, "payload_too_large", "Request too large",
                 "This request carried more data than a sign-in ever needs, so it was refused. Please start again.", "Sign in again", LOGIN),
+            FlowError::BadPath(_) => p(400, "bad_path", "This address cannot be served",
+                "The address contains characters that are not allowed in a path here (for example an encoded control character or a malformed %-escape). Check the link you followed.", "Go to the home page", "/"),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod html;
 pub mod http;
 pub mod json;
 pub mod oidc;
+pub mod path;
 pub mod platform;
 pub mod policy;
 pub mod routing;

@@ -2,9 +2,11 @@
 //!
 //! Rules are checked in order; the first whose path matches decides. A path pattern is exact (`/report`)
 //! or a prefix ending in `/*` (`/admin/*` matches `/admin` and everything under it). Paths without a
-//! matching rule need a session and nothing more.
+//! matching rule need a session and nothing more. The canonical request path is decided on under every reading
+//! an origin could take of it ([`requirement`]), and the stricter answer wins.
 
 use crate::core::config::{ConfigError, Connector, ConnectorKind};
+use crate::core::path;
 use crate::core::routing::{normalize_domain, parse_email};
 use crate::core::session::record::Session;
 
@@ -72,22 +74,102 @@ pub(crate) fn read_policies(value: &serde_json::Value) -> Result<Vec<RawPolicy>,
     Ok(out)
 }
 
+/// A rule's path, canonicalised at load (as requests are, see [`crate::core::path`]), with its form under each
+/// reading of [`crate::core::path::READINGS`], so that a request is compared with it the same way.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathPattern {
-    Exact(String),
-    /// `/admin/*`: `/admin` and everything below it (stored without the `/*`).
-    Prefix(String),
+pub struct PathPattern {
+    /// The canonical path (without the `/*` of a prefix).
+    canonical: String,
+    /// `/admin/*`: `/admin` and everything below it.
+    prefix: bool,
+    /// The pattern under each reading; a prefix without its trailing slash (empty: everything).
+    forms: Vec<String>,
+    /// The same, case-folded.
+    folded: Vec<String>,
+    /// Bit `i`: reading `i` of the pattern differs from the canonical pattern (so a plain request path, the
+    /// same under every reading, must still be compared under it).
+    differs: u32,
 }
 
 impl PathPattern {
-    pub fn matches(&self, path: &str) -> bool {
-        match self {
-            PathPattern::Exact(p) => path == p,
-            PathPattern::Prefix(p) => {
-                p.is_empty()
-                    || path == p
-                    || (path.starts_with(p.as_str()) && path.as_bytes().get(p.len()) == Some(&b'/'))
+    fn new(canonical: String, prefix: bool) -> PathPattern {
+        let mut forms = Vec::with_capacity(path::READINGS);
+        for i in 0..path::READINGS {
+            let form = if prefix && canonical.is_empty() {
+                String::new()
+            } else {
+                let form = path::reading(i, &canonical);
+                if prefix {
+                    form.trim_end_matches('/').to_string()
+                } else {
+                    form.into_owned()
+                }
+            };
+            forms.push(form);
+        }
+        let folded = forms.iter().map(|f| path::fold(f).into_owned()).collect();
+        let differs = forms
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| Some(*f) != forms.first())
+            .fold(0u32, |mask, (i, _)| mask | (1u32 << i));
+        PathPattern { canonical, prefix, forms, folded, differs }
+    }
+
+    /// The pattern as it is written in canonical form (`/admin/*`, `/report`).
+    pub fn as_str(&self) -> String {
+        if self.prefix {
+            format!("{}/*", self.canonical)
+        } else {
+            self.canonical.clone()
+        }
+    }
+
+    pub fn is_prefix(&self) -> bool {
+        self.prefix
+    }
+
+    /// Two different patterns that name the same path once letter case, the trailing slash or the asset
+    /// server's `.html`/`index.html` are ignored: which one applies would depend on the origin.
+    fn confusable(&self, other: &PathPattern) -> bool {
+        if self.prefix != other.prefix || self.canonical == other.canonical {
+            return false;
+        }
+        path::FLAGS.iter().any(|&flags| {
+            let (Some(a), Some(b)) = (self.folded.first(), other.folded.first()) else { return false };
+            if self.prefix {
+                flags.fold && a == b
+            } else {
+                path::same(path::key(a, flags), path::key(b, flags), true)
             }
+        })
+    }
+
+    /// Whether the canonical path `path` matches, read as it is (no other reading).
+    pub fn matches(&self, path: &str) -> bool {
+        self.matches_reading(0, path, path::FLAGS[0])
+    }
+
+    /// Whether reading `index` of a request path (`path`, already read; case-folded with [`path::fold`] if it
+    /// is not ASCII and `flags.fold`) matches this pattern's reading `index`, compared under `flags`.
+    fn matches_reading(&self, index: usize, path: &str, flags: path::Flags) -> bool {
+        let forms = if flags.fold { &self.folded } else { &self.forms };
+        let Some(form) = forms.get(index) else { return false };
+        if flags.key == path::Key::Served {
+            // A prefix does not name the file served for its bare path (`/docs` serves `/docs.html`); an exact
+            // rule names its file (`/` is `/index.html`), as under the asset key.
+            if self.prefix {
+                let (base, suffix) = path::served(path, flags.fold);
+                return path::under_joined(base, suffix, form, flags.fold);
+            }
+            let flags = path::Flags { key: path::Key::Asset, ..flags };
+            return path::same(path::key(path, flags), path::key(form, flags), flags.fold);
+        }
+        let subject = path::key(path, flags);
+        if self.prefix {
+            path::under(subject, form, flags.fold)
+        } else {
+            path::same(subject, path::key(form, flags), flags.fold)
         }
     }
 }
@@ -109,11 +191,38 @@ pub struct Policy {
 }
 
 /// What a request to protected content needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requirement<'a> {
+    /// Public under every reading of the path.
     Public,
+    /// A session: no rule matches under some reading, and no restricted rule under any.
     Session,
-    Rule(&'a Policy),
+    /// A session that every one of these rules allows (each restricted rule that some reading matches).
+    Rules(Rules<'a>),
+}
+
+/// The restricted rules a request must satisfy, all of them (at least one; no allocation for one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules<'a> {
+    first: &'a Policy,
+    more: Vec<&'a Policy>,
+}
+
+impl<'a> Rules<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = &'a Policy> + '_ {
+        std::iter::once(self.first).chain(self.more.iter().copied())
+    }
+
+    fn add(rules: &mut Option<Rules<'a>>, rule: &'a Policy) {
+        match rules {
+            None => *rules = Some(Rules { first: rule, more: Vec::new() }),
+            Some(r) => {
+                if !r.iter().any(|known| std::ptr::eq(known, rule)) {
+                    r.more.push(rule);
+                }
+            }
+        }
+    }
 }
 
 /// Validate the rules against the connectors (group grants name the connector that may assert them).
@@ -121,8 +230,11 @@ pub(crate) fn parse_policies(raw: Vec<RawPolicy>, connectors: &[Connector]) -> R
     let mut out = Vec::with_capacity(raw.len());
     for (i, p) in raw.into_iter().enumerate() {
         let field = |name: &str| format!("policies[{i}].{name}");
-        let path = parse_pattern(&p.path).ok_or_else(|| {
-            ConfigError::top(field("path"), format!("{:?} must be an absolute path, optionally ending in /*", p.path))
+        let path = parse_pattern(&p.path).map_err(|why| {
+            ConfigError::top(
+                field("path"),
+                format!("{:?} must be an absolute path, optionally ending in /*: {why}", p.path),
+            )
         })?;
         let access = if p.public {
             if !(p.emails.is_empty() && p.domains.is_empty() && p.groups.is_empty()) {
@@ -131,9 +243,7 @@ pub(crate) fn parse_policies(raw: Vec<RawPolicy>, connectors: &[Connector]) -> R
                     "a public path cannot also list emails, domains or groups",
                 ));
             }
-            if path == PathPattern::Prefix(String::new())
-                || matches!(&path, PathPattern::Prefix(p) if p.starts_with("/auth"))
-            {
+            if path.prefix && (path.canonical.is_empty() || path::fold(&path.canonical).starts_with("/auth")) {
                 return Err(ConfigError::top(field("path"), "the whole site or /auth cannot be made public this way"));
             }
             Access::Public
@@ -161,6 +271,18 @@ pub(crate) fn parse_policies(raw: Vec<RawPolicy>, connectors: &[Connector]) -> R
             }
             Access::Restricted { emails, domains, groups }
         };
+        if let Some(j) = out.iter().position(|other: &Policy| other.access != access && path.confusable(&other.path)) {
+            return Err(ConfigError::top(
+                field("path"),
+                format!(
+                    "{} and policies[{j}].path {} name the same path for an origin that ignores letter case or the \
+                     trailing slash, or for the asset server (/page.html is /page, /dir/index.html is /dir/), \
+                     but grant different access",
+                    path.as_str(),
+                    other_path(&out, j)
+                ),
+            ));
+        }
         out.push(Policy { path, access });
     }
     Ok(out)
@@ -196,66 +318,120 @@ fn grant_of<'a>(grant: &'a str, connector: &str) -> Option<&'a str> {
     grant.strip_prefix(connector).and_then(|rest| rest.strip_prefix(':'))
 }
 
-fn parse_pattern(text: &str) -> Option<PathPattern> {
-    if !text.starts_with('/') || text.contains(['?', '#', '\\']) || text.chars().any(char::is_whitespace) {
-        return None;
-    }
-    match text.strip_suffix("/*") {
-        Some(prefix) if !prefix.contains('*') => Some(PathPattern::Prefix(prefix.to_string())),
-        Some(_) => None,
-        None if text.contains('*') => None,
-        None => Some(PathPattern::Exact(text.to_string())),
-    }
+fn other_path(policies: &[Policy], j: usize) -> String {
+    policies.get(j).map(|p| p.path.as_str()).unwrap_or_default()
 }
 
-fn first_match<'a>(policies: &'a [Policy], path: &str) -> Requirement<'a> {
-    match policies.iter().find(|p| p.path.matches(path)) {
-        None => Requirement::Session,
-        Some(Policy { access: Access::Public, .. }) => Requirement::Public,
-        Some(rule) => Requirement::Rule(rule),
+/// A rule's path: canonical, and without what only some origins would read as another path (`;`, empty and
+/// dot segments, raw or encoded), so that its readings are the ones of the path it names.
+fn parse_pattern(text: &str) -> Result<PathPattern, &'static str> {
+    if !text.starts_with('/') {
+        return Err("it does not start with /");
     }
+    if text.contains(['?', '#']) || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("no ?, #, whitespace or control characters");
+    }
+    let (body, prefix) = match text.strip_suffix("/*") {
+        Some(body) => (body, true),
+        None => (text, false),
+    };
+    if body.contains('*') {
+        return Err("* only as the last segment (/dir/*)");
+    }
+    if body.contains(';') || body.to_ascii_lowercase().contains("%3b") {
+        return Err("no ; (path parameters)");
+    }
+    if body.is_empty() {
+        return Ok(PathPattern::new(String::new(), true));
+    }
+    let segments: Vec<&str> = body.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let dots = segment.to_ascii_lowercase().replace("%2e", ".");
+        let last = i + 1 == segments.len();
+        if dots == "." || dots == ".." || (segment.is_empty() && (prefix || !last)) {
+            return Err("no empty segments (//), . or .. segments");
+        }
+    }
+    let canonical = path::canonicalize(body).map_err(path::BadPath::describe)?.into_owned();
+    let pattern = PathPattern::new(canonical, prefix);
+    // Case-insensitive origins compare non-ASCII letters by Unicode rules that are not modelled here.
+    if !pattern.forms.iter().all(|f| f.is_ascii()) {
+        return Err("ASCII only (protect non-ASCII paths with a rule on an ASCII parent, e.g. /docs/*)");
+    }
+    Ok(pattern)
 }
 
-/// The first rule matching `path` decides; no rule = any session.
-///
-/// The path is matched both as received and percent-decoded, and the stricter answer wins, so that an
-/// origin (or asset server) that decodes differently cannot be reached around a rule: `/%61dmin` meets the
-/// `/admin/*` rule, and `/public%2F..%2Fadmin` is never public. A decoded path with dot segments,
-/// backslashes or empty segments is never public.
-pub fn requirement<'a>(policies: &'a [Policy], path: &str) -> Requirement<'a> {
+fn first_match<'a>(policies: &'a [Policy], index: usize, read: &str, flags: path::Flags) -> Option<&'a Policy> {
+    policies.iter().find(|p| p.path.matches_reading(index, read, flags))
+}
+
+/// What serves the site: Workers Static Assets, or an origin (`origin.url`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Site {
+    /// Static mode: also what the asset server serves for a path ([`path::served`]) must be allowed.
+    Assets,
+    Origin,
+}
+
+/// What a request for the canonical path `path` ([`path::canonicalize`]) needs, decided under every reading
+/// an origin or the asset server could take of it ([`path::READINGS`] × [`path::FLAGS`]); under each, the
+/// first rule that matches decides. The stricter answer wins: the path is public only if every reading is;
+/// otherwise every restricted rule that some reading matches must allow the user, and a reading without a
+/// rule needs a session. So `/%61dmin`, `/admin;x`, `//admin`, `/ADMIN`, `/admin./x`,
+/// `/public/..;/admin` and `/public%2F..%2Fadmin` all need what `/admin` needs, and `/` needs what
+/// `/index.html` needs. A plain path (no escapes, `;`, empty or dot segments) is compared without
+/// allocating.
+pub fn requirement<'a>(policies: &'a [Policy], path: &str, site: Site) -> Requirement<'a> {
     if policies.is_empty() {
         return Requirement::Session;
     }
-    let raw = first_match(policies, path);
-    if !path.contains('%') {
-        return raw;
-    }
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
-    let suspicious =
-        decoded.contains('\\') || decoded.contains("//") || decoded.split('/').any(|s| s == "." || s == "..");
-    // What an origin that decodes and resolves dot segments would see.
-    let resolved = resolve_dot_segments(&decoded.replace('\\', "/"));
-    let as_resolved = first_match(policies, &resolved);
-    match (raw, as_resolved) {
-        (_, rule @ Requirement::Rule(_)) | (rule @ Requirement::Rule(_), _) => rule,
-        (Requirement::Public, Requirement::Public) if !suspicious => Requirement::Public,
-        _ => Requirement::Session,
-    }
-}
-
-/// `/a/./b/../c` -> `/a/c` (RFC 3986 §5.2.4), empty segments collapsed.
-fn resolve_dot_segments(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for segment in path.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                out.pop();
+    let plain = path::is_plain(path);
+    // Readings under which some rule differs from its canonical form (a plain path reads the same under every
+    // reading: only these count for it).
+    let differs = policies.iter().fold(0u32, |mask, p| mask | p.path.differs);
+    let mut all_public = true;
+    let mut rules: Option<Rules<'a>> = None;
+    // Readings already compared with the rules as written (most readings of a path coincide).
+    let mut seen: Vec<std::borrow::Cow<'_, str>> = Vec::new();
+    for index in 0..path::READINGS {
+        if plain && index > 0 && differs & (1u32 << index) == 0 {
+            continue;
+        }
+        let read = if plain { std::borrow::Cow::Borrowed(path) } else { path::reading(index, path) };
+        let folded = if read.is_ascii() { std::borrow::Cow::Borrowed(read.as_ref()) } else { path::fold(&read) };
+        // The reading against the rules as written (the origin serves what the reading names), and against
+        // the rules under the same reading (a rule names what the origin serves for it).
+        let as_written = if plain { index == 0 } else { !seen.contains(&read) };
+        let as_read = index > 0 && differs & (1u32 << index) != 0;
+        let pattern_readings = [(0, as_written), (index, as_read)];
+        if as_written && !plain {
+            seen.push(read.clone());
+        }
+        for (pattern_reading, wanted) in pattern_readings {
+            if !wanted {
+                continue;
             }
-            s => out.push(s),
+            for flags in path::FLAGS {
+                if flags.key == path::Key::Served && site == Site::Origin {
+                    continue;
+                }
+                let subject = if flags.fold { folded.as_ref() } else { read.as_ref() };
+                match first_match(policies, pattern_reading, subject, flags) {
+                    Some(Policy { access: Access::Public, .. }) => {}
+                    Some(rule) => {
+                        all_public = false;
+                        Rules::add(&mut rules, rule);
+                    }
+                    None => all_public = false,
+                }
+            }
         }
     }
-    format!("/{}", out.join("/"))
+    match rules {
+        _ if all_public => Requirement::Public,
+        Some(rules) => Requirement::Rules(rules),
+        None => Requirement::Session,
+    }
 }
 
 /// Whether a session satisfies a rule. A group grant counts only for the connector it names: the same
@@ -343,14 +519,69 @@ mod tests {
         }
     }
 
+    /// What a path needs in origin mode: "public", "session" or the required rules' patterns.
+    fn needs(p: &[Policy], path: &str) -> String {
+        needs_in(p, path, Site::Origin)
+    }
+
+    fn needs_in(p: &[Policy], path: &str, site: Site) -> String {
+        match requirement(p, path, site) {
+            Requirement::Public => "public".into(),
+            Requirement::Session => "session".into(),
+            Requirement::Rules(rules) => {
+                let mut names: Vec<String> = rules.iter().map(|r| r.path.as_str()).collect();
+                names.sort();
+                names.join(" ")
+            }
+        }
+    }
+
+    /// The gate's decision for `session` (None: anonymous) on the canonical form of `raw`.
+    fn admitted(p: &[Policy], raw: &str, session: Option<&Session>) -> bool {
+        let Ok(c) = path::canonicalize(raw) else { return false };
+        match (requirement(p, &c, Site::Origin), session) {
+            (Requirement::Public, _) => true,
+            (_, None) => false,
+            (Requirement::Session, Some(_)) => true,
+            (Requirement::Rules(rules), Some(s)) => rules.iter().all(|r| allows(r, s)),
+        }
+    }
+
     #[test]
     fn patterns() {
-        let p = PathPattern::Prefix("/admin".into());
+        let p = parse_pattern("/admin/*").unwrap();
         assert!(p.matches("/admin") && p.matches("/admin/") && p.matches("/admin/x/y"));
         assert!(!p.matches("/administrator") && !p.matches("/"));
-        assert!(PathPattern::Exact("/r".into()).matches("/r") && !PathPattern::Exact("/r".into()).matches("/r/x"));
-        for bad in ["admin/*", "/a*b", "/a/**", "/a?x", "/a b"] {
-            assert!(parse_pattern(bad).is_none(), "{bad}");
+        let r = parse_pattern("/r").unwrap();
+        assert!(r.matches("/r") && !r.matches("/r/x"));
+        assert_eq!(parse_pattern("/%61dmin/*").unwrap().as_str(), "/admin/*", "canonicalised at load");
+        assert_eq!(parse_pattern("/a%2fb").unwrap().as_str(), "/a%2Fb");
+        assert_eq!(parse_pattern("/dir/").unwrap().as_str(), "/dir/");
+        assert_eq!(parse_pattern("/").unwrap().as_str(), "/");
+        assert_eq!(parse_pattern("/*").unwrap().as_str(), "/*");
+        for bad in [
+            "admin/*",
+            "/a*b",
+            "/a/**",
+            "/a?x",
+            "/a b",
+            "/a;b",
+            "/a%3Bb/*",
+            "/a/../b",
+            "/a/%2e%2E/b",
+            "/a/./b",
+            "//a",
+            "/a//b",
+            "/a//*",
+            "/a\\b",
+            "/a%00",
+            "/a%zz",
+            "/a\u{1}",
+            "/caf%C3%A9",
+            "/café/*",
+            "/a%25C3%25A9",
+        ] {
+            assert!(parse_pattern(bad).is_err(), "{bad}");
         }
     }
 
@@ -359,27 +590,202 @@ mod tests {
         let p = policies(
             r#"[{"path":"/public/*","public":true},{"path":"/admin/*","emails":["Boss@Acme.example"],"groups":["g-admins"]},{"path":"/partners/*","domains":["partner.example"]}]"#,
         );
-        assert_eq!(requirement(&p, "/public/logo.png"), Requirement::Public);
-        assert_eq!(requirement(&p, "/"), Requirement::Session);
-        let Requirement::Rule(admin) = requirement(&p, "/admin/users") else { panic!() };
+        assert_eq!(requirement(&p, "/public/logo.png", Site::Assets), Requirement::Public);
+        assert_eq!(requirement(&p, "/", Site::Assets), Requirement::Session);
+        let Requirement::Rules(admin) = requirement(&p, "/admin/users", Site::Assets) else { panic!() };
+        let [admin] = admin.iter().collect::<Vec<_>>()[..] else { panic!("one rule") };
         assert!(allows(admin, &session("boss@acme.example", &[])));
         assert!(allows(admin, &session("eve@acme.example", &["g-admins"])));
         assert!(!allows(admin, &session("eve@acme.example", &["g-users"])));
-        let Requirement::Rule(partners) = requirement(&p, "/partners") else { panic!() };
+        let Requirement::Rules(partners) = requirement(&p, "/partners", Site::Assets) else { panic!() };
+        let [partners] = partners.iter().collect::<Vec<_>>()[..] else { panic!("one rule") };
         assert!(allows(partners, &session("x@partner.example", &[])));
         assert!(!allows(partners, &session("x@sub.partner.example", &[])));
     }
 
     #[test]
-    fn encoded_paths_cannot_slip_around_a_rule() {
+    fn every_spelling_of_a_restricted_path_needs_its_rule() {
         let p = policies(r#"[{"path":"/public/*","public":true},{"path":"/admin/*","emails":["boss@acme.example"]}]"#);
-        assert!(matches!(requirement(&p, "/%61dmin/users"), Requirement::Rule(_)), "encoded letter");
-        assert!(matches!(requirement(&p, "/admin%2Fusers"), Requirement::Rule(_)));
-        for sneaky in ["/public%2F..%2Fadmin", "/public/%2e%2e/admin", "/public/..%2Fadmin", "/public%5C..%5Cadmin"] {
-            assert!(matches!(requirement(&p, sneaky), Requirement::Rule(_)), "{sneaky} resolves to /admin");
+        let boss = session("boss@acme.example", &[]);
+        let eve = session("eve@acme.example", &[]);
+        for raw in [
+            "/admin",
+            "//admin",
+            "///admin/x",
+            "/admin;x",
+            "/admin;jsessionid=1/users",
+            "/public/..;/admin",
+            "/public/..;x/admin",
+            "/public;x/..;/admin",
+            "/public/%2e%2e;/admin",
+            "/%61dmin",
+            "/%61%64%6D%69%6E/users",
+            "/admin%2Fx",
+            "/admin%2fx",
+            "/public%2F..%2Fadmin",
+            "/public/..%2Fadmin",
+            "/public%5C..%5Cadmin",
+            "/public%5Cx%2F..%2Fadmin",
+            "/admin::$DATA/users",
+            "/admin:$i30:$INDEX_ALLOCATION/users",
+            "/public%5Cx%252F..%252Fadmin",
+            "/public%252F..%252Fadmin",
+            "/public%25252F..%25252Fadmin",
+            "/public/%252e%252e/admin",
+            "/ADMIN",
+            "/Admin/",
+            "/aDmIn/users",
+            "/%41DMIN",
+            "/admin./x",
+            "/admin../x",
+            "/admin%20/x",
+            "/admin.%20./x",
+            "/public/..%3B/admin",
+            "/public%3B/../admin",
+            "/admin/",
+            "/admin/index.html",
+            "/admin.html",
+            "/admin/x/../../admin",
+        ] {
+            let c = path::canonicalize(raw).unwrap();
+            assert!(needs(&p, &c).contains("/admin/*"), "{raw}: {}", needs(&p, &c));
+            assert!(!admitted(&p, raw, Some(&eve)), "{raw}: eve is not admitted");
+            assert!(!admitted(&p, raw, None), "{raw}: anonymous is not admitted");
+            assert!(admitted(&p, raw, Some(&boss)), "{raw}: boss is");
         }
-        assert_eq!(requirement(&p, "/public/%2Fx"), Requirement::Session, "never public");
-        assert_eq!(requirement(&p, "/public/logo%20big.png"), Requirement::Public, "ordinary encodings stay public");
+        // A raw backslash is refused outright (400), as is anything that cannot be canonicalised.
+        for raw in ["/public\\..\\admin", "/admin%00", "/admin%zz", "/%2500"] {
+            assert!(path::canonicalize(raw).is_err(), "{raw}");
+        }
+        // Not under the rule: any session; the public prefix stays public for ordinary spellings.
+        for raw in ["/administrator", "/admin-x", "/adminx.html"] {
+            assert_eq!(needs(&p, raw), "session", "{raw}");
+        }
+        for raw in ["/public/logo.png", "/public/", "/public", "/public/a%20b.png", "/public/a;v=1.css"] {
+            assert_eq!(needs(&p, &path::canonicalize(raw).unwrap()), "public", "{raw}");
+        }
+        // A public path that reads as something else under some reading is not public.
+        for raw in ["/public/..%2F", "/public%2F..%2Fx", "/PUBLIC/x", "/public./x", "/public;x/y", "/public/%2e%2e%2Fx"]
+        {
+            assert_ne!(needs(&p, &path::canonicalize(raw).unwrap()), "public", "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_stricter_answer_really_wins() {
+        // On main the decoded reading's rule won: /x%2Fy needed only the /x/* rule's grant, although the path
+        // as received matched /x%2Fy (a route of its own on an origin that does not decode %2F).
+        let p =
+            policies(r#"[{"path":"/x%2Fy","emails":["a@acme.example"]},{"path":"/x/*","emails":["b@acme.example"]}]"#);
+        assert_eq!(needs(&p, "/x%2Fy"), "/x%2Fy /x/*");
+        let a = session("a@acme.example", &[]);
+        let b = session("b@acme.example", &[]);
+        assert!(!admitted(&p, "/x%2Fy", Some(&a)) && !admitted(&p, "/x%2Fy", Some(&b)));
+        // The pattern's decoded reading protects the plain path too.
+        assert_eq!(needs(&p, "/x/y"), "/x%2Fy /x/*");
+        // Two rules under two readings: both must allow.
+        let p = policies(
+            r#"[{"path":"/docs/*","emails":["a@acme.example"]},{"path":"/docs.html","emails":["b@acme.example"]}]"#,
+        );
+        assert_eq!(needs(&p, "/docs.html"), "/docs.html /docs/*");
+        assert!(!admitted(&p, "/docs.html", Some(&a)) && !admitted(&p, "/docs.html", Some(&b)));
+    }
+
+    #[test]
+    fn trailing_slash_and_exact_paths() {
+        let p = policies(r#"[{"path":"/report","emails":["boss@acme.example"]},{"path":"/open/","public":true}]"#);
+        assert_eq!(needs(&p, "/report"), "/report");
+        assert_eq!(needs(&p, "/report/"), "/report");
+        assert_eq!(needs(&p, "/Report"), "/report");
+        assert_eq!(needs(&p, "/report.html"), "/report");
+        assert_eq!(needs(&p, "/report/x"), "session");
+        assert_eq!(needs(&p, "/open/"), "public");
+        assert_eq!(needs(&p, "/open"), "session", "only /open/ itself is public");
+    }
+
+    #[test]
+    fn a_rule_protects_a_file_under_every_url_the_asset_server_serves_it_at() {
+        let p = policies(
+            r#"[{"path":"/index.html","emails":["boss@acme.example"]},{"path":"/page.html","emails":["boss@acme.example"]},
+                {"path":"/dir/","emails":["boss@acme.example"]},{"path":"/docs","emails":["boss@acme.example"]}]"#,
+        );
+        for (raw, rule) in [
+            ("/", "/index.html"),
+            ("/index", "/index.html"),
+            ("/index.html", "/index.html"),
+            ("/INDEX.HTML", "/index.html"),
+            ("//index.html", "/index.html"),
+            ("/%69ndex.html", "/index.html"),
+            ("/page", "/page.html"),
+            ("/page/", "/page.html"),
+            ("/page.html", "/page.html"),
+            ("/Page", "/page.html"),
+            ("/page;x", "/page.html"),
+            ("/dir", "/dir/"),
+            ("/dir/index.html", "/dir/"),
+            ("/dir/index", "/dir/"),
+            ("/docs.html", "/docs"),
+            ("/docs/index.html", "/docs"),
+        ] {
+            for site in [Site::Assets, Site::Origin] {
+                assert_eq!(needs_in(&p, &path::canonicalize(raw).unwrap(), site), rule, "{raw}");
+            }
+        }
+        assert_eq!(needs_in(&p, "/other.html", Site::Assets), "session");
+        // A public prefix does not make public the file the asset server serves for its bare path:
+        // /public serves /public.html, outside /public/*.
+        let p =
+            policies(r#"[{"path":"/public/*","public":true},{"path":"/secret.html","emails":["boss@acme.example"]}]"#);
+        assert_eq!(needs_in(&p, "/public/", Site::Assets), "public", "served from /public/index.html");
+        assert_eq!(needs_in(&p, "/public/a.css", Site::Assets), "public");
+        assert_eq!(needs_in(&p, "/public/page", Site::Assets), "public", "/public/page.html");
+        assert_eq!(needs_in(&p, "/public", Site::Assets), "session");
+        assert_eq!(needs_in(&p, "/public", Site::Origin), "public");
+        assert_eq!(needs_in(&p, "/secret", Site::Assets), "/secret.html");
+        assert_eq!(needs_in(&p, "/SECRET", Site::Assets), "/secret.html");
+        // An exact rule names its file: a public home page over a protected site stays public.
+        let p = policies(r#"[{"path":"/","public":true},{"path":"/*","emails":["boss@acme.example"]}]"#);
+        assert_eq!(needs_in(&p, "/", Site::Assets), "public");
+        assert_eq!(needs_in(&p, "/index.html", Site::Assets), "/*");
+        assert_eq!(needs_in(&p, "/x", Site::Assets), "/*");
+    }
+
+    #[test]
+    fn plain_paths_and_an_empty_policy_list() {
+        assert_eq!(requirement(&[], "/%61dmin", Site::Assets), Requirement::Session);
+        let p = policies(r#"[{"path":"/admin/*","emails":["boss@acme.example"]}]"#);
+        assert_eq!(p.iter().fold(0, |m, p| m | p.path.differs), 0, "plain patterns: one reading for plain paths");
+        let p = policies(r#"[{"path":"/a%2Fb","emails":["boss@acme.example"]}]"#);
+        assert_ne!(p.iter().fold(0, |m, p| m | p.path.differs), 0);
+    }
+
+    #[test]
+    fn unicode_case_folding() {
+        let p = policies(
+            r#"[{"path":"/settings/*","emails":["boss@acme.example"]},{"path":"/kit/*","emails":["boss@acme.example"]}]"#,
+        );
+        // ASP.NET compares with OrdinalIgnoreCase: ſ (U+017F) upper-cases to S; the Kelvin sign lower-cases to k.
+        assert_eq!(needs(&p, &path::canonicalize("/%C5%BFettings").unwrap()), "/settings/*");
+        assert_eq!(needs(&p, &path::canonicalize("/%E2%84%AAit/x").unwrap()), "/kit/*");
+        let p = policies(r#"[{"path":"/strasse/*","emails":["boss@acme.example"]}]"#);
+        assert_eq!(needs(&p, &path::canonicalize("/STRA%C3%9FE").unwrap()), "/strasse/*");
+    }
+
+    #[test]
+    fn rules_that_name_one_path_differently_must_agree() {
+        for (json, bad) in [
+            (r#"[{"path":"/page","public":true},{"path":"/page.html","emails":["a@b.example"]}]"#, 1),
+            (r#"[{"path":"/ADMIN/*","public":true},{"path":"/admin/*","emails":["a@b.example"]}]"#, 1),
+            (r#"[{"path":"/report/","emails":["b@b.example"]},{"path":"/report","emails":["a@b.example"]}]"#, 1),
+            (r#"[{"path":"/","public":true},{"path":"/index.html","emails":["a@b.example"]}]"#, 1),
+        ] {
+            let e = parse_with(json, &[("c", "oidc")]).unwrap_err();
+            assert_eq!(e.field, format!("policies[{bad}].path"), "{json}");
+        }
+        // The same access, or different paths: fine.
+        policies(r#"[{"path":"/page","emails":["a@b.example"]},{"path":"/page.html","emails":["a@b.example"]}]"#);
+        policies(r#"[{"path":"/public/*","public":true},{"path":"/*","emails":["a@b.example"]}]"#);
+        policies(r#"[{"path":"/docs/x","emails":["a@b.example"]},{"path":"/docs/*","public":true}]"#);
     }
 
     #[test]
@@ -408,14 +814,16 @@ mod tests {
     fn a_group_grant_counts_only_for_the_connector_it_names() {
         let p = parse_with(r#"[{"path":"/admin/*","groups":["corp:admins"]},{"path":"/both/*","groups":["corp:staff","partner:staff"]}]"#, TWO)
             .unwrap();
-        let Requirement::Rule(admin) = requirement(&p, "/admin/x") else { panic!() };
+        let Requirement::Rules(rules) = requirement(&p, "/admin/x", Site::Origin) else { panic!() };
+        let [admin] = rules.iter().collect::<Vec<_>>()[..] else { panic!("one rule") };
         assert!(allows(admin, &session_of("corp", "a@corp.example", &["admins"])));
         assert!(
             !allows(admin, &session_of("partner", "mallory@partner.example", &["admins"])),
             "the partner IdP's administrators are not ours"
         );
         assert!(!allows(admin, &session_of("partner", "mallory@partner.example", &["corp:admins"])));
-        let Requirement::Rule(both) = requirement(&p, "/both") else { panic!() };
+        let Requirement::Rules(rules) = requirement(&p, "/both", Site::Origin) else { panic!() };
+        let [both] = rules.iter().collect::<Vec<_>>()[..] else { panic!("one rule") };
         assert!(allows(both, &session_of("partner", "p@partner.example", &["staff"])));
         assert!(allows(both, &session_of("corp", "c@corp.example", &["staff"])));
         assert!(!allows(both, &session_of("corpx", "c@corp.example", &["staff"])), "prefix of an id is not the id");
@@ -425,7 +833,8 @@ mod tests {
         assert_eq!(relevant_groups(&p, "partner", &asserted), vec!["staff"]);
         // A group name may itself contain ':' (only the first one separates the connector).
         let p = parse_with(r#"[{"path":"/x","groups":["corp:team:leads"]}]"#, TWO).unwrap();
-        let Requirement::Rule(x) = requirement(&p, "/x") else { panic!() };
+        let Requirement::Rules(rules) = requirement(&p, "/x", Site::Origin) else { panic!() };
+        let [x] = rules.iter().collect::<Vec<_>>()[..] else { panic!("one rule") };
         assert!(allows(x, &session_of("corp", "a@corp.example", &["team:leads"])));
         assert!(!allows(x, &session_of("team", "a@team.example", &["leads"])));
     }

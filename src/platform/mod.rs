@@ -52,6 +52,10 @@ pub fn edge_auth_fast_gate(url: &str, cookie_header: &str) -> bool {
     if is_auth_path(path) {
         return false;
     }
+    // Only a path that is its own canonical form may be handed to ASSETS as received.
+    if !matches!(crate::core::path::canonicalize(path), Ok(std::borrow::Cow::Borrowed(_))) {
+        return false;
+    }
     let request = GateRequest { path, cookie_header, transport, now };
     matches!(
         gate(&ready.config, &ready.keys, &state.cache, &NoRenewalRng, request),
@@ -112,14 +116,27 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     }
 
     if !is_auth_path(path) {
+        // Decided once, on the canonical path, which is also exactly what is forwarded.
+        let path = match crate::core::path::canonicalize(path) {
+            Ok(canonical) if !is_auth_path(&canonical) => canonical,
+            refused => {
+                let why = match refused {
+                    Err(why) => why.describe(),
+                    Ok(_) => "the path names /auth/ only once normalised",
+                };
+                console_warn!("edge-auth: bad_path: {why}");
+                return to_worker_response(crate::core::error::FlowError::BadPath(why).to_html_response());
+            }
+        };
+        let path = path.as_ref();
         // The hot path: the policy, one header read, one HMAC; the request then goes through untouched.
         let cookie = req.headers().get("cookie")?.unwrap_or_default();
         let platform = WorkerPlatform { env, keys: &ready.keys };
         let request = GateRequest { path, cookie_header: &cookie, transport, now };
         return match gate(&ready.config, &ready.keys, &state.cache, &platform, request) {
-            Gate::Public => forward(req, env, &url, ready, None, now).await,
+            Gate::Public => forward(req, env, &url, path, ready, None, now).await,
             Gate::Allowed { session, renew, .. } => {
-                let response = forward(req, env, &url, ready, Some(&session), now).await?;
+                let response = forward(req, env, &url, path, ready, Some(&session), now).await?;
                 match renew {
                     Some(cookie) => with_extra_header(response, "set-cookie", &cookie),
                     None => Ok(response),
@@ -203,16 +220,24 @@ fn navigation(req: &Request) -> Result<bool> {
     Ok(is_navigation(method, headers.get("sec-fetch-mode")?.as_deref(), headers.get("accept")?.as_deref()))
 }
 
-/// Serve the site: static assets, or (origin mode) the origin with the user's identity.
+/// Serve the site at the canonical `path`: static assets, or (origin mode) the origin with the user's identity.
 async fn forward(
     req: Request,
     env: &Env,
     url: &url::Url,
+    path: &str,
     ready: &state::Ready,
     session: Option<&crate::core::session::record::Session>,
     now: u64,
 ) -> Result<Response> {
     let Some(origin_settings) = &ready.config.origin else {
+        let req = if path == url.path() {
+            req
+        } else {
+            let mut target = url.clone();
+            target.set_path(path);
+            origin::request_at(&req, &target)?
+        };
         return env.assets(ASSETS_BINDING)?.fetch_request(req).await;
     };
     let identity = match (session, &ready.assertion_key) {
@@ -222,7 +247,7 @@ async fn forward(
         }
         _ => None,
     };
-    origin::proxy(req, url, origin_settings, identity).await
+    origin::proxy(req, url, path, origin_settings, identity).await
 }
 
 /// The same response with one more header (responses from `fetch` have immutable headers).

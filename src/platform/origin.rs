@@ -89,19 +89,38 @@ pub async fn assertion(
     Ok(jwt)
 }
 
-/// Forward `req` to the origin. Client-sent identity headers and our cookies never reach it; for a
-/// signed-in user the identity headers and the assertion are added.
+/// The same request (method, headers, body) for another URL: the canonical path, when it differs from the one
+/// received (static mode).
+pub fn request_at(req: &Request, url: &url::Url) -> Result<Request> {
+    let inner = req.inner();
+    let method = inner.method();
+    let init = web_sys::RequestInit::new();
+    init.set_method(&method);
+    init.set_headers(&inner.headers());
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    if method != "GET" && method != "HEAD" {
+        if let Some(body) = inner.body() {
+            init.set_body(&body);
+        }
+    }
+    Ok(Request::from(web_sys::Request::new_with_str_and_init(url.as_str(), &init).map_err(js)?))
+}
+
+/// Forward `req` to the origin at the canonical `path` (exactly: `path` contains nothing that `set_path`
+/// re-encodes). Client-sent identity headers and our cookies never reach it; for a signed-in user the identity
+/// headers and the assertion are added.
 ///
 /// Built on web-sys directly: workers-rs's `RequestInit` conversion carries every Cloudflare `cf` option
 /// (about 10 KB of wasm) and we set none of them.
 pub async fn proxy(
     req: Request,
     url: &url::Url,
+    path: &str,
     origin: &OriginSettings,
     identity: Option<(&Session, String)>,
 ) -> Result<Response> {
     let mut target = origin.url.clone();
-    target.set_path(url.path());
+    target.set_path(path);
     target.set_query(url.query());
     let headers = web_sys::Headers::new().map_err(js)?;
     for (name, value) in req.headers().entries() {

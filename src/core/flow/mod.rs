@@ -111,6 +111,7 @@ pub enum Gate {
 /// What the session gate looks at in a request for protected content.
 #[derive(Debug, Clone, Copy)]
 pub struct GateRequest<'a> {
+    /// The canonical path ([`crate::core::path::canonicalize`]): what is decided on and forwarded.
     pub path: &'a str,
     pub cookie_header: &'a str,
     pub transport: Transport,
@@ -121,7 +122,8 @@ pub struct GateRequest<'a> {
 /// used when a sliding renewal is due (and the cookie is encrypted).
 pub fn gate(config: &Config, keys: &KeyRing, cache: &IsolateCache, rng: &dyn Rng, request: GateRequest<'_>) -> Gate {
     let GateRequest { path, cookie_header, transport, now } = request;
-    let requirement = policy::requirement(&config.policies, path);
+    let site = if config.origin.is_some() { policy::Site::Origin } else { policy::Site::Assets };
+    let requirement = policy::requirement(&config.policies, path, site);
     if requirement == Requirement::Public {
         return Gate::Public;
     }
@@ -134,8 +136,8 @@ pub fn gate(config: &Config, keys: &KeyRing, cache: &IsolateCache, rng: &dyn Rng
         SessionState::Valid(_) => None,
     };
     let session = state.into_session();
-    if let Requirement::Rule(rule) = requirement {
-        if !policy::allows(rule, &session) {
+    if let Requirement::Rules(rules) = &requirement {
+        if !rules.iter().all(|rule| policy::allows(rule, &session)) {
             return Gate::Forbidden(session);
         }
     }
@@ -224,6 +226,11 @@ impl<P: Platform> Flow<'_, P> {
         };
         let path = req.url.path();
         if path.starts_with(STATIC_PREFIX) {
+            // Handed to the asset server as received: only plain paths (an encoded `/` or `..` could read as
+            // a file outside /auth/static/ there).
+            if !crate::core::path::is_plain(path) {
+                return Outcome::Respond(FlowError::NotFound.to_html_response());
+            }
             return match req.method {
                 Method::Get | Method::Head => Outcome::PassThrough,
                 _ => Outcome::Respond(FlowError::MethodNotAllowed.to_html_response()),
