@@ -28,10 +28,10 @@ use crate::core::session::revocation_state::Reload;
 const ASSETS_BINDING: &str = "ASSETS";
 /// Outgoing requests to an IdP give up after this long.
 const IDP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often a request waiting for another one's IdP fetch checks whether it finished.
+/// How often a request waiting for another one's work (an IdP fetch, the revocation reload) checks whether it
+/// finished: on a timer of its own request, see [`Clock::pause`].
 const IN_FLIGHT_POLL: Duration = Duration::from_millis(10);
-/// How often, and for how long at most, a request checks whether another request's revocation reload ended.
-const RELOAD_POLL: Duration = Duration::from_millis(10);
+/// How long at most a request waits for another request's revocation reload.
 const RELOAD_WAIT: Duration = Duration::from_secs(30);
 
 /// The hot path, called synchronously by the JS entry (`build/index.js`, written by scripts/build.sh)
@@ -191,11 +191,11 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
 /// request context"), which answered 500 to every waiter. Gives up after `RELOAD_WAIT` (the list then is not
 /// usable: sessions are refused).
 async fn wait_for_reload(state: &state::IsolateState) {
-    for _ in 0..(RELOAD_WAIT.as_millis() / RELOAD_POLL.as_millis()) {
+    for _ in 0..(RELOAD_WAIT.as_millis() / IN_FLIGHT_POLL.as_millis()) {
         if !state.cache.revocations.reload_in_flight() {
             return;
         }
-        worker::Delay::from(RELOAD_POLL).await;
+        worker::Delay::from(IN_FLIGHT_POLL).await;
     }
 }
 
