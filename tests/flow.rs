@@ -22,8 +22,8 @@ use edge_auth::core::flow::{authenticate, gate, Flow, Gate, GateRequest, Isolate
 use edge_auth::core::http::{Method, Outcome, Request, Response};
 use edge_auth::core::oidc::jwks::{Alg, EcCurve, Jwk, KeyMaterial};
 use edge_auth::core::platform::{
-    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationPage, RevocationStore, Rng,
-    Secrets, SignatureVerifier,
+    CachePolicy, Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationPage,
+    RevocationStore, Rng, Secrets, SignatureVerifier,
 };
 use edge_auth::core::secret::Secret;
 use edge_auth::core::session::codec::{KeyRing, Purpose};
@@ -113,6 +113,9 @@ struct TestPlatform {
     /// What the shared store lists (pages of 1000), and whether listing fails.
     stored: RefCell<Vec<Revocation>>,
     list_fails: Cell<bool>,
+    /// The location's cache (the Workers Cache API): copies by URL that answer requests the core lets read a
+    /// shared cache, without reaching the IdP (not counted in `requests`).
+    location_cache: RefCell<HashMap<String, HttpResponse>>,
 }
 
 impl TestPlatform {
@@ -126,6 +129,7 @@ impl TestPlatform {
             revocations: RefCell::new(Vec::new()),
             stored: RefCell::new(Vec::new()),
             list_fails: Cell::new(false),
+            location_cache: RefCell::new(HashMap::new()),
             requests: RefCell::new(Vec::new()),
             secrets: HashMap::from([
                 ("ACME_CLIENT_SECRET".to_string(), CLIENT_SECRET.to_string()),
@@ -217,6 +221,11 @@ impl SignatureVerifier for TestPlatform {
 impl HttpClient for TestPlatform {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, FetchError> {
         let url = request.url.clone();
+        if request.may_read_shared_cache() {
+            if let Some(hit) = self.location_cache.borrow().get(&url).cloned() {
+                return Ok(hit);
+            }
+        }
         self.requests.borrow_mut().push(request);
         let answer = {
             let mut routes = self.routes.borrow_mut();
@@ -1682,20 +1691,26 @@ fn unknown_kid_refetches_jwks_exactly_once() {
 }
 
 #[test]
-fn unknown_kid_on_a_cold_cache_fetches_once_per_request() {
+fn unknown_kid_on_a_cold_cache_refetches_once_past_the_caches() {
+    // The ordinary fetch of a cold isolate may be answered by the location's cache (an older set): an unknown
+    // kid then costs one refetch past every cache (the worker: `cache-control: no-cache`), rate-limited.
     let w = World::new();
     w.p.route(
         &jwks_url(ISSUER),
         vec![json_response(200, &w.acme.jwks(&[Key::Es])), json_response(200, &w.acme.jwks(&[Key::Es, Key::EsNext]))],
     );
-    // The set this request has just fetched is the newest there is: no second fetch, the token is refused.
-    let login = w.login("alice@acme.example");
-    assert_callback_refused(&w.finish_with_key(&login, Key::EsNext), 400, "id_token_invalid");
-    assert_eq!(w.p.count(&jwks_url(ISSUER)), 1);
-    // A later request with the (now published) key triggers the one rate-limited refetch and succeeds.
     let login = w.login("alice@acme.example");
     assert_signed_in(&w.finish_with_key(&login, Key::EsNext), "/docs");
-    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2);
+    let fetches = w.p.requests_to(&jwks_url(ISSUER));
+    assert_eq!(fetches.len(), 2);
+    assert_eq!(fetches[1].cache, CachePolicy::DocumentRefetch);
+    // A kid the IdP never published: refused, and within the cooldown no further fetch.
+    let w = World::new();
+    for _ in 0..3 {
+        let login = w.login("alice@acme.example");
+        assert_callback_refused(&w.finish_with_key(&login, Key::EsNext), 400, "id_token_invalid");
+    }
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2, "the ordinary fetch and one refetch");
     w.assert_logs_clean();
 }
 
@@ -2314,6 +2329,56 @@ fn concurrent_logins_interleave_without_mixing_transactions() {
     assert_signed_in(&rb, "/docs");
     let sub = |r: &Response| authenticate(&session_cookie_header(r), Transport::Https, &w.keys, w.now()).unwrap().sub;
     assert_eq!((sub(&ra).as_str(), sub(&rb).as_str()), ("u-a", "u-b"));
+    w.assert_logs_clean();
+}
+
+/// Review of issue 10 (§4/§8): after the IdP rotated its key, the location's cache still holds the old key set
+/// (fresh for up to 24 h). A cold isolate's first sign-ins lead (or wait for) an ordinary fetch that the cache
+/// answers with that old set; taking it for "just fetched from the IdP", they refused the new `kid` without the
+/// one refetch past every cache — every cold isolate's first burst after a rotation failed.
+#[test]
+fn a_rotated_key_is_refetched_past_the_location_cache_on_a_cold_isolate() {
+    let w = World::new();
+    let old = w.acme.default_jwks();
+    w.p.location_cache.borrow_mut().insert(
+        jwks_url(ISSUER),
+        HttpResponse { status: 200, body: old.to_string().into_bytes(), fresh_for: Some(3000) },
+    );
+    w.p.route(&jwks_url(ISSUER), vec![json_response(200, &w.acme.jwks(&[Key::Es, Key::EsNext]))]);
+    // One sign-in alone.
+    let login = w.login("alice@acme.example");
+    assert_signed_in(&w.finish_with_key(&login, Key::EsNext), "/docs");
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 1, "the one refetch past the cache");
+    // A burst on another cold isolate: every sign-in succeeds, one refetch for all.
+    const N: usize = 5;
+    let logins: Vec<Login> = (0..N).map(|_| w.login("alice@acme.example")).collect();
+    let answers: Vec<Canned> = logins
+        .iter()
+        .map(|l| {
+            let t = w.acme.sign(Key::EsNext, &w.claims(l));
+            w.issued.borrow_mut().push(t.clone());
+            json_response(200, &json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "id_token": t}))
+        })
+        .collect();
+    w.p.route(&token_url(ISSUER), answers);
+    w.p.yield_on_send.set(true);
+    let cold = IsolateCache::default();
+    let flow = Flow { config: &w.config, keys: &w.keys, platform: &w.p, providers: &cold };
+    let requests: Vec<Request> = logins
+        .iter()
+        .map(|l| {
+            request(
+                Method::Get,
+                &url_with(&format!("{SITE}/auth/callback"), &[("code", CODE), ("state", l.state())]),
+                &l.cookie(),
+            )
+        })
+        .collect();
+    let outcomes = pollster::block_on(join_all(requests.iter().map(|r| flow.handle(r))));
+    for o in outcomes {
+        assert_signed_in(&respond(o), "/docs");
+    }
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2, "one refetch for the whole burst");
     w.assert_logs_clean();
 }
 
