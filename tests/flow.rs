@@ -30,7 +30,9 @@ use edge_auth::core::session::codec::{KeyRing, Purpose};
 use edge_auth::core::session::cookies::{CookieKind, Transport};
 use edge_auth::core::session::record::{Session, MAX_SID_LEN};
 use edge_auth::core::session::revocation::{Revocation, RevocationKind};
-use edge_auth::core::session::revocation_state::{Reload, MAX_REVOCATIONS_PER_CONNECTOR, RATE_BURST, RATE_PER_SECOND};
+use edge_auth::core::session::revocation_state::{
+    Reload, MAX_REVOCATIONS_PER_CONNECTOR, RATE_BURST, RATE_PER_SECOND, REFRESH_SECONDS,
+};
 use ring::rand::SystemRandom;
 use ring::signature::{
     self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
@@ -113,6 +115,8 @@ struct TestPlatform {
     /// What the shared store lists (pages of 1000), and whether listing fails.
     stored: RefCell<Vec<Revocation>>,
     list_fails: Cell<bool>,
+    /// Whether writing to the shared store fails.
+    record_fails: Cell<bool>,
     /// The location's cache (the Workers Cache API): copies by URL that answer requests the core lets read a
     /// shared cache, without reaching the IdP (not counted in `requests`).
     location_cache: RefCell<HashMap<String, HttpResponse>>,
@@ -129,6 +133,7 @@ impl TestPlatform {
             revocations: RefCell::new(Vec::new()),
             stored: RefCell::new(Vec::new()),
             list_fails: Cell::new(false),
+            record_fails: Cell::new(false),
             location_cache: RefCell::new(HashMap::new()),
             requests: RefCell::new(Vec::new()),
             secrets: HashMap::from([
@@ -339,6 +344,9 @@ impl Secrets for TestPlatform {
 
 impl RevocationStore for TestPlatform {
     async fn record_revocation(&self, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError> {
+        if self.record_fails.get() {
+            return Err(FetchError("KV put failed".into()));
+        }
         self.revocations.borrow_mut().push((revocation.clone(), ttl_seconds));
         self.stored.borrow_mut().push(revocation.clone());
         Ok(())
@@ -2879,6 +2887,41 @@ fn at_the_count_limit_new_revocations_are_refused_with_503_and_a_log_line() {
     assert_eq!(frontchannel(&w, &[("iss", OTHER_ISSUER), ("sid", "bob-sid")], &bob).status, 200);
     assert_eq!(me_status(&w, &bob), 401);
     w.assert_logs_clean();
+}
+
+/// Review of issue 10 (§5): a back-channel logout the store could not take (count limit, store error) was
+/// answered 503/500, but its `jti` was already spent: the IdP's retry of the same token got 400 "replayed" and
+/// the logout was lost — accepted and forgotten after all.
+#[test]
+fn a_backchannel_logout_that_was_not_recorded_can_be_retried() {
+    let w = world_with_entra();
+    let now = w.now();
+    w.p.stored.borrow_mut().extend((0..MAX_REVOCATIONS_PER_CONNECTOR).map(|i| Revocation {
+        kind: RevocationKind::Sid,
+        iss: ISSUER.into(),
+        value: format!("flood-{i}"),
+        at: now,
+        connector: "acme".into(),
+    }));
+    load_store(&w);
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    let token = logout_token(&w, "alice-sid", "jti-retried");
+    assert_eq!(backchannel(&w, &token).status, 503);
+    // The flood's entries expire; the IdP retries the same token.
+    w.p.stored.borrow_mut().clear();
+    w.p.advance(REFRESH_SECONDS);
+    pollster::block_on(w.providers.revocations.reload(&w.p, w.now()));
+    let r = backchannel(&w, &token);
+    assert_eq!(r.status, 200, "the retry is recorded: {}", describe(&r));
+    assert_eq!(me_status(&w, &alice), 401);
+    // A recorded token stays single-use.
+    assert_eq!(backchannel(&w, &token).status, 400);
+    // The store failing is retried the same way.
+    let token = logout_token(&w, "alice-sid-2", "jti-store-failed");
+    w.p.record_fails.set(true);
+    assert_eq!(backchannel(&w, &token).status, 500);
+    w.p.record_fails.set(false);
+    assert_eq!(backchannel(&w, &token).status, 200);
 }
 
 #[test]

@@ -269,12 +269,9 @@ impl<P: Platform> Flow<'_, P> {
         for connector in candidates {
             match validate_logout_claims(jws.payload(), &iss, &connector.client_id, now, leeway) {
                 Ok(claims) => {
-                    // One use per jti.
-                    if !self.providers.spend_transaction(
-                        &format!("logout-jti\0{iss}\0{}", claims.jti),
-                        now.saturating_add(3600),
-                        now,
-                    ) {
+                    // One use per jti (given back when the revocation is not recorded: the IdP may retry).
+                    let jti = format!("logout-jti\0{iss}\0{}", claims.jti);
+                    if !self.providers.spend_transaction(&jti, now.saturating_add(3600), now) {
                         return refuse("replayed jti");
                     }
                     let (kind, value) = match (claims.sid, claims.sub) {
@@ -286,7 +283,10 @@ impl<P: Platform> Flow<'_, P> {
                     let revocation = Revocation { kind, iss: iss.clone(), value, at: now, connector };
                     return match self.revoke(revocation).await {
                         Ok(()) => Ok(Outcome::Respond(channel_response(200, "{}"))),
-                        Err(e) => self.channel_refusal("back-channel", e),
+                        Err(e) => {
+                            self.providers.unspend_transaction(&jti);
+                            self.channel_refusal("back-channel", e)
+                        }
                     };
                 }
                 Err(e) => last_error = e.to_string(),

@@ -263,6 +263,12 @@ impl IsolateCache {
         }
         spent.insert(state.to_string(), expires_at).is_none()
     }
+
+    /// Forget that `state` was used: what it was spent on did not happen (a logout token whose revocation
+    /// could not be recorded may be sent again).
+    pub fn unspend_transaction(&self, state: &str) {
+        self.spent_transactions.borrow_mut().remove(state);
+    }
 }
 
 /// A predicate over the discovery document's `issuer`.
