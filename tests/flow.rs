@@ -31,7 +31,8 @@ use edge_auth::core::session::cookies::{CookieKind, Transport};
 use edge_auth::core::session::record::{Session, MAX_SID_LEN};
 use edge_auth::core::session::revocation::{Revocation, RevocationKind};
 use edge_auth::core::session::revocation_state::{
-    Reload, MAX_REVOCATIONS_PER_CONNECTOR, RATE_BURST, RATE_PER_SECOND, REFRESH_SECONDS,
+    Reload, MAX_REVOCATIONS_PER_CONNECTOR, MAX_UNAUTHENTICATED_PER_CONNECTOR, RATE_BURST, RATE_PER_SECOND,
+    REFRESH_SECONDS,
 };
 use ring::rand::SystemRandom;
 use ring::signature::{
@@ -2853,6 +2854,7 @@ fn at_the_count_limit_new_revocations_are_refused_with_503_and_a_log_line() {
         value: format!("flood-{i}"),
         at: now,
         connector: "acme".into(),
+        unauthenticated: false,
     }));
     load_store(&w);
     let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
@@ -2902,6 +2904,7 @@ fn a_backchannel_logout_that_was_not_recorded_can_be_retried() {
         value: format!("flood-{i}"),
         at: now,
         connector: "acme".into(),
+        unauthenticated: false,
     }));
     load_store(&w);
     let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
@@ -2922,6 +2925,46 @@ fn a_backchannel_logout_that_was_not_recorded_can_be_retried() {
     assert_eq!(backchannel(&w, &token).status, 500);
     w.p.record_fails.set(false);
     assert_eq!(backchannel(&w, &token).status, 200);
+}
+
+/// Review of issue 10 (§5): front-channel logout is an unauthenticated GET; a flood of made-up `sid`s filled a
+/// connector's whole count limit, after which the IdP's *signed* back-channel logouts and our own sign-outs
+/// were refused (503) for a session lifetime. Unauthenticated entries now have half the room; the rest stays
+/// for the authenticated channels.
+#[test]
+fn a_frontchannel_flood_cannot_use_up_the_room_of_signed_logouts() {
+    let w = world_with_entra();
+    // What a front-channel write stores is marked as such; a back-channel one is not.
+    assert_eq!(frontchannel(&w, &[("iss", ISSUER), ("sid", "one")], "").status, 200);
+    assert_eq!(frontchannel(&w, &[("sid", "two")], "").status, 200);
+    assert!(w.p.revocations.borrow().iter().all(|(r, _)| r.unauthenticated));
+    assert_eq!(backchannel(&w, &logout_token(&w, "three", "jti-3")).status, 200);
+    assert!(!w.p.revocations.borrow().last().unwrap().0.unauthenticated);
+    // A flood (from many isolates) has written as many front-channel entries for acme as it may.
+    let now = w.now();
+    w.p.stored.borrow_mut().extend((0..MAX_UNAUTHENTICATED_PER_CONNECTOR).map(|i| Revocation {
+        kind: RevocationKind::Sid,
+        iss: ISSUER.into(),
+        value: format!("flood-{i}"),
+        at: now,
+        connector: "acme".into(),
+        unauthenticated: true,
+    }));
+    load_store(&w);
+    let r = frontchannel(&w, &[("iss", ISSUER), ("sid", "more")], "");
+    assert_eq!(r.status, 503, "the flood stops here: {}", describe(&r));
+    // The signed channel and our own sign-out still have room.
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    let r = backchannel(&w, &logout_token(&w, "alice-sid", "jti-alice"));
+    assert_eq!(r.status, 200, "{}", describe(&r));
+    assert_eq!(me_status(&w, &alice), 401);
+    let carol = session_cookie(&w, "acme", ISSUER, Some("carol-sid"));
+    let mut own = request(Method::Post, &format!("{SITE}/auth/logout"), &carol);
+    own.origin_header = Some(SITE.to_string());
+    let before = w.p.revocations.borrow().len();
+    assert_eq!(w.handle(&own).status, 302);
+    assert_eq!(w.p.revocations.borrow().len(), before + 1, "our own sign-out is recorded");
+    assert_eq!(me_status(&w, &carol), 401, "a copied cookie stops working");
 }
 
 #[test]

@@ -174,7 +174,8 @@ impl<P: Platform> Flow<'_, P> {
                 let Some(first) = self.connectors_for_issuer(&iss).await.first().map(|c| c.id.clone()) else {
                     return bad();
                 };
-                vec![Revocation { kind: RevocationKind::Sid, iss, value: sid, at: now, connector: first }]
+                let kind = RevocationKind::Sid;
+                vec![Revocation { kind, iss, value: sid, at: now, connector: first, unauthenticated: true }]
             }
             // Entra's issuers differ per tenant and its front-channel request names none: the sid is scoped to
             // the Entra connectors.
@@ -189,6 +190,7 @@ impl<P: Platform> Flow<'_, P> {
                     value: sid.clone(),
                     at: now,
                     connector: c.id.clone(),
+                    unauthenticated: true,
                 })
                 .collect(),
         };
@@ -280,7 +282,8 @@ impl<P: Platform> Flow<'_, P> {
                         (None, None) => return refuse("neither sid nor sub"),
                     };
                     let connector = connector.id.clone();
-                    let revocation = Revocation { kind, iss: iss.clone(), value, at: now, connector };
+                    let iss = iss.clone();
+                    let revocation = Revocation { kind, iss, value, at: now, connector, unauthenticated: false };
                     return match self.revoke(revocation).await {
                         Ok(()) => Ok(Outcome::Respond(channel_response(200, "{}"))),
                         Err(e) => {

@@ -42,6 +42,12 @@ pub const MAX_LIST_PAGES: usize = 200;
 pub const MAX_REVOCATIONS: usize = 40_000;
 /// ...or this many accounted to one connector (a flood through one IdP cannot use up the others' room).
 pub const MAX_REVOCATIONS_PER_CONNECTOR: usize = 10_000;
+/// Unauthenticated writes (front-channel logout: anyone can send it) are refused beyond this many such entries
+/// per connector, or [`MAX_UNAUTHENTICATED_REVOCATIONS`] in all: half of each limit stays for the signed
+/// back-channel and our own sign-out, which a flood of made-up front-channel logouts cannot use up.
+pub const MAX_UNAUTHENTICATED_PER_CONNECTOR: usize = MAX_REVOCATIONS_PER_CONNECTOR / 2;
+/// See [`MAX_UNAUTHENTICATED_PER_CONNECTOR`].
+pub const MAX_UNAUTHENTICATED_REVOCATIONS: usize = MAX_REVOCATIONS / 2;
 /// Front-channel logouts a connector may send to one isolate at once...
 pub const RATE_BURST: u64 = 20;
 /// ...and per second after that.
@@ -299,6 +305,16 @@ impl RevocationState {
         if list.len() >= MAX_REVOCATIONS {
             return Err(WriteRefusal::StoreFull { count: list.len(), limit: MAX_REVOCATIONS });
         }
+        if r.unauthenticated {
+            let (count, all) = list.unauthenticated_counts(&r.connector);
+            if count >= MAX_UNAUTHENTICATED_PER_CONNECTOR {
+                let (connector, limit) = (r.connector.clone(), MAX_UNAUTHENTICATED_PER_CONNECTOR);
+                return Err(WriteRefusal::ConnectorFull { connector, count, limit });
+            }
+            if all >= MAX_UNAUTHENTICATED_REVOCATIONS {
+                return Err(WriteRefusal::StoreFull { count: all, limit: MAX_UNAUTHENTICATED_REVOCATIONS });
+            }
+        }
         Ok(true)
     }
 
@@ -376,6 +392,7 @@ mod tests {
             value: value.into(),
             at: T,
             connector: connector.into(),
+            unauthenticated: false,
         }
     }
 
