@@ -262,6 +262,22 @@ describe('across isolates: the Cache API of the location', () => {
   });
 });
 
+describe("a key rotation the location's cache has not seen (review of issue 10)", () => {
+  test("a cold isolate whose location's cache holds the key set from before the rotation refetches it once and signs in", async () => {
+    await withStack([{ id: 'main' }], async (stack) => {
+      const op = stack.ops.main;
+      // The location's cache has the set from before the rotation, fresh for 10 more minutes.
+      await seed(stack, `${op.issuer}/jwks`, op.publishedJwks(), nowSeconds() + 600);
+      await op.rotateKeys({ alg: 'RS256' });
+      // Before: the cached set was taken for "just fetched", the new kid refused without a refetch.
+      await expectAccepted(stack, { connector: 'main' });
+      assert.equal(op.count('/jwks'), 1, 'one refetch past the cache');
+      await expectAccepted(stack, { connector: 'main' });
+      assert.equal(op.count('/jwks'), 1, 'and the refetched set is used from then on');
+    });
+  });
+});
+
 describe('per-user answers are never shared (issue 10 §4)', () => {
   test('two users whose ID tokens lack the email sign in one after the other: each gets their own email from UserInfo', async () => {
     // One IdP says nothing about caching its UserInfo answers, the other even marks them public for 10 minutes:
