@@ -35,7 +35,8 @@ use crate::core::session::revocation::{Revocation, RevocationList};
 pub const REFRESH_SECONDS: u64 = 10;
 /// How long a reload may stay in flight before the next request starts another: a reload whose request was
 /// cancelled without being dropped (workerd: the client went away, or `waitUntil` ran out of time, while the
-/// listing was pending) never ends its flight. As long as the platform lets a request wait for a reload.
+/// listing was pending) never ends its flight. As long as the platform lets a request wait for a reload. One
+/// given up on that completes after all (a slow store) is still used, unless a later one has read the store since.
 pub const RELOAD_FLIGHT_LIMIT_SECONDS: u64 = 30;
 /// How long the last complete list stays in use while reloads fail. Past it, sessions are refused.
 pub const MAX_LIST_AGE_SECONDS: u64 = 300;
@@ -236,8 +237,9 @@ impl RevocationState {
         self.attempted_at.set(Some(now));
         let _guard = FlightGuard(&self.flight, now);
         let read = read_all(store).await;
-        // A reload given up on that finishes after all leaves the list to the one that took over.
-        if self.flight.get() == Some(now) {
+        // A reload given up on that finishes after all (a slow store) still counts, unless a later one has read
+        // the store since.
+        if self.complete_at.get().is_none_or(|t| t < now) {
             self.apply(read, now, store);
         }
     }
@@ -766,5 +768,21 @@ mod tests {
         let t = much_later + RELOAD_FLIGHT_LIMIT_SECONDS;
         reload(&state, &store, t);
         assert!(!state.blocks_sessions(t), "a usable list again");
+        // A slow store: a reload given up on that completes after all is used, unless a later one read since.
+        let fresh = RevocationState::default();
+        store.pend.set(true);
+        assert_eq!(fresh.plan_reload(T), Reload::Wait);
+        let mut slow = Box::pin(fresh.reload(&store, T));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(slow.as_mut().poll(&mut cx).is_pending());
+        let t = T + RELOAD_FLIGHT_LIMIT_SECONDS;
+        assert_eq!(fresh.plan_reload(t), Reload::Wait);
+        let mut second = Box::pin(fresh.reload(&store, t));
+        assert!(second.as_mut().poll(&mut cx).is_pending(), "a second reload runs");
+        while slow.as_mut().poll(&mut cx).is_pending() {}
+        assert!(!fresh.blocks_sessions(t), "the slow reload's complete list is used");
+        assert!(fresh.reload_in_flight(), "the second one still runs");
+        while second.as_mut().poll(&mut cx).is_pending() {}
+        assert!(!fresh.reload_in_flight() && fresh.is_settled(t));
     }
 }
