@@ -2391,6 +2391,29 @@ fn a_rotated_key_is_refetched_past_the_location_cache_on_a_cold_isolate() {
     w.assert_logs_clean();
 }
 
+/// Review of issue 10 (§4): the platform keeps any `200` answer to a document request in the location's cache
+/// (for as long as its `Cache-Control` says, up to a day) — also one the IdP answered with a maintenance page
+/// or a truncated document. Every cold isolate of the location then read that copy and failed, long after the
+/// IdP was fine again. A document that does not parse is now asked for once more, past every cache.
+#[test]
+fn an_unusable_document_in_the_location_cache_is_refetched_past_it() {
+    let w = World::new();
+    let garbage = HttpResponse { status: 200, body: b"<html>maintenance</html>".to_vec(), fresh_for: Some(80_000) };
+    w.p.location_cache.borrow_mut().insert(discovery_url(ISSUER), garbage.clone());
+    w.p.location_cache.borrow_mut().insert(jwks_url(ISSUER), garbage);
+    w.sign_in();
+    let (discovery, jwks) = (w.p.requests_to(&discovery_url(ISSUER)), w.p.requests_to(&jwks_url(ISSUER)));
+    assert_eq!((discovery.len(), jwks.len()), (1, 1), "one request each, past the cache");
+    assert!([&discovery[0], &jwks[0]].iter().all(|r| r.cache == CachePolicy::DocumentRefetch));
+    // The IdP really answers garbage: refused, with one extra request per document and fetch.
+    let w = World::new();
+    w.p.route(&discovery_url(ISSUER), vec![json_response(200, &json!(["not", "metadata"]))]);
+    let r = w.get(&url_with(&format!("{SITE}/auth/login"), &[("email", "alice@acme.example")]), "");
+    assert_refused(&r, 502, "idp_unreachable");
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 2);
+    w.assert_logs_clean();
+}
+
 /// SPEC §4: "An unknown `kid` causes at most one JWKS refetch (coalesced, rate-limited)". Two sign-ins in
 /// the same isolate right after the IdP rotated its key: the first starts the refetch; the second, arriving
 /// while that fetch is in flight, should wait for it (coalescing) and succeed. Instead it finds the cooldown

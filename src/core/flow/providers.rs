@@ -42,7 +42,7 @@ use crate::core::flow::{Flow, JWKS_REFETCH_COOLDOWN_SECONDS, REFRESH_RETRY_SECON
 use crate::core::http::memory_lifetime;
 use crate::core::oidc::discovery::{parse_provider_metadata_accepting, ProviderMetadata};
 use crate::core::oidc::jwks::{parse_jwks, JwkSet};
-use crate::core::platform::{HttpRequest, Platform};
+use crate::core::platform::{CachePolicy, HttpRequest, Platform};
 use crate::core::session::memo::VerifiedSessions;
 use crate::core::session::revocation_state::RevocationState;
 
@@ -389,23 +389,50 @@ impl<P: Platform> Flow<'_, P> {
         connector: &Connector,
     ) -> Result<(ProviderMetadata, Option<u64>), FlowError> {
         let url = connector.discovery_url();
-        let response = self
-            .platform
-            .send(HttpRequest::document(&url))
-            .await
-            .map_err(|e| FlowError::IdpUnreachable(format!("discovery {url}: {e}")))?;
-        if response.status != 200 {
-            return Err(FlowError::IdpUnreachable(format!("discovery {url}: HTTP {}", response.status)));
-        }
         let (expected, accept) = discovery_issuer_rule(connector);
         let acceptable = |found: &str| {
             accept(found)
                 || (self.config.connectors.iter())
                     .any(|c| c.issuer == connector.issuer && c.id != connector.id && discovery_issuer_rule(c).1(found))
         };
-        let metadata = parse_provider_metadata_accepting(&response.body, &expected, acceptable)
-            .map_err(|e| FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id)))?;
-        Ok((metadata, response.fresh_for))
+        self.fetch_document(HttpRequest::document(&url), &format!("discovery {url}"), |body| {
+            parse_provider_metadata_accepting(body, &expected, acceptable)
+                .map_err(|e| FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id)))
+        })
+        .await
+    }
+
+    /// A document and how long it is fresh: `request`'s answer, read by `parse`. A `200` answer that does not
+    /// parse is asked for once more past every cache (unless `request` already is such a refetch): the platform
+    /// keeps any `200` answer in the location's cache, also a maintenance page or a cut-off document the IdP
+    /// has fixed since, and every cold isolate of the location would otherwise read it until it expires.
+    async fn fetch_document<T>(
+        &self,
+        request: HttpRequest,
+        what: &str,
+        parse: impl Fn(&[u8]) -> Result<T, FlowError>,
+    ) -> Result<(T, Option<u64>), FlowError> {
+        let retry = (request.cache == CachePolicy::Document).then(|| request.clone().refetched());
+        let mut attempt = Some(request);
+        let mut last = None;
+        while let Some(request) = attempt.take() {
+            let response = self
+                .platform
+                .send(request.clone())
+                .await
+                .map_err(|e| FlowError::IdpUnreachable(format!("{what}: {e}")))?;
+            if response.status != 200 {
+                return Err(FlowError::IdpUnreachable(format!("{what}: HTTP {}", response.status)));
+            }
+            match parse(&response.body) {
+                Ok(document) => return Ok((document, response.fresh_for)),
+                Err(e) => last = Some(e),
+            }
+            if request.cache == CachePolicy::Document {
+                attempt = retry.clone();
+            }
+        }
+        Err(last.unwrap_or_else(|| FlowError::IdpUnreachable(format!("{what}: no answer"))))
     }
 
     /// The provider's key set, and whether it was just fetched past every cache (a refetch: only then is an
@@ -467,22 +494,17 @@ impl<P: Platform> Flow<'_, P> {
         if force {
             self.providers.update(issuer, |e| e.last_forced_jwks_fetch = Some(now));
         }
-        let fetched = async {
-            let request = if force {
-                // Past every cache: the point is to see keys published since.
-                HttpRequest::document(jwks_uri).refetched()
-            } else {
-                HttpRequest::document(jwks_uri)
-            };
-            let response =
-                self.platform.send(request).await.map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))?;
-            if response.status != 200 {
-                return Err(FlowError::IdpUnreachable(format!("jwks_uri: HTTP {}", response.status)));
-            }
-            let set = parse_jwks(&response.body).map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))?;
-            Ok((set, response.fresh_for))
-        }
-        .await;
+        let request = if force {
+            // Past every cache: the point is to see keys published since.
+            HttpRequest::document(jwks_uri).refetched()
+        } else {
+            HttpRequest::document(jwks_uri)
+        };
+        let fetched = self
+            .fetch_document(request, "jwks_uri", |body| {
+                parse_jwks(body).map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))
+            })
+            .await;
         let result = match (fetched, entry.jwks) {
             (Ok((set, fresh_for)), _) => {
                 let set = Rc::new(set);
