@@ -395,44 +395,22 @@ impl<P: Platform> Flow<'_, P> {
                 || (self.config.connectors.iter())
                     .any(|c| c.issuer == connector.issuer && c.id != connector.id && discovery_issuer_rule(c).1(found))
         };
-        self.fetch_document(HttpRequest::document(&url), &format!("discovery {url}"), |body| {
-            parse_provider_metadata_accepting(body, &expected, acceptable)
-                .map_err(|e| FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id)))
-        })
-        .await
-    }
-
-    /// A document and how long it is fresh: `request`'s answer, read by `parse`. A `200` answer that does not
-    /// parse is asked for once more past every cache (unless `request` already is such a refetch): the platform
-    /// keeps any `200` answer in the location's cache, also a maintenance page or a cut-off document the IdP
-    /// has fixed since, and every cold isolate of the location would otherwise read it until it expires.
-    async fn fetch_document<T>(
-        &self,
-        request: HttpRequest,
-        what: &str,
-        parse: impl Fn(&[u8]) -> Result<T, FlowError>,
-    ) -> Result<(T, Option<u64>), FlowError> {
-        let retry = (request.cache == CachePolicy::Document).then(|| request.clone().refetched());
-        let mut attempt = Some(request);
-        let mut last = None;
-        while let Some(request) = attempt.take() {
-            let response = self
-                .platform
-                .send(request.clone())
-                .await
-                .map_err(|e| FlowError::IdpUnreachable(format!("{what}: {e}")))?;
+        // A `200` answer that does not parse is asked for once more past every cache: the platform keeps any
+        // `200` answer in the location's cache, also a maintenance page or a cut-off document the IdP has fixed
+        // since, which every cold isolate of the location would otherwise read until it expires.
+        let mut request = HttpRequest::document(&url);
+        loop {
+            let response = (self.platform.send(request.clone()).await)
+                .map_err(|e| FlowError::IdpUnreachable(format!("discovery {url}: {e}")))?;
             if response.status != 200 {
-                return Err(FlowError::IdpUnreachable(format!("{what}: HTTP {}", response.status)));
+                return Err(FlowError::IdpUnreachable(format!("discovery {url}: HTTP {}", response.status)));
             }
-            match parse(&response.body) {
-                Ok(document) => return Ok((document, response.fresh_for)),
-                Err(e) => last = Some(e),
-            }
-            if request.cache == CachePolicy::Document {
-                attempt = retry.clone();
+            match parse_provider_metadata_accepting(&response.body, &expected, acceptable) {
+                Ok(metadata) => return Ok((metadata, response.fresh_for)),
+                Err(_) if request.cache == CachePolicy::Document => request = request.refetched(),
+                Err(e) => return Err(FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id))),
             }
         }
-        Err(last.unwrap_or_else(|| FlowError::IdpUnreachable(format!("{what}: no answer"))))
     }
 
     /// The provider's key set, and whether it was just fetched past every cache (a refetch: only then is an
@@ -500,11 +478,23 @@ impl<P: Platform> Flow<'_, P> {
         } else {
             HttpRequest::document(jwks_uri)
         };
-        let fetched = self
-            .fetch_document(request, "jwks_uri", |body| {
-                parse_jwks(body).map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))
-            })
-            .await;
+        let fetched = async {
+            // A `200` answer that does not parse: once more past every cache (see `fetch_metadata`).
+            let mut request = request;
+            loop {
+                let response = (self.platform.send(request.clone()).await)
+                    .map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))?;
+                if response.status != 200 {
+                    return Err(FlowError::IdpUnreachable(format!("jwks_uri: HTTP {}", response.status)));
+                }
+                match parse_jwks(&response.body) {
+                    Ok(set) => return Ok((set, response.fresh_for)),
+                    Err(_) if request.cache == CachePolicy::Document => request = request.refetched(),
+                    Err(e) => return Err(FlowError::IdpUnreachable(format!("jwks_uri: {e}"))),
+                }
+            }
+        }
+        .await;
         let result = match (fetched, entry.jwks) {
             (Ok((set, fresh_for)), _) => {
                 let set = Rc::new(set);
