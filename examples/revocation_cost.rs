@@ -25,6 +25,7 @@ fn main() {
             value: format!("other-{i}"),
             at: 1_700_000_100,
             connector: session.connector.clone(),
+            unauthenticated: false,
         }));
         let rounds = 2_000_000;
         let start = Instant::now();

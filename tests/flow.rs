@@ -22,15 +22,18 @@ use edge_auth::core::flow::{authenticate, gate, Flow, Gate, GateRequest, Isolate
 use edge_auth::core::http::{Method, Outcome, Request, Response};
 use edge_auth::core::oidc::jwks::{Alg, EcCurve, Jwk, KeyMaterial};
 use edge_auth::core::platform::{
-    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationPage, RevocationStore, Rng,
-    Secrets, SignatureVerifier,
+    CachePolicy, Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationPage,
+    RevocationStore, Rng, Secrets, SignatureVerifier,
 };
 use edge_auth::core::secret::Secret;
 use edge_auth::core::session::codec::{KeyRing, Purpose};
 use edge_auth::core::session::cookies::{CookieKind, Transport};
 use edge_auth::core::session::record::{Session, MAX_SID_LEN};
 use edge_auth::core::session::revocation::{Revocation, RevocationKind};
-use edge_auth::core::session::revocation_state::{Reload, MAX_REVOCATIONS_PER_CONNECTOR, RATE_BURST, RATE_PER_SECOND};
+use edge_auth::core::session::revocation_state::{
+    Reload, MAX_REVOCATIONS_PER_CONNECTOR, MAX_UNAUTHENTICATED_PER_CONNECTOR, RATE_BURST, RATE_PER_SECOND,
+    REFRESH_SECONDS,
+};
 use ring::rand::SystemRandom;
 use ring::signature::{
     self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
@@ -113,6 +116,11 @@ struct TestPlatform {
     /// What the shared store lists (pages of 1000), and whether listing fails.
     stored: RefCell<Vec<Revocation>>,
     list_fails: Cell<bool>,
+    /// Whether writing to the shared store fails.
+    record_fails: Cell<bool>,
+    /// The location's cache (the Workers Cache API): copies by URL that answer requests the core lets read a
+    /// shared cache, without reaching the IdP (not counted in `requests`).
+    location_cache: RefCell<HashMap<String, HttpResponse>>,
 }
 
 impl TestPlatform {
@@ -126,6 +134,8 @@ impl TestPlatform {
             revocations: RefCell::new(Vec::new()),
             stored: RefCell::new(Vec::new()),
             list_fails: Cell::new(false),
+            record_fails: Cell::new(false),
+            location_cache: RefCell::new(HashMap::new()),
             requests: RefCell::new(Vec::new()),
             secrets: HashMap::from([
                 ("ACME_CLIENT_SECRET".to_string(), CLIENT_SECRET.to_string()),
@@ -217,6 +227,11 @@ impl SignatureVerifier for TestPlatform {
 impl HttpClient for TestPlatform {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, FetchError> {
         let url = request.url.clone();
+        if request.may_read_shared_cache() {
+            if let Some(hit) = self.location_cache.borrow().get(&url).cloned() {
+                return Ok(hit);
+            }
+        }
         self.requests.borrow_mut().push(request);
         let answer = {
             let mut routes = self.routes.borrow_mut();
@@ -330,6 +345,9 @@ impl Secrets for TestPlatform {
 
 impl RevocationStore for TestPlatform {
     async fn record_revocation(&self, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError> {
+        if self.record_fails.get() {
+            return Err(FetchError("KV put failed".into()));
+        }
         self.revocations.borrow_mut().push((revocation.clone(), ttl_seconds));
         self.stored.borrow_mut().push(revocation.clone());
         Ok(())
@@ -1682,20 +1700,26 @@ fn unknown_kid_refetches_jwks_exactly_once() {
 }
 
 #[test]
-fn unknown_kid_on_a_cold_cache_fetches_once_per_request() {
+fn unknown_kid_on_a_cold_cache_refetches_once_past_the_caches() {
+    // The ordinary fetch of a cold isolate may be answered by the location's cache (an older set): an unknown
+    // kid then costs one refetch past every cache (the worker: `cache-control: no-cache`), rate-limited.
     let w = World::new();
     w.p.route(
         &jwks_url(ISSUER),
         vec![json_response(200, &w.acme.jwks(&[Key::Es])), json_response(200, &w.acme.jwks(&[Key::Es, Key::EsNext]))],
     );
-    // The set this request has just fetched is the newest there is: no second fetch, the token is refused.
-    let login = w.login("alice@acme.example");
-    assert_callback_refused(&w.finish_with_key(&login, Key::EsNext), 400, "id_token_invalid");
-    assert_eq!(w.p.count(&jwks_url(ISSUER)), 1);
-    // A later request with the (now published) key triggers the one rate-limited refetch and succeeds.
     let login = w.login("alice@acme.example");
     assert_signed_in(&w.finish_with_key(&login, Key::EsNext), "/docs");
-    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2);
+    let fetches = w.p.requests_to(&jwks_url(ISSUER));
+    assert_eq!(fetches.len(), 2);
+    assert_eq!(fetches[1].cache, CachePolicy::DocumentRefetch);
+    // A kid the IdP never published: refused, and within the cooldown no further fetch.
+    let w = World::new();
+    for _ in 0..3 {
+        let login = w.login("alice@acme.example");
+        assert_callback_refused(&w.finish_with_key(&login, Key::EsNext), 400, "id_token_invalid");
+    }
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2, "the ordinary fetch and one refetch");
     w.assert_logs_clean();
 }
 
@@ -2317,6 +2341,79 @@ fn concurrent_logins_interleave_without_mixing_transactions() {
     w.assert_logs_clean();
 }
 
+/// Review of issue 10 (§4/§8): after the IdP rotated its key, the location's cache still holds the old key set
+/// (fresh for up to 24 h). A cold isolate's first sign-ins lead (or wait for) an ordinary fetch that the cache
+/// answers with that old set; taking it for "just fetched from the IdP", they refused the new `kid` without the
+/// one refetch past every cache — every cold isolate's first burst after a rotation failed.
+#[test]
+fn a_rotated_key_is_refetched_past_the_location_cache_on_a_cold_isolate() {
+    let w = World::new();
+    let old = w.acme.default_jwks();
+    w.p.location_cache.borrow_mut().insert(
+        jwks_url(ISSUER),
+        HttpResponse { status: 200, body: old.to_string().into_bytes(), fresh_for: Some(3000) },
+    );
+    w.p.route(&jwks_url(ISSUER), vec![json_response(200, &w.acme.jwks(&[Key::Es, Key::EsNext]))]);
+    // One sign-in alone.
+    let login = w.login("alice@acme.example");
+    assert_signed_in(&w.finish_with_key(&login, Key::EsNext), "/docs");
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 1, "the one refetch past the cache");
+    // A burst on another cold isolate: every sign-in succeeds, one refetch for all.
+    const N: usize = 5;
+    let logins: Vec<Login> = (0..N).map(|_| w.login("alice@acme.example")).collect();
+    let answers: Vec<Canned> = logins
+        .iter()
+        .map(|l| {
+            let t = w.acme.sign(Key::EsNext, &w.claims(l));
+            w.issued.borrow_mut().push(t.clone());
+            json_response(200, &json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "id_token": t}))
+        })
+        .collect();
+    w.p.route(&token_url(ISSUER), answers);
+    w.p.yield_on_send.set(true);
+    let cold = IsolateCache::default();
+    let flow = Flow { config: &w.config, keys: &w.keys, platform: &w.p, providers: &cold };
+    let requests: Vec<Request> = logins
+        .iter()
+        .map(|l| {
+            request(
+                Method::Get,
+                &url_with(&format!("{SITE}/auth/callback"), &[("code", CODE), ("state", l.state())]),
+                &l.cookie(),
+            )
+        })
+        .collect();
+    let outcomes = pollster::block_on(join_all(requests.iter().map(|r| flow.handle(r))));
+    for o in outcomes {
+        assert_signed_in(&respond(o), "/docs");
+    }
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2, "one refetch for the whole burst");
+    w.assert_logs_clean();
+}
+
+/// Review of issue 10 (§4): the platform keeps any `200` answer to a document request in the location's cache
+/// (for as long as its `Cache-Control` says, up to a day) — also one the IdP answered with a maintenance page
+/// or a truncated document. Every cold isolate of the location then read that copy and failed, long after the
+/// IdP was fine again. A document that does not parse is now asked for once more, past every cache.
+#[test]
+fn an_unusable_document_in_the_location_cache_is_refetched_past_it() {
+    let w = World::new();
+    let garbage = HttpResponse { status: 200, body: b"<html>maintenance</html>".to_vec(), fresh_for: Some(80_000) };
+    w.p.location_cache.borrow_mut().insert(discovery_url(ISSUER), garbage.clone());
+    w.p.location_cache.borrow_mut().insert(jwks_url(ISSUER), garbage);
+    w.sign_in();
+    let (discovery, jwks) = (w.p.requests_to(&discovery_url(ISSUER)), w.p.requests_to(&jwks_url(ISSUER)));
+    assert_eq!((discovery.len(), jwks.len()), (1, 1), "one request each, past the cache");
+    assert!([&discovery[0], &jwks[0]].iter().all(|r| r.cache == CachePolicy::DocumentRefetch));
+    // The IdP really answers garbage: refused, with one extra request per document and fetch.
+    let w = World::new();
+    w.p.route(&discovery_url(ISSUER), vec![json_response(200, &json!(["not", "metadata"]))]);
+    let r = w.get(&url_with(&format!("{SITE}/auth/login"), &[("email", "alice@acme.example")]), "");
+    assert_refused(&r, 502, "idp_unreachable");
+    assert_eq!(w.p.count(&discovery_url(ISSUER)), 2);
+    w.assert_logs_clean();
+}
+
 /// SPEC §4: "An unknown `kid` causes at most one JWKS refetch (coalesced, rate-limited)". Two sign-ins in
 /// the same isolate right after the IdP rotated its key: the first starts the refetch; the second, arriving
 /// while that fetch is in flight, should wait for it (coalescing) and succeed. Instead it finds the cooldown
@@ -2780,6 +2877,7 @@ fn at_the_count_limit_new_revocations_are_refused_with_503_and_a_log_line() {
         value: format!("flood-{i}"),
         at: now,
         connector: "acme".into(),
+        unauthenticated: false,
     }));
     load_store(&w);
     let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
@@ -2814,6 +2912,82 @@ fn at_the_count_limit_new_revocations_are_refused_with_503_and_a_log_line() {
     assert_eq!(frontchannel(&w, &[("iss", OTHER_ISSUER), ("sid", "bob-sid")], &bob).status, 200);
     assert_eq!(me_status(&w, &bob), 401);
     w.assert_logs_clean();
+}
+
+/// Review of issue 10 (§5): a back-channel logout the store could not take (count limit, store error) was
+/// answered 503/500, but its `jti` was already spent: the IdP's retry of the same token got 400 "replayed" and
+/// the logout was lost — accepted and forgotten after all.
+#[test]
+fn a_backchannel_logout_that_was_not_recorded_can_be_retried() {
+    let w = world_with_entra();
+    let now = w.now();
+    w.p.stored.borrow_mut().extend((0..MAX_REVOCATIONS_PER_CONNECTOR).map(|i| Revocation {
+        kind: RevocationKind::Sid,
+        iss: ISSUER.into(),
+        value: format!("flood-{i}"),
+        at: now,
+        connector: "acme".into(),
+        unauthenticated: false,
+    }));
+    load_store(&w);
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    let token = logout_token(&w, "alice-sid", "jti-retried");
+    assert_eq!(backchannel(&w, &token).status, 503);
+    // The flood's entries expire; the IdP retries the same token.
+    w.p.stored.borrow_mut().clear();
+    w.p.advance(REFRESH_SECONDS);
+    pollster::block_on(w.providers.revocations.reload(&w.p, w.now()));
+    let r = backchannel(&w, &token);
+    assert_eq!(r.status, 200, "the retry is recorded: {}", describe(&r));
+    assert_eq!(me_status(&w, &alice), 401);
+    // A recorded token stays single-use.
+    assert_eq!(backchannel(&w, &token).status, 400);
+    // The store failing is retried the same way.
+    let token = logout_token(&w, "alice-sid-2", "jti-store-failed");
+    w.p.record_fails.set(true);
+    assert_eq!(backchannel(&w, &token).status, 500);
+    w.p.record_fails.set(false);
+    assert_eq!(backchannel(&w, &token).status, 200);
+}
+
+/// Review of issue 10 (§5): front-channel logout is an unauthenticated GET; a flood of made-up `sid`s filled a
+/// connector's whole count limit, after which the IdP's *signed* back-channel logouts and our own sign-outs
+/// were refused (503) for a session lifetime. Unauthenticated entries now have half the room; the rest stays
+/// for the authenticated channels.
+#[test]
+fn a_frontchannel_flood_cannot_use_up_the_room_of_signed_logouts() {
+    let w = world_with_entra();
+    // What a front-channel write stores is marked as such; a back-channel one is not.
+    assert_eq!(frontchannel(&w, &[("iss", ISSUER), ("sid", "one")], "").status, 200);
+    assert_eq!(frontchannel(&w, &[("sid", "two")], "").status, 200);
+    assert!(w.p.revocations.borrow().iter().all(|(r, _)| r.unauthenticated));
+    assert_eq!(backchannel(&w, &logout_token(&w, "three", "jti-3")).status, 200);
+    assert!(!w.p.revocations.borrow().last().unwrap().0.unauthenticated);
+    // A flood (from many isolates) has written as many front-channel entries for acme as it may.
+    let now = w.now();
+    w.p.stored.borrow_mut().extend((0..MAX_UNAUTHENTICATED_PER_CONNECTOR).map(|i| Revocation {
+        kind: RevocationKind::Sid,
+        iss: ISSUER.into(),
+        value: format!("flood-{i}"),
+        at: now,
+        connector: "acme".into(),
+        unauthenticated: true,
+    }));
+    load_store(&w);
+    let r = frontchannel(&w, &[("iss", ISSUER), ("sid", "more")], "");
+    assert_eq!(r.status, 503, "the flood stops here: {}", describe(&r));
+    // The signed channel and our own sign-out still have room.
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    let r = backchannel(&w, &logout_token(&w, "alice-sid", "jti-alice"));
+    assert_eq!(r.status, 200, "{}", describe(&r));
+    assert_eq!(me_status(&w, &alice), 401);
+    let carol = session_cookie(&w, "acme", ISSUER, Some("carol-sid"));
+    let mut own = request(Method::Post, &format!("{SITE}/auth/logout"), &carol);
+    own.origin_header = Some(SITE.to_string());
+    let before = w.p.revocations.borrow().len();
+    assert_eq!(w.handle(&own).status, 302);
+    assert_eq!(w.p.revocations.borrow().len(), before + 1, "our own sign-out is recorded");
+    assert_eq!(me_status(&w, &carol), 401, "a copied cookie stops working");
 }
 
 #[test]

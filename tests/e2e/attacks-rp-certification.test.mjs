@@ -168,7 +168,8 @@ describe('Config profile: discovery', () => {
         assert.equal(r.headers.get('location'), null, r.describe());
         assert.equal(r.setCookie(TX_COOKIE), undefined, `no login transaction is started\n${r.describe()}`);
         assert.ok(await stack.logs.waitFor(/issuer|missing field `issuer`/, logMark), stack.logs.since(logMark).join('\n'));
-        assert.equal(op.count('/.well-known/openid-configuration', mark), 1);
+        // Asked once more past every cache: the first answer may have been a copy the location's cache kept.
+        assert.equal(op.count('/.well-known/openid-configuration', mark), 2);
         assert.equal(op.count('/authorize', mark), 0, 'the browser was never sent to the provider');
         await me(b, origin, 401);
       } finally {

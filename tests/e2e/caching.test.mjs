@@ -262,6 +262,38 @@ describe('across isolates: the Cache API of the location', () => {
   });
 });
 
+describe("a key rotation the location's cache has not seen (review of issue 10)", () => {
+  test("a cold isolate whose location's cache holds the key set from before the rotation refetches it once and signs in", async () => {
+    await withStack([{ id: 'main' }], async (stack) => {
+      const op = stack.ops.main;
+      // The location's cache has the set from before the rotation, fresh for 10 more minutes.
+      await seed(stack, `${op.issuer}/jwks`, op.publishedJwks(), nowSeconds() + 600);
+      await op.rotateKeys({ alg: 'RS256' });
+      // Before: the cached set was taken for "just fetched", the new kid refused without a refetch.
+      await expectAccepted(stack, { connector: 'main' });
+      assert.equal(op.count('/jwks'), 1, 'one refetch past the cache');
+      await expectAccepted(stack, { connector: 'main' });
+      assert.equal(op.count('/jwks'), 1, 'and the refetched set is used from then on');
+    });
+  });
+});
+
+describe('an IdP answer that is no document (review of issue 10)', () => {
+  test("a maintenance page the IdP answered with 200 and a max-age does not keep failing sign-ins from the location's cache once the IdP is fine again", async () => {
+    await withStack([{ id: 'main', op: { cacheControl: { '/jwks': 'public, max-age=600' } } }], async (stack) => {
+      const op = stack.ops.main;
+      op.setJwks('<html>down for maintenance</html>');
+      await expectRefused(stack, { connector: 'main', code: 'idp_unreachable', status: 502, recover: false });
+      op.setJwks(null);
+      const mark = op.mark();
+      // Before: the page, kept in the location's cache for 10 minutes, failed every sign-in of the isolate.
+      await expectAccepted(stack, { connector: 'main' });
+      assert.equal(op.count('/jwks', mark), 1, 'asked once more, past the cache');
+      assert.equal((await (await cached(stack.worker, `${op.issuer}/jwks`)).json()).keys.length, op.publishedJwks().keys.length);
+    });
+  });
+});
+
 describe('per-user answers are never shared (issue 10 §4)', () => {
   test('two users whose ID tokens lack the email sign in one after the other: each gets their own email from UserInfo', async () => {
     // One IdP says nothing about caching its UserInfo answers, the other even marks them public for 10 minutes:

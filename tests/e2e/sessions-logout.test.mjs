@@ -36,6 +36,8 @@ import { expectRefusedSignIn, expectSignedIn, guidFrom, randomKey, startEntraOp,
 /** The bounds of src/core/session/revocation_state.rs (RATE_BURST, MAX_REVOCATIONS_PER_CONNECTOR). */
 const RATE_BURST = 20;
 const MAX_REVOCATIONS_PER_CONNECTOR = 10_000;
+/** MAX_UNAUTHENTICATED_PER_CONNECTOR: the front-channel's share of a connector's room. */
+const MAX_UNAUTHENTICATED_PER_CONNECTOR = 5_000;
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -456,6 +458,24 @@ describe('flood bounds on the revocation store', () => {
   });
 });
 
+describe("a front-channel flood leaves the signed channels their room (review of issue 10)", () => {
+  test(`at ${MAX_UNAUTHENTICATED_PER_CONNECTOR} front-channel entries for a connector, front-channel is refused (503) but a signed back-channel logout is recorded`, async () => {
+    const vic = await signIn('vic@corp.example');
+    // Anonymous front-channel logouts with made-up sids (from many isolates) have filled the front-channel share.
+    const w = await startWorkerWithFakeKv({ COUNT: MAX_UNAUTHENTICATED_PER_CONNECTOR, UNAUTHENTICATED: true });
+    try {
+      await meWith(vic.cookie, w.url, 200);
+      const front = await frontChannel(new Browserless(), w.url, { iss: issuer, sid: 'one-more-made-up' });
+      assert.equal(front.status, 503, `before: 200, the flood went on to the connector's whole limit\n${front.describe()}`);
+      const back = await postLogoutToken(await idpLogoutToken({ sid: vic.sid }), w.url);
+      assert.equal(back.status, 200, `the signed channel keeps its room: ${await back.text()}`);
+      await meWith(vic.cookie, w.url, 401);
+    } finally {
+      await w.dispose();
+    }
+  });
+});
+
 describe('reloads never use a partial list', () => {
   test('a store beyond what a reload holds (50,000) fails closed instead of forgetting what it did not read', async () => {
     const tess = await signIn('tess@corp.example');
@@ -521,11 +541,15 @@ class FakeKv {
     this.fails = !!env.FAILS;
     this.issuer = env.ISSUER;
     this.connector = env.CONNECTOR;
+    this.unauthenticated = !!env.UNAUTHENTICATED;
     this.at = Math.floor(Date.now() / 1000);
   }
   entry(n) {
     const meta = (v) => ({ k: 'sid', i: this.issuer, v, a: this.at, c: this.connector });
-    if (n < this.count) return { name: 'rev:flood-' + n, metadata: meta('flood-' + n) };
+    if (n < this.count) {
+      const flood = meta('flood-' + n);
+      return { name: 'rev:flood-' + n, metadata: this.unauthenticated ? { ...flood, u: true } : flood };
+    }
     const r = this.revoked[n - this.count];
     if (r !== undefined) return { name: 'rev:revoked-' + n, metadata: meta(r) };
     const p = [...puts.entries()][n - this.count - this.revoked.length];

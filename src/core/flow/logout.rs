@@ -174,7 +174,8 @@ impl<P: Platform> Flow<'_, P> {
                 let Some(first) = self.connectors_for_issuer(&iss).await.first().map(|c| c.id.clone()) else {
                     return bad();
                 };
-                vec![Revocation { kind: RevocationKind::Sid, iss, value: sid, at: now, connector: first }]
+                let kind = RevocationKind::Sid;
+                vec![Revocation { kind, iss, value: sid, at: now, connector: first, unauthenticated: true }]
             }
             // Entra's issuers differ per tenant and its front-channel request names none: the sid is scoped to
             // the Entra connectors.
@@ -189,6 +190,7 @@ impl<P: Platform> Flow<'_, P> {
                     value: sid.clone(),
                     at: now,
                     connector: c.id.clone(),
+                    unauthenticated: true,
                 })
                 .collect(),
         };
@@ -269,12 +271,9 @@ impl<P: Platform> Flow<'_, P> {
         for connector in candidates {
             match validate_logout_claims(jws.payload(), &iss, &connector.client_id, now, leeway) {
                 Ok(claims) => {
-                    // One use per jti.
-                    if !self.providers.spend_transaction(
-                        &format!("logout-jti\0{iss}\0{}", claims.jti),
-                        now.saturating_add(3600),
-                        now,
-                    ) {
+                    // One use per jti (given back when the revocation is not recorded: the IdP may retry).
+                    let jti = format!("logout-jti\0{iss}\0{}", claims.jti);
+                    if !self.providers.spend_transaction(&jti, now.saturating_add(3600), now) {
                         return refuse("replayed jti");
                     }
                     let (kind, value) = match (claims.sid, claims.sub) {
@@ -283,10 +282,14 @@ impl<P: Platform> Flow<'_, P> {
                         (None, None) => return refuse("neither sid nor sub"),
                     };
                     let connector = connector.id.clone();
-                    let revocation = Revocation { kind, iss: iss.clone(), value, at: now, connector };
+                    let iss = iss.clone();
+                    let revocation = Revocation { kind, iss, value, at: now, connector, unauthenticated: false };
                     return match self.revoke(revocation).await {
                         Ok(()) => Ok(Outcome::Respond(channel_response(200, "{}"))),
-                        Err(e) => self.channel_refusal("back-channel", e),
+                        Err(e) => {
+                            self.providers.unspend_transaction(&jti);
+                            self.channel_refusal("back-channel", e)
+                        }
                     };
                 }
                 Err(e) => last_error = e.to_string(),

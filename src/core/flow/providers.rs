@@ -42,7 +42,7 @@ use crate::core::flow::{Flow, JWKS_REFETCH_COOLDOWN_SECONDS, REFRESH_RETRY_SECON
 use crate::core::http::memory_lifetime;
 use crate::core::oidc::discovery::{parse_provider_metadata_accepting, ProviderMetadata};
 use crate::core::oidc::jwks::{parse_jwks, JwkSet};
-use crate::core::platform::{HttpRequest, Platform};
+use crate::core::platform::{CachePolicy, HttpRequest, Platform};
 use crate::core::session::memo::VerifiedSessions;
 use crate::core::session::revocation_state::RevocationState;
 
@@ -135,11 +135,14 @@ struct InFlight<T: Clone> {
     result: RefCell<Option<T>>,
     /// When the fetch started (the platform's clock).
     started: u64,
+    /// Whether it goes past every cache (a refetch after an unknown `kid`): an ordinary fetch may be answered
+    /// by the location's cache with a set older than the token's key.
+    past_caches: bool,
 }
 
 impl<T: Clone> InFlight<T> {
-    fn new(started: u64) -> Rc<Self> {
-        Rc::new(InFlight { result: RefCell::new(None), started })
+    fn new(started: u64, past_caches: bool) -> Rc<Self> {
+        Rc::new(InFlight { result: RefCell::new(None), started, past_caches })
     }
 
     fn complete(&self, value: T) {
@@ -198,7 +201,19 @@ impl IsolateCache {
     /// taken wait for [`InFlightGuard::finish`]'s value instead of fetching. Call only after finding the slot
     /// free, with no `await` in between (one isolate is single-threaded: nothing else runs meanwhile).
     fn lead<'a, T>(&'a self, key: &'a str, field: SlotOf<T>, what: &'static str, now: u64) -> InFlightGuard<'a, T> {
-        let slot = InFlight::new(now);
+        self.lead_fetch(key, field, what, now, false)
+    }
+
+    /// [`Self::lead`]; `past_caches` for a refetch past every cache.
+    fn lead_fetch<'a, T>(
+        &'a self,
+        key: &'a str,
+        field: SlotOf<T>,
+        what: &'static str,
+        now: u64,
+        past_caches: bool,
+    ) -> InFlightGuard<'a, T> {
+        let slot = InFlight::new(now, past_caches);
         self.update(key, |e| *field(e) = Some(slot.clone()));
         InFlightGuard { cache: self, key, slot, field, what }
     }
@@ -247,6 +262,12 @@ impl IsolateCache {
             }
         }
         spent.insert(state.to_string(), expires_at).is_none()
+    }
+
+    /// Forget that `state` was used: what it was spent on did not happen (a logout token whose revocation
+    /// could not be recorded may be sent again).
+    pub fn unspend_transaction(&self, state: &str) {
+        self.spent_transactions.borrow_mut().remove(state);
     }
 }
 
@@ -368,27 +389,34 @@ impl<P: Platform> Flow<'_, P> {
         connector: &Connector,
     ) -> Result<(ProviderMetadata, Option<u64>), FlowError> {
         let url = connector.discovery_url();
-        let response = self
-            .platform
-            .send(HttpRequest::document(&url))
-            .await
-            .map_err(|e| FlowError::IdpUnreachable(format!("discovery {url}: {e}")))?;
-        if response.status != 200 {
-            return Err(FlowError::IdpUnreachable(format!("discovery {url}: HTTP {}", response.status)));
-        }
         let (expected, accept) = discovery_issuer_rule(connector);
         let acceptable = |found: &str| {
             accept(found)
                 || (self.config.connectors.iter())
                     .any(|c| c.issuer == connector.issuer && c.id != connector.id && discovery_issuer_rule(c).1(found))
         };
-        let metadata = parse_provider_metadata_accepting(&response.body, &expected, acceptable)
-            .map_err(|e| FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id)))?;
-        Ok((metadata, response.fresh_for))
+        // A `200` answer that does not parse is asked for once more past every cache: the platform keeps any
+        // `200` answer in the location's cache, also a maintenance page or a cut-off document the IdP has fixed
+        // since, which every cold isolate of the location would otherwise read until it expires.
+        let mut request = HttpRequest::document(&url);
+        loop {
+            let response = (self.platform.send(request.clone()).await)
+                .map_err(|e| FlowError::IdpUnreachable(format!("discovery {url}: {e}")))?;
+            if response.status != 200 {
+                return Err(FlowError::IdpUnreachable(format!("discovery {url}: HTTP {}", response.status)));
+            }
+            match parse_provider_metadata_accepting(&response.body, &expected, acceptable) {
+                Ok(metadata) => return Ok((metadata, response.fresh_for)),
+                Err(_) if request.cache == CachePolicy::Document => request = request.refetched(),
+                Err(e) => return Err(FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id))),
+            }
+        }
     }
 
-    /// The provider's key set, and whether this call fetched it. `force` (after an unknown `kid`) refetches
-    /// unless a forced fetch was attempted within the cooldown; concurrent fetches are coalesced into one.
+    /// The provider's key set, and whether it was just fetched past every cache (a refetch: only then is an
+    /// unknown `kid` really unknown — an ordinary fetch may be answered by the location's cache with an older
+    /// set). `force` (after an unknown `kid`) refetches unless a forced fetch was attempted within the cooldown;
+    /// concurrent fetches are coalesced into one (a refetch waits for an ordinary fetch in flight, then refetches).
     /// Without `force`, a stale set is returned at once (and a background refresh scheduled).
     pub(super) fn jwks<'s>(
         &'s self,
@@ -407,8 +435,18 @@ impl<P: Platform> Flow<'_, P> {
         force: bool,
         refresh: bool,
     ) -> Result<(Rc<JwkSet>, bool), FlowError> {
-        let now = self.now();
-        let entry = self.providers.entry(issuer);
+        let mut now = self.now();
+        let mut entry = self.providers.entry(issuer);
+        // A refetch that finds an ordinary fetch in flight waits for it, then refetches itself (that fetch may
+        // be answered by the location's cache with the set the token's key is missing from).
+        while let (true, Some(in_flight)) = (force, entry.jwks_in_flight.clone().filter(|s| s.live(now))) {
+            let set = self.wait_for(&in_flight, "jwks_uri").await?;
+            if in_flight.past_caches {
+                return Ok((set, true));
+            }
+            now = self.now();
+            entry = self.providers.entry(issuer);
+        }
         if let (Some((set, fresh_until)), false, false) = (&entry.jwks, force, refresh) {
             match freshness(*fresh_until, now) {
                 Freshness::Fresh => return Ok((set.clone(), false)),
@@ -421,31 +459,40 @@ impl<P: Platform> Flow<'_, P> {
             }
         }
         if let Some(in_flight) = entry.jwks_in_flight.as_ref().filter(|s| s.live(now)) {
-            return self.wait_for(in_flight, "jwks_uri").await.map(|set| (set, true));
+            // "Just fetched" only when the IdP was asked past every cache.
+            let past_caches = in_flight.past_caches;
+            return self.wait_for(in_flight, "jwks_uri").await.map(|set| (set, past_caches));
         }
         if let (Some((set, _)), true) = (&entry.jwks, force) {
             if entry.last_forced_jwks_fetch.is_some_and(|t| now.saturating_sub(t) < JWKS_REFETCH_COOLDOWN_SECONDS) {
                 return Ok((set.clone(), false));
             }
         }
-        let guard = self.providers.lead(issuer, jwks_slot, "jwks_uri", now);
+        let guard = self.providers.lead_fetch(issuer, jwks_slot, "jwks_uri", now, force);
         if force {
             self.providers.update(issuer, |e| e.last_forced_jwks_fetch = Some(now));
         }
+        let request = if force {
+            // Past every cache: the point is to see keys published since.
+            HttpRequest::document(jwks_uri).refetched()
+        } else {
+            HttpRequest::document(jwks_uri)
+        };
         let fetched = async {
-            let request = if force {
-                // Past every cache: the point is to see keys published since.
-                HttpRequest::document(jwks_uri).refetched()
-            } else {
-                HttpRequest::document(jwks_uri)
-            };
-            let response =
-                self.platform.send(request).await.map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))?;
-            if response.status != 200 {
-                return Err(FlowError::IdpUnreachable(format!("jwks_uri: HTTP {}", response.status)));
+            // A `200` answer that does not parse: once more past every cache (see `fetch_metadata`).
+            let mut request = request;
+            loop {
+                let response = (self.platform.send(request.clone()).await)
+                    .map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))?;
+                if response.status != 200 {
+                    return Err(FlowError::IdpUnreachable(format!("jwks_uri: HTTP {}", response.status)));
+                }
+                match parse_jwks(&response.body) {
+                    Ok(set) => return Ok((set, response.fresh_for)),
+                    Err(_) if request.cache == CachePolicy::Document => request = request.refetched(),
+                    Err(e) => return Err(FlowError::IdpUnreachable(format!("jwks_uri: {e}"))),
+                }
             }
-            let set = parse_jwks(&response.body).map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))?;
-            Ok((set, response.fresh_for))
         }
         .await;
         let result = match (fetched, entry.jwks) {
@@ -464,7 +511,8 @@ impl<P: Platform> Flow<'_, P> {
             (Err(e), None) => Err(e),
         };
         guard.finish(result.clone());
-        result.map(|set| (set, true))
+        // An ordinary fetch may have been answered by the location's cache: not proof the `kid` is unknown.
+        result.map(|set| (set, force))
     }
 
     /// The result of another request's fetch in flight: checked after each pause of this request (see the
@@ -538,7 +586,7 @@ mod tests {
         cache.schedule("https://other", discovery(), 101);
         assert_eq!(cache.due.borrow().len(), 1);
         cache.due.borrow_mut().clear();
-        cache.update("https://third", |e| e.jwks_in_flight = Some(InFlight::new(500)));
+        cache.update("https://third", |e| e.jwks_in_flight = Some(InFlight::new(500, false)));
         cache.schedule("https://third", jwks(), 500);
         assert!(!cache.refresh_pending());
     }

@@ -26,6 +26,11 @@ pub struct Revocation {
     /// [`RevocationKind::ConnectorSid`] also its scope. Empty in entries written before it existed.
     #[serde(rename = "c", default)]
     pub connector: String,
+    /// Written through the unauthenticated front-channel logout (anyone can send it): such entries have a
+    /// smaller share of the store, so a flood of them cannot use up the room the signed back-channel and our
+    /// own sign-out need ([`crate::core::session::revocation_state`]).
+    #[serde(rename = "u", default, skip_serializing_if = "std::ops::Not::not")]
+    pub unauthenticated: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -106,7 +111,21 @@ pub struct RevocationList {
     /// How many entries each connector is accounted (the count limit). (`u64`, the inner maps' value type:
     /// one hash map instantiation less in the wasm.)
     per_connector: HashMap<String, u64>,
+    /// The same for the [`Revocation::unauthenticated`] entries alone.
+    unauthenticated_per_connector: HashMap<String, u64>,
     len: usize,
+    unauthenticated_len: usize,
+}
+
+/// One more entry accounted to `connector` (get_mut + insert: the code the inner maps already use, no entry API
+/// instantiation).
+fn count(counts: &mut HashMap<String, u64>, connector: String) {
+    match counts.get_mut(&connector) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(connector, 1);
+        }
+    }
 }
 
 impl RevocationList {
@@ -147,13 +166,11 @@ impl RevocationList {
             }
             None => {
                 by_value.insert(r.value, r.at);
-                // get_mut + insert: the code the inner maps already use (no entry API instantiation).
-                match self.per_connector.get_mut(&r.connector) {
-                    Some(n) => *n += 1,
-                    None => {
-                        self.per_connector.insert(r.connector, 1);
-                    }
+                if r.unauthenticated {
+                    count(&mut self.unauthenticated_per_connector, r.connector.clone());
+                    self.unauthenticated_len += 1;
                 }
+                count(&mut self.per_connector, r.connector);
                 self.len += 1;
                 true
             }
@@ -174,12 +191,19 @@ impl RevocationList {
         self.per_connector.get(connector).map_or(0, |&n| usize::try_from(n).unwrap_or(usize::MAX))
     }
 
+    /// How many [`Revocation::unauthenticated`] entries are accounted to this connector, and in all.
+    pub fn unauthenticated_counts(&self, connector: &str) -> (usize, usize) {
+        let n = self.unauthenticated_per_connector.get(connector);
+        (n.map_or(0, |&n| usize::try_from(n).unwrap_or(usize::MAX)), self.unauthenticated_len)
+    }
+
     /// The revocation of exactly this session (used by our own sign-out).
     pub fn for_session(session: &Session, at: u64) -> Revocation {
         let connector = session.connector.clone();
         match &session.sid {
             Some(sid) => {
-                Revocation { kind: RevocationKind::Sid, iss: session.iss.clone(), value: sid.clone(), at, connector }
+                let (iss, value) = (session.iss.clone(), sid.clone());
+                Revocation { kind: RevocationKind::Sid, iss, value, at, connector, unauthenticated: false }
             }
             None => Revocation {
                 kind: RevocationKind::Session,
@@ -187,6 +211,7 @@ impl RevocationList {
                 value: format!("{}\0{}", session.sub, session.iat),
                 at,
                 connector,
+                unauthenticated: false,
             },
         }
     }
@@ -238,7 +263,7 @@ mod tests {
     }
 
     fn rev(kind: RevocationKind, iss: &str, value: &str, at: u64) -> Revocation {
-        Revocation { kind, iss: iss.into(), value: value.into(), at, connector: "c".into() }
+        Revocation { kind, iss: iss.into(), value: value.into(), at, connector: "c".into(), unauthenticated: false }
     }
 
     fn csid(connector: &str, sid: &str) -> Revocation {
@@ -248,6 +273,7 @@ mod tests {
             value: sid.into(),
             at: 1,
             connector: connector.into(),
+            unauthenticated: false,
         }
     }
 
@@ -277,6 +303,21 @@ mod tests {
         assert!(list.contains(&csid("entra", "s2")));
         assert!(!list.contains(&csid("c", "s2")));
         assert!(list.contains(&rev(RevocationKind::Sid, "https://idp.example", "s1", 99)), "whatever its time");
+    }
+
+    #[test]
+    fn unauthenticated_entries_are_counted_apart_and_stored_as_such() {
+        let anonymous = Revocation { unauthenticated: true, ..csid("entra", "s1") };
+        let json = serde_json::to_string(&anonymous).unwrap();
+        assert!(json.contains(r#""u":true"#), "{json}");
+        assert_eq!(serde_json::from_str::<Revocation>(&json).unwrap(), anonymous);
+        assert!(!serde_json::to_string(&csid("entra", "s1")).unwrap().contains(r#""u""#), "absent when false");
+        let mut list = RevocationList::default();
+        list.insert(anonymous.clone());
+        list.insert(anonymous);
+        list.insert(csid("entra", "s2"));
+        assert_eq!((list.count_for("entra"), list.unauthenticated_counts("entra")), (2, (1, 1)));
+        assert_eq!(list.unauthenticated_counts("c"), (0, 1));
     }
 
     #[test]

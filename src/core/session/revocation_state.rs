@@ -3,7 +3,9 @@
 //! **Reading** ([`RevocationState::reload`]): the platform asks [`RevocationState::plan_reload`] at the start
 //! of each request. A fresh isolate (or one whose list is no longer usable) makes its requests wait for *one*
 //! reload, whatever their number; an isolate with a usable list reloads in the background every
-//! [`REFRESH_SECONDS`], never two reloads at a time. A reload reads the whole store or nothing: more than
+//! [`REFRESH_SECONDS`], never two reloads at a time (a reload that never finishes — its request cancelled
+//! without being dropped — is given up after [`RELOAD_FLIGHT_LIMIT_SECONDS`], and the next request reloads).
+//! A reload reads the whole store or nothing: more than
 //! [`MAX_LOADED_REVOCATIONS`] entries (or [`MAX_LIST_PAGES`] pages), or a listing error, leaves the previous
 //! complete list in place, which stays usable for [`MAX_LIST_AGE_SECONDS`] after it was read. Past that, or
 //! when no complete list was ever read, the isolate **fails closed**: every session is refused (`/auth/me`
@@ -31,6 +33,11 @@ use crate::core::session::revocation::{Revocation, RevocationList};
 /// How often an isolate reloads the list (the staleness bound within a location, on top of the store's own
 /// propagation delay between locations).
 pub const REFRESH_SECONDS: u64 = 10;
+/// How long a reload may stay in flight before the next request starts another: a reload whose request was
+/// cancelled without being dropped (workerd: the client went away, or `waitUntil` ran out of time, while the
+/// listing was pending) never ends its flight. As long as the platform lets a request wait for a reload. One
+/// given up on that completes after all (a slow store) is still used, unless a later one has read the store since.
+pub const RELOAD_FLIGHT_LIMIT_SECONDS: u64 = 30;
 /// How long the last complete list stays in use while reloads fail. Past it, sessions are refused.
 pub const MAX_LIST_AGE_SECONDS: u64 = 300;
 /// The most entries a reload holds in memory (a few MB: ≤ 255-byte values). A store holding more is not
@@ -42,6 +49,12 @@ pub const MAX_LIST_PAGES: usize = 200;
 pub const MAX_REVOCATIONS: usize = 40_000;
 /// ...or this many accounted to one connector (a flood through one IdP cannot use up the others' room).
 pub const MAX_REVOCATIONS_PER_CONNECTOR: usize = 10_000;
+/// Unauthenticated writes (front-channel logout: anyone can send it) are refused beyond this many such entries
+/// per connector, or [`MAX_UNAUTHENTICATED_REVOCATIONS`] in all: half of each limit stays for the signed
+/// back-channel and our own sign-out, which a flood of made-up front-channel logouts cannot use up.
+pub const MAX_UNAUTHENTICATED_PER_CONNECTOR: usize = MAX_REVOCATIONS_PER_CONNECTOR / 2;
+/// See [`MAX_UNAUTHENTICATED_PER_CONNECTOR`].
+pub const MAX_UNAUTHENTICATED_REVOCATIONS: usize = MAX_REVOCATIONS / 2;
 /// Front-channel logouts a connector may send to one isolate at once...
 pub const RATE_BURST: u64 = 20;
 /// ...and per second after that.
@@ -154,8 +167,9 @@ pub struct RevocationState {
     local: RefCell<Vec<Revocation>>,
     /// Per connector (a handful: a list, not another hash map in the wasm).
     limiters: RefCell<Vec<(String, Limiter)>>,
-    /// A reload is in progress: concurrent requests wait for it instead of starting another.
-    flight: Cell<bool>,
+    /// When the reload in progress started: concurrent requests wait for it instead of starting another
+    /// (given up after [`RELOAD_FLIGHT_LIMIT_SECONDS`]).
+    flight: Cell<Option<u64>>,
 }
 
 impl RevocationState {
@@ -187,7 +201,7 @@ impl RevocationState {
     /// answer counts as the attempt, so concurrent requests schedule one reload.
     pub fn plan_reload(&self, now: u64) -> Reload {
         self.shared.set(true);
-        let in_flight = self.flight.get();
+        let in_flight = self.flight_live(now);
         if self.usable(now) {
             if !in_flight && self.attempt_due(now) {
                 self.attempted_at.set(Some(now));
@@ -205,19 +219,29 @@ impl RevocationState {
     /// Whether a reload is running. A request that finds one running waits by polling this on its own timers
     /// (on Workers, one request's I/O must not resume another request's code).
     pub fn reload_in_flight(&self) -> bool {
-        self.flight.get()
+        self.flight.get().is_some()
+    }
+
+    /// Whether a reload is running and not given up on.
+    fn flight_live(&self, now: u64) -> bool {
+        self.flight.get().is_some_and(|started| now.saturating_sub(started) < RELOAD_FLIGHT_LIMIT_SECONDS)
     }
 
     /// Read the whole store into a new list; returns at once when another reload is running (see
     /// [`Self::reload_in_flight`]).
     pub async fn reload<S: RevocationStore + Log>(&self, store: &S, now: u64) {
-        if self.flight.replace(true) {
+        if self.flight_live(now) {
             return;
         }
+        self.flight.set(Some(now));
         self.attempted_at.set(Some(now));
-        let _guard = FlightGuard(&self.flight);
+        let _guard = FlightGuard(&self.flight, now);
         let read = read_all(store).await;
-        self.apply(read, now, store);
+        // A reload given up on that finishes after all (a slow store) still counts, unless a later one has read
+        // the store since.
+        if self.complete_at.get().is_none_or(|t| t < now) {
+            self.apply(read, now, store);
+        }
     }
 
     fn apply(&self, read: Result<(RevocationList, usize), Incomplete>, now: u64, log: &dyn Log) {
@@ -299,6 +323,16 @@ impl RevocationState {
         if list.len() >= MAX_REVOCATIONS {
             return Err(WriteRefusal::StoreFull { count: list.len(), limit: MAX_REVOCATIONS });
         }
+        if r.unauthenticated {
+            let (count, all) = list.unauthenticated_counts(&r.connector);
+            if count >= MAX_UNAUTHENTICATED_PER_CONNECTOR {
+                let (connector, limit) = (r.connector.clone(), MAX_UNAUTHENTICATED_PER_CONNECTOR);
+                return Err(WriteRefusal::ConnectorFull { connector, count, limit });
+            }
+            if all >= MAX_UNAUTHENTICATED_REVOCATIONS {
+                return Err(WriteRefusal::StoreFull { count: all, limit: MAX_UNAUTHENTICATED_REVOCATIONS });
+            }
+        }
         Ok(true)
     }
 
@@ -347,12 +381,15 @@ async fn read_all<S: RevocationStore>(store: &S) -> Result<(RevocationList, usiz
     Err(Incomplete::TooManyPages)
 }
 
-/// Ends the flight even if the reloading request is dropped half-way, so waiters never wait for nothing.
-struct FlightGuard<'a>(&'a Cell<bool>);
+/// Ends the flight even if the reloading request is dropped half-way, so waiters never wait for nothing (unless
+/// another reload has taken over from it).
+struct FlightGuard<'a>(&'a Cell<Option<u64>>, u64);
 
 impl Drop for FlightGuard<'_> {
     fn drop(&mut self) {
-        self.0.set(false);
+        if self.0.get() == Some(self.1) {
+            self.0.set(None);
+        }
     }
 }
 
@@ -376,6 +413,7 @@ mod tests {
             value: value.into(),
             at: T,
             connector: connector.into(),
+            unauthenticated: false,
         }
     }
 
@@ -694,5 +732,57 @@ mod tests {
         drop(bg);
         assert!(!state.reload_in_flight(), "an abandoned reload frees the slot");
         assert_eq!(state.plan_reload(t + REFRESH_SECONDS), Reload::Background);
+    }
+
+    /// Review of issue 10 (§5): a reload whose request is cancelled without being dropped (workerd: the client
+    /// went away, or `waitUntil` ran out of time, while the KV listing was pending) never ends its flight. The
+    /// isolate then never reloaded again: its list aged past 5 minutes and every request waited 30 s and was
+    /// refused — fail closed for good, for that isolate.
+    #[test]
+    fn a_reload_that_never_finishes_is_given_up() {
+        let state = RevocationState::default();
+        let store = FakeStore::with_entries(10, 1000, Some("revoked"));
+        reload(&state, &store, T);
+        // A background reload starts and its request is cancelled without being dropped.
+        let t = T + REFRESH_SECONDS;
+        assert_eq!(state.plan_reload(t), Reload::Background);
+        store.pend.set(true);
+        let mut hung = Box::pin(state.reload(&store, t));
+        assert!(hung.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+        std::mem::forget(hung);
+        store.pend.set(false);
+        // Past the limit, the next request starts a reload of its own, which completes.
+        let later = t + RELOAD_FLIGHT_LIMIT_SECONDS;
+        assert_eq!(state.plan_reload(later), Reload::Background, "the hung reload is given up");
+        pollster::block_on(state.reload(&store, later));
+        assert!(!state.reload_in_flight());
+        assert!(state.is_settled(later) && state.is_revoked(&session("revoked"), later));
+        // The same on an isolate without a usable list: requests wait for a new reload, not for the dead one.
+        let much_later = later + MAX_LIST_AGE_SECONDS + 1;
+        assert_eq!(state.plan_reload(much_later), Reload::Wait);
+        store.pend.set(true);
+        let mut hung = Box::pin(state.reload(&store, much_later));
+        assert!(hung.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+        std::mem::forget(hung);
+        store.pend.set(false);
+        let t = much_later + RELOAD_FLIGHT_LIMIT_SECONDS;
+        reload(&state, &store, t);
+        assert!(!state.blocks_sessions(t), "a usable list again");
+        // A slow store: a reload given up on that completes after all is used, unless a later one read since.
+        let fresh = RevocationState::default();
+        store.pend.set(true);
+        assert_eq!(fresh.plan_reload(T), Reload::Wait);
+        let mut slow = Box::pin(fresh.reload(&store, T));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(slow.as_mut().poll(&mut cx).is_pending());
+        let t = T + RELOAD_FLIGHT_LIMIT_SECONDS;
+        assert_eq!(fresh.plan_reload(t), Reload::Wait);
+        let mut second = Box::pin(fresh.reload(&store, t));
+        assert!(second.as_mut().poll(&mut cx).is_pending(), "a second reload runs");
+        while slow.as_mut().poll(&mut cx).is_pending() {}
+        assert!(!fresh.blocks_sessions(t), "the slow reload's complete list is used");
+        assert!(fresh.reload_in_flight(), "the second one still runs");
+        while second.as_mut().poll(&mut cx).is_pending() {}
+        assert!(!fresh.reload_in_flight() && fresh.is_settled(t));
     }
 }
