@@ -49,6 +49,9 @@ const SEGMENTS: &[&str] = &[
     "..%252F",
     "public%5Cx%2F..",
     "admin::$DATA",
+    "index.php",
+    "admin%3F",
+    "%23",
 ];
 
 const POLICIES: &str = r#"{"connectors":[{"id":"c","kind":"oidc","issuer":"https://idp.example","client_id":"x",
@@ -182,14 +185,39 @@ fn assets(c: &str) -> Vec<String> {
     files
 }
 
+/// A proxy that forwards the decoded path (nginx `proxy_pass http://app$uri`, a mod_rewrite back-reference in a
+/// `[P]` rule): the next server reads a decoded `?` or `#` as the start of the query or fragment.
+fn decoded_proxy(c: &str) -> Vec<String> {
+    let d = resolve(&decode(c));
+    vec![d.split(['?', '#']).next().unwrap().to_string()]
+}
+
+/// A PHP front controller at `/index.php` (Symfony, Laravel): the route is the path info after the script name,
+/// wherever `/index.php/` appears in the path (Symfony's base-URL detection takes `/public/index.php` as the
+/// base of `/public/index.php/admin`, whose path info is `/admin`).
+fn php_front_controller(c: &str) -> Vec<String> {
+    let d = resolve(&decode(c));
+    match d.find("/index.php/") {
+        Some(i) => vec![d[i + "/index.php".len()..].to_string()],
+        None => vec![d],
+    }
+}
+
 type Model = fn(&str) -> Vec<String>;
-const MODELS: &[(&str, Model)] =
-    &[("nginx", nginx), ("tomcat", tomcat), ("iis", iis), ("express", express), ("assets", assets)];
+const MODELS: &[(&str, Model)] = &[
+    ("nginx", nginx),
+    ("tomcat", tomcat),
+    ("iis", iis),
+    ("express", express),
+    ("decoded-proxy", decoded_proxy),
+    ("php", php_front_controller),
+    ("assets", assets),
+];
 
 /// Origin mode (the origin models) and static mode (the asset server, and the origin models as well).
 fn check(policies: &[Policy], visitors: &[(&str, Option<Session>)], raw: &str) -> Result<(), String> {
     let Ok(c) = canonicalize(raw) else { return Ok(()) };
-    for (site, models) in [(Site::Origin, &MODELS[..4]), (Site::Assets, MODELS)] {
+    for (site, models) in [(Site::Origin, &MODELS[..MODELS.len() - 1]), (Site::Assets, MODELS)] {
         check_site(policies, visitors, &c, raw, site, models)?;
     }
     Ok(())
@@ -367,4 +395,21 @@ fn mains_decision_fails_the_property() {
     ] {
         assert!(failures.iter().any(|f| f == expected), "{expected} not in {failures:#?}");
     }
+}
+
+#[test]
+fn decoded_query_and_php_path_info_do_not_reach_admin() {
+    // A decoded `?`/`#` ends the path for a proxy that forwards the decoded path; a PHP front controller routes
+    // on the path info after the script, wherever the script's segment is (Symfony's base-URL detection).
+    let (policies, visitors) = setup();
+    for raw in ["/admin%3F", "/admin%3Fx", "/admin%23x", "/admin%253F", "/index.php/admin", "/public/index.php/admin"] {
+        let c = canonicalize(raw).unwrap();
+        for site in [Site::Origin, Site::Assets] {
+            for (who, visitor) in &visitors[..2] {
+                assert_eq!(gate(&requirement(&policies, &c, site), &c, visitor.as_ref()), None, "{who} {raw} {site:?}");
+            }
+        }
+    }
+    assert_eq!(decoded_proxy("/admin%3Fx"), ["/admin"]);
+    assert_eq!(php_front_controller("/public/index.php/admin"), ["/admin"]);
 }

@@ -327,6 +327,33 @@ pub fn reading(index: usize, path: &str) -> Cow<'_, str> {
     current
 }
 
+/// What some origins serve for a (read) path besides the path itself, each a slice of it: `f` is called with
+/// the path, then with the part before a decoded `?` or `#` (a proxy that forwards the decoded path — nginx
+/// `proxy_pass http://app$uri`, a mod_rewrite back-reference — makes the rest the next server's query or
+/// fragment: `/admin%3Fx` is `/admin` there), then, for the path and that part, with the path info after each
+/// segment that names a PHP script (`/index.php/admin` is `/admin` to Symfony, Laravel, CodeIgniter; Symfony
+/// also reads `/public/index.php/admin` as `/admin`). Nothing is allocated.
+pub fn for_each_served<'a>(path: &'a str, mut f: impl FnMut(&'a str)) {
+    f(path);
+    let cut = path.find(['?', '#']).and_then(|i| path.get(..i)).filter(|head| !head.is_empty());
+    if let Some(head) = cut {
+        f(head);
+    }
+    for subject in std::iter::once(path).chain(cut) {
+        let mut start = 0;
+        while let Some(offset) = subject.get(start + 1..).and_then(|rest| rest.find('/')) {
+            let end = start + 1 + offset;
+            let segment = subject.get(start + 1..end).unwrap_or_default();
+            if segment.len() > 4 && strip_suffix_fold(segment, ".php", true).is_some() {
+                if let Some(info) = subject.get(end..) {
+                    f(info);
+                }
+            }
+            start = end;
+        }
+    }
+}
+
 /// How a reading is compared, on top of its steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flags {
@@ -652,6 +679,23 @@ mod tests {
         assert!(under_joined("/a", ".html/x", "/a.html", false) && !under_joined("/a", ".htmlx", "/a.html", false));
         assert!(!under_joined("/a", ".html", "/a.html/x", false) && under_joined("/x", "", "", false));
         assert!(!under_joined("/é", "", "/e", true) && !under_joined("/", "é", "/e", true));
+    }
+
+    #[test]
+    fn what_else_is_served() {
+        let all = |p: &str| {
+            let mut out = Vec::new();
+            for_each_served(p, |s| out.push(s.to_string()));
+            out
+        };
+        assert_eq!(all("/admin"), ["/admin"]);
+        assert_eq!(all("/admin?x"), ["/admin?x", "/admin"]);
+        assert_eq!(all("/admin#x?y"), ["/admin#x?y", "/admin"]);
+        assert_eq!(all("/index.php/admin"), ["/index.php/admin", "/admin"]);
+        assert_eq!(all("/p/INDEX.PHP/a/b.php/c"), ["/p/INDEX.PHP/a/b.php/c", "/a/b.php/c", "/c"]);
+        assert_eq!(all("/a.php/b?c/d.php/e"), ["/a.php/b?c/d.php/e", "/a.php/b", "/b?c/d.php/e", "/e", "/b"]);
+        assert_eq!(all("/index.php"), ["/index.php"]);
+        assert_eq!(all("/.php/x"), ["/.php/x"], "no script name");
     }
 
     #[test]

@@ -416,14 +416,14 @@ pub fn requirement<'a>(policies: &'a [Policy], path: &str, site: Site) -> Requir
                     continue;
                 }
                 let subject = if flags.fold { folded.as_ref() } else { read.as_ref() };
-                match first_match(policies, pattern_reading, subject, flags) {
+                path::for_each_served(subject, |served| match first_match(policies, pattern_reading, served, flags) {
                     Some(Policy { access: Access::Public, .. }) => {}
                     Some(rule) => {
                         all_public = false;
                         Rules::add(&mut rules, rule);
                     }
                     None => all_public = false,
-                }
+                });
             }
         }
     }
