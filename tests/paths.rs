@@ -52,6 +52,8 @@ const SEGMENTS: &[&str] = &[
     "index.php",
     "admin%3F",
     "%23",
+    "admin.json",
+    "report.x.y",
 ];
 
 const POLICIES: &str = r#"{"connectors":[{"id":"c","kind":"oidc","issuer":"https://idp.example","client_id":"x",
@@ -203,6 +205,17 @@ fn php_front_controller(c: &str) -> Vec<String> {
     }
 }
 
+/// Rails (every route has an optional `(.:format)`) and Spring MVC's suffix pattern match (`/admin.*`): the last
+/// segment's extension, from its first dot, names the format, not the route.
+fn format_suffix(c: &str) -> Vec<String> {
+    let d = resolve(&decode(c));
+    let last = d.rfind('/').unwrap();
+    match d[last..].find('.') {
+        Some(dot) if dot > 1 && last + dot + 1 < d.len() => vec![d[..last + dot].to_string(), d],
+        _ => vec![d],
+    }
+}
+
 type Model = fn(&str) -> Vec<String>;
 const MODELS: &[(&str, Model)] = &[
     ("nginx", nginx),
@@ -211,6 +224,7 @@ const MODELS: &[(&str, Model)] = &[
     ("express", express),
     ("decoded-proxy", decoded_proxy),
     ("php", php_front_controller),
+    ("format-suffix", format_suffix),
     ("assets", assets),
 ];
 
@@ -411,5 +425,20 @@ fn decoded_query_and_php_path_info_do_not_reach_admin() {
         }
     }
     assert_eq!(decoded_proxy("/admin%3Fx"), ["/admin"]);
+    assert_eq!(format_suffix("/admin.json")[0], "/admin");
     assert_eq!(php_front_controller("/public/index.php/admin"), ["/admin"]);
+}
+
+#[test]
+fn a_format_extension_does_not_reach_admin() {
+    // Rails and Spring MVC (suffix pattern match) serve /admin.json and /report.x.y from /admin and /report.
+    let (policies, visitors) = setup();
+    for raw in ["/admin.json", "/ADMIN.json", "/report.pdf", "/report.x.y", "/public/..%2Fadmin.json"] {
+        let c = canonicalize(raw).unwrap();
+        for (who, visitor) in &visitors[..2] {
+            assert_eq!(gate(&requirement(&policies, &c, Site::Origin), &c, visitor.as_ref()), None, "{who} {raw}");
+        }
+    }
+    // Still public: a public file's own name, and a public prefix's files.
+    assert_eq!(requirement(&policies, "/public/app.js", Site::Origin), Requirement::Public);
 }

@@ -373,18 +373,24 @@ pub enum Key {
     /// written (static mode only: `/public` serves `/public.html`, which a `/public/*` rule does not name);
     /// exact rules are compared by their asset key.
     Served,
+    /// The path, or the path with a format extension: Rails routes every path with an
+    /// optional `(.:format)` and Spring MVC's suffix pattern match (the default before 5.3) serves `/admin.json`
+    /// and `/admin.x.y` from the `/admin` route, Apache's `MultiViews` `/admin.php` at `/admin`.
+    Format,
 }
 
 /// Every combination of [`Flags`].
-pub const FLAGS: [Flags; 8] = [
+pub const FLAGS: [Flags; 10] = [
     Flags { fold: false, key: Key::Path },
     Flags { fold: false, key: Key::NoTrailingSlash },
     Flags { fold: false, key: Key::Asset },
     Flags { fold: false, key: Key::Served },
+    Flags { fold: false, key: Key::Format },
     Flags { fold: true, key: Key::Path },
     Flags { fold: true, key: Key::NoTrailingSlash },
     Flags { fold: true, key: Key::Asset },
     Flags { fold: true, key: Key::Served },
+    Flags { fold: true, key: Key::Format },
 ];
 
 /// The file Workers Static Assets (`html_handling = "auto-trailing-slash"`) serve for a path, as (path, suffix
@@ -474,7 +480,7 @@ fn without_trailing_slash(path: &str) -> &str {
 /// `/page/` and `/page` are `/page`. Slices only: no allocation.
 pub fn key(path: &str, flags: Flags) -> &str {
     match flags.key {
-        Key::Path | Key::Served => path,
+        Key::Path | Key::Served | Key::Format => path,
         Key::NoTrailingSlash => without_trailing_slash(path),
         Key::Asset => {
             let path = without_trailing_slash(path);
@@ -498,6 +504,13 @@ pub fn same(a: &str, b: &str, fold: bool) -> bool {
     } else {
         a == b
     }
+}
+
+/// `path` is `base` followed by a format extension: a `.`, then at least one character and no `/`
+/// (`/admin.json` for `/admin`, see [`Key::Format`]).
+pub fn with_format(path: &str, base: &str, fold: bool) -> bool {
+    let (Some(head), Some(tail)) = (path.get(..base.len()), path.get(base.len()..)) else { return false };
+    same(head, base, fold) && tail.len() > 1 && tail.starts_with('.') && !tail.contains('/')
 }
 
 /// `path` is `prefix` or below it (`prefix` without the trailing `/*`; empty: everything).
@@ -711,5 +724,9 @@ mod tests {
         assert!(!under("/administrator", "/admin", false) && !under("/adm", "/admin", false));
         assert!(under("/anything", "", false));
         assert!(!under("/é", "/e", true), "no panic on a char boundary");
+        assert!(with_format("/admin.json", "/admin", false) && with_format("/ADMIN.x.y", "/admin", true));
+        assert!(!with_format("/admin.", "/admin", false) && !with_format("/admin.x/y", "/admin", false));
+        assert!(!with_format("/adminx", "/admin", false) && !with_format("/ADMIN.json", "/admin", false));
+        assert!(!with_format("/é.x", "/e", true) && !with_format("/a", "/admin", false));
     }
 }

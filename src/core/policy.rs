@@ -165,6 +165,9 @@ impl PathPattern {
             let flags = path::Flags { key: path::Key::Asset, ..flags };
             return path::same(path::key(path, flags), path::key(form, flags), flags.fold);
         }
+        if flags.key == path::Key::Format && path::with_format(path, form, flags.fold) {
+            return true;
+        }
         let subject = path::key(path, flags);
         if self.prefix {
             path::under(subject, form, flags.fold)
