@@ -23,8 +23,9 @@ pub const CONNECTOR_HEADER: &str = "x-edge-auth-connector";
 pub const ISSUER_HEADER: &str = "x-edge-auth-issuer";
 
 /// Header-name prefixes of the identity families that auth proxies hand to their origins. Compared
-/// case-insensitively with `_` read as `-` (CGI, Apache, nginx, PHP, WSGI and Rack all map `Remote_User` and
-/// `Remote-User` to the same `REMOTE_USER`/`HTTP_REMOTE_USER`). A name is stripped when it starts with one
+/// case-insensitively with `_` (and any other character but a letter or digit) read as `-` (CGI, Apache, nginx,
+/// PHP, WSGI and Rack all map `Remote_User` and `Remote-User` to the same `REMOTE_USER`/`HTTP_REMOTE_USER`;
+/// lighttpd also `Remote.User`). A name is stripped when it starts with one
 /// of these (space-separated: one string is smaller in the wasm than a table of them). Keep README.md
 /// (Origin mode) in step.
 pub const STRIPPED_HEADER_PREFIXES: &str = concat!(
@@ -104,11 +105,21 @@ pub const STRIPPED_HEADER_NAMES: &str = concat!(
 /// `-Client-Cert`, `-Tls-Client-Cert`). `-Host` and `-Proto` are then set by edge-auth itself.
 const KEPT_FORWARDED: &[&str] = &["x-forwarded-for", "x-forwarded-port", "x-forwarded-prefix"];
 
-/// `name` starts with `prefix` (lowercase, with `-`), case-insensitively and reading `_` as `-`.
+/// `name` starts with `prefix` (lowercase, with `-`), case-insensitively and reading every character but a
+/// letter or digit as `-`: CGI gateways map `-` and `_` to `_`, and lighttpd (CGI, FastCGI, SCGI) maps every
+/// other one too, so `Remote.User`, `Remote+User` and `Remote~User` all arrive as `HTTP_REMOTE_USER` there.
 fn starts_with_folded(name: &[u8], prefix: &str) -> bool {
     let prefix = prefix.as_bytes();
     name.len() >= prefix.len()
-        && name.iter().zip(prefix).all(|(&n, &p)| if n == b'_' { p == b'-' } else { n.to_ascii_lowercase() == p })
+        && name.iter().zip(prefix).all(
+            |(&n, &p)| {
+                if n.is_ascii_alphanumeric() {
+                    n.to_ascii_lowercase() == p
+                } else {
+                    p == b'-'
+                }
+            },
+        )
 }
 
 /// Headers a client must never be able to set on the way to the origin: the identity families above.
@@ -456,6 +467,10 @@ mod tests {
             assert!(is_identity_header(h), "{h} must be stripped");
             assert!(is_identity_header(&h.to_ascii_uppercase()), "{h} upper case");
             assert!(is_identity_header(&h.to_ascii_lowercase().replace('-', "_")), "{h} with _");
+            // lighttpd's CGI/FastCGI/SCGI variable names turn every other header-name character into `_` too.
+            for c in [".", "+", "~", "!", "#", "$", "%", "&", "'", "*", "^", "`", "|"] {
+                assert!(is_identity_header(&h.replace('-', c)), "{h} with {c}");
+            }
         }
         for kept in [
             "x-request-id",
