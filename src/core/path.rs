@@ -6,7 +6,7 @@
 //! is `admin`, `%2e%2e` is `..`), the hex of the other escapes is upper-cased, characters outside RFC 3986's
 //! `pchar` are escaped, empty segments (`//`) are merged and `.`/`..` resolved (never above the root). `;`
 //! and encoded separators (`%2F`, `%5C`) stay as they are. Refused: control characters raw or encoded (also
-//! after further rounds of decoding `%25`), malformed escapes, overlong UTF-8, a raw backslash, more than
+//! after further rounds of decoding `%25`), malformed escapes, overlong UTF-8 (also after those rounds), a raw backslash, more than
 //! [`MAX_PATH_BYTES`]. C contains only characters that neither `url::Url::set_path` nor the WHATWG URL
 //! parser of the runtime re-encode, and canonicalising C gives C.
 //!
@@ -84,6 +84,18 @@ fn escape_at(bytes: &[u8], i: usize) -> Option<u8> {
     Some(hi << 4 | lo)
 }
 
+/// The escape `%XY` = `v` at `bytes[i..]` starts an overlong UTF-8 sequence: lead bytes that can only start one
+/// (C0, C1; E0 80..9F; F0 80..8F).
+fn overlong_at(bytes: &[u8], i: usize, v: u8) -> bool {
+    let next = if bytes.get(i + 3) == Some(&b'%') { escape_at(bytes, i + 3) } else { None };
+    match (v, next) {
+        (0xC0 | 0xC1, _) => true,
+        (0xE0, Some(n)) => (0x80..=0x9F).contains(&n),
+        (0xF0, Some(n)) => (0x80..=0x8F).contains(&n),
+        _ => false,
+    }
+}
+
 /// Already canonical at a glance: `/`, unreserved characters, no empty and no dot segments.
 fn is_simple(path: &str) -> bool {
     let Some(rest) = path.strip_prefix('/') else { return false };
@@ -126,15 +138,7 @@ pub fn canonicalize(path: &str) -> Result<Cow<'_, str>, BadPath> {
             if is_control(v) {
                 return Err(BadPath::ControlCharacter);
             }
-            // Lead bytes that can only start an overlong sequence (C0, C1; E0 80..9F; F0 80..8F).
-            let next = if bytes.get(i + 3) == Some(&b'%') { escape_at(bytes, i + 3) } else { None };
-            let overlong = match (v, next) {
-                (0xC0 | 0xC1, _) => true,
-                (0xE0, Some(n)) => (0x80..=0x9F).contains(&n),
-                (0xF0, Some(n)) => (0x80..=0x8F).contains(&n),
-                _ => false,
-            };
-            if overlong {
+            if overlong_at(bytes, i, v) {
                 return Err(BadPath::OverlongUtf8);
             }
             if is_unreserved(v) {
@@ -165,6 +169,11 @@ pub fn canonicalize(path: &str) -> Result<Cow<'_, str>, BadPath> {
             let next = decode_once(&round);
             if next.bytes().any(is_control) {
                 return Err(BadPath::ControlCharacter);
+            }
+            // `%25C0%25AF` is `%C0%AF` to an origin that decodes twice.
+            let b = next.as_bytes();
+            if b.iter().enumerate().any(|(j, &c)| c == b'%' && escape_at(b, j).is_some_and(|v| overlong_at(b, j, v))) {
+                return Err(BadPath::OverlongUtf8);
             }
             if next == round {
                 break;
@@ -590,6 +599,9 @@ mod tests {
             ("/public%c0%afadmin", BadPath::OverlongUtf8),
             ("/a%E0%80%AF", BadPath::OverlongUtf8),
             ("/a%F0%80%80%AF", BadPath::OverlongUtf8),
+            ("/public%25C0%25AE%25C0%25AE/admin", BadPath::OverlongUtf8),
+            ("/public%252525c0%252525afadmin", BadPath::OverlongUtf8),
+            ("/a%25E0%2580%25AF", BadPath::OverlongUtf8),
             ("admin", BadPath::NotAbsolute),
             ("", BadPath::NotAbsolute),
             ("*", BadPath::NotAbsolute),
