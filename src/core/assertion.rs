@@ -74,6 +74,8 @@ pub const STRIPPED_HEADER_PREFIXES: &str = concat!(
     "x-client-verify ",
     "x-client-dn ",
     "x-arr-clientcert ",
+    // API gateways: Envoy/Istio jwt_authn (x-jwt-payload, x-jwt-claim-*), WSO2 API Manager (X-JWT-Assertion)
+    "x-jwt- ",
     // Request-target overrides: frameworks behind IIS and some proxies route by these instead of the request
     // line (Symfony/Zend X-Original-URL and X-Rewrite-URL, nginx auth_request X-Original-URI, Envoy's
     // X-Envoy-Original-Path). A client could name /admin in one while the path edge-auth decided on is public.
@@ -96,6 +98,12 @@ pub const STRIPPED_HEADER_NAMES: &str = concat!(
     "x-groups ",
     "x-roles ",
     "x-preferred-username ",
+    // APISIX openid-connect and kong-oidc: the userinfo and the ID token's claims as base64 JSON, unsigned
+    "x-userinfo ",
+    "x-id-token ",
+    // Google Cloud Endpoints, Google API Gateway
+    "x-endpoint-api-userinfo ",
+    "x-apigateway-api-userinfo ",
     // RFC 7239: host, proto and client address as a proxy saw them (edge-auth sets X-Forwarded-Host/-Proto).
     "forwarded ",
 );
@@ -337,6 +345,16 @@ mod tests {
 
     /// One header of every stripped family, in the spellings clients use (any case, `_` for `-`).
     const SPOOFABLE: &[&str] = &[
+        // API gateways' OIDC/JWT plugins: APISIX and kong-oidc (X-Userinfo, X-ID-Token: claims as base64 JSON,
+        // unsigned), Envoy/Istio jwt_authn (x-jwt-payload, claim_to_headers), WSO2 (X-JWT-Assertion), Google
+        // Cloud Endpoints and API Gateway
+        "X-Userinfo",
+        "X-ID-Token",
+        "x-jwt-payload",
+        "X-Jwt-Claim-Sub",
+        "X-JWT-Assertion",
+        "X-Endpoint-API-UserInfo",
+        "X-Apigateway-Api-Userinfo",
         // request-target overrides and RFC 7239
         "X-Original-URL",
         "X-Original-URI",

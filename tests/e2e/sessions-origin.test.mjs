@@ -89,6 +89,8 @@ const FAMILY_HEADERS = [
   'X-User', 'X-User-Id', 'X-Username', 'X-User-Email', 'X-Email', 'X-Groups', 'X-Roles', 'X-Preferred-Username',
   // lighttpd's CGI/FastCGI/SCGI variable names read every character but a letter or digit as `_`
   'Remote.User', 'X+Forwarded+User', 'X-Auth-Request~Email', 'X.WebAuth.User',
+  // API gateways' OIDC/JWT plugins (APISIX, kong-oidc, Envoy/Istio, WSO2, Google Cloud Endpoints / API Gateway)
+  'X-Userinfo', 'X-ID-Token', 'x-jwt-payload', 'X-JWT-Assertion', 'X-Endpoint-API-UserInfo', 'X-Apigateway-Api-Userinfo',
 ];
 const MARK = 'spoofed-by-the-client';
 
