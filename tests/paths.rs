@@ -209,6 +209,7 @@ fn php_front_controller(c: &str) -> Vec<String> {
 /// segment's extension, from its first dot, names the format, not the route.
 fn format_suffix(c: &str) -> Vec<String> {
     let d = resolve(&decode(c));
+    let d = if d.len() > 1 { d.trim_end_matches('/').to_string() } else { d };
     let last = d.rfind('/').unwrap();
     match d[last..].find('.') {
         Some(dot) if dot > 1 && last + dot + 1 < d.len() => vec![d[..last + dot].to_string(), d],
@@ -433,7 +434,8 @@ fn decoded_query_and_php_path_info_do_not_reach_admin() {
 fn a_format_extension_does_not_reach_admin() {
     // Rails and Spring MVC (suffix pattern match) serve /admin.json and /report.x.y from /admin and /report.
     let (policies, visitors) = setup();
-    for raw in ["/admin.json", "/ADMIN.json", "/report.pdf", "/report.x.y", "/public/..%2Fadmin.json"] {
+    for raw in ["/admin.json", "/ADMIN.json", "/report.pdf", "/report.x.y", "/public/..%2Fadmin.json", "/report.json/"]
+    {
         let c = canonicalize(raw).unwrap();
         for (who, visitor) in &visitors[..2] {
             assert_eq!(gate(&requirement(&policies, &c, Site::Origin), &c, visitor.as_ref()), None, "{who} {raw}");

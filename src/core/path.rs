@@ -516,8 +516,9 @@ pub fn same(a: &str, b: &str, fold: bool) -> bool {
 }
 
 /// `path` is `base` followed by a format extension: a `.`, then at least one character and no `/`
-/// (`/admin.json` for `/admin`, see [`Key::Format`]).
+/// (`/admin.json` for `/admin`, see [`Key::Format`]); a trailing slash is ignored (Rails drops it).
 pub fn with_format(path: &str, base: &str, fold: bool) -> bool {
+    let path = without_trailing_slash(path);
     let (Some(head), Some(tail)) = (path.get(..base.len()), path.get(base.len()..)) else { return false };
     same(head, base, fold) && tail.len() > 1 && tail.starts_with('.') && !tail.contains('/')
 }
@@ -737,6 +738,7 @@ mod tests {
         assert!(under("/anything", "", false));
         assert!(!under("/é", "/e", true), "no panic on a char boundary");
         assert!(with_format("/admin.json", "/admin", false) && with_format("/ADMIN.x.y", "/admin", true));
+        assert!(with_format("/admin.json/", "/admin", false) && !with_format("/admin./", "/admin", false));
         assert!(!with_format("/admin.", "/admin", false) && !with_format("/admin.x/y", "/admin", false));
         assert!(!with_format("/adminx", "/admin", false) && !with_format("/ADMIN.json", "/admin", false));
         assert!(!with_format("/é.x", "/e", true) && !with_format("/a", "/admin", false));
