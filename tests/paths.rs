@@ -54,13 +54,14 @@ const SEGMENTS: &[&str] = &[
     "%23",
     "admin.json",
     "report.x.y",
+    "tools/admin.php",
 ];
 
 const POLICIES: &str = r#"{"connectors":[{"id":"c","kind":"oidc","issuer":"https://idp.example","client_id":"x",
   "client_secret_binding":"S","domains":["acme.example"]}],
   "policies":[{"path":"/public/*","public":true},{"path":"/admin/*","emails":["boss@acme.example"]},
   {"path":"/index.html","emails":["boss@acme.example"]},{"path":"/page.html","emails":["boss@acme.example"]},
-  {"path":"/report","emails":["boss@acme.example"]}]}"#;
+  {"path":"/report","emails":["boss@acme.example"]},{"path":"/tools/admin.php","emails":["boss@acme.example"]}]}"#;
 
 fn session(email: &str) -> Session {
     Session {
@@ -217,6 +218,16 @@ fn format_suffix(c: &str) -> Vec<String> {
     }
 }
 
+/// Apache (`AcceptPathInfo`), nginx with `fastcgi_split_path_info ^(.+\.php)(/.+)$`, IIS: a script serves every
+/// path below it (`/tools/admin.php/x` runs `/tools/admin.php` with `PATH_INFO` `/x`).
+fn path_info(c: &str) -> Vec<String> {
+    let d = resolve(&decode(c));
+    match d.find(".php/") {
+        Some(i) => vec![d[..i + ".php".len()].to_string(), d],
+        None => vec![d],
+    }
+}
+
 type Model = fn(&str) -> Vec<String>;
 const MODELS: &[(&str, Model)] = &[
     ("nginx", nginx),
@@ -226,6 +237,7 @@ const MODELS: &[(&str, Model)] = &[
     ("decoded-proxy", decoded_proxy),
     ("php", php_front_controller),
     ("format-suffix", format_suffix),
+    ("path-info", path_info),
     ("assets", assets),
 ];
 
@@ -443,4 +455,17 @@ fn a_format_extension_does_not_reach_admin() {
     }
     // Still public: a public file's own name, and a public prefix's files.
     assert_eq!(requirement(&policies, "/public/app.js", Site::Origin), Requirement::Public);
+}
+
+#[test]
+fn a_script_serves_the_paths_below_it() {
+    // PATH_INFO: /tools/admin.php/x runs /tools/admin.php (Apache, nginx + PHP-FPM, IIS).
+    let (policies, visitors) = setup();
+    for raw in ["/tools/admin.php/x", "/tools/ADMIN.PHP/", "/tools/admin.php%2Fx", "/tools/admin.php;x/y"] {
+        let c = canonicalize(raw).unwrap();
+        for (who, visitor) in &visitors[..2] {
+            assert_eq!(gate(&requirement(&policies, &c, Site::Origin), &c, visitor.as_ref()), None, "{who} {raw}");
+        }
+    }
+    assert_eq!(path_info("/tools/admin.php/x")[0], "/tools/admin.php");
 }

@@ -341,7 +341,9 @@ pub fn reading(index: usize, path: &str) -> Cow<'_, str> {
 /// `proxy_pass http://app$uri`, a mod_rewrite back-reference — makes the rest the next server's query or
 /// fragment: `/admin%3Fx` is `/admin` there), then, for the path and that part, with the path info after each
 /// segment that names a PHP script (`/index.php/admin` is `/admin` to Symfony, Laravel, CodeIgniter; Symfony
-/// also reads `/public/index.php/admin` as `/admin`). Nothing is allocated.
+/// also reads `/public/index.php/admin` as `/admin`), and with the script itself, which serves every path below
+/// it (`PATH_INFO`: `/admin.php/x` runs `/admin.php` under Apache, nginx with `fastcgi_split_path_info`, IIS;
+/// also `.aspx`, `.asmx`, `.ashx`, `.cgi`, `.pl`). Nothing is allocated.
 pub fn for_each_served<'a>(path: &'a str, mut f: impl FnMut(&'a str)) {
     f(path);
     let cut = path.find(['?', '#']).and_then(|i| path.get(..i)).filter(|head| !head.is_empty());
@@ -353,9 +355,15 @@ pub fn for_each_served<'a>(path: &'a str, mut f: impl FnMut(&'a str)) {
         while let Some(offset) = subject.get(start + 1..).and_then(|rest| rest.find('/')) {
             let end = start + 1 + offset;
             let segment = subject.get(start + 1..end).unwrap_or_default();
-            if segment.len() > 4 && strip_suffix_fold(segment, ".php", true).is_some() {
+            let script = |ext: &str| segment.len() > ext.len() && strip_suffix_fold(segment, ext, true).is_some();
+            if script(".php") {
                 if let Some(info) = subject.get(end..) {
                     f(info);
+                }
+            }
+            if [".php", ".aspx", ".asmx", ".ashx", ".cgi", ".pl"].into_iter().any(script) {
+                if let Some(file) = subject.get(..end) {
+                    f(file);
                 }
             }
             start = end;
@@ -717,9 +725,16 @@ mod tests {
         assert_eq!(all("/admin"), ["/admin"]);
         assert_eq!(all("/admin?x"), ["/admin?x", "/admin"]);
         assert_eq!(all("/admin#x?y"), ["/admin#x?y", "/admin"]);
-        assert_eq!(all("/index.php/admin"), ["/index.php/admin", "/admin"]);
-        assert_eq!(all("/p/INDEX.PHP/a/b.php/c"), ["/p/INDEX.PHP/a/b.php/c", "/a/b.php/c", "/c"]);
-        assert_eq!(all("/a.php/b?c/d.php/e"), ["/a.php/b?c/d.php/e", "/a.php/b", "/b?c/d.php/e", "/e", "/b"]);
+        assert_eq!(all("/index.php/admin"), ["/index.php/admin", "/admin", "/index.php"]);
+        assert_eq!(
+            all("/p/INDEX.PHP/a/b.php/c"),
+            ["/p/INDEX.PHP/a/b.php/c", "/a/b.php/c", "/p/INDEX.PHP", "/c", "/p/INDEX.PHP/a/b.php"]
+        );
+        assert_eq!(
+            all("/a.php/b?c/d.php/e"),
+            ["/a.php/b?c/d.php/e", "/a.php/b", "/b?c/d.php/e", "/a.php", "/e", "/a.php/b?c/d.php", "/b", "/a.php"]
+        );
+        assert_eq!(all("/admin.aspx/x/y"), ["/admin.aspx/x/y", "/admin.aspx"]);
         assert_eq!(all("/index.php"), ["/index.php"]);
         assert_eq!(all("/.php/x"), ["/.php/x"], "no script name");
     }
