@@ -108,6 +108,10 @@ const SPELLINGS = [
   ['/admin.json', '/admin.json'],
   ['/report.pdf', '/report.pdf'],
   ['/REPORT.x.y', '/REPORT.x.y'],
+  ['/report.json/', '/report.json/'],
+  // PATH_INFO: the script serves the paths below it (/report.php/x runs /report.php, which Rails-style
+  // format matching reads as /report)
+  ['/report.php/x', '/report.php/x'],
 ];
 
 describe('every spelling of a restricted path needs its rule', () => {
