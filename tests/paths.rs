@@ -6,7 +6,7 @@
 //! The origin models below are written here, independently of `core::path` (their own decoder, resolver and
 //! asset lookup), from how the servers behave: nginx (decode once, merge slashes, resolve dot segments),
 //! Tomcat/Spring (strip `;params` from segments, decode, resolve), IIS/ASP.NET (decode twice, `\` is `/`,
-//! letter case ignored, trailing dots and spaces trimmed), Express/Werkzeug (decode including `%2F`, resolve) and
+//! letter case ignored, trailing dots and spaces trimmed, a cookieless ticket `(S(…))` after the root dropped), Express/Werkzeug (decode including `%2F`, resolve) and
 //! Workers Static Assets with `html_handling = "auto-trailing-slash"` (one file under several URLs).
 //!
 //! Paths: every sequence of up to 3 segments from an alphabet of tricky spellings, with and without a trailing
@@ -55,6 +55,7 @@ const SEGMENTS: &[&str] = &[
     "admin.json",
     "report.x.y",
     "tools/admin.php",
+    "(S(x))",
 ];
 
 const POLICIES: &str = r#"{"connectors":[{"id":"c","kind":"oidc","issuer":"https://idp.example","client_id":"x",
@@ -161,6 +162,11 @@ fn tomcat(c: &str) -> Vec<String> {
 
 fn iis(c: &str) -> Vec<String> {
     let twice = decode(&decode(c)).replace('\\', "/").to_lowercase();
+    // aspnet_filter drops cookieless tickets (`(S(...))`) after an application root (the site's, here).
+    let twice = match twice.strip_prefix("/(s(x))") {
+        Some(rest) => rest.to_string(),
+        None => twice,
+    };
     let trimmed: Vec<String> = resolve(&twice)
         .split('/')
         .map(|s| s.split(':').next().unwrap())
@@ -468,4 +474,17 @@ fn a_script_serves_the_paths_below_it() {
         }
     }
     assert_eq!(path_info("/tools/admin.php/x")[0], "/tools/admin.php");
+}
+
+#[test]
+fn an_aspnet_cookieless_ticket_does_not_hide_admin() {
+    // IIS's aspnet_filter drops `(S(…))` segments (session, forms, anonymous-id tickets), static files included.
+    let (policies, visitors) = setup();
+    for raw in ["/(S(x))/admin", "/(X(1)S(abc))/admin/users", "/%28S%28x%29%29/admin", "/(F(t))/REPORT"] {
+        let c = canonicalize(raw).unwrap();
+        for (who, visitor) in &visitors[..2] {
+            assert_eq!(gate(&requirement(&policies, &c, Site::Origin), &c, visitor.as_ref()), None, "{who} {raw}");
+        }
+    }
+    assert_eq!(iis("/(S(x))/admin"), ["/admin"]);
 }

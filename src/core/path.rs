@@ -12,7 +12,8 @@
 //!
 //! [`READINGS`]: what an origin may make of C: `;params` stripped (Tomcat, Spring, Jetty), percent-decoded
 //! once or repeatedly with `%2F`/`%5C`/`\` as separators (nginx, Express, Werkzeug, IIS's double decoding),
-//! both orders of the two, each with Windows' trailing dots and spaces trimmed from segments. At match time
+//! both orders of the two, each with Windows' trailing dots and spaces trimmed from segments (and ASP.NET's
+//! cookieless tickets, `/(S(x))/admin`, dropped). At match time
 //! each of these is also read case-insensitively, with the trailing slash ignored, and as the key of the
 //! static-asset server (`/index.html`, `/index` and `/` name the same file, as do `/page.html` and `/page`).
 
@@ -255,6 +256,27 @@ fn trim_windows(path: &str) -> String {
     out
 }
 
+/// ASP.NET's cookieless tickets removed: every segment made of `(`, one or more `X(…)` (a letter, then
+/// parentheses), and `)`.
+fn drop_cookieless(path: &str) -> String {
+    let is_ticket = |segment: &str| {
+        let Some(inner) = segment.strip_prefix('(').and_then(|s| s.strip_suffix(')')) else { return false };
+        let mut rest = inner;
+        while !rest.is_empty() {
+            let mut chars = rest.chars();
+            let (Some(letter), Some('(')) = (chars.next(), chars.next()) else { return false };
+            if !letter.is_ascii_alphabetic() {
+                return false;
+            }
+            let Some(close) = chars.as_str().find(')') else { return false };
+            rest = chars.as_str().get(close + 1..).unwrap_or_default();
+        }
+        !inner.is_empty()
+    };
+    let kept: Vec<&str> = path.split('/').filter(|segment| !is_ticket(segment)).collect();
+    resolve(&kept.join("/"))
+}
+
 /// One step of a reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -269,13 +291,17 @@ enum Step {
     Params,
     /// Trim Windows' trailing dots and spaces from every segment, then resolve.
     Windows,
+    /// Drop ASP.NET's cookieless-ticket segments (`(S(…))`, `(A(…)F(…))`): IIS's aspnet_filter removes them
+    /// from the path after an application's root before anything else reads it, static files included, so
+    /// `/(S(x))/admin` is `/admin` there.
+    Cookieless,
 }
 
-use Step::{Decode as D, DecodeLiteral as L, Params as P, Resolve as R, Windows as W};
+use Step::{Cookieless as K, Decode as D, DecodeLiteral as L, Params as P, Resolve as R, Windows as W};
 
 /// The readings of a path an origin may take, as steps applied in order (the first is C itself). Each is also
 /// matched case-insensitively, without its trailing slash and as an asset key ([`Flags`]).
-pub const READINGS: usize = 23;
+pub const READINGS: usize = 26;
 // The policy keeps one bit per reading in a u32.
 const _: () = assert!(READINGS <= 32);
 const STEPS: [&[Step]; READINGS] = [
@@ -302,6 +328,9 @@ const STEPS: [&[Step]; READINGS] = [
     &[L, L, L, R],
     &[P, L, R],
     &[L, R, P],
+    &[K, W],
+    &[D, R, K, W],
+    &[D, D, D, R, K, W],
 ];
 
 /// Reading number `index` of `path` (C itself for 0; out of range: C).
@@ -330,6 +359,12 @@ pub fn reading(index: usize, path: &str) -> Cow<'_, str> {
                 resolve(&strip_params(&current))
             }
             Step::Windows => resolve(&trim_windows(&current)),
+            Step::Cookieless => {
+                if !current.contains('(') {
+                    continue;
+                }
+                drop_cookieless(&current)
+            }
         };
         current = Cow::Owned(next);
     }
@@ -653,6 +688,9 @@ mod tests {
             ("/admin::$DATA/x", "/admin/x"),
             ("/admin:$i30:$INDEX_ALLOCATION/x", "/admin/x"),
             ("/admin.%20::$DATA", "/admin"),
+            ("/(S(x))/admin", "/admin"),
+            ("/(X(1)S(cp53yq30))/admin/", "/admin/"),
+            ("/%28S%28x%29%29/admin", "/admin"),
         ] {
             let readings = all(raw);
             assert!(readings.iter().any(|r| r == expected), "{raw}: {readings:?}");

@@ -112,6 +112,9 @@ const SPELLINGS = [
   // PATH_INFO: the script serves the paths below it (/report.php/x runs /report.php, which Rails-style
   // format matching reads as /report)
   ['/report.php/x', '/report.php/x'],
+  // IIS's aspnet_filter drops ASP.NET cookieless tickets
+  ['/(S(x))/admin', '/(S(x))/admin'],
+  ['/%28F%28t%29%29/report', '/%28F%28t%29%29/report'],
 ];
 
 describe('every spelling of a restricted path needs its rule', () => {
