@@ -488,3 +488,24 @@ fn an_aspnet_cookieless_ticket_does_not_hide_admin() {
     }
     assert_eq!(iis("/(S(x))/admin"), ["/admin"]);
 }
+
+#[test]
+fn next_js_data_routes_need_their_page_rule() {
+    // Next.js serves a page's server-side props at /_next/data/<build id>/<page>.json.
+    let (policies, visitors) = setup();
+    for raw in ["/_next/data/b1/admin.json", "/_next/data/b1/admin/users.json", "/_next/data/b1/report.json"] {
+        let c = canonicalize(raw).unwrap();
+        for (who, visitor) in &visitors[..2] {
+            assert_eq!(gate(&requirement(&policies, &c, Site::Origin), &c, visitor.as_ref()), None, "{who} {raw}");
+        }
+    }
+    // A public page's data stays public with the Next.js assets public.
+    let config = edge_auth::core::config::Config::from_json(&POLICIES.replace(
+        r#"{"path":"/public/*","public":true}"#,
+        r#"{"path":"/public/*","public":true},{"path":"/_next/*","public":true},{"path":"/login","public":true}"#,
+    ))
+    .unwrap();
+    assert_eq!(requirement(&config.policies, "/_next/data/b1/login.json", Site::Origin), Requirement::Public);
+    assert_eq!(requirement(&config.policies, "/_next/data/b1/public/x.json", Site::Origin), Requirement::Public);
+    assert_ne!(requirement(&config.policies, "/_next/data/b1/report.json", Site::Origin), Requirement::Public);
+}

@@ -378,9 +378,17 @@ pub fn reading(index: usize, path: &str) -> Cow<'_, str> {
 /// segment that names a PHP script (`/index.php/admin` is `/admin` to Symfony, Laravel, CodeIgniter; Symfony
 /// also reads `/public/index.php/admin` as `/admin`), and with the script itself, which serves every path below
 /// it (`PATH_INFO`: `/admin.php/x` runs `/admin.php` under Apache, nginx with `fastcgi_split_path_info`, IIS;
-/// also `.aspx`, `.asmx`, `.ashx`, `.cgi`, `.pl`). Nothing is allocated.
+/// also `.aspx`, `.asmx`, `.ashx`, `.cgi`, `.pl`); and with the page whose data Next.js serves at
+/// `/_next/data/<build id>/<page>.json` (`/_next/data/b1/admin.json` is `/admin`'s server-side props,
+/// `/_next/data/b1/index.json` the root page's). Nothing is allocated.
 pub fn for_each_served<'a>(path: &'a str, mut f: impl FnMut(&'a str)) {
     f(path);
+    let data = path.strip_prefix("/_next/data/").and_then(|rest| rest.get(rest.find('/')?..)?.strip_suffix(".json"));
+    match data {
+        Some("/index") => f("/"),
+        Some(page) => f(page),
+        None => {}
+    }
     let cut = path.find(['?', '#']).and_then(|i| path.get(..i)).filter(|head| !head.is_empty());
     if let Some(head) = cut {
         f(head);
@@ -773,6 +781,9 @@ mod tests {
             ["/a.php/b?c/d.php/e", "/a.php/b", "/b?c/d.php/e", "/a.php", "/e", "/a.php/b?c/d.php", "/b", "/a.php"]
         );
         assert_eq!(all("/admin.aspx/x/y"), ["/admin.aspx/x/y", "/admin.aspx"]);
+        assert_eq!(all("/_next/data/b1/admin/users.json"), ["/_next/data/b1/admin/users.json", "/admin/users"]);
+        assert_eq!(all("/_next/data/b1/index.json"), ["/_next/data/b1/index.json", "/"]);
+        assert_eq!(all("/_next/data/b1/x.js"), ["/_next/data/b1/x.js"]);
         assert_eq!(all("/index.php"), ["/index.php"]);
         assert_eq!(all("/.php/x"), ["/.php/x"], "no script name");
     }

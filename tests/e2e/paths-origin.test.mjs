@@ -115,6 +115,9 @@ const SPELLINGS = [
   // IIS's aspnet_filter drops ASP.NET cookieless tickets
   ['/(S(x))/admin', '/(S(x))/admin'],
   ['/%28F%28t%29%29/report', '/%28F%28t%29%29/report'],
+  // Next.js serves a page's server-side props at /_next/data/<build id>/<page>.json
+  ['/_next/data/b1/admin/users.json', '/_next/data/b1/admin/users.json'],
+  ['/_next/data/b1/report.json', '/_next/data/b1/report.json'],
 ];
 
 describe('every spelling of a restricted path needs its rule', () => {
