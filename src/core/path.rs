@@ -383,6 +383,10 @@ pub fn reading(index: usize, path: &str) -> Cow<'_, str> {
 /// `/_next/data/b1/index.json` the root page's). Nothing is allocated.
 pub fn for_each_served<'a>(path: &'a str, mut f: impl FnMut(&'a str)) {
     f(path);
+    // Nothing else without a `?`, `#` or `.` (script names, `.json`).
+    if !path.bytes().any(|b| matches!(b, b'?' | b'#' | b'.')) {
+        return;
+    }
     let data = path.strip_prefix("/_next/data/").and_then(|rest| rest.get(rest.find('/')?..)?.strip_suffix(".json"));
     match data {
         Some("/index") => f("/"),
@@ -399,6 +403,10 @@ pub fn for_each_served<'a>(path: &'a str, mut f: impl FnMut(&'a str)) {
             let end = start + 1 + offset;
             let segment = subject.get(start + 1..end).unwrap_or_default();
             let script = |ext: &str| segment.len() > ext.len() && strip_suffix_fold(segment, ext, true).is_some();
+            if !segment.contains('.') {
+                start = end;
+                continue;
+            }
             if script(".php") {
                 if let Some(info) = subject.get(end..) {
                     f(info);
