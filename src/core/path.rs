@@ -256,22 +256,16 @@ fn trim_windows(path: &str) -> String {
     out
 }
 
-/// ASP.NET's cookieless tickets removed: every segment made of `(`, one or more `X(…)` (a letter, then
-/// parentheses), and `)`.
+/// ASP.NET's cookieless tickets removed: every segment of the shape `(X(…))` — `(`, a letter, `(`, …, `))` —
+/// which covers several tickets in one segment (`(X(1)S(abc))`) and whatever else aspnet_filter may take for one.
 fn drop_cookieless(path: &str) -> String {
     let is_ticket = |segment: &str| {
-        let Some(inner) = segment.strip_prefix('(').and_then(|s| s.strip_suffix(')')) else { return false };
-        let mut rest = inner;
-        while !rest.is_empty() {
-            let mut chars = rest.chars();
-            let (Some(letter), Some('(')) = (chars.next(), chars.next()) else { return false };
-            if !letter.is_ascii_alphabetic() {
-                return false;
-            }
-            let Some(close) = chars.as_str().find(')') else { return false };
-            rest = chars.as_str().get(close + 1..).unwrap_or_default();
-        }
-        !inner.is_empty()
+        let b = segment.as_bytes();
+        b.len() >= 5
+            && b.first() == Some(&b'(')
+            && b.get(1).is_some_and(u8::is_ascii_alphabetic)
+            && b.get(2) == Some(&b'(')
+            && segment.ends_with("))")
     };
     let kept: Vec<&str> = path.split('/').filter(|segment| !is_ticket(segment)).collect();
     resolve(&kept.join("/"))
