@@ -6,7 +6,7 @@
 //! The origin models below are written here, independently of `core::path` (their own decoder, resolver and
 //! asset lookup), from how the servers behave: nginx (decode once, merge slashes, resolve dot segments),
 //! Tomcat/Spring (strip `;params` from segments, decode, resolve), IIS/ASP.NET (decode twice, `\` is `/`,
-//! letter case ignored, trailing dots and spaces trimmed), Express/Werkzeug (decode including `%2F`, resolve) and
+//! letter case ignored, trailing dots and spaces trimmed, a cookieless ticket `(S(…))` after the root dropped), Express/Werkzeug (decode including `%2F`, resolve) and
 //! Workers Static Assets with `html_handling = "auto-trailing-slash"` (one file under several URLs).
 //!
 //! Paths: every sequence of up to 3 segments from an alphabet of tricky spellings, with and without a trailing
@@ -49,13 +49,20 @@ const SEGMENTS: &[&str] = &[
     "..%252F",
     "public%5Cx%2F..",
     "admin::$DATA",
+    "index.php",
+    "admin%3F",
+    "%23",
+    "admin.json",
+    "report.x.y",
+    "tools/admin.php",
+    "(S(x))",
 ];
 
 const POLICIES: &str = r#"{"connectors":[{"id":"c","kind":"oidc","issuer":"https://idp.example","client_id":"x",
   "client_secret_binding":"S","domains":["acme.example"]}],
   "policies":[{"path":"/public/*","public":true},{"path":"/admin/*","emails":["boss@acme.example"]},
   {"path":"/index.html","emails":["boss@acme.example"]},{"path":"/page.html","emails":["boss@acme.example"]},
-  {"path":"/report","emails":["boss@acme.example"]}]}"#;
+  {"path":"/report","emails":["boss@acme.example"]},{"path":"/tools/admin.php","emails":["boss@acme.example"]}]}"#;
 
 fn session(email: &str) -> Session {
     Session {
@@ -155,6 +162,11 @@ fn tomcat(c: &str) -> Vec<String> {
 
 fn iis(c: &str) -> Vec<String> {
     let twice = decode(&decode(c)).replace('\\', "/").to_lowercase();
+    // aspnet_filter drops cookieless tickets (`(S(...))`) after an application root (the site's, here).
+    let twice = match twice.strip_prefix("/(s(x))") {
+        Some(rest) => rest.to_string(),
+        None => twice,
+    };
     let trimmed: Vec<String> = resolve(&twice)
         .split('/')
         .map(|s| s.split(':').next().unwrap())
@@ -182,14 +194,63 @@ fn assets(c: &str) -> Vec<String> {
     files
 }
 
+/// A proxy that forwards the decoded path (nginx `proxy_pass http://app$uri`, a mod_rewrite back-reference in a
+/// `[P]` rule): the next server reads a decoded `?` or `#` as the start of the query or fragment.
+fn decoded_proxy(c: &str) -> Vec<String> {
+    let d = resolve(&decode(c));
+    vec![d.split(['?', '#']).next().unwrap().to_string()]
+}
+
+/// A PHP front controller at `/index.php` (Symfony, Laravel): the route is the path info after the script name,
+/// wherever `/index.php/` appears in the path (Symfony's base-URL detection takes `/public/index.php` as the
+/// base of `/public/index.php/admin`, whose path info is `/admin`).
+fn php_front_controller(c: &str) -> Vec<String> {
+    let d = resolve(&decode(c));
+    match d.find("/index.php/") {
+        Some(i) => vec![d[i + "/index.php".len()..].to_string()],
+        None => vec![d],
+    }
+}
+
+/// Rails (every route has an optional `(.:format)`) and Spring MVC's suffix pattern match (`/admin.*`): the last
+/// segment's extension, from its first dot, names the format, not the route.
+fn format_suffix(c: &str) -> Vec<String> {
+    let d = resolve(&decode(c));
+    let d = if d.len() > 1 { d.trim_end_matches('/').to_string() } else { d };
+    let last = d.rfind('/').unwrap();
+    match d[last..].find('.') {
+        Some(dot) if dot > 1 && last + dot + 1 < d.len() => vec![d[..last + dot].to_string(), d],
+        _ => vec![d],
+    }
+}
+
+/// Apache (`AcceptPathInfo`), nginx with `fastcgi_split_path_info ^(.+\.php)(/.+)$`, IIS: a script serves every
+/// path below it (`/tools/admin.php/x` runs `/tools/admin.php` with `PATH_INFO` `/x`).
+fn path_info(c: &str) -> Vec<String> {
+    let d = resolve(&decode(c));
+    match d.find(".php/") {
+        Some(i) => vec![d[..i + ".php".len()].to_string(), d],
+        None => vec![d],
+    }
+}
+
 type Model = fn(&str) -> Vec<String>;
-const MODELS: &[(&str, Model)] =
-    &[("nginx", nginx), ("tomcat", tomcat), ("iis", iis), ("express", express), ("assets", assets)];
+const MODELS: &[(&str, Model)] = &[
+    ("nginx", nginx),
+    ("tomcat", tomcat),
+    ("iis", iis),
+    ("express", express),
+    ("decoded-proxy", decoded_proxy),
+    ("php", php_front_controller),
+    ("format-suffix", format_suffix),
+    ("path-info", path_info),
+    ("assets", assets),
+];
 
 /// Origin mode (the origin models) and static mode (the asset server, and the origin models as well).
 fn check(policies: &[Policy], visitors: &[(&str, Option<Session>)], raw: &str) -> Result<(), String> {
     let Ok(c) = canonicalize(raw) else { return Ok(()) };
-    for (site, models) in [(Site::Origin, &MODELS[..4]), (Site::Assets, MODELS)] {
+    for (site, models) in [(Site::Origin, &MODELS[..MODELS.len() - 1]), (Site::Assets, MODELS)] {
         check_site(policies, visitors, &c, raw, site, models)?;
     }
     Ok(())
@@ -367,4 +428,84 @@ fn mains_decision_fails_the_property() {
     ] {
         assert!(failures.iter().any(|f| f == expected), "{expected} not in {failures:#?}");
     }
+}
+
+#[test]
+fn decoded_query_and_php_path_info_do_not_reach_admin() {
+    // A decoded `?`/`#` ends the path for a proxy that forwards the decoded path; a PHP front controller routes
+    // on the path info after the script, wherever the script's segment is (Symfony's base-URL detection).
+    let (policies, visitors) = setup();
+    for raw in ["/admin%3F", "/admin%3Fx", "/admin%23x", "/admin%253F", "/index.php/admin", "/public/index.php/admin"] {
+        let c = canonicalize(raw).unwrap();
+        for site in [Site::Origin, Site::Assets] {
+            for (who, visitor) in &visitors[..2] {
+                assert_eq!(gate(&requirement(&policies, &c, site), &c, visitor.as_ref()), None, "{who} {raw} {site:?}");
+            }
+        }
+    }
+    assert_eq!(decoded_proxy("/admin%3Fx"), ["/admin"]);
+    assert_eq!(format_suffix("/admin.json")[0], "/admin");
+    assert_eq!(php_front_controller("/public/index.php/admin"), ["/admin"]);
+}
+
+#[test]
+fn a_format_extension_does_not_reach_admin() {
+    // Rails and Spring MVC (suffix pattern match) serve /admin.json and /report.x.y from /admin and /report.
+    let (policies, visitors) = setup();
+    for raw in ["/admin.json", "/ADMIN.json", "/report.pdf", "/report.x.y", "/public/..%2Fadmin.json", "/report.json/"]
+    {
+        let c = canonicalize(raw).unwrap();
+        for (who, visitor) in &visitors[..2] {
+            assert_eq!(gate(&requirement(&policies, &c, Site::Origin), &c, visitor.as_ref()), None, "{who} {raw}");
+        }
+    }
+    // Still public: a public file's own name, and a public prefix's files.
+    assert_eq!(requirement(&policies, "/public/app.js", Site::Origin), Requirement::Public);
+}
+
+#[test]
+fn a_script_serves_the_paths_below_it() {
+    // PATH_INFO: /tools/admin.php/x runs /tools/admin.php (Apache, nginx + PHP-FPM, IIS).
+    let (policies, visitors) = setup();
+    for raw in ["/tools/admin.php/x", "/tools/ADMIN.PHP/", "/tools/admin.php%2Fx", "/tools/admin.php;x/y"] {
+        let c = canonicalize(raw).unwrap();
+        for (who, visitor) in &visitors[..2] {
+            assert_eq!(gate(&requirement(&policies, &c, Site::Origin), &c, visitor.as_ref()), None, "{who} {raw}");
+        }
+    }
+    assert_eq!(path_info("/tools/admin.php/x")[0], "/tools/admin.php");
+}
+
+#[test]
+fn an_aspnet_cookieless_ticket_does_not_hide_admin() {
+    // IIS's aspnet_filter drops `(S(…))` segments (session, forms, anonymous-id tickets), static files included.
+    let (policies, visitors) = setup();
+    for raw in ["/(S(x))/admin", "/(X(1)S(abc))/admin/users", "/%28S%28x%29%29/admin", "/(F(t))/REPORT"] {
+        let c = canonicalize(raw).unwrap();
+        for (who, visitor) in &visitors[..2] {
+            assert_eq!(gate(&requirement(&policies, &c, Site::Origin), &c, visitor.as_ref()), None, "{who} {raw}");
+        }
+    }
+    assert_eq!(iis("/(S(x))/admin"), ["/admin"]);
+}
+
+#[test]
+fn next_js_data_routes_need_their_page_rule() {
+    // Next.js serves a page's server-side props at /_next/data/<build id>/<page>.json.
+    let (policies, visitors) = setup();
+    for raw in ["/_next/data/b1/admin.json", "/_next/data/b1/admin/users.json", "/_next/data/b1/report.json"] {
+        let c = canonicalize(raw).unwrap();
+        for (who, visitor) in &visitors[..2] {
+            assert_eq!(gate(&requirement(&policies, &c, Site::Origin), &c, visitor.as_ref()), None, "{who} {raw}");
+        }
+    }
+    // A public page's data stays public with the Next.js assets public.
+    let config = edge_auth::core::config::Config::from_json(&POLICIES.replace(
+        r#"{"path":"/public/*","public":true}"#,
+        r#"{"path":"/public/*","public":true},{"path":"/_next/*","public":true},{"path":"/login","public":true}"#,
+    ))
+    .unwrap();
+    assert_eq!(requirement(&config.policies, "/_next/data/b1/login.json", Site::Origin), Requirement::Public);
+    assert_eq!(requirement(&config.policies, "/_next/data/b1/public/x.json", Site::Origin), Requirement::Public);
+    assert_ne!(requirement(&config.policies, "/_next/data/b1/report.json", Site::Origin), Requirement::Public);
 }

@@ -462,6 +462,8 @@ fn path_seeds() {
         "/admin", "//admin", "/admin;x", "/public/..;/admin", "/%61dmin", "/admin%2Fx", "/public%2F..%2Fadmin",
         "/public%252F..%252Fadmin", "/ADMIN", "/Admin/", "/admin./x", "/report/", "/index.html", "/", "/page",
         "/page/", "/public/%2e%2e/admin", "/public%5C..%5Cadmin", "/caf%C3%A9", "/a%2500", "/%C5%BFettings",
+        "/admin%3Fx", "/public/index.php/admin", "/tools/admin.php/x", "/report.json/", "/(S(x))/admin",
+        "/_next/data/b1/admin.json", "/public%25C0%25AE%25C0%25AE/admin",
     ];
     for (i, p) in paths.iter().enumerate() {
         write("path_canonical", &format!("path_{i:02}"), p);

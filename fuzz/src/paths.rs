@@ -1,5 +1,6 @@
 //! The oracle of the `path_canonical` target: independent models of how origins read a request path (nginx,
-//! Tomcat/Spring, IIS/ASP.NET (with NTFS stream suffixes), Express/Werkzeug, Workers Static Assets with `html_handling =
+//! Tomcat/Spring, IIS/ASP.NET (with NTFS stream suffixes and cookieless tickets), Express/Werkzeug, a proxy
+//! forwarding the decoded path, PHP (front controller, PATH_INFO), Rails/Spring format suffixes, Workers Static Assets with `html_handling =
 //! "auto-trailing-slash"`), written without `edge_auth::core::path`, and the plain policy check on what they
 //! serve. Mirrors the models of the property test in `tests/paths.rs`.
 
@@ -11,7 +12,7 @@ pub const CONFIG: &str = r#"{"connectors":[{"id":"c","kind":"oidc","issuer":"htt
   "client_secret_binding":"S","domains":["acme.example"]}],
   "policies":[{"path":"/public/*","public":true},{"path":"/admin/*","emails":["boss@acme.example"]},
   {"path":"/index.html","emails":["boss@acme.example"]},{"path":"/page.html","emails":["boss@acme.example"]},
-  {"path":"/report","emails":["boss@acme.example"]}]}"#;
+  {"path":"/report","emails":["boss@acme.example"]},{"path":"/tools/admin.php","emails":["boss@acme.example"]}]}"#;
 
 pub fn session(email: &str) -> Session {
     Session {
@@ -96,6 +97,23 @@ pub fn tomcat(c: &str) -> Vec<String> {
 
 pub fn iis(c: &str) -> Vec<String> {
     let twice = decode(&decode(c)).replace('\\', "/").to_lowercase();
+    // aspnet_filter drops a cookieless ticket (`(S(...))`) after the application root (the site's, here).
+    let first = twice.get(1..).and_then(|rest| rest.split('/').next()).unwrap_or_default().as_bytes();
+    let ticket = first.len() >= 5
+        && first.first() == Some(&b'(')
+        && first.get(1).is_some_and(|c| c.is_ascii_alphabetic())
+        && first.get(2) == Some(&b'(')
+        && first.ends_with(b"))");
+    let twice = match twice.get(1 + first.len()..) {
+        Some(rest) if ticket => {
+            if rest.is_empty() {
+                "/".to_string()
+            } else {
+                rest.to_string()
+            }
+        }
+        _ => twice,
+    };
     let trimmed: Vec<String> = resolve(&twice)
         .split('/')
         .map(|s| s.split(':').next().unwrap_or_default())
@@ -120,7 +138,48 @@ pub fn assets(c: &str) -> Vec<String> {
     files
 }
 
+/// A proxy forwarding the decoded path (nginx `proxy_pass …$uri`): a decoded `?` or `#` ends it for the next server.
+pub fn decoded_proxy(c: &str) -> Vec<String> {
+    let d = resolve(&decode(c));
+    vec![d.split(['?', '#']).next().unwrap_or_default().to_string()]
+}
+
+/// A PHP front controller at `/index.php` (Symfony: wherever `/index.php/` appears) and PATH_INFO (the script
+/// serves every path below it).
+pub fn php(c: &str) -> Vec<String> {
+    let d = resolve(&decode(c));
+    let mut out = vec![d.clone()];
+    if let Some(i) = d.find("/index.php/") {
+        out.push(d.get(i + "/index.php".len()..).unwrap_or_default().to_string());
+    }
+    if let Some(i) = d.find(".php/") {
+        out.push(d.get(..i + ".php".len()).unwrap_or_default().to_string());
+    }
+    out
+}
+
+/// Rails `(.:format)` and Spring's suffix pattern: the last segment's extension, from its first dot, is a format.
+pub fn format_suffix(c: &str) -> Vec<String> {
+    let d = resolve(&decode(c));
+    let d = if d.len() > 1 { d.trim_end_matches('/').to_string() } else { d };
+    let last = d.rfind('/').unwrap_or_default();
+    match d.get(last..).and_then(|l| l.find('.')) {
+        Some(dot) if dot > 1 && last + dot + 1 < d.len() => {
+            vec![d.get(..last + dot).unwrap_or_default().to_string(), d]
+        }
+        _ => vec![d],
+    }
+}
+
 pub type Model = fn(&str) -> Vec<String>;
-/// The origin models (origin mode), then the asset server (static mode: checked with all five).
-pub const MODELS: [(&str, Model); 5] =
-    [("nginx", nginx), ("tomcat", tomcat), ("iis", iis), ("express", express), ("assets", assets)];
+/// The origin models (origin mode), then the asset server (static mode: checked with all of them).
+pub const MODELS: [(&str, Model); 8] = [
+    ("nginx", nginx),
+    ("tomcat", tomcat),
+    ("iis", iis),
+    ("express", express),
+    ("decoded-proxy", decoded_proxy),
+    ("php", php),
+    ("format-suffix", format_suffix),
+    ("assets", assets),
+];

@@ -23,8 +23,9 @@ pub const CONNECTOR_HEADER: &str = "x-edge-auth-connector";
 pub const ISSUER_HEADER: &str = "x-edge-auth-issuer";
 
 /// Header-name prefixes of the identity families that auth proxies hand to their origins. Compared
-/// case-insensitively with `_` read as `-` (CGI, Apache, nginx, PHP, WSGI and Rack all map `Remote_User` and
-/// `Remote-User` to the same `REMOTE_USER`/`HTTP_REMOTE_USER`). A name is stripped when it starts with one
+/// case-insensitively with `_` (and any other character but a letter or digit) read as `-` (CGI, Apache, nginx,
+/// PHP, WSGI and Rack all map `Remote_User` and `Remote-User` to the same `REMOTE_USER`/`HTTP_REMOTE_USER`;
+/// lighttpd also `Remote.User`). A name is stripped when it starts with one
 /// of these (space-separated: one string is smaller in the wasm than a table of them). Keep README.md
 /// (Origin mode) in step.
 pub const STRIPPED_HEADER_PREFIXES: &str = concat!(
@@ -73,6 +74,8 @@ pub const STRIPPED_HEADER_PREFIXES: &str = concat!(
     "x-client-verify ",
     "x-client-dn ",
     "x-arr-clientcert ",
+    // API gateways: Envoy/Istio jwt_authn (x-jwt-payload, x-jwt-claim-*), WSO2 API Manager (X-JWT-Assertion)
+    "x-jwt- ",
     // Request-target overrides: frameworks behind IIS and some proxies route by these instead of the request
     // line (Symfony/Zend X-Original-URL and X-Rewrite-URL, nginx auth_request X-Original-URI, Envoy's
     // X-Envoy-Original-Path). A client could name /admin in one while the path edge-auth decided on is public.
@@ -95,6 +98,12 @@ pub const STRIPPED_HEADER_NAMES: &str = concat!(
     "x-groups ",
     "x-roles ",
     "x-preferred-username ",
+    // APISIX openid-connect and kong-oidc: the userinfo and the ID token's claims as base64 JSON, unsigned
+    "x-userinfo ",
+    "x-id-token ",
+    // Google Cloud Endpoints, Google API Gateway
+    "x-endpoint-api-userinfo ",
+    "x-apigateway-api-userinfo ",
     // RFC 7239: host, proto and client address as a proxy saw them (edge-auth sets X-Forwarded-Host/-Proto).
     "forwarded ",
 );
@@ -104,11 +113,21 @@ pub const STRIPPED_HEADER_NAMES: &str = concat!(
 /// `-Client-Cert`, `-Tls-Client-Cert`). `-Host` and `-Proto` are then set by edge-auth itself.
 const KEPT_FORWARDED: &[&str] = &["x-forwarded-for", "x-forwarded-port", "x-forwarded-prefix"];
 
-/// `name` starts with `prefix` (lowercase, with `-`), case-insensitively and reading `_` as `-`.
+/// `name` starts with `prefix` (lowercase, with `-`), case-insensitively and reading every character but a
+/// letter or digit as `-`: CGI gateways map `-` and `_` to `_`, and lighttpd (CGI, FastCGI, SCGI) maps every
+/// other one too, so `Remote.User`, `Remote+User` and `Remote~User` all arrive as `HTTP_REMOTE_USER` there.
 fn starts_with_folded(name: &[u8], prefix: &str) -> bool {
     let prefix = prefix.as_bytes();
     name.len() >= prefix.len()
-        && name.iter().zip(prefix).all(|(&n, &p)| if n == b'_' { p == b'-' } else { n.to_ascii_lowercase() == p })
+        && name.iter().zip(prefix).all(
+            |(&n, &p)| {
+                if n.is_ascii_alphanumeric() {
+                    n.to_ascii_lowercase() == p
+                } else {
+                    p == b'-'
+                }
+            },
+        )
 }
 
 /// Headers a client must never be able to set on the way to the origin: the identity families above.
@@ -326,6 +345,16 @@ mod tests {
 
     /// One header of every stripped family, in the spellings clients use (any case, `_` for `-`).
     const SPOOFABLE: &[&str] = &[
+        // API gateways' OIDC/JWT plugins: APISIX and kong-oidc (X-Userinfo, X-ID-Token: claims as base64 JSON,
+        // unsigned), Envoy/Istio jwt_authn (x-jwt-payload, claim_to_headers), WSO2 (X-JWT-Assertion), Google
+        // Cloud Endpoints and API Gateway
+        "X-Userinfo",
+        "X-ID-Token",
+        "x-jwt-payload",
+        "X-Jwt-Claim-Sub",
+        "X-JWT-Assertion",
+        "X-Endpoint-API-UserInfo",
+        "X-Apigateway-Api-Userinfo",
         // request-target overrides and RFC 7239
         "X-Original-URL",
         "X-Original-URI",
@@ -456,6 +485,10 @@ mod tests {
             assert!(is_identity_header(h), "{h} must be stripped");
             assert!(is_identity_header(&h.to_ascii_uppercase()), "{h} upper case");
             assert!(is_identity_header(&h.to_ascii_lowercase().replace('-', "_")), "{h} with _");
+            // lighttpd's CGI/FastCGI/SCGI variable names turn every other header-name character into `_` too.
+            for c in [".", "+", "~", "!", "#", "$", "%", "&", "'", "*", "^", "`", "|"] {
+                assert!(is_identity_header(&h.replace('-', c)), "{h} with {c}");
+            }
         }
         for kept in [
             "x-request-id",

@@ -6,13 +6,14 @@
 //! is `admin`, `%2e%2e` is `..`), the hex of the other escapes is upper-cased, characters outside RFC 3986's
 //! `pchar` are escaped, empty segments (`//`) are merged and `.`/`..` resolved (never above the root). `;`
 //! and encoded separators (`%2F`, `%5C`) stay as they are. Refused: control characters raw or encoded (also
-//! after further rounds of decoding `%25`), malformed escapes, overlong UTF-8, a raw backslash, more than
+//! after further rounds of decoding `%25`), malformed escapes, overlong UTF-8 (also after those rounds), a raw backslash, more than
 //! [`MAX_PATH_BYTES`]. C contains only characters that neither `url::Url::set_path` nor the WHATWG URL
 //! parser of the runtime re-encode, and canonicalising C gives C.
 //!
 //! [`READINGS`]: what an origin may make of C: `;params` stripped (Tomcat, Spring, Jetty), percent-decoded
 //! once or repeatedly with `%2F`/`%5C`/`\` as separators (nginx, Express, Werkzeug, IIS's double decoding),
-//! both orders of the two, each with Windows' trailing dots and spaces trimmed from segments. At match time
+//! both orders of the two, each with Windows' trailing dots and spaces trimmed from segments (and ASP.NET's
+//! cookieless tickets, `/(S(x))/admin`, dropped). At match time
 //! each of these is also read case-insensitively, with the trailing slash ignored, and as the key of the
 //! static-asset server (`/index.html`, `/index` and `/` name the same file, as do `/page.html` and `/page`).
 
@@ -84,6 +85,18 @@ fn escape_at(bytes: &[u8], i: usize) -> Option<u8> {
     Some(hi << 4 | lo)
 }
 
+/// The escape `%XY` = `v` at `bytes[i..]` starts an overlong UTF-8 sequence: lead bytes that can only start one
+/// (C0, C1; E0 80..9F; F0 80..8F).
+fn overlong_at(bytes: &[u8], i: usize, v: u8) -> bool {
+    let next = if bytes.get(i + 3) == Some(&b'%') { escape_at(bytes, i + 3) } else { None };
+    match (v, next) {
+        (0xC0 | 0xC1, _) => true,
+        (0xE0, Some(n)) => (0x80..=0x9F).contains(&n),
+        (0xF0, Some(n)) => (0x80..=0x8F).contains(&n),
+        _ => false,
+    }
+}
+
 /// Already canonical at a glance: `/`, unreserved characters, no empty and no dot segments.
 fn is_simple(path: &str) -> bool {
     let Some(rest) = path.strip_prefix('/') else { return false };
@@ -126,15 +139,7 @@ pub fn canonicalize(path: &str) -> Result<Cow<'_, str>, BadPath> {
             if is_control(v) {
                 return Err(BadPath::ControlCharacter);
             }
-            // Lead bytes that can only start an overlong sequence (C0, C1; E0 80..9F; F0 80..8F).
-            let next = if bytes.get(i + 3) == Some(&b'%') { escape_at(bytes, i + 3) } else { None };
-            let overlong = match (v, next) {
-                (0xC0 | 0xC1, _) => true,
-                (0xE0, Some(n)) => (0x80..=0x9F).contains(&n),
-                (0xF0, Some(n)) => (0x80..=0x8F).contains(&n),
-                _ => false,
-            };
-            if overlong {
+            if overlong_at(bytes, i, v) {
                 return Err(BadPath::OverlongUtf8);
             }
             if is_unreserved(v) {
@@ -165,6 +170,11 @@ pub fn canonicalize(path: &str) -> Result<Cow<'_, str>, BadPath> {
             let next = decode_once(&round);
             if next.bytes().any(is_control) {
                 return Err(BadPath::ControlCharacter);
+            }
+            // `%25C0%25AF` is `%C0%AF` to an origin that decodes twice.
+            let b = next.as_bytes();
+            if b.iter().enumerate().any(|(j, &c)| c == b'%' && escape_at(b, j).is_some_and(|v| overlong_at(b, j, v))) {
+                return Err(BadPath::OverlongUtf8);
             }
             if next == round {
                 break;
@@ -246,6 +256,21 @@ fn trim_windows(path: &str) -> String {
     out
 }
 
+/// ASP.NET's cookieless tickets removed: every segment of the shape `(X(…))` — `(`, a letter, `(`, …, `))` —
+/// which covers several tickets in one segment (`(X(1)S(abc))`) and whatever else aspnet_filter may take for one.
+fn drop_cookieless(path: &str) -> String {
+    let is_ticket = |segment: &str| {
+        let b = segment.as_bytes();
+        b.len() >= 5
+            && b.first() == Some(&b'(')
+            && b.get(1).is_some_and(u8::is_ascii_alphabetic)
+            && b.get(2) == Some(&b'(')
+            && segment.ends_with("))")
+    };
+    let kept: Vec<&str> = path.split('/').filter(|segment| !is_ticket(segment)).collect();
+    resolve(&kept.join("/"))
+}
+
 /// One step of a reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -260,13 +285,17 @@ enum Step {
     Params,
     /// Trim Windows' trailing dots and spaces from every segment, then resolve.
     Windows,
+    /// Drop ASP.NET's cookieless-ticket segments (`(S(…))`, `(A(…)F(…))`): IIS's aspnet_filter removes them
+    /// from the path after an application's root before anything else reads it, static files included, so
+    /// `/(S(x))/admin` is `/admin` there.
+    Cookieless,
 }
 
-use Step::{Decode as D, DecodeLiteral as L, Params as P, Resolve as R, Windows as W};
+use Step::{Cookieless as K, Decode as D, DecodeLiteral as L, Params as P, Resolve as R, Windows as W};
 
 /// The readings of a path an origin may take, as steps applied in order (the first is C itself). Each is also
 /// matched case-insensitively, without its trailing slash and as an asset key ([`Flags`]).
-pub const READINGS: usize = 23;
+pub const READINGS: usize = 26;
 // The policy keeps one bit per reading in a u32.
 const _: () = assert!(READINGS <= 32);
 const STEPS: [&[Step]; READINGS] = [
@@ -293,6 +322,9 @@ const STEPS: [&[Step]; READINGS] = [
     &[L, L, L, R],
     &[P, L, R],
     &[L, R, P],
+    &[K, W],
+    &[D, R, K, W],
+    &[D, D, D, R, K, W],
 ];
 
 /// Reading number `index` of `path` (C itself for 0; out of range: C).
@@ -321,10 +353,67 @@ pub fn reading(index: usize, path: &str) -> Cow<'_, str> {
                 resolve(&strip_params(&current))
             }
             Step::Windows => resolve(&trim_windows(&current)),
+            Step::Cookieless => {
+                if !current.contains('(') {
+                    continue;
+                }
+                drop_cookieless(&current)
+            }
         };
         current = Cow::Owned(next);
     }
     current
+}
+
+/// What some origins serve for a (read) path besides the path itself, each a slice of it: `f` is called with
+/// the path, then with the part before a decoded `?` or `#` (a proxy that forwards the decoded path — nginx
+/// `proxy_pass http://app$uri`, a mod_rewrite back-reference — makes the rest the next server's query or
+/// fragment: `/admin%3Fx` is `/admin` there), then, for the path and that part, with the path info after each
+/// segment that names a PHP script (`/index.php/admin` is `/admin` to Symfony, Laravel, CodeIgniter; Symfony
+/// also reads `/public/index.php/admin` as `/admin`), and with the script itself, which serves every path below
+/// it (`PATH_INFO`: `/admin.php/x` runs `/admin.php` under Apache, nginx with `fastcgi_split_path_info`, IIS;
+/// also `.aspx`, `.asmx`, `.ashx`, `.cgi`, `.pl`); and with the page whose data Next.js serves at
+/// `/_next/data/<build id>/<page>.json` (`/_next/data/b1/admin.json` is `/admin`'s server-side props,
+/// `/_next/data/b1/index.json` the root page's). Nothing is allocated.
+pub fn for_each_served<'a>(path: &'a str, mut f: impl FnMut(&'a str)) {
+    f(path);
+    // Nothing else without a `?`, `#` or `.` (script names, `.json`).
+    if !path.bytes().any(|b| matches!(b, b'?' | b'#' | b'.')) {
+        return;
+    }
+    let data = path.strip_prefix("/_next/data/").and_then(|rest| rest.get(rest.find('/')?..)?.strip_suffix(".json"));
+    match data {
+        Some("/index") => f("/"),
+        Some(page) => f(page),
+        None => {}
+    }
+    let cut = path.find(['?', '#']).and_then(|i| path.get(..i)).filter(|head| !head.is_empty());
+    if let Some(head) = cut {
+        f(head);
+    }
+    for subject in std::iter::once(path).chain(cut) {
+        let mut start = 0;
+        while let Some(offset) = subject.get(start + 1..).and_then(|rest| rest.find('/')) {
+            let end = start + 1 + offset;
+            let segment = subject.get(start + 1..end).unwrap_or_default();
+            let script = |ext: &str| segment.len() > ext.len() && strip_suffix_fold(segment, ext, true).is_some();
+            if !segment.contains('.') {
+                start = end;
+                continue;
+            }
+            if script(".php") {
+                if let Some(info) = subject.get(end..) {
+                    f(info);
+                }
+            }
+            if [".php", ".aspx", ".asmx", ".ashx", ".cgi", ".pl"].into_iter().any(script) {
+                if let Some(file) = subject.get(..end) {
+                    f(file);
+                }
+            }
+            start = end;
+        }
+    }
 }
 
 /// How a reading is compared, on top of its steps.
@@ -346,18 +435,24 @@ pub enum Key {
     /// written (static mode only: `/public` serves `/public.html`, which a `/public/*` rule does not name);
     /// exact rules are compared by their asset key.
     Served,
+    /// The path, or the path with a format extension: Rails routes every path with an
+    /// optional `(.:format)` and Spring MVC's suffix pattern match (the default before 5.3) serves `/admin.json`
+    /// and `/admin.x.y` from the `/admin` route, Apache's `MultiViews` `/admin.php` at `/admin`.
+    Format,
 }
 
 /// Every combination of [`Flags`].
-pub const FLAGS: [Flags; 8] = [
+pub const FLAGS: [Flags; 10] = [
     Flags { fold: false, key: Key::Path },
     Flags { fold: false, key: Key::NoTrailingSlash },
     Flags { fold: false, key: Key::Asset },
     Flags { fold: false, key: Key::Served },
+    Flags { fold: false, key: Key::Format },
     Flags { fold: true, key: Key::Path },
     Flags { fold: true, key: Key::NoTrailingSlash },
     Flags { fold: true, key: Key::Asset },
     Flags { fold: true, key: Key::Served },
+    Flags { fold: true, key: Key::Format },
 ];
 
 /// The file Workers Static Assets (`html_handling = "auto-trailing-slash"`) serve for a path, as (path, suffix
@@ -447,7 +542,7 @@ fn without_trailing_slash(path: &str) -> &str {
 /// `/page/` and `/page` are `/page`. Slices only: no allocation.
 pub fn key(path: &str, flags: Flags) -> &str {
     match flags.key {
-        Key::Path | Key::Served => path,
+        Key::Path | Key::Served | Key::Format => path,
         Key::NoTrailingSlash => without_trailing_slash(path),
         Key::Asset => {
             let path = without_trailing_slash(path);
@@ -471,6 +566,14 @@ pub fn same(a: &str, b: &str, fold: bool) -> bool {
     } else {
         a == b
     }
+}
+
+/// `path` is `base` followed by a format extension: a `.`, then at least one character and no `/`
+/// (`/admin.json` for `/admin`, see [`Key::Format`]); a trailing slash is ignored (Rails drops it).
+pub fn with_format(path: &str, base: &str, fold: bool) -> bool {
+    let path = without_trailing_slash(path);
+    let (Some(head), Some(tail)) = (path.get(..base.len()), path.get(base.len()..)) else { return false };
+    same(head, base, fold) && tail.len() > 1 && tail.starts_with('.') && !tail.contains('/')
 }
 
 /// `path` is `prefix` or below it (`prefix` without the trailing `/*`; empty: everything).
@@ -550,6 +653,9 @@ mod tests {
             ("/public%c0%afadmin", BadPath::OverlongUtf8),
             ("/a%E0%80%AF", BadPath::OverlongUtf8),
             ("/a%F0%80%80%AF", BadPath::OverlongUtf8),
+            ("/public%25C0%25AE%25C0%25AE/admin", BadPath::OverlongUtf8),
+            ("/public%252525c0%252525afadmin", BadPath::OverlongUtf8),
+            ("/a%25E0%2580%25AF", BadPath::OverlongUtf8),
             ("admin", BadPath::NotAbsolute),
             ("", BadPath::NotAbsolute),
             ("*", BadPath::NotAbsolute),
@@ -592,6 +698,9 @@ mod tests {
             ("/admin::$DATA/x", "/admin/x"),
             ("/admin:$i30:$INDEX_ALLOCATION/x", "/admin/x"),
             ("/admin.%20::$DATA", "/admin"),
+            ("/(S(x))/admin", "/admin"),
+            ("/(X(1)S(cp53yq30))/admin/", "/admin/"),
+            ("/%28S%28x%29%29/admin", "/admin"),
         ] {
             let readings = all(raw);
             assert!(readings.iter().any(|r| r == expected), "{raw}: {readings:?}");
@@ -655,6 +764,33 @@ mod tests {
     }
 
     #[test]
+    fn what_else_is_served() {
+        let all = |p: &str| {
+            let mut out = Vec::new();
+            for_each_served(p, |s| out.push(s.to_string()));
+            out
+        };
+        assert_eq!(all("/admin"), ["/admin"]);
+        assert_eq!(all("/admin?x"), ["/admin?x", "/admin"]);
+        assert_eq!(all("/admin#x?y"), ["/admin#x?y", "/admin"]);
+        assert_eq!(all("/index.php/admin"), ["/index.php/admin", "/admin", "/index.php"]);
+        assert_eq!(
+            all("/p/INDEX.PHP/a/b.php/c"),
+            ["/p/INDEX.PHP/a/b.php/c", "/a/b.php/c", "/p/INDEX.PHP", "/c", "/p/INDEX.PHP/a/b.php"]
+        );
+        assert_eq!(
+            all("/a.php/b?c/d.php/e"),
+            ["/a.php/b?c/d.php/e", "/a.php/b", "/b?c/d.php/e", "/a.php", "/e", "/a.php/b?c/d.php", "/b", "/a.php"]
+        );
+        assert_eq!(all("/admin.aspx/x/y"), ["/admin.aspx/x/y", "/admin.aspx"]);
+        assert_eq!(all("/_next/data/b1/admin/users.json"), ["/_next/data/b1/admin/users.json", "/admin/users"]);
+        assert_eq!(all("/_next/data/b1/index.json"), ["/_next/data/b1/index.json", "/"]);
+        assert_eq!(all("/_next/data/b1/x.js"), ["/_next/data/b1/x.js"]);
+        assert_eq!(all("/index.php"), ["/index.php"]);
+        assert_eq!(all("/.php/x"), ["/.php/x"], "no script name");
+    }
+
+    #[test]
     fn folding_and_prefixes() {
         assert_eq!(fold("/ADMIN"), "/admin");
         assert_eq!(fold("/ſettings"), "/settings", ".NET upper-cases ſ to S");
@@ -667,5 +803,10 @@ mod tests {
         assert!(!under("/administrator", "/admin", false) && !under("/adm", "/admin", false));
         assert!(under("/anything", "", false));
         assert!(!under("/é", "/e", true), "no panic on a char boundary");
+        assert!(with_format("/admin.json", "/admin", false) && with_format("/ADMIN.x.y", "/admin", true));
+        assert!(with_format("/admin.json/", "/admin", false) && !with_format("/admin./", "/admin", false));
+        assert!(!with_format("/admin.", "/admin", false) && !with_format("/admin.x/y", "/admin", false));
+        assert!(!with_format("/adminx", "/admin", false) && !with_format("/ADMIN.json", "/admin", false));
+        assert!(!with_format("/é.x", "/e", true) && !with_format("/a", "/admin", false));
     }
 }

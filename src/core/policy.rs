@@ -165,6 +165,9 @@ impl PathPattern {
             let flags = path::Flags { key: path::Key::Asset, ..flags };
             return path::same(path::key(path, flags), path::key(form, flags), flags.fold);
         }
+        if flags.key == path::Key::Format && path::with_format(path, form, flags.fold) {
+            return true;
+        }
         let subject = path::key(path, flags);
         if self.prefix {
             path::under(subject, form, flags.fold)
@@ -411,19 +414,41 @@ pub fn requirement<'a>(policies: &'a [Policy], path: &str, site: Site) -> Requir
             if !wanted {
                 continue;
             }
-            for flags in path::FLAGS {
-                if flags.key == path::Key::Served && site == Site::Origin {
+            // What the reading serves ([`path::for_each_served`]), compared under every flag: the folded text is
+            // the reading itself when it is ASCII (one pass for both), otherwise it is compared under the
+            // case-insensitive flags only.
+            let passes = if std::ptr::eq(folded.as_ref(), read.as_ref()) {
+                [(read.as_ref(), None), ("", Some(true))]
+            } else {
+                [(read.as_ref(), Some(false)), (folded.as_ref(), Some(true))]
+            };
+            for (text, fold) in passes {
+                if text.is_empty() {
                     continue;
                 }
-                let subject = if flags.fold { folded.as_ref() } else { read.as_ref() };
-                match first_match(policies, pattern_reading, subject, flags) {
-                    Some(Policy { access: Access::Public, .. }) => {}
-                    Some(rule) => {
-                        all_public = false;
-                        Rules::add(&mut rules, rule);
+                path::for_each_served(text, |served| {
+                    // A format extension needs a `.` in the last segment (otherwise it compares as the path does).
+                    let trimmed = served.strip_suffix('/').unwrap_or(served);
+                    let format = trimmed.rsplit('/').next().is_some_and(|last| last.contains('.'));
+                    for flags in path::FLAGS {
+                        let skip = match flags.key {
+                            path::Key::Served => site == Site::Origin,
+                            path::Key::Format => !format,
+                            _ => false,
+                        };
+                        if skip || fold.is_some_and(|f| f != flags.fold) {
+                            continue;
+                        }
+                        match first_match(policies, pattern_reading, served, flags) {
+                            Some(Policy { access: Access::Public, .. }) => {}
+                            Some(rule) => {
+                                all_public = false;
+                                Rules::add(&mut rules, rule);
+                            }
+                            None => all_public = false,
+                        }
                     }
-                    None => all_public = false,
-                }
+                });
             }
         }
     }

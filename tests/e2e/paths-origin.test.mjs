@@ -97,6 +97,27 @@ const SPELLINGS = [
   ['/report.html', '/report.html'],
   ['//report', '/report'],
   ['/report;x', '/report;x'],
+  // a decoded `?`/`#` ends the path behind a proxy that forwards the decoded path (nginx `proxy_pass …$uri`)
+  ['/admin%3Fx', '/admin%3Fx'],
+  ['/admin%23x', '/admin%23x'],
+  ['/public/..%2Fadmin%3F', '/public/..%2Fadmin%3F'],
+  // PHP front controllers route on the path info (Symfony also takes /public/index.php as the base URL)
+  ['/index.php/admin', '/index.php/admin'],
+  ['/public/index.php/admin/users', '/public/index.php/admin/users'],
+  // Rails' (.:format) and Spring's suffix pattern match
+  ['/admin.json', '/admin.json'],
+  ['/report.pdf', '/report.pdf'],
+  ['/REPORT.x.y', '/REPORT.x.y'],
+  ['/report.json/', '/report.json/'],
+  // PATH_INFO: the script serves the paths below it (/report.php/x runs /report.php, which Rails-style
+  // format matching reads as /report)
+  ['/report.php/x', '/report.php/x'],
+  // IIS's aspnet_filter drops ASP.NET cookieless tickets
+  ['/(S(x))/admin', '/(S(x))/admin'],
+  ['/%28F%28t%29%29/report', '/%28F%28t%29%29/report'],
+  // Next.js serves a page's server-side props at /_next/data/<build id>/<page>.json
+  ['/_next/data/b1/admin/users.json', '/_next/data/b1/admin/users.json'],
+  ['/_next/data/b1/report.json', '/_next/data/b1/report.json'],
 ];
 
 describe('every spelling of a restricted path needs its rule', () => {
@@ -164,7 +185,7 @@ describe('public paths', () => {
 describe('paths that cannot be canonicalised safely', () => {
   test('400 bad_path, with a page for navigations; the origin is not reached', async () => {
     const boss = await browserOf('boss@corp.example');
-    for (const target of ['/admin%00', '/x%00/y', '/x%0d%0aSet-Cookie:%20a=b', '/x%7F', '/x%1f', '/x%zz', '/x%', '/x%4', '/x%2500', '/x%25250a', '/public/%C0%AE%C0%AE/admin', '/x%c0%af']) {
+    for (const target of ['/admin%00', '/x%00/y', '/x%0d%0aSet-Cookie:%20a=b', '/x%7F', '/x%1f', '/x%zz', '/x%', '/x%4', '/x%2500', '/x%25250a', '/public/%C0%AE%C0%AE/admin', '/x%c0%af', '/public%25C0%25AE%25C0%25AE/admin']) {
       for (const browser of [undefined, boss]) {
         const { r, seen } = await through(target, browser);
         assert.equal(r.status, 400, `${target}\n${r.describe()}`);

@@ -59,7 +59,8 @@ const SPOOFED_NAMES = Object.keys(SPOOFED).map((h) => h.toLowerCase());
 /** The headers the worker sets itself: they may arrive, but only with the worker's values (checked by the origin). */
 const OURS = ['x-auth-request-email', 'x-auth-request-user', 'x-auth-request-groups', 'x-edge-auth-assertion', 'x-edge-auth-connector', 'x-edge-auth-issuer'];
 /** One header of every identity family auth proxies hand to origins (see README, Origin mode), in the spellings
- *  clients can send: `_` for `-` too (CGI/Apache/nginx/PHP/WSGI map both to one variable). */
+ *  clients can send: `_` for `-` too (CGI/Apache/nginx/PHP/WSGI map both to one variable), and `.`, `+`, `~`
+ *  (lighttpd maps every character but a letter or digit to `_`). */
 const FAMILY_HEADERS = [
   // ours, oauth2-proxy, Keycloak Gatekeeper
   'X-Auth-Request-Preferred-Username', 'X-Auth-Request-Access-Token', 'X-Auth-Email', 'X-Auth-Userid', 'X-Auth-Roles',
@@ -86,6 +87,10 @@ const FAMILY_HEADERS = [
   'X-Original-URL', 'X-Original-URI', 'X-Rewrite-URL', 'X-Envoy-Original-Path', 'x_original_url', 'Forwarded',
   // the ad-hoc family
   'X-User', 'X-User-Id', 'X-Username', 'X-User-Email', 'X-Email', 'X-Groups', 'X-Roles', 'X-Preferred-Username',
+  // lighttpd's CGI/FastCGI/SCGI variable names read every character but a letter or digit as `_`
+  'Remote.User', 'X+Forwarded+User', 'X-Auth-Request~Email', 'X.WebAuth.User',
+  // API gateways' OIDC/JWT plugins (APISIX, kong-oidc, Envoy/Istio, WSO2, Google Cloud Endpoints / API Gateway)
+  'X-Userinfo', 'X-ID-Token', 'x-jwt-payload', 'X-JWT-Assertion', 'X-Endpoint-API-UserInfo', 'X-Apigateway-Api-Userinfo',
 ];
 const MARK = 'spoofed-by-the-client';
 
