@@ -106,6 +106,12 @@ pub const STRIPPED_HEADER_NAMES: &str = concat!(
     "x-apigateway-api-userinfo ",
     // RFC 7239: host, proto and client address as a proxy saw them (edge-auth sets X-Forwarded-Host/-Proto).
     "forwarded ",
+    // Client addresses a proxy would vouch for (origins allow-list by them); the client cannot be the one to say.
+    // Cloudflare's own CF-Connecting-IP (and its X-Forwarded-For) stay.
+    "x-real-ip ",
+    "x-client-ip ",
+    "x-cluster-client-ip ",
+    "true-client-ip ",
 );
 
 /// `X-Forwarded-*` is stripped except these (exact lowercase spellings with `-`): oauth2-proxy, Traefik and
@@ -361,6 +367,10 @@ mod tests {
         "X-Rewrite-URL",
         "X-Envoy-Original-Path",
         "Forwarded",
+        "X-Real-IP",
+        "X-Client-IP",
+        "X-Cluster-Client-IP",
+        "True-Client-IP",
         // ours
         "X-Auth-Request-Email",
         "x-auth-request-user",
@@ -495,6 +505,7 @@ mod tests {
             "accept-language",
             "authorization",
             "x-forwarded-for",
+            "cf-connecting-ip",
             "X-Forwarded-Port",
             "x-forwarded-prefix",
             "user-agent",

@@ -85,6 +85,8 @@ const FAMILY_HEADERS = [
   'Teleport-Jwt-Assertion', 'X-Token-User-Email', 'X-SSL-Client-Cert', 'SSL_CLIENT_S_DN', 'X-Client-Cert', 'X-Client-Verify',
   // request-target overrides (a path other than the one the policy decided on) and RFC 7239
   'X-Original-URL', 'X-Original-URI', 'X-Rewrite-URL', 'X-Envoy-Original-Path', 'x_original_url', 'Forwarded',
+  // client addresses a proxy would vouch for
+  'X-Real-IP', 'X-Client-IP', 'X-Cluster-Client-IP', 'True-Client-IP',
   // the ad-hoc family
   'X-User', 'X-User-Id', 'X-Username', 'X-User-Email', 'X-Email', 'X-Groups', 'X-Roles', 'X-Preferred-Username',
   // lighttpd's CGI/FastCGI/SCGI variable names read every character but a letter or digit as `_`
