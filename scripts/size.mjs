@@ -3,9 +3,10 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 
-// A regression guard a little above the current size (266.0 KiB); the target of issue 6 is 250 KB, not yet
-// met (see docs/benchmark.md and the README's Performance section).
-const BUDGET_GZIP_BYTES = 268 * 1024;
+// A regression guard a little above the current size (283.1 KiB). Issue 10's trust-boundary fixes added
+// 17 KiB to the 266.0 KiB of before (the path readings ~13 KB of wasm, the revocation bounds, the cache MAC, the
+// header families); issue 17 brings an OIDC-only deployment down to 200 KiB by loading the sign-in flow lazily.
+const BUDGET_GZIP_BYTES = 286 * 1024;
 const files = [];
 const walk = (dir) => {
   for (const name of readdirSync(dir)) {
