@@ -12,8 +12,8 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { me } from '../support/assert.mjs';
-import { Browserless, ROOT, startStack } from '../support/harness.mjs';
+import { signedInBrowsers } from '../support/assert.mjs';
+import { ROOT, startStack } from '../support/harness.mjs';
 import { rawGet } from '../support/raw-request.mjs';
 import { startTestOrigin } from '../support/test-origin.mjs';
 
@@ -43,17 +43,7 @@ after(async () => {
   await Promise.allSettled([stack?.close(), backend?.close()]);
 }, { timeout: 30_000 });
 
-const browsers = new Map();
-async function browserOf(email) {
-  if (!browsers.has(email)) {
-    const b = new Browserless();
-    const { response } = await b.login({ worker: site, email });
-    assert.equal(response.status, 302, response.describe());
-    assert.equal((await me(b, site, 200)).email, email);
-    browsers.set(email, b);
-  }
-  return browsers.get(email);
-}
+const browserOf = signedInBrowsers(() => site);
 
 /** GET `target` as spelled; { r, seen }: seen is what the origin received (undefined if not reached). */
 async function through(target, browser) {

@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { me } from '../support/assert.mjs';
-import { ASSETS_DIR, Browserless, startStack } from '../support/harness.mjs';
+import { signedInBrowsers } from '../support/assert.mjs';
+import { ASSETS_DIR, startStack } from '../support/harness.mjs';
 import { rawGet } from '../support/raw-request.mjs';
 
 const BOSS = ['boss@corp.example'];
@@ -61,17 +61,7 @@ after(async () => {
   if (assetsDir) rmSync(assetsDir, { recursive: true, force: true });
 }, { timeout: 30_000 });
 
-const browsers = new Map();
-async function browserOf(email) {
-  if (!browsers.has(email)) {
-    const b = new Browserless();
-    const { response } = await b.login({ worker: site, email });
-    assert.equal(response.status, 302, response.describe());
-    assert.equal((await me(b, site, 200)).email, email);
-    browsers.set(email, b);
-  }
-  return browsers.get(email);
-}
+const browserOf = signedInBrowsers(() => site);
 
 function leaked(body) {
   return PROTECTED_MARKS.find((m) => body.includes(m));

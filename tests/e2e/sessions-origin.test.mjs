@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { me, SESSION_COOKIE } from '../support/assert.mjs';
+import { SESSION_COOKIE, me, signedInBrowsers } from '../support/assert.mjs';
 import { Browserless, ROOT, startStack } from '../support/harness.mjs';
 import { startTestOrigin } from '../support/test-origin.mjs';
 
@@ -118,16 +118,7 @@ after(async () => {
   await Promise.allSettled([stack?.close(), backend?.close()]);
 }, { timeout: 30_000 });
 
-const browsers = new Map();
-async function browserOf(email) {
-  if (browsers.has(email)) return browsers.get(email);
-  const b = new Browserless();
-  const { response } = await b.login({ worker: site, email });
-  assert.equal(response.status, 302, response.describe());
-  assert.equal((await me(b, site, 200)).email, email);
-  browsers.set(email, b);
-  return b;
-}
+const browserOf = signedInBrowsers(() => site);
 
 /** Request through the worker; returns { r, seen } where seen is what the origin received (or undefined). */
 async function through(b, pathAndQuery, { navigate = false, headers = {}, method = 'GET', body } = {}) {

@@ -1,7 +1,7 @@
 // Assertions shared by the end-to-end tests (every failure message carries the request and response).
 import assert from 'node:assert/strict';
 
-import { SESSION_COOKIE, TX_COOKIE } from './harness.mjs';
+import { Browserless, SESSION_COOKIE, TX_COOKIE } from './harness.mjs';
 
 /** A refusal: `status`, X-Edge-Auth-Error `code`, and (HTML pages) <meta name="edge-auth-error" content=code>. */
 export function assertRefusal(r, { status, code, html = true }) {
@@ -41,6 +41,25 @@ export function assertLoopbackCookie(sc, name) {
   assert.equal(sc.path, '/', `${name} must be Path=/: ${sc.raw}`);
   assert.ok(!sc.secure, `${name} must not be Secure on http loopback: ${sc.raw}`);
   assert.ok(!sc.domain, `${name} must be host-only (no Domain): ${sc.raw}`);
+}
+
+/**
+ * One signed-in browser per email, signed in on first use (a full login through the IdP, `/auth/me` checked)
+ * and reused after: `const browserOf = signedInBrowsers(() => site); const b = await browserOf('a@x.example');`
+ */
+export function signedInBrowsers(siteOf) {
+  const browsers = new Map();
+  return async (email) => {
+    if (!browsers.has(email)) {
+      const site = siteOf();
+      const b = new Browserless();
+      const { response } = await b.login({ worker: site, email });
+      assert.equal(response.status, 302, response.describe());
+      assert.equal((await me(b, site, 200)).email, email);
+      browsers.set(email, b);
+    }
+    return browsers.get(email);
+  };
 }
 
 export { SESSION_COOKIE, TX_COOKIE };
