@@ -3,7 +3,7 @@
 //! who the user is (ID token, UserInfo, or Facebook's Graph API), checks the email against the connector's
 //! domains, and issues the session.
 
-use crate::core::config::{Connector, EntraTenancy, Protocol, ResponseMode, ENTRA_CONSUMERS_TENANT_ID};
+use crate::core::config::{Connector, EntraSettings, EntraTenancy, Protocol, ResponseMode, ENTRA_CONSUMERS_TENANT_ID};
 use crate::core::error::{sanitize_idp_error_code, FlowError};
 use crate::core::facebook;
 use crate::core::flow::providers::entra_tenant_of_issuer;
@@ -33,6 +33,8 @@ struct Identity {
     sid: Option<String>,
     /// Group ids from the `groups` claim (Entra, Okta, Keycloak...), for access policies.
     groups: Vec<String>,
+    /// Entra: the tenant that signed the user in (`tid`, checked against the connector's tenants).
+    tid: Option<String>,
 }
 
 impl<P: Platform> Flow<'_, P> {
@@ -107,6 +109,11 @@ impl<P: Platform> Flow<'_, P> {
                 connector: connector.id.clone(),
             }));
         }
+        // Entra ("nOAuth"): the address's domain must be verified in the tenant that signed the user in.
+        if let Protocol::OpenIdConnect { entra: Some(entra), .. } = &connector.protocol {
+            let tid = identity.tid.as_deref().unwrap_or_default();
+            self.check_entra_domain_owner(connector, entra, &parsed.domain, tid).await.map_err(fail)?;
+        }
         let address = parsed.address();
         if address.len() > MAX_EMAIL_LEN {
             return Err(fail(FlowError::IdToken("email claim too long".into())));
@@ -147,6 +154,55 @@ impl<P: Platform> Flow<'_, P> {
         // Checked (and encoded) again: a transaction cookie sealed by an older version may hold a raw value.
         let location = crate::core::session::return_to::return_to_or_root(Some(&tx.return_to));
         Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear_tx).with_cookie(session_cookie)))
+    }
+
+    /// Entra: only the tenant where a domain is verified may sign in addresses of that domain, whichever claim
+    /// supplied the address (otherwise any allowed tenant could give a user another tenant's address: the
+    /// "nOAuth" takeover). The owner comes from Entra's discovery for the domain ([`Self::entra_domain_owner`]).
+    /// `consumers` connectors are not domain-pinned: a personal account's address may be at any domain, and
+    /// Microsoft verifies it when the account is created.
+    async fn check_entra_domain_owner(
+        &self,
+        connector: &Connector,
+        entra: &EntraSettings,
+        domain: &str,
+        tid: &str,
+    ) -> Result<(), FlowError> {
+        if entra.tenancy == EntraTenancy::Consumers {
+            return Ok(());
+        }
+        let owner = self.entra_domain_owner(&entra.authority, domain, false).await?;
+        let refuse = |why: String| FlowError::DomainNotOwned {
+            domain: domain.to_string(),
+            tenant: truncate_chars(tid, 64),
+            why: format!("connector {:?}: {why}", connector.id),
+        };
+        let owner = match owner.tenant.as_deref() {
+            Some(owner) => owner,
+            None => {
+                return Err(refuse(format!(
+                    "Entra knows no tenant where {domain} is verified, so no one may sign in with its addresses (verify the domain in its tenant)"
+                )))
+            }
+        };
+        // An explicit pin that leaves out the owner is a configuration error (edge-auth-check reports it).
+        let pinned = match &entra.tenancy {
+            EntraTenancy::Multi { allowed_tenants } => allowed_tenants.iter().any(|t| t == owner),
+            EntraTenancy::Single { tenant, allowed_tenants } => {
+                (!crate::core::config::is_guid(tenant) || tenant == owner)
+                    && (allowed_tenants.is_empty() || allowed_tenants.iter().any(|t| t == owner))
+            }
+            EntraTenancy::Consumers => true,
+        };
+        if !pinned {
+            return Err(refuse(format!(
+                "configuration error: {domain} is verified in tenant {owner}, which the connector's tenant/allowed_tenants do not accept; its addresses are refused"
+            )));
+        }
+        if owner != tid {
+            return Err(refuse(format!("{domain} is verified in tenant {owner}, not in the tenant that signed in")));
+        }
+        Ok(())
     }
 
     fn client_secret(&self, connector: &Connector) -> Result<Secret<String>, FlowError> {
@@ -311,6 +367,12 @@ impl<P: Platform> Flow<'_, P> {
                     .flatten()
                     .find(|v| parse_email(v).is_ok())
                     .map(str::to_string);
+                // `xms_edov` ("email domain owner verified", an optional claim): `false` means Entra does not
+                // vouch that the `email` claim's domain belongs to the user's tenant. Such an address is refused
+                // (not replaced by the sign-in name: the user asserted it).
+                if email.is_some() && email.as_deref() == claims.email.as_deref() && xms_edov_false(verified) {
+                    return Err(FlowError::EmailUnverified(truncate_chars(email.as_deref().unwrap_or_default(), 320)));
+                }
                 (email, claims.name.clone())
             }
             Protocol::OpenIdConnect { claims: mapping, .. } => (
@@ -334,6 +396,7 @@ impl<P: Platform> Flow<'_, P> {
                 }
                 _ => vec![],
             },
+            tid: claims.tid.clone(),
         };
         // No email in the ID token: ask UserInfo (OIDC Core §5.3), whose sub must be the token's.
         if identity.email.is_none() {
@@ -405,7 +468,19 @@ impl<P: Platform> Flow<'_, P> {
             iss: connector.issuer.clone(),
             sid: None,
             groups: vec![],
+            tid: None,
         })
+    }
+}
+
+/// Whether the ID token says `xms_edov: false` (a boolean, or the string `"false"` as some Entra versions
+/// send optional claims).
+fn xms_edov_false(verified: &VerifiedIdToken) -> bool {
+    match verified.claim("xms_edov") {
+        Some(serde_json::Value::Bool(v)) => !v,
+        Some(serde_json::Value::String(v)) => v.trim().eq_ignore_ascii_case("false") || v.trim() == "0",
+        Some(serde_json::Value::Number(n)) => n.as_u64() == Some(0),
+        _ => false,
     }
 }
 

@@ -99,6 +99,53 @@ struct ProviderEntry {
     /// When a background refresh was last scheduled (the retry backoff).
     metadata_refresh_at: Option<u64>,
     jwks_refresh_at: Option<u64>,
+    /// Entra per-domain discovery (entries keyed by [`entra_domain_key`]): the tenant that owns the domain.
+    domain_owner: Option<(Rc<DomainOwner>, u64)>,
+    domain_owner_in_flight: Option<Rc<InFlight<Fetched<DomainOwner>>>>,
+    domain_owner_refresh_at: Option<u64>,
+}
+
+/// What Entra's discovery for a domain (`{authority}/{domain}/v2.0/.well-known/openid-configuration`) says:
+/// the id of the tenant where the domain is verified, or `None` when Entra knows no such tenant (HTTP 400/404:
+/// the domain is verified nowhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainOwner {
+    pub tenant: Option<String>,
+}
+
+/// The cache key of a domain's owner (never an issuer URL: distinct from every discovery entry).
+fn entra_domain_key(authority: &str, domain: &str) -> String {
+    format!("entra-domain {authority}/{domain}")
+}
+
+/// Entra's discovery URL for a domain: its issuer names the tenant where the domain is verified.
+pub fn entra_domain_discovery_url(authority: &str, domain: &str) -> String {
+    format!("{authority}/{domain}/v2.0/.well-known/openid-configuration")
+}
+
+/// Read Entra's answer to a domain's discovery: `Ok(owner)` for a definite answer (200 with a tenant issuer,
+/// or 400/404: no tenant), `Err` for anything else (an outage or an unusable document).
+pub fn parse_domain_owner(authority: &str, status: u16, body: &[u8]) -> Result<DomainOwner, String> {
+    match status {
+        200 => {
+            let doc: serde_json::Value =
+                serde_json::from_slice(body).map_err(|e| format!("the document is not JSON: {e}"))?;
+            let issuer = doc.get("issuer").and_then(|v| v.as_str()).unwrap_or_default();
+            let tenant = entra_tenant_of_issuer(authority, issuer)
+                .ok_or_else(|| format!("the issuer {:?} is not {authority}/{{tenant id}}/v2.0", truncate(issuer)))?;
+            Ok(DomainOwner { tenant: Some(tenant.to_string()) })
+        }
+        400 | 404 => Ok(DomainOwner { tenant: None }),
+        other => Err(format!("HTTP {other}")),
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+fn domain_owner_slot(e: &mut ProviderEntry) -> &mut Option<Rc<InFlight<Fetched<DomainOwner>>>> {
+    &mut e.domain_owner_in_flight
 }
 
 /// The outcome of one document fetch, shared by everyone who waited for it.
@@ -122,6 +169,8 @@ enum Refresh {
     Discovery { connector: String },
     /// The key set of this (discovered) issuer.
     Jwks { issuer: String, jwks_uri: String },
+    /// The owner of an Entra domain.
+    EntraDomain { authority: String, domain: String },
 }
 
 /// How long a fetch may stay in flight before waiters give up on it and the next request fetches again: longer
@@ -236,6 +285,9 @@ impl IsolateCache {
                 }
                 Refresh::Jwks { .. } => {
                     (&mut e.jwks_refresh_at, e.jwks_in_flight.as_ref().is_some_and(|s| s.live(now)))
+                }
+                Refresh::EntraDomain { .. } => {
+                    (&mut e.domain_owner_refresh_at, e.domain_owner_in_flight.as_ref().is_some_and(|s| s.live(now)))
                 }
             };
             if !in_flight && last.is_none_or(|t| now.saturating_sub(t) >= REFRESH_RETRY_SECONDS) {
@@ -515,6 +567,74 @@ impl<P: Platform> Flow<'_, P> {
         result.map(|set| (set, force))
     }
 
+    /// The tenant that owns an Entra domain, from Entra's discovery for the domain, cached like any discovery
+    /// document: fresh, stale (served at once, refreshed in the background), expired (fetched once for all
+    /// concurrent requests, the last good answer kept when Entra fails). A definite "no tenant" (400/404) is
+    /// an answer too, cached the same way. `refresh`: the background refresh itself.
+    pub(super) async fn entra_domain_owner(
+        &self,
+        authority: &str,
+        domain: &str,
+        refresh: bool,
+    ) -> Result<Rc<DomainOwner>, FlowError> {
+        let key = entra_domain_key(authority, domain);
+        let now = self.now();
+        let entry = self.providers.entry(&key);
+        let cached = entry.domain_owner;
+        if let (Some((owner, fresh_until)), false) = (&cached, refresh) {
+            match freshness(*fresh_until, now) {
+                Freshness::Fresh => return Ok(owner.clone()),
+                Freshness::Stale => {
+                    let refresh = Refresh::EntraDomain { authority: authority.to_string(), domain: domain.to_string() };
+                    self.providers.schedule(&key, refresh, now);
+                    return Ok(owner.clone());
+                }
+                Freshness::Expired => {}
+            }
+        }
+        if let Some(in_flight) = entry.domain_owner_in_flight.filter(|s| s.live(now)) {
+            return self.wait_for(&in_flight, "domain discovery").await;
+        }
+        let guard = self.providers.lead(&key, domain_owner_slot, "domain discovery", now);
+        let url = entra_domain_discovery_url(authority, domain);
+        let fetched = async {
+            // A `200` answer that does not parse: once more past every cache (see `fetch_metadata`).
+            let mut request = HttpRequest::document(&url);
+            loop {
+                let response = (self.platform.send(request.clone()).await)
+                    .map_err(|e| FlowError::IdpUnreachable(format!("domain discovery {url}: {e}")))?;
+                match parse_domain_owner(authority, response.status, &response.body) {
+                    Ok(owner) => return Ok((owner, response.fresh_for)),
+                    Err(_) if response.status == 200 && request.cache == CachePolicy::Document => {
+                        request = request.refetched()
+                    }
+                    Err(e) => return Err(FlowError::IdpUnreachable(format!("domain discovery {url}: {e}"))),
+                }
+            }
+        }
+        .await;
+        let result = match (fetched, cached) {
+            (Ok((owner, fresh_for)), _) => {
+                let owner = Rc::new(owner);
+                let fresh_until = self.now().saturating_add(memory_lifetime(fresh_for));
+                self.providers.update(&key, |e| e.domain_owner = Some((owner.clone(), fresh_until)));
+                Ok(owner)
+            }
+            // Stale-if-error: an Entra outage does not stop sign-ins while we have the last good answer.
+            (Err(e), Some((stale, _))) => {
+                let when = if refresh { "background refresh failed, " } else { "" };
+                self.platform.warn(&format!(
+                    "edge-auth: {when}using the cached owner of Entra domain {domain:?}: {}",
+                    e.log_detail()
+                ));
+                Ok(stale)
+            }
+            (Err(e), None) => Err(e),
+        };
+        guard.finish(result.clone());
+        result
+    }
+
     /// The result of another request's fetch in flight: checked after each pause of this request (see the
     /// module documentation), given up on after [`IN_FLIGHT_LIMIT_SECONDS`].
     async fn wait_for<T>(&self, in_flight: &InFlight<Fetched<T>>, what: &str) -> Fetched<T> {
@@ -543,6 +663,9 @@ impl<P: Platform> Flow<'_, P> {
                 }
                 Refresh::Jwks { issuer, jwks_uri } => {
                     let _ = self.key_set(&issuer, &jwks_uri, false, true).await;
+                }
+                Refresh::EntraDomain { authority, domain } => {
+                    let _ = self.entra_domain_owner(&authority, &domain, true).await;
                 }
             }
         }
