@@ -3241,3 +3241,43 @@ fn entra_xms_edov_false_refuses_an_address_from_the_email_claim() {
     let claims = json!({"preferred_username": "alice@a.example", "xms_edov": false});
     assert_signed_in(&entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, claims), "/docs");
 }
+
+#[test]
+fn entra_personal_accounts_keep_their_rules() {
+    const CONSUMERS: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    // `common` admitting personal accounts: they sign in addresses of the domains Entra resolves to the consumers
+    // tenant (outlook.com and the like), not of a domain verified nowhere.
+    let json = format!(
+        r#"{{"connectors":[{{"id":"partners","kind":"entra","tenant":"common","authority":"{ENTRA}",
+            "allowed_tenants":["{TENANT_A}","{CONSUMERS}"],"client_id":"partners-app",
+            "client_secret_binding":"ACME_CLIENT_SECRET","domains":["a.example","outlook.example","c.example"]}}]}}"#
+    );
+    let (mut w, idp) = world_with_entra_partners();
+    w.config = Config::from_json(&json).unwrap();
+    let d = json!({
+        "issuer": format!("{ENTRA}/{{tenantid}}/v2.0"), "authorization_endpoint": format!("{ENTRA}/authorize"),
+        "token_endpoint": token_url(ENTRA), "jwks_uri": jwks_url(ENTRA), "response_types_supported": ["code"],
+        "subject_types_supported": ["pairwise"], "id_token_signing_alg_values_supported": ["ES256"],
+    });
+    w.p.route(&format!("{ENTRA}/common/v2.0/.well-known/openid-configuration"), vec![json_response(200, &d)]);
+    w.p.route(&entra_domain_url("outlook.example"), vec![entra_domain_answer(CONSUMERS, Some(3600))]);
+    let personal = |w: &World, email: &str| entra_sign_in(w, &idp, email, CONSUMERS, json!({ "email": email }));
+    assert_signed_in(&personal(&w, "leo@outlook.example"), "/docs");
+    assert_callback_refused(&personal(&w, "leo@c.example"), 403, "domain_not_owned");
+    assert_callback_refused(&personal(&w, "leo@a.example"), 403, "domain_not_owned");
+    // A `consumers` connector is not pinned: its addresses may be at any domain, nothing is resolved.
+    let json = format!(
+        r#"{{"connectors":[{{"id":"personal","kind":"entra","tenant":"consumers","authority":"{ENTRA}",
+            "client_id":"partners-app","client_secret_binding":"ACME_CLIENT_SECRET","domains":["c.example"]}}]}}"#
+    );
+    w.config = Config::from_json(&json).unwrap();
+    let d = json!({
+        "issuer": format!("{ENTRA}/{CONSUMERS}/v2.0"), "authorization_endpoint": format!("{ENTRA}/authorize"),
+        "token_endpoint": token_url(ENTRA), "jwks_uri": jwks_url(ENTRA), "response_types_supported": ["code"],
+        "subject_types_supported": ["pairwise"], "id_token_signing_alg_values_supported": ["ES256"],
+    });
+    w.p.route(&format!("{ENTRA}/consumers/v2.0/.well-known/openid-configuration"), vec![json_response(200, &d)]);
+    let before = w.p.count(&entra_domain_url("c.example"));
+    assert_signed_in(&personal(&w, "leo@c.example"), "/docs");
+    assert_eq!(w.p.count(&entra_domain_url("c.example")), before, "consumers: no domain resolution");
+}
