@@ -110,9 +110,20 @@ impl<P: Platform> Flow<'_, P> {
             }));
         }
         // Entra ("nOAuth"): the address's domain must be verified in the tenant that signed the user in.
+        // `consumers` connectors are not pinned: a personal account's address may be at any domain (Microsoft
+        // verifies it when the account is created).
         if let Protocol::OpenIdConnect { entra: Some(entra), .. } = &connector.protocol {
-            let tid = identity.tid.as_deref().unwrap_or_default();
-            self.check_entra_domain_owner(connector, entra, &parsed.domain, tid).await.map_err(fail)?;
+            if entra.tenancy != EntraTenancy::Consumers {
+                let owner = self.entra_domain_owner(&entra.authority, &parsed.domain, false).await.map_err(fail)?;
+                let tid = identity.tid.as_deref().unwrap_or_default();
+                if let Some(why) = entra_domain_refusal(entra, owner.as_deref(), tid) {
+                    let (of, owner) = owner.as_deref().map_or(("no tenant", ""), |t| ("tenant ", t));
+                    return Err(fail(FlowError::DomainNotOwned(format!(
+                        "connector {:?}: {} is verified in {of}{owner}: {why}",
+                        connector.id, parsed.domain
+                    ))));
+                }
+            }
         }
         let address = parsed.address();
         if address.len() > MAX_EMAIL_LEN {
@@ -154,55 +165,6 @@ impl<P: Platform> Flow<'_, P> {
         // Checked (and encoded) again: a transaction cookie sealed by an older version may hold a raw value.
         let location = crate::core::session::return_to::return_to_or_root(Some(&tx.return_to));
         Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear_tx).with_cookie(session_cookie)))
-    }
-
-    /// Entra: only the tenant where a domain is verified may sign in addresses of that domain, whichever claim
-    /// supplied the address (otherwise any allowed tenant could give a user another tenant's address: the
-    /// "nOAuth" takeover). The owner comes from Entra's discovery for the domain ([`Self::entra_domain_owner`]).
-    /// `consumers` connectors are not domain-pinned: a personal account's address may be at any domain, and
-    /// Microsoft verifies it when the account is created.
-    async fn check_entra_domain_owner(
-        &self,
-        connector: &Connector,
-        entra: &EntraSettings,
-        domain: &str,
-        tid: &str,
-    ) -> Result<(), FlowError> {
-        if entra.tenancy == EntraTenancy::Consumers {
-            return Ok(());
-        }
-        let owner = self.entra_domain_owner(&entra.authority, domain, false).await?;
-        let refuse = |why: String| FlowError::DomainNotOwned {
-            domain: domain.to_string(),
-            tenant: truncate_chars(tid, 64),
-            why: format!("connector {:?}: {why}", connector.id),
-        };
-        let owner = match owner.tenant.as_deref() {
-            Some(owner) => owner,
-            None => {
-                return Err(refuse(format!(
-                    "Entra knows no tenant where {domain} is verified, so no one may sign in with its addresses (verify the domain in its tenant)"
-                )))
-            }
-        };
-        // An explicit pin that leaves out the owner is a configuration error (edge-auth-check reports it).
-        let pinned = match &entra.tenancy {
-            EntraTenancy::Multi { allowed_tenants } => allowed_tenants.iter().any(|t| t == owner),
-            EntraTenancy::Single { tenant, allowed_tenants } => {
-                (!crate::core::config::is_guid(tenant) || tenant == owner)
-                    && (allowed_tenants.is_empty() || allowed_tenants.iter().any(|t| t == owner))
-            }
-            EntraTenancy::Consumers => true,
-        };
-        if !pinned {
-            return Err(refuse(format!(
-                "configuration error: {domain} is verified in tenant {owner}, which the connector's tenant/allowed_tenants do not accept; its addresses are refused"
-            )));
-        }
-        if owner != tid {
-            return Err(refuse(format!("{domain} is verified in tenant {owner}, not in the tenant that signed in")));
-        }
-        Ok(())
     }
 
     fn client_secret(&self, connector: &Connector) -> Result<Secret<String>, FlowError> {
@@ -473,13 +435,33 @@ impl<P: Platform> Flow<'_, P> {
     }
 }
 
+/// Entra ("nOAuth"): why the tenant `tid` may not sign in addresses of a domain whose owner (from Entra's
+/// discovery for the domain) is `owner`, or `None` when it may. Only the tenant where a domain is verified signs
+/// in its addresses, whichever claim supplied them: otherwise any accepted tenant could give a user another
+/// tenant's address. An owner the connector's pins (`tenant`, `allowed_tenants`) leave out is a configuration
+/// error (edge-auth-check reports it).
+fn entra_domain_refusal(entra: &EntraSettings, owner: Option<&str>, tid: &str) -> Option<&'static str> {
+    let Some(owner) = owner else { return Some("no tenant, so its addresses are refused") };
+    let pinned = match &entra.tenancy {
+        EntraTenancy::Multi { allowed_tenants } => allowed_tenants.iter().any(|t| t == owner),
+        EntraTenancy::Single { tenant, allowed_tenants } => {
+            (!crate::core::config::is_guid(tenant) || tenant == owner)
+                && (allowed_tenants.is_empty() || allowed_tenants.iter().any(|t| t == owner))
+        }
+        EntraTenancy::Consumers => true,
+    };
+    if !pinned {
+        return Some("configuration error: a tenant the connector does not accept");
+    }
+    (owner != tid).then_some("not the tenant that signed in")
+}
+
 /// Whether the ID token says `xms_edov: false` (a boolean, or the string `"false"` as some Entra versions
 /// send optional claims).
 fn xms_edov_false(verified: &VerifiedIdToken) -> bool {
     match verified.claim("xms_edov") {
         Some(serde_json::Value::Bool(v)) => !v,
-        Some(serde_json::Value::String(v)) => v.trim().eq_ignore_ascii_case("false") || v.trim() == "0",
-        Some(serde_json::Value::Number(n)) => n.as_u64() == Some(0),
+        Some(serde_json::Value::String(v)) => v.eq_ignore_ascii_case("false"),
         _ => false,
     }
 }

@@ -1,7 +1,8 @@
 //! Per-isolate state: discovery documents and key sets, the memory of spent login transactions, and the list
 //! of sessions the IdPs ended.
 //!
-//! Discovery documents and key sets are kept per issuer with the time until which they are fresh: what the
+//! Discovery documents and key sets (and the owners of Entra domains, from Entra's discovery for a domain:
+//! [`Flow::entra_domain_owner`]) are kept per issuer with the time until which they are fresh: what the
 //! IdP's `Cache-Control` allows (the platform's [`HttpResponse::fresh_for`]; see
 //! [`memory_lifetime`] for the bounds: 5 min – 24 h, 1 h without the header, 5 min with `no-store`). Then:
 //!
@@ -99,10 +100,6 @@ struct ProviderEntry {
     /// When a background refresh was last scheduled (the retry backoff).
     metadata_refresh_at: Option<u64>,
     jwks_refresh_at: Option<u64>,
-    /// Entra per-domain discovery (entries keyed by [`entra_domain_key`]): the tenant that owns the domain.
-    domain_owner: Option<(Rc<DomainOwner>, u64)>,
-    domain_owner_in_flight: Option<Rc<InFlight<Fetched<DomainOwner>>>>,
-    domain_owner_refresh_at: Option<u64>,
 }
 
 /// What Entra's discovery for a domain (`{authority}/{domain}/v2.0/.well-known/openid-configuration`) says:
@@ -113,11 +110,6 @@ pub struct DomainOwner {
     pub tenant: Option<String>,
 }
 
-/// The cache key of a domain's owner (never an issuer URL: distinct from every discovery entry).
-fn entra_domain_key(authority: &str, domain: &str) -> String {
-    format!("entra-domain {authority}/{domain}")
-}
-
 /// Entra's discovery URL for a domain: its issuer names the tenant where the domain is verified.
 pub fn entra_domain_discovery_url(authority: &str, domain: &str) -> String {
     format!("{authority}/{domain}/v2.0/.well-known/openid-configuration")
@@ -126,26 +118,26 @@ pub fn entra_domain_discovery_url(authority: &str, domain: &str) -> String {
 /// Read Entra's answer to a domain's discovery: `Ok(owner)` for a definite answer (200 with a tenant issuer,
 /// or 400/404: no tenant), `Err` for anything else (an outage or an unusable document).
 pub fn parse_domain_owner(authority: &str, status: u16, body: &[u8]) -> Result<DomainOwner, String> {
+    let issuer = domain_owner_issuer(authority, status, body)?;
+    Ok(DomainOwner { tenant: entra_tenant_of_issuer(authority, &issuer).map(str::to_string) })
+}
+
+/// [`parse_domain_owner`], as the issuer of the owning tenant (`{authority}/{tenant id}/v2.0`), or `""` for no
+/// tenant.
+fn domain_owner_issuer(authority: &str, status: u16, body: &[u8]) -> Result<String, String> {
     match status {
         200 => {
             let doc: serde_json::Value =
-                serde_json::from_slice(body).map_err(|e| format!("the document is not JSON: {e}"))?;
+                serde_json::from_slice(body).map_err(|_| "the document is not JSON".to_string())?;
             let issuer = doc.get("issuer").and_then(|v| v.as_str()).unwrap_or_default();
-            let tenant = entra_tenant_of_issuer(authority, issuer)
-                .ok_or_else(|| format!("the issuer {:?} is not {authority}/{{tenant id}}/v2.0", truncate(issuer)))?;
-            Ok(DomainOwner { tenant: Some(tenant.to_string()) })
+            match entra_tenant_of_issuer(authority, issuer) {
+                Some(_) => Ok(issuer.to_string()),
+                None => Err("the issuer is not {authority}/{tenant id}/v2.0".to_string()),
+            }
         }
-        400 | 404 => Ok(DomainOwner { tenant: None }),
+        400 | 404 => Ok(String::new()),
         other => Err(format!("HTTP {other}")),
     }
-}
-
-fn truncate(s: &str) -> String {
-    s.chars().take(200).collect()
-}
-
-fn domain_owner_slot(e: &mut ProviderEntry) -> &mut Option<Rc<InFlight<Fetched<DomainOwner>>>> {
-    &mut e.domain_owner_in_flight
 }
 
 /// The outcome of one document fetch, shared by everyone who waited for it.
@@ -280,14 +272,11 @@ impl IsolateCache {
         let mut scheduled = false;
         self.update(key, |e| {
             let (last, in_flight) = match refresh {
-                Refresh::Discovery { .. } => {
+                Refresh::Discovery { .. } | Refresh::EntraDomain { .. } => {
                     (&mut e.metadata_refresh_at, e.metadata_in_flight.as_ref().is_some_and(|s| s.live(now)))
                 }
                 Refresh::Jwks { .. } => {
                     (&mut e.jwks_refresh_at, e.jwks_in_flight.as_ref().is_some_and(|s| s.live(now)))
-                }
-                Refresh::EntraDomain { .. } => {
-                    (&mut e.domain_owner_refresh_at, e.domain_owner_in_flight.as_ref().is_some_and(|s| s.live(now)))
                 }
             };
             if !in_flight && last.is_none_or(|t| now.saturating_sub(t) >= REFRESH_RETRY_SECONDS) {
@@ -567,58 +556,64 @@ impl<P: Platform> Flow<'_, P> {
         result.map(|set| (set, force))
     }
 
-    /// The tenant that owns an Entra domain, from Entra's discovery for the domain, cached like any discovery
-    /// document: fresh, stale (served at once, refreshed in the background), expired (fetched once for all
-    /// concurrent requests, the last good answer kept when Entra fails). A definite "no tenant" (400/404) is
-    /// an answer too, cached the same way. `refresh`: the background refresh itself.
+    /// The tenant that owns an Entra domain (`None`: verified in no tenant), from Entra's discovery for the
+    /// domain, cached like any discovery document: fresh, stale (served at once, refreshed in the background),
+    /// expired (fetched once for all concurrent requests, the last good answer kept when Entra fails). A definite
+    /// "no tenant" (400/404) is an answer too, cached the same way. `refresh`: the background refresh itself.
+    ///
+    /// Kept in the `metadata` of an entry of its own (keyed `domain <discovery URL>`, never an issuer), as a
+    /// document whose only member is the owner's issuer (`""` for none): the machinery of discovery documents,
+    /// without a second copy of it in the worker.
     pub(super) async fn entra_domain_owner(
         &self,
         authority: &str,
         domain: &str,
         refresh: bool,
-    ) -> Result<Rc<DomainOwner>, FlowError> {
-        let key = entra_domain_key(authority, domain);
+    ) -> Result<Option<String>, FlowError> {
+        let url = entra_domain_discovery_url(authority, domain);
+        let key = format!("domain {url}");
+        let owner = |m: &ProviderMetadata| entra_tenant_of_issuer(authority, &m.issuer).map(str::to_string);
         let now = self.now();
         let entry = self.providers.entry(&key);
-        let cached = entry.domain_owner;
-        if let (Some((owner, fresh_until)), false) = (&cached, refresh) {
+        let cached = entry.metadata;
+        if let (Some((m, fresh_until)), false) = (&cached, refresh) {
             match freshness(*fresh_until, now) {
-                Freshness::Fresh => return Ok(owner.clone()),
+                Freshness::Fresh => return Ok(owner(m)),
                 Freshness::Stale => {
                     let refresh = Refresh::EntraDomain { authority: authority.to_string(), domain: domain.to_string() };
                     self.providers.schedule(&key, refresh, now);
-                    return Ok(owner.clone());
+                    return Ok(owner(m));
                 }
                 Freshness::Expired => {}
             }
         }
-        if let Some(in_flight) = entry.domain_owner_in_flight.filter(|s| s.live(now)) {
-            return self.wait_for(&in_flight, "domain discovery").await;
+        if let Some(in_flight) = entry.metadata_in_flight.filter(|s| s.live(now)) {
+            return self.wait_for(&in_flight, "domain discovery").await.map(|m| owner(&m));
         }
-        let guard = self.providers.lead(&key, domain_owner_slot, "domain discovery", now);
-        let url = entra_domain_discovery_url(authority, domain);
-        let fetched = async {
-            // A `200` answer that does not parse: once more past every cache (see `fetch_metadata`).
-            let mut request = HttpRequest::document(&url);
-            loop {
-                let response = (self.platform.send(request.clone()).await)
-                    .map_err(|e| FlowError::IdpUnreachable(format!("domain discovery {url}: {e}")))?;
-                match parse_domain_owner(authority, response.status, &response.body) {
-                    Ok(owner) => return Ok((owner, response.fresh_for)),
-                    Err(_) if response.status == 200 && request.cache == CachePolicy::Document => {
-                        request = request.refetched()
-                    }
-                    Err(e) => return Err(FlowError::IdpUnreachable(format!("domain discovery {url}: {e}"))),
-                }
-            }
+        let guard = self.providers.lead(&key, metadata_slot, "domain discovery", now);
+        // One request: an answer that is neither a tenant's document nor Entra's "no such tenant" is an error
+        // (the last good answer is kept; without one, the sign-in is refused).
+        let fetched = match self.platform.send(HttpRequest::document(&url)).await {
+            Ok(r) => domain_owner_issuer(authority, r.status, &r.body).map(|issuer| (issuer, r.fresh_for)),
+            Err(e) => Err(e.to_string()),
         }
-        .await;
+        .map_err(|e| FlowError::IdpUnreachable(format!("domain discovery {url}: {e}")));
         let result = match (fetched, cached) {
-            (Ok((owner, fresh_for)), _) => {
-                let owner = Rc::new(owner);
+            (Ok((issuer, fresh_for)), _) => {
+                let m = Rc::new(ProviderMetadata {
+                    issuer,
+                    authorization_endpoint: String::new(),
+                    token_endpoint: String::new(),
+                    jwks_uri: String::new(),
+                    userinfo_endpoint: None,
+                    end_session_endpoint: None,
+                    token_endpoint_auth_methods_supported: vec![],
+                    id_token_signing_alg_values_supported: vec![],
+                    authorization_response_iss_parameter_supported: false,
+                });
                 let fresh_until = self.now().saturating_add(memory_lifetime(fresh_for));
-                self.providers.update(&key, |e| e.domain_owner = Some((owner.clone(), fresh_until)));
-                Ok(owner)
+                self.providers.update(&key, |e| e.metadata = Some((m.clone(), fresh_until)));
+                Ok(m)
             }
             // Stale-if-error: an Entra outage does not stop sign-ins while we have the last good answer.
             (Err(e), Some((stale, _))) => {
@@ -632,7 +627,7 @@ impl<P: Platform> Flow<'_, P> {
             (Err(e), None) => Err(e),
         };
         guard.finish(result.clone());
-        result
+        result.map(|m| owner(&m))
     }
 
     /// The result of another request's fetch in flight: checked after each pause of this request (see the
