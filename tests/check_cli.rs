@@ -381,7 +381,8 @@ fn entra_discovery_issuers_follow_the_worker_rules() {
         let tenant = path.split('/').nth(1).unwrap_or("");
         let issuer = match tenant {
             "organizations" => format!("{base}/{{tenantid}}/v2.0"),
-            "contoso.onmicrosoft.com" => format!("{base}/{TENANT}/v2.0"),
+            // The connectors' domains (multi.example, single.example) are verified in TENANT.
+            "contoso.onmicrosoft.com" | "multi.example" | "single.example" => format!("{base}/{TENANT}/v2.0"),
             other => format!("{base}/{other}/v2.0"),
         };
         if path.ends_with("/.well-known/openid-configuration") {
@@ -411,12 +412,65 @@ fn entra_discovery_issuers_follow_the_worker_rules() {
     assert!(out.contains(&format!("tenant id:            {TENANT}")), "{out}");
     assert!(out.contains("PKCE S256:            not advertised"), "{out}");
     assert!(out.contains("usable   kid \"entra-1\""), "{out}");
+    assert!(out.contains(&format!("domain owner:         multi.example -> tenant {TENANT}")), "{out}");
 
     // A single-tenant connector whose allow-list does not hold the tenant the discovery document reveals.
     let other = "00000000-0000-4000-8000-000000000000";
     let (code, out) = check_config(&config(&[entra("single", "contoso.onmicrosoft.com", &[other])]), &[]);
-    assert_eq!(code, 2, "{out}");
+    assert_eq!(code, 1, "the domain's owner is not pinned: a configuration error\n{out}");
     assert!(out.contains("error: connector \"single\", field `tenant`"), "{out}");
+    assert!(out.contains(&format!("field `allowed_tenants`: single.example is verified in tenant {TENANT}")), "{out}");
+}
+
+#[test]
+fn entra_domains_are_resolved_to_their_owning_tenants() {
+    const TENANT_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
+    const TENANT_B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
+    let idp = provider(|base, path| {
+        let tenant = path.split('/').nth(1).unwrap_or("");
+        let issuer = match tenant {
+            "organizations" => format!("{base}/{{tenantid}}/v2.0"),
+            "a.example" => format!("{base}/{TENANT_A}/v2.0"),
+            "b.example" => format!("{base}/{TENANT_B}/v2.0"),
+            "common" => String::new(),
+            // Verified in no tenant: Entra answers 400 (AADSTS90002).
+            _ if path.ends_with("/.well-known/openid-configuration") => {
+                return (400, json!({"error": "invalid_tenant"}).to_string())
+            }
+            _ => return (404, "{}".into()),
+        };
+        if path.ends_with("/.well-known/openid-configuration") {
+            let mut doc = discovery(&issuer);
+            doc["jwks_uri"] = json!(format!("{base}/common/discovery/v2.0/keys"));
+            doc["id_token_signing_alg_values_supported"] = json!(["RS256"]);
+            (200, doc.to_string())
+        } else if path == "/common/discovery/v2.0/keys" {
+            (200, json!({ "keys": [rsa_key("entra-1", 2048)] }).to_string())
+        } else {
+            (404, "{}".into())
+        }
+    });
+    let partners = |domains: &[&str]| {
+        config(&[json!({"id": "partners", "kind": "entra", "tenant": "organizations", "authority": idp.base,
+                        "client_id": "c", "client_secret_binding": "ENTRA", "allowed_tenants": [TENANT_A],
+                        "domains": domains})])
+    };
+    let (code, out) = check_config(&partners(&["a.example"]), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("domain owner:         a.example -> tenant {TENANT_A}")), "{out}");
+
+    // b.example is verified in a tenant the connector does not list; c.example in none.
+    let (code, out) = check_config(&partners(&["a.example", "b.example", "c.example"]), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("domain owner:         b.example -> tenant {TENANT_B}")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "error: connector \"partners\", field `allowed_tenants`: b.example is verified in tenant {TENANT_B}, which the connector does not accept"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("domain owner:         c.example -> no tenant"), "{out}");
+    assert!(out.contains("field `domains`: c.example is verified in no Entra tenant"), "{out}");
 }
 
 #[test]

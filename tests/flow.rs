@@ -3063,3 +3063,221 @@ fn an_identity_that_only_fits_without_its_sid_refuses_the_sign_in() {
     assert_signed_in(&r, "/docs");
     w.assert_logs_clean();
 }
+
+// ---- Entra: only the tenant that owns a domain signs in its addresses ("nOAuth") ---------------------
+
+const ENTRA: &str = "https://login.entra.example";
+const TENANT_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
+const TENANT_B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
+const TENANT_C: &str = "cccccccc-0000-4000-8000-00000000000c";
+
+fn entra_domain_url(domain: &str) -> String {
+    format!("{ENTRA}/{domain}/v2.0/.well-known/openid-configuration")
+}
+
+/// Entra's discovery answer for a domain verified in `tenant` (fresh for `fresh_for`).
+fn entra_domain_answer(tenant: &str, fresh_for: Option<u64>) -> Canned {
+    fresh_json(
+        &json!({"issuer": format!("{ENTRA}/{tenant}/v2.0"), "token_endpoint": format!("{ENTRA}/token")}),
+        fresh_for,
+    )
+}
+
+/// An `organizations` connector `partners` admitting tenants A and B, for the domains a.example (verified in
+/// A), b.example (verified in B), c.example (verified nowhere) and d.example (verified in C, which the
+/// connector does not list: a configuration error). Entra signs with `w.acme`'s keys.
+fn world_with_entra_partners() -> (World, Idp) {
+    let json = format!(
+        r#"{{"connectors":[{{"id":"partners","kind":"entra","tenant":"organizations","authority":"{ENTRA}",
+            "allowed_tenants":["{TENANT_A}","{TENANT_B}"],"client_id":"partners-app",
+            "client_secret_binding":"ACME_CLIENT_SECRET","domains":["a.example","b.example","c.example","d.example"]}}]}}"#
+    );
+    let w = World::with_config(Config::from_json(&json).unwrap(), K1);
+    let idp = Idp::new(ENTRA, "entra");
+    w.p.route(
+        &format!("{ENTRA}/organizations/v2.0/.well-known/openid-configuration"),
+        vec![json_response(
+            200,
+            &json!({
+                "issuer": format!("{ENTRA}/{{tenantid}}/v2.0"),
+                "authorization_endpoint": format!("{ENTRA}/authorize"),
+                "token_endpoint": token_url(ENTRA),
+                "jwks_uri": jwks_url(ENTRA),
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["ES256"],
+            }),
+        )],
+    );
+    w.p.route(&jwks_url(ENTRA), vec![json_response(200, &idp.default_jwks())]);
+    w.p.route(&entra_domain_url("a.example"), vec![entra_domain_answer(TENANT_A, Some(3600))]);
+    w.p.route(&entra_domain_url("b.example"), vec![entra_domain_answer(TENANT_B, Some(3600))]);
+    w.p.route(
+        &entra_domain_url("c.example"),
+        vec![json_response(400, &json!({"error": "invalid_tenant", "error_description": "AADSTS90002"}))],
+    );
+    w.p.route(&entra_domain_url("d.example"), vec![entra_domain_answer(TENANT_C, Some(3600))]);
+    (w, idp)
+}
+
+/// A sign-in through `partners` started for `login_email`, where Entra's ID token (tenant `tid`) carries
+/// `claims` besides the standard ones.
+fn entra_sign_in(w: &World, idp: &Idp, login_email: &str, tid: &str, claims: Value) -> Response {
+    let login = w.login(login_email);
+    let now = w.now();
+    let mut c = json!({
+        "iss": format!("{ENTRA}/{tid}/v2.0"), "sub": format!("sub-{tid}"), "aud": "partners-app", "tid": tid,
+        "exp": now + 300, "iat": now, "nonce": login.nonce(),
+    });
+    for (k, v) in claims.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    w.finish(&login, &idp.sign(Key::Es, &c))
+}
+
+#[test]
+fn entra_a_tenant_cannot_sign_in_addresses_of_a_domain_another_tenant_owns() {
+    let (w, idp) = world_with_entra_partners();
+    // Positive controls: each tenant signs in its own domain's addresses, whichever claim carries them.
+    assert_signed_in(
+        &entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, json!({"email": "alice@a.example"})),
+        "/docs",
+    );
+    assert_signed_in(
+        &entra_sign_in(&w, &idp, "bob@b.example", TENANT_B, json!({"preferred_username": "bob@b.example"})),
+        "/docs",
+    );
+    // nOAuth: an administrator of tenant A (allowed) gives a user tenant B's victim's address.
+    for claim in ["email", "preferred_username", "upn"] {
+        let r = entra_sign_in(&w, &idp, "victim@b.example", TENANT_A, json!({ claim: "victim@b.example" }));
+        assert_callback_refused(&r, 403, "domain_not_owned");
+    }
+    assert!(
+        w.p.logs()
+            .iter()
+            .any(|l| l.contains("domain_not_owned") && l.contains(&format!("verified in tenant {TENANT_B}"))),
+        "{:?}",
+        w.p.logs()
+    );
+    // A domain verified in no tenant: refused for everyone, and the operator is told why.
+    for tid in [TENANT_A, TENANT_B] {
+        let r = entra_sign_in(&w, &idp, "carol@c.example", tid, json!({"email": "carol@c.example"}));
+        assert_callback_refused(&r, 403, "domain_not_owned");
+    }
+    assert!(w.p.logs().iter().any(|l| l.contains("c.example is verified in no tenant")), "{:?}", w.p.logs());
+    // A domain owned by a tenant the connector does not list: a configuration error, its addresses refused.
+    let r = entra_sign_in(&w, &idp, "dave@d.example", TENANT_A, json!({"email": "dave@d.example"}));
+    assert_callback_refused(&r, 403, "domain_not_owned");
+    assert!(w.p.logs().iter().any(|l| l.contains("configuration error") && l.contains(TENANT_C)), "{:?}", w.p.logs());
+    w.assert_logs_clean();
+}
+
+#[test]
+fn entra_a_single_tenant_connector_refuses_a_domain_it_does_not_own() {
+    let json = format!(
+        r#"{{"connectors":[{{"id":"solo","kind":"entra","tenant":"{TENANT_A}","authority":"{ENTRA}",
+            "client_id":"partners-app","client_secret_binding":"ACME_CLIENT_SECRET","domains":["a.example","b.example"]}}]}}"#
+    );
+    let (mut w, idp) = world_with_entra_partners();
+    w.config = Config::from_json(&json).unwrap();
+    let d = json!({
+        "issuer": format!("{ENTRA}/{TENANT_A}/v2.0"), "authorization_endpoint": format!("{ENTRA}/authorize"),
+        "token_endpoint": token_url(ENTRA), "jwks_uri": jwks_url(ENTRA), "response_types_supported": ["code"],
+        "subject_types_supported": ["pairwise"], "id_token_signing_alg_values_supported": ["ES256"],
+    });
+    w.p.route(&format!("{ENTRA}/{TENANT_A}/v2.0/.well-known/openid-configuration"), vec![json_response(200, &d)]);
+    assert_signed_in(
+        &entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, json!({"email": "alice@a.example"})),
+        "/docs",
+    );
+    let r = entra_sign_in(&w, &idp, "victim@b.example", TENANT_A, json!({"email": "victim@b.example"}));
+    assert_callback_refused(&r, 403, "domain_not_owned");
+}
+
+#[test]
+fn entra_domain_owners_are_cached_refreshed_and_survive_an_outage() {
+    let (w, idp) = world_with_entra_partners();
+    let a = entra_domain_url("a.example");
+    let sign_in = |tid: &str| entra_sign_in(&w, &idp, "alice@a.example", tid, json!({"email": "alice@a.example"}));
+    assert_signed_in(&sign_in(TENANT_A), "/docs");
+    assert_signed_in(&sign_in(TENANT_A), "/docs");
+    assert_eq!(w.p.count(&a), 1, "fresh for an hour: asked once");
+    // The domain moves to tenant B (Entra says so from now on).
+    w.p.route(&a, vec![entra_domain_answer(TENANT_B, Some(3600))]);
+    w.p.advance(3600);
+    // Stale: still the old owner at once, refreshed in the background after the answer.
+    assert_signed_in(&sign_in(TENANT_A), "/docs");
+    assert_eq!(w.p.count(&a), 2, "one background refresh");
+    assert_callback_refused(&sign_in(TENANT_A), 403, "domain_not_owned");
+    assert_signed_in(&sign_in(TENANT_B), "/docs");
+    // Entra down past the stale window: the last good answer stands, and the operator is told.
+    w.p.route(&a, vec![network_error()]);
+    w.p.advance(3600 + 86_400 + 1);
+    assert_signed_in(&sign_in(TENANT_B), "/docs");
+    assert_callback_refused(&sign_in(TENANT_A), 403, "domain_not_owned");
+    assert!(
+        w.p.logs().iter().any(|l| l.contains("using the cached owner of Entra domain \"a.example\"")),
+        "{:?}",
+        w.p.logs()
+    );
+    // Never resolved and Entra down: no owner, no sign-in (fail closed).
+    w.p.route(&entra_domain_url("b.example"), vec![network_error()]);
+    let r = entra_sign_in(&w, &idp, "bob@b.example", TENANT_B, json!({"email": "bob@b.example"}));
+    assert_callback_refused(&r, 502, "idp_unreachable");
+    w.assert_logs_clean();
+}
+
+#[test]
+fn entra_xms_edov_false_refuses_an_address_from_the_email_claim() {
+    let (w, idp) = world_with_entra_partners();
+    for v in [json!(false), json!("false")] {
+        let r =
+            entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, json!({"email": "alice@a.example", "xms_edov": v}));
+        assert_callback_refused(&r, 403, "email_unverified");
+    }
+    let claims = json!({"email": "alice@a.example", "xms_edov": true});
+    assert_signed_in(&entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, claims), "/docs");
+    // The sign-in name is the tenant's own: xms_edov is about the email claim.
+    let claims = json!({"preferred_username": "alice@a.example", "xms_edov": false});
+    assert_signed_in(&entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, claims), "/docs");
+}
+
+#[test]
+fn entra_personal_accounts_keep_their_rules() {
+    const CONSUMERS: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    // `common` admitting personal accounts: they sign in addresses of the domains Entra resolves to the consumers
+    // tenant (outlook.com and the like), not of a domain verified nowhere.
+    let json = format!(
+        r#"{{"connectors":[{{"id":"partners","kind":"entra","tenant":"common","authority":"{ENTRA}",
+            "allowed_tenants":["{TENANT_A}","{CONSUMERS}"],"client_id":"partners-app",
+            "client_secret_binding":"ACME_CLIENT_SECRET","domains":["a.example","outlook.example","c.example"]}}]}}"#
+    );
+    let (mut w, idp) = world_with_entra_partners();
+    w.config = Config::from_json(&json).unwrap();
+    let d = json!({
+        "issuer": format!("{ENTRA}/{{tenantid}}/v2.0"), "authorization_endpoint": format!("{ENTRA}/authorize"),
+        "token_endpoint": token_url(ENTRA), "jwks_uri": jwks_url(ENTRA), "response_types_supported": ["code"],
+        "subject_types_supported": ["pairwise"], "id_token_signing_alg_values_supported": ["ES256"],
+    });
+    w.p.route(&format!("{ENTRA}/common/v2.0/.well-known/openid-configuration"), vec![json_response(200, &d)]);
+    w.p.route(&entra_domain_url("outlook.example"), vec![entra_domain_answer(CONSUMERS, Some(3600))]);
+    let personal = |w: &World, email: &str| entra_sign_in(w, &idp, email, CONSUMERS, json!({ "email": email }));
+    assert_signed_in(&personal(&w, "leo@outlook.example"), "/docs");
+    assert_callback_refused(&personal(&w, "leo@c.example"), 403, "domain_not_owned");
+    assert_callback_refused(&personal(&w, "leo@a.example"), 403, "domain_not_owned");
+    // A `consumers` connector is not pinned: its addresses may be at any domain, nothing is resolved.
+    let json = format!(
+        r#"{{"connectors":[{{"id":"personal","kind":"entra","tenant":"consumers","authority":"{ENTRA}",
+            "client_id":"partners-app","client_secret_binding":"ACME_CLIENT_SECRET","domains":["c.example"]}}]}}"#
+    );
+    w.config = Config::from_json(&json).unwrap();
+    let d = json!({
+        "issuer": format!("{ENTRA}/{CONSUMERS}/v2.0"), "authorization_endpoint": format!("{ENTRA}/authorize"),
+        "token_endpoint": token_url(ENTRA), "jwks_uri": jwks_url(ENTRA), "response_types_supported": ["code"],
+        "subject_types_supported": ["pairwise"], "id_token_signing_alg_values_supported": ["ES256"],
+    });
+    w.p.route(&format!("{ENTRA}/consumers/v2.0/.well-known/openid-configuration"), vec![json_response(200, &d)]);
+    let before = w.p.count(&entra_domain_url("c.example"));
+    assert_signed_in(&personal(&w, "leo@c.example"), "/docs");
+    assert_eq!(w.p.count(&entra_domain_url("c.example")), before, "consumers: no domain resolution");
+}

@@ -26,7 +26,9 @@ use edge_auth::core::config::{
     is_loopback_host, Config, ConfigError, Connector, ConnectorKind, EntraSettings, EntraTenancy, Protocol,
     ResponseMode,
 };
-use edge_auth::core::flow::{discovery_issuer_rule, entra_tenant_of_issuer};
+use edge_auth::core::flow::{
+    discovery_issuer_rule, entra_domain_discovery_url, entra_tenant_of_issuer, parse_domain_owner,
+};
 use edge_auth::core::oidc::discovery::{parse_provider_metadata_accepting, DiscoveryError, ProviderMetadata};
 use edge_auth::core::oidc::jwks::{parse_jwks, Alg, EcCurve, Jwk, KeyMaterial, MAX_RSA_BITS, MIN_RSA_BITS};
 use edge_auth::core::oidc::token::choose_auth_method;
@@ -510,17 +512,21 @@ impl Fetcher {
         self.agents.is_some()
     }
 
-    /// The body of a `200` answer, or why there is none.
-    fn get(&mut self, url: &str) -> Result<Vec<u8>, String> {
-        let result = match self.cache.get(url) {
+    /// The status and body of the answer, or why there is none.
+    fn get_any(&mut self, url: &str) -> Result<(u16, Vec<u8>), String> {
+        match self.cache.get(url) {
             Some(r) => r.clone(),
             None => {
                 let r = self.fetch(url);
                 self.cache.insert(url.to_string(), r.clone());
                 r
             }
-        };
-        match result {
+        }
+    }
+
+    /// The body of a `200` answer, or why there is none.
+    fn get(&mut self, url: &str) -> Result<Vec<u8>, String> {
+        match self.get_any(url) {
             Ok((200, body)) => Ok(body),
             Ok((status, _)) => Err(format!("{url} answered HTTP {status}")),
             Err(e) => Err(e),
@@ -652,7 +658,11 @@ fn check_connector(
                     ResponseMode::FormPost => "form_post (POST /auth/callback)",
                 },
             );
-            check_oidc(report, fetcher, c)
+            let usable = check_oidc(report, fetcher, c);
+            match entra {
+                Some(e) => check_entra_domains(report, fetcher, c, e) && usable,
+                None => usable,
+            }
         }
     };
     report.end_connector();
@@ -867,6 +877,78 @@ fn report_metadata(report: &mut Report, c: &Connector, m: &ProviderMetadata, raw
             }
         }
     }
+}
+
+/// Entra: each routed domain's owning tenant, as the worker resolves it (Entra's discovery for the domain).
+/// Only that tenant may sign in the domain's addresses; a domain verified in no tenant, or in one the
+/// connector's `tenant`/`allowed_tenants` leave out, is a configuration error (the worker refuses its addresses).
+fn check_entra_domains(report: &mut Report, fetcher: &mut Fetcher, c: &Connector, e: &EntraSettings) -> bool {
+    let id = c.id.as_str();
+    if e.tenancy == EntraTenancy::Consumers {
+        report.item("domain owners", "(not pinned: personal Microsoft accounts)");
+        return true;
+    }
+    if !fetcher.online() {
+        report.item("domain owners", "(not resolved: --offline)");
+        return true;
+    }
+    let mut usable = true;
+    for domain in &c.domains {
+        let url = entra_domain_discovery_url(&e.authority, domain);
+        let owner = fetcher.get_any(&url).and_then(|(status, body)| parse_domain_owner(&e.authority, status, &body));
+        let owner = match owner {
+            Ok(o) => o,
+            Err(why) => {
+                report.item("domain owner", format!("{domain} -> ? ({why})"));
+                report.provider_error(
+                    id,
+                    "domains",
+                    format!("the owner of {domain} could not be resolved: {why} (from {url})"),
+                );
+                usable = false;
+                continue;
+            }
+        };
+        let Some(owner) = owner.tenant else {
+            report.item("domain owner", format!("{domain} -> no tenant"));
+            report.config_error(
+                2,
+                format!(
+                    "{}: {domain} is verified in no Entra tenant: the worker refuses its addresses (verify it in its tenant, or remove it)",
+                    locate(Some(id), "domains")
+                ),
+            );
+            continue;
+        };
+        report.item("domain owner", format!("{domain} -> tenant {owner}"));
+        let (field, pinned) = match &e.tenancy {
+            EntraTenancy::Multi { allowed_tenants } => ("allowed_tenants", allowed_tenants.contains(&owner)),
+            EntraTenancy::Single { tenant, allowed_tenants } => (
+                if allowed_tenants.is_empty() { "tenant" } else { "allowed_tenants" },
+                (!edge_auth::core::config::is_guid(tenant) || *tenant == owner)
+                    && (allowed_tenants.is_empty() || allowed_tenants.contains(&owner))
+                    && discovered_single_tenant(fetcher, c, e).is_none_or(|t| t == owner),
+            ),
+            EntraTenancy::Consumers => ("tenant", true),
+        };
+        if !pinned {
+            report.config_error(
+                2,
+                format!(
+                    "{}: {domain} is verified in tenant {owner}, which the connector does not accept: the worker refuses its addresses",
+                    locate(Some(id), field)
+                ),
+            );
+        }
+    }
+    usable
+}
+
+/// The tenant id a single-tenant connector's discovery document names (already fetched by `check_oidc`).
+fn discovered_single_tenant(fetcher: &mut Fetcher, c: &Connector, e: &EntraSettings) -> Option<String> {
+    let body = fetcher.get(&c.discovery_url()).ok()?;
+    let doc: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    entra_tenant_of_issuer(&e.authority, doc.get("issuer")?.as_str()?).map(str::to_string)
 }
 
 fn entra_settings(c: &Connector) -> Option<&EntraSettings> {

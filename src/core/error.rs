@@ -39,6 +39,10 @@ pub enum FlowError {
     EmailDomainMismatch { domain: String, connector: String },
     #[error("the Entra tenant {0:?} is not allowed for this connector")]
     TenantNotAllowed(String),
+    /// Entra: the address's domain is not verified in the tenant that signed the user in (another tenant owns
+    /// it, or none does) — the "nOAuth" class.
+    #[error("Entra: {0}")]
+    DomainNotOwned(String),
     #[error("the Google hosted domain (hd) {0:?} is not one of the connector's hosted_domains")]
     HostedDomainMismatch(String),
     #[error("the user's profile could not be read: {0}")]
@@ -127,6 +131,8 @@ impl FlowError {
                 "You signed in with an account whose email domain is not served by the identity provider you were sent to. Sign in with your work account for the email you entered.", "Sign in again", LOGIN),
             FlowError::TenantNotAllowed(_) => p(403, "tenant_not_allowed", "Your organisation's directory is not allowed here",
                 "You signed in with an account from a Microsoft Entra tenant this site does not accept. Sign in with your work account for the email you entered, or ask your administrator to allow your organisation.", "Sign in again", LOGIN),
+            FlowError::DomainNotOwned { .. } => p(403, "domain_not_owned", "Your address belongs to another organisation",
+                "Your address's domain is not verified in your organisation's Microsoft Entra directory.", "Sign in again", LOGIN),
             FlowError::HostedDomainMismatch(_) => p(403, "hosted_domain_mismatch", "Use your organisation's Google account",
                 "You signed in with a Google account that does not belong to your organisation's Google Workspace. Sign in with your work account.", "Sign in again", LOGIN),
             FlowError::UserInfo(_) => p(502, "userinfo_failed", "Your profile could not be read",

@@ -27,6 +27,9 @@ const EVIL = guidFrom('tenant:evil');
 const NORTHWIND = guidFrom('tenant:northwind');
 const TAILSPIN = guidFrom('tenant:tailspin');
 const WOODGROVE = guidFrom('tenant:woodgrove');
+const ALPHA = guidFrom('tenant:alpha');
+const BRAVO = guidFrom('tenant:bravo');
+const CHARLIE = guidFrom('tenant:charlie');
 
 const TENANTS = [
   { id: CONTOSO, name: 'Contoso', domains: ['contoso.example'], initialDomain: 'contoso.onmicrosoft.com' },
@@ -35,6 +38,11 @@ const TENANTS = [
   { id: NORTHWIND, name: 'Northwind', domains: ['northwind.example'] },
   { id: TAILSPIN, name: 'Tailspin', domains: ['tailspin.example', 'tailspin-restricted.example'], initialDomain: 'tailspin.onmicrosoft.com' },
   { id: WOODGROVE, name: 'Woodgrove', domains: ['woodgrove.example'] },
+  // nOAuth: the "partners" connector admits Alpha and Bravo; Charlie owns a domain routed to it. nowhere.example
+  // is verified in no tenant.
+  { id: ALPHA, name: 'Alpha', domains: ['alpha.example'] },
+  { id: BRAVO, name: 'Bravo', domains: ['bravo.example', 'bravo-cached.example'] },
+  { id: CHARLIE, name: 'Charlie', domains: ['charlie.example'] },
   { id: ENTRA_CONSUMERS_TENANT, name: 'Microsoft Accounts', domains: ['outlook.example'] },
 ];
 
@@ -78,6 +86,7 @@ before(async () => {
         { id: 'guid', ...common, tenant: NORTHWIND, authority: `${entra.url}/`, domains: ['northwind.example'] },
         { id: 'bydomain', ...common, tenant: 'tailspin.onmicrosoft.com', authority: entra.url, domains: ['tailspin.example'] },
         { id: 'restricted', ...common, tenant: 'Tailspin.onmicrosoft.com', allowed_tenants: [CONTOSO], authority: entra.url, domains: ['tailspin-restricted.example'] },
+        { id: 'partners', ...common, tenant: 'organizations', allowed_tenants: [ALPHA, BRAVO], authority: entra.url, domains: ['alpha.example', 'bravo.example', 'bravo-cached.example', 'charlie.example', 'nowhere.example'] },
         { id: 'personal', ...common, tenant: 'consumers', authority: entra.url, domains: ['outlook.example'] },
         { id: 'liar-orgs', ...common, tenant: 'organizations', allowed_tenants: [CONTOSO], authority: liar.url, domains: ['liar-orgs.example'] },
         { id: 'liar-guid', ...common, tenant: NORTHWIND, authority: liar.url, domains: ['liar-guid.example'] },
@@ -238,6 +247,45 @@ describe('which claim is the email', () => {
   });
   test('UserInfo answering for another subject -> userinfo_failed', async () => {
     await refused({ email: 'heidi@contoso.example', spec: { account: { email: OMIT, preferred_username: 'heidi' }, userinfo: { sub: 'someone-else', email: 'heidi@contoso.example' } }, code: 'userinfo_failed', status: 502 });
+  });
+});
+
+describe('nOAuth: only the tenant that owns a domain signs in its addresses', () => {
+  const domainNotOwned = (opts) => refused({ code: 'domain_not_owned', status: 403, ...opts });
+  const discovery = (domain) => `/${domain}/v2.0/.well-known/openid-configuration`;
+
+  test('positive controls: each allowed tenant signs in the addresses of its own domain', async () => {
+    await ok({ email: 'alice@alpha.example', expect: { connector: 'partners', iss: `${A}/${ALPHA}/v2.0` } });
+    await ok({ email: 'bob@bravo.example', expect: { connector: 'partners', iss: `${A}/${BRAVO}/v2.0` } });
+  });
+  test("a user of tenant Alpha with the email of Bravo's domain -> 403 domain_not_owned", async () => {
+    await domainNotOwned({ email: 'victim@bravo.example', login: 'mallory@alpha.example', spec: { account: { email: 'victim@bravo.example' } }, reason: new RegExp(`domain_not_owned.*verified in tenant ${BRAVO}`) });
+  });
+  test("the same through preferred_username (no email claim) -> 403 domain_not_owned", async () => {
+    await domainNotOwned({ email: 'victim@bravo.example', login: 'mallory@alpha.example', spec: { account: { email: OMIT, preferred_username: 'victim@bravo.example' } } });
+  });
+  test('a domain verified in no tenant -> 403 domain_not_owned, and the operator is told why', async () => {
+    await domainNotOwned({ email: 'carol@nowhere.example', login: 'mallory@alpha.example', spec: { account: { email: 'carol@nowhere.example' } }, reason: /nowhere\.example is verified in no tenant/ });
+  });
+  test('a domain owned by a tenant the connector does not list -> refused, logged as a configuration error', async () => {
+    await domainNotOwned({ email: 'dan@charlie.example', login: 'mallory@alpha.example', spec: { account: { email: 'dan@charlie.example' } }, reason: new RegExp(`charlie\\.example is verified in tenant ${CHARLIE}: configuration error`) });
+  });
+  test('xms_edov: false refuses an address from the email claim -> 403 email_unverified; true signs in', async () => {
+    await refused({ email: 'erin@alpha.example', spec: { claims: { xms_edov: false } }, code: 'email_unverified', status: 403 });
+    await ok({ email: 'erin@alpha.example', spec: { claims: { xms_edov: true } } });
+  });
+  test("a domain's owner is resolved once and kept: sign-ins go on while Entra's domain discovery is down", async () => {
+    const mark = entra.mark();
+    await ok({ email: 'fay@bravo-cached.example' });
+    await ok({ email: 'gus@bravo-cached.example' });
+    assert.equal(entra.count(discovery('bravo-cached.example'), mark), 1, 'resolved once');
+    entra.discoveryDown.add('bravo-cached.example');
+    try {
+      await ok({ email: 'hal@bravo-cached.example' });
+      await domainNotOwned({ email: 'ivy@bravo-cached.example', login: 'mallory@alpha.example', spec: { account: { email: 'ivy@bravo-cached.example' } } });
+    } finally {
+      entra.discoveryDown.delete('bravo-cached.example');
+    }
   });
 });
 

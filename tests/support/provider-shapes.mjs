@@ -341,6 +341,9 @@ function clientMap(clients) {
  * An Entra-ID-shaped provider: one "cloud" (authority) with several tenants.
  *
  *   GET  /{tenant}/v2.0/.well-known/openid-configuration   tenant = common | organizations | consumers | GUID | domain
+ *        (a domain: the discovery of the tenant where it is verified — its issuer names that tenant's GUID —,
+ *        400 AADSTS90002 for a domain verified in no tenant; `op.discoveryDown` (a Set of segments) answers 503
+ *        for them: an outage)
  *   GET  /{tenant}/oauth2/v2.0/authorize                   sign-in page (login_hint prefilled), then code
  *   POST /{tenant}/oauth2/v2.0/token                       client_secret_basic or client_secret_post, PKCE
  *   GET  /{tenant}/discovery/v2.0/keys                     JWKS (kid, x5t, issuer members as Entra publishes)
@@ -447,7 +450,9 @@ export async function startEntraOp({ name = 'entra', clients = [], tenants = [],
     return discovery ? discovery(doc, s) : doc;
   };
 
+  op.discoveryDown = new Set();
   op.route('GET', /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/, ({ res, params }) => {
+    if (op.discoveryDown.has(decodeURIComponent(params[1]).toLowerCase())) return op.json(res, 503, { error: 'temporarily_unavailable' });
     const doc = op.discoveryDocument(decodeURIComponent(params[1]));
     if (!doc) return aadError(res, 400, 'invalid_tenant', `AADSTS90002: Tenant '${params[1]}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
     return op.json(res, 200, doc);

@@ -3,7 +3,7 @@
 //! who the user is (ID token, UserInfo, or Facebook's Graph API), checks the email against the connector's
 //! domains, and issues the session.
 
-use crate::core::config::{Connector, EntraTenancy, Protocol, ResponseMode, ENTRA_CONSUMERS_TENANT_ID};
+use crate::core::config::{Connector, EntraSettings, EntraTenancy, Protocol, ResponseMode, ENTRA_CONSUMERS_TENANT_ID};
 use crate::core::error::{sanitize_idp_error_code, FlowError};
 use crate::core::facebook;
 use crate::core::flow::providers::entra_tenant_of_issuer;
@@ -33,6 +33,8 @@ struct Identity {
     sid: Option<String>,
     /// Group ids from the `groups` claim (Entra, Okta, Keycloak...), for access policies.
     groups: Vec<String>,
+    /// Entra: the tenant that signed the user in (`tid`, checked against the connector's tenants).
+    tid: Option<String>,
 }
 
 impl<P: Platform> Flow<'_, P> {
@@ -106,6 +108,22 @@ impl<P: Platform> Flow<'_, P> {
                 domain: parsed.domain,
                 connector: connector.id.clone(),
             }));
+        }
+        // Entra ("nOAuth"): the address's domain must be verified in the tenant that signed the user in.
+        // `consumers` connectors are not pinned: a personal account's address may be at any domain (Microsoft
+        // verifies it when the account is created).
+        if let Protocol::OpenIdConnect { entra: Some(entra), .. } = &connector.protocol {
+            if entra.tenancy != EntraTenancy::Consumers {
+                let owner = self.entra_domain_owner(&entra.authority, &parsed.domain, false).await.map_err(fail)?;
+                let tid = identity.tid.as_deref().unwrap_or_default();
+                if let Some(why) = entra_domain_refusal(entra, owner.as_deref(), tid) {
+                    let (of, owner) = owner.as_deref().map_or(("no tenant", ""), |t| ("tenant ", t));
+                    return Err(fail(FlowError::DomainNotOwned(format!(
+                        "connector {:?}: {} is verified in {of}{owner}: {why}",
+                        connector.id, parsed.domain
+                    ))));
+                }
+            }
         }
         let address = parsed.address();
         if address.len() > MAX_EMAIL_LEN {
@@ -311,6 +329,12 @@ impl<P: Platform> Flow<'_, P> {
                     .flatten()
                     .find(|v| parse_email(v).is_ok())
                     .map(str::to_string);
+                // `xms_edov` ("email domain owner verified", an optional claim): `false` means Entra does not
+                // vouch that the `email` claim's domain belongs to the user's tenant. Such an address is refused
+                // (not replaced by the sign-in name: the user asserted it).
+                if email.is_some() && email.as_deref() == claims.email.as_deref() && xms_edov_false(verified) {
+                    return Err(FlowError::EmailUnverified(truncate_chars(email.as_deref().unwrap_or_default(), 320)));
+                }
                 (email, claims.name.clone())
             }
             Protocol::OpenIdConnect { claims: mapping, .. } => (
@@ -334,6 +358,7 @@ impl<P: Platform> Flow<'_, P> {
                 }
                 _ => vec![],
             },
+            tid: claims.tid.clone(),
         };
         // No email in the ID token: ask UserInfo (OIDC Core §5.3), whose sub must be the token's.
         if identity.email.is_none() {
@@ -405,7 +430,39 @@ impl<P: Platform> Flow<'_, P> {
             iss: connector.issuer.clone(),
             sid: None,
             groups: vec![],
+            tid: None,
         })
+    }
+}
+
+/// Entra ("nOAuth"): why the tenant `tid` may not sign in addresses of a domain whose owner (from Entra's
+/// discovery for the domain) is `owner`, or `None` when it may. Only the tenant where a domain is verified signs
+/// in its addresses, whichever claim supplied them: otherwise any accepted tenant could give a user another
+/// tenant's address. An owner the connector's pins (`tenant`, `allowed_tenants`) leave out is a configuration
+/// error (edge-auth-check reports it).
+fn entra_domain_refusal(entra: &EntraSettings, owner: Option<&str>, tid: &str) -> Option<&'static str> {
+    let Some(owner) = owner else { return Some("no tenant, so its addresses are refused") };
+    let pinned = match &entra.tenancy {
+        EntraTenancy::Multi { allowed_tenants } => allowed_tenants.iter().any(|t| t == owner),
+        EntraTenancy::Single { tenant, allowed_tenants } => {
+            (!crate::core::config::is_guid(tenant) || tenant == owner)
+                && (allowed_tenants.is_empty() || allowed_tenants.iter().any(|t| t == owner))
+        }
+        EntraTenancy::Consumers => true,
+    };
+    if !pinned {
+        return Some("configuration error: a tenant the connector does not accept");
+    }
+    (owner != tid).then_some("not the tenant that signed in")
+}
+
+/// Whether the ID token says `xms_edov: false` (a boolean, or the string `"false"` as some Entra versions
+/// send optional claims).
+fn xms_edov_false(verified: &VerifiedIdToken) -> bool {
+    match verified.claim("xms_edov") {
+        Some(serde_json::Value::Bool(v)) => !v,
+        Some(serde_json::Value::String(v)) => v.eq_ignore_ascii_case("false"),
+        _ => false,
     }
 }
 

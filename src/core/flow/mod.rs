@@ -10,8 +10,8 @@ mod logout;
 mod providers;
 
 pub use providers::{
-    discovery_issuer_rule, entra_tenant_of_issuer, freshness, Freshness, IsolateCache, IssuerPredicate,
-    IN_FLIGHT_LIMIT_SECONDS, MAX_SPENT_TRANSACTIONS,
+    discovery_issuer_rule, entra_domain_discovery_url, entra_tenant_of_issuer, freshness, parse_domain_owner,
+    DomainOwner, Freshness, IsolateCache, IssuerPredicate, IN_FLIGHT_LIMIT_SECONDS, MAX_SPENT_TRANSACTIONS,
 };
 
 use url::form_urlencoded;

@@ -1,7 +1,8 @@
 //! Per-isolate state: discovery documents and key sets, the memory of spent login transactions, and the list
 //! of sessions the IdPs ended.
 //!
-//! Discovery documents and key sets are kept per issuer with the time until which they are fresh: what the
+//! Discovery documents and key sets (and the owners of Entra domains, from Entra's discovery for a domain:
+//! [`Flow::entra_domain_owner`]) are kept per issuer with the time until which they are fresh: what the
 //! IdP's `Cache-Control` allows (the platform's [`HttpResponse::fresh_for`]; see
 //! [`memory_lifetime`] for the bounds: 5 min – 24 h, 1 h without the header, 5 min with `no-store`). Then:
 //!
@@ -101,6 +102,44 @@ struct ProviderEntry {
     jwks_refresh_at: Option<u64>,
 }
 
+/// What Entra's discovery for a domain (`{authority}/{domain}/v2.0/.well-known/openid-configuration`) says:
+/// the id of the tenant where the domain is verified, or `None` when Entra knows no such tenant (HTTP 400/404:
+/// the domain is verified nowhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainOwner {
+    pub tenant: Option<String>,
+}
+
+/// Entra's discovery URL for a domain: its issuer names the tenant where the domain is verified.
+pub fn entra_domain_discovery_url(authority: &str, domain: &str) -> String {
+    format!("{authority}/{domain}/v2.0/.well-known/openid-configuration")
+}
+
+/// Read Entra's answer to a domain's discovery: `Ok(owner)` for a definite answer (200 with a tenant issuer,
+/// or 400/404: no tenant), `Err` for anything else (an outage or an unusable document).
+pub fn parse_domain_owner(authority: &str, status: u16, body: &[u8]) -> Result<DomainOwner, String> {
+    let issuer = domain_owner_issuer(authority, status, body)?;
+    Ok(DomainOwner { tenant: entra_tenant_of_issuer(authority, &issuer).map(str::to_string) })
+}
+
+/// [`parse_domain_owner`], as the issuer of the owning tenant (`{authority}/{tenant id}/v2.0`), or `""` for no
+/// tenant.
+fn domain_owner_issuer(authority: &str, status: u16, body: &[u8]) -> Result<String, String> {
+    match status {
+        200 => {
+            let doc: serde_json::Value =
+                serde_json::from_slice(body).map_err(|_| "the document is not JSON".to_string())?;
+            let issuer = doc.get("issuer").and_then(|v| v.as_str()).unwrap_or_default();
+            match entra_tenant_of_issuer(authority, issuer) {
+                Some(_) => Ok(issuer.to_string()),
+                None => Err("the issuer is not {authority}/{tenant id}/v2.0".to_string()),
+            }
+        }
+        400 | 404 => Ok(String::new()),
+        other => Err(format!("HTTP {other}")),
+    }
+}
+
 /// The outcome of one document fetch, shared by everyone who waited for it.
 type Fetched<T> = Result<Rc<T>, FlowError>;
 
@@ -122,6 +161,8 @@ enum Refresh {
     Discovery { connector: String },
     /// The key set of this (discovered) issuer.
     Jwks { issuer: String, jwks_uri: String },
+    /// The owner of an Entra domain.
+    EntraDomain { authority: String, domain: String },
 }
 
 /// How long a fetch may stay in flight before waiters give up on it and the next request fetches again: longer
@@ -231,7 +272,7 @@ impl IsolateCache {
         let mut scheduled = false;
         self.update(key, |e| {
             let (last, in_flight) = match refresh {
-                Refresh::Discovery { .. } => {
+                Refresh::Discovery { .. } | Refresh::EntraDomain { .. } => {
                     (&mut e.metadata_refresh_at, e.metadata_in_flight.as_ref().is_some_and(|s| s.live(now)))
                 }
                 Refresh::Jwks { .. } => {
@@ -515,6 +556,80 @@ impl<P: Platform> Flow<'_, P> {
         result.map(|set| (set, force))
     }
 
+    /// The tenant that owns an Entra domain (`None`: verified in no tenant), from Entra's discovery for the
+    /// domain, cached like any discovery document: fresh, stale (served at once, refreshed in the background),
+    /// expired (fetched once for all concurrent requests, the last good answer kept when Entra fails). A definite
+    /// "no tenant" (400/404) is an answer too, cached the same way. `refresh`: the background refresh itself.
+    ///
+    /// Kept in the `metadata` of an entry of its own (keyed `domain <discovery URL>`, never an issuer), as a
+    /// document whose only member is the owner's issuer (`""` for none): the machinery of discovery documents,
+    /// without a second copy of it in the worker.
+    pub(super) async fn entra_domain_owner(
+        &self,
+        authority: &str,
+        domain: &str,
+        refresh: bool,
+    ) -> Result<Option<String>, FlowError> {
+        let url = entra_domain_discovery_url(authority, domain);
+        let key = format!("domain {url}");
+        let owner = |m: &ProviderMetadata| entra_tenant_of_issuer(authority, &m.issuer).map(str::to_string);
+        let now = self.now();
+        let entry = self.providers.entry(&key);
+        let cached = entry.metadata;
+        if let (Some((m, fresh_until)), false) = (&cached, refresh) {
+            match freshness(*fresh_until, now) {
+                Freshness::Fresh => return Ok(owner(m)),
+                Freshness::Stale => {
+                    let refresh = Refresh::EntraDomain { authority: authority.to_string(), domain: domain.to_string() };
+                    self.providers.schedule(&key, refresh, now);
+                    return Ok(owner(m));
+                }
+                Freshness::Expired => {}
+            }
+        }
+        if let Some(in_flight) = entry.metadata_in_flight.filter(|s| s.live(now)) {
+            return self.wait_for(&in_flight, "domain discovery").await.map(|m| owner(&m));
+        }
+        let guard = self.providers.lead(&key, metadata_slot, "domain discovery", now);
+        // One request: an answer that is neither a tenant's document nor Entra's "no such tenant" is an error
+        // (the last good answer is kept; without one, the sign-in is refused).
+        let fetched = match self.platform.send(HttpRequest::document(&url)).await {
+            Ok(r) => domain_owner_issuer(authority, r.status, &r.body).map(|issuer| (issuer, r.fresh_for)),
+            Err(e) => Err(e.to_string()),
+        }
+        .map_err(|e| FlowError::IdpUnreachable(format!("domain discovery {url}: {e}")));
+        let result = match (fetched, cached) {
+            (Ok((issuer, fresh_for)), _) => {
+                let m = Rc::new(ProviderMetadata {
+                    issuer,
+                    authorization_endpoint: String::new(),
+                    token_endpoint: String::new(),
+                    jwks_uri: String::new(),
+                    userinfo_endpoint: None,
+                    end_session_endpoint: None,
+                    token_endpoint_auth_methods_supported: vec![],
+                    id_token_signing_alg_values_supported: vec![],
+                    authorization_response_iss_parameter_supported: false,
+                });
+                let fresh_until = self.now().saturating_add(memory_lifetime(fresh_for));
+                self.providers.update(&key, |e| e.metadata = Some((m.clone(), fresh_until)));
+                Ok(m)
+            }
+            // Stale-if-error: an Entra outage does not stop sign-ins while we have the last good answer.
+            (Err(e), Some((stale, _))) => {
+                let when = if refresh { "background refresh failed, " } else { "" };
+                self.platform.warn(&format!(
+                    "edge-auth: {when}using the cached owner of Entra domain {domain:?}: {}",
+                    e.log_detail()
+                ));
+                Ok(stale)
+            }
+            (Err(e), None) => Err(e),
+        };
+        guard.finish(result.clone());
+        result.map(|m| owner(&m))
+    }
+
     /// The result of another request's fetch in flight: checked after each pause of this request (see the
     /// module documentation), given up on after [`IN_FLIGHT_LIMIT_SECONDS`].
     async fn wait_for<T>(&self, in_flight: &InFlight<Fetched<T>>, what: &str) -> Fetched<T> {
@@ -543,6 +658,9 @@ impl<P: Platform> Flow<'_, P> {
                 }
                 Refresh::Jwks { issuer, jwks_uri } => {
                     let _ = self.key_set(&issuer, &jwks_uri, false, true).await;
+                }
+                Refresh::EntraDomain { authority, domain } => {
+                    let _ = self.entra_domain_owner(&authority, &domain, true).await;
                 }
             }
         }
