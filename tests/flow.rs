@@ -3281,3 +3281,40 @@ fn entra_personal_accounts_keep_their_rules() {
     assert_signed_in(&personal(&w, "leo@c.example"), "/docs");
     assert_eq!(w.p.count(&entra_domain_url("c.example")), before, "consumers: no domain resolution");
 }
+
+#[test]
+fn entra_userinfo_addresses_are_pinned_and_xms_edov_false_refuses_them() {
+    let (w, idp) = world_with_entra_partners();
+    let discovery = format!("{ENTRA}/organizations/v2.0/.well-known/openid-configuration");
+    let userinfo = format!("{ENTRA}/oidc/userinfo");
+    w.p.route(
+        &discovery,
+        vec![json_response(
+            200,
+            &json!({
+                "issuer": format!("{ENTRA}/{{tenantid}}/v2.0"),
+                "authorization_endpoint": format!("{ENTRA}/authorize"),
+                "token_endpoint": token_url(ENTRA),
+                "jwks_uri": jwks_url(ENTRA),
+                "userinfo_endpoint": userinfo,
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["ES256"],
+            }),
+        )],
+    );
+    let sub = format!("sub-{TENANT_A}");
+    // Positive control: no address in the ID token, UserInfo supplies the tenant's own.
+    w.p.route(&userinfo, vec![json_response(200, &json!({ "sub": sub, "email": "alice@a.example" }))]);
+    assert_signed_in(&entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, json!({})), "/docs");
+    // nOAuth through UserInfo: the address is pinned to its domain's owner wherever it came from.
+    w.p.route(&userinfo, vec![json_response(200, &json!({ "sub": sub, "email": "victim@b.example" }))]);
+    let r = entra_sign_in(&w, &idp, "victim@b.example", TENANT_A, json!({}));
+    assert_callback_refused(&r, 403, "domain_not_owned");
+    // xms_edov: false is about the email attribute, which UserInfo's `email` is too.
+    for v in [json!(false), json!("false")] {
+        w.p.route(&userinfo, vec![json_response(200, &json!({ "sub": sub, "email": "alice@a.example" }))]);
+        let r = entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, json!({ "xms_edov": v }));
+        assert_callback_refused(&r, 403, "email_unverified");
+    }
+}

@@ -381,6 +381,12 @@ impl<P: Platform> Flow<'_, P> {
                     (Some(false), _) | (_, Some(false)) => Some(false),
                     (from_token, from_userinfo) => from_userinfo.or(from_token),
                 };
+                // Entra: `xms_edov: false` disowns the email attribute, which UserInfo's `email` is too.
+                if matches!(connector.protocol, Protocol::OpenIdConnect { entra: Some(_), .. })
+                    && xms_edov_false(verified)
+                {
+                    identity.email_verified = Some(false);
+                }
                 if identity.name.is_none() {
                     identity.name = info.name;
                 }
