@@ -3318,3 +3318,30 @@ fn entra_userinfo_addresses_are_pinned_and_xms_edov_false_refuses_them() {
         assert_callback_refused(&r, 403, "email_unverified");
     }
 }
+
+#[test]
+fn entra_odd_domain_answers_name_no_owner() {
+    let (w, idp) = world_with_entra_partners();
+    let upper = TENANT_A.to_ascii_uppercase();
+    for issuer in [
+        format!("{ENTRA}/{upper}/v2.0"),
+        format!("https://login.other.example/{TENANT_A}/v2.0"),
+        format!("{ENTRA}/{TENANT_A}/v2.0/"),
+        format!("{ENTRA}/{TENANT_A}/v2.0?x=1"),
+        format!("{ENTRA}/{{tenantid}}/v2.0"),
+        format!("{ENTRA}/{TENANT_A}"),
+        String::new(),
+    ] {
+        w.p.route(&entra_domain_url("a.example"), vec![json_response(200, &json!({ "issuer": issuer }))]);
+        for tid in [TENANT_A, TENANT_B] {
+            let r = entra_sign_in(&w, &idp, "alice@a.example", tid, json!({"email": "alice@a.example"}));
+            assert_callback_refused(&r, 502, "idp_unreachable");
+        }
+    }
+    // A tid the connector accepts but absent or odd in the token never matches an owner.
+    for tid in [json!(""), json!(null), json!(TENANT_A.to_ascii_uppercase())] {
+        w.p.route(&entra_domain_url("a.example"), vec![entra_domain_answer(TENANT_A, Some(3600))]);
+        let r = entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, json!({"email": "alice@a.example", "tid": tid}));
+        assert!(r.status >= 400, "{tid}: {}", r.status);
+    }
+}
