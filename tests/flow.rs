@@ -2866,19 +2866,25 @@ fn load_store(w: &World) {
     pollster::block_on(w.providers.revocations.reload(&w.p, w.now()));
 }
 
-#[test]
-fn at_the_count_limit_new_revocations_are_refused_with_503_and_a_log_line() {
-    let w = world_with_entra();
-    // A flood has filled acme's share of the store (written by other isolates).
+/// Fill the shared store with `count` revocations of acme's made-up sids `flood-0`… (written by other
+/// isolates), `unauthenticated` as front-channel entries are.
+fn flood_store(w: &World, count: usize, unauthenticated: bool) {
     let now = w.now();
-    w.p.stored.borrow_mut().extend((0..MAX_REVOCATIONS_PER_CONNECTOR).map(|i| Revocation {
+    w.p.stored.borrow_mut().extend((0..count).map(|i| Revocation {
         kind: RevocationKind::Sid,
         iss: ISSUER.into(),
         value: format!("flood-{i}"),
         at: now,
         connector: "acme".into(),
-        unauthenticated: false,
+        unauthenticated,
     }));
+}
+
+#[test]
+fn at_the_count_limit_new_revocations_are_refused_with_503_and_a_log_line() {
+    let w = world_with_entra();
+    // A flood has filled acme's share of the store (written by other isolates).
+    flood_store(&w, MAX_REVOCATIONS_PER_CONNECTOR, false);
     load_store(&w);
     let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
     let flooded = session_cookie(&w, "acme", ISSUER, Some("flood-7"));
@@ -2920,15 +2926,7 @@ fn at_the_count_limit_new_revocations_are_refused_with_503_and_a_log_line() {
 #[test]
 fn a_backchannel_logout_that_was_not_recorded_can_be_retried() {
     let w = world_with_entra();
-    let now = w.now();
-    w.p.stored.borrow_mut().extend((0..MAX_REVOCATIONS_PER_CONNECTOR).map(|i| Revocation {
-        kind: RevocationKind::Sid,
-        iss: ISSUER.into(),
-        value: format!("flood-{i}"),
-        at: now,
-        connector: "acme".into(),
-        unauthenticated: false,
-    }));
+    flood_store(&w, MAX_REVOCATIONS_PER_CONNECTOR, false);
     load_store(&w);
     let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
     let token = logout_token(&w, "alice-sid", "jti-retried");
@@ -2964,15 +2962,7 @@ fn a_frontchannel_flood_cannot_use_up_the_room_of_signed_logouts() {
     assert_eq!(backchannel(&w, &logout_token(&w, "three", "jti-3")).status, 200);
     assert!(!w.p.revocations.borrow().last().unwrap().0.unauthenticated);
     // A flood (from many isolates) has written as many front-channel entries for acme as it may.
-    let now = w.now();
-    w.p.stored.borrow_mut().extend((0..MAX_UNAUTHENTICATED_PER_CONNECTOR).map(|i| Revocation {
-        kind: RevocationKind::Sid,
-        iss: ISSUER.into(),
-        value: format!("flood-{i}"),
-        at: now,
-        connector: "acme".into(),
-        unauthenticated: true,
-    }));
+    flood_store(&w, MAX_UNAUTHENTICATED_PER_CONNECTOR, true);
     load_store(&w);
     let r = frontchannel(&w, &[("iss", ISSUER), ("sid", "more")], "");
     assert_eq!(r.status, 503, "the flood stops here: {}", describe(&r));

@@ -8,14 +8,11 @@
 //  - paths that cannot be canonicalised safely (encoded control characters, malformed escapes, overlong UTF-8) get a 400
 //    `bad_path` page, and the origin is not reached.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { signedInBrowsers } from '../support/assert.mjs';
-import { ROOT, startStack } from '../support/harness.mjs';
 import { rawGet } from '../support/raw-request.mjs';
-import { startTestOrigin } from '../support/test-origin.mjs';
+import { startOriginStack } from '../support/test-origin.mjs';
 
 let stack;
 let site;
@@ -27,16 +24,10 @@ const POLICIES = [
 ];
 
 before(async () => {
-  const assertionKey = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'generate-assertion-key.mjs')], { encoding: 'utf8' }).trim();
-  backend = await startTestOrigin();
-  stack = await startStack({
-    algs: [],
+  ({ stack, backend, site } = await startOriginStack({
     extraConnectors: [{ id: 'corp', domains: ['corp.example'] }],
-    config: { origin: { url: backend.url }, policies: POLICIES },
-    worker: { secrets: { ASSERTION_SIGNING_KEY: assertionKey } },
-  });
-  site = stack.worker.url;
-  backend.setWorker(site);
+    policies: POLICIES,
+  }));
 }, { timeout: 60_000 });
 
 after(async () => {

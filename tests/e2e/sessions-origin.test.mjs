@@ -13,13 +13,11 @@
 //  - policies: public paths, email rules, group rules; the forbidden answer (403 page naming the signed-in
 //    account for navigations, 403 JSON otherwise), and the origin is not reached.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { SESSION_COOKIE, me, signedInBrowsers } from '../support/assert.mjs';
-import { Browserless, ROOT, startStack } from '../support/harness.mjs';
-import { startTestOrigin } from '../support/test-origin.mjs';
+import { Browserless } from '../support/harness.mjs';
+import { startOriginStack } from '../support/test-origin.mjs';
 
 let stack;
 let site; // the worker's origin
@@ -97,21 +95,15 @@ const FAMILY_HEADERS = [
 const MARK = 'spoofed-by-the-client';
 
 before(async () => {
-  const assertionKey = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'generate-assertion-key.mjs')], { encoding: 'utf8' }).trim();
-  backend = await startTestOrigin();
-  stack = await startStack({
-    algs: [],
+  ({ stack, backend, site } = await startOriginStack({
     extraConnectors: [
       { id: 'corp', domains: ['corp.example'], connector: { scopes: ['groups'] } },
       { id: 'partner', domains: ['partner.example'], connector: { scopes: ['groups'] } },
     ],
     idp: { claims: { groups: ['groups'] } },
     accounts: accountFor,
-    config: { origin: { url: backend.url }, policies: POLICIES },
-    worker: { secrets: { ASSERTION_SIGNING_KEY: assertionKey } },
-  });
-  site = stack.worker.url;
-  backend.setWorker(site);
+    policies: POLICIES,
+  }));
 }, { timeout: 60_000 });
 
 after(async () => {

@@ -9,9 +9,13 @@
 //   r.json().identity  // { email, user, assertion: {verified claims} } or null; .assertionError when invalid
 //   r.json().rawHeaders // every header exactly as received: [[name, value], ...] in order
 //   await origin.close();
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
+import path from 'node:path';
 
 import * as jose from 'jose';
+
+import { ROOT, startStack } from './harness.mjs';
 
 /**
  * @param {object} [opts]
@@ -133,4 +137,29 @@ export async function startTestOrigin({ workerOrigin } = {}) {
       });
     },
   };
+}
+
+/**
+ * A worker in origin mode in front of a fresh test origin: a new assertion signing key
+ * (scripts/generate-assertion-key.mjs), `config.origin.url` = the test origin, `policies`, and the rest of
+ * `stackOpts` for startStack (algs default to none). Returns { stack, backend, site, close() }.
+ */
+export async function startOriginStack({ policies, config = {}, worker = {}, ...stackOpts }) {
+  const assertionKey = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'generate-assertion-key.mjs')], { encoding: 'utf8' }).trim();
+  const backend = await startTestOrigin();
+  let stack;
+  try {
+    stack = await startStack({
+      algs: [],
+      ...stackOpts,
+      config: { ...config, origin: { url: backend.url }, policies },
+      worker: { ...worker, secrets: { ...(worker.secrets || {}), ASSERTION_SIGNING_KEY: assertionKey } },
+    });
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
+  const site = stack.worker.url;
+  backend.setWorker(site);
+  return { stack, backend, site, close: () => Promise.allSettled([stack.close(), backend.close()]) };
 }
