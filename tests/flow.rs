@@ -18,17 +18,16 @@ use std::task::{Context, Poll};
 
 use base64::Engine;
 use edge_auth::core::config::Config;
+use edge_auth::core::fetch::{CachePolicy, FetchError, HttpRequest, HttpResponse};
 use edge_auth::core::flow::{authenticate, gate, Flow, Gate, GateRequest, IsolateCache};
 use edge_auth::core::http::{Method, Outcome, Request, Response};
 use edge_auth::core::oidc::jwks::{Alg, EcCurve, Jwk, KeyMaterial};
-use edge_auth::core::platform::{
-    CachePolicy, Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationPage,
-    RevocationStore, Rng, Secrets, SignatureVerifier,
-};
+use edge_auth::core::ports::{Clock, CryptoError, HttpClient, Log, RevocationStore, Rng, Secrets, SignatureVerifier};
 use edge_auth::core::secret::Secret;
 use edge_auth::core::session::codec::{KeyRing, Purpose};
 use edge_auth::core::session::cookies::{CookieKind, Transport};
 use edge_auth::core::session::record::{Session, MAX_SID_LEN};
+use edge_auth::core::session::revocation::RevocationPage;
 use edge_auth::core::session::revocation::{Revocation, RevocationKind};
 use edge_auth::core::session::revocation_state::{
     Reload, MAX_REVOCATIONS_PER_CONNECTOR, MAX_UNAUTHENTICATED_PER_CONNECTOR, RATE_BURST, RATE_PER_SECOND,

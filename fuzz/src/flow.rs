@@ -14,12 +14,13 @@ use edge_auth::core::config::{Config, Connector, ConnectorKind, EntraTenancy, Pr
 use edge_auth::core::flow::{
     forbidden, gate, is_auth_path, unauthenticated, upgrade_to_https, Flow, Gate, GateRequest, IsolateCache,
 };
-use edge_auth::core::http::{is_navigation, transport_of, Method, Outcome, Request, Response};
+use edge_auth::core::http::{is_navigation, Method, Outcome, Request, Response};
+use edge_auth::core::url::transport_of;
 use edge_auth::core::oidc::authorize::pkce_challenge;
 use edge_auth::core::oidc::id_token::half_hash;
 use edge_auth::core::oidc::jwks::{Alg, HashAlg, Jwk};
 use edge_auth::core::oidc::logout_token::BACKCHANNEL_LOGOUT_EVENT;
-use edge_auth::core::platform::{FetchError, HttpRequest, HttpResponse};
+use edge_auth::core::fetch::{FetchError, HttpRequest, HttpResponse};
 use edge_auth::core::routing::{normalize_domain, parse_email};
 use edge_auth::core::session::codec::Purpose;
 use edge_auth::core::session::cookies::{CookieKind, Transport};

@@ -5,10 +5,9 @@
 use std::cell::{Cell, RefCell};
 
 use edge_auth::core::oidc::jwks::{Alg, Jwk};
-use edge_auth::core::platform::{
-    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationPage, RevocationStore, Rng,
-    Secrets, SignatureVerifier,
-};
+use edge_auth::core::ports::{Clock, CryptoError, HttpClient, Log, RevocationStore, Rng, Secrets, SignatureVerifier};
+use edge_auth::core::fetch::{FetchError, HttpRequest, HttpResponse};
+use edge_auth::core::session::revocation::RevocationPage;
 use edge_auth::core::secret::Secret;
 use edge_auth::core::session::revocation::Revocation;
 

@@ -23,8 +23,7 @@ use std::time::Duration;
 use edge_auth::core::assertion::{AssertionKey, ASSERTION_KEY_BINDING};
 use edge_auth::core::b64;
 use edge_auth::core::config::{
-    is_loopback_host, Config, ConfigError, Connector, ConnectorKind, EntraSettings, EntraTenancy, Protocol,
-    ResponseMode,
+    Config, ConfigError, Connector, ConnectorKind, EntraSettings, EntraTenancy, Protocol, ResponseMode,
 };
 use edge_auth::core::flow::{
     discovery_issuer_rule, entra_domain_discovery_url, entra_tenant_of_issuer, parse_domain_owner,
@@ -34,6 +33,7 @@ use edge_auth::core::oidc::jwks::{parse_jwks, Alg, EcCurve, Jwk, KeyMaterial, MA
 use edge_auth::core::oidc::token::choose_auth_method;
 use edge_auth::core::policy::Access;
 use edge_auth::core::session::codec::KeyRing;
+use edge_auth::core::url::is_loopback_host;
 
 /// The worker's limits for IdP responses and its fetch timeout (src/platform).
 const MAX_RESPONSE_BYTES: u64 = 512 * 1024;

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::core::routing::normalize_domain;
+pub use crate::core::url::is_loopback_host;
 
 /// Default absolute session lifetime: 8 hours.
 pub const DEFAULT_SESSION_LIFETIME_SECONDS: u64 = 8 * 3600;
@@ -912,16 +913,6 @@ pub fn check_endpoint_url(text: &str) -> Result<url::Url, String> {
         "http" if is_loopback_host(u.host()) => Ok(u),
         "http" => Err(format!("{text:?} must use https:// (http:// is accepted only for loopback hosts)")),
         other => Err(format!("{text:?} has scheme {other:?}; https:// is required")),
-    }
-}
-
-/// `localhost`, `127.0.0.0/8`, `[::1]`.
-pub fn is_loopback_host(host: Option<url::Host<&str>>) -> bool {
-    match host {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 

@@ -9,7 +9,7 @@ use sha2::Sha256;
 use thiserror::Error;
 use url::form_urlencoded;
 
-use crate::core::platform::{CachePolicy, HttpRequest, HttpResponse};
+use crate::core::fetch::{CachePolicy, HttpRequest, HttpResponse};
 use crate::core::secret::Secret;
 
 pub const MAX_GRAPH_RESPONSE_BYTES: usize = 64 * 1024;

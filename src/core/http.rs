@@ -1,8 +1,5 @@
 //! The core's view of an incoming request and of what to answer.
 
-use crate::core::config::is_loopback_host;
-use crate::core::session::cookies::Transport;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Get,
@@ -49,41 +46,6 @@ impl Request {
     }
 }
 
-/// How the site is reached: https, plain http on loopback (development), or plain http elsewhere (to be
-/// upgraded).
-pub fn transport_of(url: &url::Url) -> Option<Transport> {
-    match url.scheme() {
-        "https" => Some(Transport::Https),
-        "http" if is_loopback_host(url.host()) => Some(Transport::LoopbackHttp),
-        _ => None,
-    }
-}
-
-/// The transport and path of a URL as the runtime hands it over (absolute, normalised: lowercase scheme and
-/// host, dot segments resolved), split without the URL parser, for the hot path. `None` when that is not
-/// certain at a glance (then the caller parses the URL in full): only `https://`, and `http://` to
-/// `localhost`, `127.0.0.1` or `[::1]` (with an optional port), are taken.
-pub fn split_runtime_url(url: &str) -> Option<(Transport, &str)> {
-    let (transport, rest) = if let Some(rest) = url.strip_prefix("https://") {
-        (Transport::Https, rest)
-    } else {
-        (Transport::LoopbackHttp, url.strip_prefix("http://")?)
-    };
-    let slash = rest.find('/')?;
-    let (authority, path_and_more) = rest.split_at(slash);
-    if transport == Transport::LoopbackHttp {
-        let host = match authority.rsplit_once(':') {
-            Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
-            _ => authority,
-        };
-        if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
-            return None;
-        }
-    }
-    let path = path_and_more.split(['?', '#']).next().unwrap_or("/");
-    Some((transport, path))
-}
-
 /// Largest request body the worker reads (form posts to `/auth/*`: the `form_post` callback, back-channel
 /// logout). Bigger bodies are refused with `413` before they are read (`Content-Length`) or as soon as the
 /// stream passes the limit (no `Content-Length`, or a lying one).
@@ -110,81 +72,6 @@ pub fn is_navigation(method: Method, sec_fetch_mode: Option<&str>, accept: Optio
         Some(mode) => mode == "navigate",
         None => accept.is_some_and(|a| a.contains("text/html")),
     }
-}
-
-/// Bounds on how long an IdP's metadata (discovery document, key set) is fresh, whatever its `Cache-Control`
-/// says: in the location's cache and in isolate memory alike.
-pub const MIN_CACHE_SECONDS: u64 = 300;
-pub const MAX_CACHE_SECONDS: u64 = 86_400;
-pub const DEFAULT_CACHE_SECONDS: u64 = 3_600;
-
-/// The header stored beside an IdP answer in the location's Cache API: until when (Unix seconds) it is fresh.
-pub const FRESH_UNTIL_HEADER: &str = "x-edge-auth-fresh-until";
-
-/// How long an IdP answer with this `Cache-Control` may be kept in the location's cache: its `max-age`
-/// bounded to 5 min – 24 h, 1 h when it says nothing, `None` with `no-store` or `private`.
-pub fn cache_lifetime(cache_control: Option<&str>) -> Option<u64> {
-    let Some(cc) = cache_control.map(str::to_ascii_lowercase) else { return Some(DEFAULT_CACHE_SECONDS) };
-    if cc.contains("no-store") || cc.contains("private") {
-        return None;
-    }
-    let max_age = cc
-        .split(',')
-        .filter_map(|d| d.trim().strip_prefix("max-age="))
-        .find_map(|v| v.trim_matches('"').parse::<u64>().ok());
-    Some(max_age.unwrap_or(DEFAULT_CACHE_SECONDS).clamp(MIN_CACHE_SECONDS, MAX_CACHE_SECONDS))
-}
-
-/// What remains of a Cache API copy's freshness, from its [`FRESH_UNTIL_HEADER`]: `None` — to be treated as a
-/// miss — when the header is absent, is not a number of seconds, or is not in the future. At most
-/// [`MAX_CACHE_SECONDS`]. (The remaining lifetime is not raised to [`MIN_CACHE_SECONDS`]: the copy was stored
-/// for at least that long, and this is what is left of it.)
-pub fn remaining_lifetime(fresh_until: Option<&str>, now: u64) -> Option<u64> {
-    let until = parse_fresh_until(fresh_until)?;
-    until.checked_sub(now).filter(|left| *left > 0).map(|left| left.min(MAX_CACHE_SECONDS))
-}
-
-/// The Unix time in a [`FRESH_UNTIL_HEADER`] (`None` when absent or not a number of seconds).
-pub fn parse_fresh_until(fresh_until: Option<&str>) -> Option<u64> {
-    fresh_until?.trim().parse().ok()
-}
-
-/// The header stored beside an IdP document in the location's Cache API: its MAC (see
-/// [`KeyRing::document_mac`](crate::core::session::codec::KeyRing::document_mac)). A copy without a valid one
-/// is a miss.
-pub const DOCUMENT_MAC_HEADER: &str = "x-edge-auth-mac";
-
-/// A copy in the location's Cache API, judged by its [`FRESH_UNTIL_HEADER`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CachedCopy {
-    /// Fresh for this many more seconds (see [`remaining_lifetime`]): used instead of asking the IdP.
-    Fresh(u64),
-    /// Past its freshness but within the stale window: the IdP is asked, and the copy is used only if the IdP
-    /// cannot answer (stale-if-error, also for an isolate that has never seen the document).
-    Stale,
-    /// No usable expiry, or past the stale window: a miss.
-    Unusable,
-}
-
-pub fn cached_copy(fresh_until: Option<&str>, now: u64) -> CachedCopy {
-    if let Some(left) = remaining_lifetime(fresh_until, now) {
-        return CachedCopy::Fresh(left);
-    }
-    match parse_fresh_until(fresh_until) {
-        Some(until) if now < until.saturating_add(crate::core::flow::STALE_WHILE_REVALIDATE_SECONDS) => {
-            CachedCopy::Stale
-        }
-        _ => CachedCopy::Unusable,
-    }
-}
-
-/// How long an answer stays fresh in isolate memory, given the platform's `fresh_for` (see
-/// [`HttpResponse::fresh_for`](crate::core::platform::HttpResponse::fresh_for)): that, at most
-/// [`MAX_CACHE_SECONDS`]; an answer the IdP marked `no-store` or `private` (`None`) for [`MIN_CACHE_SECONDS`].
-/// Isolate memory is no shared cache, and refetching discovery and keys on every sign-in would only slow
-/// sign-ins and load the IdP; five minutes bounds how long a change there goes unseen.
-pub fn memory_lifetime(fresh_for: Option<u64>) -> u64 {
-    fresh_for.map_or(MIN_CACHE_SECONDS, |seconds| seconds.min(MAX_CACHE_SECONDS))
 }
 
 /// A response produced by the core.
@@ -283,89 +170,5 @@ mod tests {
         assert!(!is_navigation(Method::Get, None, Some("application/json")));
         assert!(!is_navigation(Method::Get, None, None));
         assert!(!is_navigation(Method::Post, Some("navigate"), Some("text/html")));
-    }
-
-    #[test]
-    fn cache_lifetimes_follow_cache_control_within_bounds() {
-        assert_eq!(cache_lifetime(None), Some(3_600));
-        assert_eq!(cache_lifetime(Some("public, max-age=7200")), Some(7_200));
-        assert_eq!(cache_lifetime(Some("max-age=10")), Some(300), "not less than 5 min");
-        assert_eq!(cache_lifetime(Some("Public, Max-Age=9999999")), Some(86_400), "not more than a day");
-        assert_eq!(cache_lifetime(Some("no-store")), None);
-        assert_eq!(cache_lifetime(Some("private, max-age=60")), None);
-        assert_eq!(cache_lifetime(Some("max-age=oops")), Some(3_600));
-    }
-
-    #[test]
-    fn runtime_urls_split_like_the_parser() {
-        for u in [
-            "https://site.example/",
-            "https://site.example/a/b?x=1#f",
-            "https://site.example:8443/p%2Fq?",
-            "http://127.0.0.1:8787/docs/",
-            "http://localhost:8787/?a=b",
-            "http://localhost/",
-            "http://[::1]:8787/x",
-        ] {
-            let parsed = url::Url::parse(u).unwrap();
-            assert_eq!(split_runtime_url(u), Some((transport_of(&parsed).unwrap(), parsed.path())), "{u}");
-        }
-        // Not certain at a glance: left to the full parser (which refuses or decides).
-        for u in [
-            "http://site.example/",
-            "http://127.0.0.2/",
-            "http://localhost:/",
-            "http://localhost:80x/",
-            "http://user@localhost/",
-            "https://site.example",
-            "ftp://site.example/",
-            "",
-        ] {
-            assert_eq!(split_runtime_url(u), None, "{u}");
-        }
-    }
-
-    #[test]
-    fn remaining_lifetime_of_a_cache_api_copy() {
-        let now = 1_750_000_000;
-        assert_eq!(remaining_lifetime(Some("1750000600"), now), Some(600));
-        assert_eq!(remaining_lifetime(Some(" 1750000001 "), now), Some(1), "one second left");
-        assert_eq!(remaining_lifetime(Some("1750000042"), now), Some(42), "not raised to the 5 min floor");
-        assert_eq!(remaining_lifetime(Some("1750000000"), now), None, "expired now: a miss");
-        assert_eq!(remaining_lifetime(Some("1749999999"), now), None, "expired: a miss");
-        assert_eq!(remaining_lifetime(Some("99999999999"), now), Some(86_400), "never more than a day");
-        assert_eq!(remaining_lifetime(None, now), None, "stored without the header: a miss");
-        for junk in ["", "soon", "-5", "1750000600.5", "1e10", "18446744073709551616"] {
-            assert_eq!(remaining_lifetime(Some(junk), now), None, "{junk:?}");
-        }
-    }
-
-    #[test]
-    fn cached_copies_fresh_stale_or_unusable() {
-        let now = 1_750_000_000;
-        assert_eq!(cached_copy(Some("1750000600"), now), CachedCopy::Fresh(600));
-        assert_eq!(cached_copy(Some("1750000000"), now), CachedCopy::Stale, "just expired");
-        assert_eq!(cached_copy(Some("1749913601"), now), CachedCopy::Stale, "within a day of expiring");
-        assert_eq!(cached_copy(Some("1749913600"), now), CachedCopy::Unusable, "a day past its freshness");
-        assert_eq!(cached_copy(None, now), CachedCopy::Unusable, "stored without the header");
-        assert_eq!(cached_copy(Some("soon"), now), CachedCopy::Unusable);
-    }
-
-    #[test]
-    fn memory_lifetimes() {
-        assert_eq!(memory_lifetime(Some(600)), 600);
-        assert_eq!(memory_lifetime(Some(42)), 42, "what remains of a Cache API copy");
-        assert_eq!(memory_lifetime(Some(10_000_000)), 86_400);
-        assert_eq!(memory_lifetime(None), 300, "no-store: the 5 min floor");
-        assert_eq!(memory_lifetime(cache_lifetime(None)), 3_600, "no Cache-Control: 1 h");
-    }
-
-    #[test]
-    fn transports() {
-        let t = |u: &str| transport_of(&url::Url::parse(u).unwrap());
-        assert_eq!(t("https://site.example/"), Some(Transport::Https));
-        assert_eq!(t("http://127.0.0.1:8787/"), Some(Transport::LoopbackHttp));
-        assert_eq!(t("http://localhost:8787/"), Some(Transport::LoopbackHttp));
-        assert_eq!(t("http://site.example/"), None);
     }
 }

@@ -2,17 +2,20 @@
 
 pub mod assertion;
 pub mod b64;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod facebook;
+pub mod fetch;
 pub mod flow;
 pub mod html;
 pub mod http;
 pub mod json;
 pub mod oidc;
 pub mod path;
-pub mod platform;
 pub mod policy;
+pub mod ports;
 pub mod routing;
 pub mod secret;
 pub mod session;
+pub mod url;

@@ -13,7 +13,7 @@
 //! answers with what remains of that lifetime as `fresh_for`, which is how long the isolate then keeps it in
 //! memory. A copy past that time is kept for the stale window (24 h) but used only when the IdP cannot answer
 //! (stale-if-error, for isolates that never saw the document); a copy without the header counts as a miss. A
-//! refetch ([`CachePolicy::DocumentRefetch`](crate::core::platform::CachePolicy::DocumentRefetch), after an unknown `kid`) always goes to the IdP.
+//! refetch ([`CachePolicy::DocumentRefetch`](crate::core::fetch::CachePolicy::DocumentRefetch), after an unknown `kid`) always goes to the IdP.
 //!
 //! Built on web-sys and direct bindings (`fetch`, `caches.open`) rather than workers-rs's `Fetch`,
 //! `RequestInit` and `Cache`, whose conversions carry every Cloudflare `cf` option (about 10 KB of wasm).
@@ -28,9 +28,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::Delay;
 
-use crate::core::flow::STALE_WHILE_REVALIDATE_SECONDS;
-use crate::core::http::{cache_lifetime, cached_copy, CachedCopy, DOCUMENT_MAC_HEADER, FRESH_UNTIL_HEADER};
-use crate::core::platform::{FetchError, HttpRequest, HttpResponse};
+use crate::core::cache::STALE_WHILE_REVALIDATE_SECONDS;
+use crate::core::cache::{cache_lifetime, cached_copy, CachedCopy, DOCUMENT_MAC_HEADER, FRESH_UNTIL_HEADER};
+use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
 use crate::core::session::codec::KeyRing;
 use crate::platform::bindings::{self, error_message};
 

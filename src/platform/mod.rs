@@ -13,16 +13,16 @@ use std::time::Duration;
 
 use worker::{console_error, console_warn, event, Context, Env, Headers, Request, Response, Result};
 
+use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
 use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_to_https, Flow, Gate, GateRequest};
-use crate::core::http::{self as core_http, is_navigation, split_runtime_url, transport_of, Method, Outcome};
+use crate::core::http::{self as core_http, is_navigation, Method, Outcome};
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
-use crate::core::platform::{
-    Clock, CryptoError, FetchError, HttpClient, HttpRequest, HttpResponse, Log, RevocationPage, Rng, Secrets,
-    SignatureVerifier,
-};
+use crate::core::ports::{Clock, CryptoError, HttpClient, Log, Rng, Secrets, SignatureVerifier};
 use crate::core::secret::Secret;
 use crate::core::session::revocation::Revocation;
+use crate::core::session::revocation::RevocationPage;
 use crate::core::session::revocation_state::Reload;
+use crate::core::url::{split_runtime_url, transport_of};
 
 /// Binding of the static assets (`[assets] binding` in wrangler.toml).
 const ASSETS_BINDING: &str = "ASSETS";
@@ -375,7 +375,7 @@ impl Secrets for WorkerPlatform<'_> {
     }
 }
 
-impl crate::core::platform::RevocationStore for WorkerPlatform<'_> {
+impl crate::core::ports::RevocationStore for WorkerPlatform<'_> {
     async fn record_revocation(
         &self,
         revocation: &Revocation,

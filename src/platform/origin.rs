@@ -33,7 +33,7 @@ fn js(e: JsValue) -> worker::Error {
     worker::Error::JsError(crate::platform::bindings::error_message(&e, "JavaScript error"))
 }
 
-fn crypto(e: crate::core::platform::CryptoError) -> worker::Error {
+fn crypto(e: crate::core::ports::CryptoError) -> worker::Error {
     worker::Error::JsError(e.0)
 }
 

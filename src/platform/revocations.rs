@@ -13,8 +13,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
-use crate::core::platform::{FetchError, RevocationPage};
+use crate::core::fetch::FetchError;
 use crate::core::session::revocation::Revocation;
+use crate::core::session::revocation::RevocationPage;
 
 pub const REVOCATIONS_BINDING: &str = "REVOCATIONS";
 const PREFIX: &str = "rev:";

@@ -10,7 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
-use crate::core::platform::CryptoError;
+use crate::core::ports::CryptoError;
 
 /// Bound on cached imported keys (an IdP publishes a handful; this stops growth from key churn).
 const MAX_CACHED_KEYS: usize = 64;

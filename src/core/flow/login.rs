@@ -5,7 +5,7 @@ use crate::core::error::FlowError;
 use crate::core::flow::{public_page, Flow, FlowResult, LOGIN_PAGE_ASSET};
 use crate::core::http::{Outcome, Request, Response};
 use crate::core::oidc::authorize::AuthorizationRequest;
-use crate::core::platform::Platform;
+use crate::core::ports::Platform;
 use crate::core::routing::parse_email;
 use crate::core::session::cookies::{set_cookie, CookieKind, SameSite, Transport};
 use crate::core::session::record::truncate_chars;

@@ -22,7 +22,7 @@ use crate::core::oidc::id_token::verify_signature;
 use crate::core::oidc::jwks::{select_key, KeySelection};
 use crate::core::oidc::jws::{TokenType, UntrustedJws};
 use crate::core::oidc::logout_token::validate_logout_claims;
-use crate::core::platform::Platform;
+use crate::core::ports::Platform;
 use crate::core::session::cookies::{delete_cookie, CookieKind, Transport};
 use crate::core::session::record::MAX_SID_LEN;
 use crate::core::session::revocation::{Revocation, RevocationKind, RevocationList};

@@ -19,13 +19,14 @@ use url::form_urlencoded;
 use crate::core::b64;
 use crate::core::config::Config;
 use crate::core::error::FlowError;
-use crate::core::http::{transport_of, Method, Outcome, Request, Response};
-use crate::core::platform::{Platform, Rng};
+use crate::core::http::{Method, Outcome, Request, Response};
 use crate::core::policy::{self, Requirement};
+use crate::core::ports::{Platform, Rng};
 use crate::core::session::codec::KeyRing;
 use crate::core::session::cookies::{set_cookie, CookieKind, SameSite, Transport};
 use crate::core::session::record::{Session, SessionState};
 use crate::core::session::return_to::return_to_or_root;
+use crate::core::url::transport_of;
 
 /// Routes under this prefix are handled by the flow; everything else is protected content.
 pub const AUTH_PREFIX: &str = "/auth/";
@@ -34,11 +35,6 @@ pub const STATIC_PREFIX: &str = "/auth/static/";
 pub const LOGIN_PAGE_ASSET: &str = "/auth/static/login";
 pub const SIGNED_OUT_PAGE_ASSET: &str = "/auth/static/signed-out";
 
-/// How long a discovery document or key set keeps being served once it is no longer fresh (its freshness
-/// comes from the IdP's `Cache-Control`, see [`crate::core::http::memory_lifetime`]), while one background
-/// refresh fetches the new one. Past this window a request waits for the refetch (and still falls back to the
-/// old copy when the IdP fails: stale-if-error, however old).
-pub const STALE_WHILE_REVALIDATE_SECONDS: u64 = 86_400;
 /// After a background refresh was started (whether it then failed or not), the next one for the same
 /// document waits at least this long: an IdP that is down is not asked again on every sign-in.
 pub const REFRESH_RETRY_SECONDS: u64 = 30;

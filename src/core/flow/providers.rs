@@ -28,22 +28,24 @@
 //! that never finishes (its request cancelled without being dropped) is given up after
 //! [`IN_FLIGHT_LIMIT_SECONDS`], and the next request fetches again. So no waiter hangs.
 //!
-//! [`Clock::pause`]: crate::core::platform::Clock::pause
+//! [`Clock::pause`]: crate::core::ports::Clock::pause
 //!
-//! [`HttpResponse::fresh_for`]: crate::core::platform::HttpResponse::fresh_for
+//! [`HttpResponse::fresh_for`]: crate::core::fetch::HttpResponse::fresh_for
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
 
+use crate::core::cache::memory_lifetime;
+use crate::core::cache::STALE_WHILE_REVALIDATE_SECONDS;
 use crate::core::config::{Connector, EntraTenancy, Protocol, ENTRA_CONSUMERS_TENANT_ID};
 use crate::core::error::FlowError;
-use crate::core::flow::{Flow, JWKS_REFETCH_COOLDOWN_SECONDS, REFRESH_RETRY_SECONDS, STALE_WHILE_REVALIDATE_SECONDS};
-use crate::core::http::memory_lifetime;
+use crate::core::fetch::{CachePolicy, HttpRequest};
+use crate::core::flow::{Flow, JWKS_REFETCH_COOLDOWN_SECONDS, REFRESH_RETRY_SECONDS};
 use crate::core::oidc::discovery::{parse_provider_metadata_accepting, ProviderMetadata};
 use crate::core::oidc::jwks::{parse_jwks, JwkSet};
-use crate::core::platform::{CachePolicy, HttpRequest, Platform};
+use crate::core::ports::Platform;
 use crate::core::session::memo::VerifiedSessions;
 use crate::core::session::revocation_state::RevocationState;
 

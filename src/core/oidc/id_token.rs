@@ -5,13 +5,12 @@
 //! then every claim rule.
 
 use serde::{Deserialize, Deserializer};
-use sha2::{Digest, Sha256, Sha384, Sha512};
 use thiserror::Error;
 
 use crate::core::b64;
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
 use crate::core::oidc::jws::UntrustedJws;
-use crate::core::platform::SignatureVerifier;
+use crate::core::ports::SignatureVerifier;
 use crate::core::secret::constant_time_eq;
 
 /// Latest representable time we accept in a claim (9999-12-31T23:59:59Z).
@@ -387,22 +386,13 @@ fn validate_claims_with(
     Ok(claims)
 }
 
-/// The digest of `data`, computed in Rust.
-pub fn software_digest(hash: HashAlg, data: &[u8]) -> Vec<u8> {
-    match hash {
-        HashAlg::Sha256 => Sha256::digest(data).to_vec(),
-        HashAlg::Sha384 => Sha384::digest(data).to_vec(),
-        HashAlg::Sha512 => Sha512::digest(data).to_vec(),
-    }
-}
-
 fn left_half_b64(digest: &[u8]) -> String {
     b64::encode(digest.get(..digest.len() / 2).unwrap_or_default())
 }
 
 /// base64url of the left-most half of the hash of `value` (the `at_hash`/`c_hash` construction).
 pub fn half_hash(hash: HashAlg, value: &str) -> String {
-    left_half_b64(&software_digest(hash, value.as_bytes()))
+    left_half_b64(&hash.digest_in_software(value.as_bytes()))
 }
 
 #[cfg(test)]

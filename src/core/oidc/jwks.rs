@@ -36,6 +36,19 @@ pub enum HashAlg {
     Sha512,
 }
 
+impl HashAlg {
+    /// The digest of `data`, computed in Rust (the worker asks WebCrypto for SHA-384/512 instead, see
+    /// [`crate::core::ports::SignatureVerifier::long_digest`]).
+    pub fn digest_in_software(self, data: &[u8]) -> Vec<u8> {
+        use sha2::{Digest, Sha256, Sha384, Sha512};
+        match self {
+            HashAlg::Sha256 => Sha256::digest(data).to_vec(),
+            HashAlg::Sha384 => Sha384::digest(data).to_vec(),
+            HashAlg::Sha512 => Sha512::digest(data).to_vec(),
+        }
+    }
+}
+
 impl Alg {
     /// Exact, case-sensitive match against the allow-list.
     pub fn from_jose(name: &str) -> Option<Alg> {

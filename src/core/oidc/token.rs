@@ -6,8 +6,8 @@ use thiserror::Error;
 use url::form_urlencoded;
 
 use crate::core::config::TokenEndpointAuthMethod;
+use crate::core::fetch::{CachePolicy, HttpRequest, HttpResponse};
 use crate::core::oidc::discovery::ProviderMetadata;
-use crate::core::platform::{CachePolicy, HttpRequest, HttpResponse};
 use crate::core::secret::Secret;
 
 pub const MAX_TOKEN_RESPONSE_BYTES: usize = 128 * 1024;

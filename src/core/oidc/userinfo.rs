@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::core::fetch::{CachePolicy, HttpRequest, HttpResponse};
 use crate::core::oidc::id_token::EmailVerified;
-use crate::core::platform::{CachePolicy, HttpRequest, HttpResponse};
 
 pub const MAX_USERINFO_BYTES: usize = 64 * 1024;
 

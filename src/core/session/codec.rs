@@ -240,7 +240,7 @@ impl KeyRing {
     /// (rotation: copies stored under the previous first key stay good). `fresh_until` is the stored header
     /// too; `false` when either is absent or malformed.
     pub fn verify_document_mac(&self, url: &str, fresh_until: Option<&str>, body: &[u8], mac: Option<&str>) -> bool {
-        let (Some(until), Some(tag)) = (crate::core::http::parse_fresh_until(fresh_until), mac.and_then(b64::decode))
+        let (Some(until), Some(tag)) = (crate::core::cache::parse_fresh_until(fresh_until), mac.and_then(b64::decode))
         else {
             return false;
         };

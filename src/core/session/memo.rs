@@ -80,7 +80,7 @@ impl VerifiedSessions {
 mod tests {
     use super::*;
     use crate::core::config::SessionSettings;
-    use crate::core::platform::{CryptoError, Rng};
+    use crate::core::ports::{CryptoError, Rng};
 
     struct CountingRng;
     impl Rng for CountingRng {

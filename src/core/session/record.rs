@@ -3,15 +3,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::config::SessionSettings;
-use crate::core::platform::Rng;
+use crate::core::ports::Rng;
 use crate::core::session::codec::{KeyRing, Purpose, NONCE_BYTES};
 use crate::core::session::cookies::cookie_values;
+use crate::core::session::revocation::RevocableSession;
+pub use crate::core::session::revocation::{MAX_SID_LEN, MAX_SUB_LEN};
 
 /// Bounds on what an IdP can put into the session.
-pub const MAX_SUB_LEN: usize = 255;
 pub const MAX_NAME_CHARS: usize = 128;
 pub const MAX_EMAIL_LEN: usize = 320;
-pub const MAX_SID_LEN: usize = 255;
 /// The session cookie's value stays under this, whatever the IdP sends (the name and groups are dropped, in
 /// that order, before a login is refused for being too large; the `sid` is never dropped: a session without
 /// it could not be ended by the IdP's logout).
@@ -61,6 +61,24 @@ impl SessionState {
         match self {
             SessionState::Valid(s) | SessionState::ValidRenew(s) => s,
         }
+    }
+}
+
+impl RevocableSession for Session {
+    fn iss(&self) -> &str {
+        &self.iss
+    }
+    fn connector(&self) -> &str {
+        &self.connector
+    }
+    fn sid(&self) -> Option<&str> {
+        self.sid.as_deref()
+    }
+    fn sub(&self) -> &str {
+        &self.sub
+    }
+    fn iat(&self) -> u64 {
+        self.iat
     }
 }
 
@@ -203,7 +221,7 @@ mod tests {
 
     struct Counter(std::cell::Cell<u8>);
     impl Rng for Counter {
-        fn fill(&self, buf: &mut [u8]) -> Result<(), crate::core::platform::CryptoError> {
+        fn fill(&self, buf: &mut [u8]) -> Result<(), crate::core::ports::CryptoError> {
             for b in buf {
                 self.0.set(self.0.get().wrapping_add(1));
                 *b = self.0.get();

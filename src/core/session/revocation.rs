@@ -7,7 +7,19 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::session::record::{Session, MAX_SID_LEN, MAX_SUB_LEN};
+/// Longest IdP session id (`sid`) and subject (`sub`) a session keeps, and so a revocation names.
+pub const MAX_SID_LEN: usize = 255;
+pub const MAX_SUB_LEN: usize = 255;
+
+/// What a revocation is matched against: the identity of a session (implemented by
+/// [`crate::core::session::record::Session`]; a trait so that this module stays below the session record).
+pub trait RevocableSession {
+    fn iss(&self) -> &str;
+    fn connector(&self) -> &str;
+    fn sid(&self) -> Option<&str>;
+    fn sub(&self) -> &str;
+    fn iat(&self) -> u64;
+}
 
 /// What was revoked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,17 +210,22 @@ impl RevocationList {
     }
 
     /// The revocation of exactly this session (used by our own sign-out).
-    pub fn for_session(session: &Session, at: u64) -> Revocation {
-        let connector = session.connector.clone();
-        match &session.sid {
-            Some(sid) => {
-                let (iss, value) = (session.iss.clone(), sid.clone());
-                Revocation { kind: RevocationKind::Sid, iss, value, at, connector, unauthenticated: false }
-            }
+    pub fn for_session(session: &impl RevocableSession, at: u64) -> Revocation {
+        let connector = session.connector().to_string();
+        let iss = session.iss().to_string();
+        match session.sid() {
+            Some(sid) => Revocation {
+                kind: RevocationKind::Sid,
+                iss,
+                value: sid.to_string(),
+                at,
+                connector,
+                unauthenticated: false,
+            },
             None => Revocation {
                 kind: RevocationKind::Session,
-                iss: session.iss.clone(),
-                value: format!("{}\0{}", session.sub, session.iat),
+                iss,
+                value: format!("{}\0{}", session.sub(), session.iat()),
                 at,
                 connector,
                 unauthenticated: false,
@@ -221,31 +238,42 @@ impl RevocationList {
     }
 
     /// Whether the IdP ended this session. Cheap when the list is empty (the common case).
-    pub fn is_revoked(&self, session: &Session) -> bool {
+    pub fn is_revoked(&self, session: &impl RevocableSession) -> bool {
         if self.is_empty() {
             return false;
         }
-        let iss = session.iss.as_str();
-        if let Some(sid) = &session.sid {
+        let iss = session.iss();
+        if let Some(sid) = session.sid() {
             if self.sids.get(iss).is_some_and(|m| m.contains_key(sid)) {
                 return true;
             }
-            if self.connector_sids.get(&session.connector).is_some_and(|m| m.contains_key(sid)) {
+            if self.connector_sids.get(session.connector()).is_some_and(|m| m.contains_key(sid)) {
                 return true;
             }
         }
         if let Some(m) = self.sessions.get(iss) {
-            if m.contains_key(&format!("{}\0{}", session.sub, session.iat)) {
+            if m.contains_key(&format!("{}\0{}", session.sub(), session.iat())) {
                 return true;
             }
         }
-        self.subs.get(iss).and_then(|m| m.get(&session.sub)).is_some_and(|&at| session.iat <= at)
+        self.subs.get(iss).and_then(|m| m.get(session.sub())).is_some_and(|&at| session.iat() <= at)
     }
+}
+
+/// One page of the stored revocations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RevocationPage {
+    pub entries: Vec<Revocation>,
+    /// Entries on this page that could not be read as revocations.
+    pub unreadable: usize,
+    /// Where the next page starts; `None` when this page is the last.
+    pub cursor: Option<String>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::session::record::Session;
 
     fn session(sid: Option<&str>, iat: u64) -> Session {
         Session {

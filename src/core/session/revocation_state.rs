@@ -26,7 +26,7 @@
 
 use std::cell::{Cell, RefCell};
 
-use crate::core::platform::{Log, RevocationStore};
+use crate::core::ports::{Log, RevocationStore};
 use crate::core::session::record::Session;
 use crate::core::session::revocation::{Revocation, RevocationList};
 
@@ -400,8 +400,9 @@ mod tests {
     use std::task::{Context, Poll, Waker};
 
     use super::*;
-    use crate::core::platform::{FetchError, RevocationPage};
+    use crate::core::fetch::FetchError;
     use crate::core::session::revocation::RevocationKind;
+    use crate::core::session::revocation::RevocationPage;
 
     const ISS: &str = "https://idp.example";
     const T: u64 = 1_000_000;

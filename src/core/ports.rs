@@ -1,0 +1,92 @@
+//! The ports: the seam between the sans-IO core and the platform, traits only. Small traits the Workers shell implements with
+//! WebCrypto, `fetch`, `Date.now()` and `crypto.getRandomValues`, and tests implement on the host.
+
+use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
+use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
+use crate::core::secret::Secret;
+use crate::core::session::revocation::{Revocation, RevocationPage};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CryptoError(pub String);
+
+/// Wall clock, in seconds since the Unix epoch.
+pub trait Clock {
+    fn now(&self) -> u64;
+
+    /// A short pause of the calling request, for a request that waits for another one's fetch to finish (see
+    /// `core::flow::providers`): it checks again after each pause. The worker sleeps on a timer of the calling
+    /// request (a few milliseconds): in workerd a request must wait on an event of its own — one woken from
+    /// another request's context would run there, and one with nothing pending is cancelled as hung. The
+    /// default yields once.
+    #[allow(async_fn_in_trait)]
+    async fn pause(&self) {
+        YieldOnce(false).await
+    }
+}
+
+/// A future that is pending once (and asks to be polled again at once), then ready.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
+/// Cryptographically secure randomness.
+pub trait Rng {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), CryptoError>;
+}
+
+/// Verifies a JWS signature with a public JWK. `Ok(false)` = bad signature; `Err` = the key or algorithm
+/// could not be used (treated as a refusal too).
+#[allow(async_fn_in_trait)]
+pub trait SignatureVerifier {
+    async fn verify(&self, alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<bool, CryptoError>;
+
+    /// SHA-384 or SHA-512 of `data` (for `at_hash`/`c_hash` of tokens signed with those hashes; SHA-256 is
+    /// computed in Rust). The default computes it in Rust; the worker asks WebCrypto, which keeps SHA-512's
+    /// code out of the wasm.
+    async fn long_digest(&self, hash: HashAlg, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Ok(hash.digest_in_software(data))
+    }
+}
+
+/// Outgoing HTTP.
+#[allow(async_fn_in_trait)]
+pub trait HttpClient {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, FetchError>;
+}
+
+/// Worker secrets by binding name.
+pub trait Secrets {
+    fn secret(&self, binding: &str) -> Option<Secret<String>>;
+}
+
+/// The shared store of ended sessions (Workers KV in the worker). The core decides everything else (bounds,
+/// single flight, failing closed: [`crate::core::session::revocation_state`]).
+#[allow(async_fn_in_trait)]
+pub trait RevocationStore {
+    /// Persist a revocation for `ttl_seconds` (the longest a session it ends could live).
+    async fn record_revocation(&self, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError>;
+
+    /// One page of what the store holds, from `cursor` (`None`: the first page).
+    async fn list_revocations(&self, cursor: Option<&str>) -> Result<RevocationPage, FetchError>;
+}
+
+/// Operator log (never shown to visitors). Implementations must not be given secrets or tokens.
+pub trait Log {
+    fn warn(&self, message: &str);
+}
+
+/// Everything the flow needs from the platform.
+pub trait Platform: Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log + RevocationStore {}
+impl<T: Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log + RevocationStore> Platform for T {}
