@@ -12,7 +12,7 @@ use edge_auth::core::oidc::jwks::{parse_jwks, select_key, Alg, KeySelection, MAX
 use edge_auth::core::oidc::jws::UntrustedJws;
 use edge_auth::core::oidc::token::{choose_auth_method, parse_token_response, TokenRequest};
 use edge_auth::core::oidc::userinfo::parse_userinfo;
-use edge_auth::core::platform::HttpResponse;
+use edge_auth::core::fetch::HttpResponse;
 use edge_auth::core::secret::Secret;
 use edge_auth_fuzz::fixtures::{ACME_ISSUER, LOOPBACK_ISSUER, PARTNER_ISSUER};
 use libfuzzer_sys::fuzz_target;
