@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::core::b64;
-use crate::core::config::ConfigError;
+use crate::core::config::error::ConfigError;
 use crate::core::session::record::Session;
 
 pub const ASSERTION_KEY_BINDING: &str = "ASSERTION_SIGNING_KEY";

@@ -5,7 +5,6 @@
 //! matching rule need a session and nothing more. The canonical request path is decided on under every reading
 //! an origin could take of it ([`requirement`]), and the stricter answer wins.
 
-use crate::core::config::{ConfigError, Connector, ConnectorKind};
 use crate::core::path;
 use crate::core::routing::{normalize_domain, parse_email};
 use crate::core::session::record::Session;
@@ -13,65 +12,36 @@ use crate::core::session::record::Session;
 /// Groups kept in the session (only those some rule mentions, at most this many).
 pub const MAX_SESSION_GROUPS: usize = 16;
 
+/// One rule as written (read by `config::policies`, which owns the field reader).
 #[derive(Debug)]
 pub(crate) struct RawPolicy {
-    path: String,
-    public: bool,
-    emails: Vec<String>,
-    domains: Vec<String>,
-    groups: Vec<String>,
+    pub(crate) path: String,
+    pub(crate) public: bool,
+    pub(crate) emails: Vec<String>,
+    pub(crate) domains: Vec<String>,
+    pub(crate) groups: Vec<String>,
 }
 
-/// Read the `policies` list (see `config.rs` for the field reader's error conventions).
-pub(crate) fn read_policies(value: &serde_json::Value) -> Result<Vec<RawPolicy>, ConfigError> {
-    let items = value.as_array().ok_or_else(|| ConfigError::top("policies", "must be a list of rules"))?;
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let obj =
-            item.as_object().ok_or_else(|| ConfigError::top(format!("policies[{i}]"), "must be a JSON object"))?;
-        let field = |name: &str| format!("policies[{i}].{name}");
-        for key in obj.keys() {
-            if !["path", "public", "emails", "domains", "groups"].contains(&key.as_str()) {
-                return Err(ConfigError::top(
-                    field(key),
-                    format!("unknown field `{key}`, expected one of `path`, `public`, `emails`, `domains`, `groups`"),
-                ));
-            }
-        }
-        let list = |name: &str| -> Result<Vec<String>, ConfigError> {
-            match obj.get(name) {
-                None | Some(serde_json::Value::Null) => Ok(vec![]),
-                Some(serde_json::Value::Array(a)) => a
-                    .iter()
-                    .enumerate()
-                    .map(|(j, v)| {
-                        v.as_str().map(str::to_string).ok_or_else(|| {
-                            ConfigError::top(format!("policies[{i}].{name}[{j}]"), "invalid type, expected a string")
-                        })
-                    })
-                    .collect(),
-                Some(_) => Err(ConfigError::top(field(name), "invalid type, expected a list of strings")),
-            }
-        };
-        let path = obj
-            .get("path")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| ConfigError::top(field("path"), "missing field `path` (a string)"))?
-            .to_string();
-        let public = match obj.get("public") {
-            None | Some(serde_json::Value::Null) => false,
-            Some(serde_json::Value::Bool(b)) => *b,
-            Some(_) => return Err(ConfigError::top(field("public"), "invalid type, expected true or false")),
-        };
-        out.push(RawPolicy {
-            path,
-            public,
-            emails: list("emails")?,
-            domains: list("domains")?,
-            groups: list("groups")?,
-        });
+/// What validating the rules needs to know of each connector (group grants name the connector that may
+/// assert them).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GroupSource<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) asserts_groups: bool,
+}
+
+/// A rule that cannot be used: the field path inside `policies` and why (`config` turns it into its
+/// `ConfigError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PolicyError {
+    pub(crate) field: String,
+    pub(crate) reason: String,
+}
+
+impl PolicyError {
+    fn top(field: impl Into<String>, reason: impl Into<String>) -> PolicyError {
+        PolicyError { field: field.into(), reason: reason.into() }
     }
-    Ok(out)
 }
 
 /// A rule's path, canonicalised at load (as requests are, see [`crate::core::path`]), with its form under each
@@ -229,38 +199,38 @@ impl<'a> Rules<'a> {
 }
 
 /// Validate the rules against the connectors (group grants name the connector that may assert them).
-pub(crate) fn parse_policies(raw: Vec<RawPolicy>, connectors: &[Connector]) -> Result<Vec<Policy>, ConfigError> {
+pub(crate) fn parse_policies(raw: Vec<RawPolicy>, connectors: &[GroupSource<'_>]) -> Result<Vec<Policy>, PolicyError> {
     let mut out = Vec::with_capacity(raw.len());
     for (i, p) in raw.into_iter().enumerate() {
         let field = |name: &str| format!("policies[{i}].{name}");
         let path = parse_pattern(&p.path).map_err(|why| {
-            ConfigError::top(
+            PolicyError::top(
                 field("path"),
                 format!("{:?} must be an absolute path, optionally ending in /*: {why}", p.path),
             )
         })?;
         let access = if p.public {
             if !(p.emails.is_empty() && p.domains.is_empty() && p.groups.is_empty()) {
-                return Err(ConfigError::top(
+                return Err(PolicyError::top(
                     field("public"),
                     "a public path cannot also list emails, domains or groups",
                 ));
             }
             if path.prefix && (path.canonical.is_empty() || path::fold(&path.canonical).starts_with("/auth")) {
-                return Err(ConfigError::top(field("path"), "the whole site or /auth cannot be made public this way"));
+                return Err(PolicyError::top(field("path"), "the whole site or /auth cannot be made public this way"));
             }
             Access::Public
         } else {
             let mut domains = Vec::new();
             for (j, d) in p.domains.iter().enumerate() {
                 domains.push(normalize_domain(d).ok_or_else(|| {
-                    ConfigError::top(format!("policies[{i}].domains[{j}]"), format!("{d:?} is not a valid domain name"))
+                    PolicyError::top(format!("policies[{i}].domains[{j}]"), format!("{d:?} is not a valid domain name"))
                 })?);
             }
             let mut emails = Vec::new();
             for (j, e) in p.emails.iter().enumerate() {
                 let parsed = parse_email(e).map_err(|why| {
-                    ConfigError::top(format!("policies[{i}].emails[{j}]"), format!("{e:?} is not an address: {why}"))
+                    PolicyError::top(format!("policies[{i}].emails[{j}]"), format!("{e:?} is not an address: {why}"))
                 })?;
                 emails.push(parsed.address().to_ascii_lowercase());
             }
@@ -268,14 +238,14 @@ pub(crate) fn parse_policies(raw: Vec<RawPolicy>, connectors: &[Connector]) -> R
             for (j, g) in p.groups.iter().enumerate() {
                 groups.push(
                     qualify_group(g, connectors).map_err(|why| {
-                        ConfigError::top(format!("policies[{i}].groups[{j}]"), format!("{g:?}: {why}"))
+                        PolicyError::top(format!("policies[{i}].groups[{j}]"), format!("{g:?}: {why}"))
                     })?,
                 );
             }
             Access::Restricted { emails, domains, groups }
         };
         if let Some(j) = out.iter().position(|other: &Policy| other.access != access && path.confusable(&other.path)) {
-            return Err(ConfigError::top(
+            return Err(PolicyError::top(
                 field("path"),
                 format!(
                     "{} and policies[{j}].path {} name the same path for an origin that ignores letter case or the \
@@ -293,7 +263,7 @@ pub(crate) fn parse_policies(raw: Vec<RawPolicy>, connectors: &[Connector]) -> R
 
 /// A group grant as `connector_id:group`. A plain `group` names the only connector when there is exactly
 /// one; with several it is ambiguous (any of them could assert it) and refused.
-fn qualify_group(grant: &str, connectors: &[Connector]) -> Result<String, String> {
+fn qualify_group(grant: &str, connectors: &[GroupSource<'_>]) -> Result<String, String> {
     let (connector, group) = match (grant.split_once(':'), connectors) {
         (Some((id, group)), _) => {
             (connectors.iter().find(|c| c.id == id).ok_or_else(|| format!("no connector has the id {id:?}"))?, group)
@@ -303,14 +273,14 @@ fn qualify_group(grant: &str, connectors: &[Connector]) -> Result<String, String
             return Err(format!(
                 "with several connectors, write \"connector_id:group\" (e.g. \"{}:{grant}\"): any IdP could \
                  assert a plain group",
-                connectors.first().map(|c| c.id.as_str()).unwrap_or_default()
+                connectors.first().map(|c| c.id).unwrap_or_default()
             ))
         }
     };
     if group.is_empty() {
         return Err("the group name is empty".into());
     }
-    if matches!(connector.kind, ConnectorKind::Facebook | ConnectorKind::Google) {
+    if !connector.asserts_groups {
         return Err(format!("connector {:?} asserts no groups, so this could never match", connector.id));
     }
     Ok(format!("{}:{group}", connector.id))
@@ -503,7 +473,7 @@ mod tests {
     use super::*;
 
     /// Connectors `(id, kind)` with the fields each kind needs.
-    fn connectors(specs: &[(&str, &str)]) -> Vec<Connector> {
+    fn connectors(specs: &[(&str, &str)]) -> Vec<crate::core::config::connector::Connector> {
         let list: Vec<String> = specs
             .iter()
             .map(|(id, kind)| {
@@ -516,8 +486,8 @@ mod tests {
         crate::core::config::Config::from_json(&format!(r#"{{"connectors":[{}]}}"#, list.join(","))).unwrap().connectors
     }
 
-    fn parse_with(json: &str, specs: &[(&str, &str)]) -> Result<Vec<Policy>, ConfigError> {
-        parse_policies(read_policies(&serde_json::from_str(json).unwrap()).unwrap(), &connectors(specs))
+    fn parse_with(json: &str, specs: &[(&str, &str)]) -> Result<Vec<Policy>, crate::core::config::error::ConfigError> {
+        crate::core::config::policies::read_policies(&serde_json::from_str(json).unwrap(), &connectors(specs))
     }
 
     /// Rules for a configuration with the one connector `c`.

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::core::config::check_endpoint_url;
+use crate::core::config::urls::check_endpoint_url;
 
 pub const MAX_DISCOVERY_BYTES: usize = 256 * 1024;
 

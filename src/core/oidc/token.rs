@@ -5,7 +5,7 @@ use serde::Deserialize;
 use thiserror::Error;
 use url::form_urlencoded;
 
-use crate::core::config::TokenEndpointAuthMethod;
+use crate::core::config::connector::TokenEndpointAuthMethod;
 use crate::core::fetch::{CachePolicy, HttpRequest, HttpResponse};
 use crate::core::oidc::discovery::ProviderMetadata;
 use crate::core::secret::Secret;

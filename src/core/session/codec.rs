@@ -27,7 +27,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::core::b64;
-use crate::core::config::ConfigError;
+use crate::core::config::error::ConfigError;
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::config::SessionSettings;
+use crate::core::config::session::SessionSettings;
 use crate::core::ports::Rng;
 use crate::core::session::codec::{KeyRing, Purpose, NONCE_BYTES};
 use crate::core::session::cookies::cookie_values;

@@ -1,0 +1,139 @@
+//! `AUTH_CONFIG`: JSON text -> validated [`Config`].
+//!
+//! Read with one field reader ([`fields`]) so that every error names the connector (by `id`, or by position
+//! when it has none), the field, and why; unknown fields are refused so that a typo (`domian`) is an error,
+//! not a silently ignored setting. By concern: [`connector`] (the validated connector and its kinds),
+//! [`connectors`] (reading and validating one connector, one function per kind), [`session`] (session and
+//! origin settings), [`policies`] (access rules), [`urls`] (issuer and endpoint URLs, domain lists), [`error`].
+
+pub mod connector;
+pub mod connectors;
+pub mod error;
+pub mod fields;
+pub mod policies;
+pub mod session;
+pub mod urls;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+pub use self::connector::{
+    ClaimMapping, Connector, ConnectorKind, EntraSettings, EntraTenancy, Prompt, Protocol, ResponseMode,
+    TokenEndpointAuthMethod, ENTRA_CONSUMERS_TENANT_ID, ENTRA_DEFAULT_AUTHORITY, FACEBOOK_AUTHORIZATION_ENDPOINT,
+    FACEBOOK_GRAPH_ME_ENDPOINT, FACEBOOK_ISSUER, FACEBOOK_TOKEN_ENDPOINT, GOOGLE_ISSUER,
+};
+pub use self::error::ConfigError;
+pub use self::session::{OriginSettings, SessionSettings, DEFAULT_SESSION_LIFETIME_SECONDS};
+pub use self::urls::{check_endpoint_url, is_guid};
+use crate::core::config::connectors::{read_connector, validate_connector};
+use crate::core::config::fields::{kind, Fields};
+use crate::core::config::policies::{read_raw_policies, validate_policies};
+use crate::core::config::session::{check_origin, check_session, read_origin, read_session, RawOrigin};
+use crate::core::policy::{Policy, RawPolicy};
+pub use crate::core::url::is_loopback_host;
+
+/// Default clock leeway for time claims.
+pub const DEFAULT_CLOCK_LEEWAY_SECONDS: u64 = 60;
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub connectors: Vec<Connector>,
+    pub session: SessionSettings,
+    pub clock_leeway_seconds: u64,
+    pub origin: Option<OriginSettings>,
+    pub policies: Vec<Policy>,
+    domain_index: BTreeMap<String, usize>,
+}
+
+impl Config {
+    /// Parse and validate `AUTH_CONFIG` text.
+    pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        if !text.trim_start().starts_with('{') {
+            return Err(ConfigError::top("(document)", "must be a JSON object with a \"connectors\" array"));
+        }
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| ConfigError::top("(document)", format!("not valid JSON: {e}")))?;
+        validate(read_config(&value)?)
+    }
+
+    pub fn connector(&self, id: &str) -> Option<&Connector> {
+        self.connectors.iter().find(|c| c.id == id)
+    }
+
+    /// The connector owning a normalised domain.
+    pub fn connector_for_domain(&self, domain: &str) -> Option<&Connector> {
+        self.domain_index.get(domain).and_then(|&i| self.connectors.get(i))
+    }
+}
+
+/// `AUTH_CONFIG` read (every type error found), not yet validated.
+#[derive(Debug)]
+struct RawConfig {
+    connectors: Vec<Value>,
+    session: SessionSettings,
+    clock_leeway_seconds: Option<u64>,
+    origin: Option<RawOrigin>,
+    policies: Vec<RawPolicy>,
+}
+
+fn read_config(value: &Value) -> Result<RawConfig, ConfigError> {
+    let f = Fields::of(value, "", None, &["connectors", "session", "clock_leeway_seconds", "origin", "policies"])?;
+    let connectors = match f.get("connectors") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(other) => {
+            return Err(f.err("connectors", format!("invalid type: {}, expected a list of connectors", kind(other))))
+        }
+        None => return Err(f.err("connectors", "missing field `connectors`")),
+    };
+    let session = read_session(f.get("session"))?;
+    let origin = read_origin(f.get("origin"))?;
+    let policies = read_raw_policies(f.get("policies"))?;
+    Ok(RawConfig { connectors, session, clock_leeway_seconds: f.opt_u64("clock_leeway_seconds")?, origin, policies })
+}
+
+fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    if raw.connectors.is_empty() {
+        return Err(ConfigError::top("connectors", "at least one connector is required"));
+    }
+    let mut connectors: Vec<Connector> = Vec::with_capacity(raw.connectors.len());
+    let mut domain_index = BTreeMap::new();
+    for (position, value) in raw.connectors.into_iter().enumerate() {
+        let label = value
+            .get("id")
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("#{}", position + 1));
+        let connector = validate_connector(read_connector(&value, &label)?, &label)?;
+        if connectors.iter().any(|c| c.id == connector.id) {
+            return Err(ConfigError::new(Some(&label), "id", "another connector has the same id"));
+        }
+        for (i, domain) in connector.domains.iter().enumerate() {
+            if let Some(&other) = domain_index.get(domain) {
+                let other_id = connectors.get(other).map(|c: &Connector| c.id.as_str()).unwrap_or("?");
+                return Err(ConfigError::new(
+                    Some(&label),
+                    format!("domains[{i}]"),
+                    format!(
+                        "{domain:?} is already owned by connector {other_id:?}; a domain has exactly one connector"
+                    ),
+                ));
+            }
+            domain_index.insert(domain.clone(), connectors.len());
+        }
+        connectors.push(connector);
+    }
+    check_session(&raw.session)?;
+    let origin = check_origin(raw.origin)?;
+    let policies = validate_policies(raw.policies, &connectors)?;
+    let leeway = raw.clock_leeway_seconds.unwrap_or(DEFAULT_CLOCK_LEEWAY_SECONDS);
+    if leeway > 300 {
+        return Err(ConfigError::top("clock_leeway_seconds", "must be at most 300 seconds"));
+    }
+    Ok(Config { connectors, session: raw.session, clock_leeway_seconds: leeway, origin, policies, domain_index })
+}

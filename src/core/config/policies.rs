@@ -1,0 +1,49 @@
+//! `policies` of `AUTH_CONFIG`: each rule read with the config's field reader, then validated by
+//! [`crate::core::policy`] against the connectors (group grants name the connector that may assert them).
+
+use serde_json::Value;
+
+use crate::core::config::connector::Connector;
+use crate::core::config::error::ConfigError;
+use crate::core::config::fields::{kind, Fields};
+use crate::core::policy::{parse_policies, GroupSource, Policy, RawPolicy};
+
+/// Read the `policies` list, as written (types and field names only).
+pub(crate) fn read_raw_policies(value: Option<&Value>) -> Result<Vec<RawPolicy>, ConfigError> {
+    let items = match value {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(ConfigError::top(
+                "policies",
+                format!("invalid type: {}, expected a list of rules", kind(other)),
+            ))
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let prefix = format!("policies[{i}].");
+        let f = Fields::of(item, &prefix, None, &["path", "public", "emails", "domains", "groups"])?;
+        out.push(RawPolicy {
+            path: f.str("path")?,
+            public: f.bool("public")?,
+            emails: f.str_list("emails")?,
+            domains: f.str_list("domains")?,
+            groups: f.str_list("groups")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Validate the rules against the configured connectors.
+pub(crate) fn validate_policies(raw: Vec<RawPolicy>, connectors: &[Connector]) -> Result<Vec<Policy>, ConfigError> {
+    let sources: Vec<GroupSource<'_>> =
+        connectors.iter().map(|c| GroupSource { id: &c.id, asserts_groups: c.kind.asserts_groups() }).collect();
+    parse_policies(raw, &sources).map_err(|e| ConfigError::top(e.field, e.reason))
+}
+
+/// Both steps, for tests of the rules.
+#[cfg(test)]
+pub(crate) fn read_policies(value: &Value, connectors: &[Connector]) -> Result<Vec<Policy>, ConfigError> {
+    validate_policies(read_raw_policies(Some(value))?, connectors)
+}

@@ -1,0 +1,292 @@
+//! `AUTH_CONFIG` as a whole: what is accepted, and how every refusal names the connector and field.
+
+use super::*;
+
+const MINIMAL: &str = r#"{
+  "connectors": [
+    { "id": "acme", "kind": "oidc", "issuer": "https://idp.acme.example",
+      "client_id": "edge", "client_secret_binding": "ACME_CLIENT_SECRET",
+      "domains": ["acme.example", "acme.co.example"] }
+  ]
+}"#;
+
+fn with_connector(patch: &str) -> String {
+    format!(
+        r#"{{"connectors":[{{"id":"acme","kind":"oidc","issuer":"https://idp.acme.example","client_id":"edge","client_secret_binding":"ACME_SECRET","domains":["acme.example"]{patch}}}]}}"#
+    )
+}
+
+#[test]
+fn the_minimal_spec_shape_is_accepted_with_defaults() {
+    let c = Config::from_json(MINIMAL).unwrap();
+    assert_eq!(c.connectors.len(), 1);
+    let acme = &c.connectors[0];
+    assert_eq!(acme.display_name, "acme");
+    assert_eq!(acme.domains, vec!["acme.example", "acme.co.example"]);
+    assert_eq!(acme.discovery_url(), "https://idp.acme.example/.well-known/openid-configuration");
+    assert_eq!(c.session.lifetime_seconds, DEFAULT_SESSION_LIFETIME_SECONDS);
+    assert_eq!(c.clock_leeway_seconds, 60);
+    assert_eq!(c.connector_for_domain("acme.co.example").unwrap().id, "acme");
+    assert!(c.connector_for_domain("other.example").is_none());
+}
+
+#[test]
+fn domains_are_normalised() {
+    let c = Config::from_json(&with_connector("").replace("\"acme.example\"", "\"ACME.Example.\"")).unwrap();
+    assert_eq!(c.connectors[0].domains, vec!["acme.example"]);
+}
+
+#[test]
+fn discovery_suffix_and_trailing_slash() {
+    let c = Config::from_json(
+        &with_connector("")
+            .replace("https://idp.acme.example", "https://idp.acme.example/t/v2.0/.well-known/openid-configuration"),
+    )
+    .unwrap();
+    assert_eq!(c.connectors[0].issuer, "https://idp.acme.example/t/v2.0");
+    let c = Config::from_json(&with_connector("").replace("https://idp.acme.example", "https://idp.acme.example/"))
+        .unwrap();
+    assert_eq!(c.connectors[0].issuer, "https://idp.acme.example/", "issuer kept exactly");
+    assert_eq!(c.connectors[0].discovery_url(), "https://idp.acme.example/.well-known/openid-configuration");
+}
+
+fn error_of(json: &str) -> ConfigError {
+    Config::from_json(json).unwrap_err()
+}
+
+#[test]
+fn errors_name_connector_field_and_reason() {
+    let e = error_of(&with_connector("").replace("https://idp.acme.example", "http://idp.acme.example"));
+    assert_eq!(e.connector.as_deref(), Some("acme"));
+    assert_eq!(e.field, "issuer");
+    assert!(e.reason.contains("https"), "{e}");
+    assert!(e.to_string().contains("connector \"acme\", field `issuer`"), "{e}");
+
+    let e = error_of(&with_connector(r#","domian":["x.example"]"#));
+    assert_eq!(e.connector.as_deref(), Some("acme"));
+    assert!(e.reason.contains("unknown field `domian`"), "{e}");
+
+    let e = error_of(r#"{"connectors":[{"kind":"oidc"}]}"#);
+    assert_eq!(e.connector.as_deref(), Some("#1"));
+    assert!(e.reason.contains("missing field `id`"), "{e}");
+
+    let e = error_of(&with_connector("").replace(r#""domains":["acme.example"]"#, r#""domains":["acme.example", 7]"#));
+    assert_eq!(e.field, "domains[1]");
+
+    let e = error_of(&with_connector("").replace("\"acme.example\"", "\"not a domain\""));
+    assert_eq!(e.field, "domains[0]");
+
+    let e = error_of(&with_connector(r#","token_endpoint_auth_method":"private_key_jwt""#));
+    assert_eq!(e.field, "token_endpoint_auth_method");
+
+    let e = error_of(&with_connector("").replace("\"kind\":\"oidc\"", "\"kind\":\"saml\""));
+    assert_eq!(e.field, "kind");
+
+    let e = error_of(&with_connector("").replace("ACME_SECRET", "s3cr3t value!"));
+    assert_eq!(e.field, "client_secret_binding");
+    assert!(!e.to_string().contains("s3cr3t"), "the supposed secret is not echoed");
+}
+
+#[test]
+fn http_issuer_only_on_loopback() {
+    for ok in ["http://localhost:9000", "http://127.0.0.1:9000", "http://127.9.9.9", "http://[::1]:8080"] {
+        assert!(Config::from_json(&with_connector("").replace("https://idp.acme.example", ok)).is_ok(), "{ok}");
+    }
+    for bad in [
+        "http://10.0.0.1",
+        "http://localhost.evil.example",
+        "http://[::2]",
+        "ftp://idp.example",
+        "idp.example",
+        "https://u:p@idp.example",
+    ] {
+        let e = error_of(&with_connector("").replace("https://idp.acme.example", bad));
+        assert_eq!(e.field, "issuer", "{bad}");
+    }
+}
+
+#[test]
+fn non_ascii_urls_are_refused_before_parsing() {
+    // Fuzzing regression (fuzz/regressions/config/idna-adapter-*): upper-case ASCII next to non-ASCII in
+    // a host reached a debug assertion inside the IDNA adapter.
+    for url in [
+        "https://Aé.example/",
+        "https://idp.exämple",
+        "https://idp.example/é",
+        "https://R%A9ample/",
+        "https://u@R%c3%A9.example/",
+        "http:////NNNNNHHHHHHHH4HHH%F8%ers",
+        "https:///IDP.example/",
+        "https://",
+    ] {
+        assert!(check_endpoint_url(url).is_err(), "{url}");
+    }
+    assert!(check_endpoint_url("https://xn--idp-exmple-c5a.example/").is_ok());
+    assert_eq!(check_endpoint_url("HTTPS://IDP.Example/Path").unwrap().as_str(), "https://idp.example/Path");
+}
+
+#[test]
+fn a_domain_belongs_to_one_connector() {
+    let json = r#"{"connectors":[
+      {"id":"a","kind":"oidc","issuer":"https://a.example","client_id":"x","client_secret_binding":"A","domains":["shared.example"]},
+      {"id":"b","kind":"oidc","issuer":"https://b.example","client_id":"x","client_secret_binding":"B","domains":["Shared.Example"]}]}"#;
+    let e = error_of(json);
+    assert_eq!(e.connector.as_deref(), Some("b"));
+    assert_eq!(e.field, "domains[0]");
+    assert!(e.reason.contains("\"a\""), "{e}");
+    // Every spelling that normalises to the same domain is the same domain.
+    for variant in ["shared.example.", "SHARED.EXAMPLE.", " shared.example "] {
+        let e = error_of(&json.replace("Shared.Example", variant));
+        assert_eq!((e.connector.as_deref(), e.field.as_str()), (Some("b"), "domains[0]"), "{variant:?}");
+    }
+}
+
+#[test]
+fn duplicate_ids_and_empty_lists_are_refused() {
+    let json = r#"{"connectors":[
+      {"id":"a","kind":"oidc","issuer":"https://a.example","client_id":"x","client_secret_binding":"A","domains":["a.example"]},
+      {"id":"a","kind":"oidc","issuer":"https://b.example","client_id":"x","client_secret_binding":"B","domains":["b.example"]}]}"#;
+    assert_eq!(error_of(json).field, "id");
+    assert_eq!(error_of(r#"{"connectors":[]}"#).field, "connectors");
+    assert_eq!(error_of(&with_connector("").replace(r#"["acme.example"]"#, "[]")).field, "domains");
+    assert_eq!(error_of(&with_connector("").replace("\"id\":\"acme\"", "\"id\":\"Acme Corp\"")).field, "id");
+}
+
+#[test]
+fn session_and_leeway_bounds() {
+    let base = with_connector("");
+    let with = |extra: &str| format!("{},{extra}}}", base.trim_end_matches('}'));
+    assert_eq!(
+        Config::from_json(&with(r#""session":{"lifetime_seconds":3600}"#)).unwrap().session.lifetime_seconds,
+        3600
+    );
+    assert_eq!(error_of(&with(r#""session":{"lifetime_seconds":5}"#)).field, "session.lifetime_seconds");
+    assert_eq!(error_of(&with(r#""clock_leeway_seconds":3600"#)).field, "clock_leeway_seconds");
+    assert_eq!(error_of(&with(r#""sesion":{}"#)).field, "sesion");
+}
+
+#[test]
+fn arrays_are_not_read_as_objects() {
+    assert_eq!(error_of(r#"[[{"id":"a"}]]"#).field, "(document)");
+    let e = error_of(r#"{"connectors":[["acme","oidc","edge","S",["a.example"]]]}"#);
+    assert_eq!((e.connector.as_deref(), e.field.as_str()), (Some("#1"), "(connector)"));
+}
+
+#[test]
+fn not_json_is_a_clear_error() {
+    let e = error_of("{not json");
+    assert!(e.to_string().starts_with("AUTH_CONFIG"), "{e}");
+    let e = error_of("");
+    assert!(e.to_string().starts_with("AUTH_CONFIG"), "{e}");
+}
+
+#[test]
+fn extra_scopes_deduplicated_and_validated() {
+    let c = Config::from_json(&with_connector(r#","scopes":["openid","groups","groups","offline_access"]"#)).unwrap();
+    assert_eq!(c.connectors[0].extra_scopes, vec!["groups", "offline_access"]);
+    assert_eq!(error_of(&with_connector(r#","scopes":["a b"]"#)).field, "scopes[0]");
+}
+
+fn one(connector: &str) -> Result<Config, ConfigError> {
+    Config::from_json(&format!(r#"{{"connectors":[{connector}]}}"#))
+}
+
+const BASE: &str = r#""id":"x","client_id":"c","client_secret_binding":"S","domains":["x.example"]"#;
+
+#[test]
+fn entra_tenancies() {
+    let guid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let c = one(&format!(
+        r#"{{{BASE},"kind":"entra","tenant":"organizations","allowed_tenants":["{}"]}}"#,
+        guid.to_uppercase()
+    ))
+    .unwrap();
+    let x = &c.connectors[0];
+    assert_eq!(x.issuer, "https://login.microsoftonline.com/organizations/v2.0");
+    assert_eq!(
+        x.discovery_url(),
+        "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration"
+    );
+    match &x.protocol {
+        Protocol::OpenIdConnect { entra: Some(e), .. } => {
+            assert_eq!(e.tenancy, EntraTenancy::Multi { allowed_tenants: vec![guid.to_string()] })
+        }
+        other => panic!("{other:?}"),
+    }
+    // Multi-tenant authorities need an allow-list: otherwise any tenant in the world could sign in.
+    for t in ["common", "organizations"] {
+        let e = one(&format!(r#"{{{BASE},"kind":"entra","tenant":"{t}"}}"#)).unwrap_err();
+        assert_eq!(e.field, "allowed_tenants", "{t}");
+    }
+    assert!(one(&format!(r#"{{{BASE},"kind":"entra","tenant":"consumers"}}"#)).is_ok());
+    assert!(one(&format!(r#"{{{BASE},"kind":"entra","tenant":"{guid}"}}"#)).is_ok());
+    assert!(one(&format!(r#"{{{BASE},"kind":"entra","tenant":"contoso.onmicrosoft.com"}}"#)).is_ok());
+    assert_eq!(one(&format!(r#"{{{BASE},"kind":"entra"}}"#)).unwrap_err().field, "tenant");
+    assert_eq!(one(&format!(r#"{{{BASE},"kind":"entra","tenant":"no such thing!"}}"#)).unwrap_err().field, "tenant");
+    assert_eq!(
+        one(&format!(r#"{{{BASE},"kind":"entra","tenant":"common","allowed_tenants":["not-a-guid"]}}"#))
+            .unwrap_err()
+            .field,
+        "allowed_tenants[0]"
+    );
+    let national =
+        one(&format!(r#"{{{BASE},"kind":"entra","tenant":"{guid}","authority":"https://login.microsoftonline.us/"}}"#))
+            .unwrap();
+    assert_eq!(national.connectors[0].issuer, format!("https://login.microsoftonline.us/{guid}/v2.0"));
+}
+
+#[test]
+fn google_and_facebook_defaults() {
+    let g = one(&format!(r#"{{{BASE},"kind":"google","hosted_domains":["X.example"]}}"#)).unwrap();
+    assert_eq!(g.connectors[0].issuer, GOOGLE_ISSUER);
+    assert!(
+        matches!(&g.connectors[0].protocol, Protocol::OpenIdConnect { hosted_domains, .. } if hosted_domains == &["x.example"])
+    );
+    let f = one(&format!(r#"{{{BASE},"kind":"facebook"}}"#)).unwrap();
+    assert_eq!(f.connectors[0].issuer, FACEBOOK_ISSUER);
+    assert!(
+        matches!(&f.connectors[0].protocol, Protocol::Facebook { graph_me_endpoint, .. } if graph_me_endpoint == FACEBOOK_GRAPH_ME_ENDPOINT)
+    );
+}
+
+#[test]
+fn fields_of_other_kinds_are_refused_by_name() {
+    let e = one(&format!(r#"{{{BASE},"kind":"oidc","issuer":"https://i.example","tenant":"common"}}"#)).unwrap_err();
+    assert_eq!(e.field, "tenant");
+    assert!(e.reason.contains("entra"), "{e}");
+    assert_eq!(one(&format!(r#"{{{BASE},"kind":"google","claims":{{"email":"mail"}}}}"#)).unwrap_err().field, "claims");
+    assert_eq!(one(&format!(r#"{{{BASE},"kind":"facebook","prompt":"login"}}"#)).unwrap_err().field, "prompt");
+    assert_eq!(one(&format!(r#"{{{BASE},"kind":"facebook","max_age":5}}"#)).unwrap_err().field, "max_age");
+    assert_eq!(one(&format!(r#"{{{BASE},"kind":"oidc"}}"#)).unwrap_err().field, "issuer");
+}
+
+#[test]
+fn oidc_options() {
+    let c = one(&format!(
+        r#"{{{BASE},"kind":"oidc","issuer":"https://i.example","prompt":"select_account","max_age":300,"response_mode":"form_post","claims":{{"email":"mail","name":"display_name"}}}}"#
+    ))
+    .unwrap();
+    let x = &c.connectors[0];
+    assert_eq!(x.prompt, Some(Prompt::SelectAccount));
+    assert_eq!(x.max_age, Some(300));
+    assert_eq!(x.response_mode, ResponseMode::FormPost);
+    assert!(
+        matches!(&x.protocol, Protocol::OpenIdConnect { claims, .. } if claims.email == "mail" && claims.name == "display_name")
+    );
+    assert_eq!(
+        one(&format!(r#"{{{BASE},"kind":"oidc","issuer":"https://i.example","prompt":"always"}}"#)).unwrap_err().field,
+        "prompt"
+    );
+    assert_eq!(
+        one(&format!(r#"{{{BASE},"kind":"oidc","issuer":"https://i.example","response_mode":"fragment"}}"#))
+            .unwrap_err()
+            .field,
+        "response_mode"
+    );
+    assert_eq!(
+        one(&format!(r#"{{{BASE},"kind":"oidc","issuer":"https://i.example","claims":{{"email":""}}}}"#))
+            .unwrap_err()
+            .field,
+        "claims.email"
+    );
+}
