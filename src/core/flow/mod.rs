@@ -1,8 +1,11 @@
 //! The login flow: start, callback, session check, `/auth/me`, logout. Generic over the platform traits,
 //! so the whole flow runs on the host in tests with canned IdP responses and real signatures.
 //!
-//! The hot path (a protected request with a session cookie) is [`authenticate`]: one cookie lookup, one
-//! HMAC, one small JSON decode; no allocation of the request, no IdP round trip.
+//! The hot path (a protected request with a session cookie) is [`gate`]: [`check_session`] finds the cookie,
+//! verifies its seal once per isolate ([`crate::core::session::memo`]: one HMAC and one small JSON decode the
+//! first time, a lookup after), then checks expiry, idle timeout and revocations, and the policy decides;
+//! no IdP round trip, no Durable Object or KV call. [`authenticate`] is the seal-and-expiry check alone (for
+//! `/auth/*` routes that only need to know who is signed in).
 
 mod callback;
 mod login;

@@ -3,9 +3,9 @@
 //! A visitor's browser sends the same session cookie with every request of a page (the document, its styles,
 //! scripts and images). The first request verifies the seal (HMAC or AES-GCM), decodes and parses the
 //! session; the following ones find the identical value here and skip that work. Only values whose seal
-//! verified are remembered, keyed by the cookie's exact value (and checked against its name) (so nothing unverified can be looked
-//! up into a session), and everything that depends on time or on the IdP — expiry, idle timeout,
-//! revocation, policies — is still checked on every request by the caller. The keys cannot change during
+//! verified are remembered, keyed by the cookie's exact value and checked against the cookie's name, so that
+//! nothing unverified can be looked up into a session. Everything that depends on time or on the IdP —
+//! expiry, idle timeout, revocation, policies — is still checked on every request by the caller. The keys cannot change during
 //! an isolate's life (they are read once with the configuration), so a remembered seal stays valid.
 
 use std::cell::RefCell;
