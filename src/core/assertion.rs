@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::core::b64;
 use crate::core::config::error::ConfigError;
+use crate::core::secret::Secret;
 use crate::core::session::record::Session;
 
 pub const ASSERTION_KEY_BINDING: &str = "ASSERTION_SIGNING_KEY";
@@ -175,9 +176,9 @@ struct RawPrivateJwk {
 }
 
 /// The assertion signing key: the private JWK (for WebCrypto import), its public half and its `kid`.
-#[derive(Clone)]
 pub struct AssertionKey {
-    pub private_jwk_json: String,
+    /// The private JWK: only ever handed to WebCrypto's `importKey` (`expose` is the place to audit).
+    pub private_jwk_json: Secret<String>,
     pub public_jwk_json: String,
     pub kid: String,
 }
@@ -208,8 +209,9 @@ impl AssertionKey {
             "kty": "EC", "crv": "P-256", "x": raw.x, "y": raw.y, "kid": kid, "alg": "ES256", "use": "sig"
         })
         .to_string();
-        let private_jwk_json =
-            serde_json::json!({ "kty": "EC", "crv": "P-256", "x": raw.x, "y": raw.y, "d": raw.d }).to_string();
+        let private_jwk_json = Secret::new(
+            serde_json::json!({ "kty": "EC", "crv": "P-256", "x": raw.x, "y": raw.y, "d": raw.d }).to_string(),
+        );
         Ok(AssertionKey { private_jwk_json, public_jwk_json, kid })
     }
 }
@@ -306,7 +308,7 @@ mod tests {
         // RFC 7638 §3.1 example values differ (RSA); this checks determinism and the public half.
         assert_eq!(k.kid, AssertionKey::from_secret(&format!("  {KEY}\n")).unwrap().kid);
         assert!(!k.public_jwk_json.contains("\"d\""));
-        assert!(k.private_jwk_json.contains("\"d\""));
+        assert!(k.private_jwk_json.expose().contains("\"d\""));
         assert!(!format!("{k:?}").contains("fw8pLl"));
         let doc: serde_json::Value = serde_json::from_str(&jwks_document(Some(&k))).unwrap();
         assert_eq!(doc["keys"][0]["kid"], k.kid);

@@ -43,7 +43,7 @@ async fn signing_key(key: &AssertionKey) -> Result<CryptoKey> {
     {
         return Ok(k);
     }
-    let jwk: Object = js_sys::JSON::parse(&key.private_jwk_json).map_err(js)?.unchecked_into();
+    let jwk: Object = js_sys::JSON::parse(key.private_jwk_json.expose()).map_err(js)?.unchecked_into();
     let params = object(&[("name", "ECDSA".into()), ("namedCurve", "P-256".into())]).map_err(crypto)?;
     let usages = Array::of1(&JsValue::from_str("sign"));
     let promise = subtle().map_err(crypto)?.import_key_with_object("jwk", &jwk, &params, false, &usages).map_err(js)?;
