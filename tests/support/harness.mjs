@@ -8,7 +8,7 @@
 //   (await b.get(`${stack.worker.url}/auth/me`)).json();   // { email: 'alice@rs256.example', ... }
 //   await stack.close();                                     // always: disposes Miniflare (no orphan workerd)
 //
-// Used by tests/e2e/*.test.mjs and tests/browser/*.
+// Used by tests/e2e/*/*.test.mjs and tests/browser/*.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import http from 'node:http';

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { assertNoSessionSet, assertRefusal, me } from '../support/assert.mjs';
-import { Browserless, SESSION_COOKIE, startWorker, TX_COOKIE } from '../support/harness.mjs';
-import { expectAccepted, expectRefused, isClientError, loginThrough, OMIT, startHostileStack } from '../support/hostile-op.mjs';
+import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
+import { Browserless, SESSION_COOKIE, startWorker, TX_COOKIE } from '../../support/harness.mjs';
+import { expectAccepted, expectRefused, isClientError, loginThrough, OMIT, startHostileStack } from '../../support/hostile-op.mjs';
 
 let stack;
 let origin;

@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { signedInBrowsers } from '../support/assert.mjs';
-import { rawGet } from '../support/raw-request.mjs';
-import { startOriginStack } from '../support/test-origin.mjs';
+import { signedInBrowsers } from '../../support/assert.mjs';
+import { rawGet } from '../../support/raw-request.mjs';
+import { startOriginStack } from '../../support/test-origin.mjs';
 
 let stack;
 let site;

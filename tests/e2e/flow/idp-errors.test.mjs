@@ -11,9 +11,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { assertNoSessionSet, assertRefusal, me } from '../support/assert.mjs';
-import { ASSETS_DIR, Browserless, TX_COOKIE } from '../support/harness.mjs';
-import { OMIT, startHostileOp } from '../support/hostile-op.mjs';
+import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
+import { ASSETS_DIR, Browserless, TX_COOKIE } from '../../support/harness.mjs';
+import { OMIT, startHostileOp } from '../../support/hostile-op.mjs';
 import {
   guidFrom,
   randomKey,
@@ -22,7 +22,7 @@ import {
   startFacebookOp,
   startGoogleOp,
   startShapeStack,
-} from '../support/provider-shapes.mjs';
+} from '../../support/provider-shapes.mjs';
 
 const MISCONFIGURED = 'Sign-in is misconfigured';
 const SIGN_IN_AGAIN = 'Please sign in again';

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { assertNoSessionSet, assertRefusal, me } from '../support/assert.mjs';
-import { Browserless } from '../support/harness.mjs';
+import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
+import { Browserless } from '../../support/harness.mjs';
 import {
   ENTRA_CONSUMERS_TENANT,
   expectRefusedSignIn,
@@ -19,7 +19,7 @@ import {
   randomKey,
   startEntraOp,
   startShapeStack,
-} from '../support/provider-shapes.mjs';
+} from '../../support/provider-shapes.mjs';
 
 const CONTOSO = guidFrom('tenant:contoso');
 const FABRIKAM = guidFrom('tenant:fabrikam');

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { expectAccepted, startHostileStack } from '../support/hostile-op.mjs';
+import { expectAccepted, startHostileStack } from '../../support/hostile-op.mjs';
 
 const DISCOVERY = '/.well-known/openid-configuration';
 /** Concurrent sign-ins. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
-import { expectAccepted, startHostileStack } from '../support/hostile-op.mjs';
+import { expectAccepted, startHostileStack } from '../../support/hostile-op.mjs';
 
 const CAP = 64 * 1024;
 let stack;
@@ -108,7 +108,7 @@ describe('IdP answers are capped while they stream (512 KiB)', () => {
   let worker;
   const sockets = new Set();
   before(async () => {
-    const { startWorker } = await import('../support/harness.mjs');
+    const { startWorker } = await import('../../support/harness.mjs');
     idp = http.createServer((req, res) => {
       const declared = req.url.startsWith('/declared');
       res.writeHead(200, { 'content-type': 'application/json', ...(declared ? { 'content-length': String(10 * 1024 * 1024) } : {}) });

@@ -23,7 +23,7 @@ import {
   OMIT,
   rawSign,
   startHostileStack,
-} from '../support/hostile-op.mjs';
+} from '../../support/hostile-op.mjs';
 
 let stack;
 let main; // the main provider: an RSA key pinned to RS256 and an EC P-256 key pinned to ES256, both with kids

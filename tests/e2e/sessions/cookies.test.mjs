@@ -9,9 +9,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { me, SESSION_COOKIE } from '../support/assert.mjs';
-import { Browserless, randomKey, startStack, startWorker } from '../support/harness.mjs';
-import { openCookieUnverified, sealCookie } from '../support/hostile-op.mjs';
+import { me, SESSION_COOKIE } from '../../support/assert.mjs';
+import { Browserless, randomKey, startStack, startWorker } from '../../support/harness.mjs';
+import { openCookieUnverified, sealCookie } from '../../support/hostile-op.mjs';
 
 const IDLE = 120;
 const KEY_A = randomKey();

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { assertNoSessionSet, assertRefusal, me } from '../support/assert.mjs';
-import { Browserless, parseForms, SESSION_COOKIE, startIdp, TX_COOKIE } from '../support/harness.mjs';
-import { OMIT, startHostileOp } from '../support/hostile-op.mjs';
-import { expectRefusedSignIn, expectSignedIn, jwtPayload, randomKey, signIn, startShapeStack } from '../support/provider-shapes.mjs';
+import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
+import { Browserless, parseForms, SESSION_COOKIE, startIdp, TX_COOKIE } from '../../support/harness.mjs';
+import { OMIT, startHostileOp } from '../../support/hostile-op.mjs';
+import { expectRefusedSignIn, expectSignedIn, jwtPayload, randomKey, signIn, startShapeStack } from '../../support/provider-shapes.mjs';
 
 let stack;
 let idp; // oidc-provider as in dev (scope claims in the ID token)

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { assertNoSessionSet, assertRefusal, me, SESSION_COOKIE, TX_COOKIE } from '../support/assert.mjs';
-import { Browserless, startStack } from '../support/harness.mjs';
+import { assertNoSessionSet, assertRefusal, me, SESSION_COOKIE, TX_COOKIE } from '../../support/assert.mjs';
+import { Browserless, startStack } from '../../support/harness.mjs';
 
 let stack;
 let origin;

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { assertNoSessionSet, assertRefusal, me, SESSION_COOKIE } from '../support/assert.mjs';
-import { Browserless, randomKey, startStack, startWorker } from '../support/harness.mjs';
+import { assertNoSessionSet, assertRefusal, me, SESSION_COOKIE } from '../../support/assert.mjs';
+import { Browserless, randomKey, startStack, startWorker } from '../../support/harness.mjs';
 
 let stack;
 let origin;

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { me } from '../support/assert.mjs';
-import { expectAccepted, expectRefused, halfHash, OMIT, startHostileStack } from '../support/hostile-op.mjs';
+import { me } from '../../support/assert.mjs';
+import { expectAccepted, expectRefused, halfHash, OMIT, startHostileStack } from '../../support/hostile-op.mjs';
 
 let stack;
 let clientId;

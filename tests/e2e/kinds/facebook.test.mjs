@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
-import { assertNoSessionSet, assertRefusal, me } from '../support/assert.mjs';
-import { Browserless } from '../support/harness.mjs';
+import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
+import { Browserless } from '../../support/harness.mjs';
 import {
   expectRefusedSignIn,
   expectSignedIn,
@@ -19,7 +19,7 @@ import {
   randomKey,
   startFacebookOp,
   startShapeStack,
-} from '../support/provider-shapes.mjs';
+} from '../../support/provider-shapes.mjs';
 
 let stack;
 let fb;

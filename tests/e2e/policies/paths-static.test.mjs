@@ -10,9 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { signedInBrowsers } from '../support/assert.mjs';
-import { ASSETS_DIR, startStack } from '../support/harness.mjs';
-import { rawGet } from '../support/raw-request.mjs';
+import { signedInBrowsers } from '../../support/assert.mjs';
+import { ASSETS_DIR, startStack } from '../../support/harness.mjs';
+import { rawGet } from '../../support/raw-request.mjs';
 
 const BOSS = ['boss@corp.example'];
 const POLICIES = [

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { assertLoopbackCookie, me, SESSION_COOKIE } from '../support/assert.mjs';
-import { Browserless, startStack } from '../support/harness.mjs';
+import { assertLoopbackCookie, me, SESSION_COOKIE } from '../../support/assert.mjs';
+import { Browserless, startStack } from '../../support/harness.mjs';
 
 const ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'];
 

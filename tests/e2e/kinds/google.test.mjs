@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { assertNoSessionSet, assertRefusal, me } from '../support/assert.mjs';
-import { Browserless, TX_COOKIE } from '../support/harness.mjs';
+import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
+import { Browserless, TX_COOKIE } from '../../support/harness.mjs';
 import {
   expectRefusedSignIn,
   expectSignedIn,
@@ -17,7 +17,7 @@ import {
   randomKey,
   startGoogleOp,
   startShapeStack,
-} from '../support/provider-shapes.mjs';
+} from '../../support/provider-shapes.mjs';
 
 const GOOGLE = 'https://accounts.google.com';
 const WORKSPACES = ['acme.example', 'globex.example', 'globex-labs.example', 'initech.example', 'other-ws.example'];

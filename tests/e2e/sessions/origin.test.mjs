@@ -15,9 +15,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { SESSION_COOKIE, me, signedInBrowsers } from '../support/assert.mjs';
-import { Browserless } from '../support/harness.mjs';
-import { startOriginStack } from '../support/test-origin.mjs';
+import { SESSION_COOKIE, me, signedInBrowsers } from '../../support/assert.mjs';
+import { Browserless } from '../../support/harness.mjs';
+import { startOriginStack } from '../../support/test-origin.mjs';
 
 let stack;
 let site; // the worker's origin

@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
-import { Browserless, COMPATIBILITY_DATE, randomKey, startWorker } from '../support/harness.mjs';
+import { Browserless, COMPATIBILITY_DATE, randomKey, startWorker } from '../../support/harness.mjs';
 import {
   DOCUMENT_MAC_HEADER,
   documentMac,
@@ -38,7 +38,7 @@ import {
   generateKey,
   OMIT,
   startHostileStack,
-} from '../support/hostile-op.mjs';
+} from '../../support/hostile-op.mjs';
 
 const DISCOVERY = '/.well-known/openid-configuration';
 const FRESH_UNTIL = 'x-edge-auth-fresh-until';

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { assertRefusal, me } from '../support/assert.mjs';
-import { Browserless, TX_COOKIE } from '../support/harness.mjs';
-import { expectAccepted, expectRefused, generateKey, OMIT, startHostileStack } from '../support/hostile-op.mjs';
+import { assertRefusal, me } from '../../support/assert.mjs';
+import { Browserless, TX_COOKIE } from '../../support/harness.mjs';
+import { expectAccepted, expectRefused, generateKey, OMIT, startHostileStack } from '../../support/hostile-op.mjs';
 
 let stack;
 let origin;

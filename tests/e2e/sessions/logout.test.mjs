@@ -28,10 +28,10 @@ import { after, before, describe, test } from 'node:test';
 
 import * as jose from 'jose';
 
-import { me, SESSION_COOKIE } from '../support/assert.mjs';
-import { ASSETS_DIR, Browserless, COMPATIBILITY_DATE, startStack, startWorker, WORKER_SCRIPT } from '../support/harness.mjs';
-import { b64u, openCookieUnverified, WorkerLog } from '../support/hostile-op.mjs';
-import { expectRefusedSignIn, expectSignedIn, guidFrom, randomKey, startEntraOp, startShapeStack } from '../support/provider-shapes.mjs';
+import { me, SESSION_COOKIE } from '../../support/assert.mjs';
+import { ASSETS_DIR, Browserless, COMPATIBILITY_DATE, startStack, startWorker, WORKER_SCRIPT } from '../../support/harness.mjs';
+import { b64u, openCookieUnverified, WorkerLog } from '../../support/hostile-op.mjs';
+import { expectRefusedSignIn, expectSignedIn, guidFrom, randomKey, startEntraOp, startShapeStack } from '../../support/provider-shapes.mjs';
 
 /** The bounds of src/core/session/revocation_state.rs (RATE_BURST, MAX_REVOCATIONS_PER_CONNECTOR). */
 const RATE_BURST = 20;

@@ -18,9 +18,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 
-import { assertNoSessionSet, assertRefusal, me } from '../support/assert.mjs';
-import { Browserless, SESSION_COOKIE } from '../support/harness.mjs';
-import { expectAccepted, expectRefused, loginThrough, startHostileStack } from '../support/hostile-op.mjs';
+import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
+import { Browserless, SESSION_COOKIE } from '../../support/harness.mjs';
+import { expectAccepted, expectRefused, loginThrough, startHostileStack } from '../../support/hostile-op.mjs';
 
 const UNREACHABLE = { status: 502, code: 'idp_unreachable' };
 /** The worker's timeout on requests to an IdP (src/platform/mod.rs). */
