@@ -16,6 +16,16 @@ export function assertRefusal(r, { status, code, html = true }) {
   }
 }
 
+/**
+ * The worker logged a line matching `re` after `mark` (a WorkerLog position, see harness.mjs): the operator's
+ * reason for a refusal. Returns the line.
+ */
+export async function assertLogged(logs, mark, re, context = '') {
+  const line = await logs.waitFor(re, mark);
+  assert.ok(line, `the worker log explains it with ${re}${context}\nworker log since the mark:\n  ${logs.since(mark).join('\n  ')}`);
+  return line;
+}
+
 /** The response did not set a (non-empty, non-expired) session cookie. */
 export function assertNoSessionSet(r) {
   const sc = r.setCookie(SESSION_COOKIE);

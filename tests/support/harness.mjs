@@ -56,6 +56,38 @@ export async function freePort(host = '127.0.0.1') {
 // Worker (Miniflare 4 / workerd)
 // ------------------------------------------------------------------------------------------------------------
 
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The worker's log lines (console.warn/error of the worker), captured through Miniflare. */
+export class WorkerLog {
+  constructor() {
+    this.entries = [];
+  }
+
+  push(entry) {
+    this.entries.push(entry);
+  }
+
+  mark() {
+    return this.entries.length;
+  }
+
+  /** Wait (up to timeoutMs) for a line after `since` matching `re`; returns it or undefined. */
+  async waitFor(re, since = 0, timeoutMs = 1500) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.entries.slice(since).find((e) => re.test(e.message));
+      if (hit) return hit.message;
+      if (Date.now() > deadline) return undefined;
+      await sleep(10);
+    }
+  }
+
+  since(mark) {
+    return this.entries.slice(mark).map((e) => e.message);
+  }
+}
+
 // Every live Miniflare, so that an interrupted run (Ctrl-C, the test runner's SIGTERM) still stops workerd.
 const liveWorkers = new Set();
 let signalHandlersInstalled = false;
@@ -89,7 +121,7 @@ function installSignalHandlers() {
  *        directory sees the same revocations); default: in memory, private to this worker
  * @param {object} [opts.miniflare]     extra Miniflare options (shallow-merged last)
  * @returns {Promise<{url: string, origin: string, port: number, mf: import('miniflare').Miniflare,
- *           dispose(): Promise<void>}>}  url/origin: "http://127.0.0.1:PORT" (no trailing slash)
+ *           logs: WorkerLog, dispose(): Promise<void>}>}  url/origin: "http://127.0.0.1:PORT" (no trailing slash)
  */
 export async function startWorker({
   config,
@@ -113,6 +145,8 @@ export async function startWorker({
     ...secrets,
   };
   const verbose = !!process.env.EDGE_AUTH_TEST_LOG;
+  // Every worker's log lines are kept (handle.logs), so that a refusal can be checked for its logged reason.
+  const logs = new WorkerLog();
   const opts = {
     host: '127.0.0.1',
     port,
@@ -132,6 +166,10 @@ export async function startWorker({
     log: verbose ? new Log(LogLevel.DEBUG) : new Log(LogLevel.WARN),
     ...(kv ? { kvNamespaces: ['REVOCATIONS'] } : {}),
     ...(kv && kvPersist ? { kvPersist } : {}),
+    handleStructuredLogs: (entry) => {
+      logs.push(entry);
+      if (verbose) console.error(`[worker ${entry.level}] ${entry.message}`);
+    },
     ...miniflare,
   };
   const mf = new Miniflare(opts);
@@ -149,6 +187,8 @@ export async function startWorker({
     origin,
     port: Number(new URL(ready).port),
     mf,
+    /** console.warn/error lines of the worker (unless opts.miniflare.handleStructuredLogs took them) */
+    logs,
     async dispose() {
       if (disposed) return;
       disposed = true;
@@ -263,6 +303,7 @@ export async function startStack({
     return {
       idp,
       worker,
+      logs: worker.logs,
       connectors: described,
       // the first connector of each alg (the per-alg connectors come before extraConnectors)
       byAlg: Object.fromEntries(described.toReversed().map((c) => [c.alg, c])),

@@ -43,7 +43,9 @@ import http from 'node:http';
 import * as jose from 'jose';
 
 import { assertNoSessionSet, assertRefusal, me } from './assert.mjs';
-import { Browserless, freePort, randomKey, SESSION_COOKIE, startWorker, TX_COOKIE } from './harness.mjs';
+import { Browserless, freePort, randomKey, SESSION_COOKIE, startWorker, TX_COOKIE, WorkerLog } from './harness.mjs';
+
+export { WorkerLog };
 
 /** Put in a `claims`/`header`/`authResponse` override to remove that member. */
 export const OMIT = Symbol('omit');
@@ -648,36 +650,6 @@ export async function startHostileOp({
 // The worker in front of hostile providers
 // ------------------------------------------------------------------------------------------------------------
 
-/** The worker's log lines (console.warn/error of the worker), captured through Miniflare. */
-export class WorkerLog {
-  constructor() {
-    this.entries = [];
-  }
-
-  push(entry) {
-    this.entries.push(entry);
-  }
-
-  mark() {
-    return this.entries.length;
-  }
-
-  /** Wait (up to timeoutMs) for a line after `since` matching `re`; returns it or undefined. */
-  async waitFor(re, since = 0, timeoutMs = 1500) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.entries.slice(since).find((e) => re.test(e.message));
-      if (hit) return hit.message;
-      if (Date.now() > deadline) return undefined;
-      await sleep(10);
-    }
-  }
-
-  since(mark) {
-    return this.entries.slice(mark).map((e) => e.message);
-  }
-}
-
 /**
  * One worker with one connector per hostile provider.
  *
@@ -733,23 +705,9 @@ export async function startHostileStack({ connectors, config: configExtra = {}, 
       throw err;
     }
     const config = { connectors: cfgConnectors, ...configExtra };
-    const logs = new WorkerLog();
     let worker;
     try {
-      worker = await startWorker({
-        config,
-        secrets,
-        sessionKeys,
-        port: workerPort,
-        ...workerOpts,
-        miniflare: {
-          handleStructuredLogs: (entry) => {
-            logs.push(entry);
-            if (process.env.EDGE_AUTH_TEST_LOG) console.error(`[worker ${entry.level}] ${entry.message}`);
-          },
-          ...(workerOpts.miniflare || {}),
-        },
-      });
+      worker = await startWorker({ config, secrets, sessionKeys, port: workerPort, ...workerOpts });
     } catch (err) {
       await Promise.allSettled(Object.values(ops).map((o) => o.close()));
       lastErr = err;
@@ -762,7 +720,7 @@ export async function startHostileStack({ connectors, config: configExtra = {}, 
       origin: worker.url,
       ops,
       byId,
-      logs,
+      logs: worker.logs,
       config,
       secrets,
       sessionKeys,

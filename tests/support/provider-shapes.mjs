@@ -989,7 +989,6 @@ export async function startShapeStack(setup, { sessionKeys = randomKey(), worker
     const ops = made.ops;
     const closeOps = () => Promise.allSettled(Object.values(ops).map((o) => o.close()));
     const config = { connectors: made.connectors, ...(made.config || {}) };
-    const logs = new WorkerLog();
     const outbound = [];
     let worker;
     try {
@@ -1001,10 +1000,6 @@ export async function startShapeStack(setup, { sessionKeys = randomKey(), worker
         ...workerOpts,
         miniflare: {
           outboundService: outboundRouter(made.routes || {}, outbound),
-          handleStructuredLogs: (entry) => {
-            logs.push(entry);
-            if (process.env.EDGE_AUTH_TEST_LOG) console.error(`[worker ${entry.level}] ${entry.message}`);
-          },
           ...(workerOpts.miniflare || {}),
         },
       });
@@ -1019,7 +1014,7 @@ export async function startShapeStack(setup, { sessionKeys = randomKey(), worker
       worker,
       origin,
       ops,
-      logs,
+      logs: worker.logs,
       outbound,
       config,
       async close() {

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
+import { assertLogged, assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
 import { Browserless, SESSION_COOKIE, startWorker, TX_COOKIE } from '../../support/harness.mjs';
-import { expectAccepted, expectRefused, isClientError, loginThrough, OMIT, startHostileStack } from '../../support/hostile-op.mjs';
+import { expectAccepted, expectRefused, loginThrough, OMIT, startHostileStack } from '../../support/hostile-op.mjs';
 
 let stack;
 let origin;
@@ -117,7 +117,8 @@ describe('replay', () => {
       await me(replayer, origin, 401);
       await me(b, origin, 200); // the legitimate session is untouched
       assert.equal(redemptions.length, 1, `the worker did not present the code a second time${detail}`);
-      assertRefusal(again, { status: isClientError, code: ['login_expired', 'state_mismatch'] });
+      assertRefusal(again, { status: 400, code: 'login_expired' });
+      assert.ok(logLines().some((l) => /login_expired \(the login transaction was already used/.test(l)), `refused as a replay${detail}`);
     },
   );
 
@@ -129,7 +130,8 @@ describe('replay', () => {
       await me(b, origin, 200);
       assert.equal(again.setCookie(SESSION_COOKIE)?.value ?? '', '', `a session cookie was set by the replay${detail}`);
       await me(replayer, origin, 401);
-      assertRefusal(again, { status: isClientError, code: ['login_expired', 'state_mismatch'] });
+      assertRefusal(again, { status: 400, code: 'login_expired' });
+      assert.ok(logLines().some((l) => /login_expired \(the login transaction was already used/.test(l)), `refused as a replay${detail}`);
       assert.equal(redemptions.length, 1, `the code was redeemed once${detail}`);
     },
   );
@@ -168,10 +170,13 @@ describe('replay', () => {
 
   test(
     'the same callback replayed on another isolate, provider redeems codes twice -> must not create a session',
-    { todo: 'the spent-state guard is per isolate: another isolate accepts the replay while the transaction cookie lives (10 min)' },
+    // The one known gap of the suite, kept visible as its only `todo` (issue 13): the spent-state guard is per
+    // isolate, so another isolate accepts the replay while the transaction cookie lives (10 min). The body
+    // asserts what the fix must give; it runs (and fails) on every run, reported as todo.
+    { todo: 'issue 13: the spent-state guard is per isolate; another isolate accepts the replay while the transaction cookie lives (10 min)' },
     async () => {
       const { again } = await replayOnAnotherIsolate('lenient');
-      assertRefusal(again, { status: isClientError, code: ['login_expired', 'state_mismatch'] });
+      assertRefusal(again, { status: 400, code: 'login_expired' });
     },
   );
 
@@ -244,20 +249,45 @@ describe('response_mode=form_post', () => {
     await me(b, origin, 200);
     const replayer = new Browserless();
     replayer.setCookie(TX_COOKIE, tx, { url: origin });
+    const mark = stack.logs.mark();
     const again = await replayer.submit(callbackUrl, callbackForm, { from: op.issuer });
-    assertRefusal(again, { status: isClientError, code: ['login_expired', 'state_mismatch'] });
+    assertRefusal(again, { status: 400, code: 'login_expired' });
+    await assertLogged(stack.logs, mark, /POST \/auth\/callback: login_expired \(the login transaction was already used/);
     assertNoSessionSet(again);
     await me(replayer, origin, 401);
     assert.equal(op.tokenRequests.filter((t) => t.code === callbackForm.code).length, 1);
   });
-  test('the response sent as a GET query instead of the expected POST, replayed -> refused', async () => {
+  test('the response of a fresh transaction sent as a GET query instead of the expected POST -> 400 invalid_callback, the code never redeemed', async () => {
+    // A fresh transaction (not spent by an earlier POST): only the response-mode rule can refuse this one.
+    const op = stack.ops.formpost;
     const { b, callbackUrl, callbackForm } = await upToCallback('formpost');
-    const first = await b.submit(callbackUrl, callbackForm, { from: stack.ops.formpost.issuer });
-    assert.equal(first.status, 302, first.describe());
     const asQuery = new URL(callbackUrl);
     for (const [k, v] of Object.entries(callbackForm)) asQuery.searchParams.set(k, v);
-    const again = await b.navigate(asQuery.href);
-    assertRefusal(again, { status: isClientError, code: ['login_expired', 'state_mismatch'] });
-    await me(b, origin, 200);
+    const mark = stack.logs.mark();
+    const before = op.count('/token');
+    const r = await b.navigate(asQuery.href);
+    assertRefusal(r, { status: 400, code: 'invalid_callback' });
+    await assertLogged(stack.logs, mark, /GET \/auth\/callback: invalid_callback/);
+    assertNoSessionSet(r);
+    assert.equal(op.count('/token'), before, 'the code taken from the URL was not redeemed');
+    await me(b, origin, 401);
+    // The transaction is spent by the refusal: the genuine POST that follows is a replay.
+    const late = await b.submit(callbackUrl, callbackForm, { from: op.issuer });
+    assertRefusal(late, { status: 400, code: 'login_expired' });
+    await me(b, origin, 401);
+  });
+  test('a query-mode connector refuses the response POSTed as a form -> 400 invalid_callback, the code never redeemed', async () => {
+    const op = stack.ops.plain;
+    const { b, callbackUrl } = await upToCallback('plain');
+    const u = new URL(callbackUrl);
+    const fields = Object.fromEntries(u.searchParams);
+    const mark = stack.logs.mark();
+    const before = op.count('/token');
+    const r = await b.submit(`${u.origin}${u.pathname}`, fields, { from: op.issuer });
+    assertRefusal(r, { status: 400, code: 'invalid_callback' });
+    await assertLogged(stack.logs, mark, /POST \/auth\/callback: invalid_callback/);
+    assertNoSessionSet(r);
+    assert.equal(op.count('/token'), before, 'the code taken from the form was not redeemed');
+    await me(b, origin, 401);
   });
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { assertNoSessionSet, assertRefusal, me, SESSION_COOKIE, TX_COOKIE } from '../../support/assert.mjs';
+import { assertLogged, assertNoSessionSet, assertRefusal, me, SESSION_COOKIE, TX_COOKIE } from '../../support/assert.mjs';
 import { Browserless, startStack } from '../../support/harness.mjs';
 
 let stack;
@@ -27,8 +27,6 @@ async function upToCallback(b = new Browserless(), opts = {}) {
   assert.ok(cb.searchParams.get('state'), `state in ${cb}`);
   return { b, cb, ...res };
 }
-
-const isClientError = (s) => s >= 400 && s < 500;
 
 test('sanity: the untouched callback signs in', async () => {
   const { b, cb } = await upToCallback();
@@ -93,54 +91,78 @@ test('the iss response parameter must be the issuer: 400 issuer_mismatch', async
   await me(b, origin, 401);
 });
 
-test('IdP error=access_denied (user aborted at the IdP) is shown as a page: idp_error', async () => {
+test('IdP error=access_denied (user aborted at the IdP) is shown as a page: 403 idp_error', async () => {
   const b = new Browserless();
+  const mark = stack.logs.mark();
   const { response: r, callbackUrl } = await b.login({ worker: origin, email: EMAIL, abortAt: 'login' });
   assert.equal(new URL(callbackUrl).searchParams.get('error'), 'access_denied');
-  assertRefusal(r, { status: isClientError, code: 'idp_error' });
+  assertRefusal(r, { status: 403, code: 'idp_error' });
   assert.match(r.body, /<html|<!doctype/i, r.describe());
   assert.equal(r.headers.get('location'), null, 'a page, not a redirect');
   assertNoSessionSet(r);
+  await assertLogged(stack.logs, mark, /idp_error \(the IdP returned error "access_denied"\)/);
   await me(b, origin, 401);
 });
 
-test('IdP error at the consent step is an idp_error page too', async () => {
+test('IdP error at the consent step is an idp_error page too: 403', async () => {
   const b = new Browserless();
+  const mark = stack.logs.mark();
   const { response: r } = await b.login({ worker: origin, email: EMAIL, abortAt: 'consent' });
-  assertRefusal(r, { status: isClientError, code: 'idp_error' });
+  assertRefusal(r, { status: 403, code: 'idp_error' });
   assertNoSessionSet(r);
+  await assertLogged(stack.logs, mark, /idp_error \(the IdP returned error "access_denied"\)/);
   await me(b, origin, 401);
 });
 
-test('a forged error response with a wrong state does not pass as the IdP', async () => {
-  const { b, cb } = await upToCallback();
+test('a forged error response with a wrong state does not pass as the IdP: 400 state_mismatch', async () => {
+  // A login is under way (its transaction cookie is in the jar); the forged answer names another state.
+  const { b } = await upToCallback();
   const forged = new URL('/auth/callback', origin);
   forged.searchParams.set('error', 'access_denied');
   forged.searchParams.set('state', 'forged-state-value');
+  const mark = stack.logs.mark();
   const r = await b.navigate(forged.href);
-  assert.ok(isClientError(r.status), r.describe());
-  assert.ok(r.errorCode, `X-Edge-Auth-Error present\n${r.describe()}`);
+  assertRefusal(r, { status: 400, code: 'state_mismatch' });
   assertNoSessionSet(r);
+  await assertLogged(stack.logs, mark, /state_mismatch/);
   await me(b, origin, 401);
-  assert.ok(cb.searchParams.get('code'));
 });
 
-test('the callback is single use: replaying it is refused and the session stays valid', async () => {
+test('the callback is single use: replayed with its transaction cookie it is refused (already used), the session stays valid', async () => {
   const { b, cb } = await upToCallback();
+  const tx = b.getCookie(TX_COOKIE, origin);
+  assert.ok(tx, 'the login set the transaction cookie');
   const first = await b.navigate(cb.href);
   assert.equal(first.status, 302, first.describe());
   const session = b.getCookie(SESSION_COOKIE, origin);
   assert.ok(session);
+  assert.equal(b.getCookie(TX_COOKIE, origin), undefined, 'the callback cleared the transaction cookie');
+  // A real replay: the same callback URL with the same (still unexpired, validly sealed) transaction cookie.
+  b.setCookie(TX_COOKIE, tx, { url: origin });
+  const mark = stack.logs.mark();
   const again = await b.navigate(cb.href);
-  assertRefusal(again, { status: isClientError, code: ['login_expired', 'state_mismatch'] });
+  assertRefusal(again, { status: 400, code: 'login_expired' });
+  await assertLogged(stack.logs, mark, /login_expired \(the login transaction was already used/);
   assert.equal(b.getCookie(SESSION_COOKIE, origin), session, 'the existing session cookie is untouched');
   await me(b, origin, 200);
 });
 
-test('a bare /auth/callback is a 4xx page with an error code', async () => {
+test('the callback replayed without the transaction cookie (cleared by the first) is refused: 400 login_expired', async () => {
+  const { b, cb } = await upToCallback();
+  const first = await b.navigate(cb.href);
+  assert.equal(first.status, 302, first.describe());
+  const mark = stack.logs.mark();
+  const again = await b.navigate(cb.href);
+  assertRefusal(again, { status: 400, code: 'login_expired' });
+  await assertLogged(stack.logs, mark, /login_expired \(no valid login transaction cookie/);
+  await me(b, origin, 200);
+});
+
+test('a bare /auth/callback (no transaction, no parameters) is 400 login_expired', async () => {
   const b = new Browserless();
+  const mark = stack.logs.mark();
   const r = await b.navigate(`${origin}/auth/callback`);
-  assert.ok(r.errorCode, `X-Edge-Auth-Error present\n${r.describe()}`);
-  assertRefusal(r, { status: isClientError, code: r.errorCode });
+  assertRefusal(r, { status: 400, code: 'login_expired' });
   assertNoSessionSet(r);
+  await assertLogged(stack.logs, mark, /GET \/auth\/callback: login_expired/);
 });
