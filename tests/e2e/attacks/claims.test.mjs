@@ -237,12 +237,11 @@ describe('email', () => {
   test('a subdomain of the connector\'s domain (sub.main.example) -> 403 email_domain_mismatch', async () => {
     await refuseEmail({ email: 'alice@sub.main.example' }, 'email_domain_mismatch', /sub\.main\.example/);
   });
-  test('an email with a display name ("Bob <bob@partner.example>") -> refused', async () => {
-    const r = await expectRefused(stack, { connector: 'main', spec: { claims: { email: 'Bob <bob@partner.example>' } }, code: ['id_token_invalid', 'email_domain_mismatch'], status: (s) => s === 400 || s === 403 });
-    assert.ok(r);
+  test('an email with a display name ("Bob <bob@partner.example>") -> 400 id_token_invalid', async () => {
+    await refuseEmail({ email: 'Bob <bob@partner.example>' }, 'id_token_invalid', /email claim: the email address contains spaces/, 400);
   });
-  test('two addresses in one claim ("alice@main.example,bob@partner.example") -> refused', async () => {
-    await expectRefused(stack, { connector: 'main', spec: { claims: { email: 'alice@main.example,bob@partner.example' } }, code: ['id_token_invalid', 'email_domain_mismatch'], status: (s) => s === 400 || s === 403 });
+  test('two addresses in one claim ("alice@main.example,bob@partner.example") -> 400 id_token_invalid', async () => {
+    await refuseEmail({ email: 'alice@main.example,bob@partner.example' }, 'id_token_invalid', /email claim: the part before the @ must be a plain address/, 400);
   });
   // One asserted string, two readings: origins and address parsers split at the first @ or the last, keep or drop
   // quotes and comments, fold full-width forms. Only a plain dot-atom local part is an address.
