@@ -740,8 +740,6 @@ export async function startHostileStack({ connectors, config: configExtra = {}, 
 // End-to-end case helpers: login -> callback -> /auth/me through the real worker
 // ------------------------------------------------------------------------------------------------------------
 
-export const isClientError = (s) => s >= 400 && s < 500;
-
 function describeLogin(res) {
   return res.chain.map((c) => `  ${c.method} ${c.status} ${c.url}${c.errorCode ? ` [${c.errorCode}]` : ''}`).join('\n');
 }
@@ -794,13 +792,14 @@ export async function expectAccepted(stack, { connector, spec, email, returnTo, 
 }
 
 /**
- * A refused sign-in: a 4xx page (unless `status` says otherwise) with X-Edge-Auth-Error `code` (a string or a
- * list), no session cookie set, /auth/me stays 401, and — with `reason` — the worker logged why (a RegExp on
- * its log line); with `at`, the path of the refusing response (e.g. "/auth/callback").
+ * A refused sign-in: the page of X-Edge-Auth-Error `code` (one code) with `status` (default: that code's status,
+ * see assert.mjs STATUS_OF_CODE), no session cookie set, /auth/me stays 401, and the worker logged why: `reason`
+ * (a RegExp on its log line; default: the refusal's own line `<path>: <code> (`); with `at`, the path of the
+ * refusing response (e.g. "/auth/callback").
  * Then the very next valid sign-in through the same connector must succeed (nothing poisoned), unless
  * `recover: false`.
  */
-export async function expectRefused(stack, { connector, spec, code, status = isClientError, reason, email, recover = true, at } = {}) {
+export async function expectRefused(stack, { connector, spec, code, status, reason, email, recover = true, at } = {}) {
   const op = stack.byId[connector].op;
   const previous = op.currentCase;
   if (spec !== undefined) op.setCase(spec);
@@ -824,10 +823,9 @@ export async function expectRefused(stack, { connector, spec, code, status = isC
   assert.equal(res.b.getCookie(SESSION_COOKIE, stack.origin), undefined, `no session cookie in the jar${context}`);
   const body = await me(res.b, stack.origin, 401);
   assert.equal(body.error, 'unauthenticated');
-  if (reason) {
-    const line = await stack.logs.waitFor(reason, res.logMark);
-    assert.ok(line, `the worker log explains the refusal with ${reason}${context}\n(log now: ${stack.logs.since(res.logMark).join(' | ')})`);
-  }
+  const why = reason ?? new RegExp(`: ${code} \\(`);
+  const line = await stack.logs.waitFor(why, res.logMark);
+  assert.ok(line, `the worker log explains the refusal with ${why}${context}\n(log now: ${stack.logs.since(res.logMark).join(' | ')})`);
   if (recover) await expectAccepted(stack, { connector, email });
   return { ...res, logLines: lines };
 }

@@ -1072,8 +1072,9 @@ export async function expectSignedIn(stack, { expect = {}, ...opts }) {
 }
 
 /**
- * A sign-in that must be refused at the worker's callback: `status`, X-Edge-Auth-Error `code`, an HTML page,
- * no session cookie, /auth/me 401, and (with `reason`) the worker's log line explaining it.
+ * A sign-in that must be refused at the worker's callback: `status` (default: the code's), X-Edge-Auth-Error
+ * `code` (one), an HTML page, no session cookie, /auth/me 401, and the worker's log line explaining it (`reason`;
+ * default: the refusal's own line `<path>: <code> (`).
  */
 export async function expectRefusedSignIn(stack, { code, status, reason, ...opts }) {
   const res = await signIn(stack, opts);
@@ -1088,10 +1089,9 @@ export async function expectRefusedSignIn(stack, { code, status, reason, ...opts
   assertNoSessionSet(r);
   assert.equal(res.b.getCookie(SESSION_COOKIE, stack.origin), undefined, `no session cookie in the jar${res.context()}`);
   assert.equal((await me(res.b, stack.origin, 401)).error, 'unauthenticated');
-  if (reason) {
-    const line = await stack.logs.waitFor(reason, res.logMark);
-    assert.ok(line, `the worker log explains the refusal with ${reason}${res.context()}`);
-  }
+  const why = reason ?? new RegExp(`: ${code} \\(`);
+  const line = await stack.logs.waitFor(why, res.logMark);
+  assert.ok(line, `the worker log explains the refusal with ${why}${res.context()}`);
   return res;
 }
 

@@ -106,8 +106,8 @@ describe('one Workspace domain (hd=DOMAIN), default issuer https://accounts.goog
     });
   }
 
-  test('hd not a string -> refused', async () => {
-    await expectRefusedSignIn(stack, { op: google, email: 'bob@acme.example', spec: { claims: { hd: ['acme.example'] } }, code: ['id_token_invalid', 'hosted_domain_mismatch'] });
+  test('hd not a string -> 400 id_token_invalid (malformed claims)', async () => {
+    await expectRefusedSignIn(stack, { op: google, email: 'bob@acme.example', spec: { claims: { hd: ['acme.example'] } }, code: 'id_token_invalid', status: 400, reason: /id_token_invalid \(ID token refused: the claims are malformed: invalid type: sequence, expected a string/ });
   });
 
   test('the right hd but an address outside the connector domains -> email_domain_mismatch', async () => {
