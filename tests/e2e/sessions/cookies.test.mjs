@@ -228,20 +228,29 @@ describe('session.encrypt', () => {
 });
 
 describe('cookie size (measured; budget 1000 bytes)', () => {
-  test('a very large IdP identity, signed and encrypted', async (t) => {
+  test('a very large IdP identity, signed and encrypted: within the budget, the identity and sid kept, groups cut to mentioned ones, the group rule still admits', async (t) => {
     for (const [label, stack] of [['signed (v1)', plain], ['encrypted (v1e)', sealed]]) {
       const typical = await signIn(stack, 'alice@corp.example');
       const big = await signIn(stack, BIG_EMAIL, BIG_SUB);
       const info = await me(big.b, stack.worker.url, 200);
       assert.equal(info.email, BIG_EMAIL);
       assert.equal(info.sub, `corp:${BIG_SUB}`, 'the identity itself is never dropped (user id connector:sub)');
-      let kept = `name ${info.name === null ? 'dropped' : `${info.name.length} chars`}`;
+      assert.equal(info.name, null, `${label}: the 1000-character name is what gives way first`);
+      let kept = 'name dropped';
       if (label.startsWith('signed')) {
         const p = openCookieUnverified(big.cookie);
-        kept += `, groups ${p.g?.length ?? 0}, sid ${p.sid ? 'kept' : 'dropped'}`;
+        assert.ok(p.sid, `${label}: the sid is kept (back-channel logout needs it)`);
+        assert.ok(Array.isArray(p.g) && p.g.length >= 1 && p.g.length <= 16, `${label}: 1..16 groups kept: ${JSON.stringify(p.g)}`);
+        for (const g of p.g) assert.ok(MENTIONED.some((m) => g === m || g.endsWith(`:${m}`)), `${label}: only groups a policy mentions are kept: ${g}`);
+        kept += `, groups ${p.g.length}, sid kept`;
       }
+      // /team/* admits the mentioned groups: the big identity passes the rule (to the asset server, which has no
+      // /team/x: 404 without an edge-auth error), a user with no group is refused (403).
       const team = await big.b.get(`${stack.worker.url}/team/x`, { headers: { accept: 'application/json' } });
-      kept += `; the group rule ${team.status === 200 ? 'admits' : `refuses (${team.status})`} this member of 30 mentioned groups`;
+      assert.equal(team.status, 404, `${label}: admitted by the group rule, then not found\n${team.describe()}`);
+      assert.equal(team.errorCode, null, `${label}: not an edge-auth refusal\n${team.describe()}`);
+      const outsider = await typical.b.get(`${stack.worker.url}/team/x`, { headers: { accept: 'application/json' } });
+      assert.equal(outsider.status, 403, `${label}: control: a user in no mentioned group is refused\n${outsider.describe()}`);
       t.diagnostic(
         `${label}: typical user ${typical.cookie.length} B value (${typical.setCookie.raw.length} B Set-Cookie); ` +
           `large identity ${big.cookie.length} B value (${big.setCookie.raw.length} B Set-Cookie, ` +
