@@ -30,7 +30,11 @@ const refuse = (spec, reason, extra = {}) =>
   expectRefused(stack, { connector: 'main', spec, code: 'id_token_invalid', status: 400, reason, ...extra });
 const accept = (spec, extra = {}) => expectAccepted(stack, { connector: 'main', spec, ...extra });
 /** A case computed from the minting time (ctx.now), minted early in a second so the worker checks in the same one. */
-const timed = (fn) => ({ alignClock: true, claims: (c, ctx) => ({ ...c, ...fn(ctx.now, c) }) });
+// Time claims relative to the second the provider mints in. The worker checks later (by up to seconds on a
+// loaded machine), never earlier: a case whose outcome holds for any later check is tested at the exact edge; a
+// case that a later check would flip keeps 10 s from its edge. The exact edges of those are host-tested with an
+// injected clock (core::oidc::id_token).
+const timed = (fn) => ({ claims: (c, ctx) => ({ ...c, ...fn(ctx.now, c) }) });
 
 describe('audiences and azp', () => {
   test('aud [client_id, other] without azp -> refused', async () => {
@@ -72,8 +76,8 @@ describe('audiences and azp', () => {
 });
 
 describe('time claims (leeway 60 s, maximum age 600 s)', () => {
-  test('exp 59 s ago (inside the leeway) is accepted', async () => {
-    await accept(timed((now) => ({ exp: now - 59, iat: now - 120 })));
+  test('exp 50 s ago (inside the leeway) is accepted', async () => {
+    await accept(timed((now) => ({ exp: now - 50, iat: now - 120 })));
   });
   test('exp exactly 60 s ago (the leeway edge) -> refused', async () => {
     await refuse(timed((now) => ({ exp: now - 60, iat: now - 120 })), /the token expired/);
@@ -84,17 +88,17 @@ describe('time claims (leeway 60 s, maximum age 600 s)', () => {
   test('nbf 60 s ahead (the leeway edge) is accepted', async () => {
     await accept(timed((now) => ({ nbf: now + 60 })));
   });
-  test('nbf 61 s ahead -> refused', async () => {
-    await refuse(timed((now) => ({ nbf: now + 61 })), /not valid before/);
+  test('nbf 70 s ahead (past the leeway) -> refused', async () => {
+    await refuse(timed((now) => ({ nbf: now + 70 })), /not valid before/);
   });
   test('iat 60 s ahead (the leeway edge) is accepted', async () => {
     await accept(timed((now) => ({ iat: now + 60 })));
   });
-  test('iat 61 s ahead -> refused', async () => {
-    await refuse(timed((now) => ({ iat: now + 61 })), /issued in the future/);
+  test('iat 70 s ahead (past the leeway) -> refused', async () => {
+    await refuse(timed((now) => ({ iat: now + 70 })), /issued in the future/);
   });
-  test('iat 660 s ago (maximum age + leeway) is accepted', async () => {
-    await accept(timed((now) => ({ iat: now - 660 })));
+  test('iat 650 s ago (within maximum age + leeway) is accepted', async () => {
+    await accept(timed((now) => ({ iat: now - 650 })));
   });
   test('iat 661 s ago -> refused', async () => {
     await refuse(timed((now) => ({ iat: now - 661 })), /issued too long ago/);
