@@ -42,8 +42,6 @@ import {
 
 const DISCOVERY = '/.well-known/openid-configuration';
 const FRESH_UNTIL = 'x-edge-auth-fresh-until';
-/** "At once": an answer that waited for no IdP request. */
-const FAST_MS = 2_000;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -103,13 +101,11 @@ async function seed(stack, url, doc, freshUntil) {
   await (await caches.open(EDGE_AUTH_CACHE)).put(url, new Response(body, { headers }));
 }
 
-/** GET /auth/login?connector=… : the redirect to the IdP, and how long it took. */
+/** GET /auth/login?connector=… : the redirect to the IdP. */
 async function startLogin(stack, connector) {
-  const t0 = performance.now();
   const r = await new Browserless().navigate(`${stack.origin}/auth/login?connector=${connector}`);
-  const ms = Math.round(performance.now() - t0);
   assert.equal(r.status, 302, `${r.describe(600)}\nworker log:\n${stack.logs.since(0).join('\n')}`);
-  return { location: new URL(r.location), ms };
+  return { location: new URL(r.location) };
 }
 
 /** Assert a recorded expiry of about `seconds` from now. */
@@ -178,8 +174,9 @@ describe('stale-while-revalidate', () => {
       await sleep((until + 1) * 1000 - Date.now() + 100);
       const mark = stack.logs.mark();
       const stale = await startLogin(stack, 'main');
-      assert.equal(stale.location.pathname, '/authorize', 'answered from the stale document');
-      assert.ok(stale.ms < FAST_MS, `answered in ${stale.ms} ms`);
+      // "At once" without a stopwatch: had the worker waited for the refresh, it would have answered with the
+      // moved endpoint.
+      assert.equal(stale.location.pathname, '/authorize', 'answered from the stale document, not after the refresh');
       assert.ok(await eventually(() => op.count(DISCOVERY) === 1), `one background refresh reached the IdP (log: ${stack.logs.since(mark).join(' | ')})`);
 
       const fresh = await eventually(async () => {

@@ -35,7 +35,7 @@ test(`${N} concurrent sign-ins on a cold worker all succeed; the IdP is asked fo
     assert.equal(op.count('/jwks'), 1, `JWKS requests for ${N} concurrent sign-ins`);
     assert.equal(op.count('/token'), N, 'one token request per sign-in');
     assert.deepEqual(stack.logs.since(0), [], 'nothing to report');
-    console.log(`# ${N} concurrent sign-ins in ${ms} ms`);
+    console.log(`# ${N} concurrent sign-ins in ${ms} ms (printed, not asserted)`);
   } finally {
     await stack.close();
   }

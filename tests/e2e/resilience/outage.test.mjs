@@ -27,8 +27,11 @@ const UNREACHABLE = { status: 502, code: 'idp_unreachable' };
 const IDP_TIMEOUT_MS = 10_000;
 /** How long the slow provider holds a request: longer than the worker's timeout. */
 const SLOW_MS = 15_000;
-/** "At once": a refused connection must not wait for anything. */
-const FAST_MS = 2_000;
+// No test asserts how long an answer took (timing belongs to the benchmark; a loaded CI machine flips such
+// thresholds). "At once" is checked by what the worker logs: a refused connection is reported as such, never as
+// the timeout ("no answer within 10 s"); "gave up after the timeout" by the timeout's log line and a 502 where
+// waiting for the slow answer would have signed in. Durations are printed for the reader.
+const TIMEOUT_LOG = /no answer within/;
 const DISCOVERY = '/.well-known/openid-configuration';
 
 /** Run `fn(stack)` against a fresh worker with one connector `main`; always disposes of worker and provider. */
@@ -105,20 +108,18 @@ describe('IdP stopped after a first sign-in (discovery and JWKS cached in the is
       assert.equal(start.value.status, 302, start.value.describe());
       const authorize = new URL(start.value.location);
       assert.equal(`${authorize.origin}${authorize.pathname}`, `${op.issuer}/authorize`);
-      assert.ok(start.ms < FAST_MS, `login redirect took ${start.ms} ms`);
 
       // Its callback (as if the IdP had answered just before going down): the token endpoint is refused.
       const state = authorize.searchParams.get('state');
       const cb = await timed(() => newcomer.navigate(`${origin}/auth/callback?code=issued-before-the-outage&state=${encodeURIComponent(state)}`));
       await assertUnreachablePage(cb.value, newcomer, origin, `\nworker log:\n${stack.logs.since(0).join('\n')}`);
-      assert.ok(cb.ms < FAST_MS, `callback took ${cb.ms} ms, expected well under the ${IDP_TIMEOUT_MS} ms timeout`);
 
       // The visitor whose code was really issued: same answer.
       const mark = stack.logs.mark();
       const real = await timed(() => midway.b.navigate(midway.callbackUrl));
       await assertUnreachablePage(real.value, midway.b, origin);
-      assert.ok(real.ms < FAST_MS, `callback took ${real.ms} ms`);
       assert.ok(await stack.logs.waitFor(/token endpoint/, mark), `the worker logs which request failed: ${stack.logs.since(mark).join(' | ')}`);
+      assert.ok(!stack.logs.since(0).some((l) => TIMEOUT_LOG.test(l)), `a refused connection fails at once, not by the timeout: ${stack.logs.since(0).join(' | ')}`);
 
       // And the existing session is still fine after those failures.
       assert.equal((await me(signedIn, origin, 200)).email, session.email);
@@ -138,8 +139,8 @@ describe('IdP never reachable', () => {
         const { value: r, ms } = await timed(() => b.navigate(loginUrl(stack)));
         assert.equal(r.headers.get('location'), null, `no redirect\n${r.describe()}`);
         await assertUnreachablePage(r, b, stack.origin, `\nworker log:\n${stack.logs.since(mark).join('\n')}`);
-        assert.ok(ms < FAST_MS, `attempt ${i + 1} took ${ms} ms`);
         assert.ok(await stack.logs.waitFor(/discovery/, mark), `the worker logs the discovery failure: ${stack.logs.since(mark).join(' | ')}`);
+        assert.ok(!stack.logs.since(mark).some((l) => TIMEOUT_LOG.test(l)), `a refused connection fails at once, not by the timeout: ${stack.logs.since(mark).join(' | ')}`);
         console.log(`[outage] IdP never reachable: attempt ${i + 1} answered in ${ms} ms`);
       }
       // The rest of the site still behaves: a page navigation without a session goes to the login page.
@@ -151,11 +152,6 @@ describe('IdP never reachable', () => {
 });
 
 describe(`Slow IdP (answers after ${SLOW_MS / 1000} s): the worker gives up after its ${IDP_TIMEOUT_MS / 1000} s timeout`, () => {
-  const bounded = (ms) => {
-    assert.ok(ms >= IDP_TIMEOUT_MS - 500, `answered after ${ms} ms: before the timeout, so not because of it?`);
-    assert.ok(ms < 13_000, `answered after ${ms} ms, expected about ${IDP_TIMEOUT_MS} ms (< 13 s)`);
-  };
-
   test('slow token endpoint: 502 idp_unreachable after ~10 s, no session; the next sign-in succeeds', async () => {
     await withStack(async (stack, op) => {
       op.setDelay('/token', SLOW_MS);
@@ -164,7 +160,8 @@ describe(`Slow IdP (answers after ${SLOW_MS / 1000} s): the worker gives up afte
       const opMark = op.mark();
       const { value: r, ms } = await timed(() => res.b.navigate(res.callbackUrl));
       await assertUnreachablePage(r, res.b, stack.origin, `\nafter ${ms} ms\nworker log:\n${stack.logs.since(mark).join('\n')}`);
-      bounded(ms);
+      // Had the worker waited for the slow answer (15 s), the sign-in would have succeeded: the 502 and the
+      // timeout's log line say it gave up at its own timeout.
       const held = op.requests.slice(opMark).filter((q) => q.path === '/token');
       assert.equal(held.length, 1, 'the worker sent one token request, and did not retry it');
       assert.equal(held[0].held, SLOW_MS);
@@ -172,8 +169,7 @@ describe(`Slow IdP (answers after ${SLOW_MS / 1000} s): the worker gives up afte
       console.log(`[outage] slow token endpoint: 502 after ${ms} ms`);
 
       op.setDelay('/token', 0);
-      const again = await timed(() => expectAccepted(stack, { connector: 'main' }));
-      assert.ok(again.ms < FAST_MS, `the next sign-in took ${again.ms} ms`);
+      await expectAccepted(stack, { connector: 'main' });
     });
   });
 
@@ -185,15 +181,13 @@ describe(`Slow IdP (answers after ${SLOW_MS / 1000} s): the worker gives up afte
       const { value: r, ms } = await timed(() => b.navigate(loginUrl(stack)));
       assert.equal(r.headers.get('location'), null, `no redirect\n${r.describe()}`);
       await assertUnreachablePage(r, b, stack.origin, `\nafter ${ms} ms\nworker log:\n${stack.logs.since(mark).join('\n')}`);
-      bounded(ms);
       assert.equal(op.count(DISCOVERY), 1, 'one discovery request, not retried');
       assert.ok(await stack.logs.waitFor(/discovery.*no answer within 10 s/, mark), `the worker logs the timeout: ${stack.logs.since(mark).join(' | ')}`);
       console.log(`[outage] slow discovery: 502 after ${ms} ms`);
 
       op.setDelay(DISCOVERY, 0);
-      const again = await timed(() => expectAccepted(stack, { connector: 'main' }));
+      await expectAccepted(stack, { connector: 'main' });
       assert.equal(op.count(DISCOVERY), 2, 'the failed discovery was not cached: fetched again');
-      assert.ok(again.ms < FAST_MS, `the next sign-in took ${again.ms} ms`);
     });
   });
 });
