@@ -736,6 +736,21 @@ export async function startHostileStack({ connectors, config: configExtra = {}, 
   throw lastErr;
 }
 
+/**
+ * The same stack seen through another worker (e.g. a second isolate on a fresh port, sharing a cache directory):
+ * every provider also accepts that worker's callback URL, and the returned view drives sign-ins through it.
+ * No port is ever freed and bound again.
+ */
+export function throughWorker(stack, worker) {
+  for (const op of Object.values(stack.ops)) {
+    for (const client of op.clients.values()) {
+      const uri = `${worker.url}/auth/callback`;
+      if (client.redirect_uris && !client.redirect_uris.includes(uri)) client.redirect_uris.push(uri);
+    }
+  }
+  return { ...stack, worker, origin: worker.url };
+}
+
 // ------------------------------------------------------------------------------------------------------------
 // End-to-end case helpers: login -> callback -> /auth/me through the real worker
 // ------------------------------------------------------------------------------------------------------------

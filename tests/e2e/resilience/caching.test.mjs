@@ -38,6 +38,7 @@ import {
   generateKey,
   OMIT,
   startHostileStack,
+  throughWorker,
 } from '../../support/hostile-op.mjs';
 
 const DISCOVERY = '/.well-known/openid-configuration';
@@ -234,20 +235,20 @@ describe('across isolates: the Cache API of the location', () => {
           await startLogin(stack, 'nostore');
           assert.deepEqual([main.count(DISCOVERY), main.count('/jwks'), nostore.count(DISCOVERY)], [1, 1, 1]);
 
-          // Another isolate: the first worker is gone, a new one (same config and port) shares its Cache API.
+          // Another isolate: the first worker is gone, a new one (same config, its own port) shares its Cache API.
           await stack.worker.dispose();
           const second = await startWorker({
             config: stack.config,
             secrets: stack.secrets,
             sessionKeys: stack.sessionKeys,
-            port: stack.worker.port,
             miniflare: { cachePersist, handleStructuredLogs: (entry) => stack.logs.push(entry) },
           });
           try {
-            await expectAccepted(stack, { connector: 'main' });
+            const view = throughWorker(stack, second);
+            await expectAccepted(view, { connector: 'main' });
             assert.equal(main.count(DISCOVERY), 1, 'discovery came from the Cache API');
             assert.equal(main.count('/jwks'), 1, 'the keys came from the Cache API');
-            await startLogin(stack, 'nostore');
+            await startLogin(view, 'nostore');
             assert.equal(nostore.count(DISCOVERY), 2, 'no-store: the new isolate asked the IdP');
           } finally {
             await second.dispose();
@@ -401,16 +402,16 @@ describe('another Worker of the zone cannot plant IdP documents (issue 10 §4)',
               config: stack.config,
               secrets: stack.secrets,
               sessionKeys: stack.sessionKeys,
-              port: stack.worker.port,
               miniflare: { cachePersist, handleStructuredLogs: (entry) => stack.logs.push(entry) },
             });
             try {
+              const view = throughWorker(stack, second);
               for (const id of ids) {
                 const op = ops[id];
-                await expectAccepted(stack, { connector: id });
+                await expectAccepted(view, { connector: id });
                 assert.equal(op.count(DISCOVERY), 1, `${id}: the discovery document came from the IdP`);
                 assert.equal(op.tokenRequests.length, 1, `${id}: the code went to the IdP's token endpoint`);
-                await expectRefused(stack, { connector: id, spec: { key: attackerKey, header: { kid: attackerKey.kid } }, code: 'id_token_invalid', recover: false });
+                await expectRefused(view, { connector: id, spec: { key: attackerKey, header: { kid: attackerKey.kid } }, code: 'id_token_invalid', recover: false });
               }
               assert.deepEqual(attacker.hits, [], 'the planted token endpoints were never called');
               const warnings = stack.logs.since(0).filter((l) => /ignored the copy of .* MAC is missing or wrong/.test(l));
