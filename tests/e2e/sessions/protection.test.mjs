@@ -1,5 +1,8 @@
 // Protection of the site, the session cookie (tampering, keys, rotation), return_to, and logout.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { assertNoSessionSet, assertRefusal, me, SESSION_COOKIE } from '../../support/assert.mjs';
@@ -240,5 +243,55 @@ describe('logout', () => {
     assert.equal(new URL(back.url).pathname, '/auth/signed-out');
     assert.equal(back.status, 200, back.describe());
     await me(b, origin, 401);
+  });
+
+  // The browser drops its cookie at POST /auth/logout, but a session cookie is stateless: a copy (another tab's
+  // jar, a stolen value) would live on unless the sign-out is recorded. No IdP logout is involved here (the
+  // visitor never follows the redirect to end_session; no back-channel token arrives), so only the worker's own
+  // record can refuse the copy — on this isolate, and on a fresh one that shares the revocation store.
+  test('POST /auth/logout records the sign-out: a copy of the old cookie is refused here and on another isolate', async () => {
+    const kvPersist = mkdtempSync(path.join(tmpdir(), 'edge-auth-kv-'));
+    const own = await startStack({ algs: ['RS256'], worker: { kvPersist } });
+    let other;
+    try {
+      const site = own.worker.url;
+      const b = new Browserless();
+      const res = await b.login({ worker: site, email: 'alice@rs256.example' });
+      assert.equal(res.response.status, 302, res.response.describe());
+      const copy = b.getCookie(SESSION_COOKIE, site);
+      assert.ok(copy, 'signed in');
+      const withCopy = (at) => {
+        const c = new Browserless();
+        c.setCookie(SESSION_COOKIE, copy, { url: at });
+        return c;
+      };
+      // Control: the copy works before the sign-out.
+      assert.equal((await me(withCopy(site), site, 200)).email, 'alice@rs256.example');
+
+      const mark = own.logs.mark();
+      const out = await b.submit(`${site}/auth/logout`, {}, { from: `${site}/` });
+      assert.equal(out.status, 302, out.describe());
+      assert.equal(b.getCookie(SESSION_COOKIE, site), undefined, 'the browser dropped its cookie');
+      assert.deepEqual(own.logs.since(mark), [], 'the sign-out was recorded without a warning');
+
+      const here = withCopy(site);
+      assert.equal((await me(here, site, 401)).error, 'unauthenticated', 'the copy is refused on the same isolate');
+      const page = await here.get(`${site}/`, { headers: { accept: 'application/json' } });
+      assert.equal(page.status, 401, `and on the site, not only at /auth/me\n${page.describe()}`);
+
+      other = await startWorker({ config: own.config, secrets: own.secrets, sessionKeys: own.sessionKeys, kvPersist });
+      const there = withCopy(other.url);
+      assert.equal((await me(there, other.url, 401)).error, 'unauthenticated', 'a fresh isolate refuses the copy (the shared store)');
+      // Control on the other isolate: a session that was not signed out still works there.
+      const bob = new Browserless();
+      const bobRes = await bob.login({ worker: site, email: 'bob@rs256.example' });
+      assert.equal(bobRes.response.status, 302, bobRes.response.describe());
+      const bobCopy = new Browserless();
+      bobCopy.setCookie(SESSION_COOKIE, bob.getCookie(SESSION_COOKIE, site), { url: other.url });
+      assert.equal((await me(bobCopy, other.url, 200)).email, 'bob@rs256.example');
+    } finally {
+      await Promise.allSettled([other?.dispose(), own.close()]);
+      rmSync(kvPersist, { recursive: true, force: true });
+    }
   });
 });
