@@ -122,6 +122,7 @@ async function assertIdpErrorPage(t, r, code, label) {
   assert.match(r.headers.get('content-type') || '', /^text\/html/i, `content-type${where}`);
   assert.equal(r.headers.get('location'), null, `a page, not a redirect${where}`);
   assert.match(r.headers.get('content-security-policy') || '', /default-src 'none'/, `the login pages' CSP${where}`);
+  assert.match(r.headers.get('content-security-policy') || '', /(^|;)\s*frame-ancestors 'none'\s*(;|$)/, `never framed${where}`);
   assert.ok(!r.body.includes('alert('), `nothing of error_description / error_uri is shown${where}`);
   assert.ok(!r.body.includes('secret-detail'), `error_description is not shown${where}`);
   const file = path.join(ERROR_PAGES, `${slug}.html`);

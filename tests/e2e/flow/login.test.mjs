@@ -97,3 +97,42 @@ test('login through ?connector=ID signs in a user of that connector', async () =
   assert.equal(session.email, 'carol@es256.example');
   assert.equal(session.connector, 'es256');
 });
+
+/** The directives of a Content-Security-Policy header: { name: value }. */
+function cspDirectives(header) {
+  const out = {};
+  for (const part of String(header ?? '').split(';')) {
+    const [name, ...values] = part.trim().split(/\s+/);
+    if (name) out[name.toLowerCase()] = values.join(' ');
+  }
+  return out;
+}
+
+describe('the pages edge-auth serves cannot be framed (clickjacking)', () => {
+  // The login page first (where a visitor types an address): CSP frame-ancestors 'none'. Then every other page of
+  // the worker's own (sign-out, the logout confirmation, error pages rendered or served from www/).
+  const pages = [
+    ['the login page', '/auth/login', 200],
+    ['the signed-out page', '/auth/signed-out', 200],
+    ['the logout confirmation', '/auth/logout', 200],
+    ['an error page (invalid_email)', '/auth/login?email=not-an-address', 400],
+    ['an error page (unknown_domain)', '/auth/login?email=x%40nowhere.example', 403],
+    ['an error page (login_expired)', '/auth/callback?code=x&state=y', 400],
+  ];
+  for (const [label, target, status] of pages) {
+    test(`${label}: Content-Security-Policy frame-ancestors 'none'`, async () => {
+      const r = await new Browserless().navigate(`${stack.worker.url}${target}`);
+      assert.equal(r.status, status, r.describe());
+      const csp = cspDirectives(r.headers.get('content-security-policy'));
+      assert.equal(csp['frame-ancestors'], "'none'", `frame-ancestors\n${r.describe()}`);
+      assert.equal(csp['default-src'], "'none'", `default-src\n${r.describe()}`);
+    });
+  }
+  test('the login page is the form of www/auth/static/login.html, with its script allowed from self only', async () => {
+    const r = await new Browserless().navigate(`${stack.worker.url}/auth/login`);
+    assert.match(r.body, /<form\b/i, r.describe());
+    const csp = cspDirectives(r.headers.get('content-security-policy'));
+    assert.equal(csp['script-src'], "'self'", r.describe());
+    assert.equal(csp['base-uri'], "'none'", r.describe());
+  });
+});
