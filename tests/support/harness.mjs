@@ -33,6 +33,9 @@ export const COMPATIBILITY_DATE = '2026-04-01';
 /** Cookie names of the worker on http loopback (contract). */
 export const SESSION_COOKIE = 'edge-auth-session';
 export const TX_COOKIE = 'edge-auth-tx';
+/** Cookie names of the worker over https (contract): the `__Host-` prefix (Secure, Path=/, no Domain). */
+export const SESSION_COOKIE_HTTPS = '__Host-edge-auth-session';
+export const TX_COOKIE_HTTPS = '__Host-edge-auth-tx';
 
 /** A fresh random session key: 32 bytes, base64url. */
 export function randomKey(bytes = 32) {
@@ -121,7 +124,8 @@ function installSignalHandlers() {
  *        directory sees the same revocations); default: in memory, private to this worker
  * @param {object} [opts.miniflare]     extra Miniflare options (shallow-merged last)
  * @returns {Promise<{url: string, origin: string, port: number, mf: import('miniflare').Miniflare,
- *           logs: WorkerLog, dispose(): Promise<void>}>}  url/origin: "http://127.0.0.1:PORT" (no trailing slash)
+ *           logs: WorkerLog, dispose(): Promise<void>}>}  url/origin: "http://127.0.0.1:PORT" (no trailing slash;
+ *           https://… when opts.miniflare has https)
  */
 export async function startWorker({
   config,
@@ -218,6 +222,9 @@ export async function startWorker({
  * @param {string} [opts.sessionKeys]
  * @param {object} [opts.idp] extra startIdp options; [opts.worker] extra startWorker options (its `secrets` are
  *        added to the connectors' client secrets)
+ * @param {{keyPem: string, certPem: string}} [opts.https] serve the worker over https (workerd's TLS socket with
+ *        this key and certificate, e.g. tests/support/tls.mjs selfSignedCert): the worker's URL, the registered
+ *        redirect URIs and post-logout URIs are https://127.0.0.1:PORT and https://localhost:PORT
  * @returns {Promise<{idp, worker, connectors: object[], byAlg: Record<string, object>, byId: Record<string,
  *           object>, config: object, secrets: object, sessionKeys: string, close(): Promise<void>}>}
  */
@@ -229,7 +236,9 @@ export async function startStack({
   sessionKeys = randomKey(),
   idp: idpOpts = {},
   worker: workerOpts = {},
+  https,
 } = {}) {
+  const scheme = https ? 'https' : 'http';
   const specs = [
     ...algs.map((alg) => ({ id: alg.toLowerCase(), alg })),
     ...extraConnectors,
@@ -250,7 +259,7 @@ export async function startStack({
   let lastErr;
   for (let attempt = 0; attempt < 3; attempt++) {
     const workerPort = await freePort();
-    const origins = [`http://127.0.0.1:${workerPort}`, `http://localhost:${workerPort}`];
+    const origins = [`${scheme}://127.0.0.1:${workerPort}`, `${scheme}://localhost:${workerPort}`];
     const clients = specs.map((s) => ({
       client_id: s.clientId,
       client_secret: s.clientSecret,
@@ -282,6 +291,10 @@ export async function startStack({
         port: workerPort,
         ...workerOpts,
         secrets: { ...secrets, ...(workerOpts.secrets || {}) },
+        miniflare: {
+          ...(https ? { https: true, httpsKey: https.keyPem, httpsCert: https.certPem } : {}),
+          ...(workerOpts.miniflare || {}),
+        },
       });
     } catch (err) {
       await idp.close();
@@ -497,9 +510,16 @@ const NAV_HEADERS = {
  * make a real browser navigation impossible to imitate.
  */
 export class Browserless {
-  constructor({ userAgent = 'edge-auth-tests/1.0 (Browserless)', timeoutMs = 15000 } = {}) {
+  /**
+   * @param {object} [opts]
+   * @param {string} [opts.userAgent]
+   * @param {number} [opts.timeoutMs=15000]
+   * @param {string|string[]} [opts.ca] extra trusted certificates (PEM) for https sites, e.g. a test TLS front's
+   */
+  constructor({ userAgent = 'edge-auth-tests/1.0 (Browserless)', timeoutMs = 15000, ca } = {}) {
     this.userAgent = userAgent;
     this.timeoutMs = timeoutMs;
+    this.ca = ca;
     /** @type {Map<string, {name, value, domain, hostOnly, path, expiresAt, secure, httpOnly, sameSite}>} */
     this.jar = new Map();
     /** every response, in order */
@@ -660,7 +680,7 @@ export class Browserless {
     const res = await new Promise((resolve, reject) => {
       const req = lib.request(
         u,
-        { method, headers: h, agent: false, timeout: this.timeoutMs },
+        { method, headers: h, agent: false, timeout: this.timeoutMs, ...(u.protocol === 'https:' && this.ca ? { ca: this.ca } : {}) },
         (r) => {
           const chunks = [];
           r.on('data', (d) => chunks.push(d));
