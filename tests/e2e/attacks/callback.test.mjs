@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 
 import { assertLogged, assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
 import { Browserless, SESSION_COOKIE, startWorker, TX_COOKIE } from '../../support/harness.mjs';
-import { expectAccepted, expectRefused, loginThrough, OMIT, startHostileStack } from '../../support/hostile-op.mjs';
+import { OMIT } from '../../support/fake-idp/index.mjs';
+import { expectAccepted, expectRefused, loginThrough, startHostileStack } from '../../support/stacks.mjs';
 
 let stack;
 let origin;

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { me } from '../../support/assert.mjs';
-import { expectAccepted, expectRefused, halfHash, OMIT, startHostileStack } from '../../support/hostile-op.mjs';
+import { halfHash, OMIT } from '../../support/fake-idp/index.mjs';
+import { expectAccepted, expectRefused, startHostileStack } from '../../support/stacks.mjs';
 
 let stack;
 let clientId;

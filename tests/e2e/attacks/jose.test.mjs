@@ -1,4 +1,4 @@
-// JOSE attacks on the ID token, delivered by the hostile provider (tests/support/hostile-op.mjs) through the
+// JOSE attacks on the ID token, delivered by the hostile provider (tests/support/fake-idp/op.mjs) through the
 // real token endpoint to the real worker in workerd: "none" in every spelling, algorithm confusion, keys and
 // key URLs in the header, crit, malformed ECDSA/RSA signatures, malformed compact serialisations, duplicate
 // JSON members, oversized tokens and key sets, weak RSA keys. Every refused case checks the 4xx page and its
@@ -10,16 +10,8 @@ import { after, before, describe, test } from 'node:test';
 
 import * as jose from 'jose';
 
-import {
-  b64u,
-  compactJws,
-  expectAccepted,
-  expectRefused,
-  generateKey,
-  OMIT,
-  rawSign,
-  startHostileStack,
-} from '../../support/hostile-op.mjs';
+import { b64u, compactJws, generateKey, OMIT, rawSign } from '../../support/fake-idp/index.mjs';
+import { expectAccepted, expectRefused, startHostileStack } from '../../support/stacks.mjs';
 import { selfSignedCert } from '../../support/tls.mjs';
 
 let stack;

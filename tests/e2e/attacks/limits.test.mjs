@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
-import { expectAccepted, startHostileStack } from '../../support/hostile-op.mjs';
+import { expectAccepted, startHostileStack } from '../../support/stacks.mjs';
 
 const CAP = 64 * 1024;
 let stack;

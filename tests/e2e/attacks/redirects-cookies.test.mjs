@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 
 import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
 import { Browserless, randomKey, SESSION_COOKIE, TX_COOKIE } from '../../support/harness.mjs';
-import { expectAccepted, loginThrough, openCookieUnverified, sealCookie, startHostileStack } from '../../support/hostile-op.mjs';
+import { openCookieUnverified, sealCookie } from '../../support/fake-idp/index.mjs';
+import { expectAccepted, loginThrough, startHostileStack } from '../../support/stacks.mjs';
 
 // SESSION_KEYS = "K_NEW,K_OLD": K_NEW signs, both verify. K_RETIRED was removed from the list.
 const K_NEW = randomKey();

@@ -1,5 +1,5 @@
 // The OpenID Foundation's RP-certification checks for the Basic and Config profiles (test ids rp-...), run
-// against the real worker in workerd with the hostile test provider (tests/support/hostile-op.mjs). Every
+// against the real worker in workerd with the hostile test provider (tests/support/fake-idp/op.mjs). Every
 // refused case also checks: a 4xx page with the error code, no session cookie, /auth/me still 401, and the
 // very next valid sign-in through the same connector succeeds.
 import assert from 'node:assert/strict';
@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 
 import { assertRefusal, me } from '../../support/assert.mjs';
 import { Browserless, TX_COOKIE } from '../../support/harness.mjs';
-import { expectAccepted, expectRefused, generateKey, OMIT, startHostileStack } from '../../support/hostile-op.mjs';
+import { generateKey, OMIT } from '../../support/fake-idp/index.mjs';
+import { expectAccepted, expectRefused, startHostileStack } from '../../support/stacks.mjs';
 
 let stack;
 let origin;

@@ -1,6 +1,6 @@
 // Every IdP authorization error code (OAuth 2.0 §4.1.2.1, OIDC Core §3.1.2.6, and codes the worker does not
 // know), answered by every connector kind's provider — generic OIDC by query and by form_post (the scriptable
-// test OP), Entra, Google and Facebook shapes (tests/support/provider-shapes.mjs) — end to end through the real
+// test OP), Entra, Google and Facebook shapes (tests/support/fake-idp/shapes.mjs) — end to end through the real
 // worker in workerd. Each must give: the status of src/core/error.rs for that code, `X-Edge-Auth-Error:
 // idp_error`, the static page www/auth/static/errors/<slug>.html for that code byte for byte (or, when the file
 // is missing, the rendered fallback page with that code's advice), the transaction cleared, no session, no token
@@ -12,17 +12,16 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
-import { ASSETS_DIR, Browserless, TX_COOKIE } from '../../support/harness.mjs';
-import { OMIT, startHostileOp } from '../../support/hostile-op.mjs';
+import { ASSETS_DIR, Browserless, randomKey, TX_COOKIE } from '../../support/harness.mjs';
 import {
   guidFrom,
-  randomKey,
-  signIn,
+  OMIT,
   startEntraOp,
   startFacebookOp,
   startGoogleOp,
-  startShapeStack,
-} from '../../support/provider-shapes.mjs';
+  startHostileOp,
+} from '../../support/fake-idp/index.mjs';
+import { signIn, startShapeStack } from '../../support/stacks.mjs';
 
 const MISCONFIGURED = 'Sign-in is misconfigured';
 const SIGN_IN_AGAIN = 'Please sign in again';

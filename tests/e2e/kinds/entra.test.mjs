@@ -1,5 +1,5 @@
 // Connector kind "entra", end to end through the real worker in workerd against an Entra-ID-shaped provider
-// (tests/support/provider-shapes.mjs): multi-tenant authorities (organizations, common) whose discovery states
+// (tests/support/fake-idp/shapes.mjs): multi-tenant authorities (organizations, common) whose discovery states
 // the literal `{tenantid}` issuer, single tenants by GUID and by domain, personal accounts (consumers), the
 // default authority https://login.microsoftonline.com (reached through the test outbound router), and every way
 // a token's tenant can disagree with what the connector allows: foreign tenants, an `iss` naming another tenant
@@ -8,18 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
-import { Browserless } from '../../support/harness.mjs';
-import {
-  ENTRA_CONSUMERS_TENANT,
-  expectRefusedSignIn,
-  expectSignedIn,
-  guidFrom,
-  OMIT,
-  signIn,
-  randomKey,
-  startEntraOp,
-  startShapeStack,
-} from '../../support/provider-shapes.mjs';
+import { Browserless, randomKey } from '../../support/harness.mjs';
+import { ENTRA_CONSUMERS_TENANT, guidFrom, OMIT, startEntraOp } from '../../support/fake-idp/index.mjs';
+import { expectRefusedSignIn, expectSignedIn, signIn, startShapeStack } from '../../support/stacks.mjs';
 
 const CONTOSO = guidFrom('tenant:contoso');
 const FABRIKAM = guidFrom('tenant:fabrikam');

@@ -1,5 +1,5 @@
 // Connector kind "facebook", end to end through the real worker in workerd against a Facebook-shaped OAuth 2.0
-// provider with the Graph API (tests/support/provider-shapes.mjs): the login dialog (and its `#_=_` redirect
+// provider with the Graph API (tests/support/fake-idp/shapes.mjs): the login dialog (and its `#_=_` redirect
 // quirk), the access-token endpoint, and `/me?fields=id,name,email` with `appsecret_proof`, which the mock Graph
 // API verifies and refuses when wrong. Endpoints both overridden in AUTH_CONFIG and left at their defaults
 // (https://graph.facebook.com/v21.0/..., reached through the test outbound router). Refusals: a user without
@@ -10,16 +10,9 @@ import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
-import { Browserless, TX_COOKIE } from '../../support/harness.mjs';
-import {
-  expectRefusedSignIn,
-  expectSignedIn,
-  FACEBOOK_API_ORIGINS,
-  OMIT,
-  randomKey,
-  startFacebookOp,
-  startShapeStack,
-} from '../../support/provider-shapes.mjs';
+import { Browserless, randomKey, TX_COOKIE } from '../../support/harness.mjs';
+import { FACEBOOK_API_ORIGINS, OMIT, startFacebookOp } from '../../support/fake-idp/index.mjs';
+import { expectRefusedSignIn, expectSignedIn, startShapeStack } from '../../support/stacks.mjs';
 
 let stack;
 let fb;

@@ -1,5 +1,5 @@
 // Connector kind "google", end to end through the real worker in workerd against a Google-shaped provider
-// (tests/support/provider-shapes.mjs): the default issuer https://accounts.google.com (reached through the test
+// (tests/support/fake-idp/shapes.mjs): the default issuer https://accounts.google.com (reached through the test
 // outbound router, with Google's real token/JWKS hosts), an `issuer` override, Workspace `hosted_domains` (one
 // domain: hd=DOMAIN; several: hd=*), both documented `iss` spellings, and the ways a Google account can fail to
 // be the organisation's: no `hd` (a consumer account, even one created with a work address), another `hd`, a
@@ -8,16 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
-import { Browserless, TX_COOKIE } from '../../support/harness.mjs';
-import {
-  expectRefusedSignIn,
-  expectSignedIn,
-  GOOGLE_API_ORIGINS,
-  OMIT,
-  randomKey,
-  startGoogleOp,
-  startShapeStack,
-} from '../../support/provider-shapes.mjs';
+import { Browserless, randomKey, TX_COOKIE } from '../../support/harness.mjs';
+import { GOOGLE_API_ORIGINS, OMIT, startGoogleOp } from '../../support/fake-idp/index.mjs';
+import { expectRefusedSignIn, expectSignedIn, startShapeStack } from '../../support/stacks.mjs';
 
 const GOOGLE = 'https://accounts.google.com';
 const WORKSPACES = ['acme.example', 'globex.example', 'globex-labs.example', 'initech.example', 'other-ws.example'];

@@ -3,14 +3,14 @@
 // SameSite=None transaction cookie), UserInfo (an OP that keeps scope claims out of the ID token), prompt
 // (login, consent, none, select_account), max_age (auth_time), and the `claims` mapping (email/name from other
 // claims). Where the real OP cannot be made to misbehave (auth_time missing or too old, a failing UserInfo
-// endpoint), the scriptable test OP of tests/support/hostile-op.mjs stands in.
+// endpoint), the scriptable test OP of tests/support/fake-idp/op.mjs stands in.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
-import { Browserless, parseForms, SESSION_COOKIE, startIdp, TX_COOKIE } from '../../support/harness.mjs';
-import { OMIT, startHostileOp } from '../../support/hostile-op.mjs';
-import { expectRefusedSignIn, expectSignedIn, jwtPayload, randomKey, signIn, startShapeStack } from '../../support/provider-shapes.mjs';
+import { Browserless, parseForms, randomKey, SESSION_COOKIE, startIdp, TX_COOKIE } from '../../support/harness.mjs';
+import { jwtPayload, OMIT, startHostileOp } from '../../support/fake-idp/index.mjs';
+import { expectRefusedSignIn, expectSignedIn, signIn, startShapeStack } from '../../support/stacks.mjs';
 
 let stack;
 let idp; // oidc-provider as in dev (scope claims in the ID token)

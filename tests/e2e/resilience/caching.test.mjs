@@ -1,5 +1,5 @@
 // Caching of the IdP's discovery document and keys (issue 6), end to end through the real worker in workerd
-// with the scriptable test OP (tests/support/hostile-op.mjs), whose Cache-Control each test sets:
+// with the scriptable test OP (tests/support/fake-idp/op.mjs), whose Cache-Control each test sets:
 //
 // - the IdP's max-age decides how long an answer is fresh: it is fetched once for any number of sign-ins, and
 //   the copy in the location's Cache API records its expiry (x-edge-auth-fresh-until), bounded to 5 min – 24 h;
@@ -29,17 +29,8 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 
 import { Browserless, COMPATIBILITY_DATE, randomKey, startWorker } from '../../support/harness.mjs';
-import {
-  DOCUMENT_MAC_HEADER,
-  documentMac,
-  EDGE_AUTH_CACHE,
-  expectAccepted,
-  expectRefused,
-  generateKey,
-  OMIT,
-  startHostileStack,
-  throughWorker,
-} from '../../support/hostile-op.mjs';
+import { DOCUMENT_MAC_HEADER, documentMac, EDGE_AUTH_CACHE, generateKey, OMIT } from '../../support/fake-idp/index.mjs';
+import { expectAccepted, expectRefused, startHostileStack, throughWorker } from '../../support/stacks.mjs';
 
 const DISCOVERY = '/.well-known/openid-configuration';
 const FRESH_UNTIL = 'x-edge-auth-fresh-until';
@@ -88,7 +79,7 @@ async function cached(worker, url, cacheName = EDGE_AUTH_CACHE) {
 
 /**
  * Put a copy of `doc` at `url` in edge-auth's cache, as the worker would: the given expiry header and the MAC
- * under the stack's SESSION_KEYS (computed here independently of the worker: tests/support/hostile-op.mjs).
+ * under the stack's SESSION_KEYS (computed here independently of the worker: tests/support/fake-idp/codec.mjs).
  */
 async function seed(stack, url, doc, freshUntil) {
   const caches = await stack.worker.mf.getCaches();

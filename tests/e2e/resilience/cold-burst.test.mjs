@@ -1,5 +1,5 @@
 // A burst of sign-ins on a cold worker asks the IdP once (issue 10 §8), end to end through the real worker in
-// workerd with the scriptable test OP (tests/support/hostile-op.mjs), which counts every request it receives.
+// workerd with the scriptable test OP (tests/support/fake-idp/op.mjs), which counts every request it receives.
 //
 // After a deploy every isolate is cold, and IdPs throttle: N concurrent sign-ins against a freshly started
 // worker must all succeed, with exactly one discovery request and one key-set request reaching the IdP (one per
@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { expectAccepted, startHostileStack } from '../../support/hostile-op.mjs';
+import { expectAccepted, startHostileStack } from '../../support/stacks.mjs';
 
 const DISCOVERY = '/.well-known/openid-configuration';
 /** Concurrent sign-ins. */

@@ -1,5 +1,5 @@
 // The identity provider stopped, slow or rotating its keys while the worker runs (issue 6), end to end through
-// the real worker in workerd with the scriptable test OP (tests/support/hostile-op.mjs):
+// the real worker in workerd with the scriptable test OP (tests/support/fake-idp/op.mjs):
 //
 // - stopped after a first sign-in: discovery and the JWKS are cached in the isolate, so existing sessions keep
 //   working and new sign-ins still get their redirect to the IdP; the callback then fails cleanly (token
@@ -20,7 +20,7 @@ import { describe, test } from 'node:test';
 
 import { assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
 import { Browserless, SESSION_COOKIE } from '../../support/harness.mjs';
-import { expectAccepted, expectRefused, loginThrough, startHostileStack } from '../../support/hostile-op.mjs';
+import { expectAccepted, expectRefused, loginThrough, startHostileStack } from '../../support/stacks.mjs';
 
 const UNREACHABLE = { status: 502, code: 'idp_unreachable' };
 /** The worker's timeout on requests to an IdP (src/platform/mod.rs). */

@@ -4,14 +4,14 @@
 // t.diagnostic, only the budget asserted — the cookie size for a very large IdP identity.
 //
 // The idle timeout cannot be waited for (its minimum is 120 s): sessions are forged with the worker's cookie
-// codec (tests/support/hostile-op.mjs sealCookie, the test knows SESSION_KEYS) from the payload of a real
+// codec (tests/support/fake-idp/codec.mjs sealCookie, the test knows SESSION_KEYS) from the payload of a real
 // sign-in, with `iat` / `ra` (last renewal) moved into the past.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { me, SESSION_COOKIE } from '../../support/assert.mjs';
 import { Browserless, randomKey, startStack, startWorker } from '../../support/harness.mjs';
-import { openCookieUnverified, sealCookie } from '../../support/hostile-op.mjs';
+import { openCookieUnverified, sealCookie } from '../../support/fake-idp/index.mjs';
 
 const IDLE = 120;
 const KEY_A = randomKey();

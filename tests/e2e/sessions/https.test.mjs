@@ -16,7 +16,7 @@ import {
   TX_COOKIE,
   TX_COOKIE_HTTPS,
 } from '../../support/harness.mjs';
-import { openCookieUnverified, sealCookie } from '../../support/hostile-op.mjs';
+import { openCookieUnverified, sealCookie } from '../../support/fake-idp/index.mjs';
 import { selfSignedCert } from '../../support/tls.mjs';
 
 const EMAIL = 'alice@rs256.example';

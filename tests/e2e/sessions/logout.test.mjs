@@ -11,7 +11,7 @@
 //  - forged back-channel logout tokens are refused (400) and end nothing;
 //  - the revocation reaches a fresh worker through the shared KV store (REVOCATIONS, persisted on disk here);
 //  - front-channel logout as IdPs send it: Microsoft Entra's `?sid=` alone (against the Entra-shaped provider of
-//    tests/support/provider-shapes.mjs), and a cross-site GET with a made-up sid that must not sign the
+//    tests/support/fake-idp/shapes.mjs), and a cross-site GET with a made-up sid that must not sign the
 //    visitor out;
 //  - the flood bounds of that unauthenticated GET: the per-connector rate limit (429 after the burst) and the
 //    per-connector count limit (503 and an operator log line, with legitimate sessions unaffected);
@@ -29,9 +29,18 @@ import { after, before, describe, test } from 'node:test';
 import * as jose from 'jose';
 
 import { me, SESSION_COOKIE } from '../../support/assert.mjs';
-import { ASSETS_DIR, Browserless, COMPATIBILITY_DATE, startStack, startWorker, WORKER_SCRIPT } from '../../support/harness.mjs';
-import { b64u, openCookieUnverified, WorkerLog } from '../../support/hostile-op.mjs';
-import { expectRefusedSignIn, expectSignedIn, guidFrom, randomKey, startEntraOp, startShapeStack } from '../../support/provider-shapes.mjs';
+import {
+  ASSETS_DIR,
+  Browserless,
+  COMPATIBILITY_DATE,
+  randomKey,
+  startStack,
+  startWorker,
+  WORKER_SCRIPT,
+  WorkerLog,
+} from '../../support/harness.mjs';
+import { b64u, guidFrom, openCookieUnverified, startEntraOp } from '../../support/fake-idp/index.mjs';
+import { expectRefusedSignIn, expectSignedIn, startShapeStack } from '../../support/stacks.mjs';
 
 /** The bounds of src/core/session/revocation_state.rs (RATE_BURST, MAX_REVOCATIONS_PER_CONNECTOR). */
 const RATE_BURST = 20;

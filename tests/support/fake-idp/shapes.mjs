@@ -17,6 +17,7 @@
 // `outboundService` that hands the worker's fetches of those origins to the local providers (in process, no
 // network). The browser-facing authorization endpoints are always the local ones.
 //
+//   (tests/support/stacks.mjs puts a worker in front of them:)
 //   const stack = await startShapeStack(async ({ redirectUri }) => {
 //     const entra = await startEntraOp({ clients: [{ client_id, client_secret, redirect_uris: [redirectUri] }], tenants });
 //     return { ops: { entra }, connectors: [{ id: 'corp', kind: 'entra', ... }], secrets: {...},
@@ -25,16 +26,13 @@
 //   await expectSignedIn(stack, { email: 'alice@contoso.example', connector: 'corp' });
 //   await expectRefusedSignIn(stack, { email: 'alice@contoso.example', login: 'mallory@evil.example', code: 'tenant_not_allowed' });
 //
-// Token signing reuses hostile-op.mjs (generateKey, compactJws, halfHash, OMIT).
-import assert from 'node:assert/strict';
+//
+// Token signing: ./jose.mjs (generateKey, compactJws, halfHash, OMIT).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 
-import { assertNoSessionSet, assertRefusal, me } from './assert.mjs';
-import { Browserless, freePort, randomKey, SESSION_COOKIE, startWorker } from './harness.mjs';
-import { compactJws, generateKey, halfHash, OMIT, WorkerLog } from './hostile-op.mjs';
+import { compactJws, generateKey, halfHash, OMIT } from './jose.mjs';
 
-export { OMIT };
 
 /** Tenant id of personal Microsoft accounts (the `consumers` authority). */
 export const ENTRA_CONSUMERS_TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad';
@@ -943,161 +941,3 @@ export async function startFacebookOp({ name = 'facebook', apps = [], accounts =
 
   return op;
 }
-
-// ------------------------------------------------------------------------------------------------------------
-// The worker in front of them
-// ------------------------------------------------------------------------------------------------------------
-
-/**
- * A Miniflare `outboundService`: the worker's fetches of `routes` origins (e.g. "https://accounts.google.com")
- * go to the local base URL they map to (path and query kept); loopback URLs pass; anything else is answered
- * 502 without touching the network. `seen` collects { url, target } of routed requests.
- */
-export function outboundRouter(routes = {}, seen = []) {
-  return async (request) => {
-    const { fetch: mfFetch, Response: MfResponse } = await import('miniflare');
-    const u = new URL(request.url);
-    let target;
-    if (routes[u.origin]) target = new URL(`${u.pathname}${u.search}`, routes[u.origin]).href;
-    else if (['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) target = u.href;
-    else {
-      seen.push({ url: u.href, target: null });
-      return new MfResponse(`test outbound router: ${u.origin} is not routed`, { status: 502 });
-    }
-    seen.push({ url: u.href, target });
-    const headers = new Headers();
-    for (const [k, v] of request.headers) if (!['host', 'content-length', 'cf-connecting-ip'].includes(k.toLowerCase())) headers.set(k, v);
-    if (target !== u.href) headers.set('x-test-original-url', u.href);
-    const hasBody = !['GET', 'HEAD'].includes(request.method);
-    return mfFetch(target, { method: request.method, headers, body: hasBody ? await request.arrayBuffer() : undefined, redirect: 'manual' });
-  };
-}
-
-/**
- * Start providers and one worker in front of them.
- *
- * @param {(ctx: {port: number, origin: string, redirectUri: string}) => Promise<{ops: object, connectors: object[],
- *        secrets: object, routes?: object, config?: object}>} setup  starts the providers for a worker at `origin`
- * @returns {Promise<{worker, origin, ops, logs: WorkerLog, outbound: object[], config, close()}>}
- */
-export async function startShapeStack(setup, { sessionKeys = randomKey(), worker: workerOpts = {} } = {}) {
-  let lastErr;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const origin = `http://127.0.0.1:${port}`;
-    const made = await setup({ port, origin, redirectUri: `${origin}/auth/callback` });
-    const ops = made.ops;
-    const closeOps = () => Promise.allSettled(Object.values(ops).map((o) => o.close()));
-    const config = { connectors: made.connectors, ...(made.config || {}) };
-    const outbound = [];
-    let worker;
-    try {
-      worker = await startWorker({
-        config,
-        secrets: made.secrets,
-        sessionKeys,
-        port,
-        ...workerOpts,
-        miniflare: {
-          outboundService: outboundRouter(made.routes || {}, outbound),
-          ...(workerOpts.miniflare || {}),
-        },
-      });
-    } catch (err) {
-      await closeOps();
-      lastErr = err;
-      if (/EADDRINUSE|address already in use/i.test(String(err?.message || err))) continue;
-      throw err;
-    }
-    let closed = false;
-    return {
-      worker,
-      origin,
-      ops,
-      logs: worker.logs,
-      outbound,
-      config,
-      async close() {
-        if (closed) return;
-        closed = true;
-        const results = await Promise.allSettled([worker.dispose(), closeOps()]);
-        const failed = results.find((r) => r.status === 'rejected');
-        if (failed) throw failed.reason;
-      },
-    };
-  }
-  throw lastErr;
-}
-
-function describeChain(res) {
-  return (res.chain || []).map((c) => `  ${c.method} ${c.status} ${c.url}${c.errorCode ? ` [${c.errorCode}]` : ''}`).join('\n');
-}
-
-/**
- * One sign-in through the worker: the address typed on the worker's login page (`email`, or `connector`), who
- * signs in at the provider (`login`, default = email), an optional provider case for this sign-in only (`op`
- * + `spec`). Returns Browserless.login's result plus `b`, `logMark`, `context` (for assertion messages).
- */
-export async function signIn(stack, { email, login, connector, returnTo, op, spec, b = new Browserless(), abortAt, stopBeforeCallback, loginUrl } = {}) {
-  const previous = op?.currentCase;
-  if (op && spec !== undefined) op.setCase(spec);
-  const logMark = stack.logs.mark();
-  try {
-    const res = await b.login({ worker: stack.origin, email, login: login ?? email, connector, returnTo, abortAt, stopBeforeCallback, loginUrl });
-    const context = () => `\n${describeChain(res)}\nworker log:\n${stack.logs.since(logMark).join('\n')}${op ? `\nprovider token requests: ${JSON.stringify(op.tokenRequests.slice(-2).map((t) => t.outcome))}` : ''}`;
-    return { ...res, b, logMark, context };
-  } finally {
-    if (op && spec !== undefined) op.setCase(previous);
-  }
-}
-
-/**
- * A sign-in that must succeed: 302 to the site, a session cookie, /auth/me 200 with `expect`'s fields
- * (email defaults to the typed address, lower-cased). Returns the sign-in plus `session`.
- */
-export async function expectSignedIn(stack, { expect = {}, ...opts }) {
-  const res = await signIn(stack, opts);
-  const r = res.response;
-  assert.equal(r.status, 302, `expected the sign-in to be accepted\n${r.describe(800)}${res.context()}`);
-  assert.equal(new URL(r.location).origin, stack.origin, r.describe());
-  assert.ok(r.setCookie(SESSION_COOKIE)?.value, `a session cookie is set\n${r.describe()}`);
-  const session = await me(res.b, stack.origin, 200);
-  const want = { email: (opts.email ?? '').toLowerCase() || undefined, ...expect };
-  for (const [k, v] of Object.entries(want)) {
-    if (v === undefined) continue;
-    if (v instanceof RegExp) assert.match(String(session[k]), v, `session.${k}: ${JSON.stringify(session)}`);
-    else assert.equal(session[k], v, `session.${k}: ${JSON.stringify(session)}`);
-  }
-  return { ...res, session };
-}
-
-/**
- * A sign-in that must be refused at the worker's callback: `status` (default: the code's), X-Edge-Auth-Error
- * `code` (one), an HTML page, no session cookie, /auth/me 401, and the worker's log line explaining it (`reason`;
- * default: the refusal's own line `<path>: <code> (`).
- */
-export async function expectRefusedSignIn(stack, { code, status, reason, ...opts }) {
-  const res = await signIn(stack, opts);
-  const r = res.response;
-  try {
-    assert.equal(new URL(r.url).pathname, '/auth/callback', 'refused at the callback');
-    assertRefusal(r, { status, code });
-  } catch (err) {
-    err.message += res.context();
-    throw err;
-  }
-  assertNoSessionSet(r);
-  assert.equal(res.b.getCookie(SESSION_COOKIE, stack.origin), undefined, `no session cookie in the jar${res.context()}`);
-  assert.equal((await me(res.b, stack.origin, 401)).error, 'unauthenticated');
-  const why = reason ?? new RegExp(`: ${code} \\(`);
-  const line = await stack.logs.waitFor(why, res.logMark);
-  assert.ok(line, `the worker log explains the refusal with ${why}${res.context()}`);
-  return res;
-}
-
-/** Decode a compact JWS's payload (no verification): for assertions on what a provider issued. */
-export function jwtPayload(token) {
-  return JSON.parse(Buffer.from(String(token).split('.')[1], 'base64url').toString('utf8'));
-}
-
-export { randomKey };
