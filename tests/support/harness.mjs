@@ -76,7 +76,7 @@ export class WorkerLog {
   }
 
   /** Wait (up to timeoutMs) for a line after `since` matching `re`; returns it or undefined. */
-  async waitFor(re, since = 0, timeoutMs = 1500) {
+  async waitFor(re, since = 0, timeoutMs = 5000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const hit = this.entries.slice(since).find((e) => re.test(e.message));
