@@ -105,9 +105,10 @@ describe('return_to', () => {
     const landed = new URL(response.location);
     assert.equal(landed.origin, origin, response.describe());
     assert.equal(`${landed.pathname}${landed.search}`, target, response.describe());
+    // Admitted: the asset server answers (www/ has no /reports/q3: 404), not edge-auth (no error code, no login).
     const page = await b.navigate(landed.href);
-    assert.notEqual(page.status, 401, page.describe());
-    assert.ok(!(page.status === 302 && new URL(page.location).pathname === '/auth/login'), `not sent back to login\n${page.describe()}`);
+    assert.equal(page.status, 404, page.describe());
+    assert.equal(page.errorCode, null, `not an edge-auth refusal\n${page.describe()}`);
     await me(b, origin, 200);
   });
 
