@@ -253,7 +253,7 @@ describe('nOAuth: only the tenant that owns a domain signs in its addresses', ()
     await domainNotOwned({ email: 'victim@bravo.example', login: 'mallory@alpha.example', spec: { account: { email: 'victim@bravo.example' } }, reason: new RegExp(`domain_not_owned.*verified in tenant ${BRAVO}`) });
   });
   test("the same through preferred_username (no email claim) -> 403 domain_not_owned", async () => {
-    await domainNotOwned({ email: 'victim@bravo.example', login: 'mallory@alpha.example', spec: { account: { email: OMIT, preferred_username: 'victim@bravo.example' } } });
+    await domainNotOwned({ email: 'victim@bravo.example', login: 'mallory@alpha.example', spec: { account: { email: OMIT, preferred_username: 'victim@bravo.example' } }, reason: new RegExp(`domain_not_owned.*verified in tenant ${BRAVO}`) });
   });
   test('a domain verified in no tenant -> 403 domain_not_owned, and the operator is told why', async () => {
     await domainNotOwned({ email: 'carol@nowhere.example', login: 'mallory@alpha.example', spec: { account: { email: 'carol@nowhere.example' } }, reason: /nowhere\.example is verified in no tenant/ });
@@ -262,7 +262,7 @@ describe('nOAuth: only the tenant that owns a domain signs in its addresses', ()
     await domainNotOwned({ email: 'dan@charlie.example', login: 'mallory@alpha.example', spec: { account: { email: 'dan@charlie.example' } }, reason: new RegExp(`charlie\\.example is verified in tenant ${CHARLIE}: configuration error`) });
   });
   test('xms_edov: false refuses an address from the email claim -> 403 email_unverified; true signs in', async () => {
-    await refused({ email: 'erin@alpha.example', spec: { claims: { xms_edov: false } }, code: 'email_unverified', status: 403 });
+    await refused({ email: 'erin@alpha.example', spec: { claims: { xms_edov: false } }, code: 'email_unverified', status: 403, reason: /email_unverified \(the IdP says the email "erin@alpha\.example" is not verified\)/ });
     await ok({ email: 'erin@alpha.example', spec: { claims: { xms_edov: true } } });
   });
   test("a domain's owner is resolved once and kept: sign-ins go on while Entra's domain discovery is down", async () => {
@@ -273,7 +273,8 @@ describe('nOAuth: only the tenant that owns a domain signs in its addresses', ()
     entra.discoveryDown.add('bravo-cached.example');
     try {
       await ok({ email: 'hal@bravo-cached.example' });
-      await domainNotOwned({ email: 'ivy@bravo-cached.example', login: 'mallory@alpha.example', spec: { account: { email: 'ivy@bravo-cached.example' } } });
+      // Refused by the kept owner (Bravo), not by the outage.
+      await domainNotOwned({ email: 'ivy@bravo-cached.example', login: 'mallory@alpha.example', spec: { account: { email: 'ivy@bravo-cached.example' } }, reason: new RegExp(`domain_not_owned.*verified in tenant ${BRAVO}`) });
     } finally {
       entra.discoveryDown.delete('bravo-cached.example');
     }
