@@ -8,7 +8,7 @@
 //      config per worker: (1) bare — hands the request to the asset service; (2) edge-auth; (3) hono +
 //      @hono/oidc-auth. Each has the same ASSETS service (www/ in memory, bench/workers/assets.mjs) as a
 //      service binding, the way wrangler's [assets] binding reaches Workers static assets.
-//   2. starts a local OP (bench/lib/op.mjs), mints a valid session cookie for edge-auth (its codec, with a
+//   2. starts a local OP (tests/support/fake-idp/op.mjs), mints a valid session cookie for edge-auth (its codec, with a
 //      SESSION_KEYS set here) and for @hono/oidc-auth (HS256 JWT with OIDC_AUTH_SECRET), and checks every
 //      worker: 200 + the page with the cookie; without it 302 (navigation) / 401 (API) for edge-auth and 302
 //      for hono; a tampered cookie is refused.

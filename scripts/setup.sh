@@ -40,4 +40,11 @@ if [[ "${EDGE_AUTH_NEED_CHROMIUM:-0}" == 1 ]] && ! command -v chromium >/dev/nul
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+# openssl: the e2e tests make their certificates at run time (the https run's TLS front, the x5c attack).
+if ! command -v openssl >/dev/null 2>&1; then
+  log "installing openssl (test certificates)"
+  SUDO=""; [[ "$(id -u)" != 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >/dev/null
+fi
 log "toolchain ready"

@@ -8,8 +8,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
-import { sealEdgeAuthSession, signHonoSession } from './cookies.mjs';
-import { startOp } from './op.mjs';
+import { sealEdgeAuthSession } from '../../tests/support/fake-idp/codec.mjs';
+import { startHostileOp } from '../../tests/support/fake-idp/op.mjs';
+import { signHonoSession } from './hono-session.mjs';
 import { round } from './stats.mjs';
 import { workerdBinary, writeConfig } from './workerd.mjs';
 
@@ -209,7 +210,13 @@ export async function scenario(dirs) {
     { client_id: 'bench-es256', client_secret: randomBytes(18).toString('base64url'), alg: 'ES256', domain: 'es256.example' },
     { client_id: 'bench-hono', client_secret: randomBytes(18).toString('base64url'), alg: 'RS256', domain: 'hono.example' },
   ];
-  const op = await startOp({ clients });
+  // The e2e suites' scriptable OP with no case set: a correct provider that approves at once (302 back with
+  // code, state, iss), checks client_secret_basic and PKCE S256 and signs the ID token with the client's alg.
+  const op = await startHostileOp({
+    name: 'bench-op',
+    issParameter: true,
+    clients: clients.map((c) => ({ ...c, token_endpoint_auth_method: 'client_secret_basic' })),
+  });
   const authConfig = {
     connectors: clients.slice(0, 2).map((c) => ({
       id: c.alg.toLowerCase(),

@@ -3,17 +3,61 @@ import assert from 'node:assert/strict';
 
 import { Browserless, SESSION_COOKIE, TX_COOKIE } from './harness.mjs';
 
-/** A refusal: `status`, X-Edge-Auth-Error `code`, and (HTML pages) <meta name="edge-auth-error" content=code>. */
+/**
+ * The status of each error code (src/core/error.rs); `idp_error` depends on the IdP's code, so a caller gives it.
+ */
+export const STATUS_OF_CODE = {
+  invalid_email: 400,
+  unknown_domain: 403,
+  unknown_connector: 404,
+  login_expired: 400,
+  state_mismatch: 400,
+  invalid_callback: 400,
+  issuer_mismatch: 400,
+  token_exchange_failed: 502,
+  id_token_invalid: 400,
+  email_missing: 403,
+  email_unverified: 403,
+  email_domain_mismatch: 403,
+  tenant_not_allowed: 403,
+  domain_not_owned: 403,
+  hosted_domain_mismatch: 403,
+  userinfo_failed: 502,
+  idp_unreachable: 502,
+  config_error: 500,
+  csrf: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  payload_too_large: 413,
+  bad_path: 400,
+};
+
+/**
+ * A refusal: the ONE expected `status` (default: the status of `code`, see STATUS_OF_CODE), the ONE expected
+ * X-Edge-Auth-Error `code`, and (HTML pages) <meta name="edge-auth-error" content=code>. A list of codes or a
+ * status predicate is refused: a test that accepts either of two answers does not isolate its rule.
+ */
 export function assertRefusal(r, { status, code, html = true }) {
   const where = `\n${r.describe(800)}`;
-  if (typeof status === 'function') assert.ok(status(r.status), `unexpected status ${r.status}${where}`);
-  else if (status !== undefined) assert.equal(r.status, status, `status${where}`);
-  if (Array.isArray(code)) assert.ok(code.includes(r.errorCode), `X-Edge-Auth-Error ${r.errorCode} not in ${code}${where}`);
-  else assert.equal(r.errorCode, code, `X-Edge-Auth-Error${where}`);
+  assert.equal(typeof code, 'string', `assertRefusal: give the one expected code (got ${JSON.stringify(code)})`);
+  const expectedStatus = status ?? STATUS_OF_CODE[code];
+  assert.equal(typeof expectedStatus, 'number', `assertRefusal: give the one expected status for ${code}`);
+  assert.equal(r.status, expectedStatus, `status${where}`);
+  assert.equal(r.errorCode, code, `X-Edge-Auth-Error${where}`);
   if (html) {
     assert.match(r.headers.get('content-type') || '', /text\/html/i, `content-type${where}`);
     assert.equal(r.metaErrorCode, r.errorCode, `<meta name="edge-auth-error">${where}`);
   }
+}
+
+/**
+ * The worker logged a line matching `re` after `mark` (a WorkerLog position, see harness.mjs): the operator's
+ * reason for a refusal. Returns the line.
+ */
+export async function assertLogged(logs, mark, re, context = '') {
+  const line = await logs.waitFor(re, mark);
+  assert.ok(line, `the worker log explains it with ${re}${context}\nworker log since the mark:\n  ${logs.since(mark).join('\n  ')}`);
+  return line;
 }
 
 /** The response did not set a (non-empty, non-expired) session cookie. */

@@ -8,7 +8,7 @@
 //   (await b.get(`${stack.worker.url}/auth/me`)).json();   // { email: 'alice@rs256.example', ... }
 //   await stack.close();                                     // always: disposes Miniflare (no orphan workerd)
 //
-// Used by tests/e2e/*.test.mjs and tests/browser/*.
+// Used by tests/e2e/*/*.test.mjs and tests/browser/*.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
@@ -33,6 +33,9 @@ export const COMPATIBILITY_DATE = '2026-04-01';
 /** Cookie names of the worker on http loopback (contract). */
 export const SESSION_COOKIE = 'edge-auth-session';
 export const TX_COOKIE = 'edge-auth-tx';
+/** Cookie names of the worker over https (contract): the `__Host-` prefix (Secure, Path=/, no Domain). */
+export const SESSION_COOKIE_HTTPS = '__Host-edge-auth-session';
+export const TX_COOKIE_HTTPS = '__Host-edge-auth-tx';
 
 /** A fresh random session key: 32 bytes, base64url. */
 export function randomKey(bytes = 32) {
@@ -55,6 +58,38 @@ export async function freePort(host = '127.0.0.1') {
 // ------------------------------------------------------------------------------------------------------------
 // Worker (Miniflare 4 / workerd)
 // ------------------------------------------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The worker's log lines (console.warn/error of the worker), captured through Miniflare. */
+export class WorkerLog {
+  constructor() {
+    this.entries = [];
+  }
+
+  push(entry) {
+    this.entries.push(entry);
+  }
+
+  mark() {
+    return this.entries.length;
+  }
+
+  /** Wait (up to timeoutMs) for a line after `since` matching `re`; returns it or undefined. */
+  async waitFor(re, since = 0, timeoutMs = 5000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.entries.slice(since).find((e) => re.test(e.message));
+      if (hit) return hit.message;
+      if (Date.now() > deadline) return undefined;
+      await sleep(10);
+    }
+  }
+
+  since(mark) {
+    return this.entries.slice(mark).map((e) => e.message);
+  }
+}
 
 // Every live Miniflare, so that an interrupted run (Ctrl-C, the test runner's SIGTERM) still stops workerd.
 const liveWorkers = new Set();
@@ -89,7 +124,8 @@ function installSignalHandlers() {
  *        directory sees the same revocations); default: in memory, private to this worker
  * @param {object} [opts.miniflare]     extra Miniflare options (shallow-merged last)
  * @returns {Promise<{url: string, origin: string, port: number, mf: import('miniflare').Miniflare,
- *           dispose(): Promise<void>}>}  url/origin: "http://127.0.0.1:PORT" (no trailing slash)
+ *           logs: WorkerLog, dispose(): Promise<void>}>}  url/origin: "http://127.0.0.1:PORT" (no trailing slash;
+ *           https://… when opts.miniflare has https)
  */
 export async function startWorker({
   config,
@@ -113,6 +149,8 @@ export async function startWorker({
     ...secrets,
   };
   const verbose = !!process.env.EDGE_AUTH_TEST_LOG;
+  // Every worker's log lines are kept (handle.logs), so that a refusal can be checked for its logged reason.
+  const logs = new WorkerLog();
   const opts = {
     host: '127.0.0.1',
     port,
@@ -132,6 +170,10 @@ export async function startWorker({
     log: verbose ? new Log(LogLevel.DEBUG) : new Log(LogLevel.WARN),
     ...(kv ? { kvNamespaces: ['REVOCATIONS'] } : {}),
     ...(kv && kvPersist ? { kvPersist } : {}),
+    handleStructuredLogs: (entry) => {
+      logs.push(entry);
+      if (verbose) console.error(`[worker ${entry.level}] ${entry.message}`);
+    },
     ...miniflare,
   };
   const mf = new Miniflare(opts);
@@ -149,6 +191,8 @@ export async function startWorker({
     origin,
     port: Number(new URL(ready).port),
     mf,
+    /** console.warn/error lines of the worker (unless opts.miniflare.handleStructuredLogs took them) */
+    logs,
     async dispose() {
       if (disposed) return;
       disposed = true;
@@ -178,6 +222,9 @@ export async function startWorker({
  * @param {string} [opts.sessionKeys]
  * @param {object} [opts.idp] extra startIdp options; [opts.worker] extra startWorker options (its `secrets` are
  *        added to the connectors' client secrets)
+ * @param {{keyPem: string, certPem: string}} [opts.https] serve the worker over https (workerd's TLS socket with
+ *        this key and certificate, e.g. tests/support/tls.mjs selfSignedCert): the worker's URL, the registered
+ *        redirect URIs and post-logout URIs are https://127.0.0.1:PORT and https://localhost:PORT
  * @returns {Promise<{idp, worker, connectors: object[], byAlg: Record<string, object>, byId: Record<string,
  *           object>, config: object, secrets: object, sessionKeys: string, close(): Promise<void>}>}
  */
@@ -189,7 +236,9 @@ export async function startStack({
   sessionKeys = randomKey(),
   idp: idpOpts = {},
   worker: workerOpts = {},
+  https,
 } = {}) {
+  const scheme = https ? 'https' : 'http';
   const specs = [
     ...algs.map((alg) => ({ id: alg.toLowerCase(), alg })),
     ...extraConnectors,
@@ -210,7 +259,7 @@ export async function startStack({
   let lastErr;
   for (let attempt = 0; attempt < 3; attempt++) {
     const workerPort = await freePort();
-    const origins = [`http://127.0.0.1:${workerPort}`, `http://localhost:${workerPort}`];
+    const origins = [`${scheme}://127.0.0.1:${workerPort}`, `${scheme}://localhost:${workerPort}`];
     const clients = specs.map((s) => ({
       client_id: s.clientId,
       client_secret: s.clientSecret,
@@ -242,6 +291,10 @@ export async function startStack({
         port: workerPort,
         ...workerOpts,
         secrets: { ...secrets, ...(workerOpts.secrets || {}) },
+        miniflare: {
+          ...(https ? { https: true, httpsKey: https.keyPem, httpsCert: https.certPem } : {}),
+          ...(workerOpts.miniflare || {}),
+        },
       });
     } catch (err) {
       await idp.close();
@@ -263,6 +316,7 @@ export async function startStack({
     return {
       idp,
       worker,
+      logs: worker.logs,
       connectors: described,
       // the first connector of each alg (the per-alg connectors come before extraConnectors)
       byAlg: Object.fromEntries(described.toReversed().map((c) => [c.alg, c])),
@@ -456,9 +510,16 @@ const NAV_HEADERS = {
  * make a real browser navigation impossible to imitate.
  */
 export class Browserless {
-  constructor({ userAgent = 'edge-auth-tests/1.0 (Browserless)', timeoutMs = 15000 } = {}) {
+  /**
+   * @param {object} [opts]
+   * @param {string} [opts.userAgent]
+   * @param {number} [opts.timeoutMs=15000]
+   * @param {string|string[]} [opts.ca] extra trusted certificates (PEM) for https sites, e.g. a test TLS front's
+   */
+  constructor({ userAgent = 'edge-auth-tests/1.0 (Browserless)', timeoutMs = 15000, ca } = {}) {
     this.userAgent = userAgent;
     this.timeoutMs = timeoutMs;
+    this.ca = ca;
     /** @type {Map<string, {name, value, domain, hostOnly, path, expiresAt, secure, httpOnly, sameSite}>} */
     this.jar = new Map();
     /** every response, in order */
@@ -619,7 +680,7 @@ export class Browserless {
     const res = await new Promise((resolve, reject) => {
       const req = lib.request(
         u,
-        { method, headers: h, agent: false, timeout: this.timeoutMs },
+        { method, headers: h, agent: false, timeout: this.timeoutMs, ...(u.protocol === 'https:' && this.ca ? { ca: this.ca } : {}) },
         (r) => {
           const chunks = [];
           r.on('data', (d) => chunks.push(d));
