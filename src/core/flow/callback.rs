@@ -3,18 +3,18 @@
 //! who the user is (ID token, UserInfo, or Facebook's Graph API), checks the email against the connector's
 //! domains, and issues the session.
 
-use crate::core::config::{Connector, EntraSettings, EntraTenancy, Protocol, ResponseMode, ENTRA_CONSUMERS_TENANT_ID};
+use crate::core::config::{Connector, EntraTenancy, Protocol, ResponseMode};
 use crate::core::error::{sanitize_idp_error_code, FlowError};
 use crate::core::facebook;
-use crate::core::flow::providers::entra_tenant_of_issuer;
+use crate::core::flow::keys::KeyLookupError;
 use crate::core::flow::{Flow, FlowResult};
 use crate::core::http::{Method, Outcome, Request, Response};
 use crate::core::oidc::discovery::ProviderMetadata;
-use crate::core::oidc::id_token::{self, Expectations, VerifiedIdToken};
-use crate::core::oidc::jwks::{select_key, Jwk, KeySelection};
-use crate::core::oidc::jws::UntrustedJws;
+use crate::core::oidc::id_token::{IdTokenError, VerifiedIdToken};
+use crate::core::oidc::issuer::{entra_domain_refusal, IssuerError};
 use crate::core::oidc::token::{choose_auth_method, parse_token_response, TokenRequest, TokenResponse};
 use crate::core::oidc::userinfo::{parse_userinfo, userinfo_request};
+use crate::core::oidc::verifier::IdTokenVerifier;
 use crate::core::policy::relevant_groups;
 use crate::core::ports::Platform;
 use crate::core::routing::parse_email;
@@ -208,6 +208,7 @@ impl<P: Platform> Flow<'_, P> {
         self.identity_from_id_token(connector, metadata, &verified, &tokens).await
     }
 
+    /// OIDC Core §3.1.3.7 for this connector: the token, the IdP's key for it, the connector's verifier.
     async fn verify_id_token(
         &self,
         connector: &Connector,
@@ -216,100 +217,17 @@ impl<P: Platform> Flow<'_, P> {
         code: &str,
         tokens: &TokenResponse,
     ) -> Result<VerifiedIdToken, FlowError> {
-        let jws = UntrustedJws::parse(tokens.id_token.expose()).map_err(|e| FlowError::IdToken(e.to_string()))?;
-        let expected_issuer = self.expected_token_issuer(connector, metadata, &jws)?;
-        let (jwks, just_fetched) = self.jwks(metadata, false).await?;
-        let key: Jwk = match select_key(&jwks, jws.alg(), jws.kid()) {
-            // The provider may have rotated its keys: refetch once (rate-limited, coalesced), then decide.
-            // A set this request has just fetched is already the newest.
-            KeySelection::UnknownKid if !just_fetched => {
-                let (refreshed, _) = self.jwks(metadata, true).await?;
-                pick(select_key(&refreshed, jws.alg(), jws.kid()))?.clone()
-            }
-            other => pick(other)?.clone(),
-        };
-        let expect = Expectations {
-            issuer: &expected_issuer,
-            client_id: &connector.client_id,
-            nonce: &tx.nonce,
-            now: self.now(),
-            leeway: self.config.clock_leeway_seconds,
-            access_token: tokens.access_token.as_ref().map(|t| t.expose().as_str()),
-            code: Some(code),
-        };
-        let verified = id_token::verify(&jws, &key, self.platform, &expect)
-            .await
-            .map_err(|e| FlowError::IdToken(e.to_string()))?;
-        let claims = verified.claims();
-        // Entra: the tenant that signed in must be one this connector accepts.
-        if let Protocol::OpenIdConnect { entra: Some(entra), .. } = &connector.protocol {
-            let tid = claims.tid.as_deref().unwrap_or_default();
-            let allowed = match &entra.tenancy {
-                EntraTenancy::Multi { allowed_tenants } => allowed_tenants.iter().any(|t| t == tid),
-                EntraTenancy::Consumers => tid == ENTRA_CONSUMERS_TENANT_ID,
-                EntraTenancy::Single { allowed_tenants, .. } => {
-                    entra_tenant_of_issuer(&entra.authority, &metadata.issuer) == Some(tid)
-                        && (allowed_tenants.is_empty() || allowed_tenants.iter().any(|t| t == tid))
-                }
-            };
-            if !allowed {
-                return Err(FlowError::TenantNotAllowed(truncate_chars(tid, 64)));
-            }
-        }
-        // max_age was requested: auth_time is required and must be recent enough (OIDC Core §3.1.2.1).
-        if let Some(max_age) = connector.max_age {
-            let auth_time =
-                claims.auth_time.ok_or_else(|| FlowError::IdToken("max_age requested but no auth_time".into()))?;
-            if self.now().saturating_sub(auth_time.0) > max_age.saturating_add(self.config.clock_leeway_seconds) {
-                return Err(FlowError::IdToken(format!("auth_time {} is older than max_age {max_age}", auth_time.0)));
-            }
-        }
-        // Google Workspace: the hd claim, not the request parameter, proves the hosted domain.
-        if let Protocol::OpenIdConnect { hosted_domains, .. } = &connector.protocol {
-            if !hosted_domains.is_empty() {
-                let hd = claims.hd.as_deref().and_then(crate::core::routing::normalize_domain);
-                if !hd.as_ref().is_some_and(|hd| hosted_domains.contains(hd)) {
-                    return Err(FlowError::HostedDomainMismatch(truncate_chars(
-                        claims.hd.as_deref().unwrap_or("(none)"),
-                        64,
-                    )));
-                }
-            }
-        }
-        Ok(verified)
-    }
-
-    /// The exact `iss` the token must carry. For Entra multi-tenant authorities the discovered issuer is a
-    /// `{tenantid}` template, resolved with the token's `tid` (read before verification only to build this
-    /// expectation; the verified token must then match it exactly and its `tid` is checked again after).
-    fn expected_token_issuer(
-        &self,
-        connector: &Connector,
-        metadata: &ProviderMetadata,
-        jws: &UntrustedJws,
-    ) -> Result<String, FlowError> {
-        match &connector.protocol {
-            Protocol::OpenIdConnect { entra: Some(entra), .. } => match &entra.tenancy {
-                EntraTenancy::Multi { allowed_tenants } => {
-                    let tid =
-                        jws.unverified_string_claim("tid").ok_or_else(|| FlowError::IdToken("no tid claim".into()))?;
-                    if !allowed_tenants.contains(&tid) {
-                        return Err(FlowError::TenantNotAllowed(truncate_chars(&tid, 64)));
-                    }
-                    Ok(metadata.issuer.replace("{tenantid}", &tid))
-                }
-                EntraTenancy::Consumers | EntraTenancy::Single { .. } => Ok(metadata.issuer.clone()),
-            },
-            Protocol::OpenIdConnect { .. } if connector.kind == crate::core::config::ConnectorKind::Google => {
-                // Google documents both `https://accounts.google.com` and `accounts.google.com` as iss.
-                let bare = metadata.issuer.strip_prefix("https://").unwrap_or(&metadata.issuer);
-                match jws.unverified_string_claim("iss") {
-                    Some(iss) if iss == bare => Ok(bare.to_string()),
-                    _ => Ok(metadata.issuer.clone()),
-                }
-            }
-            _ => Ok(metadata.issuer.clone()),
-        }
+        let verifier = IdTokenVerifier::for_connector(connector, metadata)
+            .with_nonce(&tx.nonce)
+            .with_clock(self.platform, self.config.clock_leeway_seconds)
+            .with_access_token(tokens.access_token.as_ref().map(|t| t.expose().as_str()))
+            .with_code(code);
+        let token = verifier.parse(tokens.id_token.expose()).map_err(id_token_refusal)?;
+        let key = self.signing_key(metadata, token.jws()).await.map_err(|e| match e {
+            KeyLookupError::NoKey(why) => FlowError::IdToken(why.to_string()),
+            KeyLookupError::Fetch(e) => e,
+        })?;
+        verifier.verify(&token, &key, self.platform).await.map_err(id_token_refusal)
     }
 
     async fn identity_from_id_token(
@@ -441,27 +359,6 @@ impl<P: Platform> Flow<'_, P> {
     }
 }
 
-/// Entra ("nOAuth"): why the tenant `tid` may not sign in addresses of a domain whose owner (from Entra's
-/// discovery for the domain) is `owner`, or `None` when it may. Only the tenant where a domain is verified signs
-/// in its addresses, whichever claim supplied them: otherwise any accepted tenant could give a user another
-/// tenant's address. An owner the connector's pins (`tenant`, `allowed_tenants`) leave out is a configuration
-/// error (edge-auth-check reports it).
-fn entra_domain_refusal(entra: &EntraSettings, owner: Option<&str>, tid: &str) -> Option<&'static str> {
-    let Some(owner) = owner else { return Some("no tenant, so its addresses are refused") };
-    let pinned = match &entra.tenancy {
-        EntraTenancy::Multi { allowed_tenants } => allowed_tenants.iter().any(|t| t == owner),
-        EntraTenancy::Single { tenant, allowed_tenants } => {
-            (!crate::core::config::is_guid(tenant) || tenant == owner)
-                && (allowed_tenants.is_empty() || allowed_tenants.iter().any(|t| t == owner))
-        }
-        EntraTenancy::Consumers => true,
-    };
-    if !pinned {
-        return Some("configuration error: a tenant the connector does not accept");
-    }
-    (owner != tid).then_some("not the tenant that signed in")
-}
-
 /// Whether the ID token says `xms_edov: false` (a boolean, or the string `"false"` as some Entra versions
 /// send optional claims).
 fn xms_edov_false(verified: &VerifiedIdToken) -> bool {
@@ -476,15 +373,16 @@ fn callback_code(code: Option<String>) -> Result<String, FlowError> {
     code.filter(|c| !c.is_empty() && c.len() <= 4096).ok_or(FlowError::InvalidCallback)
 }
 
-fn pick(selection: KeySelection<'_>) -> Result<&Jwk, FlowError> {
-    match selection {
-        KeySelection::Found(k) => Ok(k),
-        KeySelection::UnknownKid => {
-            Err(FlowError::IdToken("no key with the token's kid, even after a JWKS refetch".into()))
+/// The flow's error for an ID token the connector's verifier refuses (the tenant and hosted-domain refusals
+/// have pages of their own).
+fn id_token_refusal(e: IdTokenError) -> FlowError {
+    match e {
+        IdTokenError::Issuer(IssuerError::TenantNotAllowed(tid)) => {
+            FlowError::TenantNotAllowed(truncate_chars(&tid, 64))
         }
-        KeySelection::Ambiguous => {
-            Err(FlowError::IdToken("the token has no kid and several keys could verify it".into()))
+        IdTokenError::HostedDomainMismatch(hd) => {
+            FlowError::HostedDomainMismatch(truncate_chars(hd.as_deref().unwrap_or("(none)"), 64))
         }
-        KeySelection::NoSuitableKey => Err(FlowError::IdToken("no key in the JWKS fits the token's algorithm".into())),
+        e => FlowError::IdToken(e.to_string()),
     }
 }
