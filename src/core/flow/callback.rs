@@ -198,7 +198,7 @@ impl<P: Platform> Flow<'_, P> {
             client_secret: &secret,
             code,
             redirect_uri: &tx.redirect_uri,
-            pkce_verifier: &tx.pkce_verifier,
+            pkce_verifier: tx.pkce_verifier.expose(),
         }
         .to_http();
         let response =
@@ -329,7 +329,7 @@ impl<P: Platform> Flow<'_, P> {
             app_secret: &secret,
             code,
             redirect_uri: &tx.redirect_uri,
-            pkce_verifier: &tx.pkce_verifier,
+            pkce_verifier: tx.pkce_verifier.expose(),
         }
         .to_http();
         let response = self
