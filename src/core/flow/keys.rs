@@ -26,13 +26,14 @@ impl<P: Platform> Flow<'_, P> {
         metadata: &ProviderMetadata,
         jws: &UntrustedJws,
     ) -> Result<Jwk, KeyLookupError> {
-        let (jwks, just_fetched) = self.jwks(metadata, false).await.map_err(KeyLookupError::Fetch)?;
-        match select_key(&jwks, jws.alg(), jws.kid()) {
-            KeySelection::UnknownKid if !just_fetched => {
-                let (refreshed, _) = self.jwks(metadata, true).await.map_err(KeyLookupError::Fetch)?;
-                select_key(&refreshed, jws.alg(), jws.kid()).found().map_err(KeyLookupError::NoKey)
+        // One loop rather than two copies of the selection: the second turn is the refetch.
+        let mut refetched = false;
+        loop {
+            let (jwks, just_fetched) = self.jwks(metadata, refetched).await.map_err(KeyLookupError::Fetch)?;
+            match select_key(&jwks, jws.alg(), jws.kid()) {
+                KeySelection::UnknownKid if !just_fetched && !refetched => refetched = true,
+                other => return other.found().cloned().map_err(KeyLookupError::NoKey),
             }
-            other => other.found().map_err(KeyLookupError::NoKey),
         }
     }
 }

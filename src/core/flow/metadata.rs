@@ -13,7 +13,7 @@ use crate::core::flow::document_cache::{freshness, jwks_slot, metadata_slot, Fre
 use crate::core::flow::single_flight::wait_for;
 use crate::core::flow::{Flow, JWKS_REFETCH_COOLDOWN_SECONDS};
 use crate::core::oidc::discovery::{parse_provider_metadata_accepting, ProviderMetadata};
-use crate::core::oidc::issuer::discovery_issuer_rule;
+use crate::core::oidc::issuer::{accepts_discovery_issuer, expected_discovery_issuer};
 use crate::core::oidc::jwks::{parse_jwks, JwkSet};
 use crate::core::ports::Platform;
 
@@ -25,12 +25,13 @@ impl<P: Platform> Flow<'_, P> {
         let metadata = self.metadata_for_issuer(connector, false).await?;
         // The cache is shared by connectors with the same issuer URL; each applies its own issuer rule (an
         // Entra connector's allowed_tenants must hold even when another connector fetched the document).
-        let (expected, accept) = discovery_issuer_rule(connector);
-        if !accept(&metadata.issuer) {
+        if !accepts_discovery_issuer(connector, &metadata.issuer) {
             return Err((
                 FlowError::IdpUnreachable(format!(
-                    "connector {:?}: the discovery document's issuer {:?} is not acceptable (expected {expected})",
-                    connector.id, metadata.issuer
+                    "connector {:?}: the discovery document's issuer {:?} is not acceptable (expected {})",
+                    connector.id,
+                    metadata.issuer,
+                    expected_discovery_issuer(connector)
                 )),
                 vec![],
             ));
@@ -97,11 +98,11 @@ impl<P: Platform> Flow<'_, P> {
         connector: &Connector,
     ) -> Result<(ProviderMetadata, Option<u64>), FlowError> {
         let url = connector.discovery_url();
-        let (expected, accept) = discovery_issuer_rule(connector);
+        let expected = expected_discovery_issuer(connector);
         let acceptable = |found: &str| {
-            accept(found)
+            accepts_discovery_issuer(connector, found)
                 || (self.config.connectors.iter())
-                    .any(|c| c.issuer == connector.issuer && c.id != connector.id && discovery_issuer_rule(c).1(found))
+                    .any(|c| c.issuer == connector.issuer && c.id != connector.id && accepts_discovery_issuer(c, found))
         };
         // A `200` answer that does not parse is asked for once more past every cache: the platform keeps any
         // `200` answer in the location's cache, also a maintenance page or a cut-off document the IdP has fixed

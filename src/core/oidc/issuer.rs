@@ -17,36 +17,47 @@ use thiserror::Error;
 use crate::core::config::ENTRA_CONSUMERS_TENANT_ID;
 use crate::core::config::{is_guid, Connector, ConnectorKind, EntraSettings, EntraTenancy, Protocol};
 
-/// A predicate over the discovery document's `issuer`.
-pub type IssuerPredicate<'a> = Box<dyn Fn(&str) -> bool + 'a>;
-
-/// The discovery document's `issuer` a connector accepts, and a description for errors.
-pub fn discovery_issuer_rule(connector: &Connector) -> (String, IssuerPredicate<'_>) {
-    let entra = match &connector.protocol {
-        Protocol::OpenIdConnect { entra: Some(e), .. } => e,
-        _ => return (connector.issuer.clone(), Box::new(move |found: &str| found == connector.issuer)),
+/// Whether `connector` accepts a discovery document whose `issuer` is `found`.
+pub fn accepts_discovery_issuer(connector: &Connector, found: &str) -> bool {
+    let Protocol::OpenIdConnect { entra: Some(entra), .. } = &connector.protocol else {
+        return found == connector.issuer;
     };
     let authority = entra.authority.as_str();
     match &entra.tenancy {
         EntraTenancy::Multi { .. } => {
-            let template = format!("{authority}/{{tenantid}}/v2.0");
-            (template.clone(), Box::new(move |found: &str| found == template))
+            found.strip_prefix(authority).and_then(|rest| rest.strip_prefix('/')) == Some("{tenantid}/v2.0")
         }
-        EntraTenancy::Consumers => {
-            let expected = format!("{authority}/{ENTRA_CONSUMERS_TENANT_ID}/v2.0");
-            (expected.clone(), Box::new(move |found: &str| found == expected))
-        }
-        EntraTenancy::Single { tenant, allowed_tenants } => (
-            format!("{authority}/<tenant id of {tenant}>/v2.0"),
-            Box::new(move |found: &str| match entra_tenant_of_issuer(authority, found) {
-                Some(id) => {
-                    (!is_guid(tenant) || id == tenant.as_str())
-                        && (allowed_tenants.is_empty() || allowed_tenants.iter().any(|t| t == id))
-                }
-                None => false,
-            }),
-        ),
+        EntraTenancy::Consumers => entra_tenant_of_issuer(authority, found) == Some(ENTRA_CONSUMERS_TENANT_ID),
+        EntraTenancy::Single { tenant, allowed_tenants } => match entra_tenant_of_issuer(authority, found) {
+            Some(id) => {
+                (!is_guid(tenant) || id == tenant.as_str())
+                    && (allowed_tenants.is_empty() || allowed_tenants.iter().any(|t| t == id))
+            }
+            None => false,
+        },
     }
+}
+
+/// The discovery document's `issuer` `connector` expects, as errors describe it.
+pub fn expected_discovery_issuer(connector: &Connector) -> String {
+    let Protocol::OpenIdConnect { entra: Some(entra), .. } = &connector.protocol else {
+        return connector.issuer.clone();
+    };
+    let authority = entra.authority.as_str();
+    match &entra.tenancy {
+        EntraTenancy::Multi { .. } => format!("{authority}/{{tenantid}}/v2.0"),
+        EntraTenancy::Consumers => format!("{authority}/{ENTRA_CONSUMERS_TENANT_ID}/v2.0"),
+        EntraTenancy::Single { tenant, .. } => format!("{authority}/<tenant id of {tenant}>/v2.0"),
+    }
+}
+
+/// A predicate over the discovery document's `issuer`.
+pub type IssuerPredicate<'a> = Box<dyn Fn(&str) -> bool + 'a>;
+
+/// The discovery document's `issuer` a connector accepts ([`accepts_discovery_issuer`]), and a description for
+/// errors ([`expected_discovery_issuer`]), as one value (for `edge-auth-check`).
+pub fn discovery_issuer_rule(connector: &Connector) -> (String, IssuerPredicate<'_>) {
+    (expected_discovery_issuer(connector), Box::new(move |found: &str| accepts_discovery_issuer(connector, found)))
 }
 
 /// The tenant id in an Entra issuer `{authority}/{tenant id}/v2.0`.

@@ -337,11 +337,11 @@ pub enum NoKey {
     NoSuitableKey,
 }
 
-impl KeySelection<'_> {
-    /// The key chosen (a copy), or why none.
-    pub fn found(self) -> Result<Jwk, NoKey> {
+impl<'a> KeySelection<'a> {
+    /// The key chosen, or why none.
+    pub fn found(self) -> Result<&'a Jwk, NoKey> {
         match self {
-            KeySelection::Found(k) => Ok(k.clone()),
+            KeySelection::Found(k) => Ok(k),
             KeySelection::UnknownKid => Err(NoKey::UnknownKid),
             KeySelection::Ambiguous => Err(NoKey::Ambiguous),
             KeySelection::NoSuitableKey => Err(NoKey::NoSuitableKey),
