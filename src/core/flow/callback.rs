@@ -6,7 +6,7 @@
 use crate::core::config::{Connector, EntraTenancy, Protocol, ResponseMode};
 use crate::core::error::{sanitize_idp_error_code, FlowError};
 use crate::core::facebook;
-use crate::core::flow::keys::KeyLookupError;
+use crate::core::flow::metadata::KeyLookupError;
 use crate::core::flow::{Flow, FlowResult};
 use crate::core::http::{Method, Outcome, Request, Response};
 use crate::core::oidc::discovery::ProviderMetadata;

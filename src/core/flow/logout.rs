@@ -15,7 +15,7 @@
 
 use crate::core::config::{Connector, Protocol};
 use crate::core::error::FlowError;
-use crate::core::flow::keys::KeyLookupError;
+use crate::core::flow::metadata::KeyLookupError;
 use crate::core::flow::{authenticate, Flow, FlowResult};
 use crate::core::http::{Outcome, Request, Response};
 use crate::core::oidc::id_token::verify_signature;

@@ -11,7 +11,6 @@ mod callback;
 mod document_cache;
 mod entra_domains;
 mod isolate;
-mod keys;
 mod login;
 mod logout;
 mod metadata;
