@@ -22,9 +22,8 @@ impl SpentTransactions {
             spent.retain(|_, exp| *exp > now);
             if spent.len() >= MAX_SPENT_TRANSACTIONS {
                 // Bounded memory: forget the oldest half (their cookies expire within minutes anyway).
-                let mut expiries: Vec<u64> = spent.values().copied().collect();
-                expiries.sort_unstable();
-                let cutoff = expiries.get(expiries.len() / 2).copied().unwrap_or(u64::MAX);
+                let expiries: Vec<u64> = spent.values().copied().collect();
+                let cutoff = kth_smallest(&expiries, expiries.len() / 2);
                 spent.retain(|_, exp| *exp > cutoff);
             }
         }
@@ -38,9 +37,49 @@ impl SpentTransactions {
     }
 }
 
+/// The `k`-th smallest (from 0) of `values` — what `values` sorted would hold at `k` — or `u64::MAX` when there
+/// are not that many. Found by bisecting the range of values (64 counting passes) rather than sorting: this runs
+/// only when the memory is full, and keeps a sort's code (several kilobytes) out of the wasm.
+fn kth_smallest(values: &[u64], k: usize) -> u64 {
+    let (mut lo, mut hi) = (0u64, u64::MAX);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if values.iter().filter(|&&v| v <= mid).count() > k {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kth_smallest_is_the_sorted_element() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for len in [1usize, 2, 3, 10, 101, 1000] {
+            for spread in [3u64, 1000, u64::MAX] {
+                let mut values: Vec<u64> = (0..len).map(|_| next() % spread.max(1)).collect();
+                values.extend([0, u64::MAX].iter().take(len % 3));
+                let mut sorted = values.clone();
+                sorted.sort_unstable();
+                for k in [0, values.len() / 2, values.len() - 1] {
+                    assert_eq!(kth_smallest(&values, k), sorted[k], "len {len} spread {spread} k {k}");
+                }
+                assert_eq!(kth_smallest(&values, values.len()), u64::MAX);
+            }
+        }
+        assert_eq!(kth_smallest(&[], 0), u64::MAX, "as the sorted copy's missing element was");
+    }
 
     #[test]
     fn a_transaction_is_spent_once() {
