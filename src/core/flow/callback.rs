@@ -1,7 +1,13 @@
-//! `GET|POST /auth/callback`: the authorization response. Checks the login transaction (this browser,
-//! unexpired, unused, same `state`), the IdP's `iss` (RFC 9207) and `error`, exchanges the code, establishes
-//! who the user is (ID token, UserInfo, or Facebook's Graph API), checks the email against the connector's
-//! domains, and issues the session.
+//! `GET|POST /auth/callback`: the authorization response, in the steps of the protocol:
+//!
+//! 1. the login transaction: this browser's, unexpired, unused, same `state`, answered the way it asked;
+//! 2. the authorization response: the IdP's `iss` (RFC 9207), `error`, the code;
+//! 3. the code for tokens ([`Flow::exchange_code`]; Facebook: its token endpoint);
+//! 4. the ID token, verified for its connector ([`crate::core::oidc::verifier::IdTokenVerifier`], with the IdP's
+//!    key chosen with one refetch: `Flow::signing_key`);
+//! 5. who signed in: the token's claims, UserInfo when the email is not among them (Facebook: the Graph API);
+//! 6. whether that identity may sign in here ([`Flow::admitted_address`]: email, domains, Entra's domain owner);
+//! 7. the session ([`Flow::session_cookie`]).
 
 use crate::core::config::{Connector, EntraTenancy, Protocol, ResponseMode};
 use crate::core::error::{sanitize_idp_error_code, FlowError};
@@ -49,6 +55,7 @@ impl<P: Platform> Flow<'_, P> {
                 _ => req.query_param(name),
             }
         };
+        // 1. The login transaction.
         let now = self.now();
         let tx = LoginTransaction::from_cookie_header(&req.cookie_header, tx_name, self.keys, now)
             .ok_or_else(|| fail(FlowError::LoginExpired))?;
@@ -70,6 +77,7 @@ impl<P: Platform> Flow<'_, P> {
             return Err(fail(FlowError::InvalidCallback));
         }
 
+        // 2-5. The authorization response, the code for tokens, who signed in.
         let identity = match &connector.protocol {
             Protocol::OpenIdConnect { .. } => {
                 let metadata = self.metadata(connector).await.map_err(|(e, _)| fail(e))?;
@@ -87,7 +95,12 @@ impl<P: Platform> Flow<'_, P> {
                     return Err(fail(FlowError::Idp(sanitize_idp_error_code(&error))));
                 }
                 let code = callback_code(param("code")).map_err(fail)?;
-                self.oidc_identity(connector, &metadata, &tx, &code).await.map_err(fail)?
+                // 3. The code for tokens (OIDC Core §3.1.3.1-5).
+                let tokens = self.exchange_code(connector, &metadata, &tx, &code).await.map_err(fail)?;
+                // 4. The ID token, verified for this connector (§3.1.3.7).
+                let verified = self.verify_id_token(connector, &metadata, &tx, &code, &tokens).await.map_err(fail)?;
+                // 5. Who signed in: the token's claims, and UserInfo when the email is not among them (§5.3).
+                self.identity_from_id_token(connector, &metadata, &verified, &tokens).await.map_err(fail)?
             }
             Protocol::Facebook { token_endpoint, graph_me_endpoint, .. } => {
                 if let Some(error) = param("error") {
@@ -98,49 +111,71 @@ impl<P: Platform> Flow<'_, P> {
             }
         };
 
-        let email = identity.email.ok_or_else(|| fail(FlowError::EmailMissing))?;
+        // 6. May this identity sign in here (its email, the connector's domains, Entra's domain owner)?
+        let address = self.admitted_address(connector, &identity).await.map_err(fail)?;
+        // 7. The session.
+        let session_cookie = self.session_cookie(connector, identity, address, transport, now).map_err(fail)?;
+        // Checked (and encoded) again: a transaction cookie sealed by an older version may hold a raw value.
+        let location = crate::core::session::return_to::return_to_or_root(Some(&tx.return_to));
+        Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear_tx).with_cookie(session_cookie)))
+    }
+
+    /// The address the session will carry, if `identity` may sign in through `connector`: an email the IdP
+    /// does not disown, at one of the connector's domains, and (Entra, "nOAuth") verified in the tenant that
+    /// signed the user in.
+    async fn admitted_address(&self, connector: &Connector, identity: &Identity) -> Result<String, FlowError> {
+        let email = identity.email.as_deref().ok_or(FlowError::EmailMissing)?;
         if identity.email_verified == Some(false) {
-            return Err(fail(FlowError::EmailUnverified(truncate_chars(&email, 320))));
+            return Err(FlowError::EmailUnverified(truncate_chars(email, 320)));
         }
-        let parsed = parse_email(&email).map_err(|e| fail(FlowError::IdToken(format!("email claim: {e}"))))?;
+        let parsed = parse_email(email).map_err(|e| FlowError::IdToken(format!("email claim: {e}")))?;
         if !connector.owns_domain(&parsed.domain) {
-            return Err(fail(FlowError::EmailDomainMismatch {
-                domain: parsed.domain,
-                connector: connector.id.clone(),
-            }));
+            return Err(FlowError::EmailDomainMismatch { domain: parsed.domain, connector: connector.id.clone() });
         }
         // Entra ("nOAuth"): the address's domain must be verified in the tenant that signed the user in.
         // `consumers` connectors are not pinned: a personal account's address may be at any domain (Microsoft
         // verifies it when the account is created).
         if let Protocol::OpenIdConnect { entra: Some(entra), .. } = &connector.protocol {
             if entra.tenancy != EntraTenancy::Consumers {
-                let owner = self.entra_domain_owner(&entra.authority, &parsed.domain, false).await.map_err(fail)?;
+                let owner = self.entra_domain_owner(&entra.authority, &parsed.domain, false).await?;
                 let tid = identity.tid.as_deref().unwrap_or_default();
                 if let Some(why) = entra_domain_refusal(entra, owner.as_deref(), tid) {
                     let (of, owner) = owner.as_deref().map_or(("no tenant", ""), |t| ("tenant ", t));
-                    return Err(fail(FlowError::DomainNotOwned(format!(
+                    return Err(FlowError::DomainNotOwned(format!(
                         "connector {:?}: {} is verified in {of}{owner}: {why}",
                         connector.id, parsed.domain
-                    ))));
+                    )));
                 }
             }
         }
         let address = parsed.address();
         if address.len() > MAX_EMAIL_LEN {
-            return Err(fail(FlowError::IdToken("email claim too long".into())));
+            return Err(FlowError::IdToken("email claim too long".into()));
         }
+        Ok(address)
+    }
+
+    /// The session cookie for an admitted identity, issued at `now` (the callback's start).
+    fn session_cookie(
+        &self,
+        connector: &Connector,
+        identity: Identity,
+        address: String,
+        transport: Transport,
+        now: u64,
+    ) -> Result<String, FlowError> {
         // The session must stay reachable by the IdP's logout: a sid it cannot keep is refused, not dropped.
         let sid = identity.sid.filter(|s| !s.is_empty());
         if let Some(long) = sid.as_ref().filter(|s| s.len() > MAX_SID_LEN) {
-            return Err(fail(FlowError::IdToken(format!(
+            return Err(FlowError::IdToken(format!(
                 "the sid claim is {} bytes, over {MAX_SID_LEN}: logout could not reach this session",
                 long.len()
-            ))));
+            )));
         }
         // Sessions are refused while the revocation list cannot be read completely (fail closed): a session
         // issued now would be refused at once, sending the visitor round the sign-in again.
         if self.providers.revocations.blocks_sessions(now) {
-            return Err(fail(FlowError::Config("the revocation list is unreadable: sign-ins are refused".into())));
+            return Err(FlowError::Config("the revocation list is unreadable: sign-ins are refused".into()));
         }
         let session = Session {
             sub: identity.sub,
@@ -155,16 +190,11 @@ impl<P: Platform> Flow<'_, P> {
             groups: relevant_groups(&self.config.policies, &connector.id, &identity.groups),
         };
         let session_name = CookieKind::Session.name(transport);
-        let (_, sealed) = session
-            .seal_within_budget(self.keys, session_name, &self.config.session, self.platform)
-            .ok_or_else(|| {
-                fail(FlowError::IdToken("the identity (with its session id) is too large for a session cookie".into()))
-            })?;
-        let session_cookie =
-            set_cookie(session_name, &sealed, self.config.session.lifetime_seconds, transport, SameSite::Lax);
-        // Checked (and encoded) again: a transaction cookie sealed by an older version may hold a raw value.
-        let location = crate::core::session::return_to::return_to_or_root(Some(&tx.return_to));
-        Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear_tx).with_cookie(session_cookie)))
+        let (_, sealed) =
+            session.seal_within_budget(self.keys, session_name, &self.config.session, self.platform).ok_or_else(
+                || FlowError::IdToken("the identity (with its session id) is too large for a session cookie".into()),
+            )?;
+        Ok(set_cookie(session_name, &sealed, self.config.session.lifetime_seconds, transport, SameSite::Lax))
     }
 
     fn client_secret(&self, connector: &Connector) -> Result<Secret<String>, FlowError> {
@@ -176,14 +206,14 @@ impl<P: Platform> Flow<'_, P> {
         })
     }
 
-    /// OpenID Connect: code -> tokens -> verified ID token (-> UserInfo when the email is not in it).
-    async fn oidc_identity(
+    /// OpenID Connect: the authorization code for tokens at the token endpoint.
+    async fn exchange_code(
         &self,
         connector: &Connector,
         metadata: &ProviderMetadata,
         tx: &LoginTransaction,
         code: &str,
-    ) -> Result<Identity, FlowError> {
+    ) -> Result<TokenResponse, FlowError> {
         let secret = self.client_secret(connector)?;
         let auth_method = choose_auth_method(connector.token_endpoint_auth_method, metadata).ok_or_else(|| {
             FlowError::Config(format!(
@@ -203,9 +233,7 @@ impl<P: Platform> Flow<'_, P> {
         .to_http();
         let response =
             self.platform.send(request).await.map_err(|e| FlowError::IdpUnreachable(format!("token endpoint: {e}")))?;
-        let tokens = parse_token_response(&response).map_err(|e| FlowError::TokenExchange(e.to_string()))?;
-        let verified = self.verify_id_token(connector, metadata, tx, code, &tokens).await?;
-        self.identity_from_id_token(connector, metadata, &verified, &tokens).await
+        parse_token_response(&response).map_err(|e| FlowError::TokenExchange(e.to_string()))
     }
 
     /// OIDC Core §3.1.3.7 for this connector: the token, the IdP's key for it, the connector's verifier.
