@@ -247,7 +247,6 @@ impl<P: Platform> Flow<'_, P> {
     ) -> Result<VerifiedIdToken, FlowError> {
         let verifier = IdTokenVerifier::for_connector(connector, metadata)
             .with_nonce(&tx.nonce)
-            .with_clock(self.platform, self.config.clock_leeway_seconds)
             .with_access_token(tokens.access_token.as_ref().map(|t| t.expose().as_str()))
             .with_code(code);
         let token = verifier.parse(tokens.id_token.expose()).map_err(id_token_refusal)?;
@@ -255,6 +254,8 @@ impl<P: Platform> Flow<'_, P> {
             KeyLookupError::NoKey(why) => FlowError::IdToken(why.to_string()),
             KeyLookupError::Fetch(e) => e,
         })?;
+        // The time is read once the key is known (a JWKS fetch may have taken a while).
+        let verifier = verifier.with_clock(self.platform, self.config.clock_leeway_seconds);
         verifier.verify(&token, &key, self.platform).await.map_err(id_token_refusal)
     }
 

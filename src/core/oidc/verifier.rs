@@ -4,12 +4,11 @@
 //! ```text
 //! let verifier = IdTokenVerifier::for_connector(connector, &metadata)
 //!     .with_nonce(&tx.nonce)
-//!     .with_clock(platform, leeway)
 //!     .with_access_token(access_token)
 //!     .with_code(code);
 //! let token = verifier.parse(id_token)?;          // the JWS, and the exact `iss` it must carry
-//! let key = /* the IdP's key for token.jws(): flow::keys::signing_key */;
-//! let verified = verifier.verify(&token, &key, crypto).await?;
+//! let key = /* the IdP's key for token.jws(): Flow::signing_key */;
+//! let verified = verifier.with_clock(platform, leeway).verify(&token, &key, crypto).await?;
 //! ```
 //!
 //! [`IdTokenVerifier::verify`] checks, in order: the signature (our allow-listed algorithm, a key that fits it,
@@ -84,7 +83,8 @@ impl<'a> IdTokenVerifier<'a> {
         self
     }
 
-    /// The time (read once, now) and the clock skew tolerated in the time claims.
+    /// The time (read once, now: set it just before [`Self::verify`]) and the clock skew tolerated in the time
+    /// claims.
     pub fn with_clock(mut self, clock: &impl Clock, leeway_seconds: u64) -> Self {
         self.now = clock.now();
         self.leeway = leeway_seconds;
