@@ -2859,6 +2859,43 @@ fn backchannel(w: &World, token: &str) -> Response {
     w.handle(&req)
 }
 
+/// Back-channel logout chooses its key as the callback does (one `Flow::signing_key`): a logout token signed with
+/// a key the IdP has published since costs exactly one refetch past every cache, then verifies; a `kid` the IdP
+/// never published is refused after that one refetch, and the cooldown holds for the next token.
+#[test]
+fn a_backchannel_logout_token_with_a_rotated_key_refetches_the_key_set_once() {
+    let w = World::new();
+    w.sign_in();
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 1);
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    w.p.route(&jwks_url(ISSUER), vec![json_response(200, &w.acme.jwks(&[Key::Es, Key::EsNext]))]);
+    let now = w.now();
+    let claims = |jti: &str| {
+        json!({"iss": ISSUER, "aud": CLIENT_ID, "iat": now, "exp": now + 120, "jti": jti,
+               "events": {EVENT_BACKCHANNEL: {}}, "sid": "alice-sid"})
+    };
+    let header = json!({"alg": "ES256", "kid": w.acme.kid(Key::EsNext), "typ": "logout+jwt"});
+    let r = backchannel(&w, &w.acme.sign_with_header(Key::EsNext, &header, &claims("rotated-1")));
+    assert_eq!(r.status, 200, "{}", describe(&r));
+    let fetches = w.p.requests_to(&jwks_url(ISSUER));
+    assert_eq!(fetches.len(), 2, "exactly one refetch");
+    assert_eq!(fetches[1].cache, CachePolicy::DocumentRefetch, "past every cache");
+    assert_eq!(me_status(&w, &alice), 401, "the session is ended");
+    w.assert_logs_clean();
+
+    let w = World::new();
+    w.sign_in();
+    let header = json!({"alg": "ES256", "kid": "never-published", "typ": "logout+jwt"});
+    for jti in ["unknown-1", "unknown-2"] {
+        let r = backchannel(&w, &w.acme.sign_with_header(Key::Es, &header, &claims(jti)));
+        assert_eq!(r.status, 400, "{}", describe(&r));
+    }
+    assert_eq!(w.p.count(&jwks_url(ISSUER)), 2, "the ordinary fetch and one refetch (then the cooldown)");
+    let logs = w.p.logs();
+    assert!(logs.iter().all(|l| l.contains("back-channel logout refused: no key for the logout token")), "{logs:?}");
+    assert_eq!(logs.len(), 2, "{logs:?}");
+}
+
 /// Load the shared store into the isolate as the Workers shell does on a fresh isolate.
 fn load_store(w: &World) {
     assert_eq!(w.providers.revocations.plan_reload(w.now()), Reload::Wait);

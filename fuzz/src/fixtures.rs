@@ -244,7 +244,7 @@ pub fn realistic_transaction() -> LoginTransaction {
         connector: "acme".into(),
         state: "k3Jq0m2ZpX9vYwR7tU5sN1bC8dE4fG6hI0jK2lM3nO4".into(),
         nonce: "Tz8yX1wV2uS3rQ4pO5nM6lK7jI8hG9fE0dC1bA2zY3x".into(),
-        pkce_verifier: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into(),
+        pkce_verifier: edge_auth::core::secret::Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into()),
         return_to: "/docs/report?q=annual%20report#top".into(),
         redirect_uri: "https://site.example/auth/callback".into(),
         expires_at: NOW + 570,

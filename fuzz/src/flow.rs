@@ -1212,7 +1212,7 @@ fn seal_tx(spec: &TxSpec, config: &Config, origin: &str, transport: Transport, n
         connector: connector_named(config, &spec.connector),
         state: text(&spec.state, d.state),
         nonce: text(&spec.nonce, d.nonce),
-        pkce_verifier: text(&spec.verifier, d.pkce_verifier),
+        pkce_verifier: edge_auth::core::secret::Secret::new(text(&spec.verifier, d.pkce_verifier.expose().clone())),
         return_to: text(&spec.return_to, d.return_to),
         redirect_uri: text(&spec.redirect_uri, format!("{origin}/auth/callback")),
         expires_at: time_of(spec.expires, now, 570),
@@ -1843,7 +1843,7 @@ impl Oracle<'_> {
             |k: &str| authorize.query_pairs().filter(|(n, _)| n == k).map(|(_, v)| v.into_owned()).collect::<Vec<_>>();
         assert_eq!(q("state"), vec![tx.state.clone()], "oracle: state");
         assert_eq!(q("nonce"), vec![tx.nonce.clone()], "oracle: nonce");
-        assert_eq!(q("code_challenge"), vec![pkce_challenge(&tx.pkce_verifier)], "oracle: code_challenge");
+        assert_eq!(q("code_challenge"), vec![pkce_challenge(tx.pkce_verifier.expose())], "oracle: code_challenge");
         assert_eq!(q("code_challenge_method"), vec!["S256".to_string()], "oracle: S256");
         assert_eq!(q("redirect_uri"), vec![tx.redirect_uri.clone()], "oracle: redirect_uri in the request");
         assert!(q("code_verifier").is_empty(), "oracle: PKCE verifier in the front channel");

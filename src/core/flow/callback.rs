@@ -1,20 +1,26 @@
-//! `GET|POST /auth/callback`: the authorization response. Checks the login transaction (this browser,
-//! unexpired, unused, same `state`), the IdP's `iss` (RFC 9207) and `error`, exchanges the code, establishes
-//! who the user is (ID token, UserInfo, or Facebook's Graph API), checks the email against the connector's
-//! domains, and issues the session.
+//! `GET|POST /auth/callback`: the authorization response, in the steps of the protocol:
+//!
+//! 1. the login transaction: this browser's, unexpired, unused, same `state`, answered the way it asked;
+//! 2. the authorization response: the IdP's `iss` (RFC 9207), `error`, the code;
+//! 3. the code for tokens ([`Flow::exchange_code`]; Facebook: its token endpoint);
+//! 4. the ID token, verified for its connector ([`crate::core::oidc::verifier::IdTokenVerifier`], with the IdP's
+//!    key chosen with one refetch: `Flow::signing_key`);
+//! 5. who signed in: the token's claims, UserInfo when the email is not among them (Facebook: the Graph API);
+//! 6. whether that identity may sign in here ([`Flow::admitted_address`]: email, domains, Entra's domain owner);
+//! 7. the session ([`Flow::session_cookie`]).
 
-use crate::core::config::{Connector, EntraSettings, EntraTenancy, Protocol, ResponseMode, ENTRA_CONSUMERS_TENANT_ID};
+use crate::core::config::{Connector, EntraTenancy, Protocol, ResponseMode};
 use crate::core::error::{sanitize_idp_error_code, FlowError};
 use crate::core::facebook;
-use crate::core::flow::providers::entra_tenant_of_issuer;
+use crate::core::flow::metadata::KeyLookupError;
 use crate::core::flow::{Flow, FlowResult};
 use crate::core::http::{Method, Outcome, Request, Response};
 use crate::core::oidc::discovery::ProviderMetadata;
-use crate::core::oidc::id_token::{self, Expectations, VerifiedIdToken};
-use crate::core::oidc::jwks::{select_key, Jwk, KeySelection};
-use crate::core::oidc::jws::UntrustedJws;
+use crate::core::oidc::id_token::{IdTokenError, VerifiedIdToken};
+use crate::core::oidc::issuer::{entra_domain_refusal, IssuerError};
 use crate::core::oidc::token::{choose_auth_method, parse_token_response, TokenRequest, TokenResponse};
 use crate::core::oidc::userinfo::{parse_userinfo, userinfo_request};
+use crate::core::oidc::verifier::IdTokenVerifier;
 use crate::core::policy::relevant_groups;
 use crate::core::ports::Platform;
 use crate::core::routing::parse_email;
@@ -49,6 +55,7 @@ impl<P: Platform> Flow<'_, P> {
                 _ => req.query_param(name),
             }
         };
+        // 1. The login transaction.
         let now = self.now();
         let tx = LoginTransaction::from_cookie_header(&req.cookie_header, tx_name, self.keys, now)
             .ok_or_else(|| fail(FlowError::LoginExpired))?;
@@ -70,6 +77,7 @@ impl<P: Platform> Flow<'_, P> {
             return Err(fail(FlowError::InvalidCallback));
         }
 
+        // 2-5. The authorization response, the code for tokens, who signed in.
         let identity = match &connector.protocol {
             Protocol::OpenIdConnect { .. } => {
                 let metadata = self.metadata(connector).await.map_err(|(e, _)| fail(e))?;
@@ -87,7 +95,12 @@ impl<P: Platform> Flow<'_, P> {
                     return Err(fail(FlowError::Idp(sanitize_idp_error_code(&error))));
                 }
                 let code = callback_code(param("code")).map_err(fail)?;
-                self.oidc_identity(connector, &metadata, &tx, &code).await.map_err(fail)?
+                // 3. The code for tokens (OIDC Core §3.1.3.1-5).
+                let tokens = self.exchange_code(connector, &metadata, &tx, &code).await.map_err(fail)?;
+                // 4. The ID token, verified for this connector (§3.1.3.7).
+                let verified = self.verify_id_token(connector, &metadata, &tx, &code, &tokens).await.map_err(fail)?;
+                // 5. Who signed in: the token's claims, and UserInfo when the email is not among them (§5.3).
+                self.identity_from_id_token(connector, &metadata, &verified, &tokens).await.map_err(fail)?
             }
             Protocol::Facebook { token_endpoint, graph_me_endpoint, .. } => {
                 if let Some(error) = param("error") {
@@ -98,49 +111,71 @@ impl<P: Platform> Flow<'_, P> {
             }
         };
 
-        let email = identity.email.ok_or_else(|| fail(FlowError::EmailMissing))?;
+        // 6. May this identity sign in here (its email, the connector's domains, Entra's domain owner)?
+        let address = self.admitted_address(connector, &identity).await.map_err(fail)?;
+        // 7. The session.
+        let session_cookie = self.session_cookie(connector, identity, address, transport, now).map_err(fail)?;
+        // Checked (and encoded) again: a transaction cookie sealed by an older version may hold a raw value.
+        let location = crate::core::session::return_to::return_to_or_root(Some(&tx.return_to));
+        Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear_tx).with_cookie(session_cookie)))
+    }
+
+    /// The address the session will carry, if `identity` may sign in through `connector`: an email the IdP
+    /// does not disown, at one of the connector's domains, and (Entra, "nOAuth") verified in the tenant that
+    /// signed the user in.
+    async fn admitted_address(&self, connector: &Connector, identity: &Identity) -> Result<String, FlowError> {
+        let email = identity.email.as_deref().ok_or(FlowError::EmailMissing)?;
         if identity.email_verified == Some(false) {
-            return Err(fail(FlowError::EmailUnverified(truncate_chars(&email, 320))));
+            return Err(FlowError::EmailUnverified(truncate_chars(email, 320)));
         }
-        let parsed = parse_email(&email).map_err(|e| fail(FlowError::IdToken(format!("email claim: {e}"))))?;
+        let parsed = parse_email(email).map_err(|e| FlowError::IdToken(format!("email claim: {e}")))?;
         if !connector.owns_domain(&parsed.domain) {
-            return Err(fail(FlowError::EmailDomainMismatch {
-                domain: parsed.domain,
-                connector: connector.id.clone(),
-            }));
+            return Err(FlowError::EmailDomainMismatch { domain: parsed.domain, connector: connector.id.clone() });
         }
         // Entra ("nOAuth"): the address's domain must be verified in the tenant that signed the user in.
         // `consumers` connectors are not pinned: a personal account's address may be at any domain (Microsoft
         // verifies it when the account is created).
         if let Protocol::OpenIdConnect { entra: Some(entra), .. } = &connector.protocol {
             if entra.tenancy != EntraTenancy::Consumers {
-                let owner = self.entra_domain_owner(&entra.authority, &parsed.domain, false).await.map_err(fail)?;
+                let owner = self.entra_domain_owner(&entra.authority, &parsed.domain, false).await?;
                 let tid = identity.tid.as_deref().unwrap_or_default();
                 if let Some(why) = entra_domain_refusal(entra, owner.as_deref(), tid) {
                     let (of, owner) = owner.as_deref().map_or(("no tenant", ""), |t| ("tenant ", t));
-                    return Err(fail(FlowError::DomainNotOwned(format!(
+                    return Err(FlowError::DomainNotOwned(format!(
                         "connector {:?}: {} is verified in {of}{owner}: {why}",
                         connector.id, parsed.domain
-                    ))));
+                    )));
                 }
             }
         }
         let address = parsed.address();
         if address.len() > MAX_EMAIL_LEN {
-            return Err(fail(FlowError::IdToken("email claim too long".into())));
+            return Err(FlowError::IdToken("email claim too long".into()));
         }
+        Ok(address)
+    }
+
+    /// The session cookie for an admitted identity, issued at `now` (the callback's start).
+    fn session_cookie(
+        &self,
+        connector: &Connector,
+        identity: Identity,
+        address: String,
+        transport: Transport,
+        now: u64,
+    ) -> Result<String, FlowError> {
         // The session must stay reachable by the IdP's logout: a sid it cannot keep is refused, not dropped.
         let sid = identity.sid.filter(|s| !s.is_empty());
         if let Some(long) = sid.as_ref().filter(|s| s.len() > MAX_SID_LEN) {
-            return Err(fail(FlowError::IdToken(format!(
+            return Err(FlowError::IdToken(format!(
                 "the sid claim is {} bytes, over {MAX_SID_LEN}: logout could not reach this session",
                 long.len()
-            ))));
+            )));
         }
         // Sessions are refused while the revocation list cannot be read completely (fail closed): a session
         // issued now would be refused at once, sending the visitor round the sign-in again.
         if self.providers.revocations.blocks_sessions(now) {
-            return Err(fail(FlowError::Config("the revocation list is unreadable: sign-ins are refused".into())));
+            return Err(FlowError::Config("the revocation list is unreadable: sign-ins are refused".into()));
         }
         let session = Session {
             sub: identity.sub,
@@ -155,16 +190,11 @@ impl<P: Platform> Flow<'_, P> {
             groups: relevant_groups(&self.config.policies, &connector.id, &identity.groups),
         };
         let session_name = CookieKind::Session.name(transport);
-        let (_, sealed) = session
-            .seal_within_budget(self.keys, session_name, &self.config.session, self.platform)
-            .ok_or_else(|| {
-                fail(FlowError::IdToken("the identity (with its session id) is too large for a session cookie".into()))
-            })?;
-        let session_cookie =
-            set_cookie(session_name, &sealed, self.config.session.lifetime_seconds, transport, SameSite::Lax);
-        // Checked (and encoded) again: a transaction cookie sealed by an older version may hold a raw value.
-        let location = crate::core::session::return_to::return_to_or_root(Some(&tx.return_to));
-        Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear_tx).with_cookie(session_cookie)))
+        let (_, sealed) =
+            session.seal_within_budget(self.keys, session_name, &self.config.session, self.platform).ok_or_else(
+                || FlowError::IdToken("the identity (with its session id) is too large for a session cookie".into()),
+            )?;
+        Ok(set_cookie(session_name, &sealed, self.config.session.lifetime_seconds, transport, SameSite::Lax))
     }
 
     fn client_secret(&self, connector: &Connector) -> Result<Secret<String>, FlowError> {
@@ -176,14 +206,14 @@ impl<P: Platform> Flow<'_, P> {
         })
     }
 
-    /// OpenID Connect: code -> tokens -> verified ID token (-> UserInfo when the email is not in it).
-    async fn oidc_identity(
+    /// OpenID Connect: the authorization code for tokens at the token endpoint.
+    async fn exchange_code(
         &self,
         connector: &Connector,
         metadata: &ProviderMetadata,
         tx: &LoginTransaction,
         code: &str,
-    ) -> Result<Identity, FlowError> {
+    ) -> Result<TokenResponse, FlowError> {
         let secret = self.client_secret(connector)?;
         let auth_method = choose_auth_method(connector.token_endpoint_auth_method, metadata).ok_or_else(|| {
             FlowError::Config(format!(
@@ -198,16 +228,15 @@ impl<P: Platform> Flow<'_, P> {
             client_secret: &secret,
             code,
             redirect_uri: &tx.redirect_uri,
-            pkce_verifier: &tx.pkce_verifier,
+            pkce_verifier: tx.pkce_verifier.expose(),
         }
         .to_http();
         let response =
             self.platform.send(request).await.map_err(|e| FlowError::IdpUnreachable(format!("token endpoint: {e}")))?;
-        let tokens = parse_token_response(&response).map_err(|e| FlowError::TokenExchange(e.to_string()))?;
-        let verified = self.verify_id_token(connector, metadata, tx, code, &tokens).await?;
-        self.identity_from_id_token(connector, metadata, &verified, &tokens).await
+        parse_token_response(&response).map_err(|e| FlowError::TokenExchange(e.to_string()))
     }
 
+    /// OIDC Core §3.1.3.7 for this connector: the token, the IdP's key for it, the connector's verifier.
     async fn verify_id_token(
         &self,
         connector: &Connector,
@@ -216,100 +245,18 @@ impl<P: Platform> Flow<'_, P> {
         code: &str,
         tokens: &TokenResponse,
     ) -> Result<VerifiedIdToken, FlowError> {
-        let jws = UntrustedJws::parse(tokens.id_token.expose()).map_err(|e| FlowError::IdToken(e.to_string()))?;
-        let expected_issuer = self.expected_token_issuer(connector, metadata, &jws)?;
-        let (jwks, just_fetched) = self.jwks(metadata, false).await?;
-        let key: Jwk = match select_key(&jwks, jws.alg(), jws.kid()) {
-            // The provider may have rotated its keys: refetch once (rate-limited, coalesced), then decide.
-            // A set this request has just fetched is already the newest.
-            KeySelection::UnknownKid if !just_fetched => {
-                let (refreshed, _) = self.jwks(metadata, true).await?;
-                pick(select_key(&refreshed, jws.alg(), jws.kid()))?.clone()
-            }
-            other => pick(other)?.clone(),
-        };
-        let expect = Expectations {
-            issuer: &expected_issuer,
-            client_id: &connector.client_id,
-            nonce: &tx.nonce,
-            now: self.now(),
-            leeway: self.config.clock_leeway_seconds,
-            access_token: tokens.access_token.as_ref().map(|t| t.expose().as_str()),
-            code: Some(code),
-        };
-        let verified = id_token::verify(&jws, &key, self.platform, &expect)
-            .await
-            .map_err(|e| FlowError::IdToken(e.to_string()))?;
-        let claims = verified.claims();
-        // Entra: the tenant that signed in must be one this connector accepts.
-        if let Protocol::OpenIdConnect { entra: Some(entra), .. } = &connector.protocol {
-            let tid = claims.tid.as_deref().unwrap_or_default();
-            let allowed = match &entra.tenancy {
-                EntraTenancy::Multi { allowed_tenants } => allowed_tenants.iter().any(|t| t == tid),
-                EntraTenancy::Consumers => tid == ENTRA_CONSUMERS_TENANT_ID,
-                EntraTenancy::Single { allowed_tenants, .. } => {
-                    entra_tenant_of_issuer(&entra.authority, &metadata.issuer) == Some(tid)
-                        && (allowed_tenants.is_empty() || allowed_tenants.iter().any(|t| t == tid))
-                }
-            };
-            if !allowed {
-                return Err(FlowError::TenantNotAllowed(truncate_chars(tid, 64)));
-            }
-        }
-        // max_age was requested: auth_time is required and must be recent enough (OIDC Core §3.1.2.1).
-        if let Some(max_age) = connector.max_age {
-            let auth_time =
-                claims.auth_time.ok_or_else(|| FlowError::IdToken("max_age requested but no auth_time".into()))?;
-            if self.now().saturating_sub(auth_time.0) > max_age.saturating_add(self.config.clock_leeway_seconds) {
-                return Err(FlowError::IdToken(format!("auth_time {} is older than max_age {max_age}", auth_time.0)));
-            }
-        }
-        // Google Workspace: the hd claim, not the request parameter, proves the hosted domain.
-        if let Protocol::OpenIdConnect { hosted_domains, .. } = &connector.protocol {
-            if !hosted_domains.is_empty() {
-                let hd = claims.hd.as_deref().and_then(crate::core::routing::normalize_domain);
-                if !hd.as_ref().is_some_and(|hd| hosted_domains.contains(hd)) {
-                    return Err(FlowError::HostedDomainMismatch(truncate_chars(
-                        claims.hd.as_deref().unwrap_or("(none)"),
-                        64,
-                    )));
-                }
-            }
-        }
-        Ok(verified)
-    }
-
-    /// The exact `iss` the token must carry. For Entra multi-tenant authorities the discovered issuer is a
-    /// `{tenantid}` template, resolved with the token's `tid` (read before verification only to build this
-    /// expectation; the verified token must then match it exactly and its `tid` is checked again after).
-    fn expected_token_issuer(
-        &self,
-        connector: &Connector,
-        metadata: &ProviderMetadata,
-        jws: &UntrustedJws,
-    ) -> Result<String, FlowError> {
-        match &connector.protocol {
-            Protocol::OpenIdConnect { entra: Some(entra), .. } => match &entra.tenancy {
-                EntraTenancy::Multi { allowed_tenants } => {
-                    let tid =
-                        jws.unverified_string_claim("tid").ok_or_else(|| FlowError::IdToken("no tid claim".into()))?;
-                    if !allowed_tenants.contains(&tid) {
-                        return Err(FlowError::TenantNotAllowed(truncate_chars(&tid, 64)));
-                    }
-                    Ok(metadata.issuer.replace("{tenantid}", &tid))
-                }
-                EntraTenancy::Consumers | EntraTenancy::Single { .. } => Ok(metadata.issuer.clone()),
-            },
-            Protocol::OpenIdConnect { .. } if connector.kind == crate::core::config::ConnectorKind::Google => {
-                // Google documents both `https://accounts.google.com` and `accounts.google.com` as iss.
-                let bare = metadata.issuer.strip_prefix("https://").unwrap_or(&metadata.issuer);
-                match jws.unverified_string_claim("iss") {
-                    Some(iss) if iss == bare => Ok(bare.to_string()),
-                    _ => Ok(metadata.issuer.clone()),
-                }
-            }
-            _ => Ok(metadata.issuer.clone()),
-        }
+        let verifier = IdTokenVerifier::for_connector(connector, metadata)
+            .with_nonce(&tx.nonce)
+            .with_access_token(tokens.access_token.as_ref().map(|t| t.expose().as_str()))
+            .with_code(code);
+        let token = verifier.parse(tokens.id_token.expose()).map_err(id_token_refusal)?;
+        let key = self.signing_key(metadata, token.jws()).await.map_err(|e| match e {
+            KeyLookupError::NoKey(why) => FlowError::IdToken(why.to_string()),
+            KeyLookupError::Fetch(e) => e,
+        })?;
+        // The time is read once the key is known (a JWKS fetch may have taken a while).
+        let verifier = verifier.with_clock(self.platform, self.config.clock_leeway_seconds);
+        verifier.verify(&token, &key, self.platform).await.map_err(id_token_refusal)
     }
 
     async fn identity_from_id_token(
@@ -411,7 +358,7 @@ impl<P: Platform> Flow<'_, P> {
             app_secret: &secret,
             code,
             redirect_uri: &tx.redirect_uri,
-            pkce_verifier: &tx.pkce_verifier,
+            pkce_verifier: tx.pkce_verifier.expose(),
         }
         .to_http();
         let response = self
@@ -441,27 +388,6 @@ impl<P: Platform> Flow<'_, P> {
     }
 }
 
-/// Entra ("nOAuth"): why the tenant `tid` may not sign in addresses of a domain whose owner (from Entra's
-/// discovery for the domain) is `owner`, or `None` when it may. Only the tenant where a domain is verified signs
-/// in its addresses, whichever claim supplied them: otherwise any accepted tenant could give a user another
-/// tenant's address. An owner the connector's pins (`tenant`, `allowed_tenants`) leave out is a configuration
-/// error (edge-auth-check reports it).
-fn entra_domain_refusal(entra: &EntraSettings, owner: Option<&str>, tid: &str) -> Option<&'static str> {
-    let Some(owner) = owner else { return Some("no tenant, so its addresses are refused") };
-    let pinned = match &entra.tenancy {
-        EntraTenancy::Multi { allowed_tenants } => allowed_tenants.iter().any(|t| t == owner),
-        EntraTenancy::Single { tenant, allowed_tenants } => {
-            (!crate::core::config::is_guid(tenant) || tenant == owner)
-                && (allowed_tenants.is_empty() || allowed_tenants.iter().any(|t| t == owner))
-        }
-        EntraTenancy::Consumers => true,
-    };
-    if !pinned {
-        return Some("configuration error: a tenant the connector does not accept");
-    }
-    (owner != tid).then_some("not the tenant that signed in")
-}
-
 /// Whether the ID token says `xms_edov: false` (a boolean, or the string `"false"` as some Entra versions
 /// send optional claims).
 fn xms_edov_false(verified: &VerifiedIdToken) -> bool {
@@ -476,15 +402,16 @@ fn callback_code(code: Option<String>) -> Result<String, FlowError> {
     code.filter(|c| !c.is_empty() && c.len() <= 4096).ok_or(FlowError::InvalidCallback)
 }
 
-fn pick(selection: KeySelection<'_>) -> Result<&Jwk, FlowError> {
-    match selection {
-        KeySelection::Found(k) => Ok(k),
-        KeySelection::UnknownKid => {
-            Err(FlowError::IdToken("no key with the token's kid, even after a JWKS refetch".into()))
+/// The flow's error for an ID token the connector's verifier refuses (the tenant and hosted-domain refusals
+/// have pages of their own).
+fn id_token_refusal(e: IdTokenError) -> FlowError {
+    match e {
+        IdTokenError::Issuer(IssuerError::TenantNotAllowed(tid)) => {
+            FlowError::TenantNotAllowed(truncate_chars(&tid, 64))
         }
-        KeySelection::Ambiguous => {
-            Err(FlowError::IdToken("the token has no kid and several keys could verify it".into()))
+        IdTokenError::HostedDomainMismatch(hd) => {
+            FlowError::HostedDomainMismatch(truncate_chars(hd.as_deref().unwrap_or("(none)"), 64))
         }
-        KeySelection::NoSuitableKey => Err(FlowError::IdToken("no key in the JWKS fits the token's algorithm".into())),
+        e => FlowError::IdToken(e.to_string()),
     }
 }

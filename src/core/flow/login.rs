@@ -7,6 +7,7 @@ use crate::core::http::{Outcome, Request, Response};
 use crate::core::oidc::authorize::AuthorizationRequest;
 use crate::core::ports::Platform;
 use crate::core::routing::parse_email;
+use crate::core::secret::Secret;
 use crate::core::session::cookies::{set_cookie, CookieKind, SameSite, Transport};
 use crate::core::session::record::truncate_chars;
 use crate::core::session::return_to::return_to_or_root;
@@ -36,7 +37,7 @@ impl<P: Platform> Flow<'_, P> {
             connector: connector.id.clone(),
             state: self.random_token()?,
             nonce: self.random_token()?,
-            pkce_verifier: self.random_token()?,
+            pkce_verifier: Secret::new(self.random_token()?),
             return_to: return_to_or_root(req.query_param("return_to").as_deref()),
             redirect_uri: format!("{}/auth/callback", req.origin()),
             expires_at: self.now().saturating_add(LOGIN_TRANSACTION_TTL_SECONDS),
@@ -79,7 +80,7 @@ impl<P: Platform> Flow<'_, P> {
             extra_scopes: &connector.extra_scopes,
             state: &tx.state,
             nonce: &tx.nonce,
-            pkce_verifier: &tx.pkce_verifier,
+            pkce_verifier: tx.pkce_verifier.expose(),
             login_hint: login_hint.as_deref(),
             extra_params: &extra_params,
             scope_override,

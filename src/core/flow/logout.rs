@@ -13,13 +13,13 @@
 //! Session cookies are stateless, so the last two record a revocation (by `sid`, or by `sub` for every
 //! session issued before the logout) in the platform's shared store; every session check consults it.
 
-use crate::core::config::{Connector, ConnectorKind, EntraTenancy, Protocol, ENTRA_CONSUMERS_TENANT_ID};
+use crate::core::config::{Connector, Protocol};
 use crate::core::error::FlowError;
-use crate::core::flow::providers::entra_tenant_of_issuer;
+use crate::core::flow::metadata::KeyLookupError;
 use crate::core::flow::{authenticate, Flow, FlowResult};
 use crate::core::http::{Outcome, Request, Response};
 use crate::core::oidc::id_token::verify_signature;
-use crate::core::oidc::jwks::{select_key, KeySelection};
+use crate::core::oidc::issuer::{token_issuer_match, IssuerMatch};
 use crate::core::oidc::jws::{TokenType, UntrustedJws};
 use crate::core::oidc::logout_token::validate_logout_claims;
 use crate::core::ports::Platform;
@@ -92,26 +92,14 @@ fn channel_response(status: u16, body: &str) -> Response {
 }
 
 impl<P: Platform> Flow<'_, P> {
-    /// Connectors that may have issued tokens with this `iss`.
+    /// Connectors that may have issued tokens with this `iss` ([`token_issuer_match`]).
     async fn connectors_for_issuer(&self, iss: &str) -> Vec<&Connector> {
         let mut out = Vec::new();
         for c in &self.config.connectors {
-            let accepted = match &c.protocol {
-                Protocol::Facebook { .. } => false,
-                Protocol::OpenIdConnect { entra: Some(entra), .. } => {
-                    match (entra_tenant_of_issuer(&entra.authority, iss), &entra.tenancy) {
-                        (Some(tid), EntraTenancy::Multi { allowed_tenants }) => {
-                            allowed_tenants.iter().any(|t| t == tid)
-                        }
-                        (Some(tid), EntraTenancy::Consumers) => tid == ENTRA_CONSUMERS_TENANT_ID,
-                        (Some(_), EntraTenancy::Single { .. }) => self.metadata(c).await.is_ok_and(|m| m.issuer == iss),
-                        (None, _) => false,
-                    }
-                }
-                Protocol::OpenIdConnect { .. } => {
-                    c.issuer == iss
-                        || (c.kind == ConnectorKind::Google && c.issuer.strip_prefix("https://") == Some(iss))
-                }
+            let accepted = match token_issuer_match(c, iss) {
+                IssuerMatch::Yes => true,
+                IssuerMatch::No => false,
+                IssuerMatch::IfDiscovered => self.metadata(c).await.is_ok_and(|m| m.issuer == iss),
             };
             if accepted {
                 out.push(c);
@@ -247,20 +235,10 @@ impl<P: Platform> Flow<'_, P> {
             Ok(m) => m,
             Err((e, _)) => return refuse(&e.log_detail()),
         };
-        let (jwks, just_fetched) = match self.jwks(&metadata, false).await {
-            Ok(j) => j,
-            Err(e) => return refuse(&e.log_detail()),
-        };
-        let key = match select_key(&jwks, jws.alg(), jws.kid()) {
-            KeySelection::Found(k) => k.clone(),
-            KeySelection::UnknownKid if !just_fetched => match self.jwks(&metadata, true).await {
-                Ok((refreshed, _)) => match select_key(&refreshed, jws.alg(), jws.kid()) {
-                    KeySelection::Found(k) => k.clone(),
-                    _ => return refuse("no key for the logout token"),
-                },
-                Err(e) => return refuse(&e.log_detail()),
-            },
-            _ => return refuse("no key for the logout token"),
+        let key = match self.signing_key(&metadata, &jws).await {
+            Ok(k) => k,
+            Err(KeyLookupError::NoKey(_)) => return refuse("no key for the logout token"),
+            Err(KeyLookupError::Fetch(e)) => return refuse(&e.log_detail()),
         };
         if let Err(e) = verify_signature(&jws, &key, self.platform).await {
             return refuse(&e.to_string());

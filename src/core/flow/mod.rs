@@ -8,13 +8,23 @@
 //! `/auth/*` routes that only need to know who is signed in).
 
 mod callback;
+mod document_cache;
+mod entra_domains;
+mod isolate;
 mod login;
 mod logout;
-mod providers;
+mod metadata;
+mod single_flight;
+mod spent;
 
-pub use providers::{
-    discovery_issuer_rule, entra_domain_discovery_url, entra_tenant_of_issuer, freshness, parse_domain_owner,
-    DomainOwner, Freshness, IsolateCache, IssuerPredicate, IN_FLIGHT_LIMIT_SECONDS, MAX_SPENT_TRANSACTIONS,
+pub use document_cache::{freshness, Freshness};
+pub use isolate::IsolateCache;
+pub use single_flight::IN_FLIGHT_LIMIT_SECONDS;
+pub use spent::MAX_SPENT_TRANSACTIONS;
+// The issuer rules live in `core::oidc::issuer`; re-exported for `edge-auth-check` and the fuzz targets.
+pub use crate::core::oidc::issuer::{
+    discovery_issuer_rule, entra_domain_discovery_url, entra_tenant_of_issuer, parse_domain_owner, DomainOwner,
+    IssuerPredicate,
 };
 
 use url::form_urlencoded;

@@ -8,8 +8,9 @@ use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
 use crate::core::b64;
+use crate::core::oidc::issuer::IssuerError;
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
-use crate::core::oidc::jws::UntrustedJws;
+use crate::core::oidc::jws::{JwsError, UntrustedJws};
 use crate::core::ports::SignatureVerifier;
 use crate::core::secret::constant_time_eq;
 
@@ -57,6 +58,19 @@ pub enum IdTokenError {
     CHashMismatch,
     #[error("sub is empty or longer than 255 characters")]
     BadSubject,
+    // The connector's rules (see `crate::core::oidc::verifier`), with the wording the flow has always logged.
+    #[error(transparent)]
+    Jws(#[from] JwsError),
+    /// Entra: no `tid`, or a tenant the connector does not accept.
+    #[error(transparent)]
+    Issuer(#[from] IssuerError),
+    #[error("max_age requested but no auth_time")]
+    AuthTimeMissing,
+    #[error("auth_time {auth_time} is older than max_age {max_age}")]
+    AuthTimeTooOld { auth_time: u64, max_age: u64 },
+    /// Google Workspace: `hd` (the claim as sent, if any) is not one of the connector's hosted domains.
+    #[error("the hosted domain (hd) {0:?} is not one of the connector's")]
+    HostedDomainMismatch(Option<String>),
 }
 
 /// What the token must match.

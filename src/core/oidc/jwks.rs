@@ -326,6 +326,29 @@ pub enum KeySelection<'a> {
     NoSuitableKey,
 }
 
+/// Why no key could be chosen for a token (after any refetch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum NoKey {
+    #[error("no key with the token's kid, even after a JWKS refetch")]
+    UnknownKid,
+    #[error("the token has no kid and several keys could verify it")]
+    Ambiguous,
+    #[error("no key in the JWKS fits the token's algorithm")]
+    NoSuitableKey,
+}
+
+impl<'a> KeySelection<'a> {
+    /// The key chosen, or why none.
+    pub fn found(self) -> Result<&'a Jwk, NoKey> {
+        match self {
+            KeySelection::Found(k) => Ok(k),
+            KeySelection::UnknownKid => Err(NoKey::UnknownKid),
+            KeySelection::Ambiguous => Err(NoKey::Ambiguous),
+            KeySelection::NoSuitableKey => Err(NoKey::NoSuitableKey),
+        }
+    }
+}
+
 pub fn select_key<'a>(set: &'a JwkSet, alg: Alg, kid: Option<&str>) -> KeySelection<'a> {
     match kid {
         Some(kid) => {

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::secret::Secret;
 use crate::core::session::codec::{KeyRing, Purpose};
 use crate::core::session::cookies::cookie_values;
 
@@ -20,9 +21,10 @@ pub struct LoginTransaction {
     pub state: String,
     #[serde(rename = "n")]
     pub nonce: String,
-    /// PKCE code verifier (RFC 7636), 43 characters.
-    #[serde(rename = "v")]
-    pub pkce_verifier: String,
+    /// PKCE code verifier (RFC 7636), 43 characters: a secret of this login, exposed only to derive the
+    /// challenge and to send it to the token endpoint.
+    #[serde(rename = "v", with = "sealed_secret")]
+    pub pkce_verifier: Secret<String>,
     #[serde(rename = "r")]
     pub return_to: String,
     /// The redirect URI sent in the authorization request (must be repeated at the token endpoint).
@@ -30,6 +32,22 @@ pub struct LoginTransaction {
     pub redirect_uri: String,
     #[serde(rename = "e")]
     pub expires_at: u64,
+}
+
+/// A [`Secret`] written into (and read from) the sealed cookie only: `Secret` itself has no serde impls, so no
+/// other serialisation can carry it by accident.
+mod sealed_secret {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::core::secret::Secret;
+
+    pub fn serialize<S: Serializer>(secret: &Secret<String>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(secret.expose())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secret<String>, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
 }
 
 impl std::fmt::Debug for LoginTransaction {
@@ -72,7 +90,7 @@ mod tests {
             connector: "acme".into(),
             state: "st".into(),
             nonce: "no".into(),
-            pkce_verifier: "ve".into(),
+            pkce_verifier: Secret::new("ve".into()),
             return_to: "/x".into(),
             redirect_uri: "https://site.example/auth/callback".into(),
             expires_at,
