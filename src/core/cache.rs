@@ -61,6 +61,23 @@ pub enum CachedCopy {
     Unusable,
 }
 
+/// A response as the location's shared cache holds it (see [`CacheStore`](crate::core::ports::CacheStore)):
+/// bytes and headers, nothing judged yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    /// Header names in lower case (as the Fetch API gives them).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl StoredResponse {
+    /// The first value of header `name` (matched without regard to case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
 pub fn cached_copy(fresh_until: Option<&str>, now: u64) -> CachedCopy {
     if let Some(left) = remaining_lifetime(fresh_until, now) {
         return CachedCopy::Fresh(left);

@@ -13,11 +13,14 @@ use std::time::Duration;
 
 use worker::{console_error, console_warn, event, Context, Env, Headers, Request, Response, Result};
 
-use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
+use crate::core::cache::StoredResponse;
+use crate::core::deployment::Ready;
+use crate::core::fetch::{FetchError, HttpRequest, HttpResponse, NetworkResponse};
 use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_to_https, Flow, Gate, GateRequest};
 use crate::core::http::{self as core_http, is_navigation, Method, Outcome};
+use crate::core::incoming::{form_body_cap, with_form, FormBody};
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
-use crate::core::ports::{Clock, CryptoError, HttpClient, Log, Rng, Secrets, SignatureVerifier};
+use crate::core::ports::{CacheStore, Clock, CryptoError, HttpClient, Log, Network, Rng, Secrets, SignatureVerifier};
 use crate::core::secret::Secret;
 use crate::core::session::revocation::Revocation;
 use crate::core::session::revocation::RevocationPage;
@@ -109,7 +112,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             // A fresh isolate (or one without a usable list) learns the list before admitting anyone (or
             // answering /auth/me): every request waits for the same single reload.
             Reload::Wait => {
-                state.cache.revocations.reload(&WorkerPlatform { env, keys: &ready.keys }, now).await;
+                state.cache.revocations.reload(&WorkerPlatform::new(env, &state, ready), now).await;
                 wait_for_reload(&state).await;
             }
         }
@@ -131,7 +134,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
         let path = path.as_ref();
         // The hot path: the policy, one header read, one HMAC; the request then goes through untouched.
         let cookie = req.headers().get("cookie")?.unwrap_or_default();
-        let platform = WorkerPlatform { env, keys: &ready.keys };
+        let platform = WorkerPlatform::new(env, &state, ready);
         let request = GateRequest { path, cookie_header: &cookie, transport, now };
         return match gate(&ready.config, &ready.keys, &state.cache, &platform, request) {
             Gate::Public => forward(req, env, &url, path, ready, None, now).await,
@@ -153,11 +156,11 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
         };
     }
 
-    let core_request = match to_core_request(&req, url.clone()).await? {
+    let platform = WorkerPlatform::new(env, &state, ready);
+    let core_request = match to_core_request(&req, url.clone(), &platform).await? {
         Ok(request) => request,
-        Err(error) => return to_worker_response(error.to_html_response()),
+        Err(refused) => return to_worker_response(refused),
     };
-    let platform = WorkerPlatform { env, keys: &ready.keys };
     let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
     let outcome = flow.handle(&core_request).await;
     if state.cache.refresh_pending() {
@@ -205,10 +208,10 @@ async fn wait_for_reload(state: &state::IsolateState) {
 async fn background(env: Env, state: std::rc::Rc<state::IsolateState>, now: u64, reload_revocations: bool) {
     let Ok(ready) = &state.ready else { return };
     if reload_revocations {
-        state.cache.revocations.reload(&WorkerPlatform { env: &env, keys: &ready.keys }, now).await;
+        state.cache.revocations.reload(&WorkerPlatform::new(&env, &state, ready), now).await;
     }
     if state.cache.refresh_pending() {
-        let platform = WorkerPlatform { env: &env, keys: &ready.keys };
+        let platform = WorkerPlatform::new(&env, &state, ready);
         let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
         flow.refresh_due().await;
     }
@@ -226,7 +229,7 @@ async fn forward(
     env: &Env,
     url: &url::Url,
     path: &str,
-    ready: &state::Ready,
+    ready: &Ready,
     session: Option<&crate::core::session::record::Session>,
     now: u64,
 ) -> Result<Response> {
@@ -262,43 +265,35 @@ fn with_extra_header(response: Response, name: &str, value: &str) -> Result<Resp
     Ok(Response::builder().with_status(status).with_headers(headers).body(body))
 }
 
-/// The core's view of an `/auth/*` request. A form body is read with a cap ([`core_http::MAX_FORM_BYTES`]):
-/// `Err(PayloadTooLarge)` (413) when its `Content-Length` says more, or as soon as the stream passes the cap.
+/// The core's view of an `/auth/*` request, or the core's answer to it. A form body is read only when the core
+/// says so and never beyond its cap (see [`body::read_capped`]); what was read, or that it was too large, is
+/// reported to the core ([`with_form`]), which answers `413` for the latter.
 async fn to_core_request(
     req: &Request,
     url: url::Url,
-) -> Result<std::result::Result<core_http::Request, crate::core::error::FlowError>> {
+    log: &impl Log,
+) -> Result<std::result::Result<core_http::Request, core_http::Response>> {
     let method = Method::parse(req.inner().method().as_str());
     let headers = req.headers();
-    let mut form = Vec::new();
-    if method == Method::Post {
-        let is_form = headers
-            .get("content-type")?
-            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-        if is_form {
-            let limit = core_http::MAX_FORM_BYTES;
-            let declared = headers.get("content-length")?;
-            match body::read_capped(req.inner().body(), declared.as_deref(), limit).await {
-                Ok(bytes) => form = url::form_urlencoded::parse(&bytes).into_owned().collect(),
-                Err(body::BodyError::TooLarge) => {
-                    console_warn!("edge-auth: POST {}: body larger than {limit} bytes refused (413)", url.path());
-                    return Ok(Err(crate::core::error::FlowError::PayloadTooLarge { limit }));
-                }
-                // A body that cannot be read is treated as empty: the route then refuses the request.
-                Err(body::BodyError::Failed(why)) => {
-                    console_warn!("edge-auth: POST {}: the body could not be read: {why}", url.path());
-                }
+    let body = match form_body_cap(method, headers.get("content-type")?.as_deref()) {
+        None => FormBody::NotRead,
+        Some(cap) => {
+            match body::read_capped(req.inner().body(), headers.get("content-length")?.as_deref(), cap).await {
+                Ok(bytes) => FormBody::Read(bytes),
+                Err(body::BodyError::TooLarge) => FormBody::Exceeded { limit: cap },
+                Err(body::BodyError::Failed(why)) => FormBody::Failed(why),
             }
         }
-    }
-    Ok(Ok(core_http::Request {
+    };
+    let request = core_http::Request {
         method,
         url,
         cookie_header: headers.get("cookie")?.unwrap_or_default(),
         origin_header: headers.get("origin")?,
         sec_fetch_site: headers.get("sec-fetch-site")?,
-        form,
-    }))
+        form: Vec::new(),
+    };
+    Ok(with_form(request, body, log))
 }
 
 fn to_worker_response(response: core_http::Response) -> Result<Response> {
@@ -322,6 +317,14 @@ pub struct WorkerPlatform<'a> {
     env: &'a Env,
     /// `SESSION_KEYS`: the MACs of the IdP documents kept in the location's cache.
     keys: &'a crate::core::session::codec::KeyRing,
+    /// The isolate's use of the location's cache.
+    documents: &'a crate::core::location_cache::LocationCache,
+}
+
+impl<'a> WorkerPlatform<'a> {
+    fn new(env: &'a Env, state: &'a state::IsolateState, ready: &'a Ready) -> WorkerPlatform<'a> {
+        WorkerPlatform { env, keys: &ready.keys, documents: &state.documents }
+    }
 }
 
 impl WorkerPlatform<'_> {
@@ -363,15 +366,36 @@ impl SignatureVerifier for WorkerPlatform<'_> {
     }
 }
 
+/// Through the location's cache, as the core decides ([`LocationCache::send`](crate::core::location_cache::LocationCache::send)).
 impl HttpClient for WorkerPlatform<'_> {
     async fn send(&self, request: HttpRequest) -> std::result::Result<HttpResponse, FetchError> {
-        fetch::send(request, IDP_TIMEOUT, self.keys).await
+        self.documents.send(self, self.keys, request).await
+    }
+}
+
+impl Network for WorkerPlatform<'_> {
+    async fn fetch(&self, request: &HttpRequest) -> std::result::Result<NetworkResponse, FetchError> {
+        fetch::send(request, IDP_TIMEOUT).await
+    }
+}
+
+impl CacheStore for WorkerPlatform<'_> {
+    async fn get(&self, key: &str) -> std::result::Result<Option<StoredResponse>, FetchError> {
+        fetch::get(key).await
+    }
+
+    async fn put(&self, key: &str, response: StoredResponse) -> std::result::Result<(), FetchError> {
+        fetch::put(key, response).await
+    }
+
+    async fn delete(&self, key: &str) -> std::result::Result<bool, FetchError> {
+        fetch::delete(key).await
     }
 }
 
 impl Secrets for WorkerPlatform<'_> {
     fn secret(&self, binding: &str) -> Option<Secret<String>> {
-        state::read_secret(self.env, binding).map(Secret::new)
+        state::EnvSecrets(self.env).secret(binding)
     }
 }
 
