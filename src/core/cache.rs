@@ -66,15 +66,14 @@ pub enum CachedCopy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
     pub status: u16,
-    /// Header names in lower case (as the Fetch API gives them).
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
 }
 
 impl StoredResponse {
-    /// The first value of header `name` (matched without regard to case).
+    /// The value of header `name` (one of the names given to [`CacheStore::get`](crate::core::ports::CacheStore::get)).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 }
 

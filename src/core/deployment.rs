@@ -1,10 +1,10 @@
 //! Whether a deployment can start, from its bindings: `AUTH_CONFIG` valid, every secret it names present and
 //! usable (each connector's client secret, `SESSION_KEYS`, the origin-mode assertion key). One set of rules and
-//! error texts for the worker ([`Ready::from_bindings`], once per isolate) and for `edge-auth-check`
-//! ([`check_secrets`], which reports every problem instead of the first).
+//! error texts for the worker ([`Ready::from_bindings`], once per isolate: the first problem) and for
+//! `edge-auth-check` (every problem: [`client_secret_problem`], [`session_keys`], [`assertion_key`]).
 
 use crate::core::assertion::{AssertionKey, ASSERTION_KEY_BINDING};
-use crate::core::config::{Config, ConfigError};
+use crate::core::config::{Config, ConfigError, Connector};
 use crate::core::ports::Secrets;
 use crate::core::session::codec::KeyRing;
 
@@ -30,12 +30,14 @@ impl Ready {
         revocations_bound: bool,
     ) -> Result<Ready, ConfigError> {
         let config = Config::from_json(config_text)?;
-        let check = check_secrets(&config, secrets);
-        if let Some(problem) = check.problems.first() {
-            return Err(problem.to_config_error());
+        for c in &config.connectors {
+            if let Some(problem) = client_secret_problem(c, secrets) {
+                return Err(problem.into_config_error());
+            }
         }
-        let keys = check.keys.ok_or_else(|| SecretProblem::missing(None, SESSION_KEYS_BINDING).to_config_error())?;
-        Ok(Ready { config, keys, assertion_key: check.assertion_key, revocations_bound })
+        let keys = session_keys(secrets).map_err(SecretProblem::into_config_error)?;
+        let assertion_key = assertion_key(&config, secrets).map_err(SecretProblem::into_config_error)?;
+        Ok(Ready { config, keys, assertion_key, revocations_bound })
     }
 }
 
@@ -52,35 +54,27 @@ pub enum Problem {
 
 /// A secret binding the deployment needs, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretProblem {
+pub struct SecretProblem<'a> {
     /// The connector whose secret it is (client secrets).
-    pub connector: Option<String>,
+    pub connector: Option<&'a str>,
     /// The binding's name (`ACME_SECRET`, `SESSION_KEYS`, ...).
-    pub binding: String,
+    pub binding: &'a str,
     pub problem: Problem,
 }
 
-impl SecretProblem {
-    fn missing(connector: Option<&str>, binding: &str) -> SecretProblem {
-        SecretProblem {
-            connector: connector.map(str::to_string),
-            binding: binding.to_string(),
-            problem: Problem::Missing,
-        }
-    }
-
+impl<'a> SecretProblem<'a> {
     /// The field of `AUTH_CONFIG` (or the binding) the problem is reported against.
-    pub fn field(&self) -> &str {
+    pub fn field(&self) -> &'a str {
         if self.connector.is_some() {
             "client_secret_binding"
         } else {
-            &self.binding
+            self.binding
         }
     }
 
     /// What to do about it, for an operator: the worker's words.
     pub fn reason(&self) -> String {
-        match (&self.problem, self.connector.is_some(), self.binding.as_str()) {
+        match (&self.problem, self.connector.is_some(), self.binding) {
             (Problem::Invalid(e), _, _) => e.reason.clone(),
             (_, true, b) => {
                 format!("the Worker secret {b:?} is not set (run: bash scripts/wrangler.sh secret put {b})")
@@ -94,11 +88,11 @@ impl SecretProblem {
     }
 
     /// The error the worker refuses to start with.
-    pub fn to_config_error(&self) -> ConfigError {
-        match &self.problem {
-            Problem::Invalid(e) => e.clone(),
+    pub fn into_config_error(self) -> ConfigError {
+        match self.problem {
+            Problem::Invalid(e) => e,
             _ => ConfigError {
-                connector: self.connector.clone(),
+                connector: self.connector.map(str::to_string),
                 field: self.field().to_string(),
                 reason: self.reason(),
             },
@@ -106,49 +100,31 @@ impl SecretProblem {
     }
 }
 
-/// Every secret a configuration needs, checked in the worker's order: each connector's client secret (present
-/// and not empty), `SESSION_KEYS` (present, every key usable), the assertion key (usable when present; present
-/// in origin mode).
-#[derive(Debug, Default)]
-pub struct SecretsCheck {
-    pub problems: Vec<SecretProblem>,
-    /// The session keys, when usable.
-    pub keys: Option<KeyRing>,
-    /// The assertion key, when present and usable.
-    pub assertion_key: Option<AssertionKey>,
+/// A connector's client secret: present and not empty.
+pub fn client_secret_problem<'a>(c: &'a Connector, secrets: &impl Secrets) -> Option<SecretProblem<'a>> {
+    let problem = match secrets.secret(&c.client_secret_binding) {
+        None => Problem::Missing,
+        Some(s) if s.expose().is_empty() => Problem::Empty,
+        Some(_) => return None,
+    };
+    Some(SecretProblem { connector: Some(&c.id), binding: &c.client_secret_binding, problem })
 }
 
-pub fn check_secrets(config: &Config, secrets: &impl Secrets) -> SecretsCheck {
-    let mut check = SecretsCheck::default();
-    for c in &config.connectors {
-        let binding = &c.client_secret_binding;
-        let problem = match secrets.secret(binding) {
-            None => Problem::Missing,
-            Some(s) if s.expose().is_empty() => Problem::Empty,
-            Some(_) => continue,
-        };
-        check.problems.push(SecretProblem { connector: Some(c.id.clone()), binding: binding.clone(), problem });
+/// `SESSION_KEYS`: present, every key usable.
+pub fn session_keys(secrets: &impl Secrets) -> Result<KeyRing, SecretProblem<'static>> {
+    let problem = |problem| SecretProblem { connector: None, binding: SESSION_KEYS_BINDING, problem };
+    let text = secrets.secret(SESSION_KEYS_BINDING).ok_or_else(|| problem(Problem::Missing))?;
+    KeyRing::from_secret(text.expose()).map_err(|e| problem(Problem::Invalid(e)))
+}
+
+/// The assertion key: usable when present, present in origin mode.
+pub fn assertion_key(config: &Config, secrets: &impl Secrets) -> Result<Option<AssertionKey>, SecretProblem<'static>> {
+    let problem = |problem| SecretProblem { connector: None, binding: ASSERTION_KEY_BINDING, problem };
+    match secrets.secret(ASSERTION_KEY_BINDING) {
+        Some(text) => AssertionKey::from_secret(text.expose()).map(Some).map_err(|e| problem(Problem::Invalid(e))),
+        None if config.origin.is_some() => Err(problem(Problem::Missing)),
+        None => Ok(None),
     }
-    match secrets.secret(SESSION_KEYS_BINDING).map(|text| KeyRing::from_secret(text.expose())) {
-        None => check.problems.push(SecretProblem::missing(None, SESSION_KEYS_BINDING)),
-        Some(Ok(keys)) => check.keys = Some(keys),
-        Some(Err(e)) => check.problems.push(SecretProblem {
-            connector: None,
-            binding: SESSION_KEYS_BINDING.into(),
-            problem: Problem::Invalid(e),
-        }),
-    }
-    match secrets.secret(ASSERTION_KEY_BINDING).map(|text| AssertionKey::from_secret(text.expose())) {
-        None if config.origin.is_some() => check.problems.push(SecretProblem::missing(None, ASSERTION_KEY_BINDING)),
-        None => {}
-        Some(Ok(key)) => check.assertion_key = Some(key),
-        Some(Err(e)) => check.problems.push(SecretProblem {
-            connector: None,
-            binding: ASSERTION_KEY_BINDING.into(),
-            problem: Problem::Invalid(e),
-        }),
-    }
-    check
 }
 
 #[cfg(test)]
@@ -194,7 +170,6 @@ mod tests {
         let ready = Ready::from_bindings(CONFIG, &all, true).unwrap();
         assert_eq!(ready.config.connectors.len(), 2);
         assert!(ready.revocations_bound && ready.assertion_key.is_none());
-        assert!(check_secrets(&ready.config, &all).problems.is_empty());
     }
 
     #[test]
@@ -242,21 +217,24 @@ mod tests {
     }
 
     #[test]
-    fn the_check_command_sees_every_problem_in_order() {
+    fn the_check_command_sees_every_problem() {
         let config = Config::from_json(&origin_config()).unwrap();
-        let check = check_secrets(&config, &vars(&[("BETA_SECRET", ""), ("SESSION_KEYS", "x")]));
-        let seen: Vec<(Option<&str>, &str, &str)> = check
-            .problems
+        let secrets = vars(&[("BETA_SECRET", ""), ("SESSION_KEYS", "x")]);
+        let kind = |p: &SecretProblem| match p.problem {
+            Problem::Missing => "missing",
+            Problem::Empty => "empty",
+            Problem::Invalid(_) => "invalid",
+        };
+        let mut seen: Vec<(Option<&str>, &str, &str)> = config
+            .connectors
             .iter()
-            .map(|p| {
-                let kind = match p.problem {
-                    Problem::Missing => "missing",
-                    Problem::Empty => "empty",
-                    Problem::Invalid(_) => "invalid",
-                };
-                (p.connector.as_deref(), p.field(), kind)
-            })
+            .filter_map(|c| client_secret_problem(c, &secrets))
+            .map(|p| (p.connector, p.field(), kind(&p)))
             .collect();
+        let keys = session_keys(&secrets).unwrap_err();
+        seen.push((keys.connector, keys.field(), kind(&keys)));
+        let assertion = assertion_key(&config, &secrets).unwrap_err();
+        seen.push((assertion.connector, assertion.field(), kind(&assertion)));
         assert_eq!(
             seen,
             [
@@ -266,6 +244,5 @@ mod tests {
                 (None, "ASSERTION_SIGNING_KEY", "missing"),
             ]
         );
-        assert!(check.keys.is_none() && check.assertion_key.is_none());
     }
 }

@@ -23,7 +23,7 @@ use std::cell::RefCell;
 #[cfg(doc)]
 use crate::core::cache::cache_lifetime;
 use crate::core::cache::{
-    cached_copy, CachedCopy, StoredResponse, DOCUMENT_MAC_HEADER, FRESH_UNTIL_HEADER, STALE_WHILE_REVALIDATE_SECONDS,
+    cached_copy, CachedCopy, DOCUMENT_MAC_HEADER, FRESH_UNTIL_HEADER, STALE_WHILE_REVALIDATE_SECONDS,
 };
 use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
 use crate::core::ports::{CacheStore, Clock, Log, Network};
@@ -59,20 +59,21 @@ impl LocationCache {
             (Ok(response), _) if response.status == 200 => response,
             // Stale-if-error across isolates: the IdP cannot answer, the location still has its last document.
             (failed, Some(copy)) => {
-                let why = match &failed {
-                    Ok(r) => format!("HTTP {}", r.status),
-                    Err(e) => e.to_string(),
-                };
-                platform
-                    .warn(&format!("edge-auth: {} failed ({why}); using the expired copy in the cache", request.url));
+                let url = &request.url;
+                platform.warn(&match failed {
+                    Ok(r) => {
+                        format!("edge-auth: {url} failed (HTTP {}); using the expired copy in the cache", r.status)
+                    }
+                    Err(e) => format!("edge-auth: {url} failed ({e}); using the expired copy in the cache"),
+                });
                 return Ok(copy);
             }
             (failed, None) => failed?,
         };
         if request.may_store_in_shared_cache() && response.status == 200 {
             if let Some(seconds) = response.fresh_for {
-                let copy = stored_copy(keys, &request.url, &response.body, seconds, platform.now());
-                if let Err(e) = platform.put(&request.url, copy).await {
+                let headers = stored_headers(keys, &request.url, &response.body, seconds, platform.now());
+                if let Err(e) = platform.put(&request.url, &headers, &response.body).await {
                     platform.warn(&format!("edge-auth: could not cache {}: {e}", request.url));
                 }
             }
@@ -87,7 +88,7 @@ impl LocationCache {
     where
         P: CacheStore + Clock + Log,
     {
-        let hit = platform.get(url).await.ok()??;
+        let hit = platform.get(url, &[FRESH_UNTIL_HEADER, DOCUMENT_MAC_HEADER]).await.ok()??;
         let fresh_until = hit.header(FRESH_UNTIL_HEADER);
         let state = cached_copy(fresh_until, platform.now());
         let fresh_for = match state {
@@ -125,21 +126,18 @@ impl LocationCache {
     }
 }
 
-/// The copy of a document fresh for `seconds` from `now`, as stored: kept by the cache past its freshness for
-/// the stale window (a stale copy still serves when the IdP cannot answer), with its expiry and its MAC.
-pub fn stored_copy(keys: &KeyRing, url: &str, body: &[u8], seconds: u64, now: u64) -> StoredResponse {
+/// The headers of a document's copy fresh for `seconds` from `now`, as stored: kept by the cache past its
+/// freshness for the stale window (a stale copy still serves when the IdP cannot answer), with its expiry and
+/// its MAC.
+pub fn stored_headers(keys: &KeyRing, url: &str, body: &[u8], seconds: u64, now: u64) -> [(&'static str, String); 4] {
     let keep = seconds.saturating_add(STALE_WHILE_REVALIDATE_SECONDS);
     let fresh_until = now.saturating_add(seconds);
-    StoredResponse {
-        status: 200,
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("cache-control".into(), format!("public, max-age={keep}")),
-            (FRESH_UNTIL_HEADER.into(), fresh_until.to_string()),
-            (DOCUMENT_MAC_HEADER.into(), keys.document_mac(url, fresh_until, body)),
-        ],
-        body: body.to_vec(),
-    }
+    [
+        ("content-type", "application/json".into()),
+        ("cache-control", format!("public, max-age={keep}")),
+        (FRESH_UNTIL_HEADER, fresh_until.to_string()),
+        (DOCUMENT_MAC_HEADER, keys.document_mac(url, fresh_until, body)),
+    ]
 }
 
 #[cfg(test)]
@@ -148,6 +146,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::core::cache::StoredResponse;
     use crate::core::fetch::{CachePolicy, NetworkResponse};
 
     const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
@@ -201,19 +200,24 @@ mod tests {
         }
     }
     impl CacheStore for Fake {
-        async fn get(&self, key: &str) -> Result<Option<StoredResponse>, FetchError> {
+        async fn get(&self, key: &str, headers: &[&'static str]) -> Result<Option<StoredResponse>, FetchError> {
             self.gets.set(self.gets.get() + 1);
             if self.cache_fails.get() {
                 return Err(FetchError("the Cache API is not available".into()));
             }
-            Ok(self.store.borrow().get(key).cloned())
+            let mut copy = self.store.borrow().get(key).cloned();
+            if let Some(copy) = &mut copy {
+                copy.headers.retain(|(name, _)| headers.contains(name));
+            }
+            Ok(copy)
         }
-        async fn put(&self, key: &str, response: StoredResponse) -> Result<(), FetchError> {
+        async fn put(&self, key: &str, headers: &[(&'static str, String)], body: &[u8]) -> Result<(), FetchError> {
             self.puts.set(self.puts.get() + 1);
             if self.cache_fails.get() {
                 return Err(FetchError("the Cache API is not available".into()));
             }
-            self.store.borrow_mut().insert(key.to_string(), response);
+            let copy = StoredResponse { status: 200, headers: headers.to_vec(), body: body.to_vec() };
+            self.store.borrow_mut().insert(key.to_string(), copy);
             Ok(())
         }
         async fn delete(&self, key: &str) -> Result<bool, FetchError> {
@@ -223,6 +227,15 @@ mod tests {
 
     fn keys() -> KeyRing {
         KeyRing::from_secret(KEY).unwrap()
+    }
+
+    /// A copy as [`LocationCache::send`] stores it.
+    fn stored_copy(keys: &KeyRing, url: &str, body: &[u8], seconds: u64, now: u64) -> StoredResponse {
+        StoredResponse {
+            status: 200,
+            headers: stored_headers(keys, url, body, seconds, now).to_vec(),
+            body: body.to_vec(),
+        }
     }
 
     fn send(cache: &LocationCache, fake: &Fake, request: HttpRequest) -> Result<HttpResponse, FetchError> {
@@ -311,7 +324,7 @@ mod tests {
         };
         let mangles: [fn(&mut StoredResponse); 5] = [
             |c| c.body = b"{\"v\":\"evil\"}".to_vec(),
-            |c| c.headers.retain(|(k, _)| k != DOCUMENT_MAC_HEADER),
+            |c| c.headers.retain(|(k, _)| *k != DOCUMENT_MAC_HEADER),
             |c| {
                 // Another key (a Worker of the zone that does not know SESSION_KEYS).
                 let other = KeyRing::from_secret(OTHER_KEY).unwrap();
@@ -320,12 +333,12 @@ mod tests {
             |c| {
                 // A later expiry than the one the MAC covers.
                 for (k, v) in &mut c.headers {
-                    if k == FRESH_UNTIL_HEADER {
+                    if *k == FRESH_UNTIL_HEADER {
                         *v = (NOW + 80_000).to_string();
                     }
                 }
             },
-            |c| c.headers.retain(|(k, _)| k != FRESH_UNTIL_HEADER),
+            |c| c.headers.retain(|(k, _)| *k != FRESH_UNTIL_HEADER),
         ];
         for (i, mangle) in mangles.into_iter().enumerate() {
             forged(&fake, mangle);

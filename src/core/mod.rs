@@ -5,6 +5,7 @@ pub mod b64;
 pub mod cache;
 pub mod config;
 pub mod deployment;
+pub mod entry;
 pub mod error;
 pub mod facebook;
 pub mod fetch;

@@ -52,29 +52,32 @@ fn unavailable() -> FetchError {
     FetchError("the Cache API is not available".into())
 }
 
-/// `cache.match(url)`: the stored response with all its headers and its body (read with the cap).
-pub async fn get(url: &str) -> Result<Option<StoredResponse>, FetchError> {
+/// `cache.match(url)`: the stored response with the headers named and its body (read with the cap).
+pub async fn get(url: &str, names: &[&'static str]) -> Result<Option<StoredResponse>, FetchError> {
     let cache = edge_auth_cache().await.ok_or_else(unavailable)?;
     let hit = JsFuture::from(cache.lookup(url).map_err(js_error)?).await.map_err(js_error)?;
-    let Some(hit) = hit.dyn_ref::<web_sys::Response>() else { return Ok(None) };
-    let headers = worker::Headers(hit.headers()).entries().collect();
-    let body = read_body(hit).await?;
+    let Ok(hit) = hit.dyn_into::<web_sys::Response>() else { return Ok(None) };
+    let mut headers = Vec::new();
+    for &name in names {
+        if let Ok(Some(value)) = hit.headers().get(name) {
+            headers.push((name, value));
+        }
+    }
+    let body = read_body(&hit).await?;
     Ok(Some(StoredResponse { status: hit.status(), headers, body }))
 }
 
-/// `cache.put(url, response)`.
-pub async fn put(url: &str, stored: StoredResponse) -> Result<(), FetchError> {
+/// `cache.put(url, response)`: a `200` response with these headers and this body.
+pub async fn put(url: &str, stored_headers: &[(&'static str, String)], body: &[u8]) -> Result<(), FetchError> {
     let cache = edge_auth_cache().await.ok_or_else(unavailable)?;
     let headers = web_sys::Headers::new().map_err(js_error)?;
-    for (name, value) in &stored.headers {
+    for (name, value) in stored_headers {
         headers.set(name, value).map_err(js_error)?;
     }
     let init = web_sys::ResponseInit::new();
-    init.set_status(stored.status);
     init.set_headers(&headers);
-    let copy =
-        web_sys::Response::new_with_opt_buffer_source_and_init(Some(&Uint8Array::from(stored.body.as_slice())), &init)
-            .map_err(js_error)?;
+    let copy = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&Uint8Array::from(body)), &init)
+        .map_err(js_error)?;
     JsFuture::from(cache.put(url, &copy).map_err(js_error)?).await.map_err(js_error)?;
     Ok(())
 }

@@ -15,6 +15,7 @@ use worker::{console_error, console_warn, event, Context, Env, Headers, Request,
 
 use crate::core::cache::StoredResponse;
 use crate::core::deployment::Ready;
+use crate::core::entry::{fast_gate, site_path};
 use crate::core::fetch::{FetchError, HttpRequest, HttpResponse, NetworkResponse};
 use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_to_https, Flow, Gate, GateRequest};
 use crate::core::http::{self as core_http, is_navigation, Method, Outcome};
@@ -25,7 +26,7 @@ use crate::core::secret::Secret;
 use crate::core::session::revocation::Revocation;
 use crate::core::session::revocation::RevocationPage;
 use crate::core::session::revocation_state::Reload;
-use crate::core::url::{split_runtime_url, transport_of};
+use crate::core::url::transport_of;
 
 /// Binding of the static assets (`[assets] binding` in wrangler.toml).
 const ASSETS_BINDING: &str = "ASSETS";
@@ -45,35 +46,7 @@ const RELOAD_WAIT: Duration = Duration::from_secs(30);
 pub fn edge_auth_fast_gate(url: &str, cookie_header: &str) -> bool {
     let Some(state) = state::loaded_state() else { return false };
     let Ok(ready) = &state.ready else { return false };
-    let now = WorkerPlatform::unix_now();
-    if ready.config.origin.is_some() || (ready.revocations_bound && !state.cache.revocations.is_settled(now)) {
-        return false;
-    }
-    // workerd hands over a normalised absolute URL: split it without the URL parser; anything unusual goes
-    // to the full handler.
-    let Some((transport, path)) = split_runtime_url(url) else { return false };
-    if is_auth_path(path) {
-        return false;
-    }
-    // Only a path that is its own canonical form may be handed to ASSETS as received.
-    if !matches!(crate::core::path::canonicalize(path), Ok(std::borrow::Cow::Borrowed(_))) {
-        return false;
-    }
-    let request = GateRequest { path, cookie_header, transport, now };
-    matches!(
-        gate(&ready.config, &ready.keys, &state.cache, &NoRenewalRng, request),
-        Gate::Allowed { renewal_due: false, .. } | Gate::Public
-    )
-}
-
-/// The fast path never renews (it answers `false` when a renewal is due), so it needs no randomness.
-/// (A renewal the gate would attempt regardless fails here and is redone by the full handler.)
-struct NoRenewalRng;
-
-impl Rng for NoRenewalRng {
-    fn fill(&self, _buf: &mut [u8]) -> std::result::Result<(), CryptoError> {
-        Err(CryptoError("no randomness on the fast path".into()))
-    }
+    fast_gate(ready, &state.cache, url, cookie_header, WorkerPlatform::unix_now())
 }
 
 #[event(fetch)]
@@ -120,21 +93,14 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
 
     if !is_auth_path(path) {
         // Decided once, on the canonical path, which is also exactly what is forwarded.
-        let path = match crate::core::path::canonicalize(path) {
-            Ok(canonical) if !is_auth_path(&canonical) => canonical,
-            refused => {
-                let why = match refused {
-                    Err(why) => why.describe(),
-                    Ok(_) => "the path names /auth/ only once normalised",
-                };
-                console_warn!("edge-auth: bad_path: {why}");
-                return to_worker_response(crate::core::error::FlowError::BadPath(why).to_html_response());
-            }
+        let platform = WorkerPlatform::new(env, &state, ready);
+        let path = match site_path(path, &platform) {
+            Ok(canonical) => canonical,
+            Err(refused) => return to_worker_response(refused),
         };
         let path = path.as_ref();
         // The hot path: the policy, one header read, one HMAC; the request then goes through untouched.
         let cookie = req.headers().get("cookie")?.unwrap_or_default();
-        let platform = WorkerPlatform::new(env, &state, ready);
         let request = GateRequest { path, cookie_header: &cookie, transport, now };
         return match gate(&ready.config, &ready.keys, &state.cache, &platform, request) {
             Gate::Public => forward(req, env, &url, path, ready, None, now).await,
@@ -380,12 +346,21 @@ impl Network for WorkerPlatform<'_> {
 }
 
 impl CacheStore for WorkerPlatform<'_> {
-    async fn get(&self, key: &str) -> std::result::Result<Option<StoredResponse>, FetchError> {
-        fetch::get(key).await
+    async fn get(
+        &self,
+        key: &str,
+        headers: &[&'static str],
+    ) -> std::result::Result<Option<StoredResponse>, FetchError> {
+        fetch::get(key, headers).await
     }
 
-    async fn put(&self, key: &str, response: StoredResponse) -> std::result::Result<(), FetchError> {
-        fetch::put(key, response).await
+    async fn put(
+        &self,
+        key: &str,
+        headers: &[(&'static str, String)],
+        body: &[u8],
+    ) -> std::result::Result<(), FetchError> {
+        fetch::put(key, headers, body).await
     }
 
     async fn delete(&self, key: &str) -> std::result::Result<bool, FetchError> {
