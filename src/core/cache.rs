@@ -62,19 +62,12 @@ pub enum CachedCopy {
 }
 
 /// A response as the location's shared cache holds it (see [`CacheStore`](crate::core::ports::CacheStore)):
-/// bytes and headers, nothing judged yet.
+/// its status, the values of the headers asked for (in the order asked), its body; nothing judged yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
+pub struct StoredResponse<const N: usize> {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: [Option<String>; N],
     pub body: Vec<u8>,
-}
-
-impl StoredResponse {
-    /// The value of header `name` (one of the names given to [`CacheStore::get`](crate::core::ports::CacheStore::get)).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
-    }
 }
 
 pub fn cached_copy(fresh_until: Option<&str>, now: u64) -> CachedCopy {

@@ -32,97 +32,72 @@ impl Ready {
         let config = Config::from_json(config_text)?;
         for c in &config.connectors {
             if let Some(problem) = client_secret_problem(c, secrets) {
-                return Err(problem.into_config_error());
+                return Err(problem.error);
             }
         }
-        let keys = session_keys(secrets).map_err(SecretProblem::into_config_error)?;
-        let assertion_key = assertion_key(&config, secrets).map_err(SecretProblem::into_config_error)?;
+        let keys = session_keys(secrets).map_err(|p| p.error)?;
+        let assertion_key = assertion_key(&config, secrets).map_err(|p| p.error)?;
         Ok(Ready { config, keys, assertion_key, revocations_bound })
     }
 }
 
 /// What is wrong with one secret binding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
     /// Not set.
     Missing,
     /// Set to the empty string (a client secret).
     Empty,
-    /// Set, but not usable: why.
-    Invalid(ConfigError),
+    /// Set, but not usable.
+    Invalid,
 }
 
-/// A secret binding the deployment needs, and what is wrong with it.
+/// A secret binding the deployment needs, what is wrong with it, and the error the worker refuses to start with
+/// (naming the connector and field, in the worker's words).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretProblem<'a> {
-    /// The connector whose secret it is (client secrets).
-    pub connector: Option<&'a str>,
-    /// The binding's name (`ACME_SECRET`, `SESSION_KEYS`, ...).
-    pub binding: &'a str,
+pub struct SecretProblem {
     pub problem: Problem,
-}
-
-impl<'a> SecretProblem<'a> {
-    /// The field of `AUTH_CONFIG` (or the binding) the problem is reported against.
-    pub fn field(&self) -> &'a str {
-        if self.connector.is_some() {
-            "client_secret_binding"
-        } else {
-            self.binding
-        }
-    }
-
-    /// What to do about it, for an operator: the worker's words.
-    pub fn reason(&self) -> String {
-        match (&self.problem, self.connector.is_some(), self.binding) {
-            (Problem::Invalid(e), _, _) => e.reason.clone(),
-            (_, true, b) => {
-                format!("the Worker secret {b:?} is not set (run: bash scripts/wrangler.sh secret put {b})")
-            }
-            (_, false, ASSERTION_KEY_BINDING) => "origin mode needs a signing key for the assertions it sends: \
-                 generate one with `node scripts/generate-assertion-key.mjs` and store it with \
-                 `bash scripts/wrangler.sh secret put ASSERTION_SIGNING_KEY`"
-                .to_string(),
-            (_, false, b) => format!("the Worker secret {b} is not set (run: bash scripts/wrangler.sh secret put {b})"),
-        }
-    }
-
-    /// The error the worker refuses to start with.
-    pub fn into_config_error(self) -> ConfigError {
-        match self.problem {
-            Problem::Invalid(e) => e,
-            _ => ConfigError {
-                connector: self.connector.map(str::to_string),
-                field: self.field().to_string(),
-                reason: self.reason(),
-            },
-        }
-    }
+    pub error: ConfigError,
 }
 
 /// A connector's client secret: present and not empty.
-pub fn client_secret_problem<'a>(c: &'a Connector, secrets: &impl Secrets) -> Option<SecretProblem<'a>> {
+pub fn client_secret_problem(c: &Connector, secrets: &impl Secrets) -> Option<SecretProblem> {
     let problem = match secrets.secret(&c.client_secret_binding) {
         None => Problem::Missing,
         Some(s) if s.expose().is_empty() => Problem::Empty,
         Some(_) => return None,
     };
-    Some(SecretProblem { connector: Some(&c.id), binding: &c.client_secret_binding, problem })
+    let b = &c.client_secret_binding;
+    let error = ConfigError {
+        connector: Some(c.id.clone()),
+        field: "client_secret_binding".into(),
+        reason: format!("the Worker secret {b:?} is not set (run: bash scripts/wrangler.sh secret put {b})"),
+    };
+    Some(SecretProblem { problem, error })
 }
 
 /// `SESSION_KEYS`: present, every key usable.
-pub fn session_keys(secrets: &impl Secrets) -> Result<KeyRing, SecretProblem<'static>> {
-    let problem = |problem| SecretProblem { connector: None, binding: SESSION_KEYS_BINDING, problem };
-    let text = secrets.secret(SESSION_KEYS_BINDING).ok_or_else(|| problem(Problem::Missing))?;
-    KeyRing::from_secret(text.expose()).map_err(|e| problem(Problem::Invalid(e)))
+pub fn session_keys(secrets: &impl Secrets) -> Result<KeyRing, SecretProblem> {
+    let Some(text) = secrets.secret(SESSION_KEYS_BINDING) else {
+        let reason =
+            "the Worker secret SESSION_KEYS is not set (run: bash scripts/wrangler.sh secret put SESSION_KEYS)";
+        return Err(SecretProblem { problem: Problem::Missing, error: ConfigError::top(SESSION_KEYS_BINDING, reason) });
+    };
+    KeyRing::from_secret(text.expose()).map_err(|error| SecretProblem { problem: Problem::Invalid, error })
 }
 
 /// The assertion key: usable when present, present in origin mode.
-pub fn assertion_key(config: &Config, secrets: &impl Secrets) -> Result<Option<AssertionKey>, SecretProblem<'static>> {
-    let problem = |problem| SecretProblem { connector: None, binding: ASSERTION_KEY_BINDING, problem };
+pub fn assertion_key(config: &Config, secrets: &impl Secrets) -> Result<Option<AssertionKey>, SecretProblem> {
     match secrets.secret(ASSERTION_KEY_BINDING) {
-        Some(text) => AssertionKey::from_secret(text.expose()).map(Some).map_err(|e| problem(Problem::Invalid(e))),
-        None if config.origin.is_some() => Err(problem(Problem::Missing)),
+        Some(text) => AssertionKey::from_secret(text.expose())
+            .map(Some)
+            .map_err(|error| SecretProblem { problem: Problem::Invalid, error }),
+        None if config.origin.is_some() => {
+            let reason = "origin mode needs a signing key for the assertions it sends: generate one with \
+                 `node scripts/generate-assertion-key.mjs` and store it with \
+                 `bash scripts/wrangler.sh secret put ASSERTION_SIGNING_KEY`";
+            Err(SecretProblem { problem: Problem::Missing, error: ConfigError::top(ASSERTION_KEY_BINDING, reason) })
+        }
         None => Ok(None),
     }
 }
@@ -220,28 +195,18 @@ mod tests {
     fn the_check_command_sees_every_problem() {
         let config = Config::from_json(&origin_config()).unwrap();
         let secrets = vars(&[("BETA_SECRET", ""), ("SESSION_KEYS", "x")]);
-        let kind = |p: &SecretProblem| match p.problem {
-            Problem::Missing => "missing",
-            Problem::Empty => "empty",
-            Problem::Invalid(_) => "invalid",
-        };
-        let mut seen: Vec<(Option<&str>, &str, &str)> = config
-            .connectors
-            .iter()
-            .filter_map(|c| client_secret_problem(c, &secrets))
-            .map(|p| (p.connector, p.field(), kind(&p)))
-            .collect();
-        let keys = session_keys(&secrets).unwrap_err();
-        seen.push((keys.connector, keys.field(), kind(&keys)));
-        let assertion = assertion_key(&config, &secrets).unwrap_err();
-        seen.push((assertion.connector, assertion.field(), kind(&assertion)));
+        let seen_as = |p: SecretProblem| (p.error.connector, p.error.field, p.problem);
+        let mut seen: Vec<_> =
+            config.connectors.iter().filter_map(|c| client_secret_problem(c, &secrets)).map(seen_as).collect();
+        seen.push(seen_as(session_keys(&secrets).unwrap_err()));
+        seen.push(seen_as(assertion_key(&config, &secrets).unwrap_err()));
         assert_eq!(
             seen,
             [
-                (Some("acme"), "client_secret_binding", "missing"),
-                (Some("beta"), "client_secret_binding", "empty"),
-                (None, "SESSION_KEYS", "invalid"),
-                (None, "ASSERTION_SIGNING_KEY", "missing"),
+                (Some("acme".to_string()), "client_secret_binding".to_string(), Problem::Missing),
+                (Some("beta".to_string()), "client_secret_binding".to_string(), Problem::Empty),
+                (None, "SESSION_KEYS".to_string(), Problem::Invalid),
+                (None, "ASSERTION_SIGNING_KEY".to_string(), Problem::Missing),
             ]
         );
     }

@@ -23,7 +23,7 @@ use std::cell::RefCell;
 #[cfg(doc)]
 use crate::core::cache::cache_lifetime;
 use crate::core::cache::{
-    cached_copy, CachedCopy, DOCUMENT_MAC_HEADER, FRESH_UNTIL_HEADER, STALE_WHILE_REVALIDATE_SECONDS,
+    cached_copy, CachedCopy, StoredResponse, DOCUMENT_MAC_HEADER, FRESH_UNTIL_HEADER, STALE_WHILE_REVALIDATE_SECONDS,
 };
 use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
 use crate::core::ports::{CacheStore, Clock, Log, Network};
@@ -49,7 +49,9 @@ impl LocationCache {
     {
         let mut stale = None;
         if request.may_read_shared_cache() {
-            match self.cached(platform, keys, &request.url).await {
+            // A cache that cannot be read is a miss.
+            let hit = platform.get(&request.url, [FRESH_UNTIL_HEADER, DOCUMENT_MAC_HEADER]).await.ok().flatten();
+            match hit.and_then(|hit| self.judge(platform, keys, &request.url, hit)) {
                 Some((CachedCopy::Fresh(_), hit)) => return Ok(hit),
                 Some((CachedCopy::Stale, copy)) => stale = Some(copy),
                 _ => {}
@@ -82,15 +84,16 @@ impl LocationCache {
     }
 
     /// The location's copy, fresh (with what remains of its lifetime) or stale (`fresh_for` 0: the isolate
-    /// treats it as due for a refresh at once); `None` for a miss, an unusable copy or one without a valid MAC.
-    /// A cache that cannot be read is a miss.
-    async fn cached<P>(&self, platform: &P, keys: &KeyRing, url: &str) -> Option<(CachedCopy, HttpResponse)>
-    where
-        P: CacheStore + Clock + Log,
-    {
-        let hit = platform.get(url, &[FRESH_UNTIL_HEADER, DOCUMENT_MAC_HEADER]).await.ok()??;
-        let fresh_until = hit.header(FRESH_UNTIL_HEADER);
-        let state = cached_copy(fresh_until, platform.now());
+    /// treats it as due for a refresh at once); `None` for an unusable copy or one without a valid MAC.
+    fn judge(
+        &self,
+        platform: &(impl Clock + Log),
+        keys: &KeyRing,
+        url: &str,
+        hit: StoredResponse<2>,
+    ) -> Option<(CachedCopy, HttpResponse)> {
+        let [fresh_until, mac] = &hit.headers;
+        let state = cached_copy(fresh_until.as_deref(), platform.now());
         let fresh_for = match state {
             CachedCopy::Fresh(left) => left,
             CachedCopy::Stale => 0,
@@ -99,7 +102,7 @@ impl LocationCache {
         if hit.status != 200 {
             return None;
         }
-        if !keys.verify_document_mac(url, fresh_until, &hit.body, hit.header(DOCUMENT_MAC_HEADER)) {
+        if !keys.verify_document_mac(url, fresh_until.as_deref(), &hit.body, mac.as_deref()) {
             self.report_unauthentic(platform, url);
             return None;
         }
@@ -146,7 +149,20 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::core::cache::StoredResponse;
+
+    /// A copy as the fake cache holds it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Held {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    }
+
+    impl Held {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        }
+    }
     use crate::core::fetch::{CachePolicy, NetworkResponse};
 
     const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
@@ -158,7 +174,7 @@ mod tests {
     #[derive(Default)]
     struct Fake {
         now: Cell<u64>,
-        store: RefCell<HashMap<String, StoredResponse>>,
+        store: RefCell<HashMap<String, Held>>,
         gets: Cell<usize>,
         puts: Cell<usize>,
         /// The network's answer (`None`: unreachable).
@@ -178,7 +194,7 @@ mod tests {
             *self.answer.borrow_mut() =
                 Some(NetworkResponse { status, cache_control: cache_control.map(str::to_string), body: body.into() });
         }
-        fn stored(&self, url: &str) -> Option<StoredResponse> {
+        fn stored(&self, url: &str) -> Option<Held> {
             self.store.borrow().get(url).cloned()
         }
     }
@@ -200,23 +216,27 @@ mod tests {
         }
     }
     impl CacheStore for Fake {
-        async fn get(&self, key: &str, headers: &[&'static str]) -> Result<Option<StoredResponse>, FetchError> {
+        async fn get<const N: usize>(
+            &self,
+            key: &str,
+            headers: [&'static str; N],
+        ) -> Result<Option<StoredResponse<N>>, FetchError> {
             self.gets.set(self.gets.get() + 1);
             if self.cache_fails.get() {
                 return Err(FetchError("the Cache API is not available".into()));
             }
-            let mut copy = self.store.borrow().get(key).cloned();
-            if let Some(copy) = &mut copy {
-                copy.headers.retain(|(name, _)| headers.contains(name));
-            }
-            Ok(copy)
+            Ok(self.store.borrow().get(key).map(|held| StoredResponse {
+                status: held.status,
+                headers: headers.map(|name| held.header(name).map(str::to_string)),
+                body: held.body.clone(),
+            }))
         }
         async fn put(&self, key: &str, headers: &[(&'static str, String)], body: &[u8]) -> Result<(), FetchError> {
             self.puts.set(self.puts.get() + 1);
             if self.cache_fails.get() {
                 return Err(FetchError("the Cache API is not available".into()));
             }
-            let copy = StoredResponse { status: 200, headers: headers.to_vec(), body: body.to_vec() };
+            let copy = Held { status: 200, headers: headers.to_vec(), body: body.to_vec() };
             self.store.borrow_mut().insert(key.to_string(), copy);
             Ok(())
         }
@@ -230,12 +250,8 @@ mod tests {
     }
 
     /// A copy as [`LocationCache::send`] stores it.
-    fn stored_copy(keys: &KeyRing, url: &str, body: &[u8], seconds: u64, now: u64) -> StoredResponse {
-        StoredResponse {
-            status: 200,
-            headers: stored_headers(keys, url, body, seconds, now).to_vec(),
-            body: body.to_vec(),
-        }
+    fn stored_copy(keys: &KeyRing, url: &str, body: &[u8], seconds: u64, now: u64) -> Held {
+        Held { status: 200, headers: stored_headers(keys, url, body, seconds, now).to_vec(), body: body.to_vec() }
     }
 
     fn send(cache: &LocationCache, fake: &Fake, request: HttpRequest) -> Result<HttpResponse, FetchError> {
@@ -317,12 +333,12 @@ mod tests {
         let cache = LocationCache::default();
         let fake = Fake::new();
         fake.answers(200, None, "{\"v\":\"idp\"}");
-        let forged = |fake: &Fake, mangle: fn(&mut StoredResponse)| {
+        let forged = |fake: &Fake, mangle: fn(&mut Held)| {
             let mut copy = stored_copy(&keys(), URL, b"{\"v\":\"forged\"}", 3600, NOW);
             mangle(&mut copy);
             fake.store.borrow_mut().insert(URL.into(), copy);
         };
-        let mangles: [fn(&mut StoredResponse); 5] = [
+        let mangles: [fn(&mut Held); 5] = [
             |c| c.body = b"{\"v\":\"evil\"}".to_vec(),
             |c| c.headers.retain(|(k, _)| *k != DOCUMENT_MAC_HEADER),
             |c| {

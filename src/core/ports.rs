@@ -81,9 +81,13 @@ pub trait Network {
 /// decided by the core ([`crate::core::location_cache`]).
 #[allow(async_fn_in_trait)]
 pub trait CacheStore {
-    /// The stored copy (`None`: a miss), with the values of the headers named in `headers` (those it has).
+    /// The stored copy (`None`: a miss), with the values of the headers named in `headers`, in that order.
     /// Its body is read with the same cap as the network's answers.
-    async fn get(&self, key: &str, headers: &[&'static str]) -> Result<Option<StoredResponse>, FetchError>;
+    async fn get<const N: usize>(
+        &self,
+        key: &str,
+        headers: [&'static str; N],
+    ) -> Result<Option<StoredResponse<N>>, FetchError>;
     /// Store a `200` response with these headers and this body under `key` (replacing any copy); how long the
     /// cache keeps it is its `cache-control`.
     async fn put(&self, key: &str, headers: &[(&'static str, String)], body: &[u8]) -> Result<(), FetchError>;

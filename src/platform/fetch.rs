@@ -18,7 +18,12 @@ use worker::Delay;
 
 use crate::core::cache::StoredResponse;
 use crate::core::fetch::{FetchError, HttpRequest, NetworkResponse};
+use crate::core::ports::{CacheStore, Network};
 use crate::platform::bindings::{self, error_message};
+use crate::platform::WorkerPlatform;
+
+/// Outgoing requests to an IdP give up after this long.
+const IDP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Responses from IdPs larger than this are refused.
 const MAX_RESPONSE_BYTES: usize = 512 * 1024;
@@ -52,43 +57,6 @@ fn unavailable() -> FetchError {
     FetchError("the Cache API is not available".into())
 }
 
-/// `cache.match(url)`: the stored response with the headers named and its body (read with the cap).
-pub async fn get(url: &str, names: &[&'static str]) -> Result<Option<StoredResponse>, FetchError> {
-    let cache = edge_auth_cache().await.ok_or_else(unavailable)?;
-    let hit = JsFuture::from(cache.lookup(url).map_err(js_error)?).await.map_err(js_error)?;
-    let Ok(hit) = hit.dyn_into::<web_sys::Response>() else { return Ok(None) };
-    let mut headers = Vec::new();
-    for &name in names {
-        if let Ok(Some(value)) = hit.headers().get(name) {
-            headers.push((name, value));
-        }
-    }
-    let body = read_body(&hit).await?;
-    Ok(Some(StoredResponse { status: hit.status(), headers, body }))
-}
-
-/// `cache.put(url, response)`: a `200` response with these headers and this body.
-pub async fn put(url: &str, stored_headers: &[(&'static str, String)], body: &[u8]) -> Result<(), FetchError> {
-    let cache = edge_auth_cache().await.ok_or_else(unavailable)?;
-    let headers = web_sys::Headers::new().map_err(js_error)?;
-    for (name, value) in stored_headers {
-        headers.set(name, value).map_err(js_error)?;
-    }
-    let init = web_sys::ResponseInit::new();
-    init.set_headers(&headers);
-    let copy = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&Uint8Array::from(body)), &init)
-        .map_err(js_error)?;
-    JsFuture::from(cache.put(url, &copy).map_err(js_error)?).await.map_err(js_error)?;
-    Ok(())
-}
-
-/// `cache.delete(url)`: whether there was a copy.
-pub async fn delete(url: &str) -> Result<bool, FetchError> {
-    let cache = edge_auth_cache().await.ok_or_else(unavailable)?;
-    let deleted = JsFuture::from(cache.delete(url).map_err(js_error)?).await.map_err(js_error)?;
-    Ok(deleted.as_bool() == Some(true))
-}
-
 /// The body, at most [`MAX_RESPONSE_BYTES`]: a larger `Content-Length` is refused before reading, and the
 /// stream is cut (cancelled) as soon as it passes the cap, so a hostile or broken IdP cannot make the isolate
 /// buffer more than that.
@@ -103,35 +71,78 @@ async fn read_body(response: &web_sys::Response) -> Result<Vec<u8>, FetchError> 
     }
 }
 
-/// The IdP's answer, its `Cache-Control` as data.
-pub async fn send(request: &HttpRequest, timeout: Duration) -> Result<NetworkResponse, FetchError> {
-    let headers = web_sys::Headers::new().map_err(js_error)?;
-    for (name, value) in &request.headers {
-        headers.set(name, value).map_err(js_error)?;
-    }
-    let controller = web_sys::AbortController::new().map_err(js_error)?;
-    let init = web_sys::RequestInit::new();
-    init.set_method(if request.method == "POST" { "POST" } else { "GET" });
-    init.set_headers(&headers);
-    init.set_signal(Some(&controller.signal()));
-    if let Some(body) = &request.body {
-        init.set_body(&JsValue::from_str(body));
-    }
-    let req = web_sys::Request::new_with_str_and_init(&request.url, &init).map_err(js_error)?;
-    let exchange = async {
-        let response = bindings::fetch(&req).await.map_err(js_error)?;
-        let status = response.status();
-        let cache_control = response.headers().get("cache-control").ok().flatten();
-        let body = read_body(&response).await?;
-        Ok(NetworkResponse { status, cache_control, body })
-    };
-    let deadline = Delay::from(timeout);
-    pin_mut!(exchange);
-    match select(exchange, deadline).await {
-        Either::Left((result, _)) => result,
-        Either::Right(_) => {
-            controller.abort();
-            Err(FetchError(format!("no answer within {} s", timeout.as_secs())))
+impl Network for WorkerPlatform<'_> {
+    /// The IdP's answer, its `Cache-Control` as data; given up after [`IDP_TIMEOUT`].
+    async fn fetch(&self, request: &HttpRequest) -> Result<NetworkResponse, FetchError> {
+        let timeout = IDP_TIMEOUT;
+        let headers = web_sys::Headers::new().map_err(js_error)?;
+        for (name, value) in &request.headers {
+            headers.set(name, value).map_err(js_error)?;
         }
+        let controller = web_sys::AbortController::new().map_err(js_error)?;
+        let init = web_sys::RequestInit::new();
+        init.set_method(if request.method == "POST" { "POST" } else { "GET" });
+        init.set_headers(&headers);
+        init.set_signal(Some(&controller.signal()));
+        if let Some(body) = &request.body {
+            init.set_body(&JsValue::from_str(body));
+        }
+        let req = web_sys::Request::new_with_str_and_init(&request.url, &init).map_err(js_error)?;
+        let exchange = async {
+            let response = bindings::fetch(&req).await.map_err(js_error)?;
+            let status = response.status();
+            let cache_control = response.headers().get("cache-control").ok().flatten();
+            let body = read_body(&response).await?;
+            Ok(NetworkResponse { status, cache_control, body })
+        };
+        let deadline = Delay::from(timeout);
+        pin_mut!(exchange);
+        match select(exchange, deadline).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => {
+                controller.abort();
+                Err(FetchError(format!("no answer within {} s", timeout.as_secs())))
+            }
+        }
+    }
+}
+
+impl CacheStore for WorkerPlatform<'_> {
+    /// `cache.match(url)`: the stored response with the values of the headers named and its body (read with
+    /// the cap).
+    async fn get<const N: usize>(
+        &self,
+        url: &str,
+        names: [&'static str; N],
+    ) -> Result<Option<StoredResponse<N>>, FetchError> {
+        let cache = edge_auth_cache().await.ok_or_else(unavailable)?;
+        let hit = JsFuture::from(cache.lookup(url).map_err(js_error)?).await.map_err(js_error)?;
+        let Ok(hit) = hit.dyn_into::<web_sys::Response>() else { return Ok(None) };
+        let stored = hit.headers();
+        let headers = names.map(|name| stored.get(name).ok().flatten());
+        let body = read_body(&hit).await?;
+        Ok(Some(StoredResponse { status: hit.status(), headers, body }))
+    }
+
+    /// `cache.put(url, response)`: a `200` response with these headers and this body.
+    async fn put(&self, url: &str, stored_headers: &[(&'static str, String)], body: &[u8]) -> Result<(), FetchError> {
+        let cache = edge_auth_cache().await.ok_or_else(unavailable)?;
+        let headers = web_sys::Headers::new().map_err(js_error)?;
+        for (name, value) in stored_headers {
+            headers.set(name, value).map_err(js_error)?;
+        }
+        let init = web_sys::ResponseInit::new();
+        init.set_headers(&headers);
+        let copy = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&Uint8Array::from(body)), &init)
+            .map_err(js_error)?;
+        JsFuture::from(cache.put(url, &copy).map_err(js_error)?).await.map_err(js_error)?;
+        Ok(())
+    }
+
+    /// `cache.delete(url)`: whether there was a copy.
+    async fn delete(&self, url: &str) -> Result<bool, FetchError> {
+        let cache = edge_auth_cache().await.ok_or_else(unavailable)?;
+        let deleted = JsFuture::from(cache.delete(url).map_err(js_error)?).await.map_err(js_error)?;
+        Ok(deleted.as_bool() == Some(true))
     }
 }

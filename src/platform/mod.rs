@@ -13,15 +13,14 @@ use std::time::Duration;
 
 use worker::{console_error, console_warn, event, Context, Env, Headers, Request, Response, Result};
 
-use crate::core::cache::StoredResponse;
 use crate::core::deployment::Ready;
 use crate::core::entry::{fast_gate, site_path};
-use crate::core::fetch::{FetchError, HttpRequest, HttpResponse, NetworkResponse};
+use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
 use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_to_https, Flow, Gate, GateRequest};
 use crate::core::http::{self as core_http, is_navigation, Method, Outcome};
 use crate::core::incoming::{form_body_cap, with_form, FormBody};
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
-use crate::core::ports::{CacheStore, Clock, CryptoError, HttpClient, Log, Network, Rng, Secrets, SignatureVerifier};
+use crate::core::ports::{Clock, CryptoError, HttpClient, Log, Rng, Secrets, SignatureVerifier};
 use crate::core::secret::Secret;
 use crate::core::session::revocation::Revocation;
 use crate::core::session::revocation::RevocationPage;
@@ -30,8 +29,6 @@ use crate::core::url::transport_of;
 
 /// Binding of the static assets (`[assets] binding` in wrangler.toml).
 const ASSETS_BINDING: &str = "ASSETS";
-/// Outgoing requests to an IdP give up after this long.
-const IDP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a request waiting for another one's work (an IdP fetch, the revocation reload) checks whether it
 /// finished: on a timer of its own request, see [`Clock::pause`].
 const IN_FLIGHT_POLL: Duration = Duration::from_millis(10);
@@ -278,7 +275,8 @@ fn plain_error(status: u16, message: &str) -> Result<Response> {
     Ok(Response::ok(message)?.with_status(status).with_headers(headers))
 }
 
-/// The platform traits, implemented with the Workers runtime.
+/// The platform traits, implemented with the Workers runtime (the location's cache and the network: in
+/// [`fetch`]).
 pub struct WorkerPlatform<'a> {
     env: &'a Env,
     /// `SESSION_KEYS`: the MACs of the IdP documents kept in the location's cache.
@@ -336,35 +334,6 @@ impl SignatureVerifier for WorkerPlatform<'_> {
 impl HttpClient for WorkerPlatform<'_> {
     async fn send(&self, request: HttpRequest) -> std::result::Result<HttpResponse, FetchError> {
         self.documents.send(self, self.keys, request).await
-    }
-}
-
-impl Network for WorkerPlatform<'_> {
-    async fn fetch(&self, request: &HttpRequest) -> std::result::Result<NetworkResponse, FetchError> {
-        fetch::send(request, IDP_TIMEOUT).await
-    }
-}
-
-impl CacheStore for WorkerPlatform<'_> {
-    async fn get(
-        &self,
-        key: &str,
-        headers: &[&'static str],
-    ) -> std::result::Result<Option<StoredResponse>, FetchError> {
-        fetch::get(key, headers).await
-    }
-
-    async fn put(
-        &self,
-        key: &str,
-        headers: &[(&'static str, String)],
-        body: &[u8],
-    ) -> std::result::Result<(), FetchError> {
-        fetch::put(key, headers, body).await
-    }
-
-    async fn delete(&self, key: &str) -> std::result::Result<bool, FetchError> {
-        fetch::delete(key).await
     }
 }
 

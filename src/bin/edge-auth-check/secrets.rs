@@ -33,31 +33,26 @@ impl Secrets for Values<'_> {
 }
 
 /// One problem, as an error or a warning: the worker's reason, and where the secret was looked for.
-fn report_problem(report: &mut Report, indent: usize, path: &str, p: &SecretProblem) {
-    let connector = p.connector;
-    let reason = p.reason();
-    match &p.problem {
-        Problem::Missing if connector.is_some() => {
-            let message = format!("{} is not in {path} (the worker refuses to start without it): {reason}", p.binding);
-            report.warning(indent, connector, p.field(), message)
-        }
+/// `binding`: the secret's name.
+fn report_problem(report: &mut Report, indent: usize, path: &str, binding: &str, p: &SecretProblem) {
+    let SecretProblem { problem, error } = p;
+    let (connector, field, reason) = (error.connector.as_deref(), error.field.as_str(), &error.reason);
+    let not_in = if connector.is_some() { format!("{binding} is not in") } else { "not in".to_string() };
+    match problem {
         Problem::Missing => report.warning(
             indent,
-            None,
-            p.field(),
-            format!("not in {path} (the worker refuses to start without it): {reason}"),
+            connector,
+            field,
+            format!("{not_in} {path} (the worker refuses to start without it): {reason}"),
         ),
         Problem::Empty => report.config_error(
             indent,
             format!(
-                "{}: the secret {} is empty in {path}; the worker refuses to start without it: {reason}",
-                locate(connector, p.field()),
-                p.binding
+                "{}: the secret {binding} is empty in {path}; the worker refuses to start without it: {reason}",
+                locate(connector, field)
             ),
         ),
-        Problem::Invalid(_) => {
-            report.config_error(indent, format!("{}: {reason} (in {path})", locate(connector, p.field())))
-        }
+        Problem::Invalid => report.config_error(indent, format!("{}: {reason} (in {path})", locate(connector, field))),
     }
 }
 
@@ -70,7 +65,7 @@ pub fn check_secrets_file(
     config: &Config,
 ) -> SecretsFile {
     match session_keys(&Values(&values)) {
-        Err(problem) => report_problem(report, 0, path, &problem),
+        Err(problem) => report_problem(report, 0, path, SESSION_KEYS_BINDING, &problem),
         Ok(_) => {
             let n =
                 values.get(SESSION_KEYS_BINDING).map_or(0, |t| t.split(',').filter(|k| !k.trim().is_empty()).count());
@@ -78,7 +73,7 @@ pub fn check_secrets_file(
         }
     }
     match assertion_key(config, &Values(&values)) {
-        Err(problem) => report_problem(report, 0, path, &problem),
+        Err(problem) => report_problem(report, 0, path, ASSERTION_KEY_BINDING, &problem),
         // The kid is the public key's thumbprint: safe to print.
         Ok(Some(key)) if config.origin.is_some() => {
             report.line(0, format!("secrets:  {path}: {ASSERTION_KEY_BINDING} is an EC P-256 key, kid {}", key.kid))
@@ -102,6 +97,6 @@ pub fn client_secret(report: &mut Report, secrets: Option<&SecretsFile>, c: &Con
     report.item("client secret", format!("binding {binding} {state}"));
     if let Some(problem) = secrets.and_then(|f| client_secret_problem(c, &Values(&f.values))) {
         let path = secrets.map_or("", |f| f.path.as_str());
-        report_problem(report, 2, path, &problem);
+        report_problem(report, 2, path, binding, &problem);
     }
 }
