@@ -1,6 +1,6 @@
 //! What the worker decides about a request for the site (not `/auth/*`) before the session gate: whether the
 //! hot path may hand it to the static assets untouched ([`fast_gate`]), and the canonical path it is decided on
-//! and forwarded at ([`site_path`]).
+//! and forwarded at ([`site_path`]); and the answer when the platform itself fails ([`internal_error`]).
 
 use std::borrow::Cow;
 
@@ -58,6 +58,16 @@ pub fn site_path<'p>(path: &'p str, log: &impl Log) -> Result<Cow<'p, str>, Resp
     };
     log.warn(&format!("edge-auth: bad_path: {why}"));
     Err(FlowError::BadPath(why).to_html_response())
+}
+
+/// The answer when the platform itself failed (the operator's log has the error): `500`, plain text, never
+/// cached.
+pub fn internal_error() -> Response {
+    Response {
+        status: 500,
+        headers: vec![("content-type", "text/plain; charset=utf-8".into()), ("cache-control", "no-store".into())],
+        body: "edge-auth could not handle this request; the operator has the details in the logs.".into(),
+    }
 }
 
 #[cfg(test)]
@@ -144,6 +154,15 @@ mod tests {
         let idle = ready(r#","session":{"idle_timeout_seconds":600}"#, false);
         assert!(fast(&idle, "https://app.example/docs", &cookie(&idle, NOW - 60)));
         assert!(!fast(&idle, "https://app.example/docs", &cookie(&idle, NOW - 400)), "a renewal is due");
+    }
+
+    #[test]
+    fn an_internal_error_is_a_plain_uncached_500() {
+        let r = internal_error();
+        assert_eq!(r.status, 500);
+        assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert!(r.body.contains("the operator has the details in the logs"));
     }
 
     #[test]

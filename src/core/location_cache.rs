@@ -61,13 +61,12 @@ impl LocationCache {
             (Ok(response), _) if response.status == 200 => response,
             // Stale-if-error across isolates: the IdP cannot answer, the location still has its last document.
             (failed, Some(copy)) => {
-                let url = &request.url;
-                platform.warn(&match failed {
-                    Ok(r) => {
-                        format!("edge-auth: {url} failed (HTTP {}); using the expired copy in the cache", r.status)
-                    }
-                    Err(e) => format!("edge-auth: {url} failed ({e}); using the expired copy in the cache"),
-                });
+                let why = match failed {
+                    Ok(r) => format!("HTTP {}", r.status),
+                    Err(e) => e.to_string(),
+                };
+                platform
+                    .warn(&format!("edge-auth: {} failed ({why}); using the expired copy in the cache", request.url));
                 return Ok(copy);
             }
             (failed, None) => failed?,

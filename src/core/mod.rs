@@ -1,6 +1,7 @@
 //! The sans-IO core. Everything that decides lives here; see the module docs.
 
 pub mod assertion;
+pub mod assertion_cache;
 pub mod b64;
 pub mod cache;
 pub mod config;

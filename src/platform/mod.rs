@@ -11,10 +11,10 @@ pub mod webcrypto;
 
 use std::time::Duration;
 
-use worker::{console_error, console_warn, event, Context, Env, Headers, Request, Response, Result};
+use worker::{console_error, event, Context, Env, Headers, Request, Response, Result};
 
 use crate::core::deployment::Ready;
-use crate::core::entry::{fast_gate, site_path};
+use crate::core::entry::{fast_gate, internal_error, site_path};
 use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
 use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_to_https, Flow, Gate, GateRequest};
 use crate::core::http::{self as core_http, is_navigation, Method, Outcome};
@@ -52,7 +52,7 @@ pub async fn main(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(response) => Ok(response),
         Err(e) => {
             console_error!("edge-auth: internal error: {e}");
-            plain_error(500, "edge-auth could not handle this request; the operator has the details in the logs.")
+            to_worker_response(internal_error())
         }
     }
 }
@@ -137,7 +137,8 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             let asset_url = format!("{}{}", url.origin().ascii_serialization(), path);
             let mut asset = env.assets(ASSETS_BINDING)?.fetch(asset_url, None).await?;
             if asset.status_code() != 200 {
-                console_warn!("edge-auth: public page {path} is missing from www/; serving the built-in page");
+                platform
+                    .warn(&format!("edge-auth: public page {path} is missing from www/; serving the built-in page"));
                 return to_worker_response(fallback);
             }
             let content_type = asset.headers().get("content-type")?.unwrap_or_else(|| "text/html".into());
@@ -268,13 +269,6 @@ fn to_worker_response(response: core_http::Response) -> Result<Response> {
     Ok(out.with_status(response.status).with_headers(headers))
 }
 
-fn plain_error(status: u16, message: &str) -> Result<Response> {
-    let headers = Headers::new();
-    headers.set("content-type", "text/plain; charset=utf-8")?;
-    headers.set("cache-control", "no-store")?;
-    Ok(Response::ok(message)?.with_status(status).with_headers(headers))
-}
-
 /// The platform traits, implemented with the Workers runtime (the location's cache and the network: in
 /// [`fetch`]).
 pub struct WorkerPlatform<'a> {
@@ -359,6 +353,6 @@ impl crate::core::ports::RevocationStore for WorkerPlatform<'_> {
 
 impl Log for WorkerPlatform<'_> {
     fn warn(&self, message: &str) {
-        console_warn!("{message}");
+        web_sys::console::warn_1(&wasm_bindgen::JsValue::from_str(message));
     }
 }
