@@ -10,7 +10,7 @@ use web_sys::CryptoKey;
 use worker::{Request, Response, Result};
 
 use crate::core::assertion::{
-    cookie_header_for_origin, identity_headers, is_identity_header, signing_input, AssertionKey, ASSERTION_HEADER,
+    cookie_header_for_origin, forwarded_as_received, identity_headers, signing_input, AssertionKey, ASSERTION_HEADER,
 };
 use crate::core::assertion_cache::{AssertionCache, SessionKey};
 use crate::core::b64;
@@ -108,11 +108,9 @@ pub async fn proxy(
     target.set_query(url.query());
     let headers = web_sys::Headers::new().map_err(js)?;
     for (name, value) in req.headers().entries() {
-        let lower = name.to_ascii_lowercase();
-        if is_identity_header(&lower) || lower == "host" || lower == "cookie" {
-            continue;
+        if forwarded_as_received(&name) {
+            headers.append(&name, &value).map_err(js)?;
         }
-        headers.append(&name, &value).map_err(js)?;
     }
     if let Some(cookie) = req.headers().get("cookie")? {
         let forwarded = cookie_header_for_origin(&cookie);
