@@ -359,6 +359,29 @@ fn secrets_are_checked_but_never_printed() {
     assert!(out.contains("warning: field `SESSION_KEYS`: not in"), "{out}");
 }
 
+/// The secrets are judged by the worker's own start-up checks (`core::deployment`), in its words: a deployment
+/// the worker would refuse to start is an error here too — also an unusable assertion key outside origin mode,
+/// which the worker refuses and the check once passed in silence.
+#[test]
+fn secrets_are_judged_by_the_checks_the_worker_starts_with() {
+    let json = config(&[connector("acme", "https://idp.acme.example", "acme.example")]);
+    let bad_key =
+        temp_file(".dev.vars", &format!("SESSION_KEYS={SESSION_KEY}\nACME_SECRET=s\nASSERTION_SIGNING_KEY=nope\n"));
+    let (code, out) = check_config(&json, &["--offline", "--secrets", bad_key.to_str().unwrap()]);
+    assert_eq!(code, 1, "the worker refuses to start with this key: {out}");
+    assert!(out.contains("error: field `ASSERTION_SIGNING_KEY`: must be an EC P-256 private key"), "{out}");
+
+    let missing = temp_file(".dev.vars", "OTHER=1\n");
+    let (code, out) = check_config(&json, &["--offline", "--secrets", missing.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    for worker_words in [
+        "the Worker secret SESSION_KEYS is not set (run: bash scripts/wrangler.sh secret put SESSION_KEYS)",
+        "the Worker secret \"ACME_SECRET\" is not set (run: bash scripts/wrangler.sh secret put ACME_SECRET)",
+    ] {
+        assert!(out.contains(worker_words), "missing {worker_words:?} in:\n{out}");
+    }
+}
+
 #[test]
 fn usage_errors_exit_1() {
     let (code, out) = check(&[]);

@@ -147,6 +147,12 @@ pub fn is_identity_header(name: &str) -> bool {
         || STRIPPED_HEADER_NAMES.split_ascii_whitespace().any(|x| x.len() == n.len() && starts_with_folded(n, x))
 }
 
+/// Whether a client's request header goes on to the origin as received: not an identity header, not `Host`
+/// (the origin's own), not `Cookie` (forwarded without ours: [`cookie_header_for_origin`]). Any case.
+pub fn forwarded_as_received(name: &str) -> bool {
+    !(is_identity_header(name) || name.eq_ignore_ascii_case("host") || name.eq_ignore_ascii_case("cookie"))
+}
+
 /// Encode a header value so that it is ASCII and unambiguous: everything but letters, digits and
 /// `- . _ ~ @ : /` becomes `%XX` (UTF-8 bytes, upper-case hex), `%` itself included. So a literal `%C3%BC`
 /// arrives as `%25C3%25BC` and `ü` as `%C3%BC`; `,` (the list separator), `+` (a space to form decoders),
@@ -645,5 +651,15 @@ mod tests {
     fn our_cookies_do_not_reach_the_origin() {
         assert_eq!(cookie_header_for_origin("a=1; __Host-edge-auth-session=v1.x.y; edge-auth-tx=z; b=2"), "a=1; b=2");
         assert_eq!(cookie_header_for_origin(""), "");
+    }
+
+    #[test]
+    fn what_reaches_the_origin_as_received() {
+        for name in ["accept", "Content-Type", "x-forwarded-for", "authorization", "x-custom"] {
+            assert!(forwarded_as_received(name), "{name}");
+        }
+        for name in ["host", "HOST", "cookie", "Cookie", "x-edge-auth-assertion", "X-Forwarded-User", "remote-user"] {
+            assert!(!forwarded_as_received(name), "{name}");
+        }
     }
 }

@@ -61,6 +61,15 @@ pub enum CachedCopy {
     Unusable,
 }
 
+/// A response as the location's shared cache holds it (see [`CacheStore`](crate::core::ports::CacheStore)):
+/// its status, the values of the headers asked for (in the order asked), its body; nothing judged yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse<const N: usize> {
+    pub status: u16,
+    pub headers: [Option<String>; N],
+    pub body: Vec<u8>,
+}
+
 pub fn cached_copy(fresh_until: Option<&str>, now: u64) -> CachedCopy {
     if let Some(left) = remaining_lifetime(fresh_until, now) {
         return CachedCopy::Fresh(left);

@@ -93,6 +93,26 @@ impl HttpResponse {
     }
 }
 
+/// An answer as the network gave it (see [`Network`](crate::core::ports::Network)): its `Cache-Control` as
+/// data, judged by the core ([`HttpResponse::from_network`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkResponse {
+    pub status: u16,
+    pub cache_control: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The IdP's answer: fresh for [`cache_lifetime`] of its `Cache-Control`.
+    pub fn from_network(answer: NetworkResponse) -> HttpResponse {
+        HttpResponse {
+            status: answer.status,
+            fresh_for: cache_lifetime(answer.cache_control.as_deref()),
+            body: answer.body,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct FetchError(pub String);

@@ -1,7 +1,8 @@
 //! The ports: the seam between the sans-IO core and the platform, traits only. Small traits the Workers shell implements with
 //! WebCrypto, `fetch`, `Date.now()` and `crypto.getRandomValues`, and tests implement on the host.
 
-use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
+use crate::core::cache::StoredResponse;
+use crate::core::fetch::{FetchError, HttpRequest, HttpResponse, NetworkResponse};
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
 use crate::core::secret::Secret;
 use crate::core::session::revocation::{Revocation, RevocationPage};
@@ -60,10 +61,38 @@ pub trait SignatureVerifier {
     }
 }
 
-/// Outgoing HTTP.
+/// Outgoing HTTP, as the flow sees it: an answer from the IdP, or from the location's shared cache when the
+/// request may be answered from it. The worker implements it with
+/// [`LocationCache::send`](crate::core::location_cache::LocationCache::send) over [`Network`] and [`CacheStore`].
 #[allow(async_fn_in_trait)]
 pub trait HttpClient {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, FetchError>;
+}
+
+/// One request on the network, nothing cached: the worker's `fetch`, with its timeout and its cap on the
+/// answer's size. The answer's `Cache-Control` is reported as data; the core decides what it means.
+#[allow(async_fn_in_trait)]
+pub trait Network {
+    async fn fetch(&self, request: &HttpRequest) -> Result<NetworkResponse, FetchError>;
+}
+
+/// The location's shared cache (the Workers Cache API, edge-auth's own named cache): responses by key, no
+/// more than the Cache API does. What is read, what is used, what is stored and how copies are authenticated is
+/// decided by the core ([`crate::core::location_cache`]).
+#[allow(async_fn_in_trait)]
+pub trait CacheStore {
+    /// The stored copy (`None`: a miss), with the values of the headers named in `headers`, in that order.
+    /// Its body is read with the same cap as the network's answers.
+    async fn get<const N: usize>(
+        &self,
+        key: &str,
+        headers: [&'static str; N],
+    ) -> Result<Option<StoredResponse<N>>, FetchError>;
+    /// Store a `200` response with these headers and this body under `key` (replacing any copy); how long the
+    /// cache keeps it is its `cache-control`.
+    async fn put(&self, key: &str, headers: &[(&'static str, String)], body: &[u8]) -> Result<(), FetchError>;
+    /// Remove the copy under `key`; `true` when there was one.
+    async fn delete(&self, key: &str) -> Result<bool, FetchError>;
 }
 
 /// Worker secrets by binding name.

@@ -26,6 +26,10 @@ extern "C" {
     #[wasm_bindgen(method, catch, js_name = "match")]
     pub fn lookup(this: &Cache, url: &str) -> Result<js_sys::Promise, JsValue>;
 
+    /// `cache.delete(url)`: a promise of whether there was a copy.
+    #[wasm_bindgen(method, catch)]
+    pub fn delete(this: &Cache, url: &str) -> Result<js_sys::Promise, JsValue>;
+
     #[wasm_bindgen(method, catch)]
     pub fn put(this: &Cache, url: &str, response: &web_sys::Response) -> Result<js_sys::Promise, JsValue>;
 }

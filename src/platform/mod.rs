@@ -11,23 +11,24 @@ pub mod webcrypto;
 
 use std::time::Duration;
 
-use worker::{console_error, console_warn, event, Context, Env, Headers, Request, Response, Result};
+use worker::{console_error, event, Context, Env, Headers, Request, Response, Result};
 
+use crate::core::deployment::Ready;
+use crate::core::entry::{fast_gate, internal_error, site_path};
 use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
 use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_to_https, Flow, Gate, GateRequest};
 use crate::core::http::{self as core_http, is_navigation, Method, Outcome};
+use crate::core::incoming::{form_body_cap, with_form, FormBody};
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
 use crate::core::ports::{Clock, CryptoError, HttpClient, Log, Rng, Secrets, SignatureVerifier};
 use crate::core::secret::Secret;
 use crate::core::session::revocation::Revocation;
 use crate::core::session::revocation::RevocationPage;
 use crate::core::session::revocation_state::Reload;
-use crate::core::url::{split_runtime_url, transport_of};
+use crate::core::url::transport_of;
 
 /// Binding of the static assets (`[assets] binding` in wrangler.toml).
 const ASSETS_BINDING: &str = "ASSETS";
-/// Outgoing requests to an IdP give up after this long.
-const IDP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a request waiting for another one's work (an IdP fetch, the revocation reload) checks whether it
 /// finished: on a timer of its own request, see [`Clock::pause`].
 const IN_FLIGHT_POLL: Duration = Duration::from_millis(10);
@@ -42,35 +43,7 @@ const RELOAD_WAIT: Duration = Duration::from_secs(30);
 pub fn edge_auth_fast_gate(url: &str, cookie_header: &str) -> bool {
     let Some(state) = state::loaded_state() else { return false };
     let Ok(ready) = &state.ready else { return false };
-    let now = WorkerPlatform::unix_now();
-    if ready.config.origin.is_some() || (ready.revocations_bound && !state.cache.revocations.is_settled(now)) {
-        return false;
-    }
-    // workerd hands over a normalised absolute URL: split it without the URL parser; anything unusual goes
-    // to the full handler.
-    let Some((transport, path)) = split_runtime_url(url) else { return false };
-    if is_auth_path(path) {
-        return false;
-    }
-    // Only a path that is its own canonical form may be handed to ASSETS as received.
-    if !matches!(crate::core::path::canonicalize(path), Ok(std::borrow::Cow::Borrowed(_))) {
-        return false;
-    }
-    let request = GateRequest { path, cookie_header, transport, now };
-    matches!(
-        gate(&ready.config, &ready.keys, &state.cache, &NoRenewalRng, request),
-        Gate::Allowed { renewal_due: false, .. } | Gate::Public
-    )
-}
-
-/// The fast path never renews (it answers `false` when a renewal is due), so it needs no randomness.
-/// (A renewal the gate would attempt regardless fails here and is redone by the full handler.)
-struct NoRenewalRng;
-
-impl Rng for NoRenewalRng {
-    fn fill(&self, _buf: &mut [u8]) -> std::result::Result<(), CryptoError> {
-        Err(CryptoError("no randomness on the fast path".into()))
-    }
+    fast_gate(ready, &state.cache, url, cookie_header, WorkerPlatform::unix_now())
 }
 
 #[event(fetch)]
@@ -79,7 +52,7 @@ pub async fn main(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(response) => Ok(response),
         Err(e) => {
             console_error!("edge-auth: internal error: {e}");
-            plain_error(500, "edge-auth could not handle this request; the operator has the details in the logs.")
+            to_worker_response(internal_error())
         }
     }
 }
@@ -109,7 +82,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             // A fresh isolate (or one without a usable list) learns the list before admitting anyone (or
             // answering /auth/me): every request waits for the same single reload.
             Reload::Wait => {
-                state.cache.revocations.reload(&WorkerPlatform { env, keys: &ready.keys }, now).await;
+                state.cache.revocations.reload(&WorkerPlatform::new(env, &state, ready), now).await;
                 wait_for_reload(&state).await;
             }
         }
@@ -117,21 +90,14 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
 
     if !is_auth_path(path) {
         // Decided once, on the canonical path, which is also exactly what is forwarded.
-        let path = match crate::core::path::canonicalize(path) {
-            Ok(canonical) if !is_auth_path(&canonical) => canonical,
-            refused => {
-                let why = match refused {
-                    Err(why) => why.describe(),
-                    Ok(_) => "the path names /auth/ only once normalised",
-                };
-                console_warn!("edge-auth: bad_path: {why}");
-                return to_worker_response(crate::core::error::FlowError::BadPath(why).to_html_response());
-            }
+        let platform = WorkerPlatform::new(env, &state, ready);
+        let path = match site_path(path, &platform) {
+            Ok(canonical) => canonical,
+            Err(refused) => return to_worker_response(refused),
         };
         let path = path.as_ref();
         // The hot path: the policy, one header read, one HMAC; the request then goes through untouched.
         let cookie = req.headers().get("cookie")?.unwrap_or_default();
-        let platform = WorkerPlatform { env, keys: &ready.keys };
         let request = GateRequest { path, cookie_header: &cookie, transport, now };
         return match gate(&ready.config, &ready.keys, &state.cache, &platform, request) {
             Gate::Public => forward(req, env, &url, path, ready, None, now).await,
@@ -153,11 +119,11 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
         };
     }
 
-    let core_request = match to_core_request(&req, url.clone()).await? {
+    let platform = WorkerPlatform::new(env, &state, ready);
+    let core_request = match to_core_request(&req, url.clone(), &platform).await? {
         Ok(request) => request,
-        Err(error) => return to_worker_response(error.to_html_response()),
+        Err(refused) => return to_worker_response(refused),
     };
-    let platform = WorkerPlatform { env, keys: &ready.keys };
     let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
     let outcome = flow.handle(&core_request).await;
     if state.cache.refresh_pending() {
@@ -171,7 +137,8 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             let asset_url = format!("{}{}", url.origin().ascii_serialization(), path);
             let mut asset = env.assets(ASSETS_BINDING)?.fetch(asset_url, None).await?;
             if asset.status_code() != 200 {
-                console_warn!("edge-auth: public page {path} is missing from www/; serving the built-in page");
+                platform
+                    .warn(&format!("edge-auth: public page {path} is missing from www/; serving the built-in page"));
                 return to_worker_response(fallback);
             }
             let content_type = asset.headers().get("content-type")?.unwrap_or_else(|| "text/html".into());
@@ -205,10 +172,10 @@ async fn wait_for_reload(state: &state::IsolateState) {
 async fn background(env: Env, state: std::rc::Rc<state::IsolateState>, now: u64, reload_revocations: bool) {
     let Ok(ready) = &state.ready else { return };
     if reload_revocations {
-        state.cache.revocations.reload(&WorkerPlatform { env: &env, keys: &ready.keys }, now).await;
+        state.cache.revocations.reload(&WorkerPlatform::new(&env, &state, ready), now).await;
     }
     if state.cache.refresh_pending() {
-        let platform = WorkerPlatform { env: &env, keys: &ready.keys };
+        let platform = WorkerPlatform::new(&env, &state, ready);
         let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
         flow.refresh_due().await;
     }
@@ -226,7 +193,7 @@ async fn forward(
     env: &Env,
     url: &url::Url,
     path: &str,
-    ready: &state::Ready,
+    ready: &Ready,
     session: Option<&crate::core::session::record::Session>,
     now: u64,
 ) -> Result<Response> {
@@ -262,43 +229,35 @@ fn with_extra_header(response: Response, name: &str, value: &str) -> Result<Resp
     Ok(Response::builder().with_status(status).with_headers(headers).body(body))
 }
 
-/// The core's view of an `/auth/*` request. A form body is read with a cap ([`core_http::MAX_FORM_BYTES`]):
-/// `Err(PayloadTooLarge)` (413) when its `Content-Length` says more, or as soon as the stream passes the cap.
+/// The core's view of an `/auth/*` request, or the core's answer to it. A form body is read only when the core
+/// says so and never beyond its cap (see [`body::read_capped`]); what was read, or that it was too large, is
+/// reported to the core ([`with_form`]), which answers `413` for the latter.
 async fn to_core_request(
     req: &Request,
     url: url::Url,
-) -> Result<std::result::Result<core_http::Request, crate::core::error::FlowError>> {
+    log: &impl Log,
+) -> Result<std::result::Result<core_http::Request, core_http::Response>> {
     let method = Method::parse(req.inner().method().as_str());
     let headers = req.headers();
-    let mut form = Vec::new();
-    if method == Method::Post {
-        let is_form = headers
-            .get("content-type")?
-            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-        if is_form {
-            let limit = core_http::MAX_FORM_BYTES;
-            let declared = headers.get("content-length")?;
-            match body::read_capped(req.inner().body(), declared.as_deref(), limit).await {
-                Ok(bytes) => form = url::form_urlencoded::parse(&bytes).into_owned().collect(),
-                Err(body::BodyError::TooLarge) => {
-                    console_warn!("edge-auth: POST {}: body larger than {limit} bytes refused (413)", url.path());
-                    return Ok(Err(crate::core::error::FlowError::PayloadTooLarge { limit }));
-                }
-                // A body that cannot be read is treated as empty: the route then refuses the request.
-                Err(body::BodyError::Failed(why)) => {
-                    console_warn!("edge-auth: POST {}: the body could not be read: {why}", url.path());
-                }
+    let body = match form_body_cap(method, headers.get("content-type")?.as_deref()) {
+        None => FormBody::NotRead,
+        Some(cap) => {
+            match body::read_capped(req.inner().body(), headers.get("content-length")?.as_deref(), cap).await {
+                Ok(bytes) => FormBody::Read(bytes),
+                Err(body::BodyError::TooLarge) => FormBody::Exceeded { limit: cap },
+                Err(body::BodyError::Failed(why)) => FormBody::Failed(why),
             }
         }
-    }
-    Ok(Ok(core_http::Request {
+    };
+    let request = core_http::Request {
         method,
         url,
         cookie_header: headers.get("cookie")?.unwrap_or_default(),
         origin_header: headers.get("origin")?,
         sec_fetch_site: headers.get("sec-fetch-site")?,
-        form,
-    }))
+        form: Vec::new(),
+    };
+    Ok(with_form(request, body, log))
 }
 
 fn to_worker_response(response: core_http::Response) -> Result<Response> {
@@ -310,18 +269,20 @@ fn to_worker_response(response: core_http::Response) -> Result<Response> {
     Ok(out.with_status(response.status).with_headers(headers))
 }
 
-fn plain_error(status: u16, message: &str) -> Result<Response> {
-    let headers = Headers::new();
-    headers.set("content-type", "text/plain; charset=utf-8")?;
-    headers.set("cache-control", "no-store")?;
-    Ok(Response::ok(message)?.with_status(status).with_headers(headers))
-}
-
-/// The platform traits, implemented with the Workers runtime.
+/// The platform traits, implemented with the Workers runtime (the location's cache and the network: in
+/// [`fetch`]).
 pub struct WorkerPlatform<'a> {
     env: &'a Env,
     /// `SESSION_KEYS`: the MACs of the IdP documents kept in the location's cache.
     keys: &'a crate::core::session::codec::KeyRing,
+    /// The isolate's use of the location's cache.
+    documents: &'a crate::core::location_cache::LocationCache,
+}
+
+impl<'a> WorkerPlatform<'a> {
+    fn new(env: &'a Env, state: &'a state::IsolateState, ready: &'a Ready) -> WorkerPlatform<'a> {
+        WorkerPlatform { env, keys: &ready.keys, documents: &state.documents }
+    }
 }
 
 impl WorkerPlatform<'_> {
@@ -363,15 +324,16 @@ impl SignatureVerifier for WorkerPlatform<'_> {
     }
 }
 
+/// Through the location's cache, as the core decides ([`LocationCache::send`](crate::core::location_cache::LocationCache::send)).
 impl HttpClient for WorkerPlatform<'_> {
     async fn send(&self, request: HttpRequest) -> std::result::Result<HttpResponse, FetchError> {
-        fetch::send(request, IDP_TIMEOUT, self.keys).await
+        self.documents.send(self, self.keys, request).await
     }
 }
 
 impl Secrets for WorkerPlatform<'_> {
     fn secret(&self, binding: &str) -> Option<Secret<String>> {
-        state::read_secret(self.env, binding).map(Secret::new)
+        state::EnvSecrets(self.env).secret(binding)
     }
 }
 
@@ -391,6 +353,6 @@ impl crate::core::ports::RevocationStore for WorkerPlatform<'_> {
 
 impl Log for WorkerPlatform<'_> {
     fn warn(&self, message: &str) {
-        console_warn!("{message}");
+        web_sys::console::warn_1(&wasm_bindgen::JsValue::from_str(message));
     }
 }

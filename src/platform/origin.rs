@@ -2,7 +2,6 @@
 //! (ES256 via WebCrypto). Assertions are cached per session for half their lifetime.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -11,22 +10,18 @@ use web_sys::CryptoKey;
 use worker::{Request, Response, Result};
 
 use crate::core::assertion::{
-    cookie_header_for_origin, identity_headers, is_identity_header, signing_input, AssertionKey, ASSERTION_HEADER,
+    cookie_header_for_origin, forwarded_as_received, identity_headers, signing_input, AssertionKey, ASSERTION_HEADER,
 };
+use crate::core::assertion_cache::{AssertionCache, SessionKey};
 use crate::core::b64;
 use crate::core::config::OriginSettings;
 use crate::core::session::record::Session;
 use crate::platform::webcrypto::{object, subtle};
 
-const MAX_CACHED_ASSERTIONS: usize = 2048;
-
-/// (sub, iat, connector) of a session -> (signed assertion, expires at).
-type AssertionCache = HashMap<(String, u64, String), (String, u64)>;
-
 thread_local! {
     static SIGNING_KEY: RefCell<Option<(String, CryptoKey)>> = const { RefCell::new(None) };
-    /// (sub, iat, connector) -> (assertion, expires_at)
-    static ASSERTIONS: RefCell<AssertionCache> = RefCell::new(HashMap::new());
+    /// Signed assertions, reused while more than half their lifetime remains.
+    static ASSERTIONS: AssertionCache = AssertionCache::default();
 }
 
 fn js(e: JsValue) -> worker::Error {
@@ -52,7 +47,7 @@ async fn signing_key(key: &AssertionKey) -> Result<CryptoKey> {
     Ok(imported)
 }
 
-/// A signed assertion for `session`, reused while more than half its lifetime remains.
+/// A signed assertion for `session`, reused while more than half its lifetime remains ([`AssertionCache`]).
 pub async fn assertion(
     key: &AssertionKey,
     session: &Session,
@@ -60,11 +55,9 @@ pub async fn assertion(
     origin: &OriginSettings,
     now: u64,
 ) -> Result<String> {
-    let cache_key = (session.sub.clone(), session.iat, session.connector.clone());
     let ttl = origin.assertion_ttl_seconds;
-    if let Some(jwt) = ASSERTIONS.with(|c| {
-        c.borrow().get(&cache_key).filter(|(_, exp)| now.saturating_add(ttl / 2) < *exp).map(|(jwt, _)| jwt.clone())
-    }) {
+    let cache_key = SessionKey::of(session);
+    if let Some(jwt) = ASSERTIONS.with(|c| c.get(&cache_key, ttl, now)) {
         return Ok(jwt);
     }
     let audience = origin.url.origin().ascii_serialization();
@@ -76,16 +69,7 @@ pub async fn assertion(
         .map_err(js)?;
     let signature = Uint8Array::new(&JsFuture::from(promise).await.map_err(js)?).to_vec();
     let jwt = format!("{input}.{}", b64::encode(signature));
-    ASSERTIONS.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= MAX_CACHED_ASSERTIONS {
-            c.retain(|_, (_, exp)| *exp > now);
-            if c.len() >= MAX_CACHED_ASSERTIONS {
-                c.clear();
-            }
-        }
-        c.insert(cache_key, (jwt.clone(), now.saturating_add(ttl)));
-    });
+    ASSERTIONS.with(|c| c.insert(cache_key, jwt.clone(), ttl, now));
     Ok(jwt)
 }
 
@@ -124,11 +108,9 @@ pub async fn proxy(
     target.set_query(url.query());
     let headers = web_sys::Headers::new().map_err(js)?;
     for (name, value) in req.headers().entries() {
-        let lower = name.to_ascii_lowercase();
-        if is_identity_header(&lower) || lower == "host" || lower == "cookie" {
-            continue;
+        if forwarded_as_received(&name) {
+            headers.append(&name, &value).map_err(js)?;
         }
-        headers.append(&name, &value).map_err(js)?;
     }
     if let Some(cookie) = req.headers().get("cookie")? {
         let forwarded = cookie_header_for_origin(&cookie);

@@ -91,11 +91,7 @@ pub async fn list(env: &Env, cursor: Option<&str>) -> Result<RevocationPage, Fet
             None => out.unreadable += 1,
         }
     }
-    // A page without a cursor that does not say it is the last would end the listing early: an error.
-    out.cursor = match (page.list_complete, page.cursor) {
-        (true, _) => None,
-        (false, Some(c)) if !c.is_empty() => Some(c),
-        (false, _) => return Err(FetchError("KV list: an incomplete page without a cursor".into())),
-    };
+    out.cursor = RevocationPage::next_cursor(page.list_complete, page.cursor)
+        .map_err(|why| FetchError(["KV list: ", why].concat()))?;
     Ok(out)
 }

@@ -1,5 +1,5 @@
-//! Per-isolate state: the validated configuration and session keys (read once per isolate: bindings do
-//! not change during an isolate's life), and the provider cache.
+//! Per-isolate state: the deployment as the core found it ([`Ready::from_bindings`], once per isolate: bindings
+//! do not change during an isolate's life), and the provider cache.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -7,23 +7,18 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::Env;
 
-use crate::core::assertion::{AssertionKey, ASSERTION_KEY_BINDING};
-use crate::core::config::{Config, ConfigError};
+use crate::core::config::ConfigError;
+use crate::core::deployment::Ready;
 use crate::core::flow::IsolateCache;
-use crate::core::session::codec::KeyRing;
-
-pub struct Ready {
-    pub config: Config,
-    pub keys: KeyRing,
-    /// Signs the assertions sent to the origin (origin mode only).
-    pub assertion_key: Option<AssertionKey>,
-    /// Whether the KV namespace for IdP logouts is bound.
-    pub revocations_bound: bool,
-}
+use crate::core::location_cache::LocationCache;
+use crate::core::ports::Secrets;
+use crate::core::secret::Secret;
 
 pub struct IsolateState {
     pub ready: Result<Ready, ConfigError>,
     pub cache: IsolateCache,
+    /// What this isolate told the operator about the location's cache.
+    pub documents: LocationCache,
 }
 
 thread_local! {
@@ -39,47 +34,24 @@ pub fn isolate_state(env: &Env) -> Rc<IsolateState> {
     if let Some(s) = STATE.with(|s| s.borrow().clone()) {
         return s;
     }
-    let state = Rc::new(IsolateState { ready: load(env), cache: IsolateCache::default() });
+    let state =
+        Rc::new(IsolateState { ready: load(env), cache: IsolateCache::default(), documents: LocationCache::default() });
     STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
     state
 }
 
 fn load(env: &Env) -> Result<Ready, ConfigError> {
-    let text = read_config_text(env)?;
-    let config = Config::from_json(&text)?;
-    for c in &config.connectors {
-        if read_secret(env, &c.client_secret_binding).is_none_or(|s| s.is_empty()) {
-            return Err(ConfigError {
-                connector: Some(c.id.clone()),
-                field: "client_secret_binding".into(),
-                reason: format!(
-                    "the Worker secret {:?} is not set (run: bash scripts/wrangler.sh secret put {})",
-                    c.client_secret_binding, c.client_secret_binding
-                ),
-            });
-        }
-    }
-    let keys_text = read_secret(env, "SESSION_KEYS").ok_or_else(|| {
-        ConfigError::top(
-            "SESSION_KEYS",
-            "the Worker secret SESSION_KEYS is not set (run: bash scripts/wrangler.sh secret put SESSION_KEYS)",
-        )
-    })?;
-    let keys = KeyRing::from_secret(&keys_text)?;
-    let assertion_key = match read_secret(env, ASSERTION_KEY_BINDING) {
-        Some(text) => Some(AssertionKey::from_secret(&text)?),
-        None if config.origin.is_some() => {
-            return Err(ConfigError::top(
-                ASSERTION_KEY_BINDING,
-                "origin mode needs a signing key for the assertions it sends: generate one with \
-                 `node scripts/generate-assertion-key.mjs` and store it with \
-                 `bash scripts/wrangler.sh secret put ASSERTION_SIGNING_KEY`",
-            ))
-        }
-        None => None,
-    };
     let revocations_bound = crate::platform::revocations::binding(env).is_some();
-    Ok(Ready { config, keys, assertion_key, revocations_bound })
+    Ready::from_bindings(&read_config_text(env)?, &EnvSecrets(env), revocations_bound)
+}
+
+/// The Worker's secrets (and plain-text vars), by binding name.
+pub struct EnvSecrets<'a>(pub &'a Env);
+
+impl Secrets for EnvSecrets<'_> {
+    fn secret(&self, binding: &str) -> Option<Secret<String>> {
+        read_secret(self.0, binding).map(Secret::new)
+    }
 }
 
 /// `AUTH_CONFIG` as a JSON string, or as a JSON object binding (serialised back to text).
@@ -102,7 +74,7 @@ fn read_config_text(env: &Env) -> Result<String, ConfigError> {
 }
 
 /// A secret (or plain-text var) binding's value.
-pub fn read_secret(env: &Env, binding: &str) -> Option<String> {
+fn read_secret(env: &Env, binding: &str) -> Option<String> {
     let value = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(binding)).ok()?;
     value.dyn_ref::<js_sys::JsString>().map(String::from)
 }

@@ -372,6 +372,172 @@ pub fn select_key<'a>(set: &'a JwkSet, alg: Alg, kid: Option<&str>) -> KeySelect
     }
 }
 
+/// Why [`parse_jwks`] skips an entry of a key set, in words for the operator (`edge-auth-check` lists them).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum KeySkip {
+    #[error("not a JSON object")]
+    NotAnObject,
+    #[error("no kty")]
+    NoKty,
+    #[error("use is {0:?}, not \"sig\"")]
+    NotForSignatures(String),
+    #[error("key_ops does not include \"verify\"")]
+    NotForVerifying,
+    #[error("alg {0:?} is not accepted for ID tokens")]
+    AlgRefused(String),
+    #[error("n or e is missing or not base64url")]
+    RsaMalformed,
+    #[error("RSA key of {0} bits; at least {MIN_RSA_BITS} are required")]
+    RsaTooShort(usize),
+    #[error("RSA key of {0} bits; at most {MAX_RSA_BITS} are accepted")]
+    RsaTooLong(usize),
+    #[error("the RSA public exponent is unusable (even, 1, or over 32 bits)")]
+    RsaExponent,
+    #[error("x or y is missing, not base64url, or of the wrong length")]
+    EcMalformed,
+    #[error("curve {0:?} is not supported (P-256, P-384)")]
+    EcCurve(String),
+    #[error("curve {0:?} is not supported (Ed25519)")]
+    OkpCurve(String),
+    #[error("no crv")]
+    NoCurve,
+    #[error("x is missing, not base64url, or not 32 bytes")]
+    OkpMalformed,
+    #[error("a symmetric (oct) key: HMAC is never accepted for ID tokens")]
+    Symmetric,
+    #[error("key type {0:?} is not supported (RSA, EC, OKP)")]
+    UnknownKty(String),
+    #[error("malformed member (a member has the wrong JSON type)")]
+    Malformed,
+}
+
+/// Why [`parse_jwks`] skips `entry` (one of a set's `keys`); `None` when it keeps it. The verdict is
+/// [`parse_jwks`]'s own; this only names the first rule the entry breaks.
+pub fn key_skip(entry: &serde_json::Value) -> Option<KeySkip> {
+    if serde_json::from_value::<RawJwk>(entry.clone()).ok().and_then(parse_key).is_some() {
+        return None;
+    }
+    let Some(obj) = entry.as_object() else { return Some(KeySkip::NotAnObject) };
+    let s = |name: &str| obj.get(name).and_then(|v| v.as_str());
+    let Some(kty) = s("kty") else { return Some(KeySkip::NoKty) };
+    if let Some(u) = s("use").filter(|u| *u != "sig") {
+        return Some(KeySkip::NotForSignatures(u.to_string()));
+    }
+    if let Some(ops) = obj.get("key_ops").and_then(|v| v.as_array()) {
+        if !ops.iter().any(|o| o.as_str() == Some("verify")) {
+            return Some(KeySkip::NotForVerifying);
+        }
+    }
+    if let Some(a) = s("alg").filter(|a| Alg::from_jose(a).is_none()) {
+        return Some(KeySkip::AlgRefused(a.to_string()));
+    }
+    let decoded = |name: &str| s(name).and_then(b64::decode).map(strip_leading_zeros);
+    Some(match (kty, s("crv")) {
+        ("RSA", _) => {
+            let (Some(n), Some(e)) = (decoded("n"), decoded("e")) else { return Some(KeySkip::RsaMalformed) };
+            match bit_len(&n) {
+                bits if bits < MIN_RSA_BITS => KeySkip::RsaTooShort(bits),
+                bits if bits > MAX_RSA_BITS => KeySkip::RsaTooLong(bits),
+                _ if e.len() > 4 || e.last().is_none_or(|b| b & 1 == 0) || e == [1] => KeySkip::RsaExponent,
+                _ => KeySkip::Malformed,
+            }
+        }
+        ("EC", Some("P-256" | "P-384")) => KeySkip::EcMalformed,
+        ("EC", Some(other)) => KeySkip::EcCurve(other.to_string()),
+        ("OKP", Some("Ed25519")) => KeySkip::OkpMalformed,
+        ("OKP", Some(other)) => KeySkip::OkpCurve(other.to_string()),
+        ("EC" | "OKP", None) => KeySkip::NoCurve,
+        ("oct", _) => KeySkip::Symmetric,
+        (other, _) => KeySkip::UnknownKty(other.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod key_skip_tests {
+    use super::*;
+
+    /// Every entry `parse_jwks` skips has a reason, and no entry it keeps has one.
+    #[test]
+    fn a_reason_exactly_for_the_skipped_keys() {
+        let n2048 = b64::encode([0xc5u8; 256]);
+        let n1024 = b64::encode([0xc5u8; 128]);
+        let n9000 = b64::encode([0xc5u8; 1125]);
+        let p256 = b64::encode([7u8; 32]);
+        let cases: Vec<(serde_json::Value, Option<&str>)> = vec![
+            (serde_json::json!({"kty": "RSA", "n": n2048, "e": "AQAB"}), None),
+            (serde_json::json!({"kty": "EC", "crv": "P-256", "x": p256, "y": p256, "use": "sig"}), None),
+            (serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": p256, "key_ops": ["verify"]}), None),
+            (serde_json::json!("RSA"), Some("not a JSON object")),
+            (serde_json::json!({"n": n2048}), Some("no kty")),
+            (
+                serde_json::json!({"kty": "RSA", "n": n2048, "e": "AQAB", "use": "enc"}),
+                Some("use is \"enc\", not \"sig\""),
+            ),
+            (
+                serde_json::json!({"kty": "RSA", "n": n2048, "e": "AQAB", "key_ops": ["sign"]}),
+                Some("key_ops does not include \"verify\""),
+            ),
+            (
+                serde_json::json!({"kty": "RSA", "n": n2048, "e": "AQAB", "alg": "HS256"}),
+                Some("alg \"HS256\" is not accepted for ID tokens"),
+            ),
+            (serde_json::json!({"kty": "RSA", "e": "AQAB"}), Some("n or e is missing or not base64url")),
+            (
+                serde_json::json!({"kty": "RSA", "n": n1024, "e": "AQAB"}),
+                Some("RSA key of 1024 bits; at least 2048 are required"),
+            ),
+            (
+                serde_json::json!({"kty": "RSA", "n": n9000, "e": "AQAB"}),
+                Some("RSA key of 9000 bits; at most 8192 are accepted"),
+            ),
+            (
+                serde_json::json!({"kty": "RSA", "n": n2048, "e": "AQ"}),
+                Some("the RSA public exponent is unusable (even, 1, or over 32 bits)"),
+            ),
+            (
+                serde_json::json!({"kty": "RSA", "n": n2048, "e": "Ag"}),
+                Some("the RSA public exponent is unusable (even, 1, or over 32 bits)"),
+            ),
+            (
+                serde_json::json!({"kty": "EC", "crv": "P-256", "x": p256}),
+                Some("x or y is missing, not base64url, or of the wrong length"),
+            ),
+            (
+                serde_json::json!({"kty": "EC", "crv": "P-521", "x": p256, "y": p256}),
+                Some("curve \"P-521\" is not supported (P-256, P-384)"),
+            ),
+            (serde_json::json!({"kty": "EC", "x": p256, "y": p256}), Some("no crv")),
+            (
+                serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}),
+                Some("x is missing, not base64url, or not 32 bytes"),
+            ),
+            (
+                serde_json::json!({"kty": "OKP", "crv": "X25519", "x": p256}),
+                Some("curve \"X25519\" is not supported (Ed25519)"),
+            ),
+            (
+                serde_json::json!({"kty": "oct", "k": p256}),
+                Some("a symmetric (oct) key: HMAC is never accepted for ID tokens"),
+            ),
+            (
+                serde_json::json!({"kty": "RSA-PSS", "n": n2048}),
+                Some("key type \"RSA-PSS\" is not supported (RSA, EC, OKP)"),
+            ),
+            (
+                serde_json::json!({"kty": "RSA", "n": n2048, "e": "AQAB", "kid": 7}),
+                Some("malformed member (a member has the wrong JSON type)"),
+            ),
+        ];
+        for (entry, reason) in cases {
+            let set = serde_json::json!({ "keys": [entry] }).to_string();
+            let kept = parse_jwks(set.as_bytes()).unwrap().keys.len() == 1;
+            assert_eq!(kept, reason.is_none(), "{entry}");
+            assert_eq!(key_skip(&entry).map(|r| r.to_string()).as_deref(), reason, "{entry}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -270,6 +270,35 @@ pub struct RevocationPage {
     pub cursor: Option<String>,
 }
 
+impl RevocationPage {
+    /// Where the listing goes on after a page of the store's, given whether the store says the page is the last
+    /// and the cursor it gave (`None`: this page is the last). A page that is not the last must say where the
+    /// next one starts (an empty cursor says nothing): otherwise the listing would end early and revocations go
+    /// unseen, so it is an error.
+    pub fn next_cursor(last: bool, cursor: Option<String>) -> Result<Option<String>, &'static str> {
+        match (last, cursor) {
+            (true, _) => Ok(None),
+            (false, Some(c)) if !c.is_empty() => Ok(Some(c)),
+            (false, _) => Err("an incomplete page without a cursor"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod listing_tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_page_that_is_not_the_last_must_say_where_the_next_starts() {
+        assert_eq!(RevocationPage::next_cursor(false, Some("next".into())), Ok(Some("next".to_string())));
+        assert_eq!(RevocationPage::next_cursor(true, Some("x".into())), Ok(None), "the last page ends the listing");
+        assert_eq!(RevocationPage::next_cursor(true, None), Ok(None));
+        for cursor in [None, Some(String::new())] {
+            assert_eq!(RevocationPage::next_cursor(false, cursor), Err("an incomplete page without a cursor"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,126 @@
+//! `edge-auth-check`: what an operator runs before deploying.
+//!
+//! Reads `AUTH_CONFIG` (a JSON file, or `[vars] AUTH_CONFIG` of a wrangler.toml), validates it with the worker's
+//! own rules, fetches every connector's discovery document and JWKS, and prints what it found — endpoints,
+//! signing algorithms, key ids, domains routed — or exactly what is wrong.
+//!
+//! ```text
+//! cargo run --features cli --bin edge-auth-check -- auth-config.json [--secrets .dev.vars] [--offline]
+//! cargo run --features cli --bin edge-auth-check -- --wrangler wrangler.toml [--env NAME] [--secrets .dev.vars]
+//! ```
+//!
+//! Exit status: 0 when everything is usable, 1 on configuration errors (the config, the secrets file, the
+//! command line), 2 when a provider is unreachable or unusable. Secret values are never printed.
+//!
+//! Every verdict comes from the worker's core (`Config::from_json`, `check_secrets` — the checks the worker
+//! starts with, `parse_provider_metadata_accepting`, `parse_jwks` and its `key_skip` reasons,
+//! `choose_auth_method`); this command only reads, fetches, explains and prints:
+//!
+//! - [`options`]: the command line;
+//! - [`inputs`]: `AUTH_CONFIG` (a file, stdin or wrangler.toml), the secrets file, wrangler.toml's asset handling;
+//! - [`settings`]: session, origin mode and path policies;
+//! - [`secrets`]: the secrets the worker needs, as the worker checks them;
+//! - [`fetcher`]: blocking HTTP with the worker's limits;
+//! - [`connector`]: each connector, its discovery document and Entra domain owners;
+//! - [`keys`]: each key of a key set, used or skipped and why;
+//! - [`report`]: what is printed, errors and warnings, the exit status.
+
+mod connector;
+mod fetcher;
+mod inputs;
+mod keys;
+mod options;
+mod report;
+mod secrets;
+mod settings;
+
+use std::process::ExitCode;
+
+use edge_auth::core::config::Config;
+
+use crate::connector::check_connector;
+use crate::fetcher::Fetcher;
+use crate::inputs::{check_asset_handling, read_auth_config, read_secrets_file};
+use crate::options::Options;
+use crate::report::{finish, Report, EXIT_CONFIG, EXIT_OK};
+use crate::secrets::check_secrets_file;
+use crate::settings::report_settings;
+
+const USAGE: &str = "\
+usage: edge-auth-check AUTH_CONFIG.json [--secrets FILE] [--offline]
+       edge-auth-check --wrangler wrangler.toml [--env NAME] [--secrets FILE] [--offline]
+
+Validates an edge-auth AUTH_CONFIG, fetches each connector's discovery document and JWKS, and reports
+endpoints, algorithms, keys and domains, or exactly what is wrong.
+
+  AUTH_CONFIG.json   the AUTH_CONFIG JSON document (- for standard input)
+  --wrangler FILE    read AUTH_CONFIG from FILE's [vars] (a string or a table)
+  --env NAME         with --wrangler: read [env.NAME.vars] instead
+  --secrets FILE     a .dev.vars-style file (KEY=VALUE lines): checks SESSION_KEYS and that every
+                     client_secret_binding is set; values are never printed
+  --offline          validate only; fetch nothing
+
+exit status: 0 everything usable, 1 configuration error, 2 a provider unreachable or unusable";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match Options::parse(&args) {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::from(EXIT_OK);
+        }
+        Err(e) => {
+            eprintln!("edge-auth-check: {e}\n\n{USAGE}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    ExitCode::from(run(&options))
+}
+
+fn run(options: &Options) -> u8 {
+    let mut report = Report::default();
+    report.line(0, format!("edge-auth-check {}", env!("CARGO_PKG_VERSION")));
+    let text = match read_auth_config(options) {
+        Ok((text, source)) => {
+            report.line(0, format!("config:   {source}"));
+            text
+        }
+        Err(e) => {
+            report.config_error(0, e);
+            return finish(report, 0);
+        }
+    };
+    let config = match Config::from_json(&text) {
+        Ok(c) => c,
+        Err(e) => {
+            report.config_error(0, e.to_string());
+            return finish(report, 0);
+        }
+    };
+    report_settings(&mut report, &config);
+    check_asset_handling(&mut report, options, &config);
+    let secrets = match &options.secrets {
+        None => None,
+        Some(path) => match read_secrets_file(path) {
+            Ok(values) => Some(check_secrets_file(&mut report, path, values, &config)),
+            Err(e) => {
+                report.config_error(0, e);
+                None
+            }
+        },
+    };
+    if options.offline {
+        report.line(0, "mode:     --offline (nothing fetched)");
+    }
+    let mut fetcher = Fetcher::new(options.offline);
+    let mut unusable = 0;
+    for connector in &config.connectors {
+        report.line(0, "");
+        let usable = check_connector(&mut report, &mut fetcher, connector, secrets.as_ref());
+        if !usable {
+            unusable += 1;
+        }
+    }
+    finish(report, config.connectors.len() - unusable)
+}

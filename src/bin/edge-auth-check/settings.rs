@@ -1,0 +1,76 @@
+//! Settings outside the connectors: session, origin mode, path policies.
+
+use edge_auth::core::assertion::ASSERTION_KEY_BINDING;
+use edge_auth::core::config::Config;
+use edge_auth::core::policy::Access;
+
+use crate::report::{plural, Report};
+
+/// Settings outside the connectors: session, origin mode, path policies.
+pub fn report_settings(report: &mut Report, config: &Config) {
+    let session = &config.session;
+    let idle = match session.idle_timeout_seconds {
+        Some(idle) => format!(", idle timeout {idle} s"),
+        None => String::new(),
+    };
+    let cookies = if session.encrypt { "encrypted (AES-256-GCM)" } else { "signed (HMAC)" };
+    report.line(
+        0,
+        format!(
+            "session:  lifetime {} s{idle}, cookies {cookies}, clock leeway {} s; {} connector{}",
+            session.lifetime_seconds,
+            config.clock_leeway_seconds,
+            config.connectors.len(),
+            plural(config.connectors.len())
+        ),
+    );
+    if let Some(origin) = &config.origin {
+        report.line(
+            0,
+            format!(
+                "origin:   {} (identity headers + an ES256 assertion valid {} s, key {ASSERTION_KEY_BINDING})",
+                origin.url, origin.assertion_ttl_seconds
+            ),
+        );
+    }
+    let owned = |domain: &str| config.connector_for_domain(domain).is_some();
+    for (i, policy) in config.policies.iter().enumerate() {
+        let path = policy.path.as_str();
+        let access = match &policy.access {
+            Access::Public => "public (no sign-in)".to_string(),
+            Access::Restricted { emails, domains, groups } => {
+                let mut parts = Vec::new();
+                for (what, list) in [("emails", emails), ("domains", domains), ("groups", groups)] {
+                    if !list.is_empty() {
+                        parts.push(format!("{what} {}", list.join(", ")));
+                    }
+                }
+                if parts.is_empty() {
+                    "any signed-in user".to_string()
+                } else {
+                    parts.join("; ")
+                }
+            }
+        };
+        report.line(0, format!("policy:   {path}: {access}"));
+        // A session's email domain is always one a connector owns: other domains can never match.
+        if let Access::Restricted { emails, domains, .. } = &policy.access {
+            for d in domains.iter().filter(|d| !owned(d)) {
+                report.warning(
+                    2,
+                    None,
+                    &format!("policies[{i}].domains"),
+                    format!("{d:?} is not routed to any connector, so nobody from it can sign in"),
+                );
+            }
+            for e in emails.iter().filter(|e| !e.rsplit_once('@').is_some_and(|(_, d)| owned(d))) {
+                report.warning(
+                    2,
+                    None,
+                    &format!("policies[{i}].emails"),
+                    format!("{e:?} is not in a domain routed to any connector, so it can never sign in"),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Origin mode: signed assertions kept per session and reused while more than half their lifetime remains
+//! (signing is a WebCrypto call per request otherwise). Bounded: when full, expired entries go first, then
+//! everything.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::core::session::record::Session;
+
+/// At most this many assertions are kept.
+pub const MAX_CACHED_ASSERTIONS: usize = 2048;
+
+/// Which session an assertion is for: (sub, iat, connector).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionKey(String, u64, String);
+
+impl SessionKey {
+    pub fn of(session: &Session) -> SessionKey {
+        SessionKey(session.sub.clone(), session.iat, session.connector.clone())
+    }
+}
+
+/// Session -> (signed assertion, expires at).
+#[derive(Debug, Default)]
+pub struct AssertionCache {
+    entries: RefCell<HashMap<SessionKey, (String, u64)>>,
+}
+
+impl AssertionCache {
+    /// The session's assertion, if one was signed and more than half of `ttl` remains of it.
+    pub fn get(&self, key: &SessionKey, ttl: u64, now: u64) -> Option<String> {
+        let entries = self.entries.borrow();
+        let (jwt, expires) = entries.get(key)?;
+        (now.saturating_add(ttl / 2) < *expires).then(|| jwt.clone())
+    }
+
+    /// Keep `jwt`, signed at `now` for `ttl` seconds, for the session.
+    pub fn insert(&self, key: SessionKey, jwt: String, ttl: u64, now: u64) {
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() >= MAX_CACHED_ASSERTIONS {
+            entries.retain(|_, (_, expires)| *expires > now);
+            if entries.len() >= MAX_CACHED_ASSERTIONS {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (jwt, now.saturating_add(ttl)));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(sub: &str, iat: u64, connector: &str) -> Session {
+        Session {
+            sub: sub.into(),
+            email: "a@acme.example".into(),
+            name: None,
+            connector: connector.into(),
+            iss: "https://idp.acme.example".into(),
+            iat,
+            exp: iat + 3600,
+            sid: None,
+            renewed_at: iat,
+            groups: vec![],
+        }
+    }
+
+    #[test]
+    fn reused_while_more_than_half_its_lifetime_remains_per_session() {
+        let cache = AssertionCache::default();
+        let s = session("u", 100, "acme");
+        assert_eq!(cache.get(&SessionKey::of(&s), 60, 1000), None);
+        cache.insert(SessionKey::of(&s), "jwt-1".into(), 60, 1000);
+        assert_eq!(cache.get(&SessionKey::of(&s), 60, 1000).as_deref(), Some("jwt-1"));
+        assert_eq!(cache.get(&SessionKey::of(&s), 60, 1029).as_deref(), Some("jwt-1"), "31 s of 60 remain");
+        assert_eq!(cache.get(&SessionKey::of(&s), 60, 1030), None, "half its lifetime left: signed anew");
+        for other in [session("v", 100, "acme"), session("u", 101, "acme"), session("u", 100, "beta")] {
+            assert_eq!(cache.get(&SessionKey::of(&other), 60, 1000), None, "another session: {other:?}");
+        }
+    }
+
+    #[test]
+    fn bounded_expired_first_then_everything() {
+        let cache = AssertionCache::default();
+        for i in 0..MAX_CACHED_ASSERTIONS as u64 {
+            // Half of them expired by t = 2000.
+            let now = if i % 2 == 0 { 1000 } else { 1900 };
+            cache.insert(SessionKey::of(&session("u", i, "acme")), format!("jwt-{i}"), 200, now);
+        }
+        assert_eq!(cache.len(), MAX_CACHED_ASSERTIONS);
+        cache.insert(SessionKey::of(&session("new", 0, "acme")), "jwt-new".into(), 200, 2000);
+        assert_eq!(cache.len(), MAX_CACHED_ASSERTIONS / 2 + 1, "the expired ones went");
+        assert_eq!(
+            cache.get(&SessionKey::of(&session("u", 1, "acme")), 200, 1950).as_deref(),
+            Some("jwt-1"),
+            "a live one kept"
+        );
+        let full = AssertionCache::default();
+        for i in 0..MAX_CACHED_ASSERTIONS as u64 {
+            full.insert(SessionKey::of(&session("u", i, "acme")), "jwt".into(), 200, 1000);
+        }
+        full.insert(SessionKey::of(&session("new", 0, "acme")), "jwt-new".into(), 200, 1000);
+        assert_eq!(full.len(), 1, "nothing expired: everything went");
+    }
+}

@@ -1,0 +1,122 @@
+//! An incoming `/auth/*` request as the platform reports it, turned into the core's [`Request`] — or refused.
+//! The platform reads a form body only when [`form_body_cap`] says so, never more than the cap (a
+//! `Content-Length` over it is not read at all:
+//! [`declared_length_exceeds`](crate::core::http::declared_length_exceeds)), and reports what happened as data
+//! ([`FormBody`]); what that means (a `413`, an empty form) is decided here.
+
+use crate::core::error::FlowError;
+use crate::core::http::{Method, Request, Response, MAX_FORM_BYTES};
+use crate::core::ports::Log;
+
+/// What the platform read of a request body (see [`form_body_cap`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormBody {
+    /// Not read: not a form post.
+    NotRead,
+    /// The whole body, within the cap.
+    Read(Vec<u8>),
+    /// More than `limit` bytes: declared by `Content-Length` (nothing read) or passed while streaming (the
+    /// stream was cancelled there).
+    Exceeded { limit: usize },
+    /// The stream failed.
+    Failed(String),
+}
+
+/// How much of this request's body the platform reads as a form (`None`: it reads none): a `POST` declaring
+/// `application/x-www-form-urlencoded`, at most [`MAX_FORM_BYTES`].
+pub fn form_body_cap(method: Method, content_type: Option<&str>) -> Option<usize> {
+    let is_form =
+        content_type.is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    (method == Method::Post && is_form).then_some(MAX_FORM_BYTES)
+}
+
+/// The request with its form fields, or the answer: `413 payload_too_large` for a body over the cap. A body
+/// whose stream failed is an empty form (logged): the route then refuses what it lacks.
+pub fn with_form(mut request: Request, body: FormBody, log: &impl Log) -> Result<Request, Response> {
+    match body {
+        FormBody::NotRead => {}
+        FormBody::Read(bytes) => request.form = url::form_urlencoded::parse(&bytes).into_owned().collect(),
+        FormBody::Exceeded { limit } => {
+            log.warn(&format!("edge-auth: POST {}: body larger than {limit} bytes refused (413)", request.url.path()));
+            return Err(FlowError::PayloadTooLarge { limit }.to_html_response());
+        }
+        FormBody::Failed(why) => {
+            log.warn(&format!("edge-auth: POST {}: the body could not be read: {why}", request.url.path()));
+        }
+    }
+    Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Logs(RefCell<Vec<String>>);
+
+    impl Log for Logs {
+        fn warn(&self, message: &str) {
+            self.0.borrow_mut().push(message.to_string());
+        }
+    }
+
+    fn post(path: &str) -> Request {
+        Request {
+            method: Method::Post,
+            url: url::Url::parse(&format!("https://app.example{path}")).unwrap(),
+            cookie_header: String::new(),
+            origin_header: None,
+            sec_fetch_site: None,
+            form: vec![],
+        }
+    }
+
+    #[test]
+    fn only_form_posts_are_read_with_the_cap() {
+        let form = Some("application/x-www-form-urlencoded");
+        assert_eq!(form_body_cap(Method::Post, form), Some(MAX_FORM_BYTES));
+        assert_eq!(form_body_cap(Method::Post, Some("Application/X-WWW-Form-Urlencoded; charset=UTF-8")), Some(65_536));
+        for (method, ct) in [
+            (Method::Get, form),
+            (Method::Head, form),
+            (Method::Other, form),
+            (Method::Post, None),
+            (Method::Post, Some("multipart/form-data; boundary=x")),
+            (Method::Post, Some("application/json")),
+            (Method::Post, Some("text/plain")),
+        ] {
+            assert_eq!(form_body_cap(method, ct), None, "{method:?} {ct:?}");
+        }
+    }
+
+    #[test]
+    fn a_body_over_the_cap_is_413_payload_too_large_never_an_empty_form() {
+        for limit in [MAX_FORM_BYTES, 10] {
+            let logs = Logs::default();
+            let refused = with_form(post("/auth/logout/backchannel"), FormBody::Exceeded { limit }, &logs).unwrap_err();
+            assert_eq!(refused.status, 413);
+            assert_eq!(refused.header("x-edge-auth-error"), Some("payload_too_large"));
+            assert_eq!(
+                logs.0.borrow().as_slice(),
+                [format!("edge-auth: POST /auth/logout/backchannel: body larger than {limit} bytes refused (413)")]
+            );
+        }
+    }
+
+    #[test]
+    fn a_body_within_the_cap_is_parsed_and_a_failed_one_is_logged() {
+        let logs = Logs::default();
+        let body = FormBody::Read(b"logout_token=a%2Bb&x=1&x=2".to_vec());
+        let r = with_form(post("/auth/callback"), body, &logs).unwrap();
+        assert_eq!(r.form_param("logout_token"), Some("a+b"));
+        assert_eq!(r.form_param("x"), Some("1"), "the first of repeated fields");
+        assert!(logs.0.borrow().is_empty());
+        let r = with_form(post("/auth/callback"), FormBody::NotRead, &logs).unwrap();
+        assert!(r.form.is_empty() && logs.0.borrow().is_empty());
+        let r = with_form(post("/auth/callback"), FormBody::Failed("reset".into()), &logs).unwrap();
+        assert!(r.form.is_empty());
+        assert_eq!(logs.0.borrow().as_slice(), ["edge-auth: POST /auth/callback: the body could not be read: reset"]);
+    }
+}
