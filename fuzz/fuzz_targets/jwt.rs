@@ -43,7 +43,7 @@ fuzz_target!(init: edge_auth_fuzz::known::install(), |data: &[u8]| {
             }
             assert!(jws.signing_input().len() < text.len());
             let set = key_set();
-            let platform = FakePlatform::offline();
+            let platform = FakePlatform::offline(NOW);
             for kid in [jws.kid(), None] {
                 if let KeySelection::Found(key) = select_key(set, jws.alg(), kid) {
                     assert!(key.suits(jws.alg()));
