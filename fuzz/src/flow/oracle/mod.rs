@@ -10,7 +10,7 @@
 
 pub(crate) mod callback;
 pub(crate) mod gate;
-pub(crate) mod model;
+pub mod model;
 pub(crate) mod session;
 pub(crate) mod transaction;
 

@@ -10,6 +10,7 @@
 
 use std::sync::OnceLock;
 
+use edge_auth::core::oidc::jwks::{Alg, EcCurve, Jwk, KeyMaterial};
 use edge_auth::core::session::codec::Purpose;
 use edge_auth::core::session::record::Session;
 use edge_auth::core::session::revocation::{Revocation, RevocationKind};
@@ -323,6 +324,18 @@ fn percent_decode(s: &str) -> String {
 /// Two redirect targets that name the same place (one may be the other percent-encoded).
 pub fn same_target(a: &str, b: &str) -> bool {
     a == b || percent_decode(a) == percent_decode(b)
+}
+
+/// Whether a key of this type can check this algorithm (RFC 7518 §3, RFC 8037).
+pub fn key_fits(alg: Alg, key: &Jwk) -> bool {
+    match &key.material {
+        KeyMaterial::Rsa { .. } => {
+            matches!(alg, Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512)
+        }
+        KeyMaterial::Ec { curve: EcCurve::P256, .. } => alg == Alg::ES256,
+        KeyMaterial::Ec { curve: EcCurve::P384, .. } => alg == Alg::ES384,
+        KeyMaterial::Ed25519 { .. } => alg == Alg::EdDSA,
+    }
 }
 
 /// RFC 7636 S256: `BASE64URL(SHA256(verifier))`.

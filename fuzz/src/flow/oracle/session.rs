@@ -2,7 +2,6 @@
 
 use edge_auth::core::config::{ConnectorKind, EntraTenancy, Protocol};
 use edge_auth::core::http::Response;
-use edge_auth::core::oidc::jwks::{Alg, EcCurve, Jwk, KeyMaterial};
 use edge_auth::core::session::cookies::{CookieKind, Transport};
 use serde_json::{json, Value};
 
@@ -14,18 +13,6 @@ use crate::testkit::b64url_decode;
 /// The session sealed in one `Set-Cookie` value, read by the model.
 pub(crate) fn decode(name: &str, value: &str) -> Option<SessionModel> {
     model::carried_sessions(&format!("{name}={value}"), name).into_iter().next()
-}
-
-/// Whether a key of this type can check this algorithm (RFC 7518 §3, RFC 8037).
-fn key_fits(alg: Alg, key: &Jwk) -> bool {
-    match &key.material {
-        KeyMaterial::Rsa { .. } => {
-            matches!(alg, Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512)
-        }
-        KeyMaterial::Ec { curve: EcCurve::P256, .. } => alg == Alg::ES256,
-        KeyMaterial::Ec { curve: EcCurve::P384, .. } => alg == Alg::ES384,
-        KeyMaterial::Ed25519 { .. } => alg == Alg::EdDSA,
-    }
 }
 
 /// A session cookie set by this step: only the callback signs in, for a connector of the configuration, with
@@ -62,7 +49,7 @@ pub(crate) fn check_new_session(o: &Oracle<'_>, path: &str, name: &str, value: &
     // Re-check the ID token the IdP sent, independently of the crate's parser.
     assert!(!o.verified.is_empty(), "oracle: signed in without a signature check");
     for (alg, key) in o.verified {
-        assert!(key_fits(*alg, key), "oracle: verified with a key that does not suit {alg:?}");
+        assert!(model::key_fits(*alg, key), "oracle: verified with a key that does not suit {alg:?}");
     }
     let body = o.last_token_body.as_ref().expect("oracle: signed in without a token response");
     let tokens: Value = serde_json::from_slice(body).expect("oracle: token response is not JSON");
