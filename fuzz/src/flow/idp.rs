@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use edge_auth::core::b64;
 use edge_auth::core::config::{Config, Connector, EntraTenancy, Protocol, ENTRA_CONSUMERS_TENANT_ID};
-use edge_auth::core::fetch::{FetchError, HttpRequest, HttpResponse};
+use edge_auth::core::fetch::{HttpRequest, HttpResponse};
 use edge_auth::core::flow::entra_domain_discovery_url;
 use edge_auth::core::oidc::id_token::half_hash;
 use edge_auth::core::oidc::jwks::{Alg, HashAlg};
@@ -18,7 +18,7 @@ use super::input::*;
 use super::json::Obj;
 use super::{DEFAULT_ACCESS_TOKEN, MAX_REPEAT};
 use crate::fixtures::{self, fixture_keys, ENTRA_TENANT};
-use crate::platform::fetch_error;
+use crate::platform::{fetch_error, Answer};
 use crate::Text;
 
 /// What a realistic IdP for `connector` says.
@@ -103,7 +103,7 @@ fn pick<T>(list: &[Reply<T>], n: usize) -> Option<&Reply<T>> {
     list.get(n).or(list.last())
 }
 
-fn reply<T>(r: Option<&Reply<T>>, body: impl FnOnce(Option<&T>) -> Vec<u8>) -> Result<HttpResponse, FetchError> {
+fn reply<T>(r: Option<&Reply<T>>, body: impl FnOnce(Option<&T>) -> Vec<u8>) -> Answer {
     match r {
         None => Ok(HttpResponse::new(200, body(None))),
         Some(Reply::Ok(t)) => Ok(HttpResponse::new(200, body(Some(t)))),
@@ -112,12 +112,7 @@ fn reply<T>(r: Option<&Reply<T>>, body: impl FnOnce(Option<&T>) -> Vec<u8>) -> R
     }
 }
 
-pub(super) fn respond(
-    script: &IdpScript,
-    config: &Config,
-    ctx: &RefCell<IdpCtx>,
-    req: &HttpRequest,
-) -> Result<HttpResponse, FetchError> {
+pub(super) fn respond(script: &IdpScript, config: &Config, ctx: &RefCell<IdpCtx>, req: &HttpRequest) -> Answer {
     let mut ctx = ctx.borrow_mut();
     let connector = config.connectors.get(ctx.connector).or(config.connectors.first()).expect("connectors");
     let profile = idp_profile(connector);
