@@ -221,11 +221,13 @@ fn a_config_error_names_the_connector_and_field() {
 
 #[test]
 fn an_unreachable_issuer_exits_2() {
+    // A port freed at once, on a loopback address no provider of this test process binds (they all use
+    // 127.0.0.1), so a test running in parallel cannot pick it up again: connections are refused.
     let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let l = TcpListener::bind("127.0.0.2:0").unwrap();
         l.local_addr().unwrap().port()
-    }; // closed again: connections are refused
-    let issuer = format!("http://127.0.0.1:{port}");
+    };
+    let issuer = format!("http://127.0.0.2:{port}");
     let (code, out) = check_config(&config(&[connector("acme", &issuer, "acme.example")]), &[]);
     assert_eq!(code, 2, "{out}");
     assert!(

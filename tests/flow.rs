@@ -1,6 +1,6 @@
-//! The login flow end to end on the host: `edge_auth::core::flow::Flow` driven through a test platform
-//! (settable clock, deterministic randomness, canned HTTP, `ring` as the signature verifier) against a
-//! test identity provider written here, which signs its ID tokens for real (ES256, EdDSA, RS256, PS256).
+//! The login flow end to end on the host: `edge_auth::core::flow::Flow` driven through the test kit's fake
+//! platform (`testkit/`: settable clock, deterministic randomness, canned HTTP, `ring` as the signature
+//! verifier) against test identity providers whose keys sign ID tokens for real (ES256, EdDSA, RS256, PS256).
 //!
 //! Every refusal is checked for its status, its `x-edge-auth-error` code, the absence of a session cookie,
 //! and (on the callback) the clearing of the login-transaction cookie. Every test ends by checking that
@@ -10,35 +10,35 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+#[path = "../testkit/mod.rs"]
+mod testkit;
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use edge_auth::core::config::Config;
-use edge_auth::core::fetch::{CachePolicy, FetchError, HttpRequest, HttpResponse};
+use edge_auth::core::fetch::{CachePolicy, HttpRequest, HttpResponse};
 use edge_auth::core::flow::{authenticate, gate, Flow, Gate, GateRequest, IsolateCache};
 use edge_auth::core::http::{Method, Outcome, Request, Response};
-use edge_auth::core::oidc::jwks::{Alg, EcCurve, Jwk, KeyMaterial};
-use edge_auth::core::ports::{Clock, CryptoError, HttpClient, Log, RevocationStore, Rng, Secrets, SignatureVerifier};
-use edge_auth::core::secret::Secret;
 use edge_auth::core::session::codec::{KeyRing, Purpose};
 use edge_auth::core::session::cookies::{CookieKind, Transport};
 use edge_auth::core::session::record::{Session, MAX_SID_LEN};
-use edge_auth::core::session::revocation::RevocationPage;
 use edge_auth::core::session::revocation::{Revocation, RevocationKind};
 use edge_auth::core::session::revocation_state::{
     Reload, MAX_REVOCATIONS_PER_CONNECTOR, MAX_UNAUTHENTICATED_PER_CONNECTOR, RATE_BURST, RATE_PER_SECOND,
     REFRESH_SECONDS,
 };
-use ring::rand::SystemRandom;
-use ring::signature::{
-    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
-};
+use ring::signature::KeyPair;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256, Sha512};
+use testkit::futures::{join2, join_all};
+use testkit::idp::{discovery_url, forge, jwks_url, token_url, Idp, Key};
+use testkit::platform::{fresh_json, json_response, network_error};
+use testkit::{b64url, b64url_decode, fixtures, Answer, FakePlatform, Verifier};
 use url::Url;
 
 // ---- fixed values ------------------------------------------------------------------------------------
@@ -58,493 +58,23 @@ const T0: u64 = 1_750_000_000;
 const SESSION_LIFETIME: u64 = 8 * 3600;
 
 /// 32-byte session keys, base64url.
-const K1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
-const K2: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA";
-const K3: &str = "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXowMTIzNDU";
+const K1: &str = fixtures::SESSION_KEY_1;
+const K2: &str = fixtures::SESSION_KEY_2;
+const K3: &str = fixtures::SESSION_KEY_3;
 
-const SESSION_COOKIE: &str = "__Host-edge-auth-session";
-const TX_COOKIE: &str = "__Host-edge-auth-tx";
+const SESSION_COOKIE: &str = fixtures::SESSION_COOKIE;
+const TX_COOKIE: &str = fixtures::TX_COOKIE;
 
-fn discovery_url(issuer: &str) -> String {
-    format!("{issuer}/.well-known/openid-configuration")
-}
-fn jwks_url(issuer: &str) -> String {
-    format!("{issuer}/jwks")
-}
-fn token_url(issuer: &str) -> String {
-    format!("{issuer}/token")
-}
+// ---- the test platform and identity providers: the shared test kit (testkit/) ----------------------------
 
-fn b64url(bytes: impl AsRef<[u8]>) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-fn b64url_decode(text: &str) -> Vec<u8> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).unwrap()
-}
+type TestPlatform = FakePlatform<'static>;
+type Canned = Answer;
 
-// ---- the test platform -------------------------------------------------------------------------------
-
-type Canned = Result<HttpResponse, FetchError>;
-
-fn json_response(status: u16, body: &Value) -> Canned {
-    Ok(HttpResponse::new(status, body.to_string().into_bytes()))
-}
-
-/// An answer the platform says is fresh for `fresh_for` seconds (`None`: the IdP said `no-store`).
-fn fresh_json(body: &Value, fresh_for: Option<u64>) -> Canned {
-    Ok(HttpResponse { status: 200, body: body.to_string().into_bytes(), fresh_for })
-}
-
-fn network_error() -> Canned {
-    Err(FetchError("connection refused".into()))
-}
-
-struct TestPlatform {
-    now: Cell<u64>,
-    random_calls: Cell<u32>,
-    verify_calls: Cell<u32>,
-    /// When set, every HTTP request suspends once before answering, so that concurrent flows interleave.
-    yield_on_send: Cell<bool>,
-    /// Canned answers by exact URL. Answers are served in order; the last one repeats.
-    routes: RefCell<HashMap<String, Vec<Canned>>>,
-    requests: RefCell<Vec<HttpRequest>>,
-    secrets: HashMap<String, String>,
-    logs: RefCell<Vec<String>>,
-    /// What the flow recorded in the shared revocation store.
-    revocations: RefCell<Vec<(Revocation, u64)>>,
-    /// What the shared store lists (pages of 1000), and whether listing fails.
-    stored: RefCell<Vec<Revocation>>,
-    list_fails: Cell<bool>,
-    /// Whether writing to the shared store fails.
-    record_fails: Cell<bool>,
-    /// The location's cache (the Workers Cache API): copies by URL that answer requests the core lets read a
-    /// shared cache, without reaching the IdP (not counted in `requests`).
-    location_cache: RefCell<HashMap<String, HttpResponse>>,
-}
-
-impl TestPlatform {
-    fn new() -> TestPlatform {
-        TestPlatform {
-            now: Cell::new(T0),
-            random_calls: Cell::new(0),
-            verify_calls: Cell::new(0),
-            yield_on_send: Cell::new(false),
-            routes: RefCell::new(HashMap::new()),
-            revocations: RefCell::new(Vec::new()),
-            stored: RefCell::new(Vec::new()),
-            list_fails: Cell::new(false),
-            record_fails: Cell::new(false),
-            location_cache: RefCell::new(HashMap::new()),
-            requests: RefCell::new(Vec::new()),
-            secrets: HashMap::from([
-                ("ACME_CLIENT_SECRET".to_string(), CLIENT_SECRET.to_string()),
-                ("OTHER_CLIENT_SECRET".to_string(), OTHER_CLIENT_SECRET.to_string()),
-            ]),
-            logs: RefCell::new(Vec::new()),
-        }
-    }
-
-    fn advance(&self, seconds: u64) {
-        self.now.set(self.now.get() + seconds);
-    }
-
-    fn route(&self, url: &str, answers: Vec<Canned>) {
-        self.routes.borrow_mut().insert(url.to_string(), answers);
-    }
-
-    fn requests_to(&self, url: &str) -> Vec<HttpRequest> {
-        self.requests.borrow().iter().filter(|r| r.url == url).cloned().collect()
-    }
-
-    fn count(&self, url: &str) -> usize {
-        self.requests_to(url).len()
-    }
-
-    fn logs(&self) -> Vec<String> {
-        self.logs.borrow().clone()
-    }
-}
-
-impl Clock for TestPlatform {
-    fn now(&self) -> u64 {
-        self.now.get()
-    }
-}
-
-impl Rng for TestPlatform {
-    /// Deterministic and distinct per call: a big-endian call counter, then the byte index.
-    fn fill(&self, buf: &mut [u8]) -> Result<(), CryptoError> {
-        let n = self.random_calls.get() + 1;
-        self.random_calls.set(n);
-        let prefix = n.to_be_bytes();
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = prefix.get(i).copied().unwrap_or(i as u8);
-        }
-        Ok(())
-    }
-}
-
-fn ec_point(x: &[u8], y: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x04];
-    p.extend_from_slice(x);
-    p.extend_from_slice(y);
-    p
-}
-
-/// A reference implementation of the verifier with `ring` (the worker uses WebCrypto).
-impl SignatureVerifier for TestPlatform {
-    async fn verify(&self, alg: Alg, key: &Jwk, signing_input: &[u8], sig: &[u8]) -> Result<bool, CryptoError> {
-        self.verify_calls.set(self.verify_calls.get() + 1);
-        let result = match (&key.material, alg) {
-            (KeyMaterial::Ec { curve: EcCurve::P256, x, y }, Alg::ES256) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, ec_point(x, y)).verify(signing_input, sig)
-            }
-            (KeyMaterial::Ec { curve: EcCurve::P384, x, y }, Alg::ES384) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, ec_point(x, y)).verify(signing_input, sig)
-            }
-            (KeyMaterial::Ed25519 { x }, Alg::EdDSA) => {
-                UnparsedPublicKey::new(&signature::ED25519, x).verify(signing_input, sig)
-            }
-            (KeyMaterial::Rsa { n, e }, _) => {
-                let params: &signature::RsaParameters = match alg {
-                    Alg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-                    Alg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-                    Alg::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-                    Alg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-                    Alg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
-                    Alg::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
-                    other => return Err(CryptoError(format!("{} cannot use an RSA key", other.name()))),
-                };
-                RsaPublicKeyComponents { n, e }.verify(params, signing_input, sig)
-            }
-            _ => return Err(CryptoError(format!("{} does not fit the key", alg.name()))),
-        };
-        Ok(result.is_ok())
-    }
-}
-
-impl HttpClient for TestPlatform {
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, FetchError> {
-        let url = request.url.clone();
-        if request.may_read_shared_cache() {
-            if let Some(hit) = self.location_cache.borrow().get(&url).cloned() {
-                return Ok(hit);
-            }
-        }
-        self.requests.borrow_mut().push(request);
-        let answer = {
-            let mut routes = self.routes.borrow_mut();
-            match routes.get_mut(&url) {
-                Some(answers) if answers.len() > 1 => answers.remove(0),
-                Some(answers) => answers.first().cloned().unwrap_or_else(network_error),
-                None => Err(FetchError(format!("no route to {url}"))),
-            }
-        };
-        if self.yield_on_send.get() {
-            YieldOnce(false).await;
-        }
-        answer
-    }
-}
-
-/// A future that is pending once (like a real `fetch` in flight), then ready.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
-/// Runs two futures concurrently on one thread, like two requests in one Workers isolate.
-struct Join2<A: Future, B: Future> {
-    a: Pin<Box<A>>,
-    b: Pin<Box<B>>,
-    ra: Option<A::Output>,
-    rb: Option<B::Output>,
-}
-
-impl<A: Future, B: Future> Future for Join2<A, B>
-where
-    A::Output: Unpin,
-    B::Output: Unpin,
-{
-    type Output = (A::Output, B::Output);
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        if this.ra.is_none() {
-            if let Poll::Ready(v) = this.a.as_mut().poll(cx) {
-                this.ra = Some(v);
-            }
-        }
-        if this.rb.is_none() {
-            if let Poll::Ready(v) = this.b.as_mut().poll(cx) {
-                this.rb = Some(v);
-            }
-        }
-        if this.ra.is_some() && this.rb.is_some() {
-            Poll::Ready((this.ra.take().unwrap(), this.rb.take().unwrap()))
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-fn join2<A: Future, B: Future>(a: A, b: B) -> Join2<A, B> {
-    Join2 { a: Box::pin(a), b: Box::pin(b), ra: None, rb: None }
-}
-
-/// Runs any number of futures concurrently on one thread (a burst of requests in one isolate), polling them in
-/// order.
-struct JoinAll<F: Future> {
-    futures: Vec<Pin<Box<F>>>,
-    results: Vec<Option<F::Output>>,
-}
-
-impl<F: Future> Future for JoinAll<F>
-where
-    F::Output: Unpin,
-{
-    type Output = Vec<F::Output>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        for (future, result) in this.futures.iter_mut().zip(this.results.iter_mut()) {
-            if result.is_none() {
-                if let Poll::Ready(v) = future.as_mut().poll(cx) {
-                    *result = Some(v);
-                }
-            }
-        }
-        if this.results.iter().all(Option::is_some) {
-            Poll::Ready(this.results.iter_mut().map(|r| r.take().unwrap()).collect())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> JoinAll<F> {
-    let futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let results = futures.iter().map(|_| None).collect();
-    JoinAll { futures, results }
-}
-
-impl Secrets for TestPlatform {
-    fn secret(&self, binding: &str) -> Option<Secret<String>> {
-        self.secrets.get(binding).map(|s| Secret::new(s.clone()))
-    }
-}
-
-impl RevocationStore for TestPlatform {
-    async fn record_revocation(&self, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError> {
-        if self.record_fails.get() {
-            return Err(FetchError("KV put failed".into()));
-        }
-        self.revocations.borrow_mut().push((revocation.clone(), ttl_seconds));
-        self.stored.borrow_mut().push(revocation.clone());
-        Ok(())
-    }
-
-    async fn list_revocations(&self, cursor: Option<&str>) -> Result<RevocationPage, FetchError> {
-        if self.list_fails.get() {
-            return Err(FetchError("KV list failed".into()));
-        }
-        let start: usize = cursor.map_or(0, |c| c.parse().unwrap());
-        let stored = self.stored.borrow();
-        let end = (start + 1000).min(stored.len());
-        let cursor = (end < stored.len()).then(|| end.to_string());
-        Ok(RevocationPage { entries: stored[start..end].to_vec(), unreadable: 0, cursor })
-    }
-}
-
-impl Log for TestPlatform {
-    fn warn(&self, message: &str) {
-        self.logs.borrow_mut().push(message.to_string());
-    }
-}
-
-// ---- the test identity provider ----------------------------------------------------------------------
-
-/// A 2048-bit RSA key for tests only (PKCS#8 DER, base64); ring cannot generate RSA keys.
-const TEST_ONLY_RSA_PKCS8: &str = concat!(
-    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCRJMODvZlzEsyEnsnKuWgJaCi6fGW9e+Q2MpYYN0VW/UEo",
-    "6yHSnnshGIyfVK8DDWiNeKOU9ALQCiHIQu50LLZi//WuU1+fUCZ3eZXksokxOdmV0nhTsiewYga/w0EYmb5o0av+lDWJFlMo",
-    "YL1zju8L/PHuD5Bz/4W9NU7+X0kX47KsBRuxE6skw4+6+TtuyvwIG7CHg9aChinKKTXfNFEgPdBnCEwN8xpf1UBwbI9oPHha",
-    "tj8mNNukI7gOs7YYHfjDjnsWtFEUqmXrW32WdeKx3vR6UkqTdJCSGyBlmWP49JkQaKNmXP0fFHVjHfbToimynbHoI5Hv7jTi",
-    "sW377PyzAgMBAAECggEABms8I6O17pXilOw6JmIEDNkeEVPrt/E2YC3lNMBKVmowKzFtjH//wrCa6iJM9HNFBW9UD1lUlS4Y",
-    "MmAWEEM4nwY3hPR2TSML9cqwa1h4osRZMBFfyuvHv5Aw6416CoQkx0PxOaVaUha6VMB6gGrOKEHmfSMTvgg15O6U8MD2sude",
-    "Ryh9rZisyj1RKU/mGJnIgxYkuOMymX3amztUx99S8gYKIUs/kCKAHR3v8yFxnjxj44plR9rnjdS4CJGjI7kzqTPrWroNPmyH",
-    "s4+T8j4tZsFzZZut42lpB9x8t+DSom8rIhQfTUeiJBnbctMFV32GuMI5HHn8V3PoQpPLcIdSoQKBgQDHh3yQg3v5J3OD6JxG",
-    "HiFVFQ/zBdkP3ZkZa3bOFA/gnE1DkBv4rChzB9Y+cGbjDCuWREHNH0WuPEcUubFw8UczUEMhgW5vsgDs1BKSXt4ZqY/X6GH1",
-    "Qxtyfckqzl+tV6RiHmPgK63MYAb+ppmTmAy9yRtsmHkHplRiU7wtY4L2AwKBgQC6ON5w6G5ajb8ntPHt4YduKrjZD8qtf6Q+",
-    "pT72IO18rHufH4YOXXU/1EvvNb+2GpXzb278JdUOMN6BPfSL3pZJ0PUnHve+TqG/gjlFCB8D7Dv178s4vzN7EDYdXUPL1dOB",
-    "lsi5zTlTVbzrl1lbnvZ5SH6LBwYQCL9E1vgEtfc3kQKBgQCfKW6uAJSGHXhCAu2V6TcBnbmJTGLoCwazhkvQ+6PmsgfYGz6U",
-    "0Q+7Isc+K3+HIhAq3+v1ajq1UBQLbk0jIPSA9Ed4lLy5kK64PDtMUyysH9xEiHSLpqpgXAJ6iQE9Tyorsr5M9cq/uuIZhGAB",
-    "okqXobKkn8P73Cx3+v+i3Tx8bQKBgFKE+sULqkMERu2geAhShQHjeo/tOIHTawO7k//bLYGuqQUlIfFhpqBHQfLZXX+jnkkG",
-    "Wybu2M92BlM9Eg2c7/n713ajeWLiUziayyf05lGFsDhWLzaRO43P7Drs5isAML5fA8mZ0EpGVvYK1jUMZuntnu2aiiw2xBMM",
-    "M1FbFRaRAoGALJ8qXiQ15yj15qi5ZB21ma2YntLjvsN5hGlsQB/Q0lDOAZwRh6wD0r0RyFjps1Tul5X+DQINFaEoMXEa3Qjx",
-    "gwqflHYmI9Jm+UPzHeZMoOUJZvY3MXev1wL4m9vCsZEwrJqGhugf2n79BosJ45WTuMfnOkcPo5Jqr11CO4u4wPM=",
-);
-
-/// The keys an IdP can sign with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Key {
-    /// ES256, published as `<prefix>-es-1`.
-    Es,
-    /// ES256, the rotated key `<prefix>-es-2` (published only when a test says so).
-    EsNext,
-    /// EdDSA (Ed25519), published as `<prefix>-ed-1`.
-    Ed,
-    /// RS256 with the fixed RSA key, published as `<prefix>-rs-1` (no `alg`, so PS256 fits it too).
-    Rs256,
-    /// PS256 with the same RSA key.
-    Ps256,
-    /// An ES256 key that is never published, but whose tokens claim the kid of [`Key::Es`].
-    Impostor,
-}
-
-struct Idp {
-    issuer: &'static str,
-    kid_prefix: &'static str,
-    rng: SystemRandom,
-    es: EcdsaKeyPair,
-    es_next: EcdsaKeyPair,
-    impostor: EcdsaKeyPair,
-    ed: Ed25519KeyPair,
-    rsa: RsaKeyPair,
-}
-
-fn generate_es256(rng: &SystemRandom) -> EcdsaKeyPair {
-    let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, rng).unwrap();
-    EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), rng).unwrap()
-}
-
-impl Idp {
-    fn new(issuer: &'static str, kid_prefix: &'static str) -> Idp {
-        let rng = SystemRandom::new();
-        let ed_pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-        let rsa_der = base64::engine::general_purpose::STANDARD.decode(TEST_ONLY_RSA_PKCS8).unwrap();
-        Idp {
-            issuer,
-            kid_prefix,
-            es: generate_es256(&rng),
-            es_next: generate_es256(&rng),
-            impostor: generate_es256(&rng),
-            ed: Ed25519KeyPair::from_pkcs8(ed_pkcs8.as_ref()).unwrap(),
-            rsa: RsaKeyPair::from_pkcs8(&rsa_der).unwrap(),
-            rng,
-        }
-    }
-
-    fn kid(&self, key: Key) -> String {
-        let base = match key {
-            Key::Es | Key::Impostor => "es-1",
-            Key::EsNext => "es-2",
-            Key::Ed => "ed-1",
-            Key::Rs256 | Key::Ps256 => "rs-1",
-        };
-        format!("{}-{base}", self.kid_prefix)
-    }
-
-    fn alg(key: Key) -> &'static str {
-        match key {
-            Key::Es | Key::EsNext | Key::Impostor => "ES256",
-            Key::Ed => "EdDSA",
-            Key::Rs256 => "RS256",
-            Key::Ps256 => "PS256",
-        }
-    }
-
-    fn ec_jwk(kid: &str, pair: &EcdsaKeyPair) -> Value {
-        let point = pair.public_key().as_ref();
-        assert_eq!(point.len(), 65);
-        json!({"kty": "EC", "crv": "P-256", "x": b64url(&point[1..33]), "y": b64url(&point[33..65]),
-               "kid": kid, "use": "sig", "alg": "ES256"})
-    }
-
-    fn jwk(&self, key: Key) -> Value {
-        let kid = self.kid(key);
-        match key {
-            Key::Es => Idp::ec_jwk(&kid, &self.es),
-            Key::EsNext => Idp::ec_jwk(&kid, &self.es_next),
-            Key::Impostor => Idp::ec_jwk(&kid, &self.impostor),
-            Key::Ed => json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(self.ed.public_key().as_ref()),
-                              "kid": kid, "use": "sig", "alg": "EdDSA"}),
-            Key::Rs256 | Key::Ps256 => {
-                let public = RsaPublicKeyComponents::<Vec<u8>>::from(self.rsa.public());
-                json!({"kty": "RSA", "n": b64url(&public.n), "e": b64url(&public.e), "kid": kid, "use": "sig"})
-            }
-        }
-    }
-
-    /// The published key set: `{"keys": [...]}`.
-    fn jwks(&self, keys: &[Key]) -> Value {
-        json!({ "keys": keys.iter().map(|k| self.jwk(*k)).collect::<Vec<_>>() })
-    }
-
-    fn default_jwks(&self) -> Value {
-        self.jwks(&[Key::Es, Key::Ed, Key::Rs256])
-    }
-
-    fn discovery(&self) -> Value {
-        let i = self.issuer;
-        json!({
-            "issuer": i,
-            "authorization_endpoint": format!("{i}/authorize"),
-            "token_endpoint": token_url(i),
-            "jwks_uri": jwks_url(i),
-            "userinfo_endpoint": format!("{i}/userinfo"),
-            "end_session_endpoint": format!("{i}/logout"),
-            "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["ES256", "EdDSA", "RS256", "PS256"],
-            "code_challenge_methods_supported": ["S256"],
-        })
-    }
-
-    fn raw_signature(&self, key: Key, signing_input: &[u8]) -> Vec<u8> {
-        match key {
-            Key::Es => self.es.sign(&self.rng, signing_input).unwrap().as_ref().to_vec(),
-            Key::EsNext => self.es_next.sign(&self.rng, signing_input).unwrap().as_ref().to_vec(),
-            Key::Impostor => self.impostor.sign(&self.rng, signing_input).unwrap().as_ref().to_vec(),
-            Key::Ed => self.ed.sign(signing_input).as_ref().to_vec(),
-            Key::Rs256 | Key::Ps256 => {
-                let padding: &'static dyn signature::RsaEncoding =
-                    if key == Key::Rs256 { &signature::RSA_PKCS1_SHA256 } else { &signature::RSA_PSS_SHA256 };
-                let mut sig = vec![0u8; self.rsa.public().modulus_len()];
-                self.rsa.sign(padding, &self.rng, signing_input, &mut sig).unwrap();
-                sig
-            }
-        }
-    }
-
-    /// A compact JWS with the given header, signed with `key`.
-    fn sign_with_header(&self, key: Key, header: &Value, claims: &Value) -> String {
-        let input = format!("{}.{}", b64url(header.to_string()), b64url(claims.to_string()));
-        let sig = self.raw_signature(key, input.as_bytes());
-        format!("{input}.{}", b64url(sig))
-    }
-
-    /// An ID token signed with `key` under its own `alg` and `kid`.
-    fn sign(&self, key: Key, claims: &Value) -> String {
-        let header = json!({"alg": Idp::alg(key), "kid": self.kid(key), "typ": "JWT"});
-        self.sign_with_header(key, &header, claims)
-    }
-}
-
-/// A compact JWS whose signature is computed by `sign` (for `none` and HMAC forgeries).
-fn forge(header: &Value, claims: &Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
-    let input = format!("{}.{}", b64url(header.to_string()), b64url(claims.to_string()));
-    let sig = sign(input.as_bytes());
-    format!("{input}.{}", b64url(sig))
+/// The platform every test starts from: the clock at [`T0`], `ring` as the verifier, both client secrets.
+fn test_platform() -> TestPlatform {
+    FakePlatform::at(T0)
+        .with_verifier(Verifier::Ring)
+        .with_secrets([("ACME_CLIENT_SECRET", CLIENT_SECRET), ("OTHER_CLIENT_SECRET", OTHER_CLIENT_SECRET)])
 }
 
 // ---- requests and responses --------------------------------------------------------------------------
@@ -719,7 +249,7 @@ impl World {
 
     fn with_config(config: Config, keys: &str) -> World {
         let w = World {
-            p: TestPlatform::new(),
+            p: test_platform(),
             config,
             keys: KeyRing::from_secret(keys).unwrap(),
             providers: IsolateCache::default(),
@@ -1076,7 +606,7 @@ fn form_of(r: &HttpRequest) -> HashMap<String, String> {
 
 fn basic_credentials(r: &HttpRequest) -> Option<String> {
     let h = header_of(r, "authorization")?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(h.strip_prefix("Basic ")?).ok()?;
+    let decoded = STANDARD.decode(h.strip_prefix("Basic ")?).ok()?;
     String::from_utf8(decoded).ok()
 }
 

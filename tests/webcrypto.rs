@@ -4,7 +4,6 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use edge_auth::core::oidc::id_token::software_digest;
 use edge_auth::core::oidc::jwks::{parse_jwks, select_key, Alg, HashAlg, JwkSet, KeySelection};
 use edge_auth::core::oidc::jws::UntrustedJws;
 use edge_auth::platform::webcrypto;
@@ -65,28 +64,44 @@ async fn tampered_signatures_and_content_are_refused() {
     }
 }
 
+/// A second, valid key of each type, and a token it signed (`fixtures/jws-other.json`, made with Node's crypto).
+fn other_keys() -> Vec<Fixture> {
+    serde_json::from_str(include_str!("fixtures/jws-other.json")).unwrap()
+}
+
 #[wasm_bindgen_test]
 async fn the_wrong_key_of_the_right_type_is_refused() {
     let all = fixtures();
+    let others = other_keys();
     let by_alg = |a: &str| all.iter().find(|f| f.alg == a).unwrap();
-    for (token_alg, key_alg) in [("RS256", "RS384"), ("PS256", "RS256"), ("ES256", "ES256"), ("EdDSA", "EdDSA")] {
-        let jws = UntrustedJws::parse(&by_alg(token_alg).token).unwrap();
-        // Same type, different key: for ES256/EdDSA a fresh key is built by flipping a coordinate byte.
-        let mut jwk = by_alg(key_alg).jwk.clone();
-        jwk["kid"] = serde_json::json!("other");
-        if token_alg == key_alg {
-            let x = jwk["x"].as_str().unwrap().to_string();
-            let mut bytes = edge_auth::core::b64::decode(&x).unwrap();
-            bytes[5] ^= 0x40;
-            jwk["x"] = serde_json::json!(edge_auth::core::b64::encode(bytes));
-        }
-        let set = key_set(&jwk);
-        if set.keys.is_empty() {
-            continue; // the flipped point was rejected at parse time: also a refusal
-        }
-        let r = webcrypto::verify(jws.alg(), &set.keys[0], jws.signing_input(), jws.signature()).await;
-        assert_ne!(r, Ok(true), "{token_alg} token verified with another {key_alg} key");
+    let other_by_alg = |a: &str| others.iter().find(|f| f.alg == a).unwrap();
+    // Each wrong key is a working key: it imports and verifies its own token, so a refusal below is WebCrypto
+    // saying "not this key" (Ok(false)), not an import or shape error that would hide an acceptance.
+    for o in &others {
+        let jws = UntrustedJws::parse(&o.token).unwrap();
+        let set = key_set(&o.jwk);
+        assert_eq!(set.keys.len(), 1, "{}: the other key parses", o.alg);
+        let ok = webcrypto::verify(jws.alg(), &set.keys[0], jws.signing_input(), jws.signature()).await;
+        assert_eq!(ok, Ok(true), "{}: the other key verifies its own token", o.alg);
     }
+    let cases: [(&str, JwkSet); 4] = [
+        ("RS256", key_set(&by_alg("RS384").jwk)),
+        ("PS256", key_set(&by_alg("RS256").jwk)),
+        ("ES256", key_set(&other_by_alg("ES256").jwk)),
+        ("EdDSA", key_set(&other_by_alg("EdDSA").jwk)),
+    ];
+    let mut checked = 0;
+    for (token_alg, set) in &cases {
+        let fixture = by_alg(token_alg);
+        let jws = UntrustedJws::parse(&fixture.token).unwrap();
+        assert_eq!(set.keys.len(), 1, "{token_alg}: the wrong key parses");
+        let wrong = &set.keys[0];
+        assert_ne!(wrong.material, key_set(&fixture.jwk).keys[0].material, "{token_alg}: the key is another one");
+        let r = webcrypto::verify(jws.alg(), wrong, jws.signing_input(), jws.signature()).await;
+        assert_eq!(r, Ok(false), "{token_alg} token checked against another key of its type");
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "every wrong-key case ran");
 }
 
 #[wasm_bindgen_test]
@@ -110,7 +125,7 @@ async fn webcrypto_digests_match_the_rust_ones() {
     // at_hash / c_hash of SHA-384/512 tokens are computed by WebCrypto in the worker.
     for hash in [HashAlg::Sha384, HashAlg::Sha512] {
         for data in [&b""[..], b"abc", &[0xffu8; 1000][..]] {
-            assert_eq!(webcrypto::digest(hash, data).await.unwrap(), software_digest(hash, data), "{hash:?}");
+            assert_eq!(webcrypto::digest(hash, data).await.unwrap(), hash.digest_in_software(data), "{hash:?}");
         }
     }
 }

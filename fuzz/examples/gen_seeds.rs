@@ -58,6 +58,9 @@ mod site {
 }
 /// `Key` variants.
 mod key {
+    pub const STATE: u32 = 0;
+    pub const CODE: u32 = 1;
+    pub const ISS: u32 = 2;
     pub const ERROR: u32 = 3;
     pub const CONNECTOR: u32 = 6;
     pub const COUNT: u32 = edge_auth_fuzz::flow::KEY_VARIANTS;
@@ -79,6 +82,47 @@ struct StepSeed {
     tx_with_state: Option<&'static str>,
     sec_fetch_mode: Option<&'static str>,
     advance: u16,
+    /// One extra `CookiePart::Session` (a forged-but-sealed session with chosen times and grants).
+    session: Option<SessionSeed>,
+}
+
+/// A `SessionSpec`: the fixture session (alice@acme.example, acme, its sid and groups) with these changes.
+#[derive(Default, Clone, Copy)]
+struct SessionSeed {
+    /// Seconds from now (`None`: the fixture's).
+    iat: Option<i32>,
+    exp: Option<i32>,
+    renewed_at: Option<i32>,
+    /// No groups at all (the fixture has the admins group).
+    no_groups: bool,
+}
+
+impl SessionSeed {
+    fn write(&self, w: &mut SeedWriter) {
+        let time = |w: &mut SeedWriter, t: Option<i32>| match t {
+            None => {
+                w.variant(0, 3);
+            }
+            Some(rel) => {
+                w.variant(1, 3).bytes.extend_from_slice(&rel.to_le_bytes());
+            }
+        };
+        w.variant(1, 5); // CookiePart::Session(SessionSpec {
+        w.variant(0, 4); // name: ForTransport
+        w.bool(false).bool(false).bool(false); // sub, email, display_name: the fixture's
+        w.variant(0, 3); // connector: Default (acme)
+        w.bool(false); // iss
+        time(w, self.iat);
+        time(w, self.exp);
+        w.bool(false); // sid
+        time(w, self.renewed_at);
+        if self.no_groups {
+            w.bool(true).bool(false); // groups: Some([])
+        } else {
+            w.bool(false);
+        }
+        w.bool(false); // old_key })
+    }
 }
 
 impl StepSeed {
@@ -100,6 +144,10 @@ impl StepSeed {
             // CookiePart::Tx(TxSpec { name: ForTransport, connector: Default, state: Some(..), rest default })
             w.bool(true).variant(0, 5).variant(0, 4).variant(0, 3).bool(true).text(state);
             w.bool(false).bool(false).bool(false).bool(false).variant(0, 3).bool(false);
+        }
+        if let Some(session) = &self.session {
+            w.bool(true);
+            session.write(w);
         }
         w.bool(false);
         w.variant(0, 5); // OriginChoice::Same
@@ -232,12 +280,13 @@ fn flow_seeds() {
         w.bool(true).variant(0, 3).variant(0, 2).bool(false); // Ok(Realistic([]))]
         w.bool(false);
         w.bool(false).bool(false); // token, profile
-                                   // A set the request has just fetched is not refetched (step 1 fails); a cached one is (step 2).
+                                   // The first fetch may be the location cache's older copy: the unknown kid is refetched
+                                   // once at step 1, which signs in; step 2 finds the kid in the refetched set.
         w.bool(true);
         StepSeed { cookie_mode: 1, tx_with_state: Some("second-login-state"), advance: 5, ..Default::default() }
             .write(&mut w);
         check("callback_unknown_kid_refetch", &w.finish(), |r| {
-            !r.steps[0].signed_in()
+            r.steps[0].signed_in()
                 && r.steps[1].signed_in()
                 && r.fetches.iter().filter(|f| f.ends_with("/jwks")).count() == 2
         });
@@ -369,6 +418,93 @@ fn flow_seeds() {
         ),
         |r| r.steps[0].signed_in() && r.steps[1].status() == Some(0),
     );
+
+    // The session gate's decisions (oracle/gate.rs): each refuses a session the model says is dead or not
+    // admitted; with the rule removed from the code, the gate oracle fires on the seed.
+    let protected = |path: &'static str, session: SessionSeed| StepSeed {
+        route: route::PROTECTED,
+        route_text: Some(path),
+        cookie_mode: 1,
+        session: Some(session),
+        ..Default::default()
+    };
+    let unauthenticated = |r: &Report| r.steps[0].error_code().as_deref() == Some("unauthenticated");
+    check(
+        "gate_expired_session",
+        &flow_input(
+            protected("docs/report", SessionSeed { iat: Some(-28800), exp: Some(0), ..Default::default() }),
+            None,
+            vec![],
+        ),
+        unauthenticated,
+    );
+    check(
+        "gate_idle_session",
+        &flow_input(
+            protected("docs/report", SessionSeed { iat: Some(-3600), renewed_at: Some(-3600), ..Default::default() }),
+            None,
+            vec![],
+        ),
+        unauthenticated,
+    );
+    check(
+        "gate_session_from_the_future",
+        &flow_input(
+            protected("docs/report", SessionSeed { iat: Some(400), renewed_at: Some(400), ..Default::default() }),
+            None,
+            vec![],
+        ),
+        unauthenticated,
+    );
+    check(
+        "gate_admin_without_grant",
+        &flow_input(protected("admin/users", SessionSeed { no_groups: true, ..Default::default() }), None, vec![]),
+        |r| r.steps[0].error_code().as_deref() == Some("forbidden"),
+    );
+    check(
+        "gate_after_backchannel_logout",
+        &flow_input(
+            StepSeed { route: route::BACKCHANNEL, method: method::POST, ..Default::default() },
+            None,
+            vec![StepSeed { route: route::PROTECTED, route_text: Some("docs/report"), ..Default::default() }],
+        ),
+        |r| r.steps[0].status() == Some(200) && r.steps[1].error_code().as_deref() == Some("unauthenticated"),
+    );
+    check(
+        "gate_after_frontchannel_logout",
+        &flow_input(
+            StepSeed { route: route::FRONTCHANNEL, ..Default::default() },
+            None,
+            vec![StepSeed { route: route::PROTECTED, route_text: Some("docs/report"), ..Default::default() }],
+        ),
+        |r| r.steps[0].status() == Some(200) && r.steps[1].error_code().as_deref() == Some("unauthenticated"),
+    );
+
+    // The callback's binding to its transaction (oracle/callback.rs).
+    check(
+        "callback_state_mismatch",
+        &flow_input(
+            StepSeed {
+                param_mode: 1,
+                // Everything else as the IdP sends it: only the state is wrong.
+                params: vec![(key::STATE, "forged-state"), (key::CODE, flow::DEFAULT_CODE), (key::ISS, ACME_ISSUER)],
+                ..Default::default()
+            },
+            None,
+            vec![],
+        ),
+        |r| r.steps[0].error_code().as_deref() == Some("state_mismatch") && !r.steps[0].signed_in(),
+    );
+    check(
+        "login_partner_then_get_callback",
+        &flow_input(login_with_connector("partner"), None, vec![StepSeed::default()]),
+        |r| r.steps[1].error_code().as_deref() == Some("invalid_callback") && !r.steps[1].signed_in(),
+    );
+    check(
+        "callback_then_replay",
+        &flow_input(StepSeed::default(), None, vec![StepSeed { cookie_mode: 0, ..Default::default() }]),
+        |r| r.steps[0].signed_in() && !r.steps[1].signed_in(),
+    );
     check(
         "plain_http_upgrade",
         &flow_input(StepSeed { site: site::PLAIN_HTTP, ..Default::default() }, None, vec![]),
@@ -459,11 +595,34 @@ fn config_seeds() {
 /// double encoding, case, trailing dots and slashes, asset-server URLs, non-ASCII, encoded controls).
 fn path_seeds() {
     let paths = [
-        "/admin", "//admin", "/admin;x", "/public/..;/admin", "/%61dmin", "/admin%2Fx", "/public%2F..%2Fadmin",
-        "/public%252F..%252Fadmin", "/ADMIN", "/Admin/", "/admin./x", "/report/", "/index.html", "/", "/page",
-        "/page/", "/public/%2e%2e/admin", "/public%5C..%5Cadmin", "/caf%C3%A9", "/a%2500", "/%C5%BFettings",
-        "/admin%3Fx", "/public/index.php/admin", "/tools/admin.php/x", "/report.json/", "/(S(x))/admin",
-        "/_next/data/b1/admin.json", "/public%25C0%25AE%25C0%25AE/admin",
+        "/admin",
+        "//admin",
+        "/admin;x",
+        "/public/..;/admin",
+        "/%61dmin",
+        "/admin%2Fx",
+        "/public%2F..%2Fadmin",
+        "/public%252F..%252Fadmin",
+        "/ADMIN",
+        "/Admin/",
+        "/admin./x",
+        "/report/",
+        "/index.html",
+        "/",
+        "/page",
+        "/page/",
+        "/public/%2e%2e/admin",
+        "/public%5C..%5Cadmin",
+        "/caf%C3%A9",
+        "/a%2500",
+        "/%C5%BFettings",
+        "/admin%3Fx",
+        "/public/index.php/admin",
+        "/tools/admin.php/x",
+        "/report.json/",
+        "/(S(x))/admin",
+        "/_next/data/b1/admin.json",
+        "/public%25C0%25AE%25C0%25AE/admin",
     ];
     for (i, p) in paths.iter().enumerate() {
         write("path_canonical", &format!("path_{i:02}"), p);

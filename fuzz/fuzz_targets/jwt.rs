@@ -8,6 +8,7 @@ use edge_auth::core::oidc::jwks::{parse_jwks, select_key, Alg, JwkSet, KeySelect
 use edge_auth::core::oidc::jws::{TokenType, UntrustedJws};
 use edge_auth::core::oidc::logout_token::validate_logout_claims;
 use edge_auth_fuzz::fixtures::{realistic_jwks, ACME_ISSUER, NOW};
+use edge_auth_fuzz::flow::oracle::model::key_fits;
 use edge_auth_fuzz::flow::{DEFAULT_ACCESS_TOKEN, DEFAULT_CODE};
 use edge_auth_fuzz::platform::FakePlatform;
 use libfuzzer_sys::fuzz_target;
@@ -43,10 +44,10 @@ fuzz_target!(init: edge_auth_fuzz::known::install(), |data: &[u8]| {
             }
             assert!(jws.signing_input().len() < text.len());
             let set = key_set();
-            let platform = FakePlatform::offline();
+            let platform = FakePlatform::offline(NOW);
             for kid in [jws.kid(), None] {
                 if let KeySelection::Found(key) = select_key(set, jws.alg(), kid) {
-                    assert!(key.suits(jws.alg()));
+                    assert!(key_fits(jws.alg(), key));
                     for with_hashes in [true, false] {
                         let verified =
                             edge_auth_fuzz::block_on(id_token::verify(&jws, key, &platform, &expectations(with_hashes)));

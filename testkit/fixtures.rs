@@ -1,4 +1,4 @@
-//! Fixed, realistic inputs shared by the targets and the seed generator.
+//! Fixed, realistic inputs shared by the host tests, the fuzz targets and the seed generator.
 
 use std::sync::OnceLock;
 
@@ -15,6 +15,8 @@ pub const NOW: u64 = 1_700_000_000;
 /// Two 32-byte keys (the first signs, both verify), as in the crate's own tests.
 pub const SESSION_KEY_1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
 pub const SESSION_KEY_2: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA";
+/// A third key, in no fixture ring (a key rotated out, or another deployment's).
+pub const SESSION_KEY_3: &str = "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXowMTIzNDU";
 
 pub fn session_keys_secret() -> String {
     format!("{SESSION_KEY_1},{SESSION_KEY_2}")
@@ -58,6 +60,7 @@ pub const README_CONFIG: &str = r#"{
 /// - `fb`: Facebook (OAuth 2.0 + Graph API, no ID token).
 /// - `mapped`: claim mapping (`mail`, `display_name`), client_secret_post.
 /// - `nosecret`: loopback issuer whose client secret is not set.
+///
 /// Sessions are encrypted with an idle timeout; the README's access policies apply.
 pub const FLOW_CONFIG: &str = r#"{
   "connectors": [
@@ -141,7 +144,7 @@ pub fn fixture_keys() -> &'static [FixtureKey] {
     static KEYS: OnceLock<Vec<FixtureKey>> = OnceLock::new();
     KEYS.get_or_init(|| {
         let all: Vec<Value> =
-            serde_json::from_str(include_str!("../../tests/fixtures/jws.json")).expect("tests/fixtures/jws.json");
+            serde_json::from_str(include_str!("../tests/fixtures/jws.json")).expect("tests/fixtures/jws.json");
         all.into_iter()
             .map(|f| {
                 let alg = f["alg"].as_str().expect("alg").to_string();

@@ -1,0 +1,260 @@
+//! `FakePlatform`: every port the core asks of its host (`edge_auth::core::ports`), in memory and
+//! deterministic, with everything the core did kept for the assertions and oracles.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use edge_auth::core::fetch::{FetchError, HttpRequest, HttpResponse};
+use edge_auth::core::oidc::jwks::{Alg, Jwk};
+use edge_auth::core::ports::{Clock, CryptoError, HttpClient, Log, RevocationStore, Rng, Secrets, SignatureVerifier};
+use edge_auth::core::secret::Secret;
+use edge_auth::core::session::revocation::{Revocation, RevocationPage};
+
+use super::futures::YieldOnce;
+
+/// What the HTTP client answers.
+pub type Answer = Result<HttpResponse, FetchError>;
+/// Answers requests that no scripted route names (the fuzzer's IdP).
+pub type Responder<'a> = Box<dyn Fn(&HttpRequest) -> Answer + 'a>;
+
+/// A network failure (the one place the kit builds the core's fetch error).
+pub fn fetch_error(message: impl Into<String>) -> FetchError {
+    FetchError(message.into())
+}
+
+fn crypto_error(message: impl Into<String>) -> CryptoError {
+    CryptoError(message.into())
+}
+
+/// How signatures are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verifier {
+    /// `ring`, the reference implementation (the worker uses WebCrypto): real signatures pass, others fail.
+    Ring,
+    /// Every signature passes (the fuzzer's choice: the claim checks behind the signature are reached). Each
+    /// call is still recorded in `verified`.
+    AcceptAll,
+}
+
+pub struct FakePlatform<'a> {
+    /// The clock, in seconds since the epoch: set or [`FakePlatform::advance`] it between requests.
+    pub now: Cell<u64>,
+    rng_counter: Cell<u64>,
+    /// How many times the RNG was asked.
+    pub random_calls: Cell<u32>,
+    pub verifier: Verifier,
+    pub verify_calls: Cell<u32>,
+    /// Every (alg, key) the verifier was asked about.
+    pub verified: RefCell<Vec<(Alg, Jwk)>>,
+    /// When set, every HTTP request suspends once before answering, so that concurrent flows interleave.
+    pub yield_on_send: Cell<bool>,
+    /// Scripted answers by exact URL, served in order; the last one repeats.
+    routes: RefCell<HashMap<String, Vec<Answer>>>,
+    /// Answers what no route names (default: "no route").
+    responder: Option<Responder<'a>>,
+    /// Every request that reached the network (not the ones the location's cache answered).
+    pub requests: RefCell<Vec<HttpRequest>>,
+    secrets: HashMap<String, String>,
+    /// The operator log (`Log::warn`).
+    pub logs: RefCell<Vec<String>>,
+    /// What the flow recorded in the shared revocation store, with the TTL it asked for.
+    pub revocations: RefCell<Vec<(Revocation, u64)>>,
+    /// What the shared store lists (pages of 1000; recorded revocations are added).
+    pub stored: RefCell<Vec<Revocation>>,
+    /// Whether listing the store fails.
+    pub list_fails: Cell<bool>,
+    /// Whether writing to the store fails.
+    pub record_fails: Cell<bool>,
+    /// The location's cache (the Workers Cache API): copies by URL that answer requests the core lets read a
+    /// shared cache, without reaching the IdP (not counted in `requests`).
+    pub location_cache: RefCell<HashMap<String, HttpResponse>>,
+}
+
+impl<'a> FakePlatform<'a> {
+    /// A platform at `now`: `ring` verifies, no secrets, no routes.
+    pub fn at(now: u64) -> FakePlatform<'a> {
+        FakePlatform {
+            now: Cell::new(now),
+            rng_counter: Cell::new(0),
+            random_calls: Cell::new(0),
+            verifier: Verifier::Ring,
+            verify_calls: Cell::new(0),
+            verified: RefCell::default(),
+            yield_on_send: Cell::new(false),
+            routes: RefCell::default(),
+            responder: None,
+            requests: RefCell::default(),
+            secrets: HashMap::new(),
+            logs: RefCell::default(),
+            revocations: RefCell::default(),
+            stored: RefCell::default(),
+            list_fails: Cell::new(false),
+            record_fails: Cell::new(false),
+            location_cache: RefCell::default(),
+        }
+    }
+
+    /// A platform whose HTTP client always fails, and whose verifier accepts (for targets that never fetch).
+    pub fn offline(now: u64) -> FakePlatform<'static> {
+        FakePlatform::at(now)
+            .with_verifier(Verifier::AcceptAll)
+            .with_responder(Box::new(|_| Err(fetch_error("offline"))))
+    }
+
+    pub fn with_verifier(mut self, verifier: Verifier) -> Self {
+        self.verifier = verifier;
+        self
+    }
+
+    pub fn with_responder(mut self, responder: Responder<'a>) -> Self {
+        self.responder = Some(responder);
+        self
+    }
+
+    pub fn with_secrets<'s>(mut self, secrets: impl IntoIterator<Item = (&'s str, &'s str)>) -> Self {
+        self.secrets.extend(secrets.into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
+    }
+
+    /// Another deterministic random stream (the fuzzer's choice).
+    pub fn with_rng_seed(self, seed: u8) -> Self {
+        self.rng_counter.set(u64::from(seed) << 32);
+        self
+    }
+
+    pub fn advance(&self, seconds: u64) {
+        self.now.set(self.now.get() + seconds);
+    }
+
+    /// Answer `url` with `answers` in order (the last one repeats).
+    pub fn route(&self, url: &str, answers: Vec<Answer>) {
+        self.routes.borrow_mut().insert(url.to_string(), answers);
+    }
+
+    pub fn requests_to(&self, url: &str) -> Vec<HttpRequest> {
+        self.requests.borrow().iter().filter(|r| r.url == url).cloned().collect()
+    }
+
+    pub fn count(&self, url: &str) -> usize {
+        self.requests.borrow().iter().filter(|r| r.url == url).count()
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.borrow().clone()
+    }
+
+    /// The revocations recorded so far, without their TTLs.
+    pub fn recorded_revocations(&self) -> Vec<Revocation> {
+        self.revocations.borrow().iter().map(|(r, _)| r.clone()).collect()
+    }
+}
+
+impl Clock for FakePlatform<'_> {
+    fn now(&self) -> u64 {
+        self.now.get()
+    }
+}
+
+impl Rng for FakePlatform<'_> {
+    /// Deterministic and distinct per call: a big-endian call counter (offset by the seed), then the byte index.
+    fn fill(&self, buf: &mut [u8]) -> Result<(), CryptoError> {
+        self.random_calls.set(self.random_calls.get() + 1);
+        let c = self.rng_counter.get().wrapping_add(1);
+        self.rng_counter.set(c);
+        let prefix = c.to_be_bytes();
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = prefix.get(i).copied().unwrap_or(i as u8);
+        }
+        Ok(())
+    }
+}
+
+impl SignatureVerifier for FakePlatform<'_> {
+    async fn verify(&self, alg: Alg, key: &Jwk, signing_input: &[u8], sig: &[u8]) -> Result<bool, CryptoError> {
+        self.verify_calls.set(self.verify_calls.get() + 1);
+        self.verified.borrow_mut().push((alg, key.clone()));
+        match self.verifier {
+            Verifier::AcceptAll => Ok(true),
+            Verifier::Ring => super::idp::ring_verify(alg, key, signing_input, sig).map_err(crypto_error),
+        }
+    }
+}
+
+impl HttpClient for FakePlatform<'_> {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, FetchError> {
+        let url = request.url.clone();
+        if request.may_read_shared_cache() {
+            if let Some(hit) = self.location_cache.borrow().get(&url).cloned() {
+                return Ok(hit);
+            }
+        }
+        let routed = {
+            let mut routes = self.routes.borrow_mut();
+            routes.get_mut(&url).map(|answers| {
+                if answers.len() > 1 {
+                    answers.remove(0)
+                } else {
+                    answers.first().cloned().unwrap_or_else(|| Err(fetch_error("connection refused")))
+                }
+            })
+        };
+        let answer = match (routed, &self.responder) {
+            (Some(answer), _) => answer,
+            (None, Some(responder)) => responder(&request),
+            (None, None) => Err(fetch_error(format!("no route to {url}"))),
+        };
+        self.requests.borrow_mut().push(request);
+        if self.yield_on_send.get() {
+            YieldOnce(false).await;
+        }
+        answer
+    }
+}
+
+impl Secrets for FakePlatform<'_> {
+    fn secret(&self, binding: &str) -> Option<Secret<String>> {
+        self.secrets.get(binding).map(|s| Secret::new(s.clone()))
+    }
+}
+
+impl RevocationStore for FakePlatform<'_> {
+    async fn record_revocation(&self, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError> {
+        if self.record_fails.get() {
+            return Err(fetch_error("KV put failed"));
+        }
+        self.revocations.borrow_mut().push((revocation.clone(), ttl_seconds));
+        self.stored.borrow_mut().push(revocation.clone());
+        Ok(())
+    }
+
+    async fn list_revocations(&self, cursor: Option<&str>) -> Result<RevocationPage, FetchError> {
+        if self.list_fails.get() {
+            return Err(fetch_error("KV list failed"));
+        }
+        let stored = self.stored.borrow();
+        let start: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0).min(stored.len());
+        let end = (start + 1000).min(stored.len());
+        let cursor = (end < stored.len()).then(|| end.to_string());
+        Ok(RevocationPage { entries: stored[start..end].to_vec(), unreadable: 0, cursor })
+    }
+}
+
+impl Log for FakePlatform<'_> {
+    fn warn(&self, message: &str) {
+        self.logs.borrow_mut().push(message.to_string());
+    }
+}
+
+/// A JSON answer with this status.
+pub fn json_response(status: u16, body: &serde_json::Value) -> Answer {
+    Ok(HttpResponse::new(status, body.to_string().into_bytes()))
+}
+
+/// An answer the platform says is fresh for `fresh_for` seconds (`None`: the IdP said `no-store`).
+pub fn fresh_json(body: &serde_json::Value, fresh_for: Option<u64>) -> Answer {
+    Ok(HttpResponse { status: 200, body: body.to_string().into_bytes(), fresh_for })
+}
+
+pub fn network_error() -> Answer {
+    Err(fetch_error("connection refused"))
+}
