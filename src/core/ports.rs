@@ -1,5 +1,6 @@
-//! The ports: the seam between the sans-IO core and the platform, traits only. Small traits the Workers shell implements with
-//! WebCrypto, `fetch`, `Date.now()` and `crypto.getRandomValues`, and tests implement on the host.
+//! The ports: the seam between the sans-IO core and the platform, traits only. Small traits the Workers shell
+//! implements with WebCrypto, `fetch`, the Cache API, Workers KV, `Date.now()` and `crypto.getRandomValues`,
+//! and the test kit (`testkit/`) implements on the host.
 
 use crate::core::cache::StoredResponse;
 use crate::core::fetch::{FetchError, HttpRequest, HttpResponse, NetworkResponse};
