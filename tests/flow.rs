@@ -2117,7 +2117,13 @@ fn odd_requests_get_clear_errors() {
     assert_eq!(me.header("content-type"), Some("application/json"), "/auth/me errors are JSON");
     assert_eq!(
         w.handle_with(&w.keys, &request(Method::Get, &format!("{SITE}/auth/static/style.css"), "")),
-        Outcome::PassThrough
+        Outcome::ServeAuthStatic {
+            headers: vec![
+                ("content-security-policy", edge_auth::core::flow::LOGIN_PAGE_CSP.to_string()),
+                ("x-content-type-options", "nosniff".to_string()),
+                ("referrer-policy", "no-referrer".to_string()),
+            ]
+        }
     );
     assert!(matches!(
         w.handle_with(&w.keys, &request(Method::Get, &format!("{SITE}/auth/signed-out"), "")),

@@ -141,6 +141,11 @@ pub enum Outcome {
     ServePublicAsset { path: String, status: u16, headers: Vec<(&'static str, String)>, fallback: Response },
     /// Let the original request through to the site (static assets or origin).
     PassThrough,
+    /// Let the original request through to edge-auth's own public files (`/auth/static/*`: the login page's
+    /// script and style, the pages also served at `/auth/login` and as IdP error pages), adding these headers
+    /// to the asset server's answer: the login pages' security headers, so that a page is never framed or
+    /// sniffed at its static URL either.
+    ServeAuthStatic { headers: Vec<(&'static str, String)> },
 }
 
 #[cfg(test)]

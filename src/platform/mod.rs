@@ -133,6 +133,18 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     match outcome {
         Outcome::Respond(response) => to_worker_response(response),
         Outcome::PassThrough => env.assets(ASSETS_BINDING)?.fetch_request(req).await,
+        Outcome::ServeAuthStatic { headers } => {
+            let asset = env.assets(ASSETS_BINDING)?.fetch_request(req).await?;
+            // The asset server's headers are immutable: copy them, then set ours over them.
+            let out = Headers::new();
+            for (name, value) in asset.headers().entries() {
+                out.append(&name, &value)?;
+            }
+            for (name, value) in &headers {
+                out.set(name, value)?;
+            }
+            Ok(asset.with_headers(out))
+        }
         Outcome::ServePublicAsset { path, status, headers, fallback } => {
             let asset_url = format!("{}{}", url.origin().ascii_serialization(), path);
             let mut asset = env.assets(ASSETS_BINDING)?.fetch(asset_url, None).await?;

@@ -39,7 +39,7 @@ pub fn visible(outcome: &Outcome) -> Option<Response> {
         Outcome::ServePublicAsset { status, headers, fallback, .. } => {
             Some(Response { status: *status, headers: headers.clone(), body: fallback.body.clone() })
         }
-        Outcome::PassThrough => None,
+        Outcome::PassThrough | Outcome::ServeAuthStatic { .. } => None,
     }
 }
 
@@ -50,7 +50,7 @@ impl StepReport {
 
     pub fn status(&self) -> Option<u16> {
         match &self.outcome {
-            Some(Outcome::PassThrough) => Some(0),
+            Some(Outcome::PassThrough | Outcome::ServeAuthStatic { .. }) => Some(0),
             Some(o) => visible(o).map(|r| r.status),
             None => None,
         }

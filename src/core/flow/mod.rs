@@ -241,7 +241,7 @@ impl<P: Platform> Flow<'_, P> {
                 return Outcome::Respond(FlowError::NotFound.to_html_response());
             }
             return match req.method {
-                Method::Get | Method::Head => Outcome::PassThrough,
+                Method::Get | Method::Head => Outcome::ServeAuthStatic { headers: public_file_headers() },
                 _ => Outcome::Respond(FlowError::MethodNotAllowed.to_html_response()),
             };
         }
@@ -335,14 +335,23 @@ fn public_page(asset: &str) -> Outcome {
     Outcome::ServePublicAsset {
         path: asset.to_string(),
         status: 200,
-        headers: vec![
-            ("content-security-policy", LOGIN_PAGE_CSP.to_string()),
-            ("x-content-type-options", "nosniff".to_string()),
-            ("referrer-policy", "no-referrer".to_string()),
-            ("cache-control", "no-store".to_string()),
-        ],
+        headers: {
+            let mut headers = public_file_headers();
+            headers.push(("cache-control", "no-store".to_string()));
+            headers
+        },
         fallback,
     }
+}
+
+/// The security headers of edge-auth's own public files and pages: the login pages' CSP (never framed, script
+/// and style from this site only), no sniffing, no referrer.
+fn public_file_headers() -> Vec<(&'static str, String)> {
+    vec![
+        ("content-security-policy", LOGIN_PAGE_CSP.to_string()),
+        ("x-content-type-options", "nosniff".to_string()),
+        ("referrer-policy", "no-referrer".to_string()),
+    ]
 }
 
 fn method_name(m: Method) -> &'static str {

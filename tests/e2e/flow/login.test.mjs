@@ -118,6 +118,10 @@ describe('the pages edge-auth serves cannot be framed (clickjacking)', () => {
     ['an error page (invalid_email)', '/auth/login?email=not-an-address', 400],
     ['an error page (unknown_domain)', '/auth/login?email=x%40nowhere.example', 403],
     ['an error page (login_expired)', '/auth/callback?code=x&state=y', 400],
+    // The same pages at their static URLs (the asset server answers; the worker adds the headers).
+    ['the login page at its static URL', '/auth/static/login', 200],
+    ['the signed-out page at its static URL', '/auth/static/signed-out', 200],
+    ['an IdP error page at its static URL', '/auth/static/errors/access-denied', 200],
   ];
   for (const [label, target, status] of pages) {
     test(`${label}: Content-Security-Policy frame-ancestors 'none'`, async () => {

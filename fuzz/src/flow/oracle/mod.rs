@@ -75,6 +75,14 @@ impl Oracle<'_> {
                     url.path()
                 );
             }
+            Outcome::ServeAuthStatic { headers } => {
+                assert!(url.path().starts_with("/auth/static/"), "oracle: auth static answer for {}", url.path());
+                let csp = headers.iter().find(|(n, _)| *n == "content-security-policy").map(|(_, v)| v.as_str());
+                assert!(
+                    csp.is_some_and(|v| v.contains("frame-ancestors 'none'")),
+                    "oracle: an /auth/static/ file that could be framed"
+                );
+            }
             Outcome::ServePublicAsset { path, status, headers, fallback } => {
                 assert!(path.starts_with("/auth/static/"), "oracle: public asset outside /auth/static/: {path}");
                 if path.starts_with("/auth/static/errors/") {
