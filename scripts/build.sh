@@ -10,6 +10,12 @@ worker-build --release "$@"
 # Our entry (src/js/entry.mjs) in front of worker-build's module: see the comment in that file.
 mv build/index.js build/edge_auth_worker.mjs
 cp src/js/entry.mjs build/index.js
+# The single-use store's Durable Object class (exported by the entry), minified when esbuild is there.
+if [[ -n "${ESBUILD_BIN:-}" ]]; then
+  "$ESBUILD_BIN" src/js/replay_guard.mjs --minify --format=esm --log-level=warning --outfile=build/replay_guard.mjs
+else
+  cp src/js/replay_guard.mjs build/replay_guard.mjs
+fi
 # worker-build's own wasm-opt pass keeps the name section; shrink for deployment (-Oz, no debug names).
 if [[ "${EDGE_AUTH_NO_OPT:-0}" != 1 ]]; then
   "$WASM_OPT_BIN" build/index_bg.wasm -Oz --strip-debug --strip-producers \

@@ -6,7 +6,10 @@ use std::collections::HashMap;
 
 use edge_auth::core::fetch::{FetchError, HttpRequest, HttpResponse};
 use edge_auth::core::oidc::jwks::{Alg, Jwk};
-use edge_auth::core::ports::{Clock, CryptoError, HttpClient, Log, RevocationStore, Rng, Secrets, SignatureVerifier};
+use edge_auth::core::ports::{
+    Clock, CryptoError, HttpClient, Log, ReplayGuard, RevocationStore, Rng, Secrets, SignatureVerifier,
+};
+use edge_auth::core::replay::{Claim, ReplayStoreError};
 use edge_auth::core::secret::Secret;
 use edge_auth::core::session::revocation::{Revocation, RevocationPage};
 
@@ -68,6 +71,13 @@ pub struct FakePlatform<'a> {
     /// The location's cache (the Workers Cache API): copies by URL that answer requests the core lets read a
     /// shared cache, without reaching the IdP (not counted in `requests`).
     pub location_cache: RefCell<HashMap<String, HttpResponse>>,
+    /// The network-wide single-use store (the worker's Durable Object): `(scope, key)` → until. Shared by every
+    /// flow (isolate) that uses this platform.
+    pub claims: RefCell<HashMap<(String, String), u64>>,
+    /// Every claim asked, in order: `(scope, key, until)`.
+    pub claim_calls: RefCell<Vec<(String, String, u64)>>,
+    /// Whether the single-use store is unreachable.
+    pub claims_fail: Cell<bool>,
 }
 
 impl<'a> FakePlatform<'a> {
@@ -91,6 +101,9 @@ impl<'a> FakePlatform<'a> {
             list_fails: Cell::new(false),
             record_fails: Cell::new(false),
             location_cache: RefCell::default(),
+            claims: RefCell::default(),
+            claim_calls: RefCell::default(),
+            claims_fail: Cell::new(false),
         }
     }
 
@@ -236,6 +249,26 @@ impl RevocationStore for FakePlatform<'_> {
         let end = (start + 1000).min(stored.len());
         let cursor = (end < stored.len()).then(|| end.to_string());
         Ok(RevocationPage { entries: stored[start..end].to_vec(), unreadable: 0, cursor })
+    }
+}
+
+/// The Durable Object's rule: the first claim of a key wins; a key is forgotten after its `until`.
+impl ReplayGuard for FakePlatform<'_> {
+    async fn claim(&self, scope: &str, id: &str, until: u64) -> Result<Claim, ReplayStoreError> {
+        self.claim_calls.borrow_mut().push((scope.to_string(), id.to_string(), until));
+        if self.claims_fail.get() {
+            return Err(ReplayStoreError("the Durable Object did not answer".into()));
+        }
+        let now = self.now.get();
+        let mut claims = self.claims.borrow_mut();
+        claims.retain(|_, u| *u > now);
+        match claims.entry((scope.to_string(), id.to_string())) {
+            std::collections::hash_map::Entry::Occupied(_) => Ok(Claim::Seen),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(until);
+                Ok(Claim::First)
+            }
+        }
     }
 }
 

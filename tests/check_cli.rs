@@ -290,10 +290,13 @@ fn warnings_do_not_fail_the_check() {
     assert!(out.contains("warning: connector \"acme\", field `jwks_uri`: no key for ES256"), "{out}");
 }
 
+/// The single-use store's binding and migration, as wrangler.toml declares them.
+const REPLAY_GUARD: &str = "\n[[durable_objects.bindings]]\nname = \"REPLAY_GUARD\"\nclass_name = \"ReplayGuard\"\n\n[[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"ReplayGuard\"]\n";
+
 #[test]
 fn wrangler_toml_vars_as_string_or_table() {
     let as_string = "name = \"x\"\n[vars]\nAUTH_CONFIG = '''\n{\"connectors\":[{\"id\":\"acme\",\"kind\":\"oidc\",\"issuer\":\"https://idp.acme.example\",\"client_id\":\"edge\",\"client_secret_binding\":\"ACME_SECRET\",\"domains\":[\"acme.example\"]}]}\n'''\n";
-    let path = temp_file("wrangler.toml", as_string);
+    let path = temp_file("wrangler.toml", &format!("{as_string}{REPLAY_GUARD}"));
     let (code, out) = check(&["--wrangler", path.to_str().unwrap(), "--offline"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("[vars] AUTH_CONFIG"), "{out}");
@@ -310,6 +313,12 @@ issuer = "https://idp.acme.example"
 client_id = "edge"
 client_secret_binding = "ACME_SECRET"
 domains = ["acme.example"]
+[[env.production.durable_objects.bindings]]
+name = "REPLAY_GUARD"
+class_name = "ReplayGuard"
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["ReplayGuard"]
 "#;
     let path = temp_file("wrangler.toml", as_table);
     let (code, out) = check(&["--wrangler", path.to_str().unwrap(), "--env", "production", "--offline"]);
@@ -326,15 +335,51 @@ fn single_page_application_assets_with_file_rules_are_a_warning() {
     let config = r#"[vars]
 AUTH_CONFIG = '{"connectors":[{"id":"acme","kind":"oidc","issuer":"https://idp.acme.example","client_id":"edge","client_secret_binding":"ACME_SECRET","domains":["acme.example"]}],"policies":[{"path":"/index.html","emails":["boss@acme.example"]}]}'
 "#;
-    let spa =
-        temp_file("wrangler.toml", &format!("{config}[assets]\nnot_found_handling = \"single-page-application\"\n"));
+    let spa = temp_file(
+        "wrangler.toml",
+        &format!("{config}{REPLAY_GUARD}[assets]\nnot_found_handling = \"single-page-application\"\n"),
+    );
     let (code, out) = check(&["--wrangler", spa.to_str().unwrap(), "--offline"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("warning: field `policies`") && out.contains("single-page-application"), "{out}");
-    let plain = temp_file("wrangler.toml", &format!("{config}[assets]\nnot_found_handling = \"404-page\"\n"));
+    let plain =
+        temp_file("wrangler.toml", &format!("{config}{REPLAY_GUARD}[assets]\nnot_found_handling = \"404-page\"\n"));
     let (code, out) = check(&["--wrangler", plain.to_str().unwrap(), "--offline"]);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("single-page-application"), "{out}");
+}
+
+#[test]
+fn wrangler_toml_without_the_replay_guard_is_a_configuration_error() {
+    let config = "[vars]\nAUTH_CONFIG = '{\"connectors\":[{\"id\":\"acme\",\"kind\":\"oidc\",\"issuer\":\"https://idp.acme.example\",\"client_id\":\"edge\",\"client_secret_binding\":\"ACME_SECRET\",\"domains\":[\"acme.example\"]}]}'\n";
+    let good = temp_file("wrangler.toml", &format!("{config}{REPLAY_GUARD}"));
+    let (code, out) = check(&["--wrangler", good.to_str().unwrap(), "--offline"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("replay:   REPLAY_GUARD → Durable Object ReplayGuard (SQLite)"), "{out}");
+    for (toml, why) in [
+        (config.to_string(), "no Durable Object binding REPLAY_GUARD"),
+        (
+            format!("{config}{}", REPLAY_GUARD.replace("\"ReplayGuard\"\n\n", "\"Other\"\n\n")),
+            "must name class_name = \"ReplayGuard\"",
+        ),
+        (format!("{config}{}", REPLAY_GUARD.replace("new_sqlite_classes", "new_classes")), "needs SQLite storage"),
+        (
+            format!("{config}{}", REPLAY_GUARD.replace("new_sqlite_classes = [\"ReplayGuard\"]", "")),
+            "no [[migrations]] entry creates ReplayGuard",
+        ),
+    ] {
+        let path = temp_file("wrangler.toml", &toml);
+        let (code, out) = check(&["--wrangler", path.to_str().unwrap(), "--offline"]);
+        assert_eq!(code, 1, "{why}: {out}");
+        assert!(
+            out.contains(why) && out.contains("every sign-in would be refused (503 replay_store_unavailable)"),
+            "{why}: {out}"
+        );
+    }
+    // The repository's own wrangler.toml declares both.
+    let ours = concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml");
+    let (_, out) = check(&["--wrangler", ours, "--offline"]);
+    assert!(out.contains("replay:   REPLAY_GUARD → Durable Object ReplayGuard (SQLite)"), "{out}");
 }
 
 #[test]

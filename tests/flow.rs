@@ -2907,3 +2907,103 @@ fn entra_odd_domain_answers_name_no_owner() {
         assert!(r.status >= 400, "{tid}: {}", r.status);
     }
 }
+
+// ---- single use across isolates (issue 13): the network-wide store behind the ReplayGuard port ----------
+
+impl World {
+    /// `GET {url}` handled by another isolate: its own memory (`providers`), the same network-wide stores.
+    fn get_in(&self, isolate: &IsolateCache, url: &str, cookie: &str) -> Response {
+        let flow = Flow { config: &self.config, keys: &self.keys, platform: &self.p, providers: isolate };
+        respond(pollster::block_on(flow.handle(&request(Method::Get, url, cookie))))
+    }
+
+    fn callback_in(&self, isolate: &IsolateCache, login: &Login) -> Response {
+        let url = url_with(&format!("{}/auth/callback", login.site), &[("code", CODE), ("state", login.state())]);
+        self.get_in(isolate, &url, &login.cookie())
+    }
+}
+
+#[test]
+fn a_callback_replayed_on_another_isolate_is_refused_before_the_token_request() {
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    assert_signed_in(&w.finish_with_key(&login, Key::Es), "/docs");
+    // The transaction was claimed once, in the login scope, under a hash of its state, until the cookie expires.
+    let calls = w.p.claim_calls.borrow().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let (scope, key, until) = &calls[0];
+    assert_eq!(scope, "login");
+    assert_eq!(key.len(), 43);
+    assert!(!key.contains(login.state()), "the state itself is not stored");
+    assert!(*until > T0 && *until <= T0 + 600, "until {until}");
+
+    // Another isolate: it never saw this transaction, the store did.
+    let other = IsolateCache::default();
+    let again = w.callback_in(&other, &login);
+    assert_callback_refused(&again, 400, "login_expired");
+    assert_eq!(w.token_requests(ISSUER).len(), 1, "the replay did not reach the IdP");
+    assert!(
+        w.p.logs()
+            .iter()
+            .any(|l| l.contains("GET /auth/callback: login_expired (the login transaction was already used")),
+        "{:?}",
+        w.p.logs()
+    );
+    // A replay on the first isolate is refused by its own memory, without asking the store.
+    let again = w.callback(&login, &[("code", CODE), ("state", login.state())], &login.cookie());
+    assert_callback_refused(&again, 400, "login_expired");
+    assert_eq!(w.p.claim_calls.borrow().len(), 2, "the per-isolate memory is the first check");
+    assert_eq!(w.token_requests(ISSUER).len(), 1);
+
+    // A different transaction still signs in, on either isolate.
+    let login = w.login("alice@acme.example");
+    let token = w.acme.sign(Key::Es, &w.claims(&login));
+    w.serve_token(&login, &token);
+    assert_signed_in(&w.callback_in(&other, &login), "/docs");
+    assert_eq!(w.token_requests(ISSUER).len(), 2);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn a_refused_transaction_check_claims_nothing() {
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    // A wrong state is refused before the store is asked: a forged callback cannot burn the real one.
+    let r = w.get_in(
+        &IsolateCache::default(),
+        &url_with(&format!("{SITE}/auth/callback"), &[("code", CODE), ("state", "forged")]),
+        &login.cookie(),
+    );
+    assert_callback_refused(&r, 400, "state_mismatch");
+    assert!(w.p.claim_calls.borrow().is_empty());
+    assert_signed_in(&w.finish_with_key(&login, Key::Es), "/docs");
+}
+
+#[test]
+fn an_unreachable_single_use_store_fails_closed_and_sessions_keep_working() {
+    let w = World::new();
+    let session = session_cookie_header(&w.sign_in());
+    w.p.claims_fail.set(true);
+    let login = w.login("alice@acme.example");
+    let r = w.finish_with_key(&login, Key::Es);
+    assert_callback_refused(&r, 503, "replay_store_unavailable");
+    assert_eq!(w.token_requests(ISSUER).len(), 1, "the code was not sent to the IdP");
+    assert!(r.body.contains("used only once"), "{}", describe(&r));
+    assert!(
+        w.p.logs().iter().any(|l| l.contains(
+            "GET /auth/callback: replay_store_unavailable (the single-use store could not be reached: the Durable Object did not answer)"
+        )),
+        "{:?}",
+        w.p.logs()
+    );
+    // Existing sessions never ask the store.
+    let calls = w.p.claim_calls.borrow().len();
+    assert_eq!(w.get(&format!("{SITE}/auth/me"), &session).status, 200);
+    let request = GateRequest { path: "/docs", cookie_header: &session, transport: Transport::Https, now: w.now() };
+    assert!(matches!(gate(&w.config, &w.keys, &w.providers, &w.p, request), Gate::Allowed { .. }));
+    assert_eq!(w.p.claim_calls.borrow().len(), calls);
+    // The store back: a new sign-in goes through.
+    w.p.claims_fail.set(false);
+    w.sign_in();
+    w.assert_logs_clean();
+}

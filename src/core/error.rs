@@ -61,6 +61,9 @@ pub enum FlowError {
     PayloadTooLarge { limit: usize },
     #[error("request path refused: {0}")]
     BadPath(&'static str),
+    /// The single-use store (the `ReplayGuard` Durable Object) did not answer: the sign-in fails closed.
+    #[error("the single-use store could not be reached: {0}")]
+    ReplayStoreUnavailable(String),
 }
 
 struct Public {
@@ -150,6 +153,8 @@ impl FlowError {
                 "This request carried more data than a sign-in ever needs, so it was refused. Please start again.", "Sign in again", LOGIN),
             FlowError::BadPath(_) => p(400, "bad_path", "This address cannot be served",
                 "The address contains characters that are not allowed in a path here (for example an encoded control character or a malformed %-escape). Check the link you followed.", "Go to the home page", "/"),
+            FlowError::ReplayStoreUnavailable(_) => p(503, "replay_store_unavailable", "Sign-in is temporarily unavailable",
+                "This site could not make sure that this sign-in is used only once, so it was refused for your safety. Please start again in a minute.", "Sign in again", LOGIN),
         }
     }
 

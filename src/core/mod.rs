@@ -20,6 +20,7 @@ pub mod oidc;
 pub mod path;
 pub mod policy;
 pub mod ports;
+pub mod replay;
 pub mod routing;
 pub mod secret;
 pub mod session;

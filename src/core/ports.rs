@@ -5,6 +5,7 @@
 use crate::core::cache::StoredResponse;
 use crate::core::fetch::{FetchError, HttpRequest, HttpResponse, NetworkResponse};
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
+use crate::core::replay::{Claim, ReplayStoreError};
 use crate::core::secret::Secret;
 use crate::core::session::revocation::{Revocation, RevocationPage};
 
@@ -112,11 +113,22 @@ pub trait RevocationStore {
     async fn list_revocations(&self, cursor: Option<&str>) -> Result<RevocationPage, FetchError>;
 }
 
+/// The network-wide single-use store (a Durable Object in the worker, see [`crate::core::replay`]): claim `id`
+/// in `scope` until `until` (seconds since the epoch). Atomic: of two claims of one id, from any isolates, one
+/// is [`Claim::First`]. Never called on the hot path.
+#[allow(async_fn_in_trait)]
+pub trait ReplayGuard {
+    async fn claim(&self, scope: &str, id: &str, until: u64) -> Result<Claim, ReplayStoreError>;
+}
+
 /// Operator log (never shown to visitors). Implementations must not be given secrets or tokens.
 pub trait Log {
     fn warn(&self, message: &str);
 }
 
 /// Everything the flow needs from the platform.
-pub trait Platform: Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log + RevocationStore {}
-impl<T: Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log + RevocationStore> Platform for T {}
+pub trait Platform:
+    Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log + RevocationStore + ReplayGuard
+{
+}
+impl<T: Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log + RevocationStore + ReplayGuard> Platform for T {}

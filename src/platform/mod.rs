@@ -5,6 +5,7 @@ mod bindings;
 mod body;
 mod fetch;
 mod origin;
+mod replay;
 mod revocations;
 mod state;
 pub mod webcrypto;

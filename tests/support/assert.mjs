@@ -30,6 +30,7 @@ export const STATUS_OF_CODE = {
   method_not_allowed: 405,
   payload_too_large: 413,
   bad_path: 400,
+  replay_store_unavailable: 503,
 };
 
 /**

@@ -122,6 +122,11 @@ function installSignalHandlers() {
  * @param {boolean} [opts.kv=true]      bind the revocation store (KV namespace REVOCATIONS), as wrangler.toml does
  * @param {string} [opts.kvPersist]     directory to persist KV in (another worker started with the same
  *        directory sees the same revocations); default: in memory, private to this worker
+ * @param {boolean} [opts.replayGuard=true] bind the single-use store (Durable Object class ReplayGuard, binding
+ *        REPLAY_GUARD, SQLite storage), as wrangler.toml does
+ * @param {number} [opts.isolates=1]    more than 1: that many copies of the worker in the same workerd, each its own
+ *        isolate (its own memory), all bound to the same Durable Objects (like isolates of one deployment); the
+ *        first listens on `port`, the others on ports of their own (handle.isolates[i].url)
  * @param {object} [opts.miniflare]     extra Miniflare options (shallow-merged last)
  * @returns {Promise<{url: string, origin: string, port: number, mf: import('miniflare').Miniflare,
  *           logs: WorkerLog, dispose(): Promise<void>}>}  url/origin: "http://127.0.0.1:PORT" (no trailing slash;
@@ -137,6 +142,8 @@ export async function startWorker({
   assetsDir = ASSETS_DIR,
   kv = true,
   kvPersist,
+  replayGuard = true,
+  isolates = 1,
   miniflare = {},
 } = {}) {
   if (!existsSync(scriptPath)) {
@@ -170,13 +177,14 @@ export async function startWorker({
     log: verbose ? new Log(LogLevel.DEBUG) : new Log(LogLevel.WARN),
     ...(kv ? { kvNamespaces: ['REVOCATIONS'] } : {}),
     ...(kv && kvPersist ? { kvPersist } : {}),
+    ...(replayGuard ? { durableObjects: { REPLAY_GUARD: { className: 'ReplayGuard', useSQLite: true } } } : {}),
     handleStructuredLogs: (entry) => {
       logs.push(entry);
       if (verbose) console.error(`[worker ${entry.level}] ${entry.message}`);
     },
     ...miniflare,
   };
-  const mf = new Miniflare(opts);
+  const mf = new Miniflare(isolates > 1 ? sameDeployment(opts, isolates, replayGuard) : opts);
   let ready;
   try {
     ready = await mf.ready;
@@ -185,12 +193,16 @@ export async function startWorker({
     throw err;
   }
   const origin = new URL(ready).origin;
+  const others = [];
+  for (let i = 1; i < isolates; i++) others.push({ url: (await mf.unsafeGetDirectURL(`edge-auth-${i + 1}`)).origin });
   let disposed = false;
   const handle = {
     url: origin,
     origin,
     port: Number(new URL(ready).port),
     mf,
+    /** Every copy of the worker (the first is this one): `{ url }` each. */
+    isolates: [{ url: origin }, ...others],
     /** console.warn/error lines of the worker (unless opts.miniflare.handleStructuredLogs took them) */
     logs,
     async dispose() {
@@ -203,6 +215,26 @@ export async function startWorker({
   liveWorkers.add(handle);
   installSignalHandlers();
   return handle;
+}
+
+// Options of one worker in Miniflare's `workers` list; everything else is shared by the workerd process.
+const PER_WORKER = new Set(['modules', 'scriptPath', 'modulesRoot', 'modulesRules', 'compatibilityDate', 'bindings', 'assets', 'kvNamespaces', 'durableObjects']);
+
+/** Miniflare options for `count` copies of one worker (one isolate each) sharing the first one's Durable Objects. */
+function sameDeployment(opts, count, replayGuard) {
+  const shared = {};
+  const worker = {};
+  for (const [k, v] of Object.entries(opts)) (PER_WORKER.has(k) ? worker : shared)[k] = v;
+  const workers = [{ ...worker, name: 'edge-auth' }];
+  for (let i = 1; i < count; i++) {
+    workers.push({
+      ...worker,
+      name: `edge-auth-${i + 1}`,
+      durableObjects: replayGuard ? { REPLAY_GUARD: { className: 'ReplayGuard', scriptName: 'edge-auth', useSQLite: true } } : {},
+      unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
+    });
+  }
+  return { ...shared, workers };
 }
 
 // ------------------------------------------------------------------------------------------------------------

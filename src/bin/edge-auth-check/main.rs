@@ -18,6 +18,7 @@
 //!
 //! - [`options`]: the command line;
 //! - [`inputs`]: `AUTH_CONFIG` (a file, stdin or wrangler.toml), the secrets file, wrangler.toml's asset handling;
+//! - [`bindings`]: wrangler.toml's Durable Object binding of the single-use store;
 //! - [`settings`]: session, origin mode and path policies;
 //! - [`secrets`]: the secrets the worker needs, as the worker checks them;
 //! - [`fetcher`]: blocking HTTP with the worker's limits;
@@ -25,6 +26,7 @@
 //! - [`keys`]: each key of a key set, used or skipped and why;
 //! - [`report`]: what is printed, errors and warnings, the exit status.
 
+mod bindings;
 mod connector;
 mod fetcher;
 mod inputs;
@@ -100,6 +102,7 @@ fn run(options: &Options) -> u8 {
     };
     report_settings(&mut report, &config);
     check_asset_handling(&mut report, options, &config);
+    bindings::check_replay_guard(&mut report, options);
     let secrets = match &options.secrets {
         None => None,
         Some(path) => match read_secrets_file(path) {

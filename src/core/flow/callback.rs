@@ -1,6 +1,7 @@
 //! `GET|POST /auth/callback`: the authorization response, in the steps of the protocol:
 //!
-//! 1. the login transaction: this browser's, unexpired, unused, same `state`, answered the way it asked;
+//! 1. the login transaction: this browser's, unexpired, unused (in this isolate, then on the whole network:
+//!    [`Flow::claim_once`]), same `state`, answered the way it asked;
 //! 2. the authorization response: the IdP's `iss` (RFC 9207), `error`, the code;
 //! 3. the code for tokens ([`Flow::exchange_code`]; Facebook: its token endpoint);
 //! 4. the ID token, verified for its connector ([`crate::core::oidc::verifier::IdTokenVerifier`], with the IdP's
@@ -23,6 +24,7 @@ use crate::core::oidc::userinfo::{parse_userinfo, userinfo_request};
 use crate::core::oidc::verifier::IdTokenVerifier;
 use crate::core::policy::relevant_groups;
 use crate::core::ports::Platform;
+use crate::core::replay::LOGIN_SCOPE;
 use crate::core::routing::parse_email;
 use crate::core::secret::{constant_time_eq, Secret};
 use crate::core::session::cookies::{delete_cookie, set_cookie, CookieKind, SameSite, Transport};
@@ -76,6 +78,9 @@ impl<P: Platform> Flow<'_, P> {
         if req.method != expected_method {
             return Err(fail(FlowError::InvalidCallback));
         }
+        // Once on the whole network, before the code goes anywhere: the per-isolate memory above is only the
+        // free first check (another isolate would accept the same cookie).
+        self.claim_once(LOGIN_SCOPE, &tx.state, tx.expires_at).await.map_err(fail)?;
 
         // 2-5. The authorization response, the code for tokens, who signed in.
         let identity = match &connector.protocol {

@@ -15,6 +15,7 @@ mod login;
 mod logout;
 mod metadata;
 mod single_flight;
+mod single_use;
 mod spent;
 
 pub use document_cache::{freshness, Freshness};

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { assertLogged, assertNoSessionSet, assertRefusal, me } from '../../support/assert.mjs';
-import { Browserless, SESSION_COOKIE, startWorker, TX_COOKIE } from '../../support/harness.mjs';
+import { Browserless, SESSION_COOKIE, TX_COOKIE } from '../../support/harness.mjs';
 import { OMIT } from '../../support/fake-idp/index.mjs';
 import { expectAccepted, expectRefused, loginThrough, startHostileStack } from '../../support/stacks.mjs';
 
@@ -22,6 +22,8 @@ before(async () => {
       // response_mode=form_post (the provider posts the response back), RFC 9207 advertised
       { id: 'formpost', op: { issParameter: true }, connector: { response_mode: 'form_post' } },
     ],
+    // two isolates of one deployment (their own memory, the same Durable Objects): the cross-isolate replay
+    worker: { isolates: 2 },
   });
   origin = stack.origin;
 }, { timeout: 60_000 });
@@ -137,49 +139,45 @@ describe('replay', () => {
     },
   );
 
-  /** The replay sent to another isolate: a second worker with the same configuration and SESSION_KEYS. */
+  /**
+   * The replay sent to another isolate: the second copy of the worker in the stack (its own memory, the same
+   * Durable Objects, configuration and SESSION_KEYS), with the transaction cookie of a completed login.
+   */
   async function replayOnAnotherIsolate(connector) {
-    const other = await startWorker({ config: stack.config, secrets: stack.secrets, sessionKeys: stack.sessionKeys });
-    try {
-      const op = stack.ops[connector];
-      const { b, callbackUrl, tx } = await upToCallback(connector);
-      const code = new URL(callbackUrl).searchParams.get('code');
-      const first = await b.navigate(callbackUrl);
-      assert.equal(first.status, 302, first.describe());
-      const replayUrl = new URL(callbackUrl);
-      replayUrl.host = new URL(other.url).host;
-      const replayer = new Browserless();
-      replayer.setCookie(TX_COOKIE, tx, { url: other.url });
-      const again = await replayer.navigate(replayUrl.href);
-      const redemptions = op.tokenRequests.filter((t) => t.code === code);
-      const detail = `\n${again.describe()}\nredemptions: ${JSON.stringify(redemptions.map((t) => t.outcome))}`;
-      assertNoSessionSet(again);
-      assert.equal(replayer.getCookie(SESSION_COOKIE, other.url), undefined, `no session on the other isolate${detail}`);
-      await me(replayer, other.url, 401);
-      return { again, redemptions, detail };
-    } finally {
-      await other.dispose();
-    }
+    const other = stack.worker.isolates[1];
+    assert.ok(other && other.url !== origin, 'the stack runs a second isolate');
+    const op = stack.ops[connector];
+    const { b, callbackUrl, tx } = await upToCallback(connector);
+    const code = new URL(callbackUrl).searchParams.get('code');
+    const first = await b.navigate(callbackUrl);
+    assert.equal(first.status, 302, first.describe());
+    await me(b, origin, 200);
+    const tokenRequests = op.count('/token');
+    const replayUrl = new URL(callbackUrl);
+    replayUrl.host = new URL(other.url).host;
+    const replayer = new Browserless();
+    replayer.setCookie(TX_COOKIE, tx, { url: other.url });
+    const mark = stack.logs.mark();
+    const again = await replayer.navigate(replayUrl.href);
+    const redemptions = op.tokenRequests.filter((t) => t.code === code);
+    const detail = `\n${again.describe()}\nredemptions: ${JSON.stringify(redemptions.map((t) => t.outcome))}`;
+    assertNoSessionSet(again);
+    assert.equal(replayer.getCookie(SESSION_COOKIE, other.url), undefined, `no session on the other isolate${detail}`);
+    await me(replayer, other.url, 401);
+    return { again, redemptions, detail, tokenRequests, op, mark };
   }
 
-  test('the same callback replayed on another isolate, provider enforces single-use codes -> the provider refuses the code: 502 token_exchange_failed, no session', async () => {
-    const { again, redemptions, detail } = await replayOnAnotherIsolate('replay');
-    assertRefusal(again, { status: 502, code: 'token_exchange_failed' });
-    assert.equal(redemptions.length, 2, detail);
-    assert.match(redemptions[1].outcome, /code already redeemed/, detail);
-  });
-
-  test(
-    'the same callback replayed on another isolate, provider redeems codes twice -> must not create a session',
-    // The one known gap of the suite, kept visible as its only `todo` (issue 13): the spent-state guard is per
-    // isolate, so another isolate accepts the replay while the transaction cookie lives (10 min). The body
-    // asserts what the fix must give; it runs (and fails) on every run, reported as todo.
-    { todo: 'issue 13: the spent-state guard is per isolate; another isolate accepts the replay while the transaction cookie lives (10 min)' },
-    async () => {
-      const { again } = await replayOnAnotherIsolate('lenient');
+  // Issue 13: the per-isolate spent memory alone let another isolate accept the replay while the transaction
+  // cookie lived (10 min); the login transaction is now claimed in the ReplayGuard Durable Object first.
+  for (const [connector, kind] of [['replay', 'enforces single-use codes'], ['lenient', 'redeems codes twice']]) {
+    test(`the same callback replayed on another isolate (provider ${kind}) -> 400 login_expired before any request reaches the IdP`, async () => {
+      const { again, redemptions, detail, tokenRequests, op, mark } = await replayOnAnotherIsolate(connector);
       assertRefusal(again, { status: 400, code: 'login_expired' });
-    },
-  );
+      assert.equal(op.count('/token'), tokenRequests, `the IdP saw no second token request${detail}`);
+      assert.equal(redemptions.length, 1, `the code was redeemed once${detail}`);
+      await assertLogged(stack.logs, mark, /GET \/auth\/callback: login_expired \(the login transaction was already used/);
+    });
+  }
 
   test('the callback replayed without its transaction cookie (what a browser sends after the first) -> 400 login_expired', async () => {
     const { b, callbackUrl } = await upToCallback('replay');
