@@ -3,20 +3,23 @@
 // and the SQL call is synchronous). The worker spreads ids over 16 objects by a hash (core::replay::shard_name)
 // and calls `claim` over RPC (src/platform/replay.rs); it fails closed when the object cannot answer.
 //
-// Bounded: expired rows are deleted by the object's alarm (and at once when the object is full); beyond MAX_ROWS
+// Bounded: expired rows are deleted by the object's alarm (and at once when the object is full); beyond maxRows
 // unexpired claims a claim is refused with an error (the sign-in fails closed) rather than the table growing
 // without bound. Written in JS, not Rust: the class is a few SQL statements, and a workers-rs class would add
 // its fetch/alarm glue to the wasm every request loads.
 import { DurableObject } from "cloudflare:workers";
 
-// Unexpired claims one object keeps (16 objects: 1.6 million claims within a transaction's 10 minutes).
-const MAX_ROWS = 100_000;
-// The longest a claim may last (seconds): a login transaction lasts 10 minutes.
-const MAX_TTL = 86_400;
-// A row outlives its `until` by this much (seconds), for clocks that differ between isolates.
-const GRACE = 60;
-// The alarm runs at most this often (milliseconds).
-const PURGE_EVERY_MS = 60_000;
+// The object's limits (exported so that a test can lower them: tests/support/replay-guard-probe.mjs).
+export const limits = {
+  // Unexpired claims one object keeps (16 objects: 1.6 million claims within a transaction's 10 minutes).
+  maxRows: 100_000,
+  // The longest a claim may last (seconds): a login transaction lasts 10 minutes.
+  maxTtl: 86_400,
+  // A row outlives its `until` by this much (seconds), for clocks that differ between isolates.
+  grace: 60,
+  // The alarm runs at most this often (milliseconds).
+  purgeEveryMs: 60_000,
+};
 const SCOPE = /^[a-z_]{1,32}$/;
 const ID = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -38,7 +41,7 @@ export class ReplayGuard extends DurableObject {
   }
 
   purge(now) {
-    this.sql.exec("DELETE FROM claims WHERE until + ? <= ?", GRACE, now);
+    this.sql.exec("DELETE FROM claims WHERE until + ? <= ?", limits.grace, now);
     this.rows = this.count();
   }
 
@@ -48,12 +51,14 @@ export class ReplayGuard extends DurableObject {
       throw new Error("ReplayGuard: malformed scope or id");
     }
     const now = Math.floor(Date.now() / 1000);
-    if (!Number.isSafeInteger(until) || until > now + MAX_TTL) {
-      throw new Error(`ReplayGuard: until must be a time within ${MAX_TTL} s`);
+    if (!Number.isSafeInteger(until) || until > now + limits.maxTtl) {
+      throw new Error(`ReplayGuard: until must be a time within ${limits.maxTtl} s`);
     }
-    if (this.rows >= MAX_ROWS) {
+    if (this.rows >= limits.maxRows) {
       this.purge(now);
-      if (this.rows >= MAX_ROWS) {
+      if (this.rows >= limits.maxRows) {
+        // Full: a replay is still told apart (it is "seen"), anything new is refused.
+        if (this.sql.exec("SELECT 1 FROM claims WHERE scope = ? AND id = ?", scope, id).toArray().length) return "seen";
         throw new Error(`ReplayGuard: full (${this.rows} unexpired claims in this object): claim refused`);
       }
     }
@@ -68,7 +73,7 @@ export class ReplayGuard extends DurableObject {
     // The deletion of what expires: one alarm at a time, no earlier than the minute.
     if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
     if (this.alarmAt === null) {
-      this.alarmAt = Math.max((until + GRACE) * 1000, Date.now() + PURGE_EVERY_MS);
+      this.alarmAt = Math.max((until + limits.grace) * 1000, Date.now() + limits.purgeEveryMs);
       await this.ctx.storage.setAlarm(this.alarmAt);
     }
     return "first";
@@ -78,7 +83,7 @@ export class ReplayGuard extends DurableObject {
     const now = Math.floor(Date.now() / 1000);
     this.purge(now);
     const next = this.sql.exec("SELECT MIN(until) AS m FROM claims").one().m;
-    this.alarmAt = next === null ? null : Math.max((next + GRACE) * 1000, Date.now() + PURGE_EVERY_MS);
+    this.alarmAt = next === null ? null : Math.max((next + limits.grace) * 1000, Date.now() + limits.purgeEveryMs);
     if (this.alarmAt !== null) await this.ctx.storage.setAlarm(this.alarmAt);
   }
 }

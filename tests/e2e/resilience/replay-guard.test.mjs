@@ -71,3 +71,70 @@ describe('the single-use store cannot answer: sign-ins fail closed, sessions kee
     }
   });
 });
+
+describe('the ReplayGuard object itself (lowered limits: 5 rows, no grace, alarm every 200 ms)', () => {
+  let probe;
+  before(async () => {
+    probe = await startWorker({
+      config: stack.config,
+      scriptPath: path.join(ROOT, 'tests', 'support', 'replay-guard-probe.mjs'),
+      miniflare: { modulesRoot: ROOT, modulesRules: [{ type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }], assets: undefined },
+    });
+  }, { timeout: 30_000 });
+  after(async () => {
+    await probe?.dispose();
+  });
+  const now = () => Math.floor(Date.now() / 1000);
+  async function claim(id, until, { scope = 'login', object = 'replay-0' } = {}) {
+    const q = new URLSearchParams({ scope, id, until: String(until), object });
+    const r = await fetch(`${probe.url}/claim?${q}`);
+    return { status: r.status, text: await r.text() };
+  }
+  const rows = async (object = 'replay-0') => Number(await (await fetch(`${probe.url}/rows?object=${object}`)).text());
+
+  test('first, then seen, atomically per (scope, id); another scope or object is another claim', async () => {
+    const until = now() + 600;
+    assert.deepEqual(await claim('id-a', until), { status: 200, text: 'first' });
+    assert.deepEqual(await claim('id-a', until), { status: 200, text: 'seen' });
+    assert.deepEqual(await claim('id-a', until + 5), { status: 200, text: 'seen' }, 'a later until does not renew it');
+    assert.deepEqual(await claim('id-a', until, { scope: 'jti' }), { status: 200, text: 'first' });
+    // Concurrent claims of one id: exactly one is first.
+    const answers = await Promise.all(Array.from({ length: 8 }, () => claim('id-race', until, { object: 'replay-1' })));
+    assert.deepEqual(answers.map((a) => a.text).sort(), ['first', ...Array(7).fill('seen')]);
+  });
+
+  test('malformed claims are errors, never "first"', async () => {
+    for (const [id, until, scope] of [['', now() + 60, 'login'], ['x'.repeat(129), now() + 60, 'login'], ['a b', now() + 60, 'login'],
+      ['ok', now() + 60, 'Login!'], ['ok', now() + 86_400 * 2, 'login'], ['ok', Number.NaN, 'login']]) {
+      const r = await claim(id, until, { scope, object: 'replay-2' });
+      assert.equal(r.status, 503, `${id}/${until}/${scope}: ${r.text}`);
+      assert.match(r.text, /ReplayGuard: (malformed|until must be)/);
+    }
+  });
+
+  test('bounded: beyond its rows a claim is refused with an error; expired rows make room and the alarm deletes them', async () => {
+    const object = 'replay-3';
+    for (let i = 0; i < 5; i++) assert.equal((await claim(`fill-${i}`, now() + 600, { object })).text, 'first');
+    const full = await claim('one-more', now() + 600, { object });
+    assert.equal(full.status, 503, full.text);
+    assert.match(full.text, /ReplayGuard: full \(5 unexpired claims in this object\): claim refused/);
+    assert.equal(await rows(object), 5, 'the flood did not grow the table');
+    // A still-unexpired claim stays seen while the object is full.
+    assert.equal((await claim('fill-0', now() + 600, { object })).text, 'seen');
+
+    // Expired claims make room at once when the object is full.
+    const stale = 'replay-5';
+    for (let i = 0; i < 5; i++) assert.equal((await claim(`old-${i}`, now() - 1, { object: stale })).text, 'first');
+    assert.equal((await claim('new', now() + 600, { object: stale })).text, 'first');
+    assert.equal(await rows(stale), 1);
+
+    const other = 'replay-4';
+    const soon = now() + 1;
+    for (let i = 0; i < 5; i++) assert.equal((await claim(`short-${i}`, soon, { object: other })).text, 'first');
+    // The alarm (at until + grace, no earlier than 200 ms) deletes what expired.
+    const deadline = Date.now() + 10_000;
+    while ((await rows(other)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await rows(other), 0, 'the alarm deleted the expired claims');
+    assert.equal((await claim('short-0', now() + 600, { object: other })).text, 'first', 'an expired id may be claimed again');
+  });
+});
