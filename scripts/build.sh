@@ -9,13 +9,15 @@ if [[ -x node_modules/.bin/esbuild ]]; then export ESBUILD_BIN="$PWD/node_module
 worker-build --release "$@"
 # Our entry (src/js/entry.mjs) in front of worker-build's module: see the comment in that file.
 mv build/index.js build/edge_auth_worker.mjs
-cp src/js/entry.mjs build/index.js
-# The single-use store's Durable Object class (exported by the entry), minified when esbuild is there.
-if [[ -n "${ESBUILD_BIN:-}" ]]; then
-  "$ESBUILD_BIN" src/js/replay_guard.mjs --minify --format=esm --log-level=warning --outfile=build/replay_guard.mjs
-else
-  cp src/js/replay_guard.mjs build/replay_guard.mjs
-fi
+# With it, the single-use store's Durable Object class (src/js/replay_guard.mjs, exported by the entry). Both are
+# minified when esbuild is there (their comments stay in src/js/).
+for js in entry.mjs:index.js replay_guard.mjs:replay_guard.mjs; do
+  if [[ -n "${ESBUILD_BIN:-}" ]]; then
+    "$ESBUILD_BIN" "src/js/${js%%:*}" --minify --format=esm --log-level=warning --outfile="build/${js##*:}"
+  else
+    cp "src/js/${js%%:*}" "build/${js##*:}"
+  fi
+done
 # worker-build's own wasm-opt pass keeps the name section; shrink for deployment (-Oz, no debug names).
 if [[ "${EDGE_AUTH_NO_OPT:-0}" != 1 ]]; then
   "$WASM_OPT_BIN" build/index_bg.wasm -Oz --strip-debug --strip-producers \

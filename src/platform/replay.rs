@@ -44,9 +44,8 @@ impl ReplayGuard for WorkerPlatform<'_> {
         let missing = || ReplayStoreError(format!("no Durable Object binding {REPLAY_GUARD_BINDING} (wrangler.toml)"));
         let binding =
             js_sys::Reflect::get(self.env.as_ref(), &JsValue::from_str(REPLAY_GUARD_BINDING)).map_err(|_| missing())?;
-        let has_id_from_name =
-            js_sys::Reflect::get(&binding, &JsValue::from_str("idFromName")).is_ok_and(|f| f.is_function());
-        if !binding.is_object() || !has_id_from_name {
+        // Not an object: absent (or a plain variable). An object that is not a namespace throws below.
+        if !binding.is_object() {
             return Err(missing());
         }
         let namespace: DurableObjectNamespace = binding.unchecked_into();
