@@ -5,6 +5,10 @@
 //! The binding is called directly (`idFromName`, `get`, the object's RPC method `claim`) rather than through
 //! workers-rs's `ObjectNamespace` (its stub speaks `fetch` only).
 
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use futures_util::pin_mut;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -15,6 +19,8 @@ use crate::platform::bindings::error_message;
 use crate::platform::WorkerPlatform;
 
 pub const REPLAY_GUARD_BINDING: &str = "REPLAY_GUARD";
+/// How long a claim may take: an object that does not answer by then refuses the sign-in (fail closed).
+const CLAIM_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[wasm_bindgen]
 extern "C" {
@@ -53,7 +59,18 @@ impl ReplayGuard for WorkerPlatform<'_> {
         let stub = namespace.get(&object_id).map_err(store_error)?;
         // An RPC call answers a thenable: adopted into a promise.
         let answer = stub.claim(scope, id, until as f64).map_err(store_error)?;
-        let answer = JsFuture::from(js_sys::Promise::resolve(&answer)).await.map_err(store_error)?;
+        let answer = JsFuture::from(js_sys::Promise::resolve(&answer));
+        let deadline = worker::Delay::from(CLAIM_TIMEOUT);
+        pin_mut!(answer);
+        let answer = match select(answer, deadline).await {
+            Either::Left((answer, _)) => answer.map_err(store_error)?,
+            Either::Right(_) => {
+                return Err(ReplayStoreError(format!(
+                    "{REPLAY_GUARD_BINDING}: no answer within {} s",
+                    CLAIM_TIMEOUT.as_secs()
+                )))
+            }
+        };
         match answer.as_string().as_deref() {
             Some("first") => Ok(Claim::First),
             Some("seen") => Ok(Claim::Seen),

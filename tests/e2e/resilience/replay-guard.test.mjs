@@ -70,6 +70,20 @@ describe('the single-use store cannot answer: sign-ins fail closed, sessions kee
       await worker.dispose();
     }
   });
+
+  test('the object never answers -> 503 replay_store_unavailable after the claim timeout (5 s), not a hung sign-in', { timeout: 30_000 }, async () => {
+    const worker = await sibling({
+      scriptPath: path.join(ROOT, 'tests', 'support', 'replay-guard-hung.mjs'),
+      miniflare: { modulesRoot: ROOT, modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }, { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }] },
+    });
+    try {
+      const started = Date.now();
+      await refusedClosed(worker, /replay_store_unavailable \(the single-use store could not be reached: REPLAY_GUARD: no answer within 5 s/);
+      assert.ok(Date.now() - started < 15_000, 'answered within the timeout');
+    } finally {
+      await worker.dispose();
+    }
+  });
 });
 
 describe('the ReplayGuard object itself (lowered limits: 5 rows, no grace, alarm every 200 ms)', () => {
