@@ -1,7 +1,7 @@
 // workerd run directly (not Miniflare, not wrangler dev): one config and one process per benchmarked worker,
 // so that the CPU time in /proc/<pid>/stat belongs to that worker (and its asset service) alone.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -41,20 +41,35 @@ const capnpString = (s) => JSON.stringify(String(s)); // capnp text strings take
  * @param {{name: string, type: 'esModule'|'wasm'|'text', file: string}[]} o.modules  first = main module
  * @param {Record<string, string>} o.textBindings
  * @param {boolean} o.loopbackOutbound  global fetch() may reach 127.0.0.1 (the local OP)
+ * @param {{binding: string, className: string}[]} [o.durableObjects]  SQLite-backed Durable Object classes of the
+ *        main module, each bound under `binding` (storage: `dir`/do-storage, emptied here; workerd's in-memory
+ *        storage has no SQL)
  */
-export function writeConfig({ dir, port, modules, textBindings = {}, loopbackOutbound = false }) {
+export function writeConfig({ dir, port, modules, textBindings = {}, loopbackOutbound = false, durableObjects = [] }) {
   const mod = (m) => `(name = ${capnpString(m.name)}, ${m.type} = embed ${capnpString(m.file)})`;
   const bindings = [
     ...Object.entries(textBindings).map(([k, v]) => `(name = ${capnpString(k)}, text = ${capnpString(v)})`),
     '(name = "ASSETS", service = "assets")',
+    ...durableObjects.map((d) => `(name = ${capnpString(d.binding)}, durableObjectNamespace = ${capnpString(d.className)})`),
   ];
+  const namespaces = durableObjects.length
+    ? `durableObjectNamespaces = [
+    ${durableObjects.map((d) => `(className = ${capnpString(d.className)}, uniqueKey = ${capnpString(`bench-${d.className}`)}, enableSql = true)`).join(',\n    ')}
+  ],
+  durableObjectStorage = (localDisk = "do-storage"),`
+    : '';
+  const storageDir = path.join(dir, 'do-storage');
+  if (durableObjects.length) {
+    rmSync(storageDir, { recursive: true, force: true });
+    mkdirSync(storageDir, { recursive: true });
+  }
   const config = `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .mainWorker),
     (name = "assets", worker = .assetsWorker),
-    (name = "loopback", network = (allow = ["public", "private", "local"])),
+    (name = "loopback", network = (allow = ["public", "private", "local"])),${durableObjects.length ? `\n    (name = "do-storage", disk = (path = ${capnpString(path.resolve(storageDir))}, writable = true)),` : ''}
   ],
   sockets = [ (name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main") ],
 );
@@ -68,6 +83,7 @@ const mainWorker :Workerd.Worker = (
     ${bindings.join(',\n    ')}
   ],
   ${loopbackOutbound ? 'globalOutbound = "loopback",' : ''}
+  ${namespaces}
 );
 
 const assetsWorker :Workerd.Worker = (
