@@ -39,10 +39,11 @@ async function namedBuild() {
   env.WASM_BINDGEN_BIN = execFileSync('bash', ['-c', 'command -v wasm-bindgen'], { env }).toString().trim();
   console.log(`building edge-auth without wasm-opt into ${out} ...`);
   execFileSync('worker-build', ['--release', '--no-opt', '--out-dir', out], { cwd: ROOT, env, stdio: 'inherit' });
-  // As scripts/build.sh: our entry (src/js/entry.mjs) in front of worker-build's module.
+  // As scripts/build.sh: our entry (src/js/entry.mjs) in front of worker-build's module, with the DO class it exports.
   const dir = path.join(ROOT, out);
   renameSync(path.join(dir, 'index.js'), path.join(dir, 'edge_auth_worker.mjs'));
   copyFileSync(path.join(ROOT, 'src', 'js', 'entry.mjs'), path.join(dir, 'index.js'));
+  copyFileSync(path.join(ROOT, 'src', 'js', 'replay_guard.mjs'), path.join(dir, 'replay_guard.mjs'));
   return dir;
 }
 
