@@ -23,7 +23,7 @@ pub fn check_replay_guard(report: &mut Report, options: &Options) {
 }
 
 /// What is wrong with the binding and its migration, if anything. Durable Object bindings are not inherited by
-/// `[env.NAME]`: with `env`, its own `durable_objects` is read; migrations are top-level.
+/// `[env.NAME]`: with `env`, its own `durable_objects` is read (and its own `migrations`, if it has any).
 pub fn replay_guard_problem(table: &Table, env: Option<&str>) -> Option<String> {
     let scope = match env {
         Some(env) => table.get("env").and_then(|e| e.get(env)),
@@ -44,7 +44,9 @@ pub fn replay_guard_problem(table: &Table, env: Option<&str>) -> Option<String> 
     if binding.get("script_name").is_some() {
         return None; // the class lives in another worker, which carries its migration
     }
-    let migrations = table.get("migrations").and_then(Value::as_array);
+    // An environment may carry its own migrations; otherwise the top-level ones apply.
+    let migrations =
+        scope.and_then(|s| s.get("migrations")).or_else(|| table.get("migrations")).and_then(Value::as_array);
     let lists = |key: &str| {
         migrations.into_iter().flatten().any(|m| {
             m.get(key)
