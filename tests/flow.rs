@@ -2556,7 +2556,8 @@ fn without_a_complete_revocation_list_sessions_and_sign_ins_are_refused() {
     assert_eq!(me_status(&w, &alice), 401, "cannot be checked: refused");
     let login = w.login("alice@acme.example");
     let r = w.finish_with_key(&login, Key::Es);
-    assert_callback_refused(&r, 500, "config_error");
+    // Before issue 12: 500 config_error (a store outage is no configuration problem).
+    assert_callback_refused(&r, 503, "revocations_unavailable");
     assert!(w.p.logs().iter().any(|l| l.contains("sign-ins are refused")), "{:?}", w.p.logs());
     // Writes are refused too (the store's size is unknown).
     assert_eq!(frontchannel(&w, &[("iss", ISSUER), ("sid", "x")], "").status, 503);
@@ -2607,7 +2608,8 @@ fn an_identity_that_only_fits_without_its_sid_refuses_the_sign_in() {
     claims["email"] = json!(email);
     claims["sid"] = json!("s".repeat(MAX_SID_LEN));
     let r = w.finish(&login, &w.acme.sign(Key::Es, &claims));
-    assert_callback_refused(&r, 400, "id_token_invalid");
+    // Before issue 12: 400 id_token_invalid (the token is valid; the identity does not fit a cookie).
+    assert_callback_refused(&r, 500, "session_too_large");
     assert!(w.p.logs().iter().any(|l| l.contains("too large") && l.contains("session id")), "{:?}", w.p.logs());
     // Without the sid, the same identity fits.
     let login = w.login(&email);
