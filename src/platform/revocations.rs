@@ -52,8 +52,7 @@ fn no_binding() -> FetchError {
 
 /// Options for a KV call, from JSON (serde_json is in the worker anyway).
 fn options(json: serde_json::Value) -> Result<JsValue, FetchError> {
-    js_sys::JSON::parse(&json.to_string())
-        .map_err(|e| FetchError::InvalidRequest(crate::platform::bindings::error_message(&e, "KV options")))
+    js_sys::JSON::parse(&json.to_string()).map_err(js_error)
 }
 
 pub async fn record(env: &Env, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError> {
