@@ -62,8 +62,8 @@ impl LocationCache {
             // Stale-if-error across isolates: the IdP cannot answer, the location still has its last document.
             (failed, Some(copy)) => {
                 let why = match failed {
-                    Ok(r) => format!("HTTP {}", r.status),
-                    Err(e) => e.to_string(),
+                    Ok(r) => FetchError::Status(r.status),
+                    Err(e) => e,
                 };
                 platform
                     .warn(&format!("edge-auth: {} failed ({why}); using the expired copy in the cache", request.url));
@@ -211,7 +211,7 @@ mod tests {
     impl Network for Fake {
         async fn fetch(&self, request: &HttpRequest) -> Result<NetworkResponse, FetchError> {
             self.fetched.borrow_mut().push(request.clone());
-            self.answer.borrow().clone().ok_or_else(|| FetchError("connection refused".into()))
+            self.answer.borrow().clone().ok_or_else(|| FetchError::Network("connection refused".into()))
         }
     }
     impl CacheStore for Fake {
@@ -222,7 +222,7 @@ mod tests {
         ) -> Result<Option<StoredResponse<N>>, FetchError> {
             self.gets.set(self.gets.get() + 1);
             if self.cache_fails.get() {
-                return Err(FetchError("the Cache API is not available".into()));
+                return Err(FetchError::Network("the Cache API is not available".into()));
             }
             Ok(self.store.borrow().get(key).map(|held| StoredResponse {
                 status: held.status,
@@ -233,7 +233,7 @@ mod tests {
         async fn put(&self, key: &str, headers: &[(&'static str, String)], body: &[u8]) -> Result<(), FetchError> {
             self.puts.set(self.puts.get() + 1);
             if self.cache_fails.get() {
-                return Err(FetchError("the Cache API is not available".into()));
+                return Err(FetchError::Network("the Cache API is not available".into()));
             }
             let copy = Held { status: 200, headers: headers.to_vec(), body: body.to_vec() };
             self.store.borrow_mut().insert(key.to_string(), copy);

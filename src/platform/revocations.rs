@@ -43,7 +43,11 @@ pub fn binding(env: &Env) -> Option<KvNamespace> {
 }
 
 fn js_error(e: JsValue) -> FetchError {
-    FetchError(crate::platform::bindings::error_message(&e, "KV call failed"))
+    FetchError::Network(crate::platform::bindings::error_message(&e, "KV call failed"))
+}
+
+fn no_binding() -> FetchError {
+    FetchError::Network(format!("no KV binding {REVOCATIONS_BINDING}"))
 }
 
 /// Options for a KV call, from JSON (serde_json is in the worker anyway).
@@ -52,8 +56,8 @@ fn options(json: serde_json::Value) -> Result<JsValue, FetchError> {
 }
 
 pub async fn record(env: &Env, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError> {
-    let kv = binding(env).ok_or_else(|| FetchError(format!("no KV binding {REVOCATIONS_BINDING}")))?;
-    let metadata = serde_json::to_value(revocation).map_err(|e| FetchError(e.to_string()))?;
+    let kv = binding(env).ok_or_else(no_binding)?;
+    let metadata = serde_json::to_value(revocation).map_err(|e| FetchError::InvalidRequest(e.to_string()))?;
     let opts = options(serde_json::json!({ "expirationTtl": ttl_seconds.max(60), "metadata": metadata }))?;
     JsFuture::from(kv.put(&revocation.store_key(), "1", &opts).map_err(js_error)?).await.map_err(js_error)?;
     Ok(())
@@ -75,7 +79,7 @@ struct ListedKey {
 
 /// One page of `list`, as the core reads it.
 pub async fn list(env: &Env, cursor: Option<&str>) -> Result<RevocationPage, FetchError> {
-    let kv = binding(env).ok_or_else(|| FetchError(format!("no KV binding {REVOCATIONS_BINDING}")))?;
+    let kv = binding(env).ok_or_else(no_binding)?;
     let mut request = serde_json::json!({ "prefix": PREFIX, "limit": PAGE_SIZE });
     if let (Some(c), Some(o)) = (cursor, request.as_object_mut()) {
         o.insert("cursor".into(), c.into());
@@ -83,7 +87,7 @@ pub async fn list(env: &Env, cursor: Option<&str>) -> Result<RevocationPage, Fet
     let page = JsFuture::from(kv.list(&options(request)?).map_err(js_error)?).await.map_err(js_error)?;
     let json: String = js_sys::JSON::stringify(&page).map_err(js_error)?.into();
     let page: ListPage =
-        serde_json::from_str(&json).map_err(|e| FetchError(format!("unexpected KV list answer: {e}")))?;
+        serde_json::from_str(&json).map_err(|e| FetchError::Network(format!("unexpected KV list answer: {e}")))?;
     let mut out = RevocationPage::default();
     for key in page.keys {
         match key.metadata.and_then(|m| serde_json::from_value::<Revocation>(m).ok()) {
@@ -92,6 +96,6 @@ pub async fn list(env: &Env, cursor: Option<&str>) -> Result<RevocationPage, Fet
         }
     }
     out.cursor = RevocationPage::next_cursor(page.list_complete, page.cursor)
-        .map_err(|why| FetchError(["KV list: ", why].concat()))?;
+        .map_err(|why| FetchError::Network(["KV list: ", why].concat()))?;
     Ok(out)
 }

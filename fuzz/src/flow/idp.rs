@@ -18,7 +18,7 @@ use super::input::*;
 use super::json::Obj;
 use super::{DEFAULT_ACCESS_TOKEN, MAX_REPEAT};
 use crate::fixtures::{self, fixture_keys, ENTRA_TENANT};
-use crate::platform::{fetch_error, Answer};
+use crate::platform::{fetch_failure, Answer};
 use crate::Text;
 
 /// What a realistic IdP for `connector` says.
@@ -108,7 +108,8 @@ fn reply<T>(r: Option<&Reply<T>>, body: impl FnOnce(Option<&T>) -> Vec<u8>) -> A
         None => Ok(HttpResponse::new(200, body(None))),
         Some(Reply::Ok(t)) => Ok(HttpResponse::new(200, body(Some(t)))),
         Some(Reply::Status { status, body: t }) => Ok(HttpResponse::new(*status, body(Some(t)))),
-        Some(Reply::Fail(t)) => Err(fetch_error(t.0.clone())),
+        // Each way a fetch fails (the text's length picks one), so every mapping of a fetch error is reached.
+        Some(Reply::Fail(t)) => Err(fetch_failure(t.0.len(), t.0.clone())),
     }
 }
 
