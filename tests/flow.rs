@@ -2795,6 +2795,61 @@ fn entra_domain_owners_are_cached_refreshed_and_survive_an_outage() {
     w.assert_logs_clean();
 }
 
+/// Review of issue 12: on a cold isolate the location's cache stands in for Entra with its expired copy of a
+/// domain's discovery (`fresh_for` 0) whenever Entra's answer is not a `200` — also when that answer is Entra's
+/// definite "verified in no tenant" (`400`/`404`), which the domain lookup treats as an answer, not an outage. A
+/// tenant that no longer owns a domain kept signing in its addresses on every cold isolate for up to a day past
+/// the copy's freshness. The stale copy now counts only when Entra, asked past the cache, cannot answer.
+#[test]
+fn entra_a_stale_location_copy_does_not_outvote_entras_definite_no_tenant() {
+    let stale_owner_a = || HttpResponse {
+        status: 200,
+        body: json!({"issuer": format!("{ENTRA}/{TENANT_A}/v2.0")}).to_string().into_bytes(),
+        fresh_for: Some(0),
+    };
+    let sign_in =
+        |w: &World, idp: &Idp| entra_sign_in(w, idp, "alice@a.example", TENANT_A, json!({"email": "alice@a.example"}));
+    // Entra now says: a.example is verified in no tenant (both spellings of that answer).
+    for status in [400, 404] {
+        let (w, idp) = world_with_entra_partners();
+        let a = entra_domain_url("a.example");
+        w.p.location_cache.borrow_mut().insert(a.clone(), stale_owner_a());
+        w.p.route(&a, vec![json_response(status, &json!({"error": "invalid_tenant"}))]);
+        let r = sign_in(&w, &idp);
+        assert_callback_refused(&r, 403, "domain_not_owned");
+        assert!(
+            w.p.logs().iter().any(|l| l.contains("a.example is verified in no tenant")),
+            "{status}: {:?}",
+            w.p.logs()
+        );
+        let asked = w.p.requests_to(&a);
+        assert!(
+            asked.iter().any(|r| r.cache == CachePolicy::DocumentRefetch),
+            "{status}: Entra asked past the cache: {asked:?}"
+        );
+    }
+    // Entra cannot answer (down, or a server error): the location's last answer stands (an outage does not
+    // stop sign-ins), and nothing else is asked.
+    for down in [network_error(), json_response(503, &json!({}))] {
+        let (w, idp) = world_with_entra_partners();
+        let a = entra_domain_url("a.example");
+        w.p.location_cache.borrow_mut().insert(a.clone(), stale_owner_a());
+        w.p.route(&a, vec![down]);
+        assert_signed_in(&sign_in(&w, &idp), "/docs");
+        assert_eq!(w.p.count(&a), 1, "one request past the cache");
+        w.assert_logs_clean();
+    }
+    // A fresh copy in the location's cache is used as before: Entra is not asked.
+    let (w, idp) = world_with_entra_partners();
+    let a = entra_domain_url("a.example");
+    let mut fresh = stale_owner_a();
+    fresh.fresh_for = Some(600);
+    w.p.location_cache.borrow_mut().insert(a.clone(), fresh);
+    w.p.route(&a, vec![json_response(404, &json!({}))]);
+    assert_signed_in(&sign_in(&w, &idp), "/docs");
+    assert_eq!(w.p.count(&a), 0);
+}
+
 #[test]
 fn entra_xms_edov_false_refuses_an_address_from_the_email_claim() {
     let (w, idp) = world_with_entra_partners();

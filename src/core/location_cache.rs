@@ -29,6 +29,11 @@ use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
 use crate::core::ports::{CacheStore, Clock, Log, Network};
 use crate::core::session::codec::KeyRing;
 
+/// The `fresh_for` of an expired copy served in place of an IdP that did not answer `200` (stale-if-error): the
+/// isolate treats it as due for a refresh at once. Never that of an answer from the network (at least 5 min, or
+/// `None`) nor of a fresh copy (at least 1 s).
+pub const STALE_COPY_FRESH_FOR: u64 = 0;
+
 /// How many URLs with unauthentic copies an isolate remembers having reported (then it stays quiet).
 pub const MAX_REPORTED_URLS: usize = 64;
 
@@ -95,7 +100,7 @@ impl LocationCache {
         let state = cached_copy(fresh_until.as_deref(), platform.now());
         let fresh_for = match state {
             CachedCopy::Fresh(left) => left,
-            CachedCopy::Stale => 0,
+            CachedCopy::Stale => STALE_COPY_FRESH_FOR,
             CachedCopy::Unusable => return None,
         };
         if hit.status != 200 {

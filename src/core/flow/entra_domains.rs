@@ -9,6 +9,7 @@ use crate::core::fetch::HttpRequest;
 use crate::core::flow::document_cache::{freshness, metadata_slot, Freshness, Refresh};
 use crate::core::flow::single_flight::wait_for;
 use crate::core::flow::Flow;
+use crate::core::location_cache::STALE_COPY_FRESH_FOR;
 use crate::core::oidc::discovery::ProviderMetadata;
 use crate::core::oidc::issuer::{domain_owner_issuer, entra_domain_discovery_url, entra_tenant_of_issuer};
 use crate::core::ports::Platform;
@@ -54,7 +55,18 @@ impl<P: Platform> Flow<'_, P> {
         let guard = self.providers.documents.lead(&key, metadata_slot, "domain discovery", now);
         // One request: an answer that is neither a tenant's document nor Entra's "no such tenant" is an error
         // (the last good answer is kept; without one, the sign-in is refused).
-        let fetched = match self.platform.send(HttpRequest::document(&url)).await {
+        let mut answer = self.platform.send(HttpRequest::document(&url)).await;
+        // The location's cache answers with its expired copy ([`STALE_COPY_FRESH_FOR`]) whenever Entra's answer
+        // is not a `200`: also Entra's definite "verified in no tenant" (400/404), which must not be outvoted by
+        // an old owner. Entra is asked once more past the cache; only if it cannot answer does the copy stand.
+        if matches!(&answer, Ok(r) if r.fresh_for == Some(STALE_COPY_FRESH_FOR)) {
+            if let Ok(r) = self.platform.send(HttpRequest::document(&url).refetched()).await {
+                if matches!(r.status, 200 | 400 | 404) {
+                    answer = Ok(r);
+                }
+            }
+        }
+        let fetched = match answer {
             Ok(r) => domain_owner_issuer(authority, r.status, &r.body)
                 .map(|issuer| (issuer, r.fresh_for))
                 .map_err(|error| IdpFailure::EntraDomain { url: url.clone(), error }),
