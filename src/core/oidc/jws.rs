@@ -1,10 +1,19 @@
 //! Compact JWS parsing into an *untrusted* token.
 //!
+//! The compact structure (three segments, the typed header) is jwt-compact's [`UntrustedToken`]; its header's
+//! `other_fields` ([`RefusedMembers`]) carry the members we refuse. jwt-compact is laxer than we are in places,
+//! so our checks run around it: the size limit, exactly three non-empty segments of canonical base64url (one
+//! byte string, one encoding), a header that is a JSON object with no repeated JOSE member (jwt-compact's
+//! flattened header keeps the first of two `kid`s), the exact `typ` rules and the algorithm allow-list.
+//!
 //! An [`UntrustedJws`] can be inspected (header, to pick a key) but its claims are only reachable through
-//! [`crate::core::oidc::id_token::verify`], after the signature has been checked. Header members that carry
-//! keys or key locations (`jwk`, `jku`, `x5u`, `x5c`) are never read; `crit` is refused because we implement
-//! no extension; `none` and HMAC algorithms cannot be represented by [`Alg`].
+//! [`crate::core::oidc::id_token::verify`], after the signature has been checked (by WebCrypto: jwt-compact's
+//! `Algorithm` trait is synchronous). Header members that carry keys or key locations (`jwk`, `jku`, `x5u`,
+//! `x5c`) are never read; `crit` is refused because we implement no extension; `none` and HMAC algorithms
+//! cannot be represented by [`Alg`].
 
+use jwt_compact::UntrustedToken;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -31,19 +40,30 @@ pub enum JwsError {
     UnexpectedType(String),
 }
 
-#[derive(Debug, Deserialize)]
-struct RawHeader {
-    alg: String,
+/// The header members we refuse, as the `other_fields` of jwt-compact's typed header: `crit` (we implement no
+/// extension), `enc` (a JWE is not a signed token), `b64` (RFC 7797 unencoded payloads).
+/// (Their presence only: the names `crit` lists are read by our own strict pass, [`OnceEach`].)
+#[derive(Debug, Default, Deserialize)]
+pub struct RefusedMembers {
     #[serde(default)]
-    kid: Option<String>,
+    crit: Option<IgnoredAny>,
     #[serde(default)]
-    typ: Option<String>,
+    enc: Option<IgnoredAny>,
     #[serde(default)]
+    b64: Option<IgnoredAny>,
+}
+
+/// The JOSE members the header may name at most once (serde's derived visitor refuses a repeated field; a
+/// flattened header, as jwt-compact's, does not). Checked before jwt-compact reads the header.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct OnceEach {
+    alg: IgnoredAny,
+    kid: Option<IgnoredAny>,
+    typ: Option<IgnoredAny>,
     crit: Option<serde_json::Value>,
-    #[serde(default)]
-    enc: Option<serde_json::Value>,
-    #[serde(default)]
-    b64: Option<serde_json::Value>,
+    enc: Option<IgnoredAny>,
+    b64: Option<IgnoredAny>,
 }
 
 /// A parsed but unverified compact JWS.
@@ -85,23 +105,26 @@ impl UntrustedJws {
         let header_bytes = b64::decode(h).ok_or(JwsError::Malformed)?;
         let payload = b64::decode(p).ok_or(JwsError::Malformed)?;
         let signature = b64::decode(s).ok_or(JwsError::Malformed)?;
-        // serde rejects duplicate members of the declared fields ("duplicate field `alg`").
-        let header: RawHeader = crate::core::json::from_object_slice(&header_bytes).map_err(JwsError::BadHeader)?;
-        if header.enc.is_some() {
+        let once: OnceEach = crate::core::json::from_object_slice(&header_bytes).map_err(JwsError::BadHeader)?;
+        let parsed: UntrustedToken<'_, RefusedMembers> =
+            UntrustedToken::try_from(token).map_err(|e| JwsError::BadHeader(e.to_string()))?;
+        let header = parsed.header();
+        let refused = &header.other_fields;
+        if refused.enc.is_some() {
             return Err(JwsError::UnexpectedType("JWE".into()));
         }
-        if let Some(crit) = header.crit {
-            let names = match crit {
+        if refused.crit.is_some() {
+            let names = match once.crit.unwrap_or_default() {
                 serde_json::Value::Array(a) => a.iter().map(|v| v.to_string()).collect(),
                 other => vec![other.to_string()],
             };
             return Err(JwsError::Critical(names));
         }
-        if header.b64.is_some() {
+        if refused.b64.is_some() {
             // RFC 7797 unencoded payloads must be marked critical; without crit it is still not ours to honour.
             return Err(JwsError::Critical(vec!["b64".into()]));
         }
-        if let Some(typ) = &header.typ {
+        if let Some(typ) = &header.token_type {
             let t = typ.to_ascii_lowercase();
             let t = t.strip_prefix("application/").unwrap_or(&t);
             let accepted = match expected {
@@ -112,10 +135,15 @@ impl UntrustedJws {
                 return Err(JwsError::UnexpectedType(typ.clone()));
             }
         }
-        let alg = Alg::from_jose(&header.alg).ok_or_else(|| JwsError::AlgorithmNotAllowed(header.alg.clone()))?;
+        let alg = parsed.algorithm();
+        let alg = Alg::from_jose(alg).ok_or_else(|| JwsError::AlgorithmNotAllowed(alg.to_string()))?;
+        if parsed.signature_bytes() != signature.as_slice() {
+            return Err(JwsError::Malformed);
+        }
+        // jwt-compact keeps the signed data private: the signing input is the token up to the last '.'.
         let signing_input_len = h.len() + 1 + p.len();
         let signing_input = token.get(..signing_input_len).ok_or(JwsError::Malformed)?.to_string();
-        Ok(UntrustedJws { alg, kid: header.kid, signing_input, signature, payload })
+        Ok(UntrustedJws { alg, kid: header.key_id.clone(), signing_input, signature, payload })
     }
 
     pub fn alg(&self) -> Alg {
