@@ -816,7 +816,7 @@ mod tests {
             let asserted: Vec<String> = (0..len)
                 .map(|_| {
                     seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                    format!("{}{:02}", if seed % 5 == 0 { "x" } else { "g" }, (seed >> 8) % 45)
+                    format!("{}{:02}", if seed.is_multiple_of(5) { "x" } else { "g" }, (seed >> 8) % 45)
                 })
                 .collect();
             let mut reference: Vec<String> = asserted
