@@ -86,8 +86,9 @@ pub async fn list(env: &Env, cursor: Option<&str>) -> Result<RevocationPage, Fet
     }
     let page = JsFuture::from(kv.list(&options(request)?).map_err(js_error)?).await.map_err(js_error)?;
     let json: String = js_sys::JSON::stringify(&page).map_err(js_error)?.into();
-    let page: ListPage =
-        serde_json::from_str(&json).map_err(|e| FetchError::Network(format!("unexpected KV list answer: {e}")))?;
+    // from_slice, not from_str: one serde_json reader in the worker (a second costs 2.4 KB gzipped).
+    let page: ListPage = serde_json::from_slice(json.as_bytes())
+        .map_err(|e| FetchError::Network(format!("unexpected KV list answer: {e}")))?;
     let mut out = RevocationPage::default();
     for key in page.keys {
         match key.metadata.and_then(|m| serde_json::from_value::<Revocation>(m).ok()) {

@@ -4,6 +4,9 @@
 //! `use`, `key_ops`); the token header only *asks*. Keys that are malformed, too weak (RSA < 2048 bits) or of
 //! unknown types are skipped, so one bad key in an IdP's set does not break the others.
 
+use std::borrow::Cow;
+
+use jwt_compact::jwk::JsonWebKey;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -132,8 +135,9 @@ pub struct Jwk {
     /// The key's own `alg`, if it declares one.
     pub alg: Option<String>,
     pub material: KeyMaterial,
-    /// The key as canonical public JWK members (`kty`, `n`, `e` / `crv`, `x`, `y`), for WebCrypto import.
-    /// Private members an IdP might leak by mistake are never copied.
+    /// The key as its public JWK members only, in RFC 7638's canonical form (jwt-compact's [`JsonWebKey`]:
+    /// `e`, `kty`, `n` / `crv`, `kty`, `x`, `y`), for WebCrypto import. Private members an IdP might leak by
+    /// mistake are never copied.
     pub public_jwk_json: String,
 }
 
@@ -262,7 +266,11 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
             {
                 return None;
             }
-            let json = serde_json::json!({"kty": "RSA", "n": b64::encode(&n), "e": b64::encode(&e)}).to_string();
+            let json = public_jwk(JsonWebKey::Rsa {
+                modulus: Cow::Borrowed(&n),
+                public_exponent: Cow::Borrowed(&e),
+                private_parts: None,
+            });
             (KeyMaterial::Rsa { n, e }, json)
         }
         "EC" => {
@@ -276,9 +284,12 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
             if x.len() != curve.coordinate_len() || y.len() != curve.coordinate_len() {
                 return None;
             }
-            let json =
-                serde_json::json!({"kty": "EC", "crv": curve.jwk_name(), "x": b64::encode(&x), "y": b64::encode(&y)})
-                    .to_string();
+            let json = public_jwk(JsonWebKey::EllipticCurve {
+                curve: Cow::Borrowed(curve.jwk_name()),
+                x: Cow::Borrowed(&x),
+                y: Cow::Borrowed(&y),
+                secret: None,
+            });
             (KeyMaterial::Ec { curve, x, y }, json)
         }
         "OKP" => {
@@ -289,7 +300,8 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
             if x.len() != 32 {
                 return None;
             }
-            let json = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64::encode(&x)}).to_string();
+            let json =
+                public_jwk(JsonWebKey::KeyPair { curve: Cow::Borrowed("Ed25519"), x: Cow::Borrowed(&x), secret: None });
             (KeyMaterial::Ed25519 { x }, json)
         }
         _ => return None,
@@ -299,6 +311,12 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
         Alg::from_jose(a)?;
     }
     Some(Jwk { kid: raw.kid, alg: raw.alg, material, public_jwk_json })
+}
+
+/// A public key's canonical JWK text (RFC 7638 §3.2: the required members, lexicographic order, no whitespace),
+/// whose SHA-256 is its thumbprint ([`JsonWebKey::thumbprint`]).
+pub fn public_jwk(key: JsonWebKey<'_>) -> String {
+    key.to_string()
 }
 
 fn strip_leading_zeros(mut v: Vec<u8>) -> Vec<u8> {
