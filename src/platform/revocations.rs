@@ -91,7 +91,8 @@ pub async fn list(env: &Env, cursor: Option<&str>) -> Result<RevocationPage, Fet
         .map_err(|e| FetchError::Network(format!("unexpected KV list answer: {e}")))?;
     let mut out = RevocationPage::default();
     for key in page.keys {
-        match key.metadata.and_then(|m| serde_json::from_value::<Revocation>(m).ok()) {
+        // Read back from its text by the one serde_json reader (`from_value` is a second deserializer).
+        match key.metadata.and_then(|m| serde_json::from_slice::<Revocation>(m.to_string().as_bytes()).ok()) {
             Some(r) => out.entries.push(r),
             None => out.unreadable += 1,
         }
