@@ -67,8 +67,11 @@ fn object(members: &mut [(&str, serde_json::Value)]) -> serde_json::Value {
 
 pub async fn record(env: &Env, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError> {
     let kv = binding(env).ok_or_else(no_binding)?;
-    let metadata = serde_json::to_value(revocation).map_err(|e| FetchError::InvalidRequest(e.to_string()))?;
-    let opts = options(object(&mut [("expirationTtl", ttl_seconds.max(60).into()), ("metadata", metadata)]))?;
+    // The metadata as text by the serde_json writer the session cookies use (`to_value` monomorphised a
+    // `Value` serializer for this one struct); members in field order, read back by name.
+    let metadata = serde_json::to_string(revocation).map_err(|e| FetchError::InvalidRequest(e.to_string()))?;
+    let opts = js_sys::JSON::parse(&format!(r#"{{"expirationTtl":{},"metadata":{metadata}}}"#, ttl_seconds.max(60)))
+        .map_err(js_error)?;
     JsFuture::from(kv.put(&revocation.store_key(), "1", &opts).map_err(js_error)?).await.map_err(js_error)?;
     Ok(())
 }
