@@ -55,10 +55,23 @@ fn options(json: serde_json::Value) -> Result<JsValue, FetchError> {
     js_sys::JSON::parse(&json.to_string()).map_err(js_error)
 }
 
+/// A JSON object of `members`, built directly: `json!` passes each value through serde_json's `to_value`,
+/// a `Value`-into-`Value` serializer the worker needs nowhere else.
+fn object(members: &mut [(&str, serde_json::Value)]) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for (k, v) in members {
+        map.insert(k.to_string(), v.take());
+    }
+    serde_json::Value::Object(map)
+}
+
 pub async fn record(env: &Env, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError> {
     let kv = binding(env).ok_or_else(no_binding)?;
-    let metadata = serde_json::to_value(revocation).map_err(|e| FetchError::InvalidRequest(e.to_string()))?;
-    let opts = options(serde_json::json!({ "expirationTtl": ttl_seconds.max(60), "metadata": metadata }))?;
+    // The metadata as text by the serde_json writer the session cookies use (`to_value` monomorphised a
+    // `Value` serializer for this one struct); members in field order, read back by name.
+    let metadata = serde_json::to_string(revocation).map_err(|e| FetchError::InvalidRequest(e.to_string()))?;
+    let opts = js_sys::JSON::parse(&format!(r#"{{"expirationTtl":{},"metadata":{metadata}}}"#, ttl_seconds.max(60)))
+        .map_err(js_error)?;
     JsFuture::from(kv.put(&revocation.store_key(), "1", &opts).map_err(js_error)?).await.map_err(js_error)?;
     Ok(())
 }
@@ -80,8 +93,8 @@ struct ListedKey {
 /// One page of `list`, as the core reads it.
 pub async fn list(env: &Env, cursor: Option<&str>) -> Result<RevocationPage, FetchError> {
     let kv = binding(env).ok_or_else(no_binding)?;
-    let mut request = serde_json::json!({ "prefix": PREFIX, "limit": PAGE_SIZE });
-    if let (Some(c), Some(o)) = (cursor, request.as_object_mut()) {
+    let mut request = object(&mut [("prefix", PREFIX.into()), ("limit", PAGE_SIZE.into())]);
+    if let (Some(c), serde_json::Value::Object(o)) = (cursor, &mut request) {
         o.insert("cursor".into(), c.into());
     }
     let page = JsFuture::from(kv.list(&options(request)?).map_err(js_error)?).await.map_err(js_error)?;
@@ -91,7 +104,8 @@ pub async fn list(env: &Env, cursor: Option<&str>) -> Result<RevocationPage, Fet
         .map_err(|e| FetchError::Network(format!("unexpected KV list answer: {e}")))?;
     let mut out = RevocationPage::default();
     for key in page.keys {
-        match key.metadata.and_then(|m| serde_json::from_value::<Revocation>(m).ok()) {
+        // Read back from its text by the one serde_json reader (`from_value` is a second deserializer).
+        match key.metadata.and_then(|m| serde_json::from_slice::<Revocation>(m.to_string().as_bytes()).ok()) {
             Some(r) => out.entries.push(r),
             None => out.unreadable += 1,
         }

@@ -217,6 +217,13 @@ struct RawJwk {
     y: Option<String>,
 }
 
+/// One entry of `keys` as a [`RawJwk`], read back from its JSON text by the worker's one serde_json reader: a
+/// `from_value` here (serde_json's second, `Value`-driven deserializer) cost more of the worker than the
+/// re-serialisation of a few keys per JWKS fetch.
+fn raw_jwk(value: &serde_json::Value) -> Option<RawJwk> {
+    serde_json::from_slice(value.to_string().as_bytes()).ok()
+}
+
 pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, JwksError> {
     if bytes.len() > MAX_JWKS_BYTES {
         return Err(JwksError::TooLarge);
@@ -227,7 +234,7 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, JwksError> {
     }
     let mut set = JwkSet::default();
     for value in raw.keys {
-        match serde_json::from_value::<RawJwk>(value).ok().and_then(parse_key) {
+        match raw_jwk(&value).and_then(parse_key) {
             Some(k) => set.keys.push(k),
             None => set.skipped += 1,
         }
@@ -433,7 +440,7 @@ pub enum KeySkip {
 /// Why [`parse_jwks`] skips `entry` (one of a set's `keys`); `None` when it keeps it. The verdict is
 /// [`parse_jwks`]'s own; this only names the first rule the entry breaks.
 pub fn key_skip(entry: &serde_json::Value) -> Option<KeySkip> {
-    if serde_json::from_value::<RawJwk>(entry.clone()).ok().and_then(parse_key).is_some() {
+    if raw_jwk(entry).and_then(parse_key).is_some() {
         return None;
     }
     let Some(obj) = entry.as_object() else { return Some(KeySkip::NotAnObject) };
