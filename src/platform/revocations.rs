@@ -14,6 +14,7 @@ use wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 use crate::core::fetch::FetchError;
+use crate::core::json::from_object_slice;
 use crate::core::session::revocation::Revocation;
 use crate::core::session::revocation::RevocationPage;
 
@@ -104,8 +105,9 @@ pub async fn list(env: &Env, cursor: Option<&str>) -> Result<RevocationPage, Fet
         .map_err(|e| FetchError::Network(format!("unexpected KV list answer: {e}")))?;
     let mut out = RevocationPage::default();
     for key in page.keys {
-        // Read back from its text by the one serde_json reader (`from_value` is a second deserializer).
-        match key.metadata.and_then(|m| serde_json::from_slice::<Revocation>(m.to_string().as_bytes()).ok()) {
+        // Read back from its text by the one serde_json reader (`from_value` is a second deserializer), as an
+        // object only (an array would be read by position).
+        match key.metadata.and_then(|m| from_object_slice::<Revocation>(m.to_string().as_bytes()).ok()) {
             Some(r) => out.entries.push(r),
             None => out.unreadable += 1,
         }

@@ -221,7 +221,8 @@ struct RawJwk {
 /// `from_value` here (serde_json's second, `Value`-driven deserializer) cost more of the worker than the
 /// re-serialisation of a few keys per JWKS fetch.
 fn raw_jwk(value: &serde_json::Value) -> Option<RawJwk> {
-    serde_json::from_slice(value.to_string().as_bytes()).ok()
+    // An object, like every outside document (a key written as a JSON array would be read by position).
+    crate::core::json::from_object_slice(value.to_string().as_bytes()).ok()
 }
 
 pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, JwksError> {
@@ -622,6 +623,16 @@ mod tests {
         let kids: Vec<_> = set.keys.iter().map(|k| k.kid.clone().unwrap()).collect();
         assert_eq!(kids, vec!["r", "e", "e3", "o"]);
         assert_eq!(set.skipped, 10);
+    }
+
+    #[test]
+    fn a_key_written_as_a_json_array_is_skipped_not_read_by_position() {
+        // The members of a good RSA key in `RawJwk`'s field order: serde would fill the struct from them.
+        let positional = serde_json::json!(["RSA", "arr", null, null, null, rsa_n(2048), "AQAB", null, null, null]);
+        let set = parse_jwks(&jwks(&[positional.clone(), rsa("r")])).unwrap();
+        let kids: Vec<_> = set.keys.iter().map(|k| k.kid.clone().unwrap()).collect();
+        assert_eq!((kids, set.skipped), (vec!["r".to_string()], 1));
+        assert_eq!(key_skip(&positional), Some(KeySkip::NotAnObject));
     }
 
     #[test]
