@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
+import { listenTracked } from './listen.mjs';
 
 /** Signing algorithms the dev IdP can put on ID tokens (per client: `id_token_signed_response_alg`). */
 export const SIGNING_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'];
@@ -133,20 +134,7 @@ export async function startIdp({
 } = {}) {
   const signingJwks = jwks || (await generateSigningJwks());
 
-  const server = http.createServer();
-  const sockets = new Set();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const actualPort = server.address().port;
+  const { server, sockets, port: actualPort } = await listenTracked(port, host);
   const issuer = `http://${host}:${actualPort}`;
 
   const overridesFor = (login) =>

@@ -19,8 +19,10 @@ for js in entry.mjs:index.js replay_guard.mjs:replay_guard.mjs; do
   fi
 done
 # worker-build's own wasm-opt pass keeps the name section; shrink for deployment (-Oz, no debug names).
+# --one-caller-inline-max-function-size=0: wasm-opt does not inline functions that have one caller (LLVM already
+# inlined what pays); measured -690 B gzipped, the inlined copies compressed worse than the calls.
 if [[ "${EDGE_AUTH_NO_OPT:-0}" != 1 ]]; then
-  "$WASM_OPT_BIN" build/index_bg.wasm -Oz --strip-debug --strip-producers \
+  "$WASM_OPT_BIN" build/index_bg.wasm -Oz --one-caller-inline-max-function-size=0 --strip-debug --strip-producers \
     --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
     -o build/index_bg.wasm
 fi

@@ -20,9 +20,20 @@ pub type Answer = Result<HttpResponse, FetchError>;
 /// Answers requests that no scripted route names (the fuzzer's IdP).
 pub type Responder<'a> = Box<dyn Fn(&HttpRequest) -> Answer + 'a>;
 
-/// A network failure (the one place the kit builds the core's fetch error).
+/// A network failure (with [`fetch_failure`], the one place the kit builds the core's fetch error).
 pub fn fetch_error(message: impl Into<String>) -> FetchError {
-    FetchError(message.into())
+    FetchError::Network(message.into())
+}
+
+/// Each way a fetch fails, picked by `which` (the fuzzer's choice), so that every mapping of a fetch error is
+/// reached: a timeout, a too-large answer, a request the runtime cannot build, a network failure.
+pub fn fetch_failure(which: usize, message: impl Into<String>) -> FetchError {
+    match which % 4 {
+        0 => FetchError::Timeout { seconds: 10 },
+        1 => FetchError::TooLarge { limit: 512 * 1024 },
+        2 => FetchError::InvalidRequest(message.into()),
+        _ => FetchError::Network(message.into()),
+    }
 }
 
 fn crypto_error(message: impl Into<String>) -> CryptoError {
@@ -66,6 +77,8 @@ pub struct FakePlatform<'a> {
     pub stored: RefCell<Vec<Revocation>>,
     /// Whether listing the store fails.
     pub list_fails: Cell<bool>,
+    /// Whether the RNG fails (no entropy).
+    pub rng_fails: Cell<bool>,
     /// Whether writing to the store fails.
     pub record_fails: Cell<bool>,
     /// The location's cache (the Workers Cache API): copies by URL that answer requests the core lets read a
@@ -99,6 +112,7 @@ impl<'a> FakePlatform<'a> {
             revocations: RefCell::default(),
             stored: RefCell::default(),
             list_fails: Cell::new(false),
+            rng_fails: Cell::new(false),
             record_fails: Cell::new(false),
             location_cache: RefCell::default(),
             claims: RefCell::default(),
@@ -171,6 +185,9 @@ impl Clock for FakePlatform<'_> {
 impl Rng for FakePlatform<'_> {
     /// Deterministic and distinct per call: a big-endian call counter (offset by the seed), then the byte index.
     fn fill(&self, buf: &mut [u8]) -> Result<(), CryptoError> {
+        if self.rng_fails.get() {
+            return Err(crypto_error("the entropy source is gone"));
+        }
         self.random_calls.set(self.random_calls.get() + 1);
         let c = self.rng_counter.get().wrapping_add(1);
         self.rng_counter.set(c);

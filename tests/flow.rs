@@ -21,12 +21,16 @@ use std::task::{Context, Poll};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use edge_auth::core::config::Config;
-use edge_auth::core::fetch::{CachePolicy, HttpRequest, HttpResponse};
+use edge_auth::core::error::{ConfigProblem, Endpoint, FlowError, IdTokenRefusal, IdpFailure, InternalError};
+use edge_auth::core::fetch::{CachePolicy, FetchError, HttpRequest, HttpResponse};
 use edge_auth::core::flow::{authenticate, gate, Flow, Gate, GateRequest, IsolateCache};
 use edge_auth::core::http::{Method, Outcome, Request, Response};
+use edge_auth::core::oidc::discovery::DiscoveryError;
+use edge_auth::core::oidc::id_token::IdTokenError;
+use edge_auth::core::ports::CryptoError;
 use edge_auth::core::session::codec::{KeyRing, Purpose};
 use edge_auth::core::session::cookies::{CookieKind, Transport};
-use edge_auth::core::session::record::{Session, MAX_SID_LEN};
+use edge_auth::core::session::record::{SealError, Session, MAX_SID_LEN};
 use edge_auth::core::session::revocation::{Revocation, RevocationKind};
 use edge_auth::core::session::revocation_state::{
     Reload, MAX_REVOCATIONS_PER_CONNECTOR, MAX_UNAUTHENTICATED_PER_CONNECTOR, RATE_BURST, RATE_PER_SECOND,
@@ -2562,7 +2566,8 @@ fn without_a_complete_revocation_list_sessions_and_sign_ins_are_refused() {
     assert_eq!(me_status(&w, &alice), 401, "cannot be checked: refused");
     let login = w.login("alice@acme.example");
     let r = w.finish_with_key(&login, Key::Es);
-    assert_callback_refused(&r, 500, "config_error");
+    // Before issue 12: 500 config_error (a store outage is no configuration problem).
+    assert_callback_refused(&r, 503, "revocations_unavailable");
     assert!(w.p.logs().iter().any(|l| l.contains("sign-ins are refused")), "{:?}", w.p.logs());
     // Writes are refused too (the store's size is unknown).
     assert_eq!(frontchannel(&w, &[("iss", ISSUER), ("sid", "x")], "").status, 503);
@@ -2613,7 +2618,8 @@ fn an_identity_that_only_fits_without_its_sid_refuses_the_sign_in() {
     claims["email"] = json!(email);
     claims["sid"] = json!("s".repeat(MAX_SID_LEN));
     let r = w.finish(&login, &w.acme.sign(Key::Es, &claims));
-    assert_callback_refused(&r, 400, "id_token_invalid");
+    // Before issue 12: 400 id_token_invalid (the token is valid; the identity does not fit a cookie).
+    assert_callback_refused(&r, 500, "session_too_large");
     assert!(w.p.logs().iter().any(|l| l.contains("too large") && l.contains("session id")), "{:?}", w.p.logs());
     // Without the sid, the same identity fits.
     let login = w.login(&email);
@@ -2789,6 +2795,61 @@ fn entra_domain_owners_are_cached_refreshed_and_survive_an_outage() {
     w.assert_logs_clean();
 }
 
+/// Review of issue 12: on a cold isolate the location's cache stands in for Entra with its expired copy of a
+/// domain's discovery (`fresh_for` 0) whenever Entra's answer is not a `200` — also when that answer is Entra's
+/// definite "verified in no tenant" (`400`/`404`), which the domain lookup treats as an answer, not an outage. A
+/// tenant that no longer owns a domain kept signing in its addresses on every cold isolate for up to a day past
+/// the copy's freshness. The stale copy now counts only when Entra, asked past the cache, cannot answer.
+#[test]
+fn entra_a_stale_location_copy_does_not_outvote_entras_definite_no_tenant() {
+    let stale_owner_a = || HttpResponse {
+        status: 200,
+        body: json!({"issuer": format!("{ENTRA}/{TENANT_A}/v2.0")}).to_string().into_bytes(),
+        fresh_for: Some(0),
+    };
+    let sign_in =
+        |w: &World, idp: &Idp| entra_sign_in(w, idp, "alice@a.example", TENANT_A, json!({"email": "alice@a.example"}));
+    // Entra now says: a.example is verified in no tenant (both spellings of that answer).
+    for status in [400, 404] {
+        let (w, idp) = world_with_entra_partners();
+        let a = entra_domain_url("a.example");
+        w.p.location_cache.borrow_mut().insert(a.clone(), stale_owner_a());
+        w.p.route(&a, vec![json_response(status, &json!({"error": "invalid_tenant"}))]);
+        let r = sign_in(&w, &idp);
+        assert_callback_refused(&r, 403, "domain_not_owned");
+        assert!(
+            w.p.logs().iter().any(|l| l.contains("a.example is verified in no tenant")),
+            "{status}: {:?}",
+            w.p.logs()
+        );
+        let asked = w.p.requests_to(&a);
+        assert!(
+            asked.iter().any(|r| r.cache == CachePolicy::DocumentRefetch),
+            "{status}: Entra asked past the cache: {asked:?}"
+        );
+    }
+    // Entra cannot answer (down, or a server error): the location's last answer stands (an outage does not
+    // stop sign-ins), and nothing else is asked.
+    for down in [network_error(), json_response(503, &json!({}))] {
+        let (w, idp) = world_with_entra_partners();
+        let a = entra_domain_url("a.example");
+        w.p.location_cache.borrow_mut().insert(a.clone(), stale_owner_a());
+        w.p.route(&a, vec![down]);
+        assert_signed_in(&sign_in(&w, &idp), "/docs");
+        assert_eq!(w.p.count(&a), 1, "one request past the cache");
+        w.assert_logs_clean();
+    }
+    // A fresh copy in the location's cache is used as before: Entra is not asked.
+    let (w, idp) = world_with_entra_partners();
+    let a = entra_domain_url("a.example");
+    let mut fresh = stale_owner_a();
+    fresh.fresh_for = Some(600);
+    w.p.location_cache.borrow_mut().insert(a.clone(), fresh);
+    w.p.route(&a, vec![json_response(404, &json!({}))]);
+    assert_signed_in(&sign_in(&w, &idp), "/docs");
+    assert_eq!(w.p.count(&a), 0);
+}
+
 #[test]
 fn entra_xms_edov_false_refuses_an_address_from_the_email_claim() {
     let (w, idp) = world_with_entra_partners();
@@ -2906,6 +2967,213 @@ fn entra_odd_domain_answers_name_no_owner() {
         let r = entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, json!({"email": "alice@a.example", "tid": tid}));
         assert!(r.status >= 400, "{tid}: {}", r.status);
     }
+}
+
+// ---- typed refusals: each cause reaches the flow as its own kind (issue 12) --------------------------
+
+impl World {
+    /// The flow's answer before rendering: a refusal as its typed [`FlowError`].
+    fn route(&self, req: &Request) -> Result<Outcome, (FlowError, Vec<String>)> {
+        let flow = Flow { config: &self.config, keys: &self.keys, platform: &self.p, providers: &self.providers };
+        pollster::block_on(flow.route(req))
+    }
+
+    /// The refusal of `GET url` (with `cookie`), typed.
+    fn refusal(&self, url: &str, cookie: &str) -> FlowError {
+        match self.route(&request(Method::Get, url, cookie)) {
+            Err((e, _)) => e,
+            Ok(outcome) => panic!("{url} was not refused: {outcome:?}"),
+        }
+    }
+
+    fn login_url(email: &str) -> String {
+        url_with(&format!("{SITE}/auth/login"), &[("email", email), ("return_to", "/docs")])
+    }
+
+    /// The callback of `login` with the right code and state, typed.
+    fn callback_refusal(&self, login: &Login) -> FlowError {
+        let url = url_with(&format!("{}/auth/callback", login.site), &[("code", CODE), ("state", login.state())]);
+        self.refusal(&url, &login.cookie())
+    }
+}
+
+/// A failed fetch the platform reports (the kit's network failure, or one of the other shapes).
+fn failed(error: FetchError) -> Canned {
+    Err(error)
+}
+
+#[test]
+fn an_rng_failure_at_login_is_an_internal_error_not_a_configuration_error() {
+    // Before issue 12: FlowError::Config, 500 config_error ("sign-in is not configured correctly").
+    let w = World::new();
+    w.p.rng_fails.set(true);
+    let e = w.refusal(&World::login_url("alice@acme.example"), "");
+    assert!(
+        matches!(&e, FlowError::Internal(InternalError::Randomness(CryptoError(why))) if why.contains("entropy")),
+        "{e:?}"
+    );
+    let r = w.get(&World::login_url("alice@acme.example"), "");
+    assert_refused(&r, 500, "internal_error");
+    assert!(w.p.logs().iter().any(|l| l.contains("internal_error (internal error: no randomness: the entropy source")));
+    assert!(set_cookies(&r).is_empty(), "no transaction without randomness: {}", describe(&r));
+    w.assert_logs_clean();
+}
+
+#[test]
+fn an_rng_failure_while_sealing_the_session_is_not_reported_as_a_too_large_identity() {
+    // Before issue 12 an encrypted session whose nonce could not be drawn was refused as "the identity is too
+    // large for a session cookie" (400 id_token_invalid).
+    let mut json: Value = serde_json::from_str(&config_json("")).unwrap();
+    json["session"] = json!({"encrypt": true});
+    let w = World::with_config(Config::from_json(&json.to_string()).unwrap(), K1);
+    let login = w.login("alice@acme.example");
+    w.serve_token(&login, &w.acme.sign(Key::Es, &w.claims(&login)));
+    w.p.rng_fails.set(true);
+    let e = w.callback_refusal(&login);
+    assert!(matches!(e, FlowError::Internal(InternalError::Seal(SealError::Randomness(_)))), "{e:?}");
+    assert_eq!((e.status(), e.code()), (500, "internal_error"));
+    // The same sign-in with randomness back: signed in.
+    w.p.rng_fails.set(false);
+    let login = w.login("alice@acme.example");
+    let r = w.finish_with_key(&login, Key::Es);
+    assert_eq!(r.status, 302, "{}", describe(&r));
+    assert!(cookie_value(session_line(&r)).starts_with("v1e."), "encrypted: {}", describe(&r));
+    w.assert_logs_clean();
+}
+
+#[test]
+fn an_identity_over_the_cookie_budget_is_session_too_large_not_an_invalid_id_token() {
+    let mut w = World::new();
+    let long_domain = format!("{}.{}.example", "d".repeat(60), "e".repeat(60));
+    w.config = Config::from_json(
+        &config_json("").replace(r#""acme.co.example""#, &format!(r#""acme.co.example","{long_domain}""#)),
+    )
+    .unwrap();
+    let email = format!("{}@{long_domain}", "a".repeat(64));
+    let login = w.login(&email);
+    let mut claims = w.claims(&login);
+    claims["sub"] = json!("u".repeat(255));
+    claims["email"] = json!(email);
+    claims["sid"] = json!("s".repeat(MAX_SID_LEN));
+    w.serve_token(&login, &w.acme.sign(Key::Es, &claims));
+    let e = w.callback_refusal(&login);
+    assert_eq!(e, FlowError::SessionTooLarge);
+    assert_eq!((e.status(), e.code()), (500, "session_too_large"));
+    w.assert_logs_clean();
+}
+
+#[test]
+fn a_request_the_platform_cannot_build_is_a_configuration_error_not_an_unreachable_idp() {
+    // The runtime refuses the token request (a URL or header it does not take): retrying does not mend it,
+    // and the IdP was never asked.
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    w.p.route(&token_url(ISSUER), vec![failed(FetchError::InvalidRequest("Invalid URL".into()))]);
+    let e = w.callback_refusal(&login);
+    assert!(
+        matches!(
+            &e,
+            FlowError::Config(ConfigProblem::Request {
+                endpoint: Endpoint::Token,
+                error: FetchError::InvalidRequest(_)
+            })
+        ),
+        "{e:?}"
+    );
+    let login = w.login("alice@acme.example");
+    let r = w.callback(&login, &[("code", CODE), ("state", login.state())], &login.cookie());
+    assert_callback_refused(&r, 500, "config_error");
+    assert!(w.p.logs().iter().any(|l| l.contains("token endpoint: the request cannot be built: Invalid URL")));
+    w.assert_logs_clean();
+}
+
+#[test]
+fn a_discovery_document_naming_a_bad_endpoint_is_refused_as_such() {
+    let w = World::new();
+    w.edit_discovery(|d| d["token_endpoint"] = json!("http://idp.acme.example/token"));
+    let e = w.refusal(&World::login_url("alice@acme.example"), "");
+    match &e {
+        FlowError::IdpUnreachable(IdpFailure::Discovery {
+            connector,
+            error: DiscoveryError::BadEndpoint { field: "token_endpoint", .. },
+        }) => assert_eq!(connector, "acme"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!((e.status(), e.code()), (502, "idp_unreachable"));
+    w.assert_logs_clean();
+}
+
+#[test]
+fn fetch_timeouts_and_too_large_answers_reach_the_flow_typed() {
+    let timeout = || failed(FetchError::Timeout { seconds: 10 });
+    let too_large = || failed(FetchError::TooLarge { limit: 512 * 1024 });
+    // At the token endpoint.
+    for (answer, expected) in
+        [(timeout(), FetchError::Timeout { seconds: 10 }), (too_large(), FetchError::TooLarge { limit: 512 * 1024 })]
+    {
+        let w = World::new();
+        let login = w.login("alice@acme.example");
+        w.p.route(&token_url(ISSUER), vec![answer]);
+        let e = w.callback_refusal(&login);
+        assert_eq!(e, FlowError::from(IdpFailure::Fetch { endpoint: Endpoint::Token, error: expected.clone() }));
+        assert_eq!((e.status(), e.code()), (502, "idp_unreachable"));
+        let login = w.login("alice@acme.example");
+        let r = w.callback(&login, &[("code", CODE), ("state", login.state())], &login.cookie());
+        assert_callback_refused(&r, 502, "idp_unreachable");
+        let said = expected.to_string();
+        assert!(w.p.logs().iter().any(|l| l.contains(&format!("token endpoint: {said}"))), "{said}: {:?}", w.p.logs());
+        w.assert_logs_clean();
+    }
+    // The discovery document and the key set.
+    let w = World::new();
+    w.p.route(&discovery_url(ISSUER), vec![timeout()]);
+    let e = w.refusal(&World::login_url("alice@acme.example"), "");
+    assert_eq!(
+        e,
+        FlowError::from(IdpFailure::Fetch {
+            endpoint: Endpoint::Discovery(discovery_url(ISSUER)),
+            error: FetchError::Timeout { seconds: 10 }
+        })
+    );
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    w.serve_token(&login, &w.acme.sign(Key::Es, &w.claims(&login)));
+    w.p.route(&jwks_url(ISSUER), vec![too_large()]);
+    let e = w.callback_refusal(&login);
+    assert_eq!(
+        e,
+        FlowError::from(IdpFailure::Fetch {
+            endpoint: Endpoint::Jwks,
+            error: FetchError::TooLarge { limit: 512 * 1024 }
+        })
+    );
+    // An answer with a status the flow cannot use is typed too.
+    let w = World::new();
+    w.p.route(&discovery_url(ISSUER), vec![Ok(HttpResponse::new(503, b"down".to_vec()))]);
+    let e = w.refusal(&World::login_url("alice@acme.example"), "");
+    assert_eq!(
+        e,
+        FlowError::from(IdpFailure::Fetch {
+            endpoint: Endpoint::Discovery(discovery_url(ISSUER)),
+            error: FetchError::Status(503)
+        })
+    );
+}
+
+#[test]
+fn id_token_refusals_keep_their_protocol_cause() {
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    let mut claims = w.claims(&login);
+    claims["sid"] = json!("s".repeat(300));
+    w.serve_token(&login, &w.acme.sign(Key::Es, &claims));
+    assert_eq!(w.callback_refusal(&login), FlowError::IdToken(IdTokenRefusal::SidTooLong(300)));
+    let login = w.login("alice@acme.example");
+    let mut claims = w.claims(&login);
+    claims["nonce"] = json!("not-the-nonce");
+    w.serve_token(&login, &w.acme.sign(Key::Es, &claims));
+    assert_eq!(w.callback_refusal(&login), FlowError::IdToken(IdTokenRefusal::Claims(IdTokenError::NonceMismatch)));
+    w.assert_logs_clean();
 }
 
 // ---- single use across isolates (issue 13): the network-wide store behind the ReplayGuard port ----------

@@ -6,13 +6,13 @@
 
 use edge_auth::core::config::TokenEndpointAuthMethod;
 use edge_auth::core::facebook;
+use edge_auth::core::fetch::HttpResponse;
 use edge_auth::core::oidc::authorize::AuthorizationRequest;
 use edge_auth::core::oidc::discovery::parse_provider_metadata;
 use edge_auth::core::oidc::jwks::{parse_jwks, select_key, Alg, KeySelection, MAX_KEYS};
 use edge_auth::core::oidc::jws::UntrustedJws;
 use edge_auth::core::oidc::token::{choose_auth_method, parse_token_response, TokenRequest};
 use edge_auth::core::oidc::userinfo::parse_userinfo;
-use edge_auth::core::fetch::HttpResponse;
 use edge_auth::core::secret::Secret;
 use edge_auth_fuzz::fixtures::{ACME_ISSUER, LOOPBACK_ISSUER, PARTNER_ISSUER};
 use edge_auth_fuzz::flow::oracle::model::key_fits;

@@ -7,8 +7,11 @@
 //! against `GET /auth/jwks.json`. Identity headers sent by the client — of every auth-proxy family an origin
 //! may trust, see [`is_identity_header`] — are always removed first.
 
+use std::borrow::Cow;
+
+use jwt_compact::jwk::JsonWebKey;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::core::b64;
 use crate::core::config::error::ConfigError;
@@ -208,9 +211,15 @@ impl AssertionKey {
                 return Err(bad(&format!("member {name} is not 32 bytes of base64url")));
             }
         }
-        // RFC 7638 thumbprint: the required members in lexicographic order, no whitespace.
-        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, raw.x, raw.y);
-        let kid = b64::encode(Sha256::digest(canonical.as_bytes()));
+        // The kid is the public key's RFC 7638 thumbprint (jwt-compact's JWK model computes it).
+        let (x, y) = (b64::decode(&raw.x).unwrap_or_default(), b64::decode(&raw.y).unwrap_or_default());
+        let public = JsonWebKey::EllipticCurve {
+            curve: Cow::Borrowed("P-256"),
+            x: Cow::Borrowed(&x),
+            y: Cow::Borrowed(&y),
+            secret: None,
+        };
+        let kid = b64::encode(public.thumbprint::<Sha256>());
         let public_jwk_json = serde_json::json!({
             "kty": "EC", "crv": "P-256", "x": raw.x, "y": raw.y, "kid": kid, "alg": "ES256", "use": "sig"
         })

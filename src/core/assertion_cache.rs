@@ -10,13 +10,21 @@ use crate::core::session::record::Session;
 /// At most this many assertions are kept.
 pub const MAX_CACHED_ASSERTIONS: usize = 2048;
 
-/// Which session an assertion is for: (sub, iat, connector).
+/// Which session an assertion is for, and at which site: (sub, iat, connector, the IdP's issuer, the site's
+/// origin). The site is the assertion's `iss`: a Worker serving several hostnames must not hand the origin, for a
+/// request to one site, an assertion that names another.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SessionKey(String, u64, String);
+pub struct SessionKey(String, u64, String, String, String);
 
 impl SessionKey {
-    pub fn of(session: &Session) -> SessionKey {
-        SessionKey(session.sub.clone(), session.iat, session.connector.clone())
+    pub fn of(session: &Session, site_origin: &str) -> SessionKey {
+        SessionKey(
+            session.sub.clone(),
+            session.iat,
+            session.connector.clone(),
+            session.iss.clone(),
+            site_origin.to_string(),
+        )
     }
 }
 
@@ -59,6 +67,8 @@ impl AssertionCache {
 mod tests {
     use super::*;
 
+    const SITE: &str = "https://app.example";
+
     fn session(sub: &str, iat: u64, connector: &str) -> Session {
         Session {
             sub: sub.into(),
@@ -78,14 +88,29 @@ mod tests {
     fn reused_while_more_than_half_its_lifetime_remains_per_session() {
         let cache = AssertionCache::default();
         let s = session("u", 100, "acme");
-        assert_eq!(cache.get(&SessionKey::of(&s), 60, 1000), None);
-        cache.insert(SessionKey::of(&s), "jwt-1".into(), 60, 1000);
-        assert_eq!(cache.get(&SessionKey::of(&s), 60, 1000).as_deref(), Some("jwt-1"));
-        assert_eq!(cache.get(&SessionKey::of(&s), 60, 1029).as_deref(), Some("jwt-1"), "31 s of 60 remain");
-        assert_eq!(cache.get(&SessionKey::of(&s), 60, 1030), None, "half its lifetime left: signed anew");
+        assert_eq!(cache.get(&SessionKey::of(&s, SITE), 60, 1000), None);
+        cache.insert(SessionKey::of(&s, SITE), "jwt-1".into(), 60, 1000);
+        assert_eq!(cache.get(&SessionKey::of(&s, SITE), 60, 1000).as_deref(), Some("jwt-1"));
+        assert_eq!(cache.get(&SessionKey::of(&s, SITE), 60, 1029).as_deref(), Some("jwt-1"), "31 s of 60 remain");
+        assert_eq!(cache.get(&SessionKey::of(&s, SITE), 60, 1030), None, "half its lifetime left: signed anew");
         for other in [session("v", 100, "acme"), session("u", 101, "acme"), session("u", 100, "beta")] {
-            assert_eq!(cache.get(&SessionKey::of(&other), 60, 1000), None, "another session: {other:?}");
+            assert_eq!(cache.get(&SessionKey::of(&other, SITE), 60, 1000), None, "another session: {other:?}");
         }
+    }
+
+    /// Review of issue 12: the assertion names the site the request came to (`iss`), but was kept per session
+    /// only, so a Worker serving several hostnames sent the origin, for a request to one site, the assertion it
+    /// had signed for another (and one IdP issuer's for another's, for a `sub` both use).
+    #[test]
+    fn an_assertion_is_reused_only_for_the_same_site_and_issuer() {
+        let cache = AssertionCache::default();
+        let s = session("u", 100, "acme");
+        cache.insert(SessionKey::of(&s, SITE), "jwt-site".into(), 60, 1000);
+        assert_eq!(cache.get(&SessionKey::of(&s, SITE), 60, 1000).as_deref(), Some("jwt-site"));
+        assert_eq!(cache.get(&SessionKey::of(&s, "https://admin.example"), 60, 1000), None, "another site");
+        let mut other_issuer = s.clone();
+        other_issuer.iss = "https://idp.other.example".into();
+        assert_eq!(cache.get(&SessionKey::of(&other_issuer, SITE), 60, 1000), None, "another issuer");
     }
 
     #[test]
@@ -94,21 +119,21 @@ mod tests {
         for i in 0..MAX_CACHED_ASSERTIONS as u64 {
             // Half of them expired by t = 2000.
             let now = if i % 2 == 0 { 1000 } else { 1900 };
-            cache.insert(SessionKey::of(&session("u", i, "acme")), format!("jwt-{i}"), 200, now);
+            cache.insert(SessionKey::of(&session("u", i, "acme"), SITE), format!("jwt-{i}"), 200, now);
         }
         assert_eq!(cache.len(), MAX_CACHED_ASSERTIONS);
-        cache.insert(SessionKey::of(&session("new", 0, "acme")), "jwt-new".into(), 200, 2000);
+        cache.insert(SessionKey::of(&session("new", 0, "acme"), SITE), "jwt-new".into(), 200, 2000);
         assert_eq!(cache.len(), MAX_CACHED_ASSERTIONS / 2 + 1, "the expired ones went");
         assert_eq!(
-            cache.get(&SessionKey::of(&session("u", 1, "acme")), 200, 1950).as_deref(),
+            cache.get(&SessionKey::of(&session("u", 1, "acme"), SITE), 200, 1950).as_deref(),
             Some("jwt-1"),
             "a live one kept"
         );
         let full = AssertionCache::default();
         for i in 0..MAX_CACHED_ASSERTIONS as u64 {
-            full.insert(SessionKey::of(&session("u", i, "acme")), "jwt".into(), 200, 1000);
+            full.insert(SessionKey::of(&session("u", i, "acme"), SITE), "jwt".into(), 200, 1000);
         }
-        full.insert(SessionKey::of(&session("new", 0, "acme")), "jwt-new".into(), 200, 1000);
+        full.insert(SessionKey::of(&session("new", 0, "acme"), SITE), "jwt-new".into(), 200, 1000);
         assert_eq!(full.len(), 1, "nothing expired: everything went");
     }
 }

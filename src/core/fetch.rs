@@ -113,9 +113,29 @@ impl HttpResponse {
     }
 }
 
+/// Why an outgoing request (to an IdP, or to one of the platform's stores) gave no usable answer. The platform
+/// says which; `Status` is the core's word for an answer whose status the caller cannot use (the platform hands
+/// over every answer, whatever its status). The `String`s are the runtime's own words, for the operator log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct FetchError(pub String);
+#[non_exhaustive]
+pub enum FetchError {
+    /// No answer within the platform's timeout (the request was aborted).
+    #[error("no answer within {seconds} s")]
+    Timeout { seconds: u64 },
+    /// An answer, with a status the caller cannot use.
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// An answer larger than the platform reads (refused by `Content-Length`, or cut off while streaming).
+    #[error("response larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    /// The connection, the stream or the store call failed, or what it needs is not there (no Cache API, no
+    /// KV binding), or the store answered with something unreadable.
+    #[error("{0}")]
+    Network(String),
+    /// The request could not be built (a URL or a header the runtime refuses): ours to fix, not the IdP's.
+    #[error("the request cannot be built: {0}")]
+    InvalidRequest(String),
+}
 
 #[cfg(test)]
 mod tests {

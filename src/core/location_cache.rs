@@ -29,6 +29,11 @@ use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
 use crate::core::ports::{CacheStore, Clock, Log, Network};
 use crate::core::session::codec::KeyRing;
 
+/// The `fresh_for` of an expired copy served in place of an IdP that did not answer `200` (stale-if-error): the
+/// isolate treats it as due for a refresh at once. Never that of an answer from the network (at least 5 min, or
+/// `None`) nor of a fresh copy (at least 1 s).
+pub const STALE_COPY_FRESH_FOR: u64 = 0;
+
 /// How many URLs with unauthentic copies an isolate remembers having reported (then it stays quiet).
 pub const MAX_REPORTED_URLS: usize = 64;
 
@@ -62,8 +67,8 @@ impl LocationCache {
             // Stale-if-error across isolates: the IdP cannot answer, the location still has its last document.
             (failed, Some(copy)) => {
                 let why = match failed {
-                    Ok(r) => format!("HTTP {}", r.status),
-                    Err(e) => e.to_string(),
+                    Ok(r) => FetchError::Status(r.status),
+                    Err(e) => e,
                 };
                 platform
                     .warn(&format!("edge-auth: {} failed ({why}); using the expired copy in the cache", request.url));
@@ -95,7 +100,7 @@ impl LocationCache {
         let state = cached_copy(fresh_until.as_deref(), platform.now());
         let fresh_for = match state {
             CachedCopy::Fresh(left) => left,
-            CachedCopy::Stale => 0,
+            CachedCopy::Stale => STALE_COPY_FRESH_FOR,
             CachedCopy::Unusable => return None,
         };
         if hit.status != 200 {
@@ -211,7 +216,7 @@ mod tests {
     impl Network for Fake {
         async fn fetch(&self, request: &HttpRequest) -> Result<NetworkResponse, FetchError> {
             self.fetched.borrow_mut().push(request.clone());
-            self.answer.borrow().clone().ok_or_else(|| FetchError("connection refused".into()))
+            self.answer.borrow().clone().ok_or_else(|| FetchError::Network("connection refused".into()))
         }
     }
     impl CacheStore for Fake {
@@ -222,7 +227,7 @@ mod tests {
         ) -> Result<Option<StoredResponse<N>>, FetchError> {
             self.gets.set(self.gets.get() + 1);
             if self.cache_fails.get() {
-                return Err(FetchError("the Cache API is not available".into()));
+                return Err(FetchError::Network("the Cache API is not available".into()));
             }
             Ok(self.store.borrow().get(key).map(|held| StoredResponse {
                 status: held.status,
@@ -233,7 +238,7 @@ mod tests {
         async fn put(&self, key: &str, headers: &[(&'static str, String)], body: &[u8]) -> Result<(), FetchError> {
             self.puts.set(self.puts.get() + 1);
             if self.cache_fails.get() {
-                return Err(FetchError("the Cache API is not available".into()));
+                return Err(FetchError::Network("the Cache API is not available".into()));
             }
             let copy = Held { status: 200, headers: headers.to_vec(), body: body.to_vec() };
             self.store.borrow_mut().insert(key.to_string(), copy);

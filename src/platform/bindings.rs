@@ -36,7 +36,7 @@ extern "C" {
 
 /// `caches.open(name)`: the location's cache of that name (a promise), or an error when there is no Cache API.
 pub fn open_cache(name: &str) -> Result<js_sys::Promise, crate::core::fetch::FetchError> {
-    let missing = || crate::core::fetch::FetchError("the Cache API is not available".into());
+    let missing = || crate::core::fetch::FetchError::Network("the Cache API is not available".into());
     let caches = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("caches")).map_err(|_| missing())?;
     if !caches.is_object() {
         return Err(missing());
@@ -44,7 +44,7 @@ pub fn open_cache(name: &str) -> Result<js_sys::Promise, crate::core::fetch::Fet
     caches
         .unchecked_into::<CacheStorage>()
         .open(name)
-        .map_err(|e| crate::core::fetch::FetchError(error_message(&e, "caches.open failed")))
+        .map_err(|e| crate::core::fetch::FetchError::Network(error_message(&e, "caches.open failed")))
 }
 
 /// `fetch(request)`: the response, or the error the runtime threw (network failure, abort).

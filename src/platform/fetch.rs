@@ -37,8 +37,14 @@ thread_local! {
     static OPENED: RefCell<Option<bindings::Cache>> = const { RefCell::new(None) };
 }
 
-fn js_error(e: JsValue) -> FetchError {
-    FetchError(error_message(&e, "the request failed"))
+/// The runtime refused to build the request or a cache entry (a URL or a header it does not take).
+fn build_error(e: JsValue) -> FetchError {
+    FetchError::InvalidRequest(error_message(&e, "the runtime refused the request"))
+}
+
+/// The runtime's call failed (network, aborted stream, cache store).
+fn network_error(e: JsValue) -> FetchError {
+    FetchError::Network(error_message(&e, "the request failed"))
 }
 
 /// edge-auth's cache ([`CACHE_NAME`]), or `None` without a Cache API (tried again by the next request).
@@ -54,7 +60,7 @@ async fn edge_auth_cache() -> Option<bindings::Cache> {
 }
 
 fn unavailable() -> FetchError {
-    FetchError("the Cache API is not available".into())
+    FetchError::Network("the Cache API is not available".into())
 }
 
 /// The body, at most [`MAX_RESPONSE_BYTES`]: a larger `Content-Length` is refused before reading, and the
@@ -64,10 +70,8 @@ async fn read_body(response: &web_sys::Response) -> Result<Vec<u8>, FetchError> 
     let declared = response.headers().get("content-length").ok().flatten();
     match crate::platform::body::read_capped(response.body(), declared.as_deref(), MAX_RESPONSE_BYTES).await {
         Ok(body) => Ok(body),
-        Err(crate::platform::body::BodyError::TooLarge) => {
-            Err(FetchError(format!("response larger than {MAX_RESPONSE_BYTES} bytes")))
-        }
-        Err(crate::platform::body::BodyError::Failed(why)) => Err(FetchError(why)),
+        Err(crate::platform::body::BodyError::TooLarge) => Err(FetchError::TooLarge { limit: MAX_RESPONSE_BYTES }),
+        Err(crate::platform::body::BodyError::Failed(why)) => Err(FetchError::Network(why)),
     }
 }
 
@@ -75,11 +79,11 @@ impl Network for WorkerPlatform<'_> {
     /// The IdP's answer, its `Cache-Control` as data; given up after [`IDP_TIMEOUT`].
     async fn fetch(&self, request: &HttpRequest) -> Result<NetworkResponse, FetchError> {
         let timeout = IDP_TIMEOUT;
-        let headers = web_sys::Headers::new().map_err(js_error)?;
+        let headers = web_sys::Headers::new().map_err(build_error)?;
         for (name, value) in &request.headers {
-            headers.set(name, value).map_err(js_error)?;
+            headers.set(name, value).map_err(build_error)?;
         }
-        let controller = web_sys::AbortController::new().map_err(js_error)?;
+        let controller = web_sys::AbortController::new().map_err(build_error)?;
         let init = web_sys::RequestInit::new();
         init.set_method(if request.method == "POST" { "POST" } else { "GET" });
         init.set_headers(&headers);
@@ -87,9 +91,9 @@ impl Network for WorkerPlatform<'_> {
         if let Some(body) = &request.body {
             init.set_body(&JsValue::from_str(body));
         }
-        let req = web_sys::Request::new_with_str_and_init(&request.url, &init).map_err(js_error)?;
+        let req = web_sys::Request::new_with_str_and_init(&request.url, &init).map_err(build_error)?;
         let exchange = async {
-            let response = bindings::fetch(&req).await.map_err(js_error)?;
+            let response = bindings::fetch(&req).await.map_err(network_error)?;
             let status = response.status();
             let cache_control = response.headers().get("cache-control").ok().flatten();
             let body = read_body(&response).await?;
@@ -101,7 +105,7 @@ impl Network for WorkerPlatform<'_> {
             Either::Left((result, _)) => result,
             Either::Right(_) => {
                 controller.abort();
-                Err(FetchError(format!("no answer within {} s", timeout.as_secs())))
+                Err(FetchError::Timeout { seconds: timeout.as_secs() })
             }
         }
     }
@@ -116,7 +120,7 @@ impl CacheStore for WorkerPlatform<'_> {
         names: [&'static str; N],
     ) -> Result<Option<StoredResponse<N>>, FetchError> {
         let cache = edge_auth_cache().await.ok_or_else(unavailable)?;
-        let hit = JsFuture::from(cache.lookup(url).map_err(js_error)?).await.map_err(js_error)?;
+        let hit = JsFuture::from(cache.lookup(url).map_err(network_error)?).await.map_err(network_error)?;
         let Ok(hit) = hit.dyn_into::<web_sys::Response>() else { return Ok(None) };
         let stored = hit.headers();
         let headers = names.map(|name| stored.get(name).ok().flatten());
@@ -127,22 +131,22 @@ impl CacheStore for WorkerPlatform<'_> {
     /// `cache.put(url, response)`: a `200` response with these headers and this body.
     async fn put(&self, url: &str, stored_headers: &[(&'static str, String)], body: &[u8]) -> Result<(), FetchError> {
         let cache = edge_auth_cache().await.ok_or_else(unavailable)?;
-        let headers = web_sys::Headers::new().map_err(js_error)?;
+        let headers = web_sys::Headers::new().map_err(build_error)?;
         for (name, value) in stored_headers {
-            headers.set(name, value).map_err(js_error)?;
+            headers.set(name, value).map_err(build_error)?;
         }
         let init = web_sys::ResponseInit::new();
         init.set_headers(&headers);
         let copy = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&Uint8Array::from(body)), &init)
-            .map_err(js_error)?;
-        JsFuture::from(cache.put(url, &copy).map_err(js_error)?).await.map_err(js_error)?;
+            .map_err(build_error)?;
+        JsFuture::from(cache.put(url, &copy).map_err(network_error)?).await.map_err(network_error)?;
         Ok(())
     }
 
     /// `cache.delete(url)`: whether there was a copy.
     async fn delete(&self, url: &str) -> Result<bool, FetchError> {
         let cache = edge_auth_cache().await.ok_or_else(unavailable)?;
-        let deleted = JsFuture::from(cache.delete(url).map_err(js_error)?).await.map_err(js_error)?;
+        let deleted = JsFuture::from(cache.delete(url).map_err(network_error)?).await.map_err(network_error)?;
         Ok(deleted.as_bool() == Some(true))
     }
 }

@@ -1,5 +1,5 @@
 //! Origin mode: proxy an authenticated request to the origin with identity headers and a signed assertion
-//! (ES256 via WebCrypto). Assertions are cached per session for half their lifetime.
+//! (ES256 via WebCrypto). Assertions are cached per session and site for half their lifetime.
 
 use std::cell::RefCell;
 
@@ -56,7 +56,7 @@ pub async fn assertion(
     now: u64,
 ) -> Result<String> {
     let ttl = origin.assertion_ttl_seconds;
-    let cache_key = SessionKey::of(session);
+    let cache_key = SessionKey::of(session, site_origin);
     if let Some(jwt) = ASSERTIONS.with(|c| c.get(&cache_key, ttl, now)) {
         return Ok(jwt);
     }

@@ -17,8 +17,8 @@ use super::driver::connector_named;
 use super::input::*;
 use super::json::Obj;
 use super::{DEFAULT_ACCESS_TOKEN, MAX_REPEAT};
-use crate::fixtures::{self, fixture_keys, ENTRA_TENANT};
-use crate::platform::{fetch_error, Answer};
+use crate::fixtures::{self, fixture_keys, FixtureKey, ENTRA_TENANT};
+use crate::platform::{fetch_failure, Answer};
 use crate::Text;
 
 /// What a realistic IdP for `connector` says.
@@ -108,7 +108,8 @@ fn reply<T>(r: Option<&Reply<T>>, body: impl FnOnce(Option<&T>) -> Vec<u8>) -> A
         None => Ok(HttpResponse::new(200, body(None))),
         Some(Reply::Ok(t)) => Ok(HttpResponse::new(200, body(Some(t)))),
         Some(Reply::Status { status, body: t }) => Ok(HttpResponse::new(*status, body(Some(t)))),
-        Some(Reply::Fail(t)) => Err(fetch_error(t.0.clone())),
+        // Each way a fetch fails (the text's length picks one), so every mapping of a fetch error is reached.
+        Some(Reply::Fail(t)) => Err(fetch_failure(t.0.len(), t.0.clone())),
     }
 }
 
@@ -358,23 +359,7 @@ fn build_jws(
     code: &str,
     access_token: Option<&str>,
 ) -> (String, Option<String>) {
-    let keys = fixture_keys();
-    let key = &keys[usize::from(j.key) % keys.len()];
-    let alg: String = match &j.alg {
-        AlgChoice::FromKey => key.alg.clone(),
-        AlgChoice::Named(i) => ALG_NAMES[usize::from(*i) % ALG_NAMES.len()].to_string(),
-        AlgChoice::Raw(t) => t.0.clone(),
-    };
-    let mut h = Obj::default();
-    h.string("alg", &alg);
-    match &j.kid {
-        KidTweak::Keep => h.string("kid", &key.kid),
-        KidTweak::Absent => {}
-        KidTweak::Raw(t) => h.string("kid", t.as_str()),
-        KidTweak::Of(i) => h.string("kid", &keys[usize::from(*i) % keys.len()].kid),
-    }
-    h.member("typ", &j.typ, Some(json!("JWT")));
-    let header = h.finish(j.header_extra.as_ref());
+    let (key, alg, header) = jose_header(j.key, &j.alg, &j.kid, &j.typ, j.header_extra.as_ref(), "JWT");
     let hash = Alg::from_jose(&alg).map(Alg::hash).unwrap_or(HashAlg::Sha256);
     let (payload, sub) = match &j.claims {
         ClaimsSpec::Raw(b) => (b.0.clone(), None),
@@ -470,23 +455,8 @@ pub(super) fn logout_token(spec: &LogoutSpec, config: &Config, now: u64, step_no
     let id = connector_named(config, &spec.connector);
     let connector = config.connector(&id).or(config.connectors.first()).expect("connectors");
     let profile = idp_profile(connector);
-    let keys = fixture_keys();
-    let key = &keys[usize::from(spec.key) % keys.len()];
-    let alg: String = match &spec.alg {
-        AlgChoice::FromKey => key.alg.clone(),
-        AlgChoice::Named(i) => ALG_NAMES[usize::from(*i) % ALG_NAMES.len()].to_string(),
-        AlgChoice::Raw(t) => t.0.clone(),
-    };
-    let mut h = Obj::default();
-    h.string("alg", &alg);
-    match &spec.kid {
-        KidTweak::Keep => h.string("kid", &key.kid),
-        KidTweak::Absent => {}
-        KidTweak::Raw(t) => h.string("kid", t.as_str()),
-        KidTweak::Of(i) => h.string("kid", &keys[usize::from(*i) % keys.len()].kid),
-    }
-    h.member("typ", &spec.typ, Some(json!("logout+jwt")));
-    let header = h.finish(spec.header_extra.as_ref());
+    let (key, alg, header) =
+        jose_header(spec.key, &spec.alg, &spec.kid, &spec.typ, spec.header_extra.as_ref(), "logout+jwt");
     let now = now as i64;
     let mut o = Obj::default();
     o.claim("iss", &spec.iss, Some(&profile.token_iss), &profile.token_iss);
@@ -529,4 +499,33 @@ pub(super) fn logout_token(spec: &LogoutSpec, config: &Config, now: u64, step_no
         SigChoice::Zeros => vec![0; signature_len(&alg, key.signature_len)],
     };
     fixtures::compact_jws(&header, payload.as_bytes(), &sig)
+}
+
+/// A token's JOSE header as the input asks (algorithm, `kid`, `typ`, extra members), with the fixture key it
+/// names: `(key, alg, header JSON)`.
+fn jose_header(
+    key: u8,
+    alg: &AlgChoice,
+    kid: &KidTweak,
+    typ: &Member,
+    extra: Option<&Text>,
+    default_typ: &str,
+) -> (&'static FixtureKey, String, String) {
+    let keys = fixture_keys();
+    let key = &keys[usize::from(key) % keys.len()];
+    let alg: String = match alg {
+        AlgChoice::FromKey => key.alg.clone(),
+        AlgChoice::Named(i) => ALG_NAMES[usize::from(*i) % ALG_NAMES.len()].to_string(),
+        AlgChoice::Raw(t) => t.0.clone(),
+    };
+    let mut h = Obj::default();
+    h.string("alg", &alg);
+    match kid {
+        KidTweak::Keep => h.string("kid", &key.kid),
+        KidTweak::Absent => {}
+        KidTweak::Raw(t) => h.string("kid", t.as_str()),
+        KidTweak::Of(i) => h.string("kid", &keys[usize::from(*i) % keys.len()].kid),
+    }
+    h.member("typ", typ, Some(json!(default_typ)));
+    (key, alg, h.finish(extra))
 }

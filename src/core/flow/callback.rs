@@ -11,7 +11,9 @@
 //! 7. the session ([`Flow::session_cookie`]).
 
 use crate::core::config::{Connector, EntraTenancy, Protocol, ResponseMode};
-use crate::core::error::{sanitize_idp_error_code, FlowError};
+use crate::core::error::{
+    sanitize_idp_error_code, ConfigProblem, Endpoint, ExchangeError, FlowError, IdTokenRefusal, ProfileError,
+};
 use crate::core::facebook;
 use crate::core::flow::metadata::KeyLookupError;
 use crate::core::flow::{Flow, FlowResult};
@@ -133,7 +135,7 @@ impl<P: Platform> Flow<'_, P> {
         if identity.email_verified == Some(false) {
             return Err(FlowError::EmailUnverified(truncate_chars(email, 320)));
         }
-        let parsed = parse_email(email).map_err(|e| FlowError::IdToken(format!("email claim: {e}")))?;
+        let parsed = parse_email(email).map_err(IdTokenRefusal::Email)?;
         if !connector.owns_domain(&parsed.domain) {
             return Err(FlowError::EmailDomainMismatch { domain: parsed.domain, connector: connector.id.clone() });
         }
@@ -145,17 +147,18 @@ impl<P: Platform> Flow<'_, P> {
                 let owner = self.entra_domain_owner(&entra.authority, &parsed.domain, false).await?;
                 let tid = identity.tid.as_deref().unwrap_or_default();
                 if let Some(why) = entra_domain_refusal(entra, owner.as_deref(), tid) {
-                    let (of, owner) = owner.as_deref().map_or(("no tenant", ""), |t| ("tenant ", t));
-                    return Err(FlowError::DomainNotOwned(format!(
-                        "connector {:?}: {} is verified in {of}{owner}: {why}",
-                        connector.id, parsed.domain
-                    )));
+                    return Err(FlowError::DomainNotOwned {
+                        connector: connector.id.clone(),
+                        domain: parsed.domain,
+                        owner,
+                        why,
+                    });
                 }
             }
         }
         let address = parsed.address();
         if address.len() > MAX_EMAIL_LEN {
-            return Err(FlowError::IdToken("email claim too long".into()));
+            return Err(IdTokenRefusal::EmailTooLong.into());
         }
         Ok(address)
     }
@@ -172,15 +175,12 @@ impl<P: Platform> Flow<'_, P> {
         // The session must stay reachable by the IdP's logout: a sid it cannot keep is refused, not dropped.
         let sid = identity.sid.filter(|s| !s.is_empty());
         if let Some(long) = sid.as_ref().filter(|s| s.len() > MAX_SID_LEN) {
-            return Err(FlowError::IdToken(format!(
-                "the sid claim is {} bytes, over {MAX_SID_LEN}: logout could not reach this session",
-                long.len()
-            )));
+            return Err(IdTokenRefusal::SidTooLong(long.len()).into());
         }
         // Sessions are refused while the revocation list cannot be read completely (fail closed): a session
         // issued now would be refused at once, sending the visitor round the sign-in again.
         if self.providers.revocations.blocks_sessions(now) {
-            return Err(FlowError::Config("the revocation list is unreadable: sign-ins are refused".into()));
+            return Err(FlowError::RevocationsUnavailable);
         }
         let session = Session {
             sub: identity.sub,
@@ -195,19 +195,16 @@ impl<P: Platform> Flow<'_, P> {
             groups: relevant_groups(&self.config.policies, &connector.id, &identity.groups),
         };
         let session_name = CookieKind::Session.name(transport);
-        let (_, sealed) =
-            session.seal_within_budget(self.keys, session_name, &self.config.session, self.platform).ok_or_else(
-                || FlowError::IdToken("the identity (with its session id) is too large for a session cookie".into()),
-            )?;
+        let (_, sealed) = session.seal_within_budget(self.keys, session_name, &self.config.session, self.platform)?;
         Ok(set_cookie(session_name, &sealed, self.config.session.lifetime_seconds, transport, SameSite::Lax))
     }
 
     fn client_secret(&self, connector: &Connector) -> Result<Secret<String>, FlowError> {
         self.platform.secret(&connector.client_secret_binding).ok_or_else(|| {
-            FlowError::Config(format!(
-                "connector {:?}: the secret {:?} named by client_secret_binding is not set",
-                connector.id, connector.client_secret_binding
-            ))
+            FlowError::from(ConfigProblem::MissingSecret {
+                connector: connector.id.clone(),
+                binding: connector.client_secret_binding.clone(),
+            })
         })
     }
 
@@ -220,12 +217,8 @@ impl<P: Platform> Flow<'_, P> {
         code: &str,
     ) -> Result<TokenResponse, FlowError> {
         let secret = self.client_secret(connector)?;
-        let auth_method = choose_auth_method(connector.token_endpoint_auth_method, metadata).ok_or_else(|| {
-            FlowError::Config(format!(
-                "connector {:?}: the provider supports neither client_secret_basic nor client_secret_post",
-                connector.id
-            ))
-        })?;
+        let auth_method = choose_auth_method(connector.token_endpoint_auth_method, metadata)
+            .ok_or_else(|| FlowError::from(ConfigProblem::NoClientAuthMethod(connector.id.clone())))?;
         let request = TokenRequest {
             token_endpoint: &metadata.token_endpoint,
             auth_method,
@@ -236,9 +229,8 @@ impl<P: Platform> Flow<'_, P> {
             pkce_verifier: tx.pkce_verifier.expose(),
         }
         .to_http();
-        let response =
-            self.platform.send(request).await.map_err(|e| FlowError::IdpUnreachable(format!("token endpoint: {e}")))?;
-        parse_token_response(&response).map_err(|e| FlowError::TokenExchange(e.to_string()))
+        let response = self.platform.send(request).await.map_err(|e| FlowError::fetch(Endpoint::Token, e))?;
+        Ok(parse_token_response(&response)?)
     }
 
     /// OIDC Core §3.1.3.7 for this connector: the token, the IdP's key for it, the connector's verifier.
@@ -256,7 +248,7 @@ impl<P: Platform> Flow<'_, P> {
             .with_code(code);
         let token = verifier.parse(tokens.id_token.expose()).map_err(id_token_refusal)?;
         let key = self.signing_key(metadata, token.jws()).await.map_err(|e| match e {
-            KeyLookupError::NoKey(why) => FlowError::IdToken(why.to_string()),
+            KeyLookupError::NoKey(why) => FlowError::from(why),
             KeyLookupError::Fetch(e) => e,
         })?;
         // The time is read once the key is known (a JWKS fetch may have taken a while).
@@ -319,8 +311,8 @@ impl<P: Platform> Flow<'_, P> {
                     .platform
                     .send(userinfo_request(endpoint, access_token.expose()))
                     .await
-                    .map_err(|e| FlowError::IdpUnreachable(format!("userinfo: {e}")))?;
-                let info = parse_userinfo(&response, &identity.sub).map_err(|e| FlowError::UserInfo(e.to_string()))?;
+                    .map_err(|e| FlowError::fetch(Endpoint::UserInfo, e))?;
+                let info = parse_userinfo(&response, &identity.sub)?;
                 // The connector's claim mapping applies to UserInfo too.
                 identity.email = match &connector.protocol {
                     Protocol::OpenIdConnect { claims: mapping, entra: None, .. } if mapping.email != "email" => {
@@ -366,19 +358,14 @@ impl<P: Platform> Flow<'_, P> {
             pkce_verifier: tx.pkce_verifier.expose(),
         }
         .to_http();
-        let response = self
-            .platform
-            .send(request)
-            .await
-            .map_err(|e| FlowError::IdpUnreachable(format!("facebook token endpoint: {e}")))?;
-        let access_token =
-            facebook::parse_token_response(&response).map_err(|e| FlowError::TokenExchange(e.to_string()))?;
+        let response = self.platform.send(request).await.map_err(|e| FlowError::fetch(Endpoint::FacebookToken, e))?;
+        let access_token = facebook::parse_token_response(&response).map_err(ExchangeError::Facebook)?;
         let response = self
             .platform
             .send(facebook::me_request(graph_me_endpoint, &access_token, &secret))
             .await
-            .map_err(|e| FlowError::IdpUnreachable(format!("facebook graph api: {e}")))?;
-        let user = facebook::parse_me_response(&response).map_err(|e| FlowError::UserInfo(e.to_string()))?;
+            .map_err(|e| FlowError::fetch(Endpoint::FacebookGraph, e))?;
+        let user = facebook::parse_me_response(&response).map_err(ProfileError::Facebook)?;
         Ok(Identity {
             sub: user.id,
             email: user.email,
@@ -417,6 +404,6 @@ fn id_token_refusal(e: IdTokenError) -> FlowError {
         IdTokenError::HostedDomainMismatch(hd) => {
             FlowError::HostedDomainMismatch(truncate_chars(hd.as_deref().unwrap_or("(none)"), 64))
         }
-        e => FlowError::IdToken(e.to_string()),
+        e => e.into(),
     }
 }

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::core::cache::STALE_WHILE_REVALIDATE_SECONDS;
-use crate::core::error::FlowError;
+use crate::core::error::IdpFailure;
 use crate::core::flow::single_flight::{Fetched, InFlight};
 use crate::core::flow::REFRESH_RETRY_SECONDS;
 use crate::core::oidc::discovery::ProviderMetadata;
@@ -119,7 +119,7 @@ impl<T> InFlightGuard<'_, T> {
 impl<T> Drop for InFlightGuard<'_, T> {
     fn drop(&mut self) {
         if self.slot.result.borrow().is_none() {
-            self.slot.complete(Err(FlowError::IdpUnreachable(format!("{}: the fetch was abandoned", self.what))));
+            self.slot.complete(Err(IdpFailure::Abandoned(self.what)));
         }
         let field = self.field;
         self.cache.update(self.key, |e| {

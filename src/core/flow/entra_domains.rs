@@ -4,11 +4,12 @@
 use std::rc::Rc;
 
 use crate::core::cache::memory_lifetime;
-use crate::core::error::FlowError;
+use crate::core::error::{Endpoint, FlowError, IdpFailure};
 use crate::core::fetch::HttpRequest;
 use crate::core::flow::document_cache::{freshness, metadata_slot, Freshness, Refresh};
 use crate::core::flow::single_flight::wait_for;
 use crate::core::flow::Flow;
+use crate::core::location_cache::STALE_COPY_FRESH_FOR;
 use crate::core::oidc::discovery::ProviderMetadata;
 use crate::core::oidc::issuer::{domain_owner_issuer, entra_domain_discovery_url, entra_tenant_of_issuer};
 use crate::core::ports::Platform;
@@ -46,16 +47,31 @@ impl<P: Platform> Flow<'_, P> {
             }
         }
         if let Some(in_flight) = entry.metadata_in_flight.filter(|s| s.live(now)) {
-            return wait_for(&in_flight, "domain discovery", self.platform).await.map(|m| owner(&m));
+            return wait_for(&in_flight, "domain discovery", self.platform)
+                .await
+                .map(|m| owner(&m))
+                .map_err(FlowError::from);
         }
         let guard = self.providers.documents.lead(&key, metadata_slot, "domain discovery", now);
         // One request: an answer that is neither a tenant's document nor Entra's "no such tenant" is an error
         // (the last good answer is kept; without one, the sign-in is refused).
-        let fetched = match self.platform.send(HttpRequest::document(&url)).await {
-            Ok(r) => domain_owner_issuer(authority, r.status, &r.body).map(|issuer| (issuer, r.fresh_for)),
-            Err(e) => Err(e.to_string()),
+        let mut answer = self.platform.send(HttpRequest::document(&url)).await;
+        // The location's cache answers with its expired copy ([`STALE_COPY_FRESH_FOR`]) whenever Entra's answer
+        // is not a `200`: also Entra's definite "verified in no tenant" (400/404), which must not be outvoted by
+        // an old owner. Entra is asked once more past the cache; only if it cannot answer does the copy stand.
+        if matches!(&answer, Ok(r) if r.fresh_for == Some(STALE_COPY_FRESH_FOR)) {
+            if let Ok(r) = self.platform.send(HttpRequest::document(&url).refetched()).await {
+                if matches!(r.status, 200 | 400 | 404) {
+                    answer = Ok(r);
+                }
+            }
         }
-        .map_err(|e| FlowError::IdpUnreachable(format!("domain discovery {url}: {e}")));
+        let fetched = match answer {
+            Ok(r) => domain_owner_issuer(authority, r.status, &r.body)
+                .map(|issuer| (issuer, r.fresh_for))
+                .map_err(|error| IdpFailure::EntraDomain { url: url.clone(), error }),
+            Err(error) => Err(IdpFailure::Fetch { endpoint: Endpoint::EntraDomain(url.clone()), error }),
+        };
         let result = match (fetched, cached) {
             (Ok((issuer, fresh_for)), _) => {
                 let m = Rc::new(ProviderMetadata {
@@ -78,13 +94,13 @@ impl<P: Platform> Flow<'_, P> {
                 let when = if refresh { "background refresh failed, " } else { "" };
                 self.platform.warn(&format!(
                     "edge-auth: {when}using the cached owner of Entra domain {domain:?}: {}",
-                    e.log_detail()
+                    FlowError::from(e).log_detail()
                 ));
                 Ok(stale)
             }
             (Err(e), None) => Err(e),
         };
         guard.finish(result.clone());
-        result.map(|m| owner(&m))
+        result.map(|m| owner(&m)).map_err(FlowError::from)
     }
 }

@@ -1,7 +1,7 @@
 //! `GET /auth/login`: the login page, or — with `?email=` / `?connector=` — the authorization request.
 
 use crate::core::config::{Connector, Protocol, ResponseMode};
-use crate::core::error::FlowError;
+use crate::core::error::{ConfigProblem, FlowError};
 use crate::core::flow::{public_page, Flow, FlowResult, LOGIN_PAGE_ASSET};
 use crate::core::http::{Outcome, Request, Response};
 use crate::core::oidc::authorize::AuthorizationRequest;
@@ -19,7 +19,7 @@ impl<P: Platform> Flow<'_, P> {
         let connector_id = req.query_param("connector");
         let (connector, email) = match (email, connector_id) {
             (Some(email), _) if !email.trim().is_empty() => {
-                let parsed = parse_email(&email).map_err(|e| FlowError::InvalidEmail(e.to_string()))?;
+                let parsed = parse_email(&email).map_err(FlowError::InvalidEmail)?;
                 let connector = self
                     .config
                     .connector_for_domain(&parsed.domain)
@@ -86,7 +86,12 @@ impl<P: Platform> Flow<'_, P> {
             scope_override,
         }
         .url()
-        .map_err(|e| FlowError::IdpUnreachable(format!("bad authorization_endpoint: {e}")))?;
+        .map_err(|error| ConfigProblem::BadEndpoint {
+            connector: connector.id.clone(),
+            field: "authorization_endpoint",
+            error,
+        })
+        .map_err(FlowError::from)?;
         let name = CookieKind::LoginTransaction.name(transport);
         let cookie = set_cookie(
             name,

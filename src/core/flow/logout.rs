@@ -15,6 +15,7 @@
 
 use crate::core::config::{Connector, Protocol};
 use crate::core::error::FlowError;
+use crate::core::fetch::FetchError;
 use crate::core::flow::metadata::KeyLookupError;
 use crate::core::flow::{authenticate, Flow, FlowResult};
 use crate::core::http::{Outcome, Request, Response};
@@ -47,7 +48,7 @@ impl<P: Platform> Flow<'_, P> {
                 Err(RevokeError::Refused(refusal)) => {
                     self.platform.warn(&format!("edge-auth: logout not recorded: {}", refusal.log_detail()))
                 }
-                Err(RevokeError::Store(e)) => self.platform.warn(&format!("edge-auth: logout: {}", e.log_detail())),
+                Err(RevokeError::Store(e)) => self.platform.warn(&format!("edge-auth: logout: {}", store_failed(&e))),
             }
         }
         let mut location = "/auth/signed-out".to_string();
@@ -83,7 +84,12 @@ enum RevokeError {
     /// A rate or count limit (see [`WriteRefusal`]).
     Refused(WriteRefusal),
     /// The store failed.
-    Store(FlowError),
+    Store(FetchError),
+}
+
+/// The operator's words for a failed write to the revocation store.
+fn store_failed(e: &FetchError) -> String {
+    format!("the revocation store (KV binding REVOCATIONS) failed: {e}")
 }
 
 /// Answer of the logout channels to the IdP: no page, no caching.
@@ -116,9 +122,7 @@ impl<P: Platform> Flow<'_, P> {
         self.providers.revocations.add(revocation.clone());
         // Sessions it could end live at most one lifetime (plus leeway).
         let ttl = self.config.session.lifetime_seconds.saturating_add(300);
-        self.platform.record_revocation(&revocation, ttl).await.map_err(|e| {
-            RevokeError::Store(FlowError::Config(format!("the revocation store (KV binding REVOCATIONS) failed: {e}")))
-        })
+        self.platform.record_revocation(&revocation, ttl).await.map_err(RevokeError::Store)
     }
 
     /// The answer to the IdP when a revocation could not be recorded (logged for the operator).
@@ -137,7 +141,7 @@ impl<P: Platform> Flow<'_, P> {
                 }))
             }
             RevokeError::Store(e) => {
-                self.platform.warn(&format!("edge-auth: {channel} logout not recorded: {}", e.log_detail()));
+                self.platform.warn(&format!("edge-auth: {channel} logout not recorded: {}", store_failed(&e)));
                 Ok(Outcome::Respond(channel_response(500, r#"{"error":"server_error"}"#)))
             }
         }

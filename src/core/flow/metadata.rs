@@ -9,12 +9,12 @@ use std::rc::Rc;
 
 use crate::core::cache::memory_lifetime;
 use crate::core::config::Connector;
-use crate::core::error::FlowError;
-use crate::core::fetch::{CachePolicy, HttpRequest};
+use crate::core::error::{Endpoint, FlowError, IdpFailure};
+use crate::core::fetch::{CachePolicy, FetchError, HttpRequest};
 use crate::core::flow::document_cache::{freshness, jwks_slot, metadata_slot, Freshness, Refresh};
 use crate::core::flow::single_flight::wait_for;
 use crate::core::flow::{Flow, JWKS_REFETCH_COOLDOWN_SECONDS};
-use crate::core::oidc::discovery::{parse_provider_metadata_accepting, ProviderMetadata};
+use crate::core::oidc::discovery::{parse_provider_metadata_accepting, DiscoveryError, ProviderMetadata};
 use crate::core::oidc::issuer::{accepts_discovery_issuer, expected_discovery_issuer};
 use crate::core::oidc::jwks::{parse_jwks, select_key, Jwk, JwkSet, KeySelection, NoKey};
 use crate::core::oidc::jws::UntrustedJws;
@@ -57,15 +57,9 @@ impl<P: Platform> Flow<'_, P> {
         // The cache is shared by connectors with the same issuer URL; each applies its own issuer rule (an
         // Entra connector's allowed_tenants must hold even when another connector fetched the document).
         if !accepts_discovery_issuer(connector, &metadata.issuer) {
-            return Err((
-                FlowError::IdpUnreachable(format!(
-                    "connector {:?}: the discovery document's issuer {:?} is not acceptable (expected {})",
-                    connector.id,
-                    metadata.issuer,
-                    expected_discovery_issuer(connector)
-                )),
-                vec![],
-            ));
+            let expected = expected_discovery_issuer(connector);
+            let error = DiscoveryError::IssuerMismatch { expected, found: metadata.issuer.clone() };
+            return Err((IdpFailure::Discovery { connector: connector.id.clone(), error }.into(), vec![]));
         }
         Ok(metadata)
     }
@@ -94,7 +88,7 @@ impl<P: Platform> Flow<'_, P> {
             }
         }
         if let Some(in_flight) = entry.metadata_in_flight.filter(|s| s.live(now)) {
-            return wait_for(&in_flight, "discovery", self.platform).await.map_err(|e| (e, vec![]));
+            return wait_for(&in_flight, "discovery", self.platform).await.map_err(|e| (e.into(), vec![]));
         }
         let guard = self.providers.documents.lead(&connector.issuer, metadata_slot, "discovery", now);
         let fetched = self.fetch_metadata(connector).await;
@@ -111,14 +105,14 @@ impl<P: Platform> Flow<'_, P> {
                 self.platform.warn(&format!(
                     "edge-auth: {when}using cached discovery for {:?}: {}",
                     connector.id,
-                    e.log_detail()
+                    FlowError::from(e).log_detail()
                 ));
                 Ok(stale)
             }
             (Err(e), None) => Err(e),
         };
         guard.finish(result.clone());
-        result.map_err(|e| (e, vec![]))
+        result.map_err(|e| (e.into(), vec![]))
     }
 
     /// The discovery document, and how long the platform says it is fresh. It is kept (and shared by the
@@ -127,7 +121,7 @@ impl<P: Platform> Flow<'_, P> {
     pub(super) async fn fetch_metadata(
         &self,
         connector: &Connector,
-    ) -> Result<(ProviderMetadata, Option<u64>), FlowError> {
+    ) -> Result<(ProviderMetadata, Option<u64>), IdpFailure> {
         let url = connector.discovery_url();
         let expected = expected_discovery_issuer(connector);
         let acceptable = |found: &str| {
@@ -141,14 +135,15 @@ impl<P: Platform> Flow<'_, P> {
         let mut request = HttpRequest::document(&url);
         loop {
             let response = (self.platform.send(request.clone()).await)
-                .map_err(|e| FlowError::IdpUnreachable(format!("discovery {url}: {e}")))?;
+                .map_err(|error| IdpFailure::Fetch { endpoint: Endpoint::Discovery(url.clone()), error })?;
             if response.status != 200 {
-                return Err(FlowError::IdpUnreachable(format!("discovery {url}: HTTP {}", response.status)));
+                let error = FetchError::Status(response.status);
+                return Err(IdpFailure::Fetch { endpoint: Endpoint::Discovery(url), error });
             }
             match parse_provider_metadata_accepting(&response.body, &expected, acceptable) {
                 Ok(metadata) => return Ok((metadata, response.fresh_for)),
                 Err(_) if request.cache == CachePolicy::Document => request = request.refetched(),
-                Err(e) => return Err(FlowError::IdpUnreachable(format!("connector {:?}: {e}", connector.id))),
+                Err(error) => return Err(IdpFailure::Discovery { connector: connector.id.clone(), error }),
             }
         }
     }
@@ -201,7 +196,10 @@ impl<P: Platform> Flow<'_, P> {
         if let Some(in_flight) = entry.jwks_in_flight.as_ref().filter(|s| s.live(now)) {
             // "Just fetched" only when the IdP was asked past every cache.
             let past_caches = in_flight.past_caches;
-            return wait_for(in_flight, "jwks_uri", self.platform).await.map(|set| (set, past_caches));
+            return wait_for(in_flight, "jwks_uri", self.platform)
+                .await
+                .map(|set| (set, past_caches))
+                .map_err(FlowError::from);
         }
         if let (Some((set, _)), true) = (&entry.jwks, force) {
             if entry.last_forced_jwks_fetch.is_some_and(|t| now.saturating_sub(t) < JWKS_REFETCH_COOLDOWN_SECONDS) {
@@ -223,14 +221,15 @@ impl<P: Platform> Flow<'_, P> {
             let mut request = request;
             loop {
                 let response = (self.platform.send(request.clone()).await)
-                    .map_err(|e| FlowError::IdpUnreachable(format!("jwks_uri: {e}")))?;
+                    .map_err(|error| IdpFailure::Fetch { endpoint: Endpoint::Jwks, error })?;
                 if response.status != 200 {
-                    return Err(FlowError::IdpUnreachable(format!("jwks_uri: HTTP {}", response.status)));
+                    let error = FetchError::Status(response.status);
+                    return Err(IdpFailure::Fetch { endpoint: Endpoint::Jwks, error });
                 }
                 match parse_jwks(&response.body) {
                     Ok(set) => return Ok((set, response.fresh_for)),
                     Err(_) if request.cache == CachePolicy::Document => request = request.refetched(),
-                    Err(e) => return Err(FlowError::IdpUnreachable(format!("jwks_uri: {e}"))),
+                    Err(e) => return Err(IdpFailure::Jwks(e)),
                 }
             }
         }
@@ -245,6 +244,7 @@ impl<P: Platform> Flow<'_, P> {
             // Stale-if-error: keep validating with the last good keys while the IdP is down.
             (Err(e), Some((stale, _))) => {
                 let when = if refresh { "background refresh failed, " } else { "" };
+                let e = FlowError::from(e);
                 self.platform.warn(&format!("edge-auth: {when}using cached JWKS for {issuer:?}: {}", e.log_detail()));
                 Ok(stale)
             }
@@ -252,7 +252,7 @@ impl<P: Platform> Flow<'_, P> {
         };
         guard.finish(result.clone());
         // An ordinary fetch may have been answered by the location's cache: not proof the `kid` is unknown.
-        result.map(|set| (set, force))
+        result.map(|set| (set, force)).map_err(FlowError::from)
     }
 
     /// Run the background refreshes that requests served with stale documents asked for. The Workers shell

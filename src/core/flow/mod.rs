@@ -32,7 +32,7 @@ use url::form_urlencoded;
 
 use crate::core::b64;
 use crate::core::config::Config;
-use crate::core::error::FlowError;
+use crate::core::error::{FlowError, InternalError};
 use crate::core::http::{Method, Outcome, Request, Response};
 use crate::core::policy::{self, Requirement};
 use crate::core::ports::{Platform, Rng};
@@ -100,7 +100,7 @@ pub fn renewal_cookie(
     session.renewed_at = now;
     let name = CookieKind::Session.name(transport);
     let max_age = session.exp.saturating_sub(now);
-    let (_, sealed) = session.seal_within_budget(keys, name, &config.session, rng)?;
+    let (_, sealed) = session.seal_within_budget(keys, name, &config.session, rng).ok()?;
     Some(set_cookie(name, &sealed, max_age, transport, SameSite::Lax))
 }
 
@@ -220,7 +220,7 @@ pub struct Flow<'a, P: Platform> {
 }
 
 /// A refusal, with the cookies to set anyway (the spent login transaction is always cleared).
-type FlowResult = Result<Outcome, (FlowError, Vec<String>)>;
+pub type FlowResult = Result<Outcome, (FlowError, Vec<String>)>;
 
 impl From<FlowError> for (FlowError, Vec<String>) {
     fn from(e: FlowError) -> Self {
@@ -231,22 +231,30 @@ impl From<FlowError> for (FlowError, Vec<String>) {
 impl<P: Platform> Flow<'_, P> {
     /// Handle a request to an `/auth/*` route.
     pub async fn handle(&self, req: &Request) -> Outcome {
+        match self.route(req).await {
+            Ok(outcome) => outcome,
+            Err((error, cookies)) => self.refusal(req, &error, &cookies),
+        }
+    }
+
+    /// [`Self::handle`], with a refusal still as its typed [`FlowError`] (what the tests look at).
+    pub async fn route(&self, req: &Request) -> FlowResult {
         let Some(transport) = transport_of(&req.url) else {
-            return Outcome::Respond(upgrade_to_https(&req.url));
+            return Ok(Outcome::Respond(upgrade_to_https(&req.url)));
         };
         let path = req.url.path();
         if path.starts_with(STATIC_PREFIX) {
             // Handed to the asset server as received: only plain paths (an encoded `/` or `..` could read as
             // a file outside /auth/static/ there).
             if !crate::core::path::is_plain(path) {
-                return Outcome::Respond(FlowError::NotFound.to_html_response());
+                return Ok(Outcome::Respond(FlowError::NotFound.to_html_response()));
             }
-            return match req.method {
+            return Ok(match req.method {
                 Method::Get | Method::Head => Outcome::ServeAuthStatic { headers: public_file_headers() },
                 _ => Outcome::Respond(FlowError::MethodNotAllowed.to_html_response()),
-            };
+            });
         }
-        let result = match (path, req.method) {
+        match (path, req.method) {
             ("/auth/login", Method::Get | Method::Head) => self.login(req, transport).await,
             ("/auth/callback", Method::Get | Method::Post) => self.callback(req, transport).await,
             ("/auth/me", Method::Get | Method::Head) => Ok(self.me(req, transport)),
@@ -268,32 +276,33 @@ impl<P: Platform> Flow<'_, P> {
                 _,
             ) => Err(FlowError::MethodNotAllowed.into()),
             _ => Err(FlowError::NotFound.into()),
-        };
-        match result {
-            Ok(outcome) => outcome,
-            Err((error, cookies)) => {
-                self.platform.warn(&format!("edge-auth: {} {}: {}", method_name(req.method), path, error.log_detail()));
-                let mut response = if path == "/auth/me" { error.to_json_response() } else { error.to_html_response() };
-                for c in &cookies {
-                    response = response.with_cookie(c.clone());
-                }
-                match error.static_page() {
-                    // Operators can restyle these pages in www/; the rendered page is the fallback.
-                    Some(page) if path != "/auth/me" => Outcome::ServePublicAsset {
-                        path: page.to_string(),
-                        status: response.status,
-                        headers: response
-                            .headers
-                            .iter()
-                            .filter(|(k, _)| *k != "content-type" && *k != "content-security-policy")
-                            .cloned()
-                            .chain([("content-security-policy", LOGIN_PAGE_CSP.to_string())])
-                            .collect(),
-                        fallback: response,
-                    },
-                    _ => Outcome::Respond(response),
-                }
-            }
+        }
+    }
+
+    /// The answer to a refused request: the operator log line, the visitor's page (JSON for `/auth/me`) or the
+    /// operator's restyled page for it, and the cookies to set anyway.
+    pub fn refusal(&self, req: &Request, error: &FlowError, cookies: &[String]) -> Outcome {
+        let path = req.url.path();
+        self.platform.warn(&format!("edge-auth: {} {}: {}", method_name(req.method), path, error.log_detail()));
+        let mut response = if path == "/auth/me" { error.to_json_response() } else { error.to_html_response() };
+        for c in cookies {
+            response = response.with_cookie(c.clone());
+        }
+        match error.static_page() {
+            // Operators can restyle these pages in www/; the rendered page is the fallback.
+            Some(page) if path != "/auth/me" => Outcome::ServePublicAsset {
+                path: page.to_string(),
+                status: response.status,
+                headers: response
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| *k != "content-type" && *k != "content-security-policy")
+                    .cloned()
+                    .chain([("content-security-policy", LOGIN_PAGE_CSP.to_string())])
+                    .collect(),
+                fallback: response,
+            },
+            _ => Outcome::Respond(response),
         }
     }
 
@@ -303,7 +312,7 @@ impl<P: Platform> Flow<'_, P> {
 
     fn random_token(&self) -> Result<String, FlowError> {
         let mut bytes = [0u8; 32];
-        self.platform.fill(&mut bytes).map_err(|e| FlowError::Config(format!("no randomness: {e}")))?;
+        self.platform.fill(&mut bytes).map_err(InternalError::Randomness)?;
         Ok(b64::encode(bytes))
     }
 

@@ -15,11 +15,12 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::core::error::FlowError;
+use crate::core::error::IdpFailure;
 use crate::core::ports::Clock;
 
-/// The outcome of one document fetch, shared by everyone who waited for it.
-pub(super) type Fetched<T> = Result<Rc<T>, FlowError>;
+/// The outcome of one document fetch, shared by everyone who waited for it (the failure as an [`IdpFailure`]:
+/// copied for each waiter, far less code than a copy of any [`crate::core::error::FlowError`]).
+pub(super) type Fetched<T> = Result<Rc<T>, IdpFailure>;
 
 /// How long a fetch may stay in flight before waiters give up on it and the next request fetches again: longer
 /// than any fetch takes (the platform gives up on the IdP after 10 s), so only a leader that will never finish
@@ -54,13 +55,17 @@ impl<T: Clone> InFlight<T> {
 
 /// The result of another request's fetch in flight: checked after each pause of this request (see the module
 /// documentation), given up on after [`IN_FLIGHT_LIMIT_SECONDS`].
-pub(super) async fn wait_for<T>(in_flight: &InFlight<Fetched<T>>, what: &str, clock: &impl Clock) -> Fetched<T> {
+pub(super) async fn wait_for<T>(
+    in_flight: &InFlight<Fetched<T>>,
+    what: &'static str,
+    clock: &impl Clock,
+) -> Fetched<T> {
     loop {
         if let Some(result) = in_flight.result.borrow().clone() {
             return result;
         }
         if !in_flight.live(clock.now()) {
-            return Err(FlowError::IdpUnreachable(format!("{what}: the fetch in flight did not finish")));
+            return Err(IdpFailure::Stalled(what));
         }
         clock.pause().await;
     }

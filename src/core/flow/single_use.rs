@@ -14,7 +14,7 @@ impl<P: Platform> Flow<'_, P> {
         match self.platform.claim(scope, &claim_key(scope, id), until).await {
             Ok(Claim::First) => Ok(()),
             Ok(Claim::Seen) => Err(FlowError::Replayed),
-            Err(e) => Err(FlowError::ReplayStoreUnavailable(e.0)),
+            Err(e) => Err(FlowError::ReplayStoreUnavailable(e)),
         }
     }
 }

@@ -190,28 +190,39 @@ pub fn entra_domain_discovery_url(authority: &str, domain: &str) -> String {
     format!("{authority}/{domain}/v2.0/.well-known/openid-configuration")
 }
 
+/// Why Entra's answer about a domain's owner is not one (neither a tenant's document nor "no such tenant").
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DomainAnswerError {
+    #[error("HTTP {0}")]
+    Status(u16),
+    #[error("the document is not JSON")]
+    NotJson,
+    #[error("the issuer is not {{authority}}/{{tenant id}}/v2.0")]
+    NotATenantIssuer,
+}
+
 /// Read Entra's answer to a domain's discovery: `Ok(owner)` for a definite answer (200 with a tenant issuer,
 /// or 400/404: no tenant), `Err` for anything else (an outage or an unusable document).
 pub fn parse_domain_owner(authority: &str, status: u16, body: &[u8]) -> Result<DomainOwner, String> {
-    let issuer = domain_owner_issuer(authority, status, body)?;
+    let issuer = domain_owner_issuer(authority, status, body).map_err(|e| e.to_string())?;
     Ok(DomainOwner { tenant: entra_tenant_of_issuer(authority, &issuer).map(str::to_string) })
 }
 
 /// [`parse_domain_owner`], as the issuer of the owning tenant (`{authority}/{tenant id}/v2.0`), or `""` for no
 /// tenant.
-pub fn domain_owner_issuer(authority: &str, status: u16, body: &[u8]) -> Result<String, String> {
+pub fn domain_owner_issuer(authority: &str, status: u16, body: &[u8]) -> Result<String, DomainAnswerError> {
     match status {
         200 => {
-            let doc: serde_json::Value =
-                serde_json::from_slice(body).map_err(|_| "the document is not JSON".to_string())?;
+            let doc: serde_json::Value = serde_json::from_slice(body).map_err(|_| DomainAnswerError::NotJson)?;
             let issuer = doc.get("issuer").and_then(|v| v.as_str()).unwrap_or_default();
             match entra_tenant_of_issuer(authority, issuer) {
                 Some(_) => Ok(issuer.to_string()),
-                None => Err("the issuer is not {authority}/{tenant id}/v2.0".to_string()),
+                None => Err(DomainAnswerError::NotATenantIssuer),
             }
         }
         400 | 404 => Ok(String::new()),
-        other => Err(format!("HTTP {other}")),
+        other => Err(DomainAnswerError::Status(other)),
     }
 }
 

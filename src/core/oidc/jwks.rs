@@ -4,6 +4,9 @@
 //! `use`, `key_ops`); the token header only *asks*. Keys that are malformed, too weak (RSA < 2048 bits) or of
 //! unknown types are skipped, so one bad key in an IdP's set does not break the others.
 
+use std::borrow::Cow;
+
+use jwt_compact::jwk::JsonWebKey;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -132,8 +135,9 @@ pub struct Jwk {
     /// The key's own `alg`, if it declares one.
     pub alg: Option<String>,
     pub material: KeyMaterial,
-    /// The key as canonical public JWK members (`kty`, `n`, `e` / `crv`, `x`, `y`), for WebCrypto import.
-    /// Private members an IdP might leak by mistake are never copied.
+    /// The key as its public JWK members only, in RFC 7638's canonical form (jwt-compact's [`JsonWebKey`]:
+    /// `e`, `kty`, `n` / `crv`, `kty`, `x`, `y`), for WebCrypto import. Private members an IdP might leak by
+    /// mistake are never copied.
     pub public_jwk_json: String,
 }
 
@@ -213,6 +217,14 @@ struct RawJwk {
     y: Option<String>,
 }
 
+/// One entry of `keys` as a [`RawJwk`], read back from its JSON text by the worker's one serde_json reader: a
+/// `from_value` here (serde_json's second, `Value`-driven deserializer) cost more of the worker than the
+/// re-serialisation of a few keys per JWKS fetch.
+fn raw_jwk(value: &serde_json::Value) -> Option<RawJwk> {
+    // An object, like every outside document (a key written as a JSON array would be read by position).
+    crate::core::json::from_object_slice(value.to_string().as_bytes()).ok()
+}
+
 pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, JwksError> {
     if bytes.len() > MAX_JWKS_BYTES {
         return Err(JwksError::TooLarge);
@@ -223,7 +235,7 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, JwksError> {
     }
     let mut set = JwkSet::default();
     for value in raw.keys {
-        match serde_json::from_value::<RawJwk>(value).ok().and_then(parse_key) {
+        match raw_jwk(&value).and_then(parse_key) {
             Some(k) => set.keys.push(k),
             None => set.skipped += 1,
         }
@@ -262,7 +274,11 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
             {
                 return None;
             }
-            let json = serde_json::json!({"kty": "RSA", "n": b64::encode(&n), "e": b64::encode(&e)}).to_string();
+            let json = public_jwk(JsonWebKey::Rsa {
+                modulus: Cow::Borrowed(&n),
+                public_exponent: Cow::Borrowed(&e),
+                private_parts: None,
+            });
             (KeyMaterial::Rsa { n, e }, json)
         }
         "EC" => {
@@ -276,9 +292,12 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
             if x.len() != curve.coordinate_len() || y.len() != curve.coordinate_len() {
                 return None;
             }
-            let json =
-                serde_json::json!({"kty": "EC", "crv": curve.jwk_name(), "x": b64::encode(&x), "y": b64::encode(&y)})
-                    .to_string();
+            let json = public_jwk(JsonWebKey::EllipticCurve {
+                curve: Cow::Borrowed(curve.jwk_name()),
+                x: Cow::Borrowed(&x),
+                y: Cow::Borrowed(&y),
+                secret: None,
+            });
             (KeyMaterial::Ec { curve, x, y }, json)
         }
         "OKP" => {
@@ -289,7 +308,8 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
             if x.len() != 32 {
                 return None;
             }
-            let json = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64::encode(&x)}).to_string();
+            let json =
+                public_jwk(JsonWebKey::KeyPair { curve: Cow::Borrowed("Ed25519"), x: Cow::Borrowed(&x), secret: None });
             (KeyMaterial::Ed25519 { x }, json)
         }
         _ => return None,
@@ -299,6 +319,12 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
         Alg::from_jose(a)?;
     }
     Some(Jwk { kid: raw.kid, alg: raw.alg, material, public_jwk_json })
+}
+
+/// A public key's canonical JWK text (RFC 7638 §3.2: the required members, lexicographic order, no whitespace),
+/// whose SHA-256 is its thumbprint ([`JsonWebKey::thumbprint`]).
+pub fn public_jwk(key: JsonWebKey<'_>) -> String {
+    key.to_string()
 }
 
 fn strip_leading_zeros(mut v: Vec<u8>) -> Vec<u8> {
@@ -415,7 +441,7 @@ pub enum KeySkip {
 /// Why [`parse_jwks`] skips `entry` (one of a set's `keys`); `None` when it keeps it. The verdict is
 /// [`parse_jwks`]'s own; this only names the first rule the entry breaks.
 pub fn key_skip(entry: &serde_json::Value) -> Option<KeySkip> {
-    if serde_json::from_value::<RawJwk>(entry.clone()).ok().and_then(parse_key).is_some() {
+    if raw_jwk(entry).and_then(parse_key).is_some() {
         return None;
     }
     let Some(obj) = entry.as_object() else { return Some(KeySkip::NotAnObject) };
@@ -597,6 +623,16 @@ mod tests {
         let kids: Vec<_> = set.keys.iter().map(|k| k.kid.clone().unwrap()).collect();
         assert_eq!(kids, vec!["r", "e", "e3", "o"]);
         assert_eq!(set.skipped, 10);
+    }
+
+    #[test]
+    fn a_key_written_as_a_json_array_is_skipped_not_read_by_position() {
+        // The members of a good RSA key in `RawJwk`'s field order: serde would fill the struct from them.
+        let positional = serde_json::json!(["RSA", "arr", null, null, null, rsa_n(2048), "AQAB", null, null, null]);
+        let set = parse_jwks(&jwks(&[positional.clone(), rsa("r")])).unwrap();
+        let kids: Vec<_> = set.keys.iter().map(|k| k.kid.clone().unwrap()).collect();
+        assert_eq!((kids, set.skipped), (vec!["r".to_string()], 1));
+        assert_eq!(key_skip(&positional), Some(KeySkip::NotAnObject));
     }
 
     #[test]

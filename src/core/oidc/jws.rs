@@ -1,5 +1,11 @@
 //! Compact JWS parsing into an *untrusted* token.
 //!
+//! Our own strict reader, not jwt-compact's `UntrustedToken`: its flattened typed header costs 8 KB of the
+//! gzipped worker (serde's buffered `flatten` path, a second base64 decoder) for members we do not use, and every
+//! check around it had to be ours anyway (three canonical segments, no repeated member, `typ`, the algorithm
+//! allow-list). The header checks it added are kept here: `cty` must be JSON, `jku`/`x5u` strings, `x5t` and
+//! `x5t#S256` base64url thumbprints ([`thumbprint_is_well_formed`]).
+//!
 //! An [`UntrustedJws`] can be inspected (header, to pick a key) but its claims are only reachable through
 //! [`crate::core::oidc::id_token::verify`], after the signature has been checked. Header members that carry
 //! keys or key locations (`jwk`, `jku`, `x5u`, `x5c`) are never read; `crit` is refused because we implement
@@ -44,6 +50,28 @@ struct RawHeader {
     enc: Option<serde_json::Value>,
     #[serde(default)]
     b64: Option<serde_json::Value>,
+    // Never used, but refused when malformed (as jwt-compact's typed header did).
+    #[serde(default)]
+    cty: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    jku: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    x5u: Option<String>,
+    #[serde(default)]
+    x5t: Option<String>,
+    #[serde(default, rename = "x5t#S256")]
+    x5t_s256: Option<String>,
+}
+
+/// An `x5t` (SHA-1, `len` 20) or `x5t#S256` (SHA-256, `len` 32) value as jwt-compact reads it: base64url (up to two
+/// trailing `=` tolerated) of exactly `len` bytes, or of more bytes that are UTF-8 text (issuers that put a hex
+/// digest there).
+fn thumbprint_is_well_formed(value: &str, len: usize) -> bool {
+    let v = value.strip_suffix('=').unwrap_or(value);
+    let v = v.strip_suffix('=').unwrap_or(v);
+    b64::decode(v).is_some_and(|b| b.len() == len || (b.len() > len && std::str::from_utf8(&b).is_ok()))
 }
 
 /// A parsed but unverified compact JWS.
@@ -87,6 +115,13 @@ impl UntrustedJws {
         let signature = b64::decode(s).ok_or(JwsError::Malformed)?;
         // serde rejects duplicate members of the declared fields ("duplicate field `alg`").
         let header: RawHeader = crate::core::json::from_object_slice(&header_bytes).map_err(JwsError::BadHeader)?;
+        if header.cty.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case("json")) {
+            return Err(JwsError::BadHeader("unsupported content type (cty)".into()));
+        }
+        let thumbprints = [(&header.x5t, 20), (&header.x5t_s256, 32)];
+        if thumbprints.iter().any(|(t, len)| t.as_deref().is_some_and(|t| !thumbprint_is_well_formed(t, *len))) {
+            return Err(JwsError::BadHeader("malformed certificate thumbprint (x5t)".into()));
+        }
         if header.enc.is_some() {
             return Err(JwsError::UnexpectedType("JWE".into()));
         }
@@ -199,6 +234,38 @@ mod tests {
         let logout = token(r#"{"alg":"RS256","typ":"logout+jwt"}"#);
         assert!(UntrustedJws::parse_typed(&logout, TokenType::LogoutToken).is_ok());
         assert!(UntrustedJws::parse(&logout).is_err(), "a logout token is not an ID token");
+    }
+
+    #[test]
+    fn malformed_members_we_never_read_are_still_refused() {
+        // The header checks jwt-compact's typed header made, kept by our reader: `cty` JSON only, `jku`/`x5u` strings,
+        // `x5t`/`x5t#S256` base64url thumbprints of 20/32 bytes (longer ones must be text). Accepted and refused
+        // alike by both readers.
+        let with = |member: &str| UntrustedJws::parse(&token(&format!(r#"{{"alg":"RS256",{member}}}"#)));
+        let (sha1, sha256, text) =
+            (b64::encode([1u8; 20]), b64::encode([2u8; 32]), b64::encode("65:AF:69:09:B1:B0:75:8E:06:C6:E0:48:C4:60"));
+        for ok in [
+            r#""cty":"JSON""#.to_string(),
+            r#""cty":null"#.into(),
+            r#""jku":"https://idp.example/k""#.into(),
+            format!(r#""x5t":"{sha1}""#),
+            format!(r#""x5t":"{sha1}=""#),
+            format!(r#""x5t":"{text}""#),
+            format!(r#""x5t#S256":"{sha256}""#),
+        ] {
+            assert!(with(&ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            r#""cty":"JWT""#.to_string(),
+            r#""jku":7"#.into(),
+            r#""x5u":{}"#.into(),
+            r#""x5t":"AAAA""#.into(),
+            r#""x5t":"not base64!""#.into(),
+            format!(r#""x5t#S256":"{sha1}""#),
+            format!(r#""x5t":"{}""#, b64::encode([0xffu8; 30])),
+        ] {
+            assert!(matches!(with(&bad), Err(JwsError::BadHeader(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::config::session::SessionSettings;
-use crate::core::ports::Rng;
+use crate::core::ports::{CryptoError, Rng};
 use crate::core::session::codec::{KeyRing, Purpose, NONCE_BYTES};
 use crate::core::session::cookies::cookie_values;
 use crate::core::session::revocation::RevocableSession;
@@ -16,6 +16,21 @@ pub const MAX_EMAIL_LEN: usize = 320;
 /// that order, before a login is refused for being too large; the `sid` is never dropped: a session without
 /// it could not be ended by the IdP's logout).
 pub const MAX_SESSION_COOKIE_VALUE: usize = 1000;
+
+/// Why a session could not be sealed into its cookie.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// Over [`MAX_SESSION_COOKIE_VALUE`] even without the name and groups (the identity itself is too large).
+    #[error("the identity (with its session id) is too large for a session cookie")]
+    TooLarge,
+    /// No random nonce for the encryption.
+    #[error("no randomness for the cookie's nonce: {0}")]
+    Randomness(CryptoError),
+    /// The encryption itself failed (no session key).
+    #[error("the session could not be encrypted")]
+    Encryption,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -96,36 +111,36 @@ impl Session {
         cookie_name: &str,
         settings: &SessionSettings,
         rng: &dyn Rng,
-    ) -> Option<String> {
+    ) -> Result<String, SealError> {
         if !settings.encrypt {
-            return Some(self.seal(keys, cookie_name));
+            return Ok(self.seal(keys, cookie_name));
         }
         let mut nonce = [0u8; NONCE_BYTES];
-        rng.fill(&mut nonce).ok()?;
-        let json = serde_json::to_vec(self).ok()?;
-        keys.seal_encrypted(Purpose::Session, cookie_name, &json, nonce)
+        rng.fill(&mut nonce).map_err(SealError::Randomness)?;
+        let json = serde_json::to_vec(self).map_err(|_| SealError::Encryption)?;
+        keys.seal_encrypted(Purpose::Session, cookie_name, &json, nonce).ok_or(SealError::Encryption)
     }
 
     /// Seal within [`MAX_SESSION_COOKIE_VALUE`]: drops the display name first, then groups one at a time
     /// (those some policy needs are all that is kept anyway). The identity itself (`sub`, email, connector,
     /// issuer, times) and the IdP's session id (`sid`, which front- and back-channel logout match) are never
-    /// dropped: if they do not fit, `None`.
+    /// dropped: if they do not fit, [`SealError::TooLarge`].
     pub fn seal_within_budget(
         mut self,
         keys: &KeyRing,
         cookie_name: &str,
         settings: &SessionSettings,
         rng: &dyn Rng,
-    ) -> Option<(Session, String)> {
+    ) -> Result<(Session, String), SealError> {
         loop {
             let value = self.seal_as_configured(keys, cookie_name, settings, rng)?;
             if value.len() <= MAX_SESSION_COOKIE_VALUE {
-                return Some((self, value));
+                return Ok((self, value));
             }
             if self.name.take().is_some() || self.groups.pop().is_some() {
                 continue;
             }
-            return None;
+            return Err(SealError::TooLarge);
         }
     }
 
@@ -230,6 +245,26 @@ mod tests {
         }
     }
 
+    struct NoEntropy;
+    impl Rng for NoEntropy {
+        fn fill(&self, _: &mut [u8]) -> Result<(), CryptoError> {
+            Err(CryptoError("no entropy".into()))
+        }
+    }
+
+    #[test]
+    fn a_seal_says_why_it_failed() {
+        // An encrypted session needs a nonce: without randomness that is not a too-large identity.
+        let k = keys();
+        let s = session(50_000);
+        assert_eq!(
+            s.clone().seal_within_budget(&k, "n", &settings(None, true), &NoEntropy),
+            Err(SealError::Randomness(CryptoError("no entropy".into())))
+        );
+        // A signed session needs none.
+        assert!(s.seal_within_budget(&k, "n", &settings(None, false), &NoEntropy).is_ok());
+    }
+
     #[test]
     fn idle_timeout_and_sliding_renewal() {
         let s = settings(Some(600), false);
@@ -274,8 +309,11 @@ mod tests {
             let s = settings(None, encrypt);
             let mut without_sid = too_big.clone();
             without_sid.sid = None;
-            assert!(without_sid.seal_within_budget(&k, "__Host-edge-auth-session", &s, &rng).is_some());
-            assert_eq!(too_big.clone().seal_within_budget(&k, "__Host-edge-auth-session", &s, &rng), None);
+            assert!(without_sid.seal_within_budget(&k, "__Host-edge-auth-session", &s, &rng).is_ok());
+            assert_eq!(
+                too_big.clone().seal_within_budget(&k, "__Host-edge-auth-session", &s, &rng),
+                Err(SealError::TooLarge)
+            );
         }
         let typical = session(50_000);
         let (kept, value) = typical.clone().seal_within_budget(&k, "n", &settings(None, true), &rng).unwrap();

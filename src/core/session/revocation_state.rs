@@ -26,6 +26,7 @@
 
 use std::cell::{Cell, RefCell};
 
+use crate::core::fetch::FetchError;
 use crate::core::ports::{Log, RevocationStore};
 use crate::core::session::record::Session;
 use crate::core::session::revocation::{Revocation, RevocationList};
@@ -146,7 +147,7 @@ struct Limiter {
 /// Why a reload did not read the whole store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Incomplete {
-    Error(String),
+    Error(FetchError),
     TooMany,
     TooManyPages,
 }
@@ -358,7 +359,7 @@ async fn read_all<S: RevocationStore>(store: &S) -> Result<(RevocationList, usiz
     let mut unreadable = 0usize;
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_LIST_PAGES {
-        let page = store.list_revocations(cursor.as_deref()).await.map_err(|e| Incomplete::Error(e.0))?;
+        let page = store.list_revocations(cursor.as_deref()).await.map_err(Incomplete::Error)?;
         unreadable = unreadable.saturating_add(page.unreadable);
         for r in page.entries {
             if r.is_well_formed() {
@@ -400,7 +401,6 @@ mod tests {
     use std::task::{Context, Poll, Waker};
 
     use super::*;
-    use crate::core::fetch::FetchError;
     use crate::core::session::revocation::RevocationKind;
     use crate::core::session::revocation::RevocationPage;
 
@@ -467,7 +467,10 @@ mod tests {
         }
 
         fn failing() -> FakeStore {
-            FakeStore { pages: RefCell::new(vec![Err(FetchError("KV is down".into()))]), ..FakeStore::default() }
+            FakeStore {
+                pages: RefCell::new(vec![Err(FetchError::Network("KV is down".into()))]),
+                ..FakeStore::default()
+            }
         }
 
         fn logged(&self, needle: &str) -> bool {

@@ -4,7 +4,7 @@
 // `groups` claim (dev/idp.mjs startIdp claims option). The assertion signing key comes from
 // scripts/generate-assertion-key.mjs.
 //  - identity: X-Auth-Request-Email/User/Groups, X-Edge-Auth-Connector/Issuer and the assertion (iss = the
-//    site, aud = the origin) for signed-in requests, values percent-encoded; client-sent headers of every
+//    site the request came to, also for a reused assertion, aud = the origin) for signed-in requests, values percent-encoded; client-sent headers of every
 //    identity family auth proxies use (any spelling, `_` for `-`) never reach the origin, with or without a
 //    session, on protected and public paths; the edge-auth cookies never reach it either; other cookies and
 //    headers do;
@@ -179,6 +179,25 @@ describe('the assertion', () => {
     assert.equal(seen.identity.header.alg, 'ES256');
     assert.equal(seen.headers['x-request-id'], 'req-42');
     assert.equal(seen.headers['accept-language'], 'de-CH');
+  });
+
+  // Review of issue 12: signed assertions are reused per session, but each names the site the request came to
+  // (`iss`); kept per session only, the one signed for one hostname of the worker went to the origin for requests
+  // to another. The second hostname is the same worker reached with another Host (no DNS needed).
+  test('an assertion names the hostname the request came to, also when the same session was just used at another', async () => {
+    const b = await browserOf('member@corp.example');
+    const otherHost = `localhost:${new URL(site).port}`;
+    const claimsOf = (seen) => JSON.parse(Buffer.from(seen.headers['x-edge-auth-assertion'].split('.')[1], 'base64url').toString('utf8'));
+    const first = await through(b, '/app/two-hosts');
+    assert.ok(first.seen, first.r.describe());
+    assert.equal(claimsOf(first.seen).iss, site);
+    const second = await through(b, '/app/two-hosts', { headers: { host: otherHost } });
+    assert.ok(second.seen, second.r.describe());
+    assert.equal(second.seen.headers['x-forwarded-host'], 'localhost', 'the request reached the worker as the other hostname');
+    assert.equal(claimsOf(second.seen).iss, `http://${otherHost}`, 'not the assertion signed for the first hostname');
+    const third = await through(b, '/app/two-hosts');
+    assert.equal(claimsOf(third.seen).iss, site);
+    assert.equal(third.seen.assertionError, undefined, third.seen.assertionError);
   });
 });
 

@@ -27,9 +27,9 @@
 //   await expectRefused(stack, { connector: 'main', spec: { claims: { aud: 'other' } }, code: 'id_token_invalid', reason: /aud/ });
 //   await stack.close();
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
 
 import { applyOverrides, b64u, compactJws, familyOf, generateKey, OMIT, sleep } from './jose.mjs';
+import { listenTracked } from '../../../dev/listen.mjs';
 
 // ------------------------------------------------------------------------------------------------------------
 // The provider
@@ -69,20 +69,7 @@ export async function startHostileOp({
   delays: delaySpecs = {},
   cacheControl: cacheControlSpecs = {},
 } = {}) {
-  const server = http.createServer();
-  const sockets = new Set();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const actualPort = server.address().port;
+  const { server, sockets, port: actualPort } = await listenTracked(port, host);
   const issuer = `http://${host}:${actualPort}`;
 
   const keys = [];

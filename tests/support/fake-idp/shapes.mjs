@@ -29,9 +29,9 @@
 //
 // Token signing: ./jose.mjs (generateKey, compactJws, halfHash, OMIT).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
 
 import { compactJws, generateKey, halfHash, OMIT } from './jose.mjs';
+import { listenTracked } from '../../../dev/listen.mjs';
 
 
 /** Tenant id of personal Microsoft accounts (the `consumers` authority). */
@@ -100,19 +100,7 @@ function clientAuth(req, form) {
 // ------------------------------------------------------------------------------------------------------------
 
 async function baseProvider({ name, port = 0, host = '127.0.0.1', keySpecs = [{ alg: 'RS256' }] }) {
-  const server = http.createServer();
-  const sockets = new Set();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const { server, sockets } = await listenTracked(port, host);
   const url = `http://${host}:${server.address().port}`;
   const keys = [];
   for (const spec of keySpecs) keys.push(await generateKey(spec));
