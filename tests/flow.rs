@@ -28,6 +28,7 @@ use edge_auth::core::http::{Method, Outcome, Request, Response};
 use edge_auth::core::oidc::discovery::DiscoveryError;
 use edge_auth::core::oidc::id_token::IdTokenError;
 use edge_auth::core::ports::CryptoError;
+use edge_auth::core::replay::{claim_key, LOGIN_SCOPE};
 use edge_auth::core::session::codec::{KeyRing, Purpose};
 use edge_auth::core::session::cookies::{CookieKind, Transport};
 use edge_auth::core::session::record::{SealError, Session, MAX_SID_LEN};
@@ -3230,6 +3231,22 @@ fn a_callback_replayed_on_another_isolate_is_refused_before_the_token_request() 
     assert_signed_in(&w.callback_in(&other, &login), "/docs");
     assert_eq!(w.token_requests(ISSUER).len(), 2);
     w.assert_logs_clean();
+}
+
+#[test]
+fn the_object_a_login_is_claimed_in_cannot_be_told_from_its_state() {
+    // An attacker sees the state of every login it starts (it is in the authorization URL). Were the claim key a
+    // function of the state alone, it could redeem only the transactions that land in one of the 16 objects and
+    // fill that object to its bound with 1/16 of the requests, refusing every sign-in on it. The key also hashes
+    // the transaction's PKCE verifier, a secret sealed in the cookie.
+    let w = World::new();
+    let login = w.login("alice@acme.example");
+    assert_signed_in(&w.finish_with_key(&login, Key::Es), "/docs");
+    let calls = w.p.claim_calls.borrow().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let key = &calls[0].1;
+    assert_eq!(key.len(), 43);
+    assert_ne!(key, &claim_key(LOGIN_SCOPE, login.state()), "the key is computable from the state");
 }
 
 #[test]

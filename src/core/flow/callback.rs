@@ -81,8 +81,12 @@ impl<P: Platform> Flow<'_, P> {
             return Err(fail(FlowError::InvalidCallback));
         }
         // Once on the whole network, before the code goes anywhere: the per-isolate memory above is only the
-        // free first check (another isolate would accept the same cookie).
-        self.claim_once(LOGIN_SCOPE, &tx.state, tx.expires_at).await.map_err(fail)?;
+        // free first check (another isolate would accept the same cookie). The id is the state *and* the PKCE
+        // verifier (a secret of the sealed cookie): the state alone is in the authorization URL, and an attacker
+        // who could compute which object a transaction is claimed in could fill one object to its bound by
+        // redeeming only the transactions that land there.
+        let id = Secret::new(format!("{}.{}", tx.state, tx.pkce_verifier.expose()));
+        self.claim_once(LOGIN_SCOPE, id.expose(), tx.expires_at).await.map_err(fail)?;
 
         // 2-5. The authorization response, the code for tokens, who signed in.
         let identity = match &connector.protocol {
