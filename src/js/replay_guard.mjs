@@ -70,11 +70,13 @@ export class ReplayGuard extends DurableObject {
     ).rowsWritten;
     if (written === 0) return "seen";
     this.rows++;
-    // The deletion of what expires: one alarm at a time, no earlier than the minute.
+    // The deletion of what expires: one alarm at a time, no earlier than the minute, and brought forward when
+    // this claim expires before it (an alarm set for a long claim must not keep the shorter ones after it).
     if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
-    if (this.alarmAt === null) {
-      this.alarmAt = Math.max((until + limits.grace) * 1000, Date.now() + limits.purgeEveryMs);
-      await this.ctx.storage.setAlarm(this.alarmAt);
+    const due = Math.max((until + limits.grace) * 1000, Date.now() + limits.purgeEveryMs);
+    if (this.alarmAt === null || due < this.alarmAt) {
+      this.alarmAt = due;
+      await this.ctx.storage.setAlarm(due);
     }
     return "first";
   }

@@ -151,4 +151,16 @@ describe('the ReplayGuard object itself (lowered limits: 5 rows, no grace, alarm
     assert.equal(await rows(other), 0, 'the alarm deleted the expired claims');
     assert.equal((await claim('short-0', now() + 600, { object: other })).text, 'first', 'an expired id may be claimed again');
   });
+
+  test('a long claim does not put off the deletion of the shorter ones claimed after it', async () => {
+    // The alarm was set once, for the first claim: a claim until tomorrow (a jti, a SAML assertion) pinned every
+    // shorter claim after it in storage until then.
+    const object = 'replay-6';
+    assert.equal((await claim('long', now() + 3_600, { object })).text, 'first');
+    for (let i = 0; i < 3; i++) assert.equal((await claim(`brief-${i}`, now() + 1, { object })).text, 'first');
+    const deadline = Date.now() + 10_000;
+    while ((await rows(object)) > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await rows(object), 1, 'the expired claims were deleted, the long one kept');
+    assert.equal((await claim('long', now() + 3_600, { object })).text, 'seen');
+  });
 });
