@@ -152,6 +152,20 @@ describe('the ReplayGuard object itself (lowered limits: 5 rows, no grace, alarm
     assert.equal((await claim('short-0', now() + 600, { object: other })).text, 'first', 'an expired id may be claimed again');
   });
 
+  test('a full object refuses a flood of claims without reading its whole table for each', async () => {
+    // Full of unexpired claims, every refused claim deleted with a scan (`until + grace <= now` cannot use the
+    // index) and counted every row again: a flood cost rows read (billed, and the free plan's daily limit) in
+    // proportion to the bound, on the one object the shard's sign-ins wait for.
+    const object = 'replay-7';
+    const read = async () => Number(await (await fetch(`${probe.url}/read?object=${object}`)).text());
+    for (let i = 0; i < 5; i++) assert.equal((await claim(`keep-${i}`, now() + 600, { object })).text, 'first');
+    const before = await read();
+    for (let i = 0; i < 20; i++) assert.equal((await claim(`flood-${i}`, now() + 600, { object })).status, 503);
+    const perClaim = ((await read()) - before) / 20;
+    assert.ok(perClaim <= 2, `a refused claim read ${perClaim} rows (the table holds 5)`);
+    assert.equal(await rows(object), 5);
+  });
+
   test('a long claim does not put off the deletion of the shorter ones claimed after it', async () => {
     // The alarm was set once, for the first claim: a claim until tomorrow (a jti, a SAML assertion) pinned every
     // shorter claim after it in storage until then.
