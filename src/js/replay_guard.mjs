@@ -42,7 +42,7 @@ export class ReplayGuard extends DurableObject {
 
   // Deletes what expired, through the index only (a full object under a flood is asked on every claim: it must
   // not scan, or count, its whole table each time).
-  purge(now) {
+  #purge(now) {
     const cutoff = now - limits.grace;
     const expired = this.sql.exec("SELECT COUNT(*) AS n FROM claims WHERE until <= ?", cutoff).one().n;
     if (expired === 0) return;
@@ -60,7 +60,7 @@ export class ReplayGuard extends DurableObject {
       throw new Error(`ReplayGuard: until must be a time within ${limits.maxTtl} s`);
     }
     if (this.rows >= limits.maxRows) {
-      this.purge(now);
+      this.#purge(now);
       if (this.rows >= limits.maxRows) {
         // Full: a replay is still told apart (it is "seen"), anything new is refused.
         if (this.sql.exec("SELECT 1 FROM claims WHERE scope = ? AND id = ?", scope, id).toArray().length) return "seen";
@@ -88,7 +88,7 @@ export class ReplayGuard extends DurableObject {
 
   async alarm() {
     const now = Math.floor(Date.now() / 1000);
-    this.purge(now);
+    this.#purge(now);
     const next = this.sql.exec("SELECT MIN(until) AS m FROM claims").one().m;
     this.alarmAt = next === null ? null : Math.max((next + limits.grace) * 1000, Date.now() + limits.purgeEveryMs);
     if (this.alarmAt !== null) await this.ctx.storage.setAlarm(this.alarmAt);

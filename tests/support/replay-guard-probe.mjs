@@ -27,6 +27,7 @@ export default {
     try {
       if (new URL(request.url).pathname === '/rows') return new Response(String(await stub.count()));
       if (new URL(request.url).pathname === '/read') return new Response(String(await stub.rowsRead()));
+      if (new URL(request.url).pathname === '/purge') return new Response(String(await stub.purge(Number(q.get('now')))));
       return new Response(await stub.claim(q.get('scope'), q.get('id'), Number(q.get('until'))));
     } catch (e) {
       return new Response(String(e?.message ?? e), { status: 503 });

@@ -166,6 +166,16 @@ describe('the ReplayGuard object itself (lowered limits: 5 rows, no grace, alarm
     assert.equal(await rows(object), 5);
   });
 
+  test('RPC reaches claim only: no caller can purge unexpired claims by naming a time', async () => {
+    // `purge(now)` was a public method, so callable over RPC by any code holding a stub: purge(far future)
+    // deleted every unexpired claim, and each replayed id was "first" again.
+    const object = 'replay-8';
+    assert.equal((await claim('kept', now() + 600, { object })).text, 'first');
+    const r = await fetch(`${probe.url}/purge?object=${object}&now=${now() + 86_400 * 365}`);
+    assert.equal(r.status, 503, await r.text());
+    assert.equal((await claim('kept', now() + 600, { object })).text, 'seen');
+  });
+
   test('a long claim does not put off the deletion of the shorter ones claimed after it', async () => {
     // The alarm was set once, for the first claim: a claim until tomorrow (a jti, a SAML assertion) pinned every
     // shorter claim after it in storage until then.
