@@ -10,12 +10,12 @@
 //   r.json().rawHeaders // every header exactly as received: [[name, value], ...] in order
 //   await origin.close();
 import { execFileSync } from 'node:child_process';
-import http from 'node:http';
 import path from 'node:path';
 
 import * as jose from 'jose';
 
 import { ROOT, startStack } from './harness.mjs';
+import { listenTracked } from '../../dev/listen.mjs';
 
 /**
  * @param {object} [opts]
@@ -32,20 +32,7 @@ export async function startTestOrigin({ workerOrigin } = {}) {
   };
   if (workerOrigin) setWorker(workerOrigin);
   const requests = [];
-  const server = http.createServer();
-  const sockets = new Set();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = server.address().port;
+  const { server, sockets, port } = await listenTracked(0, '127.0.0.1');
   const origin = `http://127.0.0.1:${port}`;
 
   /** Verify the assertion as an origin should: signature (worker JWKS), alg, iss, aud, exp; identity headers match. */
