@@ -28,7 +28,7 @@ use edge_auth::core::http::{Method, Outcome, Request, Response};
 use edge_auth::core::oidc::discovery::DiscoveryError;
 use edge_auth::core::oidc::id_token::IdTokenError;
 use edge_auth::core::ports::CryptoError;
-use edge_auth::core::replay::{claim_key, LOGIN_SCOPE};
+use edge_auth::core::replay::{claim_key, LOGIN_SCOPE, LOGOUT_JTI_SCOPE};
 use edge_auth::core::session::codec::{KeyRing, Purpose};
 use edge_auth::core::session::cookies::{CookieKind, Transport};
 use edge_auth::core::session::record::{SealError, Session, MAX_SID_LEN};
@@ -3290,5 +3290,78 @@ fn an_unreachable_single_use_store_fails_closed_and_sessions_keep_working() {
     // The store back: a new sign-in goes through.
     w.p.claims_fail.set(false);
     w.sign_in();
+    w.assert_logs_clean();
+}
+
+// ---- back-channel logout_token jti: single use across isolates (issue 13) ---------------------------------
+
+impl World {
+    fn backchannel_in(&self, isolate: &IsolateCache, token: &str) -> Response {
+        let mut req = request(Method::Post, &format!("{SITE}/auth/logout/backchannel"), "");
+        req.form = vec![("logout_token".to_string(), token.to_string())];
+        let flow = Flow { config: &self.config, keys: &self.keys, platform: &self.p, providers: isolate };
+        respond(pollster::block_on(flow.handle(&req)))
+    }
+}
+
+#[test]
+fn a_logout_token_replayed_on_another_isolate_is_refused() {
+    let w = World::new();
+    let token = logout_token(&w, "alice-sid", "jti-cross");
+    assert_eq!(backchannel(&w, &token).status, 200);
+    // Claimed once, in its own scope, under a hash of issuer and jti, for the hour the isolate remembers it.
+    let calls = w.p.claim_calls.borrow().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let (scope, key, until) = &calls[0];
+    assert_eq!(scope, LOGOUT_JTI_SCOPE);
+    assert_eq!(key, &claim_key(LOGOUT_JTI_SCOPE, &format!("{ISSUER}\0jti-cross")));
+    assert_eq!(*until, w.now() + 3600);
+    // Another isolate never saw the jti; the store did.
+    let other = IsolateCache::default();
+    let r = w.backchannel_in(&other, &token);
+    assert_eq!(r.status, 400, "{}", describe(&r));
+    assert!(w.p.logs().iter().any(|l| l == "edge-auth: back-channel logout refused: replayed jti"), "{:?}", w.p.logs());
+    // The per-isolate memory is still the first check: a replay there does not ask the store.
+    assert_eq!(backchannel(&w, &token).status, 400);
+    assert_eq!(w.p.claim_calls.borrow().len(), 2);
+    // Another jti from the same issuer is its own claim, on either isolate.
+    assert_eq!(w.backchannel_in(&other, &logout_token(&w, "alice-sid", "jti-other")).status, 200);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn a_logout_whose_revocation_was_not_recorded_is_retried_on_any_isolate() {
+    // The claim in the store cannot be given back: it is made only once the revocation is recorded, so a
+    // failed write leaves the jti unclaimed and the IdP's retry (on any isolate) is recorded.
+    let w = World::new();
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    let token = logout_token(&w, "alice-sid", "jti-write-failed");
+    w.p.record_fails.set(true);
+    assert_eq!(backchannel(&w, &token).status, 500);
+    w.p.record_fails.set(false);
+    assert!(w.p.claim_calls.borrow().is_empty(), "nothing claimed for a logout that was not recorded");
+    let other = IsolateCache::default();
+    let r = w.backchannel_in(&other, &token);
+    assert_eq!(r.status, 200, "the retry is recorded: {}", describe(&r));
+    assert_eq!(me_status(&w, &alice), 401);
+    assert_eq!(backchannel(&w, &token).status, 400, "then it is single use everywhere");
+}
+
+#[test]
+fn a_logout_is_recorded_when_the_single_use_store_cannot_answer() {
+    // Ending sessions is the safe side: a store that cannot answer does not lose the logout; it is logged.
+    let w = World::new();
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    w.p.claims_fail.set(true);
+    let r = backchannel(&w, &logout_token(&w, "alice-sid", "jti-store-down"));
+    assert_eq!(r.status, 200, "{}", describe(&r));
+    assert_eq!(me_status(&w, &alice), 401);
+    assert!(
+        w.p.logs()
+            .iter()
+            .any(|l| l.starts_with("edge-auth: back-channel logout recorded, its jti not checked network-wide:")),
+        "{:?}",
+        w.p.logs()
+    );
     w.assert_logs_clean();
 }
