@@ -3365,3 +3365,34 @@ fn a_logout_is_recorded_when_the_single_use_store_cannot_answer() {
     );
     w.assert_logs_clean();
 }
+
+#[test]
+fn a_sub_logout_token_replayed_on_another_isolate_ends_no_session_signed_in_since() {
+    // The revocation is recorded before the jti is claimed (so that a failed write stays retryable): a replay on
+    // another isolate records it again. A `sub` token's revocation time is bounded by its `iat` (plus leeway),
+    // so recorded again a minute later it does not reach the user's sessions signed in since.
+    let w = World::new();
+    let leeway = w.config.clock_leeway_seconds;
+    let old = session_cookie(&w, "acme", ISSUER, None);
+    let now = w.now();
+    let header = json!({"alg": "ES256", "kid": w.acme.kid(Key::Es), "typ": "logout+jwt"});
+    let claims = json!({"iss": ISSUER, "aud": CLIENT_ID, "iat": now, "exp": now + 300, "jti": "jti-sub",
+                        "events": {EVENT_BACKCHANNEL: {}}, "sub": "sub-of-acme"});
+    let token = w.acme.sign_with_header(Key::Es, &header, &claims);
+    assert_eq!(backchannel(&w, &token).status, 200);
+    assert_eq!(me_status(&w, &old), 401);
+    // The user signs in again after the logout; the same token is replayed on another isolate.
+    w.p.advance(leeway + 60);
+    let new = session_cookie(&w, "acme", ISSUER, None);
+    let other = IsolateCache::default();
+    let r = w.backchannel_in(&other, &token);
+    assert_eq!(r.status, 400, "{}", describe(&r));
+    // The isolate that took the replay (it holds the entry in memory), and the store every isolate reloads.
+    let me = format!("{SITE}/auth/me");
+    assert_eq!(w.get_in(&other, &me, &new).status, 200, "the replay ended a session signed in after the logout");
+    assert_eq!(w.get_in(&other, &me, &old).status, 401);
+    w.p.advance(REFRESH_SECONDS);
+    pollster::block_on(w.providers.revocations.reload(&w.p, w.now()));
+    assert_eq!(me_status(&w, &new), 200);
+    assert_eq!(me_status(&w, &old), 401);
+}

@@ -267,7 +267,14 @@ impl<P: Platform> Flow<'_, P> {
                     };
                     let connector = connector.id.clone();
                     let iss = iss.clone();
-                    let revocation = Revocation { kind, iss, value, at: now, connector, unauthenticated: false };
+                    // A `sub` token ends the sessions signed in before the IdP issued it (its `iat`, with the
+                    // clock leeway), not before it reached us: recorded again by a replay on another isolate
+                    // (below), it ends no session signed in after that — only those it ended already.
+                    let at = match kind {
+                        RevocationKind::Sub => now.min(claims.iat.saturating_add(leeway)),
+                        _ => now,
+                    };
+                    let revocation = Revocation { kind, iss, value, at, connector, unauthenticated: false };
                     if let Err(e) = self.revoke(revocation).await {
                         self.providers.unspend_transaction(&jti);
                         return self.channel_refusal("back-channel", e);
