@@ -28,7 +28,7 @@ use edge_auth::core::http::{Method, Outcome, Request, Response};
 use edge_auth::core::oidc::discovery::DiscoveryError;
 use edge_auth::core::oidc::id_token::IdTokenError;
 use edge_auth::core::ports::CryptoError;
-use edge_auth::core::replay::{claim_key, LOGIN_SCOPE};
+use edge_auth::core::replay::{claim_key, LOGIN_SCOPE, LOGOUT_JTI_SCOPE};
 use edge_auth::core::session::codec::{KeyRing, Purpose};
 use edge_auth::core::session::cookies::{CookieKind, Transport};
 use edge_auth::core::session::record::{SealError, Session, MAX_SID_LEN};
@@ -3292,4 +3292,108 @@ fn an_unreachable_single_use_store_fails_closed_and_sessions_keep_working() {
     w.p.claims_fail.set(false);
     w.sign_in();
     w.assert_logs_clean();
+}
+
+// ---- back-channel logout_token jti: single use across isolates (issue 13) ---------------------------------
+
+impl World {
+    fn backchannel_in(&self, isolate: &IsolateCache, token: &str) -> Response {
+        let mut req = request(Method::Post, &format!("{SITE}/auth/logout/backchannel"), "");
+        req.form = vec![("logout_token".to_string(), token.to_string())];
+        let flow = Flow { config: &self.config, keys: &self.keys, platform: &self.p, providers: isolate };
+        respond(pollster::block_on(flow.handle(&req)))
+    }
+}
+
+#[test]
+fn a_logout_token_replayed_on_another_isolate_is_refused() {
+    let w = World::new();
+    let token = logout_token(&w, "alice-sid", "jti-cross");
+    assert_eq!(backchannel(&w, &token).status, 200);
+    // Claimed once, in its own scope, under a hash of issuer and jti, for the hour the isolate remembers it.
+    let calls = w.p.claim_calls.borrow().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let (scope, key, until) = &calls[0];
+    assert_eq!(scope, LOGOUT_JTI_SCOPE);
+    assert_eq!(key, &claim_key(LOGOUT_JTI_SCOPE, &format!("{ISSUER}\0jti-cross")));
+    assert_eq!(*until, w.now() + 3600);
+    // Another isolate never saw the jti; the store did.
+    let other = IsolateCache::default();
+    let r = w.backchannel_in(&other, &token);
+    assert_eq!(r.status, 400, "{}", describe(&r));
+    assert!(w.p.logs().iter().any(|l| l == "edge-auth: back-channel logout refused: replayed jti"), "{:?}", w.p.logs());
+    // The per-isolate memory is still the first check: a replay there does not ask the store.
+    assert_eq!(backchannel(&w, &token).status, 400);
+    assert_eq!(w.p.claim_calls.borrow().len(), 2);
+    // Another jti from the same issuer is its own claim, on either isolate.
+    assert_eq!(w.backchannel_in(&other, &logout_token(&w, "alice-sid", "jti-other")).status, 200);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn a_logout_whose_revocation_was_not_recorded_is_retried_on_any_isolate() {
+    // The claim in the store cannot be given back: it is made only once the revocation is recorded, so a
+    // failed write leaves the jti unclaimed and the IdP's retry (on any isolate) is recorded.
+    let w = World::new();
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    let token = logout_token(&w, "alice-sid", "jti-write-failed");
+    w.p.record_fails.set(true);
+    assert_eq!(backchannel(&w, &token).status, 500);
+    w.p.record_fails.set(false);
+    assert!(w.p.claim_calls.borrow().is_empty(), "nothing claimed for a logout that was not recorded");
+    let other = IsolateCache::default();
+    let r = w.backchannel_in(&other, &token);
+    assert_eq!(r.status, 200, "the retry is recorded: {}", describe(&r));
+    assert_eq!(me_status(&w, &alice), 401);
+    assert_eq!(backchannel(&w, &token).status, 400, "then it is single use everywhere");
+}
+
+#[test]
+fn a_logout_is_recorded_when_the_single_use_store_cannot_answer() {
+    // Ending sessions is the safe side: a store that cannot answer does not lose the logout; it is logged.
+    let w = World::new();
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    w.p.claims_fail.set(true);
+    let r = backchannel(&w, &logout_token(&w, "alice-sid", "jti-store-down"));
+    assert_eq!(r.status, 200, "{}", describe(&r));
+    assert_eq!(me_status(&w, &alice), 401);
+    assert!(
+        w.p.logs()
+            .iter()
+            .any(|l| l.starts_with("edge-auth: back-channel logout recorded, its jti not checked network-wide:")),
+        "{:?}",
+        w.p.logs()
+    );
+    w.assert_logs_clean();
+}
+
+#[test]
+fn a_sub_logout_token_replayed_on_another_isolate_ends_no_session_signed_in_since() {
+    // The revocation is recorded before the jti is claimed (so that a failed write stays retryable): a replay on
+    // another isolate records it again. A `sub` token's revocation time is bounded by its `iat` (plus leeway),
+    // so recorded again a minute later it does not reach the user's sessions signed in since.
+    let w = World::new();
+    let leeway = w.config.clock_leeway_seconds;
+    let old = session_cookie(&w, "acme", ISSUER, None);
+    let now = w.now();
+    let header = json!({"alg": "ES256", "kid": w.acme.kid(Key::Es), "typ": "logout+jwt"});
+    let claims = json!({"iss": ISSUER, "aud": CLIENT_ID, "iat": now, "exp": now + 300, "jti": "jti-sub",
+                        "events": {EVENT_BACKCHANNEL: {}}, "sub": "sub-of-acme"});
+    let token = w.acme.sign_with_header(Key::Es, &header, &claims);
+    assert_eq!(backchannel(&w, &token).status, 200);
+    assert_eq!(me_status(&w, &old), 401);
+    // The user signs in again after the logout; the same token is replayed on another isolate.
+    w.p.advance(leeway + 60);
+    let new = session_cookie(&w, "acme", ISSUER, None);
+    let other = IsolateCache::default();
+    let r = w.backchannel_in(&other, &token);
+    assert_eq!(r.status, 400, "{}", describe(&r));
+    // The isolate that took the replay (it holds the entry in memory), and the store every isolate reloads.
+    let me = format!("{SITE}/auth/me");
+    assert_eq!(w.get_in(&other, &me, &new).status, 200, "the replay ended a session signed in after the logout");
+    assert_eq!(w.get_in(&other, &me, &old).status, 401);
+    w.p.advance(REFRESH_SECONDS);
+    pollster::block_on(w.providers.revocations.reload(&w.p, w.now()));
+    assert_eq!(me_status(&w, &new), 200);
+    assert_eq!(me_status(&w, &old), 401);
 }

@@ -1,7 +1,7 @@
 //! Single use across the whole network (issue 13): what the [`ReplayGuard`](crate::core::ports::ReplayGuard)
 //! port answers, the key an id is claimed under, and the shard (the Durable Object) that holds it.
 //!
-//! An id (a login transaction's `state` and PKCE verifier, so that its shard is secret; later a logout token's `jti`, a SAML assertion ID) is claimed *until*
+//! An id (a login transaction's `state` and PKCE verifier, so that its shard is secret; a logout token's `jti`; later a SAML assertion ID) is claimed *until*
 //! the moment after which the caller would refuse it anyway: the store remembers it that long, and answers
 //! [`Claim::Seen`] to every later claim, from any isolate. The ids are spread over [`REPLAY_SHARDS`] objects by
 //! a hash of the key, so no single object is on every sign-in's path.
@@ -12,6 +12,9 @@ use crate::core::b64;
 
 /// The scope of login transactions (the OIDC callback redeems each one once).
 pub const LOGIN_SCOPE: &str = "login";
+
+/// The scope of back-channel `logout_token` `jti`s (with their issuer: a jti is unique per issuer).
+pub const LOGOUT_JTI_SCOPE: &str = "logout_jti";
 
 /// How many objects the ids are spread over. Changing it moves ids to other objects: a claim made before the
 /// change is not seen after it (for at most the longest `until` in use: 10 minutes for logins).

@@ -24,6 +24,7 @@ use crate::core::oidc::issuer::{token_issuer_match, IssuerMatch};
 use crate::core::oidc::jws::{TokenType, UntrustedJws};
 use crate::core::oidc::logout_token::validate_logout_claims;
 use crate::core::ports::Platform;
+use crate::core::replay::LOGOUT_JTI_SCOPE;
 use crate::core::session::cookies::{delete_cookie, CookieKind, Transport};
 use crate::core::session::record::MAX_SID_LEN;
 use crate::core::session::revocation::{Revocation, RevocationKind, RevocationList};
@@ -254,7 +255,8 @@ impl<P: Platform> Flow<'_, P> {
             match validate_logout_claims(jws.payload(), &iss, &connector.client_id, now, leeway) {
                 Ok(claims) => {
                     // One use per jti (given back when the revocation is not recorded: the IdP may retry).
-                    let jti = format!("logout-jti\0{iss}\0{}", claims.jti);
+                    let id = format!("{iss}\0{}", claims.jti);
+                    let jti = format!("logout-jti\0{id}");
                     if !self.providers.spend_transaction(&jti, now.saturating_add(3600), now) {
                         return refuse("replayed jti");
                     }
@@ -265,12 +267,32 @@ impl<P: Platform> Flow<'_, P> {
                     };
                     let connector = connector.id.clone();
                     let iss = iss.clone();
-                    let revocation = Revocation { kind, iss, value, at: now, connector, unauthenticated: false };
-                    return match self.revoke(revocation).await {
+                    // A `sub` token ends the sessions signed in before the IdP issued it (its `iat`, with the
+                    // clock leeway), not before it reached us: recorded again by a replay on another isolate
+                    // (below), it ends no session signed in after that — only those it ended already.
+                    let at = match kind {
+                        RevocationKind::Sub => now.min(claims.iat.saturating_add(leeway)),
+                        _ => now,
+                    };
+                    let revocation = Revocation { kind, iss, value, at, connector, unauthenticated: false };
+                    if let Err(e) = self.revoke(revocation).await {
+                        self.providers.unspend_transaction(&jti);
+                        return self.channel_refusal("back-channel", e);
+                    }
+                    // Then once network-wide (issue 13). The order is deliberate: a claim in the store cannot be
+                    // given back, so claiming first and failing to record would make the IdP's retry "replayed"
+                    // and lose the logout. Recording is idempotent; a replay on another isolate records the
+                    // same revocation again and is then refused. A store that cannot answer does not undo a
+                    // recorded revocation (ending sessions is the safe side): logged, answered 200.
+                    return match self.claim_once(LOGOUT_JTI_SCOPE, &id, now.saturating_add(3600)).await {
                         Ok(()) => Ok(Outcome::Respond(channel_response(200, "{}"))),
+                        Err(FlowError::Replayed) => refuse("replayed jti"),
                         Err(e) => {
-                            self.providers.unspend_transaction(&jti);
-                            self.channel_refusal("back-channel", e)
+                            self.platform.warn(&format!(
+                                "edge-auth: back-channel logout recorded, its jti not checked network-wide: {}",
+                                e.log_detail()
+                            ));
+                            Ok(Outcome::Respond(channel_response(200, "{}")))
                         }
                     };
                 }

@@ -28,7 +28,7 @@ import { after, before, describe, test } from 'node:test';
 
 import * as jose from 'jose';
 
-import { me, SESSION_COOKIE } from '../../support/assert.mjs';
+import { assertLogged, me, SESSION_COOKIE } from '../../support/assert.mjs';
 import {
   ASSETS_DIR,
   Browserless,
@@ -72,7 +72,8 @@ before(async () => {
       },
     ],
     idp: { features: { backchannelLogout: { enabled: true } } },
-    worker: { kvPersist: kvDir },
+    // two isolates of one deployment (their own memory, the same Durable Objects): the cross-isolate jti replay
+    worker: { kvPersist: kvDir, isolates: 2 },
   });
   origin = stack.worker.url;
   issuer = stack.idp.issuer;
@@ -266,6 +267,29 @@ describe('forged back-channel logout tokens', () => {
     const replay = await postLogoutToken(await logoutToken({ jti, sid: bystander.sid }));
     assert.equal(replay.status, 400, await replay.text());
     await meWith(bystander.cookie, origin, 200);
+  });
+
+  // Issue 13: the jti was spent in one isolate's memory only; another isolate of the deployment accepted the
+  // same token again. It is now claimed in the ReplayGuard Durable Object once the revocation is recorded.
+  test('a logout token replayed on another isolate of the deployment is refused (400, replayed jti)', async () => {
+    const other = stack.worker.isolates[1];
+    assert.ok(other && other.url !== origin, 'the stack runs a second isolate');
+    const olga = await signIn('olga@corp.example');
+    const bystander = await signIn('pia@corp.example');
+    const token = await idpLogoutToken({ sid: olga.sid });
+    const first = await postLogoutToken(token);
+    assert.equal(first.status, 200, await first.text());
+    await meWith(olga.cookie, origin, 401);
+    // The same token, as whoever saw it would replay it, sent to the other isolate (which never saw its jti).
+    const mark = stack.logs.mark();
+    const replay = await postLogoutToken(token, other.url);
+    assert.equal(replay.status, 400, await replay.text());
+    await assertLogged(stack.logs, mark, /back-channel logout refused: replayed jti/);
+    await meWith(bystander.cookie, other.url, 200);
+    // A fresh jti is accepted on the other isolate (control).
+    const fresh = await postLogoutToken(await idpLogoutToken({ sid: bystander.sid }), other.url);
+    assert.equal(fresh.status, 200, await fresh.text());
+    await meWith(bystander.cookie, other.url, 401);
   });
 
   test('a token with only sub ends every session of that user issued before it', async () => {
