@@ -396,18 +396,7 @@ fn claims_json(
         StrClaim::Absent | StrClaim::RawJson(_) => None,
     };
     o.claim("sub", &c.sub, Some("248289761001"), "248289761001");
-    match &c.aud {
-        AudClaim::Default => o.string("aud", &connector.client_id),
-        AudClaim::Absent => {}
-        AudClaim::List { others, with_client } => {
-            let mut l: Vec<Value> = others.iter().map(|s| json!(s.0)).collect();
-            if *with_client {
-                l.insert(0, json!(connector.client_id));
-            }
-            o.value("aud", &Value::Array(l));
-        }
-        AudClaim::RawJson(t) => o.raw("aud", t.as_str()),
-    }
+    aud_claim(&mut o, &c.aud, &connector.client_id);
     let time = |o: &mut Obj, key: &str, claim: &TimeClaim, default: Option<i64>| match claim {
         TimeClaim::Default => {
             if let Some(d) = default {
@@ -460,18 +449,7 @@ pub(super) fn logout_token(spec: &LogoutSpec, config: &Config, now: u64, step_no
     let now = now as i64;
     let mut o = Obj::default();
     o.claim("iss", &spec.iss, Some(&profile.token_iss), &profile.token_iss);
-    match &spec.aud {
-        AudClaim::Default => o.string("aud", &connector.client_id),
-        AudClaim::Absent => {}
-        AudClaim::List { others, with_client } => {
-            let mut l: Vec<Value> = others.iter().map(|s| json!(s.0)).collect();
-            if *with_client {
-                l.insert(0, json!(connector.client_id));
-            }
-            o.value("aud", &Value::Array(l));
-        }
-        AudClaim::RawJson(t) => o.raw("aud", t.as_str()),
-    }
+    aud_claim(&mut o, &spec.aud, &connector.client_id);
     for (key, claim, default) in [("iat", &spec.iat, Some(0)), ("exp", &spec.exp, None)] {
         match claim {
             TimeClaim::Default => {
@@ -528,4 +506,21 @@ fn jose_header(
     }
     h.member("typ", typ, Some(json!(default_typ)));
     (key, alg, h.finish(extra))
+}
+
+/// The `aud` claim as the input asks: the client id, absent, a list (with or without the client id first), or
+/// raw JSON.
+fn aud_claim(o: &mut Obj, aud: &AudClaim, client_id: &str) {
+    match aud {
+        AudClaim::Default => o.string("aud", client_id),
+        AudClaim::Absent => {}
+        AudClaim::List { others, with_client } => {
+            let mut l: Vec<Value> = others.iter().map(|s| json!(s.0)).collect();
+            if *with_client {
+                l.insert(0, json!(client_id));
+            }
+            o.value("aud", &Value::Array(l));
+        }
+        AudClaim::RawJson(t) => o.raw("aud", t.as_str()),
+    }
 }

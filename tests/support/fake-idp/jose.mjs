@@ -130,3 +130,30 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export function jwtPayload(token) {
   return JSON.parse(Buffer.from(String(token).split('.')[1], 'base64url').toString('utf8'));
 }
+
+/** RFC 6749 2.3.1 client authentication of a token request: `client_secret_basic`, `client_secret_post` or
+ * none; `{ error }` for a malformed header, both methods at once, or a body `client_id` the header contradicts. */
+export function clientAuthentication(req, form) {
+  const header = req.headers.authorization;
+  let basic;
+  if (header) {
+    const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header);
+    if (!m) return { error: 'malformed Authorization header' };
+    const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    if (i < 0) return { error: 'Basic credentials without ":"' };
+    // RFC 6749 2.3.1: client_id and secret are form-urlencoded before Basic encoding.
+    const unform = (s) => decodeURIComponent(s.replace(/\+/g, ' '));
+    basic = { clientId: unform(decoded.slice(0, i)), secret: unform(decoded.slice(i + 1)) };
+  }
+  const post = form.get('client_secret') !== null ? { clientId: form.get('client_id'), secret: form.get('client_secret') } : undefined;
+  if (basic && post) return { error: 'more than one client authentication method' };
+  if (basic) {
+    if (form.get('client_id') !== null && form.get('client_id') !== basic.clientId) {
+      return { error: 'client_id in the body differs from the Basic credentials' };
+    }
+    return { method: 'client_secret_basic', ...basic };
+  }
+  if (post) return { method: 'client_secret_post', ...post };
+  return { method: 'none', clientId: form.get('client_id') };
+}

@@ -28,7 +28,7 @@
 //   await stack.close();
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-import { applyOverrides, b64u, compactJws, familyOf, generateKey, OMIT, sleep } from './jose.mjs';
+import { applyOverrides, b64u, clientAuthentication, compactJws, familyOf, generateKey, OMIT, sleep } from './jose.mjs';
 import { listenTracked } from '../../../dev/listen.mjs';
 
 // ------------------------------------------------------------------------------------------------------------
@@ -327,31 +327,6 @@ export async function startHostileOp({
     const target = new URL(q.redirect_uri);
     for (const [k, v] of Object.entries(params)) target.searchParams.append(k, v);
     return send(res, 302, 'text/plain', '', { location: target.href });
-  }
-
-  function clientAuthentication(req, form) {
-    const header = req.headers.authorization;
-    let basic;
-    if (header) {
-      const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header);
-      if (!m) return { error: 'malformed Authorization header' };
-      const decoded = Buffer.from(m[1], 'base64').toString('utf8');
-      const i = decoded.indexOf(':');
-      if (i < 0) return { error: 'Basic credentials without ":"' };
-      // RFC 6749 2.3.1: client_id and secret are form-urlencoded before Basic encoding.
-      const unform = (s) => decodeURIComponent(s.replace(/\+/g, ' '));
-      basic = { clientId: unform(decoded.slice(0, i)), secret: unform(decoded.slice(i + 1)) };
-    }
-    const post = form.get('client_secret') !== null ? { clientId: form.get('client_id'), secret: form.get('client_secret') } : undefined;
-    if (basic && post) return { error: 'more than one client authentication method' };
-    if (basic) {
-      if (form.get('client_id') !== null && form.get('client_id') !== basic.clientId) {
-        return { error: 'client_id in the body differs from the Basic credentials' };
-      }
-      return { method: 'client_secret_basic', ...basic };
-    }
-    if (post) return { method: 'client_secret_post', ...post };
-    return { method: 'none', clientId: form.get('client_id') };
   }
 
   const sameSecret = (a, b) => {

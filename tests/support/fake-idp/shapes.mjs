@@ -30,7 +30,7 @@
 // Token signing: ./jose.mjs (generateKey, compactJws, halfHash, OMIT).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
-import { compactJws, generateKey, halfHash, OMIT } from './jose.mjs';
+import { applyOverrides, clientAuthentication, compactJws, generateKey, halfHash, OMIT } from './jose.mjs';
 import { listenTracked } from '../../../dev/listen.mjs';
 
 
@@ -52,16 +52,7 @@ function esc(s) {
 }
 
 /** Apply `overrides` (object with OMIT, or (base, ctx) => object) to a copy of `base`. */
-export function override(base, overrides, ctx) {
-  if (overrides === undefined || overrides === null) return { ...base };
-  if (typeof overrides === 'function') return overrides({ ...base }, ctx);
-  const out = { ...base };
-  for (const [k, v] of Object.entries(overrides)) {
-    if (v === OMIT) delete out[k];
-    else out[k] = v;
-  }
-  return out;
-}
+export const override = applyOverrides;
 
 function sameSecret(a, b) {
   const ha = createHash('sha256').update(String(a ?? '')).digest();
@@ -74,25 +65,6 @@ function pkceOk(verifier, challenge, method = 'S256') {
   if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(verifier || '')) return false;
   if (method === 'plain') return verifier === challenge;
   return b64u(createHash('sha256').update(verifier).digest()) === challenge;
-}
-
-/** RFC 6749 2.3.1 client authentication from a token request: basic or post. */
-function clientAuth(req, form) {
-  const header = req.headers.authorization;
-  let basic;
-  if (header) {
-    const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header);
-    if (!m) return { error: 'malformed Authorization header' };
-    const decoded = Buffer.from(m[1], 'base64').toString('utf8');
-    const i = decoded.indexOf(':');
-    if (i < 0) return { error: 'Basic credentials without ":"' };
-    const unform = (s) => decodeURIComponent(s.replace(/\+/g, ' '));
-    basic = { method: 'client_secret_basic', clientId: unform(decoded.slice(0, i)), secret: unform(decoded.slice(i + 1)) };
-  }
-  const post = form.get('client_secret') !== null ? { method: 'client_secret_post', clientId: form.get('client_id'), secret: form.get('client_secret') } : undefined;
-  if (basic && post) return { error: 'more than one client authentication method' };
-  if (basic && form.get('client_id') !== null && form.get('client_id') !== basic.clientId) return { error: 'client_id differs' };
-  return basic || post || { method: 'none', clientId: form.get('client_id') };
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -264,7 +236,7 @@ async function baseProvider({ name, port = 0, host = '127.0.0.1', keySpecs = [{ 
     if (!String(req.headers['content-type'] || '').startsWith('application/x-www-form-urlencoded')) {
       return refuse(400, 'invalid_request', `content-type ${req.headers['content-type']}`);
     }
-    const auth = clientAuth(req, form);
+    const auth = clientAuthentication(req, form);
     if (auth.error) return refuse(401, 'invalid_client', auth.error);
     record.clientId = auth.clientId;
     record.authMethod = auth.method;
