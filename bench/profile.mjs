@@ -43,7 +43,7 @@ async function namedBuild() {
   const dir = path.join(ROOT, out);
   renameSync(path.join(dir, 'index.js'), path.join(dir, 'edge_auth_worker.mjs'));
   copyFileSync(path.join(ROOT, 'src', 'js', 'entry.mjs'), path.join(dir, 'index.js'));
-  copyFileSync(path.join(ROOT, 'src', 'js', 'replay_guard.mjs'), path.join(dir, 'replay_guard.mjs'));
+  for (const js of ['replay_guard.mjs', 'revocation_log.mjs']) copyFileSync(path.join(ROOT, 'src', 'js', js), path.join(dir, js));
   return dir;
 }
 

@@ -26,6 +26,7 @@ fn main() {
             at: 1_700_000_100,
             connector: session.connector.clone(),
             unauthenticated: false,
+            until: 1_700_100_000,
         }));
         let rounds = 2_000_000;
         let start = Instant::now();

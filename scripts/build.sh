@@ -9,9 +9,9 @@ if [[ -x node_modules/.bin/esbuild ]]; then export ESBUILD_BIN="$PWD/node_module
 worker-build --release "$@"
 # Our entry (src/js/entry.mjs) in front of worker-build's module: see the comment in that file.
 mv build/index.js build/edge_auth_worker.mjs
-# With it, the single-use store's Durable Object class (src/js/replay_guard.mjs, exported by the entry). Both are
-# minified when esbuild is there (their comments stay in src/js/).
-for js in entry.mjs:index.js replay_guard.mjs:replay_guard.mjs; do
+# With it, the Durable Object classes (src/js/replay_guard.mjs, src/js/revocation_log.mjs, exported by the entry).
+# All are minified when esbuild is there (their comments stay in src/js/).
+for js in entry.mjs:index.js replay_guard.mjs:replay_guard.mjs revocation_log.mjs:revocation_log.mjs; do
   if [[ -n "${ESBUILD_BIN:-}" ]]; then
     "$ESBUILD_BIN" "src/js/${js%%:*}" --minify --format=esm --log-level=warning --outfile="build/${js##*:}"
   else

@@ -3,13 +3,15 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 
-// A regression guard a little above the current size (288.2 KiB). History: 266.0 KiB before issue 10, whose
+// A regression guard a little above the current size (291.0 KiB). History: 266.0 KiB before issue 10, whose
 // trust-boundary fixes added 17 KiB (the path readings ~13 KB of wasm, the revocation bounds, the cache MAC, the
 // header families); issue 12's restructuring paid for its typed errors and jwt-compact's JWKs with savings
 // elsewhere (285.7 -> 285.9 KiB); issue 13's network-wide single use (the ReplayGuard Durable Object) added
-// 2.3 KiB: 1.4 KiB of wasm (the port, the claim, its refusal page) and the object's class (0.9 KiB of JS).
+// 2.3 KiB: 1.4 KiB of wasm (the port, the claim, its refusal page) and the object's class (0.9 KiB of JS); its
+// revocation log on a Durable Object (a cursor instead of the KV listing) 3.1 KiB more: the log's class (2.0 KiB
+// of JS) and 1.2 KiB of wasm (reading its answers, dropping expired entries; the KV code it replaced is gone).
 // Issue 17 brings an OIDC-only deployment down to 200 KiB by loading the sign-in flow lazily.
-const BUDGET_GZIP_BYTES = 289 * 1024;
+const BUDGET_GZIP_BYTES = 292 * 1024;
 const files = [];
 const walk = (dir) => {
   for (const name of readdirSync(dir)) {

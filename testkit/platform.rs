@@ -11,7 +11,7 @@ use edge_auth::core::ports::{
 };
 use edge_auth::core::replay::{Claim, ReplayStoreError};
 use edge_auth::core::secret::Secret;
-use edge_auth::core::session::revocation::{Revocation, RevocationPage};
+use edge_auth::core::session::revocation::{Recorded, Revocation, RevocationPage};
 
 use super::futures::YieldOnce;
 
@@ -71,11 +71,14 @@ pub struct FakePlatform<'a> {
     secrets: HashMap<String, String>,
     /// The operator log (`Log::warn`).
     pub logs: RefCell<Vec<String>>,
-    /// What the flow recorded in the shared revocation store, with the TTL it asked for.
+    /// What the flow wrote to the revocation log and the log took, with how long it lasts (`until` - now).
     pub revocations: RefCell<Vec<(Revocation, u64)>>,
-    /// What the shared store lists (pages of 1000; recorded revocations are added).
-    pub stored: RefCell<Vec<Revocation>>,
-    /// Whether listing the store fails.
+    /// The revocation log (the worker's Durable Object, src/js/revocation_log.mjs): its entries with their
+    /// sequence numbers, in the order written, within its bounds ([`LOG_LIMITS`]). Recorded revocations are
+    /// added; a test adds entries as other isolates would with [`FakePlatform::log_append`].
+    pub stored: RefCell<Vec<(u64, Revocation)>>,
+    last_seq: Cell<u64>,
+    /// Whether reading the log fails.
     pub list_fails: Cell<bool>,
     /// Whether the RNG fails (no entropy).
     pub rng_fails: Cell<bool>,
@@ -111,6 +114,7 @@ impl<'a> FakePlatform<'a> {
             logs: RefCell::default(),
             revocations: RefCell::default(),
             stored: RefCell::default(),
+            last_seq: Cell::new(0),
             list_fails: Cell::new(false),
             rng_fails: Cell::new(false),
             record_fails: Cell::new(false),
@@ -168,6 +172,12 @@ impl<'a> FakePlatform<'a> {
 
     pub fn logs(&self) -> Vec<String> {
         self.logs.borrow().clone()
+    }
+
+    /// Add an entry to the revocation log under its next sequence number (as another isolate would write it).
+    pub fn log_append(&self, revocation: Revocation) {
+        self.last_seq.set(self.last_seq.get() + 1);
+        self.stored.borrow_mut().push((self.last_seq.get(), revocation));
     }
 
     /// The revocations recorded so far, without their TTLs.
@@ -247,25 +257,75 @@ impl Secrets for FakePlatform<'_> {
     }
 }
 
+/// The revocation log's bounds (`limits` in src/js/revocation_log.mjs): entries per connector, in all, and
+/// the unauthenticated front-channel's share of each.
+pub struct LogLimits {
+    pub per_connector: usize,
+    pub all: usize,
+    pub unauthenticated_per_connector: usize,
+    pub unauthenticated: usize,
+}
+
+pub const LOG_LIMITS: LogLimits =
+    LogLimits { per_connector: 10_000, all: 40_000, unauthenticated_per_connector: 5_000, unauthenticated: 20_000 };
+
+/// The log's rules (src/js/revocation_log.mjs `record`): a known entry is merged (later time, later end,
+/// authenticated once a signed channel said so); a new one is refused beyond the bounds.
 impl RevocationStore for FakePlatform<'_> {
-    async fn record_revocation(&self, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError> {
+    async fn record_revocation(&self, revocation: &Revocation) -> Result<Recorded, FetchError> {
         if self.record_fails.get() {
-            return Err(fetch_error("KV put failed"));
+            return Err(fetch_error("the revocation log is down (test)"));
         }
-        self.revocations.borrow_mut().push((revocation.clone(), ttl_seconds));
-        self.stored.borrow_mut().push(revocation.clone());
-        Ok(())
+        let key = revocation.store_key();
+        let known = self.stored.borrow().iter().position(|(_, r)| r.store_key() == key);
+        if let Some(i) = known {
+            let (_, mut merged) = self.stored.borrow_mut().remove(i);
+            merged.at = merged.at.max(revocation.at);
+            merged.until = merged.until.max(revocation.until);
+            merged.unauthenticated &= revocation.unauthenticated;
+            self.log_append(merged);
+            return Ok(Recorded::Written);
+        }
+        let stored: Vec<Revocation> = self.stored.borrow().iter().map(|(_, r)| r.clone()).collect();
+        let connector = |r: &&Revocation| r.connector == revocation.connector;
+        let mine = stored.iter().filter(connector).count();
+        if mine >= LOG_LIMITS.per_connector {
+            return Ok(Recorded::ConnectorFull { count: mine, limit: LOG_LIMITS.per_connector });
+        }
+        if stored.len() >= LOG_LIMITS.all {
+            return Ok(Recorded::StoreFull { count: stored.len(), limit: LOG_LIMITS.all });
+        }
+        if revocation.unauthenticated {
+            let anonymous = stored.iter().filter(connector).filter(|r| r.unauthenticated).count();
+            if anonymous >= LOG_LIMITS.unauthenticated_per_connector {
+                let limit = LOG_LIMITS.unauthenticated_per_connector;
+                return Ok(Recorded::ConnectorFull { count: anonymous, limit });
+            }
+            let all = stored.iter().filter(|r| r.unauthenticated).count();
+            if all >= LOG_LIMITS.unauthenticated {
+                return Ok(Recorded::StoreFull { count: all, limit: LOG_LIMITS.unauthenticated });
+            }
+        }
+        let ttl = revocation.until.saturating_sub(self.now());
+        self.revocations.borrow_mut().push((revocation.clone(), ttl));
+        self.log_append(revocation.clone());
+        Ok(Recorded::Written)
     }
 
-    async fn list_revocations(&self, cursor: Option<&str>) -> Result<RevocationPage, FetchError> {
+    async fn revocations_since(&self, cursor: u64) -> Result<RevocationPage, FetchError> {
         if self.list_fails.get() {
-            return Err(fetch_error("KV list failed"));
+            return Err(fetch_error("the revocation log cannot be read (test)"));
         }
         let stored = self.stored.borrow();
-        let start: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0).min(stored.len());
-        let end = (start + 1000).min(stored.len());
-        let cursor = (end < stored.len()).then(|| end.to_string());
-        Ok(RevocationPage { entries: stored[start..end].to_vec(), unreadable: 0, cursor })
+        let after: Vec<&(u64, Revocation)> = stored.iter().filter(|(seq, _)| *seq > cursor).collect();
+        let page = &after[..after.len().min(1000)];
+        Ok(RevocationPage {
+            generation: "test".into(),
+            entries: page.iter().map(|(_, r)| r.clone()).collect(),
+            unreadable: 0,
+            next: page.last().map_or(cursor, |(seq, _)| *seq),
+            more: after.len() > page.len(),
+        })
     }
 }
 

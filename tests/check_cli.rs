@@ -292,11 +292,13 @@ fn warnings_do_not_fail_the_check() {
 
 /// The single-use store's binding and migration, as wrangler.toml declares them.
 const REPLAY_GUARD: &str = "\n[[durable_objects.bindings]]\nname = \"REPLAY_GUARD\"\nclass_name = \"ReplayGuard\"\n\n[[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"ReplayGuard\"]\n";
+/// The revocation log's binding and migration.
+const REVOCATION_LOG: &str = "\n[[durable_objects.bindings]]\nname = \"REVOCATION_LOG\"\nclass_name = \"RevocationLog\"\n\n[[migrations]]\ntag = \"v2\"\nnew_sqlite_classes = [\"RevocationLog\"]\n";
 
 #[test]
 fn wrangler_toml_vars_as_string_or_table() {
     let as_string = "name = \"x\"\n[vars]\nAUTH_CONFIG = '''\n{\"connectors\":[{\"id\":\"acme\",\"kind\":\"oidc\",\"issuer\":\"https://idp.acme.example\",\"client_id\":\"edge\",\"client_secret_binding\":\"ACME_SECRET\",\"domains\":[\"acme.example\"]}]}\n'''\n";
-    let path = temp_file("wrangler.toml", &format!("{as_string}{REPLAY_GUARD}"));
+    let path = temp_file("wrangler.toml", &format!("{as_string}{REPLAY_GUARD}{REVOCATION_LOG}"));
     let (code, out) = check(&["--wrangler", path.to_str().unwrap(), "--offline"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("[vars] AUTH_CONFIG"), "{out}");
@@ -316,9 +318,12 @@ domains = ["acme.example"]
 [[env.production.durable_objects.bindings]]
 name = "REPLAY_GUARD"
 class_name = "ReplayGuard"
+[[env.production.durable_objects.bindings]]
+name = "REVOCATION_LOG"
+class_name = "RevocationLog"
 [[migrations]]
 tag = "v1"
-new_sqlite_classes = ["ReplayGuard"]
+new_sqlite_classes = ["ReplayGuard", "RevocationLog"]
 "#;
     let path = temp_file("wrangler.toml", as_table);
     let (code, out) = check(&["--wrangler", path.to_str().unwrap(), "--env", "production", "--offline"]);
@@ -337,13 +342,15 @@ AUTH_CONFIG = '{"connectors":[{"id":"acme","kind":"oidc","issuer":"https://idp.a
 "#;
     let spa = temp_file(
         "wrangler.toml",
-        &format!("{config}{REPLAY_GUARD}[assets]\nnot_found_handling = \"single-page-application\"\n"),
+        &format!("{config}{REPLAY_GUARD}{REVOCATION_LOG}[assets]\nnot_found_handling = \"single-page-application\"\n"),
     );
     let (code, out) = check(&["--wrangler", spa.to_str().unwrap(), "--offline"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("warning: field `policies`") && out.contains("single-page-application"), "{out}");
-    let plain =
-        temp_file("wrangler.toml", &format!("{config}{REPLAY_GUARD}[assets]\nnot_found_handling = \"404-page\"\n"));
+    let plain = temp_file(
+        "wrangler.toml",
+        &format!("{config}{REPLAY_GUARD}{REVOCATION_LOG}[assets]\nnot_found_handling = \"404-page\"\n"),
+    );
     let (code, out) = check(&["--wrangler", plain.to_str().unwrap(), "--offline"]);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("single-page-application"), "{out}");
@@ -352,10 +359,10 @@ AUTH_CONFIG = '{"connectors":[{"id":"acme","kind":"oidc","issuer":"https://idp.a
 #[test]
 fn wrangler_toml_without_the_replay_guard_is_a_configuration_error() {
     let config = "[vars]\nAUTH_CONFIG = '{\"connectors\":[{\"id\":\"acme\",\"kind\":\"oidc\",\"issuer\":\"https://idp.acme.example\",\"client_id\":\"edge\",\"client_secret_binding\":\"ACME_SECRET\",\"domains\":[\"acme.example\"]}]}'\n";
-    let good = temp_file("wrangler.toml", &format!("{config}{REPLAY_GUARD}"));
+    let good = temp_file("wrangler.toml", &format!("{config}{REPLAY_GUARD}{REVOCATION_LOG}"));
     let (code, out) = check(&["--wrangler", good.to_str().unwrap(), "--offline"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("replay:   REPLAY_GUARD → Durable Object ReplayGuard (SQLite)"), "{out}");
+    assert!(out.contains("replay:      REPLAY_GUARD → Durable Object ReplayGuard (SQLite)"), "{out}");
     for (toml, why) in [
         (config.to_string(), "no Durable Object binding REPLAY_GUARD"),
         (
@@ -376,10 +383,46 @@ fn wrangler_toml_without_the_replay_guard_is_a_configuration_error() {
             "{why}: {out}"
         );
     }
-    // The repository's own wrangler.toml declares both.
+    // The repository's own wrangler.toml declares both objects.
     let ours = concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml");
     let (_, out) = check(&["--wrangler", ours, "--offline"]);
-    assert!(out.contains("replay:   REPLAY_GUARD → Durable Object ReplayGuard (SQLite)"), "{out}");
+    assert!(out.contains("replay:      REPLAY_GUARD → Durable Object ReplayGuard (SQLite)"), "{out}");
+    assert!(out.contains("revocations: REVOCATION_LOG → Durable Object RevocationLog (SQLite)"), "{out}");
+    assert!(!out.contains("REVOCATIONS"), "{out}");
+}
+
+#[test]
+fn wrangler_toml_without_the_revocation_log_is_a_configuration_error_and_the_old_kv_store_a_warning() {
+    let config = "[vars]\nAUTH_CONFIG = '{\"connectors\":[{\"id\":\"acme\",\"kind\":\"oidc\",\"issuer\":\"https://idp.acme.example\",\"client_id\":\"edge\",\"client_secret_binding\":\"ACME_SECRET\",\"domains\":[\"acme.example\"]}]}'\n";
+    // A deployment of an earlier version: the KV revocation store, no revocation log.
+    let old_kv = "\n[[kv_namespaces]]\nbinding = \"REVOCATIONS\"\nid = \"0123\"\n";
+    let old = temp_file("wrangler.toml", &format!("{config}{REPLAY_GUARD}{old_kv}"));
+    let (code, out) = check(&["--wrangler", old.to_str().unwrap(), "--offline"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no Durable Object binding REVOCATION_LOG"), "{out}");
+    assert!(out.contains("every session would be refused (the revocations cannot be read)"), "{out}");
+    assert!(out.contains("the KV namespace REVOCATIONS is no longer read"), "{out}");
+    assert!(out.contains("Upgrading from the KV revocation store"), "{out}");
+    for (toml, why) in [
+        (
+            format!("{config}{REPLAY_GUARD}{}", REVOCATION_LOG.replace("new_sqlite_classes", "new_classes")),
+            "RevocationLog is created with new_classes (key-value storage): it needs SQLite storage",
+        ),
+        (
+            format!("{config}{REPLAY_GUARD}{}", REVOCATION_LOG.replace("\"RevocationLog\"\n\n", "\"ReplayGuard\"\n\n")),
+            "the binding REVOCATION_LOG must name class_name = \"RevocationLog\"",
+        ),
+    ] {
+        let path = temp_file("wrangler.toml", &toml);
+        let (code, out) = check(&["--wrangler", path.to_str().unwrap(), "--offline"]);
+        assert_eq!(code, 1, "{why}: {out}");
+        assert!(out.contains(why), "{why}: {out}");
+    }
+    let both = temp_file("wrangler.toml", &format!("{config}{REPLAY_GUARD}{REVOCATION_LOG}{old_kv}"));
+    let (code, out) = check(&["--wrangler", both.to_str().unwrap(), "--offline"]);
+    assert_eq!(code, 0, "a leftover namespace is a warning only: {out}");
+    assert!(out.contains("revocations: REVOCATION_LOG → Durable Object RevocationLog (SQLite)"), "{out}");
+    assert!(out.contains("the KV namespace REVOCATIONS is no longer read"), "{out}");
 }
 
 #[test]

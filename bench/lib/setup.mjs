@@ -128,7 +128,7 @@ export async function prepare({ work = WORK, edgeBuild = path.join(ROOT, 'build'
   // (1) bare
   copyFileSync(path.join(HERE, 'workers', 'bare.mjs'), path.join(dirs.bare, 'worker.js'));
   // (2) edge-auth: a snapshot of build/, so a rebuild elsewhere cannot change the worker mid-run
-  const EDGE_FILES = ['index.js', 'edge_auth_worker.mjs', 'replay_guard.mjs', 'index_bg.wasm'];
+  const EDGE_FILES = ['index.js', 'edge_auth_worker.mjs', 'replay_guard.mjs', 'revocation_log.mjs', 'index_bg.wasm'];
   for (const f of EDGE_FILES) {
     if (!existsSync(path.join(edgeBuild, f))) throw new Error(`${edgeBuild}/${f} is missing: run bash scripts/build.sh`);
   }
@@ -267,10 +267,15 @@ export async function scenario(dirs) {
         { name: 'index.js', type: 'esModule', file: 'index.js' },
         { name: 'edge_auth_worker.mjs', type: 'esModule', file: 'edge_auth_worker.mjs' },
         { name: 'replay_guard.mjs', type: 'esModule', file: 'replay_guard.mjs' },
+        { name: 'revocation_log.mjs', type: 'esModule', file: 'revocation_log.mjs' },
         { name: 'index_bg.wasm', type: 'wasm', file: 'index_bg.wasm' },
       ],
-      // the single-use store the callback claims each login transaction in (wrangler.toml: REPLAY_GUARD)
-      durableObjects: [{ binding: 'REPLAY_GUARD', className: 'ReplayGuard' }],
+      // the single-use store the callback claims each login transaction in, and the revocation log every isolate
+      // reads (wrangler.toml: REPLAY_GUARD, REVOCATION_LOG)
+      durableObjects: [
+        { binding: 'REPLAY_GUARD', className: 'ReplayGuard' },
+        { binding: 'REVOCATION_LOG', className: 'RevocationLog' },
+      ],
       textBindings: {
         AUTH_CONFIG: JSON.stringify(authConfig),
         SESSION_KEYS: sessionKey,

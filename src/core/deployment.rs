@@ -17,7 +17,8 @@ pub struct Ready {
     pub keys: KeyRing,
     /// Signs the assertions sent to the origin (origin mode only).
     pub assertion_key: Option<AssertionKey>,
-    /// Whether the KV namespace for IdP logouts is bound.
+    /// Whether revocations come from the shared log (always, in the worker; host tests without it keep each
+    /// isolate's own writes only).
     pub revocations_bound: bool,
 }
 

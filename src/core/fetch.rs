@@ -129,7 +129,7 @@ pub enum FetchError {
     #[error("response larger than {limit} bytes")]
     TooLarge { limit: usize },
     /// The connection, the stream or the store call failed, or what it needs is not there (no Cache API, no
-    /// KV binding), or the store answered with something unreadable.
+    /// Durable Object binding), or the store answered with something unreadable.
     #[error("{0}")]
     Network(String),
     /// The request could not be built (a URL or a header the runtime refuses): ours to fix, not the IdP's.

@@ -1,5 +1,5 @@
 //! The ports: the seam between the sans-IO core and the platform, traits only. Small traits the Workers shell
-//! implements with WebCrypto, `fetch`, the Cache API, Workers KV, `Date.now()` and `crypto.getRandomValues`,
+//! implements with WebCrypto, `fetch`, the Cache API, Durable Objects, `Date.now()` and `crypto.getRandomValues`,
 //! and the test kit (`testkit/`) implements on the host.
 
 use crate::core::cache::StoredResponse;
@@ -7,7 +7,7 @@ use crate::core::fetch::{FetchError, HttpRequest, HttpResponse, NetworkResponse}
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
 use crate::core::replay::{Claim, ReplayStoreError};
 use crate::core::secret::Secret;
-use crate::core::session::revocation::{Revocation, RevocationPage};
+use crate::core::session::revocation::{Recorded, Revocation, RevocationPage};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -102,15 +102,16 @@ pub trait Secrets {
     fn secret(&self, binding: &str) -> Option<Secret<String>>;
 }
 
-/// The shared store of ended sessions (Workers KV in the worker). The core decides everything else (bounds,
+/// The shared log of ended sessions (a Durable Object in the worker). The core decides everything else (bounds,
 /// single flight, failing closed: [`crate::core::session::revocation_state`]).
 #[allow(async_fn_in_trait)]
 pub trait RevocationStore {
-    /// Persist a revocation for `ttl_seconds` (the longest a session it ends could live).
-    async fn record_revocation(&self, revocation: &Revocation, ttl_seconds: u64) -> Result<(), FetchError>;
+    /// Write a revocation to the log (until its [`Revocation::until`]), unless the log's bounds refuse it:
+    /// atomically, from any isolate.
+    async fn record_revocation(&self, revocation: &Revocation) -> Result<Recorded, FetchError>;
 
-    /// One page of what the store holds, from `cursor` (`None`: the first page).
-    async fn list_revocations(&self, cursor: Option<&str>) -> Result<RevocationPage, FetchError>;
+    /// One page of what was written after sequence number `cursor` (0: from the start).
+    async fn revocations_since(&self, cursor: u64) -> Result<RevocationPage, FetchError>;
 }
 
 /// The network-wide single-use store (a Durable Object in the worker, see [`crate::core::replay`]): claim `id`

@@ -7,8 +7,10 @@
 // first one of each isolate (which loads the configuration), is handled by the Rust worker, which decides
 // again from scratch: the fast path can only say "yes, this one is simple".
 import RustWorker from "./edge_auth_worker.mjs";
-// The single-use store's Durable Object class (wrangler.toml: REPLAY_GUARD), exported for the runtime.
+// The Durable Object classes, exported for the runtime: the single-use store (wrangler.toml: REPLAY_GUARD) and
+// the revocation log (REVOCATION_LOG).
 export { ReplayGuard } from "./replay_guard.mjs";
+export { RevocationLog } from "./revocation_log.mjs";
 
 // worker-build attaches #[wasm_bindgen] functions to the entrypoint class's prototype.
 const fastGate = RustWorker.prototype.edge_auth_fast_gate;

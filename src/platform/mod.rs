@@ -3,6 +3,7 @@
 
 mod bindings;
 mod body;
+mod durable_object;
 mod fetch;
 mod origin;
 mod replay;
@@ -24,7 +25,7 @@ use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
 use crate::core::ports::{Clock, CryptoError, HttpClient, Log, Rng, Secrets, SignatureVerifier};
 use crate::core::secret::Secret;
 use crate::core::session::revocation::Revocation;
-use crate::core::session::revocation::RevocationPage;
+use crate::core::session::revocation::{Recorded, RevocationPage};
 use crate::core::session::revocation_state::Reload;
 use crate::core::url::transport_of;
 
@@ -353,16 +354,12 @@ impl Secrets for WorkerPlatform<'_> {
 }
 
 impl crate::core::ports::RevocationStore for WorkerPlatform<'_> {
-    async fn record_revocation(
-        &self,
-        revocation: &Revocation,
-        ttl_seconds: u64,
-    ) -> std::result::Result<(), FetchError> {
-        revocations::record(self.env, revocation, ttl_seconds).await
+    async fn record_revocation(&self, revocation: &Revocation) -> std::result::Result<Recorded, FetchError> {
+        revocations::record(self.env, revocation).await
     }
 
-    async fn list_revocations(&self, cursor: Option<&str>) -> std::result::Result<RevocationPage, FetchError> {
-        revocations::list(self.env, cursor).await
+    async fn revocations_since(&self, cursor: u64) -> std::result::Result<RevocationPage, FetchError> {
+        revocations::since(self.env, cursor).await
     }
 }
 

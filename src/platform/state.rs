@@ -41,8 +41,9 @@ pub fn isolate_state(env: &Env) -> Rc<IsolateState> {
 }
 
 fn load(env: &Env) -> Result<Ready, ConfigError> {
-    let revocations_bound = crate::platform::revocations::binding(env).is_some();
-    Ready::from_bindings(&read_config_text(env)?, &EnvSecrets(env), revocations_bound)
+    // The worker always reads its revocations from the shared log: without the binding every reload fails, and
+    // sessions are refused with a log line that names it (never admitted without the list).
+    Ready::from_bindings(&read_config_text(env)?, &EnvSecrets(env), true)
 }
 
 /// The Worker's secrets (and plain-text vars), by binding name.

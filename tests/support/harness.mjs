@@ -119,9 +119,8 @@ function installSignalHandlers() {
  * @param {string} [opts.sessionKeys]   SESSION_KEYS (default: one fresh random key)
  * @param {number} [opts.port=0]        0 = any free port
  * @param {boolean} [opts.configAsObject] bind AUTH_CONFIG as a JSON object instead of a string
- * @param {boolean} [opts.kv=true]      bind the revocation store (KV namespace REVOCATIONS), as wrangler.toml does
- * @param {string} [opts.kvPersist]     directory to persist KV in (another worker started with the same
- *        directory sees the same revocations); default: in memory, private to this worker
+ * @param {boolean} [opts.revocationLog=true] bind the revocation log (Durable Object class RevocationLog, binding
+ *        REVOCATION_LOG, SQLite storage), as wrangler.toml does
  * @param {boolean} [opts.replayGuard=true] bind the single-use store (Durable Object class ReplayGuard, binding
  *        REPLAY_GUARD, SQLite storage), as wrangler.toml does
  * @param {number} [opts.isolates=1]    more than 1: that many copies of the worker in the same workerd, each its own
@@ -140,8 +139,7 @@ export async function startWorker({
   configAsObject = false,
   scriptPath = WORKER_SCRIPT,
   assetsDir = ASSETS_DIR,
-  kv = true,
-  kvPersist,
+  revocationLog = true,
   replayGuard = true,
   isolates = 1,
   miniflare = {},
@@ -175,16 +173,14 @@ export async function startWorker({
       assetConfig: { compatibility_date: COMPATIBILITY_DATE },
     },
     log: verbose ? new Log(LogLevel.DEBUG) : new Log(LogLevel.WARN),
-    ...(kv ? { kvNamespaces: ['REVOCATIONS'] } : {}),
-    ...(kv && kvPersist ? { kvPersist } : {}),
-    ...(replayGuard ? { durableObjects: { REPLAY_GUARD: { className: 'ReplayGuard', useSQLite: true } } } : {}),
+    durableObjects: durableObjects({ replayGuard, revocationLog }),
     handleStructuredLogs: (entry) => {
       logs.push(entry);
       if (verbose) console.error(`[worker ${entry.level}] ${entry.message}`);
     },
     ...miniflare,
   };
-  const mf = new Miniflare(isolates > 1 ? sameDeployment(opts, isolates, replayGuard) : opts);
+  const mf = new Miniflare(isolates > 1 ? sameDeployment(opts, isolates, { replayGuard, revocationLog }) : opts);
   let ready;
   try {
     ready = await mf.ready;
@@ -220,8 +216,20 @@ export async function startWorker({
 // Options of one worker in Miniflare's `workers` list; everything else is shared by the workerd process.
 const PER_WORKER = new Set(['modules', 'scriptPath', 'modulesRoot', 'modulesRules', 'compatibilityDate', 'bindings', 'assets', 'kvNamespaces', 'durableObjects']);
 
+/**
+ * The Durable Object bindings of wrangler.toml, each left out when its option is false; `scriptName`: the worker
+ * whose objects they are (another copy of the deployment shares the first one's).
+ */
+function durableObjects({ replayGuard, revocationLog }, scriptName) {
+  const of = (className) => ({ className, useSQLite: true, ...(scriptName ? { scriptName } : {}) });
+  return {
+    ...(replayGuard ? { REPLAY_GUARD: of('ReplayGuard') } : {}),
+    ...(revocationLog ? { REVOCATION_LOG: of('RevocationLog') } : {}),
+  };
+}
+
 /** Miniflare options for `count` copies of one worker (one isolate each) sharing the first one's Durable Objects. */
-function sameDeployment(opts, count, replayGuard) {
+function sameDeployment(opts, count, bound) {
   const shared = {};
   const worker = {};
   for (const [k, v] of Object.entries(opts)) (PER_WORKER.has(k) ? worker : shared)[k] = v;
@@ -230,7 +238,7 @@ function sameDeployment(opts, count, replayGuard) {
     workers.push({
       ...worker,
       name: `edge-auth-${i + 1}`,
-      durableObjects: replayGuard ? { REPLAY_GUARD: { className: 'ReplayGuard', scriptName: 'edge-auth', useSQLite: true } } : {},
+      durableObjects: durableObjects(bound, 'edge-auth'),
       unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
     });
   }

@@ -3,7 +3,7 @@
 // Run with modulesRoot at the repository root (it imports build/index.js).
 import { DurableObject } from 'cloudflare:workers';
 
-export { default } from '../../build/index.js';
+export { default, RevocationLog } from '../../build/index.js';
 
 export class ReplayGuard extends DurableObject {
   async claim() {

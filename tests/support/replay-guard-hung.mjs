@@ -2,7 +2,7 @@
 // the fail-closed tests (tests/e2e/resilience/replay-guard.test.mjs). Run with modulesRoot at the repository root.
 import { DurableObject } from 'cloudflare:workers';
 
-export { default } from '../../build/index.js';
+export { default, RevocationLog } from '../../build/index.js';
 
 export class ReplayGuard extends DurableObject {
   claim() {

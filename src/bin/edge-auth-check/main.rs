@@ -102,7 +102,7 @@ fn run(options: &Options) -> u8 {
     };
     report_settings(&mut report, &config);
     check_asset_handling(&mut report, options, &config);
-    bindings::check_replay_guard(&mut report, options);
+    bindings::check_durable_objects(&mut report, options);
     let secrets = match &options.secrets {
         None => None,
         Some(path) => match read_secrets_file(path) {

@@ -42,7 +42,7 @@ impl<P: Platform> Flow<'_, P> {
         let signed_out = format!("{}/auth/signed-out", req.origin());
         let session = authenticate(&req.cookie_header, transport, self.keys, self.now());
         // Stateless cookies outlive a deleted copy: record the sign-out so a copied cookie stops working too
-        // (best effort when no revocation store is bound).
+        // (on this isolate at least when the log cannot be written: logged).
         if let Some(s) = &session {
             match self.revoke(RevocationList::for_session(s, self.now())).await {
                 Ok(()) => {}
@@ -90,7 +90,7 @@ enum RevokeError {
 
 /// The operator's words for a failed write to the revocation store.
 fn store_failed(e: &FetchError) -> String {
-    format!("the revocation store (KV binding REVOCATIONS) failed: {e}")
+    format!("the revocation log (Durable Object binding REVOCATION_LOG) failed: {e}")
 }
 
 /// Answer of the logout channels to the IdP: no page, no caching.
@@ -115,15 +115,26 @@ impl<P: Platform> Flow<'_, P> {
         out
     }
 
-    /// Record a revocation: in this isolate at once, and in the shared store. Refused beyond the count limits
-    /// (never accepted and then forgotten).
-    async fn revoke(&self, revocation: Revocation) -> Result<(), RevokeError> {
-        let now = self.now();
-        self.providers.revocations.admit(&revocation, now).map_err(RevokeError::Refused)?;
-        self.providers.revocations.add(revocation.clone());
-        // Sessions it could end live at most one lifetime (plus leeway).
-        let ttl = self.config.session.lifetime_seconds.saturating_add(300);
-        self.platform.record_revocation(&revocation, ttl).await.map_err(RevokeError::Store)
+    /// Record a revocation in the shared log, then in this isolate. Refused beyond the log's bounds (never
+    /// accepted and then forgotten).
+    async fn revoke(&self, mut revocation: Revocation) -> Result<(), RevokeError> {
+        // Sessions it could end live at most one lifetime (plus leeway) from now.
+        revocation.until = self.now().saturating_add(self.config.session.lifetime_seconds).saturating_add(300);
+        match self.platform.record_revocation(&revocation).await {
+            Ok(recorded) => {
+                if let Some(refusal) = WriteRefusal::from_recorded(recorded, &revocation.connector) {
+                    return Err(RevokeError::Refused(refusal));
+                }
+                self.providers.revocations.add(revocation);
+                Ok(())
+            }
+            // Not in the log: this isolate applies it all the same (ending sessions is the safe side); the caller
+            // reports the failure (the IdP retries on its error answer).
+            Err(e) => {
+                self.providers.revocations.add(revocation);
+                Err(RevokeError::Store(e))
+            }
+        }
     }
 
     /// The answer to the IdP when a revocation could not be recorded (logged for the operator).
@@ -168,7 +179,7 @@ impl<P: Platform> Flow<'_, P> {
                     return bad();
                 };
                 let kind = RevocationKind::Sid;
-                vec![Revocation { kind, iss, value: sid, at: now, connector: first, unauthenticated: true }]
+                vec![Revocation { kind, iss, value: sid, at: now, connector: first, unauthenticated: true, until: 0 }]
             }
             // Entra's issuers differ per tenant and its front-channel request names none: the sid is scoped to
             // the Entra connectors.
@@ -184,6 +195,7 @@ impl<P: Platform> Flow<'_, P> {
                     at: now,
                     connector: c.id.clone(),
                     unauthenticated: true,
+                    until: 0,
                 })
                 .collect(),
         };
@@ -274,7 +286,7 @@ impl<P: Platform> Flow<'_, P> {
                         RevocationKind::Sub => now.min(claims.iat.saturating_add(leeway)),
                         _ => now,
                     };
-                    let revocation = Revocation { kind, iss, value, at, connector, unauthenticated: false };
+                    let revocation = Revocation { kind, iss, value, at, connector, unauthenticated: false, until: 0 };
                     if let Err(e) = self.revoke(revocation).await {
                         self.providers.unspend_transaction(&jti);
                         return self.channel_refusal("back-channel", e);

@@ -1,7 +1,8 @@
 //! Sessions ended by the IdP (front- and back-channel logout): by IdP session id (`sid`) of an issuer, by
 //! `sid` within a connector (Microsoft Entra's front-channel logout names no issuer), or every session of a
-//! subject (`sub`) issued before the logout. The list is shared through the platform's store (Workers KV) and
-//! held in isolate memory ([`super::revocation_state`]), so the per-request check is a hash lookup.
+//! subject (`sub`) issued before the logout. The list is shared through the platform's revocation log (a
+//! Durable Object) and held in isolate memory ([`super::revocation_state`]), so the per-request check is a
+//! hash lookup.
 
 use std::collections::HashMap;
 
@@ -43,6 +44,10 @@ pub struct Revocation {
     /// own sign-out need ([`crate::core::session::revocation_state`]).
     #[serde(rename = "u", default, skip_serializing_if = "std::ops::Not::not")]
     pub unauthenticated: bool,
+    /// Until when it lasts (seconds since the epoch): the logout time plus the longest a session it ends could
+    /// live. The log deletes it then, and isolates drop it from memory by the same time.
+    #[serde(rename = "x", default)]
+    pub until: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -106,9 +111,16 @@ impl Revocation {
     }
 }
 
-/// scope (issuer or connector) -> value -> revoked at. Nested so that a lookup borrows the session's strings
+/// When a revocation was made, and until when it lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Times {
+    at: u64,
+    until: u64,
+}
+
+/// scope (issuer or connector) -> value -> times. Nested so that a lookup borrows the session's strings
 /// (no allocation).
-type ByScope = HashMap<String, HashMap<String, u64>>;
+type ByScope = HashMap<String, HashMap<String, Times>>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RevocationList {
@@ -120,24 +132,9 @@ pub struct RevocationList {
     sessions: ByScope,
     /// connector -> sid
     connector_sids: ByScope,
-    /// How many entries each connector is accounted (the count limit). (`u64`, the inner maps' value type:
-    /// one hash map instantiation less in the wasm.)
-    per_connector: HashMap<String, u64>,
-    /// The same for the [`Revocation::unauthenticated`] entries alone.
-    unauthenticated_per_connector: HashMap<String, u64>,
     len: usize,
-    unauthenticated_len: usize,
-}
-
-/// One more entry accounted to `connector` (get_mut + insert: the code the inner maps already use, no entry API
-/// instantiation).
-fn count(counts: &mut HashMap<String, u64>, connector: String) {
-    match counts.get_mut(&connector) {
-        Some(n) => *n += 1,
-        None => {
-            counts.insert(connector, 1);
-        }
-    }
+    /// The earliest `until` of the entries (when [`RevocationList::prune`] has something to drop).
+    next_expiry: Option<u64>,
 }
 
 impl RevocationList {
@@ -171,22 +168,41 @@ impl RevocationList {
             _ => r.iss,
         };
         let by_value = map.entry(scope).or_default();
+        self.next_expiry = Some(self.next_expiry.map_or(r.until, |t| t.min(r.until)));
         match by_value.get_mut(&r.value) {
-            Some(at) => {
-                *at = (*at).max(r.at);
+            Some(times) => {
+                times.at = times.at.max(r.at);
+                times.until = times.until.max(r.until);
                 false
             }
             None => {
-                by_value.insert(r.value, r.at);
-                if r.unauthenticated {
-                    count(&mut self.unauthenticated_per_connector, r.connector.clone());
-                    self.unauthenticated_len += 1;
-                }
-                count(&mut self.per_connector, r.connector);
+                by_value.insert(r.value, Times { at: r.at, until: r.until });
                 self.len += 1;
                 true
             }
         }
+    }
+
+    /// Drop the entries whose `until` has passed (the log deletes them at the same time; a session they ended
+    /// has expired by then). Cheap when nothing is due.
+    pub fn prune(&mut self, now: u64) {
+        if self.next_expiry.is_none_or(|t| t > now) {
+            return;
+        }
+        let mut next: Option<u64> = None;
+        let mut len = 0usize;
+        for map in [&mut self.sids, &mut self.subs, &mut self.sessions, &mut self.connector_sids] {
+            map.retain(|_, by_value| {
+                by_value.retain(|_, times| times.until > now);
+                for times in by_value.values() {
+                    next = Some(next.map_or(times.until, |t| t.min(times.until)));
+                }
+                len += by_value.len();
+                !by_value.is_empty()
+            });
+        }
+        self.len = len;
+        self.next_expiry = next;
     }
 
     /// Whether this entry (kind, scope, value) is in the list.
@@ -198,18 +214,8 @@ impl RevocationList {
         self.len
     }
 
-    /// How many entries are accounted to this connector.
-    pub fn count_for(&self, connector: &str) -> usize {
-        self.per_connector.get(connector).map_or(0, |&n| usize::try_from(n).unwrap_or(usize::MAX))
-    }
-
-    /// How many [`Revocation::unauthenticated`] entries are accounted to this connector, and in all.
-    pub fn unauthenticated_counts(&self, connector: &str) -> (usize, usize) {
-        let n = self.unauthenticated_per_connector.get(connector);
-        (n.map_or(0, |&n| usize::try_from(n).unwrap_or(usize::MAX)), self.unauthenticated_len)
-    }
-
     /// The revocation of exactly this session (used by our own sign-out).
+    /// (`until` is set when it is recorded.)
     pub fn for_session(session: &impl RevocableSession, at: u64) -> Revocation {
         let connector = session.connector().to_string();
         let iss = session.iss().to_string();
@@ -221,6 +227,7 @@ impl RevocationList {
                 at,
                 connector,
                 unauthenticated: false,
+                until: 0,
             },
             None => Revocation {
                 kind: RevocationKind::Session,
@@ -229,6 +236,7 @@ impl RevocationList {
                 at,
                 connector,
                 unauthenticated: false,
+                until: 0,
             },
         }
     }
@@ -256,45 +264,93 @@ impl RevocationList {
                 return true;
             }
         }
-        self.subs.get(iss).and_then(|m| m.get(session.sub())).is_some_and(|&at| session.iat() <= at)
+        self.subs.get(iss).and_then(|m| m.get(session.sub())).is_some_and(|t| session.iat() <= t.at)
     }
 }
 
-/// One page of the stored revocations.
+/// What the revocation log answers to "what was written after sequence number N" (one page of it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RevocationPage {
+    /// The log's identity: another one than the isolate read before (the log's storage was lost or replaced)
+    /// means the isolate must read it again from the start.
+    pub generation: String,
     pub entries: Vec<Revocation>,
     /// Entries on this page that could not be read as revocations.
     pub unreadable: usize,
-    /// Where the next page starts; `None` when this page is the last.
-    pub cursor: Option<String>,
+    /// The sequence number of the last entry on this page (the cursor for the next call).
+    pub next: u64,
+    /// Whether the log has more after `next` now.
+    pub more: bool,
+}
+
+/// The log's answer to `since`, as the worker's JSON reader reads it (src/js/revocation_log.mjs).
+#[derive(Deserialize)]
+struct LogAnswer {
+    generation: String,
+    next: u64,
+    more: bool,
+    entries: Vec<LogRow>,
+}
+
+#[derive(Deserialize)]
+struct LogRow {
+    entry: serde_json::Value,
 }
 
 impl RevocationPage {
-    /// Where the listing goes on after a page of the store's, given whether the store says the page is the last
-    /// and the cursor it gave (`None`: this page is the last). A page that is not the last must say where the
-    /// next one starts (an empty cursor says nothing): otherwise the listing would end early and revocations go
-    /// unseen, so it is an error.
-    pub fn next_cursor(last: bool, cursor: Option<String>) -> Result<Option<String>, &'static str> {
-        match (last, cursor) {
-            (true, _) => Ok(None),
-            (false, Some(c)) if !c.is_empty() => Ok(Some(c)),
-            (false, _) => Err("an incomplete page without a cursor"),
+    /// Read the log's answer to `since`. An entry that is not a revocation of the shape edge-auth writes (an
+    /// object) is counted as unreadable, not taken for one; an answer of any other shape is an error.
+    pub fn from_log_answer(text: &[u8]) -> Result<RevocationPage, String> {
+        let answer: LogAnswer = crate::core::json::from_object_slice(text)?;
+        let mut page = RevocationPage {
+            generation: answer.generation,
+            next: answer.next,
+            more: answer.more,
+            ..RevocationPage::default()
+        };
+        for row in answer.entries {
+            // From its text by the one serde_json reader (`from_value` is a second deserializer), as an object
+            // only (an array would be read by position).
+            match crate::core::json::from_object_slice::<Revocation>(row.entry.to_string().as_bytes()) {
+                Ok(r) => page.entries.push(r),
+                Err(_) => page.unreadable += 1,
+            }
         }
+        Ok(page)
     }
 }
 
-#[cfg(test)]
-mod listing_tests {
-    use super::*;
+/// What the revocation log did with a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// A new entry, or one that now says more (a later logout time).
+    Written,
+    /// The log already held exactly this.
+    Known,
+    /// Refused: the connector (or its unauthenticated share) has `limit` entries.
+    ConnectorFull { count: usize, limit: usize },
+    /// Refused: the log (or its unauthenticated share) has `limit` entries.
+    StoreFull { count: usize, limit: usize },
+}
 
-    #[test]
-    fn a_listing_page_that_is_not_the_last_must_say_where_the_next_starts() {
-        assert_eq!(RevocationPage::next_cursor(false, Some("next".into())), Ok(Some("next".to_string())));
-        assert_eq!(RevocationPage::next_cursor(true, Some("x".into())), Ok(None), "the last page ends the listing");
-        assert_eq!(RevocationPage::next_cursor(true, None), Ok(None));
-        for cursor in [None, Some(String::new())] {
-            assert_eq!(RevocationPage::next_cursor(false, cursor), Err("an incomplete page without a cursor"));
+impl Recorded {
+    /// Read the log's answer to `record`: "written", "known", "connector_full:COUNT:LIMIT" or
+    /// "store_full:COUNT:LIMIT".
+    pub fn from_log_answer(answer: &str) -> Option<Recorded> {
+        match answer {
+            "written" => return Some(Recorded::Written),
+            "known" => return Some(Recorded::Known),
+            _ => {}
+        }
+        let mut parts = answer.split(':');
+        let (kind, count, limit) = (parts.next()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        match kind {
+            "connector_full" => Some(Recorded::ConnectorFull { count, limit }),
+            "store_full" => Some(Recorded::StoreFull { count, limit }),
+            _ => None,
         }
     }
 }
@@ -320,7 +376,15 @@ mod tests {
     }
 
     fn rev(kind: RevocationKind, iss: &str, value: &str, at: u64) -> Revocation {
-        Revocation { kind, iss: iss.into(), value: value.into(), at, connector: "c".into(), unauthenticated: false }
+        Revocation {
+            kind,
+            iss: iss.into(),
+            value: value.into(),
+            at,
+            connector: "c".into(),
+            unauthenticated: false,
+            until: 1_000,
+        }
     }
 
     fn csid(connector: &str, sid: &str) -> Revocation {
@@ -331,6 +395,7 @@ mod tests {
             at: 1,
             connector: connector.into(),
             unauthenticated: false,
+            until: 1_000,
         }
     }
 
@@ -350,31 +415,58 @@ mod tests {
     }
 
     #[test]
-    fn counts_per_connector_and_membership() {
+    fn membership_whatever_the_time_and_a_known_entry_is_not_counted_again() {
         let mut list = RevocationList::default();
         assert!(list.insert(rev(RevocationKind::Sid, "https://idp.example", "s1", 1)));
         assert!(!list.insert(rev(RevocationKind::Sid, "https://idp.example", "s1", 5)), "known: not counted again");
         assert!(list.insert(csid("entra", "s1")));
         assert!(list.insert(csid("entra", "s2")));
-        assert_eq!((list.len(), list.count_for("c"), list.count_for("entra"), list.count_for("x")), (3, 1, 2, 0));
+        assert_eq!(list.len(), 3);
         assert!(list.contains(&csid("entra", "s2")));
         assert!(!list.contains(&csid("c", "s2")));
         assert!(list.contains(&rev(RevocationKind::Sid, "https://idp.example", "s1", 99)), "whatever its time");
     }
 
     #[test]
-    fn unauthenticated_entries_are_counted_apart_and_stored_as_such() {
+    fn entries_leave_memory_when_their_until_passes_and_not_before() {
+        let short = Revocation { until: 100, ..rev(RevocationKind::Sid, "https://idp.example", "s1", 1) };
+        let long = Revocation { until: 200, ..rev(RevocationKind::Sub, "https://idp.example", "u1", 50) };
+        let mut list = RevocationList::from_entries([short.clone(), long.clone()]);
+        list.prune(99);
+        assert_eq!(list.len(), 2, "nothing is due yet");
+        assert!(list.is_revoked(&session(Some("s1"), 10)));
+        list.prune(100);
+        assert_eq!(list.len(), 1, "at its until an entry goes");
+        assert!(!list.contains(&short) && list.contains(&long));
+        assert!(list.is_revoked(&session(None, 10)), "the other one still ends u1's sessions");
+        assert!(!list.is_revoked(&session(Some("s1"), 60)), "s1 itself is no longer revoked");
+        // Written again with a later end (a later logout), an entry lives on to the later one.
+        list.insert(Revocation { until: 300, ..long.clone() });
+        list.prune(250);
+        assert!(list.contains(&long), "kept to its later until");
+        list.prune(300);
+        assert!(list.is_empty());
+    }
+
+    #[test]
+    fn a_later_logout_of_a_subject_ends_more_of_its_sessions_and_an_earlier_one_never_fewer() {
+        let mut list = RevocationList::from_entries([rev(RevocationKind::Sub, "https://idp.example", "u1", 100)]);
+        list.insert(rev(RevocationKind::Sub, "https://idp.example", "u1", 200));
+        assert!(list.is_revoked(&session(None, 150)));
+        list.insert(rev(RevocationKind::Sub, "https://idp.example", "u1", 120));
+        assert!(list.is_revoked(&session(None, 150)), "an older repeat does not bring sessions back");
+    }
+
+    #[test]
+    fn entries_are_stored_with_what_the_log_accounts_them_by() {
         let anonymous = Revocation { unauthenticated: true, ..csid("entra", "s1") };
         let json = serde_json::to_string(&anonymous).unwrap();
-        assert!(json.contains(r#""u":true"#), "{json}");
+        // The log (src/js/revocation_log.mjs) reads these members: connector, unauthenticated, time, end.
+        for member in [r#""c":"entra""#, r#""u":true"#, r#""a":1,"#, r#""x":1000"#] {
+            assert!(json.contains(member), "{member} in {json}");
+        }
         assert_eq!(serde_json::from_str::<Revocation>(&json).unwrap(), anonymous);
         assert!(!serde_json::to_string(&csid("entra", "s1")).unwrap().contains(r#""u""#), "absent when false");
-        let mut list = RevocationList::default();
-        list.insert(anonymous.clone());
-        list.insert(anonymous);
-        list.insert(csid("entra", "s2"));
-        assert_eq!((list.count_for("entra"), list.unauthenticated_counts("entra")), (2, (1, 1)));
-        assert_eq!(list.unauthenticated_counts("c"), (0, 1));
     }
 
     #[test]
@@ -389,7 +481,8 @@ mod tests {
         // Entries written before the connector was recorded still read.
         let old: Revocation = serde_json::from_str(r#"{"k":"sid","i":"https://idp.example","v":"s1","a":5}"#).unwrap();
         assert!(old.is_well_formed() && old.connector.is_empty());
-        let new: Revocation = serde_json::from_str(r#"{"k":"csid","i":"","v":"s1","a":5,"c":"entra"}"#).unwrap();
+        let new: Revocation =
+            serde_json::from_str(r#"{"k":"csid","i":"","v":"s1","a":5,"c":"entra","x":1000}"#).unwrap();
         assert_eq!(new, Revocation { at: 5, ..csid("entra", "s1") });
     }
 
@@ -406,9 +499,37 @@ mod tests {
         let other_issuer = RevocationList::from_entries([rev(RevocationKind::Sid, "https://evil.example", "s1", 50)]);
         assert!(!other_issuer.is_revoked(&session(Some("s1"), 10)), "an issuer can only end its own sessions");
         assert!(!RevocationList::default().is_revoked(&session(Some("s1"), 10)));
-        let one = RevocationList::from_entries([RevocationList::for_session(&session(None, 42), 50)]);
+        let one = RevocationList::from_entries([Revocation {
+            until: 1_000,
+            ..RevocationList::for_session(&session(None, 42), 50)
+        }]);
         assert!(one.is_revoked(&session(None, 42)), "exactly that session");
         assert!(!one.is_revoked(&session(None, 43)), "not the same user's other sessions");
+    }
+
+    #[test]
+    fn the_log_answers_are_read_strictly() {
+        let text = br#"{"generation":"g","next":7,"more":true,"entries":[
+            {"seq":6,"entry":{"k":"sid","i":"https://idp.example","v":"s1","a":5,"c":"c","x":1000}},
+            {"seq":7,"entry":["sid","https://idp.example","s2",5]},
+            {"seq":8,"entry":{"k":"future-kind","i":"https://idp.example","v":"s3","a":5}}]}"#;
+        let page = RevocationPage::from_log_answer(text).unwrap();
+        assert_eq!((page.generation.as_str(), page.next, page.more), ("g", 7, true));
+        assert_eq!(page.entries, [Revocation { at: 5, ..rev(RevocationKind::Sid, "https://idp.example", "s1", 5) }]);
+        assert_eq!(page.unreadable, 2, "an array, and a kind this version does not know");
+        for bad in [&b"[]"[..], br#"{"generation":"g","more":false,"entries":[]}"#, b"null", b""] {
+            assert!(RevocationPage::from_log_answer(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(Recorded::from_log_answer("written"), Some(Recorded::Written));
+        assert_eq!(Recorded::from_log_answer("known"), Some(Recorded::Known));
+        assert_eq!(
+            Recorded::from_log_answer("connector_full:10000:10000"),
+            Some(Recorded::ConnectorFull { count: 10_000, limit: 10_000 })
+        );
+        assert_eq!(Recorded::from_log_answer("store_full:3:4"), Some(Recorded::StoreFull { count: 3, limit: 4 }));
+        for bad in ["", "first", "store_full:3", "store_full:3:4:5", "store_full:x:4", "other:1:2", "Written"] {
+            assert_eq!(Recorded::from_log_answer(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,67 +1,56 @@
-//! The isolate's copy of the shared revocation list, and the bounds that keep it honest.
+//! The isolate's copy of the shared revocation log, and the bounds that keep it honest.
 //!
-//! **Reading** ([`RevocationState::reload`]): the platform asks [`RevocationState::plan_reload`] at the start
-//! of each request. A fresh isolate (or one whose list is no longer usable) makes its requests wait for *one*
-//! reload, whatever their number; an isolate with a usable list reloads in the background every
-//! [`REFRESH_SECONDS`], never two reloads at a time (a reload that never finishes — its request cancelled
-//! without being dropped — is given up after [`RELOAD_FLIGHT_LIMIT_SECONDS`], and the next request reloads).
-//! A reload reads the whole store or nothing: more than
-//! [`MAX_LOADED_REVOCATIONS`] entries (or [`MAX_LIST_PAGES`] pages), or a listing error, leaves the previous
-//! complete list in place, which stays usable for [`MAX_LIST_AGE_SECONDS`] after it was read. Past that, or
-//! when no complete list was ever read, the isolate **fails closed**: every session is refused (`/auth/me`
-//! 401, protected content sends to the login) and so is every new sign-in, with an operator log line on each
-//! reload attempt, until a reload reads everything again. A partial list is never taken for a complete one.
+//! **Reading** ([`RevocationState::reload`]): the log (a Durable Object, [`RevocationStore`]) numbers its
+//! entries in the order they are written; an isolate keeps the number it has read up to (its cursor) and asks
+//! for what came after it. The platform asks [`RevocationState::plan_reload`] at the start of each request. A
+//! fresh isolate (or one whose list is no longer usable) makes its requests wait for *one* reload, whatever their
+//! number; an isolate with a usable list asks for what is new in the background every [`REFRESH_SECONDS`] (the
+//! bound on how late an isolate learns a revocation written elsewhere), never two reloads at a time (a reload
+//! that never finishes — its request cancelled without being dropped — is given up after
+//! [`RELOAD_FLIGHT_LIMIT_SECONDS`], and the next request reloads). A reload reads up to the log's end or
+//! changes nothing: more than [`MAX_LOADED_REVOCATIONS`] entries (or [`MAX_LIST_PAGES`] pages), a log that does
+//! not move forward, or an error leaves the previous list and cursor in place; that list stays usable for
+//! [`MAX_LIST_AGE_SECONDS`] after the reload that last reached the end. Past that, or when no reload ever
+//! reached it, the isolate **fails closed**: every session is refused (`/auth/me` 401, protected content sends
+//! to the login) and so is every new sign-in, with an operator log line on each reload attempt. A log with
+//! another identity (its storage lost or replaced: [`RevocationPage::generation`]) is read again from its start
+//! into a new list. Entries leave memory at their `until`, when the log deletes them too (no deletions to
+//! follow).
 //!
-//! **Writing** (front- and back-channel logout, our own sign-out): front-channel logout is an unauthenticated
-//! GET, so each connector has a token bucket per isolate ([`RATE_BURST`] requests at once, refilled at
-//! [`RATE_PER_SECOND`]); beyond it the answer is 429. A new entry is refused (the IdP gets a 503 and the
-//! operator a log line naming the connector and the limit) when its connector already has
-//! [`MAX_REVOCATIONS_PER_CONNECTOR`] entries or the store [`MAX_REVOCATIONS`], counted from the last complete
-//! load plus this isolate's writes since. The difference between [`MAX_REVOCATIONS`] and
-//! [`MAX_LOADED_REVOCATIONS`] is headroom for what other isolates write within one reload interval, so a store
-//! filled to its write limit is always read whole.
-//!
-//! [`RevocationState`] is generic over [`RevocationStore`] (Workers KV today), so another store (a Durable
-//! Object) only has to implement that trait.
+//! **Writing** (front- and back-channel logout, our own sign-out): the log decides atomically whether a new
+//! entry fits its bounds — entries per connector and in all, with a smaller share for the unauthenticated
+//! front-channel (src/js/revocation_log.mjs) — and refuses it otherwise ([`Recorded`]; the IdP gets a 503 and the
+//! operator a log line): a flood is refused, never written and then evicted. Front-channel logout is an
+//! unauthenticated GET, so each connector also has a token bucket per isolate ([`RATE_BURST`] requests at once,
+//! refilled at [`RATE_PER_SECOND`]); beyond it the answer is 429 and the log is not asked.
 
 use std::cell::{Cell, RefCell};
 
 use crate::core::fetch::FetchError;
 use crate::core::ports::{Log, RevocationStore};
 use crate::core::session::record::Session;
-use crate::core::session::revocation::{Revocation, RevocationList};
+use crate::core::session::revocation::{Recorded, Revocation, RevocationList, RevocationPage};
 
-/// How often an isolate reloads the list (the staleness bound within a location, on top of the store's own
-/// propagation delay between locations).
+/// How often an isolate asks the log for what is new: how late, at most, it learns a revocation written
+/// through another isolate (plus the time the background call takes).
 pub const REFRESH_SECONDS: u64 = 10;
 /// How long a reload may stay in flight before the next request starts another: a reload whose request was
 /// cancelled without being dropped (workerd: the client went away, or `waitUntil` ran out of time, while the
-/// listing was pending) never ends its flight. As long as the platform lets a request wait for a reload. One
-/// given up on that completes after all (a slow store) is still used, unless a later one has read the store since.
+/// call was pending) never ends its flight. As long as the platform lets a request wait for a reload.
 pub const RELOAD_FLIGHT_LIMIT_SECONDS: u64 = 30;
-/// How long the last complete list stays in use while reloads fail. Past it, sessions are refused.
+/// How long the list stays in use while reloads fail. Past it, sessions are refused.
 pub const MAX_LIST_AGE_SECONDS: u64 = 300;
-/// The most entries a reload holds in memory (a few MB: ≤ 255-byte values). A store holding more is not
-/// read partially: the reload fails (see the module documentation).
+/// The most entries an isolate holds in memory (a few MB: ≤ 255-byte values); the log holds fewer (40,000,
+/// src/js/revocation_log.mjs). A reload that would go beyond it changes nothing (see the module documentation).
 pub const MAX_LOADED_REVOCATIONS: usize = 50_000;
-/// The most pages a reload reads (a store answering with small pages cannot make it loop for long).
+/// The most pages a reload reads (a log answering with small pages cannot make it loop for long).
 pub const MAX_LIST_PAGES: usize = 200;
-/// Writes are refused beyond this many entries in the store...
-pub const MAX_REVOCATIONS: usize = 40_000;
-/// ...or this many accounted to one connector (a flood through one IdP cannot use up the others' room).
-pub const MAX_REVOCATIONS_PER_CONNECTOR: usize = 10_000;
-/// Unauthenticated writes (front-channel logout: anyone can send it) are refused beyond this many such entries
-/// per connector, or [`MAX_UNAUTHENTICATED_REVOCATIONS`] in all: half of each limit stays for the signed
-/// back-channel and our own sign-out, which a flood of made-up front-channel logouts cannot use up.
-pub const MAX_UNAUTHENTICATED_PER_CONNECTOR: usize = MAX_REVOCATIONS_PER_CONNECTOR / 2;
-/// See [`MAX_UNAUTHENTICATED_PER_CONNECTOR`].
-pub const MAX_UNAUTHENTICATED_REVOCATIONS: usize = MAX_REVOCATIONS / 2;
 /// Front-channel logouts a connector may send to one isolate at once...
 pub const RATE_BURST: u64 = 20;
 /// ...and per second after that.
 pub const RATE_PER_SECOND: u64 = 2;
-/// This isolate's own writes are kept in its list (even when a listing does not show them yet: store
-/// listings are eventually consistent) for this long, or until a listing shows them.
+/// This isolate's own writes are put back into its list after a reload that read the log again from its
+/// start (the read may have begun before they were written) for this long.
 const LOCAL_KEEP_SECONDS: u64 = 300;
 /// At most one rate-limit log line per connector per this many seconds.
 const RATE_LOG_INTERVAL_SECONDS: u64 = 60;
@@ -83,15 +72,24 @@ pub enum WriteRefusal {
     /// This connector's token bucket is empty; retry after this many seconds. `log`: the number of refusals
     /// to report in an operator log line now (at most one line per connector per minute).
     RateLimited { connector: String, retry_after: u64, log: Option<u64> },
-    /// The connector has its maximum number of entries.
+    /// The connector (or its front-channel share) has its maximum number of entries in the log.
     ConnectorFull { connector: String, count: usize, limit: usize },
-    /// The store has its maximum number of entries.
+    /// The log (or its front-channel share) has its maximum number of entries.
     StoreFull { count: usize, limit: usize },
-    /// There is no complete list: the store's size is unknown.
-    Unavailable,
 }
 
 impl WriteRefusal {
+    /// The refusal for what the log answered, or `None` when it wrote (or already held) the entry.
+    pub fn from_recorded(recorded: Recorded, connector: &str) -> Option<WriteRefusal> {
+        match recorded {
+            Recorded::Written | Recorded::Known => None,
+            Recorded::ConnectorFull { count, limit } => {
+                Some(WriteRefusal::ConnectorFull { connector: connector.to_string(), count, limit })
+            }
+            Recorded::StoreFull { count, limit } => Some(WriteRefusal::StoreFull { count, limit }),
+        }
+    }
+
     /// The operator's log line.
     pub fn log_detail(&self) -> String {
         match self {
@@ -106,7 +104,6 @@ impl WriteRefusal {
             WriteRefusal::StoreFull { count, limit } => {
                 format!("the store has {count} revocations, its limit is {limit} (503)")
             }
-            WriteRefusal::Unavailable => "the revocation list is unreadable (503)".to_string(),
         }
     }
 }
@@ -144,27 +141,48 @@ struct Limiter {
     logged_at: Option<u64>,
 }
 
-/// Why a reload did not read the whole store.
+/// Why a reload did not reach the end of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Incomplete {
     Error(FetchError),
     TooMany,
     TooManyPages,
+    /// The log answered a page that does not move forward (or went back), or changed identity during a read.
+    Inconsistent(&'static str),
+}
+
+/// Where an isolate has read the log up to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Position {
+    /// The log's identity (`None`: never read).
+    generation: Option<String>,
+    cursor: u64,
+}
+
+/// What a reload read.
+struct Delta {
+    to: Position,
+    entries: Vec<Revocation>,
+    unreadable: usize,
+    /// Read from the log's start: the entries replace the list.
+    whole: bool,
 }
 
 /// The isolate's revocation list and the state of its reloads and writes. See the module documentation.
 #[derive(Default)]
 pub struct RevocationState {
     list: RefCell<RevocationList>,
-    /// Set by the platform's first [`Self::plan_reload`]: the list lives in a shared store, so a session is
-    /// only admitted against a complete, recent copy of it. (Without a store — no binding, host tests — the
-    /// list holds this isolate's own writes only.)
+    /// Set by the platform's first [`Self::plan_reload`]: the list lives in a shared log, so a session is
+    /// only admitted against a recent copy of it. (Without a log — host tests — the list holds this isolate's
+    /// own writes only.)
     shared: Cell<bool>,
-    /// When the list in use was read completely.
+    /// How far the list has read the log.
+    position: RefCell<Position>,
+    /// When a reload last reached the end of the log.
     complete_at: Cell<Option<u64>>,
     /// When the last reload started (the retry interval).
     attempted_at: Cell<Option<u64>>,
-    /// Revocations written by this isolate, until a listing shows them.
+    /// Revocations written by this isolate, kept for [`LOCAL_KEEP_SECONDS`].
     local: RefCell<Vec<Revocation>>,
     /// Per connector (a handful: a list, not another hash map in the wasm).
     limiters: RefCell<Vec<(String, Limiter)>>,
@@ -228,8 +246,8 @@ impl RevocationState {
         self.flight.get().is_some_and(|started| now.saturating_sub(started) < RELOAD_FLIGHT_LIMIT_SECONDS)
     }
 
-    /// Read the whole store into a new list; returns at once when another reload is running (see
-    /// [`Self::reload_in_flight`]).
+    /// Read what the log has after this isolate's cursor (all of it, for a fresh isolate); returns at once
+    /// when another reload is running (see [`Self::reload_in_flight`]).
     pub async fn reload<S: RevocationStore + Log>(&self, store: &S, now: u64) {
         if self.flight_live(now) {
             return;
@@ -237,39 +255,54 @@ impl RevocationState {
         self.flight.set(Some(now));
         self.attempted_at.set(Some(now));
         let _guard = FlightGuard(&self.flight, now);
-        let read = read_all(store).await;
-        // A reload given up on that finishes after all (a slow store) still counts, unless a later one has read
-        // the store since.
-        if self.complete_at.get().is_none_or(|t| t < now) {
+        let from = self.position.borrow().clone();
+        let read = read_since(store, &from).await;
+        // A reload given up on that finishes after all (a slow log) still counts, unless a later one has moved
+        // the cursor since.
+        if *self.position.borrow() == from {
             self.apply(read, now, store);
         }
     }
 
-    fn apply(&self, read: Result<(RevocationList, usize), Incomplete>, now: u64, log: &dyn Log) {
-        match read {
-            Ok((mut list, unreadable)) => {
-                let mut local = self.local.borrow_mut();
-                local.retain(|r| !list.contains(r) && now.saturating_sub(r.at) < LOCAL_KEEP_SECONDS);
-                for r in local.iter() {
-                    list.insert(r.clone());
-                }
-                *self.list.borrow_mut() = list;
-                self.complete_at.set(Some(now));
-                if unreadable > 0 {
-                    log.warn(&format!("edge-auth: revocations: {unreadable} unreadable entries skipped"));
-                }
+    fn apply(&self, read: Result<Delta, Incomplete>, now: u64, log: &dyn Log) {
+        let outcome = read.and_then(|delta| {
+            let mut list = self.list.borrow_mut();
+            list.prune(now);
+            let held = if delta.whole { 0 } else { list.len() };
+            if held.saturating_add(delta.entries.len()) > MAX_LOADED_REVOCATIONS {
+                return Err(Incomplete::TooMany);
             }
+            if delta.whole {
+                *list = RevocationList::default();
+            }
+            for r in delta.entries {
+                list.insert(r);
+            }
+            let mut local = self.local.borrow_mut();
+            local.retain(|r| now.saturating_sub(r.at) < LOCAL_KEEP_SECONDS);
+            for r in local.iter() {
+                list.insert(r.clone());
+            }
+            list.prune(now);
+            *self.position.borrow_mut() = delta.to;
+            self.complete_at.set(Some(now));
+            Ok(delta.unreadable)
+        });
+        match outcome {
+            Ok(0) => {}
+            Ok(unreadable) => log.warn(&format!("edge-auth: revocations: {unreadable} unreadable entries skipped")),
             Err(why) => {
                 let why = match why {
-                    Incomplete::Error(e) => format!("the store could not be listed: {e}"),
-                    Incomplete::TooMany => format!("the store holds more than {MAX_LOADED_REVOCATIONS} revocations"),
-                    Incomplete::TooManyPages => format!("the listing did not end within {MAX_LIST_PAGES} pages"),
+                    Incomplete::Error(e) => format!("the revocation log could not be read: {e}"),
+                    Incomplete::TooMany => format!("the log holds more than {MAX_LOADED_REVOCATIONS} revocations"),
+                    Incomplete::TooManyPages => format!("the log did not end within {MAX_LIST_PAGES} pages"),
+                    Incomplete::Inconsistent(what) => format!("the log answered {what}"),
                 };
                 let state = match self.complete_at.get() {
                     Some(t) if now.saturating_sub(t) <= MAX_LIST_AGE_SECONDS => {
-                        format!("keeping the complete list read {} s ago", now.saturating_sub(t))
+                        format!("keeping the list read {} s ago", now.saturating_sub(t))
                     }
-                    _ => "no complete list: sessions and sign-ins are refused (fail closed)".to_string(),
+                    _ => "no recent list: sessions and sign-ins are refused (fail closed)".to_string(),
                 };
                 log.warn(&format!("edge-auth: revocations: reload incomplete, {why}; {state}"));
             }
@@ -303,41 +336,7 @@ impl RevocationState {
         }
     }
 
-    /// Whether the count limits admit this revocation: `Ok(true)` for a new entry, `Ok(false)` for one the
-    /// list already holds (no new entry; writing it again only refreshes it).
-    pub fn admit(&self, r: &Revocation, now: u64) -> Result<bool, WriteRefusal> {
-        if self.blocks_sessions(now) {
-            return Err(WriteRefusal::Unavailable);
-        }
-        let list = self.list.borrow();
-        if list.contains(r) {
-            return Ok(false);
-        }
-        let count = list.count_for(&r.connector);
-        if count >= MAX_REVOCATIONS_PER_CONNECTOR {
-            return Err(WriteRefusal::ConnectorFull {
-                connector: r.connector.clone(),
-                count,
-                limit: MAX_REVOCATIONS_PER_CONNECTOR,
-            });
-        }
-        if list.len() >= MAX_REVOCATIONS {
-            return Err(WriteRefusal::StoreFull { count: list.len(), limit: MAX_REVOCATIONS });
-        }
-        if r.unauthenticated {
-            let (count, all) = list.unauthenticated_counts(&r.connector);
-            if count >= MAX_UNAUTHENTICATED_PER_CONNECTOR {
-                let (connector, limit) = (r.connector.clone(), MAX_UNAUTHENTICATED_PER_CONNECTOR);
-                return Err(WriteRefusal::ConnectorFull { connector, count, limit });
-            }
-            if all >= MAX_UNAUTHENTICATED_REVOCATIONS {
-                return Err(WriteRefusal::StoreFull { count: all, limit: MAX_UNAUTHENTICATED_REVOCATIONS });
-            }
-        }
-        Ok(true)
-    }
-
-    /// Apply a revocation in this isolate at once (and keep it across reloads until a listing shows it).
+    /// Apply a revocation in this isolate at once (and keep it through a reload that reads the log again).
     pub fn add(&self, r: Revocation) {
         if self.list.borrow_mut().insert(r.clone()) {
             self.local.borrow_mut().push(r);
@@ -354,29 +353,45 @@ impl RevocationState {
     }
 }
 
-async fn read_all<S: RevocationStore>(store: &S) -> Result<(RevocationList, usize), Incomplete> {
-    let mut list = RevocationList::default();
+/// Read the log from `from` to its end (from its start when it is new to this isolate or has another identity).
+async fn read_since<S: RevocationStore>(store: &S, from: &Position) -> Result<Delta, Incomplete> {
+    let mut to = from.clone();
+    let mut whole = from.generation.is_none();
+    let mut entries = Vec::new();
     let mut unreadable = 0usize;
-    let mut cursor: Option<String> = None;
     for _ in 0..MAX_LIST_PAGES {
-        let page = store.list_revocations(cursor.as_deref()).await.map_err(Incomplete::Error)?;
+        let page: RevocationPage = store.revocations_since(to.cursor).await.map_err(Incomplete::Error)?;
+        if to.generation.as_deref() != Some(page.generation.as_str()) {
+            if whole && to.generation.is_some() {
+                return Err(Incomplete::Inconsistent("another identity in the middle of a read"));
+            }
+            // A log this isolate has not read (or a new one in its place): from its start, into a new list.
+            let restart = to.cursor != 0;
+            to = Position { generation: Some(page.generation), cursor: 0 };
+            whole = true;
+            entries.clear();
+            unreadable = 0;
+            if restart {
+                continue;
+            }
+        }
+        if page.next < to.cursor || (page.more && page.next == to.cursor) {
+            return Err(Incomplete::Inconsistent("a page that does not move forward"));
+        }
         unreadable = unreadable.saturating_add(page.unreadable);
         for r in page.entries {
             if r.is_well_formed() {
-                list.insert(r);
+                entries.push(r);
             } else {
                 unreadable = unreadable.saturating_add(1);
             }
-            if list.len().saturating_add(unreadable) > MAX_LOADED_REVOCATIONS {
-                return Err(Incomplete::TooMany);
-            }
         }
-        if list.len().saturating_add(unreadable) > MAX_LOADED_REVOCATIONS {
+        if entries.len().saturating_add(unreadable) > MAX_LOADED_REVOCATIONS {
             return Err(Incomplete::TooMany);
         }
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok((list, unreadable)),
+        to.cursor = page.next;
+        if !page.more {
+            return Ok(Delta { to, entries, unreadable, whole });
         }
     }
     Err(Incomplete::TooManyPages)
@@ -402,10 +417,11 @@ mod tests {
 
     use super::*;
     use crate::core::session::revocation::RevocationKind;
-    use crate::core::session::revocation::RevocationPage;
 
     const ISS: &str = "https://idp.example";
     const T: u64 = 1_000_000;
+    /// Entries last a day unless a test says otherwise.
+    const UNTIL: u64 = T + 86_400;
 
     fn sid(connector: &str, value: &str) -> Revocation {
         Revocation {
@@ -415,6 +431,7 @@ mod tests {
             at: T,
             connector: connector.into(),
             unauthenticated: false,
+            until: UNTIL,
         }
     }
 
@@ -433,44 +450,56 @@ mod tests {
         }
     }
 
-    /// A store whose listing is scripted page by page; `pend` makes each listing call wait once (so that
-    /// concurrent reloads interleave).
-    #[derive(Default)]
-    struct FakeStore {
-        pages: RefCell<Vec<Result<RevocationPage, FetchError>>>,
-        calls: Cell<usize>,
+    /// A model of the revocation log (src/js/revocation_log.mjs): entries numbered in the order written,
+    /// `since(n)` answers a page of those after n. `pend` makes each call wait once (so that concurrent reloads
+    /// interleave); `answer` replaces the log's answers (a misbehaving log).
+    struct FakeLog {
+        generation: RefCell<String>,
+        entries: RefCell<Vec<Revocation>>,
+        page_size: usize,
+        down: Cell<bool>,
         pend: Cell<bool>,
+        /// The cursor of each call.
+        asked: RefCell<Vec<u64>>,
         logs: RefCell<Vec<String>>,
+        answer: Option<fn(u64) -> RevocationPage>,
     }
 
-    impl FakeStore {
-        /// `n` entries of connector `c` in pages of `per_page`, `revoked` among them on the last page.
-        fn with_entries(n: usize, per_page: usize, revoked: Option<&str>) -> FakeStore {
-            let mut entries: Vec<Revocation> = (0..n).map(|i| sid("c", &format!("s{i}"))).collect();
-            if let (Some(r), Some(last)) = (revoked, entries.last_mut()) {
-                *last = sid("c", r);
+    impl Default for FakeLog {
+        fn default() -> FakeLog {
+            FakeLog {
+                generation: RefCell::new("g1".into()),
+                entries: RefCell::default(),
+                page_size: 1000,
+                down: Cell::new(false),
+                pend: Cell::new(false),
+                asked: RefCell::default(),
+                logs: RefCell::default(),
+                answer: None,
             }
-            let chunks: Vec<Vec<Revocation>> = entries.chunks(per_page.max(1)).map(<[_]>::to_vec).collect();
-            let count = chunks.len();
-            let pages = chunks
-                .into_iter()
-                .enumerate()
-                .map(|(i, entries)| {
-                    Ok(RevocationPage {
-                        entries,
-                        unreadable: 0,
-                        cursor: (i + 1 < count).then(|| format!("p{}", i + 1)),
-                    })
-                })
-                .collect();
-            FakeStore { pages: RefCell::new(pages), ..FakeStore::default() }
+        }
+    }
+
+    impl FakeLog {
+        /// `n` entries of connector `c`, `revoked` as the last one.
+        fn with_entries(n: usize, revoked: Option<&str>) -> FakeLog {
+            let log = FakeLog::default();
+            for i in 0..n {
+                let value = match revoked {
+                    Some(r) if i + 1 == n => r.to_string(),
+                    _ => format!("s{i}"),
+                };
+                log.append(sid("c", &value));
+            }
+            log
         }
 
-        fn failing() -> FakeStore {
-            FakeStore {
-                pages: RefCell::new(vec![Err(FetchError::Network("KV is down".into()))]),
-                ..FakeStore::default()
-            }
+        fn append(&self, r: Revocation) {
+            self.entries.borrow_mut().push(r);
+        }
+
+        fn calls(&self) -> usize {
+            self.asked.borrow().len()
         }
 
         fn logged(&self, needle: &str) -> bool {
@@ -491,30 +520,48 @@ mod tests {
         }
     }
 
-    impl RevocationStore for FakeStore {
-        async fn record_revocation(&self, _: &Revocation, _: u64) -> Result<(), FetchError> {
-            Ok(())
+    impl RevocationStore for FakeLog {
+        async fn record_revocation(&self, _: &Revocation) -> Result<Recorded, FetchError> {
+            Ok(Recorded::Written)
         }
-        async fn list_revocations(&self, cursor: Option<&str>) -> Result<RevocationPage, FetchError> {
-            self.calls.set(self.calls.get() + 1);
+        async fn revocations_since(&self, cursor: u64) -> Result<RevocationPage, FetchError> {
+            self.asked.borrow_mut().push(cursor);
             if self.pend.get() {
                 PendOnce(false).await;
             }
-            let index = cursor.and_then(|c| c.strip_prefix('p')).and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
-            let pages = self.pages.borrow();
-            pages.get(index).cloned().unwrap_or(Ok(RevocationPage::default()))
+            if self.down.get() {
+                return Err(FetchError::Network("the log is down".into()));
+            }
+            if let Some(answer) = self.answer {
+                return Ok(answer(cursor));
+            }
+            let entries = self.entries.borrow();
+            let start = usize::try_from(cursor).unwrap_or(usize::MAX).min(entries.len());
+            let end = (start + self.page_size).min(entries.len());
+            Ok(RevocationPage {
+                generation: self.generation.borrow().clone(),
+                entries: entries[start..end].to_vec(),
+                unreadable: 0,
+                next: end as u64,
+                more: end < entries.len(),
+            })
         }
     }
 
-    impl Log for FakeStore {
+    impl Log for FakeLog {
         fn warn(&self, message: &str) {
             self.logs.borrow_mut().push(message.to_string());
         }
     }
 
-    fn reload(state: &RevocationState, store: &FakeStore, now: u64) {
+    fn reload(state: &RevocationState, log: &FakeLog, now: u64) {
         assert_eq!(state.plan_reload(now), Reload::Wait, "no usable list: requests wait for a reload");
-        pollster::block_on(state.reload(store, now));
+        pollster::block_on(state.reload(log, now));
+    }
+
+    fn background(state: &RevocationState, log: &FakeLog, now: u64) {
+        assert_eq!(state.plan_reload(now), Reload::Background);
+        pollster::block_on(state.reload(log, now));
     }
 
     #[test]
@@ -570,110 +617,155 @@ mod tests {
     }
 
     #[test]
-    fn count_limits_per_connector_and_in_total() {
-        let state = RevocationState::default();
-        for i in 0..MAX_REVOCATIONS_PER_CONNECTOR {
-            let r = sid("flood", &format!("s{i}"));
-            assert_eq!(state.admit(&r, T), Ok(true));
-            state.add(r);
-        }
-        let refused = state.admit(&sid("flood", "one-more"), T).unwrap_err();
-        assert_eq!(
-            refused,
-            WriteRefusal::ConnectorFull {
-                connector: "flood".into(),
-                count: MAX_REVOCATIONS_PER_CONNECTOR,
-                limit: MAX_REVOCATIONS_PER_CONNECTOR
-            }
-        );
-        assert!(refused.log_detail().contains("\"flood\"") && refused.log_detail().contains("10000"));
-        assert_eq!(state.admit(&sid("flood", "s7"), T), Ok(false), "a known entry is no new entry");
-        assert_eq!(state.admit(&sid("other", "o1"), T), Ok(true), "other connectors keep their room");
-        // The total.
-        for c in 1..(MAX_REVOCATIONS / MAX_REVOCATIONS_PER_CONNECTOR) {
-            for i in 0..MAX_REVOCATIONS_PER_CONNECTOR {
-                state.add(sid(&format!("c{c}"), &format!("c{c}-s{i}")));
-            }
-        }
-        assert_eq!(state.len(), MAX_REVOCATIONS);
-        assert_eq!(
-            state.admit(&sid("other", "o1"), T),
-            Err(WriteRefusal::StoreFull { count: MAX_REVOCATIONS, limit: MAX_REVOCATIONS })
-        );
+    fn the_log_refusals_name_the_connector_and_the_limit() {
+        assert_eq!(WriteRefusal::from_recorded(Recorded::Written, "c"), None);
+        assert_eq!(WriteRefusal::from_recorded(Recorded::Known, "c"), None);
+        let full = WriteRefusal::from_recorded(Recorded::ConnectorFull { count: 10_000, limit: 10_000 }, "flood");
+        let detail = full.map(|r| r.log_detail()).unwrap_or_default();
+        assert!(detail.contains("\"flood\"") && detail.contains("10000") && detail.contains("503"), "{detail}");
+        let store = WriteRefusal::from_recorded(Recorded::StoreFull { count: 40_000, limit: 40_000 }, "c");
+        assert_eq!(store, Some(WriteRefusal::StoreFull { count: 40_000, limit: 40_000 }));
     }
 
     #[test]
-    fn the_write_limits_fit_what_a_reload_reads() {
-        const { assert!(MAX_REVOCATIONS_PER_CONNECTOR <= MAX_REVOCATIONS) };
-        const { assert!(MAX_REVOCATIONS < MAX_LOADED_REVOCATIONS) };
-        // A store filled to the write limit is read whole.
-        let store = FakeStore::with_entries(MAX_REVOCATIONS, 1000, Some("last"));
+    fn a_fresh_isolate_reads_the_whole_log_then_only_what_is_new() {
         let state = RevocationState::default();
-        reload(&state, &store, T);
-        assert!(!state.blocks_sessions(T));
-        assert!(state.is_revoked(&session("last"), T));
-        assert_eq!(state.len(), MAX_REVOCATIONS);
-    }
-
-    #[test]
-    fn a_complete_reload_is_used_and_keeps_local_writes_until_listed() {
-        let state = RevocationState::default();
-        let store = FakeStore::with_entries(2500, 1000, Some("revoked"));
-        reload(&state, &store, T);
-        assert_eq!(store.calls.get(), 3, "every page");
+        let log = FakeLog::with_entries(2500, Some("revoked"));
+        reload(&state, &log, T);
+        assert_eq!(*log.asked.borrow(), [0, 1000, 2000], "every page, from the start");
         assert!(state.is_revoked(&session("revoked"), T));
         assert!(!state.is_revoked(&session("fine"), T));
         assert!(state.is_settled(T));
-        // Written here, not listed yet (eventual consistency): kept across a reload...
-        state.add(sid("c", "local"));
-        assert_eq!(state.plan_reload(T + REFRESH_SECONDS), Reload::Background);
-        assert_eq!(state.plan_reload(T + REFRESH_SECONDS), Reload::None, "one background reload is scheduled");
-        pollster::block_on(state.reload(&store, T + REFRESH_SECONDS));
-        assert!(state.is_revoked(&session("local"), T + REFRESH_SECONDS));
-        // ...and left to the store's listing once it shows it.
-        let listed = FakeStore::with_entries(1, 10, Some("local"));
-        pollster::block_on(state.reload(&listed, T + 2 * REFRESH_SECONDS));
-        assert!(state.local.borrow().is_empty());
-        assert!(state.is_revoked(&session("local"), T + 2 * REFRESH_SECONDS));
-        assert!(!state.is_revoked(&session("revoked"), T + 2 * REFRESH_SECONDS), "expired from the store");
+        // Written through another isolate: learnt by the next background reload, which asks only for what is new.
+        log.append(sid("c", "elsewhere"));
+        let t = T + REFRESH_SECONDS;
+        assert!(!state.is_revoked(&session("elsewhere"), t), "not before the reload (the documented bound)");
+        background(&state, &log, t);
+        assert_eq!(log.asked.borrow().last(), Some(&2500), "from the cursor, not the whole log again");
+        assert!(state.is_revoked(&session("elsewhere"), t) && state.is_revoked(&session("revoked"), t));
+        assert_eq!(state.len(), 2501);
+        // Nothing new: one call, nothing changes.
+        background(&state, &log, t + REFRESH_SECONDS);
+        assert_eq!(log.asked.borrow().last(), Some(&2501));
+        assert_eq!(state.len(), 2501);
     }
 
     #[test]
-    fn a_store_beyond_the_bound_is_never_read_partially() {
-        // On main, a reload stopped after 50 pages and used what it had: the revocation on page 51 was lost.
-        let store = FakeStore::with_entries(MAX_LOADED_REVOCATIONS + 1, 1000, Some("on-the-last-page"));
+    fn entries_leave_memory_at_their_until() {
+        let state = RevocationState::default();
+        let log = FakeLog::default();
+        log.append(Revocation { until: T + 2 * REFRESH_SECONDS, ..sid("c", "short") });
+        log.append(sid("c", "long"));
+        reload(&state, &log, T);
+        assert_eq!(state.len(), 2);
+        background(&state, &log, T + REFRESH_SECONDS);
+        assert!(state.is_revoked(&session("short"), T + REFRESH_SECONDS));
+        background(&state, &log, T + 2 * REFRESH_SECONDS);
+        assert_eq!(state.len(), 1, "dropped at its until (the log deletes it then too)");
+        assert!(state.is_revoked(&session("long"), T + 2 * REFRESH_SECONDS));
+    }
+
+    #[test]
+    fn a_log_with_another_identity_is_read_again_from_its_start() {
+        let state = RevocationState::default();
+        let log = FakeLog::with_entries(1500, Some("old"));
+        reload(&state, &log, T);
+        // The log's storage is replaced (deleted and created again): its numbers start again.
+        *log.generation.borrow_mut() = "g2".into();
+        *log.entries.borrow_mut() = vec![sid("c", "new")];
+        state.add(sid("c", "written-here"));
+        log.asked.borrow_mut().clear();
+        background(&state, &log, T + REFRESH_SECONDS);
+        assert_eq!(*log.asked.borrow(), [1500, 0], "asked from its cursor, then again from the start");
+        let t = T + REFRESH_SECONDS;
+        assert!(state.is_revoked(&session("new"), t));
+        assert!(!state.is_revoked(&session("old"), t), "the old log's entries are gone with it");
+        assert!(state.is_revoked(&session("written-here"), t), "this isolate's own recent writes are kept");
+        assert_eq!(state.len(), 2);
+    }
+
+    #[test]
+    fn a_log_beyond_the_bound_is_never_read_partially() {
+        // Its last entry is past the bound: a partial read would have forgotten it.
+        let log = FakeLog::with_entries(MAX_LOADED_REVOCATIONS + 1, Some("on-the-last-page"));
         let fresh = RevocationState::default();
-        reload(&fresh, &store, T);
+        reload(&fresh, &log, T);
         assert!(fresh.blocks_sessions(T), "fail closed");
         assert!(fresh.is_revoked(&session("on-the-last-page"), T));
         assert!(fresh.is_revoked(&session("any-other-session"), T), "nothing can be vouched for");
-        assert_eq!(fresh.admit(&sid("c", "new"), T), Err(WriteRefusal::Unavailable));
-        assert!(store.logged("more than 50000") && store.logged("fail closed"), "{:?}", store.logs.borrow());
-        assert!(store.calls.get() <= MAX_LOADED_REVOCATIONS / 1000 + 1, "stops reading at the bound");
-        // Small pages that never end are bounded too.
-        let endless = FakeStore {
-            pages: RefCell::new(
-                (0..MAX_LIST_PAGES + 5)
-                    .map(|i| Ok(RevocationPage { entries: vec![], unreadable: 0, cursor: Some(format!("p{}", i + 1)) }))
-                    .collect(),
-            ),
-            ..FakeStore::default()
+        assert!(log.logged("more than 50000") && log.logged("fail closed"), "{:?}", log.logs.borrow());
+        assert!(log.calls() <= MAX_LOADED_REVOCATIONS / 1000 + 1, "stops reading at the bound");
+        // What is new, added to what is held, is bounded too.
+        let state = RevocationState::default();
+        let log = FakeLog::with_entries(MAX_LOADED_REVOCATIONS - 10, None);
+        reload(&state, &log, T);
+        assert!(!state.blocks_sessions(T));
+        for i in 0..20 {
+            log.append(sid("c", &format!("more{i}")));
+        }
+        background(&state, &log, T + REFRESH_SECONDS);
+        assert!(log.logged("more than 50000") && log.logged("keeping the list"), "{:?}", log.logs.borrow());
+        assert_eq!(state.len(), MAX_LOADED_REVOCATIONS - 10, "nothing applied");
+    }
+
+    #[test]
+    fn a_log_that_does_not_move_forward_cannot_make_a_reload_loop_or_go_back() {
+        // Small pages that never end.
+        let endless = FakeLog {
+            answer: Some(|cursor| RevocationPage {
+                generation: "g1".into(),
+                next: cursor + 1,
+                more: true,
+                ..RevocationPage::default()
+            }),
+            ..FakeLog::default()
         };
         let state = RevocationState::default();
         reload(&state, &endless, T);
         assert!(state.blocks_sessions(T));
-        assert_eq!(endless.calls.get(), MAX_LIST_PAGES);
+        assert_eq!(endless.calls(), MAX_LIST_PAGES);
+        // "More" without moving on.
+        let stuck = FakeLog {
+            answer: Some(|cursor| RevocationPage {
+                generation: "g1".into(),
+                next: cursor,
+                more: true,
+                ..RevocationPage::default()
+            }),
+            ..FakeLog::default()
+        };
+        let state = RevocationState::default();
+        reload(&state, &stuck, T);
+        assert!(state.blocks_sessions(T) && stuck.calls() == 1);
+        assert!(stuck.logged("does not move forward"), "{:?}", stuck.logs.borrow());
+        // Going back (a cursor below the isolate's): refused, the list and its cursor stay.
+        let state = RevocationState::default();
+        let log = FakeLog::with_entries(10, Some("revoked"));
+        reload(&state, &log, T);
+        let back = FakeLog {
+            answer: Some(|_| RevocationPage {
+                generation: "g1".into(),
+                next: 3,
+                more: false,
+                ..RevocationPage::default()
+            }),
+            ..FakeLog::default()
+        };
+        background(&state, &back, T + REFRESH_SECONDS);
+        assert!(back.logged("does not move forward"));
+        assert_eq!(*state.position.borrow(), Position { generation: Some("g1".into()), cursor: 10 });
+        assert!(state.is_revoked(&session("revoked"), T + REFRESH_SECONDS));
     }
 
     #[test]
-    fn an_incomplete_reload_keeps_the_last_complete_list_for_a_while_then_fails_closed() {
+    fn an_incomplete_reload_keeps_the_list_for_a_while_then_fails_closed() {
         let state = RevocationState::default();
-        reload(&state, &FakeStore::with_entries(3, 10, Some("revoked")), T);
-        let down = FakeStore::failing();
+        let log = FakeLog::with_entries(3, Some("revoked"));
+        reload(&state, &log, T);
+        log.down.set(true);
         let t = T + REFRESH_SECONDS;
-        assert_eq!(state.plan_reload(t), Reload::Background);
-        pollster::block_on(state.reload(&down, t));
-        assert!(down.logged("KV is down") && down.logged("keeping the complete list"), "{:?}", down.logs.borrow());
+        background(&state, &log, t);
+        assert!(log.logged("the log is down") && log.logged("keeping the list"), "{:?}", log.logs.borrow());
         assert!(!state.blocks_sessions(t + MAX_LIST_AGE_SECONDS - REFRESH_SECONDS));
         assert!(state.is_revoked(&session("revoked"), t));
         assert!(!state.is_revoked(&session("fine"), t));
@@ -683,31 +775,33 @@ mod tests {
         assert!(state.is_revoked(&session("fine"), late));
         assert!(!state.is_settled(late));
         assert_eq!(state.plan_reload(late), Reload::Wait);
-        pollster::block_on(state.reload(&down, late));
-        assert!(down.logged("fail closed"));
+        pollster::block_on(state.reload(&log, late));
+        assert!(log.logged("fail closed"));
         assert_eq!(state.plan_reload(late + 1), Reload::None, "retried after the interval, not on every request");
         assert!(state.is_revoked(&session("fine"), late + 1));
-        // The store answers again: sessions are admitted again.
+        // The log answers again: sessions are admitted again.
+        log.down.set(false);
         let back = late + REFRESH_SECONDS;
-        reload(&state, &FakeStore::with_entries(3, 10, Some("revoked")), back);
+        reload(&state, &log, back);
         assert!(!state.is_revoked(&session("fine"), back));
+        assert!(state.is_revoked(&session("revoked"), back));
     }
 
     #[test]
-    fn a_fresh_isolate_whose_store_cannot_be_listed_refuses_sessions() {
-        // On main the failed first reload left an empty list in use: every ended session worked again.
+    fn a_fresh_isolate_whose_log_cannot_be_read_refuses_sessions() {
         let state = RevocationState::default();
-        assert!(!state.blocks_sessions(T), "no shared store (host tests, no binding): nothing to wait for");
-        let down = FakeStore::failing();
-        reload(&state, &down, T);
+        assert!(!state.blocks_sessions(T), "no shared log (host tests): nothing to wait for");
+        let log = FakeLog::default();
+        log.down.set(true);
+        reload(&state, &log, T);
         assert!(state.blocks_sessions(T) && state.is_revoked(&session("fine"), T));
-        assert!(down.logged("no complete list"));
+        assert!(log.logged("no recent list"));
     }
 
     #[test]
     fn concurrent_requests_of_a_fresh_isolate_share_one_reload() {
         let state = RevocationState::default();
-        let store = FakeStore::with_entries(1500, 1000, Some("revoked"));
+        let store = FakeLog::with_entries(1500, Some("revoked"));
         store.pend.set(true);
         assert_eq!(state.plan_reload(T), Reload::Wait);
         let mut a = Box::pin(state.reload(&store, T));
@@ -725,7 +819,7 @@ mod tests {
             assert!(rounds < 10);
         }
         assert!(!state.reload_in_flight());
-        assert_eq!(store.calls.get(), 2, "one reload: its two pages");
+        assert_eq!(store.calls(), 2, "one reload: its two pages");
         assert!(state.is_revoked(&session("revoked"), T));
         // A background reload never overlaps a running one.
         let t = T + REFRESH_SECONDS;
@@ -739,13 +833,13 @@ mod tests {
     }
 
     /// Review of issue 10 (§5): a reload whose request is cancelled without being dropped (workerd: the client
-    /// went away, or `waitUntil` ran out of time, while the KV listing was pending) never ends its flight. The
+    /// went away, or `waitUntil` ran out of time, while the read was pending) never ends its flight. The
     /// isolate then never reloaded again: its list aged past 5 minutes and every request waited 30 s and was
     /// refused — fail closed for good, for that isolate.
     #[test]
     fn a_reload_that_never_finishes_is_given_up() {
         let state = RevocationState::default();
-        let store = FakeStore::with_entries(10, 1000, Some("revoked"));
+        let store = FakeLog::with_entries(10, Some("revoked"));
         reload(&state, &store, T);
         // A background reload starts and its request is cancelled without being dropped.
         let t = T + REFRESH_SECONDS;

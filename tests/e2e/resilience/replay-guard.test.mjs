@@ -92,6 +92,7 @@ describe('the ReplayGuard object itself (lowered limits: 5 rows, no grace, alarm
     probe = await startWorker({
       config: stack.config,
       scriptPath: path.join(ROOT, 'tests', 'support', 'replay-guard-probe.mjs'),
+      revocationLog: false,
       miniflare: { modulesRoot: ROOT, modulesRules: [{ type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }], assets: undefined },
     });
   }, { timeout: 30_000 });

@@ -9,44 +9,60 @@
 //  - front-channel logout (GET /auth/logout/frontchannel?iss&sid; oidc-provider 9 has no front-channel
 //    feature, so the test plays the IdP's iframe);
 //  - forged back-channel logout tokens are refused (400) and end nothing;
-//  - the revocation reaches a fresh worker through the shared KV store (REVOCATIONS, persisted on disk here);
+//  - the revocation reaches the deployment's other isolates through the shared revocation log (the
+//    RevocationLog Durable Object): a fresh isolate from its first request, a running one within the documented
+//    bound (REFRESH_SECONDS, measured);
 //  - front-channel logout as IdPs send it: Microsoft Entra's `?sid=` alone (against the Entra-shaped provider of
 //    tests/support/fake-idp/shapes.mjs), and a cross-site GET with a made-up sid that must not sign the
 //    visitor out;
 //  - the flood bounds of that unauthenticated GET: the per-connector rate limit (429 after the burst) and the
-//    per-connector count limit (503 and an operator log line, with legitimate sessions unaffected);
+//    log's count limits (503 and an operator log line, with legitimate sessions unaffected); thousands of
+//    bogus writes straight to the log (as from many isolates) neither hide nor evict a genuine revocation, and
+//    the log stays within its bounds;
 //  - a session whose sid could not be kept (longer than 255 bytes) is refused at sign-in, not issued
 //    without it.
-// Revocations live in KV and in each isolate's memory; an isolate reloads them every 10 s in the background and
-// the isolate that receives the logout applies it at once (one Miniflare worker = one isolate: immediate).
+// Revocations live in the log and in each isolate's memory; an isolate asks the log for what is new every 10 s
+// in the background and the isolate that receives the logout applies it at once (one Miniflare worker = one
+// isolate; `isolates: N` runs N copies of the worker in one workerd, sharing the Durable Objects).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import * as jose from 'jose';
 
 import { assertLogged, me, SESSION_COOKIE } from '../../support/assert.mjs';
-import {
-  ASSETS_DIR,
-  Browserless,
-  COMPATIBILITY_DATE,
-  randomKey,
-  startStack,
-  startWorker,
-  WORKER_SCRIPT,
-  WorkerLog,
-} from '../../support/harness.mjs';
+import { Browserless, randomKey, ROOT, startStack, startWorker, WorkerLog } from '../../support/harness.mjs';
 import { b64u, guidFrom, openCookieUnverified, startEntraOp } from '../../support/fake-idp/index.mjs';
 import { expectRefusedSignIn, expectSignedIn, startShapeStack } from '../../support/stacks.mjs';
 
-/** The bounds of src/core/session/revocation_state.rs (RATE_BURST, MAX_REVOCATIONS_PER_CONNECTOR). */
+/** The bounds of src/core/session/revocation_state.rs (RATE_BURST, REFRESH_SECONDS). */
 const RATE_BURST = 20;
-const MAX_REVOCATIONS_PER_CONNECTOR = 10_000;
-/** MAX_UNAUTHENTICATED_PER_CONNECTOR: the front-channel's share of a connector's room. */
+const REFRESH_SECONDS = 10;
+/** The log's bounds (src/js/revocation_log.mjs `limits`): entries per connector, the front-channel's share. */
+const MAX_PER_CONNECTOR = 10_000;
 const MAX_UNAUTHENTICATED_PER_CONNECTOR = 5_000;
+
+/** The built worker with test routes to its revocation log (tests/support/revocation-log-probe.mjs). */
+const PROBE = {
+  scriptPath: path.join(ROOT, 'tests', 'support', 'revocation-log-probe.mjs'),
+  miniflare: { modulesRoot: ROOT, modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }, { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }] },
+};
+
+/** Write `n` made-up sid revocations straight to the log of the worker at `at` (as many isolates would). */
+async function flood(at, { n, connector = 'corp', unauthenticated = false, iss = issuer }) {
+  const q = new URLSearchParams({ n: String(n), connector, iss, ...(unauthenticated ? { unauthenticated: '1' } : {}) });
+  const r = await fetch(`${at}/__test/revocation-log/flood?${q}`, { method: 'POST' });
+  assert.equal(r.status, 200, await r.clone().text());
+  return (await r.json()).answers;
+}
+
+/** The log's own counts. */
+async function logStats(at) {
+  const r = await fetch(`${at}/__test/revocation-log/stats`);
+  assert.equal(r.status, 200);
+  return r.json();
+}
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -54,11 +70,9 @@ let stack;
 let origin;
 let issuer;
 let clientId;
-let kvDir;
 const backchannel = []; // oidc-provider's own report of each logout token it posted: { ok, sid, error }
 
 before(async () => {
-  kvDir = mkdtempSync(path.join(os.tmpdir(), 'edge-auth-kv-'));
   stack = await startStack({
     algs: [],
     extraConnectors: [
@@ -72,8 +86,9 @@ before(async () => {
       },
     ],
     idp: { features: { backchannelLogout: { enabled: true } } },
-    // two isolates of one deployment (their own memory, the same Durable Objects): the cross-isolate jti replay
-    worker: { kvPersist: kvDir, isolates: 2 },
+    // Isolates of one deployment (their own memory, the same Durable Objects): [1] the cross-isolate jti replay
+    // and the measured propagation bound, [2] and [3] fresh isolates (they serve nothing before their test).
+    worker: { isolates: 4, ...PROBE },
   });
   origin = stack.worker.url;
   issuer = stack.idp.issuer;
@@ -84,7 +99,6 @@ before(async () => {
 
 after(async () => {
   await stack?.close();
-  if (kvDir) rmSync(kvDir, { recursive: true, force: true });
 }, { timeout: 30_000 });
 
 /** Sign in through the real IdP; returns the browser, the session cookie value and its (signed, readable) payload. */
@@ -305,38 +319,52 @@ describe('forged back-channel logout tokens', () => {
   });
 });
 
-describe('the revocation store is shared', () => {
-  test('a fresh worker on the same KV refuses sessions the IdP ended, from its first request', async () => {
+describe('the revocation log is shared by every isolate', () => {
+  test('a fresh isolate refuses sessions the IdP ended, from its first request', async () => {
+    const fresh = stack.worker.isolates[2].url;
     const kim = await signIn('kim@corp.example');
     const r = await postLogoutToken(await idpLogoutToken({ sid: kim.sid }));
     assert.equal(r.status, 200, await r.text());
     const lou = await signIn('lou@corp.example');
-    const fresh = await startWorker({ config: stack.config, secrets: stack.secrets, sessionKeys: stack.sessionKeys, kvPersist: kvDir });
-    try {
-      // A protected request first: a fresh isolate loads the list before admitting anyone.
-      assert.equal(await protectedStatus(kim.cookie, fresh.url), 401, 'protected content');
-      assert.equal(await protectedStatus(lou.cookie, fresh.url), 200, 'an unrelated session');
-      await meWith(kim.cookie, fresh.url, 401);
-    } finally {
-      await fresh.dispose();
-    }
+    // A protected request first: a fresh isolate reads the log before admitting anyone.
+    assert.equal(await protectedStatus(kim.cookie, fresh), 401, 'protected content');
+    assert.equal(await protectedStatus(lou.cookie, fresh), 200, 'an unrelated session');
+    await meWith(kim.cookie, fresh, 401);
   });
 
-  // Regression (fixed in src/platform/mod.rs `handle`): only requests outside /auth/ used to load the revocation list into a
-  // fresh isolate; /auth/me is answered by check_session against the empty in-memory list, so a session the
-  // IdP ended reads as signed in (200) on every isolate that has not yet served protected content.
+  // Regression (fixed in src/platform/mod.rs `handle`): only requests outside /auth/ used to load the revocation
+  // list into a fresh isolate; /auth/me read the empty in-memory list.
   test('/auth/me as the very first request of a fresh isolate also knows the revocation', async () => {
+    const fresh = stack.worker.isolates[3].url;
     const mia = await signIn('mia@corp.example');
     const u = new URL('/auth/logout/frontchannel', origin);
     u.searchParams.set('iss', issuer);
     u.searchParams.set('sid', mia.sid);
     assert.equal((await new Browserless().get(u.href)).status, 200);
-    const fresh = await startWorker({ config: stack.config, secrets: stack.secrets, sessionKeys: stack.sessionKeys, kvPersist: kvDir });
-    try {
-      await meWith(mia.cookie, fresh.url, 401);
-    } finally {
-      await fresh.dispose();
+    await meWith(mia.cookie, fresh, 401);
+  });
+
+  test(`a revocation written on one isolate is enforced by a running one within ${REFRESH_SECONDS} s (measured)`, { timeout: 60_000 }, async (t) => {
+    const running = stack.worker.isolates[1].url;
+    const ned = await signIn('ned@corp.example');
+    // The running isolate has just asked the log for what is new (a request makes it do so when it is due): the
+    // logout below lands at the start of its interval, the worst case.
+    await meWith(ned.cookie, running, 200);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await meWith(ned.cookie, running, 200);
+    const r = await postLogoutToken(await idpLogoutToken({ sid: ned.sid }));
+    assert.equal(r.status, 200, await r.text());
+    const start = Date.now();
+    let elapsed;
+    for (;;) {
+      const status = await protectedStatus(ned.cookie, running);
+      elapsed = Date.now() - start;
+      if (status === 401) break;
+      assert.ok(elapsed < (REFRESH_SECONDS + 5) * 1000, `still signed in on the other isolate after ${elapsed} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    t.diagnostic(`revocation enforced on another running isolate after ${elapsed} ms (bound: ${REFRESH_SECONDS} s + the log call)`);
+    assert.ok(elapsed <= (REFRESH_SECONDS + 2) * 1000, `${elapsed} ms`);
   });
 });
 
@@ -425,8 +453,8 @@ describe('front-channel logout from Microsoft Entra (?sid= alone)', () => {
   });
 });
 
-describe('flood bounds on the revocation store', () => {
-  /** A worker with the stack's configuration and session keys, its own (in-memory) KV, and its log captured. */
+describe('flood bounds on the revocation log', () => {
+  /** A worker with the stack's configuration and session keys, its own revocation log, and its log lines captured. */
   async function worker() {
     const logs = new WorkerLog();
     const w = await startWorker({
@@ -465,182 +493,117 @@ describe('flood bounds on the revocation store', () => {
     }
   });
 
-  test(`at ${MAX_REVOCATIONS_PER_CONNECTOR} revocations for a connector, new ones are refused (503, operator log), legitimate sessions keep working`, async () => {
+  test(`at ${MAX_PER_CONNECTOR} revocations for a connector, new ones are refused (503, operator log), legitimate sessions keep working`, { timeout: 120_000 }, async () => {
     const rita = await signIn('rita@corp.example');
     const sam = await signIn('sam@corp.example');
-    // A flood has filled the connector's share of the store (from many isolates).
-    const w = await startWorkerWithFakeKv({ COUNT: MAX_REVOCATIONS_PER_CONNECTOR, REVOKED: [sam.sid] });
+    const w = await startWorker({ config: stack.config, secrets: stack.secrets, sessionKeys: stack.sessionKeys, ...PROBE });
     try {
-      // The fresh worker reads all of it before admitting anyone.
+      // A flood has filled the connector's room in the log (from many isolates), sam's logout among it.
+      const answers = await flood(w.url, { n: MAX_PER_CONNECTOR - 1 });
+      assert.deepEqual(answers, { written: MAX_PER_CONNECTOR - 1 });
+      const back = await postLogoutToken(await idpLogoutToken({ sid: sam.sid }), w.url);
+      assert.equal(back.status, 200, await back.text());
+      assert.deepEqual(await flood(w.url, { n: 5 }), { [`connector_full:${MAX_PER_CONNECTOR}:${MAX_PER_CONNECTOR}`]: 5 });
       await meWith(sam.cookie, w.url, 401);
       await meWith(rita.cookie, w.url, 200);
       const front = await frontChannel(new Browserless(), w.url, { iss: issuer, sid: rita.sid });
-      assert.equal(front.status, 503, `on main: 200, written without bound\n${front.describe()}`);
+      assert.equal(front.status, 503, front.describe());
       assert.match(await front.text(), /temporarily_unavailable/);
-      const back = await postLogoutToken(await idpLogoutToken({ sid: rita.sid }), w.url);
-      assert.equal(back.status, 503, await back.text());
+      const refused = await postLogoutToken(await idpLogoutToken({ sid: rita.sid }), w.url);
+      assert.equal(refused.status, 503, await refused.text());
       for (const channel of ['front-channel', 'back-channel']) {
-        const line = await w.logs.waitFor(new RegExp(`${channel} logout refused: connector "corp" has 10001 revocations stored, its limit is 10000`));
+        const line = await w.logs.waitFor(new RegExp(`${channel} logout refused: connector "corp" has ${MAX_PER_CONNECTOR} revocations stored, its limit is ${MAX_PER_CONNECTOR}`));
         assert.ok(line, `${channel}\n${w.logs.since(0).join('\n')}`);
       }
       // Refused, not accepted and forgotten: the IdP was told, and nothing changed here.
       await meWith(rita.cookie, w.url, 200);
+      assert.equal((await logStats(w.url)).rows, MAX_PER_CONNECTOR);
     } finally {
       await w.dispose();
     }
   });
 });
 
-describe("a front-channel flood leaves the signed channels their room (review of issue 10)", () => {
-  test(`at ${MAX_UNAUTHENTICATED_PER_CONNECTOR} front-channel entries for a connector, front-channel is refused (503) but a signed back-channel logout is recorded`, async () => {
+describe('a flood of bogus writes neither hides nor evicts a genuine revocation (issue 13)', () => {
+  test(`${MAX_UNAUTHENTICATED_PER_CONNECTOR * 3} made-up front-channel logouts: the log keeps ${MAX_UNAUTHENTICATED_PER_CONNECTOR}, the signed back-channel keeps its room, every isolate enforces the genuine one`, { timeout: 120_000 }, async () => {
     const vic = await signIn('vic@corp.example');
-    // Anonymous front-channel logouts with made-up sids (from many isolates) have filled the front-channel share.
-    const w = await startWorkerWithFakeKv({ COUNT: MAX_UNAUTHENTICATED_PER_CONNECTOR, UNAUTHENTICATED: true });
+    const bystander = await signIn('bea@corp.example');
+    const w = await startWorker({ config: stack.config, secrets: stack.secrets, sessionKeys: stack.sessionKeys, isolates: 2, ...PROBE });
     try {
-      await meWith(vic.cookie, w.url, 200);
+      // Anonymous front-channel logouts with made-up sids, from many isolates (each under its own rate limit).
+      const answers = await flood(w.url, { n: MAX_UNAUTHENTICATED_PER_CONNECTOR * 3, unauthenticated: true });
+      assert.deepEqual(answers, {
+        written: MAX_UNAUTHENTICATED_PER_CONNECTOR,
+        [`connector_full:${MAX_UNAUTHENTICATED_PER_CONNECTOR}:${MAX_UNAUTHENTICATED_PER_CONNECTOR}`]: MAX_UNAUTHENTICATED_PER_CONNECTOR * 2,
+      });
+      // Through the worker too: refused at the log's bound.
       const front = await frontChannel(new Browserless(), w.url, { iss: issuer, sid: 'one-more-made-up' });
-      assert.equal(front.status, 503, `before: 200, the flood went on to the connector's whole limit\n${front.describe()}`);
+      assert.equal(front.status, 503, `the flood stops here\n${front.describe()}`);
+      // The IdP's signed logout is recorded...
       const back = await postLogoutToken(await idpLogoutToken({ sid: vic.sid }), w.url);
       assert.equal(back.status, 200, `the signed channel keeps its room: ${await back.text()}`);
       await meWith(vic.cookie, w.url, 401);
+      // ...and the other isolate, which reads the whole log from its first request, enforces it among the flood.
+      const other = w.isolates[1].url;
+      assert.equal(await protectedStatus(vic.cookie, other), 401);
+      assert.equal(await protectedStatus(bystander.cookie, other), 200, 'the flood ended nobody');
+      // More flooding after it changes nothing: nothing is evicted to make room.
+      await flood(w.url, { n: 1000, unauthenticated: true });
+      assert.equal(await protectedStatus(vic.cookie, other), 401);
+      const stats = await logStats(w.url);
+      assert.equal(stats.rows, MAX_UNAUTHENTICATED_PER_CONNECTOR + 1, JSON.stringify(stats));
+      assert.equal(stats.unauthenticated, MAX_UNAUTHENTICATED_PER_CONNECTOR);
     } finally {
       await w.dispose();
     }
   });
 });
 
-describe('reloads never use a partial list', () => {
-  test('a store beyond what a reload holds (50,000) fails closed instead of forgetting what it did not read', async () => {
-    const tess = await signIn('tess@corp.example');
-    const uma = await signIn('uma@corp.example');
-    // 50,000 entries, then tess's revocation on the 51st page: on main a reload stopped after 50 pages, and tess
-    // was signed in again.
-    const w = await startWorkerWithFakeKv({ COUNT: 50_000, REVOKED: [tess.sid] });
-    try {
-      const body = await meWith(tess.cookie, w.url);
-      assert.equal(body.error, 'unauthenticated', `on main: tess is signed in again (${JSON.stringify(body)})`);
-      assert.equal(await protectedStatus(tess.cookie, w.url), 401);
-      // Nothing can be vouched for: every session is refused, loudly.
-      await meWith(uma.cookie, w.url, 401);
-      const line = await w.logs.waitFor(/revocations: reload incomplete, the store holds more than 50000 revocations.*fail closed/);
-      assert.ok(line, w.logs.since(0).join('\n'));
-      // Writes are refused too: the store's size is unknown.
-      assert.equal((await frontChannel(new Browserless(), w.url, { iss: issuer, sid: uma.sid })).status, 503);
-    } finally {
-      await w.dispose();
-    }
-  });
-
-  test('concurrent first requests of a fresh isolate wait for one single reload', async () => {
+describe('reading the log', () => {
+  test('concurrent first requests of a fresh isolate wait for one single read of the log', async () => {
     const wes = await signIn('wes@corp.example');
     const xena = await signIn('xena@corp.example');
-    const w = await startWorkerWithFakeKv({ COUNT: 4_000, REVOKED: [wes.sid] });
+    const w = await startWorker({ config: stack.config, secrets: { ...stack.secrets, TEST_LOG_SINCE: '1' }, sessionKeys: stack.sessionKeys, isolates: 2, ...PROBE });
     try {
+      // 2,500 entries (3 pages), wes's logout among them, written through the first isolate.
+      await flood(w.url, { n: 2_500 });
+      assert.equal((await postLogoutToken(await idpLogoutToken({ sid: wes.sid }), w.url)).status, 200);
+      const fresh = w.isolates[1].url;
       const mark = w.logs.mark();
-      const statuses = await Promise.all(
-        Array.from({ length: 24 }, (_, i) => protectedStatus(i % 2 ? wes.cookie : xena.cookie, w.url)),
-      );
-      assert.deepEqual(statuses, Array.from({ length: 24 }, (_, i) => (i % 2 ? 401 : 200)), w.logs.since(mark).join("\n"));
-      const lists = w.logs.since(mark).filter((l) => l.startsWith('fake-kv: list'));
-      assert.deepEqual(lists, ['fake-kv: list from 0', 'fake-kv: list from 1000', 'fake-kv: list from 2000', 'fake-kv: list from 3000', 'fake-kv: list from 4000'], `one reload of 5 pages, not one per request (main: one per request)\n${lists.length} list calls`);
+      const statuses = await Promise.all(Array.from({ length: 24 }, (_, i) => protectedStatus(i % 2 ? wes.cookie : xena.cookie, fresh)));
+      assert.deepEqual(statuses, Array.from({ length: 24 }, (_, i) => (i % 2 ? 401 : 200)), w.logs.since(mark).join('\n'));
+      const reads = w.logs.since(mark).filter((l) => l.startsWith('revocation-log: since'));
+      assert.deepEqual(reads, ['revocation-log: since 0', 'revocation-log: since 1000', 'revocation-log: since 2000'], `one read of 3 pages, not one per request\n${reads.join('\n')}`);
+      // Later, only what is new is asked for.
+      await new Promise((resolve) => setTimeout(resolve, REFRESH_SECONDS * 1000 + 200));
+      const later = w.logs.mark();
+      await protectedStatus(xena.cookie, fresh);
+      assert.ok(await w.logs.waitFor(/revocation-log: since 2501/, later), w.logs.since(later).join('\n'));
     } finally {
       await w.dispose();
     }
   });
 
-  test('a fresh isolate whose store cannot be listed refuses sessions (fail closed) instead of using an empty list', async () => {
-    const vic = await signIn('vic@corp.example');
-    const w = await startWorkerWithFakeKv({ FAILS: true });
+  test('a fresh isolate whose log cannot be read refuses sessions (fail closed) instead of using an empty list', async () => {
+    const vic = await signIn('vic2@corp.example');
+    const w = await startWorker({ config: stack.config, secrets: { ...stack.secrets, TEST_LOG_SINCE_FAILS: '1' }, sessionKeys: stack.sessionKeys, ...PROBE });
     try {
       await meWith(vic.cookie, w.url, 401);
       assert.equal(await protectedStatus(vic.cookie, w.url), 401);
-      assert.ok(await w.logs.waitFor(/could not be listed: .*KV list failed \(test\).*fail closed/), w.logs.since(0).join('\n'));
+      assert.ok(await w.logs.waitFor(/revocation log could not be read: .*cannot be read \(test double\).*fail closed/), w.logs.since(0).join('\n'));
+    } finally {
+      await w.dispose();
+    }
+  });
+
+  test('without the REVOCATION_LOG binding every session is refused, with a log line naming it', async () => {
+    const vic = await signIn('vic3@corp.example');
+    const w = await startWorker({ config: stack.config, secrets: stack.secrets, sessionKeys: stack.sessionKeys, revocationLog: false });
+    try {
+      await meWith(vic.cookie, w.url, 401);
+      assert.ok(await w.logs.waitFor(/no Durable Object binding REVOCATION_LOG \(wrangler\.toml\).*fail closed/), w.logs.since(0).join('\n'));
     } finally {
       await w.dispose();
     }
   });
 });
-
-// A KV namespace for the bounds tests (a Miniflare wrapped binding in the worker's own isolate): it lists COUNT
-// synthetic revocations accounted to CONNECTOR, then those of REVOKED (sids of ISSUER), then what the worker
-// put; FAILS makes every list call throw. Miniflare's real KV needs ~7 ms per put: 50,000 entries would take
-// minutes to write.
-const FAKE_KV = `
-const puts = new Map();
-class FakeKv {
-  constructor(env) {
-    this.count = Number(env.COUNT || 0);
-    this.revoked = env.REVOKED || [];
-    this.fails = !!env.FAILS;
-    this.issuer = env.ISSUER;
-    this.connector = env.CONNECTOR;
-    this.unauthenticated = !!env.UNAUTHENTICATED;
-    this.at = Math.floor(Date.now() / 1000);
-  }
-  entry(n) {
-    const meta = (v) => ({ k: 'sid', i: this.issuer, v, a: this.at, c: this.connector });
-    if (n < this.count) {
-      const flood = meta('flood-' + n);
-      return { name: 'rev:flood-' + n, metadata: this.unauthenticated ? { ...flood, u: true } : flood };
-    }
-    const r = this.revoked[n - this.count];
-    if (r !== undefined) return { name: 'rev:revoked-' + n, metadata: meta(r) };
-    const p = [...puts.entries()][n - this.count - this.revoked.length];
-    return { name: p[0], metadata: p[1] };
-  }
-  async list({ limit = 1000, cursor } = {}) {
-    const start = cursor ? Number(cursor) : 0;
-    console.warn('fake-kv: list from ' + start);
-    // Slow enough for concurrent requests to overlap a reload.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    if (this.fails) throw new Error('KV list failed (test)');
-    const total = this.count + this.revoked.length + puts.size;
-    const keys = [];
-    for (let n = start; n < Math.min(total, start + limit); n++) keys.push(this.entry(n));
-    const end = start + keys.length;
-    return end < total ? { keys, list_complete: false, cursor: String(end) } : { keys, list_complete: true };
-  }
-  async put(key, _value, opts = {}) {
-    puts.set(key, opts.metadata ?? null);
-  }
-  async get() {
-    return null;
-  }
-}
-export default function (env) {
-  return new FakeKv(env);
-}
-`;
-
-/** The stack's worker configuration, on a fresh worker whose REVOCATIONS is the fake KV above. */
-async function startWorkerWithFakeKv(kv) {
-  const { Miniflare } = await import('miniflare');
-  const logs = new WorkerLog();
-  const mf = new Miniflare({
-    host: '127.0.0.1',
-    port: 0,
-    cf: false,
-    handleStructuredLogs: (entry) => logs.push(entry),
-    workers: [
-      {
-        name: 'edge-auth',
-        modules: true,
-        scriptPath: WORKER_SCRIPT,
-        modulesRoot: path.dirname(WORKER_SCRIPT),
-        modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
-        compatibilityDate: COMPATIBILITY_DATE,
-        bindings: { AUTH_CONFIG: JSON.stringify(stack.config), SESSION_KEYS: stack.sessionKeys, ...stack.secrets },
-        assets: {
-          directory: ASSETS_DIR,
-          binding: 'ASSETS',
-          routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
-          assetConfig: { compatibility_date: COMPATIBILITY_DATE },
-        },
-        wrappedBindings: { REVOCATIONS: { scriptName: 'fake-kv', bindings: { ISSUER: issuer, CONNECTOR: 'corp', ...kv } } },
-      },
-      { name: 'fake-kv', modules: true, script: FAKE_KV },
-    ],
-  });
-  const url = new URL(await mf.ready).origin;
-  return { url, logs, dispose: () => mf.dispose() };
-}

@@ -1,0 +1,59 @@
+// The built worker (build/index.js) with test-only routes that reach its revocation log (the RevocationLog
+// Durable Object, binding REVOCATION_LOG) directly, as many other isolates of the deployment — or an attacker
+// with a botnet behind the unauthenticated front-channel — would write to it:
+//   POST /__test/revocation-log/flood?n=&connector=&unauthenticated=1&iss=   writes n entries with made-up sids
+//        (sid revocations of `iss`), answers {answers: {written: n1, "connector_full:…": n2, …}}
+//   GET  /__test/revocation-log/stats    the object's counts ({rows, unauthenticated, perConnector, lastSeq})
+// Everything else goes to the worker. Variants of the log, chosen by text bindings of the worker:
+//   TEST_LOG_SINCE=1        every `since` call is logged ("revocation-log: since N") and answered 20 ms late
+//   TEST_LOG_SINCE_FAILS=1  every `since` call throws (a log that cannot be read)
+// For tests/e2e/sessions/logout.test.mjs; run with modulesRoot at the repository root.
+import worker, { ReplayGuard, RevocationLog as Log } from '../../build/index.js';
+
+export { ReplayGuard };
+
+export class RevocationLog extends Log {
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.testEnv = env;
+  }
+
+  async since(cursor) {
+    if (this.testEnv.TEST_LOG_SINCE_FAILS) throw new Error('the revocation log cannot be read (test double)');
+    if (this.testEnv.TEST_LOG_SINCE) {
+      console.warn(`revocation-log: since ${cursor}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return super.since(cursor);
+  }
+}
+
+/** core::session::revocation::Revocation::store_key for a sid revocation: "rev:" + base64url(SHA-256). */
+async function storeKey(iss, sid) {
+  const data = new TextEncoder().encode(`sid\0${iss}\0${sid}`);
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', data));
+  return `rev:${btoa(String.fromCharCode(...digest)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`;
+}
+
+export default {
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    if (!url.pathname.startsWith('/__test/revocation-log/')) return worker.fetch(request, env, ctx);
+    const log = env.REVOCATION_LOG.get(env.REVOCATION_LOG.idFromName('revocations'));
+    if (url.pathname.endsWith('/stats')) return Response.json(await log.stats());
+    const q = url.searchParams;
+    const n = Number(q.get('n') ?? 0);
+    const connector = q.get('connector') ?? '';
+    const iss = q.get('iss') ?? 'https://flood.example';
+    const unauthenticated = q.get('unauthenticated') === '1';
+    const now = Math.floor(Date.now() / 1000);
+    const answers = {};
+    for (let i = 0; i < n; i++) {
+      const sid = `flood-${crypto.randomUUID()}`;
+      const entry = { k: 'sid', i: iss, v: sid, a: now, c: connector, ...(unauthenticated ? { u: true } : {}), x: now + 3600 };
+      const answer = await log.record(await storeKey(iss, sid), JSON.stringify(entry));
+      answers[answer] = (answers[answer] ?? 0) + 1;
+    }
+    return Response.json({ answers });
+  },
+};
