@@ -1,0 +1,550 @@
+//! The one XML parser of the SAML 2.0 and WS-Federation code (feature `xml`), and its canonicaliser ([`c14n`]).
+//!
+//! SAML's bypasses of 2024–2026 were mostly parser differentials (two parsers reading one document two ways)
+//! and look-ups that matched the wrong node. So: every XML byte the worker trusts is read once, here, into one
+//! [`roxmltree`] tree; the signature code canonicalises and the protocol code reads *the same* tree, and
+//! names are only ever matched by (namespace URI, local name).
+//!
+//! What [`parse`] refuses, with a typed [`XmlError`]:
+//! - documents larger than [`MAX_DOCUMENT_BYTES`] (checked first, before any work);
+//! - elements nested deeper than [`MAX_DEPTH`], elements with more than [`MAX_ATTRIBUTES_PER_ELEMENT`]
+//!   attributes (namespace declarations included), and more than [`MAX_NAMESPACE_DECLARATIONS`] namespace
+//!   declarations in the whole document. These are checked by a cheap scan *before* roxmltree builds its
+//!   tree, because roxmltree copies the in-scope namespace list onto every element that declares one (a
+//!   deep or declaration-heavy document costs memory quadratic in its size), and again on the tree;
+//! - more than [`MAX_NODES`] nodes (roxmltree's `nodes_limit`: elements, text runs, comments);
+//! - a DTD (`<!DOCTYPE`, so no entities: roxmltree's default `allow_dtd: false`);
+//! - processing instructions anywhere (SAML never needs them; they are a place to hide bytes);
+//! - an XML declaration naming an encoding other than UTF-8 (the text is UTF-8 already; a document that says
+//!   otherwise would be read differently by another parser);
+//! - everything roxmltree refuses: not well-formed, unknown prefixes, duplicate attributes after namespace
+//!   resolution, `xmlns`/`xml` prefix misuse, non-XML characters.
+//!
+//! roxmltree resolves character references and the five predefined entities, normalises line ends (`\r\n`
+//! and lone `\r` become `\n`, except a `&#xD;` reference) and normalises attribute values as CDATA
+//! attributes (a literal tab, newline or carriage return becomes a space; `&#x9;`, `&#xA;`, `&#xD;` stay),
+//! merges CDATA sections into the surrounding text, and drops the XML declaration: exactly the data model
+//! Canonical XML is defined on.
+
+pub mod c14n;
+
+use core::fmt;
+
+/// Largest accepted document, in bytes of UTF-8. A signed SAML Response with a certificate and fifty
+/// attributes is 10–20 KiB; Entra's largest (group overage cut at 150 groups) stays under 64 KiB.
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+/// Deepest element nesting (the root element is depth 1). A SAML Response is about 8 deep
+/// (Response/Assertion/AttributeStatement/Attribute/AttributeValue; Signature/KeyInfo/X509Data/X509Certificate);
+/// a WS-Fed RequestSecurityTokenResponse about 12.
+pub const MAX_DEPTH: usize = 64;
+/// Most nodes in the tree (roxmltree's `nodes_limit`: the document node, elements, text runs, comments).
+pub const MAX_NODES: u32 = 20_000;
+/// Most attributes on one element, namespace declarations included.
+pub const MAX_ATTRIBUTES_PER_ELEMENT: usize = 32;
+/// Most namespace declarations (`xmlns`, `xmlns:p`) in the whole document.
+pub const MAX_NAMESPACE_DECLARATIONS: usize = 128;
+
+/// The XML namespace (`xml:lang`, `xml:space`, …), bound to the prefix `xml` by definition.
+pub const XML_NAMESPACE: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// Why a document was refused, or why an operation on it failed. Never carries document content beyond a
+/// name or a short parser message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XmlError {
+    /// The document is larger than [`MAX_DOCUMENT_BYTES`].
+    TooLarge { bytes: usize, limit: usize },
+    /// Elements nest deeper than [`MAX_DEPTH`].
+    TooDeep { limit: usize },
+    /// More than [`MAX_NODES`] nodes.
+    TooManyNodes { limit: u32 },
+    /// An element has more than [`MAX_ATTRIBUTES_PER_ELEMENT`] attributes.
+    TooManyAttributes { limit: usize },
+    /// More than [`MAX_NAMESPACE_DECLARATIONS`] namespace declarations.
+    TooManyNamespaceDeclarations { limit: usize },
+    /// The document has a DTD (`<!DOCTYPE …>`) or another markup declaration.
+    Dtd,
+    /// The document has a processing instruction.
+    ProcessingInstruction,
+    /// The XML declaration names an encoding other than UTF-8.
+    UnsupportedEncoding,
+    /// Not well-formed XML, or not namespace-well-formed (roxmltree's message).
+    Malformed(String),
+    /// Canonicalisation was asked to exclude an element that is not a descendant of the canonicalised one.
+    ExcludedElementNotInSubtree,
+    /// An element's text was asked for, but it has child elements.
+    UnexpectedChildElement,
+}
+
+impl fmt::Display for XmlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            XmlError::TooLarge { bytes, limit } => {
+                write!(f, "XML document of {bytes} bytes is larger than the limit of {limit}")
+            }
+            XmlError::TooDeep { limit } => write!(f, "XML elements nest deeper than {limit}"),
+            XmlError::TooManyNodes { limit } => write!(f, "XML document has more than {limit} nodes"),
+            XmlError::TooManyAttributes { limit } => write!(f, "an XML element has more than {limit} attributes"),
+            XmlError::TooManyNamespaceDeclarations { limit } => {
+                write!(f, "XML document has more than {limit} namespace declarations")
+            }
+            XmlError::Dtd => f.write_str("XML document has a DTD (refused)"),
+            XmlError::ProcessingInstruction => f.write_str("XML document has a processing instruction (refused)"),
+            XmlError::UnsupportedEncoding => f.write_str("XML declaration names an encoding other than UTF-8"),
+            XmlError::Malformed(message) => write!(f, "malformed XML: {message}"),
+            XmlError::ExcludedElementNotInSubtree => {
+                f.write_str("the element to exclude is not inside the element canonicalised")
+            }
+            XmlError::UnexpectedChildElement => f.write_str("an element expected to hold only text has child elements"),
+        }
+    }
+}
+
+impl std::error::Error for XmlError {}
+
+/// A parsed document within the limits above. Borrow its [`Element`]s; they cannot outlive it.
+pub struct Document<'input> {
+    tree: roxmltree::Document<'input>,
+}
+
+impl fmt::Debug for Document<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Document").field("bytes", &self.tree.input_text().len()).finish()
+    }
+}
+
+/// Parses `text` with the limits and refusals described in the module documentation.
+pub fn parse(text: &str) -> Result<Document<'_>, XmlError> {
+    if text.len() > MAX_DOCUMENT_BYTES {
+        return Err(XmlError::TooLarge { bytes: text.len(), limit: MAX_DOCUMENT_BYTES });
+    }
+    prescan(text.as_bytes())?;
+    check_declared_encoding(text)?;
+    let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..Default::default() };
+    let tree = roxmltree::Document::parse_with_options(text, options).map_err(|error| match error {
+        roxmltree::Error::DtdDetected => XmlError::Dtd,
+        roxmltree::Error::NodesLimitReached => XmlError::TooManyNodes { limit: MAX_NODES },
+        other => XmlError::Malformed(other.to_string()),
+    })?;
+    check_tree(&tree)?;
+    Ok(Document { tree })
+}
+
+impl<'input> Document<'input> {
+    /// The document element.
+    pub fn root_element<'a>(&'a self) -> Element<'a, 'input> {
+        Element { node: self.tree.root_element() }
+    }
+
+    /// The text the document was parsed from.
+    pub fn input_text(&self) -> &'input str {
+        self.tree.input_text()
+    }
+
+    /// Every element of the document in document order.
+    pub fn elements<'a>(&'a self) -> impl Iterator<Item = Element<'a, 'input>> + 'a {
+        self.tree.descendants().filter(|n| n.is_element()).map(|node| Element { node })
+    }
+}
+
+/// One element of a parsed [`Document`]. Names are matched by (namespace URI, local name) only: there is no
+/// look-up by a bare or prefixed name.
+#[derive(Clone, Copy)]
+pub struct Element<'a, 'input> {
+    node: roxmltree::Node<'a, 'input>,
+}
+
+impl fmt::Debug for Element<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Element").field("namespace", &self.namespace()).field("local_name", &self.local_name()).finish()
+    }
+}
+
+impl PartialEq for Element<'_, '_> {
+    /// Node identity: the same element of the same document, not equal content.
+    fn eq(&self, other: &Self) -> bool {
+        self.node == other.node
+    }
+}
+
+impl Eq for Element<'_, '_> {}
+
+/// An attribute as the canonicaliser and callers see it: expanded name and normalised value. Namespace
+/// declarations are not attributes here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttributeRef<'a> {
+    /// Namespace URI; `None` for an unprefixed attribute (default namespaces do not apply to attributes).
+    pub namespace: Option<&'a str>,
+    pub local_name: &'a str,
+    pub value: &'a str,
+}
+
+impl<'a, 'input: 'a> Element<'a, 'input> {
+    /// The element's namespace URI; `None` when it is in no namespace (also under `xmlns=""`).
+    pub fn namespace(&self) -> Option<&'a str> {
+        self.node.tag_name().namespace().filter(|uri| !uri.is_empty())
+    }
+
+    pub fn local_name(&self) -> &'input str {
+        self.node.tag_name().name()
+    }
+
+    /// Whether this element is `{namespace}local_name`.
+    pub fn is(&self, namespace: &str, local_name: &str) -> bool {
+        self.namespace() == Some(namespace) && self.local_name() == local_name
+    }
+
+    /// The value of the attribute `{namespace}local_name`; `namespace: None` is an unprefixed attribute.
+    /// `attribute(None, "ID")` never matches `x:ID`.
+    pub fn attribute(&self, namespace: Option<&str>, local_name: &str) -> Option<&'a str> {
+        self.attributes().find(|a| a.namespace == namespace && a.local_name == local_name).map(|a| a.value)
+    }
+
+    /// The element's attributes in document order (namespace declarations excluded).
+    pub fn attributes(&self) -> impl Iterator<Item = AttributeRef<'a>> + 'a {
+        self.node.attributes().map(|a| AttributeRef {
+            namespace: a.namespace().filter(|uri| !uri.is_empty()),
+            local_name: a.name(),
+            value: a.value(),
+        })
+    }
+
+    /// Child elements in document order.
+    pub fn child_elements(&self) -> impl Iterator<Item = Element<'a, 'input>> + 'a {
+        self.node.children().filter(|n| n.is_element()).map(|node| Element { node })
+    }
+
+    /// Child elements named `{namespace}local_name`, in document order.
+    pub fn children_named<'n>(
+        &self,
+        namespace: &'n str,
+        local_name: &'n str,
+    ) -> impl Iterator<Item = Element<'a, 'input>> + 'n
+    where
+        'a: 'n,
+    {
+        self.child_elements().filter(move |e| e.is(namespace, local_name))
+    }
+
+    /// The parent element; `None` for the document element.
+    pub fn parent_element(&self) -> Option<Element<'a, 'input>> {
+        self.node.parent_element().map(|node| Element { node })
+    }
+
+    /// This element and every element below it, in document order.
+    pub fn descendant_elements(&self) -> impl Iterator<Item = Element<'a, 'input>> + 'a {
+        self.node.descendants().filter(|n| n.is_element()).map(|node| Element { node })
+    }
+
+    /// Whether `self` is `other` or lies inside it.
+    pub fn is_inside(&self, other: &Element<'_, '_>) -> bool {
+        self.node.ancestors().any(|n| n == other.node)
+    }
+
+    /// The element's character data: all its text children joined, comments skipped — the same value its
+    /// canonical form carries, so a comment cannot cut a value short (`a<!---->b` is `ab`). Refused when the
+    /// element has child elements (a simple-content value never does).
+    pub fn text(&self) -> Result<String, XmlError> {
+        let mut text = String::new();
+        for child in self.node.children() {
+            if child.is_element() {
+                return Err(XmlError::UnexpectedChildElement);
+            }
+            if child.is_text() {
+                text.push_str(child.text().unwrap_or_default());
+            }
+        }
+        Ok(text)
+    }
+
+    /// The element's byte range in the input text.
+    pub fn range(&self) -> core::ops::Range<usize> {
+        self.node.range()
+    }
+
+    pub(crate) fn node(&self) -> roxmltree::Node<'a, 'input> {
+        self.node
+    }
+}
+
+/// The encoding named by the XML declaration, if any, must be UTF-8 (ASCII case-insensitive).
+fn check_declared_encoding(text: &str) -> Result<(), XmlError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let Some(declaration) = text.strip_prefix("<?xml") else { return Ok(()) };
+    if !declaration.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return Ok(()); // a processing instruction such as `<?xml-stylesheet`: refused by check_tree
+    }
+    let Some(end) = declaration.find("?>") else { return Ok(()) }; // malformed: roxmltree refuses it
+    let declaration = declaration.get(..end).unwrap_or_default();
+    let Some(at) = declaration.find("encoding") else { return Ok(()) };
+    let rest = declaration.get(at + "encoding".len()..).unwrap_or_default();
+    let rest = rest.trim_start().strip_prefix('=').unwrap_or_default().trim_start();
+    let name: String = rest.chars().skip(1).take_while(|c| *c != '"' && *c != '\'').collect();
+    if name.eq_ignore_ascii_case("utf-8") {
+        Ok(())
+    } else {
+        Err(XmlError::UnsupportedEncoding)
+    }
+}
+
+/// The limits that must hold before roxmltree builds the tree: nesting depth, attributes per element and
+/// namespace declarations in the document; also refuses `<!DOCTYPE` (and any other `<!` declaration) early.
+///
+/// Not a parser: it only finds tag boundaries (skipping comments, CDATA sections, processing instructions and
+/// quoted attribute values) and counts. On well-formed XML its depth and counts are exact; on anything else
+/// roxmltree refuses the document after it, so a wrong count there refuses nothing that would be accepted.
+fn prescan(bytes: &[u8]) -> Result<(), XmlError> {
+    let mut at = 0;
+    let mut depth = 0usize;
+    let mut namespace_declarations = 0usize;
+    while let Some(offset) = bytes.get(at..).and_then(|rest| rest.iter().position(|b| *b == b'<')) {
+        at += offset;
+        let rest = bytes.get(at..).unwrap_or_default();
+        if rest.starts_with(b"<!--") {
+            at = skip_past(bytes, at + 4, b"-->");
+        } else if rest.starts_with(b"<![CDATA[") {
+            at = skip_past(bytes, at + 9, b"]]>");
+        } else if rest.starts_with(b"<!") {
+            return Err(XmlError::Dtd);
+        } else if rest.starts_with(b"<?") {
+            at = skip_past(bytes, at + 2, b"?>");
+        } else if rest.starts_with(b"</") {
+            depth = depth.saturating_sub(1);
+            at = skip_past(bytes, at + 2, b">");
+        } else {
+            let tag = scan_start_tag(bytes, at + 1);
+            if tag.attributes > MAX_ATTRIBUTES_PER_ELEMENT {
+                return Err(XmlError::TooManyAttributes { limit: MAX_ATTRIBUTES_PER_ELEMENT });
+            }
+            namespace_declarations += tag.namespace_declarations;
+            if namespace_declarations > MAX_NAMESPACE_DECLARATIONS {
+                return Err(XmlError::TooManyNamespaceDeclarations { limit: MAX_NAMESPACE_DECLARATIONS });
+            }
+            if depth + 1 > MAX_DEPTH {
+                return Err(XmlError::TooDeep { limit: MAX_DEPTH });
+            }
+            if !tag.empty {
+                depth += 1;
+            }
+            at = tag.end;
+        }
+    }
+    Ok(())
+}
+
+/// The index just past the first `needle` at or after `from`, or the end of `bytes`.
+fn skip_past(bytes: &[u8], from: usize, needle: &[u8]) -> usize {
+    bytes
+        .get(from..)
+        .and_then(|rest| rest.windows(needle.len()).position(|w| w == needle))
+        .map_or(bytes.len(), |i| from + i + needle.len())
+}
+
+struct StartTag {
+    end: usize,
+    empty: bool,
+    attributes: usize,
+    namespace_declarations: usize,
+}
+
+/// Scans a start tag from just after its `<` to just past its `>` (quoted values may hold `>`).
+fn scan_start_tag(bytes: &[u8], from: usize) -> StartTag {
+    let mut tag = StartTag { end: bytes.len(), empty: false, attributes: 0, namespace_declarations: 0 };
+    let mut quote: Option<u8> = None;
+    let mut token_start = from;
+    let mut token_end = from;
+    let mut in_token = true; // the element name
+    let mut last_significant = 0u8;
+    let mut i = from;
+    while let Some(&b) = bytes.get(i) {
+        if let Some(q) = quote {
+            if b == q {
+                quote = None;
+            }
+        } else {
+            match b {
+                b'"' | b'\'' => quote = Some(b),
+                b'>' => {
+                    tag.end = i + 1;
+                    tag.empty = last_significant == b'/';
+                    return tag;
+                }
+                b'=' => {
+                    if in_token {
+                        token_end = i;
+                        in_token = false;
+                    }
+                    tag.attributes += 1;
+                    let name = bytes.get(token_start..token_end).unwrap_or_default();
+                    if name == b"xmlns" || name.starts_with(b"xmlns:") {
+                        tag.namespace_declarations += 1;
+                    }
+                }
+                b' ' | b'\t' | b'\n' | b'\r' => {
+                    if in_token {
+                        token_end = i;
+                        in_token = false;
+                    }
+                }
+                _ => {
+                    if !in_token {
+                        token_start = i;
+                        in_token = true;
+                    }
+                }
+            }
+            if !b.is_ascii_whitespace() {
+                last_significant = b;
+            }
+        }
+        i += 1;
+    }
+    tag
+}
+
+/// The checks on the built tree: processing instructions, and depth and attribute counts again (the
+/// authoritative check; the prescan bounds the work before it).
+fn check_tree(tree: &roxmltree::Document<'_>) -> Result<(), XmlError> {
+    for node in tree.descendants() {
+        if node.is_pi() {
+            return Err(XmlError::ProcessingInstruction);
+        }
+        if node.is_element() {
+            // ancestors() counts the node itself and the document node.
+            if node.ancestors().count().saturating_sub(1) > MAX_DEPTH {
+                return Err(XmlError::TooDeep { limit: MAX_DEPTH });
+            }
+            if node.attributes().len() > MAX_ATTRIBUTES_PER_ELEMENT {
+                return Err(XmlError::TooManyAttributes { limit: MAX_ATTRIBUTES_PER_ELEMENT });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each test proves one refusal or one look-up rule; removing the rule makes it fail.
+    use super::*;
+
+    const SAMLP: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+
+    #[test]
+    fn parses_a_namespaced_document_and_matches_by_expanded_name() {
+        let doc =
+            parse(r#"<p:R xmlns:p="urn:oasis:names:tc:SAML:2.0:protocol" ID="a" x:ID="b" xmlns:x="urn:x"/>"#).unwrap();
+        let root = doc.root_element();
+        assert!(root.is(SAMLP, "R"));
+        assert!(!root.is("urn:x", "R"));
+        assert_eq!(root.attribute(None, "ID"), Some("a"));
+        assert_eq!(root.attribute(Some("urn:x"), "ID"), Some("b"));
+        assert_eq!(root.attribute(Some(SAMLP), "ID"), None);
+    }
+
+    #[test]
+    fn unprefixed_lookup_never_matches_a_namespaced_attribute() {
+        // roxmltree's own `attribute("ID")` would return "evil" here.
+        let doc = parse(r#"<R xmlns:x="urn:x" x:ID="evil"/>"#).unwrap();
+        assert_eq!(doc.root_element().attribute(None, "ID"), None);
+    }
+
+    #[test]
+    fn under_an_undeclared_default_an_element_has_no_namespace() {
+        let doc = parse(r#"<a xmlns="urn:a"><b xmlns=""/></a>"#).unwrap();
+        let b = doc.root_element().child_elements().next().unwrap();
+        assert_eq!(b.namespace(), None);
+        assert_eq!(doc.root_element().namespace(), Some("urn:a"));
+    }
+
+    #[test]
+    fn refuses_a_dtd_and_entities() {
+        assert_eq!(parse("<!DOCTYPE r [<!ENTITY e 'x'>]><r>&e;</r>").unwrap_err(), XmlError::Dtd);
+        assert_eq!(parse("<!DOCTYPE r><r/>").unwrap_err(), XmlError::Dtd);
+        assert!(matches!(parse("<r>&e;</r>").unwrap_err(), XmlError::Malformed(_)));
+    }
+
+    #[test]
+    fn refuses_processing_instructions_anywhere() {
+        for text in ["<?pi x?><r/>", "<r><?pi x?></r>", "<r/><?pi?>", "<?xml-stylesheet href='a'?><r/>"] {
+            assert_eq!(parse(text).unwrap_err(), XmlError::ProcessingInstruction, "{text}");
+        }
+        assert!(parse("<?xml version='1.0' encoding='UTF-8'?><r/>").is_ok());
+    }
+
+    #[test]
+    fn refuses_a_declared_encoding_other_than_utf8() {
+        assert_eq!(
+            parse("<?xml version='1.0' encoding='ISO-8859-1'?><r/>").unwrap_err(),
+            XmlError::UnsupportedEncoding
+        );
+        assert!(parse("<?xml version=\"1.0\" encoding=\"utf-8\"?><r/>").is_ok());
+        assert!(parse("<?xml version=\"1.0\"?><r/>").is_ok());
+    }
+
+    #[test]
+    fn refuses_a_document_over_the_size_limit_before_parsing() {
+        let text = format!("<r>{}</r>", "a".repeat(MAX_DOCUMENT_BYTES));
+        assert!(matches!(parse(&text).unwrap_err(), XmlError::TooLarge { .. }));
+    }
+
+    #[test]
+    fn depth_limit_is_exact() {
+        let nested = |depth: usize| format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        assert!(parse(&nested(MAX_DEPTH)).is_ok());
+        assert_eq!(parse(&nested(MAX_DEPTH + 1)).unwrap_err(), XmlError::TooDeep { limit: MAX_DEPTH });
+        // An empty element at the limit counts too; comments, CDATA and quoted '>' do not confuse the scan.
+        let tricky = format!(
+            "{}<b x='>'/><!-- <a> --><![CDATA[<a>]]>{}",
+            "<a>".repeat(MAX_DEPTH - 1),
+            "</a>".repeat(MAX_DEPTH - 1)
+        );
+        assert!(parse(&tricky).is_ok());
+        let too_deep = format!("{}<b/>{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+        assert_eq!(parse(&too_deep).unwrap_err(), XmlError::TooDeep { limit: MAX_DEPTH });
+    }
+
+    #[test]
+    fn attribute_and_namespace_limits() {
+        let attrs = |n: usize| (0..n).map(|i| format!(" a{i} = 'v'")).collect::<String>();
+        assert!(parse(&format!("<r{}/>", attrs(MAX_ATTRIBUTES_PER_ELEMENT))).is_ok());
+        assert_eq!(
+            parse(&format!("<r{}/>", attrs(MAX_ATTRIBUTES_PER_ELEMENT + 1))).unwrap_err(),
+            XmlError::TooManyAttributes { limit: MAX_ATTRIBUTES_PER_ELEMENT }
+        );
+        let declaring =
+            |n: usize| format!("<r>{}</r>", (0..n).map(|i| format!("<e xmlns:p{i}='urn:{i}'/>")).collect::<String>());
+        assert!(parse(&declaring(MAX_NAMESPACE_DECLARATIONS)).is_ok());
+        assert_eq!(
+            parse(&declaring(MAX_NAMESPACE_DECLARATIONS + 1)).unwrap_err(),
+            XmlError::TooManyNamespaceDeclarations { limit: MAX_NAMESPACE_DECLARATIONS }
+        );
+    }
+
+    #[test]
+    fn node_limit() {
+        let many = format!("<r>{}</r>", "<e/>".repeat(MAX_NODES as usize));
+        assert_eq!(parse(&many).unwrap_err(), XmlError::TooManyNodes { limit: MAX_NODES });
+    }
+
+    #[test]
+    fn refuses_duplicate_attributes_after_namespace_resolution() {
+        let text = r#"<r xmlns:a="urn:same" xmlns:b="urn:same" a:x="1" b:x="2"/>"#;
+        assert!(matches!(parse(text).unwrap_err(), XmlError::Malformed(_)));
+    }
+
+    #[test]
+    fn text_skips_comments_and_refuses_child_elements() {
+        let doc = parse("<r><n>user@example.com<!---->.evil.test</n><m><x/></m></r>").unwrap();
+        let mut children = doc.root_element().child_elements();
+        assert_eq!(children.next().unwrap().text().unwrap(), "user@example.com.evil.test");
+        assert_eq!(children.next().unwrap().text().unwrap_err(), XmlError::UnexpectedChildElement);
+    }
+
+    #[test]
+    fn data_model_matches_canonical_xml() {
+        // Line ends normalised in text, character references kept; attribute whitespace normalised.
+        let doc = parse("<r a=\"x\ty\r\nz&#9;&#10;&#13;\">1\r\n2\r3&#13;<![CDATA[<&>]]></r>").unwrap();
+        let r = doc.root_element();
+        assert_eq!(r.attribute(None, "a"), Some("x y z\t\n\r"));
+        assert_eq!(r.text().unwrap(), "1\n2\n3\r<&>");
+    }
+}
