@@ -13,12 +13,24 @@
 //!   tree, because roxmltree copies the in-scope namespace list onto every element that declares one (a
 //!   deep or declaration-heavy document costs memory quadratic in its size), and again on the tree;
 //! - more than [`MAX_NODES`] nodes (roxmltree's `nodes_limit`: elements, text runs, comments);
+//! - a namespace name that is not an absolute URI of printable ASCII without `&` (`scheme:…`, or empty in
+//!   `xmlns=""`): canonical forms escape `&` in namespace URIs and libxml2 versions disagree on how
+//!   (raw, `&#38;`; the specification says `&amp;`), and libxml2 refuses relative namespace URIs outright.
+//!   SAML and WS-Federation use none of these. Checked by the same scan, on the raw value (with `&` refused,
+//!   the raw value is the value);
 //! - a DTD (`<!DOCTYPE`, so no entities: roxmltree's default `allow_dtd: false`);
 //! - processing instructions anywhere (SAML never needs them; they are a place to hide bytes);
 //! - an XML declaration naming an encoding other than UTF-8 (the text is UTF-8 already; a document that says
 //!   otherwise would be read differently by another parser);
 //! - everything roxmltree refuses: not well-formed, unknown prefixes, duplicate attributes after namespace
 //!   resolution, `xmlns`/`xml` prefix misuse, non-XML characters.
+//!
+//! Line ends are normalised *before* parsing, by [`normalize_line_ends`] (XML 1.0 §2.11: `\r\n` and a lone
+//! `\r` become `\n`), and [`parse`] refuses text that still has a carriage return: roxmltree 0.21.2 leaves a
+//! literal `\r` in a text node when it ends the text run or precedes a reference (`a\r&lt;` gives `a\r<`),
+//! which canonicalises to `&#xD;` where every other XML processor writes a newline — a parser differential.
+//! Callers write `parse(&normalize_line_ends(text))`; forgetting it refuses documents with CR, it never reads
+//! them differently.
 //!
 //! roxmltree resolves character references and the five predefined entities, normalises line ends (`\r\n`
 //! and lone `\r` become `\n`, except a `&#xD;` reference) and normalises attribute values as CDATA
@@ -29,6 +41,7 @@
 pub mod c14n;
 
 use core::fmt;
+use std::borrow::Cow;
 
 /// Largest accepted document, in bytes of UTF-8. A signed SAML Response with a certificate and fifty
 /// attributes is 10–20 KiB; Entra's largest (group overage cut at 150 groups) stays under 64 KiB.
@@ -61,6 +74,10 @@ pub enum XmlError {
     TooManyAttributes { limit: usize },
     /// More than [`MAX_NAMESPACE_DECLARATIONS`] namespace declarations.
     TooManyNamespaceDeclarations { limit: usize },
+    /// A namespace declaration's URI is not an absolute URI of printable ASCII without `&`.
+    UnsupportedNamespaceUri,
+    /// The text still has a carriage return: pass it through [`normalize_line_ends`] first.
+    UnnormalizedLineEnds,
     /// The document has a DTD (`<!DOCTYPE …>`) or another markup declaration.
     Dtd,
     /// The document has a processing instruction.
@@ -87,6 +104,12 @@ impl fmt::Display for XmlError {
             XmlError::TooManyNamespaceDeclarations { limit } => {
                 write!(f, "XML document has more than {limit} namespace declarations")
             }
+            XmlError::UnsupportedNamespaceUri => {
+                f.write_str("a namespace URI is not an absolute URI of printable ASCII without '&'")
+            }
+            XmlError::UnnormalizedLineEnds => {
+                f.write_str("XML text has carriage returns: normalise line ends before parsing")
+            }
             XmlError::Dtd => f.write_str("XML document has a DTD (refused)"),
             XmlError::ProcessingInstruction => f.write_str("XML document has a processing instruction (refused)"),
             XmlError::UnsupportedEncoding => f.write_str("XML declaration names an encoding other than UTF-8"),
@@ -112,10 +135,23 @@ impl fmt::Debug for Document<'_> {
     }
 }
 
-/// Parses `text` with the limits and refusals described in the module documentation.
+/// XML 1.0 §2.11 end-of-line handling: every `\r\n` and every `\r` not followed by `\n` becomes `\n`. A
+/// `&#xD;` reference is not a line end and is kept by the parser. Borrows when there is nothing to change.
+pub fn normalize_line_ends(text: &str) -> Cow<'_, str> {
+    if !text.contains('\r') {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
+}
+
+/// Parses `text` (line ends already normalised by [`normalize_line_ends`]) with the limits and refusals
+/// described in the module documentation.
 pub fn parse(text: &str) -> Result<Document<'_>, XmlError> {
     if text.len() > MAX_DOCUMENT_BYTES {
         return Err(XmlError::TooLarge { bytes: text.len(), limit: MAX_DOCUMENT_BYTES });
+    }
+    if text.contains('\r') {
+        return Err(XmlError::UnnormalizedLineEnds);
     }
     prescan(text.as_bytes())?;
     check_declared_encoding(text)?;
@@ -312,6 +348,9 @@ fn prescan(bytes: &[u8]) -> Result<(), XmlError> {
             at = skip_past(bytes, at + 2, b">");
         } else {
             let tag = scan_start_tag(bytes, at + 1);
+            if tag.unsupported_namespace_uri {
+                return Err(XmlError::UnsupportedNamespaceUri);
+            }
             if tag.attributes > MAX_ATTRIBUTES_PER_ELEMENT {
                 return Err(XmlError::TooManyAttributes { limit: MAX_ATTRIBUTES_PER_ELEMENT });
             }
@@ -344,12 +383,35 @@ struct StartTag {
     empty: bool,
     attributes: usize,
     namespace_declarations: usize,
+    unsupported_namespace_uri: bool,
+}
+
+/// Whether a namespace declaration's raw value is one we accept: empty (only meaningful as `xmlns=""`;
+/// roxmltree refuses `xmlns:p=""`), or `scheme:` followed by URI characters other than `&` (RFC 3986
+/// unreserved, reserved and `%`).
+fn acceptable_namespace_uri(value: &[u8]) -> bool {
+    if value.is_empty() {
+        return true;
+    }
+    let Some(colon) = value.iter().position(|b| *b == b':') else { return false };
+    let (scheme, rest) = value.split_at(colon);
+    let scheme_ok = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    scheme_ok && rest.iter().all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$'()*+,;=%".contains(b))
 }
 
 /// Scans a start tag from just after its `<` to just past its `>` (quoted values may hold `>`).
 fn scan_start_tag(bytes: &[u8], from: usize) -> StartTag {
-    let mut tag = StartTag { end: bytes.len(), empty: false, attributes: 0, namespace_declarations: 0 };
+    let mut tag = StartTag {
+        end: bytes.len(),
+        empty: false,
+        attributes: 0,
+        namespace_declarations: 0,
+        unsupported_namespace_uri: false,
+    };
     let mut quote: Option<u8> = None;
+    let mut value_start = from;
+    let mut value_is_namespace = false;
     let mut token_start = from;
     let mut token_end = from;
     let mut in_token = true; // the element name
@@ -359,10 +421,17 @@ fn scan_start_tag(bytes: &[u8], from: usize) -> StartTag {
         if let Some(q) = quote {
             if b == q {
                 quote = None;
+                if value_is_namespace && !acceptable_namespace_uri(bytes.get(value_start..i).unwrap_or_default()) {
+                    tag.unsupported_namespace_uri = true;
+                }
+                value_is_namespace = false;
             }
         } else {
             match b {
-                b'"' | b'\'' => quote = Some(b),
+                b'"' | b'\'' => {
+                    quote = Some(b);
+                    value_start = i + 1;
+                }
                 b'>' => {
                     tag.end = i + 1;
                     tag.empty = last_significant == b'/';
@@ -375,7 +444,8 @@ fn scan_start_tag(bytes: &[u8], from: usize) -> StartTag {
                     }
                     tag.attributes += 1;
                     let name = bytes.get(token_start..token_end).unwrap_or_default();
-                    if name == b"xmlns" || name.starts_with(b"xmlns:") {
+                    value_is_namespace = name == b"xmlns" || name.starts_with(b"xmlns:");
+                    if value_is_namespace {
                         tag.namespace_declarations += 1;
                     }
                 }
@@ -520,6 +590,24 @@ mod tests {
     }
 
     #[test]
+    fn refuses_namespace_uris_canonical_forms_disagree_on() {
+        for uri in ["relative", "urn:a b", "urn:a&amp;b", "urn:&#97;", "urn:é", "1urn:a", "urn:a\"b", ":x"] {
+            let text = format!("<r xmlns:p='{uri}'/>");
+            assert_eq!(parse(&text).unwrap_err(), XmlError::UnsupportedNamespaceUri, "{uri}");
+            if !uri.contains('"') {
+                let text = format!("<r><e xmlns = \"{uri}\"/></r>");
+                assert_eq!(parse(&text).unwrap_err(), XmlError::UnsupportedNamespaceUri, "{uri}");
+            }
+        }
+        for uri in ["urn:oasis:names:tc:SAML:2.0:assertion", "http://www.w3.org/2000/09/xmldsig#", "urn:x?a=1;b=%20"] {
+            assert!(parse(&format!("<r xmlns:p='{uri}' xmlns='{uri}'/>")).is_ok(), "{uri}");
+        }
+        assert!(parse("<r xmlns=''/>").is_ok());
+        // A non-namespace attribute may hold anything.
+        assert!(parse("<r a='x &amp; y'/>").is_ok());
+    }
+
+    #[test]
     fn node_limit() {
         let many = format!("<r>{}</r>", "<e/>".repeat(MAX_NODES as usize));
         assert_eq!(parse(&many).unwrap_err(), XmlError::TooManyNodes { limit: MAX_NODES });
@@ -542,9 +630,19 @@ mod tests {
     #[test]
     fn data_model_matches_canonical_xml() {
         // Line ends normalised in text, character references kept; attribute whitespace normalised.
-        let doc = parse("<r a=\"x\ty\r\nz&#9;&#10;&#13;\">1\r\n2\r3&#13;<![CDATA[<&>]]></r>").unwrap();
+        let text = normalize_line_ends("<r a=\"x\ty\r\nz&#9;&#10;&#13;\">1\r\n2\r3&#13;\r&lt;<![CDATA[<&>]]>\r</r>");
+        let doc = parse(&text).unwrap();
         let r = doc.root_element();
         assert_eq!(r.attribute(None, "a"), Some("x y z\t\n\r"));
-        assert_eq!(r.text().unwrap(), "1\n2\n3\r<&>");
+        assert_eq!(r.text().unwrap(), "1\n2\n3\r\n<<&>\n");
+    }
+
+    #[test]
+    fn refuses_carriage_returns_left_in_the_text() {
+        // roxmltree alone would keep this \r (it precedes a reference); normalised first, it is a newline.
+        assert_eq!(parse("<r>a\r&lt;</r>").unwrap_err(), XmlError::UnnormalizedLineEnds);
+        let text = normalize_line_ends("<r>a\r&lt;</r>");
+        assert_eq!(parse(&text).unwrap().root_element().text().unwrap(), "a\n<");
+        assert!(matches!(normalize_line_ends("<r/>"), Cow::Borrowed(_)));
     }
 }
