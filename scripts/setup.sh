@@ -47,4 +47,16 @@ if ! command -v openssl >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >/dev/null
 fi
+# The XML canonicalisation oracle (tests/xml_c14n.rs, scripts/xml-oracle.py): Python lxml, and the system
+# libxml2 for PrefixLists with #default (lxml cannot pass that prefix).
+if ! python3 -c 'import lxml' >/dev/null 2>&1; then
+  log "installing Python lxml (XML c14n oracle)"
+  python3 -m pip install --user --quiet lxml 2>/dev/null || python3 -m pip install --user --quiet --break-system-packages lxml
+fi
+if ! python3 -c 'import ctypes, ctypes.util, sys; sys.exit(0 if ctypes.util.find_library("xml2") else 1)' >/dev/null 2>&1; then
+  log "installing libxml2 (XML c14n oracle)"
+  SUDO=""; [[ "$(id -u)" != 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libxml2 >/dev/null
+fi
 log "toolchain ready"

@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export EDGE_AUTH_NEED_CHROMIUM=1
+# The XML c14n test compares with libxml2 live (python3 + lxml, installed by setup.sh): fail, never skip, here.
+export EDGE_AUTH_NEED_LXML=1
 
 started=$(date +%s)
 step() {
@@ -20,9 +22,13 @@ step() {
 step "setup" bash scripts/setup.sh
 step "format" cargo fmt --all -- --check
 step "clippy (host, all targets, check command)" cargo clippy --all-targets --features cli --locked -- -D warnings
+step "clippy (host, all targets, XML core + check command)" cargo clippy --all-targets --features xml,cli --locked -- -D warnings
 step "clippy (wasm32)" cargo clippy --target wasm32-unknown-unknown --lib --locked -- -D warnings
+step "clippy (wasm32, XML core)" cargo clippy --target wasm32-unknown-unknown --lib --features xml --locked -- -D warnings
 step "host tests (core + flow)" cargo test --locked
 step "check command" cargo test --locked --features cli --test check_cli
+step "XML core (parser + exclusive c14n unit tests)" cargo test --locked --features xml --lib core::xml
+step "XML c14n against libxml2 (committed corpus + live random documents)" cargo test --locked --features xml --test xml_c14n
 step "WebCrypto tests (wasm32 in Node)" cargo test --locked --target wasm32-unknown-unknown --test webcrypto
 step "build the worker" bash scripts/build.sh
 step "bundle size" node scripts/size.mjs

@@ -630,11 +630,28 @@ fn path_seeds() {
     println!("path_canonical: {} seeds", paths.len());
 }
 
+/// The XML corpus of the c14n oracle test (IdP-shaped SAML responses, a WS-Fed RSTR, edge cases).
+fn xml_seeds() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/xml");
+    let mut n = 0;
+    let mut entries: Vec<_> = fs::read_dir(&fixtures).expect("tests/fixtures/xml").map(|e| e.expect("entry").path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.extension().is_some_and(|e| e == "xml") {
+            let name = path.file_stem().expect("name").to_string_lossy().into_owned();
+            write("xml_c14n", &name, fs::read(&path).expect("read fixture"));
+            n += 1;
+        }
+    }
+    write("xml_c14n", "tiny", "<p:a xmlns:p=\"urn:p\" xmlns=\"urn:d\"><b xmlns=\"\" p:x=\"&#9;&lt;\">t\r\n&#13;<![CDATA[<]]><!--c--></b></p:a>");
+    println!("xml_c14n: {} seeds", n + 1);
+}
+
 fn main() {
     let _ = NOW;
     let dir = seeds_dir();
     if dir.exists() {
-        for target in ["cookie_decode", "jwt", "jwks_discovery", "config", "path_canonical", "callback_flow"] {
+        for target in ["cookie_decode", "jwt", "jwks_discovery", "config", "path_canonical", "callback_flow", "xml_c14n"] {
             let _ = fs::remove_dir_all(dir.join(target));
         }
     }
@@ -644,5 +661,6 @@ fn main() {
     config_seeds();
     path_seeds();
     flow_seeds();
+    xml_seeds();
     println!("seeds written to {}", dir.display());
 }
