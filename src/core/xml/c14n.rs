@@ -22,6 +22,8 @@
 //! The parser has already resolved references, normalised line ends and attribute values and merged CDATA
 //! into text (see the parent module), which is the data model these rules are written for.
 
+use std::collections::HashMap;
+
 use super::{Element, XmlError, XML_NAMESPACE};
 
 /// What to canonicalise beyond the element itself.
@@ -49,15 +51,16 @@ pub fn canonicalize<'a, 'input>(
     let inclusive: Vec<&str> =
         options.inclusive_prefixes.iter().map(|p| if *p == "#default" { "" } else { *p }).collect();
     let mut writer =
-        Writer { out: String::new(), rendered: Vec::new(), inclusive: &inclusive, exclude: options.exclude };
+        Writer { out: String::new(), rendered: HashMap::new(), inclusive: &inclusive, exclude: options.exclude };
     writer.element(element);
     Ok(writer.out.into_bytes())
 }
 
 struct Writer<'w, 'a, 'input> {
     out: String,
-    /// Namespace declarations in effect in the output, innermost last: (prefix, URI); "" is the default.
-    rendered: Vec<(&'a str, &'a str)>,
+    /// Namespace declarations in effect in the output: for each prefix ("" is the default), the URIs the
+    /// output ancestors utilized, innermost last. A map so that a look-up costs the same at any depth.
+    rendered: HashMap<&'a str, Vec<&'a str>>,
     inclusive: &'w [&'w str],
     exclude: Option<Element<'a, 'input>>,
 }
@@ -70,7 +73,6 @@ impl<'a, 'input: 'a> Writer<'_, 'a, 'input> {
         let node = element.node();
         let source = node.document().input_text();
         let qname = element_qname(source, node.range().start);
-        let frame = self.rendered.len();
 
         // The namespace nodes this element needs: PrefixList ones in scope, then the visibly utilized ones.
         let mut needed: Vec<Binding<'a>> = Vec::new();
@@ -96,7 +98,9 @@ impl<'a, 'input: 'a> Writer<'_, 'a, 'input> {
         let mut declarations: Vec<Binding<'a>> =
             needed.iter().copied().filter(|(prefix, uri)| self.in_effect(prefix) != Some(*uri)).collect();
         declarations.sort_by(|a, b| a.0.cmp(b.0));
-        self.rendered.extend(needed);
+        for (prefix, uri) in &needed {
+            self.rendered.entry(*prefix).or_default().push(*uri);
+        }
 
         self.out.push('<');
         self.out.push_str(qname);
@@ -139,13 +143,17 @@ impl<'a, 'input: 'a> Writer<'_, 'a, 'input> {
         self.out.push_str("</");
         self.out.push_str(qname);
         self.out.push('>');
-        self.rendered.truncate(frame);
+        for (prefix, _) in &needed {
+            if let Some(uris) = self.rendered.get_mut(*prefix) {
+                uris.pop();
+            }
+        }
     }
 
     /// The URI the nearest output ancestor declared for `prefix`; the default namespace is "" when none did.
     fn in_effect(&self, prefix: &str) -> Option<&'a str> {
-        match self.rendered.iter().rev().find(|(p, _)| *p == prefix) {
-            Some((_, uri)) => Some(uri),
+        match self.rendered.get(prefix).and_then(|uris| uris.last()) {
+            Some(uri) => Some(uri),
             None if prefix.is_empty() => Some(""),
             None => None,
         }

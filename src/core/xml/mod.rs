@@ -45,6 +45,9 @@ use std::borrow::Cow;
 
 /// Largest accepted document, in bytes of UTF-8. A signed SAML Response with a certificate and fifty
 /// attributes is 10–20 KiB; Entra's largest (group overage cut at 150 groups) stays under 64 KiB.
+/// Cost at the limits (host, release profile `opt-level = "z"`, 2026-12-02): a 240 KiB document built to be
+/// expensive (16 000 elements under 62 levels utilizing 100 prefixes) parses in ~40 ms (roxmltree alone
+/// ~31 ms) and its root canonicalises in ~70 ms; a realistic 15 KiB response takes about 1 ms for each.
 pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 /// Deepest element nesting (the root element is depth 1). A SAML Response is about 8 deep
 /// (Response/Assertion/AttributeStatement/Attribute/AttributeValue; Signature/KeyInfo/X509Data/X509Certificate);
