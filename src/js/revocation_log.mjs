@@ -55,7 +55,14 @@ export class RevocationLog extends DurableObject {
       this.generation = crypto.randomUUID();
       this.sql.exec("INSERT INTO meta (name, value) VALUES ('generation', ?)", this.generation);
     }
-    this.lastSeq = this.sql.exec("SELECT COALESCE(MAX(seq), 0) AS s FROM revocations").one().s;
+    // The last sequence number given: the highest in the table, or the one kept when a purge deleted rows (it
+    // may have deleted the highest). Counted from the table alone, it went back after a purge and a restart, and
+    // an isolate whose cursor was past it (same generation) never read the entries written next.
+    const kept = this.sql.exec("SELECT value FROM meta WHERE name = 'lastSeq'").toArray();
+    this.lastSeq = Math.max(
+      this.sql.exec("SELECT COALESCE(MAX(seq), 0) AS s FROM revocations").one().s,
+      kept.length ? Number(kept[0].value) : 0,
+    );
     // Counts, read once when the object starts and kept as rows come and go (a write under a flood must not
     // count the table).
     this.counts = new Map(); // "connector\0unauthenticated" -> rows
@@ -208,7 +215,7 @@ export class RevocationLog extends DurableObject {
     return { rows: totals.all, unauthenticated: totals.unauthenticated, perConnector, lastSeq: this.lastSeq };
   }
 
-  // Deletes what expired, through the index only, keeping the counts.
+  // Deletes what expired, through the index only, keeping the counts and the last sequence number.
   #purge(now) {
     const cutoff = now - limits.grace;
     const expired = this.sql
@@ -218,6 +225,7 @@ export class RevocationLog extends DurableObject {
       )
       .toArray();
     if (expired.length === 0) return;
+    this.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('lastSeq', ?)", String(this.lastSeq));
     this.sql.exec("DELETE FROM revocations WHERE until <= ?", cutoff);
     for (const r of expired) this.#add(r.connector, r.u === 1, -r.n);
   }
