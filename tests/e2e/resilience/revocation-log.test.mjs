@@ -107,6 +107,8 @@ describe('the RevocationLog object itself (lowered limits)', () => {
       ['entry a number', good, '42'],
       ['entry a JSON string', good, JSON.stringify(entry())],
       ['entry not a string', good, entryOf()],
+      // JSON.parse would read it as its one string (String(["{…}"]) is the text), and its length would be 1.
+      ['entry an array holding the JSON text', good, [entry()]],
       ['entry too long (2,049 characters)', good, ofLength(2_049)],
       ['connector with a space', good, entry({ c: 'ac me' })],
       ['connector with a slash', good, entry({ c: 'acme/../x' })],
