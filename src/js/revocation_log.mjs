@@ -53,7 +53,8 @@ export class RevocationLog extends DurableObject {
     // numbers among them, and a number given again after a restart would be below the cursor of every running
     // isolate, which would never read that entry. A log without it (written before it was kept) may have given
     // numbers again already: a new identity makes every isolate read it whole once.
-    const stored = meta.has("last_seq") ? Number(meta.get("last_seq")) : undefined;
+    const kept = Number(meta.get("last_seq"));
+    const stored = meta.has("last_seq") && Number.isSafeInteger(kept) && kept >= 0 ? kept : undefined;
     this.generation = stored !== undefined && meta.has("generation") ? meta.get("generation") : crypto.randomUUID();
     this.lastSeq = Math.max(stored ?? 0, this.sql.exec("SELECT COALESCE(MAX(seq), 0) AS s FROM revocations").one().s);
     this.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('generation', ?)", this.generation);

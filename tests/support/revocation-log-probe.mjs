@@ -8,7 +8,8 @@
 //        answers {answer}
 //   GET  /__test/revocation-log/since?cursor=   the log's answer to since(cursor), as JSON
 //   POST /__test/revocation-log/restart   the object is reset (ctx.abort): the next call starts it again from its
-//        storage, as when Cloudflare evicts an idle object or moves it
+//        storage, as when Cloudflare evicts an idle object or moves it; with ?forget=1 its stored last sequence
+//        number is deleted first (the storage of a log written before that number was kept)
 // Everything else goes to the worker. Variants of the log, chosen by text bindings of the worker:
 //   TEST_LOG_SINCE=1        every `since` call is logged ("revocation-log: since N") and answered 20 ms late
 //   TEST_LOG_SINCE_FAILS=1  every `since` call throws (a log that cannot be read)
@@ -31,6 +32,11 @@ export class RevocationLog extends Log {
   /** Reset the object (test only): its memory is gone, its storage stays. */
   async restart() {
     this.ctx.abort(new Error('restarted by the test'));
+  }
+
+  /** Delete the stored last sequence number (test only; an event of its own: an abort discards its writes). */
+  async forgetLastSeq() {
+    this.ctx.storage.sql.exec("DELETE FROM meta WHERE name = 'last_seq'");
   }
 
   async since(cursor) {
@@ -59,6 +65,7 @@ export default {
     const q = url.searchParams;
     if (url.pathname.endsWith('/since')) return new Response(await log.since(Number(q.get('cursor') ?? 0)));
     if (url.pathname.endsWith('/restart')) {
+      if (q.get('forget') === '1') await log.forgetLastSeq();
       await log.restart().catch(() => {});
       return Response.json({ restarted: true });
     }

@@ -67,4 +67,24 @@ describe('sequence numbers of the revocation log', () => {
     );
     assert.equal(page.generation, read.generation, 'the same log: no whole read to rescue the isolate');
   });
+
+  test('a cursor the log never gave out gives the log a new identity: isolates read it whole, not wait past it', async () => {
+    const before = await call('since', { cursor: '0' });
+    const { lastSeq } = await call('stats');
+    // An isolate read up to a number this log no longer knows (its storage restored to an earlier point).
+    const ahead = await call('since', { cursor: String(lastSeq + 100) });
+    assert.notEqual(ahead.generation, before.generation, 'a new identity: every isolate reads the log again from its start');
+    const whole = await call('since', { cursor: '0' });
+    assert.equal(whole.generation, ahead.generation);
+    assert.deepEqual(whole.entries.map((e) => e.seq), before.entries.map((e) => e.seq), 'the entries stay');
+  });
+
+  test('a log written before its last number was kept gets a new identity once, then keeps it', async () => {
+    const before = await call('since', { cursor: '0' });
+    await call('restart', { forget: '1' }, 'POST');
+    const upgraded = await call('since', { cursor: '0' });
+    assert.notEqual(upgraded.generation, before.generation, 'it may have given numbers twice already: read whole');
+    await call('restart', {}, 'POST');
+    assert.equal((await call('since', { cursor: '0' })).generation, upgraded.generation, 'the same log after a plain restart');
+  });
 });
