@@ -2557,6 +2557,37 @@ fn a_frontchannel_flood_cannot_use_up_the_room_of_signed_logouts() {
     assert_eq!(me_status(&w, &carol), 401, "a copied cookie stops working");
 }
 
+/// Review of issue 13: `POST /auth/logout` recorded the session's revocation on every call, even when the
+/// isolate already held it: anyone with one session cookie (a stolen copy, even one already signed out and so
+/// revoked) could repeat it without limit — no rate limit on this path, each call one request to the single
+/// revocation log (which serves on the order of a thousand a second), each a repeat the log numbers anew for every
+/// isolate to read again. Saturating the one object is enough to make every isolate's reloads time out and the
+/// whole network fail closed within 5 minutes. A revocation this isolate already holds is not written again.
+#[test]
+fn a_repeated_sign_out_of_a_revoked_session_does_not_call_the_log_again() {
+    let w = World::new();
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    let sign_out = || {
+        let mut own = request(Method::Post, &format!("{SITE}/auth/logout"), &alice);
+        own.origin_header = Some(SITE.to_string());
+        assert_eq!(w.handle(&own).status, 302);
+    };
+    sign_out();
+    assert_eq!(w.p.record_calls.get(), 1, "the first sign-out is recorded");
+    assert_eq!(me_status(&w, &alice), 401, "a copied cookie stops working");
+    for _ in 0..100 {
+        sign_out();
+    }
+    assert_eq!(w.p.record_calls.get(), 1, "the copy, signed out again and again, reaches the log no more");
+    // A session that is not revoked yet is still recorded, and so is one while the list cannot be vouched for.
+    let bob = session_cookie(&w, "acme", ISSUER, Some("bob-sid"));
+    let mut own = request(Method::Post, &format!("{SITE}/auth/logout"), &bob);
+    own.origin_header = Some(SITE.to_string());
+    assert_eq!(w.handle(&own).status, 302);
+    assert_eq!(w.p.record_calls.get(), 2);
+    assert_eq!(me_status(&w, &bob), 401);
+}
+
 #[test]
 fn without_a_complete_revocation_list_sessions_and_sign_ins_are_refused() {
     let w = World::new();

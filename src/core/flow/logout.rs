@@ -42,8 +42,10 @@ impl<P: Platform> Flow<'_, P> {
         let signed_out = format!("{}/auth/signed-out", req.origin());
         let session = authenticate(&req.cookie_header, transport, self.keys, self.now());
         // Stateless cookies outlive a deleted copy: record the sign-out so a copied cookie stops working too
-        // (on this isolate at least when the log cannot be written: logged).
-        if let Some(s) = &session {
+        // (on this isolate at least when the log cannot be written: logged). Not again when this isolate already
+        // holds it: a copy signed out over and over (this path has no rate limit) must not become a stream of
+        // requests to the one revocation log. (The browser that signed out has no cookie left to retry with.)
+        if let Some(s) = session.as_ref().filter(|s| !self.providers.revocations.holds(s)) {
             match self.revoke(RevocationList::for_session(s, self.now())).await {
                 Ok(()) => {}
                 Err(RevokeError::Refused(refusal)) => {

@@ -197,6 +197,12 @@ impl RevocationState {
         self.blocks_sessions(now) || self.list.borrow().is_revoked(session)
     }
 
+    /// Whether this isolate's list already ends this session (whether or not the list is usable): our own
+    /// sign-out of it has nothing to record.
+    pub fn holds(&self, session: &Session) -> bool {
+        self.list.borrow().is_revoked(session)
+    }
+
     /// Whether sessions (and sign-ins) are refused because there is no usable list.
     pub fn blocks_sessions(&self, now: u64) -> bool {
         self.shared.get() && !self.usable(now)
