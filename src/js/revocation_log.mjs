@@ -68,6 +68,8 @@ export class RevocationLog extends DurableObject {
       this.counts.set(`${r.connector}\0${r.u}`, r.n);
     }
     this.alarmAt = undefined;
+    // Whether `since` has given the log a new identity since the object started (see there).
+    this.renamed = false;
   }
 
   // The next sequence number, stored before the row that carries it (same event: written together).
@@ -198,10 +200,15 @@ export class RevocationLog extends DurableObject {
   async since(cursor) {
     if (!Number.isSafeInteger(cursor) || cursor < 0) throw new Error("RevocationLog: malformed cursor");
     if (cursor > this.lastSeq) {
-      // A cursor this log never gave out: its numbering went back (storage restored to an earlier point). Under
-      // a new identity every isolate reads it whole, instead of waiting past numbers that will be given again.
-      this.generation = crypto.randomUUID();
-      this.sql.exec("UPDATE meta SET value = ? WHERE name = 'generation'", this.generation);
+      // A cursor this log never gave out: its numbering went back (storage restored to an earlier point, which
+      // restarts the object). Under a new identity every isolate reads it whole, instead of waiting past numbers
+      // that will be given again. Once per start: the other isolates with such a cursor hold the old identity
+      // and read it whole anyway (a second change would only break the reads under way).
+      if (!this.renamed) {
+        this.generation = crypto.randomUUID();
+        this.sql.exec("UPDATE meta SET value = ? WHERE name = 'generation'", this.generation);
+        this.renamed = true;
+      }
       cursor = 0;
     }
     const rows = this.sql

@@ -74,6 +74,8 @@ describe('sequence numbers of the revocation log', () => {
     // An isolate read up to a number this log no longer knows (its storage restored to an earlier point).
     const ahead = await call('since', { cursor: String(lastSeq + 100) });
     assert.notEqual(ahead.generation, before.generation, 'a new identity: every isolate reads the log again from its start');
+    const again = await call('since', { cursor: String(lastSeq + 100) });
+    assert.equal(again.generation, ahead.generation, 'once: another isolate with such a cursor does not rename it again');
     const whole = await call('since', { cursor: '0' });
     assert.equal(whole.generation, ahead.generation);
     assert.deepEqual(whole.entries.map((e) => e.seq), before.entries.map((e) => e.seq), 'the entries stay');
