@@ -2588,6 +2588,54 @@ fn a_repeated_sign_out_of_a_revoked_session_does_not_call_the_log_again() {
     assert_eq!(me_status(&w, &bob), 401);
 }
 
+/// Review of issue 13: Entra's front-channel `?sid=` alone is written for every `entra` connector, and the loop
+/// stopped at the first refusal. Anyone could fill the first connector's front-channel share (made-up
+/// `?iss=<its issuer>&sid=…`, 5,000 entries) or empty its per-isolate bucket (20 requests): from then on no
+/// `?sid=` logout reached the other `entra` connectors — a flood of one connector locked out another's logouts,
+/// and their sessions stayed valid. Every connector with room is now written; the refusal is still answered
+/// (the IdP may retry), after the others were written.
+#[test]
+fn a_flooded_entra_connector_does_not_lock_out_another_ones_frontchannel_logouts() {
+    let mut w = World::new();
+    let entra = |id: &str, domain: &str| {
+        format!(
+            r#"}},{{"id":"{id}","kind":"entra","tenant":"{CORP_TENANT}","client_id":"{id}-app",
+            "client_secret_binding":"ACME_CLIENT_SECRET","domains":["{domain}"]"#
+        )
+    };
+    let two = format!("{}{}", entra("corp", "corp.example"), entra("corp2", "corp2.example"));
+    w.config = Config::from_json(&config_json(&two)).unwrap();
+    let victim = session_cookie(&w, "corp2", "https://login.microsoftonline.com/any/v2.0", Some("victim-sid"));
+    assert_eq!(me_status(&w, &victim), 200);
+    // The first entra connector's front-channel share is full (a flood through many isolates).
+    let now = w.now();
+    for i in 0..LOG_LIMITS.unauthenticated_per_connector {
+        w.p.log_append(Revocation {
+            kind: RevocationKind::ConnectorSid,
+            iss: String::new(),
+            value: format!("flood-{i}"),
+            at: now,
+            connector: "corp".into(),
+            unauthenticated: true,
+            until: now + 3600,
+        });
+    }
+    load_store(&w);
+    let r = frontchannel(&w, &[("sid", "victim-sid")], "");
+    assert_eq!(r.status, 503, "corp's refusal is still answered: {}", describe(&r));
+    assert_eq!(me_status(&w, &victim), 401, "corp2's session is ended all the same");
+    // The same with corp's per-isolate bucket emptied by made-up logouts of corp alone.
+    let mut w = World::new();
+    w.config = Config::from_json(&config_json(&two)).unwrap();
+    let victim = session_cookie(&w, "corp2", "https://login.microsoftonline.com/any/v2.0", Some("victim-sid"));
+    for _ in 0..RATE_BURST {
+        w.providers.revocations.take_token("corp", w.now()).unwrap();
+    }
+    let r = frontchannel(&w, &[("sid", "victim-sid")], "");
+    assert_eq!(r.status, 429, "{}", describe(&r));
+    assert_eq!(me_status(&w, &victim), 401, "corp2 had tokens left: written");
+}
+
 #[test]
 fn without_a_complete_revocation_list_sessions_and_sign_ins_are_refused() {
     let w = World::new();

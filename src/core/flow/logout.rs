@@ -204,15 +204,21 @@ impl<P: Platform> Flow<'_, P> {
         if revocations.is_empty() {
             return bad();
         }
+        // Each connector on its own: Entra's `?sid=` alone is written for every `entra` connector, and one whose
+        // bucket is empty or whose share of the log is full (anyone can flood it) must not keep the others'
+        // logouts from being written. The first refusal is still answered (the IdP may retry), after the rest.
+        let mut refused: Option<RevokeError> = None;
         for r in &revocations {
-            if let Err(refusal) = self.providers.revocations.take_token(&r.connector, now) {
-                return self.channel_refusal("front-channel", RevokeError::Refused(refusal));
+            let outcome = match self.providers.revocations.take_token(&r.connector, now) {
+                Ok(()) => self.revoke(r.clone()).await,
+                Err(refusal) => Err(RevokeError::Refused(refusal)),
+            };
+            if let Err(e) = outcome {
+                refused.get_or_insert(e);
             }
         }
-        for r in &revocations {
-            if let Err(e) = self.revoke(r.clone()).await {
-                return self.channel_refusal("front-channel", e);
-            }
+        if let Some(e) = refused {
+            return self.channel_refusal("front-channel", e);
         }
         // Loaded in an iframe by the IdP: no frame-ancestors restriction on this answer.
         let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head><body>Signed out.</body></html>";
