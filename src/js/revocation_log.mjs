@@ -48,21 +48,17 @@ export class RevocationLog extends DurableObject {
     this.sql.exec("CREATE INDEX IF NOT EXISTS revocations_until ON revocations (until)");
     // The log's identity: a new one (storage lost, the object deleted) makes every isolate read it again whole.
     this.sql.exec("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)");
-    const known = this.sql.exec("SELECT value FROM meta WHERE name = 'generation'").toArray();
-    if (known.length) {
-      this.generation = known[0].value;
-    } else {
-      this.generation = crypto.randomUUID();
-      this.sql.exec("INSERT INTO meta (name, value) VALUES ('generation', ?)", this.generation);
-    }
-    // The last sequence number given: the highest in the table, or the one kept when a purge deleted rows (it
-    // may have deleted the highest). Counted from the table alone, it went back after a purge and a restart, and
-    // an isolate whose cursor was past it (same generation) never read the entries written next.
-    const kept = this.sql.exec("SELECT value FROM meta WHERE name = 'lastSeq'").toArray();
-    this.lastSeq = Math.max(
-      this.sql.exec("SELECT COALESCE(MAX(seq), 0) AS s FROM revocations").one().s,
-      kept.length ? Number(kept[0].value) : 0,
-    );
+    const meta = new Map(this.sql.exec("SELECT name, value FROM meta").toArray().map((r) => [r.name, r.value]));
+    // The last number given out is kept in storage, not taken from the table: the alarm deletes rows, the highest
+    // numbers among them, and a number given again after a restart would be below the cursor of every running
+    // isolate, which would never read that entry. A log without it (written before it was kept) may have given
+    // numbers again already: a new identity makes every isolate read it whole once.
+    const kept = Number(meta.get("last_seq"));
+    const stored = meta.has("last_seq") && Number.isSafeInteger(kept) && kept >= 0 ? kept : undefined;
+    this.generation = stored !== undefined && meta.has("generation") ? meta.get("generation") : crypto.randomUUID();
+    this.lastSeq = Math.max(stored ?? 0, this.sql.exec("SELECT COALESCE(MAX(seq), 0) AS s FROM revocations").one().s);
+    this.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('generation', ?)", this.generation);
+    this.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('last_seq', ?)", String(this.lastSeq));
     // Counts, read once when the object starts and kept as rows come and go (a write under a flood must not
     // count the table).
     this.counts = new Map(); // "connector\0unauthenticated" -> rows
@@ -72,6 +68,15 @@ export class RevocationLog extends DurableObject {
       this.counts.set(`${r.connector}\0${r.u}`, r.n);
     }
     this.alarmAt = undefined;
+    // Whether `since` has given the log a new identity since the object started (see there).
+    this.renamed = false;
+  }
+
+  // The next sequence number, stored before the row that carries it (same event: written together).
+  #nextSeq() {
+    this.lastSeq += 1;
+    this.sql.exec("UPDATE meta SET value = ? WHERE name = 'last_seq'", String(this.lastSeq));
+    return this.lastSeq;
   }
 
   #count(connector, unauthenticated) {
@@ -134,7 +139,7 @@ export class RevocationLog extends DurableObject {
       if (merged.a === was.a && merged.x === was.x && stillAnonymous === (old.u === 1)) return "known";
       this.sql.exec(
         "UPDATE revocations SET seq = ?, entry = ?, until = ?, unauthenticated = ? WHERE key = ?",
-        ++this.lastSeq,
+        this.#nextSeq(),
         JSON.stringify(merged),
         merged.x,
         stillAnonymous ? 1 : 0,
@@ -152,7 +157,7 @@ export class RevocationLog extends DurableObject {
     this.sql.exec(
       "INSERT INTO revocations (key, seq, connector, unauthenticated, until, entry) VALUES (?, ?, ?, ?, ?, ?)",
       key,
-      ++this.lastSeq,
+      this.#nextSeq(),
       connector,
       unauthenticated ? 1 : 0,
       e.x,
@@ -194,6 +199,18 @@ export class RevocationLog extends DurableObject {
    */
   async since(cursor) {
     if (!Number.isSafeInteger(cursor) || cursor < 0) throw new Error("RevocationLog: malformed cursor");
+    if (cursor > this.lastSeq) {
+      // A cursor this log never gave out: its numbering went back (storage restored to an earlier point, which
+      // restarts the object). Under a new identity every isolate reads it whole, instead of waiting past numbers
+      // that will be given again. Once per start: the other isolates with such a cursor hold the old identity
+      // and read it whole anyway (a second change would only break the reads under way).
+      if (!this.renamed) {
+        this.generation = crypto.randomUUID();
+        this.sql.exec("UPDATE meta SET value = ? WHERE name = 'generation'", this.generation);
+        this.renamed = true;
+      }
+      cursor = 0;
+    }
     const rows = this.sql
       .exec("SELECT seq, entry FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?", cursor, limits.pageSize + 1)
       .toArray();
@@ -225,7 +242,6 @@ export class RevocationLog extends DurableObject {
       )
       .toArray();
     if (expired.length === 0) return;
-    this.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('lastSeq', ?)", String(this.lastSeq));
     this.sql.exec("DELETE FROM revocations WHERE until <= ?", cutoff);
     for (const r of expired) this.#add(r.connector, r.u === 1, -r.n);
   }
