@@ -35,7 +35,9 @@ export const limits = {
 
 const KEY = /^rev:[A-Za-z0-9_-]{43}$/;
 const CONNECTOR = /^[A-Za-z0-9_.-]{0,128}$/;
-const MAX_ENTRY_BYTES = 2_048;
+// The longest entry text, in UTF-16 code units (what `length` counts): well above what the worker writes (≤ 255-byte
+// values, an issuer, a connector id).
+const MAX_ENTRY_LENGTH = 2_048;
 
 export class RevocationLog extends DurableObject {
   constructor(ctx, env) {
@@ -108,7 +110,7 @@ export class RevocationLog extends DurableObject {
    * (nothing new), or a refusal "connector_full:COUNT:LIMIT" / "store_full:COUNT:LIMIT" (nothing written).
    */
   async record(key, entry) {
-    if (typeof key !== "string" || !KEY.test(key) || typeof entry !== "string" || entry.length > MAX_ENTRY_BYTES) {
+    if (typeof key !== "string" || !KEY.test(key) || typeof entry !== "string" || entry.length > MAX_ENTRY_LENGTH) {
       throw new Error("RevocationLog: malformed key or entry");
     }
     let e;
