@@ -25,3 +25,5 @@ pub mod routing;
 pub mod secret;
 pub mod session;
 pub mod url;
+#[cfg(feature = "xml")]
+pub mod x509;
