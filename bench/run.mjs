@@ -16,8 +16,12 @@
 //      a warm-up; CPU per request = (utime+stime of that workerd from /proc/<pid>/stat) / requests.
 //   4. the callback (code exchange against the local OP + ID-token validation with cached keys), RS256 and
 //      ES256: N logins prepared first, then N callbacks timed, CPU per callback from /proc.
-//   5. cold start: spawn workerd -> first 200 with the cookie, K runs per worker, interleaved.
-//   6. deployed size: scripts/size.mjs on the snapshot (wasm + JS, gzip -9), and the peers' bundles.
+//   5. the Durable Object round trips in edge-auth's workerd (bench/lib/durable-objects.mjs through
+//      bench/workers/do-probe.mjs, a second worker of that process bound to the same objects): a ReplayGuard
+//      claim of a fresh id (what each callback adds), RevocationLog.since with an up-to-date cursor (each
+//      isolate's background poll) and a whole read of a log of 10,000 entries (a fresh isolate's first request).
+//   6. cold start: spawn workerd -> first 200 with the cookie, K runs per worker, interleaved.
+//   7. deployed size: scripts/size.mjs on the snapshot (wasm + JS, gzip -9), and the peers' bundles.
 //   Writes bench/results/latest.json, docs/benchmark.md, docs/benchmark.svg.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,6 +32,7 @@ import { renderMarkdown, renderSvg } from './lib/report.mjs';
 import { pinningDescription } from './lib/pin.mjs';
 import { machine, prepare, ROOT, scenario, sizes, WORK, WORKERD, WORKERS } from './lib/setup.mjs';
 import { median, percentile, round } from './lib/stats.mjs';
+import { benchDurableObjects } from './lib/durable-objects.mjs';
 import { cpuSeconds, freePort, get, startWorkerd, stopProcess } from './lib/workerd.mjs';
 import { runWrk, writeLua } from './lib/wrk.mjs';
 
@@ -42,8 +47,13 @@ const opt = (name, dflt) => {
 };
 if (flag('help')) {
   console.log(`usage: bash scripts/bench.sh [--quick] [--rounds 5] [--seconds 10] [--warmup 3] [--connections 16]
-       [--threads 1] [--cold-runs 5] [--callbacks 300] [--no-docs] [--skip-build (bench.sh)]
-  --quick   1 round of 3 s, 3 cold runs, 60 callbacks: checks the tooling, numbers are rough
+       [--threads 1] [--cold-runs 5] [--callbacks 300] [--do-calls 1000] [--do-reads 20]
+       [--log-entries 10000] [--no-docs] [--skip-build (bench.sh)]
+  --quick   1 round of 3 s, 3 cold runs, 60 callbacks, 200 Durable Object calls and 5 whole reads of the
+            log: checks the tooling, numbers are rough
+  --do-calls     ReplayGuard claims and RevocationLog since calls timed (each: one per request, and a batch)
+  --do-reads     whole reads of the revocation log timed
+  --log-entries  entries in the revocation log for the since and whole-read figures
   --no-docs write bench/results/latest.json only (not docs/benchmark.md/.svg)`);
   process.exit(0);
 }
@@ -56,6 +66,9 @@ const O = {
   threads: opt('threads', 1),
   coldRuns: opt('cold-runs', quick ? 3 : 5),
   callbacks: opt('callbacks', quick ? 60 : 300),
+  doCalls: opt('do-calls', quick ? 200 : 1000),
+  doReads: opt('do-reads', quick ? 5 : 20),
+  logEntries: opt('log-entries', 10_000),
   docs: !flag('no-docs'),
 };
 
@@ -86,11 +99,13 @@ async function main() {
   const { op, edgeCookie, honoCookie, cookieHeader, loadHeaders, ports, configFor } = await scenario(dirs);
 
   const procs = {};
+  // the Durable Object probe's socket, in edge-auth's workerd of the load test (not in the cold-start ones)
+  const probePort = await freePort();
   const coldSamples = { bare: [], 'edge-auth': [], hono: [] };
   try {
     for (const w of WORKERS) {
       const port = await freePort();
-      const cfg = await configFor(w.id, port);
+      const cfg = await configFor(w.id, port, w.id === 'edge-auth' ? { probePort } : {});
       const p = await startWorkerd({ bin: WORKERD, configPath: cfg, port, probeHeaders: loadHeaders, logFile: path.join(WORK, 'logs', `${w.id}.log`) });
       running.add(p.child);
       procs[w.id] = p;
@@ -186,6 +201,21 @@ async function main() {
       log(`  callback ${connector}: ${c.cpu_us_per_callback.toFixed(0)} µs CPU per callback, p50 ${c.p50_ms.toFixed(2)} ms; login ${c.login_cpu_us.toFixed(0)} µs CPU`);
     }
 
+    // ---- Durable Object round trips, in the same workerd, after the load (the log filled here would
+    // otherwise be loaded by edge-auth's isolates) and after the callbacks (which started the ReplayGuard objects) ----
+    log(`Durable Object round trips: ${O.doCalls} claims and since calls, ${O.doReads} whole reads of a log of ${O.logEntries} entries`);
+    const durableObjects = await benchDurableObjects({
+      base: `http://127.0.0.1:${probePort}`,
+      pid: procs['edge-auth'].pid,
+      clkTck: CLK_TCK,
+      calls: O.doCalls,
+      reads: O.doReads,
+      logEntries: O.logEntries,
+    });
+    for (const [name, d] of Object.entries({ claim: durableObjects.claim, 'since (up to date)': durableObjects.since, [`whole read (${O.logEntries})`]: durableObjects.read_all })) {
+      log(`  ${name.padEnd(20)} adds p50 ${d.added_p50_ms.toFixed(3)} ms, p99 ${d.added_p99_ms.toFixed(3)} ms to a request (${d.request_p50_ms.toFixed(3)} / ${d.request_p99_ms.toFixed(3)} ms against ${d.baseline_p50_ms.toFixed(3)} / ${d.baseline_p99_ms.toFixed(3)} without the call); ${d.cpu_us_per_call} µs CPU per call; workerd's clock: mean ${d.workerd_clock_mean_ms} ms`);
+    }
+
     // ---- cold start ----
     for (const w of WORKERS) {
       await stopProcess(procs[w.id].child);
@@ -247,6 +277,7 @@ async function main() {
         load: `wrk -t${O.threads} -c${O.connections}, ${O.seconds} s per worker per round, ${O.rounds} interleaved round(s) (order rotated), ${O.warmup} s warm-up; medians over rounds; ${pinningDescription()}`,
         request: 'GET / with both session cookies (edge-auth-session and oidc-auth) and Accept: text/html',
         cpu: `(utime + stime) of the worker's workerd process from /proc/<pid>/stat (CLK_TCK ${CLK_TCK}) over the run / requests`,
+        durable_objects: `in edge-auth's workerd after the load and the callbacks, bench/workers/do-probe.mjs (a second worker of that process, bound to the same ReplayGuard and RevocationLog namespaces and storage; SQLite on local disk) makes the calls the worker makes: a ReplayGuard claim of a fresh id (scope login, over the 16 objects), RevocationLog.since(cursor) at the end of a log of ${O.logEntries} entries, and the whole log read from cursor 0 (pages of 1,000); latency: ${O.doCalls} requests of one call each (${O.doReads} for the whole read) interleaved with as many requests that make no call, over one keep-alive connection, the call's cost being the difference of the medians (workerd's own clock moves in whole milliseconds); CPU: workerd's /proc time over one request making ${O.doCalls} claims (${5 * O.doCalls} since calls, ${O.doReads} whole reads) in a row / calls`,
         callback: `${O.callbacks} logins prepared, then ${O.callbacks} callbacks one at a time (after ${CALLBACK_WARMUP} warm-up sign-ins that fetch discovery and JWKS); CPU of the worker's workerd over the callbacks / callbacks`,
         cold_start: `spawn workerd -> first 200 with the session cookie (polled every ~1 ms), ${O.coldRuns} runs per worker after one discarded run, median`,
         size: 'scripts/size.mjs (gzip -9 of build/*.js + *.wasm); peers: their esbuild-minified bundle, gzip -9',
@@ -257,6 +288,7 @@ async function main() {
       targets,
       size,
       callback,
+      durable_objects: durableObjects,
       cold_start: cold,
       rounds,
       checks,
@@ -342,6 +374,12 @@ function printTable(r) {
   }
   log('');
   for (const t of r.targets) log(`${t.met ? 'met    ' : 'NOT met'}  ${t.name}: ${t.value} ${t.unit}`);
+  const d = r.durable_objects;
+  log('');
+  log(`callback rs256: ${r.callback.rs256.cpu_us_per_callback} µs CPU, p50 ${r.callback.rs256.p50_ms} ms; es256: ${r.callback.es256.cpu_us_per_callback} µs CPU, p50 ${r.callback.es256.p50_ms} ms`);
+  log(`ReplayGuard claim: +${d.claim.added_p50_ms} ms p50, +${d.claim.added_p99_ms} ms p99, ${d.claim.cpu_us_per_call} µs CPU per call`);
+  log(`RevocationLog since, up to date: +${d.since.added_p50_ms} ms p50, +${d.since.added_p99_ms} ms p99, ${d.since.cpu_us_per_call} µs CPU per call`);
+  log(`RevocationLog whole read of ${d.log_entries} entries: +${d.read_all.added_p50_ms} ms p50, ${d.read_all.cpu_us_per_call} µs CPU per read (${d.read_all.pages} calls)`);
   log(`total ${r.duration_s} s`);
 }
 

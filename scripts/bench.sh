@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark of issue 6: edge-auth against a bare worker (the limit) and hono + @hono/oidc-auth, all three
-# in workerd run directly (one process each), driven by wrk. Installs what it is missing (scripts/setup.sh,
-# Debian's wrk, the npm peers), builds the worker, then runs bench/run.mjs, which writes
+# in workerd run directly (one process each), driven by wrk; then the sign-in callback and the Durable Object
+# round trips (ReplayGuard claim, RevocationLog since and whole read) in edge-auth's workerd. Installs what it
+# is missing (scripts/setup.sh, Debian's wrk, the npm peers), builds the worker, then runs bench/run.mjs, which writes
 # bench/results/latest.json, docs/benchmark.md and docs/benchmark.svg. About 3-4 minutes.
 #
 #   bash scripts/bench.sh                 # full run: 5 interleaved rounds x 10 s per worker

@@ -84,6 +84,8 @@ pub struct FakePlatform<'a> {
     pub rng_fails: Cell<bool>,
     /// Whether writing to the store fails.
     pub record_fails: Cell<bool>,
+    /// Calls to the revocation log's `record` (each one a Durable Object request), taken or not.
+    pub record_calls: Cell<u32>,
     /// The location's cache (the Workers Cache API): copies by URL that answer requests the core lets read a
     /// shared cache, without reaching the IdP (not counted in `requests`).
     pub location_cache: RefCell<HashMap<String, HttpResponse>>,
@@ -118,6 +120,7 @@ impl<'a> FakePlatform<'a> {
             list_fails: Cell::new(false),
             rng_fails: Cell::new(false),
             record_fails: Cell::new(false),
+            record_calls: Cell::new(0),
             location_cache: RefCell::default(),
             claims: RefCell::default(),
             claim_calls: RefCell::default(),
@@ -273,6 +276,7 @@ pub const LOG_LIMITS: LogLimits =
 /// authenticated once a signed channel said so); a new one is refused beyond the bounds.
 impl RevocationStore for FakePlatform<'_> {
     async fn record_revocation(&self, revocation: &Revocation) -> Result<Recorded, FetchError> {
+        self.record_calls.set(self.record_calls.get() + 1);
         if self.record_fails.get() {
             return Err(fetch_error("the revocation log is down (test)"));
         }

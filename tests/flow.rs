@@ -2557,6 +2557,85 @@ fn a_frontchannel_flood_cannot_use_up_the_room_of_signed_logouts() {
     assert_eq!(me_status(&w, &carol), 401, "a copied cookie stops working");
 }
 
+/// Review of issue 13: `POST /auth/logout` recorded the session's revocation on every call, even when the
+/// isolate already held it: anyone with one session cookie (a stolen copy, even one already signed out and so
+/// revoked) could repeat it without limit — no rate limit on this path, each call one request to the single
+/// revocation log (which serves on the order of a thousand a second), each a repeat the log numbers anew for every
+/// isolate to read again. Saturating the one object is enough to make every isolate's reloads time out and the
+/// whole network fail closed within 5 minutes. A revocation this isolate already holds is not written again.
+#[test]
+fn a_repeated_sign_out_of_a_revoked_session_does_not_call_the_log_again() {
+    let w = World::new();
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    let sign_out = || {
+        let mut own = request(Method::Post, &format!("{SITE}/auth/logout"), &alice);
+        own.origin_header = Some(SITE.to_string());
+        assert_eq!(w.handle(&own).status, 302);
+    };
+    sign_out();
+    assert_eq!(w.p.record_calls.get(), 1, "the first sign-out is recorded");
+    assert_eq!(me_status(&w, &alice), 401, "a copied cookie stops working");
+    for _ in 0..100 {
+        sign_out();
+    }
+    assert_eq!(w.p.record_calls.get(), 1, "the copy, signed out again and again, reaches the log no more");
+    // A session that is not revoked yet is still recorded, and so is one while the list cannot be vouched for.
+    let bob = session_cookie(&w, "acme", ISSUER, Some("bob-sid"));
+    let mut own = request(Method::Post, &format!("{SITE}/auth/logout"), &bob);
+    own.origin_header = Some(SITE.to_string());
+    assert_eq!(w.handle(&own).status, 302);
+    assert_eq!(w.p.record_calls.get(), 2);
+    assert_eq!(me_status(&w, &bob), 401);
+}
+
+/// Review of issue 13: Entra's front-channel `?sid=` alone is written for every `entra` connector, and the loop
+/// stopped at the first refusal. Anyone could fill the first connector's front-channel share (made-up
+/// `?iss=<its issuer>&sid=…`, 5,000 entries) or empty its per-isolate bucket (20 requests): from then on no
+/// `?sid=` logout reached the other `entra` connectors — a flood of one connector locked out another's logouts,
+/// and their sessions stayed valid. Every connector with room is now written; the refusal is still answered
+/// (the IdP may retry), after the others were written.
+#[test]
+fn a_flooded_entra_connector_does_not_lock_out_another_ones_frontchannel_logouts() {
+    let mut w = World::new();
+    let entra = |id: &str, domain: &str| {
+        format!(
+            r#"}},{{"id":"{id}","kind":"entra","tenant":"{CORP_TENANT}","client_id":"{id}-app",
+            "client_secret_binding":"ACME_CLIENT_SECRET","domains":["{domain}"]"#
+        )
+    };
+    let two = format!("{}{}", entra("corp", "corp.example"), entra("corp2", "corp2.example"));
+    w.config = Config::from_json(&config_json(&two)).unwrap();
+    let victim = session_cookie(&w, "corp2", "https://login.microsoftonline.com/any/v2.0", Some("victim-sid"));
+    assert_eq!(me_status(&w, &victim), 200);
+    // The first entra connector's front-channel share is full (a flood through many isolates).
+    let now = w.now();
+    for i in 0..LOG_LIMITS.unauthenticated_per_connector {
+        w.p.log_append(Revocation {
+            kind: RevocationKind::ConnectorSid,
+            iss: String::new(),
+            value: format!("flood-{i}"),
+            at: now,
+            connector: "corp".into(),
+            unauthenticated: true,
+            until: now + 3600,
+        });
+    }
+    load_store(&w);
+    let r = frontchannel(&w, &[("sid", "victim-sid")], "");
+    assert_eq!(r.status, 503, "corp's refusal is still answered: {}", describe(&r));
+    assert_eq!(me_status(&w, &victim), 401, "corp2's session is ended all the same");
+    // The same with corp's per-isolate bucket emptied by made-up logouts of corp alone.
+    let mut w = World::new();
+    w.config = Config::from_json(&config_json(&two)).unwrap();
+    let victim = session_cookie(&w, "corp2", "https://login.microsoftonline.com/any/v2.0", Some("victim-sid"));
+    for _ in 0..RATE_BURST {
+        w.providers.revocations.take_token("corp", w.now()).unwrap();
+    }
+    let r = frontchannel(&w, &[("sid", "victim-sid")], "");
+    assert_eq!(r.status, 429, "{}", describe(&r));
+    assert_eq!(me_status(&w, &victim), 401, "corp2 had tokens left: written");
+}
+
 #[test]
 fn without_a_complete_revocation_list_sessions_and_sign_ins_are_refused() {
     let w = World::new();

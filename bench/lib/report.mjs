@@ -64,6 +64,7 @@ export function renderMarkdown(r) {
   L.push('');
   L.push('The callback CPU includes the worker side of the token request (HTTP client, loopback TCP), not only the signature check.');
   L.push('');
+  if (r.durable_objects) durableObjectSection(L, r);
   L.push('## Size');
   L.push('');
   const e = r.size['edge-auth'];
@@ -97,6 +98,46 @@ export function renderMarkdown(r) {
   L.push(`Cold start samples (ms, the first left out of the median): ${ORDER.map((id) => `${NAMES[id]} ${r.cold_start[id].samples_ms.join(', ')}`).join('; ')}.`);
   L.push('');
   return `${L.join('\n')}\n`;
+}
+
+// The Durable Object round trips next to the callback (which makes one claim) and the hot path (which makes none).
+function durableObjectSection(L, r) {
+  const d = r.durable_objects;
+  const s = r.summary['edge-auth'];
+  const entries = fmt(d.log_entries);
+  L.push('## Durable Object round trips');
+  L.push('');
+  L.push(
+    `Measured in edge-auth's own workerd, after the load and the callbacks: a bench-only worker of that process (\`bench/workers/do-probe.mjs\`, bound to the same \`ReplayGuard\` and \`RevocationLog\` objects and storage; SQLite on local disk) makes the calls the worker makes. Latency is what one call adds to a request: ${fmt(d.claim.samples)} requests of one call each, interleaved with as many that make none, the difference of their medians (and of their 99th percentiles); CPU is workerd's \`/proc\` time over ${fmt(d.claim.batch_calls)} claims in a row (${fmt(d.since.batch_calls)} \`since\` calls, ${fmt(d.read_all.batch_calls)} whole reads), per call.`,
+  );
+  L.push('');
+  L.push('| call | made by | adds p50 | adds p99 | CPU per call | requests with / without the call, p50 |');
+  L.push('|---|---|---:|---:|---:|---:|');
+  const row = (name, by, x, p99Label = '') =>
+    L.push(`| ${name} | ${by} | ${fmt(x.added_p50_ms, 3)} ms | ${fmt(x.added_p99_ms, 3)} ms${p99Label} | ${fmt(x.cpu_us_per_call)} µs | ${fmt(x.request_p50_ms, 3)} / ${fmt(x.baseline_p50_ms, 3)} ms |`);
+  row('`ReplayGuard.claim` of a fresh id', 'every sign-in callback, before the code exchange', d.claim);
+  row(`\`RevocationLog.since(cursor)\`, cursor up to date (log of ${entries})`, 'every isolate every 10 s, in the background', d.since);
+  row(
+    `whole read of a log of ${entries} (${fmt(d.read_all.pages)} \`since\` calls, ${fmt(d.read_all.answer_bytes / 1024)} KiB)`,
+    "a fresh isolate's first request waits for it",
+    d.read_all,
+    d.read_all.samples < 100 ? ` (slowest of ${fmt(d.read_all.samples)})` : '',
+  );
+  L.push('');
+  const share = (part, whole) => (whole > 0 ? `${fmt((part / whole) * 100)}%` : '–');
+  const cb = Object.entries(r.callback)
+    .map(([alg, c]) => `${alg.toUpperCase()} ${fmt(c.cpu_us_per_callback)} µs of CPU and ${fmt(c.p50_ms, 2)} ms at the median, of which the claim is about ${share(d.claim.cpu_us_per_call, c.cpu_us_per_callback)} and ${share(d.claim.added_p50_ms, c.p50_ms)}`)
+    .join('; ');
+  L.push(`The callback measured above includes its claim: ${cb}.`);
+  L.push('');
+  L.push(
+    `The hot path makes no Durable Object call: in the same run, edge-auth with a valid session served ${fmt(s.rps_vs_bare, 2)}× the bare worker's requests/s at +${fmt(s.cpu_over_bare_us, 1)} µs of CPU per request over it (table above); each isolate's \`since\` poll, one request in 10 s leaving the fast path for it, is included in those rounds.`,
+  );
+  L.push('');
+  L.push(
+    "The object runs in the caller's process here: on Cloudflare an object may live in another location than the isolate calling it, which adds the network round trip between them to the latency (not to the worker's CPU), and its storage commits are replicated rather than written to one local disk.",
+  );
+  L.push('');
 }
 
 export function renderSvg(r) {

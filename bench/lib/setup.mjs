@@ -152,6 +152,8 @@ export async function prepare({ work = WORK, edgeBuild = path.join(ROOT, 'build'
     for (const f of EDGE_FILES) copyFileSync(path.join(edgeBuild, f), path.join(dirs['edge-auth'], f));
     if (stamp() === before || attempt >= 60) break;
   }
+  // the Durable Object probe: a second worker in edge-auth's workerd when asked for (configFor's probePort)
+  copyFileSync(path.join(HERE, 'workers', 'do-probe.mjs'), path.join(dirs['edge-auth'], 'do-probe.js'));
   // (3) hono + @hono/oidc-auth, bundled and minified as wrangler deploy would
   const esbuild = await import('esbuild');
   await esbuild.build({
@@ -198,8 +200,9 @@ export function sizes(dirs) {
 }
 
 /**
- * Keys, the local OP, AUTH_CONFIG, one valid session cookie per worker, and `configFor(id, port)` writing
- * that worker's workerd config. The load request carries both cookies, so it is the same for all three.
+ * Keys, the local OP, AUTH_CONFIG, one valid session cookie per worker, and `configFor(id, port, {probePort})`
+ * writing that worker's workerd config (for edge-auth with `probePort`: also bench/workers/do-probe.mjs on that
+ * port, bound to the same Durable Objects). The load request carries both cookies, so it is the same for all three.
  */
 export async function scenario(dirs) {
   // ---- identities, keys and cookies ----
@@ -242,7 +245,7 @@ export async function scenario(dirs) {
 
   // ---- workerd configs ----
   const ports = {};
-  const configFor = async (id, port) => {
+  const configFor = async (id, port, { probePort } = {}) => {
     ports[id] = port;
     if (id === 'bare') return writeConfig({ dir: dirs.bare, port, modules: [{ name: 'worker.js', type: 'esModule', file: 'worker.js' }] });
     if (id === 'hono') {
@@ -276,6 +279,7 @@ export async function scenario(dirs) {
         { binding: 'REPLAY_GUARD', className: 'ReplayGuard' },
         { binding: 'REVOCATION_LOG', className: 'RevocationLog' },
       ],
+      probe: probePort ? { port: probePort, file: 'do-probe.js' } : undefined,
       textBindings: {
         AUTH_CONFIG: JSON.stringify(authConfig),
         SESSION_KEYS: sessionKey,

@@ -44,8 +44,11 @@ const capnpString = (s) => JSON.stringify(String(s)); // capnp text strings take
  * @param {{binding: string, className: string}[]} [o.durableObjects]  SQLite-backed Durable Object classes of the
  *        main module, each bound under `binding` (storage: `dir`/do-storage, emptied here; workerd's in-memory
  *        storage has no SQL)
+ * @param {{port: number, file: string}} [o.probe]  a second worker (module `file` in `dir`) on its own socket at
+ *        127.0.0.1:`probe.port`, bound to the main worker's Durable Object namespaces under the same binding
+ *        names (the same objects, the same storage): bench/workers/do-probe.mjs. The main worker is unchanged.
  */
-export function writeConfig({ dir, port, modules, textBindings = {}, loopbackOutbound = false, durableObjects = [] }) {
+export function writeConfig({ dir, port, modules, textBindings = {}, loopbackOutbound = false, durableObjects = [], probe }) {
   const mod = (m) => `(name = ${capnpString(m.name)}, ${m.type} = embed ${capnpString(m.file)})`;
   const bindings = [
     ...Object.entries(textBindings).map(([k, v]) => `(name = ${capnpString(k)}, text = ${capnpString(v)})`),
@@ -58,6 +61,9 @@ export function writeConfig({ dir, port, modules, textBindings = {}, loopbackOut
   ],
   durableObjectStorage = (localDisk = "do-storage"),`
     : '';
+  const probeBindings = durableObjects.map(
+    (d) => `(name = ${capnpString(d.binding)}, durableObjectNamespace = (className = ${capnpString(d.className)}, serviceName = "main"))`,
+  );
   const storageDir = path.join(dir, 'do-storage');
   if (durableObjects.length) {
     rmSync(storageDir, { recursive: true, force: true });
@@ -69,11 +75,21 @@ const config :Workerd.Config = (
   services = [
     (name = "main", worker = .mainWorker),
     (name = "assets", worker = .assetsWorker),
-    (name = "loopback", network = (allow = ["public", "private", "local"])),${durableObjects.length ? `\n    (name = "do-storage", disk = (path = ${capnpString(path.resolve(storageDir))}, writable = true)),` : ''}
+    (name = "loopback", network = (allow = ["public", "private", "local"])),${probe ? '\n    (name = "do-probe", worker = .probeWorker),' : ''}${durableObjects.length ? `\n    (name = "do-storage", disk = (path = ${capnpString(path.resolve(storageDir))}, writable = true)),` : ''}
   ],
-  sockets = [ (name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main") ],
+  sockets = [
+    (name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main"),${probe ? `\n    (name = "probe", address = ${capnpString(`127.0.0.1:${probe.port}`)}, http = (), service = "do-probe"),` : ''}
+  ],
 );
-
+${probe ? `
+const probeWorker :Workerd.Worker = (
+  modules = [ (name = "do-probe.js", esModule = embed ${capnpString(probe.file)}) ],
+  compatibilityDate = ${capnpString(COMPATIBILITY_DATE)},
+  bindings = [
+    ${probeBindings.join(',\n    ')}
+  ],
+);
+` : ''}
 const mainWorker :Workerd.Worker = (
   modules = [
     ${modules.map(mod).join(',\n    ')}

@@ -26,4 +26,6 @@ pub mod secret;
 pub mod session;
 pub mod url;
 #[cfg(feature = "xml")]
+pub mod x509;
+#[cfg(feature = "xml")]
 pub mod xml;

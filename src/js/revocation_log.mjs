@@ -35,7 +35,9 @@ export const limits = {
 
 const KEY = /^rev:[A-Za-z0-9_-]{43}$/;
 const CONNECTOR = /^[A-Za-z0-9_.-]{0,128}$/;
-const MAX_ENTRY_BYTES = 2_048;
+// The longest entry text, in UTF-16 code units (what `length` counts): well above what the worker writes (≤ 255-byte
+// values, an issuer, a connector id).
+const MAX_ENTRY_LENGTH = 2_048;
 
 export class RevocationLog extends DurableObject {
   constructor(ctx, env) {
@@ -48,14 +50,17 @@ export class RevocationLog extends DurableObject {
     this.sql.exec("CREATE INDEX IF NOT EXISTS revocations_until ON revocations (until)");
     // The log's identity: a new one (storage lost, the object deleted) makes every isolate read it again whole.
     this.sql.exec("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)");
-    const known = this.sql.exec("SELECT value FROM meta WHERE name = 'generation'").toArray();
-    if (known.length) {
-      this.generation = known[0].value;
-    } else {
-      this.generation = crypto.randomUUID();
-      this.sql.exec("INSERT INTO meta (name, value) VALUES ('generation', ?)", this.generation);
-    }
-    this.lastSeq = this.sql.exec("SELECT COALESCE(MAX(seq), 0) AS s FROM revocations").one().s;
+    const meta = new Map(this.sql.exec("SELECT name, value FROM meta").toArray().map((r) => [r.name, r.value]));
+    // The last number given out is kept in storage, not taken from the table: the alarm deletes rows, the highest
+    // numbers among them, and a number given again after a restart would be below the cursor of every running
+    // isolate, which would never read that entry. A log without it (written before it was kept) may have given
+    // numbers again already: a new identity makes every isolate read it whole once.
+    const kept = Number(meta.get("last_seq"));
+    const stored = meta.has("last_seq") && Number.isSafeInteger(kept) && kept >= 0 ? kept : undefined;
+    this.generation = stored !== undefined && meta.has("generation") ? meta.get("generation") : crypto.randomUUID();
+    this.lastSeq = Math.max(stored ?? 0, this.sql.exec("SELECT COALESCE(MAX(seq), 0) AS s FROM revocations").one().s);
+    this.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('generation', ?)", this.generation);
+    this.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('last_seq', ?)", String(this.lastSeq));
     // Counts, read once when the object starts and kept as rows come and go (a write under a flood must not
     // count the table).
     this.counts = new Map(); // "connector\0unauthenticated" -> rows
@@ -65,6 +70,15 @@ export class RevocationLog extends DurableObject {
       this.counts.set(`${r.connector}\0${r.u}`, r.n);
     }
     this.alarmAt = undefined;
+    // Whether `since` has given the log a new identity since the object started (see there).
+    this.renamed = false;
+  }
+
+  // The next sequence number, stored before the row that carries it (same event: written together).
+  #nextSeq() {
+    this.lastSeq += 1;
+    this.sql.exec("UPDATE meta SET value = ? WHERE name = 'last_seq'", String(this.lastSeq));
+    return this.lastSeq;
   }
 
   #count(connector, unauthenticated) {
@@ -96,7 +110,7 @@ export class RevocationLog extends DurableObject {
    * (nothing new), or a refusal "connector_full:COUNT:LIMIT" / "store_full:COUNT:LIMIT" (nothing written).
    */
   async record(key, entry) {
-    if (typeof key !== "string" || !KEY.test(key) || typeof entry !== "string" || entry.length > MAX_ENTRY_BYTES) {
+    if (typeof key !== "string" || !KEY.test(key) || typeof entry !== "string" || entry.length > MAX_ENTRY_LENGTH) {
       throw new Error("RevocationLog: malformed key or entry");
     }
     let e;
@@ -127,7 +141,7 @@ export class RevocationLog extends DurableObject {
       if (merged.a === was.a && merged.x === was.x && stillAnonymous === (old.u === 1)) return "known";
       this.sql.exec(
         "UPDATE revocations SET seq = ?, entry = ?, until = ?, unauthenticated = ? WHERE key = ?",
-        ++this.lastSeq,
+        this.#nextSeq(),
         JSON.stringify(merged),
         merged.x,
         stillAnonymous ? 1 : 0,
@@ -145,7 +159,7 @@ export class RevocationLog extends DurableObject {
     this.sql.exec(
       "INSERT INTO revocations (key, seq, connector, unauthenticated, until, entry) VALUES (?, ?, ?, ?, ?, ?)",
       key,
-      ++this.lastSeq,
+      this.#nextSeq(),
       connector,
       unauthenticated ? 1 : 0,
       e.x,
@@ -187,6 +201,18 @@ export class RevocationLog extends DurableObject {
    */
   async since(cursor) {
     if (!Number.isSafeInteger(cursor) || cursor < 0) throw new Error("RevocationLog: malformed cursor");
+    if (cursor > this.lastSeq) {
+      // A cursor this log never gave out: its numbering went back (storage restored to an earlier point, which
+      // restarts the object). Under a new identity every isolate reads it whole, instead of waiting past numbers
+      // that will be given again. Once per start: the other isolates with such a cursor hold the old identity
+      // and read it whole anyway (a second change would only break the reads under way).
+      if (!this.renamed) {
+        this.generation = crypto.randomUUID();
+        this.sql.exec("UPDATE meta SET value = ? WHERE name = 'generation'", this.generation);
+        this.renamed = true;
+      }
+      cursor = 0;
+    }
     const rows = this.sql
       .exec("SELECT seq, entry FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?", cursor, limits.pageSize + 1)
       .toArray();
@@ -208,7 +234,7 @@ export class RevocationLog extends DurableObject {
     return { rows: totals.all, unauthenticated: totals.unauthenticated, perConnector, lastSeq: this.lastSeq };
   }
 
-  // Deletes what expired, through the index only, keeping the counts.
+  // Deletes what expired, through the index only, keeping the counts and the last sequence number.
   #purge(now) {
     const cutoff = now - limits.grace;
     const expired = this.sql

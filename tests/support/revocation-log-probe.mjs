@@ -4,11 +4,20 @@
 //   POST /__test/revocation-log/flood?n=&connector=&unauthenticated=1&iss=   writes n entries with made-up sids
 //        (sid revocations of `iss`), answers {answers: {written: n1, "connector_full:…": n2, …}}
 //   GET  /__test/revocation-log/stats    the object's counts ({rows, unauthenticated, perConnector, lastSeq})
+//   POST /__test/revocation-log/record?sid=&ttl=&iss=&connector=   writes one sid revocation lasting ttl seconds,
+//        answers {answer}
+//   GET  /__test/revocation-log/since?cursor=   the log's answer to since(cursor), as JSON
+//   POST /__test/revocation-log/restart   the object is reset (ctx.abort): the next call starts it again from its
+//        storage, as when Cloudflare evicts an idle object or moves it; with ?forget=1 its stored last sequence
+//        number is deleted first (the storage of a log written before that number was kept)
 // Everything else goes to the worker. Variants of the log, chosen by text bindings of the worker:
 //   TEST_LOG_SINCE=1        every `since` call is logged ("revocation-log: since N") and answered 20 ms late
 //   TEST_LOG_SINCE_FAILS=1  every `since` call throws (a log that cannot be read)
+//   TEST_LOG_GRACE=S, TEST_LOG_PURGE_EVERY_MS=M   the object's `limits.grace` and `limits.purgeEveryMs` (so that
+//                           a test sees expired rows purged within seconds)
 // For tests/e2e/sessions/logout.test.mjs; run with modulesRoot at the repository root.
 import worker, { ReplayGuard, RevocationLog as Log } from '../../build/index.js';
+import { limits } from '../../build/revocation_log.mjs';
 
 export { ReplayGuard };
 
@@ -16,6 +25,18 @@ export class RevocationLog extends Log {
   constructor(ctx, env) {
     super(ctx, env);
     this.testEnv = env;
+    if (env.TEST_LOG_GRACE !== undefined) limits.grace = Number(env.TEST_LOG_GRACE);
+    if (env.TEST_LOG_PURGE_EVERY_MS !== undefined) limits.purgeEveryMs = Number(env.TEST_LOG_PURGE_EVERY_MS);
+  }
+
+  /** Reset the object (test only): its memory is gone, its storage stays. */
+  async restart() {
+    this.ctx.abort(new Error('restarted by the test'));
+  }
+
+  /** Delete the stored last sequence number (test only; an event of its own: an abort discards its writes). */
+  async forgetLastSeq() {
+    this.ctx.storage.sql.exec("DELETE FROM meta WHERE name = 'last_seq'");
   }
 
   async since(cursor) {
@@ -42,6 +63,19 @@ export default {
     const log = env.REVOCATION_LOG.get(env.REVOCATION_LOG.idFromName('revocations'));
     if (url.pathname.endsWith('/stats')) return Response.json(await log.stats());
     const q = url.searchParams;
+    if (url.pathname.endsWith('/since')) return new Response(await log.since(Number(q.get('cursor') ?? 0)));
+    if (url.pathname.endsWith('/restart')) {
+      if (q.get('forget') === '1') await log.forgetLastSeq();
+      await log.restart().catch(() => {});
+      return Response.json({ restarted: true });
+    }
+    if (url.pathname.endsWith('/record')) {
+      const iss = q.get('iss') ?? 'https://flood.example';
+      const sid = q.get('sid') ?? '';
+      const now = Math.floor(Date.now() / 1000);
+      const entry = { k: 'sid', i: iss, v: sid, a: now, c: q.get('connector') ?? '', x: now + Number(q.get('ttl') ?? 3600) };
+      return Response.json({ answer: await log.record(await storeKey(iss, sid), JSON.stringify(entry)) });
+    }
     const n = Number(q.get('n') ?? 0);
     const connector = q.get('connector') ?? '';
     const iss = q.get('iss') ?? 'https://flood.example';

@@ -42,8 +42,10 @@ impl<P: Platform> Flow<'_, P> {
         let signed_out = format!("{}/auth/signed-out", req.origin());
         let session = authenticate(&req.cookie_header, transport, self.keys, self.now());
         // Stateless cookies outlive a deleted copy: record the sign-out so a copied cookie stops working too
-        // (on this isolate at least when the log cannot be written: logged).
-        if let Some(s) = &session {
+        // (on this isolate at least when the log cannot be written: logged). Not again when this isolate already
+        // holds it: a copy signed out over and over (this path has no rate limit) must not become a stream of
+        // requests to the one revocation log. (The browser that signed out has no cookie left to retry with.)
+        if let Some(s) = session.as_ref().filter(|s| !self.providers.revocations.holds(s)) {
             match self.revoke(RevocationList::for_session(s, self.now())).await {
                 Ok(()) => {}
                 Err(RevokeError::Refused(refusal)) => {
@@ -202,15 +204,21 @@ impl<P: Platform> Flow<'_, P> {
         if revocations.is_empty() {
             return bad();
         }
+        // Each connector on its own: Entra's `?sid=` alone is written for every `entra` connector, and one whose
+        // bucket is empty or whose share of the log is full (anyone can flood it) must not keep the others'
+        // logouts from being written. The first refusal is still answered (the IdP may retry), after the rest.
+        let mut refused: Option<RevokeError> = None;
         for r in &revocations {
-            if let Err(refusal) = self.providers.revocations.take_token(&r.connector, now) {
-                return self.channel_refusal("front-channel", RevokeError::Refused(refusal));
+            let outcome = match self.providers.revocations.take_token(&r.connector, now) {
+                Ok(()) => self.revoke(r.clone()).await,
+                Err(refusal) => Err(RevokeError::Refused(refusal)),
+            };
+            if let Err(e) = outcome {
+                refused.get_or_insert(e);
             }
         }
-        for r in &revocations {
-            if let Err(e) = self.revoke(r.clone()).await {
-                return self.channel_refusal("front-channel", e);
-            }
+        if let Some(e) = refused {
+            return self.channel_refusal("front-channel", e);
         }
         // Loaded in an iframe by the IdP: no frame-ancestors restriction on this answer.
         let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head><body>Signed out.</body></html>";

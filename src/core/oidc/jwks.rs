@@ -256,30 +256,9 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
     }
     let (material, public_jwk_json) = match raw.kty.as_str() {
         "RSA" => {
-            let n_text = raw.n?;
-            let e_text = raw.e?;
-            let n = b64::decode(&n_text)?;
-            let e = b64::decode(&e_text)?;
-            let n = strip_leading_zeros(n);
-            let e = strip_leading_zeros(e);
-            let bits = bit_len(&n);
-            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
-                return None;
-            }
-            // e must be odd, > 1, and at most 32 bits (WebCrypto's limit in practice).
-            if e.is_empty()
-                || e.len() > 4
-                || e.last().is_none_or(|b| b & 1 == 0)
-                || (e.len() == 1 && e.first() == Some(&1))
-            {
-                return None;
-            }
-            let json = public_jwk(JsonWebKey::Rsa {
-                modulus: Cow::Borrowed(&n),
-                public_exponent: Cow::Borrowed(&e),
-                private_parts: None,
-            });
-            (KeyMaterial::Rsa { n, e }, json)
+            let n = b64::decode(&raw.n?)?;
+            let e = b64::decode(&raw.e?)?;
+            rsa_public_key(n, e).ok()?
         }
         "EC" => {
             let curve = match raw.crv.as_deref()? {
@@ -289,16 +268,7 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
             };
             let x = b64::decode(raw.x.as_deref()?)?;
             let y = b64::decode(raw.y.as_deref()?)?;
-            if x.len() != curve.coordinate_len() || y.len() != curve.coordinate_len() {
-                return None;
-            }
-            let json = public_jwk(JsonWebKey::EllipticCurve {
-                curve: Cow::Borrowed(curve.jwk_name()),
-                x: Cow::Borrowed(&x),
-                y: Cow::Borrowed(&y),
-                secret: None,
-            });
-            (KeyMaterial::Ec { curve, x, y }, json)
+            ec_public_key(curve, x, y).ok()?
         }
         "OKP" => {
             if raw.crv.as_deref()? != "Ed25519" {
@@ -319,6 +289,46 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
         Alg::from_jose(a)?;
     }
     Some(Jwk { kid: raw.kid, alg: raw.alg, material, public_jwk_json })
+}
+
+/// An RSA public key (big-endian modulus and exponent) if it is strong and usable enough to verify signatures —
+/// RSA < 2048 bits, over the maximum, or an unusable exponent refused — with its canonical public JWK text. The
+/// one rule for keys from a JWKS and from X.509 certificates (SAML, WS-Federation).
+pub fn rsa_public_key(n: Vec<u8>, e: Vec<u8>) -> Result<(KeyMaterial, String), KeySkip> {
+    let n = strip_leading_zeros(n);
+    let e = strip_leading_zeros(e);
+    let bits = bit_len(&n);
+    if bits < MIN_RSA_BITS {
+        return Err(KeySkip::RsaTooShort(bits));
+    }
+    if bits > MAX_RSA_BITS {
+        return Err(KeySkip::RsaTooLong(bits));
+    }
+    // e must be odd, > 1, and at most 32 bits (WebCrypto's limit in practice).
+    if e.is_empty() || e.len() > 4 || e.last().is_none_or(|b| b & 1 == 0) || (e.len() == 1 && e.first() == Some(&1)) {
+        return Err(KeySkip::RsaExponent);
+    }
+    let json = public_jwk(JsonWebKey::Rsa {
+        modulus: Cow::Borrowed(&n),
+        public_exponent: Cow::Borrowed(&e),
+        private_parts: None,
+    });
+    Ok((KeyMaterial::Rsa { n, e }, json))
+}
+
+/// An EC public key on P-256 or P-384 (its affine coordinates, each of the curve's length), with its canonical
+/// public JWK text. (That the point is on the curve is checked by WebCrypto's import.)
+pub fn ec_public_key(curve: EcCurve, x: Vec<u8>, y: Vec<u8>) -> Result<(KeyMaterial, String), KeySkip> {
+    if x.len() != curve.coordinate_len() || y.len() != curve.coordinate_len() {
+        return Err(KeySkip::EcMalformed);
+    }
+    let json = public_jwk(JsonWebKey::EllipticCurve {
+        curve: Cow::Borrowed(curve.jwk_name()),
+        x: Cow::Borrowed(&x),
+        y: Cow::Borrowed(&y),
+        secret: None,
+    });
+    Ok((KeyMaterial::Ec { curve, x, y }, json))
 }
 
 /// A public key's canonical JWK text (RFC 7638 §3.2: the required members, lexicographic order, no whitespace),

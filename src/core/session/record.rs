@@ -146,6 +146,12 @@ impl Session {
 
     /// Idle timeout and sliding renewal on top of the absolute expiry checked when decoding.
     pub fn state(self, settings: &SessionSettings, now: u64) -> Option<SessionState> {
+        // At most one lifetime of the current settings from the sign-in, whatever `exp` the cookie carries (sealed
+        // under a longer lifetime the operator has lowered since): a revocation lasts one current lifetime from
+        // the logout (core::flow::logout), and a session must not outlive the revocation that ended it.
+        if now >= self.iat.saturating_add(settings.lifetime_seconds) {
+            return None;
+        }
         let Some(idle) = settings.idle_timeout_seconds else { return Some(SessionState::Valid(self)) };
         let last = self.renewed_at.max(self.iat);
         if now >= last.saturating_add(idle) {
@@ -279,7 +285,32 @@ mod tests {
         let mut renewed = fresh.clone();
         renewed.renewed_at = 1500;
         assert!(matches!(renewed.state(&s, 1600), Some(SessionState::Valid(_))));
-        assert!(matches!(fresh.state(&settings(None, false), 40_000), Some(SessionState::Valid(_))), "no idle timeout");
+        assert!(matches!(fresh.state(&settings(None, false), 29_000), Some(SessionState::Valid(_))), "no idle timeout");
+    }
+
+    /// Review of issue 13: a revocation lasts one lifetime of the current settings from the logout
+    /// (core::flow::logout: until = now + lifetime + 300), and isolates and the log drop it then. A session sealed
+    /// under a longer lifetime (30 days, lowered to 8 hours since) carried its own `exp` and so outlived the
+    /// revocation that ended it: logged out by its IdP, it worked again from the revocation's `until` to its `exp`.
+    /// It now ends one current lifetime after its sign-in, before any revocation of it expires.
+    #[test]
+    fn a_session_never_outlives_the_revocation_that_ended_it() {
+        use crate::core::session::revocation::{RevocationKind, RevocationList};
+        let lowered = settings(None, false);
+        let mut old = session(1000 + 30 * 86_400);
+        old.sid = Some("s1".into());
+        let logout = 2000;
+        let mut revocation = RevocationList::for_session(&old, logout);
+        assert_eq!(revocation.kind, RevocationKind::Sid);
+        revocation.until = logout + lowered.lifetime_seconds + 300;
+        let mut list = RevocationList::from_entries([revocation.clone()]);
+        assert!(list.is_revoked(&old));
+        list.prune(revocation.until);
+        assert!(!list.is_revoked(&old), "the revocation is gone at its until");
+        assert!(old.is_current(revocation.until), "the cookie's own exp is 30 days away");
+        assert_eq!(old.clone().state(&lowered, revocation.until), None, "ended by the current lifetime");
+        assert!(old.clone().state(&lowered, 1000 + lowered.lifetime_seconds - 1).is_some(), "not before it");
+        assert_eq!(old.state(&lowered, 1000 + lowered.lifetime_seconds), None);
     }
 
     #[test]

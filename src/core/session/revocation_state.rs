@@ -29,7 +29,7 @@ use std::cell::{Cell, RefCell};
 use crate::core::fetch::FetchError;
 use crate::core::ports::{Log, RevocationStore};
 use crate::core::session::record::Session;
-use crate::core::session::revocation::{Recorded, Revocation, RevocationList, RevocationPage};
+use crate::core::session::revocation::{Recorded, Revocation, RevocationKind, RevocationList, RevocationPage};
 
 /// How often an isolate asks the log for what is new: how late, at most, it learns a revocation written
 /// through another isolate (plus the time the background call takes).
@@ -197,6 +197,12 @@ impl RevocationState {
         self.blocks_sessions(now) || self.list.borrow().is_revoked(session)
     }
 
+    /// Whether this isolate's list already ends this session (whether or not the list is usable): our own
+    /// sign-out of it has nothing to record.
+    pub fn holds(&self, session: &Session) -> bool {
+        self.list.borrow().is_revoked(session)
+    }
+
     /// Whether sessions (and sign-ins) are refused because there is no usable list.
     pub fn blocks_sessions(&self, now: u64) -> bool {
         self.shared.get() && !self.usable(now)
@@ -268,10 +274,20 @@ impl RevocationState {
         let outcome = read.and_then(|delta| {
             let mut list = self.list.borrow_mut();
             list.prune(now);
+            // What the list would hold: an entry written again (a repeat, numbered anew by the log) replaces the
+            // one held and is not counted twice — else a log of 25,000 entries all repeated once would make every
+            // running isolate refuse each reload from then on (its cursor never moves), and fail closed for good.
             let held = if delta.whole { 0 } else { list.len() };
-            if held.saturating_add(delta.entries.len()) > MAX_LOADED_REVOCATIONS {
+            let mut added: std::collections::HashSet<(RevocationKind, &str, &str)> = std::collections::HashSet::new();
+            for r in &delta.entries {
+                if delta.whole || !list.contains(r) {
+                    added.insert((r.kind, r.scope(), r.value.as_str()));
+                }
+            }
+            if held.saturating_add(added.len()) > MAX_LOADED_REVOCATIONS {
                 return Err(Incomplete::TooMany);
             }
+            drop(added);
             if delta.whole {
                 *list = RevocationList::default();
             }
@@ -416,7 +432,6 @@ mod tests {
     use std::task::{Context, Poll, Waker};
 
     use super::*;
-    use crate::core::session::revocation::RevocationKind;
 
     const ISS: &str = "https://idp.example";
     const T: u64 = 1_000_000;
@@ -706,6 +721,41 @@ mod tests {
         background(&state, &log, T + REFRESH_SECONDS);
         assert!(log.logged("more than 50000") && log.logged("keeping the list"), "{:?}", log.logs.borrow());
         assert_eq!(state.len(), MAX_LOADED_REVOCATIONS - 10, "nothing applied");
+    }
+
+    /// Review of issue 13: a repeat of a known entry (the IdP resends a logout, or a front-channel flood resends
+    /// the same sids a second later: the log merges it into its row and numbers it anew) was counted as a new
+    /// entry on top of the held one. With 30,000 entries held and all of them repeated once, every reload of a
+    /// running isolate was "more than 50,000" and changed nothing: its cursor never moved, so every later reload
+    /// failed the same way — a revocation written after the repeats was not learnt, and after 5 minutes the
+    /// isolate refused every session, for as long as it lived.
+    #[test]
+    fn repeats_of_held_entries_do_not_count_twice_against_the_memory_bound() {
+        let state = RevocationState::default();
+        let held = 30_000;
+        let log = FakeLog::with_entries(held, None);
+        reload(&state, &log, T);
+        assert_eq!(state.len(), held);
+        for i in 0..held {
+            log.append(Revocation { until: UNTIL + 10, ..sid("c", &format!("s{i}")) });
+        }
+        log.append(sid("c", "genuine-after-the-repeats"));
+        let t = T + REFRESH_SECONDS;
+        background(&state, &log, t);
+        assert!(!log.logged("more than"), "{:?}", log.logs.borrow());
+        assert_eq!(state.len(), held + 1, "the repeats replace what is held");
+        assert!(state.is_revoked(&session("genuine-after-the-repeats"), t), "learnt within the refresh bound");
+        let later = t + REFRESH_SECONDS;
+        background(&state, &log, later);
+        let age = later + MAX_LIST_AGE_SECONDS;
+        assert!(!state.blocks_sessions(age), "reloads reach the end: the list stays usable, not fail closed");
+        // Genuinely new entries beyond the bound are still refused (never a partial read).
+        for i in 0..(MAX_LOADED_REVOCATIONS - held) {
+            log.append(sid("c", &format!("new{i}")));
+        }
+        background(&state, &log, later + REFRESH_SECONDS);
+        assert!(log.logged("more than 50000"), "{:?}", log.logs.borrow());
+        assert_eq!(state.len(), held + 1, "nothing applied");
     }
 
     #[test]
