@@ -39,6 +39,7 @@
 //! Canonical XML is defined on.
 
 pub mod c14n;
+pub mod dsig;
 
 use core::fmt;
 use std::borrow::Cow;
