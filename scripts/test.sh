@@ -28,7 +28,9 @@ step "clippy (wasm32, XML core)" cargo clippy --target wasm32-unknown-unknown --
 step "host tests (core + flow)" cargo test --locked
 step "check command" cargo test --locked --features cli --test check_cli
 step "XML core (parser, exclusive c14n, X.509 unit tests)" cargo test --locked --features xml --lib core::x
+step "SAML core (unit tests)" cargo test --locked --features xml --lib core::saml
 step "XML signatures (independent signer's documents, verified with ring)" cargo test --locked --features xml --test xml_dsig
+step "SAML 2.0 responses (profile rules, signature wrapping)" cargo test --locked --features xml --test saml_response
 step "XML c14n against libxml2 (committed corpus + live random documents)" cargo test --locked --features xml --test xml_c14n
 step "WebCrypto tests (wasm32 in Node)" cargo test --locked --target wasm32-unknown-unknown --test webcrypto
 step "build the worker" bash scripts/build.sh

@@ -22,6 +22,8 @@ pub mod policy;
 pub mod ports;
 pub mod replay;
 pub mod routing;
+#[cfg(feature = "xml")]
+pub mod saml;
 pub mod secret;
 pub mod session;
 pub mod url;

@@ -158,6 +158,19 @@ impl VerifiedBytes {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The one child element `{namespace}local_name` of the signed element, as signed bytes of its own (its
+    /// exclusive canonical form: everything inside signed bytes is signed). Refused when there is none or more
+    /// than one.
+    pub fn child(&self, namespace: &str, local_name: &str) -> Result<VerifiedBytes, DsigError> {
+        let document = super::parse(&self.0)?;
+        let mut children = document.root_element().children_named(namespace, local_name);
+        let (Some(child), None) = (children.next(), children.next()) else {
+            return Err(DsigError::Structure("one signed child"));
+        };
+        let bytes = canonicalize(child, &Options::default())?;
+        String::from_utf8(bytes).map(VerifiedBytes).map_err(|_| DsigError::Structure("canonical form"))
+    }
 }
 
 /// Exactly the child elements of `parent`, in order, named `names` (`optional` ones may be missing, at the

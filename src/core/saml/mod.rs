@@ -1,0 +1,335 @@
+//! SAML 2.0 Web Browser SSO, the Service Provider's side of the HTTP-POST response (SAML Profiles §4.1.4): from
+//! the `SAMLResponse` XML to a [`SamlIdentity`], or a [`SamlError`] that says which rule refused it.
+//!
+//! Everything goes through the XML core ([`crate::core::xml`]: one parser, one canonicaliser, the enveloped
+//! signature rules of [`crate::core::xml::dsig`]). Claims are read only from **signed bytes**: the canonical
+//! form of the assertion whose signature verified (or of the signed response, the assertion then taken from
+//! *those* bytes), parsed again — never from the document the browser posted. So a wrapper, a sibling, a second
+//! assertion or a comment cannot change what is read (XSW1–8 and their relatives).
+//!
+//! The rules (each refused with its own [`SamlError`]):
+//! - the document is one `samlp:Response` (Version 2.0) whose `Destination` is the ACS URL and whose
+//!   `InResponseTo` is the request this browser sent; its `Issuer`, when present, is the IdP; its status is
+//!   Success (otherwise the IdP's status code is reported);
+//! - exactly one `saml:Assertion` in the whole document, a child of the Response (none in `Advice`, none
+//!   encrypted: `EncryptedAssertion` is refused until decryption exists); `ds:Signature` only as a child of the
+//!   Response or of the Assertion, and at least one of them (an assertion signature is required when the
+//!   response is unsigned; both are verified when both are there);
+//! - the assertion (from signed bytes): Version 2.0, an `ID`, `Issuer` = the IdP; a `Subject` with a `NameID`
+//!   and exactly one `SubjectConfirmation`, bearer, whose data has `Recipient` = the ACS URL, `InResponseTo` =
+//!   the request, a `NotOnOrAfter` in the future and no `NotBefore`; `Conditions` whose `NotBefore` /
+//!   `NotOnOrAfter` hold (with the clock leeway) and with at least one `AudienceRestriction`, every one of which
+//!   names the SP's entity ID; exactly one `AuthnStatement`, whose `SessionNotOnOrAfter`, if any, caps the session.
+
+use crate::core::oidc::jwks::Jwk;
+use crate::core::ports::SignatureVerifier;
+use crate::core::xml::dsig::{check_enveloped, DsigError, VerifiedBytes, DSIG_NS};
+use crate::core::xml::{normalize_line_ends, parse, Element, XmlError};
+
+pub mod time;
+
+pub const PROTOCOL_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+pub const ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
+pub const EMAIL_ADDRESS_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+
+/// What the response must match: this SP, this IdP, this browser's request, the time.
+#[derive(Debug, Clone)]
+pub struct Expected<'a> {
+    /// The IdP's entity ID (its `Issuer`).
+    pub idp_entity_id: &'a str,
+    /// The SP's entity ID (the audience).
+    pub sp_entity_id: &'a str,
+    /// The Assertion Consumer Service URL the response was posted to (`Destination`, `Recipient`).
+    pub acs_url: &'a str,
+    /// The ID of the AuthnRequest this browser's transaction cookie carries.
+    pub request_id: &'a str,
+    /// The IdP's signing keys (from its certificates: rollover allowed).
+    pub keys: &'a [Jwk],
+    pub now: u64,
+    pub leeway: u64,
+}
+
+/// A SAML attribute: its `Name` and its values (text of each `AttributeValue`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+/// What a verified response says, all of it read from signed bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlIdentity {
+    /// The assertion's `ID` (single use across the network until [`SamlIdentity::valid_until`]).
+    pub assertion_id: String,
+    /// The `NameID` and its `Format` (if given).
+    pub name_id: String,
+    pub name_id_format: Option<String>,
+    pub attributes: Vec<Attribute>,
+    /// The IdP session (`AuthnStatement/@SessionIndex`), for logout.
+    pub session_index: Option<String>,
+    /// `SessionNotOnOrAfter`: the IdP's cap on the session, if it sets one.
+    pub session_not_on_or_after: Option<u64>,
+    /// The time after which the assertion can no longer be used (the earlier of `Conditions/@NotOnOrAfter` and
+    /// the bearer confirmation's `NotOnOrAfter`, plus the leeway): how long its ID must stay claimed.
+    pub valid_until: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SamlError {
+    Xml(XmlError),
+    Signature(DsigError),
+    /// The IdP answered with a status other than Success (its top-level and second-level codes).
+    Status {
+        code: String,
+        subcode: Option<String>,
+    },
+    /// A rule of the module documentation, named.
+    Invalid(&'static str),
+    /// The response or assertion is not (or no longer) valid at this time.
+    Expired(&'static str),
+    NotYetValid(&'static str),
+}
+
+impl From<XmlError> for SamlError {
+    fn from(e: XmlError) -> SamlError {
+        SamlError::Xml(e)
+    }
+}
+
+impl From<DsigError> for SamlError {
+    fn from(e: DsigError) -> SamlError {
+        match e {
+            DsigError::Xml(e) => SamlError::Xml(e),
+            e => SamlError::Signature(e),
+        }
+    }
+}
+
+impl std::fmt::Display for SamlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SamlError::Xml(e) => write!(f, "the SAML response is not XML edge-auth reads: {e}"),
+            SamlError::Signature(e) => write!(f, "the SAML response's signature: {e}"),
+            SamlError::Status { code, subcode } => match subcode {
+                Some(sub) => write!(f, "the IdP answered with status {code} ({sub})"),
+                None => write!(f, "the IdP answered with status {code}"),
+            },
+            SamlError::Invalid(rule) => write!(f, "the SAML response breaks a rule: {rule}"),
+            SamlError::Expired(what) => write!(f, "the SAML response has expired: {what}"),
+            SamlError::NotYetValid(what) => write!(f, "the SAML response is not valid yet: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for SamlError {}
+
+fn one<'a, 'input>(
+    mut elements: impl Iterator<Item = Element<'a, 'input>>,
+    rule: &'static str,
+) -> Result<Element<'a, 'input>, SamlError> {
+    let first = elements.next().ok_or(SamlError::Invalid(rule))?;
+    if elements.next().is_some() {
+        return Err(SamlError::Invalid(rule));
+    }
+    Ok(first)
+}
+
+fn optional_one<'a, 'input>(
+    mut elements: impl Iterator<Item = Element<'a, 'input>>,
+    rule: &'static str,
+) -> Result<Option<Element<'a, 'input>>, SamlError> {
+    let first = elements.next();
+    if elements.next().is_some() {
+        return Err(SamlError::Invalid(rule));
+    }
+    Ok(first)
+}
+
+fn issuer_is(parent: Element<'_, '_>, idp: &str, required: bool, rule: &'static str) -> Result<(), SamlError> {
+    match optional_one(parent.children_named(ASSERTION_NS, "Issuer"), rule)? {
+        Some(issuer) => {
+            // The entity format is the only one an Issuer may name here (Profiles §4.1.4.2).
+            let format = issuer.attribute(None, "Format");
+            if format.is_some_and(|f| f != "urn:oasis:names:tc:SAML:2.0:nameid-format:entity") {
+                return Err(SamlError::Invalid(rule));
+            }
+            if issuer.text()?.trim() != idp {
+                return Err(SamlError::Invalid(rule));
+            }
+            Ok(())
+        }
+        None if required => Err(SamlError::Invalid(rule)),
+        None => Ok(()),
+    }
+}
+
+fn time_attribute(element: Element<'_, '_>, name: &str, rule: &'static str) -> Result<Option<u64>, SamlError> {
+    match element.attribute(None, name) {
+        None => Ok(None),
+        Some(value) => time::parse_datetime(value).map(Some).ok_or(SamlError::Invalid(rule)),
+    }
+}
+
+/// Verify a `SAMLResponse` (the XML, base64-decoded by the caller) against what is expected. See the module
+/// documentation.
+pub async fn verify_response<V: SignatureVerifier>(
+    xml: &str,
+    expected: &Expected<'_>,
+    verifier: &V,
+) -> Result<SamlIdentity, SamlError> {
+    let text = normalize_line_ends(xml);
+    let document = parse(&text)?;
+    let response = document.root_element();
+    if !response.is(PROTOCOL_NS, "Response") {
+        return Err(SamlError::Invalid("the document is a samlp:Response"));
+    }
+    if response.attribute(None, "Version") != Some("2.0") {
+        return Err(SamlError::Invalid("Version is 2.0"));
+    }
+    if response.attribute(None, "Destination") != Some(expected.acs_url) {
+        return Err(SamlError::Invalid("Destination is the ACS URL"));
+    }
+    if response.attribute(None, "InResponseTo") != Some(expected.request_id) {
+        return Err(SamlError::Invalid("InResponseTo is this browser's request"));
+    }
+    issuer_is(response, expected.idp_entity_id, false, "the Response's Issuer is the IdP")?;
+    let status = one(response.children_named(PROTOCOL_NS, "Status"), "one Status")?;
+    let code = one(status.children_named(PROTOCOL_NS, "StatusCode"), "one StatusCode")?;
+    let value = code.attribute(None, "Value").unwrap_or_default();
+    if value != SUCCESS {
+        let subcode = code.children_named(PROTOCOL_NS, "StatusCode").next().and_then(|c| c.attribute(None, "Value"));
+        return Err(SamlError::Status { code: value.to_string(), subcode: subcode.map(str::to_string) });
+    }
+
+    // Exactly one assertion in the whole document, a child of the Response; signatures only where the schema
+    // puts them.
+    if document.elements().any(|e| e.is(ASSERTION_NS, "EncryptedAssertion")) {
+        return Err(SamlError::Invalid("no EncryptedAssertion (not supported)"));
+    }
+    let assertion = one(document.elements().filter(|e| e.is(ASSERTION_NS, "Assertion")), "exactly one Assertion")?;
+    if assertion.parent_element() != Some(response) {
+        return Err(SamlError::Invalid("the Assertion is a child of the Response"));
+    }
+    for signature in document.elements().filter(|e| e.is(DSIG_NS, "Signature")) {
+        let parent = signature.parent_element();
+        if parent != Some(response) && parent != Some(assertion) {
+            return Err(SamlError::Invalid("ds:Signature only on the Response or the Assertion"));
+        }
+    }
+    let response_signature = optional_one(response.children_named(DSIG_NS, "Signature"), "one Response signature")?;
+    let assertion_signature = optional_one(assertion.children_named(DSIG_NS, "Signature"), "one Assertion signature")?;
+
+    let signed_assertion: VerifiedBytes = match (response_signature, assertion_signature) {
+        (_, Some(signature)) => {
+            if let Some(response_signature) = response_signature {
+                check_enveloped(&document, response_signature)?.verify(expected.keys, verifier).await?;
+            }
+            check_enveloped(&document, signature)?.verify(expected.keys, verifier).await?
+        }
+        (Some(signature), None) => {
+            let response_bytes = check_enveloped(&document, signature)?.verify(expected.keys, verifier).await?;
+            // The assertion as the signed response carries it.
+            response_bytes.child(ASSERTION_NS, "Assertion")?
+        }
+        (None, None) => return Err(SamlError::Invalid("the Response or the Assertion is signed")),
+    };
+    read_assertion(signed_assertion.as_str(), expected)
+}
+
+/// The assertion's rules and claims, from its signed canonical text.
+fn read_assertion(text: &str, expected: &Expected<'_>) -> Result<SamlIdentity, SamlError> {
+    let document = parse(text)?;
+    let assertion = document.root_element();
+    if !assertion.is(ASSERTION_NS, "Assertion") || assertion.attribute(None, "Version") != Some("2.0") {
+        return Err(SamlError::Invalid("a SAML 2.0 Assertion"));
+    }
+    let assertion_id = assertion
+        .attribute(None, "ID")
+        .filter(|id| !id.is_empty())
+        .ok_or(SamlError::Invalid("the Assertion has an ID"))?;
+    issuer_is(assertion, expected.idp_entity_id, true, "the Assertion's Issuer is the IdP")?;
+    let (now, leeway) = (expected.now, expected.leeway);
+
+    // Subject: the NameID and one bearer confirmation for this SP and this request.
+    let subject = one(assertion.children_named(ASSERTION_NS, "Subject"), "one Subject")?;
+    let name_id = one(subject.children_named(ASSERTION_NS, "NameID"), "one NameID")?;
+    let name_id_value = name_id.text()?.trim().to_string();
+    if name_id_value.is_empty() {
+        return Err(SamlError::Invalid("a NameID"));
+    }
+    let confirmation =
+        one(subject.children_named(ASSERTION_NS, "SubjectConfirmation"), "exactly one SubjectConfirmation")?;
+    if confirmation.attribute(None, "Method") != Some(BEARER) {
+        return Err(SamlError::Invalid("the SubjectConfirmation is bearer"));
+    }
+    let data =
+        one(confirmation.children_named(ASSERTION_NS, "SubjectConfirmationData"), "one SubjectConfirmationData")?;
+    if data.attribute(None, "Recipient") != Some(expected.acs_url) {
+        return Err(SamlError::Invalid("Recipient is the ACS URL"));
+    }
+    if data.attribute(None, "InResponseTo") != Some(expected.request_id) {
+        return Err(SamlError::Invalid("the confirmation's InResponseTo is this browser's request"));
+    }
+    if data.attribute(None, "NotBefore").is_some() {
+        return Err(SamlError::Invalid("a bearer confirmation has no NotBefore"));
+    }
+    let confirmation_end = time_attribute(data, "NotOnOrAfter", "NotOnOrAfter is a dateTime")?
+        .ok_or(SamlError::Invalid("the confirmation has a NotOnOrAfter"))?;
+    if now >= confirmation_end.saturating_add(leeway) {
+        return Err(SamlError::Expired("SubjectConfirmationData NotOnOrAfter"));
+    }
+
+    // Conditions: the time window and the audience.
+    let conditions = one(assertion.children_named(ASSERTION_NS, "Conditions"), "one Conditions")?;
+    if let Some(not_before) = time_attribute(conditions, "NotBefore", "NotBefore is a dateTime")? {
+        if now.saturating_add(leeway) < not_before {
+            return Err(SamlError::NotYetValid("Conditions NotBefore"));
+        }
+    }
+    let conditions_end = time_attribute(conditions, "NotOnOrAfter", "NotOnOrAfter is a dateTime")?;
+    if let Some(end) = conditions_end {
+        if now >= end.saturating_add(leeway) {
+            return Err(SamlError::Expired("Conditions NotOnOrAfter"));
+        }
+    }
+    let mut restrictions = conditions.children_named(ASSERTION_NS, "AudienceRestriction").peekable();
+    if restrictions.peek().is_none() {
+        return Err(SamlError::Invalid("an AudienceRestriction"));
+    }
+    for restriction in restrictions {
+        let mut audiences = restriction.children_named(ASSERTION_NS, "Audience");
+        if !audiences.any(|a| a.text().is_ok_and(|t| t.trim() == expected.sp_entity_id)) {
+            return Err(SamlError::Invalid("every AudienceRestriction names this SP"));
+        }
+    }
+
+    let authn = one(assertion.children_named(ASSERTION_NS, "AuthnStatement"), "exactly one AuthnStatement")?;
+    let session_not_on_or_after = time_attribute(authn, "SessionNotOnOrAfter", "SessionNotOnOrAfter is a dateTime")?;
+    if session_not_on_or_after.is_some_and(|end| now >= end) {
+        return Err(SamlError::Expired("SessionNotOnOrAfter"));
+    }
+
+    let mut attributes = Vec::new();
+    for statement in assertion.children_named(ASSERTION_NS, "AttributeStatement") {
+        for attribute in statement.children_named(ASSERTION_NS, "Attribute") {
+            let name = attribute.attribute(None, "Name").ok_or(SamlError::Invalid("an Attribute has a Name"))?;
+            let mut values = Vec::new();
+            for value in attribute.children_named(ASSERTION_NS, "AttributeValue") {
+                values.push(value.text()?);
+            }
+            attributes.push(Attribute { name: name.to_string(), values });
+        }
+    }
+    let valid_until = conditions_end.map_or(confirmation_end, |end| end.min(confirmation_end)).saturating_add(leeway);
+    Ok(SamlIdentity {
+        assertion_id: assertion_id.to_string(),
+        name_id: name_id_value,
+        name_id_format: name_id.attribute(None, "Format").map(str::to_string),
+        attributes,
+        session_index: authn.attribute(None, "SessionIndex").map(str::to_string),
+        session_not_on_or_after,
+        valid_until,
+    })
+}
