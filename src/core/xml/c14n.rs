@@ -309,6 +309,13 @@ mod tests {
     }
 
     #[test]
+    fn byte_order_mark_and_declaration_are_not_output() {
+        // The element's prefix is read from the source at its byte offset: a BOM before it must not shift it.
+        let text = "\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<p:a xmlns:p=\"urn:p\"><p:b/></p:a>";
+        assert_eq!(c14n(text, &[]), r#"<p:a xmlns:p="urn:p"><p:b></p:b></p:a>"#);
+    }
+
+    #[test]
     fn xml_attributes_are_not_inherited() {
         let text = r#"<a xml:lang="en"><b/></a>"#;
         assert_eq!(c14n_child(text, &[]), "<b></b>");

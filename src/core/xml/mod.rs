@@ -14,14 +14,15 @@
 //!   deep or declaration-heavy document costs memory quadratic in its size), and again on the tree;
 //! - more than [`MAX_NODES`] nodes (roxmltree's `nodes_limit`: elements, text runs, comments);
 //! - a namespace name that is not an absolute URI of printable ASCII without `&` (`scheme:…`, or empty in
-//!   `xmlns=""`): canonical forms escape `&` in namespace URIs and libxml2 versions disagree on how
+//!   `xmlns=""`; roxmltree would accept `xmlns:p=""`, which Namespaces 1.0 forbids): canonical forms escape `&` in namespace URIs and libxml2 versions disagree on how
 //!   (raw, `&#38;`; the specification says `&amp;`), and libxml2 refuses relative namespace URIs outright.
 //!   SAML and WS-Federation use none of these. Checked by the same scan, on the raw value (with `&` refused,
 //!   the raw value is the value);
 //! - a DTD (`<!DOCTYPE`, so no entities: roxmltree's default `allow_dtd: false`);
 //! - processing instructions anywhere (SAML never needs them; they are a place to hide bytes);
-//! - an XML declaration naming an encoding other than UTF-8 (the text is UTF-8 already; a document that says
-//!   otherwise would be read differently by another parser);
+//! - an XML declaration naming a version other than 1.0 (1.1 has other line ends and characters), or an
+//!   encoding other than UTF-8 (the text is UTF-8 already; a document that says otherwise would be read
+//!   differently by another parser);
 //! - everything roxmltree refuses: not well-formed, unknown prefixes, duplicate attributes after namespace
 //!   resolution, `xmlns`/`xml` prefix misuse, non-XML characters.
 //!
@@ -88,6 +89,8 @@ pub enum XmlError {
     ProcessingInstruction,
     /// The XML declaration names an encoding other than UTF-8.
     UnsupportedEncoding,
+    /// The XML declaration names a version other than 1.0.
+    UnsupportedVersion,
     /// Not well-formed XML, or not namespace-well-formed (roxmltree's message).
     Malformed(String),
     /// Canonicalisation was asked to exclude an element that is not a descendant of the canonicalised one.
@@ -117,6 +120,7 @@ impl fmt::Display for XmlError {
             XmlError::Dtd => f.write_str("XML document has a DTD (refused)"),
             XmlError::ProcessingInstruction => f.write_str("XML document has a processing instruction (refused)"),
             XmlError::UnsupportedEncoding => f.write_str("XML declaration names an encoding other than UTF-8"),
+            XmlError::UnsupportedVersion => f.write_str("XML declaration names a version other than 1.0"),
             XmlError::Malformed(message) => write!(f, "malformed XML: {message}"),
             XmlError::ExcludedElementNotInSubtree => {
                 f.write_str("the element to exclude is not inside the element canonicalised")
@@ -158,7 +162,7 @@ pub fn parse(text: &str) -> Result<Document<'_>, XmlError> {
         return Err(XmlError::UnnormalizedLineEnds);
     }
     prescan(text.as_bytes())?;
-    check_declared_encoding(text)?;
+    check_declaration(text)?;
     let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..Default::default() };
     let tree = roxmltree::Document::parse_with_options(text, options).map_err(|error| match error {
         roxmltree::Error::DtdDetected => XmlError::Dtd,
@@ -306,8 +310,9 @@ impl<'a, 'input: 'a> Element<'a, 'input> {
     }
 }
 
-/// The encoding named by the XML declaration, if any, must be UTF-8 (ASCII case-insensitive).
-fn check_declared_encoding(text: &str) -> Result<(), XmlError> {
+/// The XML declaration, if any, must say version 1.0 (XML 1.1 has other line ends, NEL and U+2028, and other
+/// characters; roxmltree reads any version as 1.0) and name no encoding but UTF-8 (ASCII case-insensitive).
+fn check_declaration(text: &str) -> Result<(), XmlError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let Some(declaration) = text.strip_prefix("<?xml") else { return Ok(()) };
     if !declaration.starts_with(|c: char| c.is_ascii_whitespace()) {
@@ -315,19 +320,27 @@ fn check_declared_encoding(text: &str) -> Result<(), XmlError> {
     }
     let Some(end) = declaration.find("?>") else { return Ok(()) }; // malformed: roxmltree refuses it
     let declaration = declaration.get(..end).unwrap_or_default();
-    let Some(at) = declaration.find("encoding") else { return Ok(()) };
-    let rest = declaration.get(at + "encoding".len()..).unwrap_or_default();
-    let rest = rest.trim_start().strip_prefix('=').unwrap_or_default().trim_start();
-    let name: String = rest.chars().skip(1).take_while(|c| *c != '"' && *c != '\'').collect();
-    if name.eq_ignore_ascii_case("utf-8") {
-        Ok(())
-    } else {
-        Err(XmlError::UnsupportedEncoding)
+    if pseudo_attribute(declaration, "version").is_some_and(|version| version != "1.0") {
+        return Err(XmlError::UnsupportedVersion);
+    }
+    match pseudo_attribute(declaration, "encoding") {
+        Some(name) if !name.eq_ignore_ascii_case("utf-8") => Err(XmlError::UnsupportedEncoding),
+        _ => Ok(()),
     }
 }
 
-/// The limits that must hold before roxmltree builds the tree: nesting depth, attributes per element and
-/// namespace declarations in the document; also refuses `<!DOCTYPE` (and any other `<!` declaration) early.
+/// The value of `name="…"` (or `'…'`) in an XML declaration's text.
+fn pseudo_attribute(declaration: &str, name: &str) -> Option<String> {
+    let at = declaration.find(name)?;
+    let rest = declaration.get(at + name.len()..)?.trim_start().strip_prefix('=')?.trim_start();
+    Some(rest.chars().skip(1).take_while(|c| *c != '"' && *c != '\'').collect())
+}
+
+/// What must hold before roxmltree builds the tree: nesting depth, attributes per element, namespace
+/// declarations in the document and their URIs; also refuses early what roxmltree would accept and libxml2
+/// (every IdP's and most SPs' parser) refuses: `<!DOCTYPE` (and any other `<!` declaration), a second
+/// `xmlns` on one element, a declaration of the `xmlns` prefix, names with an empty prefix or local part
+/// (`:a`, `a:`), and character references to surrogates or beyond U+10FFFF (roxmltree keeps them as U+FFFD).
 ///
 /// Not a parser: it only finds tag boundaries (skipping comments, CDATA sections, processing instructions and
 /// quoted attribute values) and counts. On well-formed XML its depth and counts are exact; on anything else
@@ -337,6 +350,7 @@ fn prescan(bytes: &[u8]) -> Result<(), XmlError> {
     let mut depth = 0usize;
     let mut namespace_declarations = 0usize;
     while let Some(offset) = bytes.get(at..).and_then(|rest| rest.iter().position(|b| *b == b'<')) {
+        check_character_references(bytes.get(at..at + offset).unwrap_or_default())?;
         at += offset;
         let rest = bytes.get(at..).unwrap_or_default();
         if rest.starts_with(b"<!--") {
@@ -351,10 +365,7 @@ fn prescan(bytes: &[u8]) -> Result<(), XmlError> {
             depth = depth.saturating_sub(1);
             at = skip_past(bytes, at + 2, b">");
         } else {
-            let tag = scan_start_tag(bytes, at + 1);
-            if tag.unsupported_namespace_uri {
-                return Err(XmlError::UnsupportedNamespaceUri);
-            }
+            let tag = scan_start_tag(bytes, at + 1)?;
             if tag.attributes > MAX_ATTRIBUTES_PER_ELEMENT {
                 return Err(XmlError::TooManyAttributes { limit: MAX_ATTRIBUTES_PER_ELEMENT });
             }
@@ -371,7 +382,7 @@ fn prescan(bytes: &[u8]) -> Result<(), XmlError> {
             at = tag.end;
         }
     }
-    Ok(())
+    check_character_references(bytes.get(at..).unwrap_or_default())
 }
 
 /// The index just past the first `needle` at or after `from`, or the end of `bytes`.
@@ -382,17 +393,39 @@ fn skip_past(bytes: &[u8], from: usize, needle: &[u8]) -> usize {
         .map_or(bytes.len(), |i| from + i + needle.len())
 }
 
+/// Every `&#…;` in `raw` (text or an attribute value, as written) names an XML character. Malformed
+/// references are left to roxmltree.
+fn check_character_references(raw: &[u8]) -> Result<(), XmlError> {
+    let mut rest = raw;
+    while let Some(i) = rest.windows(2).position(|w| w == b"&#") {
+        rest = rest.get(i + 2..).unwrap_or_default();
+        let end = rest.iter().position(|b| *b == b';').unwrap_or(rest.len());
+        let digits = core::str::from_utf8(rest.get(..end).unwrap_or_default()).unwrap_or_default();
+        let value = match digits.strip_prefix('x') {
+            Some(hex) => u32::from_str_radix(hex, 16),
+            None => digits.parse::<u32>(),
+        };
+        if let Ok(value) = value {
+            let is_xml_char = matches!(value, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x1_0000..=0x10_FFFF);
+            if !is_xml_char {
+                return Err(XmlError::Malformed(format!("character reference to U+{value:X}, not an XML character")));
+            }
+        } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_hexdigit() || b == b'x') {
+            return Err(XmlError::Malformed("character reference out of range".into()));
+        }
+    }
+    Ok(())
+}
+
 struct StartTag {
     end: usize,
     empty: bool,
     attributes: usize,
     namespace_declarations: usize,
-    unsupported_namespace_uri: bool,
 }
 
-/// Whether a namespace declaration's raw value is one we accept: empty (only meaningful as `xmlns=""`;
-/// roxmltree refuses `xmlns:p=""`), or `scheme:` followed by URI characters other than `&` (RFC 3986
-/// unreserved, reserved and `%`).
+/// Whether a namespace declaration's raw value is one we accept: empty (for `xmlns=""` only, checked by the
+/// caller), or `scheme:` followed by URI characters other than `&` (RFC 3986 unreserved, reserved and `%`).
 fn acceptable_namespace_uri(value: &[u8]) -> bool {
     if value.is_empty() {
         return true;
@@ -404,31 +437,43 @@ fn acceptable_namespace_uri(value: &[u8]) -> bool {
     scheme_ok && rest.iter().all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$'()*+,;=%".contains(b))
 }
 
+/// A qualified name with an empty prefix or local part (`:a`, `a:`), which Namespaces 1.0 forbids and
+/// roxmltree accepts.
+fn empty_name_part(name: &[u8]) -> bool {
+    name.first() == Some(&b':') || name.last() == Some(&b':')
+}
+
 /// Scans a start tag from just after its `<` to just past its `>` (quoted values may hold `>`).
-fn scan_start_tag(bytes: &[u8], from: usize) -> StartTag {
-    let mut tag = StartTag {
-        end: bytes.len(),
-        empty: false,
-        attributes: 0,
-        namespace_declarations: 0,
-        unsupported_namespace_uri: false,
-    };
+fn scan_start_tag(bytes: &[u8], from: usize) -> Result<StartTag, XmlError> {
+    let mut tag = StartTag { end: bytes.len(), empty: false, attributes: 0, namespace_declarations: 0 };
     let mut quote: Option<u8> = None;
     let mut value_start = from;
-    let mut value_is_namespace = false;
+    // The attribute whose value is being read: (is a namespace declaration, declares a prefix).
+    let mut declaration = (false, false);
+    let mut default_declarations = 0;
     let mut token_start = from;
     let mut token_end = from;
     let mut in_token = true; // the element name
     let mut last_significant = 0u8;
     let mut i = from;
+    let name = bytes.get(from..).unwrap_or_default();
+    let name_end = name.iter().position(|b| b.is_ascii_whitespace() || *b == b'/' || *b == b'>').unwrap_or(name.len());
+    if empty_name_part(name.get(..name_end).unwrap_or_default()) {
+        return Err(XmlError::Malformed("an element name with an empty prefix or local part".into()));
+    }
     while let Some(&b) = bytes.get(i) {
         if let Some(q) = quote {
             if b == q {
                 quote = None;
-                if value_is_namespace && !acceptable_namespace_uri(bytes.get(value_start..i).unwrap_or_default()) {
-                    tag.unsupported_namespace_uri = true;
+                let value = bytes.get(value_start..i).unwrap_or_default();
+                check_character_references(value)?;
+                // An empty URI undeclares: allowed for the default namespace only (Namespaces 1.0; roxmltree
+                // accepts `xmlns:p=""`, libxml2 refuses it).
+                let (is_declaration, declares_prefix) = declaration;
+                if is_declaration && (!acceptable_namespace_uri(value) || declares_prefix && value.is_empty()) {
+                    return Err(XmlError::UnsupportedNamespaceUri);
                 }
-                value_is_namespace = false;
+                declaration = (false, false);
             }
         } else {
             match b {
@@ -439,7 +484,7 @@ fn scan_start_tag(bytes: &[u8], from: usize) -> StartTag {
                 b'>' => {
                     tag.end = i + 1;
                     tag.empty = last_significant == b'/';
-                    return tag;
+                    return Ok(tag);
                 }
                 b'=' => {
                     if in_token {
@@ -448,9 +493,21 @@ fn scan_start_tag(bytes: &[u8], from: usize) -> StartTag {
                     }
                     tag.attributes += 1;
                     let name = bytes.get(token_start..token_end).unwrap_or_default();
-                    value_is_namespace = name == b"xmlns" || name.starts_with(b"xmlns:");
-                    if value_is_namespace {
+                    if empty_name_part(name) {
+                        return Err(XmlError::Malformed("an attribute name with an empty prefix or local part".into()));
+                    }
+                    if name == b"xmlns:xmlns" {
+                        return Err(XmlError::Malformed("the xmlns prefix cannot be declared".into()));
+                    }
+                    declaration = (name == b"xmlns" || name.starts_with(b"xmlns:"), name.starts_with(b"xmlns:"));
+                    if declaration.0 {
                         tag.namespace_declarations += 1;
+                    }
+                    if name == b"xmlns" {
+                        default_declarations += 1;
+                        if default_declarations > 1 {
+                            return Err(XmlError::Malformed("the default namespace is declared twice".into()));
+                        }
                     }
                 }
                 b' ' | b'\t' | b'\n' | b'\r' => {
@@ -472,7 +529,7 @@ fn scan_start_tag(bytes: &[u8], from: usize) -> StartTag {
         }
         i += 1;
     }
-    tag
+    Ok(tag)
 }
 
 /// The checks on the built tree: processing instructions, and depth and attribute counts again (the
@@ -552,6 +609,8 @@ mod tests {
         );
         assert!(parse("<?xml version=\"1.0\" encoding=\"utf-8\"?><r/>").is_ok());
         assert!(parse("<?xml version=\"1.0\"?><r/>").is_ok());
+        assert_eq!(parse("<?xml version='1.1'?><r/>").unwrap_err(), XmlError::UnsupportedVersion);
+        assert_eq!(parse("<?xml version=\"2.0\" encoding=\"UTF-8\"?><r/>").unwrap_err(), XmlError::UnsupportedVersion);
     }
 
     #[test]
@@ -607,8 +666,31 @@ mod tests {
             assert!(parse(&format!("<r xmlns:p='{uri}' xmlns='{uri}'/>")).is_ok(), "{uri}");
         }
         assert!(parse("<r xmlns=''/>").is_ok());
+        assert_eq!(parse("<r xmlns:p=''/>").unwrap_err(), XmlError::UnsupportedNamespaceUri);
         // A non-namespace attribute may hold anything.
         assert!(parse("<r a='x &amp; y'/>").is_ok());
+    }
+
+    #[test]
+    fn refuses_what_roxmltree_accepts_and_libxml2_refuses() {
+        for text in [
+            "<r xmlns='urn:a' xmlns='urn:a'/>",
+            "<r xmlns:xmlns='urn:x'/>",
+            "<:r/>",
+            "<:r></:r>",
+            "<r :a=''/>",
+            "<r>&#xD800;</r>",
+            "<r a='&#55296;'/>",
+            "<r>&#x110000;</r>",
+            "<r>&#99999999999;</r>",
+        ] {
+            assert!(
+                matches!(parse(text).unwrap_err(), XmlError::Malformed(_) | XmlError::UnsupportedNamespaceUri),
+                "{text}"
+            );
+        }
+        // References in comments and CDATA are not references; valid ones are fine.
+        assert!(parse("<r a='&#x10FFFF;&#9;'><!-- &#xD800; --><![CDATA[&#xD800;]]>&#xE000;&#65533;</r>").is_ok());
     }
 
     #[test]
