@@ -220,3 +220,16 @@ fn what_is_read_comes_from_the_signed_bytes_only() {
     );
     assert_eq!(check(&xml).unwrap().name_id, "alice@acme.example");
 }
+
+/// SAML Core §2.5.1: an assertion with a condition the SP does not evaluate is Indeterminate and must not be
+/// accepted (an IdP-signed `saml:Condition` of its own type restricts where the assertion may be used; ignoring
+/// it accepts the assertion outside that restriction). The conditions SAML itself defines that need nothing
+/// from this SP (OneTimeUse: IDs are single-use anyway; ProxyRestriction: it never proxies) still pass, so the
+/// refusal is about the unknown condition, not about any extra child.
+#[test]
+fn a_condition_edge_auth_does_not_evaluate_is_refused() {
+    let refused = check(&fixture("saml-response-unknown-condition.xml")).unwrap_err();
+    assert_eq!(refused, SamlError::Invalid("no condition edge-auth does not evaluate"));
+    let identity = check(&fixture("saml-response-known-conditions.xml")).unwrap();
+    assert_eq!(identity.name_id, "alice@acme.example");
+}

@@ -18,8 +18,9 @@
 //! - the assertion (from signed bytes): Version 2.0, an `ID`, `Issuer` = the IdP; a `Subject` with a `NameID`
 //!   and exactly one `SubjectConfirmation`, bearer, whose data has `Recipient` = the ACS URL, `InResponseTo` =
 //!   the request, a `NotOnOrAfter` in the future and no `NotBefore`; `Conditions` whose `NotBefore` /
-//!   `NotOnOrAfter` hold (with the clock leeway) and with at least one `AudienceRestriction`, every one of which
-//!   names the SP's entity ID; exactly one `AuthnStatement`, whose `SessionNotOnOrAfter`, if any, caps the session.
+//!   `NotOnOrAfter` hold (with the clock leeway), with at least one `AudienceRestriction`, every one of which
+//!   names the SP's entity ID, and no condition but those and `OneTimeUse` / `ProxyRestriction`; exactly one
+//!   `AuthnStatement`, whose `SessionNotOnOrAfter`, if any, caps the session.
 
 use crate::core::oidc::jwks::Jwk;
 use crate::core::ports::SignatureVerifier;
@@ -285,6 +286,12 @@ fn read_assertion(text: &str, expected: &Expected<'_>) -> Result<SamlIdentity, S
 
     // Conditions: the time window and the audience.
     let conditions = one(assertion.children_named(ASSERTION_NS, "Conditions"), "one Conditions")?;
+    // A condition not understood makes the assertion Indeterminate (Core §2.5.1.1): refused. OneTimeUse and
+    // ProxyRestriction ask nothing of an SP whose assertion IDs are single-use and which never proxies.
+    let evaluated = ["AudienceRestriction", "OneTimeUse", "ProxyRestriction"];
+    if conditions.child_elements().any(|c| !evaluated.iter().any(|name| c.is(ASSERTION_NS, name))) {
+        return Err(SamlError::Invalid("no condition edge-auth does not evaluate"));
+    }
     if let Some(not_before) = time_attribute(conditions, "NotBefore", "NotBefore is a dateTime")? {
         if now.saturating_add(leeway) < not_before {
             return Err(SamlError::NotYetValid("Conditions NotBefore"));
