@@ -9,23 +9,15 @@ const METADATA_NS: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
 const POST_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 const UNSPECIFIED_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified";
 
-/// Escape a value for an XML attribute (double-quoted) or text.
+/// Escape a value for an XML attribute (double-quoted) or text: the HTML escaping the worker's pages use (which
+/// is valid XML), plus tab, newline and carriage return as character references, so that an XML parser's
+/// attribute-value normalisation cannot turn them into spaces.
 fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' => out.push_str("&#x9;"),
-            '\n' => out.push_str("&#xA;"),
-            '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
-        }
+    let escaped = crate::core::html::escape(value);
+    if !value.contains(['\t', '\n', '\r']) {
+        return escaped;
     }
-    out
+    escaped.replace('\t', "&#x9;").replace('\n', "&#xA;").replace('\r', "&#xD;")
 }
 
 /// An `xs:dateTime` in UTC (`2026-12-02T10:00:00Z`) for seconds since the epoch.
@@ -135,6 +127,11 @@ mod tests {
         assert_eq!(root.attribute(None, "ProtocolBinding"), Some(POST_BINDING));
         let issuer = root.children_named(ASSERTION_NS, "Issuer").next().unwrap();
         assert_eq!(issuer.text().unwrap(), request.sp_entity_id);
+        // Whitespace in a value survives attribute-value normalisation.
+        let spaced = AuthnRequest { destination: "https://idp.example/a\tb\nc", ..request.clone() };
+        let spaced_xml = spaced.to_xml();
+        let document = parse(&spaced_xml).unwrap();
+        assert_eq!(document.root_element().attribute(None, "Destination"), Some("https://idp.example/a\tb\nc"));
         // A value cannot add markup.
         let hostile = AuthnRequest { sp_entity_id: "x</saml:Issuer><evil/>", ..request };
         let hostile_xml = hostile.to_xml();
