@@ -2,8 +2,13 @@
 //! ([`crate::core::flow::document_cache`]), the spent login transactions ([`crate::core::flow::spent`]), the
 //! sessions the IdPs ended, and the session cookies already verified here.
 
+#[cfg(feature = "saml")]
+use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
+
 use crate::core::flow::document_cache::DocumentCache;
 use crate::core::flow::spent::SpentTransactions;
+#[cfg(feature = "saml")]
+use crate::core::saml::metadata::IdpDescriptor;
 use crate::core::session::memo::VerifiedSessions;
 use crate::core::session::revocation_state::RevocationState;
 
@@ -26,28 +31,31 @@ pub struct IsolateCache {
 /// The SAML IdPs an isolate has read: by connector id, with the time until which each is fresh.
 #[cfg(feature = "saml")]
 #[derive(Default)]
-pub(super) struct SamlIdps(
-    std::cell::RefCell<
-        std::collections::BTreeMap<String, (std::rc::Rc<crate::core::saml::metadata::IdpDescriptor>, u64)>,
-    >,
-);
+pub(super) struct SamlIdps {
+    idps: RefCell<BTreeMap<String, (Rc<IdpDescriptor>, u64)>>,
+    /// When each connector's metadata was last read again after a signature no certificate verified.
+    refetched_at: RefCell<BTreeMap<String, u64>>,
+}
 
 #[cfg(feature = "saml")]
 impl SamlIdps {
-    pub(super) fn get(
-        &self,
-        connector: &str,
-    ) -> Option<(std::rc::Rc<crate::core::saml::metadata::IdpDescriptor>, u64)> {
-        self.0.borrow().get(connector).cloned()
+    pub(super) fn get(&self, connector: &str) -> Option<(Rc<IdpDescriptor>, u64)> {
+        self.idps.borrow().get(connector).cloned()
     }
 
-    pub(super) fn put(
-        &self,
-        connector: &str,
-        idp: std::rc::Rc<crate::core::saml::metadata::IdpDescriptor>,
-        fresh_until: u64,
-    ) {
-        self.0.borrow_mut().insert(connector.to_string(), (idp, fresh_until));
+    pub(super) fn put(&self, connector: &str, idp: Rc<IdpDescriptor>, fresh_until: u64) {
+        self.idps.borrow_mut().insert(connector.to_string(), (idp, fresh_until));
+    }
+
+    /// Whether `connector`'s metadata may be read again now (not within `cooldown` of the last time); if so,
+    /// now becomes the last time.
+    pub(super) fn may_refetch(&self, connector: &str, now: u64, cooldown: u64) -> bool {
+        let mut times = self.refetched_at.borrow_mut();
+        if times.get(connector).is_some_and(|&at| now < at.saturating_add(cooldown)) {
+            return false;
+        }
+        times.insert(connector.to_string(), now);
+        true
     }
 }
 

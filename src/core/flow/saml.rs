@@ -23,7 +23,7 @@ use crate::core::b64;
 use crate::core::config::{ConfigError, SamlConnector, SamlIdp};
 use crate::core::error::{ConfigProblem, Endpoint, FlowError, IdpFailure};
 use crate::core::fetch::{FetchError, HttpRequest};
-use crate::core::flow::{Flow, FlowResult};
+use crate::core::flow::{Flow, FlowResult, JWKS_REFETCH_COOLDOWN_SECONDS};
 use crate::core::http::{Outcome, Request, Response};
 use crate::core::policy::relevant_groups;
 use crate::core::ports::Platform;
@@ -39,6 +39,7 @@ use crate::core::session::cookies::{cookie_values, delete_cookie, set_cookie, Co
 use crate::core::session::record::{truncate_chars, Session, MAX_EMAIL_LEN, MAX_NAME_CHARS};
 use crate::core::session::return_to::return_to_or_root;
 use crate::core::session::transaction::LOGIN_TRANSACTION_TTL_SECONDS;
+use crate::core::xml::dsig::DsigError;
 
 /// The scope SAML assertion IDs are claimed in (with the IdP's entity ID: an ID is unique per IdP).
 pub const SAML_ASSERTION_SCOPE: &str = "saml_assertion";
@@ -170,18 +171,34 @@ impl<P: Platform> Flow<'_, P> {
         let xml = saml_response_xml(req.form_param("SAMLResponse")).map_err(|detail| {
             fail(FlowError::SamlResponse { connector: connector.id.clone(), detail: detail.to_string() })
         })?;
-        let idp = self.saml_idp(connector).await.map_err(|(e, _)| fail(e))?;
+        let mut idp = self.saml_idp(connector).await.map_err(|(e, _)| fail(e))?;
         let sp_entity_id = connector.sp_entity_id(&req.origin());
-        let expected = Expected {
-            idp_entity_id: &idp.entity_id,
-            sp_entity_id: &sp_entity_id,
-            acs_url: &tx.acs_url,
-            request_id: &tx.request_id,
-            keys: &idp.keys,
-            now: self.now(),
-            leeway: self.config.clock_leeway_seconds,
+        let verify = |idp: Idp| {
+            let (xml, sp_entity_id, tx) = (&xml, &sp_entity_id, &tx);
+            async move {
+                let expected = Expected {
+                    idp_entity_id: &idp.entity_id,
+                    sp_entity_id,
+                    acs_url: &tx.acs_url,
+                    request_id: &tx.request_id,
+                    keys: &idp.keys,
+                    now: self.now(),
+                    leeway: self.config.clock_leeway_seconds,
+                };
+                verify_response(xml, &expected, self.platform).await
+            }
         };
-        let identity = verify_response(&xml, &expected, self.platform).await.map_err(|e| {
+        let mut verified = verify(idp.clone()).await;
+        // No certificate of the cached metadata verifies it: the IdP may have rolled its certificate over since
+        // the copy was read. Read the metadata again, past every cache (at most once a minute), and verify once
+        // more with what it lists now.
+        if matches!(verified, Err(SamlError::Signature(DsigError::BadSignature))) {
+            if let Some(newer) = self.saml_idp_refetched(connector).await {
+                idp = newer;
+                verified = verify(idp.clone()).await;
+            }
+        }
+        let identity = verified.map_err(|e| {
             fail(match e {
                 SamlError::Status { code, subcode } => {
                     self.platform.warn(&format!(
@@ -300,19 +317,10 @@ impl<P: Platform> Flow<'_, P> {
                 self.providers.saml_idps.put(&connector.id, idp.clone(), u64::MAX);
                 return Ok(idp);
             }
-            SamlIdp::Metadata { url } => self.fetch_saml_metadata(connector, url).await,
+            SamlIdp::Metadata { url } => self.fetch_saml_metadata(connector, url, false).await,
         };
         match (fetched, cached) {
-            (Ok((idp, fresh_for)), _) => {
-                let idp = Rc::new(idp);
-                let lifetime = crate::core::cache::memory_lifetime(idp.cache_duration.or(fresh_for));
-                let mut fresh_until = self.now().saturating_add(lifetime);
-                if let Some(end) = idp.valid_until {
-                    fresh_until = fresh_until.min(end);
-                }
-                self.providers.saml_idps.put(&connector.id, idp.clone(), fresh_until);
-                Ok(idp)
-            }
+            (Ok((idp, fresh_for)), _) => Ok(self.keep_saml_idp(connector, idp, fresh_for)),
             // Stale-if-error: an IdP outage does not stop sign-ins while the last good metadata is valid.
             (Err(e), Some((stale, _))) if stale.valid_until.is_none_or(|end| now < end) => {
                 self.platform.warn(&format!(
@@ -326,13 +334,52 @@ impl<P: Platform> Flow<'_, P> {
         }
     }
 
+    /// The connector's metadata read again past every cache, when no signing certificate of the copy in use
+    /// verified a response; `None` for an inline IdP, within [`JWKS_REFETCH_COOLDOWN_SECONDS`] of the last such
+    /// read, or when the read fails (logged: the copy in use stays).
+    async fn saml_idp_refetched(&self, connector: &SamlConnector) -> Option<Idp> {
+        let SamlIdp::Metadata { url } = &connector.idp else { return None };
+        let now = self.now();
+        if !self.providers.saml_idps.may_refetch(&connector.id, now, JWKS_REFETCH_COOLDOWN_SECONDS) {
+            return None;
+        }
+        match self.fetch_saml_metadata(connector, url, true).await {
+            Ok((idp, fresh_for)) => Some(self.keep_saml_idp(connector, idp, fresh_for)),
+            Err(e) => {
+                self.platform.warn(&format!(
+                    "edge-auth: re-reading the SAML metadata of {:?} after an unverified signature failed: {}",
+                    connector.id,
+                    FlowError::from(e).log_detail()
+                ));
+                None
+            }
+        }
+    }
+
+    /// Keep a metadata copy in isolate memory for its lifetime (its `cacheDuration`, else the HTTP cache's,
+    /// bounded as discovery documents are; never past its `validUntil`).
+    fn keep_saml_idp(&self, connector: &SamlConnector, idp: IdpDescriptor, fresh_for: Option<u64>) -> Idp {
+        let idp = Rc::new(idp);
+        let lifetime = crate::core::cache::memory_lifetime(idp.cache_duration.or(fresh_for));
+        let mut fresh_until = self.now().saturating_add(lifetime);
+        if let Some(end) = idp.valid_until {
+            fresh_until = fresh_until.min(end);
+        }
+        self.providers.saml_idps.put(&connector.id, idp.clone(), fresh_until);
+        idp
+    }
+
     async fn fetch_saml_metadata(
         &self,
         connector: &SamlConnector,
         url: &str,
+        past_caches: bool,
     ) -> Result<(IdpDescriptor, Option<u64>), IdpFailure> {
         let mut request = HttpRequest::document(url);
         request.headers = vec![("accept", "application/samlmetadata+xml, application/xml, text/xml".into())];
+        if past_caches {
+            request = request.refetched();
+        }
         let response = (self.platform.send(request).await)
             .map_err(|error| IdpFailure::Fetch { endpoint: Endpoint::SamlMetadata(url.to_string()), error })?;
         if response.status != 200 {
