@@ -187,6 +187,57 @@ mod tests {
         assert_eq!(parse_duration_seconds("1H"), None);
     }
 
+    fn certificate_body(pem: &str) -> String {
+        pem.lines().filter(|l| !l.starts_with("-----")).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Shaped like Entra's app federation metadata: a document signature (not checked), WS-Federation role
+    /// descriptors first, then the IDPSSODescriptor with two signing certificates (rollover) and both bindings.
+    fn entra_shaped(idp_extra: &str) -> String {
+        let rsa = certificate_body(include_str!("../../../tests/fixtures/xml/dsig/rsa-cert.pem"));
+        let ec = certificate_body(include_str!("../../../tests/fixtures/xml/dsig/ec-cert.pem"));
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<EntityDescriptor ID="_e1" entityID="https://sts.windows.net/0b3f1c2d/" cacheDuration="PT1H" xmlns="{METADATA_NS}">
+  <Signature xmlns="http://www.w3.org/2000/09/xmldsig#"><SignedInfo/></Signature>
+  <RoleDescriptor xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:fed="http://docs.oasis-open.org/wsfed/federation/200706" xsi:type="fed:SecurityTokenServiceType" protocolSupportEnumeration="http://docs.oasis-open.org/wsfed/federation/200706"/>
+  <IDPSSODescriptor protocolSupportEnumeration="{PROTOCOL_NS}">
+    <KeyDescriptor use="signing"><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>{rsa}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>
+    <KeyDescriptor><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>{ec}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>
+    <KeyDescriptor use="encryption"><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>not read</X509Certificate></X509Data></KeyInfo></KeyDescriptor>
+    <SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://login.microsoftonline.com/0b3f1c2d/saml2"/>
+    <SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://login.microsoftonline.com/0b3f1c2d/saml2/post"/>
+    <SingleSignOnService Binding="{REDIRECT_BINDING}" Location="https://login.microsoftonline.com/0b3f1c2d/saml2"/>
+    {idp_extra}
+  </IDPSSODescriptor>
+</EntityDescriptor>"#
+        )
+    }
+
+    #[test]
+    fn an_entra_shaped_document_gives_the_entity_the_redirect_url_and_both_signing_keys() {
+        let idp = parse_idp_metadata(&entra_shaped(""), 0).unwrap();
+        assert_eq!(idp.entity_id, "https://sts.windows.net/0b3f1c2d/");
+        assert_eq!(idp.sso_url, "https://login.microsoftonline.com/0b3f1c2d/saml2", "the HTTP-Redirect one");
+        assert_eq!(idp.keys.len(), 2, "signing and unspecified use; the encryption key is not a signing key");
+        assert_eq!(idp.cache_duration, Some(3600));
+        assert_eq!(idp.valid_until, None);
+        // A bad signing certificate is an error, by position (never skipped: the operator must know).
+        let broken = entra_shaped("").replacen("<X509Certificate>MII", "<X509Certificate>MIX", 1);
+        assert!(matches!(parse_idp_metadata(&broken, 0), Err(MetadataError::Certificate(0, _))));
+    }
+
+    #[test]
+    fn a_plain_http_sso_url_is_refused_unless_loopback() {
+        let http = entra_shaped("").replace(
+            &format!("Binding=\"{REDIRECT_BINDING}\" Location=\"https://login.microsoftonline.com/0b3f1c2d/saml2\""),
+            &format!("Binding=\"{REDIRECT_BINDING}\" Location=\"http://idp.example/sso\""),
+        );
+        assert!(matches!(parse_idp_metadata(&http, 0), Err(MetadataError::Invalid(r)) if r.contains("https")));
+        let loopback = http.replace("http://idp.example/sso", "http://127.0.0.1:9000/sso");
+        assert_eq!(parse_idp_metadata(&loopback, 0).unwrap().sso_url, "http://127.0.0.1:9000/sso");
+    }
+
     #[test]
     fn aggregates_and_other_documents_are_refused() {
         let aggregate = format!("<md:EntitiesDescriptor xmlns:md=\"{METADATA_NS}\"/>");
