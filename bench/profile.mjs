@@ -6,7 +6,7 @@
 //
 //   node bench/profile.mjs                      # edge-auth from build/ (names stripped by scripts/build.sh)
 //   node bench/profile.mjs --named              # edge-auth built without wasm-opt, keeping function names
-//   node bench/profile.mjs --worker hono        # or bare
+//   node bench/profile.mjs --worker hono        # or bare, or edge-auth-saml (from build-saml/)
 //
 // Writes bench/.work-profile/<worker>.cpuprofile (open in Chrome DevTools > Performance) and prints a summary.
 import { execFileSync } from 'node:child_process';
@@ -114,7 +114,7 @@ function summarize(profile) {
 
 async function main() {
   const edgeBuild = argv.includes('--named') ? await namedBuild() : opt('build', path.join(ROOT, 'build'));
-  const dirs = await prepare({ work: WORK, edgeBuild });
+  const dirs = await prepare({ work: WORK, edgeBuild, samlBuild: workerId === 'edge-auth-saml' ? path.join(ROOT, 'build-saml') : null });
   const sc = await scenario(dirs);
   const port = await freePort();
   const inspectorPort = await freePort();

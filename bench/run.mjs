@@ -1,27 +1,29 @@
 #!/usr/bin/env node
 // edge-auth benchmark (issue 6). Run through `bash scripts/bench.sh`, which installs what is missing and
-// builds the worker first; this file assumes build/ is fresh and wrk, workerd, hono, @hono/oidc-auth and
-// esbuild are present.
+// builds both variants of the worker first; this file assumes build/ and build-saml/ are fresh and wrk,
+// workerd, hono, @hono/oidc-auth and esbuild are present.
 //
 // What it does:
-//   1. snapshots build/ (edge-auth), bundles bench/workers/hono.mjs with esbuild, and writes one workerd
-//      config per worker: (1) bare — hands the request to the asset service; (2) edge-auth; (3) hono +
-//      @hono/oidc-auth. Each has the same ASSETS service (www/ in memory, bench/workers/assets.mjs) as a
+//   1. snapshots build/ (edge-auth) and build-saml/ (edge-auth-saml: the build with SAML, issue 14), bundles
+//      bench/workers/hono.mjs with esbuild, and writes one workerd config per worker: (1) bare — hands the
+//      request to the asset service; (2) edge-auth; (2b) edge-auth-saml, the same AUTH_CONFIG plus a SAML
+//      connector; (3) hono + @hono/oidc-auth. Each has the same ASSETS service (www/ in memory, bench/workers/assets.mjs) as a
 //      service binding, the way wrangler's [assets] binding reaches Workers static assets.
 //   2. starts a local OP (tests/support/fake-idp/op.mjs), mints a valid session cookie for edge-auth (its codec, with a
 //      SESSION_KEYS set here) and for @hono/oidc-auth (HS256 JWT with OIDC_AUTH_SECRET), and checks every
-//      worker: 200 + the page with the cookie; without it 302 (navigation) / 401 (API) for edge-auth and 302
-//      for hono; a tampered cookie is refused.
+//      worker: 200 + the page with the cookie; without it 302 (navigation) / 401 (API) for edge-auth (both
+//      builds) and 302 for hono; a tampered cookie is refused; the SAML build's SAML connector answers.
 //   3. load: one workerd process per worker; wrk -t1 -cC for S seconds per worker, R interleaved rounds after
 //      a warm-up; CPU per request = (utime+stime of that workerd from /proc/<pid>/stat) / requests.
-//   4. the callback (code exchange against the local OP + ID-token validation with cached keys), RS256 and
+//   4. (edge-auth only: the SAML build runs the same OIDC and Durable Object code) the callback (code exchange against the local OP + ID-token validation with cached keys), RS256 and
 //      ES256: N logins prepared first, then N callbacks timed, CPU per callback from /proc.
 //   5. the Durable Object round trips in edge-auth's workerd (bench/lib/durable-objects.mjs through
 //      bench/workers/do-probe.mjs, a second worker of that process bound to the same objects): a ReplayGuard
 //      claim of a fresh id (what each callback adds), RevocationLog.since with an up-to-date cursor (each
 //      isolate's background poll) and a whole read of a log of 10,000 entries (a fresh isolate's first request).
 //   6. cold start: spawn workerd -> first 200 with the cookie, K runs per worker, interleaved.
-//   7. deployed size: scripts/size.mjs on the snapshot (wasm + JS, gzip -9), and the peers' bundles.
+//   7. deployed size: scripts/size.mjs on the snapshots (wasm + JS, gzip -9; one total per build variant),
+//      and the peers' bundles.
 //   Writes bench/results/latest.json, docs/benchmark.md, docs/benchmark.svg.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -94,14 +96,14 @@ async function main() {
 
   const dirs = await prepare();
   const size = sizes(dirs);
-  log(`size: edge-auth ${size['edge-auth'].gzip_bytes} B gzip (wasm + JS), hono + oidc-auth ${size.hono.gzip_bytes} B, bare ${size.bare.gzip_bytes} B`);
+  log(`size: edge-auth ${size['edge-auth'].gzip_bytes} B gzip (wasm + JS), with SAML ${size['edge-auth-saml'].gzip_bytes} B, hono + oidc-auth ${size.hono.gzip_bytes} B, bare ${size.bare.gzip_bytes} B`);
 
   const { op, edgeCookie, honoCookie, cookieHeader, loadHeaders, ports, configFor } = await scenario(dirs);
 
   const procs = {};
   // the Durable Object probe's socket, in edge-auth's workerd of the load test (not in the cold-start ones)
   const probePort = await freePort();
-  const coldSamples = { bare: [], 'edge-auth': [], hono: [] };
+  const coldSamples = Object.fromEntries(WORKERS.map((w) => [w.id, []]));
   try {
     for (const w of WORKERS) {
       const port = await freePort();
@@ -136,6 +138,19 @@ async function main() {
       check('edge-auth: tampered cookie -> 302', r.status === 302, `${r.status}`);
       r = await get(url('edge-auth', '/auth/me'), { cookie: cookieHeader });
       check('edge-auth: /auth/me names the session', r.status === 200 && JSON.parse(r.body).email === 'alice@rs256.example', `${r.status} ${r.body}`);
+      r = await get(url('edge-auth-saml'), nav);
+      check('edge-auth-saml: no cookie, navigation -> 302 /auth/login', r.status === 302 && /^\/auth\/login/.test(r.headers.location || ''), `${r.status} ${r.headers.location}`);
+      r = await get(url('edge-auth-saml'), { ...nav, cookie: `edge-auth-session=${forged}` });
+      check('edge-auth-saml: tampered cookie -> 302', r.status === 302, `${r.status}`);
+      r = await get(url('edge-auth-saml', '/auth/me'), { cookie: cookieHeader });
+      check('edge-auth-saml: /auth/me names the session (same SESSION_KEYS)', r.status === 200 && JSON.parse(r.body).email === 'alice@rs256.example', `${r.status} ${r.body}`);
+      // the variant measured is the SAML build with a SAML connector in use, not only compiled in
+      r = await get(url('edge-auth-saml', '/auth/login?connector=corp'), nav);
+      check('edge-auth-saml: /auth/login?connector=corp -> 302 to the IdP with a SAMLRequest', r.status === 302 && (r.headers.location || '').startsWith('https://idp.test/sso?SAMLRequest='), `${r.status} ${r.headers.location} ${r.headers['x-edge-auth-error'] || ''}`);
+      r = await get(url('edge-auth-saml', '/auth/saml/corp/metadata'));
+      check('edge-auth-saml: the SAML connector\'s SP metadata is served', r.status === 200 && r.body.includes('/auth/saml/corp/acs'), `${r.status} ${r.body.slice(0, 200)}`);
+      r = await get(url('edge-auth', '/auth/saml/corp/metadata'));
+      check('edge-auth: the OIDC-only build has no SAML routes (404)', r.status === 404, `${r.status}`);
       r = await get(url('hono'), nav);
       check('hono: no cookie -> 302 to the OP', r.status === 302 && (r.headers.location || '').startsWith(`${op.issuer}/authorize`), `${r.status} ${r.headers.location} ${r.body.slice(0, 200)}`);
       const badHono = honoCookie.slice(0, -2) + (honoCookie.endsWith('AA') ? 'BB' : 'AA');
@@ -188,7 +203,7 @@ async function main() {
       for (const w of order) {
         const r = await runOne(w.id, O.seconds);
         round_.results[w.id] = r;
-        log(`  round ${i + 1} ${w.id.padEnd(9)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms  CPU ${r.cpu_us_per_req.toFixed(1)} µs/req (workerd at ${(r.cpu_util * 100).toFixed(0)}% of a core)`);
+        log(`  round ${i + 1} ${w.id.padEnd(14)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms  CPU ${r.cpu_us_per_req.toFixed(1)} µs/req (workerd at ${(r.cpu_util * 100).toFixed(0)}% of a core)`);
       }
       rounds.push(round_);
     }
@@ -259,6 +274,14 @@ async function main() {
         cold_start_over_bare_ms: round(cold[w.id].median_ms - cold.bare.median_ms, 1),
       };
     }
+    // what the SAML build with a SAML connector costs against the OIDC-only build, measured in the same rounds
+    const samlVariant = {
+      rps_vs_edge_auth: round(median(rounds.map((r) => r.results['edge-auth-saml'].rps / r.results['edge-auth'].rps)), 3),
+      cpu_over_edge_auth_us: round(median(rounds.map((r) => r.results['edge-auth-saml'].cpu_us_per_req - r.results['edge-auth'].cpu_us_per_req)), 1),
+      cold_start_over_edge_auth_ms: round(cold['edge-auth-saml'].median_ms - cold['edge-auth'].median_ms, 1),
+      gzip_over_edge_auth_bytes: size['edge-auth-saml'].gzip_bytes - size['edge-auth'].gzip_bytes,
+      wasm_gzip_over_edge_auth_bytes: size['edge-auth-saml'].wasm_gzip_bytes - size['edge-auth'].wasm_gzip_bytes,
+    };
     const edgeVsHono = round(median(rounds.map((r) => r.results['edge-auth'].rps / r.results.hono.rps)), 3);
     const targets = [
       { name: 'protected asset with a session: ≥ 95% of the bare worker’s requests/s', value: summary['edge-auth'].rps_vs_bare, unit: '× bare', target: 0.95, met: summary['edge-auth'].rps_vs_bare >= 0.95 },
@@ -280,11 +303,13 @@ async function main() {
         durable_objects: `in edge-auth's workerd after the load and the callbacks, bench/workers/do-probe.mjs (a second worker of that process, bound to the same ReplayGuard and RevocationLog namespaces and storage; SQLite on local disk) makes the calls the worker makes: a ReplayGuard claim of a fresh id (scope login, over the 16 objects), RevocationLog.since(cursor) at the end of a log of ${O.logEntries} entries, and the whole log read from cursor 0 (pages of 1,000); latency: ${O.doCalls} requests of one call each (${O.doReads} for the whole read) interleaved with as many requests that make no call, over one keep-alive connection, the call's cost being the difference of the medians (workerd's own clock moves in whole milliseconds); CPU: workerd's /proc time over one request making ${O.doCalls} claims (${5 * O.doCalls} since calls, ${O.doReads} whole reads) in a row / calls`,
         callback: `${O.callbacks} logins prepared, then ${O.callbacks} callbacks one at a time (after ${CALLBACK_WARMUP} warm-up sign-ins that fetch discovery and JWKS); CPU of the worker's workerd over the callbacks / callbacks`,
         cold_start: `spawn workerd -> first 200 with the session cookie (polled every ~1 ms), ${O.coldRuns} runs per worker after one discarded run, median`,
-        size: 'scripts/size.mjs (gzip -9 of build/*.js + *.wasm); peers: their esbuild-minified bundle, gzip -9',
+        size: 'scripts/size.mjs (gzip -9 of the .js, .mjs and .wasm files of build/ and build-saml/, one total per build variant); peers: their esbuild-minified bundle, gzip -9',
+        variants: 'edge-auth is the OIDC-only build (scripts/build.sh, build/); edge-auth-saml the build with SAML (EDGE_AUTH_FEATURES=saml, build-saml/) with the same AUTH_CONFIG plus an inline SAML connector (tests/fixtures/xml/dsig/rsa-cert.pem as the IdP certificate) and the same session cookie; the callback and the Durable Object figures are measured on edge-auth only (the same code in both builds)',
         options: O,
       },
       summary,
       edge_vs_hono_rps: edgeVsHono,
+      saml_variant: samlVariant,
       targets,
       size,
       callback,
@@ -366,12 +391,15 @@ async function benchCallbacks({ base, pid, connector, n }) {
 
 function printTable(r) {
   log('');
-  log('| worker | req/s | × bare | p50 ms | p99 ms | CPU µs/req | cold start ms |');
-  log('|---|---:|---:|---:|---:|---:|---:|');
+  log('| worker | req/s | × bare | p50 ms | p99 ms | CPU µs/req | cold start ms | KiB gzip |');
+  log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const w of WORKERS) {
     const s = r.summary[w.id];
-    log(`| ${s.label} | ${s.rps} | ${s.rps_vs_bare} | ${s.p50_ms} | ${s.p99_ms} | ${s.cpu_us_per_req} | ${s.cold_start_ms} |`);
+    log(`| ${s.label} | ${s.rps} | ${s.rps_vs_bare} | ${s.p50_ms} | ${s.p99_ms} | ${s.cpu_us_per_req} | ${s.cold_start_ms} | ${round(r.size[w.id].gzip_bytes / 1024, 1)} |`);
   }
+  const v = r.saml_variant;
+  log('');
+  log(`SAML build against OIDC-only: ${v.rps_vs_edge_auth}× the req/s, ${v.cpu_over_edge_auth_us >= 0 ? '+' : ''}${v.cpu_over_edge_auth_us} µs CPU/req, cold start ${v.cold_start_over_edge_auth_ms >= 0 ? '+' : ''}${v.cold_start_over_edge_auth_ms} ms, +${round(v.gzip_over_edge_auth_bytes / 1024, 1)} KiB gzip`);
   log('');
   for (const t of r.targets) log(`${t.met ? 'met    ' : 'NOT met'}  ${t.name}: ${t.value} ${t.unit}`);
   const d = r.durable_objects;

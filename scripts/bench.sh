@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The benchmark of issue 6: edge-auth against a bare worker (the limit) and hono + @hono/oidc-auth, all three
-# in workerd run directly (one process each), driven by wrk; then the sign-in callback and the Durable Object
+# The benchmark of issue 6: edge-auth against a bare worker (the limit) and hono + @hono/oidc-auth, and the
+# build with SAML (issue 14) as a variant of edge-auth, each in workerd run directly (one process each), driven
+# by wrk; then the sign-in callback and the Durable Object
 # round trips (ReplayGuard claim, RevocationLog since and whole read) in edge-auth's workerd. Installs what it
-# is missing (scripts/setup.sh, Debian's wrk, the npm peers), builds the worker, then runs bench/run.mjs, which writes
+# is missing (scripts/setup.sh, Debian's wrk, the npm peers), builds both variants of the worker (build/ and
+# build-saml/), then runs bench/run.mjs, which writes
 # bench/results/latest.json, docs/benchmark.md and docs/benchmark.svg. About 3-4 minutes.
 #
 #   bash scripts/bench.sh                 # full run: 5 interleaved rounds x 10 s per worker
 #   bash scripts/bench.sh --quick         # a quick check of the tooling (rough numbers)
-#   bash scripts/bench.sh --skip-build    # use build/ as it is
+#   bash scripts/bench.sh --skip-build    # use build/ and build-saml/ as they are
 #   bash scripts/bench.sh --help          # every option
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,8 +43,10 @@ if [[ ! -f node_modules/hono/package.json || ! -f node_modules/@hono/oidc-auth/p
 fi
 
 if [[ "$skip_build" == 0 ]]; then
-  log "building the worker"
+  log "building the worker (OIDC only, build/)"
   bash scripts/build.sh
+  log "building the worker with SAML (build-saml/)"
+  EDGE_AUTH_FEATURES=saml EDGE_AUTH_OUT=build-saml bash scripts/build.sh
 fi
 
 exec node bench/run.mjs "${args[@]+"${args[@]}"}"

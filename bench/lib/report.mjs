@@ -1,8 +1,11 @@
 // docs/benchmark.md and docs/benchmark.svg from bench/results/latest.json.
 
-const ORDER = ['bare', 'edge-auth', 'hono'];
-const NAMES = { bare: 'bare worker (the limit)', 'edge-auth': 'edge-auth', hono: 'hono + @hono/oidc-auth' };
-const COLORS = { bare: '#8a8f98', 'edge-auth': '#f38020', hono: '#3b6fd8' };
+const ALL = ['bare', 'edge-auth', 'edge-auth-saml', 'hono'];
+const NAMES = { bare: 'bare worker (the limit)', 'edge-auth': 'edge-auth', 'edge-auth-saml': 'edge-auth with SAML', hono: 'hono + @hono/oidc-auth' };
+const COLORS = { bare: '#8a8f98', 'edge-auth': '#f38020', 'edge-auth-saml': '#f6b26b', hono: '#3b6fd8' };
+// the workers a results file holds (one written before the SAML variant has no edge-auth-saml)
+const order = (r) => ALL.filter((id) => r.summary[id]);
+const signed = (x, d) => `${x >= 0 ? '+' : '−'}${fmt(Math.abs(x), d)}`;
 
 const fmt = (x, d = 0) => (x === null || x === undefined || Number.isNaN(x) ? '–' : Number(x).toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }));
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
@@ -28,24 +31,33 @@ export function renderMarkdown(r) {
   const b = busy(r);
   if (b) L.push('', `> ${b}`);
   L.push('');
-  L.push('![Requests/s, CPU per request and p50 latency of the three workers](benchmark.svg)');
+  L.push('![Requests/s, CPU per request and p50 latency of the workers](benchmark.svg)');
   L.push('');
   L.push('## A protected page with a valid session');
   L.push('');
-  L.push('`GET /` (www/index.html, 3 KB) with a valid session cookie; every worker hands the request to the same static-asset service.');
+  L.push('`GET /` (www/index.html, 3 KB) with a valid session cookie; every worker hands the request to the same static-asset service. edge-auth is the OIDC-only build (`scripts/build.sh`); edge-auth with SAML is the build with SAML (`EDGE_AUTH_FEATURES=saml`, build-saml/) with a SAML connector configured beside the same OIDC connectors.');
   L.push('');
   L.push('| worker | requests/s | vs bare | p50 | p99 | CPU per request | CPU over bare | cold start | deployed, gzip |');
   L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const id of ORDER) {
+  for (const id of order(r)) {
     const x = s[id];
     const size = r.size[id];
     L.push(
-      `| ${NAMES[id]} | ${fmt(x.rps)} | ${fmt(x.rps_vs_bare, 2)} | ${fmt(x.p50_ms, 2)} ms | ${fmt(x.p99_ms, 2)} ms | ${fmt(x.cpu_us_per_req, 1)} µs | ${id === 'bare' ? '–' : `+${fmt(x.cpu_over_bare_us, 1)} µs`} | ${fmt(x.cold_start_ms, 1)} ms | ${fmt(size.gzip_bytes / 1024, 1)} KiB |`,
+      `| ${NAMES[id]} | ${fmt(x.rps)} | ${fmt(x.rps_vs_bare, 2)} | ${fmt(x.p50_ms, 2)} ms | ${fmt(x.p99_ms, 2)} ms | ${fmt(x.cpu_us_per_req, 1)} µs | ${id === 'bare' ? '–' : `${signed(x.cpu_over_bare_us, 1)} µs`} | ${fmt(x.cold_start_ms, 1)} ms | ${fmt(size.gzip_bytes / 1024, 1)} KiB |`,
     );
   }
   L.push('');
   L.push(`edge-auth serves ${fmt(r.edge_vs_hono_rps, 2)}× the requests/s of hono + @hono/oidc-auth.`);
   L.push('');
+  const v = r.saml_variant;
+  if (v) {
+    L.push('### The build with SAML');
+    L.push('');
+    L.push(
+      `Against the OIDC-only build, in the same rounds, the build with SAML and a SAML connector serves ${fmt(v.rps_vs_edge_auth, 2)}× the requests/s at ${signed(v.cpu_over_edge_auth_us, 1)} µs of CPU per request (the hot path runs no SAML code: weigh a difference against the run-to-run spread in bench/README.md), starts ${fmt(Math.abs(v.cold_start_over_edge_auth_ms), 1)} ms ${v.cold_start_over_edge_auth_ms >= 0 ? 'later' : 'sooner'} (median cold start) and its deployment is ${fmt(Math.abs(v.gzip_over_edge_auth_bytes) / 1024, 1)} KiB ${v.gzip_over_edge_auth_bytes >= 0 ? 'larger' : 'smaller'} gzipped (wasm ${signed(v.wasm_gzip_over_edge_auth_bytes / 1024, 1)} KiB). Its sign-in callback and Durable Object calls are not measured separately: they are the same code in both builds.`,
+    );
+    L.push('');
+  }
   L.push('## Targets (issue 6)');
   L.push('');
   L.push('| target | measured | |');
@@ -67,20 +79,25 @@ export function renderMarkdown(r) {
   if (r.durable_objects) durableObjectSection(L, r);
   L.push('## Size');
   L.push('');
-  const e = r.size['edge-auth'];
-  L.push(`edge-auth deploys ${fmt(e.raw_bytes)} B (${fmt(e.gzip_bytes)} B gzipped, ${fmt(e.gzip_bytes / 1024, 1)} KiB): wasm ${fmt(e.wasm_raw_bytes)} B (${fmt(e.wasm_gzip_bytes)} B gzipped) and JS glue ${fmt(e.js_raw_bytes)} B (${fmt(e.js_gzip_bytes)} B gzipped), as \`node scripts/size.mjs\` counts it. hono + @hono/oidc-auth bundled and minified by esbuild: ${fmt(r.size.hono.raw_bytes)} B (${fmt(r.size.hono.gzip_bytes)} B gzipped).`);
-  if (e.wasm_custom_sections && e.wasm_custom_sections.name) {
+  for (const [id, what] of [['edge-auth', 'edge-auth (OIDC only)'], ['edge-auth-saml', 'edge-auth with SAML']]) {
+    const e = r.size[id];
+    if (!e) continue;
+    L.push(`${what} deploys ${fmt(e.raw_bytes)} B (${fmt(e.gzip_bytes)} B gzipped, ${fmt(e.gzip_bytes / 1024, 1)} KiB): wasm ${fmt(e.wasm_raw_bytes)} B (${fmt(e.wasm_gzip_bytes)} B gzipped) and JS glue ${fmt(e.js_raw_bytes)} B (${fmt(e.js_gzip_bytes)} B gzipped), as \`node scripts/size.mjs\` counts it.`);
+    if (e.wasm_custom_sections && e.wasm_custom_sections.name) {
+      L.push('');
+      L.push(`> This wasm still carries its \`name\` section (${fmt(e.wasm_custom_sections.name)} B): it was not built by \`scripts/build.sh\`'s deployment pass (\`wasm-opt -Oz --strip-debug\`), so the size above overstates the deployed size.`);
+    }
     L.push('');
-    L.push(`> This wasm still carries its \`name\` section (${fmt(e.wasm_custom_sections.name)} B): it was not built by \`scripts/build.sh\`'s deployment pass (\`wasm-opt -Oz --strip-debug\`), so the size above overstates the deployed size.`);
   }
+  L.push(`hono + @hono/oidc-auth bundled and minified by esbuild: ${fmt(r.size.hono.raw_bytes)} B (${fmt(r.size.hono.gzip_bytes)} B gzipped).`);
   L.push('');
   L.push('## Method');
   L.push('');
   for (const [k, v] of Object.entries(r.method)) if (typeof v === 'string') L.push(`- **${k}**: ${v}.`);
-  L.push('- **workers**: (1) `bench/workers/bare.mjs` returns `env.ASSETS.fetch(request)`; (2) edge-auth as built by `scripts/build.sh` (wasm + JS glue, CompiledWasm module), `AUTH_CONFIG` with two connectors at the local OP, a fresh `SESSION_KEYS`; (3) `bench/workers/hono.mjs`: `oidcAuthMiddleware()` on `*`, then the asset (re-wrapped in a `Response`, since the middleware sets `Cache-Control` on it), bundled by esbuild.');
+  L.push('- **workers**: (1) `bench/workers/bare.mjs` returns `env.ASSETS.fetch(request)`; (2) edge-auth as built by `scripts/build.sh` (wasm + JS glue, CompiledWasm module), `AUTH_CONFIG` with two connectors at the local OP, a fresh `SESSION_KEYS`; (2b) edge-auth as built by `EDGE_AUTH_FEATURES=saml EDGE_AUTH_OUT=build-saml scripts/build.sh`, the same `AUTH_CONFIG` plus a SAML connector (`corp`, inline IdP) and the same `SESSION_KEYS`; (3) `bench/workers/hono.mjs`: `oidcAuthMiddleware()` on `*`, then the asset (re-wrapped in a `Response`, since the middleware sets `Cache-Control` on it), bundled by esbuild.');
   L.push('- **cookies**: edge-auth\'s sealed with its codec (HKDF-derived HMAC-SHA256 key, `v1.<payload>.<tag>`), hono\'s an HS256 JWT signed with `OIDC_AUTH_SECRET` holding `rtkexp`/`ssnexp` a month ahead; both are sent to every worker, so the requests are byte-identical.');
   L.push('- **checks before measuring**: each worker answers 200 with the page when the cookie is valid; without it edge-auth answers 302 to `/auth/login` (navigation) or 401 (API) and hono 302 to the OP; a tampered cookie is refused by both.');
-  L.push('- **caveats**: wrk shares the CPUs with workerd (CPU per request is workerd\'s alone; requests/s is limited by both); p99 on a busy 2-CPU machine mostly measures the scheduler; the asset service stands in for Cloudflare\'s asset pipeline (so the three workers differ only in their own code), and localhost has no network latency.');
+  L.push('- **caveats**: wrk shares the CPUs with workerd (CPU per request is workerd\'s alone; requests/s is limited by both); p99 on a busy 2-CPU machine mostly measures the scheduler; the asset service stands in for Cloudflare\'s asset pipeline (so the workers differ only in their own code), and localhost has no network latency.');
   L.push('');
   L.push('## Every round');
   L.push('');
@@ -93,9 +110,9 @@ export function renderMarkdown(r) {
     }
   });
   L.push('');
-  L.push(`Cold start is measured from spawning workerd to the first 200 with the session cookie, so it includes workerd's own start; what each worker adds to it is its difference from the bare worker: edge-auth ${fmt(s['edge-auth'].cold_start_over_bare_ms, 1)} ms, hono + @hono/oidc-auth ${fmt(s.hono.cold_start_over_bare_ms, 1)} ms.`);
+  L.push(`Cold start is measured from spawning workerd to the first 200 with the session cookie, so it includes workerd's own start; what each worker adds to it is its difference from the bare worker: ${order(r).filter((id) => id !== 'bare').map((id) => `${NAMES[id]} ${fmt(s[id].cold_start_over_bare_ms, 1)} ms`).join(', ')}.`);
   L.push('');
-  L.push(`Cold start samples (ms, the first left out of the median): ${ORDER.map((id) => `${NAMES[id]} ${r.cold_start[id].samples_ms.join(', ')}`).join('; ')}.`);
+  L.push(`Cold start samples (ms, the first left out of the median): ${order(r).map((id) => `${NAMES[id]} ${r.cold_start[id].samples_ms.join(', ')}`).join('; ')}.`);
   L.push('');
   return `${L.join('\n')}\n`;
 }
@@ -131,7 +148,7 @@ function durableObjectSection(L, r) {
   L.push(`The callback measured above includes its claim: ${cb}.`);
   L.push('');
   L.push(
-    `The hot path makes no Durable Object call: in the same run, edge-auth with a valid session served ${fmt(s.rps_vs_bare, 2)}× the bare worker's requests/s at +${fmt(s.cpu_over_bare_us, 1)} µs of CPU per request over it (table above); each isolate's \`since\` poll, one request in 10 s leaving the fast path for it, is included in those rounds.`,
+    `The hot path makes no Durable Object call: in the same run, edge-auth with a valid session served ${fmt(s.rps_vs_bare, 2)}× the bare worker's requests/s at ${signed(s.cpu_over_bare_us, 1)} µs of CPU per request over it (table above); each isolate's \`since\` poll, one request in 10 s leaving the fast path for it, is included in those rounds.`,
   );
   L.push('');
   L.push(
@@ -142,19 +159,20 @@ function durableObjectSection(L, r) {
 
 export function renderSvg(r) {
   const W = 900;
-  const panelH = 118;
+  const ORDER = order(r);
+  const panelH = 34 + ORDER.length * 28;
   const top = 78;
   const labelW = 210;
   const barMax = W - labelW - 190;
   const s = r.summary;
   const panels = [
     { title: 'Requests per second (higher is better)', key: 'rps', fmt: (x) => fmt(x), extra: (id) => (id === 'bare' ? '' : `  ${fmt(s[id].rps_vs_bare * 100)}% of bare`) },
-    { title: 'CPU per request, µs (lower is better)', key: 'cpu_us_per_req', fmt: (x) => `${fmt(x, 1)} µs`, extra: (id) => (id === 'bare' ? '' : `  +${fmt(s[id].cpu_over_bare_us, 1)} µs`) },
+    { title: 'CPU per request, µs (lower is better)', key: 'cpu_us_per_req', fmt: (x) => `${fmt(x, 1)} µs`, extra: (id) => (id === 'bare' ? '' : `  ${signed(s[id].cpu_over_bare_us, 1)} µs`) },
     { title: 'Latency p50, ms (lower is better)', key: 'p50_ms', fmt: (x) => `${fmt(x, 2)} ms`, extra: () => '' },
   ];
   const footLines = [
     ...(busy(r) ? ['Shared, busy machine during this run: the figures are noisy; compare the ratios.'] : []),
-    'Same request to all three: GET / with both session cookies; www/index.html from one shared asset service.',
+    'Same request to every worker: GET / with both session cookies; www/index.html from one shared asset service.',
     "CPU per request: utime + stime of the worker's own workerd process / requests. Details: docs/benchmark.md.",
   ];
   const H = top + panels.length * panelH + 24 + footLines.length * 16;

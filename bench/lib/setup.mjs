@@ -1,8 +1,8 @@
-// Shared by bench/run.mjs and bench/profile.mjs: the machine description, the three workers' files, their
-// workerd configs, the session cookies and the local OP.
+// Shared by bench/run.mjs and bench/profile.mjs: the machine description, the workers' files, their workerd
+// configs, the session cookies and the local OP.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,9 @@ export const WORKERD = workerdBinary(ROOT);
 export const WORKERS = [
   { id: 'bare', label: 'bare worker (the limit)' },
   { id: 'edge-auth', label: 'edge-auth, valid session' },
+  // the same worker built with SAML (EDGE_AUTH_FEATURES=saml, build-saml/) and a SAML connector configured
+  // beside the OIDC ones: what SAML costs an operator who deploys it (issue 14), on a request it does not touch
+  { id: 'edge-auth-saml', label: 'edge-auth with SAML build, valid session' },
   { id: 'hono', label: 'hono + @hono/oidc-auth, valid session' },
 ];
 
@@ -112,13 +115,45 @@ function gzSize(file) {
   return gzipSync(readFileSync(file), { level: 9 }).length;
 }
 
-/** The three workers' files under `work`; edge-auth from `edgeBuild` (default build/). */
-export async function prepare({ work = WORK, edgeBuild = path.join(ROOT, 'build') } = {}) {
+const EDGE_FILES = ['index.js', 'edge_auth_worker.mjs', 'replay_guard.mjs', 'revocation_log.mjs', 'index_bg.wasm'];
+
+/** Copies the build in `src` to `dest`/`name` (what deploys) and its modules to `dest` (what workerd embeds). */
+async function snapshotBuild(src, dest, name, buildCommand = 'bash scripts/build.sh') {
+  for (const f of EDGE_FILES) {
+    if (!existsSync(path.join(src, f))) throw new Error(`${src}/${f} is missing: run ${buildCommand}`);
+  }
+  // A build running elsewhere rewrites these files in steps (wasm-bindgen, then wasm-opt): copy only when
+  // they have been left alone for 3 s and did not change while being copied.
+  const stamp = () => EDGE_FILES.map((f) => statSync(path.join(src, f))).map((st) => `${st.size}:${st.mtimeMs}`).join(',');
+  for (let attempt = 0; ; attempt++) {
+    const before = stamp();
+    const age = Date.now() - Math.max(...EDGE_FILES.map((f) => statSync(path.join(src, f)).mtimeMs));
+    const building = existsSync(path.join(src, '.tmp')); // worker-build's scratch: a build is running
+    if ((age < 3000 || building) && attempt < 60) {
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
+    // what deploys: index.js, index_bg.wasm, worker/shim.mjs (not worker-build's .tmp/)
+    rmSync(path.join(dest, name), { recursive: true, force: true });
+    cpSync(src, path.join(dest, name), {
+      recursive: true,
+      filter: (p) => !path.relative(src, p).split(path.sep).includes('.tmp'),
+    });
+    for (const f of EDGE_FILES) copyFileSync(path.join(src, f), path.join(dest, f));
+    if (stamp() === before || attempt >= 60) break;
+  }
+}
+
+/**
+ * The workers' files under `work`: bare, hono, edge-auth from `edgeBuild` (default build/) and, unless
+ * `samlBuild` is null, edge-auth-saml from `samlBuild` (default build-saml/).
+ */
+export async function prepare({ work = WORK, edgeBuild = path.join(ROOT, 'build'), samlBuild = path.join(ROOT, 'build-saml') } = {}) {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(path.join(work, 'logs'), { recursive: true });
   const manifest = assetsManifest();
   const dirs = {};
-  for (const name of ['bare', 'edge-auth', 'hono']) {
+  for (const name of ['bare', 'edge-auth', ...(samlBuild ? ['edge-auth-saml'] : []), 'hono']) {
     const dir = path.join(work, name);
     mkdirSync(dir, { recursive: true });
     copyFileSync(path.join(HERE, 'workers', 'assets.mjs'), path.join(dir, 'assets.js'));
@@ -127,31 +162,11 @@ export async function prepare({ work = WORK, edgeBuild = path.join(ROOT, 'build'
   }
   // (1) bare
   copyFileSync(path.join(HERE, 'workers', 'bare.mjs'), path.join(dirs.bare, 'worker.js'));
-  // (2) edge-auth: a snapshot of build/, so a rebuild elsewhere cannot change the worker mid-run
-  const EDGE_FILES = ['index.js', 'edge_auth_worker.mjs', 'replay_guard.mjs', 'revocation_log.mjs', 'index_bg.wasm'];
-  for (const f of EDGE_FILES) {
-    if (!existsSync(path.join(edgeBuild, f))) throw new Error(`${edgeBuild}/${f} is missing: run bash scripts/build.sh`);
-  }
-  // A build running elsewhere rewrites these files in steps (wasm-bindgen, then wasm-opt): copy only when
-  // they have been left alone for 3 s and did not change while being copied.
-  const stamp = () => EDGE_FILES.map((f) => statSync(path.join(edgeBuild, f))).map((st) => `${st.size}:${st.mtimeMs}`).join(',');
-  for (let attempt = 0; ; attempt++) {
-    const before = stamp();
-    const age = Date.now() - Math.max(...EDGE_FILES.map((f) => statSync(path.join(edgeBuild, f)).mtimeMs));
-    const building = existsSync(path.join(edgeBuild, '.tmp')); // worker-build's scratch: a build is running
-    if ((age < 3000 || building) && attempt < 60) {
-      await new Promise((r) => setTimeout(r, 1000));
-      continue;
-    }
-    // what deploys: index.js, index_bg.wasm, worker/shim.mjs (not worker-build's .tmp/)
-    rmSync(path.join(dirs['edge-auth'], 'build'), { recursive: true, force: true });
-    cpSync(edgeBuild, path.join(dirs['edge-auth'], 'build'), {
-      recursive: true,
-      filter: (src) => !path.relative(edgeBuild, src).split(path.sep).includes('.tmp'),
-    });
-    for (const f of EDGE_FILES) copyFileSync(path.join(edgeBuild, f), path.join(dirs['edge-auth'], f));
-    if (stamp() === before || attempt >= 60) break;
-  }
+  // (2) edge-auth from build/ and (2b) the SAML build from build-saml/: snapshots, so a rebuild elsewhere cannot
+  // change a worker mid-run. Each snapshot keeps its build directory's name (build/, build-saml/), which is what
+  // scripts/size.mjs walks and labels.
+  await snapshotBuild(edgeBuild, dirs['edge-auth'], 'build');
+  if (samlBuild) await snapshotBuild(samlBuild, dirs['edge-auth-saml'], 'build-saml', 'EDGE_AUTH_FEATURES=saml EDGE_AUTH_OUT=build-saml bash scripts/build.sh');
   // the Durable Object probe: a second worker in edge-auth's workerd when asked for (configFor's probePort)
   copyFileSync(path.join(HERE, 'workers', 'do-probe.mjs'), path.join(dirs['edge-auth'], 'do-probe.js'));
   // (3) hono + @hono/oidc-auth, bundled and minified as wrangler deploy would
@@ -171,20 +186,33 @@ export async function prepare({ work = WORK, edgeBuild = path.join(ROOT, 'build'
   return dirs;
 }
 
+// scripts/size.mjs's label for each build variant's total (its VARIANTS), by worker id
+const SIZE_VARIANTS = { 'edge-auth': { dir: 'build', label: 'OIDC only' }, 'edge-auth-saml': { dir: 'build-saml', label: 'with SAML' } };
+
 export function sizes(dirs) {
-  // edge-auth: scripts/size.mjs on the snapshot (it walks ./build: index.js, index_bg.wasm, worker/shim.mjs)
+  // scripts/size.mjs on the snapshots, in one directory holding both (links to build/ and build-saml/), as it
+  // runs in the repository: it walks each variant's directory (index.js, index_bg.wasm, worker/shim.mjs...)
+  // and prints one total per variant
+  const sizeDir = path.join(path.dirname(dirs['edge-auth']), 'size');
+  rmSync(sizeDir, { recursive: true, force: true });
+  mkdirSync(sizeDir, { recursive: true });
+  const variants = Object.keys(SIZE_VARIANTS).filter((id) => dirs[id]);
+  for (const id of variants) symlinkSync(path.join(dirs[id], SIZE_VARIANTS[id].dir), path.join(sizeDir, SIZE_VARIANTS[id].dir));
   let out;
   try {
-    out = execFileSync('node', [path.join(ROOT, 'scripts', 'size.mjs')], { cwd: dirs['edge-auth'], stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    out = execFileSync('node', [path.join(ROOT, 'scripts', 'size.mjs')], { cwd: sizeDir, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
   } catch (err) {
     out = String(err.stdout || ''); // over size.mjs's budget: it exits 1 after printing
   }
-  const m = /total deployed \(wasm \+ JS\)\s+(\d+) B\s+(\d+) B gzip/.exec(out);
-  if (!m) throw new Error(`could not read scripts/size.mjs output:\n${out}`);
-  const wasm = path.join(dirs['edge-auth'], 'build', 'index_bg.wasm');
-  const js = path.join(dirs['edge-auth'], 'build', 'index.js');
-  return {
-    'edge-auth': {
+  const result = {};
+  for (const id of variants) {
+    const { dir, label } = SIZE_VARIANTS[id];
+    const m = new RegExp(`total deployed, ${label} \\(wasm \\+ JS\\)\\s+(\\d+) B\\s+(\\d+) B gzip`).exec(out);
+    if (!m) throw new Error(`could not read the "${label}" total in scripts/size.mjs's output:\n${out}`);
+    const wasm = path.join(dirs[id], dir, 'index_bg.wasm');
+    const js = path.join(dirs[id], dir, 'index.js');
+    result[id] = {
+      variant: label,
       raw_bytes: Number(m[1]),
       gzip_bytes: Number(m[2]),
       wasm_raw_bytes: statSync(wasm).size,
@@ -192,17 +220,21 @@ export function sizes(dirs) {
       js_raw_bytes: statSync(js).size,
       js_gzip_bytes: gzSize(js),
       wasm_custom_sections: wasmCustomSections(wasm),
-      size_mjs_output: out.trim().split('\n'),
-    },
+      size_mjs_output: out.trim().split('\n').filter((line) => line.startsWith(`${dir}/`) || line.includes(`, ${label} (`)),
+    };
+  }
+  return {
+    ...result,
     hono: { raw_bytes: statSync(path.join(dirs.hono, 'worker.js')).size, gzip_bytes: gzSize(path.join(dirs.hono, 'worker.js')) },
     bare: { raw_bytes: statSync(path.join(dirs.bare, 'worker.js')).size, gzip_bytes: gzSize(path.join(dirs.bare, 'worker.js')) },
   };
 }
 
 /**
- * Keys, the local OP, AUTH_CONFIG, one valid session cookie per worker, and `configFor(id, port, {probePort})`
- * writing that worker's workerd config (for edge-auth with `probePort`: also bench/workers/do-probe.mjs on that
- * port, bound to the same Durable Objects). The load request carries both cookies, so it is the same for all three.
+ * Keys, the local OP, AUTH_CONFIG (edge-auth-saml's with a SAML connector more), one valid session cookie per
+ * worker (edge-auth's is valid for both builds), and `configFor(id, port, {probePort})` writing that worker's
+ * workerd config (with `probePort`: also bench/workers/do-probe.mjs on that port, bound to the same Durable
+ * Objects). The load request carries both cookies, so it is the same for every worker.
  */
 export async function scenario(dirs) {
   // ---- identities, keys and cookies ----
@@ -230,6 +262,21 @@ export async function scenario(dirs) {
       domains: [c.domain],
     })),
   };
+  // The SAML build with a SAML connector configured (inline IdP, the XML-signature fixtures' certificate) beside the
+  // same OIDC connectors: the configuration an operator with a SAML IdP deploys. Same SESSION_KEYS, so the same cookie.
+  const authConfigSaml = {
+    connectors: [
+      ...authConfig.connectors,
+      {
+        id: 'corp',
+        kind: 'saml',
+        domains: ['saml.example'],
+        idp_entity_id: 'https://idp.test/entity',
+        idp_sso_url: 'https://idp.test/sso',
+        idp_certificates: [readFileSync(path.join(ROOT, 'tests', 'fixtures', 'xml', 'dsig', 'rsa-cert.pem'), 'utf8')],
+      },
+    ],
+  };
   const now = Math.floor(Date.now() / 1000);
   const edgeCookie = sealEdgeAuthSession({
     sessionKey,
@@ -239,7 +286,7 @@ export async function scenario(dirs) {
     secret: honoSecret,
     claims: { sub: 'sub-alice@hono.example', email: 'alice@hono.example', rtk: '', rtkexp: now + 30 * 86400, ssnexp: now + 30 * 86400 },
   });
-  // The same request for all three: both cookies (each worker reads its own), like a browser would send.
+  // The same request for every worker: both cookies (each worker reads its own), like a browser would send.
   const cookieHeader = `edge-auth-session=${edgeCookie}; oidc-auth=${honoCookie}`;
   const loadHeaders = { cookie: cookieHeader, accept: 'text/html,application/xhtml+xml', 'accept-encoding': 'identity' };
 
@@ -263,8 +310,9 @@ export async function scenario(dirs) {
         loopbackOutbound: true,
       });
     }
+    if (id !== 'edge-auth' && id !== 'edge-auth-saml') throw new Error(`unknown worker ${id}`);
     return writeConfig({
-      dir: dirs['edge-auth'],
+      dir: dirs[id],
       port,
       modules: [
         { name: 'index.js', type: 'esModule', file: 'index.js' },
@@ -281,7 +329,7 @@ export async function scenario(dirs) {
       ],
       probe: probePort ? { port: probePort, file: 'do-probe.js' } : undefined,
       textBindings: {
-        AUTH_CONFIG: JSON.stringify(authConfig),
+        AUTH_CONFIG: JSON.stringify(id === 'edge-auth-saml' ? authConfigSaml : authConfig),
         SESSION_KEYS: sessionKey,
         RS256_CLIENT_SECRET: clients[0].client_secret,
         ES256_CLIENT_SECRET: clients[1].client_secret,
@@ -290,5 +338,5 @@ export async function scenario(dirs) {
     });
   };
 
-  return { op, clients, authConfig, sessionKey, honoSecret, edgeCookie, honoCookie, cookieHeader, loadHeaders, ports, configFor };
+  return { op, clients, authConfig, authConfigSaml, sessionKey, honoSecret, edgeCookie, honoCookie, cookieHeader, loadHeaders, ports, configFor };
 }
