@@ -15,7 +15,10 @@ import { join } from "node:path";
 // the build with SAML (issue 14: the XML parser, canonicaliser, X.509 reader and SAML rules, +107 KiB), which
 // only operators with SAML connectors deploy. A variant whose directory is absent is skipped.
 const VARIANTS = [
-  { dir: "build", label: "OIDC only", budget: 292 * 1024 },
+  // OIDC only: 291.8 KiB before issue 14; routing by domain across two protocol families (the SAML connectors'
+  // list, the domain index naming either family) costs 1.8 KiB even when no SAML code ships (the reader, routes,
+  // refusals and cookies of SAML are compiled out of this build).
+  { dir: "build", label: "OIDC only", budget: 294 * 1024 },
   { dir: "build-saml", label: "with SAML", budget: 410 * 1024 },
 ];
 let over = false;

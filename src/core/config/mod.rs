@@ -161,10 +161,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
     let mut connectors: Vec<Connector> = Vec::with_capacity(raw.connectors.len());
     let mut saml_connectors: Vec<SamlConnector> = Vec::new();
-    // Every domain and id, with the connector that claimed it first (ids are unique across both families).
     let mut domain_index = BTreeMap::new();
-    let mut domain_owners: BTreeMap<String, String> = BTreeMap::new();
-    let mut ids: Vec<String> = Vec::with_capacity(raw.connectors.len());
     for (position, value) in raw.connectors.into_iter().enumerate() {
         let label = value
             .get("id")
@@ -172,23 +169,31 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .unwrap_or_else(|| format!("#{}", position + 1));
-        let (id, domains, index) = if value.get("kind").and_then(Value::as_str) == Some("saml") {
-            let connector = read_saml_connector(&value, &label)?;
-            check_saml_build(&connector, &label)?;
-            let entry = (connector.id.clone(), connector.domains.clone(), ConnectorIndex::Saml(saml_connectors.len()));
-            saml_connectors.push(connector);
-            entry
+        let index = if value.get("kind").and_then(Value::as_str) == Some("saml") {
+            saml_connectors.push(read_saml_connector(&value, &label)?);
+            ConnectorIndex::Saml(saml_connectors.len() - 1)
         } else {
-            let connector = validate_connector(read_connector(&value, &label)?, &label)?;
-            let entry = (connector.id.clone(), connector.domains.clone(), ConnectorIndex::OAuth(connectors.len()));
-            connectors.push(connector);
-            entry
+            connectors.push(validate_connector(read_connector(&value, &label)?, &label)?);
+            ConnectorIndex::OAuth(connectors.len() - 1)
         };
-        if ids.contains(&id) {
+        // Ids and domains are unique across both families.
+        let id_of = |index: ConnectorIndex| match index {
+            ConnectorIndex::OAuth(i) => connectors.get(i).map(|c| c.id.as_str()),
+            ConnectorIndex::Saml(i) => saml_connectors.get(i).map(|c| c.id.as_str()),
+        };
+        let id = id_of(index).unwrap_or_default();
+        let same_id =
+            connectors.iter().filter(|c| c.id == id).count() + saml_connectors.iter().filter(|c| c.id == id).count();
+        if same_id > 1 {
             return Err(ConfigError::new(Some(&label), "id", "another connector has the same id"));
         }
-        for (i, domain) in domains.iter().enumerate() {
-            if let Some(other_id) = domain_owners.get(domain) {
+        let domains = match index {
+            ConnectorIndex::OAuth(i) => connectors.get(i).map(|c| c.domains.as_slice()),
+            ConnectorIndex::Saml(i) => saml_connectors.get(i).map(|c| c.domains.as_slice()),
+        };
+        for (i, domain) in domains.unwrap_or_default().iter().enumerate() {
+            if let Some(&other) = domain_index.get(domain) {
+                let other_id = id_of(other).unwrap_or("?");
                 return Err(ConfigError::new(
                     Some(&label),
                     format!("domains[{i}]"),
@@ -197,10 +202,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                     ),
                 ));
             }
-            domain_owners.insert(domain.clone(), id.clone());
             domain_index.insert(domain.clone(), index);
         }
-        ids.push(id);
     }
     check_session(&raw.session)?;
     let origin = check_origin(raw.origin)?;
@@ -218,27 +221,4 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         policies,
         domain_index,
     })
-}
-
-/// A SAML connector needs the build with SAML; its certificates are checked here when it has it (an unreadable
-/// or too weak certificate is a configuration error, not a refusal at the first sign-in).
-#[cfg(not(feature = "saml"))]
-fn check_saml_build(_connector: &SamlConnector, label: &str) -> Result<(), ConfigError> {
-    Err(ConfigError::new(
-        Some(label),
-        "kind",
-        "\"saml\" needs the build of edge-auth with SAML: build with `EDGE_AUTH_FEATURES=saml bash scripts/build.sh` \
-         (wrangler.toml's [build] command)",
-    ))
-}
-
-#[cfg(feature = "saml")]
-fn check_saml_build(connector: &SamlConnector, label: &str) -> Result<(), ConfigError> {
-    if let SamlIdp::Inline { certificates, .. } = &connector.idp {
-        for (i, text) in certificates.iter().enumerate() {
-            crate::core::x509::parse_certificate(text)
-                .map_err(|e| ConfigError::new(Some(label), format!("idp_certificates[{i}]"), e.to_string()))?;
-        }
-    }
-    Ok(())
 }

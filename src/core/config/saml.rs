@@ -8,12 +8,16 @@
 
 use serde_json::Value;
 
+#[cfg(feature = "saml")]
 use crate::core::config::connectors::check_connector_id;
 use crate::core::config::error::ConfigError;
+#[cfg(feature = "saml")]
 use crate::core::config::fields::Fields;
+#[cfg(feature = "saml")]
 use crate::core::config::urls::{check_endpoint_url, normalize_domain_list};
 
 /// The fields of a `saml` connector.
+#[cfg(feature = "saml")]
 pub(crate) const SAML_CONNECTOR_FIELDS: &[&str] = &[
     "id",
     "kind",
@@ -84,7 +88,21 @@ impl SamlConnector {
     }
 }
 
-/// Read and validate one `saml` connector (`label`: its id, or its position, for errors).
+/// The build without SAML: a `saml` connector is refused, with the build that reads it (and none of the
+/// reading code ships in the OIDC-only worker).
+#[cfg(not(feature = "saml"))]
+pub(crate) fn read_saml_connector(_value: &Value, label: &str) -> Result<SamlConnector, ConfigError> {
+    Err(ConfigError::new(
+        Some(label),
+        "kind",
+        "\"saml\" needs the build of edge-auth with SAML: build with `EDGE_AUTH_FEATURES=saml bash scripts/build.sh` \
+         (wrangler.toml's [build] command)",
+    ))
+}
+
+/// Read and validate one `saml` connector (`label`: its id, or its position, for errors). Inline certificates
+/// are read here: an unreadable or too weak one is a configuration error, not a refusal at the first sign-in.
+#[cfg(feature = "saml")]
 pub(crate) fn read_saml_connector(value: &Value, label: &str) -> Result<SamlConnector, ConfigError> {
     let f = Fields::of(value, "", Some(label), SAML_CONNECTOR_FIELDS)?;
     let err = |field: &str, reason: &str| ConfigError::new(Some(label), field, reason);
@@ -130,6 +148,10 @@ pub(crate) fn read_saml_connector(value: &Value, label: &str) -> Result<SamlConn
             }
             if certificates.len() > MAX_IDP_CERTIFICATES {
                 return Err(err("idp_certificates", "at most 8 certificates"));
+            }
+            for (i, text) in certificates.iter().enumerate() {
+                crate::core::x509::parse_certificate(text)
+                    .map_err(|e| ConfigError::new(Some(label), format!("idp_certificates[{i}]"), e.to_string()))?;
             }
             SamlIdp::Inline { entity_id, sso_url: sso_url.to_string(), certificates }
         }

@@ -256,6 +256,7 @@ impl<P: Platform> Flow<'_, P> {
                 _ => Outcome::Respond(FlowError::MethodNotAllowed.to_html_response()),
             });
         }
+        #[cfg(feature = "saml")]
         if let Some(rest) = path.strip_prefix(crate::core::incoming::SAML_ROUTE_PREFIX) {
             return self.saml_route(rest, req, transport).await;
         }
@@ -284,20 +285,17 @@ impl<P: Platform> Flow<'_, P> {
         }
     }
 
-    /// `/auth/saml/{id}/acs` and `/auth/saml/{id}/metadata` (`rest`: what follows `/auth/saml/`); not found in
-    /// the build without SAML (which refuses SAML connectors when loading the configuration).
+    /// `/auth/saml/{id}/acs` and `/auth/saml/{id}/metadata` (`rest`: what follows `/auth/saml/`). In the build
+    /// without SAML (which refuses SAML connectors when it loads the configuration) these paths are not found.
+    #[cfg(feature = "saml")]
     async fn saml_route(&self, rest: &str, req: &Request, transport: Transport) -> FlowResult {
         let Some((id, endpoint)) = rest.split_once('/') else { return Err(FlowError::NotFound.into()) };
-        #[cfg(feature = "saml")]
         match (endpoint, req.method) {
-            ("acs", Method::Post) => return self.saml_acs(id, req, transport).await,
-            ("metadata", Method::Get | Method::Head) => return self.saml_metadata(id, req),
-            ("acs" | "metadata", _) => return Err(FlowError::MethodNotAllowed.into()),
-            _ => {}
+            ("acs", Method::Post) => self.saml_acs(id, req, transport).await,
+            ("metadata", Method::Get | Method::Head) => self.saml_metadata(id, req),
+            ("acs" | "metadata", _) => Err(FlowError::MethodNotAllowed.into()),
+            _ => Err(FlowError::NotFound.into()),
         }
-        #[cfg(not(feature = "saml"))]
-        let _ = (id, endpoint, req, transport);
-        Err(FlowError::NotFound.into())
     }
 
     /// The answer to a refused request: the operator log line, the visitor's page (JSON for `/auth/me`) or the

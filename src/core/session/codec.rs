@@ -47,6 +47,7 @@ pub enum Purpose {
     LoginTransaction,
     /// A SAML sign-in in progress (sealed with the transaction keys, under its own label: never opened as an
     /// OpenID Connect transaction, nor the other way).
+    #[cfg(feature = "saml")]
     SamlTransaction,
 }
 
@@ -55,6 +56,7 @@ impl Purpose {
         match self {
             Purpose::Session => "session",
             Purpose::LoginTransaction => "login-transaction",
+            #[cfg(feature = "saml")]
             Purpose::SamlTransaction => "saml-transaction",
         }
     }
@@ -97,14 +99,18 @@ impl DerivedKeys {
     fn aead_for(&self, purpose: Purpose) -> &Aes256Gcm {
         match purpose {
             Purpose::Session => &self.session_aead,
-            Purpose::LoginTransaction | Purpose::SamlTransaction => &self.transaction_aead,
+            Purpose::LoginTransaction => &self.transaction_aead,
+            #[cfg(feature = "saml")]
+            Purpose::SamlTransaction => &self.transaction_aead,
         }
     }
 
     fn for_purpose(&self, purpose: Purpose) -> &HmacSha256 {
         match purpose {
             Purpose::Session => &self.session,
-            Purpose::LoginTransaction | Purpose::SamlTransaction => &self.transaction,
+            Purpose::LoginTransaction => &self.transaction,
+            #[cfg(feature = "saml")]
+            Purpose::SamlTransaction => &self.transaction,
         }
     }
 }

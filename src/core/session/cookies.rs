@@ -15,6 +15,7 @@ pub enum CookieKind {
     Session,
     LoginTransaction,
     /// A SAML sign-in in progress (`SameSite=None`: the IdP answers with a cross-site POST).
+    #[cfg(feature = "saml")]
     SamlTransaction,
 }
 
@@ -25,7 +26,9 @@ impl CookieKind {
             (CookieKind::Session, Transport::LoopbackHttp) => "edge-auth-session",
             (CookieKind::LoginTransaction, Transport::Https) => "__Host-edge-auth-tx",
             (CookieKind::LoginTransaction, Transport::LoopbackHttp) => "edge-auth-tx",
+            #[cfg(feature = "saml")]
             (CookieKind::SamlTransaction, Transport::Https) => "__Host-edge-auth-saml-tx",
+            #[cfg(feature = "saml")]
             (CookieKind::SamlTransaction, Transport::LoopbackHttp) => "edge-auth-saml-tx",
         }
     }
