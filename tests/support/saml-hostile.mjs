@@ -295,7 +295,20 @@ export const VARIANTS = {
       const evil = appendChild(signed, 'samlp:Response', unsigned).replace(/^<samlp:Response([^>]*)\sID="[^"]+"/, `<samlp:Response$1 ID="${newId()}"`);
       return replaceElement(evil, 'ds:Signature', (s) => s.replace(/<\/ds:Signature>$/, `${clone}</ds:Signature>`));
     },
-    expect: { ...INVALID, rule: /signature/i },
+    // The Signature holds an element it may not hold (a Response): the structure of the signature refuses it.
+    expect: { ...INVALID, rule: /the signature's structure is not accepted/ },
+  },
+  xsw2SingleAssertion: {
+    what: 'XSW2 with one assertion: the signed Response without assertion cloned before the Signature (detached); the outer Response has a new ID and an unsigned assertion for the victim',
+    build(ctx) {
+      const signed = sign(responseXml({ ...ctx, assertion: false }), { target: 'response' });
+      const clone = removeSignature(signed);
+      const unsigned = element(responseXml({ ...ctx, email: VICTIM }), 'saml:Assertion').text;
+      const evil = appendChild(signed, 'samlp:Response', unsigned).replace(/^<samlp:Response([^>]*)\sID="[^"]+"/, `<samlp:Response$1 ID="${newId()}"`);
+      return replaceElement(evil, 'ds:Signature', (s) => clone + s);
+    },
+    // The signature references the clone, not the Response that holds it.
+    expect: { ...INVALID, rule: /the signature does not reference the element that holds it/ },
   },
   movedSignature: {
     what: 'the assertion for the victim (new ID) carrying the signature of the original, which is gone (reference to an absent ID)',
@@ -373,6 +386,11 @@ export const VARIANTS = {
   attackerKeyInfo: {
     what: 'signed by the attacker\'s key with the attacker\'s certificate in KeyInfo (KeyInfo must be ignored)',
     build: (ctx) => sign(responseXml({ ...ctx, email: VICTIM }), { keys: testKeyPair('other'), keyInfo: true }),
+    expect: { ...INVALID, rule: /no configured certificate verifies the signature/ },
+  },
+  responseSignatureForeign: {
+    what: 'assertion signed by the IdP, Response signed by the attacker\'s key (both signatures must verify)',
+    build: (ctx) => sign(signedForMallory(ctx), { target: 'response', keys: testKeyPair('other') }),
     expect: { ...INVALID, rule: /no configured certificate verifies the signature/ },
   },
   sha1: {
