@@ -104,8 +104,19 @@ export function idOf(xml, qname) {
  * @param {keyof ALGS} [o.alg='rsa-sha256']
  * @param {{privateKey: string, certificate: string}} [o.keys] default: the IdP's TEST-ONLY rsa pair
  * @param {boolean} [o.keyInfo=true] put the certificate in KeyInfo
+ * @param {string[]} [o.transforms] the Reference's transforms (default: enveloped-signature, exc-c14n)
+ * @param {string} [o.canonicalization] SignedInfo's CanonicalizationMethod (default exc-c14n)
+ * @param {boolean} [o.emptyUri=false] Reference URI="" (the whole document) instead of #ID
  */
-export function sign(xml, { target = 'assertion', alg = 'rsa-sha256', keys = testKeyPair('rsa'), keyInfo = true } = {}) {
+export function sign(xml, {
+  target = 'assertion',
+  alg = 'rsa-sha256',
+  keys = testKeyPair('rsa'),
+  keyInfo = true,
+  transforms = [ENVELOPED, EXC_C14N],
+  canonicalization = EXC_C14N,
+  emptyUri = false,
+} = {}) {
   const qname = target === 'assertion' ? 'saml:Assertion' : 'samlp:Response';
   const local = target === 'assertion' ? 'Assertion' : 'Response';
   const id = idOf(xml, qname);
@@ -114,13 +125,14 @@ export function sign(xml, { target = 'assertion', alg = 'rsa-sha256', keys = tes
     privateKey: keys.privateKey,
     publicCert: keyInfo ? keys.certificate : undefined,
     signatureAlgorithm: sigAlg,
-    canonicalizationAlgorithm: EXC_C14N,
+    canonicalizationAlgorithm: canonicalization,
   });
   sig.SignatureAlgorithms[ALGS['ecdsa-sha256'].sig] = EcdsaSha256;
   sig.addReference({
     xpath: `//*[local-name(.)='${local}' and @ID='${id}']`,
     digestAlgorithm: digest,
-    transforms: [ENVELOPED, EXC_C14N],
+    transforms,
+    isEmptyUri: emptyUri,
   });
   sig.computeSignature(xml, {
     prefix: 'ds',
@@ -392,6 +404,46 @@ export const VARIANTS = {
     what: 'assertion signed by the IdP, Response signed by the attacker\'s key (both signatures must verify)',
     build: (ctx) => sign(signedForMallory(ctx), { target: 'response', keys: testKeyPair('other') }),
     expect: { ...INVALID, rule: /no configured certificate verifies the signature/ },
+  },
+  // ---- the signature's own shape (each one validly signed as it stands: only the shape rule refuses it) ----
+  emptyReferenceUri: {
+    what: 'Response signed with Reference URI="" (the whole document) rather than #ID',
+    build: (ctx) => sign(responseXml(ctx), { target: 'response', emptyUri: true }),
+    expect: { ...INVALID, rule: /the signature does not reference the element that holds it/ },
+  },
+  c14nWithComments: {
+    what: 'the Reference transformed by exclusive c14n WITH comments (the comment-truncation enabler)',
+    build: (ctx) => sign(responseXml(ctx), { transforms: [ENVELOPED, `${EXC_C14N}WithComments`] }),
+    expect: { ...INVALID, rule: /the transforms are not exactly enveloped-signature then exclusive c14n/ },
+  },
+  noEnvelopedTransform: {
+    what: 'the Reference transformed by exc-c14n only (no enveloped-signature transform)',
+    build: (ctx) => sign(responseXml(ctx), { transforms: [EXC_C14N] }),
+    expect: { ...INVALID, rule: /the transforms are not exactly enveloped-signature then exclusive c14n/ },
+  },
+  inclusiveC14n: {
+    what: 'SignedInfo canonicalised with inclusive c14n 1.0',
+    build: (ctx) => sign(responseXml(ctx), { canonicalization: 'http://www.w3.org/TR/2001/REC-xml-c14n-20010315' }),
+    expect: { ...INVALID, rule: /algorithm not accepted/ },
+  },
+  secondSignedInfo: {
+    what: 'CVE-2025-29774 shape: a second SignedInfo (for the victim\'s assertion) added to the Signature',
+    build(ctx) {
+      const signed = signedForMallory(ctx);
+      const signedInfo = element(signed, 'ds:SignedInfo').text;
+      // The second one (after the first, before SignatureValue) references an assertion ID of the attacker's choice.
+      return signed.replace(signedInfo, signedInfo + signedInfo.replace(/URI="#[^"]+"/, `URI="#${newId()}"`));
+    },
+    expect: { ...INVALID, rule: /the signature's structure is not accepted/ },
+  },
+  digestValueElsewhere: {
+    what: 'CVE-2024-45409 shape: assertion changed to the victim, its new DigestValue in an Extensions element before it',
+    build(ctx) {
+      const changed = withVictim(signedForMallory(ctx), VICTIM);
+      const newDigest = /<ds:DigestValue>([^<]+)</.exec(sign(removeSignature(changed)))[1];
+      return insertAfterIssuer(changed, 'samlp:Response', `<samlp:Extensions><ds:DigestValue xmlns:ds="${DSIG}">${newDigest}</ds:DigestValue></samlp:Extensions>`);
+    },
+    expect: { ...INVALID, rule: /the signed element does not match its digest/ },
   },
   sha1: {
     what: 'RSA-SHA1 signature and SHA-1 digest (allow_sha1 is off)',
