@@ -6,23 +6,28 @@ cd "$(dirname "$0")/.."
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
 if [[ -x node_modules/.bin/esbuild ]]; then export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"; fi
-worker-build --release "$@"
+# EDGE_AUTH_FEATURES: cargo features of the worker, comma-separated ("saml": SAML 2.0 connectors; without it a
+# `kind: "saml"` connector is refused when the configuration loads). EDGE_AUTH_OUT: the output directory.
+OUT="${EDGE_AUTH_OUT:-build}"
+FEATURES=()
+if [[ -n "${EDGE_AUTH_FEATURES:-}" ]]; then FEATURES=(--features "$EDGE_AUTH_FEATURES"); fi
+worker-build --release --out-dir "$OUT" "$@" . "${FEATURES[@]}"
 # Our entry (src/js/entry.mjs) in front of worker-build's module: see the comment in that file.
-mv build/index.js build/edge_auth_worker.mjs
+mv "$OUT/index.js" "$OUT/edge_auth_worker.mjs"
 # With it, the Durable Object classes (src/js/replay_guard.mjs, src/js/revocation_log.mjs, exported by the entry).
 # All are minified when esbuild is there (their comments stay in src/js/).
 for js in entry.mjs:index.js replay_guard.mjs:replay_guard.mjs revocation_log.mjs:revocation_log.mjs; do
   if [[ -n "${ESBUILD_BIN:-}" ]]; then
-    "$ESBUILD_BIN" "src/js/${js%%:*}" --minify --format=esm --log-level=warning --outfile="build/${js##*:}"
+    "$ESBUILD_BIN" "src/js/${js%%:*}" --minify --format=esm --log-level=warning --outfile="$OUT/${js##*:}"
   else
-    cp "src/js/${js%%:*}" "build/${js##*:}"
+    cp "src/js/${js%%:*}" "$OUT/${js##*:}"
   fi
 done
 # worker-build's own wasm-opt pass keeps the name section; shrink for deployment (-Oz, no debug names).
 # --one-caller-inline-max-function-size=0: wasm-opt does not inline functions that have one caller (LLVM already
 # inlined what pays); measured -690 B gzipped, the inlined copies compressed worse than the calls.
 if [[ "${EDGE_AUTH_NO_OPT:-0}" != 1 ]]; then
-  "$WASM_OPT_BIN" build/index_bg.wasm -Oz --one-caller-inline-max-function-size=0 --strip-debug --strip-producers \
+  "$WASM_OPT_BIN" "$OUT/index_bg.wasm" -Oz --one-caller-inline-max-function-size=0 --strip-debug --strip-producers \
     --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-    -o build/index_bg.wasm
+    -o "$OUT/index_bg.wasm"
 fi

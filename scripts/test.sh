@@ -22,18 +22,19 @@ step() {
 step "setup" bash scripts/setup.sh
 step "format" cargo fmt --all -- --check
 step "clippy (host, all targets, check command)" cargo clippy --all-targets --features cli --locked -- -D warnings
-step "clippy (host, all targets, XML core + check command)" cargo clippy --all-targets --features xml,cli --locked -- -D warnings
+step "clippy (host, all targets, SAML + check command)" cargo clippy --all-targets --features saml,cli --locked -- -D warnings
 step "clippy (wasm32)" cargo clippy --target wasm32-unknown-unknown --lib --locked -- -D warnings
-step "clippy (wasm32, XML core)" cargo clippy --target wasm32-unknown-unknown --lib --features xml --locked -- -D warnings
+step "clippy (wasm32, SAML)" cargo clippy --target wasm32-unknown-unknown --lib --features saml --locked -- -D warnings
 step "host tests (core + flow)" cargo test --locked
 step "check command" cargo test --locked --features cli --test check_cli
 step "XML core (parser, exclusive c14n, X.509 unit tests)" cargo test --locked --features xml --lib core::x
-step "SAML core (unit tests)" cargo test --locked --features xml --lib core::saml
+step "SAML (core, configuration and flow unit tests)" cargo test --locked --features saml --lib
 step "XML signatures (independent signer's documents, verified with ring)" cargo test --locked --features xml --test xml_dsig
 step "SAML 2.0 responses (profile rules, signature wrapping)" cargo test --locked --features xml --test saml_response
 step "XML c14n against libxml2 (committed corpus + live random documents)" cargo test --locked --features xml --test xml_c14n
 step "WebCrypto tests (wasm32 in Node)" cargo test --locked --target wasm32-unknown-unknown --test webcrypto
-step "build the worker" bash scripts/build.sh
+step "build the worker (OIDC only)" bash scripts/build.sh
+step "build the worker with SAML" env EDGE_AUTH_FEATURES=saml EDGE_AUTH_OUT=build-saml bash scripts/build.sh
 step "bundle size" node scripts/size.mjs
 # One folder per concern (tests/e2e/{flow,attacks,kinds,sessions,policies,resilience}); every file listed once,
 # explicitly (Node 20 recurses into a directory argument, Node 22 reads arguments as globs).

@@ -20,6 +20,11 @@ pub fn encode(bytes: impl AsRef<[u8]>) -> String {
     STRICT.encode(bytes)
 }
 
+/// Standard base64 with padding (RFC 4648 §4), as SAML's bindings use it.
+pub fn encode_standard(bytes: impl AsRef<[u8]>) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// Strict decode; `None` on any deviation.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
     STRICT.decode(text).ok()

@@ -91,6 +91,9 @@ pub enum FlowError {
     /// The single-use store (the `ReplayGuard` Durable Object) did not answer: the sign-in fails closed.
     #[error("the single-use store could not be reached")]
     ReplayStoreUnavailable(#[source] ReplayStoreError),
+    /// A SAML response the connector's rules refuse (signature, XML, profile): the detail names the rule.
+    #[error("SAML response refused: connector {connector:?}: {detail}")]
+    SamlResponse { connector: String, detail: String },
 }
 
 fn owner_text(owner: &Option<String>) -> String {
@@ -150,6 +153,9 @@ pub enum IdpFailure {
     Discovery { connector: String, error: DiscoveryError },
     #[error("jwks_uri: {0}")]
     Jwks(JwksError),
+    /// The SAML IdP's metadata document is not usable.
+    #[error("connector {connector:?}: SAML metadata {url}: {detail}")]
+    SamlMetadata { connector: String, url: String, detail: String },
     #[error("domain discovery {url}: {error}")]
     EntraDomain { url: String, error: DomainAnswerError },
     /// The request leading a shared fetch was dropped before it finished.
@@ -178,6 +184,8 @@ pub enum Endpoint {
     FacebookGraph,
     #[error("domain discovery {0}")]
     EntraDomain(String),
+    #[error("SAML metadata {0}")]
+    SamlMetadata(String),
 }
 
 /// A configuration (or deployment) problem the operator must fix (`config_error`).
@@ -366,6 +374,8 @@ impl FlowError {
                 "This request carried more data than a sign-in ever needs, so it was refused. Please start again.", "Sign in again", LOGIN),
             FlowError::BadPath(_) => p(400, "bad_path", "This address cannot be served",
                 "The address contains characters that are not allowed in a path here (for example an encoded control character or a malformed %-escape). Check the link you followed.", "Go to the home page", "/"),
+            FlowError::SamlResponse { .. } => p(400, "saml_response_invalid", "Your sign-in could not be verified",
+                "The identity provider's answer failed our security checks, so you were not signed in. Please try again; if it keeps happening, contact your administrator.", "Try again", LOGIN),
             FlowError::ReplayStoreUnavailable(_) => p(503, "replay_store_unavailable", "Sign-in is temporarily unavailable",
                 "This site could not make sure that this sign-in is used only once, so it was refused for your safety. Please start again in a minute.", "Sign in again", LOGIN),
         }
@@ -612,6 +622,17 @@ mod tests {
             (FlowError::PayloadTooLarge { limit: 65536 }, 413, "payload_too_large"),
             (FlowError::BadPath("an encoded control character"), 400, "bad_path"),
             (FlowError::ReplayStoreUnavailable(ReplayStoreError(SECRETISH.into())), 503, "replay_store_unavailable"),
+            (
+                FlowError::SamlResponse { connector: "corp".into(), detail: SECRETISH.into() },
+                400,
+                "saml_response_invalid",
+            ),
+            (
+                IdpFailure::SamlMetadata { connector: "corp".into(), url: SECRETISH.into(), detail: SECRETISH.into() }
+                    .into(),
+                502,
+                "idp_unreachable",
+            ),
         ];
         for (e, _, _) in &all {
             match e {
@@ -643,7 +664,8 @@ mod tests {
                 | FlowError::MethodNotAllowed
                 | FlowError::PayloadTooLarge { .. }
                 | FlowError::BadPath(_)
-                | FlowError::ReplayStoreUnavailable(_) => {}
+                | FlowError::ReplayStoreUnavailable(_)
+                | FlowError::SamlResponse { .. } => {}
             }
         }
         all
@@ -681,7 +703,7 @@ mod tests {
                 None => seen.push((code, kind)),
             }
         }
-        assert_eq!(seen.len(), 28, "{seen:?}");
+        assert_eq!(seen.len(), 29, "{seen:?}");
     }
 
     #[test]

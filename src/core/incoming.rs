@@ -23,12 +23,22 @@ pub enum FormBody {
 }
 
 /// How much of this request's body the platform reads as a form (`None`: it reads none): a `POST` declaring
-/// `application/x-www-form-urlencoded`, at most [`MAX_FORM_BYTES`].
-pub fn form_body_cap(method: Method, content_type: Option<&str>) -> Option<usize> {
+/// `application/x-www-form-urlencoded`, at most [`MAX_FORM_BYTES`] — or [`MAX_SAML_FORM_BYTES`] on the SAML
+/// routes (`path`), whose signed responses with many group attributes are larger than any OAuth form.
+pub fn form_body_cap(method: Method, content_type: Option<&str>, path: &str) -> Option<usize> {
     let is_form =
         content_type.is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    (method == Method::Post && is_form).then_some(MAX_FORM_BYTES)
+    let saml = cfg!(feature = "saml") && path.starts_with(SAML_ROUTE_PREFIX);
+    let cap = if saml { MAX_SAML_FORM_BYTES } else { MAX_FORM_BYTES };
+    (method == Method::Post && is_form).then_some(cap)
 }
+
+/// The SAML routes (`/auth/saml/{id}/acs`, `/auth/saml/{id}/metadata`).
+pub const SAML_ROUTE_PREFIX: &str = "/auth/saml/";
+
+/// The largest form a SAML route reads: a `SAMLResponse` of the XML core's largest document (256 KiB), base64
+/// (4/3) and form-encoded (`+`, `/`, `=` as three characters each), with room to spare.
+pub const MAX_SAML_FORM_BYTES: usize = 768 * 1024;
 
 /// The request with its form fields, or the answer: `413 payload_too_large` for a body over the cap. A body
 /// whose stream failed is an empty form (logged): the route then refuses what it lacks.
@@ -76,8 +86,14 @@ mod tests {
     #[test]
     fn only_form_posts_are_read_with_the_cap() {
         let form = Some("application/x-www-form-urlencoded");
-        assert_eq!(form_body_cap(Method::Post, form), Some(MAX_FORM_BYTES));
-        assert_eq!(form_body_cap(Method::Post, Some("Application/X-WWW-Form-Urlencoded; charset=UTF-8")), Some(65_536));
+        assert_eq!(form_body_cap(Method::Post, form, "/auth/callback"), Some(MAX_FORM_BYTES));
+        // Only the build with SAML reads larger forms, and only on its routes.
+        let saml_cap = if cfg!(feature = "saml") { MAX_SAML_FORM_BYTES } else { MAX_FORM_BYTES };
+        assert_eq!(form_body_cap(Method::Post, form, "/auth/saml/corp/acs"), Some(saml_cap));
+        assert_eq!(
+            form_body_cap(Method::Post, Some("Application/X-WWW-Form-Urlencoded; charset=UTF-8"), "/auth/callback"),
+            Some(65_536)
+        );
         for (method, ct) in [
             (Method::Get, form),
             (Method::Head, form),
@@ -87,7 +103,7 @@ mod tests {
             (Method::Post, Some("application/json")),
             (Method::Post, Some("text/plain")),
         ] {
-            assert_eq!(form_body_cap(method, ct), None, "{method:?} {ct:?}");
+            assert_eq!(form_body_cap(method, ct, "/auth/callback"), None, "{method:?} {ct:?}");
         }
     }
 

@@ -255,7 +255,7 @@ async fn to_core_request(
 ) -> Result<std::result::Result<core_http::Request, core_http::Response>> {
     let method = Method::parse(req.inner().method().as_str());
     let headers = req.headers();
-    let body = match form_body_cap(method, headers.get("content-type")?.as_deref()) {
+    let body = match form_body_cap(method, headers.get("content-type")?.as_deref(), url.path()) {
         None => FormBody::NotRead,
         Some(cap) => {
             match body::read_capped(req.inner().body(), headers.get("content-length")?.as_deref(), cap).await {

@@ -125,15 +125,10 @@ pub(crate) fn read_connector(value: &Value, label: &str) -> Result<RawConnector,
 /// The fields every kind shares, then the kind's own ([`oidc`], [`google`], [`entra`], [`facebook`]).
 pub(crate) fn validate_connector(rc: RawConnector, label: &str) -> Result<Connector, ConfigError> {
     let err = |field: &str, reason: String| ConfigError::new(Some(label), field, reason);
-    if rc.id.is_empty()
-        || rc.id.len() > 64
-        || !rc.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    {
-        return Err(err("id", "must be 1-64 characters of a-z, 0-9, - and _".into()));
-    }
+    check_connector_id(&rc.id, label)?;
     let kind = ConnectorKind::parse(&rc.kind).ok_or_else(|| {
         let names: Vec<String> = ConnectorKind::ALL.iter().map(|k| format!("{:?}", k.as_str())).collect();
-        err("kind", format!("unknown kind {:?}; supported: {}", rc.kind, names.join(", ")))
+        err("kind", format!("unknown kind {:?}; supported: {}, \"saml\"", rc.kind, names.join(", ")))
     })?;
     // Fields that belong to other kinds are errors, not silently ignored settings.
     for (field, kinds) in ConnectorKind::KIND_SPECIFIC_FIELDS {
@@ -226,6 +221,17 @@ pub(crate) fn validate_connector(rc: RawConnector, label: &str) -> Result<Connec
         response_mode,
         protocol,
     })
+}
+
+/// A connector id is part of URLs (`/auth/saml/{id}/acs`) and cookies: 1-64 characters of a-z, 0-9, - and _.
+pub(crate) fn check_connector_id(id: &str, label: &str) -> Result<(), ConfigError> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        return Err(ConfigError::new(Some(label), "id", "must be 1-64 characters of a-z, 0-9, - and _"));
+    }
+    Ok(())
 }
 
 /// `oidc`: any OpenID Connect provider, by its issuer's discovery document; claims may be renamed.

@@ -11,6 +11,7 @@ pub mod connectors;
 pub mod error;
 pub mod fields;
 pub mod policies;
+pub mod saml;
 pub mod session;
 pub mod urls;
 
@@ -27,11 +28,13 @@ pub use self::connector::{
     FACEBOOK_GRAPH_ME_ENDPOINT, FACEBOOK_ISSUER, FACEBOOK_TOKEN_ENDPOINT, GOOGLE_ISSUER,
 };
 pub use self::error::ConfigError;
+pub use self::saml::{SamlConnector, SamlIdp};
 pub use self::session::{OriginSettings, SessionSettings, DEFAULT_SESSION_LIFETIME_SECONDS};
 pub use self::urls::{check_endpoint_url, is_guid};
 use crate::core::config::connectors::{read_connector, validate_connector};
 use crate::core::config::fields::{kind, Fields};
 use crate::core::config::policies::{read_raw_policies, validate_policies};
+use crate::core::config::saml::read_saml_connector;
 use crate::core::config::session::{check_origin, check_session, read_origin, read_session, RawOrigin};
 use crate::core::policy::{Policy, RawPolicy};
 pub use crate::core::url::is_loopback_host;
@@ -42,12 +45,29 @@ pub const DEFAULT_CLOCK_LEEWAY_SECONDS: u64 = 60;
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// The OAuth 2.0 / OpenID Connect connectors (kinds `oidc`, `entra`, `google`, `facebook`).
     pub connectors: Vec<Connector>,
+    /// The SAML 2.0 connectors (kind `saml`).
+    pub saml_connectors: Vec<SamlConnector>,
     pub session: SessionSettings,
     pub clock_leeway_seconds: u64,
     pub origin: Option<OriginSettings>,
     pub policies: Vec<Policy>,
-    domain_index: BTreeMap<String, usize>,
+    domain_index: BTreeMap<String, ConnectorIndex>,
+}
+
+/// Which connector owns a domain: its protocol family and its position in that family's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConnectorIndex {
+    OAuth(usize),
+    Saml(usize),
+}
+
+/// A connector of either protocol family, as routing finds it (by email domain or by id).
+#[derive(Debug, Clone, Copy)]
+pub enum AnyConnector<'a> {
+    OAuth(&'a Connector),
+    Saml(&'a SamlConnector),
 }
 
 impl Config {
@@ -62,13 +82,51 @@ impl Config {
         validate(read_config(&value)?)
     }
 
+    /// The OAuth / OpenID Connect connector with this id.
     pub fn connector(&self, id: &str) -> Option<&Connector> {
         self.connectors.iter().find(|c| c.id == id)
     }
 
-    /// The connector owning a normalised domain.
+    /// The SAML connector with this id.
+    pub fn saml_connector(&self, id: &str) -> Option<&SamlConnector> {
+        self.saml_connectors.iter().find(|c| c.id == id)
+    }
+
+    /// The connector of either family with this id (ids are unique across both).
+    pub fn any_connector(&self, id: &str) -> Option<AnyConnector<'_>> {
+        self.connector(id).map(AnyConnector::OAuth).or_else(|| self.saml_connector(id).map(AnyConnector::Saml))
+    }
+
+    /// The OAuth / OpenID Connect connector owning a normalised domain (`None` also when a SAML one owns it).
     pub fn connector_for_domain(&self, domain: &str) -> Option<&Connector> {
-        self.domain_index.get(domain).and_then(|&i| self.connectors.get(i))
+        match self.connector_owning(domain)? {
+            AnyConnector::OAuth(c) => Some(c),
+            AnyConnector::Saml(_) => None,
+        }
+    }
+
+    /// The connector, of either family, owning a normalised domain.
+    pub fn connector_owning(&self, domain: &str) -> Option<AnyConnector<'_>> {
+        match *self.domain_index.get(domain)? {
+            ConnectorIndex::OAuth(i) => self.connectors.get(i).map(AnyConnector::OAuth),
+            ConnectorIndex::Saml(i) => self.saml_connectors.get(i).map(AnyConnector::Saml),
+        }
+    }
+}
+
+impl AnyConnector<'_> {
+    pub fn id(&self) -> &str {
+        match self {
+            AnyConnector::OAuth(c) => &c.id,
+            AnyConnector::Saml(c) => &c.id,
+        }
+    }
+
+    pub fn domains(&self) -> &[String] {
+        match self {
+            AnyConnector::OAuth(c) => &c.domains,
+            AnyConnector::Saml(c) => &c.domains,
+        }
     }
 }
 
@@ -102,7 +160,11 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         return Err(ConfigError::top("connectors", "at least one connector is required"));
     }
     let mut connectors: Vec<Connector> = Vec::with_capacity(raw.connectors.len());
+    let mut saml_connectors: Vec<SamlConnector> = Vec::new();
+    // Every domain and id, with the connector that claimed it first (ids are unique across both families).
     let mut domain_index = BTreeMap::new();
+    let mut domain_owners: BTreeMap<String, String> = BTreeMap::new();
+    let mut ids: Vec<String> = Vec::with_capacity(raw.connectors.len());
     for (position, value) in raw.connectors.into_iter().enumerate() {
         let label = value
             .get("id")
@@ -110,13 +172,23 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .unwrap_or_else(|| format!("#{}", position + 1));
-        let connector = validate_connector(read_connector(&value, &label)?, &label)?;
-        if connectors.iter().any(|c| c.id == connector.id) {
+        let (id, domains, index) = if value.get("kind").and_then(Value::as_str) == Some("saml") {
+            let connector = read_saml_connector(&value, &label)?;
+            check_saml_build(&connector, &label)?;
+            let entry = (connector.id.clone(), connector.domains.clone(), ConnectorIndex::Saml(saml_connectors.len()));
+            saml_connectors.push(connector);
+            entry
+        } else {
+            let connector = validate_connector(read_connector(&value, &label)?, &label)?;
+            let entry = (connector.id.clone(), connector.domains.clone(), ConnectorIndex::OAuth(connectors.len()));
+            connectors.push(connector);
+            entry
+        };
+        if ids.contains(&id) {
             return Err(ConfigError::new(Some(&label), "id", "another connector has the same id"));
         }
-        for (i, domain) in connector.domains.iter().enumerate() {
-            if let Some(&other) = domain_index.get(domain) {
-                let other_id = connectors.get(other).map(|c: &Connector| c.id.as_str()).unwrap_or("?");
+        for (i, domain) in domains.iter().enumerate() {
+            if let Some(other_id) = domain_owners.get(domain) {
                 return Err(ConfigError::new(
                     Some(&label),
                     format!("domains[{i}]"),
@@ -125,16 +197,48 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                     ),
                 ));
             }
-            domain_index.insert(domain.clone(), connectors.len());
+            domain_owners.insert(domain.clone(), id.clone());
+            domain_index.insert(domain.clone(), index);
         }
-        connectors.push(connector);
+        ids.push(id);
     }
     check_session(&raw.session)?;
     let origin = check_origin(raw.origin)?;
-    let policies = validate_policies(raw.policies, &connectors)?;
+    let policies = validate_policies(raw.policies, &connectors, &saml_connectors)?;
     let leeway = raw.clock_leeway_seconds.unwrap_or(DEFAULT_CLOCK_LEEWAY_SECONDS);
     if leeway > 300 {
         return Err(ConfigError::top("clock_leeway_seconds", "must be at most 300 seconds"));
     }
-    Ok(Config { connectors, session: raw.session, clock_leeway_seconds: leeway, origin, policies, domain_index })
+    Ok(Config {
+        connectors,
+        saml_connectors,
+        session: raw.session,
+        clock_leeway_seconds: leeway,
+        origin,
+        policies,
+        domain_index,
+    })
+}
+
+/// A SAML connector needs the build with SAML; its certificates are checked here when it has it (an unreadable
+/// or too weak certificate is a configuration error, not a refusal at the first sign-in).
+#[cfg(not(feature = "saml"))]
+fn check_saml_build(_connector: &SamlConnector, label: &str) -> Result<(), ConfigError> {
+    Err(ConfigError::new(
+        Some(label),
+        "kind",
+        "\"saml\" needs the build of edge-auth with SAML: build with `EDGE_AUTH_FEATURES=saml bash scripts/build.sh` \
+         (wrangler.toml's [build] command)",
+    ))
+}
+
+#[cfg(feature = "saml")]
+fn check_saml_build(connector: &SamlConnector, label: &str) -> Result<(), ConfigError> {
+    if let SamlIdp::Inline { certificates, .. } = &connector.idp {
+        for (i, text) in certificates.iter().enumerate() {
+            crate::core::x509::parse_certificate(text)
+                .map_err(|e| ConfigError::new(Some(label), format!("idp_certificates[{i}]"), e.to_string()))?;
+        }
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::core::config::connector::Connector;
 use crate::core::config::error::ConfigError;
 use crate::core::config::fields::{kind, Fields};
+use crate::core::config::saml::SamlConnector;
 use crate::core::policy::{parse_policies, GroupSource, Policy, RawPolicy};
 
 /// Read the `policies` list, as written (types and field names only).
@@ -36,14 +37,21 @@ pub(crate) fn read_raw_policies(value: Option<&Value>) -> Result<Vec<RawPolicy>,
 }
 
 /// Validate the rules against the configured connectors.
-pub(crate) fn validate_policies(raw: Vec<RawPolicy>, connectors: &[Connector]) -> Result<Vec<Policy>, ConfigError> {
-    let sources: Vec<GroupSource<'_>> =
-        connectors.iter().map(|c| GroupSource { id: &c.id, asserts_groups: c.kind.asserts_groups() }).collect();
+pub(crate) fn validate_policies(
+    raw: Vec<RawPolicy>,
+    connectors: &[Connector],
+    saml_connectors: &[SamlConnector],
+) -> Result<Vec<Policy>, ConfigError> {
+    // SAML IdPs assert groups as attributes (Entra's and AD FS's group claims).
+    let sources: Vec<GroupSource<'_>> = (connectors.iter())
+        .map(|c| GroupSource { id: &c.id, asserts_groups: c.kind.asserts_groups() })
+        .chain(saml_connectors.iter().map(|c| GroupSource { id: &c.id, asserts_groups: true }))
+        .collect();
     parse_policies(raw, &sources).map_err(|e| ConfigError::top(e.field, e.reason))
 }
 
 /// Both steps, for tests of the rules.
 #[cfg(test)]
 pub(crate) fn read_policies(value: &Value, connectors: &[Connector]) -> Result<Vec<Policy>, ConfigError> {
-    validate_policies(read_raw_policies(Some(value))?, connectors)
+    validate_policies(read_raw_policies(Some(value))?, connectors, &[])
 }

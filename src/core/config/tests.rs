@@ -79,7 +79,7 @@ fn errors_name_connector_field_and_reason() {
     let e = error_of(&with_connector(r#","token_endpoint_auth_method":"private_key_jwt""#));
     assert_eq!(e.field, "token_endpoint_auth_method");
 
-    let e = error_of(&with_connector("").replace("\"kind\":\"oidc\"", "\"kind\":\"saml\""));
+    let e = error_of(&with_connector("").replace("\"kind\":\"oidc\"", "\"kind\":\"ws-trust\""));
     assert_eq!(e.field, "kind");
 
     let e = error_of(&with_connector("").replace("ACME_SECRET", "s3cr3t value!"));
@@ -289,4 +289,96 @@ fn oidc_options() {
             .field,
         "claims.email"
     );
+}
+
+/// A SAML connector next to an OIDC one; `patch` replaces the IdP fields.
+fn with_saml(idp: &str) -> String {
+    format!(
+        r#"{{"connectors":[
+          {{"id":"acme","kind":"oidc","issuer":"https://idp.acme.example","client_id":"edge","client_secret_binding":"ACME_SECRET","domains":["acme.example"]}},
+          {{"id":"corp","kind":"saml","domains":["corp.example"]{idp}}}
+        ]}}"#
+    )
+}
+
+#[cfg(feature = "saml")]
+const TEST_CERT: &str = include_str!("../../../tests/fixtures/xml/dsig/rsa-cert.pem");
+
+#[cfg(feature = "saml")]
+fn inline_idp() -> String {
+    format!(
+        r#","idp_entity_id":"https://sts.corp.example/adfs/services/trust","idp_sso_url":"https://sts.corp.example/adfs/ls/","idp_certificates":[{}]"#,
+        serde_json::to_string(TEST_CERT).unwrap()
+    )
+}
+
+const SAML_BY_METADATA: &str =
+    r#","idp_metadata_url":"https://sts.corp.example/FederationMetadata/2007-06/FederationMetadata.xml""#;
+
+#[cfg(not(feature = "saml"))]
+#[test]
+fn the_build_without_saml_refuses_saml_connectors_by_name() {
+    let e = Config::from_json(&with_saml(SAML_BY_METADATA)).unwrap_err();
+    assert_eq!((e.connector.as_deref(), e.field.as_str()), (Some("corp"), "kind"));
+    assert!(e.reason.contains("EDGE_AUTH_FEATURES=saml"), "{e}");
+}
+
+#[cfg(feature = "saml")]
+#[test]
+fn saml_connectors_route_by_domain_beside_oidc_ones() {
+    let config = Config::from_json(&with_saml(SAML_BY_METADATA)).unwrap();
+    assert_eq!(config.connectors.len(), 1);
+    assert_eq!(config.saml_connectors.len(), 1);
+    assert!(matches!(config.connector_owning("corp.example"), Some(AnyConnector::Saml(c)) if c.id == "corp"));
+    assert!(matches!(config.connector_owning("acme.example"), Some(AnyConnector::OAuth(c)) if c.id == "acme"));
+    assert!(config.connector_for_domain("corp.example").is_none(), "not an OAuth connector");
+    assert!(matches!(config.any_connector("corp"), Some(AnyConnector::Saml(_))));
+    let corp = config.saml_connector("corp").unwrap();
+    assert_eq!(corp.sp_entity_id("https://site.example"), "https://site.example/auth/saml/corp/metadata");
+    assert_eq!(corp.acs_url("https://site.example"), "https://site.example/auth/saml/corp/acs");
+    assert!(!corp.idp_initiated);
+}
+
+#[cfg(feature = "saml")]
+#[test]
+fn saml_connector_errors_name_the_field() {
+    let field_of = |json: &str| Config::from_json(json).unwrap_err().field;
+    assert!(Config::from_json(&with_saml(&inline_idp())).is_ok());
+    // Either metadata or the inline IdP, never both, never half.
+    assert_eq!(
+        field_of(&with_saml(&format!(r#"{},"idp_metadata_url":"https://x.example/m""#, inline_idp()))),
+        "idp_metadata_url"
+    );
+    assert_eq!(field_of(&with_saml("")), "idp_entity_id");
+    assert_eq!(field_of(&with_saml(r#","idp_entity_id":"urn:x","idp_certificates":["x"]"#)), "idp_sso_url");
+    assert_eq!(
+        field_of(&with_saml(r#","idp_entity_id":"urn:x","idp_sso_url":"https://x.example/sso""#)),
+        "idp_certificates"
+    );
+    assert_eq!(field_of(&with_saml(r#","idp_metadata_url":"http://x.example/m""#)), "idp_metadata_url", "https only");
+    assert!(Config::from_json(&with_saml(r#","idp_metadata_url":"http://127.0.0.1:8080/m""#)).is_ok(), "loopback");
+    // An unreadable certificate is a configuration error, by position.
+    let bad_cert = inline_idp().replace("MII", "MIX");
+    assert_eq!(field_of(&with_saml(&bad_cert)), "idp_certificates[0]");
+    // Not implemented: said, not ignored.
+    assert_eq!(field_of(&with_saml(&format!(r#"{},"allow_sha1":true"#, inline_idp()))), "allow_sha1");
+    // OIDC fields are unknown to a saml connector.
+    assert_eq!(field_of(&with_saml(&format!(r#"{},"client_id":"x""#, inline_idp()))), "client_id");
+    // Domains and ids are unique across both families.
+    let twice = with_saml(&inline_idp()).replace("corp.example", "acme.example");
+    assert_eq!(field_of(&twice), "domains[0]");
+    let same_id = with_saml(&inline_idp()).replace("\"corp\"", "\"acme\"");
+    assert_eq!(field_of(&same_id), "id");
+    let bad_id = with_saml(&inline_idp()).replace("\"corp\"", "\"Corp/1\"");
+    assert_eq!(field_of(&bad_id), "id");
+}
+
+#[cfg(feature = "saml")]
+#[test]
+fn policies_may_grant_saml_groups() {
+    let base = with_saml(&inline_idp());
+    let json =
+        format!(r#"{}, "policies":[{{"path":"/hr/*","groups":["corp:HR"]}}]}}"#, base.trim_end().trim_end_matches('}'));
+    let config = Config::from_json(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert_eq!(config.policies.len(), 1);
 }

@@ -18,6 +18,37 @@ pub struct IsolateCache {
     pub revocations: RevocationState,
     /// Session cookies whose seal this isolate has verified (the hot path skips re-verifying them).
     pub verified_sessions: VerifiedSessions,
+    /// SAML connectors' IdPs (their certificates read, their metadata fetched), by connector id.
+    #[cfg(feature = "saml")]
+    pub(super) saml_idps: SamlIdps,
+}
+
+/// The SAML IdPs an isolate has read: by connector id, with the time until which each is fresh.
+#[cfg(feature = "saml")]
+#[derive(Default)]
+pub(super) struct SamlIdps(
+    std::cell::RefCell<
+        std::collections::BTreeMap<String, (std::rc::Rc<crate::core::saml::metadata::IdpDescriptor>, u64)>,
+    >,
+);
+
+#[cfg(feature = "saml")]
+impl SamlIdps {
+    pub(super) fn get(
+        &self,
+        connector: &str,
+    ) -> Option<(std::rc::Rc<crate::core::saml::metadata::IdpDescriptor>, u64)> {
+        self.0.borrow().get(connector).cloned()
+    }
+
+    pub(super) fn put(
+        &self,
+        connector: &str,
+        idp: std::rc::Rc<crate::core::saml::metadata::IdpDescriptor>,
+        fresh_until: u64,
+    ) {
+        self.0.borrow_mut().insert(connector.to_string(), (idp, fresh_until));
+    }
 }
 
 impl IsolateCache {

@@ -1,6 +1,6 @@
 //! `GET /auth/login`: the login page, or — with `?email=` / `?connector=` — the authorization request.
 
-use crate::core::config::{Connector, Protocol, ResponseMode};
+use crate::core::config::{AnyConnector, Connector, Protocol, ResponseMode};
 use crate::core::error::{ConfigProblem, FlowError};
 use crate::core::flow::{public_page, Flow, FlowResult, LOGIN_PAGE_ASSET};
 use crate::core::http::{Outcome, Request, Response};
@@ -22,16 +22,27 @@ impl<P: Platform> Flow<'_, P> {
                 let parsed = parse_email(&email).map_err(FlowError::InvalidEmail)?;
                 let connector = self
                     .config
-                    .connector_for_domain(&parsed.domain)
+                    .connector_owning(&parsed.domain)
                     .ok_or_else(|| FlowError::UnknownDomain(parsed.domain.clone()))?;
                 (connector, Some(parsed))
             }
             (_, Some(id)) if !id.is_empty() => {
-                let connector =
-                    self.config.connector(&id).ok_or_else(|| FlowError::UnknownConnector(truncate_chars(&id, 64)))?;
+                let connector = (self.config.any_connector(&id))
+                    .ok_or_else(|| FlowError::UnknownConnector(truncate_chars(&id, 64)))?;
                 (connector, None)
             }
             _ => return Ok(public_page(LOGIN_PAGE_ASSET)),
+        };
+        let connector = match connector {
+            AnyConnector::OAuth(connector) => connector,
+            #[cfg(feature = "saml")]
+            AnyConnector::Saml(connector) => {
+                let return_to = req.query_param("return_to").unwrap_or_default();
+                return self.saml_login(connector, req, transport, &return_to).await;
+            }
+            // The build without SAML refuses SAML connectors when it loads the configuration.
+            #[cfg(not(feature = "saml"))]
+            AnyConnector::Saml(_) => return Err(FlowError::NotFound.into()),
         };
         let tx = LoginTransaction {
             connector: connector.id.clone(),

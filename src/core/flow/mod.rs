@@ -14,6 +14,8 @@ mod isolate;
 mod login;
 mod logout;
 mod metadata;
+#[cfg(feature = "saml")]
+mod saml;
 mod single_flight;
 mod single_use;
 mod spent;
@@ -254,6 +256,9 @@ impl<P: Platform> Flow<'_, P> {
                 _ => Outcome::Respond(FlowError::MethodNotAllowed.to_html_response()),
             });
         }
+        if let Some(rest) = path.strip_prefix(crate::core::incoming::SAML_ROUTE_PREFIX) {
+            return self.saml_route(rest, req, transport).await;
+        }
         match (path, req.method) {
             ("/auth/login", Method::Get | Method::Head) => self.login(req, transport).await,
             ("/auth/callback", Method::Get | Method::Post) => self.callback(req, transport).await,
@@ -277,6 +282,22 @@ impl<P: Platform> Flow<'_, P> {
             ) => Err(FlowError::MethodNotAllowed.into()),
             _ => Err(FlowError::NotFound.into()),
         }
+    }
+
+    /// `/auth/saml/{id}/acs` and `/auth/saml/{id}/metadata` (`rest`: what follows `/auth/saml/`); not found in
+    /// the build without SAML (which refuses SAML connectors when loading the configuration).
+    async fn saml_route(&self, rest: &str, req: &Request, transport: Transport) -> FlowResult {
+        let Some((id, endpoint)) = rest.split_once('/') else { return Err(FlowError::NotFound.into()) };
+        #[cfg(feature = "saml")]
+        match (endpoint, req.method) {
+            ("acs", Method::Post) => return self.saml_acs(id, req, transport).await,
+            ("metadata", Method::Get | Method::Head) => return self.saml_metadata(id, req),
+            ("acs" | "metadata", _) => return Err(FlowError::MethodNotAllowed.into()),
+            _ => {}
+        }
+        #[cfg(not(feature = "saml"))]
+        let _ = (id, endpoint, req, transport);
+        Err(FlowError::NotFound.into())
     }
 
     /// The answer to a refused request: the operator log line, the visitor's page (JSON for `/auth/me`) or the

@@ -28,6 +28,7 @@ use crate::core::xml::dsig::{check_enveloped, DsigError, VerifiedBytes, DSIG_NS}
 use crate::core::xml::{normalize_line_ends, parse, Element, XmlError};
 
 pub mod identity;
+pub mod metadata;
 pub mod request;
 pub mod time;
 

@@ -53,15 +53,17 @@ pub struct AuthnRequest<'a> {
 }
 
 impl AuthnRequest<'_> {
-    /// The request's XML (before the HTTP-Redirect encoding). Asks for an email-address NameID but allows the
-    /// IdP to create one (`AllowCreate`); the response is requested by HTTP-POST to the ACS URL.
+    /// The request's XML (before the HTTP-Redirect encoding). Leaves the NameID format to the IdP's own
+    /// configuration (`unspecified`: AD FS and Okta answer a format they were not set up for with an
+    /// `InvalidNameIDPolicy` error; the email is read from an emailAddress NameID or the attributes alike) and
+    /// allows it to create one (`AllowCreate`); the response is requested by HTTP-POST to the ACS URL.
     pub fn to_xml(&self) -> String {
         format!(
             "<samlp:AuthnRequest xmlns:samlp=\"{PROTOCOL_NS}\" xmlns:saml=\"{ASSERTION_NS}\" ID=\"{id}\" \
              Version=\"2.0\" IssueInstant=\"{instant}\" Destination=\"{destination}\" \
              AssertionConsumerServiceURL=\"{acs}\" ProtocolBinding=\"{POST_BINDING}\">\
              <saml:Issuer>{issuer}</saml:Issuer>\
-             <samlp:NameIDPolicy Format=\"{EMAIL_ADDRESS_FORMAT}\" AllowCreate=\"true\"/>\
+             <samlp:NameIDPolicy Format=\"{UNSPECIFIED_FORMAT}\" AllowCreate=\"true\"/>\
              </samlp:AuthnRequest>",
             id = escape(self.id),
             instant = format_datetime(self.issue_instant),
@@ -70,6 +72,39 @@ impl AuthnRequest<'_> {
             issuer = escape(self.sp_entity_id),
         )
     }
+}
+
+/// The HTTP-Redirect binding (SAML Bindings §3.4.4.1): `sso_url` with `SAMLRequest` = base64 of the raw
+/// DEFLATE (RFC 1951) of `request_xml`, and `RelayState`, added to any query the URL already has.
+pub fn redirect_binding_url(sso_url: &str, request_xml: &str, relay_state: &str) -> String {
+    let encoded = crate::core::b64::encode_standard(deflate_stored(request_xml.as_bytes()));
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("SAMLRequest", &encoded)
+        .append_pair("RelayState", relay_state)
+        .finish();
+    let separator = if sso_url.contains('?') { '&' } else { '?' };
+    format!("{sso_url}{separator}{query}")
+}
+
+/// Raw DEFLATE of `data` in stored (uncompressed) blocks (RFC 1951 §3.2.4): a valid DEFLATE stream every
+/// inflater reads, without shipping a compressor in the worker (an AuthnRequest is under 1 KB; compression would
+/// only shorten the URL).
+pub fn deflate_stored(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 5 * (data.len() / 65_535 + 1));
+    let mut chunks = data.chunks(65_535).peekable();
+    if chunks.peek().is_none() {
+        return vec![0x01, 0x00, 0x00, 0xff, 0xff];
+    }
+    while let Some(chunk) = chunks.next() {
+        let last = chunks.peek().is_none();
+        // BFINAL in bit 0, BTYPE = 00 (stored) in bits 1-2; the rest of the byte is padding.
+        out.push(u8::from(last));
+        let len = u16::try_from(chunk.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out
 }
 
 /// The SP's metadata: its entity ID and ACS (HTTP-POST), the NameID formats it reads, and that it wants

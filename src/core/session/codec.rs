@@ -45,6 +45,9 @@ pub const MIN_KEY_BYTES: usize = 32;
 pub enum Purpose {
     Session,
     LoginTransaction,
+    /// A SAML sign-in in progress (sealed with the transaction keys, under its own label: never opened as an
+    /// OpenID Connect transaction, nor the other way).
+    SamlTransaction,
 }
 
 impl Purpose {
@@ -52,6 +55,7 @@ impl Purpose {
         match self {
             Purpose::Session => "session",
             Purpose::LoginTransaction => "login-transaction",
+            Purpose::SamlTransaction => "saml-transaction",
         }
     }
 }
@@ -93,14 +97,14 @@ impl DerivedKeys {
     fn aead_for(&self, purpose: Purpose) -> &Aes256Gcm {
         match purpose {
             Purpose::Session => &self.session_aead,
-            Purpose::LoginTransaction => &self.transaction_aead,
+            Purpose::LoginTransaction | Purpose::SamlTransaction => &self.transaction_aead,
         }
     }
 
     fn for_purpose(&self, purpose: Purpose) -> &HmacSha256 {
         match purpose {
             Purpose::Session => &self.session,
-            Purpose::LoginTransaction => &self.transaction,
+            Purpose::LoginTransaction | Purpose::SamlTransaction => &self.transaction,
         }
     }
 }

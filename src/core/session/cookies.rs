@@ -14,6 +14,8 @@ pub enum Transport {
 pub enum CookieKind {
     Session,
     LoginTransaction,
+    /// A SAML sign-in in progress (`SameSite=None`: the IdP answers with a cross-site POST).
+    SamlTransaction,
 }
 
 impl CookieKind {
@@ -23,6 +25,8 @@ impl CookieKind {
             (CookieKind::Session, Transport::LoopbackHttp) => "edge-auth-session",
             (CookieKind::LoginTransaction, Transport::Https) => "__Host-edge-auth-tx",
             (CookieKind::LoginTransaction, Transport::LoopbackHttp) => "edge-auth-tx",
+            (CookieKind::SamlTransaction, Transport::Https) => "__Host-edge-auth-saml-tx",
+            (CookieKind::SamlTransaction, Transport::LoopbackHttp) => "edge-auth-saml-tx",
         }
     }
 }

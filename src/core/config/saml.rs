@@ -1,0 +1,169 @@
+//! `kind: "saml"` connectors: a SAML 2.0 IdP (Entra enterprise apps, AD FS, Okta, Shibboleth...) that the
+//! email domains in `domains` sign in with. Read here whatever the build; signing in needs the build with
+//! SAML (cargo feature `saml`): without it, a SAML connector is refused when the configuration is loaded, with
+//! the command that builds it.
+//!
+//! The IdP comes from its metadata (`idp_metadata_url`, fetched and cached like discovery documents) or inline
+//! (`idp_entity_id` + `idp_sso_url` + `idp_certificates`), never from both.
+
+use serde_json::Value;
+
+use crate::core::config::connectors::check_connector_id;
+use crate::core::config::error::ConfigError;
+use crate::core::config::fields::Fields;
+use crate::core::config::urls::{check_endpoint_url, normalize_domain_list};
+
+/// The fields of a `saml` connector.
+pub(crate) const SAML_CONNECTOR_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "display_name",
+    "domains",
+    "idp_metadata_url",
+    "idp_entity_id",
+    "idp_sso_url",
+    "idp_certificates",
+    "sp_entity_id",
+    "email_attribute",
+    "allow_sha1",
+    "idp_initiated",
+];
+
+/// The most signing certificates an IdP may list (rollover needs two; a few more are tolerated).
+pub const MAX_IDP_CERTIFICATES: usize = 8;
+
+/// A validated SAML connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlConnector {
+    pub id: String,
+    pub display_name: String,
+    /// Normalised email domains this connector owns.
+    pub domains: Vec<String>,
+    pub idp: SamlIdp,
+    /// The SP's entity ID at the IdP; `None` = `https://SITE/auth/saml/{id}/metadata` (the metadata URL).
+    pub sp_entity_id: Option<String>,
+    /// The attribute holding the email when the NameID is not an email address.
+    pub email_attribute: Option<String>,
+    /// An IdP-initiated response (one no request of this browser asked for) starts an SP-initiated sign-in
+    /// with the same IdP instead of being refused; it never creates a session by itself.
+    pub idp_initiated: bool,
+}
+
+/// Where the IdP's entity ID, SSO URL and signing certificates come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SamlIdp {
+    /// The IdP's metadata document (`EntityDescriptor` with an `IDPSSODescriptor`).
+    Metadata { url: String },
+    /// Written in `AUTH_CONFIG`.
+    Inline {
+        entity_id: String,
+        sso_url: String,
+        /// PEM or base64 DER, as written (checked when the configuration is loaded by the SAML build).
+        certificates: Vec<String>,
+    },
+}
+
+impl SamlConnector {
+    pub fn owns_domain(&self, domain: &str) -> bool {
+        self.domains.iter().any(|d| d == domain)
+    }
+
+    /// `/auth/saml/{id}/acs` on `origin`: where the IdP posts its response.
+    pub fn acs_url(&self, origin: &str) -> String {
+        format!("{origin}/auth/saml/{}/acs", self.id)
+    }
+
+    /// `/auth/saml/{id}/metadata` on `origin`: the SP's metadata (and its default entity ID).
+    pub fn metadata_url(&self, origin: &str) -> String {
+        format!("{origin}/auth/saml/{}/metadata", self.id)
+    }
+
+    /// The SP's entity ID: the configured one, else the metadata URL on `origin`.
+    pub fn sp_entity_id(&self, origin: &str) -> String {
+        self.sp_entity_id.clone().unwrap_or_else(|| self.metadata_url(origin))
+    }
+}
+
+/// Read and validate one `saml` connector (`label`: its id, or its position, for errors).
+pub(crate) fn read_saml_connector(value: &Value, label: &str) -> Result<SamlConnector, ConfigError> {
+    let f = Fields::of(value, "", Some(label), SAML_CONNECTOR_FIELDS)?;
+    let err = |field: &str, reason: &str| ConfigError::new(Some(label), field, reason);
+    let id = f.str("id")?;
+    check_connector_id(&id, label)?;
+    let domains = f.opt_str_list("domains")?.ok_or_else(|| f.err("domains", "missing field `domains`"))?;
+    let domains = normalize_domain_list(&domains, "domains", label)?;
+    if domains.is_empty() {
+        return Err(err("domains", "at least one email domain is required"));
+    }
+    let metadata_url = f.opt_str("idp_metadata_url")?;
+    let entity_id = f.opt_str("idp_entity_id")?;
+    let sso_url = f.opt_str("idp_sso_url")?;
+    let certificates = f.opt_str_list("idp_certificates")?;
+    let idp = match (metadata_url, entity_id, sso_url, certificates) {
+        (Some(url), None, None, None) => {
+            let url = check_endpoint_url(url.trim()).map_err(|r| err("idp_metadata_url", &r))?;
+            SamlIdp::Metadata { url: url.to_string() }
+        }
+        (Some(_), ..) => {
+            return Err(err(
+                "idp_metadata_url",
+                "give either idp_metadata_url or idp_entity_id + idp_sso_url + idp_certificates, not both",
+            ))
+        }
+        (None, entity_id, sso_url, certificates) => {
+            let entity_id = entity_id.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(|| {
+                err("idp_entity_id", "is required (the IdP's entity ID), unless idp_metadata_url is given")
+            })?;
+            if entity_id.len() > 1024 {
+                return Err(err("idp_entity_id", "must be at most 1024 characters (SAML Core §8.3.6)"));
+            }
+            let sso_url = sso_url.ok_or_else(|| {
+                err("idp_sso_url", "is required (the IdP's HTTP-Redirect SSO URL), unless idp_metadata_url is given")
+            })?;
+            let sso_url = check_endpoint_url(sso_url.trim()).map_err(|r| err("idp_sso_url", &r))?;
+            let certificates = certificates.unwrap_or_default();
+            if certificates.is_empty() {
+                return Err(err(
+                    "idp_certificates",
+                    "at least one signing certificate of the IdP is required (PEM or base64 DER)",
+                ));
+            }
+            if certificates.len() > MAX_IDP_CERTIFICATES {
+                return Err(err("idp_certificates", "at most 8 certificates"));
+            }
+            SamlIdp::Inline { entity_id, sso_url: sso_url.to_string(), certificates }
+        }
+    };
+    let sp_entity_id = match f.opt_str("sp_entity_id")? {
+        None => None,
+        Some(s) if s.trim().is_empty() || s.len() > 1024 || s.chars().any(char::is_control) => {
+            return Err(err("sp_entity_id", "must be a URI of 1-1024 characters"))
+        }
+        Some(s) => Some(s.trim().to_string()),
+    };
+    let email_attribute = match f.opt_str("email_attribute")? {
+        None => None,
+        Some(s) if s.trim().is_empty() || s.len() > 256 || s.chars().any(char::is_control) => {
+            return Err(err("email_attribute", "must be an attribute Name of 1-256 characters"))
+        }
+        Some(s) => Some(s.trim().to_string()),
+    };
+    if f.bool("allow_sha1")? {
+        return Err(err(
+            "allow_sha1",
+            "SHA-1 signatures are not supported by this version of edge-auth; configure the IdP to sign with \
+             RSA-SHA256 (every current IdP can)",
+        ));
+    }
+    let idp_initiated = f.bool("idp_initiated")?;
+    let display_name = f.opt_str("display_name")?.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    Ok(SamlConnector {
+        display_name: display_name.unwrap_or_else(|| id.clone()),
+        id,
+        domains,
+        idp,
+        sp_entity_id,
+        email_attribute,
+        idp_initiated,
+    })
+}

@@ -1,0 +1,435 @@
+//! SAML 2.0 Web Browser SSO, SP-initiated (SAML Profiles §4.1), for `kind: "saml"` connectors:
+//!
+//! - `GET /auth/login?email=…` for a SAML domain ([`Flow::saml_login`]): an `AuthnRequest` by the HTTP-Redirect
+//!   binding, with `RelayState` an opaque random handle (never a URL), and a transaction cookie, sealed, that
+//!   binds the request's ID, the handle and the destination to this browser. That cookie is the one cookie
+//!   sent `SameSite=None; Secure` (the IdP answers with a cross-site form POST).
+//! - `POST /auth/saml/{id}/acs` ([`Flow::saml_acs`]): the transaction (this browser's, unexpired, same handle,
+//!   used once on the whole network), then the response verified by [`crate::core::saml::verify_response`]
+//!   (signed bytes only, `InResponseTo` = the transaction's request), then its assertion ID claimed once on
+//!   the whole network, then the email (its domain one of the connector's) and the session, capped by the IdP's
+//!   `SessionNotOnOrAfter`.
+//! - `GET /auth/saml/{id}/metadata` ([`Flow::saml_metadata`]): the SP's metadata for the IdP's administrator.
+//!
+//! An IdP-initiated response (no transaction in this browser) is refused, or, with `idp_initiated`, answered
+//! with a fresh SP-initiated sign-in at the same IdP: it never creates a session by itself (a response nobody
+//! here asked for can be injected by an attacker — login CSRF — and cannot be bound to a request).
+
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::b64;
+use crate::core::config::{ConfigError, SamlConnector, SamlIdp};
+use crate::core::error::{ConfigProblem, Endpoint, FlowError, IdpFailure};
+use crate::core::fetch::{FetchError, HttpRequest};
+use crate::core::flow::{Flow, FlowResult};
+use crate::core::http::{Outcome, Request, Response};
+use crate::core::policy::relevant_groups;
+use crate::core::ports::Platform;
+use crate::core::replay::LOGIN_SCOPE;
+use crate::core::routing::Email;
+use crate::core::saml::identity::{email_of, groups_of, IdentityError};
+use crate::core::saml::metadata::{parse_idp_metadata, IdpDescriptor};
+use crate::core::saml::request::{redirect_binding_url, sp_metadata, AuthnRequest};
+use crate::core::saml::{verify_response, Expected, SamlError};
+use crate::core::secret::{constant_time_eq, Secret};
+use crate::core::session::codec::{KeyRing, Purpose};
+use crate::core::session::cookies::{cookie_values, delete_cookie, set_cookie, CookieKind, SameSite, Transport};
+use crate::core::session::record::{truncate_chars, Session, MAX_EMAIL_LEN, MAX_NAME_CHARS};
+use crate::core::session::return_to::return_to_or_root;
+use crate::core::session::transaction::LOGIN_TRANSACTION_TTL_SECONDS;
+
+/// The scope SAML assertion IDs are claimed in (with the IdP's entity ID: an ID is unique per IdP).
+pub const SAML_ASSERTION_SCOPE: &str = "saml_assertion";
+
+/// The longest the single-use store keeps a claim (its `maxTtl`): an assertion valid for longer is claimed for
+/// this long — it is bound to a transaction that is itself single use and expires in 10 minutes.
+const MAX_ASSERTION_CLAIM_SECONDS: u64 = 86_000;
+
+/// The longest a `SAMLResponse` field may be (base64 of the XML core's largest document).
+const MAX_SAML_RESPONSE_CHARS: usize = 360 * 1024;
+
+/// An SP-initiated sign-in in progress: what the ACS needs to finish it in this browser. Sealed in the SAML
+/// transaction cookie (its own purpose and name: never read as an OpenID Connect transaction, and the other way).
+#[derive(Serialize, Deserialize)]
+struct SamlTransaction {
+    /// Connector id.
+    #[serde(rename = "c")]
+    connector: String,
+    /// The `RelayState` handle sent with the request (and expected back with the response).
+    #[serde(rename = "s")]
+    relay_state: String,
+    /// The `AuthnRequest`'s `ID` (expected as the response's `InResponseTo`).
+    #[serde(rename = "i")]
+    request_id: String,
+    /// A secret of this transaction alone (never sent to the IdP): its single-use claim is made under it, so
+    /// that nobody who saw the request can tell which shard of the single-use store it lands in.
+    #[serde(rename = "k")]
+    claim_secret: String,
+    #[serde(rename = "r")]
+    return_to: String,
+    /// The ACS URL the request named (on the origin the sign-in started at).
+    #[serde(rename = "a")]
+    acs_url: String,
+    #[serde(rename = "e")]
+    expires_at: u64,
+}
+
+impl SamlTransaction {
+    fn seal(&self, keys: &KeyRing, cookie_name: &str) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        keys.seal(Purpose::SamlTransaction, cookie_name, &json)
+    }
+
+    fn from_cookie_header(header: &str, cookie_name: &str, keys: &KeyRing, now: u64) -> Option<SamlTransaction> {
+        cookie_values(header, cookie_name).find_map(|value| {
+            let bytes = keys.open(Purpose::SamlTransaction, cookie_name, value)?;
+            let t: SamlTransaction = crate::core::json::from_object_slice(&bytes).ok()?;
+            (t.expires_at > now).then_some(t)
+        })
+    }
+}
+
+/// The IdP, ready to use: from the connector's inline fields or from its metadata.
+type Idp = Rc<IdpDescriptor>;
+
+impl<P: Platform> Flow<'_, P> {
+    /// `/auth/login` for a SAML connector: the `AuthnRequest` (HTTP-Redirect) and the transaction cookie.
+    pub(super) async fn saml_login(
+        &self,
+        connector: &SamlConnector,
+        req: &Request,
+        transport: Transport,
+        return_to: &str,
+    ) -> FlowResult {
+        let idp = self.saml_idp(connector).await?;
+        let origin = req.origin();
+        let now = self.now();
+        // xs:ID must not start with a digit: a letter, then 128 random bits.
+        let tx = SamlTransaction {
+            connector: connector.id.clone(),
+            relay_state: self.random_token()?,
+            request_id: format!("_{}", self.random_token()?),
+            claim_secret: self.random_token()?,
+            return_to: return_to_or_root(Some(return_to)),
+            acs_url: connector.acs_url(&origin),
+            expires_at: now.saturating_add(LOGIN_TRANSACTION_TTL_SECONDS),
+        };
+        let request = AuthnRequest {
+            id: &tx.request_id,
+            issue_instant: now,
+            destination: &idp.sso_url,
+            acs_url: &tx.acs_url,
+            sp_entity_id: &connector.sp_entity_id(&origin),
+        };
+        let location = redirect_binding_url(&idp.sso_url, &request.to_xml(), &tx.relay_state);
+        let name = CookieKind::SamlTransaction.name(transport);
+        let cookie =
+            set_cookie(name, &tx.seal(self.keys, name), LOGIN_TRANSACTION_TTL_SECONDS, transport, SameSite::NoneSecure);
+        Ok(Outcome::Respond(Response::redirect(location).with_cookie(cookie)))
+    }
+
+    /// `POST /auth/saml/{id}/acs`: the IdP's response (HTTP-POST binding).
+    pub(super) async fn saml_acs(&self, connector_id: &str, req: &Request, transport: Transport) -> FlowResult {
+        let connector = self
+            .config
+            .saml_connector(connector_id)
+            .ok_or_else(|| FlowError::UnknownConnector(truncate_chars(connector_id, 64)))?;
+        let tx_name = CookieKind::SamlTransaction.name(transport);
+        // Whatever happens, the transaction is spent.
+        let clear_tx = delete_cookie(tx_name, transport);
+        let fail = |e: FlowError| (e, vec![clear_tx.clone()]);
+        let now = self.now();
+        let Some(tx) = SamlTransaction::from_cookie_header(&req.cookie_header, tx_name, self.keys, now) else {
+            // No sign-in of this browser is waiting: an IdP-initiated response (or an expired one). With
+            // `idp_initiated`, start a sign-in of our own at the same IdP; never a session from this response.
+            if connector.idp_initiated {
+                let location = format!("/auth/login?connector={}", connector.id);
+                return Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear_tx)));
+            }
+            return Err(fail(FlowError::LoginExpired));
+        };
+        if tx.connector != connector.id {
+            return Err(fail(FlowError::StateMismatch));
+        }
+        let relay_state = req.form_param("RelayState").unwrap_or_default();
+        if !constant_time_eq(relay_state.as_bytes(), tx.relay_state.as_bytes()) {
+            return Err(fail(FlowError::StateMismatch));
+        }
+        // The response must be posted to the ACS URL the request named (same origin).
+        if tx.acs_url != connector.acs_url(&req.origin()) {
+            return Err(fail(FlowError::StateMismatch));
+        }
+        if !self.providers.spend_transaction(&tx.relay_state, tx.expires_at, now) {
+            return Err(fail(FlowError::Replayed));
+        }
+        let claim = Secret::new(format!("{}.{}", tx.relay_state, tx.claim_secret));
+        self.claim_once(LOGIN_SCOPE, claim.expose(), tx.expires_at).await.map_err(fail)?;
+
+        let xml = saml_response_xml(req.form_param("SAMLResponse")).map_err(|detail| {
+            fail(FlowError::SamlResponse { connector: connector.id.clone(), detail: detail.to_string() })
+        })?;
+        let idp = self.saml_idp(connector).await.map_err(|(e, _)| fail(e))?;
+        let sp_entity_id = connector.sp_entity_id(&req.origin());
+        let expected = Expected {
+            idp_entity_id: &idp.entity_id,
+            sp_entity_id: &sp_entity_id,
+            acs_url: &tx.acs_url,
+            request_id: &tx.request_id,
+            keys: &idp.keys,
+            now: self.now(),
+            leeway: self.config.clock_leeway_seconds,
+        };
+        let identity = verify_response(&xml, &expected, self.platform).await.map_err(|e| {
+            fail(match e {
+                SamlError::Status { code, subcode } => {
+                    self.platform.warn(&format!(
+                        "edge-auth: connector {:?}: the SAML IdP answered with status {} ({})",
+                        connector.id,
+                        truncate_chars(&code, 200),
+                        truncate_chars(subcode.as_deref().unwrap_or("no second-level code"), 200)
+                    ));
+                    FlowError::Idp(saml_status_as_idp_error(&code, subcode.as_deref()).to_string())
+                }
+                e => FlowError::SamlResponse { connector: connector.id.clone(), detail: e.to_string() },
+            })
+        })?;
+        // Once on the whole network, whoever posts it (defence in depth: the request ID it answers is single
+        // use already).
+        let now = self.now();
+        let until = identity.valid_until.min(now.saturating_add(MAX_ASSERTION_CLAIM_SECONDS));
+        let assertion = format!("{}\n{}", idp.entity_id, identity.assertion_id);
+        self.claim_once(SAML_ASSERTION_SCOPE, &assertion, until).await.map_err(fail)?;
+
+        let email = email_of(&identity, connector.email_attribute.as_deref()).map_err(|e| {
+            fail(match e {
+                IdentityError::NoEmail => FlowError::EmailMissing,
+                IdentityError::NotAnEmail => FlowError::SamlResponse {
+                    connector: connector.id.clone(),
+                    detail: "the email (NameID or attribute) is not an email address".into(),
+                },
+            })
+        })?;
+        let address = admitted_saml_address(connector, email).map_err(fail)?;
+        let groups = groups_of(&identity).ok_or_else(|| {
+            fail(FlowError::SamlResponse {
+                connector: connector.id.clone(),
+                detail: format!("the response asserts more than {} groups", crate::core::saml::identity::MAX_GROUPS),
+            })
+        })?;
+        if self.providers.revocations.blocks_sessions(now) {
+            return Err(fail(FlowError::RevocationsUnavailable));
+        }
+        let lifetime = self.config.session.lifetime_seconds;
+        // The IdP's SessionNotOnOrAfter caps the session.
+        let exp = identity
+            .session_not_on_or_after
+            .map_or(now.saturating_add(lifetime), |end| end.min(now.saturating_add(lifetime)));
+        let session = Session {
+            sub: truncate_chars(&identity.name_id, 256),
+            email: address,
+            name: display_name(&identity),
+            connector: connector.id.clone(),
+            iss: idp.entity_id.clone(),
+            iat: now,
+            exp,
+            sid: None,
+            renewed_at: now,
+            groups: relevant_groups(&self.config.policies, &connector.id, &groups),
+        };
+        let session_name = CookieKind::Session.name(transport);
+        let (_, sealed) = session
+            .seal_within_budget(self.keys, session_name, &self.config.session, self.platform)
+            .map_err(|e| fail(e.into()))?;
+        let session_cookie = set_cookie(session_name, &sealed, exp.saturating_sub(now), transport, SameSite::Lax);
+        let location = return_to_or_root(Some(&tx.return_to));
+        Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear_tx).with_cookie(session_cookie)))
+    }
+
+    /// `GET /auth/saml/{id}/metadata`: the SP's metadata (entity ID, ACS URL, NameID formats).
+    pub(super) fn saml_metadata(&self, connector_id: &str, req: &Request) -> FlowResult {
+        let connector = self
+            .config
+            .saml_connector(connector_id)
+            .ok_or_else(|| FlowError::UnknownConnector(truncate_chars(connector_id, 64)))?;
+        let origin = req.origin();
+        let body = sp_metadata(&connector.sp_entity_id(&origin), &connector.acs_url(&origin));
+        let mut response = Response::html(200, body);
+        response.headers.retain(|(k, _)| *k != "content-type" && *k != "cache-control");
+        Ok(Outcome::Respond(
+            response
+                .with_header("content-type", "application/samlmetadata+xml; charset=utf-8")
+                .with_header("cache-control", "public, max-age=300")
+                .with_header("x-content-type-options", "nosniff"),
+        ))
+    }
+
+    /// The connector's IdP: its inline fields (certificates read once per isolate), or its metadata document
+    /// (kept in isolate memory while fresh; the last good copy through an IdP outage, until its `validUntil`).
+    async fn saml_idp(&self, connector: &SamlConnector) -> Result<Idp, (FlowError, Vec<String>)> {
+        let now = self.now();
+        let cached = self.providers.saml_idps.get(&connector.id);
+        if let Some((idp, fresh_until)) = &cached {
+            if now < *fresh_until {
+                return Ok(idp.clone());
+            }
+        }
+        let fetched = match &connector.idp {
+            SamlIdp::Inline { entity_id, sso_url, certificates } => {
+                let mut keys = Vec::with_capacity(certificates.len());
+                for (i, text) in certificates.iter().enumerate() {
+                    // Checked when the configuration was loaded: a failure here is an internal inconsistency.
+                    let certificate = crate::core::x509::parse_certificate(text).map_err(|e| {
+                        let field = format!("idp_certificates[{i}]");
+                        FlowError::from(ConfigProblem::Invalid(ConfigError::new(
+                            Some(&connector.id),
+                            field,
+                            e.to_string(),
+                        )))
+                    })?;
+                    keys.push(certificate.key);
+                }
+                let idp = Rc::new(IdpDescriptor {
+                    entity_id: entity_id.clone(),
+                    sso_url: sso_url.clone(),
+                    keys,
+                    valid_until: None,
+                    cache_duration: None,
+                });
+                self.providers.saml_idps.put(&connector.id, idp.clone(), u64::MAX);
+                return Ok(idp);
+            }
+            SamlIdp::Metadata { url } => self.fetch_saml_metadata(connector, url).await,
+        };
+        match (fetched, cached) {
+            (Ok((idp, fresh_for)), _) => {
+                let idp = Rc::new(idp);
+                let lifetime = crate::core::cache::memory_lifetime(idp.cache_duration.or(fresh_for));
+                let mut fresh_until = self.now().saturating_add(lifetime);
+                if let Some(end) = idp.valid_until {
+                    fresh_until = fresh_until.min(end);
+                }
+                self.providers.saml_idps.put(&connector.id, idp.clone(), fresh_until);
+                Ok(idp)
+            }
+            // Stale-if-error: an IdP outage does not stop sign-ins while the last good metadata is valid.
+            (Err(e), Some((stale, _))) if stale.valid_until.is_none_or(|end| now < end) => {
+                self.platform.warn(&format!(
+                    "edge-auth: using cached SAML metadata for {:?}: {}",
+                    connector.id,
+                    FlowError::from(e).log_detail()
+                ));
+                Ok(stale)
+            }
+            (Err(e), _) => Err((e.into(), vec![])),
+        }
+    }
+
+    async fn fetch_saml_metadata(
+        &self,
+        connector: &SamlConnector,
+        url: &str,
+    ) -> Result<(IdpDescriptor, Option<u64>), IdpFailure> {
+        let mut request = HttpRequest::document(url);
+        request.headers = vec![("accept", "application/samlmetadata+xml, application/xml, text/xml".into())];
+        let response = (self.platform.send(request).await)
+            .map_err(|error| IdpFailure::Fetch { endpoint: Endpoint::SamlMetadata(url.to_string()), error })?;
+        if response.status != 200 {
+            let error = FetchError::Status(response.status);
+            return Err(IdpFailure::Fetch { endpoint: Endpoint::SamlMetadata(url.to_string()), error });
+        }
+        let invalid =
+            |detail: String| IdpFailure::SamlMetadata { connector: connector.id.clone(), url: url.to_string(), detail };
+        let text = std::str::from_utf8(&response.body).map_err(|_| invalid("not UTF-8".into()))?;
+        let idp = parse_idp_metadata(text, self.now()).map_err(|e| invalid(e.to_string()))?;
+        Ok((idp, response.fresh_for))
+    }
+}
+
+/// The `SAMLResponse` field: base64 (line breaks tolerated, as some IdPs wrap it) of UTF-8 XML.
+fn saml_response_xml(field: Option<&str>) -> Result<String, &'static str> {
+    let field = field.filter(|f| !f.trim().is_empty()).ok_or("no SAMLResponse in the form")?;
+    if field.len() > MAX_SAML_RESPONSE_CHARS {
+        return Err("the SAMLResponse is larger than edge-auth reads");
+    }
+    let compact: String = field.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = b64::decode_lenient(&compact).ok_or("the SAMLResponse is not base64")?;
+    String::from_utf8(bytes).map_err(|_| "the SAMLResponse is not UTF-8 text")
+}
+
+/// The session's address: at one of the connector's domains (the same rule as OpenID Connect's).
+fn admitted_saml_address(connector: &SamlConnector, email: Email) -> Result<String, FlowError> {
+    if !connector.owns_domain(&email.domain) {
+        return Err(FlowError::EmailDomainMismatch { domain: email.domain, connector: connector.id.clone() });
+    }
+    let address = email.address();
+    if address.len() > MAX_EMAIL_LEN {
+        return Err(FlowError::SamlResponse {
+            connector: connector.id.clone(),
+            detail: "the email address is too long".into(),
+        });
+    }
+    Ok(address)
+}
+
+/// The display name attributes (Entra's claim URI, then the usual names), a single value only.
+const NAME_ATTRIBUTES: [&str; 4] = [
+    "http://schemas.microsoft.com/identity/claims/displayname",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+    "displayName",
+    "name",
+];
+
+fn display_name(identity: &crate::core::saml::SamlIdentity) -> Option<String> {
+    NAME_ATTRIBUTES.iter().find_map(|name| {
+        let mut attributes = identity.attributes.iter().filter(|a| a.name == *name);
+        match (attributes.next(), attributes.next()) {
+            (Some(attribute), None) => match attribute.values.as_slice() {
+                [value] => Some(truncate_chars(value.trim(), MAX_NAME_CHARS)).filter(|n| !n.is_empty()),
+                _ => None,
+            },
+            _ => None,
+        }
+    })
+}
+
+/// A SAML status (Core §3.2.2.2) as the OAuth error code whose page tells the visitor what to do.
+fn saml_status_as_idp_error(code: &str, subcode: Option<&str>) -> &'static str {
+    const STATUS: &str = "urn:oasis:names:tc:SAML:2.0:status:";
+    let top = code.strip_prefix(STATUS).unwrap_or_default();
+    let second = subcode.and_then(|s| s.strip_prefix(STATUS)).unwrap_or_default();
+    match (top, second) {
+        (_, "AuthnFailed" | "RequestDenied" | "UnknownPrincipal") => "access_denied",
+        (_, "NoPassive") => "login_required",
+        ("Responder", _) => "server_error",
+        _ => "invalid_request",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saml_statuses_map_to_pages() {
+        let s = |c: &str| format!("urn:oasis:names:tc:SAML:2.0:status:{c}");
+        assert_eq!(saml_status_as_idp_error(&s("Responder"), Some(&s("AuthnFailed"))), "access_denied");
+        assert_eq!(saml_status_as_idp_error(&s("Requester"), Some(&s("RequestDenied"))), "access_denied");
+        assert_eq!(saml_status_as_idp_error(&s("Responder"), Some(&s("NoPassive"))), "login_required");
+        assert_eq!(saml_status_as_idp_error(&s("Responder"), None), "server_error");
+        assert_eq!(saml_status_as_idp_error(&s("Requester"), Some(&s("InvalidNameIDPolicy"))), "invalid_request");
+        assert_eq!(saml_status_as_idp_error("<script>", None), "invalid_request");
+    }
+
+    #[test]
+    fn the_response_field_is_base64_of_utf8() {
+        assert_eq!(saml_response_xml(Some("PGEvPg==")), Ok("<a/>".to_string()));
+        assert_eq!(saml_response_xml(Some("PGEv\r\nPg==")), Ok("<a/>".to_string()), "wrapped lines");
+        assert!(saml_response_xml(None).is_err());
+        assert!(saml_response_xml(Some("  ")).is_err());
+        assert!(saml_response_xml(Some("*notbase64*")).is_err());
+        assert!(saml_response_xml(Some("/w==")).is_err(), "0xff is not UTF-8");
+        assert!(saml_response_xml(Some(&"A".repeat(MAX_SAML_RESPONSE_CHARS + 4))).is_err());
+    }
+}
