@@ -197,7 +197,8 @@ const VICTIM = 'alice@saml.example';
 
 // ------------------------------------------------------------------------------------------------------------
 // The variants. Each: build(ctx) → xml; and what the worker must answer. `rule` is matched against the worker's
-// log line for the refused POST; it quotes the rule of src/core/saml/mod.rs (or of the XML core) that must fire.
+// log line for the refused POST (`log`: another line, when the rule is logged on a line of its own); it quotes the
+// rule of src/core/saml/mod.rs (or of the XML core) that must fire.
 // The attacker ("mallory@saml.example") has a real account at the IdP and gets responses signed for it; the
 // wrapping attacks try to be read as the victim (alice@saml.example).
 // ------------------------------------------------------------------------------------------------------------
@@ -566,7 +567,8 @@ export const VARIANTS = {
   statusResponder: {
     what: 'a non-Success status (the IdP refused): reported as the IdP\'s error',
     build: (ctx) => sign(responseXml({ ...ctx, assertion: false, statusCode: 'urn:oasis:names:tc:SAML:2.0:status:Responder' }), { target: 'response' }),
-    expect: { status: undefined, code: 'idp_error', rule: /status urn:oasis:names:tc:SAML:2\.0:status:Responder/ },
+    // Responder (no second-level code) is the IdP's server error (src/core/flow/saml.rs): 502.
+    expect: { status: 502, code: 'idp_error', log: /the SAML IdP answered with status/, rule: /status urn:oasis:names:tc:SAML:2\.0:status:Responder/ },
   },
 };
 

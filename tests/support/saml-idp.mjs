@@ -25,6 +25,14 @@ import samlify from 'samlify';
 
 import { parseForms, ROOT } from './harness.mjs';
 
+/** The worker built with the SAML feature (EDGE_AUTH_FEATURES=saml EDGE_AUTH_OUT=build-saml scripts/build.sh). */
+export const SAML_WORKER_SCRIPT = process.env.EDGE_AUTH_SAML_WORKER_SCRIPT
+  ? path.resolve(process.env.EDGE_AUTH_SAML_WORKER_SCRIPT)
+  : path.join(ROOT, 'build-saml', 'index.js');
+
+/** The SAML transaction cookie on http loopback (src/core/session/cookies.rs; `__Host-` prefixed over https). */
+export const SAML_TX_COOKIE = 'edge-auth-saml-tx';
+
 export const SAML_FIXTURES = path.join(ROOT, 'tests', 'fixtures', 'xml', 'dsig');
 /** TEST-ONLY keys (committed, generated for the XML-DSig fixtures; never used anywhere else). */
 export function testKeyPair(name = 'rsa') {
@@ -130,6 +138,8 @@ export async function startSamlIdp({
       { Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: ssoUrl },
       { Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST', Location: ssoUrl },
     ],
+    // Not served (the tests do not log out at the IdP); declared so that samlify does not warn.
+    singleLogoutService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: `${base}/slo` }],
     wantAuthnRequestsSigned: false,
   });
   const metadataXml = idp.getMetadata();
@@ -150,9 +160,12 @@ export async function startSamlIdp({
     /** Metadata requests served (to see that the SP fetched it) */
     metadataFetches: 0,
     samlify: idp,
-    /** Trust an SP from its metadata XML (its entity ID and ACS URL come from there). */
-    trustSp(spMetadataXml) {
-      const sp = samlify.ServiceProvider({ metadata: spMetadataXml, wantMessageSigned: signResponse });
+    /**
+     * Trust an SP from its metadata XML (its entity ID and ACS URL come from there). `signResponse` (default:
+     * the IdP's option): sign the Response as well as the assertion for this SP.
+     */
+    trustSp(spMetadataXml, { signResponse: signBoth = signResponse } = {}) {
+      const sp = samlify.ServiceProvider({ metadata: spMetadataXml, wantMessageSigned: signBoth });
       sps.set(sp.entityMeta.getEntityID(), sp);
       return { entityId: sp.entityMeta.getEntityID(), acsUrl: sp.entityMeta.getAssertionConsumerService('post') };
     },

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { assertLogged, assertNoSessionSet, assertRefusal, me, SESSION_COOKIE, TX_COOKIE } from '../../support/assert.mjs';
+import { assertLogged, assertNoSessionSet, assertRefusal, me, SESSION_COOKIE } from '../../support/assert.mjs';
 import { Browserless, startWorker } from '../../support/harness.mjs';
-import { inflateRedirectParam, SAML_WORKER_SCRIPT, samlLogin, startSamlIdp } from '../../support/saml-idp.mjs';
+import { inflateRedirectParam, SAML_TX_COOKIE, SAML_WORKER_SCRIPT, samlLogin, startSamlIdp } from '../../support/saml-idp.mjs';
 
 let idp;
 let worker;
@@ -86,7 +86,7 @@ describe('SP-initiated sign-in against samlify', () => {
     assert.ok(!/private|page|\//.test(relayState), `RelayState is an opaque handle, not the return_to: ${relayState}`);
     const xml = inflateRedirectParam(samlRequest); // throws unless raw DEFLATE + base64
     assert.match(xml, /<(\w+:)?AuthnRequest\b/);
-    const tx = start.setCookie(TX_COOKIE);
+    const tx = start.setCookie(SAML_TX_COOKIE);
     assert.ok(tx, `a transaction cookie\n${start.describe()}`);
     assert.equal(String(tx.sameSite).toLowerCase(), 'none', `the transaction cookie survives the IdP's cross-site POST: ${tx.raw}`);
     assert.ok(tx.httpOnly, tx.raw);
