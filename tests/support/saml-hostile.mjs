@@ -46,6 +46,7 @@ export const newId = () => `_${randomUUID()}`;
  * @param {string} p.acsUrl     the SP's ACS URL (Destination, Recipient)
  * @param {string} p.spEntityId the SP's entity ID (Audience)
  * @param {string} p.idpEntityId the IdP's entity ID (both Issuers)
+ * @param {Array<[string, string[]]>} [p.attributes] the AttributeStatement (default: `email` = p.email)
  */
 export function responseXml(p) {
   const now = p.now ?? Date.now();
@@ -79,13 +80,21 @@ export function responseXml(p) {
     `</saml:SubjectConfirmation></saml:Subject>` +
     `<saml:Conditions NotBefore="${iso(v.notBefore)}" NotOnOrAfter="${iso(v.notOnOrAfter)}"><saml:AudienceRestriction><saml:Audience>${esc(v.audience)}</saml:Audience></saml:AudienceRestriction></saml:Conditions>` +
     `<saml:AuthnStatement AuthnInstant="${iso(now)}" SessionIndex="_s${v.assertionId.slice(1, 9)}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
-    `<saml:AttributeStatement><saml:Attribute Name="email"><saml:AttributeValue xsi:type="xs:string">${esc(v.email)}</saml:AttributeValue></saml:Attribute></saml:AttributeStatement>` +
+    attributeStatement(v.attributes ?? [['email', [v.email]]]) +
     `</saml:Assertion>`;
   return (
     `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="${v.responseId}" Version="2.0" IssueInstant="${iso(now)}"${attr('Destination', v.destination)}${attr('InResponseTo', v.inResponseTo)}>` +
     `${responseIssuer}<samlp:Status><samlp:StatusCode Value="${esc(v.statusCode)}"/></samlp:Status>` +
     `${v.assertion ? assertion : ''}</samlp:Response>`
   );
+}
+
+/** An AttributeStatement of [name, values[]] pairs (none: no statement). */
+function attributeStatement(attributes) {
+  if (!attributes.length) return '';
+  const one = ([name, values]) =>
+    `<saml:Attribute Name="${esc(name)}">${values.map((x) => `<saml:AttributeValue xsi:type="xs:string">${esc(x)}</saml:AttributeValue>`).join('')}</saml:Attribute>`;
+  return `<saml:AttributeStatement>${attributes.map(one).join('')}</saml:AttributeStatement>`;
 }
 
 /** The ID attribute of the first element named `qname` (e.g. 'saml:Assertion'). */

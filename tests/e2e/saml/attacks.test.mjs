@@ -17,6 +17,7 @@ const IDP_ENTITY_ID = 'https://idp.test/entity';
 const IDP_SSO_URL = 'http://127.0.0.1:9/sso';
 const IDP_ORIGIN = 'http://127.0.0.1:9';
 const ACS_LOG = /edge-auth: POST \/auth\/saml\/corp\/acs: /;
+const MAIL_OID = 'urn:oid:0.9.2342.19200300.100.1.3';
 
 let worker;
 let origin;
@@ -35,6 +36,24 @@ before(async () => {
           // PEM and base64 DER, two keys (rollover): the RSA one and the EC one.
           idp_certificates: [testKeyPair('rsa').certificate, testKeyPair('ec').certificate.replace(/-----[^-]+-----|\s/g, '')],
         },
+        {
+          id: 'corpattr',
+          kind: 'saml',
+          domains: ['saml-attr.example'],
+          idp_entity_id: IDP_ENTITY_ID,
+          idp_sso_url: IDP_SSO_URL,
+          idp_certificates: [testKeyPair('rsa').certificate],
+          email_attribute: MAIL_OID,
+        },
+        {
+          id: 'corpinit',
+          kind: 'saml',
+          domains: ['saml-init.example'],
+          idp_entity_id: IDP_ENTITY_ID,
+          idp_sso_url: IDP_SSO_URL,
+          idp_certificates: [testKeyPair('rsa').certificate],
+          idp_initiated: true,
+        },
       ],
     },
   });
@@ -49,7 +68,7 @@ after(async () => {
  * A browser starts a sign-in: the worker's redirect to the IdP gives the AuthnRequest's ID and the RelayState;
  * the browser's jar holds the transaction cookie. Returns the context the generator needs.
  */
-async function startTransaction(b = new Browserless(), email = 'mallory@saml.example') {
+async function startTransaction(b = new Browserless(), email = 'mallory@saml.example', connector = 'corp') {
   const start = await b.navigate(`${origin}/auth/login?email=${encodeURIComponent(email)}`);
   assert.equal(start.status, 302, start.describe());
   const to = new URL(start.location);
@@ -61,18 +80,18 @@ async function startTransaction(b = new Browserless(), email = 'mallory@saml.exa
     relayState: to.searchParams.get('RelayState'),
     ctx: {
       requestId,
-      acsUrl: `${origin}/auth/saml/corp/acs`,
-      spEntityId: `${origin}/auth/saml/corp/metadata`,
+      acsUrl: `${origin}/auth/saml/${connector}/acs`,
+      spEntityId: `${origin}/auth/saml/${connector}/metadata`,
       idpEntityId: IDP_ENTITY_ID,
     },
   };
 }
 
 /** The IdP's auto-submitted form, as the browser posts it (cross-site, from the IdP's origin). */
-function postAcs(b, xml, relayState) {
+function postAcs(b, xml, relayState, connector = 'corp') {
   const fields = { SAMLResponse: toBase64(xml) };
   if (relayState !== undefined && relayState !== null) fields.RelayState = relayState;
-  return b.submit(`${origin}/auth/saml/corp/acs`, fields, { from: IDP_ORIGIN });
+  return b.submit(`${origin}/auth/saml/${connector}/acs`, fields, { from: IDP_ORIGIN });
 }
 
 async function expectAccepted(b, r, email, mark) {
@@ -225,10 +244,28 @@ describe('the transaction: bound to one browser, one request, one use', () => {
     const mark = worker.logs.mark();
     const xml = sign(responseXml({ ...ctx, inResponseTo: null, confirmationInResponseTo: null, email: 'mallory@saml.example' }));
     const r = await postAcs(stranger, xml, null);
-    assert.ok(r.status >= 400, r.describe());
+    assertRefusal(r, { code: 'login_expired' });
     assertNoSessionSet(r);
-    await assertLogged(worker.logs, mark, ACS_LOG);
+    const line = await assertLogged(worker.logs, mark, ACS_LOG);
+    assert.match(line, /transaction/, line);
     await me(stranger, origin, 401);
+  });
+
+  test('IdP-initiated with idp_initiated on: a fresh SP-initiated sign-in at the same IdP, never a session from it', async () => {
+    const { ctx } = await startTransaction(new Browserless(), 'mallory@saml-init.example', 'corpinit');
+    const stranger = new Browserless();
+    const xml = sign(responseXml({ ...ctx, inResponseTo: null, confirmationInResponseTo: null, email: 'mallory@saml-init.example' }));
+    const r = await postAcs(stranger, xml, null, 'corpinit');
+    assert.equal(r.status, 302, r.describe());
+    assert.equal(new URL(r.location).pathname, '/auth/login');
+    assert.equal(new URL(r.location).searchParams.get('connector'), 'corpinit');
+    assertNoSessionSet(r);
+    await me(stranger, origin, 401);
+    // Followed, it is an ordinary SP-initiated request to the IdP, with a transaction of its own.
+    const next = await stranger.navigate(r.location);
+    assert.equal(next.status, 302, next.describe());
+    assert.ok(next.location.startsWith(IDP_SSO_URL), next.location);
+    assert.ok(new URL(next.location).searchParams.get('SAMLRequest'));
   });
 
   test('a SAMLResponse that is not base64 XML: refused (saml_response_invalid)', async () => {
@@ -237,5 +274,71 @@ describe('the transaction: bound to one browser, one request, one use', () => {
     const r = await b.submit(`${origin}/auth/saml/corp/acs`, { SAMLResponse: '%%%not base64%%%', RelayState: relayState }, { from: IDP_ORIGIN });
     assertRefusal(r, { status: 400, code: 'saml_response_invalid' });
     await assertLogged(worker.logs, mark, ACS_LOG);
+  });
+});
+
+describe('who the response names: the email, read as documented, its domain the connector\'s', () => {
+  const PERSISTENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
+
+  test('control: a persistent NameID and the common `email` attribute: signed in as that address', async () => {
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const xml = sign(responseXml({ ...ctx, email: 'u-4711', nameIdFormat: PERSISTENT, attributes: [['email', ['pat@saml.example']]] }));
+    await expectAccepted(b, await postAcs(b, xml, relayState), 'pat@saml.example', mark);
+  });
+
+  test('a persistent NameID and no email attribute: refused (email_missing)', async () => {
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const xml = sign(responseXml({ ...ctx, email: 'u-4711', nameIdFormat: PERSISTENT, attributes: [['displayName', ['Pat']]] }));
+    const r = await postAcs(b, xml, relayState);
+    await expectRefused(b, r, { code: 'email_missing', rule: /email_missing/ }, mark);
+  });
+
+  test('an email attribute with two addresses is never guessed from: refused (email_missing)', async () => {
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const xml = sign(responseXml({ ...ctx, email: 'u-4711', nameIdFormat: PERSISTENT, attributes: [['email', ['alice@saml.example', 'mallory@saml.example']]] }));
+    const r = await postAcs(b, xml, relayState);
+    await expectRefused(b, r, { code: 'email_missing', rule: /email_missing/ }, mark);
+  });
+
+  test('an emailAddress NameID that is not an address: refused (saml_response_invalid)', async () => {
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const r = await postAcs(b, sign(responseXml({ ...ctx, email: 'not an address' })), relayState);
+    await expectRefused(b, r, { status: 400, code: 'saml_response_invalid', rule: /not an email address/ }, mark);
+  });
+
+  test('email_attribute: the configured attribute is the email, ahead of the common names', async () => {
+    const { b, ctx, relayState } = await startTransaction(new Browserless(), 'x@saml-attr.example', 'corpattr');
+    const mark = worker.logs.mark();
+    const xml = sign(responseXml({
+      ...ctx,
+      email: 'u-4711',
+      nameIdFormat: PERSISTENT,
+      attributes: [['email', ['eve@saml-attr.example']], [MAIL_OID, ['bob@saml-attr.example']]],
+    }));
+    await expectAccepted(b, await postAcs(b, xml, relayState, 'corpattr'), 'bob@saml-attr.example', mark);
+  });
+
+  test('a response signed for the right IdP but posted to another connector\'s ACS: refused (state_mismatch)', async () => {
+    // The transaction is corp's; the form is posted to corpattr's ACS (same IdP, same key).
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const r = await postAcs(b, CONTROLS.assertionSigned.build(ctx, 'mallory@saml.example'), relayState, 'corpattr');
+    assertRefusal(r, { code: 'state_mismatch' });
+    assertNoSessionSet(r);
+    await assertLogged(worker.logs, mark, /edge-auth: POST \/auth\/saml\/corpattr\/acs: /);
+    await me(b, origin, 401);
+  });
+
+  test('more groups than a session keeps: refused, not truncated', async () => {
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const groups = Array.from({ length: 101 }, (_, i) => `group-${i}`);
+    const xml = sign(responseXml({ ...ctx, email: 'mallory@saml.example', attributes: [['groups', groups]] }));
+    const r = await postAcs(b, xml, relayState);
+    await expectRefused(b, r, { status: 400, code: 'saml_response_invalid', rule: /more than 100 groups/ }, mark);
   });
 });
