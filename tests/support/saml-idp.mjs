@@ -117,17 +117,20 @@ function requestFields(xml) {
  * @param {boolean} [opts.signResponse=false] sign the Response too (the assertion is always signed: the SP's
  *        metadata says WantAssertionsSigned)
  * @param {number} [opts.lifetimeSeconds=300] of the assertion (Conditions and bearer confirmation)
+ * @param {string} [opts.publicHost='127.0.0.1'] the host name in the IdP's URLs (it listens on 127.0.0.1):
+ *        'localhost' makes the IdP another site than a worker on 127.0.0.1 (a real browser's cross-site POST)
  */
 export async function startSamlIdp({
   entityId = 'https://idp.test/entity',
   keys = testKeyPair('rsa'),
   signResponse = false,
   lifetimeSeconds = 300,
+  publicHost = '127.0.0.1',
 } = {}) {
   noSchemaValidation();
   const server = http.createServer();
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${server.address().port}`;
+  const base = `http://${publicHost}:${server.address().port}`;
   const ssoUrl = `${base}/sso`;
   const idp = samlify.IdentityProvider({
     entityID: entityId,
