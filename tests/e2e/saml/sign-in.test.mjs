@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { assertLogged, assertNoSessionSet, assertRefusal, me, SESSION_COOKIE } from '../../support/assert.mjs';
-import { Browserless, startWorker } from '../../support/harness.mjs';
+import { Browserless, SESSION_COOKIE_HTTPS, startWorker } from '../../support/harness.mjs';
 import { inflateRedirectParam, SAML_TX_COOKIE, SAML_WORKER_SCRIPT, samlLogin, startSamlIdp } from '../../support/saml-idp.mjs';
+import { selfSignedCert } from '../../support/tls.mjs';
 
 let idp;
 let worker;
@@ -179,5 +180,41 @@ describe('SP-initiated sign-in against samlify', () => {
     const { response } = await samlLogin(b, { worker: origin, email: 'alice@saml.example', idpEmail: 'dave@saml-md.example' });
     assertRefusal(response, { code: 'email_domain_mismatch' });
     await me(b, origin, 401);
+  });
+});
+
+describe('over https (workerd TLS, certificate made at run time)', () => {
+  let tlsWorker;
+  let cert;
+  before(async () => {
+    cert = selfSignedCert({ altNames: ['IP:127.0.0.1'] });
+    tlsWorker = await startWorker({
+      scriptPath: SAML_WORKER_SCRIPT,
+      config: { connectors: [{ id: 'corp', kind: 'saml', domains: ['saml.example'], idp_entity_id: idp.entityId, idp_sso_url: idp.ssoUrl, idp_certificates: [idp.certificateBase64] }] },
+      miniflare: { https: true, httpsKey: cert.keyPem, httpsCert: cert.certPem },
+    });
+    const metadata = await new Browserless({ ca: cert.certPem }).get(`${tlsWorker.url}/auth/saml/corp/metadata`);
+    assert.equal(metadata.status, 200, metadata.describe());
+    assert.deepEqual(idp.trustSp(metadata.body), {
+      entityId: `${tlsWorker.url}/auth/saml/corp/metadata`,
+      acsUrl: `${tlsWorker.url}/auth/saml/corp/acs`,
+    });
+  }, { timeout: 60_000 });
+  after(async () => {
+    await tlsWorker?.dispose();
+  });
+
+  test('the transaction cookie is __Host-edge-auth-saml-tx (Secure, SameSite=None, Path=/, no Domain); sign-in completes', async () => {
+    assert.match(tlsWorker.url, /^https:\/\//);
+    const b = new Browserless({ ca: cert.certPem });
+    const { start, response } = await samlLogin(b, { worker: tlsWorker.url, email: 'erin@saml.example' });
+    assert.equal(start.setCookie(SAML_TX_COOKIE), undefined, `no ${SAML_TX_COOKIE} over https\n${start.describe()}`);
+    const tx = start.setCookie(`__Host-${SAML_TX_COOKIE}`);
+    assert.ok(tx, start.describe());
+    assert.ok(tx.secure && tx.httpOnly && tx.path === '/' && !tx.domain, tx.raw);
+    assert.equal(String(tx.sameSite).toLowerCase(), 'none', tx.raw);
+    assert.equal(response.status, 302, response.describe());
+    assert.ok(response.setCookie(SESSION_COOKIE_HTTPS)?.value, response.describe());
+    assert.equal((await me(b, tlsWorker.url, 200)).email, 'erin@saml.example');
   });
 });
