@@ -842,3 +842,13 @@ fn offline_does_not_fetch_idp_metadata() {
     assert!(out.contains("ACS URL:            https://SITE/auth/saml/partner/acs"), "{out}");
     assert_eq!(idp.hits.load(Ordering::SeqCst), 0, "nothing fetched");
 }
+
+/// A certificate the worker cannot use is a configuration error (the SAML build reads them at start-up), naming
+/// the connector, the certificate's position and the worker's reason.
+#[test]
+fn an_unusable_inline_certificate_is_a_configuration_error() {
+    let weak = include_str!("fixtures/x509/rsa1024.pem");
+    let (code, out) = check_config(&config(&[saml_inline("partner", "p.example", &[IDP_CERT, weak])]), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("connector \"partner\", field `idp_certificates[1]`: RSA key of 1024 bits"), "{out}");
+}
