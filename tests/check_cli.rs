@@ -621,3 +621,234 @@ fn origin_mode_policies_and_the_assertion_key() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("error: field `ASSERTION_SIGNING_KEY`: must be an EC P-256 private key"), "{out}");
 }
+
+// SAML 2.0 connectors (`kind: "saml"`): the IdP inline or from its metadata, each signing certificate, and what to
+// register at the IdP.
+
+/// The IdP certificate of the signed SAML fixtures (CN=idp.example, RSA 2048, 2026-12-02 to 2126-11-08).
+const IDP_CERT: &str = include_str!("fixtures/xml/dsig/rsa-cert.pem");
+/// The same subject with an EC P-256 key.
+const IDP_EC_CERT: &str = include_str!("fixtures/xml/dsig/ec-cert.pem");
+/// CN=expired-idp.example, RSA 2048, valid only in 2020 (tests/fixtures/x509/make-expired.py).
+const EXPIRED_CERT: &str = include_str!("fixtures/x509/expired.pem");
+
+fn pem_body(pem: &str) -> String {
+    pem.lines().filter(|l| !l.starts_with("-----")).collect()
+}
+
+fn saml_inline(id: &str, domain: &str, certificates: &[&str]) -> serde_json::Value {
+    json!({"id": id, "kind": "saml", "domains": [domain], "idp_entity_id": "https://idp.example/",
+           "idp_sso_url": "https://idp.example/saml/sso", "idp_certificates": certificates})
+}
+
+fn saml_by_metadata(id: &str, domain: &str, url: &str) -> serde_json::Value {
+    json!({"id": id, "kind": "saml", "domains": [domain], "idp_metadata_url": url})
+}
+
+/// An IdP's metadata document (one signing KeyDescriptor per certificate, as IdPs publish a rollover).
+fn idp_metadata(base: &str, certificates: &[&str]) -> String {
+    let keys: String = certificates
+        .iter()
+        .map(|c| {
+            format!(
+                "<md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}\
+                 </ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>",
+                pem_body(c)
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\"?>\n<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" \
+         xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" entityID=\"{base}/idp\" validUntil=\"2126-01-01T00:00:00Z\" \
+         cacheDuration=\"PT6H\"><md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">\
+         {keys}<md:KeyDescriptor use=\"encryption\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>not read\
+         </ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>\
+         <md:SingleSignOnService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST\" Location=\"{base}/sso-post\"/>\
+         <md:SingleSignOnService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\" Location=\"{base}/sso\"/>\
+         </md:IDPSSODescriptor></md:EntityDescriptor>"
+    )
+}
+
+/// A port nothing listens on (see `an_unreachable_issuer_exits_2`).
+fn refused_base() -> String {
+    let port = {
+        let l = TcpListener::bind("127.0.0.2:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    format!("http://127.0.0.2:{port}")
+}
+
+/// An inline IdP: entity ID, SSO URL and each certificate (subject, key, validity) are printed; a SAML connector
+/// counts among the usable ones, and a policy on its domain is not "routed to no connector".
+#[test]
+fn a_saml_connector_with_an_inline_idp_lists_its_certificates() {
+    let idp = acme_provider(|_, _| {}, vec![rsa_key("rsa-1", 2048)]);
+    let mut json: serde_json::Value = serde_json::from_str(&config(&[
+        connector("acme", &format!("{}/acme", idp.base), "acme.example"),
+        saml_inline("partner", "partner.example", &[IDP_CERT, &pem_body(IDP_EC_CERT)]),
+    ]))
+    .unwrap();
+    json["policies"] = json!([{"path": "/*", "domains": ["partner.example"]}]);
+    let (code, out) = check_config(&json.to_string(), &[]);
+    assert_eq!(code, 0, "{out}");
+    for expected in [
+        "2 connectors (1 SAML)",
+        "connector \"partner\" (kind saml)",
+        "domains routed:       partner.example",
+        "IdP entity ID:        https://idp.example/",
+        "IdP SSO URL:          https://idp.example/saml/sso (HTTP-Redirect)",
+        "certificate #1: CN=idp.example, RSA 2048 bits, valid 2026-12-02 to 2126-11-08",
+        "certificate #2: CN=idp.example, EC P-256, valid 2026-12-02 to 2126-11-08",
+        "result: ok: 2 connectors usable",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(!out.contains("warning: connector \"partner\""), "{out}");
+    assert!(!out.contains("policies[0].domains"), "the SAML connector owns partner.example: {out}");
+}
+
+/// An expired inline certificate is a warning (the worker still verifies with it), naming the certificate, its end
+/// and what to do; it does not fail the check.
+#[test]
+fn an_expired_inline_certificate_is_a_warning() {
+    let (code, out) = check_config(&config(&[saml_inline("partner", "p.example", &[IDP_CERT, EXPIRED_CERT])]), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("certificate #2: CN=expired-idp.example, RSA 2048 bits, valid 2020-01-01 to 2021-01-01"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "warning: connector \"partner\", field `idp_certificates[1]`: certificate #2 (CN=expired-idp.example) \
+             expired on 2021-01-01"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("add the one it signs with now to idp_certificates"), "{out}");
+    assert!(out.contains("result: ok: 1 connector usable; 1 warning"), "{out}");
+}
+
+/// Metadata: fetched once, read by the worker's parser (only signing keys, only the HTTP-Redirect SSO URL); its
+/// entity ID, SSO URL, certificates (an expired one warned about), validUntil and cacheDuration are printed.
+#[test]
+fn a_saml_connector_with_idp_metadata_lists_what_the_metadata_says() {
+    let idp = provider(|base, path| match path {
+        "/saml/metadata" => (200, idp_metadata(base, &[IDP_CERT, EXPIRED_CERT])),
+        _ => (404, String::new()),
+    });
+    let url = format!("{}/saml/metadata", idp.base);
+    let (code, out) = check_config(&config(&[saml_by_metadata("partner", "partner.example", &url)]), &[]);
+    assert_eq!(code, 0, "{out}");
+    for expected in [
+        format!("IdP metadata:         {url}"),
+        format!("IdP entity ID:        {}/idp", idp.base),
+        format!("IdP SSO URL:          {}/sso (HTTP-Redirect)", idp.base),
+        "metadata validUntil:  2126-01-01T00:00:00Z".to_string(),
+        "cacheDuration 6 hours".to_string(),
+        "certificate #1: CN=idp.example, RSA 2048 bits, valid 2026-12-02 to 2126-11-08".to_string(),
+        "certificate #2: CN=expired-idp.example, RSA 2048 bits".to_string(),
+        "warning: connector \"partner\", field `idp_metadata_url`: certificate #2 (CN=expired-idp.example) expired on \
+         2021-01-01"
+            .to_string(),
+        // The other warning: the test IdP's http:// (loopback) metadata URL.
+        "result: ok: 1 connector usable; 2 warnings".to_string(),
+    ] {
+        assert!(out.contains(&expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(!out.contains("certificate #3"), "the encryption key is not a signing certificate: {out}");
+    assert_eq!(idp.hits.load(Ordering::SeqCst), 1, "one metadata fetch");
+}
+
+/// Metadata that cannot be had or read: an error naming the connector, the field and the URL, with the reason (the
+/// fetcher's, or the worker's parser's); exit 2.
+#[test]
+fn unreachable_or_invalid_idp_metadata_is_an_error_naming_connector_and_url() {
+    let url = format!("{}/saml/metadata", refused_base());
+    let (code, out) = check_config(&config(&[saml_by_metadata("partner", "partner.example", &url)]), &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!(
+            "error: connector \"partner\", field `idp_metadata_url`: the IdP metadata could not be fetched: {url} is \
+             unreachable"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("status: UNUSABLE"), "{out}");
+
+    let idp = provider(|base, path| match path {
+        "/aggregate" => (200, "<md:EntitiesDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\"/>".into()),
+        "/html" => (200, "<html><body>Sign in</body>".into()),
+        "/no-redirect" => (200, idp_metadata(base, &[IDP_CERT]).replace("bindings:HTTP-Redirect", "bindings:SOAP")),
+        _ => (404, String::new()),
+    });
+    for (path, reason) in [
+        ("/aggregate", "an aggregate of several entities is not read"),
+        ("/html", "the SAML metadata is not XML edge-auth reads"),
+        ("/no-redirect", "a SingleSignOnService with the HTTP-Redirect binding"),
+        ("/missing", "answered HTTP 404"),
+    ] {
+        let url = format!("{}{path}", idp.base);
+        let (code, out) = check_config(&config(&[saml_by_metadata("partner", "partner.example", &url)]), &[]);
+        assert_eq!(code, 2, "{path}: {out}");
+        let error = out.lines().find(|l| l.contains("error: connector \"partner\", field `idp_metadata_url`"));
+        let error = error.unwrap_or_else(|| panic!("{path}: no error line in:\n{out}"));
+        assert!(error.contains(reason) && error.contains(&url), "{path}: {error}");
+    }
+}
+
+/// `--site`: what to register at the IdP, with the site's URLs (the SP entity ID defaults to the metadata URL, or is
+/// the configured `sp_entity_id`); without it, a placeholder and a hint; a site with a path is a usage error.
+#[test]
+fn site_prints_what_to_register_at_the_idp() {
+    let mut custom = saml_inline("corp", "corp.example", &[IDP_CERT]);
+    custom["sp_entity_id"] = json!("urn:edge-auth:corp");
+    custom["email_attribute"] = json!("mail");
+    let json = config(&[saml_inline("partner", "partner.example", &[IDP_CERT]), custom]);
+    let (code, out) = check_config(&json, &["--site", "https://App.Example/"]);
+    assert_eq!(code, 0, "{out}");
+    for expected in [
+        "SP entity ID:       https://app.example/auth/saml/partner/metadata (the SP metadata URL)",
+        "ACS URL:            https://app.example/auth/saml/partner/acs (binding HTTP-POST)",
+        "SP metadata:        https://app.example/auth/saml/partner/metadata",
+        "NameID format:      emailAddress (urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress) recommended",
+        "SP entity ID:       urn:edge-auth:corp (sp_entity_id)",
+        "ACS URL:            https://app.example/auth/saml/corp/acs (binding HTTP-POST)",
+        "or any format with the email in attribute \"mail\"",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(!out.contains("https://SITE"), "{out}");
+
+    let (code, out) = check_config(&json, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("register at the IdP (give --site https://your.site for the full URLs)"), "{out}");
+    assert!(out.contains("ACS URL:            https://SITE/auth/saml/partner/acs"), "{out}");
+
+    for bad in ["https://app.example/app", "http://app.example", "app.example"] {
+        let (code, out) = check_config(&json, &["--site", bad]);
+        assert_eq!(code, 1, "{bad}: {out}");
+        assert!(out.contains("--site: "), "{bad}: {out}");
+    }
+}
+
+/// `--offline`: the metadata is not fetched, and the connector is still listed with what to register.
+#[test]
+fn offline_does_not_fetch_idp_metadata() {
+    let idp = provider(|base, _| (200, idp_metadata(base, &[IDP_CERT])));
+    let url = format!("{}/saml/metadata", idp.base);
+    let (code, out) = check_config(&config(&[saml_by_metadata("partner", "partner.example", &url)]), &["--offline"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("IdP:                  (not fetched: --offline)"), "{out}");
+    assert!(out.contains("ACS URL:            https://SITE/auth/saml/partner/acs"), "{out}");
+    assert_eq!(idp.hits.load(Ordering::SeqCst), 0, "nothing fetched");
+}
+
+/// A certificate the worker cannot use is a configuration error (the SAML build reads them at start-up), naming
+/// the connector, the certificate's position and the worker's reason.
+#[test]
+fn an_unusable_inline_certificate_is_a_configuration_error() {
+    let weak = include_str!("fixtures/x509/rsa1024.pem");
+    let (code, out) = check_config(&config(&[saml_inline("partner", "p.example", &[IDP_CERT, weak])]), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("connector \"partner\", field `idp_certificates[1]`: RSA key of 1024 bits"), "{out}");
+}

@@ -130,13 +130,17 @@ fn describe_raw_key(entry: &serde_json::Value) -> RawKeyDesc {
 }
 
 fn describe_key(key: &Jwk, desc: &RawKeyDesc) -> String {
-    let kty = match &key.material {
+    format!("kid {}, {}, alg {}", desc.kid, key_type(key), key.alg.as_deref().unwrap_or("-"))
+}
+
+/// A key's type and size (`RSA 2048 bits`, `EC P-256`), as the worker read it.
+pub fn key_type(key: &Jwk) -> String {
+    match &key.material {
         KeyMaterial::Rsa { n, .. } => format!("RSA {} bits", bit_len(n)),
         KeyMaterial::Ec { curve: EcCurve::P256, .. } => "EC P-256".to_string(),
         KeyMaterial::Ec { curve: EcCurve::P384, .. } => "EC P-384".to_string(),
         KeyMaterial::Ed25519 { .. } => "OKP Ed25519".to_string(),
-    };
-    format!("kid {}, {kty}, alg {}", desc.kid, key.alg.as_deref().unwrap_or("-"))
+    }
 }
 
 fn bit_len(n: &[u8]) -> usize {

@@ -1,12 +1,13 @@
 //! `edge-auth-check`: what an operator runs before deploying.
 //!
 //! Reads `AUTH_CONFIG` (a JSON file, or `[vars] AUTH_CONFIG` of a wrangler.toml), validates it with the worker's
-//! own rules, fetches every connector's discovery document and JWKS, and prints what it found — endpoints,
-//! signing algorithms, key ids, domains routed — or exactly what is wrong.
+//! own rules, fetches every connector's discovery document and JWKS (SAML: its IdP metadata), and prints what it
+//! found — endpoints, signing algorithms, key ids, certificates, domains routed — or exactly what is wrong.
 //!
 //! ```text
 //! cargo run --features cli --bin edge-auth-check -- auth-config.json [--secrets .dev.vars] [--offline]
 //! cargo run --features cli --bin edge-auth-check -- --wrangler wrangler.toml [--env NAME] [--secrets .dev.vars]
+//! cargo run --features cli --bin edge-auth-check -- auth-config.json --site https://app.example
 //! ```
 //!
 //! Exit status: 0 when everything is usable, 1 on configuration errors (the config, the secrets file, the
@@ -14,7 +15,8 @@
 //!
 //! Every verdict comes from the worker's core (`Config::from_json`, `check_secrets` — the checks the worker
 //! starts with, `parse_provider_metadata_accepting`, `parse_jwks` and its `key_skip` reasons,
-//! `choose_auth_method`); this command only reads, fetches, explains and prints:
+//! `choose_auth_method`; for SAML `parse_idp_metadata_certificates` and `parse_certificate`); this command only
+//! reads, fetches, explains and prints:
 //!
 //! - [`options`]: the command line;
 //! - [`inputs`]: `AUTH_CONFIG` (a file, stdin or wrangler.toml), the secrets file, wrangler.toml's asset handling;
@@ -24,6 +26,7 @@
 //! - [`fetcher`]: blocking HTTP with the worker's limits;
 //! - [`connector`]: each connector, its discovery document and Entra domain owners;
 //! - [`keys`]: each key of a key set, used or skipped and why;
+//! - [`saml`]: each SAML connector, its IdP (inline or metadata), certificates, and what to register at the IdP;
 //! - [`report`]: what is printed, errors and warnings, the exit status.
 
 mod bindings;
@@ -33,10 +36,12 @@ mod inputs;
 mod keys;
 mod options;
 mod report;
+mod saml;
 mod secrets;
 mod settings;
 
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use edge_auth::core::config::Config;
 
@@ -45,15 +50,16 @@ use crate::fetcher::Fetcher;
 use crate::inputs::{check_asset_handling, read_auth_config, read_secrets_file};
 use crate::options::Options;
 use crate::report::{finish, Report, EXIT_CONFIG, EXIT_OK};
+use crate::saml::check_saml_connector;
 use crate::secrets::check_secrets_file;
 use crate::settings::report_settings;
 
 const USAGE: &str = "\
-usage: edge-auth-check AUTH_CONFIG.json [--secrets FILE] [--offline]
-       edge-auth-check --wrangler wrangler.toml [--env NAME] [--secrets FILE] [--offline]
+usage: edge-auth-check AUTH_CONFIG.json [--secrets FILE] [--offline] [--site https://SITE]
+       edge-auth-check --wrangler wrangler.toml [--env NAME] [--secrets FILE] [--offline] [--site https://SITE]
 
-Validates an edge-auth AUTH_CONFIG, fetches each connector's discovery document and JWKS, and reports
-endpoints, algorithms, keys and domains, or exactly what is wrong.
+Validates an edge-auth AUTH_CONFIG, fetches each connector's discovery document and JWKS (SAML: the IdP
+metadata), and reports endpoints, algorithms, keys, certificates and domains, or exactly what is wrong.
 
   AUTH_CONFIG.json   the AUTH_CONFIG JSON document (- for standard input)
   --wrangler FILE    read AUTH_CONFIG from FILE's [vars] (a string or a table)
@@ -61,6 +67,8 @@ endpoints, algorithms, keys and domains, or exactly what is wrong.
   --secrets FILE     a .dev.vars-style file (KEY=VALUE lines): checks SESSION_KEYS and that every
                      client_secret_binding is set; values are never printed
   --offline          validate only; fetch nothing
+  --site ORIGIN      the site's origin (https://app.example): prints the SP entity ID, ACS URL and
+                     metadata URL to register at each SAML IdP
 
 exit status: 0 everything usable, 1 configuration error, 2 a provider unreachable or unusable";
 
@@ -117,13 +125,15 @@ fn run(options: &Options) -> u8 {
         report.line(0, "mode:     --offline (nothing fetched)");
     }
     let mut fetcher = Fetcher::new(options.offline);
-    let mut unusable = 0;
+    let mut usable = 0;
     for connector in &config.connectors {
         report.line(0, "");
-        let usable = check_connector(&mut report, &mut fetcher, connector, secrets.as_ref());
-        if !usable {
-            unusable += 1;
-        }
+        usable += usize::from(check_connector(&mut report, &mut fetcher, connector, secrets.as_ref()));
     }
-    finish(report, config.connectors.len() - unusable)
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    for connector in &config.saml_connectors {
+        report.line(0, "");
+        usable += usize::from(check_saml_connector(&mut report, &mut fetcher, connector, options.site.as_deref(), now));
+    }
+    finish(report, usable)
 }

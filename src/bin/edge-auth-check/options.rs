@@ -1,5 +1,7 @@
 //! The command line.
 
+use edge_auth::core::config::check_endpoint_url;
+
 #[derive(Debug, Default)]
 pub struct Options {
     pub config: Option<String>,
@@ -7,6 +9,8 @@ pub struct Options {
     pub env: Option<String>,
     pub secrets: Option<String>,
     pub offline: bool,
+    /// `--site`: the site's origin (`https://host[:port]`), to print what to register at SAML IdPs.
+    pub site: Option<String>,
 }
 
 impl Options {
@@ -34,6 +38,7 @@ impl Options {
                 "--wrangler" => value(&mut o.wrangler)?,
                 "--env" => value(&mut o.env)?,
                 "--secrets" => value(&mut o.secrets)?,
+                "--site" => value(&mut o.site)?,
                 "--offline" if inline.is_none() => o.offline = true,
                 _ if name.starts_with('-') && name != "-" => return Err(format!("unknown option {name}")),
                 _ => {
@@ -47,7 +52,20 @@ impl Options {
             (None, None) => Err("give an AUTH_CONFIG JSON file or --wrangler wrangler.toml".into()),
             (Some(_), Some(_)) => Err("give either an AUTH_CONFIG JSON file or --wrangler, not both".into()),
             _ if o.env.is_some() && o.wrangler.is_none() => Err("--env applies only with --wrangler".into()),
-            _ => Ok(Some(o)),
+            _ => {
+                o.site = o.site.as_deref().map(site_origin).transpose()?;
+                Ok(Some(o))
+            }
         }
     }
+}
+
+/// The origin of `--site`: `https://host[:port]` (`http://` only for loopback hosts, as the worker's own URLs),
+/// without a path: the SAML URLs are fixed paths on it.
+fn site_origin(text: &str) -> Result<String, String> {
+    let url = check_endpoint_url(text.trim()).map_err(|e| format!("--site: {e}"))?;
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("--site: give the site's origin (https://host), without a path: {text:?}"));
+    }
+    Ok(url.origin().ascii_serialization())
 }

@@ -14,14 +14,18 @@ pub fn report_settings(report: &mut Report, config: &Config) {
         None => String::new(),
     };
     let cookies = if session.encrypt { "encrypted (AES-256-GCM)" } else { "signed (HMAC)" };
+    let connectors = config.connectors.len() + config.saml_connectors.len();
+    let saml = match config.saml_connectors.len() {
+        0 => String::new(),
+        n => format!(" ({n} SAML)"),
+    };
     report.line(
         0,
         format!(
-            "session:  lifetime {} s{idle}, cookies {cookies}, clock leeway {} s; {} connector{}",
+            "session:  lifetime {} s{idle}, cookies {cookies}, clock leeway {} s; {connectors} connector{}{saml}",
             session.lifetime_seconds,
             config.clock_leeway_seconds,
-            config.connectors.len(),
-            plural(config.connectors.len())
+            plural(connectors)
         ),
     );
     if let Some(origin) = &config.origin {
@@ -33,7 +37,8 @@ pub fn report_settings(report: &mut Report, config: &Config) {
             ),
         );
     }
-    let owned = |domain: &str| config.connector_for_domain(domain).is_some();
+    // A connector of either family (OAuth or SAML).
+    let owned = |domain: &str| config.connector_owning(domain).is_some();
     for (i, policy) in config.policies.iter().enumerate() {
         let path = policy.path.as_str();
         let access = match &policy.access {

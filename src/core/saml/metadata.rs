@@ -11,7 +11,7 @@
 use crate::core::oidc::jwks::Jwk;
 use crate::core::saml::time::parse_datetime;
 use crate::core::saml::PROTOCOL_NS;
-use crate::core::x509::parse_certificate;
+use crate::core::x509::{parse_certificate, IdpCertificate};
 use crate::core::xml::dsig::DSIG_NS;
 use crate::core::xml::{normalize_line_ends, parse, Element, XmlError};
 
@@ -68,6 +68,15 @@ impl From<XmlError> for MetadataError {
 
 /// Read an IdP's metadata document at time `now`.
 pub fn parse_idp_metadata(text: &str, now: u64) -> Result<IdpDescriptor, MetadataError> {
+    parse_idp_metadata_certificates(text, now).map(|(idp, _)| idp)
+}
+
+/// [`parse_idp_metadata`], and the signing certificates its keys come from, in the same order (for
+/// `edge-auth-check`, which shows each one's subject and validity).
+pub fn parse_idp_metadata_certificates(
+    text: &str,
+    now: u64,
+) -> Result<(IdpDescriptor, Vec<IdpCertificate>), MetadataError> {
     let text = normalize_line_ends(text);
     let document = parse(&text)?;
     let entity = document.root_element();
@@ -112,6 +121,7 @@ pub fn parse_idp_metadata(text: &str, now: u64) -> Result<IdpDescriptor, Metadat
         MetadataError::Invalid("the SingleSignOnService Location is https:// (http:// only for loopback)")
     })?;
     let mut keys = Vec::new();
+    let mut certificates = Vec::new();
     for descriptor in idp.children_named(METADATA_NS, "KeyDescriptor") {
         if !matches!(descriptor.attribute(None, "use"), None | Some("signing")) {
             continue;
@@ -122,13 +132,14 @@ pub fn parse_idp_metadata(text: &str, now: u64) -> Result<IdpDescriptor, Metadat
             }
             let text = certificate.text()?;
             let parsed = parse_certificate(&text).map_err(|e| MetadataError::Certificate(keys.len(), e.to_string()))?;
-            keys.push(parsed.key);
+            keys.push(parsed.key.clone());
+            certificates.push(parsed);
         }
     }
     if keys.is_empty() {
         return Err(MetadataError::Invalid("a signing certificate (KeyDescriptor/KeyInfo/X509Data/X509Certificate)"));
     }
-    Ok(IdpDescriptor { entity_id, sso_url: sso_url.to_string(), keys, valid_until, cache_duration })
+    Ok((IdpDescriptor { entity_id, sso_url: sso_url.to_string(), keys, valid_until, cache_duration }, certificates))
 }
 
 /// The `ds:X509Certificate`s of a `KeyDescriptor` (`ds:KeyInfo/ds:X509Data/ds:X509Certificate`).
