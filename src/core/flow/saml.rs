@@ -217,7 +217,16 @@ impl<P: Platform> Flow<'_, P> {
         let now = self.now();
         let until = identity.valid_until.min(now.saturating_add(MAX_ASSERTION_CLAIM_SECONDS));
         let assertion = format!("{}\n{}", idp.entity_id, identity.assertion_id);
-        self.claim_once(SAML_ASSERTION_SCOPE, &assertion, until).await.map_err(fail)?;
+        self.claim_once(SAML_ASSERTION_SCOPE, &assertion, until).await.map_err(|e| {
+            fail(match e {
+                // Not the transaction (that one was fresh): the IdP's assertion was posted before.
+                FlowError::Replayed => FlowError::SamlResponse {
+                    connector: connector.id.clone(),
+                    detail: "the assertion ID was used before (a replayed assertion)".into(),
+                },
+                e => e,
+            })
+        })?;
 
         let email = email_of(&identity, connector.email_attribute.as_deref()).map_err(|e| {
             fail(match e {

@@ -170,11 +170,11 @@ describe('the transaction: bound to one browser, one request, one use', () => {
     await expectAccepted(first.b, await postAcs(first.b, sign(responseXml({ ...first.ctx, assertionId, email: 'once@saml.example' })), first.relayState), 'once@saml.example', mark);
     mark = worker.logs.mark();
     const r = await postAcs(second.b, sign(responseXml({ ...second.ctx, assertionId, email: 'once@saml.example' })), second.relayState);
-    assertRefusal(r, { code: 'login_expired' });
+    assertRefusal(r, { code: 'saml_response_invalid' });
     assertNoSessionSet(r);
     const line = await assertLogged(worker.logs, mark, ACS_LOG);
     // The refusal names what was reused: the assertion (this browser's transaction was fresh).
-    assert.match(line, /assertion/i, line);
+    assert.match(line, /the assertion ID was used before/, line);
     await me(second.b, origin, 401);
   });
 
