@@ -233,3 +233,20 @@ pub fn forge(header: &Value, claims: &Value, sign: impl FnOnce(&[u8]) -> Vec<u8>
     let sig = sign(input.as_bytes());
     format!("{input}.{}", b64url(sig))
 }
+
+/// RSA-OAEP decryption with the RustCrypto `rsa` crate (the host's stand-in for WebCrypto's, which the worker
+/// uses): the SP's PKCS #8 DER private key, one hash for the OAEP digest and MGF1, no label.
+pub fn rsa_oaep_decrypt(
+    pkcs8: &[u8],
+    hash: edge_auth::core::ports::OaepHash,
+    encrypted: &[u8],
+) -> Result<Vec<u8>, edge_auth::core::ports::UnwrapError> {
+    use edge_auth::core::ports::{OaepHash, UnwrapError};
+    use rsa::pkcs8::DecodePrivateKey;
+    let key = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8).map_err(|e| UnwrapError::PrivateKey(e.to_string()))?;
+    let padding = match hash {
+        OaepHash::Sha1 => rsa::Oaep::new::<sha1::Sha1>(),
+        OaepHash::Sha256 => rsa::Oaep::new::<sha2::Sha256>(),
+    };
+    key.decrypt(padding, encrypted).map_err(|_| UnwrapError::Decrypt)
+}

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use edge_auth::core::fetch::{FetchError, HttpRequest, HttpResponse};
 use edge_auth::core::oidc::jwks::{Alg, Jwk};
 use edge_auth::core::ports::{
-    Clock, CryptoError, HttpClient, Log, ReplayGuard, RevocationStore, Rng, Secrets, SignatureVerifier,
+    Clock, CryptoError, HttpClient, KeyUnwrapper, Log, OaepHash, ReplayGuard, RevocationStore, Rng, Secrets,
+    SignatureVerifier, UnwrapError,
 };
 use edge_auth::core::replay::{Claim, ReplayStoreError};
 use edge_auth::core::secret::Secret;
@@ -220,6 +221,12 @@ impl SignatureVerifier for FakePlatform<'_> {
             Verifier::AcceptAll => Ok(true),
             Verifier::Ring => super::idp::ring_verify(alg, key, signing_input, sig).map_err(crypto_error),
         }
+    }
+}
+
+impl KeyUnwrapper for FakePlatform<'_> {
+    async fn rsa_oaep_decrypt(&self, key: &[u8], hash: OaepHash, encrypted: &[u8]) -> Result<Vec<u8>, UnwrapError> {
+        super::idp::rsa_oaep_decrypt(key, hash, encrypted)
     }
 }
 

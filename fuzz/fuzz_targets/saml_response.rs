@@ -7,7 +7,7 @@
 #![no_main]
 
 use edge_auth::core::oidc::jwks::{Alg, Jwk};
-use edge_auth::core::ports::{CryptoError, SignatureVerifier};
+use edge_auth::core::ports::{CryptoError, KeyUnwrapper, OaepHash, SignatureVerifier, UnwrapError};
 use edge_auth::core::saml::{verify_response, Expected};
 use edge_auth::core::x509::parse_certificate;
 use libfuzzer_sys::fuzz_target;
@@ -17,6 +17,14 @@ struct Answer(bool);
 impl SignatureVerifier for Answer {
     async fn verify(&self, _: Alg, _: &Jwk, _: &[u8], _: &[u8]) -> Result<bool, CryptoError> {
         Ok(self.0)
+    }
+}
+
+// No decryption key is configured here (an EncryptedAssertion is refused before any unwrapping); the unwrapper
+// answers like a wrong key, should it ever be reached.
+impl KeyUnwrapper for Answer {
+    async fn rsa_oaep_decrypt(&self, _: &[u8], _: OaepHash, _: &[u8]) -> Result<Vec<u8>, UnwrapError> {
+        Err(UnwrapError::Decrypt)
     }
 }
 
@@ -34,6 +42,7 @@ fuzz_target!(init: edge_auth_fuzz::known::install(), |data: &[u8]| {
             keys: &keys,
             now: 1_796_205_630, // 2026-12-02T10:00:30Z, inside the seeds' windows
             leeway: 60,
+            decryption_key: None,
         };
         let refused = pollster::block_on(verify_response(text, &expected, &Answer(false)));
         assert!(refused.is_err(), "accepted without a valid signature: {refused:?}");

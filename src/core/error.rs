@@ -200,6 +200,10 @@ pub enum ConfigProblem {
     Invalid(#[from] ConfigError),
     #[error("connector {connector:?}: the secret {binding:?} named by client_secret_binding is not set")]
     MissingSecret { connector: String, binding: String },
+    /// A SAML connector's `sp_decryption_key_binding` names a secret that is not set, or does not hold a PKCS #8
+    /// PEM private key (`reason`; never the key).
+    #[error("connector {connector:?}: the secret {binding:?} named by sp_decryption_key_binding {reason}")]
+    DecryptionKey { connector: String, binding: String, reason: &'static str },
     #[error("connector {0:?}: the provider supports neither client_secret_basic nor client_secret_post")]
     NoClientAuthMethod(String),
     /// An endpoint that is not a usable URL.

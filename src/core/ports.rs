@@ -63,6 +63,38 @@ pub trait SignatureVerifier {
     }
 }
 
+/// The hash of an RSA-OAEP key transport, used for both the OAEP digest and MGF1 (WebCrypto takes one hash for
+/// both; XML Encryption's `rsa-oaep-mgf1p` is SHA-1 for both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OaepHash {
+    Sha1,
+    Sha256,
+}
+
+/// Why an RSA-OAEP key could not be unwrapped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnwrapError {
+    /// The private key itself is unusable (not PKCS #8, not RSA): the operator's configuration. The message
+    /// never holds key material.
+    #[error("the private key cannot be used: {0}")]
+    PrivateKey(String),
+    /// The encrypted key does not decrypt with this private key (another key, or tampered).
+    #[error("the encrypted key does not decrypt with the SP's private key")]
+    Decrypt,
+}
+
+/// Decrypts a content key sent with RSA-OAEP key transport (XML Encryption's `EncryptedKey`), with the SP's
+/// private key (PKCS #8 DER, no OAEP label). The worker uses WebCrypto (`importKey("pkcs8")` + `decrypt`).
+#[allow(async_fn_in_trait)]
+pub trait KeyUnwrapper {
+    async fn rsa_oaep_decrypt(
+        &self,
+        private_key_pkcs8: &[u8],
+        hash: OaepHash,
+        encrypted_key: &[u8],
+    ) -> Result<Vec<u8>, UnwrapError>;
+}
+
 /// Outgoing HTTP, as the flow sees it: an answer from the IdP, or from the location's shared cache when the
 /// request may be answered from it. The worker implements it with
 /// [`LocationCache::send`](crate::core::location_cache::LocationCache::send) over [`Network`] and [`CacheStore`].
@@ -129,7 +161,11 @@ pub trait Log {
 
 /// Everything the flow needs from the platform.
 pub trait Platform:
-    Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log + RevocationStore + ReplayGuard
+    Clock + Rng + SignatureVerifier + KeyUnwrapper + HttpClient + Secrets + Log + RevocationStore + ReplayGuard
 {
 }
-impl<T: Clock + Rng + SignatureVerifier + HttpClient + Secrets + Log + RevocationStore + ReplayGuard> Platform for T {}
+impl<
+        T: Clock + Rng + SignatureVerifier + KeyUnwrapper + HttpClient + Secrets + Log + RevocationStore + ReplayGuard,
+    > Platform for T
+{
+}

@@ -22,7 +22,9 @@ use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_
 use crate::core::http::{self as core_http, is_navigation, Method, Outcome};
 use crate::core::incoming::{form_body_cap, with_form, FormBody};
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
-use crate::core::ports::{Clock, CryptoError, HttpClient, Log, Rng, Secrets, SignatureVerifier};
+use crate::core::ports::{
+    Clock, CryptoError, HttpClient, KeyUnwrapper, Log, OaepHash, Rng, Secrets, SignatureVerifier, UnwrapError,
+};
 use crate::core::secret::Secret;
 use crate::core::session::revocation::Revocation;
 use crate::core::session::revocation::{Recorded, RevocationPage};
@@ -321,6 +323,17 @@ impl Clock for WorkerPlatform<'_> {
 impl Rng for WorkerPlatform<'_> {
     fn fill(&self, buf: &mut [u8]) -> std::result::Result<(), CryptoError> {
         getrandom::fill(buf).map_err(|e| CryptoError(e.to_string()))
+    }
+}
+
+impl KeyUnwrapper for WorkerPlatform<'_> {
+    async fn rsa_oaep_decrypt(
+        &self,
+        private_key_pkcs8: &[u8],
+        hash: OaepHash,
+        encrypted_key: &[u8],
+    ) -> std::result::Result<Vec<u8>, UnwrapError> {
+        webcrypto::rsa_oaep_decrypt(private_key_pkcs8, hash, encrypted_key).await
     }
 }
 

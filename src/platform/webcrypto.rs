@@ -121,3 +121,38 @@ pub async fn digest(hash: HashAlg, data: &[u8]) -> Result<Vec<u8>, CryptoError> 
     let buffer = JsFuture::from(promise).await.map_err(js_err("digest"))?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
+
+/// RSA-OAEP decryption of a transported content key (XML Encryption's `EncryptedKey`) with the SP's private key,
+/// PKCS #8 DER: `importKey("pkcs8", …, {name: "RSA-OAEP", hash}, false, ["decrypt"])` then `decrypt`. The
+/// imported key is not cached (this runs once per encrypted sign-in) and is not extractable.
+pub async fn rsa_oaep_decrypt(
+    private_key_pkcs8: &[u8],
+    hash: crate::core::ports::OaepHash,
+    encrypted_key: &[u8],
+) -> Result<Vec<u8>, crate::core::ports::UnwrapError> {
+    use crate::core::ports::{OaepHash, UnwrapError};
+    let hash_name = match hash {
+        OaepHash::Sha1 => "SHA-1",
+        OaepHash::Sha256 => "SHA-256",
+    };
+    let private_key = |e: CryptoError| UnwrapError::PrivateKey(e.0);
+    let subtle = subtle().map_err(private_key)?;
+    let params = object(&[
+        ("name", "RSA-OAEP".into()),
+        ("hash", object(&[("name", hash_name.into())]).map_err(private_key)?.into()),
+    ])
+    .map_err(private_key)?;
+    let key_data = js_sys::Uint8Array::from(private_key_pkcs8);
+    let usages = Array::of1(&JsValue::from_str("decrypt"));
+    let promise = subtle
+        .import_key_with_object("pkcs8", &key_data, &params, false, &usages)
+        .map_err(|e| private_key(js_err("importKey")(e)))?;
+    let imported: CryptoKey =
+        JsFuture::from(promise).await.map_err(|e| private_key(js_err("importKey")(e)))?.unchecked_into();
+    let decrypt_params = object(&[("name", "RSA-OAEP".into())]).map_err(private_key)?;
+    let promise = subtle
+        .decrypt_with_object_and_u8_array(&decrypt_params, &imported, encrypted_key)
+        .map_err(|_| UnwrapError::Decrypt)?;
+    let buffer = JsFuture::from(promise).await.map_err(|_| UnwrapError::Decrypt)?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}

@@ -496,7 +496,7 @@ export const VARIANTS = {
     expect: { ...INVALID, rule: /processing instruction/ },
   },
   encryptedAssertion: {
-    what: 'an EncryptedAssertion (not supported yet: refused)',
+    what: 'an EncryptedAssertion at a connector with no SP decryption key (sp_decryption_key_binding): refused',
     build(ctx) {
       const enc = '<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element"><xenc:CipherData><xenc:CipherValue>AAAA</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>';
       // The Response is signed correctly over the EncryptedAssertion: only the rule can refuse it.

@@ -31,6 +31,8 @@ pub(crate) const SAML_CONNECTOR_FIELDS: &[&str] = &[
     "email_attribute",
     "allow_sha1",
     "idp_initiated",
+    "sp_encryption_certificate",
+    "sp_decryption_key_binding",
 ];
 
 /// The most signing certificates an IdP may list (rollover needs two; a few more are tolerated).
@@ -51,6 +53,19 @@ pub struct SamlConnector {
     /// An IdP-initiated response (one no request of this browser asked for) starts an SP-initiated sign-in
     /// with the same IdP instead of being refused; it never creates a session by itself.
     pub idp_initiated: bool,
+    /// Encrypted assertions: the SP's encryption certificate and the Worker secret holding its private key.
+    pub encryption: Option<SpEncryption>,
+}
+
+/// The SP's key pair for encrypted assertions (`sp_encryption_certificate` + `sp_decryption_key_binding`): the
+/// IdP encrypts to the certificate (published in the SP metadata); the worker decrypts with the private key, read
+/// from the Worker secret at request time (never from `AUTH_CONFIG`, never logged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpEncryption {
+    /// The certificate as base64 DER (no PEM armour, no whitespace): what the metadata publishes.
+    pub certificate_base64: String,
+    /// The name of the Worker secret holding the private key (PKCS #8 PEM, `-----BEGIN PRIVATE KEY-----`).
+    pub key_binding: String,
 }
 
 /// Where the IdP's entity ID, SSO URL and signing certificates come from.
@@ -178,6 +193,7 @@ pub(crate) fn read_saml_connector(value: &Value, label: &str) -> Result<SamlConn
         ));
     }
     let idp_initiated = f.bool("idp_initiated")?;
+    let encryption = read_sp_encryption(&f, label)?;
     let display_name = f.opt_str("display_name")?.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     Ok(SamlConnector {
         display_name: display_name.unwrap_or_else(|| id.clone()),
@@ -187,5 +203,47 @@ pub(crate) fn read_saml_connector(value: &Value, label: &str) -> Result<SamlConn
         sp_entity_id,
         email_attribute,
         idp_initiated,
+        encryption,
     })
+}
+
+/// `sp_encryption_certificate` and `sp_decryption_key_binding`, both or neither. The certificate must be an
+/// RSA one of at least 2048 bits (RSA-OAEP key transport is the only one edge-auth decrypts).
+#[cfg(feature = "saml")]
+fn read_sp_encryption(f: &Fields<'_>, label: &str) -> Result<Option<SpEncryption>, ConfigError> {
+    let err = |field: &str, reason: &str| ConfigError::new(Some(label), field, reason);
+    let certificate = f.opt_str("sp_encryption_certificate")?;
+    let binding = f.opt_str("sp_decryption_key_binding")?;
+    let (certificate, binding) = match (certificate, binding) {
+        (None, None) => return Ok(None),
+        (Some(certificate), Some(binding)) => (certificate, binding),
+        (Some(_), None) => {
+            return Err(err(
+                "sp_decryption_key_binding",
+                "is required with sp_encryption_certificate (the Worker secret holding the matching private key)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(err(
+                "sp_encryption_certificate",
+                "is required with sp_decryption_key_binding (the SP certificate the IdP encrypts to)",
+            ))
+        }
+    };
+    let binding = binding.trim().to_string();
+    if binding.is_empty() || binding.len() > 256 || !binding.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(err("sp_decryption_key_binding", "must be the name of a Worker secret (letters, digits, _)"));
+    }
+    let parsed = crate::core::x509::parse_certificate(&certificate)
+        .map_err(|e| err("sp_encryption_certificate", &e.to_string()))?;
+    if !matches!(parsed.key.material, crate::core::oidc::jwks::KeyMaterial::Rsa { .. }) {
+        return Err(err("sp_encryption_certificate", "must hold an RSA key (RSA-OAEP key transport)"));
+    }
+    let trimmed = certificate.trim();
+    let body = trimmed
+        .strip_prefix("-----BEGIN CERTIFICATE-----")
+        .and_then(|rest| rest.trim_end().strip_suffix("-----END CERTIFICATE-----"))
+        .unwrap_or(trimmed);
+    let certificate_base64 = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    Ok(Some(SpEncryption { certificate_base64, key_binding: binding }))
 }

@@ -375,6 +375,35 @@ fn saml_connector_errors_name_the_field() {
 
 #[cfg(feature = "saml")]
 #[test]
+fn saml_encryption_needs_the_certificate_and_the_key_binding_together() {
+    let field_of = |json: &str| Config::from_json(json).unwrap_err().field;
+    let sp_cert = include_str!("../../../tests/fixtures/xml/xenc/sp-cert.pem");
+    let cert = serde_json::to_string(sp_cert).unwrap();
+    let both =
+        format!(r#"{},"sp_encryption_certificate":{cert},"sp_decryption_key_binding":"SAML_SP_KEY""#, inline_idp());
+    let config = Config::from_json(&with_saml(&both)).unwrap();
+    let encryption = config.saml_connector("corp").unwrap().encryption.clone().unwrap();
+    assert_eq!(encryption.key_binding, "SAML_SP_KEY");
+    // The metadata publishes base64 DER: the PEM body without armour or line breaks.
+    let body: String = sp_cert.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert_eq!(encryption.certificate_base64, body);
+    // Neither: no encryption.
+    assert!(Config::from_json(&with_saml(&inline_idp())).unwrap().saml_connector("corp").unwrap().encryption.is_none());
+    // One without the other names the missing one.
+    let only_cert = format!(r#"{},"sp_encryption_certificate":{cert}"#, inline_idp());
+    assert_eq!(field_of(&with_saml(&only_cert)), "sp_decryption_key_binding");
+    let only_key = format!(r#"{},"sp_decryption_key_binding":"SAML_SP_KEY""#, inline_idp());
+    assert_eq!(field_of(&with_saml(&only_key)), "sp_encryption_certificate");
+    // A certificate that does not parse, an EC one (no RSA-OAEP), a binding that is not a secret name.
+    let unreadable = cert.replacen("MII", "MIX", 1);
+    assert_eq!(field_of(&with_saml(&both.replace(&cert, &unreadable))), "sp_encryption_certificate");
+    let ec = serde_json::to_string(include_str!("../../../tests/fixtures/xml/dsig/ec-cert.pem")).unwrap();
+    assert_eq!(field_of(&with_saml(&both.replace(&cert, &ec))), "sp_encryption_certificate");
+    assert_eq!(field_of(&with_saml(&both.replace("SAML_SP_KEY", "not a name"))), "sp_decryption_key_binding");
+}
+
+#[cfg(feature = "saml")]
+#[test]
 fn policies_may_grant_saml_groups() {
     let base = with_saml(&inline_idp());
     let json =

@@ -40,6 +40,7 @@ use crate::core::session::record::{truncate_chars, Session, MAX_EMAIL_LEN, MAX_N
 use crate::core::session::return_to::return_to_or_root;
 use crate::core::session::transaction::LOGIN_TRANSACTION_TTL_SECONDS;
 use crate::core::xml::dsig::DsigError;
+use crate::core::xml::xenc::DecryptionKey;
 
 /// The scope SAML assertion IDs are claimed in (with the IdP's entity ID: an ID is unique per IdP).
 pub const SAML_ASSERTION_SCOPE: &str = "saml_assertion";
@@ -173,8 +174,9 @@ impl<P: Platform> Flow<'_, P> {
         })?;
         let mut idp = self.saml_idp(connector).await.map_err(|(e, _)| fail(e))?;
         let sp_entity_id = connector.sp_entity_id(&req.origin());
+        let decryption_key = self.saml_decryption_key(connector).map_err(fail)?;
         let verify = |idp: Idp| {
-            let (xml, sp_entity_id, tx) = (&xml, &sp_entity_id, &tx);
+            let (xml, sp_entity_id, tx, decryption_key) = (&xml, &sp_entity_id, &tx, decryption_key.as_ref());
             async move {
                 let expected = Expected {
                     idp_entity_id: &idp.entity_id,
@@ -184,6 +186,7 @@ impl<P: Platform> Flow<'_, P> {
                     keys: &idp.keys,
                     now: self.now(),
                     leeway: self.config.clock_leeway_seconds,
+                    decryption_key,
                 };
                 verify_response(xml, &expected, self.platform).await
             }
@@ -280,7 +283,8 @@ impl<P: Platform> Flow<'_, P> {
             .saml_connector(connector_id)
             .ok_or_else(|| FlowError::UnknownConnector(truncate_chars(connector_id, 64)))?;
         let origin = req.origin();
-        let body = sp_metadata(&connector.sp_entity_id(&origin), &connector.acs_url(&origin));
+        let encryption_certificate = connector.encryption.as_ref().map(|e| e.certificate_base64.as_str());
+        let body = sp_metadata(&connector.sp_entity_id(&origin), &connector.acs_url(&origin), encryption_certificate);
         let mut response = Response::html(200, body);
         response.headers.retain(|(k, _)| *k != "content-type" && *k != "cache-control");
         Ok(Outcome::Respond(
@@ -289,6 +293,21 @@ impl<P: Platform> Flow<'_, P> {
                 .with_header("cache-control", "public, max-age=300")
                 .with_header("x-content-type-options", "nosniff"),
         ))
+    }
+
+    /// The SP's private key for encrypted assertions, from the Worker secret `sp_decryption_key_binding` names
+    /// (`None` when the connector has none). A missing or unreadable secret is the operator's to fix.
+    fn saml_decryption_key(&self, connector: &SamlConnector) -> Result<Option<DecryptionKey>, FlowError> {
+        let Some(encryption) = &connector.encryption else { return Ok(None) };
+        let problem = |reason: &'static str| {
+            FlowError::from(ConfigProblem::DecryptionKey {
+                connector: connector.id.clone(),
+                binding: encryption.key_binding.clone(),
+                reason,
+            })
+        };
+        let secret = self.platform.secret(&encryption.key_binding).ok_or_else(|| problem("is not set"))?;
+        DecryptionKey::from_pem(secret.expose()).map(Some).map_err(problem)
     }
 
     /// The connector's IdP: its inline fields (certificates read once per isolate), or its metadata document

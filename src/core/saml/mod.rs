@@ -11,10 +11,16 @@
 //! - the document is one `samlp:Response` (Version 2.0) whose `Destination` is the ACS URL and whose
 //!   `InResponseTo` is the request this browser sent; its `Issuer`, when present, is the IdP; its status is
 //!   Success (otherwise the IdP's status code is reported);
-//! - exactly one `saml:Assertion` in the whole document, a child of the Response (none in `Advice`, none
-//!   encrypted: `EncryptedAssertion` is refused until decryption exists); `ds:Signature` only as a child of the
-//!   Response or of the Assertion, and at least one of them (an assertion signature is required when the
-//!   response is unsigned; both are verified when both are there);
+//! - exactly one `saml:Assertion` or `saml:EncryptedAssertion` in the whole document, a child of the Response
+//!   (none in `Advice`); `ds:Signature` only as a child of the Response or of the Assertion, and at least one
+//!   of them (an assertion signature is required when the response is unsigned; both are verified when both
+//!   are there);
+//! - an `EncryptedAssertion` needs the SP's decryption key ([`Expected::decryption_key`]) and is read by
+//!   [`crate::core::xml::xenc`] (RSA-OAEP + AES-GCM only). A signed Response is verified before anything is
+//!   decrypted, and the ciphertext is taken from its verified bytes; with an unsigned Response the decrypted
+//!   assertion must be signed itself (encryption is not authentication). The plaintext is parsed alone, must
+//!   be exactly one `saml:Assertion` (no other assertion inside it, signatures only on it), and then goes
+//!   through the same rules, from signed bytes;
 //! - the assertion (from signed bytes): Version 2.0, an `ID`, `Issuer` = the IdP; a `Subject` with a `NameID`
 //!   and exactly one `SubjectConfirmation`, bearer, whose data has `Recipient` = the ACS URL, `InResponseTo` =
 //!   the request, a `NotOnOrAfter` in the future and no `NotBefore`; `Conditions` whose `NotBefore` /
@@ -23,9 +29,10 @@
 //!   `AuthnStatement`, whose `SessionNotOnOrAfter`, if any, caps the session.
 
 use crate::core::oidc::jwks::Jwk;
-use crate::core::ports::SignatureVerifier;
-use crate::core::xml::dsig::{check_enveloped, DsigError, VerifiedBytes, DSIG_NS};
-use crate::core::xml::{normalize_line_ends, parse, Element, XmlError};
+use crate::core::ports::{KeyUnwrapper, SignatureVerifier};
+use crate::core::xml::dsig::{check_enveloped, index_ids, DsigError, VerifiedBytes, DSIG_NS};
+use crate::core::xml::xenc::{self, DecryptionKey, XencError};
+use crate::core::xml::{normalize_line_ends, parse, Document, Element, XmlError};
 
 pub mod identity;
 pub mod metadata;
@@ -53,6 +60,9 @@ pub struct Expected<'a> {
     pub keys: &'a [Jwk],
     pub now: u64,
     pub leeway: u64,
+    /// The SP's private key for encrypted assertions (`sp_decryption_key_binding`); `None`: an
+    /// `EncryptedAssertion` is refused.
+    pub decryption_key: Option<&'a DecryptionKey>,
 }
 
 /// A SAML attribute: its `Name` and its values (text of each `AttributeValue`).
@@ -84,6 +94,8 @@ pub struct SamlIdentity {
 pub enum SamlError {
     Xml(XmlError),
     Signature(DsigError),
+    /// The `EncryptedAssertion` could not be read or decrypted.
+    Decryption(XencError),
     /// The IdP answered with a status other than Success (its top-level and second-level codes).
     Status {
         code: String,
@@ -102,6 +114,15 @@ impl From<XmlError> for SamlError {
     }
 }
 
+impl From<XencError> for SamlError {
+    fn from(e: XencError) -> SamlError {
+        match e {
+            XencError::Xml(e) => SamlError::Xml(e),
+            e => SamlError::Decryption(e),
+        }
+    }
+}
+
 impl From<DsigError> for SamlError {
     fn from(e: DsigError) -> SamlError {
         match e {
@@ -116,6 +137,7 @@ impl std::fmt::Display for SamlError {
         match self {
             SamlError::Xml(e) => write!(f, "the SAML response is not XML edge-auth reads: {e}"),
             SamlError::Signature(e) => write!(f, "the SAML response's signature: {e}"),
+            SamlError::Decryption(e) => write!(f, "the SAML response's encrypted assertion: {e}"),
             SamlError::Status { code, subcode } => match subcode {
                 Some(sub) => write!(f, "the IdP answered with status {code} ({sub})"),
                 None => write!(f, "the IdP answered with status {code}"),
@@ -178,7 +200,7 @@ fn time_attribute(element: Element<'_, '_>, name: &str, rule: &'static str) -> R
 
 /// Verify a `SAMLResponse` (the XML, base64-decoded by the caller) against what is expected. See the module
 /// documentation.
-pub async fn verify_response<V: SignatureVerifier>(
+pub async fn verify_response<V: SignatureVerifier + KeyUnwrapper>(
     xml: &str,
     expected: &Expected<'_>,
     verifier: &V,
@@ -207,22 +229,26 @@ pub async fn verify_response<V: SignatureVerifier>(
         return Err(SamlError::Status { code: value.to_string(), subcode: subcode.map(str::to_string) });
     }
 
-    // Exactly one assertion in the whole document, a child of the Response; signatures only where the schema
-    // puts them.
-    if document.elements().any(|e| e.is(ASSERTION_NS, "EncryptedAssertion")) {
-        return Err(SamlError::Invalid("no EncryptedAssertion (not supported)"));
-    }
-    let assertion = one(document.elements().filter(|e| e.is(ASSERTION_NS, "Assertion")), "exactly one Assertion")?;
+    // Exactly one assertion (plain or encrypted) in the whole document, a child of the Response; signatures
+    // only where the schema puts them.
+    let assertion = one(
+        document.elements().filter(|e| e.is(ASSERTION_NS, "Assertion") || e.is(ASSERTION_NS, "EncryptedAssertion")),
+        "exactly one Assertion or EncryptedAssertion",
+    )?;
     if assertion.parent_element() != Some(response) {
         return Err(SamlError::Invalid("the Assertion is a child of the Response"));
     }
+    let encrypted = assertion.is(ASSERTION_NS, "EncryptedAssertion");
     for signature in document.elements().filter(|e| e.is(DSIG_NS, "Signature")) {
         let parent = signature.parent_element();
-        if parent != Some(response) && parent != Some(assertion) {
+        if parent != Some(response) && (encrypted || parent != Some(assertion)) {
             return Err(SamlError::Invalid("ds:Signature only on the Response or the Assertion"));
         }
     }
     let response_signature = optional_one(response.children_named(DSIG_NS, "Signature"), "one Response signature")?;
+    if encrypted {
+        return verify_encrypted(&document, response_signature, assertion, expected, verifier).await;
+    }
     let assertion_signature = optional_one(assertion.children_named(DSIG_NS, "Signature"), "one Assertion signature")?;
 
     let signed_assertion: VerifiedBytes = match (response_signature, assertion_signature) {
@@ -240,6 +266,61 @@ pub async fn verify_response<V: SignatureVerifier>(
         (None, None) => return Err(SamlError::Invalid("the Response or the Assertion is signed")),
     };
     read_assertion(signed_assertion.as_str(), expected)
+}
+
+/// An `EncryptedAssertion` (the Response's checks done). A signed Response is verified *first*, and the
+/// encrypted assertion decrypted from its verified bytes: the ciphertext is then what the IdP signed, and so is
+/// the plaintext (which may be signed itself too: then that signature must verify as well). An unsigned Response
+/// proves nothing about its ciphertext — anyone can encrypt to the SP's certificate — so the decrypted assertion
+/// must then carry a valid signature of its own: encryption is never taken as authentication.
+async fn verify_encrypted<V: SignatureVerifier + KeyUnwrapper>(
+    document: &Document<'_>,
+    response_signature: Option<Element<'_, '_>>,
+    encrypted: Element<'_, '_>,
+    expected: &Expected<'_>,
+    verifier: &V,
+) -> Result<SamlIdentity, SamlError> {
+    let key = expected
+        .decryption_key
+        .ok_or(SamlError::Invalid("an EncryptedAssertion needs sp_decryption_key_binding (no SP decryption key)"))?;
+    let plaintext = match response_signature {
+        Some(signature) => {
+            let response_bytes = check_enveloped(document, signature)?.verify(expected.keys, verifier).await?;
+            let signed = response_bytes.child(ASSERTION_NS, "EncryptedAssertion")?;
+            let signed_document = parse(signed.as_str())?;
+            xenc::read_encrypted(signed_document.root_element())?.decrypt(key, verifier).await?
+        }
+        None => xenc::read_encrypted(encrypted)?.decrypt(key, verifier).await?,
+    };
+    // The plaintext is parsed alone, by the same parser, as one saml:Assertion with its namespaces declared.
+    let text = normalize_line_ends(&plaintext);
+    let decrypted = parse(&text)?;
+    let assertion = decrypted.root_element();
+    if !assertion.is(ASSERTION_NS, "Assertion") {
+        return Err(SamlError::Invalid("the EncryptedAssertion decrypts to one saml:Assertion"));
+    }
+    if decrypted
+        .elements()
+        .any(|e| e != assertion && (e.is(ASSERTION_NS, "Assertion") || e.is(ASSERTION_NS, "EncryptedAssertion")))
+    {
+        return Err(SamlError::Invalid("exactly one Assertion or EncryptedAssertion"));
+    }
+    if decrypted.elements().any(|e| e.is(DSIG_NS, "Signature") && e.parent_element() != Some(assertion)) {
+        return Err(SamlError::Invalid("ds:Signature only on the Response or the Assertion"));
+    }
+    index_ids(&decrypted)?;
+    let signature = optional_one(assertion.children_named(DSIG_NS, "Signature"), "one Assertion signature")?;
+    let canonical = match (signature, response_signature) {
+        (Some(signature), _) => check_enveloped(&decrypted, signature)?.verify(expected.keys, verifier).await?,
+        // Decrypted from the signed response's bytes: its canonical form is what the IdP signed, encrypted.
+        (None, Some(_)) => VerifiedBytes::decrypted_from_signed(&decrypted)?,
+        (None, None) => {
+            return Err(SamlError::Invalid(
+                "an encrypted assertion in an unsigned Response is signed (encryption is not authentication)",
+            ))
+        }
+    };
+    read_assertion(canonical.as_str(), expected)
 }
 
 /// The assertion's rules and claims, from its signed canonical text.

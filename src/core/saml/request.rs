@@ -4,6 +4,7 @@
 //! writer, no value can add markup.
 
 use super::{ASSERTION_NS, EMAIL_ADDRESS_FORMAT, PROTOCOL_NS};
+use crate::core::xml::dsig::DSIG_NS;
 
 const METADATA_NS: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
 const POST_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
@@ -108,13 +109,30 @@ pub fn deflate_stored(data: &[u8]) -> Vec<u8> {
 }
 
 /// The SP's metadata: its entity ID and ACS (HTTP-POST), the NameID formats it reads, and that it wants
-/// assertions signed. (No signing key: edge-auth does not sign its requests.)
-pub fn sp_metadata(sp_entity_id: &str, acs_url: &str) -> String {
+/// assertions signed. (No signing key: edge-auth does not sign its requests.) With `encryption_certificate`
+/// (base64 DER), a `KeyDescriptor use="encryption"` carrying it and the algorithms edge-auth decrypts, so that
+/// an IdP reading the metadata encrypts assertions to it with one of them.
+pub fn sp_metadata(sp_entity_id: &str, acs_url: &str, encryption_certificate: Option<&str>) -> String {
+    let key_descriptor = match encryption_certificate {
+        None => String::new(),
+        Some(certificate) => {
+            let methods: String = crate::core::xml::xenc::ACCEPTED_ALGORITHMS
+                .iter()
+                .map(|uri| format!("<md:EncryptionMethod Algorithm=\"{uri}\"/>"))
+                .collect();
+            format!(
+                "<md:KeyDescriptor use=\"encryption\"><ds:KeyInfo xmlns:ds=\"{DSIG_NS}\"><ds:X509Data>\
+                 <ds:X509Certificate>{certificate}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>{methods}\
+                 </md:KeyDescriptor>",
+                certificate = escape(certificate),
+            )
+        }
+    };
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
          <md:EntityDescriptor xmlns:md=\"{METADATA_NS}\" entityID=\"{entity}\">\
          <md:SPSSODescriptor AuthnRequestsSigned=\"false\" WantAssertionsSigned=\"true\" \
-         protocolSupportEnumeration=\"{PROTOCOL_NS}\">\
+         protocolSupportEnumeration=\"{PROTOCOL_NS}\">{key_descriptor}\
          <md:NameIDFormat>{EMAIL_ADDRESS_FORMAT}</md:NameIDFormat>\
          <md:NameIDFormat>{UNSPECIFIED_FORMAT}</md:NameIDFormat>\
          <md:AssertionConsumerService Binding=\"{POST_BINDING}\" Location=\"{acs}\" index=\"0\" isDefault=\"true\"/>\
@@ -176,7 +194,8 @@ mod tests {
 
     #[test]
     fn the_metadata_names_the_entity_and_the_acs() {
-        let xml = sp_metadata("https://sp.example/auth/saml/acme/metadata", "https://sp.example/auth/saml/acme/acs");
+        let xml =
+            sp_metadata("https://sp.example/auth/saml/acme/metadata", "https://sp.example/auth/saml/acme/acs", None);
         let document = parse(&xml).unwrap();
         let root = document.root_element();
         assert!(root.is(METADATA_NS, "EntityDescriptor"));
@@ -184,5 +203,27 @@ mod tests {
         let acs = document.elements().find(|e| e.is(METADATA_NS, "AssertionConsumerService")).unwrap();
         assert_eq!(acs.attribute(None, "Location"), Some("https://sp.example/auth/saml/acme/acs"));
         assert_eq!(acs.attribute(None, "Binding"), Some(POST_BINDING));
+        assert!(!xml.contains("KeyDescriptor"), "no encryption key unless one is configured");
+    }
+
+    #[test]
+    fn the_metadata_publishes_the_encryption_certificate_and_algorithms() {
+        let xml = sp_metadata("https://sp.example/m", "https://sp.example/acs", Some("MIIBcert"));
+        let document = parse(&xml).unwrap();
+        let descriptor = document.elements().find(|e| e.is(METADATA_NS, "KeyDescriptor")).unwrap();
+        assert_eq!(descriptor.attribute(None, "use"), Some("encryption"));
+        // Schema order: KeyDescriptor before the NameID formats in the SPSSODescriptor.
+        let sp = descriptor.parent_element().unwrap();
+        assert!(sp.is(METADATA_NS, "SPSSODescriptor"));
+        assert_eq!(sp.child_elements().next(), Some(descriptor));
+        let certificate = document.elements().find(|e| e.is(DSIG_NS, "X509Certificate")).unwrap();
+        assert_eq!(certificate.text().unwrap(), "MIIBcert");
+        assert!(certificate.parent_element().unwrap().is(DSIG_NS, "X509Data"));
+        let methods: Vec<&str> = descriptor
+            .children_named(METADATA_NS, "EncryptionMethod")
+            .map(|m| m.attribute(None, "Algorithm").unwrap())
+            .collect();
+        assert_eq!(methods, crate::core::xml::xenc::ACCEPTED_ALGORITHMS);
+        assert!(!xml.contains("cbc"), "AES-CBC is not offered");
     }
 }

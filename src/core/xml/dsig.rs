@@ -159,6 +159,15 @@ impl VerifiedBytes {
         &self.0
     }
 
+    /// The canonical form of the root of `decrypted`, a document decrypted from an encrypted element taken from
+    /// verified bytes (XML Encryption inside a signed SAML Response): the ciphertext was signed, so its
+    /// plaintext is what the signer sent. Only for that case: decrypted bytes from anywhere else prove nothing
+    /// (anyone can encrypt to the SP's certificate).
+    pub(crate) fn decrypted_from_signed(decrypted: &Document<'_>) -> Result<VerifiedBytes, DsigError> {
+        let bytes = canonicalize(decrypted.root_element(), &Options::default())?;
+        String::from_utf8(bytes).map(VerifiedBytes).map_err(|_| DsigError::Structure("canonical form"))
+    }
+
     /// The one child element `{namespace}local_name` of the signed element, as signed bytes of its own (its
     /// exclusive canonical form: everything inside signed bytes is signed). Refused when there is none or more
     /// than one.

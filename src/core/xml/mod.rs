@@ -41,6 +41,7 @@
 
 pub mod c14n;
 pub mod dsig;
+pub mod xenc;
 
 use core::fmt;
 use std::borrow::Cow;
