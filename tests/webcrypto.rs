@@ -1,5 +1,7 @@
 //! The WebCrypto shell verifies what an independent JOSE implementation (npm `jose`) signed, for every
 //! supported algorithm, and refuses tampered signatures, tampered content and the wrong key.
+//! RSA-OAEP key transport (encrypted SAML assertions) unwraps what PyPI `cryptography` wrapped, and only that;
+//! with `--features saml`, a whole encrypted SAML response goes through WebCrypto.
 //! Runs in Node under wasm-bindgen-test: `cargo test --target wasm32-unknown-unknown --test webcrypto`.
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
@@ -127,5 +129,90 @@ async fn webcrypto_digests_match_the_rust_ones() {
         for data in [&b""[..], b"abc", &[0xffu8; 1000][..]] {
             assert_eq!(webcrypto::digest(hash, data).await.unwrap(), hash.digest_in_software(data), "{hash:?}");
         }
+    }
+}
+
+/// The base64 `CipherValue` of the `EncryptedKey` in an encrypted-assertion fixture (made by PyPI
+/// `cryptography`, tests/fixtures/xml/xenc/make.py), decoded.
+fn encrypted_key_of(xml: &str) -> Vec<u8> {
+    let key = &xml[xml.find("<xenc:EncryptedKey").unwrap()..];
+    let start = key.find("<xenc:CipherValue>").unwrap() + "<xenc:CipherValue>".len();
+    let end = key.find("</xenc:CipherValue>").unwrap();
+    let compact: String = key[start..end].chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(compact).unwrap()
+}
+
+fn pkcs8_der(pem: &str) -> Vec<u8> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(body).unwrap()
+}
+
+const SP_KEY: &str = include_str!("fixtures/xml/xenc/sp-key.pem");
+const OTHER_SP_KEY: &str = include_str!("fixtures/xml/xenc/other-sp-key.pem");
+const MGF1P_AES256: &str = include_str!("fixtures/xml/xenc/signed-response-aes256gcm-mgf1p.xml");
+const OAEP256_AES128: &str = include_str!("fixtures/xml/xenc/signed-response-aes128gcm-oaep-sha256-sibling.xml");
+
+#[wasm_bindgen_test]
+async fn rsa_oaep_unwraps_what_an_independent_implementation_wrapped() {
+    use edge_auth::core::ports::{OaepHash, UnwrapError};
+    // SHA-1 (rsa-oaep-mgf1p) wrapping an AES-256 key, SHA-256 (xmlenc11 rsa-oaep + mgf1sha256) an AES-128 one.
+    for (xml, hash, len) in [(MGF1P_AES256, OaepHash::Sha1, 32), (OAEP256_AES128, OaepHash::Sha256, 16)] {
+        let key = webcrypto::rsa_oaep_decrypt(&pkcs8_der(SP_KEY), hash, &encrypted_key_of(xml)).await.unwrap();
+        assert_eq!(key.len(), len, "{hash:?}");
+        // The other hash, another private key, a changed byte: no key.
+        let other_hash = if hash == OaepHash::Sha1 { OaepHash::Sha256 } else { OaepHash::Sha1 };
+        let refused = webcrypto::rsa_oaep_decrypt(&pkcs8_der(SP_KEY), other_hash, &encrypted_key_of(xml)).await;
+        assert_eq!(refused, Err(UnwrapError::Decrypt));
+        let refused = webcrypto::rsa_oaep_decrypt(&pkcs8_der(OTHER_SP_KEY), hash, &encrypted_key_of(xml)).await;
+        assert_eq!(refused, Err(UnwrapError::Decrypt));
+        let mut tampered = encrypted_key_of(xml);
+        tampered[5] ^= 1;
+        let refused = webcrypto::rsa_oaep_decrypt(&pkcs8_der(SP_KEY), hash, &tampered).await;
+        assert_eq!(refused, Err(UnwrapError::Decrypt));
+    }
+    // Not a PKCS #8 key: the private key is reported, not the message.
+    let refused = webcrypto::rsa_oaep_decrypt(b"not a key", OaepHash::Sha1, &encrypted_key_of(MGF1P_AES256)).await;
+    assert!(matches!(refused, Err(UnwrapError::PrivateKey(_))), "{refused:?}");
+}
+
+/// The whole encrypted-assertion path with WebCrypto doing both the signature and the key transport, as in the
+/// worker.
+#[cfg(feature = "saml")]
+#[wasm_bindgen_test]
+async fn an_encrypted_assertion_verifies_and_decrypts_through_webcrypto() {
+    use edge_auth::core::oidc::jwks::Jwk;
+    use edge_auth::core::ports::{CryptoError, KeyUnwrapper, OaepHash, SignatureVerifier, UnwrapError};
+    use edge_auth::core::saml::{time::parse_datetime, verify_response, Expected};
+    use edge_auth::core::xml::xenc::DecryptionKey;
+
+    struct WebCrypto;
+    impl SignatureVerifier for WebCrypto {
+        async fn verify(&self, alg: Alg, key: &Jwk, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+            webcrypto::verify(alg, key, input, signature).await
+        }
+    }
+    impl KeyUnwrapper for WebCrypto {
+        async fn rsa_oaep_decrypt(&self, key: &[u8], hash: OaepHash, data: &[u8]) -> Result<Vec<u8>, UnwrapError> {
+            webcrypto::rsa_oaep_decrypt(key, hash, data).await
+        }
+    }
+    let keys =
+        vec![edge_auth::core::x509::parse_certificate(include_str!("fixtures/xml/dsig/rsa-cert.pem")).unwrap().key];
+    let sp_key = DecryptionKey::from_pem(SP_KEY).unwrap();
+    for xml in [MGF1P_AES256, OAEP256_AES128] {
+        let expected = Expected {
+            idp_entity_id: "https://idp.example/",
+            sp_entity_id: "https://sp.example/auth/saml/acme/metadata",
+            acs_url: "https://sp.example/auth/saml/acme/acs",
+            request_id: "_req1",
+            keys: &keys,
+            now: parse_datetime("2026-12-02T10:00:30Z").unwrap(),
+            leeway: 60,
+            decryption_key: Some(&sp_key),
+        };
+        let identity = verify_response(xml, &expected, &WebCrypto).await.unwrap();
+        assert_eq!(identity.name_id, "alice@acme.example");
     }
 }
