@@ -119,6 +119,10 @@ function requestFields(xml) {
  * @param {number} [opts.lifetimeSeconds=300] of the assertion (Conditions and bearer confirmation)
  * @param {string} [opts.publicHost='127.0.0.1'] the host name in the IdP's URLs (it listens on 127.0.0.1):
  *        'localhost' makes the IdP another site than a worker on 127.0.0.1 (a real browser's cross-site POST)
+ * @param {{data: string, key: string, encryptThenSign?: boolean}} [opts.encrypt] encrypt the assertion (samlify's
+ *        own XML Encryption, npm @authenio/xml-encryption) to the encryption certificate of the SP's metadata:
+ *        `data` and `key` are algorithm URIs; `encryptThenSign`: sign the Response after encrypting (else samlify
+ *        signs it before, which breaks the Response's signature)
  */
 export async function startSamlIdp({
   entityId = 'https://idp.test/entity',
@@ -126,6 +130,7 @@ export async function startSamlIdp({
   signResponse = false,
   lifetimeSeconds = 300,
   publicHost = '127.0.0.1',
+  encrypt,
 } = {}) {
   noSchemaValidation();
   const server = http.createServer();
@@ -144,6 +149,7 @@ export async function startSamlIdp({
     // Not served (the tests do not log out at the IdP); declared so that samlify does not warn.
     singleLogoutService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: `${base}/slo` }],
     wantAuthnRequestsSigned: false,
+    ...(encrypt ? { isAssertionEncrypted: true, dataEncryptionAlgorithm: encrypt.data, keyEncryptionAlgorithm: encrypt.key } : {}),
   });
   const metadataXml = idp.getMetadata();
 
@@ -163,6 +169,8 @@ export async function startSamlIdp({
     /** Metadata requests served (to see that the SP fetched it) */
     metadataFetches: 0,
     samlify: idp,
+    /** With `encrypt`: sign the Response after encrypting the assertion (a test may change it). */
+    encryptThenSign: encrypt?.encryptThenSign ?? false,
     /**
      * Trust an SP from its metadata XML (its entity ID and ACS URL come from there). `signResponse` (default:
      * the IdP's option): sign the Response as well as the assertion for this SP.
@@ -246,6 +254,7 @@ export async function startSamlIdp({
         const relayState = form.get('RelayState') ?? undefined;
         const { context, entityEndpoint } = await idp.createLoginResponse(read.sp, read.info, 'post', { email }, {
           relayState,
+          encryptThenSign: handle.encryptThenSign,
           customTagReplacement: (template) => fillResponse(template, { sp: read.sp, requestId: read.fields.id, email, name: form.get('name') || email.split('@')[0], groups }),
         });
         return send(res, 200, 'text/html', postBindingPage(entityEndpoint, { SAMLResponse: context, RelayState: relayState }));
