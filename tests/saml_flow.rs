@@ -759,6 +759,24 @@ fn another_connectors_transaction_is_state_mismatch() {
     assert_eq!(w.p.verify_calls.get(), 0);
 }
 
+/// The response must come back to the ACS URL the request named, on the origin the sign-in started at: the
+/// same transaction cookie and RelayState posted to this connector's ACS on another origin of the worker is
+/// state_mismatch. (Without that rule the response would still fail later, on its Audience: the code shows
+/// which rule refused.) The transaction's connector check is the same rule seen from the other side (another
+/// connector's ACS is another ACS URL): `another_connectors_transaction_is_state_mismatch`.
+#[test]
+fn a_response_posted_at_another_origin_is_state_mismatch() {
+    let w = World::new();
+    let login = w.login("alice@corp.example");
+    let encoded = w.reply(&login, CORP_IDP, "alice@corp.example").encoded();
+    let mut req =
+        acs_post("corp", &login.cookie(), &[("SAMLResponse", &encoded), ("RelayState", &login.request.relay_state)]);
+    req.url = Url::parse("https://other-site.example/auth/saml/corp/acs").unwrap();
+    let r = w.handle(&req);
+    assert_acs_refused(&r, 400, "state_mismatch");
+    assert_eq!(w.p.verify_calls.get(), 0);
+}
+
 /// The same transaction twice: in the same isolate its RelayState is already spent (refused before the store
 /// is asked); in another isolate (a fresh IsolateCache, the same network-wide ReplayGuard) the store's claim
 /// refuses it. Both are `Replayed` (code login_expired), no second session.
@@ -1241,4 +1259,28 @@ fn an_unknown_connector_is_404() {
     // An OpenID Connect route word under /auth/saml/ is not a SAML endpoint.
     let r = w.handle(&get(&format!("{SITE}/auth/saml/corp/acs"), ""));
     assert_eq!(r.status, 405, "{}", describe(&r));
+}
+
+/// What the platform does before a request with a shared revocation log: plan the reload (the worker's log is
+/// shared), then run it.
+fn load_revocations(w: &World) {
+    w.providers.revocations.plan_reload(w.now());
+    pollster::block_on(w.providers.revocations.reload(&w.p, w.now()));
+}
+
+/// Without a complete revocation list (the store cannot be read), no SAML sign-in starts a session either.
+#[test]
+fn without_a_complete_revocation_list_saml_sign_ins_are_refused() {
+    let w = World::new();
+    let login = w.login("alice@corp.example");
+    w.p.list_fails.set(true);
+    load_revocations(&w);
+    let r = w.post(&login, &w.reply(&login, CORP_IDP, "alice@corp.example"));
+    assert_acs_refused(&r, 503, "revocations_unavailable");
+    // The store answers again: a new sign-in goes through.
+    w.p.list_fails.set(false);
+    w.p.advance(10);
+    load_revocations(&w);
+    let login = w.login("alice@corp.example");
+    assert_signed_in(&w.post(&login, &w.reply(&login, CORP_IDP, "alice@corp.example")), "/docs", SESSION_LIFETIME);
 }
