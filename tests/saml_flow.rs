@@ -1,7 +1,7 @@
 //! The SAML 2.0 sign-in flow end to end on the host (src/core/flow/saml.rs): `Flow::route` / `Flow::handle`
 //! driven through the test kit's fake platform (testkit/: settable clock, deterministic randomness, canned
 //! HTTP, `ring` as the signature verifier, an in-memory single-use store), against a test-only SAML IdP
-//! ([`idp`] below) that reads the `AuthnRequest` out of the login redirect and answers it with a response
+//! (testkit/saml.rs) that reads the `AuthnRequest` out of the login redirect and answers it with a response
 //! signed at test time: enveloped signatures over the crate's own exclusive c14n (checked byte for byte
 //! against libxml2 by tests/xml_c14n.rs), SHA-256 digests, RSA-SHA256 with `ring` and the TEST-ONLY key
 //! tests/fixtures/xml/dsig/rsa-key.pem (other-key.pem as a foreign key).
@@ -16,7 +16,6 @@
 #[path = "../testkit/mod.rs"]
 mod testkit;
 
-use std::collections::HashMap;
 use std::future::Future;
 
 use base64::engine::general_purpose::STANDARD;
@@ -54,24 +53,13 @@ const SAML_TX_COOKIE: &str = "__Host-edge-auth-saml-tx";
 const SESSION_LIFETIME: u64 = 8 * 3600;
 const LEEWAY: u64 = 60;
 
-const DSIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xml/dsig/");
-
 /// 2026-12-02T10:00:00Z.
 fn t0() -> u64 {
     parse_datetime("2026-12-02T10:00:00Z").unwrap()
 }
 
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{DSIG_DIR}{name}")).unwrap()
-}
-
-/// The base64 body of a PEM file (what metadata's `ds:X509Certificate` holds).
-fn pem_body(pem: &str) -> String {
-    pem.lines().filter(|l| !l.starts_with("-----")).collect::<String>()
-}
-
 fn config_json() -> String {
-    let cert = fixture("rsa-cert.pem");
+    let cert = idp::RSA_CERT_PEM;
     serde_json::json!({
         "connectors": [
             { "id": "corp", "kind": "saml", "display_name": "Corp",
@@ -90,303 +78,8 @@ fn config_json() -> String {
 
 // ---- the test-only SAML IdP --------------------------------------------------------------------------
 
-mod idp {
-    //! A SAML IdP for tests: reads AuthnRequests (HTTP-Redirect binding, raw DEFLATE in stored blocks) and
-    //! writes responses from a template, signed as enveloped signatures with exclusive c14n + SHA-256 +
-    //! RSA-SHA256.
-
-    use super::*;
-    use edge_auth::core::saml::request::format_datetime;
-    use edge_auth::core::xml::c14n::{canonicalize, Options};
-    use edge_auth::core::xml::parse;
-    use ring::rand::SystemRandom;
-    use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
-    use sha2::{Digest, Sha256};
-
-    pub const PROTOCOL_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
-    pub const ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
-    const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
-    const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
-    pub const EMAIL_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
-    pub const TRANSIENT_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
-    pub const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
-
-    /// A TEST-ONLY RSA key from tests/fixtures/xml/dsig/ (PKCS#8 PEM).
-    pub fn rsa_key(name: &str) -> RsaKeyPair {
-        let der = STANDARD.decode(pem_body(&fixture(name))).unwrap();
-        RsaKeyPair::from_pkcs8(&der).unwrap()
-    }
-
-    /// Raw DEFLATE (RFC 1951) of stored blocks only: what edge-auth's encoder writes. Anything else panics.
-    pub fn inflate_stored(mut data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        loop {
-            let header = data[0];
-            assert_eq!(header & 0b110, 0, "BTYPE 00 (stored) expected");
-            let len = u16::from_le_bytes([data[1], data[2]]);
-            let nlen = u16::from_le_bytes([data[3], data[4]]);
-            assert_eq!(len, !nlen, "LEN and NLEN disagree");
-            out.extend_from_slice(&data[5..5 + usize::from(len)]);
-            data = &data[5 + usize::from(len)..];
-            if header & 1 == 1 {
-                assert!(data.is_empty(), "bytes after the final block");
-                return out;
-            }
-        }
-    }
-
-    /// What the IdP read from the login redirect.
-    #[derive(Debug, Clone)]
-    pub struct SeenRequest {
-        pub id: String,
-        pub acs_url: String,
-        pub sp_entity_id: String,
-        pub destination: String,
-        pub relay_state: String,
-    }
-
-    /// Read the `AuthnRequest` the login redirect carries (`SAMLRequest`, `RelayState`).
-    pub fn read_request(location: &Url) -> SeenRequest {
-        let q: HashMap<String, String> = location.query_pairs().into_owned().collect();
-        let deflated = STANDARD.decode(&q["SAMLRequest"]).unwrap();
-        let xml = String::from_utf8(inflate_stored(&deflated)).unwrap();
-        let document = parse(&xml).unwrap();
-        let root = document.root_element();
-        assert!(root.is(PROTOCOL_NS, "AuthnRequest"), "{xml}");
-        let attr = |n: &str| root.attribute(None, n).unwrap().to_string();
-        let issuer = root.children_named(ASSERTION_NS, "Issuer").next().unwrap().text().unwrap();
-        SeenRequest {
-            id: attr("ID"),
-            acs_url: attr("AssertionConsumerServiceURL"),
-            sp_entity_id: issuer,
-            destination: attr("Destination"),
-            relay_state: q["RelayState"].clone(),
-        }
-    }
-
-    /// Which signatures the response carries, and with which key.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Signing {
-        Assertion,
-        Response,
-        Both,
-        /// The assertion, signed with the foreign key other-key.pem.
-        AssertionWithForeignKey,
-    }
-
-    /// Every field of a response a test may change. [`Reply::to`] fills them from a request as a
-    /// well-behaved IdP would.
-    #[derive(Debug, Clone)]
-    pub struct Reply {
-        pub response_id: String,
-        pub destination: String,
-        /// `None`: no `InResponseTo` (an IdP-initiated response).
-        pub in_response_to: Option<String>,
-        pub response_issuer: Option<String>,
-        pub status: String,
-        pub substatus: Option<String>,
-        pub assertion_id: String,
-        pub issuer: String,
-        pub issue_instant: u64,
-        pub name_id: String,
-        pub name_id_format: String,
-        pub recipient: String,
-        pub confirmation_in_response_to: Option<String>,
-        pub confirmation_not_on_or_after: u64,
-        pub not_before: u64,
-        pub not_on_or_after: u64,
-        pub audience: String,
-        pub session_not_on_or_after: Option<u64>,
-        pub attributes: Vec<(String, Vec<String>)>,
-        pub signing: Signing,
-    }
-
-    fn esc(s: &str) -> String {
-        s.replace('&', "&amp;").replace('<', "&lt;").replace('"', "&quot;")
-    }
-
-    impl Reply {
-        /// A well-behaved IdP's answer to `request`, from `idp`, for `email` at `now` (valid 5 minutes).
-        pub fn to(request: &SeenRequest, idp: &str, email: &str, now: u64) -> Reply {
-            Reply {
-                response_id: format!("_resp-{}", &request.id[1..]),
-                destination: request.acs_url.clone(),
-                in_response_to: Some(request.id.clone()),
-                response_issuer: Some(idp.to_string()),
-                status: SUCCESS.to_string(),
-                substatus: None,
-                assertion_id: format!("_assert-{}", &request.id[1..]),
-                issuer: idp.to_string(),
-                issue_instant: now,
-                name_id: email.to_string(),
-                name_id_format: EMAIL_FORMAT.to_string(),
-                recipient: request.acs_url.clone(),
-                confirmation_in_response_to: Some(request.id.clone()),
-                confirmation_not_on_or_after: now + 300,
-                not_before: now - 30,
-                not_on_or_after: now + 300,
-                audience: request.sp_entity_id.clone(),
-                session_not_on_or_after: None,
-                attributes: vec![
-                    ("displayName".into(), vec!["Alice Example".into()]),
-                    ("groups".into(), vec!["admins".into(), "staff".into()]),
-                ],
-                signing: Signing::Assertion,
-            }
-        }
-
-        fn assertion_xml(&self, signature: &str) -> String {
-            let irt = self
-                .confirmation_in_response_to
-                .as_ref()
-                .map(|id| format!(" InResponseTo=\"{}\"", esc(id)))
-                .unwrap_or_default();
-            let session_end = self
-                .session_not_on_or_after
-                .map(|t| format!(" SessionNotOnOrAfter=\"{}\"", format_datetime(t)))
-                .unwrap_or_default();
-            let attributes: String = self
-                .attributes
-                .iter()
-                .map(|(name, values)| {
-                    let values: String = values
-                        .iter()
-                        .map(|v| format!("<saml:AttributeValue>{}</saml:AttributeValue>", esc(v)))
-                        .collect();
-                    format!("<saml:Attribute Name=\"{}\">{values}</saml:Attribute>", esc(name))
-                })
-                .collect();
-            let statement = if attributes.is_empty() {
-                String::new()
-            } else {
-                format!("<saml:AttributeStatement>{attributes}</saml:AttributeStatement>")
-            };
-            format!(
-                "<saml:Assertion xmlns:saml=\"{ASSERTION_NS}\" ID=\"{id}\" IssueInstant=\"{instant}\" Version=\"2.0\">\
-                 <saml:Issuer>{issuer}</saml:Issuer>{signature}\
-                 <saml:Subject><saml:NameID Format=\"{format}\">{name_id}</saml:NameID>\
-                 <saml:SubjectConfirmation Method=\"urn:oasis:names:tc:SAML:2.0:cm:bearer\">\
-                 <saml:SubjectConfirmationData{irt} NotOnOrAfter=\"{confirmation_end}\" Recipient=\"{recipient}\"/>\
-                 </saml:SubjectConfirmation></saml:Subject>\
-                 <saml:Conditions NotBefore=\"{not_before}\" NotOnOrAfter=\"{not_on_or_after}\">\
-                 <saml:AudienceRestriction><saml:Audience>{audience}</saml:Audience></saml:AudienceRestriction>\
-                 </saml:Conditions>\
-                 <saml:AuthnStatement AuthnInstant=\"{instant}\" SessionIndex=\"_idp-session-1\"{session_end}>\
-                 <saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext>\
-                 </saml:AuthnStatement>{statement}</saml:Assertion>",
-                id = esc(&self.assertion_id),
-                instant = format_datetime(self.issue_instant),
-                issuer = esc(&self.issuer),
-                format = esc(&self.name_id_format),
-                name_id = esc(&self.name_id),
-                confirmation_end = format_datetime(self.confirmation_not_on_or_after),
-                recipient = esc(&self.recipient),
-                not_before = format_datetime(self.not_before),
-                not_on_or_after = format_datetime(self.not_on_or_after),
-                audience = esc(&self.audience),
-            )
-        }
-
-        fn response_xml(&self, signature: &str, assertion: &str) -> String {
-            let irt =
-                self.in_response_to.as_ref().map(|id| format!(" InResponseTo=\"{}\"", esc(id))).unwrap_or_default();
-            let issuer = self
-                .response_issuer
-                .as_ref()
-                .map(|i| format!("<saml:Issuer>{}</saml:Issuer>", esc(i)))
-                .unwrap_or_default();
-            let status = match &self.substatus {
-                Some(sub) => format!(
-                    "<samlp:StatusCode Value=\"{}\"><samlp:StatusCode Value=\"{}\"/></samlp:StatusCode>",
-                    esc(&self.status),
-                    esc(sub)
-                ),
-                None => format!("<samlp:StatusCode Value=\"{}\"/>", esc(&self.status)),
-            };
-            format!(
-                "<samlp:Response xmlns:samlp=\"{PROTOCOL_NS}\" xmlns:saml=\"{ASSERTION_NS}\" Destination=\"{destination}\" \
-                 ID=\"{id}\"{irt} IssueInstant=\"{instant}\" Version=\"2.0\">{issuer}{signature}\
-                 <samlp:Status>{status}</samlp:Status>{assertion}</samlp:Response>",
-                destination = esc(&self.destination),
-                id = esc(&self.response_id),
-                instant = format_datetime(self.issue_instant),
-            )
-        }
-
-        /// The response XML, signed as [`Reply::signing`] says.
-        pub fn xml(&self) -> String {
-            let signer = rsa_key("rsa-key.pem");
-            let assertion = match self.signing {
-                Signing::Assertion | Signing::Both => {
-                    let unsigned = self.assertion_xml("");
-                    self.assertion_xml(&enveloped_signature(&unsigned, &self.assertion_id, &signer))
-                }
-                Signing::AssertionWithForeignKey => {
-                    let unsigned = self.assertion_xml("");
-                    let foreign = rsa_key("other-key.pem");
-                    self.assertion_xml(&enveloped_signature(&unsigned, &self.assertion_id, &foreign))
-                }
-                Signing::Response => self.assertion_xml(""),
-            };
-            match self.signing {
-                Signing::Response | Signing::Both => {
-                    let unsigned = self.response_xml("", &assertion);
-                    self.response_xml(&enveloped_signature(&unsigned, &self.response_id, &signer), &assertion)
-                }
-                _ => self.response_xml("", &assertion),
-            }
-        }
-
-        /// The `SAMLResponse` form field: base64 of the XML.
-        pub fn encoded(&self) -> String {
-            STANDARD.encode(self.xml())
-        }
-    }
-
-    /// The exclusive canonical form of the root element of `xml`.
-    fn c14n(xml: &str) -> Vec<u8> {
-        let document = parse(xml).unwrap();
-        canonicalize(document.root_element(), &Options::default()).unwrap()
-    }
-
-    /// An enveloped `ds:Signature` for the element `unsigned` (whose ID is `id`), to be inserted into it.
-    /// The digest covers the element's canonical form without the signature, which is `unsigned` itself:
-    /// the signature declares its own namespace, so removing it leaves exactly the unsigned element.
-    pub fn enveloped_signature(unsigned: &str, id: &str, key: &RsaKeyPair) -> String {
-        let digest = STANDARD.encode(Sha256::digest(c14n(unsigned)));
-        let signed_info = format!(
-            "<ds:SignedInfo xmlns:ds=\"{DSIG_NS}\"><ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"/>\
-             <ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\"/>\
-             <ds:Reference URI=\"#{id}\"><ds:Transforms>\
-             <ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>\
-             <ds:Transform Algorithm=\"{EXC_C14N}\"/></ds:Transforms>\
-             <ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/>\
-             <ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"
-        );
-        let mut value = vec![0u8; key.public().modulus_len()];
-        key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), &c14n(&signed_info), &mut value).unwrap();
-        format!(
-            "<ds:Signature xmlns:ds=\"{DSIG_NS}\">{signed_info}<ds:SignatureValue>{}</ds:SignatureValue></ds:Signature>",
-            STANDARD.encode(value)
-        )
-    }
-
-    /// An IdP metadata document (one signing certificate, the HTTP-Redirect SSO URL).
-    pub fn metadata(entity_id: &str, sso_url: &str, certificate_pem: &str, valid_until: Option<u64>) -> String {
-        let valid_until = valid_until.map(|t| format!(" validUntil=\"{}\"", format_datetime(t))).unwrap_or_default();
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-             <md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" xmlns:ds=\"{DSIG_NS}\" \
-             entityID=\"{entity_id}\"{valid_until}>\
-             <md:IDPSSODescriptor protocolSupportEnumeration=\"{PROTOCOL_NS}\">\
-             <md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate>\
-             </ds:X509Data></ds:KeyInfo></md:KeyDescriptor>\
-             <md:SingleSignOnService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\" Location=\"{sso_url}\"/>\
-             </md:IDPSSODescriptor></md:EntityDescriptor>\n",
-            cert = pem_body(certificate_pem),
-        )
-    }
-}
+#[path = "../testkit/saml.rs"]
+mod idp;
 
 use idp::{Reply, SeenRequest, Signing};
 
@@ -891,7 +584,7 @@ fn an_unavailable_replay_store_refuses_the_sign_in() {
 #[test]
 fn an_unavailable_replay_store_refuses_at_the_assertion_claim_too() {
     let w = World::new();
-    let metadata = idp::metadata(META_IDP, META_SSO, &fixture("rsa-cert.pem"), None);
+    let metadata = idp::metadata(META_IDP, META_SSO, idp::RSA_CERT_PEM, None);
     w.serve_metadata(vec![metadata_answer(metadata, Some(300))]);
     let login = w.login("alice@meta.example");
     // The cached metadata goes stale: the ACS fetches it again, and that fetch suspends once.
@@ -1170,7 +863,7 @@ fn idp_initiated_responses_never_create_a_session() {
 #[test]
 fn idp_metadata_is_cached_and_used_stale_through_an_outage() {
     let w = World::new();
-    let metadata = idp::metadata(META_IDP, META_SSO, &fixture("rsa-cert.pem"), None);
+    let metadata = idp::metadata(META_IDP, META_SSO, idp::RSA_CERT_PEM, None);
     w.serve_metadata(vec![metadata_answer(metadata, Some(600)), network_error()]);
     let first = w.login("alice@meta.example");
     assert!(first.location.as_str().starts_with(META_SSO), "{}", first.location);
@@ -1196,7 +889,7 @@ fn idp_metadata_is_cached_and_used_stale_through_an_outage() {
 #[test]
 fn expired_idp_metadata_is_refused() {
     let w = World::new();
-    let expired = idp::metadata(META_IDP, META_SSO, &fixture("rsa-cert.pem"), Some(w.now() - 1));
+    let expired = idp::metadata(META_IDP, META_SSO, idp::RSA_CERT_PEM, Some(w.now() - 1));
     w.serve_metadata(vec![metadata_answer(expired, Some(600))]);
     let r = w.handle(&get(&format!("{SITE}/auth/login?email=alice@meta.example"), ""));
     assert_eq!(r.status, 502, "{}", describe(&r));
@@ -1204,7 +897,7 @@ fn expired_idp_metadata_is_refused() {
     assert!(w.last_log().contains("validUntil has passed"), "{}", w.last_log());
 
     let w = World::new();
-    let valid = idp::metadata(META_IDP, META_SSO, &fixture("rsa-cert.pem"), Some(w.now() + 900));
+    let valid = idp::metadata(META_IDP, META_SSO, idp::RSA_CERT_PEM, Some(w.now() + 900));
     w.serve_metadata(vec![metadata_answer(valid, Some(600)), network_error()]);
     w.login("alice@meta.example");
     w.p.advance(601);
@@ -1220,7 +913,7 @@ fn expired_idp_metadata_is_refused() {
 #[test]
 fn a_response_not_signed_by_the_metadata_certificate_is_refused() {
     let w = World::new();
-    let metadata = idp::metadata(META_IDP, META_SSO, &fixture("other-cert.pem"), None);
+    let metadata = idp::metadata(META_IDP, META_SSO, idp::OTHER_CERT_PEM, None);
     w.serve_metadata(vec![metadata_answer(metadata, Some(600))]);
     let login = w.login("alice@meta.example");
     let r = w.post_to("meta", &login, &w.reply(&login, META_IDP, "alice@meta.example"));
@@ -1327,7 +1020,7 @@ fn the_loopback_development_origin_signs_in() {
             (no stale-while-revalidate, no retry backoff; discovery has both)"]
 fn stale_metadata_is_not_refetched_on_every_sign_in_during_an_outage() {
     let w = World::new();
-    let metadata = idp::metadata(META_IDP, META_SSO, &fixture("rsa-cert.pem"), None);
+    let metadata = idp::metadata(META_IDP, META_SSO, idp::RSA_CERT_PEM, None);
     w.serve_metadata(vec![metadata_answer(metadata, Some(600)), network_error()]);
     w.login("alice@meta.example");
     assert_eq!(w.p.count(META_URL), 1);
