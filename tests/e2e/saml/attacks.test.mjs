@@ -333,6 +333,28 @@ describe('who the response names: the email, read as documented, its domain the 
     await me(b, origin, 401);
   });
 
+  // The NameID is the session's `sub` (the origin sees `corp:<NameID>`): cut to a prefix, two people whose
+  // NameIDs share it would be one user. Kept whole up to 255 bytes (as OIDC's `sub`), refused beyond.
+  test('a NameID of 255 bytes is the user id, whole', async () => {
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const nameId = `u-${'n'.repeat(253)}`;
+    const xml = sign(responseXml({ ...ctx, email: nameId, nameIdFormat: PERSISTENT, attributes: [['email', ['long255@saml.example']]] }));
+    await expectAccepted(b, await postAcs(b, xml, relayState), 'long255@saml.example', mark);
+    assert.equal((await me(b, origin, 200)).sub, `corp:${nameId}`);
+  });
+
+  test('a NameID longer than 255 bytes: refused, never cut into a prefix another user shares', async () => {
+    const shared = `u-${'n'.repeat(300)}`;
+    for (const [who, nameId] of [['alice', `${shared}-alice`], ['bob', `${shared}-bob`]]) {
+      const { b, ctx, relayState } = await startTransaction();
+      const mark = worker.logs.mark();
+      const xml = sign(responseXml({ ...ctx, email: nameId, nameIdFormat: PERSISTENT, attributes: [['email', [`${who}@saml.example`]]] }));
+      const r = await postAcs(b, xml, relayState);
+      await expectRefused(b, r, { status: 400, code: 'saml_response_invalid', rule: /NameID is longer than 255 bytes/ }, mark);
+    }
+  });
+
   test('more groups than a session keeps: refused, not truncated', async () => {
     const { b, ctx, relayState } = await startTransaction();
     const mark = worker.logs.mark();
