@@ -355,6 +355,29 @@ describe('who the response names: the email, read as documented, its domain the 
     }
   });
 
+  // Shibboleth releases eduPersonTargetedID as a NameID inside the AttributeValue (SAML Core §2.7.3.1.1 allows
+  // any content): the response must still sign in (by its email), and such a value is never read as text.
+  test('an attribute whose value is an element (Shibboleth eduPersonTargetedID): signed in by the email, the value not read', async () => {
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const targetedId =
+      '<saml:Attribute Name="urn:oid:1.3.6.1.4.1.5923.1.1.1.10" FriendlyName="eduPersonTargetedID"><saml:AttributeValue>' +
+      `<saml:NameID Format="${PERSISTENT}" NameQualifier="${IDP_ENTITY_ID}">AAdzZWNyZXQx</saml:NameID></saml:AttributeValue></saml:Attribute>`;
+    const plain = responseXml({ ...ctx, email: 'shib@saml.example' });
+    const xml = sign(plain.replace('<saml:AttributeStatement>', `<saml:AttributeStatement>${targetedId}`));
+    assert.ok(xml.includes('eduPersonTargetedID'));
+    await expectAccepted(b, await postAcs(b, xml, relayState), 'shib@saml.example', mark);
+  });
+
+  test('the email attribute given as an element, not text: never read as the address (email_missing)', async () => {
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const plain = responseXml({ ...ctx, email: 'u-4711', nameIdFormat: PERSISTENT, attributes: [['email', ['PLACEHOLDER']]] });
+    const xml = sign(plain.replace('>PLACEHOLDER<', '><saml:NameID>mallory@saml.example</saml:NameID><'));
+    const r = await postAcs(b, xml, relayState);
+    await expectRefused(b, r, { code: 'email_missing', rule: /email_missing/ }, mark);
+  });
+
   test('more groups than a session keeps: refused, not truncated', async () => {
     const { b, ctx, relayState } = await startTransaction();
     const mark = worker.logs.mark();
