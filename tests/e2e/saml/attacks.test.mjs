@@ -378,6 +378,19 @@ describe('who the response names: the email, read as documented, its domain the 
     await expectRefused(b, r, { code: 'email_missing', rule: /email_missing/ }, mark);
   });
 
+  test('SessionNotOnOrAfter caps the session: its cookie lives no longer than the IdP allows', async () => {
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const end = new Date(Date.now() + 120_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const plain = responseXml({ ...ctx, email: 'capped@saml.example' });
+    const xml = sign(plain.replace('<saml:AuthnStatement ', `<saml:AuthnStatement SessionNotOnOrAfter="${end}" `));
+    assert.ok(xml.includes(`SessionNotOnOrAfter="${end}"`));
+    const r = await postAcs(b, xml, relayState);
+    await expectAccepted(b, r, 'capped@saml.example', mark);
+    const maxAge = r.setCookie(SESSION_COOKIE).maxAge;
+    assert.ok(maxAge > 0 && maxAge <= 120, `Max-Age ${maxAge}: at most the IdP's two minutes`);
+  });
+
   test('more groups than a session keeps: refused, not truncated', async () => {
     const { b, ctx, relayState } = await startTransaction();
     const mark = worker.logs.mark();
