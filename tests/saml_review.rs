@@ -48,3 +48,37 @@ fn a_saml_form_of_many_tiny_fields_is_refused_without_holding_them() {
         with_form(acs_post(), FormBody::Read(b"SAMLResponse=PGEvPg%3D%3D&RelayState=abc".to_vec()), &logs).unwrap();
     assert_eq!(ok.form_param("RelayState"), Some("abc"));
 }
+
+const RSA_CERT: &str = include_str!("fixtures/xml/dsig/rsa-cert.pem");
+
+/// An SSO URL with a `#fragment`: the HTTP-Redirect binding appends `?SAMLRequest=…&RelayState=…` to it, so the
+/// request would land in the fragment, which browsers never send: no IdP could ever read it, and every sign-in
+/// would fail at the IdP. Refused where it is read (metadata, configuration), naming the field.
+#[test]
+fn an_sso_url_with_a_fragment_is_refused_where_it_is_read() {
+    use edge_auth::core::config::Config;
+    use edge_auth::core::saml::metadata::{parse_idp_metadata, METADATA_NS, REDIRECT_BINDING};
+    let body: String = RSA_CERT.lines().filter(|l| !l.starts_with("-----")).collect();
+    let metadata = |location: &str| {
+        format!(
+            "<md:EntityDescriptor xmlns:md=\"{METADATA_NS}\" entityID=\"https://idp.example/\">\
+             <md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">\
+             <md:KeyDescriptor use=\"signing\"><ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">\
+             <ds:X509Data><ds:X509Certificate>{body}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>\
+             <md:SingleSignOnService Binding=\"{REDIRECT_BINDING}\" Location=\"{location}\"/>\
+             </md:IDPSSODescriptor></md:EntityDescriptor>"
+        )
+    };
+    // The control: the same document without the fragment is read.
+    assert_eq!(parse_idp_metadata(&metadata("https://idp.example/sso"), 0).unwrap().sso_url, "https://idp.example/sso");
+    assert!(parse_idp_metadata(&metadata("https://idp.example/sso#x"), 0).is_err());
+
+    let config = |sso: &str| {
+        serde_json::json!({"connectors": [{"id": "corp", "kind": "saml", "domains": ["corp.example"],
+            "idp_entity_id": "https://idp.example/", "idp_sso_url": sso, "idp_certificates": [RSA_CERT]}]})
+        .to_string()
+    };
+    assert!(Config::from_json(&config("https://idp.example/sso?tenant=a")).is_ok());
+    let refused = Config::from_json(&config("https://idp.example/sso#x")).unwrap_err().to_string();
+    assert!(refused.contains("idp_sso_url") && refused.contains("fragment"), "{refused}");
+}

@@ -117,9 +117,13 @@ pub fn parse_idp_metadata_certificates(
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .ok_or(MetadataError::Invalid("a SingleSignOnService with the HTTP-Redirect binding and a Location"))?;
-    crate::core::config::check_endpoint_url(sso_url).map_err(|_| {
+    let checked = crate::core::config::check_endpoint_url(sso_url).map_err(|_| {
         MetadataError::Invalid("the SingleSignOnService Location is https:// (http:// only for loopback)")
     })?;
+    // The request is appended as a query: after a fragment it would never reach the IdP.
+    if checked.fragment().is_some() {
+        return Err(MetadataError::Invalid("the SingleSignOnService Location has no #fragment"));
+    }
     let mut keys = Vec::new();
     let mut certificates = Vec::new();
     for descriptor in idp.children_named(METADATA_NS, "KeyDescriptor") {
