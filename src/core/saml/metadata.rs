@@ -143,7 +143,9 @@ pub fn parse_idp_metadata_certificates(
     if keys.is_empty() {
         return Err(MetadataError::Invalid("a signing certificate (KeyDescriptor/KeyInfo/X509Data/X509Certificate)"));
     }
-    Ok((IdpDescriptor { entity_id, sso_url: sso_url.to_string(), keys, valid_until, cache_duration }, certificates))
+    // The URL as checked (the parser drops tabs and line breaks a raw Location may carry), not the raw text.
+    let sso_url = checked.to_string();
+    Ok((IdpDescriptor { entity_id, sso_url, keys, valid_until, cache_duration }, certificates))
 }
 
 /// The `ds:X509Certificate`s of a `KeyDescriptor` (`ds:KeyInfo/ds:X509Data/ds:X509Certificate`).
