@@ -49,6 +49,10 @@ pub const SAML_ASSERTION_SCOPE: &str = "saml_assertion";
 /// this long — it is bound to a transaction that is itself single use and expires in 10 minutes.
 const MAX_ASSERTION_CLAIM_SECONDS: u64 = 86_000;
 
+/// The longest NameID a session keeps as its `sub` (as OpenID Connect's `sub`): a longer one is refused, never
+/// cut, since two people whose NameIDs share the cut prefix would be one user.
+const MAX_NAME_ID_BYTES: usize = 255;
+
 /// The longest a `SAMLResponse` field may be (base64 of the XML core's largest document).
 const MAX_SAML_RESPONSE_CHARS: usize = 360 * 1024;
 
@@ -239,6 +243,12 @@ impl<P: Platform> Flow<'_, P> {
             })
         })?;
         let address = admitted_saml_address(connector, email).map_err(fail)?;
+        if identity.name_id.len() > MAX_NAME_ID_BYTES {
+            return Err(fail(FlowError::SamlResponse {
+                connector: connector.id.clone(),
+                detail: format!("the NameID is longer than {MAX_NAME_ID_BYTES} bytes"),
+            }));
+        }
         let groups = groups_of(&identity).ok_or_else(|| {
             fail(FlowError::SamlResponse {
                 connector: connector.id.clone(),
@@ -254,7 +264,7 @@ impl<P: Platform> Flow<'_, P> {
             .session_not_on_or_after
             .map_or(now.saturating_add(lifetime), |end| end.min(now.saturating_add(lifetime)));
         let session = Session {
-            sub: truncate_chars(&identity.name_id, 256),
+            sub: identity.name_id.clone(),
             email: address,
             name: display_name(&identity),
             connector: connector.id.clone(),
