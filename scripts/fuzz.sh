@@ -9,7 +9,7 @@
 # Crash inputs land in fuzz/artifacts/TARGET/ (git-ignored); logs in fuzz/artifacts/logs/.
 #
 # Environment:
-#   FUZZ_TARGETS="jwt config"   run only these targets (default: all seven)
+#   FUZZ_TARGETS="jwt config"   run only these targets (default: all of them)
 #   FUZZ_TIMEOUT=10             seconds one input may take before it counts as a hang (libFuzzer -timeout)
 #   FUZZ_RSS_LIMIT_MB=2048      libFuzzer -rss_limit_mb
 #   FUZZ_SKIP_KNOWN=1           treat the known, reported-but-unfixed panics listed in fuzz/src/known.rs as
@@ -31,7 +31,7 @@ if ! [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || [ "$SECONDS_PER_TARGET" -lt 1 ];
   echo "usage: bash scripts/fuzz.sh [SECONDS_PER_TARGET]" >&2
   exit 2
 fi
-TARGETS=(${FUZZ_TARGETS:-cookie_decode jwt jwks_discovery config path_canonical callback_flow xml_c14n saml_response})
+TARGETS=(${FUZZ_TARGETS:-cookie_decode jwt jwks_discovery config path_canonical callback_flow xml_c14n saml_response saml_acs_flow})
 TIMEOUT="${FUZZ_TIMEOUT:-10}"
 RSS_LIMIT_MB="${FUZZ_RSS_LIMIT_MB:-2048}"
 

@@ -40,12 +40,28 @@ pub const SAML_ROUTE_PREFIX: &str = "/auth/saml/";
 /// (4/3) and form-encoded (`+`, `/`, `=` as three characters each), with room to spare.
 pub const MAX_SAML_FORM_BYTES: usize = 768 * 1024;
 
+/// The most fields a form may have: every form the worker reads (an IdP's `form_post` callback, a back-channel
+/// logout, a SAML response) has a handful.
+pub const MAX_FORM_FIELDS: usize = 64;
+
 /// The request with its form fields, or the answer: `413 payload_too_large` for a body over the cap. A body
 /// whose stream failed is an empty form (logged): the route then refuses what it lacks.
 pub fn with_form(mut request: Request, body: FormBody, log: &impl Log) -> Result<Request, Response> {
     match body {
         FormBody::NotRead => {}
-        FormBody::Read(bytes) => request.form = url::form_urlencoded::parse(&bytes).into_owned().collect(),
+        FormBody::Read(bytes) => {
+            // Fields are counted before they are kept: a body of empty fields (`&a&a…`, two bytes each) would
+            // otherwise become hundreds of thousands of owned pairs (over 10 MB of isolate memory a request).
+            let fields = url::form_urlencoded::parse(&bytes);
+            if fields.clone().nth(MAX_FORM_FIELDS).is_some() {
+                log.warn(&format!(
+                    "edge-auth: POST {}: a form of more than {MAX_FORM_FIELDS} fields refused (413)",
+                    request.url.path()
+                ));
+                return Err(FlowError::PayloadTooLarge { limit: bytes.len() }.to_html_response());
+            }
+            request.form = fields.into_owned().collect();
+        }
         FormBody::Exceeded { limit } => {
             log.warn(&format!("edge-auth: POST {}: body larger than {limit} bytes refused (413)", request.url.path()));
             return Err(FlowError::PayloadTooLarge { limit }.to_html_response());

@@ -154,6 +154,10 @@ pub(crate) fn read_saml_connector(value: &Value, label: &str) -> Result<SamlConn
                 err("idp_sso_url", "is required (the IdP's HTTP-Redirect SSO URL), unless idp_metadata_url is given")
             })?;
             let sso_url = check_endpoint_url(sso_url.trim()).map_err(|r| err("idp_sso_url", &r))?;
+            // The request is appended as a query: after a fragment it would never reach the IdP.
+            if sso_url.fragment().is_some() {
+                return Err(err("idp_sso_url", "must not have a #fragment (the SAMLRequest is added as a query)"));
+            }
             let certificates = certificates.unwrap_or_default();
             if certificates.is_empty() {
                 return Err(err(

@@ -97,6 +97,9 @@ pub(super) enum Refresh {
     Jwks { issuer: String, jwks_uri: String },
     /// The owner of an Entra domain.
     EntraDomain { authority: String, domain: String },
+    /// The SAML metadata of this connector (by id).
+    #[cfg(feature = "saml")]
+    SamlMetadata { connector: String },
 }
 
 /// The lead of one document fetch ([`DocumentCache::lead`]). Completes the in-flight slot even if the fetching
@@ -182,6 +185,10 @@ impl DocumentCache {
         self.update(key, |e| {
             let (last, in_flight) = match refresh {
                 Refresh::Discovery { .. } | Refresh::EntraDomain { .. } => {
+                    (&mut e.metadata_refresh_at, e.metadata_in_flight.as_ref().is_some_and(|s| s.live(now)))
+                }
+                #[cfg(feature = "saml")]
+                Refresh::SamlMetadata { .. } => {
                     (&mut e.metadata_refresh_at, e.metadata_in_flight.as_ref().is_some_and(|s| s.live(now)))
                 }
                 Refresh::Jwks { .. } => {

@@ -273,6 +273,8 @@ impl<P: Platform> Flow<'_, P> {
                 Refresh::EntraDomain { authority, domain } => {
                     let _ = self.entra_domain_owner(&authority, &domain, true).await;
                 }
+                #[cfg(feature = "saml")]
+                Refresh::SamlMetadata { connector } => self.refresh_saml_metadata(&connector).await,
             }
         }
     }

@@ -23,7 +23,8 @@ use crate::core::b64;
 use crate::core::config::{ConfigError, SamlConnector, SamlIdp};
 use crate::core::error::{ConfigProblem, Endpoint, FlowError, IdpFailure};
 use crate::core::fetch::{FetchError, HttpRequest};
-use crate::core::flow::{Flow, FlowResult, JWKS_REFETCH_COOLDOWN_SECONDS};
+use crate::core::flow::document_cache::{freshness, Freshness, Refresh};
+use crate::core::flow::{Flow, FlowResult, JWKS_REFETCH_COOLDOWN_SECONDS, REFRESH_RETRY_SECONDS};
 use crate::core::http::{Outcome, Request, Response};
 use crate::core::policy::relevant_groups;
 use crate::core::ports::Platform;
@@ -48,6 +49,10 @@ pub const SAML_ASSERTION_SCOPE: &str = "saml_assertion";
 /// The longest the single-use store keeps a claim (its `maxTtl`): an assertion valid for longer is claimed for
 /// this long — it is bound to a transaction that is itself single use and expires in 10 minutes.
 const MAX_ASSERTION_CLAIM_SECONDS: u64 = 86_000;
+
+/// The longest NameID a session keeps as its `sub` (as OpenID Connect's `sub`): a longer one is refused, never
+/// cut, since two people whose NameIDs share the cut prefix would be one user.
+const MAX_NAME_ID_BYTES: usize = 255;
 
 /// The longest a `SAMLResponse` field may be (base64 of the XML core's largest document).
 const MAX_SAML_RESPONSE_CHARS: usize = 360 * 1024;
@@ -241,6 +246,12 @@ impl<P: Platform> Flow<'_, P> {
             })
         })?;
         let address = admitted_saml_address(connector, email).map_err(fail)?;
+        if identity.name_id.len() > MAX_NAME_ID_BYTES {
+            return Err(fail(FlowError::SamlResponse {
+                connector: connector.id.clone(),
+                detail: format!("the NameID is longer than {MAX_NAME_ID_BYTES} bytes"),
+            }));
+        }
         let groups = groups_of(&identity).ok_or_else(|| {
             fail(FlowError::SamlResponse {
                 connector: connector.id.clone(),
@@ -256,7 +267,7 @@ impl<P: Platform> Flow<'_, P> {
             .session_not_on_or_after
             .map_or(now.saturating_add(lifetime), |end| end.min(now.saturating_add(lifetime)));
         let session = Session {
-            sub: truncate_chars(&identity.name_id, 256),
+            sub: identity.name_id.clone(),
             email: address,
             name: display_name(&identity),
             connector: connector.id.clone(),
@@ -310,14 +321,26 @@ impl<P: Platform> Flow<'_, P> {
         DecryptionKey::from_pem(secret.expose()).map(Some).map_err(problem)
     }
 
-    /// The connector's IdP: its inline fields (certificates read once per isolate), or its metadata document
-    /// (kept in isolate memory while fresh; the last good copy through an IdP outage, until its `validUntil`).
+    /// The connector's IdP: its inline fields (certificates read once per isolate), or its metadata document,
+    /// cached as discovery documents are: fresh, used; stale (within the stale window, never past its
+    /// `validUntil`), used at once with a background refresh (retried at most every [`REFRESH_RETRY_SECONDS`]);
+    /// expired, fetched — and through an IdP outage the last good copy is used, the IdP asked again only after
+    /// the retry interval.
     async fn saml_idp(&self, connector: &SamlConnector) -> Result<Idp, (FlowError, Vec<String>)> {
         let now = self.now();
         let cached = self.providers.saml_idps.get(&connector.id);
-        if let Some((idp, fresh_until)) = &cached {
-            if now < *fresh_until {
-                return Ok(idp.clone());
+        let usable = |idp: &IdpDescriptor| idp.valid_until.is_none_or(|end| now < end);
+        if let Some((idp, fresh_until)) = cached.as_ref().filter(|(idp, _)| usable(idp)) {
+            match freshness(*fresh_until, now) {
+                Freshness::Fresh => return Ok(idp.clone()),
+                Freshness::Stale => {
+                    if let SamlIdp::Metadata { url } = &connector.idp {
+                        let refresh = Refresh::SamlMetadata { connector: connector.id.clone() };
+                        self.providers.documents.schedule(&saml_metadata_key(url), refresh, now);
+                    }
+                    return Ok(idp.clone());
+                }
+                Freshness::Expired => {}
             }
         }
         let fetched = match &connector.idp {
@@ -349,16 +372,36 @@ impl<P: Platform> Flow<'_, P> {
         };
         match (fetched, cached) {
             (Ok((idp, fresh_for)), _) => Ok(self.keep_saml_idp(connector, idp, fresh_for)),
-            // Stale-if-error: an IdP outage does not stop sign-ins while the last good metadata is valid.
-            (Err(e), Some((stale, _))) if stale.valid_until.is_none_or(|end| now < end) => {
+            // Stale-if-error: an IdP outage does not stop sign-ins while the last good metadata is valid; the
+            // copy counts as fresh for the retry interval, so the IdP is not asked again on every request.
+            (Err(e), Some((stale, _))) if usable(&stale) => {
                 self.platform.warn(&format!(
                     "edge-auth: using cached SAML metadata for {:?}: {}",
                     connector.id,
                     FlowError::from(e).log_detail()
                 ));
+                let retry_at = self.now().saturating_add(REFRESH_RETRY_SECONDS);
+                self.providers.saml_idps.put(&connector.id, stale.clone(), retry_at);
                 Ok(stale)
             }
             (Err(e), _) => Err((e.into(), vec![])),
+        }
+    }
+
+    /// The background refresh of a connector's metadata (scheduled by [`Self::saml_idp`] for a stale copy): a
+    /// failure is logged and the copy in use stays.
+    pub(super) async fn refresh_saml_metadata(&self, connector_id: &str) {
+        let Some(connector) = self.config.saml_connector(connector_id) else { return };
+        let SamlIdp::Metadata { url } = &connector.idp else { return };
+        match self.fetch_saml_metadata(connector, url, false).await {
+            Ok((idp, fresh_for)) => {
+                self.keep_saml_idp(connector, idp, fresh_for);
+            }
+            Err(e) => self.platform.warn(&format!(
+                "edge-auth: background refresh failed, using cached SAML metadata for {:?}: {}",
+                connector.id,
+                FlowError::from(e).log_detail()
+            )),
         }
     }
 
@@ -420,6 +463,11 @@ impl<P: Platform> Flow<'_, P> {
         let idp = parse_idp_metadata(text, self.now()).map_err(|e| invalid(e.to_string()))?;
         Ok((idp, response.fresh_for))
     }
+}
+
+/// The document cache's key for a metadata URL (its refresh backoff), apart from discovery documents' keys.
+fn saml_metadata_key(url: &str) -> String {
+    format!("saml-metadata {url}")
 }
 
 /// The `SAMLResponse` field: base64 (line breaks tolerated, as some IdPs wrap it) of UTF-8 XML.

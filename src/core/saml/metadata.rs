@@ -117,9 +117,13 @@ pub fn parse_idp_metadata_certificates(
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .ok_or(MetadataError::Invalid("a SingleSignOnService with the HTTP-Redirect binding and a Location"))?;
-    crate::core::config::check_endpoint_url(sso_url).map_err(|_| {
+    let checked = crate::core::config::check_endpoint_url(sso_url).map_err(|_| {
         MetadataError::Invalid("the SingleSignOnService Location is https:// (http:// only for loopback)")
     })?;
+    // The request is appended as a query: after a fragment it would never reach the IdP.
+    if checked.fragment().is_some() {
+        return Err(MetadataError::Invalid("the SingleSignOnService Location has no #fragment"));
+    }
     let mut keys = Vec::new();
     let mut certificates = Vec::new();
     for descriptor in idp.children_named(METADATA_NS, "KeyDescriptor") {
@@ -139,7 +143,9 @@ pub fn parse_idp_metadata_certificates(
     if keys.is_empty() {
         return Err(MetadataError::Invalid("a signing certificate (KeyDescriptor/KeyInfo/X509Data/X509Certificate)"));
     }
-    Ok((IdpDescriptor { entity_id, sso_url: sso_url.to_string(), keys, valid_until, cache_duration }, certificates))
+    // The URL as checked (the parser drops tabs and line breaks a raw Location may carry), not the raw text.
+    let sso_url = checked.to_string();
+    Ok((IdpDescriptor { entity_id, sso_url, keys, valid_until, cache_duration }, certificates))
 }
 
 /// The `ds:X509Certificate`s of a `KeyDescriptor` (`ds:KeyInfo/ds:X509Data/ds:X509Certificate`).

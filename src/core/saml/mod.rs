@@ -406,9 +406,19 @@ fn read_assertion(text: &str, expected: &Expected<'_>) -> Result<SamlIdentity, S
     for statement in assertion.children_named(ASSERTION_NS, "AttributeStatement") {
         for attribute in statement.children_named(ASSERTION_NS, "Attribute") {
             let name = attribute.attribute(None, "Name").ok_or(SamlError::Invalid("an Attribute has a Name"))?;
+            // A value may be an element (Shibboleth's eduPersonTargetedID is a NameID): not a string, so the
+            // attribute is kept with no values (counted, so an email attribute given twice stays ambiguous, but
+            // never read as an email or a group) rather than refusing the whole response.
             let mut values = Vec::new();
             for value in attribute.children_named(ASSERTION_NS, "AttributeValue") {
-                values.push(value.text()?);
+                match value.text() {
+                    Ok(text) => values.push(text),
+                    Err(XmlError::UnexpectedChildElement) => {
+                        values.clear();
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             attributes.push(Attribute { name: name.to_string(), values });
         }

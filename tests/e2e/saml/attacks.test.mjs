@@ -333,6 +333,64 @@ describe('who the response names: the email, read as documented, its domain the 
     await me(b, origin, 401);
   });
 
+  // The NameID is the session's `sub` (the origin sees `corp:<NameID>`): cut to a prefix, two people whose
+  // NameIDs share it would be one user. Kept whole up to 255 bytes (as OIDC's `sub`), refused beyond.
+  test('a NameID of 255 bytes is the user id, whole', async () => {
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const nameId = `u-${'n'.repeat(253)}`;
+    const xml = sign(responseXml({ ...ctx, email: nameId, nameIdFormat: PERSISTENT, attributes: [['email', ['long255@saml.example']]] }));
+    await expectAccepted(b, await postAcs(b, xml, relayState), 'long255@saml.example', mark);
+    assert.equal((await me(b, origin, 200)).sub, `corp:${nameId}`);
+  });
+
+  test('a NameID longer than 255 bytes: refused, never cut into a prefix another user shares', async () => {
+    const shared = `u-${'n'.repeat(300)}`;
+    for (const [who, nameId] of [['alice', `${shared}-alice`], ['bob', `${shared}-bob`]]) {
+      const { b, ctx, relayState } = await startTransaction();
+      const mark = worker.logs.mark();
+      const xml = sign(responseXml({ ...ctx, email: nameId, nameIdFormat: PERSISTENT, attributes: [['email', [`${who}@saml.example`]]] }));
+      const r = await postAcs(b, xml, relayState);
+      await expectRefused(b, r, { status: 400, code: 'saml_response_invalid', rule: /NameID is longer than 255 bytes/ }, mark);
+    }
+  });
+
+  // Shibboleth releases eduPersonTargetedID as a NameID inside the AttributeValue (SAML Core §2.7.3.1.1 allows
+  // any content): the response must still sign in (by its email), and such a value is never read as text.
+  test('an attribute whose value is an element (Shibboleth eduPersonTargetedID): signed in by the email, the value not read', async () => {
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const targetedId =
+      '<saml:Attribute Name="urn:oid:1.3.6.1.4.1.5923.1.1.1.10" FriendlyName="eduPersonTargetedID"><saml:AttributeValue>' +
+      `<saml:NameID Format="${PERSISTENT}" NameQualifier="${IDP_ENTITY_ID}">AAdzZWNyZXQx</saml:NameID></saml:AttributeValue></saml:Attribute>`;
+    const plain = responseXml({ ...ctx, email: 'shib@saml.example' });
+    const xml = sign(plain.replace('<saml:AttributeStatement>', `<saml:AttributeStatement>${targetedId}`));
+    assert.ok(xml.includes('eduPersonTargetedID'));
+    await expectAccepted(b, await postAcs(b, xml, relayState), 'shib@saml.example', mark);
+  });
+
+  test('the email attribute given as an element, not text: never read as the address (email_missing)', async () => {
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const plain = responseXml({ ...ctx, email: 'u-4711', nameIdFormat: PERSISTENT, attributes: [['email', ['PLACEHOLDER']]] });
+    const xml = sign(plain.replace('>PLACEHOLDER<', '><saml:NameID>mallory@saml.example</saml:NameID><'));
+    const r = await postAcs(b, xml, relayState);
+    await expectRefused(b, r, { code: 'email_missing', rule: /email_missing/ }, mark);
+  });
+
+  test('SessionNotOnOrAfter caps the session: its cookie lives no longer than the IdP allows', async () => {
+    const { b, ctx, relayState } = await startTransaction();
+    const mark = worker.logs.mark();
+    const end = new Date(Date.now() + 120_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const plain = responseXml({ ...ctx, email: 'capped@saml.example' });
+    const xml = sign(plain.replace('<saml:AuthnStatement ', `<saml:AuthnStatement SessionNotOnOrAfter="${end}" `));
+    assert.ok(xml.includes(`SessionNotOnOrAfter="${end}"`));
+    const r = await postAcs(b, xml, relayState);
+    await expectAccepted(b, r, 'capped@saml.example', mark);
+    const maxAge = r.setCookie(SESSION_COOKIE).maxAge;
+    assert.ok(maxAge > 0 && maxAge <= 120, `Max-Age ${maxAge}: at most the IdP's two minutes`);
+  });
+
   test('more groups than a session keeps: refused, not truncated', async () => {
     const { b, ctx, relayState } = await startTransaction();
     const mark = worker.logs.mark();
