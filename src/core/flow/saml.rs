@@ -41,7 +41,7 @@ use crate::core::session::record::{truncate_chars, Session, MAX_EMAIL_LEN, MAX_N
 use crate::core::session::return_to::return_to_or_root;
 use crate::core::session::transaction::LOGIN_TRANSACTION_TTL_SECONDS;
 use crate::core::xml::dsig::DsigError;
-use crate::core::xml::xenc::DecryptionKey;
+use crate::core::xml::xenc::{DecryptionKey, XencError};
 
 /// The scope SAML assertion IDs are claimed in (with the IdP's entity ID: an ID is unique per IdP).
 pub const SAML_ASSERTION_SCOPE: &str = "saml_assertion";
@@ -217,6 +217,13 @@ impl<P: Platform> Flow<'_, P> {
                     ));
                     FlowError::Idp(saml_status_as_idp_error(&code, subcode.as_deref()).to_string())
                 }
+                // The SP's own key is unusable (not an RSA PKCS #8 key WebCrypto imports): the operator's to fix,
+                // not the response's fault.
+                SamlError::Decryption(XencError::PrivateKey(_)) => FlowError::from(ConfigProblem::DecryptionKey {
+                    connector: connector.id.clone(),
+                    binding: connector.encryption.as_ref().map(|e| e.key_binding.clone()).unwrap_or_default(),
+                    reason: "does not hold an RSA private key WebCrypto can import (PKCS #8)",
+                }),
                 e => FlowError::SamlResponse { connector: connector.id.clone(), detail: e.to_string() },
             })
         })?;

@@ -6,6 +6,8 @@
 //   enc     sp_encryption_certificate + sp_decryption_key_binding (secret set): encrypted sign-ins work
 //   nokey   no decryption key: an EncryptedAssertion is refused, and said so
 //   badkey  the binding names a secret that is not set: config_error naming the binding
+//   pkcs1   the secret holds a PKCS #1 PEM key; junkkey: PKCS #8 armour around something that is not a key —
+//           config_error both, each saying what is wrong with the secret
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,23 +34,31 @@ before(async () => {
   const inline = { idp_entity_id: idp.entityId, idp_sso_url: idp.ssoUrl, idp_certificates: [idp.certificatePem] };
   worker = await startWorker({
     scriptPath: SAML_WORKER_SCRIPT,
-    secrets: { SAML_SP_KEY: SP_KEY },
+    secrets: {
+      SAML_SP_KEY: SP_KEY,
+      SAML_PKCS1_KEY: SP_KEY.replaceAll('PRIVATE KEY', 'RSA PRIVATE KEY'),
+      SAML_JUNK_KEY: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n',
+    },
     config: {
       connectors: [
         { id: 'enc', kind: 'saml', domains: ['enc.example'], ...inline, sp_encryption_certificate: SP_CERT, sp_decryption_key_binding: 'SAML_SP_KEY' },
         { id: 'nokey', kind: 'saml', domains: ['nokey.example'], ...inline },
         { id: 'badkey', kind: 'saml', domains: ['badkey.example'], ...inline, sp_encryption_certificate: SP_CERT, sp_decryption_key_binding: 'SAML_MISSING_KEY' },
+        { id: 'pkcs1', kind: 'saml', domains: ['pkcs1.example'], ...inline, sp_encryption_certificate: SP_CERT, sp_decryption_key_binding: 'SAML_PKCS1_KEY' },
+        { id: 'junkkey', kind: 'saml', domains: ['junkkey.example'], ...inline, sp_encryption_certificate: SP_CERT, sp_decryption_key_binding: 'SAML_JUNK_KEY' },
       ],
     },
   });
   origin = worker.url;
-  for (const id of ['enc', 'nokey', 'badkey']) {
+  for (const id of ['enc', 'nokey', 'badkey', 'pkcs1', 'junkkey']) {
     const r = await fetch(`${origin}/auth/saml/${id}/metadata`);
     assert.equal(r.status, 200, `metadata of ${id}`);
     metadata[id] = await r.text();
   }
   idp.trustSp(metadata.enc);
   idp.trustSp(metadata.badkey);
+  idp.trustSp(metadata.pkcs1);
+  idp.trustSp(metadata.junkkey);
   // The IdP is set up to encrypt to the SP certificate although the connector has no key (an operator who
   // turned encryption on at the IdP only): the nokey SP's metadata with enc's KeyDescriptor.
   const keyDescriptor = /<md:KeyDescriptor use="encryption">.*<\/md:KeyDescriptor>/s.exec(metadata.enc)[0];
@@ -157,4 +167,16 @@ describe('encrypted sign-in', () => {
     const line = await assertLogged(worker.logs, mark, /SAML_MISSING_KEY.*is not set/, logOf(mark));
     assert.doesNotMatch(line, /PRIVATE KEY/);
   });
+
+  for (const [id, reason] of [['pkcs1', /SAML_PKCS1_KEY.*is not a PKCS #8 PEM private key/], ['junkkey', /SAML_JUNK_KEY.*does not hold an RSA private key/]]) {
+    test(`the decryption key's secret is unusable (${id}): config_error saying what is wrong with it`, async () => {
+      const b = new Browserless();
+      const mark = worker.logs.mark();
+      const { response } = await samlLogin(b, { worker: origin, email: `grace@${id}.example` });
+      assertRefusal(response, { code: 'config_error' });
+      assertNoSessionSet(response);
+      const line = await assertLogged(worker.logs, mark, reason, logOf(mark));
+      assert.doesNotMatch(line, /MII|AAAA/, 'no key material in the log');
+    });
+  }
 });
