@@ -852,3 +852,46 @@ fn an_unusable_inline_certificate_is_a_configuration_error() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("connector \"partner\", field `idp_certificates[1]`: RSA key of 1024 bits"), "{out}");
 }
+
+/// Encrypted assertions: the SP encryption certificate (subject, end) and the decryption key's secret, read as
+/// the worker reads it (a PEM written on one line with `\n` escapes, as .dev.vars holds it); a missing or
+/// unreadable key is a warning naming the binding, never printing the key. A connector without it says
+/// encryption is off.
+#[test]
+fn a_saml_connector_with_encryption_reports_its_certificate_and_key() {
+    let sp_cert = include_str!("fixtures/xml/xenc/sp-cert.pem");
+    let sp_key = include_str!("fixtures/xml/xenc/sp-key.pem");
+    let mut encrypted = saml_inline("partner", "partner.example", &[IDP_CERT]);
+    encrypted["sp_encryption_certificate"] = json!(sp_cert);
+    encrypted["sp_decryption_key_binding"] = json!("SAML_SP_KEY");
+    let json = config(&[encrypted, saml_inline("plain", "plain.example", &[IDP_CERT])]);
+    let one_line = sp_key.trim().replace('\n', "\\n");
+    let good = temp_file(".dev.vars", &format!("SESSION_KEYS={SESSION_KEY}\nSAML_SP_KEY=\"{one_line}\"\n"));
+    let (code, out) = check_config(&json, &["--offline", "--secrets", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("assertion encryption: RSA-OAEP + AES-GCM to sp_encryption_certificate (CN=edge-auth TEST-ONLY SP encryption key, valid to "),
+        "{out}"
+    );
+    assert!(out.contains("decryption key:       binding SAML_SP_KEY set in"), "{out}");
+    assert!(out.contains("assertion encryption: off (an EncryptedAssertion is refused)"), "{out}");
+    assert!(out.contains("0 warnings") && !out.contains("warning:"), "{out}");
+
+    let pkcs1 = one_line.replace("PRIVATE KEY", "RSA PRIVATE KEY");
+    for (vars, why) in [
+        (format!("SESSION_KEYS={SESSION_KEY}\n"), "SAML_SP_KEY is not in"),
+        (
+            format!("SESSION_KEYS={SESSION_KEY}\nSAML_SP_KEY=\"{pkcs1}\"\n"),
+            "the secret SAML_SP_KEY is not a PKCS #8 PEM private key",
+        ),
+    ] {
+        let file = temp_file(".dev.vars", &vars);
+        let (code, out) = check_config(&json, &["--offline", "--secrets", file.to_str().unwrap()]);
+        assert_eq!(code, 0, "a warning: {out}");
+        assert!(
+            out.contains(&format!("warning: connector \"partner\", field `sp_decryption_key_binding`: {why}")),
+            "{out}"
+        );
+        assert!(!out.contains(&sp_key.lines().nth(1).unwrap()[..20]), "no key material: {out}");
+    }
+}

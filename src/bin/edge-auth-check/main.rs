@@ -65,7 +65,7 @@ metadata), and reports endpoints, algorithms, keys, certificates and domains, or
   --wrangler FILE    read AUTH_CONFIG from FILE's [vars] (a string or a table)
   --env NAME         with --wrangler: read [env.NAME.vars] instead
   --secrets FILE     a .dev.vars-style file (KEY=VALUE lines): checks SESSION_KEYS and that every
-                     client_secret_binding is set; values are never printed
+                     client_secret_binding and sp_decryption_key_binding is set; values are never printed
   --offline          validate only; fetch nothing
   --site ORIGIN      the site's origin (https://app.example): prints the SP entity ID, ACS URL and
                      metadata URL to register at each SAML IdP
@@ -133,7 +133,8 @@ fn run(options: &Options) -> u8 {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     for connector in &config.saml_connectors {
         report.line(0, "");
-        usable += usize::from(check_saml_connector(&mut report, &mut fetcher, connector, options.site.as_deref(), now));
+        let site = options.site.as_deref();
+        usable += usize::from(check_saml_connector(&mut report, &mut fetcher, connector, site, secrets.as_ref(), now));
     }
     finish(report, usable)
 }

@@ -13,6 +13,7 @@ use edge_auth::core::x509::{parse_certificate, IdpCertificate};
 use crate::fetcher::Fetcher;
 use crate::keys::key_type;
 use crate::report::{locate, plural, Report};
+use crate::secrets::{saml_decryption_key, SecretsFile};
 
 /// A certificate expiring within this many days is a warning: time to add (or have the metadata publish) its
 /// successor.
@@ -25,6 +26,7 @@ pub fn check_saml_connector(
     fetcher: &mut Fetcher,
     c: &SamlConnector,
     site: Option<&str>,
+    secrets: Option<&SecretsFile>,
     now: u64,
 ) -> bool {
     let id = c.id.as_str();
@@ -62,6 +64,7 @@ pub fn check_saml_connector(
         SamlIdp::Metadata { url } => check_metadata(report, fetcher, id, url, now),
     };
     report_email(report, c);
+    report_encryption(report, c, secrets, now);
     if c.idp_initiated {
         report.item("IdP-initiated", "accepted as a start: it begins an SP-initiated sign-in with this IdP");
     }
@@ -69,6 +72,38 @@ pub fn check_saml_connector(
     report.end_connector();
     report.line(2, if usable { "status: usable" } else { "status: UNUSABLE" });
     usable
+}
+
+/// Encrypted assertions: the SP certificate the IdP encrypts to (its expiry) and the private key's secret.
+fn report_encryption(report: &mut Report, c: &SamlConnector, secrets: Option<&SecretsFile>, now: u64) {
+    let Some(encryption) = &c.encryption else {
+        report.item("assertion encryption", "off (an EncryptedAssertion is refused)");
+        return;
+    };
+    let id = c.id.as_str();
+    // The configuration check has read it already (an RSA key of 2048 bits or more).
+    match parse_certificate(&encryption.certificate_base64) {
+        Ok(certificate) => {
+            report.item(
+                "assertion encryption",
+                format!(
+                    "RSA-OAEP + AES-GCM to sp_encryption_certificate ({}, valid to {})",
+                    certificate.subject,
+                    date(certificate.not_after)
+                ),
+            );
+            if let Some(why) = expiry_warning(certificate.not_after, now) {
+                report.warning(
+                    2,
+                    Some(id),
+                    "sp_encryption_certificate",
+                    format!("{why}: IdPs may refuse to encrypt to it; make a new SP key pair and register it"),
+                );
+            }
+        }
+        Err(e) => report.config_error(2, format!("{}: {e}", locate(Some(id), "sp_encryption_certificate"))),
+    }
+    saml_decryption_key(report, secrets, id, &encryption.key_binding);
 }
 
 /// Where a certificate comes from: what the operator does when it expires differs.

@@ -83,6 +83,33 @@ pub fn check_secrets_file(
     SecretsFile { path: path.to_string(), values }
 }
 
+/// A SAML connector's decryption key (`sp_decryption_key_binding`): whether the file sets it, and whether it
+/// reads as a PKCS #8 PEM key (the worker's own reading; `\n` escapes, as dotenv writes a PEM on one line, are
+/// line breaks). Warnings only, as for client secrets: the deployed secret may be set apart from the file. Never
+/// prints the value.
+pub fn saml_decryption_key(report: &mut Report, secrets: Option<&SecretsFile>, connector: &str, binding: &str) {
+    let Some(file) = secrets else {
+        report.item("decryption key", format!("binding {binding} (not checked: no --secrets)"));
+        return;
+    };
+    let field = "sp_decryption_key_binding";
+    match file.values.get(binding) {
+        Some(value) => match edge_auth::core::xml::xenc::DecryptionKey::from_pem(&value.replace("\\n", "\n")) {
+            Ok(_) => report.item("decryption key", format!("binding {binding} set in {}", file.path)),
+            Err(reason) => report.warning(
+                2,
+                Some(connector),
+                field,
+                format!(
+                    "the secret {binding} {reason} (in {}); sign-ins with encrypted assertions would fail",
+                    file.path
+                ),
+            ),
+        },
+        None => report.warning(2, Some(connector), field, format!("{binding} is not in {}", file.path)),
+    }
+}
+
 /// The connector's client secret: whether the file sets it, and the core's verdict.
 pub fn client_secret(report: &mut Report, secrets: Option<&SecretsFile>, c: &Connector) {
     let binding = &c.client_secret_binding;
