@@ -1,6 +1,6 @@
 //! Arbitrary bytes -> `saml::verify_response` (the whole SAML 2.0 response path: the XML parser, the ID index,
-//! the enveloped-signature checks, canonicalisation, re-parsing of the signed bytes, the profile rules, the
-//! dateTime reader), once with a verifier that accepts every signature — so that inputs reach the profile
+//! the enveloped-signature checks, canonicalisation, re-parsing of the signed bytes, the XML Encryption reader,
+//! the profile rules, the dateTime reader), once with a verifier that accepts every signature — so that inputs reach the profile
 //! rules behind the signature — and once with one that accepts none. Never panics. Oracles: with no valid
 //! signature nothing is ever accepted; what is accepted was read from exactly one Assertion that answers
 //! this request (its ID and name non-empty, a validity end to claim it until).
@@ -10,6 +10,7 @@ use edge_auth::core::oidc::jwks::{Alg, Jwk};
 use edge_auth::core::ports::{CryptoError, KeyUnwrapper, OaepHash, SignatureVerifier, UnwrapError};
 use edge_auth::core::saml::{verify_response, Expected};
 use edge_auth::core::x509::parse_certificate;
+use edge_auth::core::xml::xenc::DecryptionKey;
 use libfuzzer_sys::fuzz_target;
 
 struct Answer(bool);
@@ -20,11 +21,16 @@ impl SignatureVerifier for Answer {
     }
 }
 
-// No decryption key is configured here (an EncryptedAssertion is refused before any unwrapping); the unwrapper
-// answers like a wrong key, should it ever be reached.
+// A decryption key is configured, so EncryptedAssertions reach the XML Encryption reader (src/core/xml/xenc.rs);
+// the unwrapper answers a fixed AES-256 key when signatures are accepted (the AES-GCM tag then refuses what the
+// fuzzer wrote) and a wrong-key refusal otherwise.
 impl KeyUnwrapper for Answer {
     async fn rsa_oaep_decrypt(&self, _: &[u8], _: OaepHash, _: &[u8]) -> Result<Vec<u8>, UnwrapError> {
-        Err(UnwrapError::Decrypt)
+        if self.0 {
+            Ok(vec![7; 32])
+        } else {
+            Err(UnwrapError::Decrypt)
+        }
     }
 }
 
@@ -34,6 +40,7 @@ fuzz_target!(init: edge_auth_fuzz::known::install(), |data: &[u8]| {
     edge_auth_fuzz::known::guard(|| {
         let Ok(text) = std::str::from_utf8(data) else { return };
         let keys = [parse_certificate(CERT).expect("the fixture certificate").key];
+        let decryption_key = DecryptionKey::from_der(vec![0x30]);
         let expected = Expected {
             idp_entity_id: "https://idp.example/",
             sp_entity_id: "https://sp.example/auth/saml/acme/metadata",
@@ -42,7 +49,7 @@ fuzz_target!(init: edge_auth_fuzz::known::install(), |data: &[u8]| {
             keys: &keys,
             now: 1_796_205_630, // 2026-12-02T10:00:30Z, inside the seeds' windows
             leeway: 60,
-            decryption_key: None,
+            decryption_key: Some(&decryption_key),
         };
         let refused = pollster::block_on(verify_response(text, &expected, &Answer(false)));
         assert!(refused.is_err(), "accepted without a valid signature: {refused:?}");
