@@ -1,7 +1,7 @@
 //! Arbitrary bytes -> `saml::verify_response` (the whole SAML 2.0 response path: the XML parser, the ID index,
 //! the enveloped-signature checks, canonicalisation, re-parsing of the signed bytes, the XML Encryption reader,
-//! the profile rules, the dateTime reader), once with a verifier that accepts every signature — so that inputs reach the profile
-//! rules behind the signature — and once with one that accepts none. Never panics. Oracles: with no valid
+//! the profile rules, the dateTime reader), once with a verifier that accepts every signature — so that inputs
+//! reach the profile rules behind the signature — and once with one that accepts none. Never panics. Oracles: with no valid
 //! signature nothing is ever accepted; what is accepted was read from exactly one Assertion that answers
 //! this request (its ID and name non-empty, a validity end to claim it until).
 #![no_main]
