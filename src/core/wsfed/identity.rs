@@ -14,7 +14,7 @@
 
 use super::WsFedIdentity;
 use crate::core::routing::{parse_email, Email};
-use crate::core::saml::identity::{IdentityError, GROUP_ATTRIBUTES, MAX_GROUPS};
+use crate::core::saml::identity::{groups_named, IdentityError, GROUP_ATTRIBUTES};
 use crate::core::saml::EMAIL_ADDRESS_FORMAT;
 
 pub const EMAIL_CLAIM: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress";
@@ -71,21 +71,11 @@ pub fn stable_subject(identity: &WsFedIdentity) -> &str {
 }
 
 /// The groups a verified token asserts (values of the SAML group claims and of [`ROLE_CLAIM`], in order,
-/// without repeats and empties), at most [`MAX_GROUPS`]; `None` when there are more (the caller refuses the
+/// without repeats and empties), at most [`MAX_GROUPS`](crate::core::saml::identity::MAX_GROUPS); `None` when there are more (the caller refuses the
 /// sign-in rather than keep an arbitrary part of them, as for OIDC and SAML).
 pub fn groups_of(identity: &WsFedIdentity) -> Option<Vec<String>> {
-    let mut groups: Vec<String> = Vec::new();
-    for name in GROUP_ATTRIBUTES.iter().copied().chain([ROLE_CLAIM]) {
-        for claim in identity.claims.iter().filter(|c| c.name == name) {
-            for value in &claim.values {
-                let value = value.trim();
-                if !value.is_empty() && !groups.iter().any(|g| g == value) {
-                    groups.push(value.to_string());
-                }
-            }
-        }
-    }
-    (groups.len() <= MAX_GROUPS).then_some(groups)
+    let claims = identity.claims.iter().map(|c| (c.name.as_str(), c.values.as_slice()));
+    groups_named(claims, GROUP_ATTRIBUTES.iter().copied().chain([ROLE_CLAIM]))
 }
 
 #[cfg(test)]
@@ -167,7 +157,7 @@ mod tests {
     fn groups_from_group_and_role_claims_bounded() {
         let id = identity("x", None, &[(ROLE_CLAIM, &["Finance", "staff"]), ("groups", &["staff", " "])]);
         assert_eq!(groups_of(&id), Some(vec!["staff".to_string(), "Finance".into()]));
-        let many: Vec<String> = (0..=MAX_GROUPS).map(|i| format!("g{i}")).collect();
+        let many: Vec<String> = (0..=crate::core::saml::identity::MAX_GROUPS).map(|i| format!("g{i}")).collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
         assert_eq!(groups_of(&identity("x", None, &[(ROLE_CLAIM, &refs)])), None);
     }
