@@ -2279,6 +2279,19 @@ fn session_cookie(w: &World, connector: &str, iss: &str, sid: Option<&str>) -> S
     format!("{SESSION_COOKIE}={}", session.seal(&w.keys, SESSION_COOKIE))
 }
 
+/// A connector taken out of AUTH_CONFIG (or renamed) ends the sessions it issued: they are refused by the gate
+/// and /auth/me as soon as the configuration without it is loaded, not when they expire.
+#[test]
+fn sessions_of_a_connector_no_longer_configured_are_refused() {
+    let w = World::new();
+    let kept = session_cookie(&w, "acme", ISSUER, None);
+    let removed = session_cookie(&w, "acme-old", ISSUER, None);
+    assert!(matches!(gate_at(&w, "/docs", &kept), Gate::Allowed { .. }));
+    assert_eq!(me_status(&w, &kept), 200);
+    assert!(matches!(gate_at(&w, "/docs", &removed), Gate::Unauthenticated));
+    assert_eq!(me_status(&w, &removed), 401);
+}
+
 fn me_status(w: &World, cookie: &str) -> u16 {
     w.get(&format!("{SITE}/auth/me"), cookie).status
 }

@@ -28,6 +28,8 @@ pub mod secret;
 pub mod session;
 pub mod url;
 #[cfg(feature = "xml")]
+pub mod wsfed;
+#[cfg(feature = "xml")]
 pub mod x509;
 #[cfg(feature = "xml")]
 pub mod xml;

@@ -84,6 +84,9 @@ pub fn check_session(
 ) -> Option<SessionState> {
     let session =
         cache.verified_sessions.authenticate(cookie_header, CookieKind::Session.name(transport), keys, now)?;
+    // A session of a connector the configuration no longer has (removed, or renamed) ends: taking an IdP out of
+    // AUTH_CONFIG must not leave the sessions it issued valid until they expire.
+    config.any_connector(&session.connector)?;
     if cache.revocations.is_revoked(&session, now) {
         return None;
     }

@@ -438,7 +438,10 @@ impl<P: Platform> Flow<'_, P> {
     /// bounded as discovery documents are; never past its `validUntil`).
     fn keep_saml_idp(&self, connector: &SamlConnector, idp: IdpDescriptor, fresh_for: Option<u64>) -> Idp {
         let idp = Rc::new(idp);
-        let lifetime = crate::core::cache::memory_lifetime(idp.cache_duration.or(fresh_for));
+        // A cacheDuration of zero (or a few seconds) would make every request a background refresh: at least
+        // the shortest lifetime discovery documents get.
+        let cache_duration = idp.cache_duration.map(|d| d.max(crate::core::cache::MIN_CACHE_SECONDS));
+        let lifetime = crate::core::cache::memory_lifetime(cache_duration.or(fresh_for));
         let mut fresh_until = self.now().saturating_add(lifetime);
         if let Some(end) = idp.valid_until {
             fresh_until = fresh_until.min(end);

@@ -58,10 +58,20 @@ pub fn email_of(identity: &SamlIdentity, email_attribute: Option<&str>) -> Resul
 /// empties), at most [`MAX_GROUPS`]; `None` when there are more (the caller refuses the sign-in rather than
 /// keep an arbitrary part of them, as for OIDC).
 pub fn groups_of(identity: &SamlIdentity) -> Option<Vec<String>> {
+    let attributes = identity.attributes.iter().map(|a| (a.name.as_str(), a.values.as_slice()));
+    groups_named(attributes, GROUP_ATTRIBUTES)
+}
+
+/// The values of the attributes (or claims) named `names`, in the order of `names`, without repeats and
+/// empties, at most [`MAX_GROUPS`]; `None` when there are more. Shared by SAML and WS-Federation.
+pub fn groups_named<'a, I>(attributes: I, names: impl IntoIterator<Item = &'a str>) -> Option<Vec<String>>
+where
+    I: Iterator<Item = (&'a str, &'a [String])> + Clone,
+{
     let mut groups: Vec<String> = Vec::new();
-    for name in GROUP_ATTRIBUTES {
-        for attribute in identity.attributes.iter().filter(|a| a.name == name) {
-            for value in &attribute.values {
+    for name in names {
+        for (_, values) in attributes.clone().filter(|(n, _)| *n == name) {
+            for value in values {
                 let value = value.trim();
                 if !value.is_empty() && !groups.iter().any(|g| g == value) {
                     groups.push(value.to_string());
