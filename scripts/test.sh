@@ -32,9 +32,10 @@ step "SAML (core, configuration and flow unit tests)" cargo test --locked --feat
 step "XML signatures (independent signer's documents, verified with ring)" cargo test --locked --features xml --test xml_dsig
 step "SAML 2.0 responses (profile rules, signature wrapping)" cargo test --locked --features xml --test saml_response
 step "SAML sign-in flow (host)" cargo test --locked --features saml --test saml_flow --test saml_review
+step "SAML encrypted assertions (RSA-OAEP + AES-GCM, independent encryptor's documents)" cargo test --locked --features saml --test saml_encrypted
 step "WS-Federation wresult (SAML 1.1 and 2.0 tokens, signature wrapping)" cargo test --locked --features xml --test wsfed_wresult
 step "XML c14n against libxml2 (committed corpus + live random documents)" cargo test --locked --features xml --test xml_c14n
-step "WebCrypto tests (wasm32 in Node)" cargo test --locked --target wasm32-unknown-unknown --test webcrypto
+step "WebCrypto tests (wasm32 in Node, with the SAML decryption path)" cargo test --locked --target wasm32-unknown-unknown --features saml --test webcrypto
 step "build the worker (OIDC only)" bash scripts/build.sh
 step "build the worker with SAML" env EDGE_AUTH_FEATURES=saml EDGE_AUTH_OUT=build-saml bash scripts/build.sh
 step "bundle size" node scripts/size.mjs
