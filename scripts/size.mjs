@@ -19,7 +19,9 @@ const VARIANTS = [
   // list, the domain index naming either family) costs 1.8 KiB even when no SAML code ships (the reader, routes,
   // refusals and cookies of SAML are compiled out of this build).
   { dir: "build", label: "OIDC only", budget: 294 * 1024 },
-  { dir: "build-saml", label: "with SAML", budget: 410 * 1024 },
+  // With SAML: 400.7 KiB for signatures; encrypted assertions (XML Encryption, RSA-OAEP through WebCrypto,
+  // AES-GCM) added 9.3 KiB: 410.0 KiB. Issue 17 is to bring the variants down.
+  { dir: "build-saml", label: "with SAML", budget: 416 * 1024 },
 ];
 let over = false;
 for (const { dir, label, budget } of VARIANTS) {
