@@ -32,8 +32,13 @@ use crate::core::oidc::jwks::Jwk;
 use crate::core::ports::{KeyUnwrapper, SignatureVerifier};
 use crate::core::xml::dsig::{check_enveloped, index_ids, DsigError, VerifiedBytes, DSIG_NS};
 use crate::core::xml::xenc::{self, DecryptionKey, XencError};
-use crate::core::xml::{normalize_line_ends, parse, Document, Element, XmlError};
+use crate::core::xml::{
+    at_most_one as optional_one, exactly_one as one, normalize_line_ends, parse, BrokenRule, Document, Element,
+    XmlError,
+};
+use assertion::{issuer_is, read_assertion, AssertionRules, Confirmation};
 
+pub mod assertion;
 pub mod identity;
 pub mod metadata;
 pub mod request;
@@ -42,7 +47,6 @@ pub mod time;
 pub const PROTOCOL_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 pub const ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
-const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 pub const EMAIL_ADDRESS_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
 
 /// What the response must match: this SP, this IdP, this browser's request, the time.
@@ -114,6 +118,12 @@ impl From<XmlError> for SamlError {
     }
 }
 
+impl From<BrokenRule> for SamlError {
+    fn from(BrokenRule(rule): BrokenRule) -> SamlError {
+        SamlError::Invalid(rule)
+    }
+}
+
 impl From<XencError> for SamlError {
     fn from(e: XencError) -> SamlError {
         match e {
@@ -150,53 +160,6 @@ impl std::fmt::Display for SamlError {
 }
 
 impl std::error::Error for SamlError {}
-
-fn one<'a, 'input>(
-    mut elements: impl Iterator<Item = Element<'a, 'input>>,
-    rule: &'static str,
-) -> Result<Element<'a, 'input>, SamlError> {
-    let first = elements.next().ok_or(SamlError::Invalid(rule))?;
-    if elements.next().is_some() {
-        return Err(SamlError::Invalid(rule));
-    }
-    Ok(first)
-}
-
-fn optional_one<'a, 'input>(
-    mut elements: impl Iterator<Item = Element<'a, 'input>>,
-    rule: &'static str,
-) -> Result<Option<Element<'a, 'input>>, SamlError> {
-    let first = elements.next();
-    if elements.next().is_some() {
-        return Err(SamlError::Invalid(rule));
-    }
-    Ok(first)
-}
-
-fn issuer_is(parent: Element<'_, '_>, idp: &str, required: bool, rule: &'static str) -> Result<(), SamlError> {
-    match optional_one(parent.children_named(ASSERTION_NS, "Issuer"), rule)? {
-        Some(issuer) => {
-            // The entity format is the only one an Issuer may name here (Profiles §4.1.4.2).
-            let format = issuer.attribute(None, "Format");
-            if format.is_some_and(|f| f != "urn:oasis:names:tc:SAML:2.0:nameid-format:entity") {
-                return Err(SamlError::Invalid(rule));
-            }
-            if issuer.text()?.trim() != idp {
-                return Err(SamlError::Invalid(rule));
-            }
-            Ok(())
-        }
-        None if required => Err(SamlError::Invalid(rule)),
-        None => Ok(()),
-    }
-}
-
-fn time_attribute(element: Element<'_, '_>, name: &str, rule: &'static str) -> Result<Option<u64>, SamlError> {
-    match element.attribute(None, name) {
-        None => Ok(None),
-        Some(value) => time::parse_datetime(value).map(Some).ok_or(SamlError::Invalid(rule)),
-    }
-}
 
 /// Verify a `SAMLResponse` (the XML, base64-decoded by the caller) against what is expected. See the module
 /// documentation.
@@ -265,7 +228,7 @@ pub async fn verify_response<V: SignatureVerifier + KeyUnwrapper>(
         }
         (None, None) => return Err(SamlError::Invalid("the Response or the Assertion is signed")),
     };
-    read_assertion(signed_assertion.as_str(), expected)
+    read_signed_assertion(signed_assertion.as_str(), expected)
 }
 
 /// An `EncryptedAssertion` (the Response's checks done). A signed Response is verified *first*, and the
@@ -320,117 +283,19 @@ async fn verify_encrypted<V: SignatureVerifier + KeyUnwrapper>(
             ))
         }
     };
-    read_assertion(canonical.as_str(), expected)
+    read_signed_assertion(canonical.as_str(), expected)
 }
 
-/// The assertion's rules and claims, from its signed canonical text.
-fn read_assertion(text: &str, expected: &Expected<'_>) -> Result<SamlIdentity, SamlError> {
+/// The assertion's rules and claims ([`assertion::read_assertion`], Web Browser SSO binding), from its signed
+/// canonical text.
+fn read_signed_assertion(text: &str, expected: &Expected<'_>) -> Result<SamlIdentity, SamlError> {
     let document = parse(text)?;
-    let assertion = document.root_element();
-    if !assertion.is(ASSERTION_NS, "Assertion") || assertion.attribute(None, "Version") != Some("2.0") {
-        return Err(SamlError::Invalid("a SAML 2.0 Assertion"));
-    }
-    let assertion_id = assertion
-        .attribute(None, "ID")
-        .filter(|id| !id.is_empty())
-        .ok_or(SamlError::Invalid("the Assertion has an ID"))?;
-    issuer_is(assertion, expected.idp_entity_id, true, "the Assertion's Issuer is the IdP")?;
-    let (now, leeway) = (expected.now, expected.leeway);
-
-    // Subject: the NameID and one bearer confirmation for this SP and this request.
-    let subject = one(assertion.children_named(ASSERTION_NS, "Subject"), "one Subject")?;
-    let name_id = one(subject.children_named(ASSERTION_NS, "NameID"), "one NameID")?;
-    let name_id_value = name_id.text()?.trim().to_string();
-    if name_id_value.is_empty() {
-        return Err(SamlError::Invalid("a NameID"));
-    }
-    let confirmation =
-        one(subject.children_named(ASSERTION_NS, "SubjectConfirmation"), "exactly one SubjectConfirmation")?;
-    if confirmation.attribute(None, "Method") != Some(BEARER) {
-        return Err(SamlError::Invalid("the SubjectConfirmation is bearer"));
-    }
-    let data =
-        one(confirmation.children_named(ASSERTION_NS, "SubjectConfirmationData"), "one SubjectConfirmationData")?;
-    if data.attribute(None, "Recipient") != Some(expected.acs_url) {
-        return Err(SamlError::Invalid("Recipient is the ACS URL"));
-    }
-    if data.attribute(None, "InResponseTo") != Some(expected.request_id) {
-        return Err(SamlError::Invalid("the confirmation's InResponseTo is this browser's request"));
-    }
-    if data.attribute(None, "NotBefore").is_some() {
-        return Err(SamlError::Invalid("a bearer confirmation has no NotBefore"));
-    }
-    let confirmation_end = time_attribute(data, "NotOnOrAfter", "NotOnOrAfter is a dateTime")?
-        .ok_or(SamlError::Invalid("the confirmation has a NotOnOrAfter"))?;
-    if now >= confirmation_end.saturating_add(leeway) {
-        return Err(SamlError::Expired("SubjectConfirmationData NotOnOrAfter"));
-    }
-
-    // Conditions: the time window and the audience.
-    let conditions = one(assertion.children_named(ASSERTION_NS, "Conditions"), "one Conditions")?;
-    // A condition not understood makes the assertion Indeterminate (Core §2.5.1.1): refused. OneTimeUse and
-    // ProxyRestriction ask nothing of an SP whose assertion IDs are single-use and which never proxies.
-    let evaluated = ["AudienceRestriction", "OneTimeUse", "ProxyRestriction"];
-    if conditions.child_elements().any(|c| !evaluated.iter().any(|name| c.is(ASSERTION_NS, name))) {
-        return Err(SamlError::Invalid("no condition edge-auth does not evaluate"));
-    }
-    if let Some(not_before) = time_attribute(conditions, "NotBefore", "NotBefore is a dateTime")? {
-        if now.saturating_add(leeway) < not_before {
-            return Err(SamlError::NotYetValid("Conditions NotBefore"));
-        }
-    }
-    let conditions_end = time_attribute(conditions, "NotOnOrAfter", "NotOnOrAfter is a dateTime")?;
-    if let Some(end) = conditions_end {
-        if now >= end.saturating_add(leeway) {
-            return Err(SamlError::Expired("Conditions NotOnOrAfter"));
-        }
-    }
-    let mut restrictions = conditions.children_named(ASSERTION_NS, "AudienceRestriction").peekable();
-    if restrictions.peek().is_none() {
-        return Err(SamlError::Invalid("an AudienceRestriction"));
-    }
-    for restriction in restrictions {
-        let mut audiences = restriction.children_named(ASSERTION_NS, "Audience");
-        if !audiences.any(|a| a.text().is_ok_and(|t| t.trim() == expected.sp_entity_id)) {
-            return Err(SamlError::Invalid("every AudienceRestriction names this SP"));
-        }
-    }
-
-    let authn = one(assertion.children_named(ASSERTION_NS, "AuthnStatement"), "exactly one AuthnStatement")?;
-    let session_not_on_or_after = time_attribute(authn, "SessionNotOnOrAfter", "SessionNotOnOrAfter is a dateTime")?;
-    if session_not_on_or_after.is_some_and(|end| now >= end) {
-        return Err(SamlError::Expired("SessionNotOnOrAfter"));
-    }
-
-    let mut attributes = Vec::new();
-    for statement in assertion.children_named(ASSERTION_NS, "AttributeStatement") {
-        for attribute in statement.children_named(ASSERTION_NS, "Attribute") {
-            let name = attribute.attribute(None, "Name").ok_or(SamlError::Invalid("an Attribute has a Name"))?;
-            // A value may be an element (Shibboleth's eduPersonTargetedID is a NameID): not a string, so the
-            // attribute is kept with no values (counted, so an email attribute given twice stays ambiguous, but
-            // never read as an email or a group) rather than refusing the whole response.
-            let mut values = Vec::new();
-            for value in attribute.children_named(ASSERTION_NS, "AttributeValue") {
-                match value.text() {
-                    Ok(text) => values.push(text),
-                    Err(XmlError::UnexpectedChildElement) => {
-                        values.clear();
-                        break;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            attributes.push(Attribute { name: name.to_string(), values });
-        }
-    }
-    let valid_until = conditions_end.map_or(confirmation_end, |end| end.min(confirmation_end)).saturating_add(leeway);
-    Ok(SamlIdentity {
-        assertion_id: assertion_id.to_string(),
-        name_id: name_id_value,
-        name_id_format: name_id.attribute(None, "Format").map(str::to_string),
-        attributes,
-        session_index: authn.attribute(None, "SessionIndex").map(str::to_string),
-        session_not_on_or_after,
-        valid_until,
-    })
+    let rules = AssertionRules {
+        issuer: expected.idp_entity_id,
+        audience: expected.sp_entity_id,
+        confirmation: Confirmation::WebSso { acs_url: expected.acs_url, request_id: expected.request_id },
+        now: expected.now,
+        leeway: expected.leeway,
+    };
+    read_assertion(document.root_element(), &rules)
 }

@@ -2,6 +2,18 @@
 //! A time without a zone is refused: SAML requires UTC (Core §1.3.3), and a zone-less time is read
 //! differently by different peers.
 
+/// The `xs:dateTime` attribute `name` (unprefixed) of `element`, if present; `rule` broken when it is not one.
+pub fn time_attribute(
+    element: crate::core::xml::Element<'_, '_>,
+    name: &str,
+    rule: &'static str,
+) -> Result<Option<u64>, crate::core::xml::BrokenRule> {
+    match element.attribute(None, name) {
+        None => Ok(None),
+        Some(value) => parse_datetime(value).map(Some).ok_or(crate::core::xml::BrokenRule(rule)),
+    }
+}
+
 /// Seconds since the Unix epoch (fractions dropped), or `None` when `text` is not such a time.
 pub fn parse_datetime(text: &str) -> Option<u64> {
     let bytes = text.as_bytes();

@@ -25,9 +25,9 @@
 
 use crate::core::oidc::jwks::Jwk;
 use crate::core::ports::SignatureVerifier;
-use crate::core::saml::time;
+use crate::core::saml::SamlError;
 use crate::core::xml::dsig::{check_enveloped, DsigError, DSIG_NS};
-use crate::core::xml::{normalize_line_ends, parse, Element, XmlError};
+use crate::core::xml::{exactly_one as one, normalize_line_ends, parse, BrokenRule, Element, XmlError};
 
 pub mod identity;
 mod saml11;
@@ -71,12 +71,9 @@ pub enum TokenKind {
     Saml2,
 }
 
-/// A claim: its name (SAML 1.1: `AttributeNamespace` + `/` + `AttributeName`; SAML 2.0: `Name`) and values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claim {
-    pub name: String,
-    pub values: Vec<String>,
-}
+/// A claim: its name (SAML 1.1: `AttributeNamespace` + `/` + `AttributeName`; SAML 2.0: `Name`) and values —
+/// a SAML attribute by another name.
+pub type Claim = crate::core::saml::Attribute;
 
 /// What a verified `wresult` says, all of it read from the assertion's signed bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +112,28 @@ impl From<XmlError> for WsFedError {
     }
 }
 
+impl From<BrokenRule> for WsFedError {
+    fn from(BrokenRule(rule): BrokenRule) -> WsFedError {
+        WsFedError::Invalid(rule)
+    }
+}
+
+/// The assertion rules shared with SAML ([`crate::core::saml::assertion`]) refuse with the SAML error type; a
+/// WS-Federation token breaks the same rule under the same name.
+impl From<SamlError> for WsFedError {
+    fn from(e: SamlError) -> WsFedError {
+        match e {
+            SamlError::Xml(e) => WsFedError::Xml(e),
+            SamlError::Signature(e) => WsFedError::Signature(e),
+            SamlError::Invalid(rule) => WsFedError::Invalid(rule),
+            SamlError::Expired(what) => WsFedError::Expired(what),
+            SamlError::NotYetValid(what) => WsFedError::NotYetValid(what),
+            // Not produced by the assertion rules (no status, no encryption in a wresult).
+            SamlError::Status { .. } | SamlError::Decryption(_) => WsFedError::Invalid("a SAML 2.0 Assertion"),
+        }
+    }
+}
+
 impl From<DsigError> for WsFedError {
     fn from(e: DsigError) -> WsFedError {
         match e {
@@ -137,26 +156,6 @@ impl std::fmt::Display for WsFedError {
 }
 
 impl std::error::Error for WsFedError {}
-
-/// The one element of `elements`, or the rule refused when there is none or more than one.
-fn one<'a, 'input>(
-    mut elements: impl Iterator<Item = Element<'a, 'input>>,
-    rule: &'static str,
-) -> Result<Element<'a, 'input>, WsFedError> {
-    let first = elements.next().ok_or(WsFedError::Invalid(rule))?;
-    if elements.next().is_some() {
-        return Err(WsFedError::Invalid(rule));
-    }
-    Ok(first)
-}
-
-/// The `xs:dateTime` attribute `name` of `element`, if present; refused when it is not a dateTime.
-fn time_attribute(element: Element<'_, '_>, name: &str, rule: &'static str) -> Result<Option<u64>, WsFedError> {
-    match element.attribute(None, name) {
-        None => Ok(None),
-        Some(value) => time::parse_datetime(value).map(Some).ok_or(WsFedError::Invalid(rule)),
-    }
-}
 
 fn is_response(element: &Element<'_, '_>) -> bool {
     element.is(TRUST_2005_NS, "RequestSecurityTokenResponse") || element.is(TRUST_13_NS, "RequestSecurityTokenResponse")
@@ -240,40 +239,4 @@ pub async fn verify_wresult<V: SignatureVerifier>(
     } else {
         Err(WsFedError::Invalid("the token is a SAML 1.1 or SAML 2.0 Assertion"))
     }
-}
-
-/// The `Conditions` time window, checked with the leeway; the `NotOnOrAfter`, when there is one.
-fn check_window(conditions: Element<'_, '_>, expected: &Expected<'_>) -> Result<Option<u64>, WsFedError> {
-    let (now, leeway) = (expected.now, expected.leeway);
-    if let Some(not_before) = time_attribute(conditions, "NotBefore", "NotBefore is a dateTime")? {
-        if now.saturating_add(leeway) < not_before {
-            return Err(WsFedError::NotYetValid("Conditions NotBefore"));
-        }
-    }
-    let end = time_attribute(conditions, "NotOnOrAfter", "NotOnOrAfter is a dateTime")?;
-    if let Some(end) = end {
-        if now >= end.saturating_add(leeway) {
-            return Err(WsFedError::Expired("Conditions NotOnOrAfter"));
-        }
-    }
-    Ok(end)
-}
-
-/// Every audience restriction (there must be at least one) has an `Audience` that is the realm.
-fn check_audiences<'a, 'input: 'a>(
-    restrictions: impl Iterator<Item = Element<'a, 'input>>,
-    namespace: &str,
-    realm: &str,
-) -> Result<(), WsFedError> {
-    let mut restrictions = restrictions.peekable();
-    if restrictions.peek().is_none() {
-        return Err(WsFedError::Invalid("an audience restriction"));
-    }
-    for restriction in restrictions {
-        let mut audiences = restriction.children_named(namespace, "Audience");
-        if !audiences.any(|a| a.text().is_ok_and(|t| t.trim() == realm)) {
-            return Err(WsFedError::Invalid("every audience restriction names the realm"));
-        }
-    }
-    Ok(())
 }

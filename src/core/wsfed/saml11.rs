@@ -15,10 +15,10 @@
 //!   the text of an `AttributeValue`.
 
 use super::SAML11_NS;
-use super::{
-    check_audiences, check_window, one, time_attribute, Claim, Expected, TokenKind, WsFedError, WsFedIdentity,
-};
-use crate::core::xml::Element;
+use super::{Claim, Expected, TokenKind, WsFedError, WsFedIdentity};
+use crate::core::saml::assertion::{attribute_values, check_audiences, check_window};
+use crate::core::saml::time::time_attribute;
+use crate::core::xml::{exactly_one as one, Element};
 
 const BEARER: &str = "urn:oasis:names:tc:SAML:1.0:cm:bearer";
 
@@ -69,8 +69,10 @@ pub(super) fn read(assertion: Element<'_, '_>, expected: &Expected<'_>) -> Resul
     if conditions.child_elements().any(|c| !evaluated.iter().any(|name| c.is(SAML11_NS, name))) {
         return Err(WsFedError::Invalid("no condition edge-auth does not evaluate"));
     }
-    let end = check_window(conditions, expected)?.ok_or(WsFedError::Invalid("Conditions has a NotOnOrAfter"))?;
-    check_audiences(conditions.children_named(SAML11_NS, "AudienceRestrictionCondition"), SAML11_NS, expected.realm)?;
+    let end = check_window(conditions, expected.now, expected.leeway)?
+        .ok_or(WsFedError::Invalid("Conditions has a NotOnOrAfter"))?;
+    let restrictions = conditions.children_named(SAML11_NS, "AudienceRestrictionCondition");
+    check_audiences(restrictions, SAML11_NS, expected.realm, "every audience restriction names the realm")?;
 
     let authentication =
         one(assertion.children_named(SAML11_NS, "AuthenticationStatement"), "exactly one AuthenticationStatement")?;
@@ -86,10 +88,7 @@ pub(super) fn read(assertion: Element<'_, '_>, expected: &Expected<'_>) -> Resul
             else {
                 return Err(WsFedError::Invalid("an Attribute has an AttributeNamespace and an AttributeName"));
             };
-            let mut values = Vec::new();
-            for value in attribute.children_named(SAML11_NS, "AttributeValue") {
-                values.push(value.text()?);
-            }
+            let values = attribute_values(attribute, SAML11_NS)?;
             claims.push(Claim { name: format!("{namespace}/{name}"), values });
         }
     }

@@ -191,6 +191,35 @@ impl<'input> Document<'input> {
     }
 }
 
+/// A rule of a protocol's schema or profile that a document breaks, named: what [`exactly_one`] and
+/// [`at_most_one`] refuse with, and what each protocol's error type turns into its own "invalid" variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokenRule(pub &'static str);
+
+/// The one element of `elements`, or `rule` broken when there is none or more than one.
+pub fn exactly_one<'a, 'input>(
+    mut elements: impl Iterator<Item = Element<'a, 'input>>,
+    rule: &'static str,
+) -> Result<Element<'a, 'input>, BrokenRule> {
+    let first = elements.next().ok_or(BrokenRule(rule))?;
+    if elements.next().is_some() {
+        return Err(BrokenRule(rule));
+    }
+    Ok(first)
+}
+
+/// The element of `elements`, if there is one; `rule` broken when there are several.
+pub fn at_most_one<'a, 'input>(
+    mut elements: impl Iterator<Item = Element<'a, 'input>>,
+    rule: &'static str,
+) -> Result<Option<Element<'a, 'input>>, BrokenRule> {
+    let first = elements.next();
+    if elements.next().is_some() {
+        return Err(BrokenRule(rule));
+    }
+    Ok(first)
+}
+
 /// One element of a parsed [`Document`]. Names are matched by (namespace URI, local name) only: there is no
 /// look-up by a bare or prefixed name.
 #[derive(Clone, Copy)]
