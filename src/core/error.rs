@@ -95,6 +95,10 @@ pub enum FlowError {
     #[cfg(feature = "saml")]
     #[error("SAML response refused: connector {connector:?}: {detail}")]
     SamlResponse { connector: String, detail: String },
+    /// A WS-Federation `wresult` (or its form) refused by a rule of [`crate::core::wsfed`].
+    #[cfg(feature = "saml")]
+    #[error("WS-Federation token refused: connector {connector:?}: {detail}")]
+    WsFedToken { connector: String, detail: String },
 }
 
 fn owner_text(owner: &Option<String>) -> String {
@@ -384,6 +388,9 @@ impl FlowError {
             #[cfg(feature = "saml")]
             FlowError::SamlResponse { .. } => p(400, "saml_response_invalid", "Your sign-in could not be verified",
                 "The identity provider's answer failed our security checks, so you were not signed in. Please try again; if it keeps happening, contact your administrator.", "Try again", LOGIN),
+            #[cfg(feature = "saml")]
+            FlowError::WsFedToken { .. } => p(400, "wsfed_token_invalid", "Your sign-in could not be verified",
+                "The identity provider's answer failed our security checks, so you were not signed in. Please try again; if it keeps happening, contact your administrator.", "Try again", LOGIN),
             FlowError::ReplayStoreUnavailable(_) => p(503, "replay_store_unavailable", "Sign-in is temporarily unavailable",
                 "This site could not make sure that this sign-in is used only once, so it was refused for your safety. Please start again in a minute.", "Sign in again", LOGIN),
         }
@@ -637,6 +644,8 @@ mod tests {
                 "saml_response_invalid",
             ),
             #[cfg(feature = "saml")]
+            (FlowError::WsFedToken { connector: "corp".into(), detail: SECRETISH.into() }, 400, "wsfed_token_invalid"),
+            #[cfg(feature = "saml")]
             (
                 IdpFailure::SamlMetadata { connector: "corp".into(), url: SECRETISH.into(), detail: SECRETISH.into() }
                     .into(),
@@ -676,7 +685,7 @@ mod tests {
                 | FlowError::BadPath(_)
                 | FlowError::ReplayStoreUnavailable(_) => {}
                 #[cfg(feature = "saml")]
-                FlowError::SamlResponse { .. } => {}
+                FlowError::SamlResponse { .. } | FlowError::WsFedToken { .. } => {}
             }
         }
         all
@@ -714,7 +723,7 @@ mod tests {
                 None => seen.push((code, kind)),
             }
         }
-        assert_eq!(seen.len(), if cfg!(feature = "saml") { 29 } else { 28 }, "{seen:?}");
+        assert_eq!(seen.len(), if cfg!(feature = "saml") { 30 } else { 28 }, "{seen:?}");
     }
 
     #[test]

@@ -28,13 +28,16 @@ pub enum FormBody {
 pub fn form_body_cap(method: Method, content_type: Option<&str>, path: &str) -> Option<usize> {
     let is_form =
         content_type.is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    let saml = cfg!(feature = "saml") && path.starts_with(SAML_ROUTE_PREFIX);
+    let saml = cfg!(feature = "saml") && (path.starts_with(SAML_ROUTE_PREFIX) || path.starts_with(WSFED_ROUTE_PREFIX));
     let cap = if saml { MAX_SAML_FORM_BYTES } else { MAX_FORM_BYTES };
     (method == Method::Post && is_form).then_some(cap)
 }
 
 /// The SAML routes (`/auth/saml/{id}/acs`, `/auth/saml/{id}/metadata`).
 pub const SAML_ROUTE_PREFIX: &str = "/auth/saml/";
+/// The WS-Federation route (`/auth/wsfed/{id}`): the `wresult` form (raw XML, up to the XML core's largest
+/// document) is read with the SAML routes' cap.
+pub const WSFED_ROUTE_PREFIX: &str = "/auth/wsfed/";
 
 /// The largest form a SAML route reads: a `SAMLResponse` of the XML core's largest document (256 KiB), base64
 /// (4/3) and form-encoded (`+`, `/`, `=` as three characters each), with room to spare.

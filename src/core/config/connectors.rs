@@ -128,7 +128,7 @@ pub(crate) fn validate_connector(rc: RawConnector, label: &str) -> Result<Connec
     check_connector_id(&rc.id, label)?;
     let kind = ConnectorKind::parse(&rc.kind).ok_or_else(|| {
         let names: Vec<String> = ConnectorKind::ALL.iter().map(|k| format!("{:?}", k.as_str())).collect();
-        err("kind", format!("unknown kind {:?}; supported: {}, \"saml\"", rc.kind, names.join(", ")))
+        err("kind", format!("unknown kind {:?}; supported: {}, \"saml\", \"wsfed\"", rc.kind, names.join(", ")))
     })?;
     // Fields that belong to other kinds are errors, not silently ignored settings.
     for (field, kinds) in ConnectorKind::KIND_SPECIFIC_FIELDS {

@@ -14,6 +14,7 @@ pub mod policies;
 pub mod saml;
 pub mod session;
 pub mod urls;
+pub mod wsfed;
 
 #[cfg(test)]
 mod tests;
@@ -28,7 +29,7 @@ pub use self::connector::{
     FACEBOOK_GRAPH_ME_ENDPOINT, FACEBOOK_ISSUER, FACEBOOK_TOKEN_ENDPOINT, GOOGLE_ISSUER,
 };
 pub use self::error::ConfigError;
-pub use self::saml::{SamlConnector, SamlIdp};
+pub use self::saml::{SamlConnector, SamlIdp, XmlProtocol};
 pub use self::session::{OriginSettings, SessionSettings, DEFAULT_SESSION_LIFETIME_SECONDS};
 pub use self::urls::{check_endpoint_url, is_guid};
 use crate::core::config::connectors::{read_connector, validate_connector};
@@ -36,6 +37,7 @@ use crate::core::config::fields::{kind, Fields};
 use crate::core::config::policies::{read_raw_policies, validate_policies};
 use crate::core::config::saml::read_saml_connector;
 use crate::core::config::session::{check_origin, check_session, read_origin, read_session, RawOrigin};
+use crate::core::config::wsfed::read_wsfed_connector;
 use crate::core::policy::{Policy, RawPolicy};
 pub use crate::core::url::is_loopback_host;
 
@@ -47,7 +49,8 @@ pub const DEFAULT_CLOCK_LEEWAY_SECONDS: u64 = 60;
 pub struct Config {
     /// The OAuth 2.0 / OpenID Connect connectors (kinds `oidc`, `entra`, `google`, `facebook`).
     pub connectors: Vec<Connector>,
-    /// The SAML 2.0 connectors (kind `saml`).
+    /// The connectors whose IdPs answer with SAML assertions: SAML 2.0 (kind `saml`) and WS-Federation (kind
+    /// `wsfed`), told apart by [`SamlConnector::protocol`].
     pub saml_connectors: Vec<SamlConnector>,
     pub session: SessionSettings,
     pub clock_leeway_seconds: u64,
@@ -67,6 +70,7 @@ enum ConnectorIndex {
 #[derive(Debug, Clone, Copy)]
 pub enum AnyConnector<'a> {
     OAuth(&'a Connector),
+    /// SAML 2.0 or WS-Federation ([`SamlConnector::protocol`]).
     Saml(&'a SamlConnector),
 }
 
@@ -87,14 +91,25 @@ impl Config {
         self.connectors.iter().find(|c| c.id == id)
     }
 
-    /// The SAML connector with this id.
+    /// The SAML 2.0 connector (kind `saml`) with this id — never a WS-Federation one: each protocol's routes
+    /// answer for its own connectors only.
     pub fn saml_connector(&self, id: &str) -> Option<&SamlConnector> {
+        self.xml_connector(id).filter(|c| c.protocol == XmlProtocol::Saml2)
+    }
+
+    /// The WS-Federation connector (kind `wsfed`) with this id.
+    pub fn wsfed_connector(&self, id: &str) -> Option<&SamlConnector> {
+        self.xml_connector(id).filter(|c| c.protocol == XmlProtocol::WsFederation)
+    }
+
+    /// The SAML or WS-Federation connector with this id.
+    pub fn xml_connector(&self, id: &str) -> Option<&SamlConnector> {
         self.saml_connectors.iter().find(|c| c.id == id)
     }
 
     /// The connector of either family with this id (ids are unique across both).
     pub fn any_connector(&self, id: &str) -> Option<AnyConnector<'_>> {
-        self.connector(id).map(AnyConnector::OAuth).or_else(|| self.saml_connector(id).map(AnyConnector::Saml))
+        self.connector(id).map(AnyConnector::OAuth).or_else(|| self.xml_connector(id).map(AnyConnector::Saml))
     }
 
     /// The OAuth / OpenID Connect connector owning a normalised domain (`None` also when a SAML one owns it).
@@ -169,8 +184,13 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .unwrap_or_else(|| format!("#{}", position + 1));
-        let index = if value.get("kind").and_then(Value::as_str) == Some("saml") {
-            saml_connectors.push(read_saml_connector(&value, &label)?);
+        let xml_kind = match value.get("kind").and_then(Value::as_str) {
+            Some("saml") => Some(read_saml_connector as fn(&Value, &str) -> Result<SamlConnector, ConfigError>),
+            Some("wsfed") => Some(read_wsfed_connector as fn(&Value, &str) -> Result<SamlConnector, ConfigError>),
+            _ => None,
+        };
+        let index = if let Some(read) = xml_kind {
+            saml_connectors.push(read(&value, &label)?);
             ConnectorIndex::Saml(saml_connectors.len() - 1)
         } else {
             connectors.push(validate_connector(read_connector(&value, &label)?, &label)?);

@@ -38,17 +38,33 @@ pub(crate) const SAML_CONNECTOR_FIELDS: &[&str] = &[
 /// The most signing certificates an IdP may list (rollover needs two; a few more are tolerated).
 pub const MAX_IDP_CERTIFICATES: usize = 8;
 
-/// A validated SAML connector.
+/// Which protocol carries the connector's SAML assertions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XmlProtocol {
+    /// `kind: "saml"`: SAML 2.0 Web Browser SSO (an `AuthnRequest`, a `Response` posted to the ACS).
+    Saml2,
+    /// `kind: "wsfed"`: WS-Federation passive requestor (`wa=wsignin1.0`, a `wresult` posted to the reply URL),
+    /// whose token is a SAML 1.1 or SAML 2.0 assertion.
+    WsFederation,
+}
+
+/// A validated connector whose IdP answers with SAML assertions: `kind: "saml"` or `kind: "wsfed"`
+/// ([`SamlConnector::protocol`]). Both share the IdP (inline or from metadata), the routing by domain, the
+/// transaction cookie and the session; the fields that only one protocol has say so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SamlConnector {
     pub id: String,
+    pub protocol: XmlProtocol,
     pub display_name: String,
     /// Normalised email domains this connector owns.
     pub domains: Vec<String>,
     pub idp: SamlIdp,
-    /// The SP's entity ID at the IdP; `None` = `https://SITE/auth/saml/{id}/metadata` (the metadata URL).
+    /// This relying party's name at the IdP, the audience of its assertions: SAML `sp_entity_id` (`None` =
+    /// `https://SITE/auth/saml/{id}/metadata`), WS-Federation `realm` (`None` = `https://SITE/auth/wsfed/{id}`).
+    /// See [`SamlConnector::audience`].
     pub sp_entity_id: Option<String>,
-    /// The attribute holding the email when the NameID is not an email address.
+    /// Where the email is when it is not found the usual way: SAML `email_attribute` (when the NameID is not an
+    /// email address), WS-Federation `email_claim` (that claim and no other).
     pub email_attribute: Option<String>,
     /// An IdP-initiated response (one no request of this browser asked for) starts an SP-initiated sign-in
     /// with the same IdP instead of being refused; it never creates a session by itself.
@@ -101,6 +117,28 @@ impl SamlConnector {
     pub fn sp_entity_id(&self, origin: &str) -> String {
         self.sp_entity_id.clone().unwrap_or_else(|| self.metadata_url(origin))
     }
+
+    /// `/auth/wsfed/{id}` on `origin`: where a WS-Federation IdP posts its `wresult` (the `wreply`).
+    pub fn reply_url(&self, origin: &str) -> String {
+        format!("{origin}/auth/wsfed/{}", self.id)
+    }
+
+    /// Where the IdP posts its answer: the ACS URL (SAML) or the reply URL (WS-Federation).
+    pub fn return_url(&self, origin: &str) -> String {
+        match self.protocol {
+            XmlProtocol::Saml2 => self.acs_url(origin),
+            XmlProtocol::WsFederation => self.reply_url(origin),
+        }
+    }
+
+    /// The audience of the IdP's assertions: the SP's entity ID (SAML) or the realm, `wtrealm` (WS-Federation;
+    /// by default the reply URL).
+    pub fn audience(&self, origin: &str) -> String {
+        match self.protocol {
+            XmlProtocol::Saml2 => self.sp_entity_id(origin),
+            XmlProtocol::WsFederation => self.sp_entity_id.clone().unwrap_or_else(|| self.reply_url(origin)),
+        }
+    }
 }
 
 /// The build without SAML: a `saml` connector is refused, with the build that reads it (and none of the
@@ -121,74 +159,11 @@ pub(crate) fn read_saml_connector(_value: &Value, label: &str) -> Result<SamlCon
 pub(crate) fn read_saml_connector(value: &Value, label: &str) -> Result<SamlConnector, ConfigError> {
     let f = Fields::of(value, "", Some(label), SAML_CONNECTOR_FIELDS)?;
     let err = |field: &str, reason: &str| ConfigError::new(Some(label), field, reason);
-    let id = f.str("id")?;
-    check_connector_id(&id, label)?;
-    let domains = f.opt_str_list("domains")?.ok_or_else(|| f.err("domains", "missing field `domains`"))?;
-    let domains = normalize_domain_list(&domains, "domains", label)?;
-    if domains.is_empty() {
-        return Err(err("domains", "at least one email domain is required"));
-    }
-    let metadata_url = f.opt_str("idp_metadata_url")?;
-    let entity_id = f.opt_str("idp_entity_id")?;
-    let sso_url = f.opt_str("idp_sso_url")?;
-    let certificates = f.opt_str_list("idp_certificates")?;
-    let idp = match (metadata_url, entity_id, sso_url, certificates) {
-        (Some(url), None, None, None) => {
-            let url = check_endpoint_url(url.trim()).map_err(|r| err("idp_metadata_url", &r))?;
-            SamlIdp::Metadata { url: url.to_string() }
-        }
-        (Some(_), ..) => {
-            return Err(err(
-                "idp_metadata_url",
-                "give either idp_metadata_url or idp_entity_id + idp_sso_url + idp_certificates, not both",
-            ))
-        }
-        (None, entity_id, sso_url, certificates) => {
-            let entity_id = entity_id.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(|| {
-                err("idp_entity_id", "is required (the IdP's entity ID), unless idp_metadata_url is given")
-            })?;
-            if entity_id.len() > 1024 {
-                return Err(err("idp_entity_id", "must be at most 1024 characters (SAML Core §8.3.6)"));
-            }
-            let sso_url = sso_url.ok_or_else(|| {
-                err("idp_sso_url", "is required (the IdP's HTTP-Redirect SSO URL), unless idp_metadata_url is given")
-            })?;
-            let sso_url = check_endpoint_url(sso_url.trim()).map_err(|r| err("idp_sso_url", &r))?;
-            // The request is appended as a query: after a fragment it would never reach the IdP.
-            if sso_url.fragment().is_some() {
-                return Err(err("idp_sso_url", "must not have a #fragment (the SAMLRequest is added as a query)"));
-            }
-            let certificates = certificates.unwrap_or_default();
-            if certificates.is_empty() {
-                return Err(err(
-                    "idp_certificates",
-                    "at least one signing certificate of the IdP is required (PEM or base64 DER)",
-                ));
-            }
-            if certificates.len() > MAX_IDP_CERTIFICATES {
-                return Err(err("idp_certificates", "at most 8 certificates"));
-            }
-            for (i, text) in certificates.iter().enumerate() {
-                crate::core::x509::parse_certificate(text)
-                    .map_err(|e| ConfigError::new(Some(label), format!("idp_certificates[{i}]"), e.to_string()))?;
-            }
-            SamlIdp::Inline { entity_id, sso_url: sso_url.to_string(), certificates }
-        }
-    };
-    let sp_entity_id = match f.opt_str("sp_entity_id")? {
-        None => None,
-        Some(s) if s.trim().is_empty() || s.len() > 1024 || s.chars().any(char::is_control) => {
-            return Err(err("sp_entity_id", "must be a URI of 1-1024 characters"))
-        }
-        Some(s) => Some(s.trim().to_string()),
-    };
-    let email_attribute = match f.opt_str("email_attribute")? {
-        None => None,
-        Some(s) if s.trim().is_empty() || s.len() > 256 || s.chars().any(char::is_control) => {
-            return Err(err("email_attribute", "must be an attribute Name of 1-256 characters"))
-        }
-        Some(s) => Some(s.trim().to_string()),
-    };
+    let (id, domains) = read_id_and_domains(&f, label)?;
+    let idp = read_idp(&f, label, &SAML_IDP_FIELDS)?;
+    let sp_entity_id = read_name(&f, label, "sp_entity_id", 1024, "must be a URI of 1-1024 characters")?;
+    let email_attribute =
+        read_name(&f, label, "email_attribute", 256, "must be an attribute Name of 1-256 characters")?;
     if f.bool("allow_sha1")? {
         return Err(err(
             "allow_sha1",
@@ -202,6 +177,7 @@ pub(crate) fn read_saml_connector(value: &Value, label: &str) -> Result<SamlConn
     Ok(SamlConnector {
         display_name: display_name.unwrap_or_else(|| id.clone()),
         id,
+        protocol: XmlProtocol::Saml2,
         domains,
         idp,
         sp_entity_id,
@@ -209,6 +185,118 @@ pub(crate) fn read_saml_connector(value: &Value, label: &str) -> Result<SamlConn
         idp_initiated,
         encryption,
     })
+}
+
+/// The names of the fields that give the IdP, per connector kind.
+#[cfg(feature = "saml")]
+pub(crate) struct IdpFields {
+    pub metadata_url: &'static str,
+    pub entity_id: &'static str,
+    pub sso_url: &'static str,
+    pub certificates: &'static str,
+    /// What the entity ID is called in the errors ("the IdP's entity ID", "the IdP's issuer").
+    pub entity_id_meaning: &'static str,
+    /// What the SSO URL is, for the errors.
+    pub sso_url_meaning: &'static str,
+}
+
+#[cfg(feature = "saml")]
+const SAML_IDP_FIELDS: IdpFields = IdpFields {
+    metadata_url: "idp_metadata_url",
+    entity_id: "idp_entity_id",
+    sso_url: "idp_sso_url",
+    certificates: "idp_certificates",
+    entity_id_meaning: "the IdP's entity ID",
+    sso_url_meaning: "the IdP's HTTP-Redirect SSO URL",
+};
+
+/// `id` and `domains` (at least one) of a SAML or WS-Federation connector.
+#[cfg(feature = "saml")]
+pub(crate) fn read_id_and_domains(f: &Fields<'_>, label: &str) -> Result<(String, Vec<String>), ConfigError> {
+    let id = f.str("id")?;
+    check_connector_id(&id, label)?;
+    let domains = f.opt_str_list("domains")?.ok_or_else(|| f.err("domains", "missing field `domains`"))?;
+    let domains = normalize_domain_list(&domains, "domains", label)?;
+    if domains.is_empty() {
+        return Err(ConfigError::new(Some(label), "domains", "at least one email domain is required"));
+    }
+    Ok((id, domains))
+}
+
+/// An optional name (a URI, an attribute or claim name): trimmed, 1 to `max` characters, no control characters.
+#[cfg(feature = "saml")]
+pub(crate) fn read_name(
+    f: &Fields<'_>,
+    label: &str,
+    field: &str,
+    max: usize,
+    rule: &str,
+) -> Result<Option<String>, ConfigError> {
+    match f.opt_str(field)? {
+        None => Ok(None),
+        Some(s) if s.trim().is_empty() || s.len() > max || s.chars().any(char::is_control) => {
+            Err(ConfigError::new(Some(label), field, rule))
+        }
+        Some(s) => Ok(Some(s.trim().to_string())),
+    }
+}
+
+/// The IdP: its metadata URL, or its entity ID (issuer), SSO URL and signing certificates (each read here: an
+/// unreadable or too weak one is a configuration error, not a refusal at the first sign-in) — never both.
+#[cfg(feature = "saml")]
+pub(crate) fn read_idp(f: &Fields<'_>, label: &str, names: &IdpFields) -> Result<SamlIdp, ConfigError> {
+    let err = |field: &str, reason: &str| ConfigError::new(Some(label), field, reason);
+    let metadata_url = f.opt_str(names.metadata_url)?;
+    let entity_id = f.opt_str(names.entity_id)?;
+    let sso_url = f.opt_str(names.sso_url)?;
+    let certificates = f.opt_str_list(names.certificates)?;
+    let idp = match (metadata_url, entity_id, sso_url, certificates) {
+        (Some(url), None, None, None) => {
+            let url = check_endpoint_url(url.trim()).map_err(|r| err(names.metadata_url, &r))?;
+            SamlIdp::Metadata { url: url.to_string() }
+        }
+        (Some(_), ..) => {
+            let reason = format!(
+                "give either {} or {} + {} + {}, not both",
+                names.metadata_url, names.entity_id, names.sso_url, names.certificates
+            );
+            return Err(err(names.metadata_url, &reason));
+        }
+        (None, entity_id, sso_url, certificates) => {
+            let unless = format!("unless {} is given", names.metadata_url);
+            let entity_id = entity_id
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| err(names.entity_id, &format!("is required ({}), {unless}", names.entity_id_meaning)))?;
+            if entity_id.len() > 1024 {
+                return Err(err(names.entity_id, "must be at most 1024 characters (SAML Core §8.3.6)"));
+            }
+            let sso_url = sso_url
+                .ok_or_else(|| err(names.sso_url, &format!("is required ({}), {unless}", names.sso_url_meaning)))?;
+            let sso_url = check_endpoint_url(sso_url.trim()).map_err(|r| err(names.sso_url, &r))?;
+            // The request is appended as a query: after a fragment it would never reach the IdP.
+            if sso_url.fragment().is_some() {
+                return Err(err(names.sso_url, "must not have a #fragment (the request is added as a query)"));
+            }
+            let certificates = certificates.unwrap_or_default();
+            if certificates.is_empty() {
+                return Err(err(
+                    names.certificates,
+                    "at least one signing certificate of the IdP is required (PEM or base64 DER)",
+                ));
+            }
+            if certificates.len() > MAX_IDP_CERTIFICATES {
+                return Err(err(names.certificates, "at most 8 certificates"));
+            }
+            for (i, text) in certificates.iter().enumerate() {
+                crate::core::x509::parse_certificate(text).map_err(|e| {
+                    ConfigError::new(Some(label), format!("{}[{i}]", names.certificates), e.to_string())
+                })?;
+            }
+            SamlIdp::Inline { entity_id, sso_url: sso_url.to_string(), certificates }
+        }
+    };
+    Ok(idp)
 }
 
 /// `sp_encryption_certificate` and `sp_decryption_key_binding`, both or neither. The certificate must be an

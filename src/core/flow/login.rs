@@ -38,7 +38,14 @@ impl<P: Platform> Flow<'_, P> {
             #[cfg(feature = "saml")]
             AnyConnector::Saml(connector) => {
                 let return_to = req.query_param("return_to").unwrap_or_default();
-                return self.saml_login(connector, req, transport, &return_to).await;
+                return match connector.protocol {
+                    crate::core::config::XmlProtocol::Saml2 => {
+                        self.saml_login(connector, req, transport, &return_to).await
+                    }
+                    crate::core::config::XmlProtocol::WsFederation => {
+                        self.wsfed_login(connector, req, transport, &return_to).await
+                    }
+                };
             }
             // The build without SAML refuses SAML connectors when it loads the configuration.
             #[cfg(not(feature = "saml"))]

@@ -1,6 +1,7 @@
 //! Sign-out, three ways:
 //! - `POST /auth/logout` (same-origin only): clears the session and, where the IdP has an
-//!   `end_session_endpoint`, continues to it (OpenID Connect RP-Initiated Logout 1.0).
+//!   `end_session_endpoint`, continues to it (OpenID Connect RP-Initiated Logout 1.0); a WS-Federation session
+//!   continues to its IdP with `wa=wsignout1.0`.
 //! - `GET /auth/logout/frontchannel?iss=…&sid=…` (Front-Channel Logout 1.0): the IdP, in an iframe of the
 //!   user's browser, ends that IdP session here. Microsoft Entra sends `?sid=` alone: accepted when an
 //!   `entra` connector is configured, and it ends the sessions with that `sid` signed in through an `entra`
@@ -41,18 +42,8 @@ impl<P: Platform> Flow<'_, P> {
         let clear = delete_cookie(session_name, transport);
         let signed_out = format!("{}/auth/signed-out", req.origin());
         let session = authenticate(&req.cookie_header, transport, self.keys, self.now());
-        // Stateless cookies outlive a deleted copy: record the sign-out so a copied cookie stops working too
-        // (on this isolate at least when the log cannot be written: logged). Not again when this isolate already
-        // holds it: a copy signed out over and over (this path has no rate limit) must not become a stream of
-        // requests to the one revocation log. (The browser that signed out has no cookie left to retry with.)
-        if let Some(s) = session.as_ref().filter(|s| !self.providers.revocations.holds(s)) {
-            match self.revoke(RevocationList::for_session(s, self.now())).await {
-                Ok(()) => {}
-                Err(RevokeError::Refused(refusal)) => {
-                    self.platform.warn(&format!("edge-auth: logout not recorded: {}", refusal.log_detail()))
-                }
-                Err(RevokeError::Store(e)) => self.platform.warn(&format!("edge-auth: logout: {}", store_failed(&e))),
-            }
+        if let Some(s) = &session {
+            self.record_sign_out(s).await;
         }
         let mut location = "/auth/signed-out".to_string();
         let oidc_connector = session
@@ -78,7 +69,41 @@ impl<P: Platform> Flow<'_, P> {
                 )),
             }
         }
+        #[cfg(feature = "saml")]
+        if let Some(connector) = session.as_ref().and_then(|s| self.config.wsfed_connector(&s.connector)) {
+            // WS-Federation: the IdP ends its session (and the other relying parties') and comes back.
+            match self.saml_idp(connector).await {
+                Ok(idp) => {
+                    let realm = connector.audience(&req.origin());
+                    if let Some(url) = super::wsfed::wsignout_url(&idp.sso_url, &realm, &signed_out) {
+                        location = url;
+                    }
+                }
+                Err((e, _)) => self.platform.warn(&format!(
+                    "edge-auth: logout: no WS-Federation sign-out for connector {:?}: {}",
+                    connector.id,
+                    e.log_detail()
+                )),
+            }
+        }
         Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear)))
+    }
+
+    /// Stateless cookies outlive a deleted copy: record the sign-out so a copied cookie stops working too (on
+    /// this isolate at least when the log cannot be written: logged). Not again when this isolate already holds
+    /// it: a copy signed out over and over must not become a stream of requests to the one revocation log. (The
+    /// browser that signed out has no cookie left to retry with.)
+    pub(super) async fn record_sign_out(&self, session: &crate::core::session::record::Session) {
+        if self.providers.revocations.holds(session) {
+            return;
+        }
+        match self.revoke(RevocationList::for_session(session, self.now())).await {
+            Ok(()) => {}
+            Err(RevokeError::Refused(refusal)) => {
+                self.platform.warn(&format!("edge-auth: logout not recorded: {}", refusal.log_detail()))
+            }
+            Err(RevokeError::Store(e)) => self.platform.warn(&format!("edge-auth: logout: {}", store_failed(&e))),
+        }
     }
 }
 
@@ -325,7 +350,7 @@ impl<P: Platform> Flow<'_, P> {
 
 /// A state-changing request must come from our own pages: `Origin` equal to ours, or (browsers that omit
 /// `Origin`) `Sec-Fetch-Site: same-origin`.
-fn is_same_origin(req: &Request) -> bool {
+pub(super) fn is_same_origin(req: &Request) -> bool {
     match (&req.origin_header, &req.sec_fetch_site) {
         (Some(origin), _) => origin == &req.origin(),
         (None, Some(site)) => site == "same-origin",

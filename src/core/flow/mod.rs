@@ -19,6 +19,8 @@ mod saml;
 mod single_flight;
 mod single_use;
 mod spent;
+#[cfg(feature = "saml")]
+mod wsfed;
 
 pub use document_cache::{freshness, Freshness};
 pub use isolate::IsolateCache;
@@ -262,6 +264,10 @@ impl<P: Platform> Flow<'_, P> {
         #[cfg(feature = "saml")]
         if let Some(rest) = path.strip_prefix(crate::core::incoming::SAML_ROUTE_PREFIX) {
             return self.saml_route(rest, req, transport).await;
+        }
+        #[cfg(feature = "saml")]
+        if let Some(id) = path.strip_prefix(crate::core::incoming::WSFED_ROUTE_PREFIX) {
+            return self.wsfed_route(id, req, transport).await;
         }
         match (path, req.method) {
             ("/auth/login", Method::Get | Method::Head) => self.login(req, transport).await,

@@ -20,7 +20,7 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 
 use crate::core::b64;
-use crate::core::config::{ConfigError, SamlConnector, SamlIdp};
+use crate::core::config::{ConfigError, SamlConnector, SamlIdp, XmlProtocol};
 use crate::core::error::{ConfigProblem, Endpoint, FlowError, IdpFailure};
 use crate::core::fetch::{FetchError, HttpRequest};
 use crate::core::flow::document_cache::{freshness, Freshness, Refresh};
@@ -40,6 +40,7 @@ use crate::core::session::cookies::{cookie_values, delete_cookie, set_cookie, Co
 use crate::core::session::record::{truncate_chars, Session, MAX_EMAIL_LEN, MAX_NAME_CHARS};
 use crate::core::session::return_to::return_to_or_root;
 use crate::core::session::transaction::LOGIN_TRANSACTION_TTL_SECONDS;
+use crate::core::wsfed::metadata::parse_federation_metadata;
 use crate::core::xml::dsig::DsigError;
 use crate::core::xml::xenc::{DecryptionKey, XencError};
 
@@ -57,33 +58,63 @@ const MAX_NAME_ID_BYTES: usize = 255;
 /// The longest a `SAMLResponse` field may be (base64 of the XML core's largest document).
 const MAX_SAML_RESPONSE_CHARS: usize = 360 * 1024;
 
-/// An SP-initiated sign-in in progress: what the ACS needs to finish it in this browser. Sealed in the SAML
-/// transaction cookie (its own purpose and name: never read as an OpenID Connect transaction, and the other way).
+/// An SP-initiated sign-in in progress (SAML or WS-Federation): what the ACS or reply URL needs to finish it in
+/// this browser. Sealed in the SAML transaction cookie (its own purpose and name: never read as an OpenID Connect
+/// transaction, and the other way); bound to its connector, whose id no connector of the other protocol has.
 #[derive(Serialize, Deserialize)]
-struct SamlTransaction {
+pub(super) struct SamlTransaction {
     /// Connector id.
     #[serde(rename = "c")]
-    connector: String,
-    /// The `RelayState` handle sent with the request (and expected back with the response).
+    pub(super) connector: String,
+    /// The handle sent with the request and expected back with the answer: SAML `RelayState`, WS-Federation
+    /// `wctx`.
     #[serde(rename = "s")]
-    relay_state: String,
-    /// The `AuthnRequest`'s `ID` (expected as the response's `InResponseTo`).
+    pub(super) relay_state: String,
+    /// The `AuthnRequest`'s `ID` (expected as the response's `InResponseTo`); empty for WS-Federation, which
+    /// sends no request ID.
     #[serde(rename = "i")]
-    request_id: String,
+    pub(super) request_id: String,
     /// A secret of this transaction alone (never sent to the IdP): its single-use claim is made under it, so
     /// that nobody who saw the request can tell which shard of the single-use store it lands in.
     #[serde(rename = "k")]
-    claim_secret: String,
+    pub(super) claim_secret: String,
     #[serde(rename = "r")]
-    return_to: String,
-    /// The ACS URL the request named (on the origin the sign-in started at).
+    pub(super) return_to: String,
+    /// Where the request asked the IdP to post its answer (on the origin the sign-in started at): the ACS URL
+    /// (SAML) or the reply URL, `wreply` (WS-Federation).
     #[serde(rename = "a")]
-    acs_url: String,
+    pub(super) acs_url: String,
     #[serde(rename = "e")]
-    expires_at: u64,
+    pub(super) expires_at: u64,
 }
 
 impl SamlTransaction {
+    /// A new transaction for `connector`, started at `origin`, with fresh random handle and claim secret.
+    pub(super) fn start<P: Platform>(
+        flow: &Flow<'_, P>,
+        connector: &SamlConnector,
+        origin: &str,
+        return_to: &str,
+        request_id: String,
+    ) -> Result<SamlTransaction, FlowError> {
+        Ok(SamlTransaction {
+            connector: connector.id.clone(),
+            relay_state: flow.random_token()?,
+            request_id,
+            claim_secret: flow.random_token()?,
+            return_to: return_to_or_root(Some(return_to)),
+            acs_url: connector.return_url(origin),
+            expires_at: flow.now().saturating_add(LOGIN_TRANSACTION_TTL_SECONDS),
+        })
+    }
+
+    /// The `Set-Cookie` header that carries it (the one `SameSite=None` cookie: the IdP answers with a
+    /// cross-site form POST).
+    pub(super) fn cookie(&self, keys: &KeyRing, transport: Transport) -> String {
+        let name = CookieKind::SamlTransaction.name(transport);
+        set_cookie(name, &self.seal(keys, name), LOGIN_TRANSACTION_TTL_SECONDS, transport, SameSite::NoneSecure)
+    }
+
     fn seal(&self, keys: &KeyRing, cookie_name: &str) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
         keys.seal(Purpose::SamlTransaction, cookie_name, &json)
@@ -99,7 +130,7 @@ impl SamlTransaction {
 }
 
 /// The IdP, ready to use: from the connector's inline fields or from its metadata.
-type Idp = Rc<IdpDescriptor>;
+pub(super) type Idp = Rc<IdpDescriptor>;
 
 impl<P: Platform> Flow<'_, P> {
     /// `/auth/login` for a SAML connector: the `AuthnRequest` (HTTP-Redirect) and the transaction cookie.
@@ -114,15 +145,8 @@ impl<P: Platform> Flow<'_, P> {
         let origin = req.origin();
         let now = self.now();
         // xs:ID must not start with a digit: a letter, then 128 random bits.
-        let tx = SamlTransaction {
-            connector: connector.id.clone(),
-            relay_state: self.random_token()?,
-            request_id: format!("_{}", self.random_token()?),
-            claim_secret: self.random_token()?,
-            return_to: return_to_or_root(Some(return_to)),
-            acs_url: connector.acs_url(&origin),
-            expires_at: now.saturating_add(LOGIN_TRANSACTION_TTL_SECONDS),
-        };
+        let request_id = format!("_{}", self.random_token()?);
+        let tx = SamlTransaction::start(self, connector, &origin, return_to, request_id)?;
         let request = AuthnRequest {
             id: &tx.request_id,
             issue_instant: now,
@@ -131,10 +155,7 @@ impl<P: Platform> Flow<'_, P> {
             sp_entity_id: &connector.sp_entity_id(&origin),
         };
         let location = redirect_binding_url(&idp.sso_url, &request.to_xml(), &tx.relay_state);
-        let name = CookieKind::SamlTransaction.name(transport);
-        let cookie =
-            set_cookie(name, &tx.seal(self.keys, name), LOGIN_TRANSACTION_TTL_SECONDS, transport, SameSite::NoneSecure);
-        Ok(Outcome::Respond(Response::redirect(location).with_cookie(cookie)))
+        Ok(Outcome::Respond(Response::redirect(location).with_cookie(tx.cookie(self.keys, transport))))
     }
 
     /// `POST /auth/saml/{id}/acs`: the IdP's response (HTTP-POST binding).
@@ -143,12 +164,9 @@ impl<P: Platform> Flow<'_, P> {
             .config
             .saml_connector(connector_id)
             .ok_or_else(|| FlowError::UnknownConnector(truncate_chars(connector_id, 64)))?;
-        let tx_name = CookieKind::SamlTransaction.name(transport);
-        // Whatever happens, the transaction is spent.
-        let clear_tx = delete_cookie(tx_name, transport);
+        let clear_tx = delete_cookie(CookieKind::SamlTransaction.name(transport), transport);
         let fail = |e: FlowError| (e, vec![clear_tx.clone()]);
-        let now = self.now();
-        let Some(tx) = SamlTransaction::from_cookie_header(&req.cookie_header, tx_name, self.keys, now) else {
+        let Some(tx) = self.take_transaction(connector, req, transport, "RelayState").await.map_err(fail)? else {
             // No sign-in of this browser is waiting: an IdP-initiated response (or an expired one). With
             // `idp_initiated`, start a sign-in of our own at the same IdP; never a session from this response.
             if connector.idp_initiated {
@@ -157,27 +175,9 @@ impl<P: Platform> Flow<'_, P> {
             }
             return Err(fail(FlowError::LoginExpired));
         };
-        if tx.connector != connector.id {
-            return Err(fail(FlowError::StateMismatch));
-        }
-        let relay_state = req.form_param("RelayState").unwrap_or_default();
-        if !constant_time_eq(relay_state.as_bytes(), tx.relay_state.as_bytes()) {
-            return Err(fail(FlowError::StateMismatch));
-        }
-        // The response must be posted to the ACS URL the request named (same origin).
-        if tx.acs_url != connector.acs_url(&req.origin()) {
-            return Err(fail(FlowError::StateMismatch));
-        }
-        if !self.providers.spend_transaction(&tx.relay_state, tx.expires_at, now) {
-            return Err(fail(FlowError::Replayed));
-        }
-        let claim = Secret::new(format!("{}.{}", tx.relay_state, tx.claim_secret));
-        self.claim_once(LOGIN_SCOPE, claim.expose(), tx.expires_at).await.map_err(fail)?;
-
         let xml = saml_response_xml(req.form_param("SAMLResponse")).map_err(|detail| {
             fail(FlowError::SamlResponse { connector: connector.id.clone(), detail: detail.to_string() })
         })?;
-        let mut idp = self.saml_idp(connector).await.map_err(|(e, _)| fail(e))?;
         let sp_entity_id = connector.sp_entity_id(&req.origin());
         let decryption_key = self.saml_decryption_key(connector).map_err(fail)?;
         let verify = |idp: Idp| {
@@ -196,16 +196,8 @@ impl<P: Platform> Flow<'_, P> {
                 verify_response(xml, &expected, self.platform).await
             }
         };
-        let mut verified = verify(idp.clone()).await;
-        // No certificate of the cached metadata verifies it: the IdP may have rolled its certificate over since
-        // the copy was read. Read the metadata again, past every cache (at most once a minute), and verify once
-        // more with what it lists now.
-        if matches!(verified, Err(SamlError::Signature(DsigError::BadSignature))) {
-            if let Some(newer) = self.saml_idp_refetched(connector).await {
-                idp = newer;
-                verified = verify(idp.clone()).await;
-            }
-        }
+        let is_unverified = |e: &SamlError| matches!(e, SamlError::Signature(DsigError::BadSignature));
+        let (idp, verified) = self.verify_with_rollover(connector, verify, is_unverified).await.map_err(fail)?;
         let identity = verified.map_err(|e| {
             fail(match e {
                 SamlError::Status { code, subcode } => {
@@ -217,8 +209,8 @@ impl<P: Platform> Flow<'_, P> {
                     ));
                     FlowError::Idp(saml_status_as_idp_error(&code, subcode.as_deref()).to_string())
                 }
-                // The SP's own key is unusable (not an RSA PKCS #8 key WebCrypto imports): the operator's to fix,
-                // not the response's fault.
+                // The SP's own key is unusable (not an RSA PKCS #8 key WebCrypto can import): the operator's to
+                // fix, not the response's fault.
                 SamlError::Decryption(XencError::PrivateKey(_)) => FlowError::from(ConfigProblem::DecryptionKey {
                     connector: connector.id.clone(),
                     binding: connector.encryption.as_ref().map(|e| e.key_binding.clone()).unwrap_or_default(),
@@ -227,71 +219,139 @@ impl<P: Platform> Flow<'_, P> {
                 e => FlowError::SamlResponse { connector: connector.id.clone(), detail: e.to_string() },
             })
         })?;
-        // Once on the whole network, whoever posts it (defence in depth: the request ID it answers is single
-        // use already).
-        let now = self.now();
-        let until = identity.valid_until.min(now.saturating_add(MAX_ASSERTION_CLAIM_SECONDS));
-        let assertion = format!("{}\n{}", idp.entity_id, identity.assertion_id);
-        self.claim_once(SAML_ASSERTION_SCOPE, &assertion, until).await.map_err(|e| {
-            fail(match e {
-                // Not the transaction (that one was fresh): the IdP's assertion was posted before.
-                FlowError::Replayed => FlowError::SamlResponse {
-                    connector: connector.id.clone(),
-                    detail: "the assertion ID was used before (a replayed assertion)".into(),
-                },
-                e => e,
-            })
-        })?;
+        self.claim_assertion(connector, &idp, &identity.assertion_id, identity.valid_until).await.map_err(fail)?;
+        let email = email_of(&identity, connector.email_attribute.as_deref())
+            .map_err(|e| fail(identity_error(connector, e, "the email (NameID or attribute)")))?;
+        let groups = groups_of(&identity).ok_or_else(|| fail(too_many_groups(connector)))?;
+        let signed_in = FederatedSignIn {
+            subject: identity.name_id.clone(),
+            email,
+            name: display_name(&identity.attributes),
+            groups,
+            issuer: idp.entity_id.clone(),
+            session_not_on_or_after: identity.session_not_on_or_after,
+        };
+        self.federated_session(connector, signed_in, &tx.return_to, transport)
+            .map_err(fail)
+            .map(|response| Outcome::Respond(response.with_cookie(clear_tx.clone())))
+    }
 
-        let email = email_of(&identity, connector.email_attribute.as_deref()).map_err(|e| {
-            fail(match e {
-                IdentityError::NoEmail => FlowError::EmailMissing,
-                IdentityError::NotAnEmail => FlowError::SamlResponse {
-                    connector: connector.id.clone(),
-                    detail: "the email (NameID or attribute) is not an email address".into(),
-                },
-            })
-        })?;
-        let address = admitted_saml_address(connector, email).map_err(fail)?;
-        if identity.name_id.len() > MAX_NAME_ID_BYTES {
-            return Err(fail(FlowError::SamlResponse {
-                connector: connector.id.clone(),
-                detail: format!("the NameID is longer than {MAX_NAME_ID_BYTES} bytes"),
-            }));
+    /// The transaction of this browser's sign-in with `connector`, spent: `None` when the browser has none (or an
+    /// expired one); refused when it is another connector's, when the handle the IdP sent back (the form field
+    /// `handle_field`: `RelayState`, `wctx`) is not its own (compared in constant time), when it is answered at
+    /// another origin than the one it started at, or when it was used before — here or anywhere on the network.
+    pub(super) async fn take_transaction(
+        &self,
+        connector: &SamlConnector,
+        req: &Request,
+        transport: Transport,
+        handle_field: &str,
+    ) -> Result<Option<SamlTransaction>, FlowError> {
+        let now = self.now();
+        let tx_name = CookieKind::SamlTransaction.name(transport);
+        let Some(tx) = SamlTransaction::from_cookie_header(&req.cookie_header, tx_name, self.keys, now) else {
+            return Ok(None);
+        };
+        if tx.connector != connector.id {
+            return Err(FlowError::StateMismatch);
         }
-        let groups = groups_of(&identity).ok_or_else(|| {
-            fail(FlowError::SamlResponse {
-                connector: connector.id.clone(),
-                detail: format!("the response asserts more than {} groups", crate::core::saml::identity::MAX_GROUPS),
-            })
-        })?;
+        let handle = req.form_param(handle_field).unwrap_or_default();
+        if !constant_time_eq(handle.as_bytes(), tx.relay_state.as_bytes()) {
+            return Err(FlowError::StateMismatch);
+        }
+        // The answer must be posted where the request said (same origin, same protocol endpoint).
+        if tx.acs_url != connector.return_url(&req.origin()) {
+            return Err(FlowError::StateMismatch);
+        }
+        if !self.providers.spend_transaction(&tx.relay_state, tx.expires_at, now) {
+            return Err(FlowError::Replayed);
+        }
+        let claim = Secret::new(format!("{}.{}", tx.relay_state, tx.claim_secret));
+        self.claim_once(LOGIN_SCOPE, claim.expose(), tx.expires_at).await?;
+        Ok(Some(tx))
+    }
+
+    /// Verify the IdP's answer with the connector's IdP; when no certificate of the cached metadata verifies it
+    /// (`is_unverified`), the IdP may have rolled its certificate over since the copy was read: read the
+    /// metadata again, past every cache (at most once a minute), and verify once more with what it lists now.
+    pub(super) async fn verify_with_rollover<T, E, F, Fut>(
+        &self,
+        connector: &SamlConnector,
+        verify: F,
+        is_unverified: impl Fn(&E) -> bool,
+    ) -> Result<(Idp, Result<T, E>), FlowError>
+    where
+        F: Fn(Idp) -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let idp = self.saml_idp(connector).await.map_err(|(e, _)| e)?;
+        let verified = verify(idp.clone()).await;
+        if verified.as_ref().is_err_and(&is_unverified) {
+            if let Some(newer) = self.saml_idp_refetched(connector).await {
+                let verified = verify(newer.clone()).await;
+                return Ok((newer, verified));
+            }
+        }
+        Ok((idp, verified))
+    }
+
+    /// Claim the assertion's ID once on the whole network, whoever posts it (defence in depth: the transaction
+    /// it answers is single use already), for as long as the assertion is valid.
+    pub(super) async fn claim_assertion(
+        &self,
+        connector: &SamlConnector,
+        idp: &IdpDescriptor,
+        assertion_id: &str,
+        valid_until: u64,
+    ) -> Result<(), FlowError> {
+        let until = valid_until.min(self.now().saturating_add(MAX_ASSERTION_CLAIM_SECONDS));
+        let assertion = format!("{}\n{}", idp.entity_id, assertion_id);
+        self.claim_once(SAML_ASSERTION_SCOPE, &assertion, until).await.map_err(|e| match e {
+            // Not the transaction (that one was fresh): the IdP's assertion was posted before.
+            FlowError::Replayed => refused_answer(connector, "the assertion ID was used before (a replayed assertion)"),
+            e => e,
+        })
+    }
+
+    /// The session of a verified SAML or WS-Federation sign-in: the email at one of the connector's domains, a
+    /// subject of at most [`MAX_NAME_ID_BYTES`], the groups scoped to the policies that name this connector, the
+    /// lifetime capped by the IdP's `SessionNotOnOrAfter`. The `302` to `return_to` with the session cookie.
+    pub(super) fn federated_session(
+        &self,
+        connector: &SamlConnector,
+        signed_in: FederatedSignIn,
+        return_to: &str,
+        transport: Transport,
+    ) -> Result<Response, FlowError> {
+        let address = admitted_saml_address(connector, signed_in.email)?;
+        if signed_in.subject.len() > MAX_NAME_ID_BYTES {
+            let detail = format!("the subject (NameID or immutable ID) is longer than {MAX_NAME_ID_BYTES} bytes");
+            return Err(refused_answer(connector, &detail));
+        }
+        let now = self.now();
         if self.providers.revocations.blocks_sessions(now) {
-            return Err(fail(FlowError::RevocationsUnavailable));
+            return Err(FlowError::RevocationsUnavailable);
         }
         let lifetime = self.config.session.lifetime_seconds;
-        // The IdP's SessionNotOnOrAfter caps the session.
-        let exp = identity
+        let exp = signed_in
             .session_not_on_or_after
             .map_or(now.saturating_add(lifetime), |end| end.min(now.saturating_add(lifetime)));
         let session = Session {
-            sub: identity.name_id.clone(),
+            sub: signed_in.subject,
             email: address,
-            name: display_name(&identity),
+            name: signed_in.name,
             connector: connector.id.clone(),
-            iss: idp.entity_id.clone(),
+            iss: signed_in.issuer,
             iat: now,
             exp,
             sid: None,
             renewed_at: now,
-            groups: relevant_groups(&self.config.policies, &connector.id, &groups),
+            groups: relevant_groups(&self.config.policies, &connector.id, &signed_in.groups),
         };
         let session_name = CookieKind::Session.name(transport);
-        let (_, sealed) = session
-            .seal_within_budget(self.keys, session_name, &self.config.session, self.platform)
-            .map_err(|e| fail(e.into()))?;
+        let (_, sealed) = session.seal_within_budget(self.keys, session_name, &self.config.session, self.platform)?;
         let session_cookie = set_cookie(session_name, &sealed, exp.saturating_sub(now), transport, SameSite::Lax);
-        let location = return_to_or_root(Some(&tx.return_to));
-        Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear_tx).with_cookie(session_cookie)))
+        Ok(Response::redirect(return_to_or_root(Some(return_to))).with_cookie(session_cookie))
     }
 
     /// `GET /auth/saml/{id}/metadata`: the SP's metadata (entity ID, ACS URL, NameID formats).
@@ -333,7 +393,7 @@ impl<P: Platform> Flow<'_, P> {
     /// `validUntil`), used at once with a background refresh (retried at most every [`REFRESH_RETRY_SECONDS`]);
     /// expired, fetched — and through an IdP outage the last good copy is used, the IdP asked again only after
     /// the retry interval.
-    async fn saml_idp(&self, connector: &SamlConnector) -> Result<Idp, (FlowError, Vec<String>)> {
+    pub(super) async fn saml_idp(&self, connector: &SamlConnector) -> Result<Idp, (FlowError, Vec<String>)> {
         let now = self.now();
         let cached = self.providers.saml_idps.get(&connector.id);
         let usable = |idp: &IdpDescriptor| idp.valid_until.is_none_or(|end| now < end);
@@ -398,7 +458,7 @@ impl<P: Platform> Flow<'_, P> {
     /// The background refresh of a connector's metadata (scheduled by [`Self::saml_idp`] for a stale copy): a
     /// failure is logged and the copy in use stays.
     pub(super) async fn refresh_saml_metadata(&self, connector_id: &str) {
-        let Some(connector) = self.config.saml_connector(connector_id) else { return };
+        let Some(connector) = self.config.xml_connector(connector_id) else { return };
         let SamlIdp::Metadata { url } = &connector.idp else { return };
         match self.fetch_saml_metadata(connector, url, false).await {
             Ok((idp, fresh_for)) => {
@@ -470,7 +530,11 @@ impl<P: Platform> Flow<'_, P> {
         let invalid =
             |detail: String| IdpFailure::SamlMetadata { connector: connector.id.clone(), url: url.to_string(), detail };
         let text = std::str::from_utf8(&response.body).map_err(|_| invalid("not UTF-8".into()))?;
-        let idp = parse_idp_metadata(text, self.now()).map_err(|e| invalid(e.to_string()))?;
+        let idp = match connector.protocol {
+            XmlProtocol::Saml2 => parse_idp_metadata(text, self.now()),
+            XmlProtocol::WsFederation => parse_federation_metadata(text, self.now()),
+        };
+        let idp = idp.map_err(|e| invalid(e.to_string()))?;
         Ok((idp, response.fresh_for))
     }
 }
@@ -498,12 +562,44 @@ fn admitted_saml_address(connector: &SamlConnector, email: Email) -> Result<Stri
     }
     let address = email.address();
     if address.len() > MAX_EMAIL_LEN {
-        return Err(FlowError::SamlResponse {
-            connector: connector.id.clone(),
-            detail: "the email address is too long".into(),
-        });
+        return Err(refused_answer(connector, "the email address is too long"));
     }
     Ok(address)
+}
+
+/// A verified sign-in, whichever protocol carried it: what the session is made of.
+pub(super) struct FederatedSignIn {
+    /// The session's `sub`: the NameID (SAML), the stable identifier or the NameIdentifier (WS-Federation).
+    pub subject: String,
+    pub email: Email,
+    pub name: Option<String>,
+    /// Every group the IdP asserted (the session keeps those the policies name).
+    pub groups: Vec<String>,
+    /// The IdP's entity ID or issuer (the session's `iss`).
+    pub issuer: String,
+    pub session_not_on_or_after: Option<u64>,
+}
+
+/// The IdP's answer refused, in the connector's protocol's words: a SAML response or a WS-Federation token.
+pub(super) fn refused_answer(connector: &SamlConnector, detail: &str) -> FlowError {
+    let (connector_id, detail) = (connector.id.clone(), detail.to_string());
+    match connector.protocol {
+        XmlProtocol::Saml2 => FlowError::SamlResponse { connector: connector_id, detail },
+        XmlProtocol::WsFederation => FlowError::WsFedToken { connector: connector_id, detail },
+    }
+}
+
+/// No email, or not an address: `what` names where it was looked for.
+pub(super) fn identity_error(connector: &SamlConnector, e: IdentityError, what: &str) -> FlowError {
+    match e {
+        IdentityError::NoEmail => FlowError::EmailMissing,
+        IdentityError::NotAnEmail => refused_answer(connector, &format!("{what} is not an email address")),
+    }
+}
+
+pub(super) fn too_many_groups(connector: &SamlConnector) -> FlowError {
+    let detail = format!("the IdP asserts more than {} groups", crate::core::saml::identity::MAX_GROUPS);
+    refused_answer(connector, &detail)
 }
 
 /// The display name attributes (Entra's claim URI, then the usual names), a single value only.
@@ -514,9 +610,9 @@ const NAME_ATTRIBUTES: [&str; 4] = [
     "name",
 ];
 
-fn display_name(identity: &crate::core::saml::SamlIdentity) -> Option<String> {
+pub(super) fn display_name(attributes: &[crate::core::saml::Attribute]) -> Option<String> {
     NAME_ATTRIBUTES.iter().find_map(|name| {
-        let mut attributes = identity.attributes.iter().filter(|a| a.name == *name);
+        let mut attributes = attributes.iter().filter(|a| a.name == *name);
         match (attributes.next(), attributes.next()) {
             (Some(attribute), None) => match attribute.values.as_slice() {
                 [value] => Some(truncate_chars(value.trim(), MAX_NAME_CHARS)).filter(|n| !n.is_empty()),

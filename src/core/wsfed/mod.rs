@@ -30,6 +30,7 @@ use crate::core::xml::dsig::{check_enveloped, DsigError, DSIG_NS};
 use crate::core::xml::{exactly_one as one, normalize_line_ends, parse, BrokenRule, Element, XmlError};
 
 pub mod identity;
+pub mod metadata;
 mod saml11;
 mod saml2;
 

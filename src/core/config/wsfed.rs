@@ -1,0 +1,77 @@
+//! `kind: "wsfed"` connectors: a WS-Federation passive requestor IdP (AD FS, Microsoft Entra ID) that the email
+//! domains in `domains` sign in with. A WS-Fed connector is a [`SamlConnector`] with the protocol
+//! [`XmlProtocol::WsFederation`] (its tokens are SAML 1.1 or SAML 2.0 assertions, read by the same XML core).
+//! Signing in needs the build with the XML protocols (cargo feature `saml`): without it, a WS-Fed connector is
+//! refused when the configuration is loaded, with the command that builds it.
+//!
+//! The IdP comes from its federation metadata (`metadata_url`, fetched and cached like discovery documents) or
+//! inline (`issuer` + `sso_url` + `certificates`), never from both. `realm` is the `wtrealm` (default
+//! `https://SITE/auth/wsfed/{id}`), the audience of the tokens; `email_claim` names the claim that holds the
+//! email (then that claim only).
+
+use serde_json::Value;
+
+use crate::core::config::error::ConfigError;
+#[cfg(feature = "saml")]
+use crate::core::config::fields::Fields;
+use crate::core::config::saml::SamlConnector;
+#[cfg(feature = "saml")]
+use crate::core::config::saml::{read_id_and_domains, read_idp, read_name, IdpFields, XmlProtocol};
+
+/// The fields of a `wsfed` connector.
+#[cfg(feature = "saml")]
+pub(crate) const WSFED_CONNECTOR_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "display_name",
+    "domains",
+    "metadata_url",
+    "issuer",
+    "sso_url",
+    "certificates",
+    "realm",
+    "email_claim",
+];
+
+#[cfg(feature = "saml")]
+const WSFED_IDP_FIELDS: IdpFields = IdpFields {
+    metadata_url: "metadata_url",
+    entity_id: "issuer",
+    sso_url: "sso_url",
+    certificates: "certificates",
+    entity_id_meaning: "the IdP's issuer, as its tokens name it",
+    sso_url_meaning: "the IdP's passive requestor endpoint, e.g. https://adfs.example/adfs/ls/",
+};
+
+/// The build without the XML protocols: a `wsfed` connector is refused, with the build that reads it.
+#[cfg(not(feature = "saml"))]
+pub(crate) fn read_wsfed_connector(_value: &Value, label: &str) -> Result<SamlConnector, ConfigError> {
+    Err(ConfigError::new(
+        Some(label),
+        "kind",
+        "\"wsfed\" needs the build of edge-auth with SAML and WS-Federation: build with \
+         `EDGE_AUTH_FEATURES=saml bash scripts/build.sh` (wrangler.toml's [build] command)",
+    ))
+}
+
+/// Read and validate one `wsfed` connector (`label`: its id, or its position, for errors).
+#[cfg(feature = "saml")]
+pub(crate) fn read_wsfed_connector(value: &Value, label: &str) -> Result<SamlConnector, ConfigError> {
+    let f = Fields::of(value, "", Some(label), WSFED_CONNECTOR_FIELDS)?;
+    let (id, domains) = read_id_and_domains(&f, label)?;
+    let idp = read_idp(&f, label, &WSFED_IDP_FIELDS)?;
+    let realm = read_name(&f, label, "realm", 1024, "must be a URI of 1-1024 characters (the wtrealm)")?;
+    let email_claim = read_name(&f, label, "email_claim", 256, "must be a claim name of 1-256 characters")?;
+    let display_name = f.opt_str("display_name")?.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    Ok(SamlConnector {
+        display_name: display_name.unwrap_or_else(|| id.clone()),
+        id,
+        protocol: XmlProtocol::WsFederation,
+        domains,
+        idp,
+        sp_entity_id: realm,
+        email_attribute: email_claim,
+        idp_initiated: false,
+        encryption: None,
+    })
+}
