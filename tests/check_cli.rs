@@ -895,3 +895,63 @@ fn a_saml_connector_with_encryption_reports_its_certificate_and_key() {
         assert!(!out.contains(&sp_key.lines().nth(1).unwrap()[..20]), "no key material: {out}");
     }
 }
+
+// WS-Federation connectors (`kind: "wsfed"`): the same IdP report in WS-Fed words, and what to register at
+// AD FS or Entra (realm, reply URL, sign-out URL, claims).
+
+fn wsfed_inline(id: &str, domain: &str, certificates: &[&str]) -> serde_json::Value {
+    json!({"id": id, "kind": "wsfed", "domains": [domain], "issuer": "http://adfs.example/adfs/services/trust",
+           "sso_url": "https://adfs.example/adfs/ls/", "certificates": certificates})
+}
+
+#[test]
+fn a_wsfed_connector_prints_its_idp_and_what_to_register() {
+    let mut custom = wsfed_inline("fabrikam", "fabrikam.example", &[IDP_CERT]);
+    custom["realm"] = json!("urn:edge-auth:fabrikam");
+    custom["email_claim"] = json!("http://schemas.xmlsoap.org/claims/EmailAddress");
+    let json = config(&[
+        wsfed_inline("contoso", "contoso.example", &[IDP_CERT, EXPIRED_CERT]),
+        saml_inline("partner", "partner.example", &[IDP_CERT]),
+        custom,
+    ]);
+    let (code, out) = check_config(&json, &["--site", "https://app.example"]);
+    assert_eq!(code, 0, "{out}");
+    for expected in [
+        "3 connectors (1 SAML, 2 WS-Federation)",
+        "connector \"contoso\" (kind wsfed)",
+        "IdP:                  inline (issuer, sso_url, certificates)",
+        "IdP issuer:           http://adfs.example/adfs/services/trust",
+        "IdP passive endpoint: https://adfs.example/adfs/ls/ (wa=wsignin1.0)",
+        "certificate #1: CN=idp.example, RSA 2048 bits",
+        "connector \"contoso\", field `certificates[1]`: certificate #2 (CN=expired-idp.example) expired on 2021-01-01",
+        "add the one it signs with now to certificates",
+        "realm (wtrealm):    https://app.example/auth/wsfed/contoso (the default: the reply URL)",
+        "reply URL:          https://app.example/auth/wsfed/contoso (WS-Federation passive endpoint)",
+        "sign-out URL:       https://app.example/auth/wsfed/contoso?wa=wsignoutcleanup1.0",
+        "subject from:         http://schemas.microsoft.com/LiveID/Federation/2008/05/ImmutableID",
+        "realm (wtrealm):    urn:edge-auth:fabrikam (realm)",
+        "email from:           claim \"http://schemas.xmlsoap.org/claims/EmailAddress\" (email_claim), and no other",
+        // The SAML connector beside them keeps its own words.
+        "connector \"partner\" (kind saml)",
+        "ACS URL:            https://app.example/auth/saml/partner/acs (binding HTTP-POST)",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(!out.contains("to idp_certificates"), "WS-Fed fields are named as configured:\n{out}");
+}
+
+/// WS-Fed field names in configuration errors: the connector and the field as the operator wrote them.
+#[test]
+fn wsfed_configuration_errors_name_the_field() {
+    let mut both = wsfed_inline("contoso", "contoso.example", &[IDP_CERT]);
+    both["metadata_url"] = json!("https://adfs.example/FederationMetadata/2007-06/FederationMetadata.xml");
+    let (code, out) = check_config(&config(&[both]), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("contoso") && out.contains("metadata_url") && out.contains("not both"), "{out}");
+
+    let mut saml_field = wsfed_inline("contoso", "contoso.example", &[IDP_CERT]);
+    saml_field["idp_initiated"] = json!(true);
+    let (code, out) = check_config(&config(&[saml_field]), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("idp_initiated"), "a SAML-only field on a WS-Fed connector is refused:\n{out}");
+}

@@ -1,13 +1,16 @@
-//! One SAML 2.0 connector: its IdP (inline, or its metadata fetched and read by the worker's own
-//! [`parse_idp_metadata_certificates`]), each signing certificate's subject, key and validity, and what the
+//! One SAML 2.0 or WS-Federation connector: its IdP (inline, or its metadata fetched and read by the worker's
+//! own parser — [`parse_idp_metadata_certificates`] for SAML metadata, [`parse_federation_metadata_certificates`]
+//! for WS-Federation federation metadata), each signing certificate's subject, key and validity, and what the
 //! operator registers at the IdP (with `--site`).
 
 use edge_auth::core::cache::MAX_CACHE_SECONDS;
-use edge_auth::core::config::{SamlConnector, SamlIdp};
+use edge_auth::core::config::{SamlConnector, SamlIdp, XmlProtocol};
 use edge_auth::core::saml::identity::EMAIL_ATTRIBUTES;
 use edge_auth::core::saml::metadata::parse_idp_metadata_certificates;
 use edge_auth::core::saml::request::format_datetime;
 use edge_auth::core::saml::EMAIL_ADDRESS_FORMAT;
+use edge_auth::core::wsfed::identity::{EMAIL_CLAIM, NAME_CLAIM, STABLE_SUBJECT_CLAIMS, UPN_CLAIM};
+use edge_auth::core::wsfed::metadata::parse_federation_metadata_certificates;
 use edge_auth::core::x509::{parse_certificate, IdpCertificate};
 
 use crate::fetcher::Fetcher;
@@ -20,7 +23,44 @@ use crate::secrets::{saml_decryption_key, SecretsFile};
 pub const EXPIRY_WARNING_DAYS: u64 = 30;
 const DAY: u64 = 86_400;
 
-/// Prints one SAML connector; `false` when sign-ins through it would fail.
+/// The connector's field names and words, per protocol.
+struct Words {
+    kind: &'static str,
+    fields: &'static str,
+    entity_id: &'static str,
+    sso_url: &'static str,
+    sso_url_field: &'static str,
+    sso_binding: &'static str,
+    certificates: &'static str,
+    metadata_url: &'static str,
+}
+
+fn words(protocol: XmlProtocol) -> Words {
+    match protocol {
+        XmlProtocol::Saml2 => Words {
+            kind: "saml",
+            fields: "inline (idp_entity_id, idp_sso_url, idp_certificates)",
+            entity_id: "IdP entity ID",
+            sso_url: "IdP SSO URL",
+            sso_url_field: "idp_sso_url",
+            sso_binding: "HTTP-Redirect",
+            certificates: "idp_certificates",
+            metadata_url: "idp_metadata_url",
+        },
+        XmlProtocol::WsFederation => Words {
+            kind: "wsfed",
+            fields: "inline (issuer, sso_url, certificates)",
+            entity_id: "IdP issuer",
+            sso_url: "IdP passive endpoint",
+            sso_url_field: "sso_url",
+            sso_binding: "wa=wsignin1.0",
+            certificates: "certificates",
+            metadata_url: "metadata_url",
+        },
+    }
+}
+
+/// Prints one SAML or WS-Federation connector; `false` when sign-ins through it would fail.
 pub fn check_saml_connector(
     report: &mut Report,
     fetcher: &mut Fetcher,
@@ -32,24 +72,25 @@ pub fn check_saml_connector(
     let id = c.id.as_str();
     report.begin_connector();
     let name = if c.display_name == c.id { String::new() } else { format!(": {}", c.display_name) };
-    report.line(0, format!("connector {id:?} (kind saml){name}"));
+    let w = words(c.protocol);
+    report.line(0, format!("connector {id:?} (kind {}){name}", w.kind));
     report.item("domains routed", c.domains.join(", "));
     let usable = match &c.idp {
         SamlIdp::Inline { entity_id, sso_url, certificates } => {
-            report.item("IdP", "inline (idp_entity_id, idp_sso_url, idp_certificates)");
-            report.item("IdP entity ID", entity_id);
-            report.item("IdP SSO URL", format!("{sso_url} (HTTP-Redirect)"));
+            report.item("IdP", w.fields);
+            report.item(w.entity_id, entity_id);
+            report.item(w.sso_url, format!("{sso_url} ({})", w.sso_binding));
             if sso_url.starts_with("http:") {
                 report.warning(
                     2,
                     Some(id),
-                    "idp_sso_url",
+                    w.sso_url_field,
                     "http:// is accepted only for loopback hosts: development only",
                 );
             }
             let mut usable = true;
             for (i, text) in certificates.iter().enumerate() {
-                let field = format!("idp_certificates[{i}]");
+                let field = format!("{}[{i}]", w.certificates);
                 match parse_certificate(text) {
                     Ok(certificate) => report_certificate(report, id, &field, i, &certificate, Source::Inline, now),
                     // The configuration check refuses these already (the SAML build reads them at start-up).
@@ -61,14 +102,22 @@ pub fn check_saml_connector(
             }
             usable
         }
-        SamlIdp::Metadata { url } => check_metadata(report, fetcher, id, url, now),
+        SamlIdp::Metadata { url } => check_metadata(report, fetcher, c, url, now),
     };
-    report_email(report, c);
-    report_encryption(report, c, secrets, now);
-    if c.idp_initiated {
-        report.item("IdP-initiated", "accepted as a start: it begins an SP-initiated sign-in with this IdP");
+    match c.protocol {
+        XmlProtocol::Saml2 => {
+            report_email(report, c);
+            report_encryption(report, c, secrets, now);
+            if c.idp_initiated {
+                report.item("IdP-initiated", "accepted as a start: it begins an SP-initiated sign-in with this IdP");
+            }
+            report_registration(report, c, site);
+        }
+        XmlProtocol::WsFederation => {
+            report_wsfed_identity(report, c);
+            report_wsfed_registration(report, c, site);
+        }
     }
-    report_registration(report, c, site);
     report.end_connector();
     report.line(2, if usable { "status: usable" } else { "status: UNUSABLE" });
     usable
@@ -114,11 +163,12 @@ enum Source {
 }
 
 /// The IdP's metadata, fetched as the worker fetches it and read by the worker's parser.
-fn check_metadata(report: &mut Report, fetcher: &mut Fetcher, id: &str, url: &str, now: u64) -> bool {
-    const FIELD: &str = "idp_metadata_url";
+fn check_metadata(report: &mut Report, fetcher: &mut Fetcher, c: &SamlConnector, url: &str, now: u64) -> bool {
+    let (id, w) = (c.id.as_str(), words(c.protocol));
+    let field = w.metadata_url;
     report.item("IdP metadata", url);
     if url.starts_with("http:") {
-        report.warning(2, Some(id), FIELD, "http:// is accepted only for loopback hosts: development only");
+        report.warning(2, Some(id), field, "http:// is accepted only for loopback hosts: development only");
     }
     if !fetcher.online() {
         report.item("IdP", "(not fetched: --offline)");
@@ -127,25 +177,29 @@ fn check_metadata(report: &mut Report, fetcher: &mut Fetcher, id: &str, url: &st
     let body = match fetcher.get_saml_metadata(url) {
         Ok(b) => b,
         Err(e) => {
-            report.provider_error(id, FIELD, format!("the IdP metadata could not be fetched: {e}"));
+            report.provider_error(id, field, format!("the IdP metadata could not be fetched: {e}"));
             return false;
         }
     };
     let Ok(text) = std::str::from_utf8(&body) else {
-        report.provider_error(id, FIELD, format!("the IdP metadata at {url} is not UTF-8 text"));
+        report.provider_error(id, field, format!("the IdP metadata at {url} is not UTF-8 text"));
         return false;
     };
-    let (idp, certificates) = match parse_idp_metadata_certificates(text, now) {
+    let read = match c.protocol {
+        XmlProtocol::Saml2 => parse_idp_metadata_certificates(text, now),
+        XmlProtocol::WsFederation => parse_federation_metadata_certificates(text, now),
+    };
+    let (idp, certificates) = match read {
         Ok(read) => read,
         Err(e) => {
-            report.provider_error(id, FIELD, format!("{e} (from {url})"));
+            report.provider_error(id, field, format!("{e} (from {url})"));
             return false;
         }
     };
-    report.item("IdP entity ID", &idp.entity_id);
-    report.item("IdP SSO URL", format!("{} (HTTP-Redirect)", idp.sso_url));
+    report.item(w.entity_id, &idp.entity_id);
+    report.item(w.sso_url, format!("{} ({})", idp.sso_url, w.sso_binding));
     if idp.sso_url.starts_with("http:") && !url.starts_with("http:") {
-        report.warning(2, Some(id), FIELD, "the SSO URL uses http:// (loopback only): development only");
+        report.warning(2, Some(id), field, "the IdP's endpoint uses http:// (loopback only): development only");
     }
     report.item(
         "metadata validUntil",
@@ -166,7 +220,7 @@ fn check_metadata(report: &mut Report, fetcher: &mut Fetcher, id: &str, url: &st
         },
     );
     for (i, certificate) in certificates.iter().enumerate() {
-        report_certificate(report, id, FIELD, i, certificate, Source::Metadata, now);
+        report_certificate(report, id, field, i, certificate, Source::Metadata, now);
     }
     true
 }
@@ -193,21 +247,23 @@ fn report_certificate(
         ),
     );
     if let Some(why) = expiry_warning(certificate.not_after, now) {
+        // The inline list's field as configured (`idp_certificates`, `certificates`).
+        let list = field.split('[').next().unwrap_or(field);
         let what_to_do = match (source, now >= certificate.not_after) {
-            (Source::Inline, true) => {
+            (Source::Inline, true) => format!(
                 "edge-auth still verifies with its key, but the IdP has probably moved to a new certificate: \
-                 add the one it signs with now to idp_certificates"
-            }
-            (Source::Inline, false) => {
-                "add the IdP's next certificate to idp_certificates before the IdP switches to it (both may be \
-                 listed), or sign-ins fail from then on"
-            }
-            (Source::Metadata, true) => {
-                "edge-auth still verifies with its key, but check that the IdP still signs with it: its metadata \
-                 publishes no newer one"
-            }
+                 add the one it signs with now to {list}"
+            ),
+            (Source::Inline, false) => format!(
+                "add the IdP's next certificate to {list} before the IdP switches to it (both may be listed), or \
+                 sign-ins fail from then on"
+            ),
+            (Source::Metadata, true) => "edge-auth still verifies with its key, but check that the IdP still signs \
+                                         with it: its metadata publishes no newer one"
+                .to_string(),
             (Source::Metadata, false) => {
                 "the IdP's metadata should publish its successor before then (edge-auth follows the metadata)"
+                    .to_string()
             }
         };
         report.warning(2, Some(id), field, format!("certificate #{n} ({subject}) {why}: {what_to_do}"));
@@ -254,6 +310,36 @@ fn report_registration(report: &mut Report, c: &SamlConnector, site: Option<&str
     };
     report.line(4, format!("{:<20}{name_id}", "NameID format:"));
     report.line(4, format!("{:<20}the assertion or the response, SHA-256 or stronger (SHA-1 is refused)", "signing:"));
+}
+
+/// Where the worker reads a WS-Federation token's email and subject from.
+fn report_wsfed_identity(report: &mut Report, c: &SamlConnector) {
+    let email = match &c.email_attribute {
+        Some(name) => format!("claim {name:?} (email_claim), and no other"),
+        None => format!(
+            "claim {EMAIL_CLAIM}, else {UPN_CLAIM} or {NAME_CLAIM} when it is an address, else a NameIdentifier of \
+             format emailAddress"
+        ),
+    };
+    report.item("email from", email);
+    report.item("subject from", format!("{}, else the NameIdentifier", STABLE_SUBJECT_CLAIMS.join(", ")));
+}
+
+/// What the operator registers at a WS-Federation IdP (an AD FS relying party trust, an Entra application).
+fn report_wsfed_registration(report: &mut Report, c: &SamlConnector, site: Option<&str>) {
+    let origin = site.unwrap_or("https://SITE");
+    let realm_note = if c.sp_entity_id.is_some() { " (realm)" } else { " (the default: the reply URL)" };
+    let heading = if site.is_some() {
+        "register at the IdP:"
+    } else {
+        "register at the IdP (give --site https://your.site for the full URLs):"
+    };
+    report.line(2, heading);
+    report.line(4, format!("{:<20}{}{realm_note}", "realm (wtrealm):", c.audience(origin)));
+    report.line(4, format!("{:<20}{} (WS-Federation passive endpoint)", "reply URL:", c.reply_url(origin)));
+    report.line(4, format!("{:<20}{}?wa=wsignoutcleanup1.0", "sign-out URL:", c.reply_url(origin)));
+    report.line(4, format!("{:<20}{EMAIL_CLAIM}, and ImmutableID or objectGUID as the subject", "claims:"));
+    report.line(4, format!("{:<20}the SAML 1.1 or 2.0 token, SHA-256 or stronger (SHA-1 is refused)", "signing:"));
 }
 
 /// The date of seconds since the epoch (`2026-12-02`).

@@ -1,7 +1,7 @@
 //! Settings outside the connectors: session, origin mode, path policies.
 
 use edge_auth::core::assertion::ASSERTION_KEY_BINDING;
-use edge_auth::core::config::Config;
+use edge_auth::core::config::{Config, XmlProtocol};
 use edge_auth::core::policy::Access;
 
 use crate::report::{plural, Report};
@@ -15,9 +15,13 @@ pub fn report_settings(report: &mut Report, config: &Config) {
     };
     let cookies = if session.encrypt { "encrypted (AES-256-GCM)" } else { "signed (HMAC)" };
     let connectors = config.connectors.len() + config.saml_connectors.len();
-    let saml = match config.saml_connectors.len() {
-        0 => String::new(),
-        n => format!(" ({n} SAML)"),
+    let wsfed = config.saml_connectors.iter().filter(|c| c.protocol == XmlProtocol::WsFederation).count();
+    let saml = config.saml_connectors.len() - wsfed;
+    let saml = match (saml, wsfed) {
+        (0, 0) => String::new(),
+        (n, 0) => format!(" ({n} SAML)"),
+        (0, m) => format!(" ({m} WS-Federation)"),
+        (n, m) => format!(" ({n} SAML, {m} WS-Federation)"),
     };
     report.line(
         0,
