@@ -293,12 +293,7 @@ fn report_email(report: &mut Report, c: &SamlConnector) {
 fn report_registration(report: &mut Report, c: &SamlConnector, site: Option<&str>) {
     let origin = site.unwrap_or("https://SITE");
     let entity_note = if c.sp_entity_id.is_some() { " (sp_entity_id)" } else { " (the SP metadata URL)" };
-    let heading = if site.is_some() {
-        "register at the IdP:"
-    } else {
-        "register at the IdP (give --site https://your.site for the full URLs):"
-    };
-    report.line(2, heading);
+    registration_heading(report, site);
     report.line(4, format!("{:<20}{}{entity_note}", "SP entity ID:", c.sp_entity_id(origin)));
     report.line(4, format!("{:<20}{} (binding HTTP-POST)", "ACS URL:", c.acs_url(origin)));
     report.line(4, format!("{:<20}{} (the IdP can import it)", "SP metadata:", c.metadata_url(origin)));
@@ -329,17 +324,21 @@ fn report_wsfed_identity(report: &mut Report, c: &SamlConnector) {
 fn report_wsfed_registration(report: &mut Report, c: &SamlConnector, site: Option<&str>) {
     let origin = site.unwrap_or("https://SITE");
     let realm_note = if c.sp_entity_id.is_some() { " (realm)" } else { " (the default: the reply URL)" };
-    let heading = if site.is_some() {
-        "register at the IdP:"
-    } else {
-        "register at the IdP (give --site https://your.site for the full URLs):"
-    };
-    report.line(2, heading);
+    registration_heading(report, site);
     report.line(4, format!("{:<20}{}{realm_note}", "realm (wtrealm):", c.audience(origin)));
     report.line(4, format!("{:<20}{} (WS-Federation passive endpoint)", "reply URL:", c.reply_url(origin)));
     report.line(4, format!("{:<20}{}?wa=wsignoutcleanup1.0", "sign-out URL:", c.reply_url(origin)));
     report.line(4, format!("{:<20}{EMAIL_CLAIM}, and ImmutableID or objectGUID as the subject", "claims:"));
     report.line(4, format!("{:<20}the SAML 1.1 or 2.0 token, SHA-256 or stronger (SHA-1 is refused)", "signing:"));
+}
+
+/// The heading of what to register, with a hint when `--site` was not given.
+fn registration_heading(report: &mut Report, site: Option<&str>) {
+    let heading = match site {
+        Some(_) => "register at the IdP:",
+        None => "register at the IdP (give --site https://your.site for the full URLs):",
+    };
+    report.line(2, heading);
 }
 
 /// The date of seconds since the epoch (`2026-12-02`).
