@@ -30,6 +30,7 @@ use crate::core::xml::dsig::{check_enveloped, DsigError, DSIG_NS};
 use crate::core::xml::{normalize_line_ends, parse, Element, XmlError};
 
 pub mod identity;
+pub mod metadata;
 mod saml11;
 mod saml2;
 
