@@ -13,7 +13,7 @@ use crate::core::saml::time::parse_datetime;
 use crate::core::saml::PROTOCOL_NS;
 use crate::core::x509::{parse_certificate, IdpCertificate};
 use crate::core::xml::dsig::DSIG_NS;
-use crate::core::xml::{normalize_line_ends, parse_metadata, Document, Element, XmlError};
+use crate::core::xml::{normalize_line_ends, parse_metadata, Element, XmlError};
 
 pub const METADATA_NS: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
 pub const REDIRECT_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
@@ -78,49 +78,43 @@ pub fn parse_idp_metadata_certificates(
     text: &str,
     now: u64,
 ) -> Result<(IdpDescriptor, Vec<IdpCertificate>), MetadataError> {
+    read_metadata(text, now, |entity| {
+        let mut idps = entity.children_named(METADATA_NS, "IDPSSODescriptor").filter(|d| {
+            d.attribute(None, "protocolSupportEnumeration")
+                .is_some_and(|p| p.split_ascii_whitespace().any(|p| p == PROTOCOL_NS))
+        });
+        let idp = idps.next().ok_or(MetadataError::Invalid("an IDPSSODescriptor for SAML 2.0"))?;
+        if idps.next().is_some() {
+            return Err(MetadataError::Invalid("one IDPSSODescriptor for SAML 2.0"));
+        }
+        let sso_url = idp
+            .children_named(METADATA_NS, "SingleSignOnService")
+            .find(|s| s.attribute(None, "Binding") == Some(REDIRECT_BINDING))
+            .and_then(|s| s.attribute(None, "Location"))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .ok_or(MetadataError::Invalid("a SingleSignOnService with the HTTP-Redirect binding and a Location"))?;
+        let sso_url = check_sign_in_url(
+            sso_url,
+            "the SingleSignOnService Location is https:// (http:// only for loopback)",
+            "the SingleSignOnService Location has no #fragment",
+        )?;
+        Ok((idp, sso_url))
+    })
+}
+
+/// Read a metadata document at `now`, for the SAML reader here and the WS-Federation one
+/// ([`crate::core::wsfed::metadata`]): its document element must be one `md:EntityDescriptor` (not an aggregate)
+/// with an `entityID`, and its `validUntil`, when given, must not have passed; `role` picks the role descriptor
+/// this reader trusts from that entity and reads its sign-in URL (with [`check_sign_in_url`]); the signing keys
+/// are that descriptor's ([`signing_keys`]).
+pub(crate) fn read_metadata(
+    text: &str,
+    now: u64,
+    role: impl for<'a, 'input> FnOnce(Element<'a, 'input>) -> Result<(Element<'a, 'input>, String), MetadataError>,
+) -> Result<(IdpDescriptor, Vec<IdpCertificate>), MetadataError> {
     let text = normalize_line_ends(text);
     let document = parse_metadata(&text)?;
-    let entity = read_entity(&document, now)?;
-    let mut idps = entity.element.children_named(METADATA_NS, "IDPSSODescriptor").filter(|d| {
-        d.attribute(None, "protocolSupportEnumeration")
-            .is_some_and(|p| p.split_ascii_whitespace().any(|p| p == PROTOCOL_NS))
-    });
-    let idp = idps.next().ok_or(MetadataError::Invalid("an IDPSSODescriptor for SAML 2.0"))?;
-    if idps.next().is_some() {
-        return Err(MetadataError::Invalid("one IDPSSODescriptor for SAML 2.0"));
-    }
-    let sso_url = idp
-        .children_named(METADATA_NS, "SingleSignOnService")
-        .find(|s| s.attribute(None, "Binding") == Some(REDIRECT_BINDING))
-        .and_then(|s| s.attribute(None, "Location"))
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .ok_or(MetadataError::Invalid("a SingleSignOnService with the HTTP-Redirect binding and a Location"))?;
-    let sso_url = check_sign_in_url(
-        sso_url,
-        "the SingleSignOnService Location is https:// (http:// only for loopback)",
-        "the SingleSignOnService Location has no #fragment",
-    )?;
-    let (keys, certificates) = signing_keys(idp)?;
-    let Entity { entity_id, valid_until, cache_duration, .. } = entity;
-    Ok((IdpDescriptor { entity_id, sso_url, keys, valid_until, cache_duration }, certificates))
-}
-
-/// The document's one `md:EntityDescriptor` and what every metadata reader takes from it (the SAML one here, the
-/// WS-Federation one in [`crate::core::wsfed::metadata`]).
-pub(crate) struct Entity<'a, 'input> {
-    pub element: Element<'a, 'input>,
-    pub entity_id: String,
-    pub valid_until: Option<u64>,
-    pub cache_duration: Option<u64>,
-}
-
-/// The document element, which must be one `md:EntityDescriptor` (not an aggregate) with an `entityID`, and
-/// its `validUntil` (refused when it has passed at `now`) and `cacheDuration`.
-pub(crate) fn read_entity<'a, 'input>(
-    document: &'a Document<'input>,
-    now: u64,
-) -> Result<Entity<'a, 'input>, MetadataError> {
     let entity = document.root_element();
     if entity.is(METADATA_NS, "EntitiesDescriptor") {
         return Err(MetadataError::Invalid(
@@ -144,7 +138,9 @@ pub(crate) fn read_entity<'a, 'input>(
         return Err(MetadataError::Expired);
     }
     let cache_duration = entity.attribute(None, "cacheDuration").and_then(parse_duration_seconds);
-    Ok(Entity { element: entity, entity_id, valid_until, cache_duration })
+    let (descriptor, sso_url) = role(entity)?;
+    let (keys, certificates) = signing_keys(descriptor)?;
+    Ok((IdpDescriptor { entity_id, sso_url, keys, valid_until, cache_duration }, certificates))
 }
 
 /// The IdP's sign-in URL (trimmed by the caller): `https://`, or `http://` for a loopback host, and no fragment
@@ -167,7 +163,7 @@ pub(crate) fn check_sign_in_url(
 /// whose `use` is `signing` or absent (rollover publishes two), each certificate read with the key rules of
 /// [`parse_certificate`] and refused by position when it breaks one (never skipped: the operator must know); at
 /// least one, at most [`MAX_METADATA_CERTIFICATES`].
-pub(crate) fn signing_keys(descriptor: Element<'_, '_>) -> Result<(Vec<Jwk>, Vec<IdpCertificate>), MetadataError> {
+fn signing_keys(descriptor: Element<'_, '_>) -> Result<(Vec<Jwk>, Vec<IdpCertificate>), MetadataError> {
     let mut keys = Vec::new();
     let mut certificates = Vec::new();
     for key_descriptor in descriptor.children_named(METADATA_NS, "KeyDescriptor") {

@@ -23,11 +23,9 @@
 //! As for SAML metadata, the document's own `ds:Signature` is not checked: the `https://` URL the operator
 //! configured is the trust anchor.
 
-use crate::core::saml::metadata::{
-    check_sign_in_url, read_entity, signing_keys, Entity, IdpDescriptor, MetadataError, METADATA_NS,
-};
+use crate::core::saml::metadata::{check_sign_in_url, read_metadata, IdpDescriptor, MetadataError, METADATA_NS};
 use crate::core::x509::IdpCertificate;
-use crate::core::xml::{normalize_line_ends, parse_metadata, Element};
+use crate::core::xml::Element;
 
 /// WS-Federation 1.2 (OASIS, 2007/06): the `fed:` elements and types of federation metadata.
 pub const FEDERATION_NS: &str = "http://docs.oasis-open.org/wsfed/federation/200706";
@@ -47,43 +45,40 @@ pub fn parse_federation_metadata_certificates(
     text: &str,
     now: u64,
 ) -> Result<(IdpDescriptor, Vec<IdpCertificate>), MetadataError> {
-    let text = normalize_line_ends(text);
-    let document = parse_metadata(&text)?;
-    let entity = read_entity(&document, now)?;
-    let mut services = entity.element.children_named(METADATA_NS, "RoleDescriptor").filter(is_security_token_service);
-    let sts = services
-        .next()
-        .ok_or(MetadataError::Invalid("a RoleDescriptor of xsi:type fed:SecurityTokenServiceType (WS-Federation)"))?;
-    if services.next().is_some() {
-        return Err(MetadataError::Invalid("one RoleDescriptor of xsi:type fed:SecurityTokenServiceType"));
-    }
-    let protocols = sts.attribute(None, "protocolSupportEnumeration").unwrap_or_default();
-    if !protocols.split_ascii_whitespace().any(|p| p == FEDERATION_NS) {
-        return Err(MetadataError::Invalid(
-            "the security token service's protocolSupportEnumeration lists WS-Federation",
-        ));
-    }
-    let endpoint = only(
-        sts.children_named(FEDERATION_NS, "PassiveRequestorEndpoint"),
-        "one fed:PassiveRequestorEndpoint in the security token service",
-    )?;
-    let reference = only(
-        endpoint.children_named(ADDRESSING_NS, "EndpointReference"),
-        "the PassiveRequestorEndpoint holds one wsa:EndpointReference (WS-Addressing 1.0)",
-    )?;
-    let address = only(
-        reference.children_named(ADDRESSING_NS, "Address"),
-        "the passive requestor's EndpointReference holds one wsa:Address",
-    )?
-    .text()?;
-    let sso_url = check_sign_in_url(
-        address.trim(),
-        "the PassiveRequestorEndpoint Address is https:// (http:// only for loopback)",
-        "the PassiveRequestorEndpoint Address has no #fragment",
-    )?;
-    let (keys, certificates) = signing_keys(sts)?;
-    let Entity { entity_id, valid_until, cache_duration, .. } = entity;
-    Ok((IdpDescriptor { entity_id, sso_url, keys, valid_until, cache_duration }, certificates))
+    read_metadata(text, now, |entity| {
+        let mut services = entity.children_named(METADATA_NS, "RoleDescriptor").filter(is_security_token_service);
+        let sts = services.next().ok_or(MetadataError::Invalid(
+            "a RoleDescriptor of xsi:type fed:SecurityTokenServiceType (WS-Federation)",
+        ))?;
+        if services.next().is_some() {
+            return Err(MetadataError::Invalid("one RoleDescriptor of xsi:type fed:SecurityTokenServiceType"));
+        }
+        let protocols = sts.attribute(None, "protocolSupportEnumeration").unwrap_or_default();
+        if !protocols.split_ascii_whitespace().any(|p| p == FEDERATION_NS) {
+            return Err(MetadataError::Invalid(
+                "the security token service's protocolSupportEnumeration lists WS-Federation",
+            ));
+        }
+        let endpoint = only(
+            sts.children_named(FEDERATION_NS, "PassiveRequestorEndpoint"),
+            "one fed:PassiveRequestorEndpoint in the security token service",
+        )?;
+        let reference = only(
+            endpoint.children_named(ADDRESSING_NS, "EndpointReference"),
+            "the PassiveRequestorEndpoint holds one wsa:EndpointReference (WS-Addressing 1.0)",
+        )?;
+        let address = only(
+            reference.children_named(ADDRESSING_NS, "Address"),
+            "the passive requestor's EndpointReference holds one wsa:Address",
+        )?
+        .text()?;
+        let sso_url = check_sign_in_url(
+            address.trim(),
+            "the PassiveRequestorEndpoint Address is https:// (http:// only for loopback)",
+            "the PassiveRequestorEndpoint Address has no #fragment",
+        )?;
+        Ok((sts, sso_url))
+    })
 }
 
 /// Whether a `RoleDescriptor`'s `xsi:type` is `{WS-Federation}SecurityTokenServiceType`, its prefix resolved
