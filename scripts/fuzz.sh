@@ -31,7 +31,7 @@ if ! [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || [ "$SECONDS_PER_TARGET" -lt 1 ];
   echo "usage: bash scripts/fuzz.sh [SECONDS_PER_TARGET]" >&2
   exit 2
 fi
-TARGETS=(${FUZZ_TARGETS:-cookie_decode jwt jwks_discovery config path_canonical callback_flow xml_c14n saml_response saml_acs_flow wsfed_wresult})
+TARGETS=(${FUZZ_TARGETS:-cookie_decode jwt jwks_discovery config path_canonical callback_flow xml_c14n saml_response saml_acs_flow wsfed_wresult wsfed_metadata})
 TIMEOUT="${FUZZ_TIMEOUT:-10}"
 RSS_LIMIT_MB="${FUZZ_RSS_LIMIT_MB:-2048}"
 

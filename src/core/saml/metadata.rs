@@ -13,7 +13,7 @@ use crate::core::saml::time::parse_datetime;
 use crate::core::saml::PROTOCOL_NS;
 use crate::core::x509::{parse_certificate, IdpCertificate};
 use crate::core::xml::dsig::DSIG_NS;
-use crate::core::xml::{normalize_line_ends, parse, Element, XmlError};
+use crate::core::xml::{normalize_line_ends, parse_metadata, Element, XmlError};
 
 pub const METADATA_NS: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
 pub const REDIRECT_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
@@ -24,7 +24,8 @@ pub const MAX_METADATA_CERTIFICATES: usize = 8;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdpDescriptor {
     pub entity_id: String,
-    /// The HTTP-Redirect binding's `SingleSignOnService` location.
+    /// Where sign-in requests go: SAML, the HTTP-Redirect binding's `SingleSignOnService` location;
+    /// WS-Federation, the security token service's `PassiveRequestorEndpoint` address.
     pub sso_url: String,
     /// The signing keys, from its certificates (rollover: several).
     pub keys: Vec<Jwk>,
@@ -77,8 +78,43 @@ pub fn parse_idp_metadata_certificates(
     text: &str,
     now: u64,
 ) -> Result<(IdpDescriptor, Vec<IdpCertificate>), MetadataError> {
+    read_metadata(text, now, |entity| {
+        let mut idps = entity.children_named(METADATA_NS, "IDPSSODescriptor").filter(|d| {
+            d.attribute(None, "protocolSupportEnumeration")
+                .is_some_and(|p| p.split_ascii_whitespace().any(|p| p == PROTOCOL_NS))
+        });
+        let idp = idps.next().ok_or(MetadataError::Invalid("an IDPSSODescriptor for SAML 2.0"))?;
+        if idps.next().is_some() {
+            return Err(MetadataError::Invalid("one IDPSSODescriptor for SAML 2.0"));
+        }
+        let sso_url = idp
+            .children_named(METADATA_NS, "SingleSignOnService")
+            .find(|s| s.attribute(None, "Binding") == Some(REDIRECT_BINDING))
+            .and_then(|s| s.attribute(None, "Location"))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .ok_or(MetadataError::Invalid("a SingleSignOnService with the HTTP-Redirect binding and a Location"))?;
+        let sso_url = check_sign_in_url(
+            sso_url,
+            "the SingleSignOnService Location is https:// (http:// only for loopback)",
+            "the SingleSignOnService Location has no #fragment",
+        )?;
+        Ok((idp, sso_url))
+    })
+}
+
+/// Read a metadata document at `now`, for the SAML reader here and the WS-Federation one
+/// ([`crate::core::wsfed::metadata`]): its document element must be one `md:EntityDescriptor` (not an aggregate)
+/// with an `entityID`, and its `validUntil`, when given, must not have passed; `role` picks the role descriptor
+/// this reader trusts from that entity and reads its sign-in URL (with [`check_sign_in_url`]); the signing keys
+/// are that descriptor's ([`signing_keys`]).
+pub(crate) fn read_metadata(
+    text: &str,
+    now: u64,
+    role: impl for<'a, 'input> FnOnce(Element<'a, 'input>) -> Result<(Element<'a, 'input>, String), MetadataError>,
+) -> Result<(IdpDescriptor, Vec<IdpCertificate>), MetadataError> {
     let text = normalize_line_ends(text);
-    let document = parse(&text)?;
+    let document = parse_metadata(&text)?;
     let entity = document.root_element();
     if entity.is(METADATA_NS, "EntitiesDescriptor") {
         return Err(MetadataError::Invalid(
@@ -102,35 +138,39 @@ pub fn parse_idp_metadata_certificates(
         return Err(MetadataError::Expired);
     }
     let cache_duration = entity.attribute(None, "cacheDuration").and_then(parse_duration_seconds);
-    let mut idps = entity.children_named(METADATA_NS, "IDPSSODescriptor").filter(|d| {
-        d.attribute(None, "protocolSupportEnumeration")
-            .is_some_and(|p| p.split_ascii_whitespace().any(|p| p == PROTOCOL_NS))
-    });
-    let idp = idps.next().ok_or(MetadataError::Invalid("an IDPSSODescriptor for SAML 2.0"))?;
-    if idps.next().is_some() {
-        return Err(MetadataError::Invalid("one IDPSSODescriptor for SAML 2.0"));
-    }
-    let sso_url = idp
-        .children_named(METADATA_NS, "SingleSignOnService")
-        .find(|s| s.attribute(None, "Binding") == Some(REDIRECT_BINDING))
-        .and_then(|s| s.attribute(None, "Location"))
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .ok_or(MetadataError::Invalid("a SingleSignOnService with the HTTP-Redirect binding and a Location"))?;
-    let checked = crate::core::config::check_endpoint_url(sso_url).map_err(|_| {
-        MetadataError::Invalid("the SingleSignOnService Location is https:// (http:// only for loopback)")
-    })?;
-    // The request is appended as a query: after a fragment it would never reach the IdP.
+    let (descriptor, sso_url) = role(entity)?;
+    let (keys, certificates) = signing_keys(descriptor)?;
+    Ok((IdpDescriptor { entity_id, sso_url, keys, valid_until, cache_duration }, certificates))
+}
+
+/// The IdP's sign-in URL (trimmed by the caller): `https://`, or `http://` for a loopback host, and no fragment
+/// (the request is appended as a query: after a fragment it would never reach the IdP). Returned as checked —
+/// the parser drops tabs and line breaks a raw value may carry — never as the raw text. `https_rule` and
+/// `fragment_rule` name the two rules for the error.
+pub(crate) fn check_sign_in_url(
+    url: &str,
+    https_rule: &'static str,
+    fragment_rule: &'static str,
+) -> Result<String, MetadataError> {
+    let checked = crate::core::config::check_endpoint_url(url).map_err(|_| MetadataError::Invalid(https_rule))?;
     if checked.fragment().is_some() {
-        return Err(MetadataError::Invalid("the SingleSignOnService Location has no #fragment"));
+        return Err(MetadataError::Invalid(fragment_rule));
     }
+    Ok(checked.to_string())
+}
+
+/// The signing certificates of a role descriptor, and their keys in the same order: every `KeyDescriptor` child
+/// whose `use` is `signing` or absent (rollover publishes two), each certificate read with the key rules of
+/// [`parse_certificate`] and refused by position when it breaks one (never skipped: the operator must know); at
+/// least one, at most [`MAX_METADATA_CERTIFICATES`].
+fn signing_keys(descriptor: Element<'_, '_>) -> Result<(Vec<Jwk>, Vec<IdpCertificate>), MetadataError> {
     let mut keys = Vec::new();
     let mut certificates = Vec::new();
-    for descriptor in idp.children_named(METADATA_NS, "KeyDescriptor") {
-        if !matches!(descriptor.attribute(None, "use"), None | Some("signing")) {
+    for key_descriptor in descriptor.children_named(METADATA_NS, "KeyDescriptor") {
+        if !matches!(key_descriptor.attribute(None, "use"), None | Some("signing")) {
             continue;
         }
-        for certificate in certificates_of(descriptor) {
+        for certificate in certificates_of(key_descriptor) {
             if keys.len() == MAX_METADATA_CERTIFICATES {
                 return Err(MetadataError::Invalid("at most 8 signing certificates"));
             }
@@ -143,9 +183,7 @@ pub fn parse_idp_metadata_certificates(
     if keys.is_empty() {
         return Err(MetadataError::Invalid("a signing certificate (KeyDescriptor/KeyInfo/X509Data/X509Certificate)"));
     }
-    // The URL as checked (the parser drops tabs and line breaks a raw Location may carry), not the raw text.
-    let sso_url = checked.to_string();
-    Ok((IdpDescriptor { entity_id, sso_url, keys, valid_until, cache_duration }, certificates))
+    Ok((keys, certificates))
 }
 
 /// The `ds:X509Certificate`s of a `KeyDescriptor` (`ds:KeyInfo/ds:X509Data/ds:X509Certificate`).
@@ -242,6 +280,18 @@ mod tests {
         // A bad signing certificate is an error, by position (never skipped: the operator must know).
         let broken = entra_shaped("").replacen("<X509Certificate>MII", "<X509Certificate>MIX", 1);
         assert!(matches!(parse_idp_metadata(&broken, 0), Err(MetadataError::Certificate(0, _))));
+    }
+
+    #[test]
+    fn an_adfs_federation_metadata_document_is_read_with_its_220_namespace_declarations() {
+        // AD FS publishes one document for SAML and WS-Federation; it declares more namespaces than a posted
+        // message may (tests/fixtures/xml/wsfed-metadata/make.py).
+        let adfs = include_str!("../../../tests/fixtures/xml/wsfed-metadata/adfs.xml");
+        assert!(adfs.matches("xmlns").count() > crate::core::xml::MAX_NAMESPACE_DECLARATIONS);
+        let idp = parse_idp_metadata(adfs, 0).unwrap();
+        assert_eq!(idp.entity_id, "http://adfs.contoso.example/adfs/services/trust");
+        assert_eq!(idp.sso_url, "https://adfs.contoso.example/adfs/ls/");
+        assert_eq!(idp.keys.len(), 1, "the signing key, not the encryption key");
     }
 
     #[test]

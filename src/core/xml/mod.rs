@@ -11,7 +11,10 @@
 //!   attributes (namespace declarations included), and more than [`MAX_NAMESPACE_DECLARATIONS`] namespace
 //!   declarations in the whole document. These are checked by a cheap scan *before* roxmltree builds its
 //!   tree, because roxmltree copies the in-scope namespace list onto every element that declares one (a
-//!   deep or declaration-heavy document costs memory quadratic in its size), and again on the tree;
+//!   deep or declaration-heavy document costs memory quadratic in its size), and again on the tree. Metadata
+//!   documents, fetched from the URL the operator configured, are read by [`parse_metadata`] with a higher
+//!   declaration limit ([`MAX_METADATA_NAMESPACE_DECLARATIONS`]: AD FS declares a namespace on every claim
+//!   type) and a limit on the namespaces in scope at any element instead ([`MAX_METADATA_NAMESPACES_IN_SCOPE`]);
 //! - more than [`MAX_NODES`] nodes (roxmltree's `nodes_limit`: elements, text runs, comments);
 //! - a namespace name that is not an absolute URI of printable ASCII without `&` (`scheme:…`, or empty in
 //!   `xmlns=""`; roxmltree would accept `xmlns:p=""`, which Namespaces 1.0 forbids): canonical forms escape `&` in namespace URIs and libxml2 versions disagree on how
@@ -62,6 +65,18 @@ pub const MAX_NODES: u32 = 20_000;
 pub const MAX_ATTRIBUTES_PER_ELEMENT: usize = 32;
 /// Most namespace declarations (`xmlns`, `xmlns:p`) in the whole document.
 pub const MAX_NAMESPACE_DECLARATIONS: usize = 128;
+/// The same for an IdP's metadata document ([`parse_metadata`]). AD FS's `FederationMetadata.xml` (2012 R2,
+/// 2016) has about 220: `xmlns:auth` on each of its 63 claim types, offered and requested, and `xmlns` on each
+/// SAML `Attribute` and WS-Addressing `EndpointReference`; every claim description an administrator publishes
+/// adds three. They are siblings: at most 10 are in scope at any element.
+pub const MAX_METADATA_NAMESPACE_DECLARATIONS: usize = 512;
+/// Most namespace declarations in scope at one element of a metadata document (the element's own and its
+/// ancestors', a redeclared prefix counted again). roxmltree's work for an element that declares one grows with
+/// the square of this number, so it bounds what [`MAX_METADATA_NAMESPACE_DECLARATIONS`] sibling declarations
+/// cost: without it, 512 declarations nested 11 deep and then repeated on 171 siblings took 370 ms to parse
+/// (debug build, 2026-12-02); with it the worst case, 31 in scope on each of 481 siblings, took 7 ms, as long as
+/// a posted message's worst case under [`MAX_NAMESPACE_DECLARATIONS`].
+pub const MAX_METADATA_NAMESPACES_IN_SCOPE: usize = 32;
 
 /// The XML namespace (`xml:lang`, `xml:space`, …), bound to the prefix `xml` by definition.
 pub const XML_NAMESPACE: &str = "http://www.w3.org/XML/1998/namespace";
@@ -80,6 +95,9 @@ pub enum XmlError {
     TooManyAttributes { limit: usize },
     /// More than [`MAX_NAMESPACE_DECLARATIONS`] namespace declarations.
     TooManyNamespaceDeclarations { limit: usize },
+    /// More than [`MAX_METADATA_NAMESPACES_IN_SCOPE`] namespace declarations in scope at one element of a
+    /// metadata document.
+    TooManyNamespacesInScope { limit: usize },
     /// A namespace declaration's URI is not an absolute URI of printable ASCII without `&`.
     UnsupportedNamespaceUri,
     /// The text still has a carriage return: pass it through [`normalize_line_ends`] first.
@@ -111,6 +129,9 @@ impl fmt::Display for XmlError {
             XmlError::TooManyAttributes { limit } => write!(f, "an XML element has more than {limit} attributes"),
             XmlError::TooManyNamespaceDeclarations { limit } => {
                 write!(f, "XML document has more than {limit} namespace declarations")
+            }
+            XmlError::TooManyNamespacesInScope { limit } => {
+                write!(f, "an XML element has more than {limit} namespace declarations in scope")
             }
             XmlError::UnsupportedNamespaceUri => {
                 f.write_str("a namespace URI is not an absolute URI of printable ASCII without '&'")
@@ -156,13 +177,25 @@ pub fn normalize_line_ends(text: &str) -> Cow<'_, str> {
 /// Parses `text` (line ends already normalised by [`normalize_line_ends`]) with the limits and refusals
 /// described in the module documentation.
 pub fn parse(text: &str) -> Result<Document<'_>, XmlError> {
+    // In scope: never more than the document declares.
+    parse_with_limits(text, MAX_NAMESPACE_DECLARATIONS, MAX_NAMESPACE_DECLARATIONS)
+}
+
+/// [`parse`] for an IdP's metadata document, with every rule and limit of [`parse`] except that it may declare
+/// up to [`MAX_METADATA_NAMESPACE_DECLARATIONS`] namespaces, at most [`MAX_METADATA_NAMESPACES_IN_SCOPE`] of them
+/// in scope at any element. Never for a message a browser posts.
+pub fn parse_metadata(text: &str) -> Result<Document<'_>, XmlError> {
+    parse_with_limits(text, MAX_METADATA_NAMESPACE_DECLARATIONS, MAX_METADATA_NAMESPACES_IN_SCOPE)
+}
+
+fn parse_with_limits(text: &str, declarations: usize, in_scope: usize) -> Result<Document<'_>, XmlError> {
     if text.len() > MAX_DOCUMENT_BYTES {
         return Err(XmlError::TooLarge { bytes: text.len(), limit: MAX_DOCUMENT_BYTES });
     }
     if text.contains('\r') {
         return Err(XmlError::UnnormalizedLineEnds);
     }
-    prescan(text.as_bytes())?;
+    prescan(text.as_bytes(), declarations, in_scope)?;
     check_declaration(text)?;
     let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..Default::default() };
     let tree = roxmltree::Document::parse_with_options(text, options).map_err(|error| match error {
@@ -273,6 +306,29 @@ impl<'a, 'input: 'a> Element<'a, 'input> {
         self.attributes().find(|a| a.namespace == namespace && a.local_name == local_name).map(|a| a.value)
     }
 
+    /// The expanded name a `QName` *value* stands for in this element's scope (an attribute whose value names a
+    /// type, such as `xsi:type="fed:SecurityTokenServiceType"`): (namespace URI, local name), its prefix resolved
+    /// by the namespace declarations in scope here — never compared as text — and an unprefixed name in the
+    /// default namespace (XML Schema's rule for QName values). `None` when the value is not a QName or its
+    /// prefix is not declared.
+    pub fn resolve_qname<'v>(&self, value: &'v str) -> Option<(Option<&'a str>, &'v str)> {
+        let value = value.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
+        let (prefix, local) = match value.split_once(':') {
+            Some((prefix, local)) => (Some(prefix), local),
+            None => (None, value),
+        };
+        let name_part = |part: &str| !part.is_empty() && !part.contains(|c: char| c == ':' || c.is_whitespace());
+        if !name_part(local) || prefix.is_some_and(|p| !name_part(p)) {
+            return None;
+        }
+        let namespace = match prefix {
+            Some("xml") => Some(XML_NAMESPACE),
+            Some(prefix) => Some(self.node.lookup_namespace_uri(Some(prefix)).filter(|uri| !uri.is_empty())?),
+            None => self.node.lookup_namespace_uri(None).filter(|uri| !uri.is_empty()),
+        };
+        Some((namespace, local))
+    }
+
     /// The element's attributes in document order (namespace declarations excluded).
     pub fn attributes(&self) -> impl Iterator<Item = AttributeRef<'a>> + 'a {
         self.node.attributes().map(|a| AttributeRef {
@@ -375,10 +431,13 @@ fn pseudo_attribute(declaration: &str, name: &str) -> Option<String> {
 /// Not a parser: it only finds tag boundaries (skipping comments, CDATA sections, processing instructions and
 /// quoted attribute values) and counts. On well-formed XML its depth and counts are exact; on anything else
 /// roxmltree refuses the document after it, so a wrong count there refuses nothing that would be accepted.
-fn prescan(bytes: &[u8]) -> Result<(), XmlError> {
+fn prescan(bytes: &[u8], declaration_limit: usize, in_scope_limit: usize) -> Result<(), XmlError> {
     let mut at = 0;
     let mut depth = 0usize;
     let mut namespace_declarations = 0usize;
+    // The declarations of each open element (at most MAX_DEPTH of them), and their sum: those in scope.
+    let mut open_declarations: Vec<usize> = Vec::new();
+    let mut in_scope = 0usize;
     while let Some(offset) = bytes.get(at..).and_then(|rest| rest.iter().position(|b| *b == b'<')) {
         check_character_references(bytes.get(at..at + offset).unwrap_or_default())?;
         at += offset;
@@ -393,6 +452,7 @@ fn prescan(bytes: &[u8]) -> Result<(), XmlError> {
             at = skip_past(bytes, at + 2, b"?>");
         } else if rest.starts_with(b"</") {
             depth = depth.saturating_sub(1);
+            in_scope = in_scope.saturating_sub(open_declarations.pop().unwrap_or_default());
             at = skip_past(bytes, at + 2, b">");
         } else {
             let tag = scan_start_tag(bytes, at + 1)?;
@@ -400,14 +460,19 @@ fn prescan(bytes: &[u8]) -> Result<(), XmlError> {
                 return Err(XmlError::TooManyAttributes { limit: MAX_ATTRIBUTES_PER_ELEMENT });
             }
             namespace_declarations += tag.namespace_declarations;
-            if namespace_declarations > MAX_NAMESPACE_DECLARATIONS {
-                return Err(XmlError::TooManyNamespaceDeclarations { limit: MAX_NAMESPACE_DECLARATIONS });
+            if namespace_declarations > declaration_limit {
+                return Err(XmlError::TooManyNamespaceDeclarations { limit: declaration_limit });
+            }
+            if in_scope + tag.namespace_declarations > in_scope_limit {
+                return Err(XmlError::TooManyNamespacesInScope { limit: in_scope_limit });
             }
             if depth + 1 > MAX_DEPTH {
                 return Err(XmlError::TooDeep { limit: MAX_DEPTH });
             }
             if !tag.empty {
                 depth += 1;
+                open_declarations.push(tag.namespace_declarations);
+                in_scope += tag.namespace_declarations;
             }
             at = tag.end;
         }
@@ -666,6 +731,27 @@ mod tests {
     }
 
     #[test]
+    fn qname_values_resolve_by_the_declarations_in_scope() {
+        let doc = parse(
+            "<r xmlns='urn:default' xmlns:f='urn:outer'><e t=' f:T ' u='T' v='g:T' w='f:' x='a:b:c'>\
+             <e2 xmlns:f='urn:inner' t='f:T'/><e3 xmlns='' u='T'/></e></r>",
+        )
+        .unwrap();
+        let e = doc.root_element().child_elements().next().unwrap();
+        let value = |el: Element<'_, '_>, name: &str| el.attribute(None, name).unwrap_or_default().to_string();
+        assert_eq!(e.resolve_qname(&value(e, "t")), Some((Some("urn:outer"), "T")), "whitespace collapsed");
+        assert_eq!(e.resolve_qname(&value(e, "u")), Some((Some("urn:default"), "T")), "the default namespace");
+        assert_eq!(e.resolve_qname(&value(e, "v")), None, "an undeclared prefix");
+        assert_eq!(e.resolve_qname(&value(e, "w")), None);
+        assert_eq!(e.resolve_qname(&value(e, "x")), None);
+        assert_eq!(e.resolve_qname("xml:lang"), Some((Some(XML_NAMESPACE), "lang")));
+        let mut inner = e.child_elements();
+        let (e2, e3) = (inner.next().unwrap(), inner.next().unwrap());
+        assert_eq!(e2.resolve_qname(&value(e2, "t")), Some((Some("urn:inner"), "T")), "the nearest declaration");
+        assert_eq!(e3.resolve_qname(&value(e3, "u")), Some((None, "T")), "under xmlns=\"\": no namespace");
+    }
+
+    #[test]
     fn attribute_and_namespace_limits() {
         let attrs = |n: usize| (0..n).map(|i| format!(" a{i} = 'v'")).collect::<String>();
         assert!(parse(&format!("<r{}/>", attrs(MAX_ATTRIBUTES_PER_ELEMENT))).is_ok());
@@ -679,6 +765,27 @@ mod tests {
         assert_eq!(
             parse(&declaring(MAX_NAMESPACE_DECLARATIONS + 1)).unwrap_err(),
             XmlError::TooManyNamespaceDeclarations { limit: MAX_NAMESPACE_DECLARATIONS }
+        );
+        // Metadata documents: their own, higher limit, and every other rule of `parse`.
+        assert!(parse_metadata(&declaring(MAX_METADATA_NAMESPACE_DECLARATIONS)).is_ok());
+        assert_eq!(
+            parse_metadata(&declaring(MAX_METADATA_NAMESPACE_DECLARATIONS + 1)).unwrap_err(),
+            XmlError::TooManyNamespaceDeclarations { limit: MAX_METADATA_NAMESPACE_DECLARATIONS }
+        );
+        // … nested, at most MAX_METADATA_NAMESPACES_IN_SCOPE in scope (a closed element's are out of scope).
+        let nested = |n: usize| {
+            let open = (0..n).map(|i| format!("<e xmlns:p{i}='urn:{i}'>")).collect::<String>();
+            format!("<r>{open}{}<e xmlns:x='urn:x'/></r>", "</e>".repeat(n))
+        };
+        assert!(parse_metadata(&nested(MAX_METADATA_NAMESPACES_IN_SCOPE)).is_ok());
+        assert_eq!(
+            parse_metadata(&nested(MAX_METADATA_NAMESPACES_IN_SCOPE + 1)).unwrap_err(),
+            XmlError::TooManyNamespacesInScope { limit: MAX_METADATA_NAMESPACES_IN_SCOPE }
+        );
+        assert_eq!(parse_metadata("<!DOCTYPE r><r/>").unwrap_err(), XmlError::Dtd);
+        assert_eq!(
+            parse_metadata(&format!("<r{}/>", attrs(33))).unwrap_err(),
+            XmlError::TooManyAttributes { limit: 32 }
         );
     }
 
