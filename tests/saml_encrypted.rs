@@ -21,7 +21,7 @@ use edge_auth::core::ports::{CryptoError, KeyUnwrapper, OaepHash, SignatureVerif
 use edge_auth::core::saml::time::parse_datetime;
 use edge_auth::core::saml::{verify_response, Expected, SamlError, SamlIdentity};
 use edge_auth::core::x509::parse_certificate;
-use edge_auth::core::xml::dsig::DsigError;
+use edge_auth::core::xml::dsig::{DsigError, Sha1};
 use edge_auth::core::xml::xenc::{DecryptionKey, XencError};
 use rsa::pkcs8::DecodePrivateKey;
 
@@ -65,6 +65,7 @@ fn check_with_key(xml: &str, key: Option<&DecryptionKey>) -> Result<SamlIdentity
         now: parse_datetime("2026-12-02T10:00:30Z").unwrap(),
         leeway: 60,
         decryption_key: key,
+        sha1: Sha1::Refused,
     };
     pollster::block_on(verify_response(xml, &expected, &Host))
 }

@@ -1,4 +1,4 @@
-//! JWS signature verification with WebCrypto (`crypto.subtle.importKey` + `crypto.subtle.verify`).
+//! JWS (and XML-DSig) signature verification with WebCrypto (`crypto.subtle.importKey` + `crypto.subtle.verify`).
 //! Imported `CryptoKey`s are cached per isolate, keyed by algorithm and public key.
 
 use std::cell::RefCell;
@@ -15,8 +15,17 @@ use crate::core::ports::CryptoError;
 /// Bound on cached imported keys (an IdP publishes a handful; this stops growth from key churn).
 const MAX_CACHED_KEYS: usize = 64;
 
+/// What a key is imported for: a JOSE algorithm, or (SAML connectors with `allow_sha1` only) XML-DSig's
+/// `rsa-sha1`, which is no [`Alg`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Scheme {
+    Jose(Alg),
+    #[cfg(feature = "xml")]
+    RsaSha1,
+}
+
 thread_local! {
-    static KEYS: RefCell<HashMap<(Alg, String), CryptoKey>> = RefCell::new(HashMap::new());
+    static KEYS: RefCell<HashMap<(Scheme, String), CryptoKey>> = RefCell::new(HashMap::new());
 }
 
 fn js_err(context: &str) -> impl Fn(JsValue) -> CryptoError + '_ {
@@ -55,7 +64,15 @@ fn hash_len(h: HashAlg) -> u32 {
     }
 }
 
-fn import_params(alg: Alg) -> Result<Object, CryptoError> {
+fn import_params(scheme: Scheme) -> Result<Object, CryptoError> {
+    let alg = match scheme {
+        Scheme::Jose(alg) => alg,
+        #[cfg(feature = "xml")]
+        Scheme::RsaSha1 => {
+            let hash = object(&[("name", "SHA-1".into())])?;
+            return object(&[("name", "RSASSA-PKCS1-v1_5".into()), ("hash", hash.into())]);
+        }
+    };
     let hash = || object(&[("name", JsValue::from_str(hash_name(alg.hash())))]);
     match alg {
         Alg::RS256 | Alg::RS384 | Alg::RS512 => {
@@ -68,7 +85,12 @@ fn import_params(alg: Alg) -> Result<Object, CryptoError> {
     }
 }
 
-fn verify_params(alg: Alg) -> Result<Object, CryptoError> {
+fn verify_params(scheme: Scheme) -> Result<Object, CryptoError> {
+    let alg = match scheme {
+        Scheme::Jose(alg) => alg,
+        #[cfg(feature = "xml")]
+        Scheme::RsaSha1 => return object(&[("name", "RSASSA-PKCS1-v1_5".into())]),
+    };
     match alg {
         Alg::RS256 | Alg::RS384 | Alg::RS512 => object(&[("name", "RSASSA-PKCS1-v1_5".into())]),
         // RFC 7518 §3.5: the salt is as long as the hash.
@@ -83,8 +105,8 @@ fn verify_params(alg: Alg) -> Result<Object, CryptoError> {
     }
 }
 
-async fn import(alg: Alg, key: &Jwk) -> Result<CryptoKey, CryptoError> {
-    let cache_key = (alg, key.cache_key().to_string());
+async fn import(scheme: Scheme, key: &Jwk) -> Result<CryptoKey, CryptoError> {
+    let cache_key = (scheme, key.cache_key().to_string());
     if let Some(k) = KEYS.with(|c| c.borrow().get(&cache_key).cloned()) {
         return Ok(k);
     }
@@ -92,7 +114,7 @@ async fn import(alg: Alg, key: &Jwk) -> Result<CryptoKey, CryptoError> {
     let jwk: Object = js_sys::JSON::parse(&key.public_jwk_json).map_err(js_err("jwk"))?.unchecked_into();
     let usages = Array::of1(&JsValue::from_str("verify"));
     let promise = subtle
-        .import_key_with_object("jwk", &jwk, &import_params(alg)?, false, &usages)
+        .import_key_with_object("jwk", &jwk, &import_params(scheme)?, false, &usages)
         .map_err(js_err("importKey"))?;
     let imported: CryptoKey = JsFuture::from(promise).await.map_err(js_err("importKey"))?.unchecked_into();
     KEYS.with(|c| {
@@ -105,14 +127,25 @@ async fn import(alg: Alg, key: &Jwk) -> Result<CryptoKey, CryptoError> {
     Ok(imported)
 }
 
-/// `Ok(true)` only when WebCrypto confirms the signature.
-pub async fn verify(alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
-    let crypto_key = import(alg, key).await?;
+async fn verify_with(scheme: Scheme, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+    let crypto_key = import(scheme, key).await?;
     let promise = subtle()?
-        .verify_with_object_and_u8_array_and_u8_array(&verify_params(alg)?, &crypto_key, signature, signing_input)
+        .verify_with_object_and_u8_array_and_u8_array(&verify_params(scheme)?, &crypto_key, signature, signing_input)
         .map_err(js_err("verify"))?;
     let result = JsFuture::from(promise).await.map_err(js_err("verify"))?;
     Ok(result.as_bool() == Some(true))
+}
+
+/// `Ok(true)` only when WebCrypto confirms the signature.
+pub async fn verify(alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+    verify_with(Scheme::Jose(alg), key, signing_input, signature).await
+}
+
+/// RSASSA-PKCS1-v1_5 with SHA-1 (XML-DSig `rsa-sha1`; SAML connectors with `allow_sha1` only): `Ok(true)` only
+/// when WebCrypto confirms the signature. Not in the OpenID Connect-only build.
+#[cfg(feature = "xml")]
+pub async fn verify_rsa_sha1(key: &Jwk, signed: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+    verify_with(Scheme::RsaSha1, key, signed, signature).await
 }
 
 /// SHA-384/512 through `crypto.subtle.digest` (keeps SHA-512's code out of the wasm).

@@ -50,6 +50,12 @@ pub struct SamlConnector {
     pub sp_entity_id: Option<String>,
     /// The attribute holding the email when the NameID is not an email address.
     pub email_attribute: Option<String>,
+    /// `allow_sha1` (default `false`): accept this IdP's RSA-SHA1 signatures and SHA-1 digests. **Deprecated**:
+    /// SHA-1 collisions are practical (SHAttered, 2017; chosen-prefix ones, 2020): a document made to collide
+    /// with one the IdP signed carries its signature. Only for an IdP that cannot be configured to sign with
+    /// RSA-SHA256; still never ECDSA-SHA1, DSA or HMAC. Other connectors, OpenID Connect and WS-Federation keep
+    /// refusing SHA-1, and `edge-auth-check` warns about every connector that sets it.
+    pub allow_sha1: bool,
     /// An IdP-initiated response (one no request of this browser asked for) starts an SP-initiated sign-in
     /// with the same IdP instead of being refused; it never creates a session by itself.
     pub idp_initiated: bool,
@@ -189,13 +195,7 @@ pub(crate) fn read_saml_connector(value: &Value, label: &str) -> Result<SamlConn
         }
         Some(s) => Some(s.trim().to_string()),
     };
-    if f.bool("allow_sha1")? {
-        return Err(err(
-            "allow_sha1",
-            "SHA-1 signatures are not supported by this version of edge-auth; configure the IdP to sign with \
-             RSA-SHA256 (every current IdP can)",
-        ));
-    }
+    let allow_sha1 = f.bool("allow_sha1")?;
     let idp_initiated = f.bool("idp_initiated")?;
     let encryption = read_sp_encryption(&f, label)?;
     let display_name = f.opt_str("display_name")?.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
@@ -206,6 +206,7 @@ pub(crate) fn read_saml_connector(value: &Value, label: &str) -> Result<SamlConn
         idp,
         sp_entity_id,
         email_attribute,
+        allow_sha1,
         idp_initiated,
         encryption,
     })
