@@ -277,3 +277,19 @@ fn sha1_signed_responses_follow_the_connectors_option() {
         }
     }
 }
+
+/// tests/fixtures/xml/dsig/saml-response-rsa-sha1.xml, which the wasm test (tests/webcrypto.rs) verifies through
+/// WebCrypto, is saml-response-signed-assertion.xml signed again with RSA-SHA1 and a SHA-1 digest (the wasm test
+/// cannot sign: it reads this file). Regenerate with `EDGE_AUTH_WRITE_FIXTURES=1 cargo test --features saml
+/// --test saml_response sha1_fixture`.
+#[test]
+fn the_rsa_sha1_fixture_is_the_signed_assertion_signed_again() {
+    use resign::{resign, RSA_SHA1, SHA1};
+    let signed = resign(&fixture("saml-response-signed-assertion.xml"), RSA_SHA1, SHA1);
+    if std::env::var_os("EDGE_AUTH_WRITE_FIXTURES").is_some() {
+        std::fs::write(format!("{FIXTURES}saml-response-rsa-sha1.xml"), &signed).unwrap();
+    }
+    assert_eq!(fixture("saml-response-rsa-sha1.xml"), signed);
+    let identity = check_with(&signed, |e| e.sha1 = Sha1::Allowed).unwrap();
+    assert_eq!(identity.name_id, "alice@acme.example");
+}

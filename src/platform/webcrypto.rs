@@ -64,15 +64,28 @@ fn hash_len(h: HashAlg) -> u32 {
     }
 }
 
-fn import_params(scheme: Scheme) -> Result<Object, CryptoError> {
-    let alg = match scheme {
-        Scheme::Jose(alg) => alg,
-        #[cfg(feature = "xml")]
-        Scheme::RsaSha1 => {
-            let hash = object(&[("name", "SHA-1".into())])?;
-            return object(&[("name", "RSASSA-PKCS1-v1_5".into()), ("hash", hash.into())]);
+impl Scheme {
+    fn import_params(self) -> Result<Object, CryptoError> {
+        match self {
+            Scheme::Jose(alg) => import_params(alg),
+            #[cfg(feature = "xml")]
+            Scheme::RsaSha1 => {
+                let hash = object(&[("name", "SHA-1".into())])?;
+                object(&[("name", "RSASSA-PKCS1-v1_5".into()), ("hash", hash.into())])
+            }
         }
-    };
+    }
+
+    fn verify_params(self) -> Result<Object, CryptoError> {
+        match self {
+            Scheme::Jose(alg) => verify_params(alg),
+            #[cfg(feature = "xml")]
+            Scheme::RsaSha1 => object(&[("name", "RSASSA-PKCS1-v1_5".into())]),
+        }
+    }
+}
+
+fn import_params(alg: Alg) -> Result<Object, CryptoError> {
     let hash = || object(&[("name", JsValue::from_str(hash_name(alg.hash())))]);
     match alg {
         Alg::RS256 | Alg::RS384 | Alg::RS512 => {
@@ -85,12 +98,7 @@ fn import_params(scheme: Scheme) -> Result<Object, CryptoError> {
     }
 }
 
-fn verify_params(scheme: Scheme) -> Result<Object, CryptoError> {
-    let alg = match scheme {
-        Scheme::Jose(alg) => alg,
-        #[cfg(feature = "xml")]
-        Scheme::RsaSha1 => return object(&[("name", "RSASSA-PKCS1-v1_5".into())]),
-    };
+fn verify_params(alg: Alg) -> Result<Object, CryptoError> {
     match alg {
         Alg::RS256 | Alg::RS384 | Alg::RS512 => object(&[("name", "RSASSA-PKCS1-v1_5".into())]),
         // RFC 7518 §3.5: the salt is as long as the hash.
@@ -114,7 +122,7 @@ async fn import(scheme: Scheme, key: &Jwk) -> Result<CryptoKey, CryptoError> {
     let jwk: Object = js_sys::JSON::parse(&key.public_jwk_json).map_err(js_err("jwk"))?.unchecked_into();
     let usages = Array::of1(&JsValue::from_str("verify"));
     let promise = subtle
-        .import_key_with_object("jwk", &jwk, &import_params(scheme)?, false, &usages)
+        .import_key_with_object("jwk", &jwk, &scheme.import_params()?, false, &usages)
         .map_err(js_err("importKey"))?;
     let imported: CryptoKey = JsFuture::from(promise).await.map_err(js_err("importKey"))?.unchecked_into();
     KEYS.with(|c| {
@@ -130,7 +138,7 @@ async fn import(scheme: Scheme, key: &Jwk) -> Result<CryptoKey, CryptoError> {
 async fn verify_with(scheme: Scheme, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
     let crypto_key = import(scheme, key).await?;
     let promise = subtle()?
-        .verify_with_object_and_u8_array_and_u8_array(&verify_params(scheme)?, &crypto_key, signature, signing_input)
+        .verify_with_object_and_u8_array_and_u8_array(&scheme.verify_params()?, &crypto_key, signature, signing_input)
         .map_err(js_err("verify"))?;
     let result = JsFuture::from(promise).await.map_err(js_err("verify"))?;
     Ok(result.as_bool() == Some(true))
