@@ -10,10 +10,10 @@
 #![cfg(feature = "saml")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-#[path = "../testkit/mod.rs"]
-mod testkit;
 #[path = "../testkit/resign.rs"]
 mod resign;
+#[path = "../testkit/mod.rs"]
+mod testkit;
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce};

@@ -15,17 +15,8 @@ use crate::core::ports::CryptoError;
 /// Bound on cached imported keys (an IdP publishes a handful; this stops growth from key churn).
 const MAX_CACHED_KEYS: usize = 64;
 
-/// What a key is imported for: a JOSE algorithm, or (SAML connectors with `allow_sha1` only) XML-DSig's
-/// `rsa-sha1`, which is no [`Alg`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Scheme {
-    Jose(Alg),
-    #[cfg(feature = "xml")]
-    RsaSha1,
-}
-
 thread_local! {
-    static KEYS: RefCell<HashMap<(Scheme, String), CryptoKey>> = RefCell::new(HashMap::new());
+    static KEYS: RefCell<HashMap<(Alg, String), CryptoKey>> = RefCell::new(HashMap::new());
 }
 
 fn js_err(context: &str) -> impl Fn(JsValue) -> CryptoError + '_ {
@@ -64,27 +55,6 @@ fn hash_len(h: HashAlg) -> u32 {
     }
 }
 
-impl Scheme {
-    fn import_params(self) -> Result<Object, CryptoError> {
-        match self {
-            Scheme::Jose(alg) => import_params(alg),
-            #[cfg(feature = "xml")]
-            Scheme::RsaSha1 => {
-                let hash = object(&[("name", "SHA-1".into())])?;
-                object(&[("name", "RSASSA-PKCS1-v1_5".into()), ("hash", hash.into())])
-            }
-        }
-    }
-
-    fn verify_params(self) -> Result<Object, CryptoError> {
-        match self {
-            Scheme::Jose(alg) => verify_params(alg),
-            #[cfg(feature = "xml")]
-            Scheme::RsaSha1 => object(&[("name", "RSASSA-PKCS1-v1_5".into())]),
-        }
-    }
-}
-
 fn import_params(alg: Alg) -> Result<Object, CryptoError> {
     let hash = || object(&[("name", JsValue::from_str(hash_name(alg.hash())))]);
     match alg {
@@ -113,8 +83,8 @@ fn verify_params(alg: Alg) -> Result<Object, CryptoError> {
     }
 }
 
-async fn import(scheme: Scheme, key: &Jwk) -> Result<CryptoKey, CryptoError> {
-    let cache_key = (scheme, key.cache_key().to_string());
+async fn import(alg: Alg, key: &Jwk) -> Result<CryptoKey, CryptoError> {
+    let cache_key = (alg, key.cache_key().to_string());
     if let Some(k) = KEYS.with(|c| c.borrow().get(&cache_key).cloned()) {
         return Ok(k);
     }
@@ -122,7 +92,7 @@ async fn import(scheme: Scheme, key: &Jwk) -> Result<CryptoKey, CryptoError> {
     let jwk: Object = js_sys::JSON::parse(&key.public_jwk_json).map_err(js_err("jwk"))?.unchecked_into();
     let usages = Array::of1(&JsValue::from_str("verify"));
     let promise = subtle
-        .import_key_with_object("jwk", &jwk, &scheme.import_params()?, false, &usages)
+        .import_key_with_object("jwk", &jwk, &import_params(alg)?, false, &usages)
         .map_err(js_err("importKey"))?;
     let imported: CryptoKey = JsFuture::from(promise).await.map_err(js_err("importKey"))?.unchecked_into();
     KEYS.with(|c| {
@@ -135,25 +105,34 @@ async fn import(scheme: Scheme, key: &Jwk) -> Result<CryptoKey, CryptoError> {
     Ok(imported)
 }
 
-async fn verify_with(scheme: Scheme, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
-    let crypto_key = import(scheme, key).await?;
+/// `Ok(true)` only when WebCrypto confirms the signature.
+pub async fn verify(alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+    let crypto_key = import(alg, key).await?;
     let promise = subtle()?
-        .verify_with_object_and_u8_array_and_u8_array(&scheme.verify_params()?, &crypto_key, signature, signing_input)
+        .verify_with_object_and_u8_array_and_u8_array(&verify_params(alg)?, &crypto_key, signature, signing_input)
         .map_err(js_err("verify"))?;
     let result = JsFuture::from(promise).await.map_err(js_err("verify"))?;
     Ok(result.as_bool() == Some(true))
 }
 
-/// `Ok(true)` only when WebCrypto confirms the signature.
-pub async fn verify(alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
-    verify_with(Scheme::Jose(alg), key, signing_input, signature).await
-}
-
 /// RSASSA-PKCS1-v1_5 with SHA-1 (XML-DSig `rsa-sha1`; SAML connectors with `allow_sha1` only): `Ok(true)` only
-/// when WebCrypto confirms the signature. Not in the OpenID Connect-only build.
+/// when WebCrypto confirms the signature. In the SAML build only, apart from the JOSE path (the OpenID
+/// Connect-only worker is unchanged by it); the key is imported for each verification, not cached: this path is
+/// rare, and a cache of its own cost more of the worker than the imports cost time.
 #[cfg(feature = "xml")]
 pub async fn verify_rsa_sha1(key: &Jwk, signed: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
-    verify_with(Scheme::RsaSha1, key, signed, signature).await
+    let subtle = subtle()?;
+    let name = || JsValue::from_str("RSASSA-PKCS1-v1_5");
+    let jwk: Object = js_sys::JSON::parse(&key.public_jwk_json).map_err(js_err("jwk"))?.unchecked_into();
+    let params = object(&[("name", name()), ("hash", object(&[("name", "SHA-1".into())])?.into())])?;
+    let usages = Array::of1(&JsValue::from_str("verify"));
+    let promise = subtle.import_key_with_object("jwk", &jwk, &params, false, &usages).map_err(js_err("importKey"))?;
+    let imported: CryptoKey = JsFuture::from(promise).await.map_err(js_err("importKey"))?.unchecked_into();
+    let promise = subtle
+        .verify_with_object_and_u8_array_and_u8_array(&object(&[("name", name())])?, &imported, signature, signed)
+        .map_err(js_err("verify"))?;
+    let result = JsFuture::from(promise).await.map_err(js_err("verify"))?;
+    Ok(result.as_bool() == Some(true))
 }
 
 /// SHA-384/512 through `crypto.subtle.digest` (keeps SHA-512's code out of the wasm).
