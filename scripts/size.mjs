@@ -20,7 +20,9 @@ const VARIANTS = [
   // refusals and cookies of SAML are compiled out of this build).
   { dir: "build", label: "OIDC only", budget: 294 * 1024 },
   // With SAML: 400.7 KiB for signatures; encrypted assertions (XML Encryption, RSA-OAEP through WebCrypto,
-  // AES-GCM) added 9.3 KiB: 410.0 KiB. Issue 17 is to bring the variants down.
+  // AES-GCM) added 9.3 KiB: 410.0 KiB; `allow_sha1` 3.3 KiB more (the sha1 crate's digest ~2.3 KiB, RSA-SHA1
+  // through WebCrypto on its own path; the OIDC-only build unchanged): 413.3 KiB. Issue 17 is to bring the
+  // variants down.
   { dir: "build-saml", label: "with SAML", budget: 416 * 1024 },
 ];
 let over = false;

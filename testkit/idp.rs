@@ -59,6 +59,14 @@ pub fn ring_verify(alg: Alg, key: &Jwk, signing_input: &[u8], sig: &[u8]) -> Res
     Ok(result.is_ok())
 }
 
+/// `ring`'s verdict on an XML-DSig `rsa-sha1` signature (RSASSA-PKCS1-v1_5 with SHA-1; SAML connectors with
+/// `allow_sha1`): `Err` for a key that is not RSA.
+pub fn ring_verify_rsa_sha1(key: &Jwk, signed: &[u8], sig: &[u8]) -> Result<bool, String> {
+    let KeyMaterial::Rsa { n, e } = &key.material else { return Err("RSA-SHA1 needs an RSA key".into()) };
+    let params = &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY;
+    Ok(RsaPublicKeyComponents { n, e }.verify(params, signed, sig).is_ok())
+}
+
 /// A 2048-bit RSA key for tests only (PKCS#8 DER, base64); ring cannot generate RSA keys.
 pub const TEST_ONLY_RSA_PKCS8: &str = concat!(
     "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCRJMODvZlzEsyEnsnKuWgJaCi6fGW9e+Q2MpYYN0VW/UEo",

@@ -222,6 +222,15 @@ impl SignatureVerifier for FakePlatform<'_> {
             Verifier::Ring => super::idp::ring_verify(alg, key, signing_input, sig).map_err(crypto_error),
         }
     }
+
+    /// Counted in `verify_calls`, not in `verified` (which holds JOSE algorithms: RSA-SHA1 is none).
+    async fn verify_rsa_sha1(&self, key: &Jwk, signed: &[u8], sig: &[u8]) -> Result<bool, CryptoError> {
+        self.verify_calls.set(self.verify_calls.get() + 1);
+        match self.verifier {
+            Verifier::AcceptAll => Ok(true),
+            Verifier::Ring => super::idp::ring_verify_rsa_sha1(key, signed, sig).map_err(crypto_error),
+        }
+    }
 }
 
 impl KeyUnwrapper for FakePlatform<'_> {

@@ -2,7 +2,9 @@
 //! binding: base64 of raw DEFLATE, which edge-auth writes in stored blocks) and answers it with a response from
 //! a template, signed at test time as enveloped signatures: edge-auth's own exclusive c14n (checked byte for
 //! byte against libxml2 by tests/xml_c14n.rs), SHA-256 digests, RSA-SHA256 with `ring` and the TEST-ONLY keys of
-//! tests/fixtures/xml/dsig/ (rsa-key.pem; other-key.pem as a foreign key).
+//! tests/fixtures/xml/dsig/ (rsa-key.pem; other-key.pem as a foreign key). For connectors with `allow_sha1` it
+//! also signs RSA-SHA1 (with the `rsa` crate: ring does not sign with SHA-1) and digests with SHA-1
+//! ([`Reply::signature_method`], [`Reply::digest_method`]).
 //!
 //! Included with `#[path]` by tests/saml_flow.rs and the `saml_acs_flow` fuzz target. Not a module of
 //! testkit/mod.rs: it needs edge-auth's `xml` feature, which most tests that include the kit are built without.
@@ -29,6 +31,9 @@ pub const EMAIL_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailA
 pub const TRANSIENT_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
 pub const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 
+const RSA_KEY_PEM: &str = include_str!("../tests/fixtures/xml/dsig/rsa-key.pem");
+const OTHER_KEY_PEM: &str = include_str!("../tests/fixtures/xml/dsig/other-key.pem");
+
 /// The IdP's signing certificate (its key: [`signer`]), as connectors name it in `idp_certificates`.
 pub const RSA_CERT_PEM: &str = include_str!("../tests/fixtures/xml/dsig/rsa-cert.pem");
 /// Another certificate (its key: [`foreign_signer`]).
@@ -46,13 +51,13 @@ fn pkcs8_key(pem: &str) -> RsaKeyPair {
 /// The TEST-ONLY key of [`RSA_CERT_PEM`] (tests/fixtures/xml/dsig/rsa-key.pem).
 pub fn signer() -> &'static RsaKeyPair {
     static KEY: OnceLock<RsaKeyPair> = OnceLock::new();
-    KEY.get_or_init(|| pkcs8_key(include_str!("../tests/fixtures/xml/dsig/rsa-key.pem")))
+    KEY.get_or_init(|| pkcs8_key(RSA_KEY_PEM))
 }
 
 /// The TEST-ONLY key of [`OTHER_CERT_PEM`] (tests/fixtures/xml/dsig/other-key.pem).
 pub fn foreign_signer() -> &'static RsaKeyPair {
     static KEY: OnceLock<RsaKeyPair> = OnceLock::new();
-    KEY.get_or_init(|| pkcs8_key(include_str!("../tests/fixtures/xml/dsig/other-key.pem")))
+    KEY.get_or_init(|| pkcs8_key(OTHER_KEY_PEM))
 }
 
 /// Raw DEFLATE (RFC 1951) of stored blocks only: what edge-auth's encoder writes. Anything else panics.
@@ -112,6 +117,22 @@ pub enum Signing {
     AssertionWithForeignKey,
 }
 
+/// The `SignatureMethod` of the IdP's signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureMethod {
+    RsaSha256,
+    /// `http://www.w3.org/2000/09/xmldsig#rsa-sha1` (accepted only with `allow_sha1`).
+    RsaSha1,
+}
+
+/// The `DigestMethod` of the IdP's signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestMethod {
+    Sha256,
+    /// `http://www.w3.org/2000/09/xmldsig#sha1` (accepted only with `allow_sha1`).
+    Sha1,
+}
+
 /// Every field of a response a test may change. [`Reply::to`] fills them from a request as a
 /// well-behaved IdP would.
 #[derive(Debug, Clone)]
@@ -137,6 +158,8 @@ pub struct Reply {
     pub session_not_on_or_after: Option<u64>,
     pub attributes: Vec<(String, Vec<String>)>,
     pub signing: Signing,
+    pub signature_method: SignatureMethod,
+    pub digest_method: DigestMethod,
 }
 
 fn esc(s: &str) -> String {
@@ -170,6 +193,8 @@ impl Reply {
                 ("groups".into(), vec!["admins".into(), "staff".into()]),
             ],
             signing: Signing::Assertion,
+            signature_method: SignatureMethod::RsaSha256,
+            digest_method: DigestMethod::Sha256,
         }
     }
 
@@ -245,24 +270,25 @@ impl Reply {
         )
     }
 
-    /// The response XML, signed as [`Reply::signing`] says.
+    /// The response XML, signed as [`Reply::signing`] says, with [`Reply::signature_method`] and
+    /// [`Reply::digest_method`].
     pub fn xml(&self) -> String {
-        let signer = signer();
+        let (methods, own, foreign) = ((self.signature_method, self.digest_method), Key::Idp, Key::Foreign);
         let assertion = match self.signing {
             Signing::Assertion | Signing::Both => {
                 let unsigned = self.assertion_xml("");
-                self.assertion_xml(&enveloped_signature(&unsigned, &self.assertion_id, signer))
+                self.assertion_xml(&enveloped_signature_with(&unsigned, &self.assertion_id, own, methods))
             }
             Signing::AssertionWithForeignKey => {
                 let unsigned = self.assertion_xml("");
-                self.assertion_xml(&enveloped_signature(&unsigned, &self.assertion_id, foreign_signer()))
+                self.assertion_xml(&enveloped_signature_with(&unsigned, &self.assertion_id, foreign, methods))
             }
             Signing::Response => self.assertion_xml(""),
         };
         match self.signing {
             Signing::Response | Signing::Both => {
                 let unsigned = self.response_xml("", &assertion);
-                self.response_xml(&enveloped_signature(&unsigned, &self.response_id, signer), &assertion)
+                self.response_xml(&enveloped_signature_with(&unsigned, &self.response_id, own, methods), &assertion)
             }
             _ => self.response_xml("", &assertion),
         }
@@ -291,17 +317,95 @@ fn c14n(xml: &str) -> Vec<u8> {
 /// the signature declares its own namespace, so removing it leaves exactly the unsigned element.
 pub fn enveloped_signature(unsigned: &str, id: &str, key: &RsaKeyPair) -> String {
     let digest = STANDARD.encode(Sha256::digest(c14n(unsigned)));
-    let signed_info = format!(
+    let signed_info = signed_info(id, (SignatureMethod::RsaSha256, DigestMethod::Sha256), &digest);
+    let mut value = vec![0u8; key.public().modulus_len()];
+    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), &c14n(&signed_info), &mut value).unwrap();
+    signature_element(&signed_info, &value)
+}
+
+/// A TEST-ONLY signing key of the IdP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// rsa-key.pem ([`RSA_CERT_PEM`], [`signer`]).
+    Idp,
+    /// other-key.pem ([`OTHER_CERT_PEM`], [`foreign_signer`]).
+    Foreign,
+}
+
+impl Key {
+    fn ring(self) -> &'static RsaKeyPair {
+        match self {
+            Key::Idp => signer(),
+            Key::Foreign => foreign_signer(),
+        }
+    }
+
+    /// The same key for the `rsa` crate (which signs RSA-SHA1: ring does not).
+    fn rsa(self) -> &'static rsa::RsaPrivateKey {
+        use rsa::pkcs8::DecodePrivateKey;
+        static IDP: OnceLock<rsa::RsaPrivateKey> = OnceLock::new();
+        static FOREIGN: OnceLock<rsa::RsaPrivateKey> = OnceLock::new();
+        let (cell, pem) = match self {
+            Key::Idp => (&IDP, RSA_KEY_PEM),
+            Key::Foreign => (&FOREIGN, OTHER_KEY_PEM),
+        };
+        cell.get_or_init(|| rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap())
+    }
+}
+
+/// [`enveloped_signature`] with `key` and these methods (RSA-SHA1 signed with the `rsa` crate, RSA-SHA256 with
+/// ring).
+pub fn enveloped_signature_with(
+    unsigned: &str,
+    id: &str,
+    key: Key,
+    (signature_method, digest_method): (SignatureMethod, DigestMethod),
+) -> String {
+    let canonical = c14n(unsigned);
+    let digest = match digest_method {
+        DigestMethod::Sha256 => STANDARD.encode(Sha256::digest(&canonical)),
+        DigestMethod::Sha1 => STANDARD.encode(sha1::Sha1::digest(&canonical)),
+    };
+    let signed_info = signed_info(id, (signature_method, digest_method), &digest);
+    let signed = c14n(&signed_info);
+    let value = match signature_method {
+        SignatureMethod::RsaSha256 => {
+            let key = key.ring();
+            let mut value = vec![0u8; key.public().modulus_len()];
+            key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), &signed, &mut value).unwrap();
+            value
+        }
+        SignatureMethod::RsaSha1 => {
+            // DigestInfo of SHA-1 (RFC 8017 §9.2, note 1), then the 20-byte hash.
+            let prefix = [0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
+            let padding = rsa::Pkcs1v15Sign { hash_len: Some(20), prefix: Box::new(prefix) };
+            key.rsa().sign(padding, &sha1::Sha1::digest(&signed)).unwrap()
+        }
+    };
+    signature_element(&signed_info, &value)
+}
+
+fn signed_info(id: &str, (signature_method, digest_method): (SignatureMethod, DigestMethod), digest: &str) -> String {
+    let signature_method = match signature_method {
+        SignatureMethod::RsaSha256 => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        SignatureMethod::RsaSha1 => "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+    };
+    let digest_method = match digest_method {
+        DigestMethod::Sha256 => "http://www.w3.org/2001/04/xmlenc#sha256",
+        DigestMethod::Sha1 => "http://www.w3.org/2000/09/xmldsig#sha1",
+    };
+    format!(
         "<ds:SignedInfo xmlns:ds=\"{DSIG_NS}\"><ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"/>\
-         <ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\"/>\
+         <ds:SignatureMethod Algorithm=\"{signature_method}\"/>\
          <ds:Reference URI=\"#{id}\"><ds:Transforms>\
          <ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>\
          <ds:Transform Algorithm=\"{EXC_C14N}\"/></ds:Transforms>\
-         <ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/>\
+         <ds:DigestMethod Algorithm=\"{digest_method}\"/>\
          <ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"
-    );
-    let mut value = vec![0u8; key.public().modulus_len()];
-    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), &c14n(&signed_info), &mut value).unwrap();
+    )
+}
+
+fn signature_element(signed_info: &str, value: &[u8]) -> String {
     format!(
         "<ds:Signature xmlns:ds=\"{DSIG_NS}\">{signed_info}<ds:SignatureValue>{}</ds:SignatureValue></ds:Signature>",
         STANDARD.encode(value)

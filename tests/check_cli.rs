@@ -707,6 +707,30 @@ fn a_saml_connector_with_an_inline_idp_lists_its_certificates() {
     assert!(!out.contains("policies[0].domains"), "the SAML connector owns partner.example: {out}");
 }
 
+/// `allow_sha1` works (the connector stays usable) but is a warning naming the connector and the field, and the
+/// algorithms line and the registration hint say so; a connector without it says SHA-1 is refused, warning-free.
+#[test]
+fn a_saml_connector_with_allow_sha1_is_a_warning() {
+    let mut sha1 = saml_inline("legacy", "legacy.example", &[IDP_CERT]);
+    sha1["allow_sha1"] = json!(true);
+    let json = config(&[sha1, saml_inline("modern", "modern.example", &[IDP_CERT])]);
+    let (code, out) = check_config(&json, &[]);
+    assert_eq!(code, 0, "a warning only: {out}");
+    for expected in [
+        "signature algorithms: RSA-SHA256/384/512, ECDSA-SHA256/384; digests SHA-256/384/512, and RSA-SHA1 / SHA-1 \
+         (allow_sha1)",
+        "warning: connector \"legacy\", field `allow_sha1`: SHA-1 signatures and digests are accepted from this IdP: \
+         SHA-1 is deprecated",
+        "SHA-256 or stronger (SHA-1 accepted: allow_sha1, deprecated)",
+        "signature algorithms: RSA-SHA256/384/512, ECDSA-SHA256/384; digests SHA-256/384/512 (SHA-1 refused)",
+        "SHA-256 or stronger (SHA-1 is refused)",
+        "result: ok: 2 connectors usable; 1 warning",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(!out.contains("warning: connector \"modern\""), "{out}");
+}
+
 /// An expired inline certificate is a warning (the worker still verifies with it), naming the certificate, its end
 /// and what to do; it does not fail the check.
 #[test]

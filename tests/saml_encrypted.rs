@@ -10,6 +10,8 @@
 #![cfg(feature = "saml")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+#[path = "../testkit/resign.rs"]
+mod resign;
 #[path = "../testkit/mod.rs"]
 mod testkit;
 
@@ -21,7 +23,7 @@ use edge_auth::core::ports::{CryptoError, KeyUnwrapper, OaepHash, SignatureVerif
 use edge_auth::core::saml::time::parse_datetime;
 use edge_auth::core::saml::{verify_response, Expected, SamlError, SamlIdentity};
 use edge_auth::core::x509::parse_certificate;
-use edge_auth::core::xml::dsig::DsigError;
+use edge_auth::core::xml::dsig::{DsigError, Sha1};
 use edge_auth::core::xml::xenc::{DecryptionKey, XencError};
 use rsa::pkcs8::DecodePrivateKey;
 
@@ -41,6 +43,10 @@ impl SignatureVerifier for Host {
     async fn verify(&self, alg: Alg, key: &Jwk, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
         testkit::idp::ring_verify(alg, key, input, signature).map_err(|e| CryptoError(e.to_string()))
     }
+
+    async fn verify_rsa_sha1(&self, key: &Jwk, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+        testkit::idp::ring_verify_rsa_sha1(key, input, signature).map_err(CryptoError)
+    }
 }
 
 impl KeyUnwrapper for Host {
@@ -55,6 +61,11 @@ fn sp_key(name: &str) -> DecryptionKey {
 
 /// Verify `xml` as the SP holding `key` (None: no decryption key configured).
 fn check_with_key(xml: &str, key: Option<&DecryptionKey>) -> Result<SamlIdentity, SamlError> {
+    check_with_sha1(xml, key, Sha1::Refused)
+}
+
+/// [`check_with_key`] with a SHA-1 policy (a connector's `allow_sha1`).
+fn check_with_sha1(xml: &str, key: Option<&DecryptionKey>, sha1: Sha1) -> Result<SamlIdentity, SamlError> {
     let keys = vec![parse_certificate(&read(DSIG, "rsa-cert.pem")).unwrap().key];
     let expected = Expected {
         idp_entity_id: IDP,
@@ -65,6 +76,7 @@ fn check_with_key(xml: &str, key: Option<&DecryptionKey>) -> Result<SamlIdentity
         now: parse_datetime("2026-12-02T10:00:30Z").unwrap(),
         leeway: 60,
         decryption_key: key,
+        sha1,
     };
     pollster::block_on(verify_response(xml, &expected, &Host))
 }
@@ -427,4 +439,22 @@ fn the_private_key_must_be_pkcs8_pem() {
         check_with_key(&xml, Some(&garbage)).unwrap_err(),
         SamlError::Decryption(XencError::PrivateKey(_))
     ));
+}
+
+/// The connector's SHA-1 policy reaches both signatures of the encrypted path: a signed Response around the
+/// encrypted assertion (its signature re-signed with RSA-SHA1 / SHA-1), and the signature of a decrypted assertion
+/// in an unsigned Response (saml-response-rsa-sha1.xml's assertion, encrypted here). Accepted with `allow_sha1`,
+/// refused by the algorithm without it.
+#[test]
+fn sha1_signatures_around_and_inside_encrypted_assertions_follow_the_option() {
+    let key = sp_key("sp-key.pem");
+    let signed_response =
+        resign::resign(&read(XENC, "signed-response-aes256gcm-mgf1p.xml"), resign::RSA_SHA1, resign::SHA1);
+    let sha1_assertion = assertion_of(&read(DSIG, "saml-response-rsa-sha1.xml"));
+    let signed_inside = unsigned_response_with(&encrypted_assertion(&sha1_assertion, &GCM256_MGF1P));
+    for (what, xml) in [("signed response", signed_response), ("signed encrypted assertion", signed_inside)] {
+        accepted(check_with_sha1(&xml, Some(&key), Sha1::Allowed), what);
+        let refused = check_with_sha1(&xml, Some(&key), Sha1::Refused).unwrap_err();
+        assert_eq!(refused, SamlError::Signature(DsigError::Algorithm("signature")), "{what}");
+    }
 }

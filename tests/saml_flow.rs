@@ -4,7 +4,8 @@
 //! (testkit/saml.rs) that reads the `AuthnRequest` out of the login redirect and answers it with a response
 //! signed at test time: enveloped signatures over the crate's own exclusive c14n (checked byte for byte
 //! against libxml2 by tests/xml_c14n.rs), SHA-256 digests, RSA-SHA256 with `ring` and the TEST-ONLY key
-//! tests/fixtures/xml/dsig/rsa-key.pem (other-key.pem as a foreign key).
+//! tests/fixtures/xml/dsig/rsa-key.pem (other-key.pem as a foreign key); RSA-SHA1 and SHA-1 digests for the
+//! connector with `allow_sha1`.
 //!
 //! Every refusal is checked for its `x-edge-auth-error` code (and, where the rule matters, the rule named in
 //! the operator's log line), the absence of a session cookie and the clearing of the SAML transaction cookie.
@@ -47,6 +48,9 @@ const META_SSO: &str = "https://idp.meta.example/sso";
 /// The inline IdP of connector `open` (domain open.example), which accepts IdP-initiated responses.
 const OPEN_IDP: &str = "https://idp.open.example/saml";
 const OPEN_SSO: &str = "https://idp.open.example/sso";
+/// The inline IdP of connector `legacy` (domain legacy.example), which sets `allow_sha1`.
+const LEGACY_IDP: &str = "https://idp.legacy.example/saml";
+const LEGACY_SSO: &str = "https://idp.legacy.example/sso";
 
 const SESSION_COOKIE: &str = "__Host-edge-auth-session";
 const SAML_TX_COOKIE: &str = "__Host-edge-auth-saml-tx";
@@ -67,7 +71,9 @@ fn config_json() -> String {
               "idp_entity_id": CORP_IDP, "idp_sso_url": CORP_SSO, "idp_certificates": [cert] },
             { "id": "meta", "kind": "saml", "domains": ["meta.example"], "idp_metadata_url": META_URL },
             { "id": "open", "kind": "saml", "domains": ["open.example"], "idp_initiated": true,
-              "idp_entity_id": OPEN_IDP, "idp_sso_url": OPEN_SSO, "idp_certificates": [cert] }
+              "idp_entity_id": OPEN_IDP, "idp_sso_url": OPEN_SSO, "idp_certificates": [cert] },
+            { "id": "legacy", "kind": "saml", "domains": ["legacy.example"], "allow_sha1": true,
+              "idp_entity_id": LEGACY_IDP, "idp_sso_url": LEGACY_SSO, "idp_certificates": [cert] }
         ],
         "session": { "lifetime_seconds": SESSION_LIFETIME, "idle_timeout_seconds": 3600, "encrypt": true },
         "clock_leeway_seconds": LEEWAY,
@@ -81,7 +87,7 @@ fn config_json() -> String {
 #[path = "../testkit/saml.rs"]
 mod idp;
 
-use idp::{Reply, SeenRequest, Signing};
+use idp::{DigestMethod, Reply, SeenRequest, SignatureMethod, Signing};
 
 // ---- requests and responses --------------------------------------------------------------------------
 
@@ -376,6 +382,52 @@ fn a_signed_response_or_both_signatures_sign_the_visitor_in() {
         assert_eq!(w.p.verify_calls.get(), expected_verifications, "{signing:?}");
         assert_eq!(w.session_of(&r).email, "alice@corp.example", "{signing:?}");
     }
+}
+
+/// `allow_sha1` (deprecated) is per connector: `legacy`, which sets it, signs the visitor in with an RSA-SHA1
+/// signature and a SHA-1 digest, or SHA-1 in only one of the two, on the assertion, the response or both; `corp`,
+/// without it, refuses each such response by its algorithm, before any key is tried.
+#[test]
+fn sha1_signatures_sign_in_only_through_a_connector_with_allow_sha1() {
+    let methods = [
+        (SignatureMethod::RsaSha1, DigestMethod::Sha1, "signature algorithm not accepted"),
+        (SignatureMethod::RsaSha1, DigestMethod::Sha256, "signature algorithm not accepted"),
+        (SignatureMethod::RsaSha256, DigestMethod::Sha1, "digest algorithm not accepted"),
+    ];
+    for (signature_method, digest_method, rule) in methods {
+        for signing in [Signing::Assertion, Signing::Response, Signing::Both] {
+            let case = format!("{signature_method:?} + {digest_method:?}, {signing:?}");
+            let w = World::new();
+            let login = w.login("alice@legacy.example");
+            let reply = w.reply(&login, LEGACY_IDP, "alice@legacy.example");
+            let reply = Reply { signature_method, digest_method, signing, ..reply };
+            let r = w.post_to("legacy", &login, &reply);
+            assert_signed_in(&r, "/docs", SESSION_LIFETIME);
+            let session = w.session_of(&r);
+            assert_eq!(
+                (session.email.as_str(), session.connector.as_str()),
+                ("alice@legacy.example", "legacy"),
+                "{case}"
+            );
+
+            let login = w.login("alice@corp.example");
+            let reply = w.reply(&login, CORP_IDP, "alice@corp.example");
+            let verifications = w.p.verify_calls.get();
+            let r = w.post(&login, &Reply { signature_method, digest_method, signing, ..reply });
+            assert_acs_refused(&r, 400, "saml_response_invalid");
+            let log = w.last_log();
+            assert!(log.contains(rule) && log.contains("\"corp\""), "{case}: {log}");
+            assert_eq!(w.p.verify_calls.get(), verifications, "{case}: refused before any key is tried");
+        }
+    }
+    // The control: the same IdP signing with SHA-256 signs in through both.
+    let w = World::new();
+    let login = w.login("alice@legacy.example");
+    assert_signed_in(
+        &w.post_to("legacy", &login, &w.reply(&login, LEGACY_IDP, "alice@legacy.example")),
+        "/docs",
+        SESSION_LIFETIME,
+    );
 }
 
 /// The IdP's SessionNotOnOrAfter, earlier than the session lifetime, caps both the session's exp and the

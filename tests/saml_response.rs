@@ -4,6 +4,8 @@
 #![cfg(feature = "xml")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+#[path = "../testkit/resign.rs"]
+mod resign;
 #[path = "../testkit/mod.rs"]
 mod testkit;
 
@@ -12,7 +14,7 @@ use edge_auth::core::ports::{CryptoError, KeyUnwrapper, OaepHash, SignatureVerif
 use edge_auth::core::saml::time::parse_datetime;
 use edge_auth::core::saml::{verify_response, Attribute, Expected, SamlError, SamlIdentity};
 use edge_auth::core::x509::parse_certificate;
-use edge_auth::core::xml::dsig::DsigError;
+use edge_auth::core::xml::dsig::{DsigError, Sha1};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xml/dsig/");
 const ACS: &str = "https://sp.example/auth/saml/acme/acs";
@@ -28,6 +30,10 @@ struct Ring;
 impl SignatureVerifier for Ring {
     async fn verify(&self, alg: Alg, key: &Jwk, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
         testkit::idp::ring_verify(alg, key, input, signature).map_err(|e| CryptoError(e.to_string()))
+    }
+
+    async fn verify_rsa_sha1(&self, key: &Jwk, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+        testkit::idp::ring_verify_rsa_sha1(key, input, signature).map_err(CryptoError)
     }
 }
 
@@ -55,6 +61,7 @@ fn expected(keys: &[Jwk]) -> Expected<'_> {
         now: now(),
         leeway: 60,
         decryption_key: None,
+        sha1: Sha1::Refused,
     }
 }
 
@@ -247,5 +254,42 @@ fn a_condition_edge_auth_does_not_evaluate_is_refused() {
     let refused = check(&fixture("saml-response-unknown-condition.xml")).unwrap_err();
     assert_eq!(refused, SamlError::Invalid("no condition edge-auth does not evaluate"));
     let identity = check(&fixture("saml-response-known-conditions.xml")).unwrap();
+    assert_eq!(identity.name_id, "alice@acme.example");
+}
+
+/// `Expected::sha1` reaches every signature the response path checks: a signed assertion, a signed response, and
+/// both (the response's signature re-signed with SHA-1, the assertion's left SHA-256). Allowed: the identity;
+/// refused (the default of a connector): the algorithm is the refusal.
+#[test]
+fn sha1_signed_responses_follow_the_connectors_option() {
+    use resign::{resign, RSA_SHA1, RSA_SHA256, SHA1, SHA256};
+    for name in
+        ["saml-response-signed-assertion.xml", "saml-response-signed-response.xml", "saml-response-signed-both.xml"]
+    {
+        for (signature_method, digest_method, what) in
+            [(RSA_SHA1, SHA1, "signature"), (RSA_SHA1, SHA256, "signature"), (RSA_SHA256, SHA1, "digest")]
+        {
+            let signed = resign(&fixture(name), signature_method, digest_method);
+            let case = format!("{name}: {signature_method} + {digest_method}");
+            let identity = check_with(&signed, |e| e.sha1 = Sha1::Allowed).unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(identity.name_id, "alice@acme.example", "{case}");
+            assert_eq!(check(&signed).unwrap_err(), SamlError::Signature(DsigError::Algorithm(what)), "{case}");
+        }
+    }
+}
+
+/// tests/fixtures/xml/dsig/saml-response-rsa-sha1.xml, which the wasm test (tests/webcrypto.rs) verifies through
+/// WebCrypto, is saml-response-signed-assertion.xml signed again with RSA-SHA1 and a SHA-1 digest (the wasm test
+/// cannot sign: it reads this file). Regenerate with `EDGE_AUTH_WRITE_FIXTURES=1 cargo test --features saml
+/// --test saml_response sha1_fixture`.
+#[test]
+fn the_rsa_sha1_fixture_is_the_signed_assertion_signed_again() {
+    use resign::{resign, RSA_SHA1, SHA1};
+    let signed = resign(&fixture("saml-response-signed-assertion.xml"), RSA_SHA1, SHA1);
+    if std::env::var_os("EDGE_AUTH_WRITE_FIXTURES").is_some() {
+        std::fs::write(format!("{FIXTURES}saml-response-rsa-sha1.xml"), &signed).unwrap();
+    }
+    assert_eq!(fixture("saml-response-rsa-sha1.xml"), signed);
+    let identity = check_with(&signed, |e| e.sha1 = Sha1::Allowed).unwrap();
     assert_eq!(identity.name_id, "alice@acme.example");
 }

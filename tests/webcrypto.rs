@@ -1,7 +1,8 @@
 //! The WebCrypto shell verifies what an independent JOSE implementation (npm `jose`) signed, for every
 //! supported algorithm, and refuses tampered signatures, tampered content and the wrong key.
 //! RSA-OAEP key transport (encrypted SAML assertions) unwraps what PyPI `cryptography` wrapped, and only that;
-//! with `--features saml`, a whole encrypted SAML response goes through WebCrypto.
+//! with `--features saml`, a whole encrypted SAML response goes through WebCrypto, and so does an RSA-SHA1
+//! signature (a SAML connector's `allow_sha1`).
 //! Runs in Node under wasm-bindgen-test: `cargo test --target wasm32-unknown-unknown --test webcrypto`.
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
@@ -211,8 +212,87 @@ async fn an_encrypted_assertion_verifies_and_decrypts_through_webcrypto() {
             now: parse_datetime("2026-12-02T10:00:30Z").unwrap(),
             leeway: 60,
             decryption_key: Some(&sp_key),
+            sha1: edge_auth::core::xml::dsig::Sha1::Refused,
         };
         let identity = verify_response(xml, &expected, &WebCrypto).await.unwrap();
         assert_eq!(identity.name_id, "alice@acme.example");
     }
+}
+
+/// RSA-SHA1 (XML-DSig `rsa-sha1`, SAML connectors with `allow_sha1` only) through WebCrypto: the signature of
+/// tests/fixtures/xml/dsig/saml-response-rsa-sha1.xml (RSA-SHA1 and a SHA-1 digest; its bytes are checked by
+/// tests/saml_response.rs) verifies, directly and as the whole response with the option; tampered input, another
+/// key, an EC key and the SHA-256 scheme are refused; the JOSE key cache and the SHA-1 path never share an
+/// imported key (the same RSA key imported for RS256 hashes with SHA-256).
+#[cfg(feature = "saml")]
+#[wasm_bindgen_test]
+async fn an_rsa_sha1_signature_verifies_through_webcrypto() {
+    use edge_auth::core::oidc::jwks::Jwk;
+    use edge_auth::core::ports::{CryptoError, KeyUnwrapper, OaepHash, SignatureVerifier, UnwrapError};
+    use edge_auth::core::saml::{time::parse_datetime, verify_response, Expected, SamlError};
+    use edge_auth::core::x509::parse_certificate;
+    use edge_auth::core::xml::c14n::{canonicalize, Options};
+    use edge_auth::core::xml::dsig::{DsigError, Sha1, DSIG_NS};
+    use edge_auth::core::xml::parse;
+
+    struct WebCrypto;
+    impl SignatureVerifier for WebCrypto {
+        async fn verify(&self, alg: Alg, key: &Jwk, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+            webcrypto::verify(alg, key, input, signature).await
+        }
+        async fn verify_rsa_sha1(&self, key: &Jwk, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+            webcrypto::verify_rsa_sha1(key, input, signature).await
+        }
+    }
+    impl KeyUnwrapper for WebCrypto {
+        async fn rsa_oaep_decrypt(&self, key: &[u8], hash: OaepHash, data: &[u8]) -> Result<Vec<u8>, UnwrapError> {
+            webcrypto::rsa_oaep_decrypt(key, hash, data).await
+        }
+    }
+
+    const XML: &str = include_str!("fixtures/xml/dsig/saml-response-rsa-sha1.xml");
+    let key = parse_certificate(include_str!("fixtures/xml/dsig/rsa-cert.pem")).unwrap().key;
+    let other = parse_certificate(include_str!("fixtures/xml/dsig/other-cert.pem")).unwrap().key;
+    let ec = parse_certificate(include_str!("fixtures/xml/dsig/ec-cert.pem")).unwrap().key;
+
+    // The signature alone: the canonical SignedInfo and the SignatureValue.
+    let document = parse(XML).unwrap();
+    let signed_info = document.elements().find(|e| e.is(DSIG_NS, "SignedInfo")).unwrap();
+    let signed = canonicalize(signed_info, &Options::default()).unwrap();
+    let value = document.elements().find(|e| e.is(DSIG_NS, "SignatureValue")).unwrap().text().unwrap();
+    let compact: String = value.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    use base64::Engine;
+    let signature = base64::engine::general_purpose::STANDARD.decode(compact).unwrap();
+    assert_eq!(webcrypto::verify_rsa_sha1(&key, &signed, &signature).await, Ok(true));
+    assert_eq!(webcrypto::verify_rsa_sha1(&key, &signed, &signature).await, Ok(true), "again");
+    let mut tampered = signed.clone();
+    tampered[10] ^= 1;
+    assert_eq!(webcrypto::verify_rsa_sha1(&key, &tampered, &signature).await, Ok(false));
+    let mut flipped = signature.clone();
+    flipped[0] ^= 1;
+    assert_ne!(webcrypto::verify_rsa_sha1(&key, &signed, &flipped).await, Ok(true));
+    assert_eq!(webcrypto::verify_rsa_sha1(&other, &signed, &signature).await, Ok(false), "another RSA key");
+    assert!(webcrypto::verify_rsa_sha1(&ec, &signed, &signature).await.is_err(), "an EC key is no RSA-SHA1 key");
+    // The same key imported (and cached) for RS256 does not verify the SHA-1 signature, and does not replace the
+    // SHA-1 import after it.
+    assert_eq!(webcrypto::verify(Alg::RS256, &key, &signed, &signature).await, Ok(false));
+    assert_eq!(webcrypto::verify_rsa_sha1(&key, &signed, &signature).await, Ok(true));
+
+    // The whole response: accepted with the connector's option, refused by its algorithm without it.
+    let keys = vec![key];
+    let expected = |sha1| Expected {
+        idp_entity_id: "https://idp.example/",
+        sp_entity_id: "https://sp.example/auth/saml/acme/metadata",
+        acs_url: "https://sp.example/auth/saml/acme/acs",
+        request_id: "_req1",
+        keys: &keys,
+        now: parse_datetime("2026-12-02T10:00:30Z").unwrap(),
+        leeway: 60,
+        decryption_key: None,
+        sha1,
+    };
+    let identity = verify_response(XML, &expected(Sha1::Allowed), &WebCrypto).await.unwrap();
+    assert_eq!(identity.name_id, "alice@acme.example");
+    let refused = verify_response(XML, &expected(Sha1::Refused), &WebCrypto).await;
+    assert_eq!(refused.unwrap_err(), SamlError::Signature(DsigError::Algorithm("signature")));
 }

@@ -5,6 +5,8 @@
 #![cfg(feature = "xml")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+#[path = "../testkit/resign.rs"]
+mod resign;
 #[path = "../testkit/mod.rs"]
 mod testkit;
 
@@ -34,6 +36,11 @@ struct Ring;
 impl SignatureVerifier for Ring {
     async fn verify(&self, alg: Alg, key: &Jwk, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
         testkit::idp::ring_verify(alg, key, input, signature).map_err(|e| CryptoError(e.to_string()))
+    }
+
+    /// Able to verify RSA-SHA1: a refusal below is WS-Federation's rule, not a verifier that cannot.
+    async fn verify_rsa_sha1(&self, key: &Jwk, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+        testkit::idp::ring_verify_rsa_sha1(key, input, signature).map_err(CryptoError)
     }
 }
 
@@ -356,4 +363,30 @@ fn each_assertion_rule_refuses_its_signed_variant() {
     // DoNotCacheCondition asks nothing of an SP that keeps no copy: accepted, so the refusal above is about the
     // unknown condition and not about any extra child.
     assert_eq!(check("adfs-saml11-do-not-cache.xml").unwrap().name_identifier, "alice@acme.example");
+}
+
+/// WS-Federation has no `allow_sha1`: a token signed with RSA-SHA1, or digested with SHA-1, by the configured key
+/// is refused by its algorithm. The same token signed again with SHA-256 (the control) is accepted.
+#[test]
+fn sha1_signed_tokens_are_refused() {
+    use resign::{resign, RSA_SHA1, RSA_SHA256, SHA1, SHA256};
+    for name in ["adfs-saml11.xml", "entra-saml2.xml"] {
+        let original = fixture(name);
+        let control = resign(&original, RSA_SHA256, SHA256);
+        assert_eq!(
+            control, original,
+            "{name}: signed again as it was (RSA PKCS #1 v1.5 is deterministic), byte for byte"
+        );
+        check_as(name, &control, |_| {}).unwrap_or_else(|e| panic!("{name}: the control: {e}"));
+        for (signature_method, digest_method, what) in
+            [(RSA_SHA1, SHA1, "signature"), (RSA_SHA1, SHA256, "signature"), (RSA_SHA256, SHA1, "digest")]
+        {
+            let signed = resign(&original, signature_method, digest_method);
+            assert_eq!(
+                check_as(name, &signed, |_| {}).unwrap_err(),
+                WsFedError::Signature(DsigError::Algorithm(what)),
+                "{name}: {signature_method} + {digest_method}"
+            );
+        }
+    }
 }

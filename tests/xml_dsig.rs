@@ -4,14 +4,17 @@
 #![cfg(feature = "xml")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+#[path = "../testkit/resign.rs"]
+mod resign;
 #[path = "../testkit/mod.rs"]
 mod testkit;
 
 use edge_auth::core::oidc::jwks::{Alg, Jwk};
 use edge_auth::core::ports::{CryptoError, SignatureVerifier};
 use edge_auth::core::x509::parse_certificate;
-use edge_auth::core::xml::dsig::{check_enveloped, DsigError, VerifiedBytes, DSIG_NS};
+use edge_auth::core::xml::dsig::{check_enveloped, check_enveloped_with, DsigError, Sha1, VerifiedBytes, DSIG_NS};
 use edge_auth::core::xml::{normalize_line_ends, parse};
+use resign::{resign, RSA_SHA1, RSA_SHA256, SHA1, SHA256};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xml/dsig/");
 
@@ -30,15 +33,27 @@ impl SignatureVerifier for Ring {
     async fn verify(&self, alg: Alg, key: &Jwk, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
         testkit::idp::ring_verify(alg, key, input, signature).map_err(|e| CryptoError(e.to_string()))
     }
+
+    async fn verify_rsa_sha1(&self, key: &Jwk, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+        testkit::idp::ring_verify_rsa_sha1(key, input, signature).map_err(CryptoError)
+    }
 }
 
 /// Check and verify the first `ds:Signature` of `xml` with the keys of these certificates.
 fn verify(xml: &str, certs: &[&str]) -> Result<VerifiedBytes, DsigError> {
+    verify_with(xml, certs, None)
+}
+
+/// [`verify`] through [`check_enveloped_with`] with this SHA-1 policy (`None`: [`check_enveloped`]).
+fn verify_with(xml: &str, certs: &[&str], sha1: Option<Sha1>) -> Result<VerifiedBytes, DsigError> {
     let text = normalize_line_ends(xml);
     let document = parse(&text).map_err(DsigError::Xml)?;
     let signature = document.elements().find(|e| e.is(DSIG_NS, "Signature")).ok_or(DsigError::Structure("none"))?;
     let keys: Vec<Jwk> = certs.iter().map(|c| key(c)).collect();
-    let signed = check_enveloped(&document, signature)?;
+    let signed = match sha1 {
+        Some(sha1) => check_enveloped_with(&document, signature, sha1)?,
+        None => check_enveloped(&document, signature)?,
+    };
     pollster::block_on(signed.verify(&keys, &Ring))
 }
 
@@ -189,4 +204,92 @@ fn anything_beyond_the_one_accepted_shape_is_refused() {
         assert_ne!(changed, signed, "{from}");
         assert_eq!(verify(&changed, &["rsa-cert.pem"]).unwrap_err(), error, "{from} -> {to}");
     }
+}
+
+/// SHA-1 (deprecated) only under `Sha1::Allowed` — a SAML connector's `allow_sha1` —, in each combination: an
+/// RSA-SHA1 signature with a SHA-1 digest, SHA-1 in only one of the two. The documents are the independent
+/// signer's, signed again with those algorithms by the same key (testkit/resign.rs); the control (SHA-256 for
+/// both, signed again the same way) verifies under every policy.
+#[test]
+fn sha1_signatures_and_digests_verify_only_when_allowed() {
+    let original = fixture("assertion-rsa-sha256.xml");
+    let control = resign(&original, RSA_SHA256, SHA256);
+    // RSA PKCS #1 v1.5 is deterministic: signed again as it was, the independent signer's document comes back
+    // byte for byte (the re-signer is right, so the SHA-1 documents below are as an IdP would sign them).
+    assert_eq!(control, original);
+    for policy in [None, Some(Sha1::Refused), Some(Sha1::Allowed)] {
+        assert_eq!(name_id(&verify_with(&control, &["rsa-cert.pem"], policy).unwrap()), "alice@acme.example");
+    }
+    for (signature_method, digest_method, refusal) in [
+        (RSA_SHA1, SHA1, DsigError::Algorithm("signature")),
+        (RSA_SHA1, SHA256, DsigError::Algorithm("signature")),
+        (RSA_SHA256, SHA1, DsigError::Algorithm("digest")),
+    ] {
+        let signed = resign(&original, signature_method, digest_method);
+        let what = format!("{signature_method} + {digest_method}");
+        let verified = verify_with(&signed, &["rsa-cert.pem"], Some(Sha1::Allowed));
+        let verified = verified.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(name_id(&verified), "alice@acme.example", "{what}");
+        assert!(!verified.as_str().contains("SignatureValue"), "{what}");
+        // Without the option (WS-Federation, every other caller, a connector without allow_sha1): refused, by
+        // the algorithm, before any key is tried.
+        assert_eq!(verify(&signed, &["rsa-cert.pem"]).unwrap_err(), refusal, "{what}");
+        assert_eq!(verify_with(&signed, &["rsa-cert.pem"], Some(Sha1::Refused)).unwrap_err(), refusal, "{what}");
+        assert_eq!(Sha1::allowed_if(false), Sha1::Refused);
+        assert_eq!(Sha1::default(), Sha1::Refused);
+    }
+}
+
+/// With SHA-1 allowed, the rest holds as before: the SHA-1 digest is compared (a changed value is refused), the
+/// RSA-SHA1 signature is verified with the configured keys only (another key, a changed signature, an EC key
+/// are refused), and SHA-1 opens nothing else — no ECDSA-SHA1, DSA-SHA1 or HMAC-SHA1.
+#[test]
+fn allowing_sha1_relaxes_nothing_else() {
+    let allowed = Some(Sha1::Allowed);
+    let signed = resign(&fixture("assertion-rsa-sha256.xml"), RSA_SHA1, SHA1);
+    let changed = signed.replacen("alice@acme.example", "admin@acme.example", 1);
+    assert_eq!(verify_with(&changed, &["rsa-cert.pem"], allowed).unwrap_err(), DsigError::DigestMismatch);
+    let digest_start = signed.find("DigestValue>").unwrap() + "DigestValue>".len();
+    let mut wrong_digest = signed.clone();
+    wrong_digest.replace_range(digest_start..digest_start + 4, "AAAA");
+    assert_ne!(wrong_digest, signed);
+    assert_eq!(verify_with(&wrong_digest, &["rsa-cert.pem"], allowed).unwrap_err(), DsigError::DigestMismatch);
+    for certs in [&["other-cert.pem"][..], &["ec-cert.pem"], &[]] {
+        assert_eq!(verify_with(&signed, certs, allowed).unwrap_err(), DsigError::BadSignature, "{certs:?}");
+    }
+    let value_start = signed.find("SignatureValue>").unwrap() + "SignatureValue>".len();
+    let mut wrong_value = signed.clone();
+    let flipped = if &signed[value_start..value_start + 1] == "A" { "B" } else { "A" };
+    wrong_value.replace_range(value_start..value_start + 1, flipped);
+    assert_eq!(verify_with(&wrong_value, &["rsa-cert.pem"], allowed).unwrap_err(), DsigError::BadSignature);
+    // Rollover still works: the right key among others.
+    verify_with(&signed, &["other-cert.pem", "ec-cert.pem", "rsa-cert.pem"], allowed).unwrap();
+    // A key that names its own algorithm (a JWK's `alg`; certificates never do) is not used for RSA-SHA1.
+    let mut named = key("rsa-cert.pem");
+    named.alg = Some("RS256".into());
+    let text = normalize_line_ends(&signed);
+    let document = parse(&text).unwrap();
+    let signature = document.elements().find(|e| e.is(DSIG_NS, "Signature")).unwrap();
+    let checked = check_enveloped_with(&document, signature, Sha1::Allowed).unwrap();
+    let refused = pollster::block_on(checked.clone().verify(std::slice::from_ref(&named), &Ring));
+    assert_eq!(refused.unwrap_err(), DsigError::BadSignature);
+    named.alg = None;
+    pollster::block_on(checked.verify(&[named], &Ring)).unwrap();
+    for other in [
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1",
+        "http://www.w3.org/2000/09/xmldsig#dsa-sha1",
+        "http://www.w3.org/2000/09/xmldsig#hmac-sha1",
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-md5",
+    ] {
+        let changed = signed.replacen(RSA_SHA1, other, 1);
+        assert_ne!(changed, signed);
+        assert_eq!(
+            verify_with(&changed, &["rsa-cert.pem"], allowed).unwrap_err(),
+            DsigError::Algorithm("signature"),
+            "{other}"
+        );
+    }
+    let md5 = signed.replacen(SHA1, "http://www.w3.org/2001/04/xmldsig-more#md5", 1);
+    assert_ne!(md5, signed);
+    assert_eq!(verify_with(&md5, &["rsa-cert.pem"], allowed).unwrap_err(), DsigError::Algorithm("digest"));
 }

@@ -1,7 +1,8 @@
 //! Arbitrary bytes -> `saml::verify_response` (the whole SAML 2.0 response path: the XML parser, the ID index,
 //! the enveloped-signature checks, canonicalisation, re-parsing of the signed bytes, the XML Encryption reader,
 //! the profile rules, the dateTime reader), once with a verifier that accepts every signature — so that inputs
-//! reach the profile rules behind the signature — and once with one that accepts none. Never panics. Oracles: with no valid
+//! reach the profile rules behind the signature — and once with one that accepts none. SHA-1 is allowed (as
+//! `allow_sha1` does), so the `rsa-sha1` and `sha1` paths are reached too. Never panics. Oracles: with no valid
 //! signature nothing is ever accepted; what is accepted was read from exactly one Assertion that answers
 //! this request (its ID and name non-empty, a validity end to claim it until).
 #![no_main]
@@ -10,6 +11,7 @@ use edge_auth::core::oidc::jwks::{Alg, Jwk};
 use edge_auth::core::ports::{CryptoError, KeyUnwrapper, OaepHash, SignatureVerifier, UnwrapError};
 use edge_auth::core::saml::{verify_response, Expected};
 use edge_auth::core::x509::parse_certificate;
+use edge_auth::core::xml::dsig::Sha1;
 use edge_auth::core::xml::xenc::DecryptionKey;
 use libfuzzer_sys::fuzz_target;
 
@@ -17,6 +19,10 @@ struct Answer(bool);
 
 impl SignatureVerifier for Answer {
     async fn verify(&self, _: Alg, _: &Jwk, _: &[u8], _: &[u8]) -> Result<bool, CryptoError> {
+        Ok(self.0)
+    }
+
+    async fn verify_rsa_sha1(&self, _: &Jwk, _: &[u8], _: &[u8]) -> Result<bool, CryptoError> {
         Ok(self.0)
     }
 }
@@ -50,6 +56,7 @@ fuzz_target!(init: edge_auth_fuzz::known::install(), |data: &[u8]| {
             now: 1_796_205_630, // 2026-12-02T10:00:30Z, inside the seeds' windows
             leeway: 60,
             decryption_key: Some(&decryption_key),
+            sha1: Sha1::Allowed,
         };
         let refused = pollster::block_on(verify_response(text, &expected, &Answer(false)));
         assert!(refused.is_err(), "accepted without a valid signature: {refused:?}");

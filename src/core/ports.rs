@@ -61,6 +61,13 @@ pub trait SignatureVerifier {
     async fn long_digest(&self, hash: HashAlg, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
         Ok(hash.digest_in_software(data))
     }
+
+    /// RSASSA-PKCS1-v1_5 with SHA-1 (XML-DSig's `rsa-sha1`): only for the XML signatures of a SAML connector
+    /// with `allow_sha1` (deprecated). Not an [`Alg`], so nothing of OpenID Connect can ask for it. The default
+    /// refuses (an `Err` is a refusal); the worker verifies with WebCrypto.
+    async fn verify_rsa_sha1(&self, _key: &Jwk, _signed: &[u8], _signature: &[u8]) -> Result<bool, CryptoError> {
+        Err(CryptoError("RSA-SHA1 signatures are not verified here".into()))
+    }
 }
 
 /// The hash of an RSA-OAEP key transport, used for both the OAEP digest and MGF1 (WebCrypto takes one hash for

@@ -351,6 +351,16 @@ impl SignatureVerifier for WorkerPlatform<'_> {
     async fn long_digest(&self, hash: HashAlg, data: &[u8]) -> std::result::Result<Vec<u8>, CryptoError> {
         webcrypto::digest(hash, data).await
     }
+
+    #[cfg(feature = "xml")]
+    async fn verify_rsa_sha1(
+        &self,
+        key: &Jwk,
+        signed: &[u8],
+        signature: &[u8],
+    ) -> std::result::Result<bool, CryptoError> {
+        webcrypto::verify_rsa_sha1(key, signed, signature).await
+    }
 }
 
 /// Through the location's cache, as the core decides ([`LocationCache::send`](crate::core::location_cache::LocationCache::send)).

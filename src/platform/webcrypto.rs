@@ -1,4 +1,4 @@
-//! JWS signature verification with WebCrypto (`crypto.subtle.importKey` + `crypto.subtle.verify`).
+//! JWS (and XML-DSig) signature verification with WebCrypto (`crypto.subtle.importKey` + `crypto.subtle.verify`).
 //! Imported `CryptoKey`s are cached per isolate, keyed by algorithm and public key.
 
 use std::cell::RefCell;
@@ -110,6 +110,26 @@ pub async fn verify(alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8])
     let crypto_key = import(alg, key).await?;
     let promise = subtle()?
         .verify_with_object_and_u8_array_and_u8_array(&verify_params(alg)?, &crypto_key, signature, signing_input)
+        .map_err(js_err("verify"))?;
+    let result = JsFuture::from(promise).await.map_err(js_err("verify"))?;
+    Ok(result.as_bool() == Some(true))
+}
+
+/// RSASSA-PKCS1-v1_5 with SHA-1 (XML-DSig `rsa-sha1`; SAML connectors with `allow_sha1` only): `Ok(true)` only
+/// when WebCrypto confirms the signature. In the SAML build only, apart from the JOSE path (the OpenID
+/// Connect-only worker is unchanged by it); the key is imported for each verification, not cached: this path is
+/// rare, and a cache of its own cost more of the worker than the imports cost time.
+#[cfg(feature = "xml")]
+pub async fn verify_rsa_sha1(key: &Jwk, signed: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+    let subtle = subtle()?;
+    let name = || JsValue::from_str("RSASSA-PKCS1-v1_5");
+    let jwk: Object = js_sys::JSON::parse(&key.public_jwk_json).map_err(js_err("jwk"))?.unchecked_into();
+    let params = object(&[("name", name()), ("hash", object(&[("name", "SHA-1".into())])?.into())])?;
+    let usages = Array::of1(&JsValue::from_str("verify"));
+    let promise = subtle.import_key_with_object("jwk", &jwk, &params, false, &usages).map_err(js_err("importKey"))?;
+    let imported: CryptoKey = JsFuture::from(promise).await.map_err(js_err("importKey"))?.unchecked_into();
+    let promise = subtle
+        .verify_with_object_and_u8_array_and_u8_array(&object(&[("name", name())])?, &imported, signature, signed)
         .map_err(js_err("verify"))?;
     let result = JsFuture::from(promise).await.map_err(js_err("verify"))?;
     Ok(result.as_bool() == Some(true))

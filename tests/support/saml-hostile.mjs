@@ -21,6 +21,9 @@ const ALGS = {
   'rsa-sha256': { sig: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', digest: 'http://www.w3.org/2001/04/xmlenc#sha256' },
   'rsa-sha512': { sig: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512', digest: 'http://www.w3.org/2001/04/xmlenc#sha512' },
   'rsa-sha1': { sig: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1', digest: 'http://www.w3.org/2000/09/xmldsig#sha1' },
+  // SHA-1 in only one of the two (a connector's allow_sha1 accepts both; the others refuse both).
+  'rsa-sha1-digest-sha256': { sig: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1', digest: 'http://www.w3.org/2001/04/xmlenc#sha256' },
+  'rsa-sha256-digest-sha1': { sig: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', digest: 'http://www.w3.org/2000/09/xmldsig#sha1' },
   'ecdsa-sha256': { sig: 'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256', digest: 'http://www.w3.org/2001/04/xmlenc#sha256' },
 };
 

@@ -107,6 +107,7 @@ pub fn check_saml_connector(
     match c.protocol {
         XmlProtocol::Saml2 => {
             report_email(report, c);
+            report_algorithms(report, c);
             report_encryption(report, c, secrets, now);
             if c.idp_initiated {
                 report.item("IdP-initiated", "accepted as a start: it begins an SP-initiated sign-in with this IdP");
@@ -121,6 +122,23 @@ pub fn check_saml_connector(
     report.end_connector();
     report.line(2, if usable { "status: usable" } else { "status: UNUSABLE" });
     usable
+}
+
+/// The signature algorithms the worker accepts from this IdP; `allow_sha1` is a warning (deprecated).
+fn report_algorithms(report: &mut Report, c: &SamlConnector) {
+    const ACCEPTED: &str = "RSA-SHA256/384/512, ECDSA-SHA256/384; digests SHA-256/384/512";
+    if !c.allow_sha1 {
+        report.item("signature algorithms", format!("{ACCEPTED} (SHA-1 refused)"));
+        return;
+    }
+    report.item("signature algorithms", format!("{ACCEPTED}, and RSA-SHA1 / SHA-1 (allow_sha1)"));
+    report.warning(
+        2,
+        Some(c.id.as_str()),
+        "allow_sha1",
+        "SHA-1 signatures and digests are accepted from this IdP: SHA-1 is deprecated (collisions are practical); \
+         have the IdP sign with RSA-SHA256 and remove allow_sha1",
+    );
 }
 
 /// Encrypted assertions: the SP certificate the IdP encrypts to (its expiry) and the private key's secret.
@@ -304,7 +322,8 @@ fn report_registration(report: &mut Report, c: &SamlConnector, site: Option<&str
         None => format!("emailAddress ({EMAIL_ADDRESS_FORMAT}) recommended, or send the email as an attribute"),
     };
     report.line(4, format!("{:<20}{name_id}", "NameID format:"));
-    report.line(4, format!("{:<20}the assertion or the response, SHA-256 or stronger (SHA-1 is refused)", "signing:"));
+    let sha1 = if c.allow_sha1 { "SHA-1 accepted: allow_sha1, deprecated" } else { "SHA-1 is refused" };
+    report.line(4, format!("{:<20}the assertion or the response, SHA-256 or stronger ({sha1})", "signing:"));
 }
 
 /// Where the worker reads a WS-Federation token's email and subject from.

@@ -66,6 +66,12 @@ pub struct SamlConnector {
     /// Where the email is when it is not found the usual way: SAML `email_attribute` (when the NameID is not an
     /// email address), WS-Federation `email_claim` (that claim and no other).
     pub email_attribute: Option<String>,
+    /// `allow_sha1` (default `false`): accept this IdP's RSA-SHA1 signatures and SHA-1 digests. **Deprecated**:
+    /// SHA-1 collisions are practical (SHAttered, 2017; chosen-prefix ones, 2020): a document made to collide
+    /// with one the IdP signed carries its signature. Only for an IdP that cannot be configured to sign with
+    /// RSA-SHA256; still never ECDSA-SHA1, DSA or HMAC. Other connectors, OpenID Connect and WS-Federation keep
+    /// refusing SHA-1, and `edge-auth-check` warns about every connector that sets it.
+    pub allow_sha1: bool,
     /// An IdP-initiated response (one no request of this browser asked for) starts an SP-initiated sign-in
     /// with the same IdP instead of being refused; it never creates a session by itself.
     pub idp_initiated: bool,
@@ -158,19 +164,12 @@ pub(crate) fn read_saml_connector(_value: &Value, label: &str) -> Result<SamlCon
 #[cfg(feature = "saml")]
 pub(crate) fn read_saml_connector(value: &Value, label: &str) -> Result<SamlConnector, ConfigError> {
     let f = Fields::of(value, "", Some(label), SAML_CONNECTOR_FIELDS)?;
-    let err = |field: &str, reason: &str| ConfigError::new(Some(label), field, reason);
     let (id, domains) = read_id_and_domains(&f, label)?;
     let idp = read_idp(&f, label, &SAML_IDP_FIELDS)?;
     let sp_entity_id = read_name(&f, label, "sp_entity_id", 1024, "must be a URI of 1-1024 characters")?;
     let email_attribute =
         read_name(&f, label, "email_attribute", 256, "must be an attribute Name of 1-256 characters")?;
-    if f.bool("allow_sha1")? {
-        return Err(err(
-            "allow_sha1",
-            "SHA-1 signatures are not supported by this version of edge-auth; configure the IdP to sign with \
-             RSA-SHA256 (every current IdP can)",
-        ));
-    }
+    let allow_sha1 = f.bool("allow_sha1")?;
     let idp_initiated = f.bool("idp_initiated")?;
     let encryption = read_sp_encryption(&f, label)?;
     let display_name = f.opt_str("display_name")?.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
@@ -182,6 +181,7 @@ pub(crate) fn read_saml_connector(value: &Value, label: &str) -> Result<SamlConn
         idp,
         sp_entity_id,
         email_attribute,
+        allow_sha1,
         idp_initiated,
         encryption,
     })

@@ -360,8 +360,18 @@ fn saml_connector_errors_name_the_field() {
     // An unreadable certificate is a configuration error, by position.
     let bad_cert = inline_idp().replace("MII", "MIX");
     assert_eq!(field_of(&with_saml(&bad_cert)), "idp_certificates[0]");
-    // Not implemented: said, not ignored.
-    assert_eq!(field_of(&with_saml(&format!(r#"{},"allow_sha1":true"#, inline_idp()))), "allow_sha1");
+    // allow_sha1: off unless set, per connector, and a boolean.
+    assert!(!Config::from_json(&with_saml(&inline_idp())).unwrap().saml_connector("corp").unwrap().allow_sha1);
+    let sha1 = Config::from_json(&with_saml(&format!(r#"{},"allow_sha1":true"#, inline_idp()))).unwrap();
+    assert!(sha1.saml_connector("corp").unwrap().allow_sha1);
+    let off = Config::from_json(&with_saml(&format!(r#"{},"allow_sha1":false"#, inline_idp()))).unwrap();
+    assert!(!off.saml_connector("corp").unwrap().allow_sha1);
+    assert_eq!(field_of(&with_saml(&format!(r#"{},"allow_sha1":"true""#, inline_idp()))), "allow_sha1");
+    // An OpenID Connect connector has no such option: SHA-1 is a SAML-only concession.
+    let oidc_sha1 = with_saml(&inline_idp())
+        .replace(r#""domains":["acme.example"]"#, r#""domains":["acme.example"],"allow_sha1":true"#);
+    assert_ne!(oidc_sha1, with_saml(&inline_idp()));
+    assert_eq!(field_of(&oidc_sha1), "allow_sha1");
     // OIDC fields are unknown to a saml connector.
     assert_eq!(field_of(&with_saml(&format!(r#"{},"client_id":"x""#, inline_idp()))), "client_id");
     // Domains and ids are unique across both families.

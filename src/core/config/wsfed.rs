@@ -71,6 +71,8 @@ pub(crate) fn read_wsfed_connector(value: &Value, label: &str) -> Result<SamlCon
         idp,
         sp_entity_id: realm,
         email_attribute: email_claim,
+        // WS-Federation has no such option: SHA-1 stays refused.
+        allow_sha1: false,
         idp_initiated: false,
         encryption: None,
     })

@@ -41,7 +41,7 @@ use crate::core::session::record::{truncate_chars, Session, MAX_EMAIL_LEN, MAX_N
 use crate::core::session::return_to::return_to_or_root;
 use crate::core::session::transaction::LOGIN_TRANSACTION_TTL_SECONDS;
 use crate::core::wsfed::metadata::parse_federation_metadata;
-use crate::core::xml::dsig::DsigError;
+use crate::core::xml::dsig::{DsigError, Sha1};
 use crate::core::xml::xenc::{DecryptionKey, XencError};
 
 /// The scope SAML assertion IDs are claimed in (with the IdP's entity ID: an ID is unique per IdP).
@@ -192,6 +192,7 @@ impl<P: Platform> Flow<'_, P> {
                     now: self.now(),
                     leeway: self.config.clock_leeway_seconds,
                     decryption_key,
+                    sha1: Sha1::allowed_if(connector.allow_sha1),
                 };
                 verify_response(xml, &expected, self.platform).await
             }

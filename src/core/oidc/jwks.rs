@@ -611,6 +611,19 @@ mod tests {
         }
     }
 
+    /// SHA-1 is a SAML concession (`allow_sha1`, src/core/xml/dsig.rs), never a JOSE algorithm: no name gives it,
+    /// and a JWK that declares it is skipped.
+    #[test]
+    fn sha1_is_no_jose_algorithm() {
+        for refused in ["RS1", "rs1", "RSA-SHA1", "rsa-sha1", "SHA1withRSA", "ES1", "PS1", "HS1"] {
+            assert_eq!(Alg::from_jose(refused), None, "{refused}");
+        }
+        let declared = serde_json::json!({"kty":"RSA","kid":"s1","alg":"RS1","n":rsa_n(2048),"e":"AQAB"});
+        let set = parse_jwks(&jwks(&[declared, rsa("r")])).unwrap();
+        let kids: Vec<_> = set.keys.iter().map(|k| k.kid.clone().unwrap()).collect();
+        assert_eq!((kids, set.skipped), (vec!["r".to_string()], 1));
+    }
+
     #[test]
     fn parses_supported_keys_and_skips_the_rest() {
         let set = parse_jwks(&jwks(&[

@@ -206,7 +206,8 @@ mod tests {
 
     #[test]
     fn refuses_none_and_hmac_in_every_spelling() {
-        for alg in ["none", "None", "NONE", "nOnE", "HS256", "HS512", "", "RS256\u{0}"] {
+        // RS1 (RSA-SHA1): a SAML connector's `allow_sha1` never reaches a JWS.
+        for alg in ["none", "None", "NONE", "nOnE", "HS256", "HS512", "", "RS256\u{0}", "RS1"] {
             let h = serde_json::json!({ "alg": alg }).to_string();
             assert!(matches!(UntrustedJws::parse(&token(&h)), Err(JwsError::AlgorithmNotAllowed(_))), "{alg:?}");
         }

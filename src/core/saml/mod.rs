@@ -30,7 +30,7 @@
 
 use crate::core::oidc::jwks::Jwk;
 use crate::core::ports::{KeyUnwrapper, SignatureVerifier};
-use crate::core::xml::dsig::{check_enveloped, index_ids, DsigError, VerifiedBytes, DSIG_NS};
+use crate::core::xml::dsig::{check_enveloped_with, index_ids, DsigError, Sha1, VerifiedBytes, DSIG_NS};
 use crate::core::xml::xenc::{self, DecryptionKey, XencError};
 use crate::core::xml::{
     at_most_one as optional_one, exactly_one as one, normalize_line_ends, parse, BrokenRule, Document, Element,
@@ -67,6 +67,8 @@ pub struct Expected<'a> {
     /// The SP's private key for encrypted assertions (`sp_decryption_key_binding`); `None`: an
     /// `EncryptedAssertion` is refused.
     pub decryption_key: Option<&'a DecryptionKey>,
+    /// SHA-1 signatures and digests: [`Sha1::Allowed`] only for a connector with `allow_sha1` (deprecated).
+    pub sha1: Sha1,
 }
 
 /// A SAML attribute: its `Name` and its values (text of each `AttributeValue`).
@@ -217,12 +219,15 @@ pub async fn verify_response<V: SignatureVerifier + KeyUnwrapper>(
     let signed_assertion: VerifiedBytes = match (response_signature, assertion_signature) {
         (_, Some(signature)) => {
             if let Some(response_signature) = response_signature {
-                check_enveloped(&document, response_signature)?.verify(expected.keys, verifier).await?;
+                check_enveloped_with(&document, response_signature, expected.sha1)?
+                    .verify(expected.keys, verifier)
+                    .await?;
             }
-            check_enveloped(&document, signature)?.verify(expected.keys, verifier).await?
+            check_enveloped_with(&document, signature, expected.sha1)?.verify(expected.keys, verifier).await?
         }
         (Some(signature), None) => {
-            let response_bytes = check_enveloped(&document, signature)?.verify(expected.keys, verifier).await?;
+            let response_bytes =
+                check_enveloped_with(&document, signature, expected.sha1)?.verify(expected.keys, verifier).await?;
             // The assertion as the signed response carries it.
             response_bytes.child(ASSERTION_NS, "Assertion")?
         }
@@ -248,7 +253,8 @@ async fn verify_encrypted<V: SignatureVerifier + KeyUnwrapper>(
         .ok_or(SamlError::Invalid("an EncryptedAssertion needs sp_decryption_key_binding (no SP decryption key)"))?;
     let plaintext = match response_signature {
         Some(signature) => {
-            let response_bytes = check_enveloped(document, signature)?.verify(expected.keys, verifier).await?;
+            let response_bytes =
+                check_enveloped_with(document, signature, expected.sha1)?.verify(expected.keys, verifier).await?;
             let signed = response_bytes.child(ASSERTION_NS, "EncryptedAssertion")?;
             let signed_document = parse(signed.as_str())?;
             xenc::read_encrypted(signed_document.root_element())?.decrypt(key, verifier).await?
@@ -274,7 +280,9 @@ async fn verify_encrypted<V: SignatureVerifier + KeyUnwrapper>(
     index_ids(&decrypted)?;
     let signature = optional_one(assertion.children_named(DSIG_NS, "Signature"), "one Assertion signature")?;
     let canonical = match (signature, response_signature) {
-        (Some(signature), _) => check_enveloped(&decrypted, signature)?.verify(expected.keys, verifier).await?,
+        (Some(signature), _) => {
+            check_enveloped_with(&decrypted, signature, expected.sha1)?.verify(expected.keys, verifier).await?
+        }
         // Decrypted from the signed response's bytes: its canonical form is what the IdP signed, encrypted.
         (None, Some(_)) => VerifiedBytes::decrypted_from_signed(&decrypted)?,
         (None, None) => {

@@ -13,22 +13,30 @@
 //! - `ds:Signature` holds exactly `SignedInfo`, `SignatureValue` and optionally `KeyInfo`, in that order; no
 //!   `Object`, nothing else;
 //! - `SignedInfo` holds exactly `CanonicalizationMethod` (exclusive c14n without comments, optionally with an
-//!   `InclusiveNamespaces` PrefixList), `SignatureMethod` (RSA-SHA256/384/512, ECDSA-SHA256/384; SHA-1 is not
-//!   accepted yet — the connector option `allow_sha1` will add it) and **one** `Reference`;
+//!   `InclusiveNamespaces` PrefixList), `SignatureMethod` (RSA-SHA256/384/512, ECDSA-SHA256/384; RSA-SHA1 only
+//!   under [`Sha1::Allowed`]) and **one** `Reference`;
 //! - the `Reference` URI is `#` + the ID of the signature's parent element, that ID is carried by no other
 //!   element of the document (every ID-like attribute is indexed: [`index_ids`]), its transforms are exactly
 //!   enveloped-signature then exclusive c14n (optionally with a PrefixList), its `DigestMethod` SHA-256/384/512
-//!   and its `DigestValue` the digest of the parent's canonical form without the
-//!   signature, compared in constant time;
+//!   (SHA-1 only under [`Sha1::Allowed`]) and its `DigestValue` the digest of the parent's canonical form without
+//!   the signature, compared in constant time;
 //! - the `SignatureValue` is base64 (whitespace allowed), and verifies over the canonical `SignedInfo` with one
 //!   of the configured keys of the matching type.
+//!
+//! SHA-1 is **deprecated** (collisions are practical: SHAttered, 2017; chosen-prefix ones, "SHA-1 is a
+//! Shambles", 2020) and refused unless the caller passes [`Sha1::Allowed`] to [`check_enveloped_with`]: only a SAML
+//! connector with `allow_sha1: true` does, for an IdP that cannot sign otherwise. Even then the only additions
+//! are `rsa-sha1` (RSASSA-PKCS1-v1_5 with SHA-1, verified through WebCrypto like the others:
+//! [`SignatureVerifier::verify_rsa_sha1`], never a JOSE [`Alg`], so no OpenID Connect path can reach it) and the
+//! `sha1` digest; no ECDSA-SHA1, DSA or HMAC. [`check_enveloped`] (WS-Federation, and every caller without the
+//! option) refuses both.
 
 use subtle::ConstantTimeEq;
 
 use super::c14n::{canonicalize, Options};
 use super::{Document, Element, XmlError};
 use crate::core::b64;
-use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
+use crate::core::oidc::jwks::{Alg, HashAlg, Jwk, KeyMaterial};
 use crate::core::ports::SignatureVerifier;
 
 pub const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
@@ -43,6 +51,29 @@ const ECDSA_SHA384: &str = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384"
 const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 const SHA384: &str = "http://www.w3.org/2001/04/xmldsig-more#sha384";
 const SHA512: &str = "http://www.w3.org/2001/04/xmlenc#sha512";
+const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
+
+/// Whether SHA-1 — `rsa-sha1` signatures and `sha1` digests, in any combination — is accepted. Deprecated:
+/// [`Sha1::Allowed`] only for a SAML connector whose operator set `allow_sha1: true` for an IdP that cannot sign
+/// with SHA-256; everything else refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sha1 {
+    #[default]
+    Refused,
+    Allowed,
+}
+
+impl Sha1 {
+    /// [`Sha1::Allowed`] when `allow_sha1` (a SAML connector's option) is set.
+    pub fn allowed_if(allow_sha1: bool) -> Sha1 {
+        if allow_sha1 {
+            Sha1::Allowed
+        } else {
+            Sha1::Refused
+        }
+    }
+}
 
 /// The unprefixed attributes that carry an element's ID in the XML protocols: SAML 2.0 `ID`, SAML 1.1
 /// `AssertionID` and `ResponseID`, WS-Security / XML-DSig `Id`. All are indexed together: a document in which
@@ -113,26 +144,57 @@ pub fn index_ids(document: &Document<'_>) -> Result<(), DsigError> {
     Ok(())
 }
 
-/// The signature algorithm of a `SignatureMethod`, as the verifier's [`Alg`] (RSASSA-PKCS1-v1_5 as JOSE's `RS*`;
-/// ECDSA values in XML-DSig are r‖s, WebCrypto's format, as in JOSE).
-fn signature_alg(uri: &str) -> Result<Alg, DsigError> {
+/// The algorithm of a `SignatureMethod`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignatureAlg {
+    /// One JOSE names too, verified as such (RSASSA-PKCS1-v1_5 as JOSE's `RS*`; ECDSA values in XML-DSig are
+    /// r‖s, WebCrypto's format, as in JOSE).
+    Jose(Alg),
+    /// RSASSA-PKCS1-v1_5 with SHA-1 (`rsa-sha1`), under [`Sha1::Allowed`] only. Deliberately not an [`Alg`].
+    RsaSha1,
+}
+
+fn signature_alg(uri: &str, sha1: Sha1) -> Result<SignatureAlg, DsigError> {
     Ok(match uri {
-        RSA_SHA256 => Alg::RS256,
-        RSA_SHA384 => Alg::RS384,
-        RSA_SHA512 => Alg::RS512,
-        ECDSA_SHA256 => Alg::ES256,
-        ECDSA_SHA384 => Alg::ES384,
+        RSA_SHA256 => SignatureAlg::Jose(Alg::RS256),
+        RSA_SHA384 => SignatureAlg::Jose(Alg::RS384),
+        RSA_SHA512 => SignatureAlg::Jose(Alg::RS512),
+        ECDSA_SHA256 => SignatureAlg::Jose(Alg::ES256),
+        ECDSA_SHA384 => SignatureAlg::Jose(Alg::ES384),
+        RSA_SHA1 if sha1 == Sha1::Allowed => SignatureAlg::RsaSha1,
         _ => return Err(DsigError::Algorithm("signature")),
     })
 }
 
-fn digest_alg(uri: &str) -> Result<HashAlg, DsigError> {
+/// The algorithm of a `DigestMethod`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DigestAlg {
+    Sha2(HashAlg),
+    /// Under [`Sha1::Allowed`] only.
+    Sha1,
+}
+
+fn digest_alg(uri: &str, sha1: Sha1) -> Result<DigestAlg, DsigError> {
     Ok(match uri {
-        SHA256 => HashAlg::Sha256,
-        SHA384 => HashAlg::Sha384,
-        SHA512 => HashAlg::Sha512,
+        SHA256 => DigestAlg::Sha2(HashAlg::Sha256),
+        SHA384 => DigestAlg::Sha2(HashAlg::Sha384),
+        SHA512 => DigestAlg::Sha2(HashAlg::Sha512),
+        SHA1 if sha1 == Sha1::Allowed => DigestAlg::Sha1,
         _ => return Err(DsigError::Algorithm("digest")),
     })
+}
+
+impl DigestAlg {
+    /// Computed in Rust: the digest is checked, synchronously, before anything is verified.
+    fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            DigestAlg::Sha2(hash) => hash.digest_in_software(data),
+            DigestAlg::Sha1 => {
+                use sha1::Digest;
+                sha1::Sha1::digest(data).to_vec()
+            }
+        }
+    }
 }
 
 /// An enveloped signature whose structure and digest checked out: its signature is not verified yet.
@@ -145,7 +207,7 @@ pub struct SignedElement<'a, 'input> {
     /// The canonical `SignedInfo`: what the signature value signs.
     signed_info: Vec<u8>,
     signature_value: Vec<u8>,
-    alg: Alg,
+    alg: SignatureAlg,
 }
 
 /// The bytes of an element whose signature verified: the only input a protocol reads claims from (parse them
@@ -236,10 +298,19 @@ fn base64_value(element: Element<'_, '_>, what: &'static str) -> Result<Vec<u8>,
 
 /// Check the enveloped `signature` (a `ds:Signature` element of `document`): the document's IDs
 /// ([`index_ids`]), then the signature's structure, algorithms, reference and digest. See the module
-/// documentation.
+/// documentation. SHA-1 is refused ([`check_enveloped_with`] takes the policy).
 pub fn check_enveloped<'a, 'input>(
     document: &'a Document<'input>,
     signature: Element<'a, 'input>,
+) -> Result<SignedElement<'a, 'input>, DsigError> {
+    check_enveloped_with(document, signature, Sha1::Refused)
+}
+
+/// [`check_enveloped`], with SHA-1 (signature and digest) accepted only under [`Sha1::Allowed`].
+pub fn check_enveloped_with<'a, 'input>(
+    document: &'a Document<'input>,
+    signature: Element<'a, 'input>,
+    sha1: Sha1,
 ) -> Result<SignedElement<'a, 'input>, DsigError> {
     index_ids(document)?;
     if !signature.is(DSIG_NS, "Signature") {
@@ -268,7 +339,7 @@ pub fn check_enveloped<'a, 'input>(
     if signature_method.child_elements().next().is_some() {
         return Err(DsigError::Structure("SignatureMethod content"));
     }
-    let alg = signature_alg(signature_method.attribute(None, "Algorithm").unwrap_or_default())?;
+    let alg = signature_alg(signature_method.attribute(None, "Algorithm").unwrap_or_default(), sha1)?;
 
     // The reference: `#` + the ID of the element that holds the signature, by node identity.
     let uri = reference.attribute(None, "URI").ok_or(DsigError::Reference)?;
@@ -297,12 +368,12 @@ pub fn check_enveloped<'a, 'input>(
     if digest_method.child_elements().next().is_some() {
         return Err(DsigError::Structure("DigestMethod content"));
     }
-    let digest_alg = digest_alg(digest_method.attribute(None, "Algorithm").unwrap_or_default())?;
+    let digest_alg = digest_alg(digest_method.attribute(None, "Algorithm").unwrap_or_default(), sha1)?;
     let expected = base64_value(*digest_value, "DigestValue")?;
 
     let signed_bytes =
         canonicalize(element, &Options { inclusive_prefixes: &reference_prefixes, exclude: Some(signature) })?;
-    let actual = digest_alg.digest_in_software(&signed_bytes);
+    let actual = digest_alg.digest(&signed_bytes);
     if actual.len() != expected.len() || !bool::from(actual.ct_eq(&expected)) {
         return Err(DsigError::DigestMismatch);
     }
@@ -322,8 +393,20 @@ impl SignedElement<'_, '_> {
     /// Verify the signature with the configured keys only (any of them: certificate rollover); the key type
     /// must match the algorithm. On success, the signed bytes.
     pub async fn verify<V: SignatureVerifier>(self, keys: &[Jwk], verifier: &V) -> Result<VerifiedBytes, DsigError> {
-        for key in keys.iter().filter(|k| k.suits(self.alg)) {
-            if let Ok(true) = verifier.verify(self.alg, key, &self.signed_info, &self.signature_value).await {
+        for key in keys {
+            let verified = match self.alg {
+                SignatureAlg::Jose(alg) => {
+                    key.suits(alg)
+                        && verifier.verify(alg, key, &self.signed_info, &self.signature_value).await == Ok(true)
+                }
+                // An RSA key that names no algorithm of its own (certificates never do).
+                SignatureAlg::RsaSha1 => {
+                    matches!(key.material, KeyMaterial::Rsa { .. })
+                        && key.alg.is_none()
+                        && verifier.verify_rsa_sha1(key, &self.signed_info, &self.signature_value).await == Ok(true)
+                }
+            };
+            if verified {
                 return Ok(VerifiedBytes(self.signed_bytes));
             }
         }
