@@ -245,20 +245,21 @@ impl Reply {
         )
     }
 
+    /// The assertion alone, signed as [`Reply::signing`] says (unsigned when only the response is): also the
+    /// SAML 2.0 token of a WS-Federation answer (testkit/wsfed.rs).
+    pub fn assertion(&self) -> String {
+        let key = match self.signing {
+            Signing::Assertion | Signing::Both => signer(),
+            Signing::AssertionWithForeignKey => foreign_signer(),
+            Signing::Response => return self.assertion_xml(""),
+        };
+        self.assertion_xml(&enveloped_signature(&self.assertion_xml(""), &self.assertion_id, key))
+    }
+
     /// The response XML, signed as [`Reply::signing`] says.
     pub fn xml(&self) -> String {
         let signer = signer();
-        let assertion = match self.signing {
-            Signing::Assertion | Signing::Both => {
-                let unsigned = self.assertion_xml("");
-                self.assertion_xml(&enveloped_signature(&unsigned, &self.assertion_id, signer))
-            }
-            Signing::AssertionWithForeignKey => {
-                let unsigned = self.assertion_xml("");
-                self.assertion_xml(&enveloped_signature(&unsigned, &self.assertion_id, foreign_signer()))
-            }
-            Signing::Response => self.assertion_xml(""),
-        };
+        let assertion = self.assertion();
         match self.signing {
             Signing::Response | Signing::Both => {
                 let unsigned = self.response_xml("", &assertion);
