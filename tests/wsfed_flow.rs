@@ -425,6 +425,20 @@ fn another_connectors_transaction_is_state_mismatch() {
     assert_eq!(w.claims_in(LOGIN_SCOPE), 0);
 }
 
+/// The answer must come back to the reply URL the login named, on the origin the sign-in started at: the same
+/// cookie and `wctx` posted to this connector's reply URL on another origin of the worker is state_mismatch
+/// (before the token's audience would refuse it).
+#[test]
+fn an_answer_posted_at_another_origin_is_state_mismatch() {
+    let w = World::new();
+    let sign_in = w.login("bob@contoso.example");
+    let token = w.token(&sign_in, ENTRA_ISSUER, "bob@contoso.example");
+    let mut req = answer(&sign_in, &token);
+    req.url = Url::parse("https://other-site.example/auth/wsfed/entra").unwrap();
+    assert_refused(&w.handle(&req), 400, "state_mismatch");
+    assert_eq!(w.p.verify_calls.get(), 0);
+}
+
 /// The two protocols' routes do not cross: a SAML connector's id under /auth/wsfed/ and a WS-Fed connector's
 /// under /auth/saml/ are unknown connectors (404), whatever the method; nothing is read or claimed.
 #[test]
@@ -620,6 +634,19 @@ fn a_missing_or_tampered_wresult_is_refused() {
     assert!(w.last_log().contains("does not match its digest"), "{}", w.last_log());
 }
 
+/// A `wresult` larger than the XML core reads is refused before it is parsed.
+#[test]
+fn an_oversized_wresult_is_refused() {
+    let w = World::new();
+    let sign_in = w.login("alice@fabrikam.example");
+    let wresult = w.token(&sign_in, ADFS_ISSUER, "alice@fabrikam.example").wresult();
+    let padded = format!("{wresult}{}", " ".repeat(edge_auth::core::xml::MAX_DOCUMENT_BYTES));
+    let form = [("wa", "wsignin1.0"), ("wresult", padded.as_str()), ("wctx", sign_in.seen.wctx.as_str())];
+    assert_refused(&w.handle(&wsfed_post("adfs", &sign_in.cookie(), &form)), 400, "wsfed_token_invalid");
+    assert!(w.last_log().contains("the wresult is larger than edge-auth reads"), "{}", w.last_log());
+    assert_eq!(w.p.verify_calls.get(), 0);
+}
+
 // ---- who signs in ------------------------------------------------------------------------------------
 
 /// The email's domain must be one of the connector's: a token of the right IdP for another domain's address
@@ -768,6 +795,8 @@ fn a_cross_site_signout_asks_the_visitor_and_keeps_the_session() {
         assert_signout_page(&r);
         assert_eq!(set_cookie_line(&r, SESSION_COOKIE), None, "{site:?}: the session is kept");
         assert!(r.body.contains("action=\"/auth/logout\""), "{site:?}: the confirmation page");
+        let csp = r.header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'"), "{site:?}: the confirmation is never framed: {csp}");
     }
     assert!(w.p.recorded_revocations().is_empty());
 }
