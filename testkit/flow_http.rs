@@ -80,20 +80,26 @@ pub fn describe(r: &Response) -> String {
     )
 }
 
-/// The response a browser gets for an outcome (a public error page as its fallback body).
+/// The response the visitor gets. A static page from `www/` (IdP error pages) is represented by its status and
+/// headers (what the platform sends with the file), with the rendered fallback's body.
 pub fn respond(outcome: Outcome) -> Response {
     match outcome {
         Outcome::Respond(r) => r,
-        Outcome::ServePublicAsset { status, headers, fallback, .. } => {
+        Outcome::ServePublicAsset { path, status, headers, fallback } => {
+            assert!(path.starts_with("/auth/static/"), "public assets come from /auth/static/: {path}");
+            assert_eq!(status, fallback.status, "the static page and its fallback agree on the status");
             Response { status, headers, body: fallback.body }
         }
         other => panic!("expected a response, got {other:?}"),
     }
 }
 
+/// No session cookie with a value is set (deleting one is fine), under the HTTPS or the loopback name.
 pub fn assert_no_session_cookie(r: &Response) {
-    if let Some(line) = set_cookie_line(r, SESSION_COOKIE) {
-        assert_eq!(cookie_value(line), "", "a session cookie was set on a refusal: {line:?}");
+    for name in [SESSION_COOKIE, "edge-auth-session"] {
+        if let Some(line) = set_cookie_line(r, name) {
+            assert_eq!(cookie_value(line), "", "a session cookie was set on a refusal: {line:?}");
+        }
     }
 }
 
@@ -180,6 +186,19 @@ impl World {
             pollster::block_on(self.flow().refresh_due());
         }
         response
+    }
+
+    /// `GET /auth/login?email=…&return_to=/docs` for a SAML or WS-Fed domain: the redirect to the IdP and the
+    /// `Set-Cookie` line of the transaction, the only cookie set.
+    pub fn start_federated_login(&self, email: &str) -> (Url, String) {
+        let url =
+            Url::parse_with_params(&format!("{SITE}/auth/login"), [("email", email), ("return_to", "/docs")]).unwrap();
+        let r = self.handle(&get(url.as_str(), ""));
+        assert_eq!(r.status, 302, "{} {:?}", describe(&r), self.p.logs());
+        let location = Url::parse(r.header("location").unwrap()).unwrap();
+        let tx_line = set_cookie_line(&r, SAML_TX_COOKIE).unwrap_or_else(|| panic!("no tx cookie: {}", describe(&r)));
+        assert_eq!(set_cookies(&r).len(), 1, "only the transaction cookie is set at login");
+        (location, tx_line.to_string())
     }
 
     pub fn last_log(&self) -> String {

@@ -113,14 +113,8 @@ impl World {
     /// `GET /auth/login?email=…&return_to=/docs`: the redirect to the IdP with the AuthnRequest, read back by
     /// the test IdP, and the SAML transaction cookie.
     fn login(&self, email: &str) -> Login {
-        let url =
-            Url::parse_with_params(&format!("{SITE}/auth/login"), [("email", email), ("return_to", "/docs")]).unwrap();
-        let r = self.handle(&get(url.as_str(), ""));
-        assert_eq!(r.status, 302, "{} {:?}", describe(&r), self.p.logs());
-        let location = Url::parse(r.header("location").unwrap()).unwrap();
-        let tx_line = set_cookie_line(&r, SAML_TX_COOKIE).unwrap_or_else(|| panic!("no SAML tx: {}", describe(&r)));
-        assert_eq!(set_cookies(&r).len(), 1, "only the SAML transaction cookie is set at login");
-        Login { request: idp::read_request(&location), location, tx_line: tx_line.to_string() }
+        let (location, tx_line) = self.start_federated_login(email);
+        Login { request: idp::read_request(&location), location, tx_line }
     }
 
     /// The IdP's answer posted by the browser with this login's cookie and RelayState.

@@ -106,6 +106,15 @@ fn wsfed_post(connector: &str, cookie: &str, form: &[(&str, &str)]) -> Request {
     cross_site_post(&format!("{SITE}/auth/wsfed/{connector}"), IDP_ORIGIN, cookie, form)
 }
 
+/// The IdP's sign-in answer (`wa=wsignin1.0`, `wresult`, `wctx`) posted to `{SITE}/auth/wsfed/{connector}`.
+fn wsignin(connector: &str, cookie: &str, wresult: &str, wctx: &str) -> Request {
+    wsignin_at(&format!("{SITE}/auth/wsfed/{connector}"), cookie, wresult, wctx)
+}
+
+fn wsignin_at(url: &str, cookie: &str, wresult: &str, wctx: &str) -> Request {
+    cross_site_post(url, IDP_ORIGIN, cookie, &[("wa", "wsignin1.0"), ("wresult", wresult), ("wctx", wctx)])
+}
+
 /// The IdP's sign-out request (or a link to it) as a GET of `{SITE}/auth/wsfed/{connector}?{query}` from
 /// `sec_fetch_site`.
 fn signout_get(connector: &str, query: &str, cookie: &str, sec_fetch_site: Option<&str>) -> Request {
@@ -146,14 +155,8 @@ impl World {
 
     /// `GET /auth/login?email=…&return_to=/docs`: the redirect to the IdP, read back by the test IdP.
     fn login(&self, email: &str) -> SignIn {
-        let url =
-            Url::parse_with_params(&format!("{SITE}/auth/login"), [("email", email), ("return_to", "/docs")]).unwrap();
-        let r = self.handle(&get(url.as_str(), ""));
-        assert_eq!(r.status, 302, "{} {:?}", describe(&r), self.p.logs());
-        let location = Url::parse(r.header("location").unwrap()).unwrap();
-        let tx_line = set_cookie_line(&r, SAML_TX_COOKIE).unwrap_or_else(|| panic!("no tx cookie: {}", describe(&r)));
-        assert_eq!(set_cookies(&r).len(), 1, "only the transaction cookie is set at login");
-        SignIn { seen: read_sign_in(&location), location, tx_line: tx_line.to_string() }
+        let (location, tx_line) = self.start_federated_login(email);
+        SignIn { seen: read_sign_in(&location), location, tx_line }
     }
 
     /// A well-behaved IdP's SAML 1.1 token for this sign-in.
@@ -178,9 +181,7 @@ impl World {
 
 /// The form POST of `token` to the reply URL of `sign_in`, with its cookie and `wctx`.
 fn answer(sign_in: &SignIn, token: &Token) -> Request {
-    let wresult = token.wresult();
-    let form = [("wa", "wsignin1.0"), ("wresult", wresult.as_str()), ("wctx", sign_in.seen.wctx.as_str())];
-    cross_site_post(&sign_in.seen.wreply, IDP_ORIGIN, &sign_in.cookie(), &form)
+    wsignin_at(&sign_in.seen.wreply, &sign_in.cookie(), &token.wresult(), &sign_in.seen.wctx)
 }
 
 /// The sign-out page the IdP frames: 200, no redirect.
@@ -326,7 +327,7 @@ fn a_wrong_or_missing_wctx_is_state_mismatch() {
     }
     assert_eq!(w.p.verify_calls.get(), 0);
     assert_eq!(w.claims_in(LOGIN_SCOPE), 0, "a mismatch does not spend the transaction");
-    let req = wsfed_post("adfs", &sign_in.cookie(), &[("wa", "wsignin1.0"), ("wresult", &wresult), ("wctx", "x")]);
+    let req = wsignin("adfs", &sign_in.cookie(), &wresult, "x");
     assert!(matches!(w.route(&req), Err((FlowError::StateMismatch, _))));
 }
 
@@ -403,8 +404,7 @@ fn another_connectors_transaction_is_state_mismatch() {
     let saml_request = saml_idp::read_request(&Url::parse(r.header("location").unwrap()).unwrap());
     let sign_in = w.login("alice@fabrikam.example");
     let wresult = w.token(&sign_in, ADFS_ISSUER, "alice@fabrikam.example").wresult();
-    let form = [("wa", "wsignin1.0"), ("wresult", wresult.as_str()), ("wctx", saml_request.relay_state.as_str())];
-    assert_refused(&w.handle(&wsfed_post("adfs", &saml_tx, &form)), 400, "state_mismatch");
+    assert_refused(&w.handle(&wsignin("adfs", &saml_tx, &wresult, &saml_request.relay_state)), 400, "state_mismatch");
 
     // WS-Fed → SAML.
     let saml_reply = saml_idp::Reply::to(&saml_request, CORP_IDP, "carol@corp.example", w.now()).encoded();
@@ -419,8 +419,7 @@ fn another_connectors_transaction_is_state_mismatch() {
     // Another WS-Fed connector's.
     let entra = w.login("bob@contoso.example");
     let wresult = w.token(&entra, ENTRA_ISSUER, "bob@contoso.example").wresult();
-    let form = [("wa", "wsignin1.0"), ("wresult", wresult.as_str()), ("wctx", entra.seen.wctx.as_str())];
-    assert_refused(&w.handle(&wsfed_post("adfs", &entra.cookie(), &form)), 400, "state_mismatch");
+    assert_refused(&w.handle(&wsignin("adfs", &entra.cookie(), &wresult, &entra.seen.wctx)), 400, "state_mismatch");
     assert_eq!(w.p.verify_calls.get(), 0);
     assert_eq!(w.claims_in(LOGIN_SCOPE), 0);
 }
@@ -507,8 +506,7 @@ fn a_wresult_replayed_in_a_new_transaction_is_refused_by_its_assertion_id() {
     assert_signed_in(&w.post(&first, &token), "/docs", SESSION_LIFETIME);
     let second = w.login("alice@fabrikam.example");
     let wresult = token.wresult();
-    let form = [("wa", "wsignin1.0"), ("wresult", wresult.as_str()), ("wctx", second.seen.wctx.as_str())];
-    let r = w.handle(&wsfed_post("adfs", &second.cookie(), &form));
+    let r = w.handle(&wsignin("adfs", &second.cookie(), &wresult, &second.seen.wctx));
     assert_refused(&r, 400, "wsfed_token_invalid");
     assert!(w.last_log().contains("the assertion ID was used before"), "{}", w.last_log());
     assert!(w.last_log().contains("\"adfs\""), "{}", w.last_log());
@@ -629,8 +627,11 @@ fn a_missing_or_tampered_wresult_is_refused() {
     let wresult = w.token(&sign_in, ADFS_ISSUER, "alice@fabrikam.example").wresult();
     let tampered = wresult.replacen(">alice@fabrikam.example<", ">mallory@fabrikam.example<", 1);
     assert_ne!(tampered, wresult);
-    let form = [("wa", "wsignin1.0"), ("wresult", tampered.as_str()), ("wctx", sign_in.seen.wctx.as_str())];
-    assert_refused(&w.handle(&wsfed_post("adfs", &sign_in.cookie(), &form)), 400, "wsfed_token_invalid");
+    assert_refused(
+        &w.handle(&wsignin("adfs", &sign_in.cookie(), &tampered, &sign_in.seen.wctx)),
+        400,
+        "wsfed_token_invalid",
+    );
     assert!(w.last_log().contains("does not match its digest"), "{}", w.last_log());
 }
 
@@ -641,8 +642,11 @@ fn an_oversized_wresult_is_refused() {
     let sign_in = w.login("alice@fabrikam.example");
     let wresult = w.token(&sign_in, ADFS_ISSUER, "alice@fabrikam.example").wresult();
     let padded = format!("{wresult}{}", " ".repeat(edge_auth::core::xml::MAX_DOCUMENT_BYTES));
-    let form = [("wa", "wsignin1.0"), ("wresult", padded.as_str()), ("wctx", sign_in.seen.wctx.as_str())];
-    assert_refused(&w.handle(&wsfed_post("adfs", &sign_in.cookie(), &form)), 400, "wsfed_token_invalid");
+    assert_refused(
+        &w.handle(&wsignin("adfs", &sign_in.cookie(), &padded, &sign_in.seen.wctx)),
+        400,
+        "wsfed_token_invalid",
+    );
     assert!(w.last_log().contains("the wresult is larger than edge-auth reads"), "{}", w.last_log());
     assert_eq!(w.p.verify_calls.get(), 0);
 }
