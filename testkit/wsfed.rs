@@ -234,9 +234,9 @@ impl Token {
 
     /// The `wresult` form field: the response (raw XML) around the signed token.
     pub fn wresult(&self) -> String {
-        let (token_type, created, expires) = match self.version {
-            Version::Saml11 => (SAML11_NS, self.not_before, self.not_on_or_after),
-            Version::Saml2 => ("urn:oasis:names:tc:SAML:2.0:assertion", self.not_before, self.not_on_or_after),
+        let token_type = match self.version {
+            Version::Saml11 => SAML11_NS,
+            Version::Saml2 => saml::ASSERTION_NS,
         };
         let applies_to = self
             .applies_to
@@ -257,8 +257,8 @@ impl Token {
              <t:RequestType>{TRUST_2005_NS}/Issue</t:RequestType>\
              <t:KeyType>http://schemas.xmlsoap.org/ws/2005/05/identity/NoProofKey</t:KeyType>\
              </t:RequestSecurityTokenResponse>",
-            created = format_datetime(created),
-            expires = format_datetime(expires),
+            created = format_datetime(self.not_before),
+            expires = format_datetime(self.not_on_or_after),
             token = self.assertion(),
         )
     }

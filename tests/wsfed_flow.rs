@@ -170,7 +170,7 @@ impl World {
         self.handle(&answer(sign_in, token))
     }
 
-    /// Sign in at `connector`'s IdP as `email`: the session cookie header.
+    /// Sign in as `email` with a token of `issuer`: the session cookie header.
     fn signed_in(&self, email: &str, issuer: &str) -> String {
         let sign_in = self.login(email);
         let r = self.post(&sign_in, &self.token(&sign_in, issuer, email));
