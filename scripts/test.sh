@@ -32,6 +32,7 @@ step "SAML (core, configuration and flow unit tests)" cargo test --locked --feat
 step "XML signatures (independent signer's documents, verified with ring)" cargo test --locked --features xml --test xml_dsig
 step "SAML 2.0 responses (profile rules, signature wrapping)" cargo test --locked --features xml --test saml_response
 step "SAML sign-in flow (host)" cargo test --locked --features saml --test saml_flow --test saml_review
+step "WS-Federation sign-in flow (host)" cargo test --locked --features saml --test wsfed_flow
 step "SAML encrypted assertions (RSA-OAEP + AES-GCM, independent encryptor's documents)" cargo test --locked --features saml --test saml_encrypted
 step "WS-Federation wresult (SAML 1.1 and 2.0 tokens, signature wrapping)" cargo test --locked --features xml --test wsfed_wresult
 step "XML c14n against libxml2 (committed corpus + live random documents)" cargo test --locked --features xml --test xml_c14n

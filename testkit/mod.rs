@@ -13,12 +13,15 @@
 //!   kind), the `tests/fixtures/jws.json` keys and tokens (signed by npm `jose`), discovery documents, a
 //!   session and a login transaction.
 //! - [`futures`]: `block_on`, a future that is pending once, and joins that interleave requests on one thread.
+//! - [`flow_http`]: the browser's side of the federation flow tests (requests, cookies of the answers, the
+//!   refusal and sign-in assertions) and their `World` (tests/saml_flow.rs, tests/wsfed_flow.rs).
 //!
-//! The kit names the core's types in these four files only: when the core's API moves, the kit is fixed here.
+//! The kit names the core's types in these five files only: when the core's API moves, the kit is fixed here.
 //! Harness code may `unwrap`/`expect` on *fixed* inputs (a failure is a harness bug, seen on the first run).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 pub mod fixtures;
+pub mod flow_http;
 pub mod futures;
 pub mod idp;
 pub mod platform;

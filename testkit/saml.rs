@@ -270,21 +270,25 @@ impl Reply {
         )
     }
 
+    /// The assertion alone, signed as [`Reply::signing`] says (unsigned when only the response is), with
+    /// [`Reply::signature_method`] and [`Reply::digest_method`]: also the SAML 2.0 token of a WS-Federation
+    /// answer (testkit/wsfed.rs).
+    pub fn assertion(&self) -> String {
+        let methods = (self.signature_method, self.digest_method);
+        let key = match self.signing {
+            Signing::Assertion | Signing::Both => Key::Idp,
+            Signing::AssertionWithForeignKey => Key::Foreign,
+            Signing::Response => return self.assertion_xml(""),
+        };
+        let unsigned = self.assertion_xml("");
+        self.assertion_xml(&enveloped_signature_with(&unsigned, &self.assertion_id, key, methods))
+    }
+
     /// The response XML, signed as [`Reply::signing`] says, with [`Reply::signature_method`] and
     /// [`Reply::digest_method`].
     pub fn xml(&self) -> String {
-        let (methods, own, foreign) = ((self.signature_method, self.digest_method), Key::Idp, Key::Foreign);
-        let assertion = match self.signing {
-            Signing::Assertion | Signing::Both => {
-                let unsigned = self.assertion_xml("");
-                self.assertion_xml(&enveloped_signature_with(&unsigned, &self.assertion_id, own, methods))
-            }
-            Signing::AssertionWithForeignKey => {
-                let unsigned = self.assertion_xml("");
-                self.assertion_xml(&enveloped_signature_with(&unsigned, &self.assertion_id, foreign, methods))
-            }
-            Signing::Response => self.assertion_xml(""),
-        };
+        let (methods, own) = ((self.signature_method, self.digest_method), Key::Idp);
+        let assertion = self.assertion();
         match self.signing {
             Signing::Response | Signing::Both => {
                 let unsigned = self.response_xml("", &assertion);

@@ -37,6 +37,10 @@ use edge_auth::core::session::revocation_state::{Reload, RATE_BURST, RATE_PER_SE
 use ring::signature::KeyPair;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256, Sha512};
+use testkit::flow_http::{
+    assert_cookie_deleted, assert_no_session_cookie, cookie_attrs, cookie_value, describe, respond, set_cookie_line,
+    set_cookies,
+};
 use testkit::futures::{join2, join_all};
 use testkit::idp::{discovery_url, forge, jwks_url, token_url, Idp, Key};
 use testkit::platform::{fresh_json, json_response, network_error, LOG_LIMITS};
@@ -104,24 +108,6 @@ fn query_map(u: &Url) -> HashMap<String, String> {
     u.query_pairs().into_owned().collect()
 }
 
-fn set_cookies(r: &Response) -> Vec<&str> {
-    r.headers.iter().filter(|(k, _)| *k == "set-cookie").map(|(_, v)| v.as_str()).collect()
-}
-
-/// The `Set-Cookie` line for cookie `name`, if the response sets it.
-fn set_cookie_line<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
-    set_cookies(r).into_iter().find(|c| c.split_once('=').is_some_and(|(k, _)| k == name))
-}
-
-/// The value of a `Set-Cookie` line.
-fn cookie_value(line: &str) -> String {
-    line.split(';').next().unwrap().split_once('=').unwrap().1.to_string()
-}
-
-fn cookie_attrs(line: &str) -> Vec<&str> {
-    line.split(';').skip(1).map(str::trim).collect()
-}
-
 fn assert_cookie_attributes(line: &str, max_age: u64, secure: bool) {
     let attrs = cookie_attrs(line);
     for a in ["Path=/", "HttpOnly", "SameSite=Lax"] {
@@ -130,39 +116,6 @@ fn assert_cookie_attributes(line: &str, max_age: u64, secure: bool) {
     assert!(attrs.contains(&format!("Max-Age={max_age}").as_str()), "Max-Age={max_age} missing in {line:?}");
     assert_eq!(attrs.contains(&"Secure"), secure, "Secure in {line:?}");
     assert!(!attrs.iter().any(|a| a.to_ascii_lowercase().starts_with("domain")), "{line:?}");
-}
-
-fn describe(r: &Response) -> String {
-    format!(
-        "status {} error {:?} location {:?} cookies {:?}",
-        r.status,
-        r.header("x-edge-auth-error"),
-        r.header("location"),
-        set_cookies(r)
-    )
-}
-
-/// The response the visitor gets. A static page from `www/` (IdP error pages) is represented by its
-/// status and headers (what the platform sends with the file), with the rendered fallback's body.
-fn respond(outcome: Outcome) -> Response {
-    match outcome {
-        Outcome::Respond(r) => r,
-        Outcome::ServePublicAsset { path, status, headers, fallback } => {
-            assert!(path.starts_with("/auth/static/"), "public assets come from /auth/static/: {path}");
-            assert_eq!(status, fallback.status, "the static page and its fallback agree on the status");
-            Response { status, headers, body: fallback.body }
-        }
-        other => panic!("expected a response, got {other:?}"),
-    }
-}
-
-/// No session cookie with a value is set (deleting one is fine).
-fn assert_no_session_cookie(r: &Response) {
-    for name in ["__Host-edge-auth-session", "edge-auth-session"] {
-        if let Some(line) = set_cookie_line(r, name) {
-            assert_eq!(cookie_value(line), "", "a session cookie was set on a refusal: {line:?}");
-        }
-    }
 }
 
 fn assert_refused(r: &Response, status: u16, code: &str) {
@@ -175,9 +128,7 @@ fn assert_refused(r: &Response, status: u16, code: &str) {
 /// A refused callback: the status and code, no session, and the transaction cookie spent.
 fn assert_callback_refused(r: &Response, status: u16, code: &str) {
     assert_refused(r, status, code);
-    let tx = set_cookie_line(r, TX_COOKIE).unwrap_or_else(|| panic!("the tx cookie is not cleared: {}", describe(r)));
-    assert_eq!(cookie_value(tx), "");
-    assert!(cookie_attrs(tx).contains(&"Max-Age=0"), "{tx:?}");
+    assert_cookie_deleted(r, TX_COOKIE);
 }
 
 // ---- the world: platform + config + keys + IdPs ------------------------------------------------------

@@ -21,23 +21,19 @@ use std::future::Future;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use edge_auth::core::config::Config;
 use edge_auth::core::error::FlowError;
-use edge_auth::core::fetch::HttpResponse;
 use edge_auth::core::flow::{authenticate, Flow, IsolateCache};
-use edge_auth::core::http::{Method, Outcome, Request, Response};
+use edge_auth::core::http::{Outcome, Request, Response};
 use edge_auth::core::replay::LOGIN_SCOPE;
 use edge_auth::core::saml::time::parse_datetime;
-use edge_auth::core::session::codec::KeyRing;
 use edge_auth::core::session::cookies::Transport;
-use edge_auth::core::session::record::Session;
+use testkit::flow_http::*;
 use testkit::platform::network_error;
-use testkit::{fixtures, FakePlatform, Verifier};
+use testkit::{fixtures, FakePlatform};
 use url::Url;
 
 // ---- fixed values ------------------------------------------------------------------------------------
 
-const SITE: &str = "https://site.example";
 /// The inline IdP of connector `corp` (domain corp.example).
 const CORP_IDP: &str = "https://idp.corp.example/saml";
 const CORP_SSO: &str = "https://idp.corp.example/sso";
@@ -52,8 +48,6 @@ const OPEN_SSO: &str = "https://idp.open.example/sso";
 const LEGACY_IDP: &str = "https://idp.legacy.example/saml";
 const LEGACY_SSO: &str = "https://idp.legacy.example/sso";
 
-const SESSION_COOKIE: &str = "__Host-edge-auth-session";
-const SAML_TX_COOKIE: &str = "__Host-edge-auth-saml-tx";
 const SESSION_LIFETIME: u64 = 8 * 3600;
 const LEEWAY: u64 = 60;
 
@@ -89,91 +83,17 @@ mod idp;
 
 use idp::{DigestMethod, Reply, SeenRequest, SignatureMethod, Signing};
 
-// ---- requests and responses --------------------------------------------------------------------------
-
-fn get(url: &str, cookie: &str) -> Request {
-    Request {
-        method: Method::Get,
-        url: Url::parse(url).unwrap(),
-        cookie_header: cookie.to_string(),
-        origin_header: None,
-        sec_fetch_site: None,
-        form: Vec::new(),
-    }
-}
+// ---- requests, responses and the world (testkit/flow_http.rs), SAML's steps ------------------------------
 
 /// The browser's cross-site form POST of the IdP's answer to `{SITE}/auth/saml/{connector}/acs`.
 fn acs_post(connector: &str, cookie: &str, form: &[(&str, &str)]) -> Request {
-    Request {
-        method: Method::Post,
-        url: Url::parse(&format!("{SITE}/auth/saml/{connector}/acs")).unwrap(),
-        cookie_header: cookie.to_string(),
-        origin_header: Some("https://idp.corp.example".into()),
-        sec_fetch_site: Some("cross-site".into()),
-        form: form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-    }
-}
-
-fn set_cookies(r: &Response) -> Vec<&str> {
-    r.headers.iter().filter(|(k, _)| *k == "set-cookie").map(|(_, v)| v.as_str()).collect()
-}
-
-fn set_cookie_line<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
-    set_cookies(r).into_iter().find(|c| c.split_once('=').is_some_and(|(k, _)| k == name))
-}
-
-fn cookie_value(line: &str) -> String {
-    line.split(';').next().unwrap().split_once('=').unwrap().1.to_string()
-}
-
-fn cookie_attrs(line: &str) -> Vec<&str> {
-    line.split(';').skip(1).map(str::trim).collect()
-}
-
-fn describe(r: &Response) -> String {
-    format!(
-        "status {} error {:?} location {:?} cookies {:?}",
-        r.status,
-        r.header("x-edge-auth-error"),
-        r.header("location"),
-        set_cookies(r)
-    )
-}
-
-fn respond(outcome: Outcome) -> Response {
-    match outcome {
-        Outcome::Respond(r) => r,
-        Outcome::ServePublicAsset { status, headers, fallback, .. } => {
-            Response { status, headers, body: fallback.body }
-        }
-        other => panic!("expected a response, got {other:?}"),
-    }
-}
-
-fn assert_no_session_cookie(r: &Response) {
-    if let Some(line) = set_cookie_line(r, SESSION_COOKIE) {
-        assert_eq!(cookie_value(line), "", "a session cookie was set on a refusal: {line:?}");
-    }
-}
-
-/// The SAML transaction cookie is deleted by this response.
-fn assert_tx_cleared(r: &Response) {
-    let tx =
-        set_cookie_line(r, SAML_TX_COOKIE).unwrap_or_else(|| panic!("the SAML tx is not cleared: {}", describe(r)));
-    assert_eq!(cookie_value(tx), "");
-    assert!(cookie_attrs(tx).contains(&"Max-Age=0"), "{tx:?}");
+    cross_site_post(&format!("{SITE}/auth/saml/{connector}/acs"), "https://idp.corp.example", cookie, form)
 }
 
 /// A refused ACS post: the status and code, no session, the transaction cookie spent.
 fn assert_acs_refused(r: &Response, status: u16, code: &str) {
-    assert_eq!(r.status, status, "{}", describe(r));
-    assert_eq!(r.header("x-edge-auth-error"), Some(code), "{}", describe(r));
-    assert_eq!(r.header("location"), None, "{}", describe(r));
-    assert_no_session_cookie(r);
-    assert_tx_cleared(r);
+    assert_refused(r, status, code);
 }
-
-// ---- the world ---------------------------------------------------------------------------------------
 
 struct Login {
     request: SeenRequest,
@@ -183,15 +103,8 @@ struct Login {
 
 impl Login {
     fn cookie(&self) -> String {
-        format!("{SAML_TX_COOKIE}={}", cookie_value(&self.tx_line))
+        cookie_header_of(&self.tx_line)
     }
-}
-
-struct World {
-    p: FakePlatform<'static>,
-    config: Config,
-    keys: KeyRing,
-    providers: IsolateCache,
 }
 
 impl World {
@@ -200,62 +113,19 @@ impl World {
     }
 
     fn at(p: FakePlatform<'static>) -> World {
-        World {
-            p: p.with_verifier(Verifier::Ring),
-            config: Config::from_json(&config_json()).unwrap(),
-            keys: KeyRing::from_secret(&fixtures::session_keys_secret()).unwrap(),
-            providers: IsolateCache::default(),
-        }
-    }
-
-    fn now(&self) -> u64 {
-        self.p.now.get()
-    }
-
-    fn flow(&self) -> Flow<'_, FakePlatform<'static>> {
-        Flow { config: &self.config, keys: &self.keys, platform: &self.p, providers: &self.providers }
-    }
-
-    /// The typed result of a request (a refusal as its `FlowError`).
-    fn route(&self, req: &Request) -> Result<Outcome, (FlowError, Vec<String>)> {
-        pollster::block_on(self.flow().route(req))
-    }
-
-    /// What the browser gets (a refusal logged and rendered, as the worker does), then the background
-    /// refreshes the request asked for, as the worker runs them after answering.
-    fn handle(&self, req: &Request) -> Response {
-        let response = respond(pollster::block_on(self.flow().handle(req)));
-        if self.providers.refresh_pending() {
-            pollster::block_on(self.flow().refresh_due());
-        }
-        response
-    }
-
-    fn last_log(&self) -> String {
-        self.p.logs().last().cloned().unwrap_or_default()
+        World::with_config(p, &config_json())
     }
 
     /// `GET /auth/login?email=…&return_to=/docs`: the redirect to the IdP with the AuthnRequest, read back by
     /// the test IdP, and the SAML transaction cookie.
     fn login(&self, email: &str) -> Login {
-        let url =
-            Url::parse_with_params(&format!("{SITE}/auth/login"), [("email", email), ("return_to", "/docs")]).unwrap();
-        let r = self.handle(&get(url.as_str(), ""));
-        assert_eq!(r.status, 302, "{} {:?}", describe(&r), self.p.logs());
-        let location = Url::parse(r.header("location").unwrap()).unwrap();
-        let tx_line = set_cookie_line(&r, SAML_TX_COOKIE).unwrap_or_else(|| panic!("no SAML tx: {}", describe(&r)));
-        assert_eq!(set_cookies(&r).len(), 1, "only the SAML transaction cookie is set at login");
-        Login { request: idp::read_request(&location), location, tx_line: tx_line.to_string() }
+        let (location, tx_line) = self.start_federated_login(email);
+        Login { request: idp::read_request(&location), location, tx_line }
     }
 
     /// The IdP's answer posted by the browser with this login's cookie and RelayState.
     fn post(&self, login: &Login, reply: &Reply) -> Response {
-        let encoded = reply.encoded();
-        self.handle(&acs_post(
-            "corp",
-            &login.cookie(),
-            &[("SAMLResponse", &encoded), ("RelayState", &login.request.relay_state)],
-        ))
+        self.post_to("corp", login, reply)
     }
 
     fn post_to(&self, connector: &str, login: &Login, reply: &Reply) -> Response {
@@ -271,18 +141,6 @@ impl World {
         Reply::to(&login.request, idp, email, self.now())
     }
 
-    /// The session the response's cookie carries.
-    fn session_of(&self, r: &Response) -> Session {
-        let line = set_cookie_line(r, SESSION_COOKIE).unwrap_or_else(|| panic!("no session cookie: {}", describe(r)));
-        let header = format!("{SESSION_COOKIE}={}", cookie_value(line));
-        authenticate(&header, Transport::Https, &self.keys, self.now()).expect("the session authenticates")
-    }
-
-    /// The claims made in the single-use store under `scope`, and how many there were.
-    fn claims_in(&self, scope: &str) -> usize {
-        self.p.claim_calls.borrow().iter().filter(|(s, _, _)| s == scope).count()
-    }
-
     fn serve_metadata(&self, answers: Vec<testkit::Answer>) {
         self.p.route(META_URL, answers);
     }
@@ -292,25 +150,6 @@ impl World {
 fn w_req(login: &Login, reply: &Reply) -> Request {
     let encoded = reply.encoded();
     acs_post("corp", &login.cookie(), &[("SAMLResponse", &encoded), ("RelayState", &login.request.relay_state)])
-}
-
-fn metadata_answer(body: String, fresh_for: Option<u64>) -> testkit::Answer {
-    Ok(HttpResponse { status: 200, body: body.into_bytes(), fresh_for })
-}
-
-/// A successful ACS answer: 302 to `return_to`, the SAML transaction cleared, a session cookie set.
-fn assert_signed_in(r: &Response, return_to: &str, max_age: u64) {
-    assert_eq!(r.status, 302, "{}", describe(r));
-    assert_eq!(r.header("x-edge-auth-error"), None, "{}", describe(r));
-    assert_eq!(r.header("location"), Some(return_to), "{}", describe(r));
-    assert_tx_cleared(r);
-    let line = set_cookie_line(r, SESSION_COOKIE).unwrap_or_else(|| panic!("no session cookie: {}", describe(r)));
-    assert!(cookie_value(line).starts_with("v1e."), "sealed and encrypted (session.encrypt): {line:?}");
-    let attrs = cookie_attrs(line);
-    for a in ["Path=/", "HttpOnly", "Secure", "SameSite=Lax"] {
-        assert!(attrs.contains(&a), "{a} missing in {line:?}");
-    }
-    assert!(attrs.contains(&format!("Max-Age={max_age}").as_str()), "Max-Age={max_age} missing in {line:?}");
 }
 
 const SAML_ASSERTION_SCOPE: &str = "saml_assertion";
@@ -1059,26 +898,19 @@ fn an_unknown_connector_is_404() {
     assert_eq!(r.status, 405, "{}", describe(&r));
 }
 
-/// What the platform does before a request with a shared revocation log: plan the reload (the worker's log is
-/// shared), then run it.
-fn load_revocations(w: &World) {
-    w.providers.revocations.plan_reload(w.now());
-    pollster::block_on(w.providers.revocations.reload(&w.p, w.now()));
-}
-
 /// Without a complete revocation list (the store cannot be read), no SAML sign-in starts a session either.
 #[test]
 fn without_a_complete_revocation_list_saml_sign_ins_are_refused() {
     let w = World::new();
     let login = w.login("alice@corp.example");
     w.p.list_fails.set(true);
-    load_revocations(&w);
+    w.load_revocations();
     let r = w.post(&login, &w.reply(&login, CORP_IDP, "alice@corp.example"));
     assert_acs_refused(&r, 503, "revocations_unavailable");
     // The store answers again: a new sign-in goes through.
     w.p.list_fails.set(false);
     w.p.advance(10);
-    load_revocations(&w);
+    w.load_revocations();
     let login = w.login("alice@corp.example");
     assert_signed_in(&w.post(&login, &w.reply(&login, CORP_IDP, "alice@corp.example")), "/docs", SESSION_LIFETIME);
 }
