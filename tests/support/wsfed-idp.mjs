@@ -401,8 +401,12 @@ export async function wsfedIdpSignOut(b, url) {
   const srcs = [...page.body.matchAll(/<img\b[^>]*\bsrc="([^"]+)"/g)].map((m) => m[1].replaceAll('&amp;', '&'));
   const cleanup = [];
   for (const src of srcs) {
-    cleanup.push(await b.get(new URL(src, page.url).href, {
-      headers: { accept: 'image/avif,image/webp,image/*,*/*;q=0.8', 'sec-fetch-dest': 'image', 'sec-fetch-mode': 'no-cors', 'sec-fetch-site': 'cross-site', referer: page.url },
+    const target = new URL(src, page.url);
+    // Same host (any port) is the same site: a browser then sends the relying party's SameSite=Lax cookies with
+    // the image. Browserless sends them either way; a real browser would not for an IdP on another site.
+    const site = target.hostname === new URL(page.url).hostname ? 'same-site' : 'cross-site';
+    cleanup.push(await b.get(target.href, {
+      headers: { accept: 'image/avif,image/webp,image/*,*/*;q=0.8', 'sec-fetch-dest': 'image', 'sec-fetch-mode': 'no-cors', 'sec-fetch-site': site, referer: page.url },
     }));
   }
   const back = /<a id="continue" href="([^"]+)"/.exec(page.body)?.[1]?.replaceAll('&amp;', '&');
