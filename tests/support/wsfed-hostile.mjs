@@ -50,7 +50,7 @@ class EcdsaSha256 {
  * The code and status the worker answers a refused wresult with. ONE place to change should the worker name it
  * otherwise (the SAML ACS answers `saml_response_invalid`, src/core/error.rs).
  */
-export const WSFED_INVALID = { status: 400, code: 'wsfed_response_invalid' };
+export const WSFED_INVALID = { status: 400, code: 'wsfed_token_invalid' };
 
 export const ATTACKER = 'mallory@wsfed.example';
 export const VICTIM = 'alice@wsfed.example';

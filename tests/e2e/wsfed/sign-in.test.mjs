@@ -111,7 +111,12 @@ describe('the test IdP (npm wsfed) itself', () => {
       assert.ok(xml.includes(`>${origin}/auth/wsfed/corp</saml:Audience>`), `audience = realm\n${xml}`);
       assert.ok(xml.includes('check@wsfed.example'), xml);
       assert.ok(xml.includes(immutableId), xml);
-      assert.match(xml, token === 'saml11' ? /AttributeName="ImmutableID" AttributeNamespace="http:\/\/schemas\.microsoft\.com\/LiveID\/Federation\/2008\/05"/ : /Name="http:\/\/schemas\.microsoft\.com\/LiveID\/Federation\/2008\/05\/ImmutableID"/);
+      if (token === 'saml11') {
+        // SAML 1.1 claims: AttributeNamespace + AttributeName (either order of the attributes).
+        assert.match(xml, /<saml:Attribute (?=[^>]*AttributeName="ImmutableID")(?=[^>]*AttributeNamespace="http:\/\/schemas\.microsoft\.com\/LiveID\/Federation\/2008\/05")/);
+      } else {
+        assert.match(xml, /Name="http:\/\/schemas\.microsoft\.com\/LiveID\/Federation\/2008\/05\/ImmutableID"/);
+      }
       // The signature is not made by another key.
       const other = new SignedXml({ publicCert: (await import('../../support/saml-idp.mjs')).testKeyPair('other').certificate, ...(token === 'saml11' ? { idAttribute: 'AssertionID' } : {}), getCertFromKeyInfo: () => null });
       other.loadSignature(signatures[0]);
@@ -335,7 +340,8 @@ describe('sign-out (wsignout1.0, wsignoutcleanup1.0)', () => {
     assert.equal(to.searchParams.get('wa'), 'wsignout1.0');
     const wreply = to.searchParams.get('wreply');
     assert.ok(wreply, `wreply\n${r.describe()}`);
-    assert.equal(new URL(wreply).origin, origin, 'back to this site after the IdP');
+    assert.equal(wreply, `${origin}/auth/signed-out`, 'back to this site\'s signed-out page after the IdP');
+    assert.equal(to.searchParams.get('wtrealm'), `${origin}/auth/wsfed/corp`);
     assertNoSessionSet(r);
     assert.equal(r.setCookie(SESSION_COOKIE)?.value ?? '', '', `the session cookie is cleared\n${r.describe()}`);
     await me(alice.b, origin, 401);
@@ -370,12 +376,34 @@ describe('sign-out (wsignout1.0, wsignoutcleanup1.0)', () => {
     assert.equal((await meWith(otto.cookie, 200)).email, 'otto@wsfed.example');
   });
 
-  test('GET /auth/wsfed/corp?wa=wsignout1.0 (the other sign-out message) ends the session too: 200', async () => {
+  // The IdP's sign-out page frames or loads the cleanup URL; from the same site (an AD FS on the site's own
+  // domain; here the IdP on the same host) the browser sends the SameSite=Lax session cookie with it.
+  const FROM_IDP_SAME_SITE = { 'sec-fetch-dest': 'iframe', 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'same-site' };
+
+  test('GET /auth/wsfed/corp?wa=wsignout1.0 (the other sign-out message) from the same site ends the session too: 200, frameable', async () => {
     const pia = await signIn('pia@wsfed.example');
-    const r = await pia.b.get(`${origin}/auth/wsfed/corp?wa=wsignout1.0`, { headers: { 'sec-fetch-dest': 'iframe', 'sec-fetch-site': 'cross-site' } });
+    const r = await pia.b.get(`${origin}/auth/wsfed/corp?wa=wsignout1.0`, { headers: FROM_IDP_SAME_SITE });
     assert.equal(r.status, 200, r.describe());
+    assert.doesNotMatch(r.headers.get('content-security-policy') || '', /frame-ancestors\s+'none'/, r.describe());
+    assert.notEqual((r.headers.get('x-frame-options') || '').toUpperCase(), 'DENY', r.describe());
     await me(pia.b, origin, 401);
     await meWith(pia.cookie, 401);
+  });
+
+  test('logout CSRF: a cross-site top-level navigation to the cleanup URL (a link on any page) does not end the session; a confirmation page instead', async () => {
+    const uma = await signIn('uma@wsfed.example');
+    for (const wa of ['wsignoutcleanup1.0', 'wsignout1.0']) {
+      const r = await uma.b.navigate(`${origin}/auth/wsfed/corp?wa=${wa}`, { headers: { 'sec-fetch-site': 'cross-site', referer: 'https://evil.example/' } });
+      assert.equal(r.status, 200, r.describe());
+      assertNoSessionSet(r);
+      assert.equal(r.setCookie(SESSION_COOKIE), undefined, `the session cookie is left alone\n${r.describe()}`);
+      assert.match(r.body, /<form\b[^>]*action="\/auth\/logout"/i, `a confirmation (a POST form to /auth/logout)\n${r.describe(2000)}`);
+      assert.equal((await me(uma.b, origin, 200)).email, 'uma@wsfed.example');
+    }
+    // Without Sec-Fetch-Site (an old browser, a script) it is not taken as the same site either.
+    const bare = await uma.b.get(`${origin}/auth/wsfed/corp?wa=wsignoutcleanup1.0`);
+    assert.equal(bare.status, 200, bare.describe());
+    assert.equal((await meWith(uma.cookie, 200)).email, 'uma@wsfed.example');
   });
 
   test('a sign-out message with a foreign wreply: no redirect there (no open redirect), the session still ends', async () => {
@@ -384,28 +412,31 @@ describe('sign-out (wsignout1.0, wsignoutcleanup1.0)', () => {
       const u = new URL('/auth/wsfed/corp', origin);
       u.searchParams.set('wa', wa);
       u.searchParams.set('wreply', 'https://evil.example/phish');
-      const r = await quinn.b.get(u.href);
-      assert.ok(!r.location || new URL(r.location, origin).origin === origin, `no redirect off-site\n${r.describe()}`);
+      const r = await quinn.b.get(u.href, { headers: FROM_IDP_SAME_SITE });
+      assert.equal(r.status, 200, r.describe());
+      assert.equal(r.location, null, `no redirect\n${r.describe()}`);
       assert.doesNotMatch(r.body, /evil\.example/, `wreply not echoed\n${r.describe()}`);
     }
     await me(quinn.b, origin, 401);
+    await meWith(quinn.cookie, 401);
   });
 
   test('cleanup for a browser with no session, or at an unknown connector: answered, nothing else ends', async () => {
     const ruth = await signIn('ruth@wsfed.example');
     const stranger = new Browserless();
-    const r = await stranger.get(`${origin}/auth/wsfed/corp?wa=wsignoutcleanup1.0`);
+    const r = await stranger.get(`${origin}/auth/wsfed/corp?wa=wsignoutcleanup1.0`, { headers: FROM_IDP_SAME_SITE });
     assert.equal(r.status, 200, r.describe());
-    const unknown = await stranger.get(`${origin}/auth/wsfed/nobody?wa=wsignoutcleanup1.0`);
+    const unknown = await stranger.get(`${origin}/auth/wsfed/nobody?wa=wsignoutcleanup1.0`, { headers: FROM_IDP_SAME_SITE });
     assert.equal(unknown.status, 404, unknown.describe());
     assert.equal((await meWith(ruth.cookie, 200)).email, 'ruth@wsfed.example');
   });
 
   test('the cleanup of one connector does not end a session of another connector', async () => {
-    const sam = await signIn('sam@wsfed-md.example');
-    const r = await sam.b.get(`${origin}/auth/wsfed/corp?wa=wsignoutcleanup1.0`);
+    const sam = await signIn('sam@wsfed-realm.example');
+    const r = await sam.b.get(`${origin}/auth/wsfed/corp?wa=wsignoutcleanup1.0`, { headers: FROM_IDP_SAME_SITE });
     assert.equal(r.status, 200, r.describe());
-    assert.equal((await me(sam.b, origin, 200)).connector, 'corpmd');
+    assert.equal((await me(sam.b, origin, 200)).connector, 'corprealm');
+    assert.equal((await meWith(sam.cookie, 200)).connector, 'corprealm');
   });
 });
 
