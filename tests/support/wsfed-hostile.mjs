@@ -112,8 +112,8 @@ export function saml11Assertion(p) {
 
 /**
  * A SAML 2.0 assertion in Entra's shape (tests/fixtures/xml/wsfed/entra-saml2.xml), unsigned.
- * @param {object} p as saml11Assertion, plus recipient (default: the reply URL; null: none) and
- *        confirmationInResponseTo (default none)
+ * @param {object} p as saml11Assertion, plus recipient (default: the reply URL; null: none),
+ *        confirmationInResponseTo (default none) and sessionNotOnOrAfter (ms; default none)
  */
 export function saml2Assertion(p) {
   const v = values(p);
@@ -129,7 +129,7 @@ export function saml2Assertion(p) {
     `<Conditions NotBefore="${iso(v.notBefore)}" NotOnOrAfter="${iso(v.notOnOrAfter)}"><AudienceRestriction><Audience>${esc(v.audience)}</Audience></AudienceRestriction></Conditions>` +
     (v.advice ? `<Advice>${v.advice}</Advice>` : '') +
     `<AttributeStatement>${claimsOf(v).map(attribute).join('')}</AttributeStatement>` +
-    `<AuthnStatement AuthnInstant="${iso(v.now - 2000)}"><AuthnContext><AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</AuthnContextClassRef></AuthnContext></AuthnStatement>` +
+    `<AuthnStatement AuthnInstant="${iso(v.now - 2000)}"${v.sessionNotOnOrAfter ? ` SessionNotOnOrAfter="${iso(v.sessionNotOnOrAfter)}"` : ''}><AuthnContext><AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</AuthnContextClassRef></AuthnContext></AuthnStatement>` +
     `</Assertion>`
   );
 }
@@ -382,6 +382,11 @@ export const VARIANTS = {
     what: 'SAML 2.0: the bearer confirmation answers a SAML AuthnRequest (InResponseTo): a token of another protocol exchange',
     build: (ctx) => wresult(ctx, { saml2: true, confirmationInResponseTo: newId() }),
     expect: { ...INVALID, rule: /the confirmation has no InResponseTo/ },
+  },
+  saml2SessionOver: {
+    what: 'SAML 2.0: the AuthnStatement\'s SessionNotOnOrAfter an hour ago (the IdP\'s session is over)',
+    build: (ctx) => wresult(ctx, { saml2: true, sessionNotOnOrAfter: Date.now() - 3_600_000 }),
+    expect: { ...INVALID, rule: /SessionNotOnOrAfter/ },
   },
   saml2WrongRecipient: {
     what: 'SAML 2.0: the confirmation\'s Recipient is another reply URL',

@@ -118,6 +118,26 @@ describe('hostile wresults are refused, each by its rule', () => {
   });
 });
 
+describe('the session a token gives', () => {
+  test('SAML 2.0 SessionNotOnOrAfter caps the session (exp of /auth/me)', async () => {
+    const { b, ctx, wctx } = await startTransaction();
+    const cap = Date.now() + 300_000;
+    const mark = worker.logs.mark();
+    const session = await expectAccepted(b, await postReply(b, wresult(ctx, { saml2: true, email: 'capped@wsfed.example', sessionNotOnOrAfter: cap }), wctx), 'capped@wsfed.example', mark);
+    assert.ok(session.exp <= Math.floor(cap / 1000), `exp ${session.exp} is not after SessionNotOnOrAfter ${Math.floor(cap / 1000)}`);
+    assert.ok(session.exp > Math.floor(Date.now() / 1000), `exp ${session.exp} is in the future`);
+  });
+
+  test('the stable subject: ImmutableID in a hostile-generator token, sub scoped by the connector', async () => {
+    const { b, ctx, wctx } = await startTransaction();
+    const immutableId = 'hT9xN2fXkUaUeH0bq8Q1mA==';
+    const claims = [['http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress', ['sub@wsfed.example']], ['http://schemas.microsoft.com/LiveID/Federation/2008/05/ImmutableID', [immutableId]]];
+    const mark = worker.logs.mark();
+    const session = await expectAccepted(b, await postReply(b, wresult(ctx, { email: 'sub@wsfed.example', claims }), wctx), 'sub@wsfed.example', mark);
+    assert.equal(session.sub, `corp:${immutableId}`);
+  });
+});
+
 describe('the transaction: bound to one browser, one sign-in, one use', () => {
   test('the same accepted wresult posted again by the same browser: refused (login_expired)', async () => {
     const { b, ctx, wctx } = await startTransaction();
@@ -244,6 +264,52 @@ describe('the form itself', () => {
       assertNoSessionSet(r);
       await assertLogged(worker.logs, mark, replyLog());
     }
+  });
+
+  for (const field of ['wresult', 'wctx', 'wa']) {
+    test(`${field} given twice: refused (${WSFED_INVALID.code}), no session`, async () => {
+      const { b, ctx, wctx } = await startTransaction();
+      const fields = [['wa', 'wsignin1.0'], ['wresult', CONTROLS.saml11.build(ctx, ATTACKER)], ['wctx', wctx]];
+      const twice = fields.find(([k]) => k === field);
+      const body = new URLSearchParams([...fields, twice]).toString();
+      const mark = worker.logs.mark();
+      const r = await b.request(`${origin}/auth/wsfed/corp`, { method: 'POST', navigate: true, body, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: IDP_ORIGIN } });
+      assertRefusal(r, WSFED_INVALID);
+      assertNoSessionSet(r);
+      const line = await assertLogged(worker.logs, mark, replyLog());
+      assert.match(line, new RegExp(`the form has ${field} more than once`), line);
+      await me(b, origin, 401);
+    });
+  }
+
+  test('a wresult larger than the XML core reads (300 KiB, under the form cap): refused before parsing, no session', async () => {
+    const { b, ctx, wctx } = await startTransaction();
+    const big = CONTROLS.saml11.build(ctx, ATTACKER).replace('</t:RequestSecurityTokenResponse>', `<!--${'x'.repeat(300 * 1024)}--></t:RequestSecurityTokenResponse>`);
+    const mark = worker.logs.mark();
+    const r = await postReply(b, big, wctx);
+    assertRefusal(r, WSFED_INVALID);
+    assertNoSessionSet(r);
+    const line = await assertLogged(worker.logs, mark, replyLog());
+    assert.match(line, /larger than edge-auth reads/, line);
+  });
+
+  test('a form over the cap (1 MiB): 413 before it is read, no session', async () => {
+    const { b, wctx } = await startTransaction();
+    const r = await postReply(b, 'x'.repeat(1024 * 1024), wctx);
+    assertRefusal(r, { code: 'payload_too_large' });
+    assertNoSessionSet(r);
+    await me(b, origin, 401);
+  });
+
+  test('a SAML protocol Response (SAMLResponse XML) as the wresult: refused, it is not a RequestSecurityTokenResponse', async () => {
+    const { b, wctx } = await startTransaction();
+    const xml = `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="${newId()}" Version="2.0" IssueInstant="2026-12-02T10:00:00Z">${signAssertion(saml11Assertion({ realm: `${origin}/auth/wsfed/corp`, replyUrl: `${origin}/auth/wsfed/corp`, issuer: ISSUER }))}</samlp:Response>`;
+    const mark = worker.logs.mark();
+    const r = await postReply(b, xml, wctx);
+    assertRefusal(r, WSFED_INVALID);
+    assertNoSessionSet(r);
+    const line = await assertLogged(worker.logs, mark, replyLog());
+    assert.match(line, /the wresult is a RequestSecurityTokenResponse/, line);
   });
 
   test('an unknown connector\'s reply URL: 404', async () => {
