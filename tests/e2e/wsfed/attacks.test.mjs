@@ -33,6 +33,8 @@ before(async () => {
         // PEM and base64 DER, two keys (rollover): the RSA one and the EC one.
         { id: 'corp', kind: 'wsfed', domains: ['wsfed.example'], issuer: ISSUER, sso_url: IDP_SSO_URL, certificates },
         { id: 'corptwo', kind: 'wsfed', domains: ['wsfed-two.example'], issuer: ISSUER, sso_url: IDP_SSO_URL, certificates },
+        // A SAML connector of the same IdP: SAML and WS-Fed share the transaction cookie.
+        { id: 'samlcorp', kind: 'saml', domains: ['saml-corp.example'], idp_entity_id: ISSUER, idp_sso_url: 'http://127.0.0.1:9/sso', idp_certificates: certificates },
       ],
     },
   });
@@ -222,6 +224,33 @@ describe('the transaction: bound to one browser, one sign-in, one use', () => {
     await me(victim.b, origin, 401);
   });
 
+  test('a transaction of one WS-Fed connector answered at another\'s reply URL (its wctx, a token for the other realm): refused (state_mismatch)', async () => {
+    const { b, wctx } = await startTransaction();
+    const realm = `${origin}/auth/wsfed/corptwo`;
+    const xml = wresult({ realm, replyUrl: realm, issuer: ISSUER }, { email: 'mallory@wsfed-two.example' });
+    const mark = worker.logs.mark();
+    const r = await postReply(b, xml, wctx, 'corptwo');
+    assertRefusal(r, { code: 'state_mismatch' });
+    assertNoSessionSet(r);
+    await assertLogged(worker.logs, mark, replyLog('corptwo'));
+    await me(b, origin, 401);
+  });
+
+  test('a SAML sign-in\'s transaction (its RelayState as wctx) answered at a WS-Fed reply URL: refused (state_mismatch)', async () => {
+    const b = new Browserless();
+    const start = await b.navigate(`${origin}/auth/login?email=mallory@saml-corp.example`);
+    assert.equal(start.status, 302, start.describe());
+    const relayState = new URL(start.location).searchParams.get('RelayState');
+    assert.ok(relayState, start.describe());
+    const realm = `${origin}/auth/wsfed/corp`;
+    const mark = worker.logs.mark();
+    const r = await postReply(b, CONTROLS.saml11.build({ realm, replyUrl: realm, issuer: ISSUER }, ATTACKER), relayState);
+    assertRefusal(r, { code: 'state_mismatch' });
+    assertNoSessionSet(r);
+    await assertLogged(worker.logs, mark, replyLog());
+    await me(b, origin, 401);
+  });
+
   test('no transaction cookie at all (an unsolicited, IdP-initiated POST): refused (login_expired)', async () => {
     const { ctx, wctx } = await startTransaction();
     const stranger = new Browserless();
@@ -310,6 +339,18 @@ describe('the form itself', () => {
     assertNoSessionSet(r);
     const line = await assertLogged(worker.logs, mark, replyLog());
     assert.match(line, /the wresult is a RequestSecurityTokenResponse/, line);
+  });
+
+  test('a wresult in a GET query (wa=wsignin1.0) is never a sign-in: 404, no session', async () => {
+    const { b, ctx, wctx } = await startTransaction();
+    const u = new URL(`${origin}/auth/wsfed/corp`);
+    u.searchParams.set('wa', 'wsignin1.0');
+    u.searchParams.set('wresult', CONTROLS.saml11.build(ctx, ATTACKER));
+    u.searchParams.set('wctx', wctx);
+    const r = await b.navigate(u.href);
+    assert.equal(r.status, 404, r.describe());
+    assertNoSessionSet(r);
+    await me(b, origin, 401);
   });
 
   test('an unknown connector\'s reply URL: 404', async () => {
