@@ -175,6 +175,7 @@ describe('sign-in (wsignin1.0) against npm wsfed', () => {
     assert.equal(session.connector, 'corp');
     assert.equal(session.sub, `corp:${immutableId}`, 'the stable subject: the ImmutableID claim');
     assert.equal(session.iss, idp.issuer);
+    assert.equal(session.name, 'Alice Liddell', 'the name claim');
     const home = await b.navigate(`${origin}/`);
     assert.equal(home.status, 200, home.describe());
   });
