@@ -125,7 +125,7 @@ const escapeHtml = (s) =>
  */
 export async function startWsFedIdp({
   issuer = 'http://adfs.wsfed.test/adfs/services/trust',
-  keys = testKeyPair('rsa'),
+  keys: initialKeys = testKeyPair('rsa'),
   lifetimeSeconds = 600,
   token: defaultToken = 'saml11',
   signatureAlgorithm = 'rsa-sha256',
@@ -141,6 +141,9 @@ export async function startWsFedIdp({
   const ssoUrl = `${base}${passivePath}`;
   const metadataPath = '/FederationMetadata/2007-06/FederationMetadata.xml';
   const digestAlgorithm = signatureAlgorithm === 'rsa-sha1' ? 'sha1' : 'sha256';
+  // The signing pair, and the certificates the metadata publishes (a rollover publishes two).
+  let keys = initialKeys;
+  let published = [initialKeys.certificate];
 
   /** Trusted relying parties by realm: { realm, replyUrl }. */
   const rps = new Map();
@@ -153,8 +156,8 @@ export async function startWsFedIdp({
     issuer,
     ssoUrl,
     metadataUrl: `${base}${metadataPath}`,
-    certificatePem: keys.certificate,
-    certificateBase64: certificateBase64(keys.certificate),
+    certificatePem: initialKeys.certificate,
+    certificateBase64: certificateBase64(initialKeys.certificate),
     /** Every wsignin1.0 request read: { wa, wtrealm, wctx, wreply, url } */
     requests,
     /** Every wsignout1.0 / wsignout cleanup request: { wa, wreply, cleanup: [urls] } */
@@ -164,6 +167,14 @@ export async function startWsFedIdp({
     trustRp({ realm, replyUrl }) {
       rps.set(realm, { realm, replyUrl });
       return { realm, replyUrl };
+    },
+    /**
+     * Certificate rollover, as AD FS does it: sign with `signWith` from now on, and publish `publish` (PEMs; the
+     * signing certificate first) in the metadata.
+     */
+    rollover({ signWith, publish = [signWith.certificate] }) {
+      keys = signWith;
+      published = publish;
     },
     /** The metadata XML, as served. */
     async metadataXml() {
@@ -177,10 +188,15 @@ export async function startWsFedIdp({
     },
   };
 
-  const metadata = wsfed.metadata({ issuer, cert: keys.certificate, endpointPath: passivePath, profileMapper: ProfileMapper });
+  // wsfed.metadata() publishes one certificate; a rollover's others are added as KeyDescriptors of their own,
+  // the way AD FS lists its primary and secondary token-signing certificates.
   app.get(metadataPath, (req, res) => {
     handle.metadataFetches++;
-    metadata(req, res);
+    const [first, ...others] = published;
+    const extra = others.map((pem) => `<KeyDescriptor use="signing"><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>${certificateBase64(pem)}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>`).join('');
+    const send = res.send.bind(res);
+    res.send = (body) => send(extra ? String(body).replace(/(<\/KeyDescriptor>)/, `$1${extra}`) : body);
+    wsfed.metadata({ issuer, cert: first, endpointPath: passivePath, profileMapper: ProfileMapper })(req, res);
   });
 
   // WS-Federation 1.2 §13.2: a relying party is known by its realm; AD FS sends the token only to a reply URL

@@ -5,6 +5,7 @@
 // `corp` configured inline (issuer, sso_url, certificate), `corpmd` by the IdP's federation metadata URL,
 // `corprealm` with its own `realm`, `corpupn` with `email_claim` = the UPN.
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import { DOMParser } from '@xmldom/xmldom';
@@ -12,7 +13,9 @@ import { SignedXml } from 'xml-crypto';
 
 import { assertLogged, assertNoSessionSet, assertRefusal, me, SESSION_COOKIE } from '../../support/assert.mjs';
 import { Browserless, SESSION_COOKIE_HTTPS, startWorker } from '../../support/harness.mjs';
+import { testKeyPair } from '../../support/saml-idp.mjs';
 import { selfSignedCert } from '../../support/tls.mjs';
+import { WSFED_INVALID } from '../../support/wsfed-hostile.mjs';
 import { CLAIM, newObjectGuid, signInParams, startWsFedIdp, WSFED_WORKER_SCRIPT, wsfedIdpSignOut, wsfedLogin } from '../../support/wsfed-idp.mjs';
 
 const CUSTOM_REALM = 'urn:edge-auth:tests:wsfed';
@@ -118,7 +121,7 @@ describe('the test IdP (npm wsfed) itself', () => {
         assert.match(xml, /Name="http:\/\/schemas\.microsoft\.com\/LiveID\/Federation\/2008\/05\/ImmutableID"/);
       }
       // The signature is not made by another key.
-      const other = new SignedXml({ publicCert: (await import('../../support/saml-idp.mjs')).testKeyPair('other').certificate, ...(token === 'saml11' ? { idAttribute: 'AssertionID' } : {}), getCertFromKeyInfo: () => null });
+      const other = new SignedXml({ publicCert: testKeyPair('other').certificate, ...(token === 'saml11' ? { idAttribute: 'AssertionID' } : {}), getCertFromKeyInfo: () => null });
       other.loadSignature(signatures[0]);
       assert.throws(() => other.checkSignature(xml));
     });
@@ -438,6 +441,58 @@ describe('sign-out (wsignout1.0, wsignoutcleanup1.0)', () => {
     assert.equal(r.status, 200, r.describe());
     assert.equal((await me(sam.b, origin, 200)).connector, 'corprealm');
     assert.equal((await meWith(sam.cookie, 200)).connector, 'corprealm');
+  });
+});
+
+describe('federation metadata: signing-certificate rollover (an IdP of its own, a worker of its own)', () => {
+  let rollIdp;
+  let rollWorker;
+  const fresh = (() => {
+    const c = selfSignedCert({ privateKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, cn: 'adfs-signing-next', days: 30 });
+    return { privateKey: c.keyPem, certificate: c.certPem };
+  })();
+  before(async () => {
+    rollIdp = await startWsFedIdp({ issuer: 'http://adfs-roll.wsfed.test/adfs/services/trust' });
+    rollWorker = await startWorker({
+      scriptPath: WSFED_WORKER_SCRIPT,
+      config: { connectors: [{ id: 'roll', kind: 'wsfed', domains: ['wsfed-roll.example'], metadata_url: rollIdp.metadataUrl }] },
+    });
+    rollIdp.trustRp({ realm: `${rollWorker.url}/auth/wsfed/roll`, replyUrl: `${rollWorker.url}/auth/wsfed/roll` });
+  }, { timeout: 60_000 });
+  after(async () => {
+    await rollWorker?.dispose();
+    await rollIdp?.close();
+  });
+
+  // The three steps run in order: each depends on what the worker has cached.
+  test('two signing certificates published (AD FS primary and secondary): a token signed with the second is accepted', async () => {
+    rollIdp.rollover({ signWith: testKeyPair('other'), publish: [testKeyPair('rsa').certificate, testKeyPair('other').certificate] });
+    const b = new Browserless();
+    const { response } = await wsfedLogin(b, { worker: rollWorker.url, email: 'ada@wsfed-roll.example' });
+    assert.equal(response.status, 302, `${response.describe()}\n  ${rollWorker.logs.since(0).join('\n  ')}`);
+    assert.equal((await me(b, rollWorker.url, 200)).connector, 'roll');
+  });
+
+  test('rollover after the worker cached the metadata: a token signed by a key only the fresh metadata lists is accepted (the metadata is read again)', async () => {
+    const fetches = rollIdp.metadataFetches;
+    rollIdp.rollover({ signWith: fresh, publish: [fresh.certificate] });
+    const b = new Browserless();
+    const { response } = await wsfedLogin(b, { worker: rollWorker.url, email: 'ben@wsfed-roll.example' });
+    assert.equal(response.status, 302, `${response.describe()}\n  ${rollWorker.logs.since(0).join('\n  ')}`);
+    assert.ok(rollIdp.metadataFetches > fetches, 'the worker read the metadata again');
+    assert.equal((await me(b, rollWorker.url, 200)).email, 'ben@wsfed-roll.example');
+  });
+
+  test('after the rollover, a token signed by the retired key (no longer published) is refused', async () => {
+    rollIdp.rollover({ signWith: testKeyPair('rsa'), publish: [fresh.certificate] });
+    const b = new Browserless();
+    const mark = rollWorker.logs.mark();
+    const { response } = await wsfedLogin(b, { worker: rollWorker.url, email: 'cleo@wsfed-roll.example' });
+    assertRefusal(response, WSFED_INVALID);
+    assertNoSessionSet(response);
+    const line = await assertLogged(rollWorker.logs, mark, replyLog('roll'));
+    assert.match(line, /no configured certificate verifies the signature/, line);
+    await me(b, rollWorker.url, 401);
   });
 });
 
