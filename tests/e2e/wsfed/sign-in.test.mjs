@@ -37,6 +37,10 @@ before(async () => {
         { id: 'corprealm', kind: 'wsfed', domains: ['wsfed-realm.example'], ...inline, certificates: [idp.certificateBase64], realm: CUSTOM_REALM },
         { id: 'corpupn', kind: 'wsfed', domains: ['wsfed-upn.example'], ...inline, certificates: [idp.certificatePem], email_claim: CLAIM.upn },
       ],
+      // Group grants are scoped to connectors: corp's "Finance", corp's "Auditors".
+      policies: [
+        { path: '/app.js', groups: ['corp:Finance', 'corp:Auditors'] },
+      ],
     },
   });
   origin = worker.url;
@@ -217,6 +221,24 @@ describe('sign-in (wsignin1.0) against npm wsfed', () => {
     const { response } = await wsfedLogin(b, { worker: origin, email: 'dora@wsfed.example', user: { email: '-', upn: 'dora@wsfed.example', nameIdentifier: 'dora', nameIdentifierFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified' } });
     assert.equal(response.status, 302, response.describe());
     assert.equal((await me(b, origin, 200)).email, 'dora@wsfed.example');
+  });
+
+  test('groups reach the policies: AD FS\'s Group claim and its role claim (SAML 1.1), Entra-style groups (SAML 2.0); grants are per connector', async () => {
+    const cases = [
+      { email: 'fin@wsfed.example', token: 'saml11', user: { groups: ['Domain Users', 'Finance'] }, status: 200 },
+      { email: 'aud@wsfed.example', token: 'saml11', user: { roles: ['Auditors'] }, status: 200 },
+      { email: 'fin2@wsfed.example', token: 'saml2', user: { groups: ['Finance'] }, status: 200 },
+      { email: 'nogroup@wsfed.example', token: 'saml11', user: { groups: ['Domain Users'] }, status: 403 },
+      // The same group name asserted through another connector grants nothing.
+      { email: 'fin@wsfed-upn.example', token: 'saml11', user: { upn: 'fin@wsfed-upn.example', groups: ['Finance'] }, status: 403 },
+    ];
+    for (const c of cases) {
+      const b = new Browserless();
+      const { response } = await wsfedLogin(b, { worker: origin, email: c.email, token: c.token, user: c.user });
+      assert.equal(response.status, 302, response.describe());
+      const r = await b.navigate(`${origin}/app.js`);
+      assert.equal(r.status, c.status, `${c.email} ${JSON.stringify(c.user)}\n${r.describe()}`);
+    }
   });
 
   test('return_to is kept through the IdP', async () => {
