@@ -360,3 +360,41 @@ describe('the form itself', () => {
     assertNoSessionSet(r);
   });
 });
+
+describe('one token, two copies of the worker (isolates sharing their Durable Objects)', () => {
+  // A configured realm: the same token is valid at both copies (the default realm names each copy's origin).
+  const REALM = 'urn:edge-auth:tests:wsfed-replay';
+  let pair;
+  before(async () => {
+    pair = await startWorker({
+      scriptPath: WSFED_WORKER_SCRIPT,
+      isolates: 2,
+      config: { connectors: [{ id: 'corp', kind: 'wsfed', domains: ['wsfed.example'], issuer: ISSUER, sso_url: IDP_SSO_URL, certificates: [testKeyPair('rsa').certificate], realm: REALM }] },
+    });
+  }, { timeout: 60_000 });
+  after(async () => {
+    await pair?.dispose();
+  });
+
+  async function transactionAt(site) {
+    const b = new Browserless();
+    const start = await b.navigate(`${site}/auth/login?email=${encodeURIComponent(ATTACKER)}`);
+    assert.equal(start.status, 302, start.describe());
+    const p = signInParams(start.location);
+    assert.equal(p.wtrealm, REALM);
+    return { b, site, wctx: p.wctx };
+  }
+
+  test('the same wresult posted at once to both copies, each with its own browser\'s transaction: exactly one session', async () => {
+    const [one, two] = await Promise.all(pair.isolates.map(({ url }) => transactionAt(url)));
+    const xml = wresult({ realm: REALM, replyUrl: `${one.site}/auth/wsfed/corp`, issuer: ISSUER }, { email: 'race@wsfed.example' });
+    const answers = await Promise.all([one, two].map((t) => t.b.submit(`${t.site}/auth/wsfed/corp`, { wa: 'wsignin1.0', wresult: xml, wctx: t.wctx }, { from: IDP_ORIGIN })));
+    const accepted = answers.filter((r) => r.status === 302 && r.setCookie(SESSION_COOKIE)?.value);
+    assert.equal(accepted.length, 1, answers.map((r) => r.describe()).join('\n\n'));
+    const refused = answers.find((r) => !accepted.includes(r));
+    assertRefusal(refused, WSFED_INVALID);
+    assertNoSessionSet(refused);
+    const line = await assertLogged(pair.logs, 0, /the assertion ID was used before/);
+    assert.match(line, replyLog());
+  });
+});
