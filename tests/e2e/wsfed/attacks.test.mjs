@@ -264,25 +264,21 @@ describe('the transaction: bound to one browser, one sign-in, one use', () => {
 });
 
 describe('the form itself', () => {
-  test('no wresult: refused (400), no session', async () => {
+  test('no wresult: refused, no session', async () => {
     const { b, wctx } = await startTransaction();
     const mark = worker.logs.mark();
     const r = await postReply(b, null, wctx);
-    assert.equal(r.status, 400, r.describe());
-    assertNoSessionSet(r);
-    await assertLogged(worker.logs, mark, replyLog());
-    await me(b, origin, 401);
+    await expectRefused(b, r, { ...WSFED_INVALID, rule: /no wresult in the form/ }, mark);
   });
 
-  test('wa is not wsignin1.0: refused (400), no session', async () => {
-    const { b, ctx, wctx } = await startTransaction();
-    const mark = worker.logs.mark();
-    const r = await postReply(b, CONTROLS.saml11.build(ctx, ATTACKER), wctx, 'corp', { wa: 'wsignout1.0' });
-    assert.equal(r.status, 400, r.describe());
-    assertNoSessionSet(r);
-    await assertLogged(worker.logs, mark, replyLog());
-    await me(b, origin, 401);
-  });
+  for (const wa of ['wsignout1.0', 'wsignoutcleanup1.0', null]) {
+    test(`wa ${wa ?? 'missing'} (not wsignin1.0) with a valid token: refused, no session`, async () => {
+      const { b, ctx, wctx } = await startTransaction();
+      const mark = worker.logs.mark();
+      const r = await postReply(b, CONTROLS.saml11.build(ctx, ATTACKER), wctx, 'corp', { wa });
+      await expectRefused(b, r, { ...WSFED_INVALID, rule: /the form's wa is not wsignin1\.0/ }, mark);
+    });
+  }
 
   test('a wresult that is not XML, and one that is not a RequestSecurityTokenResponse: refused (400), no session', async () => {
     for (const xml of ['not xml at all', saml11Assertion({ realm: 'x', replyUrl: 'x', issuer: ISSUER }), envelope(signAssertion(saml11Assertion({ realm: 'x', replyUrl: 'x', issuer: ISSUER })), { realm: 'x' }).replace(/RequestSecurityTokenResponse/g, 'RequestSecurityToken')]) {
