@@ -12,6 +12,7 @@ export const STATUS_OF_CODE = {
   unknown_connector: 404,
   login_expired: 400,
   saml_response_invalid: 400,
+  wsfed_token_invalid: 400,
   state_mismatch: 400,
   invalid_callback: 400,
   issuer_mismatch: 400,
