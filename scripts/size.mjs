@@ -21,9 +21,11 @@ const VARIANTS = [
   { dir: "build", label: "OIDC only", budget: 294 * 1024 },
   // With SAML: 400.7 KiB for signatures; encrypted assertions (XML Encryption, RSA-OAEP through WebCrypto,
   // AES-GCM) added 9.3 KiB: 410.0 KiB; `allow_sha1` 3.3 KiB more (the sha1 crate's digest ~2.3 KiB, RSA-SHA1
-  // through WebCrypto on its own path; the OIDC-only build unchanged): 413.3 KiB. Issue 17 is to bring the
-  // variants down.
-  { dir: "build-saml", label: "with SAML", budget: 416 * 1024 },
+  // through WebCrypto on its own path; the OIDC-only build unchanged): 413.3 KiB. WS-Federation (issue 15: the
+  // wresult envelope, SAML 1.1 tokens, federation metadata, its routes and sign-out) 14.7 KiB more: 428.0 KiB
+  // (the SAML 2.0 token, the transaction, the IdP cache and the session are SAML's, shared). Issue 17 is to bring
+  // the variants down.
+  { dir: "build-saml", label: "with SAML and WS-Fed", budget: 432 * 1024 },
 ];
 let over = false;
 for (const { dir, label, budget } of VARIANTS) {

@@ -14,6 +14,7 @@ pub mod policies;
 pub mod saml;
 pub mod session;
 pub mod urls;
+#[cfg(feature = "saml")]
 pub mod wsfed;
 
 #[cfg(test)]
@@ -35,9 +36,7 @@ pub use self::urls::{check_endpoint_url, is_guid};
 use crate::core::config::connectors::{read_connector, validate_connector};
 use crate::core::config::fields::{kind, Fields};
 use crate::core::config::policies::{read_raw_policies, validate_policies};
-use crate::core::config::saml::read_saml_connector;
 use crate::core::config::session::{check_origin, check_session, read_origin, read_session, RawOrigin};
-use crate::core::config::wsfed::read_wsfed_connector;
 use crate::core::policy::{Policy, RawPolicy};
 pub use crate::core::url::is_loopback_host;
 
@@ -145,6 +144,29 @@ impl AnyConnector<'_> {
     }
 }
 
+/// A `saml` or `wsfed` connector, read by its kind's reader.
+#[cfg(feature = "saml")]
+fn read_xml_connector(kind: &str, value: &Value, label: &str) -> Result<SamlConnector, ConfigError> {
+    match kind {
+        "wsfed" => self::wsfed::read_wsfed_connector(value, label),
+        _ => self::saml::read_saml_connector(value, label),
+    }
+}
+
+/// The build without the XML protocols: a `saml` or `wsfed` connector is refused, with the build that reads it
+/// (and none of the reading code ships in the OIDC-only worker).
+#[cfg(not(feature = "saml"))]
+fn read_xml_connector(kind: &str, _value: &Value, label: &str) -> Result<SamlConnector, ConfigError> {
+    Err(ConfigError::new(
+        Some(label),
+        "kind",
+        format!(
+            "{kind:?} needs the build of edge-auth with SAML and WS-Federation: build with \
+             `EDGE_AUTH_FEATURES=saml bash scripts/build.sh` (wrangler.toml's [build] command)"
+        ),
+    ))
+}
+
 /// `AUTH_CONFIG` read (every type error found), not yet validated.
 #[derive(Debug)]
 struct RawConfig {
@@ -184,13 +206,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .unwrap_or_else(|| format!("#{}", position + 1));
-        let xml_kind = match value.get("kind").and_then(Value::as_str) {
-            Some("saml") => Some(read_saml_connector as fn(&Value, &str) -> Result<SamlConnector, ConfigError>),
-            Some("wsfed") => Some(read_wsfed_connector as fn(&Value, &str) -> Result<SamlConnector, ConfigError>),
-            _ => None,
-        };
-        let index = if let Some(read) = xml_kind {
-            saml_connectors.push(read(&value, &label)?);
+        let index = if let Some(kind @ ("saml" | "wsfed")) = value.get("kind").and_then(Value::as_str) {
+            saml_connectors.push(read_xml_connector(kind, &value, &label)?);
             ConnectorIndex::Saml(saml_connectors.len() - 1)
         } else {
             connectors.push(validate_connector(read_connector(&value, &label)?, &label)?);

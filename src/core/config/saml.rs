@@ -6,10 +6,12 @@
 //! The IdP comes from its metadata (`idp_metadata_url`, fetched and cached like discovery documents) or inline
 //! (`idp_entity_id` + `idp_sso_url` + `idp_certificates`), never from both.
 
+#[cfg(feature = "saml")]
 use serde_json::Value;
 
 #[cfg(feature = "saml")]
 use crate::core::config::connectors::check_connector_id;
+#[cfg(feature = "saml")]
 use crate::core::config::error::ConfigError;
 #[cfg(feature = "saml")]
 use crate::core::config::fields::Fields;
@@ -145,18 +147,6 @@ impl SamlConnector {
             XmlProtocol::WsFederation => self.sp_entity_id.clone().unwrap_or_else(|| self.reply_url(origin)),
         }
     }
-}
-
-/// The build without SAML: a `saml` connector is refused, with the build that reads it (and none of the
-/// reading code ships in the OIDC-only worker).
-#[cfg(not(feature = "saml"))]
-pub(crate) fn read_saml_connector(_value: &Value, label: &str) -> Result<SamlConnector, ConfigError> {
-    Err(ConfigError::new(
-        Some(label),
-        "kind",
-        "\"saml\" needs the build of edge-auth with SAML: build with `EDGE_AUTH_FEATURES=saml bash scripts/build.sh` \
-         (wrangler.toml's [build] command)",
-    ))
 }
 
 /// Read and validate one `saml` connector (`label`: its id, or its position, for errors). Inline certificates

@@ -321,6 +321,10 @@ fn the_build_without_saml_refuses_saml_connectors_by_name() {
     let e = Config::from_json(&with_saml(SAML_BY_METADATA)).unwrap_err();
     assert_eq!((e.connector.as_deref(), e.field.as_str()), (Some("corp"), "kind"));
     assert!(e.reason.contains("EDGE_AUTH_FEATURES=saml"), "{e}");
+    let wsfed = with_saml(SAML_BY_METADATA).replace(r#""kind":"saml""#, r#""kind":"wsfed""#);
+    let e = Config::from_json(&wsfed).unwrap_err();
+    assert_eq!((e.connector.as_deref(), e.field.as_str()), (Some("corp"), "kind"));
+    assert!(e.reason.starts_with("\"wsfed\" needs") && e.reason.contains("EDGE_AUTH_FEATURES=saml"), "{e}");
 }
 
 #[cfg(feature = "saml")]

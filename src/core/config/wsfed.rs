@@ -12,14 +12,11 @@
 use serde_json::Value;
 
 use crate::core::config::error::ConfigError;
-#[cfg(feature = "saml")]
 use crate::core::config::fields::Fields;
 use crate::core::config::saml::SamlConnector;
-#[cfg(feature = "saml")]
 use crate::core::config::saml::{read_id_and_domains, read_idp, read_name, IdpFields, XmlProtocol};
 
 /// The fields of a `wsfed` connector.
-#[cfg(feature = "saml")]
 pub(crate) const WSFED_CONNECTOR_FIELDS: &[&str] = &[
     "id",
     "kind",
@@ -33,7 +30,6 @@ pub(crate) const WSFED_CONNECTOR_FIELDS: &[&str] = &[
     "email_claim",
 ];
 
-#[cfg(feature = "saml")]
 const WSFED_IDP_FIELDS: IdpFields = IdpFields {
     metadata_url: "metadata_url",
     entity_id: "issuer",
@@ -43,19 +39,7 @@ const WSFED_IDP_FIELDS: IdpFields = IdpFields {
     sso_url_meaning: "the IdP's passive requestor endpoint, e.g. https://adfs.example/adfs/ls/",
 };
 
-/// The build without the XML protocols: a `wsfed` connector is refused, with the build that reads it.
-#[cfg(not(feature = "saml"))]
-pub(crate) fn read_wsfed_connector(_value: &Value, label: &str) -> Result<SamlConnector, ConfigError> {
-    Err(ConfigError::new(
-        Some(label),
-        "kind",
-        "\"wsfed\" needs the build of edge-auth with SAML and WS-Federation: build with \
-         `EDGE_AUTH_FEATURES=saml bash scripts/build.sh` (wrangler.toml's [build] command)",
-    ))
-}
-
 /// Read and validate one `wsfed` connector (`label`: its id, or its position, for errors).
-#[cfg(feature = "saml")]
 pub(crate) fn read_wsfed_connector(value: &Value, label: &str) -> Result<SamlConnector, ConfigError> {
     let f = Fields::of(value, "", Some(label), WSFED_CONNECTOR_FIELDS)?;
     let (id, domains) = read_id_and_domains(&f, label)?;
