@@ -614,6 +614,48 @@ fn an_expired_token_is_refused() {
     }
 }
 
+/// A token valid for longer than the single-use store remembers a claim (about 24 hours) is refused: a WS-Fed
+/// token answers no request, so after its claim was forgotten a captured one would sign in again with a fresh
+/// transaction. One valid for 23 hours signs in.
+#[test]
+fn a_token_valid_for_longer_than_its_claim_is_kept_is_refused() {
+    for saml2 in [false, true] {
+        for (valid_for, accepted) in [(23 * 3600, true), (25 * 3600, false)] {
+            let w = World::new();
+            let sign_in = w.login("alice@fabrikam.example");
+            let mut token = w.token(&sign_in, ADFS_ISSUER, "alice@fabrikam.example");
+            token.not_on_or_after = t0() + valid_for;
+            if saml2 {
+                token = token.saml2();
+            }
+            let r = w.post(&sign_in, &token);
+            if accepted {
+                assert_signed_in(&r, "/docs", SESSION_LIFETIME);
+            } else {
+                assert_refused(&r, 400, "wsfed_token_invalid");
+                assert!(w.last_log().contains("longer than its single use can be remembered"), "{}", w.last_log());
+            }
+        }
+    }
+}
+
+/// A stable-identifier claim that does not name one subject (twice, several values, empty) refuses the sign-in
+/// instead of falling back to a weaker identifier (the same person would become another user).
+#[test]
+fn an_ambiguous_immutable_id_is_refused() {
+    let variants: [&[&[&str]]; 3] = [&[&["a==", "b=="]], &[&["a=="], &["a=="]], &[&[" "]]];
+    for values in variants {
+        let w = World::new();
+        let sign_in = w.login("alice@fabrikam.example");
+        let mut token = w.token(&sign_in, ADFS_ISSUER, "alice@fabrikam.example").without(idp::IMMUTABLE_ID_CLAIM);
+        for v in values {
+            token.claims.push((idp::IMMUTABLE_ID_CLAIM.into(), v.iter().map(|s| s.to_string()).collect()));
+        }
+        assert_refused(&w.post(&sign_in, &token), 400, "wsfed_token_invalid");
+        assert!(w.last_log().contains("is not one non-empty value"), "{values:?}: {}", w.last_log());
+    }
+}
+
 /// A `wresult` changed after signing, or none at all, is refused with its reason.
 #[test]
 fn a_missing_or_tampered_wresult_is_refused() {
@@ -787,13 +829,14 @@ fn the_idps_same_site_signout_ends_the_session() {
 }
 
 /// The same GET from another site as a top-level navigation (the only cross-site request that carries the
-/// `SameSite=Lax` session cookie; without Sec-Fetch-Site the browser's site is unknown): a confirmation page,
+/// `SameSite=Lax` session cookie), from no page (`none`: a link opened from a mail application), or without
+/// Sec-Fetch-Site (the browser's site unknown): a confirmation page,
 /// the session kept — a link on any page must not sign a visitor out.
 #[test]
 fn a_cross_site_signout_asks_the_visitor_and_keeps_the_session() {
     let w = World::new();
     let session = w.signed_in("alice@fabrikam.example", ADFS_ISSUER);
-    for site in [Some("cross-site"), None] {
+    for site in [Some("cross-site"), Some("none"), None] {
         let r = w.handle(&signout_get("adfs", "wa=wsignoutcleanup1.0", &session, site));
         assert_signout_page(&r);
         assert_eq!(set_cookie_line(&r, SESSION_COOKIE), None, "{site:?}: the session is kept");

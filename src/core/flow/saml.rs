@@ -47,8 +47,9 @@ use crate::core::xml::xenc::{DecryptionKey, XencError};
 /// The scope SAML assertion IDs are claimed in (with the IdP's entity ID: an ID is unique per IdP).
 pub const SAML_ASSERTION_SCOPE: &str = "saml_assertion";
 
-/// The longest the single-use store keeps a claim (its `maxTtl`): an assertion valid for longer is claimed for
-/// this long — it is bound to a transaction that is itself single use and expires in 10 minutes.
+/// The longest the single-use store keeps a claim (its `maxTtl`): a SAML assertion valid for longer is claimed
+/// for this long — its `InResponseTo` binds it to a transaction that is itself single use and expires in 10
+/// minutes. A WS-Federation token has no such binding: one valid for longer is refused.
 const MAX_ASSERTION_CLAIM_SECONDS: u64 = 86_000;
 
 /// The longest NameID a session keeps as its `sub` (as OpenID Connect's `sub`): a longer one is refused, never
@@ -305,7 +306,17 @@ impl<P: Platform> Flow<'_, P> {
         assertion_id: &str,
         valid_until: u64,
     ) -> Result<(), FlowError> {
-        let until = valid_until.min(self.now().saturating_add(MAX_ASSERTION_CLAIM_SECONDS));
+        let longest = self.now().saturating_add(MAX_ASSERTION_CLAIM_SECONDS);
+        // A WS-Federation token answers no request (its `wctx` is not signed): only its single-use claim stops
+        // a captured one from being posted again with a fresh transaction, so that claim must outlive it.
+        if connector.protocol == XmlProtocol::WsFederation && valid_until > longest {
+            return Err(refused_answer(
+                connector,
+                "the token is valid for longer than its single use can be remembered (about 24 hours): shorten \
+                 the IdP's token lifetime",
+            ));
+        }
+        let until = valid_until.min(longest);
         let assertion = format!("{}\n{}", idp.entity_id, assertion_id);
         self.claim_once(SAML_ASSERTION_SCOPE, &assertion, until).await.map_err(|e| match e {
             // Not the transaction (that one was fresh): the IdP's assertion was posted before.
@@ -326,7 +337,11 @@ impl<P: Platform> Flow<'_, P> {
     ) -> Result<Response, FlowError> {
         let address = admitted_saml_address(connector, signed_in.email)?;
         if signed_in.subject.len() > MAX_NAME_ID_BYTES {
-            let detail = format!("the subject (NameID or immutable ID) is longer than {MAX_NAME_ID_BYTES} bytes");
+            let subject = match connector.protocol {
+                XmlProtocol::Saml2 => "NameID",
+                XmlProtocol::WsFederation => "subject (stable-identifier claim or NameIdentifier)",
+            };
+            let detail = format!("the {subject} is longer than {MAX_NAME_ID_BYTES} bytes");
             return Err(refused_answer(connector, &detail));
         }
         let now = self.now();

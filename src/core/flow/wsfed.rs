@@ -29,7 +29,7 @@ use crate::core::http::{Outcome, Request, Response};
 use crate::core::ports::Platform;
 use crate::core::session::cookies::{delete_cookie, CookieKind, Transport};
 use crate::core::session::record::truncate_chars;
-use crate::core::wsfed::identity::{email_of, groups_of, stable_subject};
+use crate::core::wsfed::identity::{email_of, groups_of, stable_subject, AmbiguousSubject};
 use crate::core::wsfed::{verify_wresult, Expected, WsFedError};
 use crate::core::xml::dsig::DsigError;
 use crate::core::xml::MAX_DOCUMENT_BYTES;
@@ -146,8 +146,11 @@ impl<P: Platform> Flow<'_, P> {
         let email = email_of(&identity, connector.email_attribute.as_deref())
             .map_err(|e| fail(identity_error(connector, e, "the email (claim or NameIdentifier)")))?;
         let groups = groups_of(&identity).ok_or_else(|| fail(too_many_groups(connector)))?;
+        let subject = stable_subject(&identity).map_err(|AmbiguousSubject(claim)| {
+            refused(&format!("the stable-identifier claim {claim} is not one non-empty value"))
+        })?;
         let signed_in = FederatedSignIn {
-            subject: stable_subject(&identity).to_string(),
+            subject: subject.to_string(),
             email,
             name: display_name(&identity.claims),
             groups,
@@ -160,19 +163,23 @@ impl<P: Platform> Flow<'_, P> {
 
     /// `GET /auth/wsfed/{id}?wa=wsignout1.0|wsignoutcleanup1.0`: ends this browser's session when it is one of
     /// this connector's (see the module documentation). Anyone can make a browser send this GET, so:
-    /// - sent from the same site (an AD FS on the site's own domain, in an iframe or image of its sign-out page,
-    ///   or the visitor at the address bar: `Sec-Fetch-Site` `same-origin`, `same-site` or `none`), the session
-    ///   ends here and is recorded as ended, as `POST /auth/logout` does;
+    /// - sent from the same site (an AD FS on the site's own domain, in an iframe or image of its sign-out page:
+    ///   `Sec-Fetch-Site` `same-origin` or `same-site`), the session ends here and is recorded as ended, as
+    ///   `POST /auth/logout` does (a page of a sibling subdomain can send it too: a site that hosts content it
+    ///   does not trust on its own registrable domain should not rely on this);
     /// - sent from another site as a top-level navigation (the only way another site's request carries the
-    ///   `SameSite=Lax` session cookie), the session is left alone and the visitor is asked to confirm: a link
-    ///   on any page must not sign a visitor out (logout CSRF); a cross-site iframe or image sends no cookie and
-    ///   ends nothing, whatever this answer;
+    ///   `SameSite=Lax` session cookie), or by no page at all (`none`: a link opened from a mail application),
+    ///   or by a browser that does not say, the session is left alone and the visitor is asked to confirm: a
+    ///   link must not sign a visitor out (logout CSRF); a cross-site iframe or image sends no cookie and ends
+    ///   nothing, whatever this answer;
     /// - never a redirect (a `wreply` here is not followed), never another session.
     async fn wsfed_signout(&self, connector: &SamlConnector, req: &Request, transport: Transport) -> Outcome {
         let session =
             authenticate(&req.cookie_header, transport, self.keys, self.now()).filter(|s| s.connector == connector.id);
         let Some(session) = session else { return Outcome::Respond(signed_out_frame()) };
-        let same_site = matches!(req.sec_fetch_site.as_deref(), Some("same-origin" | "same-site" | "none"));
+        // `none` is a navigation no page started (the address bar, a bookmark — or a link opened from a mail or
+        // chat application): not the IdP's sign-out page, so it is asked too.
+        let same_site = matches!(req.sec_fetch_site.as_deref(), Some("same-origin" | "same-site"));
         if !same_site {
             return Outcome::Respond(super::logout::confirmation_page());
         }

@@ -8,9 +8,10 @@
 //! when its format is `emailAddress`. A claim with several values, or given twice, is never taken (which
 //! value would it be?). That the domain belongs to the connector is the flow's check, as for OIDC and SAML.
 //!
-//! The stable subject: the first single-valued, non-empty claim of [`STABLE_SUBJECT_CLAIMS`] — Entra's and
-//! Microsoft 365's `ImmutableID` (the on-premises `objectGUID`, base64), Entra's `objectidentifier`, AD FS's
-//! `primarysid` — else the `NameIdentifier`.
+//! The stable subject: the first claim of [`STABLE_SUBJECT_CLAIMS`] the token carries — Entra's and Microsoft
+//! 365's `ImmutableID` (the on-premises `objectGUID`, base64), Entra's `objectidentifier`, AD FS's
+//! `primarysid` — which must then hold one non-empty value (else the sign-in is refused: [`AmbiguousSubject`]);
+//! without any, the `NameIdentifier`.
 
 use super::WsFedIdentity;
 use crate::core::routing::{parse_email, Email};
@@ -60,14 +61,24 @@ pub fn email_of(identity: &WsFedIdentity, email_claim: Option<&str>) -> Result<E
     Err(IdentityError::NoEmail)
 }
 
-/// The stable subject of a verified token (see the module documentation).
-pub fn stable_subject(identity: &WsFedIdentity) -> &str {
-    STABLE_SUBJECT_CLAIMS
-        .iter()
-        .filter_map(|name| single_value(identity, name))
-        .map(str::trim)
-        .find(|value| !value.is_empty())
-        .unwrap_or(&identity.name_identifier)
+/// A stable-identifier claim is there but does not name one subject (given twice, with several values, or
+/// empty): the sign-in is refused rather than fall back to a weaker identifier — the same person would then be
+/// another user of the origin whenever the claim is repeated by a misconfigured rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmbiguousSubject(pub &'static str);
+
+/// The stable subject of a verified token (see the module documentation): the first stable-identifier claim
+/// present, which must then hold exactly one non-empty value; else the `NameIdentifier`.
+pub fn stable_subject(identity: &WsFedIdentity) -> Result<&str, AmbiguousSubject> {
+    for name in STABLE_SUBJECT_CLAIMS {
+        let mut claims = identity.claims.iter().filter(|c| c.name == name);
+        let Some(claim) = claims.next() else { continue };
+        return match (claims.next(), claim.values.as_slice()) {
+            (None, [value]) if !value.trim().is_empty() => Ok(value.trim()),
+            _ => Err(AmbiguousSubject(name)),
+        };
+    }
+    Ok(&identity.name_identifier)
 }
 
 /// The groups a verified token asserts (values of the SAML group claims and of [`ROLE_CLAIM`], in order,
@@ -144,13 +155,18 @@ mod tests {
             None,
             &[(sid, &["S-1-5-21-1"]), (object_id, &["oid"]), (immutable, &["imm=="])],
         );
-        assert_eq!(stable_subject(&id), "imm==");
+        assert_eq!(stable_subject(&id), Ok("imm=="));
         let id = identity("alice@acme.example", None, &[(sid, &["S-1-5-21-1"]), (object_id, &["oid"])]);
-        assert_eq!(stable_subject(&id), "oid");
+        assert_eq!(stable_subject(&id), Ok("oid"));
+        let id = identity("alice@acme.example", None, &[]);
+        assert_eq!(stable_subject(&id), Ok("alice@acme.example"), "no stable claim: the NameIdentifier");
+        // Present but not one subject: refused, never a fall-back to a weaker identifier.
         let id = identity("alice@acme.example", None, &[(immutable, &[" "]), (sid, &["S-1-5-21-1"])]);
-        assert_eq!(stable_subject(&id), "S-1-5-21-1", "an empty ImmutableID is skipped");
+        assert_eq!(stable_subject(&id), Err(AmbiguousSubject(immutable)), "an empty ImmutableID");
         let id = identity("alice@acme.example", None, &[(immutable, &["a", "b"])]);
-        assert_eq!(stable_subject(&id), "alice@acme.example", "several values: none is taken");
+        assert_eq!(stable_subject(&id), Err(AmbiguousSubject(immutable)), "several values");
+        let id = identity("alice@acme.example", None, &[(object_id, &["a"]), (object_id, &["a"])]);
+        assert_eq!(stable_subject(&id), Err(AmbiguousSubject(object_id)), "the claim twice");
     }
 
     #[test]
