@@ -8,36 +8,12 @@
 //
 //   const forged = buildVariant('xsw3', ctx);  // ctx: { requestId, acsUrl, spEntityId, idpEntityId, ... }
 //   forged.xml, forged.base64
-import { createSign, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
-import { SignedXml } from 'xml-crypto';
-
+import { ALGS, DSIG, ENVELOPED, EXC_C14N, signerFor } from './xml-signer.mjs';
 import { NAMEID_EMAIL, testKeyPair } from './saml-idp.mjs';
 
-export const DSIG = 'http://www.w3.org/2000/09/xmldsig#';
-export const EXC_C14N = 'http://www.w3.org/2001/10/xml-exc-c14n#';
-export const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
-const ALGS = {
-  'rsa-sha256': { sig: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', digest: 'http://www.w3.org/2001/04/xmlenc#sha256' },
-  'rsa-sha512': { sig: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512', digest: 'http://www.w3.org/2001/04/xmlenc#sha512' },
-  'rsa-sha1': { sig: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1', digest: 'http://www.w3.org/2000/09/xmldsig#sha1' },
-  // SHA-1 in only one of the two (a connector's allow_sha1 accepts both; the others refuse both).
-  'rsa-sha1-digest-sha256': { sig: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1', digest: 'http://www.w3.org/2001/04/xmlenc#sha256' },
-  'rsa-sha256-digest-sha1': { sig: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', digest: 'http://www.w3.org/2000/09/xmldsig#sha1' },
-  'ecdsa-sha256': { sig: 'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256', digest: 'http://www.w3.org/2001/04/xmlenc#sha256' },
-};
-
-// XML-DSig's ECDSA value is r‖s (RFC 4050 / XML-DSig 1.1), which xml-crypto does not produce by itself.
-class EcdsaSha256 {
-  getSignature(signedInfo, privateKey) {
-    return createSign('SHA256').update(signedInfo).sign({ key: privateKey, dsaEncoding: 'ieee-p1363' }, 'base64');
-  }
-
-  getAlgorithmName() {
-    return ALGS['ecdsa-sha256'].sig;
-  }
-}
-
+export { DSIG, ENVELOPED, EXC_C14N } from './xml-signer.mjs';
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
 const iso = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 export const newId = () => `_${randomUUID()}`;
@@ -132,14 +108,7 @@ export function sign(xml, {
   const qname = target === 'assertion' ? 'saml:Assertion' : 'samlp:Response';
   const local = target === 'assertion' ? 'Assertion' : 'Response';
   const id = idOf(xml, qname);
-  const { sig: sigAlg, digest } = ALGS[alg];
-  const sig = new SignedXml({
-    privateKey: keys.privateKey,
-    publicCert: keyInfo ? keys.certificate : undefined,
-    signatureAlgorithm: sigAlg,
-    canonicalizationAlgorithm: canonicalization,
-  });
-  sig.SignatureAlgorithms[ALGS['ecdsa-sha256'].sig] = EcdsaSha256;
+  const { sig, digest } = signerFor(alg, keys, keyInfo, { canonicalizationAlgorithm: canonicalization });
   sig.addReference({
     xpath: `//*[local-name(.)='${local}' and @ID='${id}']`,
     digestAlgorithm: digest,

@@ -11,15 +11,12 @@
 //
 //   const ctx = { realm, replyUrl, issuer };            // the connector's realm and reply URL, the IdP's issuer
 //   const xml = VARIANTS.wrongAudience.build(ctx);      // the wresult (raw XML, as the form field carries it)
-import { createSign, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
-import { SignedXml } from 'xml-crypto';
-
+import { ALGS, ENVELOPED, EXC_C14N, signerFor } from './xml-signer.mjs';
 import { testKeyPair } from './saml-idp.mjs';
 
-export const DSIG = 'http://www.w3.org/2000/09/xmldsig#';
-export const EXC_C14N = 'http://www.w3.org/2001/10/xml-exc-c14n#';
-export const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
+export { DSIG, ENVELOPED, EXC_C14N } from './xml-signer.mjs';
 export const SAML11_NS = 'urn:oasis:names:tc:SAML:1.0:assertion';
 export const SAML2_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
 export const TRUST_2005_NS = 'http://schemas.xmlsoap.org/ws/2005/02/trust';
@@ -28,23 +25,6 @@ const POLICY_NS = 'http://schemas.xmlsoap.org/ws/2004/09/policy';
 const ADDRESSING_NS = 'http://www.w3.org/2005/08/addressing';
 const WSU_NS = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd';
 const NAMEID_EMAIL = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
-
-const ALGS = {
-  'rsa-sha256': { sig: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', digest: 'http://www.w3.org/2001/04/xmlenc#sha256' },
-  'rsa-sha1': { sig: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1', digest: 'http://www.w3.org/2000/09/xmldsig#sha1' },
-  'ecdsa-sha256': { sig: 'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256', digest: 'http://www.w3.org/2001/04/xmlenc#sha256' },
-};
-
-// XML-DSig's ECDSA value is r‖s (RFC 4050 / XML-DSig 1.1), which xml-crypto does not produce by itself.
-class EcdsaSha256 {
-  getSignature(signedInfo, privateKey) {
-    return createSign('SHA256').update(signedInfo).sign({ key: privateKey, dsaEncoding: 'ieee-p1363' }, 'base64');
-  }
-
-  getAlgorithmName() {
-    return ALGS['ecdsa-sha256'].sig;
-  }
-}
 
 /**
  * The code and status the worker answers a refused wresult with. ONE place to change should the worker name it
@@ -150,16 +130,8 @@ export function signAssertion(xml, { alg = 'rsa-sha256', keys = testKeyPair('rsa
   if (!m) throw new Error('no assertion to sign');
   const id = m[1];
   const select = `//*[local-name(.)='Assertion' and @${idAttribute}='${id}']`;
-  const { sig: sigAlg, digest } = ALGS[alg];
-  const sig = new SignedXml({
-    privateKey: keys.privateKey,
-    publicCert: keyInfo ? keys.certificate : undefined,
-    signatureAlgorithm: sigAlg,
-    canonicalizationAlgorithm: EXC_C14N,
-    // xml-crypto knows ID, Id and id; SAML 1.1's AssertionID is added (naming ID again makes it see duplicates).
-    ...(idAttribute === 'ID' ? {} : { idAttribute }),
-  });
-  sig.SignatureAlgorithms[ALGS['ecdsa-sha256'].sig] = EcdsaSha256;
+  // xml-crypto knows ID, Id and id; SAML 1.1's AssertionID is added (naming ID again makes it see duplicates).
+  const { sig, digest } = signerFor(alg, keys, keyInfo, idAttribute === 'ID' ? {} : { idAttribute });
   sig.addReference({ xpath: select, digestAlgorithm: digest, transforms: [ENVELOPED, EXC_C14N] });
   sig.computeSignature(xml, {
     prefix: 'ds',
