@@ -979,3 +979,33 @@ fn wsfed_configuration_errors_name_the_field() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("idp_initiated"), "a SAML-only field on a WS-Fed connector is refused:\n{out}");
 }
+
+/// WS-Fed federation metadata (an AD FS-shaped document: ~220 namespace declarations, an STS role beside SAML
+/// roles): fetched, read by the worker's federation metadata parser; the issuer (its entityID), the passive
+/// endpoint of the STS role and its signing certificate are printed.
+#[test]
+fn a_wsfed_connector_with_federation_metadata_lists_what_it_says() {
+    const ADFS: &str = include_str!("fixtures/xml/wsfed-metadata/adfs.xml");
+    let idp = provider(|_, path| match path {
+        "/FederationMetadata/2007-06/FederationMetadata.xml" => (200, ADFS.to_string()),
+        _ => (404, String::new()),
+    });
+    let url = format!("{}/FederationMetadata/2007-06/FederationMetadata.xml", idp.base);
+    let wsfed = json!({"id": "contoso", "kind": "wsfed", "domains": ["contoso.example"], "metadata_url": url});
+    let (code, out) = check_config(&config(&[wsfed]), &[]);
+    assert_eq!(code, 0, "{out}");
+    for expected in [
+        "connector \"contoso\" (kind wsfed)",
+        "IdP issuer:           http://adfs.contoso.example/adfs/services/trust",
+        "IdP passive endpoint: https://adfs.contoso.example/adfs/ls/ (wa=wsignin1.0)",
+        "certificate #1: CN=idp.example, RSA 2048 bits",
+        "status: usable",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    // The same document read as SAML metadata is a different IdP (its IDPSSODescriptor), never mixed in: a SAML
+    // connector on it reports its own HTTP-Redirect endpoint, not the passive one.
+    let saml = saml_by_metadata("corp", "corp.example", &url);
+    let (_, out) = check_config(&config(&[saml]), &[]);
+    assert!(!out.contains("(wa=wsignin1.0)"), "{out}");
+}
