@@ -3440,3 +3440,67 @@ fn a_sub_logout_token_replayed_on_another_isolate_ends_no_session_signed_in_sinc
     assert_eq!(me_status(&w, &new), 200);
     assert_eq!(me_status(&w, &old), 401);
 }
+
+// ---- GET /auth/health -----------------------------------------------------------------------------------
+
+fn health(w: &World) -> (u16, serde_json::Value) {
+    let r = w.get(&format!("{SITE}/auth/health"), "");
+    assert_eq!(r.header("content-type"), Some("application/json"), "{}", describe(&r));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    (r.status, serde_json::from_str(&r.body).unwrap())
+}
+
+/// Health counts IdP documents by their state in this isolate (never naming a connector, an issuer or a URL),
+/// and says whether the revocation list is current.
+#[test]
+fn health_reports_documents_and_the_revocation_list_without_the_configuration() {
+    let w = World::new();
+    let n = w.config.connectors.len();
+    let (status, body) = health(&w);
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        serde_json::json!({"status": "ok", "config": "loaded",
+            "idp_documents": {"fresh": 0, "stale": 0, "not_read": n}, "revocations": "current"})
+    );
+    // A sign-in reads the discovery document: fresh; past its lifetime, stale (still used).
+    let login = w.login("alice@acme.example");
+    let _ = w.finish_with_key(&login, Key::Es);
+    assert_eq!(health(&w).1["idp_documents"], serde_json::json!({"fresh": 1, "stale": 0, "not_read": n - 1}));
+    w.p.advance(2 * 86_400);
+    assert_eq!(health(&w).1["idp_documents"], serde_json::json!({"fresh": 0, "stale": 1, "not_read": n - 1}));
+    let text = w.get(&format!("{SITE}/auth/health"), "").body;
+    for secret in [ISSUER, "acme", "acme.example"] {
+        assert!(!text.contains(secret), "health names {secret:?}: {text}");
+    }
+}
+
+#[test]
+fn health_is_degraded_while_the_revocation_list_cannot_be_read() {
+    let w = World::new();
+    w.p.list_fails.set(true);
+    load_store(&w);
+    let (status, body) = health(&w);
+    assert_eq!(status, 503);
+    assert_eq!((body["status"].as_str(), body["revocations"].as_str()), (Some("degraded"), Some("unavailable")));
+    w.p.list_fails.set(false);
+    w.p.advance(10);
+    load_store(&w);
+    assert_eq!(health(&w), (200, health(&w).1));
+    assert_eq!(health(&w).1["revocations"], "current");
+}
+
+#[test]
+fn health_answers_get_and_head_only() {
+    let w = World::new();
+    let r = w.handle(&request(Method::Post, &format!("{SITE}/auth/health"), ""));
+    assert_eq!(r.status, 405, "{}", describe(&r));
+    assert_eq!(w.handle(&request(Method::Head, &format!("{SITE}/auth/health"), "")).status, 200);
+}
+
+#[test]
+fn health_of_a_configuration_that_does_not_load_says_only_that() {
+    let r = edge_auth::core::flow::health::config_error_health();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.body, r#"{"status":"error","config":"invalid"}"#);
+}

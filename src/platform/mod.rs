@@ -68,6 +68,9 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
         Ok(ready) => ready,
         Err(config_error) => {
             console_error!("edge-auth: {config_error}");
+            if url.path() == "/auth/health" {
+                return to_worker_response(crate::core::flow::health::config_error_health());
+            }
             return to_worker_response(crate::core::error::FlowError::from(config_error.clone()).to_html_response());
         }
     };

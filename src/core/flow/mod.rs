@@ -10,6 +10,7 @@
 mod callback;
 mod document_cache;
 mod entra_domains;
+pub mod health;
 mod isolate;
 mod login;
 mod logout;
@@ -279,6 +280,7 @@ impl<P: Platform> Flow<'_, P> {
             ("/auth/logout/frontchannel", Method::Get) => self.frontchannel_logout(req, transport).await,
             ("/auth/logout/backchannel", Method::Post) => self.backchannel_logout(req).await,
             ("/auth/jwks.json", Method::Get | Method::Head) => Ok(self.assertion_jwks()),
+            ("/auth/health", Method::Get | Method::Head) => Ok(self.health()),
             (
                 "/auth/login"
                 | "/auth/callback"
@@ -287,7 +289,8 @@ impl<P: Platform> Flow<'_, P> {
                 | "/auth/signed-out"
                 | "/auth/logout/frontchannel"
                 | "/auth/logout/backchannel"
-                | "/auth/jwks.json",
+                | "/auth/jwks.json"
+                | "/auth/health",
                 _,
             ) => Err(FlowError::MethodNotAllowed.into()),
             _ => Err(FlowError::NotFound.into()),
