@@ -18,7 +18,8 @@ const VARIANTS = [
   // OIDC only: 291.8 KiB before issue 14; routing by domain across two protocol families (the SAML connectors'
   // list, the domain index naming either family) costs 1.8 KiB even when no SAML code ships (the reader, routes,
   // refusals and cookies of SAML are compiled out of this build).
-  { dir: "build", label: "OIDC only", budget: 294 * 1024 },
+  // GET /auth/health (issue 16) 0.4 KiB: 294.0 KiB, 51 bytes under the old 294 KiB guard.
+  { dir: "build", label: "OIDC only", budget: 295 * 1024 },
   // With SAML: 400.7 KiB for signatures; encrypted assertions (XML Encryption, RSA-OAEP through WebCrypto,
   // AES-GCM) added 9.3 KiB: 410.0 KiB; `allow_sha1` 3.3 KiB more (the sha1 crate's digest ~2.3 KiB, RSA-SHA1
   // through WebCrypto on its own path; the OIDC-only build unchanged): 413.3 KiB. WS-Federation (issue 15: the
