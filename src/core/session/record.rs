@@ -203,6 +203,8 @@ impl Session {
             "connector": self.connector,
             "iss": self.iss,
             "exp": self.exp,
+            // The groups the access policies name for this connector (as `X-Auth-Request-Groups` carries them).
+            "groups": self.groups,
         })
         .to_string()
     }
@@ -379,9 +381,14 @@ mod tests {
     #[test]
     fn me_json_has_the_contract_fields() {
         let j: serde_json::Value = serde_json::from_str(&session(2000).to_me_json()).unwrap();
-        for f in ["sub", "email", "name", "connector", "iss", "exp"] {
+        for f in ["sub", "email", "name", "connector", "iss", "exp", "groups"] {
             assert!(j.get(f).is_some(), "{f}");
         }
+        assert_eq!(j["groups"], serde_json::json!([]));
+        let mut admin = session(2000);
+        admin.groups = vec!["admins".into()];
+        let j: serde_json::Value = serde_json::from_str(&admin.to_me_json()).unwrap();
+        assert_eq!(j["groups"], serde_json::json!(["admins"]), "the session's (policy-scoped) groups");
         assert_eq!(j["sub"], "acme:u1", "the user id is qualified by the connector");
     }
 

@@ -224,13 +224,14 @@ describe('sign-in (wsignin1.0) against npm wsfed', () => {
   });
 
   test('groups reach the policies: AD FS\'s Group claim and its role claim (SAML 1.1), Entra-style groups (SAML 2.0); grants are per connector', async () => {
+    // `groups`: what /auth/me says — the policies' groups of this connector only, never the IdP's whole list.
     const cases = [
-      { email: 'fin@wsfed.example', token: 'saml11', user: { groups: ['Domain Users', 'Finance'] }, status: 200 },
-      { email: 'aud@wsfed.example', token: 'saml11', user: { roles: ['Auditors'] }, status: 200 },
-      { email: 'fin2@wsfed.example', token: 'saml2', user: { groups: ['Finance'] }, status: 200 },
-      { email: 'nogroup@wsfed.example', token: 'saml11', user: { groups: ['Domain Users'] }, status: 403 },
+      { email: 'fin@wsfed.example', token: 'saml11', user: { groups: ['Domain Users', 'Finance'] }, status: 200, groups: ['Finance'] },
+      { email: 'aud@wsfed.example', token: 'saml11', user: { roles: ['Auditors'] }, status: 200, groups: ['Auditors'] },
+      { email: 'fin2@wsfed.example', token: 'saml2', user: { groups: ['Finance'] }, status: 200, groups: ['Finance'] },
+      { email: 'nogroup@wsfed.example', token: 'saml11', user: { groups: ['Domain Users'] }, status: 403, groups: [] },
       // The same group name asserted through another connector grants nothing.
-      { email: 'fin@wsfed-upn.example', token: 'saml11', user: { upn: 'fin@wsfed-upn.example', groups: ['Finance'] }, status: 403 },
+      { email: 'fin@wsfed-upn.example', token: 'saml11', user: { upn: 'fin@wsfed-upn.example', groups: ['Finance'] }, status: 403, groups: [] },
     ];
     for (const c of cases) {
       const b = new Browserless();
@@ -238,6 +239,7 @@ describe('sign-in (wsignin1.0) against npm wsfed', () => {
       assert.equal(response.status, 302, response.describe());
       const r = await b.navigate(`${origin}/app.js`);
       assert.equal(r.status, c.status, `${c.email} ${JSON.stringify(c.user)}\n${r.describe()}`);
+      assert.deepEqual((await me(b, origin, 200)).groups, c.groups, c.email);
     }
   });
 
