@@ -75,7 +75,7 @@ impl<P: Platform> Flow<'_, P> {
             match self.saml_idp(connector).await {
                 Ok(idp) => {
                     let realm = connector.audience(&req.origin());
-                    if let Some(url) = super::wsfed::wsignout_url(&idp.sso_url, &realm, &signed_out) {
+                    if let Some(url) = crate::core::wsfed::wsignout_url(&idp.sso_url, &realm, &signed_out) {
                         location = url;
                     }
                 }

@@ -17,7 +17,7 @@
 //!   (a `wreply` is never followed), no other session, nothing read from the request but `wa`. The answer is a
 //!   small page that may be framed.
 //! - `POST /auth/logout` of a WS-Fed session ends it here, then continues to the IdP with `wa=wsignout1.0`
-//!   ([`wsignout_url`]), which ends the IdP's session and the other relying parties'.
+//!   ([`crate::core::wsfed::wsignout_url`]), which ends the IdP's session and the other relying parties'.
 
 use crate::core::config::SamlConnector;
 use crate::core::error::FlowError;
@@ -30,24 +30,9 @@ use crate::core::ports::Platform;
 use crate::core::session::cookies::{delete_cookie, CookieKind, Transport};
 use crate::core::session::record::truncate_chars;
 use crate::core::wsfed::identity::{email_of, groups_of, stable_subject, AmbiguousSubject};
-use crate::core::wsfed::{verify_wresult, Expected, WsFedError};
+use crate::core::wsfed::{verify_wresult, Expected, WsFedError, WSIGNIN, WSIGNOUT, WSIGNOUT_CLEANUP};
 use crate::core::xml::dsig::DsigError;
 use crate::core::xml::MAX_DOCUMENT_BYTES;
-
-/// `wa` of a sign-in request and of its answer.
-pub const WSIGNIN: &str = "wsignin1.0";
-/// `wa` of a sign-out request (the IdP's, or ours to the IdP).
-pub const WSIGNOUT: &str = "wsignout1.0";
-/// `wa` of the IdP's request to clean up this relying party's session after a sign-out elsewhere.
-pub const WSIGNOUT_CLEANUP: &str = "wsignoutcleanup1.0";
-
-/// The IdP's passive endpoint with a sign-out request: `wa=wsignout1.0`, this relying party's realm, and where to
-/// come back (`wreply`: the signed-out page of this origin).
-pub fn wsignout_url(sso_url: &str, realm: &str, signed_out: &str) -> Option<String> {
-    let mut url = url::Url::parse(sso_url).ok()?;
-    url.query_pairs_mut().append_pair("wa", WSIGNOUT).append_pair("wtrealm", realm).append_pair("wreply", signed_out);
-    Some(url.into())
-}
 
 /// The value of a form field the WS-Federation answer carries once: `None` when absent; refused when repeated
 /// (which copy would the IdP have meant?).

@@ -48,6 +48,21 @@ const ADDRESSING_NS: [&str; 2] =
     ["http://www.w3.org/2005/08/addressing", "http://schemas.xmlsoap.org/ws/2004/08/addressing"];
 const XML_ENCRYPTION_NS: &str = "http://www.w3.org/2001/04/xmlenc#";
 
+/// `wa` of a sign-in request and of its answer.
+pub const WSIGNIN: &str = "wsignin1.0";
+/// `wa` of a sign-out request (the IdP's, or ours to the IdP).
+pub const WSIGNOUT: &str = "wsignout1.0";
+/// `wa` of the IdP's request to clean up this relying party's session after a sign-out elsewhere.
+pub const WSIGNOUT_CLEANUP: &str = "wsignoutcleanup1.0";
+
+/// The IdP's passive endpoint with a sign-out request: `wa=wsignout1.0`, this relying party's realm, and where to
+/// come back (`wreply`: the signed-out page of this origin).
+pub fn wsignout_url(sso_url: &str, realm: &str, signed_out: &str) -> Option<String> {
+    let mut url = url::Url::parse(sso_url).ok()?;
+    url.query_pairs_mut().append_pair("wa", WSIGNOUT).append_pair("wtrealm", realm).append_pair("wreply", signed_out);
+    Some(url.into())
+}
+
 /// What the token must match: this relying party, this IdP, the time.
 #[derive(Debug, Clone)]
 pub struct Expected<'a> {
