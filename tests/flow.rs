@@ -1682,7 +1682,7 @@ fn me_with_and_without_session() {
     assert_eq!(
         me,
         json!({"sub": "acme:u-alice", "email": "alice@acme.example", "name": "Alice Example", "connector": "acme",
-               "iss": ISSUER, "exp": w.now() + SESSION_LIFETIME})
+               "iss": ISSUER, "exp": w.now() + SESSION_LIFETIME, "groups": []})
     );
 
     for cookie in ["", "theme=dark", "__Host-edge-auth-session=", "edge-auth-session=x"] {
