@@ -187,7 +187,7 @@ export async function prepare({ work = WORK, edgeBuild = path.join(ROOT, 'build'
 }
 
 // scripts/size.mjs's label for each build variant's total (its VARIANTS), by worker id
-const SIZE_VARIANTS = { 'edge-auth': { dir: 'build', label: 'OIDC only' }, 'edge-auth-saml': { dir: 'build-saml', label: 'with SAML' } };
+const SIZE_VARIANTS = { 'edge-auth': { dir: 'build', label: 'OIDC only' }, 'edge-auth-saml': { dir: 'build-saml', label: 'with SAML and WS-Fed' } };
 
 export function sizes(dirs) {
   // scripts/size.mjs on the snapshots, in one directory holding both (links to build/ and build-saml/), as it
