@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything edge-auth needs on a machine with rustup, cargo, Node.js and npm. Idempotent: each
-# step is skipped when already done. See TOOLCHAIN notes in README ("Building") for why the binaries come
+# step is skipped when already done. See README ("Development", the last paragraph) for why the binaries come
 # from crates.io and npm rather than worker-build's own GitHub downloads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
