@@ -245,11 +245,7 @@ impl<P: Platform> Flow<'_, P> {
         if let Some(e) = refused {
             return self.channel_refusal("front-channel", e);
         }
-        // Loaded in an iframe by the IdP: no frame-ancestors restriction on this answer.
-        let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head><body>Signed out.</body></html>";
-        let mut response = Response::html(200, page.to_string());
-        response.headers.retain(|(k, _)| *k != "content-security-policy");
-        let mut response = response.with_header("content-security-policy", "default-src 'none'");
+        let mut response = signed_out_frame();
         // The visitor's own cookie is cleared only when it is the session named: anyone can make a browser
         // send this GET with a sid of their choosing.
         let named = authenticate(&req.cookie_header, transport, self.keys, now).is_some_and(|session| {
@@ -356,6 +352,16 @@ pub(super) fn is_same_origin(req: &Request) -> bool {
         (None, Some(site)) => site == "same-origin",
         (None, None) => false,
     }
+}
+
+/// The answer to an IdP's sign-out request made in an iframe or image of its own sign-out page (OpenID Connect
+/// front-channel logout, WS-Federation `wsignoutcleanup1.0`): a small page it may frame (no `frame-ancestors`
+/// restriction), loading nothing.
+pub(super) fn signed_out_frame() -> Response {
+    let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head><body>Signed out.</body></html>";
+    let mut response = Response::html(200, page.to_string());
+    response.headers.retain(|(k, _)| *k != "content-security-policy");
+    response.with_header("content-security-policy", "default-src 'none'")
 }
 
 pub(super) fn confirmation_page() -> Response {

@@ -161,7 +161,7 @@ impl<P: Platform> Flow<'_, P> {
     async fn wsfed_signout(&self, connector: &SamlConnector, req: &Request, transport: Transport) -> Outcome {
         let session =
             authenticate(&req.cookie_header, transport, self.keys, self.now()).filter(|s| s.connector == connector.id);
-        let Some(session) = session else { return Outcome::Respond(signed_out_frame()) };
+        let Some(session) = session else { return Outcome::Respond(super::logout::signed_out_frame()) };
         // `none` is a navigation no page started (the address bar, a bookmark — or a link opened from a mail or
         // chat application): not the IdP's sign-out page, so it is asked too.
         let same_site = matches!(req.sec_fetch_site.as_deref(), Some("same-origin" | "same-site"));
@@ -170,14 +170,6 @@ impl<P: Platform> Flow<'_, P> {
         }
         self.record_sign_out(&session).await;
         let clear = delete_cookie(CookieKind::Session.name(transport), transport);
-        Outcome::Respond(signed_out_frame().with_cookie(clear))
+        Outcome::Respond(super::logout::signed_out_frame().with_cookie(clear))
     }
-}
-
-/// The answer to the IdP's sign-out request: a small page it may frame (no `frame-ancestors` restriction).
-fn signed_out_frame() -> Response {
-    let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head><body>Signed out.</body></html>";
-    let mut response = Response::html(200, page.to_string());
-    response.headers.retain(|(k, _)| *k != "content-security-policy");
-    response.with_header("content-security-policy", "default-src 'none'")
 }
