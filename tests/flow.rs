@@ -2706,10 +2706,16 @@ fn entra_domain_answer(tenant: &str, fresh_for: Option<u64>) -> Canned {
 /// A), b.example (verified in B), c.example (verified nowhere) and d.example (verified in C, which the
 /// connector does not list: a configuration error). Entra signs with `w.acme`'s keys.
 fn world_with_entra_partners() -> (World, Idp) {
+    world_with_entra_partners_and_policies("[]")
+}
+
+/// [`world_with_entra_partners`] with these `policies`.
+fn world_with_entra_partners_and_policies(policies: &str) -> (World, Idp) {
     let json = format!(
         r#"{{"connectors":[{{"id":"partners","kind":"entra","tenant":"organizations","authority":"{ENTRA}",
             "allowed_tenants":["{TENANT_A}","{TENANT_B}"],"client_id":"partners-app",
-            "client_secret_binding":"ACME_CLIENT_SECRET","domains":["a.example","b.example","c.example","d.example"]}}]}}"#
+            "client_secret_binding":"ACME_CLIENT_SECRET","domains":["a.example","b.example","c.example","d.example"]}}],
+            "policies":{policies}}}"#
     );
     let w = World::with_config(Config::from_json(&json).unwrap(), K1);
     let idp = Idp::new(ENTRA, "entra");
@@ -2914,6 +2920,84 @@ fn entra_xms_edov_false_refuses_an_address_from_the_email_claim() {
     // The sign-in name is the tenant's own: xms_edov is about the email claim.
     let claims = json!({"preferred_username": "alice@a.example", "xms_edov": false});
     assert_signed_in(&entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, claims), "/docs");
+}
+
+/// Entra beyond 200 groups: the ID token names the `groups` claim by reference (`_claim_names` /
+/// `_claim_sources`, pointing at Microsoft Graph) instead of carrying it.
+fn entra_overage_claims() -> Value {
+    json!({
+        "email": "alice@a.example",
+        "_claim_names": {"groups": "src1"},
+        "_claim_sources": {"src1": {"endpoint": "https://graph.windows.net/aaaaaaaa/users/u/getMemberObjects"}},
+    })
+}
+
+#[test]
+fn entra_groups_overage_is_refused_when_a_policy_grants_the_connectors_groups() {
+    let (w, idp) = world_with_entra_partners_and_policies(r#"[{"path":"/admin/*","groups":["partners:admins"]}]"#);
+    let r = entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, entra_overage_claims());
+    assert_callback_refused(&r, 403, "groups_overage");
+    assert!(
+        w.p.logs()
+            .iter()
+            .any(|l| l.contains("groups_overage") && l.contains("\"partners\"") && l.contains("app roles")),
+        "the log names the connector and the remedy: {:?}",
+        w.p.logs()
+    );
+    // Entra's implicit-flow form (`hasgroups`), as a boolean or a string.
+    for v in [json!(true), json!("true")] {
+        let r =
+            entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, json!({"email": "alice@a.example", "hasgroups": v}));
+        assert_callback_refused(&r, 403, "groups_overage");
+    }
+    // A `groups` array beside the reference is not the user's groups either.
+    let mut claims = entra_overage_claims();
+    claims["groups"] = json!(["admins"]);
+    assert_callback_refused(&entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, claims), 403, "groups_overage");
+    // Positive controls: the groups in the token, `hasgroups: false`, another claim by reference.
+    let claims = json!({"email": "alice@a.example", "groups": ["admins"]});
+    assert_signed_in(&entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, claims), "/docs");
+    let claims = json!({"email": "alice@a.example", "hasgroups": false});
+    assert_signed_in(&entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, claims), "/docs");
+    let claims = json!({"email": "alice@a.example", "_claim_names": {"roles": "src1"}, "_claim_sources": {}});
+    assert_signed_in(&entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, claims), "/docs");
+}
+
+#[test]
+fn a_distributed_groups_claim_of_any_oidc_idp_is_an_overage_too() {
+    let w = World::with_policies(json!([{"path": "/admin/*", "groups": ["acme:admins"]}]));
+    let login = w.login("alice@acme.example");
+    let mut claims = w.claims(&login);
+    claims["_claim_names"] = json!({"groups": "src1"});
+    claims["_claim_sources"] = json!({"src1": {"endpoint": "https://idp.acme.example/groups"}});
+    let r = w.finish(&login, &w.acme.sign(Key::Es, &claims));
+    assert_callback_refused(&r, 403, "groups_overage");
+}
+
+#[test]
+fn entra_groups_overage_signs_in_without_groups_and_warns_when_no_policy_needs_them() {
+    // A policy granting groups of another connector does not need this one's.
+    let json = format!(
+        r#"{{"connectors":[{{"id":"partners","kind":"entra","tenant":"organizations","authority":"{ENTRA}",
+            "allowed_tenants":["{TENANT_A}","{TENANT_B}"],"client_id":"partners-app",
+            "client_secret_binding":"ACME_CLIENT_SECRET","domains":["a.example"]}},
+            {{"id":"acme","kind":"oidc","issuer":"{ISSUER}","client_id":"c","client_secret_binding":"ACME_CLIENT_SECRET",
+            "domains":["acme.example"]}}],
+            "policies":[{{"path":"/admin/*","groups":["acme:admins"]}}]}}"#
+    );
+    let (mut w, idp) = world_with_entra_partners();
+    w.config = Config::from_json(&json).unwrap();
+    let r = entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, entra_overage_claims());
+    assert_signed_in(&r, "/docs");
+    assert!(
+        w.p.logs()
+            .iter()
+            .any(|l| l.contains("\"partners\"") && l.contains("groups overage") && l.contains("without groups")),
+        "a warning: {:?}",
+        w.p.logs()
+    );
+    let (w, idp) = world_with_entra_partners();
+    assert_signed_in(&entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, entra_overage_claims()), "/docs");
 }
 
 #[test]

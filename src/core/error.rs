@@ -62,6 +62,10 @@ pub enum FlowError {
     DomainNotOwned { connector: String, domain: String, owner: Option<String>, why: &'static str },
     #[error("the Google hosted domain (hd) {0:?} is not one of the connector's hosted_domains")]
     HostedDomainMismatch(String),
+    /// The ID token names the `groups` claim by reference (`_claim_names`, Entra's `hasgroups`: the user is in
+    /// more groups than a token carries) and an access policy grants this connector's groups.
+    #[error("connector {0:?}: the ID token carries no groups, only a reference to them (groups overage: Entra sends `_claim_names`/`hasgroups` instead of `groups` beyond 200 groups), and a policy grants this connector's groups. Emit groups as app roles, or filter the groups claim to \"Groups assigned to the application\"")]
+    GroupsOverage(String),
     #[error("the user's profile could not be read")]
     UserInfo(#[from] ProfileError),
     #[error("the IdP could not be reached or answered unusably")]
@@ -364,6 +368,8 @@ impl FlowError {
                 "Your address's domain is not verified in your organisation's Microsoft Entra directory.", "Sign in again", LOGIN),
             FlowError::HostedDomainMismatch(_) => p(403, "hosted_domain_mismatch", "Use your organisation's Google account",
                 "You signed in with a Google account that does not belong to your organisation's Google Workspace. Sign in with your work account.", "Sign in again", LOGIN),
+            FlowError::GroupsOverage(_) => p(403, "groups_overage", "Your group memberships could not be read",
+                "Your account is in more groups than your identity provider sends at sign-in, and this site needs them to decide what you may see. Contact your administrator.", "Sign in with another account", LOGIN),
             FlowError::UserInfo(_) => p(502, "userinfo_failed", "Your profile could not be read",
                 "Your identity provider did not let us read your email address. Please try again; if it keeps happening, contact your administrator.", "Try again", LOGIN),
             FlowError::IdpUnreachable(_) => p(502, "idp_unreachable", "Your identity provider is not answering",
@@ -587,6 +593,7 @@ mod tests {
                 "domain_not_owned",
             ),
             (FlowError::HostedDomainMismatch(SECRETISH.into()), 403, "hosted_domain_mismatch"),
+            (FlowError::GroupsOverage(SECRETISH.into()), 403, "groups_overage"),
             (UserInfoError::Malformed(SECRETISH.into()).into(), 502, "userinfo_failed"),
             (ProfileError::Facebook(FacebookError::Malformed(SECRETISH.into())).into(), 502, "userinfo_failed"),
             (fetch(FetchError::Timeout { seconds: 10 }), 502, "idp_unreachable"),
@@ -672,6 +679,7 @@ mod tests {
                 | FlowError::TenantNotAllowed(_)
                 | FlowError::DomainNotOwned { .. }
                 | FlowError::HostedDomainMismatch(_)
+                | FlowError::GroupsOverage(_)
                 | FlowError::UserInfo(_)
                 | FlowError::IdpUnreachable(_)
                 | FlowError::Config(_)
@@ -723,7 +731,7 @@ mod tests {
                 None => seen.push((code, kind)),
             }
         }
-        assert_eq!(seen.len(), if cfg!(feature = "saml") { 30 } else { 28 }, "{seen:?}");
+        assert_eq!(seen.len(), if cfg!(feature = "saml") { 31 } else { 29 }, "{seen:?}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::core::oidc::issuer::{entra_domain_refusal, IssuerError};
 use crate::core::oidc::token::{choose_auth_method, parse_token_response, TokenRequest, TokenResponse};
 use crate::core::oidc::userinfo::{parse_userinfo, userinfo_request};
 use crate::core::oidc::verifier::IdTokenVerifier;
-use crate::core::policy::relevant_groups;
+use crate::core::policy::{relevant_groups, Access, Policy};
 use crate::core::ports::Platform;
 use crate::core::replay::LOGIN_SCOPE;
 use crate::core::routing::parse_email;
@@ -43,6 +43,9 @@ struct Identity {
     sid: Option<String>,
     /// Group ids from the `groups` claim (Entra, Okta, Keycloak...), for access policies.
     groups: Vec<String>,
+    /// The token names its groups by reference instead of carrying them (Entra's groups overage): `groups` is
+    /// then not the user's groups.
+    groups_overage: bool,
     /// Entra: the tenant that signed the user in (`tid`, checked against the connector's tenants).
     tid: Option<String>,
 }
@@ -124,6 +127,17 @@ impl<P: Platform> Flow<'_, P> {
 
         // 6. May this identity sign in here (its email, the connector's domains, Entra's domain owner)?
         let address = self.admitted_address(connector, &identity).await.map_err(fail)?;
+        // Groups the IdP left out: refused when a policy grants this connector's groups (the user would be
+        // judged without them), otherwise signed in without groups, with a warning.
+        if identity.groups_overage {
+            if policies_grant_groups_of(&self.config.policies, &connector.id) {
+                return Err(fail(FlowError::GroupsOverage(connector.id.clone())));
+            }
+            self.platform.warn(&format!(
+                "edge-auth: connector {:?}: the ID token carries no groups, only a reference to them (groups overage); signed in without groups (no policy grants this connector's groups)",
+                connector.id
+            ));
+        }
         // 7. The session.
         let session_cookie = self.session_cookie(connector, identity, address, transport, now).map_err(fail)?;
         // Checked (and encoded) again: a transaction cookie sealed by an older version may hold a raw value.
@@ -306,6 +320,7 @@ impl<P: Platform> Flow<'_, P> {
                 }
                 _ => vec![],
             },
+            groups_overage: groups_overage(verified),
             tid: claims.tid.clone(),
         };
         // No email in the ID token: ask UserInfo (OIDC Core §5.3), whose sub must be the token's.
@@ -379,6 +394,7 @@ impl<P: Platform> Flow<'_, P> {
             iss: connector.issuer.clone(),
             sid: None,
             groups: vec![],
+            groups_overage: false,
             tid: None,
         })
     }
@@ -392,6 +408,28 @@ fn xms_edov_false(verified: &VerifiedIdToken) -> bool {
         Some(serde_json::Value::String(v)) => v.eq_ignore_ascii_case("false"),
         _ => false,
     }
+}
+
+/// Whether the ID token names its groups without carrying them: a distributed `groups` claim (OIDC Core §5.6.2,
+/// `_claim_names` holding `groups`: Entra beyond 200 groups, pointing at Microsoft Graph, which edge-auth does
+/// not call), or Entra's `hasgroups: true` (beyond 6 groups in a token of the implicit flow).
+fn groups_overage(verified: &VerifiedIdToken) -> bool {
+    let by_reference = matches!(verified.claim("_claim_names"),
+        Some(serde_json::Value::Object(names)) if names.contains_key("groups"));
+    let has_groups = match verified.claim("hasgroups") {
+        Some(serde_json::Value::Bool(v)) => *v,
+        Some(serde_json::Value::String(v)) => v.eq_ignore_ascii_case("true"),
+        _ => false,
+    };
+    by_reference || has_groups
+}
+
+/// Whether some access policy grants groups of `connector` (grants are qualified `connector:group` at load).
+fn policies_grant_groups_of(policies: &[Policy], connector: &str) -> bool {
+    policies.iter().any(|p| {
+        matches!(&p.access, Access::Restricted { groups, .. }
+            if groups.iter().any(|g| g.split_once(':').is_some_and(|(c, _)| c == connector)))
+    })
 }
 
 fn callback_code(code: Option<String>) -> Result<String, FlowError> {

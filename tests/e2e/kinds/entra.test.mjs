@@ -83,6 +83,8 @@ before(async () => {
         { id: 'liar-guid', ...common, tenant: NORTHWIND, authority: liar.url, domains: ['liar-guid.example'] },
         { id: 'liar-common', ...common, tenant: 'common', allowed_tenants: [CONTOSO], authority: liar.url, domains: ['liar-common.example'] },
       ],
+      // Groups overage: a policy grants groups of `partners` (and of no other connector).
+      config: { policies: [{ path: '/partners-admin/*', groups: ['partners:admins'] }] },
     };
   });
   A = entra.authority;
@@ -375,5 +377,23 @@ describe('the user cancels at Entra', () => {
     assertRefusal(r, { status: 403, code: 'idp_error', html: false });
     assertNoSessionSet(r);
     await me(b, stack.origin, 401);
+  });
+});
+
+describe('groups overage: beyond 200 groups Entra names the groups claim instead of sending it', () => {
+  // What Entra sends then (the ID token's `_claim_names` / `_claim_sources`, OIDC Core §5.6.2 distributed claims).
+  const overage = { _claim_names: { groups: 'src1' }, _claim_sources: { src1: { endpoint: 'https://graph.windows.net/tenant/users/user/getMemberObjects' } } };
+
+  test('a connector whose groups a policy grants refuses it -> 403 groups_overage, the log says what to change', async () => {
+    await refused({ email: 'ivy@alpha.example', spec: { claims: overage }, code: 'groups_overage', status: 403, reason: /groups_overage \(connector "partners".*app roles/ });
+    await refused({ email: 'ivy@alpha.example', spec: { claims: { hasgroups: true } }, code: 'groups_overage', status: 403 });
+    // Positive control: the groups in the token.
+    await ok({ email: 'ivy@alpha.example', spec: { claims: { groups: ['admins'] } }, expect: { connector: 'partners' } });
+  });
+  test('a connector no policy grants groups of signs in without groups, with a warning', async () => {
+    const mark = stack.logs.mark();
+    const { session } = await ok({ email: 'jay@contoso.example', spec: { claims: overage }, expect: { connector: 'orgs' } });
+    assert.deepEqual(session.groups ?? [], []);
+    assert.ok(await stack.logs.waitFor(/connector "orgs".*groups overage.*signed in without groups/, mark), stack.logs.since(mark).join('\n'));
   });
 });
