@@ -1,8 +1,31 @@
 #!/usr/bin/env bash
 # Builds the worker: build/index.js + build/index_bg.wasm. Uses the wasm-bindgen and wasm-opt installed by
 # scripts/setup.sh instead of worker-build's downloads from GitHub.
+#
+#   bash scripts/build.sh                the build, with the tools already installed (scripts/setup.sh)
+#   bash scripts/build.sh --install      first installs what is missing (scripts/toolchain.sh: rustup when
+#                                        absent, the wasm32 target, worker-build and wasm-bindgen-cli at the
+#                                        pinned versions, the npm packages), then builds: a bare CI job,
+#                                        Cloudflare's Workers Builds (wrangler.toml's [build] command)
+#   bash scripts/build.sh --check-tools  prints what --install would install (one line per tool: name, TAB,
+#                                        command) and exits 1 if anything is missing, 0 if nothing is
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/toolchain.sh
+source scripts/toolchain.sh
+case "${1:-}" in
+  --check-tools)
+    missing="$(toolchain_missing)"
+    [[ -n "$missing" ]] && printf '%s\n' "$missing"
+    [[ -z "$missing" ]]
+    exit
+    ;;
+  --install)
+    shift
+    toolchain_install
+    ;;
+esac
+toolchain_path
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
 if [[ -x node_modules/.bin/esbuild ]]; then export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"; fi

@@ -5,34 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-WORKER_BUILD_VERSION=0.8.7
-# Must equal the wasm-bindgen version in Cargo.lock.
-WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""); print; exit}' Cargo.lock)
+# The build's tools (rustup when absent, the wasm32 target, worker-build, wasm-bindgen-cli, the npm packages):
+# the list scripts/build.sh --install uses too.
+# shellcheck source=scripts/toolchain.sh
+source scripts/toolchain.sh
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  log "adding the wasm32-unknown-unknown target"
-  rustup target add wasm32-unknown-unknown
-fi
-
-if [[ "$(worker-build --version 2>/dev/null || true)" != *"$WORKER_BUILD_VERSION"* ]]; then
-  log "installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
-  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
-fi
-
-if [[ "$(wasm-bindgen --version 2>/dev/null || true)" != *"$WASM_BINDGEN_VERSION"* ]]; then
-  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
-fi
-
-if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
-  log "installing npm packages"
-  # `npm install`, not `npm ci`: this registry's lock files carry no download addresses, and `npm ci` then
-  # reports the other platforms' optional workerd binaries as missing. With the lock present, `npm install`
-  # installs exactly the locked versions (verified: the lock file is left unchanged).
-  npm install --no-audit --no-fund --loglevel=error
-fi
+toolchain_install
 
 if [[ "${EDGE_AUTH_NEED_CHROMIUM:-0}" == 1 ]] && ! command -v chromium >/dev/null 2>&1; then
   log "installing Debian chromium (browser test)"
