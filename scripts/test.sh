@@ -40,6 +40,9 @@ step "WebCrypto tests (wasm32 in Node, with the SAML decryption path)" cargo tes
 step "build the worker (OIDC only)" bash scripts/build.sh
 step "build the worker with SAML" env EDGE_AUTH_FEATURES=saml EDGE_AUTH_OUT=build-saml bash scripts/build.sh
 step "bundle size" node scripts/size.mjs
+# docs/production.md followed offline: [env.production], edge-auth-check --site, wrangler deploy --dry-run, and
+# what the build installs on a machine without the tools (a few seconds).
+step "production guide (offline)" bash scripts/production-check.sh
 # One folder per concern (tests/e2e/{flow,attacks,kinds,sessions,policies,resilience}); every file listed once,
 # explicitly (Node 20 recurses into a directory argument, Node 22 reads arguments as globs).
 mapfile -t e2e_files < <(find tests/e2e -name '*.test.mjs' | sort)
