@@ -2938,9 +2938,9 @@ fn entra_groups_overage_is_refused_when_a_policy_grants_the_connectors_groups() 
     let r = entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, entra_overage_claims());
     assert_callback_refused(&r, 403, "groups_overage");
     assert!(
-        w.p.logs()
-            .iter()
-            .any(|l| l.contains("groups_overage") && l.contains("\"partners\"") && l.contains("app roles")),
+        w.p.logs().iter().any(|l| l.contains("groups_overage")
+            && l.contains("\"partners\"")
+            && l.contains("Groups assigned to the application")),
         "the log names the connector and the remedy: {:?}",
         w.p.logs()
     );

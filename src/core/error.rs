@@ -64,7 +64,7 @@ pub enum FlowError {
     HostedDomainMismatch(String),
     /// The ID token names the `groups` claim by reference (`_claim_names`, Entra's `hasgroups`: the user is in
     /// more groups than a token carries) and an access policy grants this connector's groups.
-    #[error("connector {0:?}: the ID token carries no groups, only a reference to them (groups overage: Entra sends `_claim_names`/`hasgroups` instead of `groups` beyond 200 groups), and a policy grants this connector's groups. Emit groups as app roles, or filter the groups claim to \"Groups assigned to the application\"")]
+    #[error("connector {0:?}: the ID token carries no groups, only a reference to them (groups overage: Entra sends `_claim_names`/`hasgroups` instead of `groups` beyond 200 groups), and a policy grants this connector's groups. Send fewer: filter the groups claim to the groups assigned to the application (Entra: Token configuration, groups claim, \"Groups assigned to the application\")")]
     GroupsOverage(String),
     #[error("the user's profile could not be read")]
     UserInfo(#[from] ProfileError),

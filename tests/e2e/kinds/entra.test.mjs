@@ -385,7 +385,7 @@ describe('groups overage: beyond 200 groups Entra names the groups claim instead
   const overage = { _claim_names: { groups: 'src1' }, _claim_sources: { src1: { endpoint: 'https://graph.windows.net/tenant/users/user/getMemberObjects' } } };
 
   test('a connector whose groups a policy grants refuses it -> 403 groups_overage, the log says what to change', async () => {
-    await refused({ email: 'ivy@alpha.example', spec: { claims: overage }, code: 'groups_overage', status: 403, reason: /groups_overage \(connector "partners".*app roles/ });
+    await refused({ email: 'ivy@alpha.example', spec: { claims: overage }, code: 'groups_overage', status: 403, reason: /groups_overage \(connector "partners".*Groups assigned to the application/ });
     await refused({ email: 'ivy@alpha.example', spec: { claims: { hasgroups: true } }, code: 'groups_overage', status: 403 });
     // Positive control: the groups in the token.
     await ok({ email: 'ivy@alpha.example', spec: { claims: { groups: ['admins'] } }, expect: { connector: 'partners' } });
