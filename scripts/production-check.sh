@@ -93,11 +93,7 @@ secrets="$tmp/secrets.production.env"
     [[ -n "$binding" ]] && echo "$binding=stand-in-for-the-secret-value-the-idp-shows-once"
   done < "$tmp/bindings"
 ) > "$secrets"
-if [[ -x target/debug/edge-auth-check && target/debug/edge-auth-check -nt Cargo.lock ]]; then
-  check=(target/debug/edge-auth-check)
-else
-  check=(cargo run --quiet --locked --features cli --bin edge-auth-check --)
-fi
+check=(cargo run --quiet --locked --features cli --bin edge-auth-check --)
 # TODO(issue 16): --wrangler-secrets (the secrets set at Cloudflare) and the OIDC redirect URIs under --site,
 # when edge-auth-check has them.
 if ! "${check[@]}" --wrangler wrangler.toml --env production --offline --site "$site" --secrets "$secrets" \
