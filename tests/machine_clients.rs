@@ -154,7 +154,7 @@ fn a_request_with_token_headers_is_judged_by_the_token_alone() {
     for (id, secret) in [
         (Some("ci-deploy"), Some("x".repeat(43))),
         (None, Some(CI_SECRET.to_string())),
-        (Some("ci-deploy".into()), None),
+        (Some("ci-deploy"), None),
     ] {
         let g = w.gate("/api/items", &signed_in, id, secret.as_deref());
         assert!(matches!(g, SiteGate::Token(TokenGate::Refused(_))), "{id:?}: {g:?}");

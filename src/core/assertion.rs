@@ -298,17 +298,19 @@ impl Principal<'_> {
 /// The assertion for a service token: `sub` = `service-token:<id>` and `service_token` = the id; no `email`,
 /// `name`, `connector`, `idp` or `groups`, so no origin can take it for a user.
 pub fn token_signing_input(key: &AssertionKey, id: &str, issuer: &str, audience: &str, now: u64, ttl: u64) -> String {
-    let header = serde_json::json!({ "alg": "ES256", "typ": "JWT", "kid": key.kid });
-    let claims = serde_json::json!({
-        "iss": issuer,
-        "aud": audience,
-        "sub": format!("{}:{id}", crate::core::service_token::SUBJECT_PREFIX),
-        "service_token": id,
-        "iat": now,
-        "nbf": now.saturating_sub(5),
-        "exp": now.saturating_add(ttl),
-    });
-    format!("{}.{}", b64::encode(header.to_string()), b64::encode(claims.to_string()))
+    // Written out rather than with `json!` (1.8 KB less wasm); every string goes through serde_json's escaping.
+    let s = |v: &str| serde_json::Value::from(v).to_string();
+    let header = format!(r#"{{"alg":"ES256","typ":"JWT","kid":{}}}"#, s(&key.kid));
+    let claims = format!(
+        r#"{{"iss":{},"aud":{},"sub":{},"service_token":{},"iat":{now},"nbf":{},"exp":{}}}"#,
+        s(issuer),
+        s(audience),
+        s(&format!("{}:{id}", crate::core::service_token::SUBJECT_PREFIX)),
+        s(id),
+        now.saturating_sub(5),
+        now.saturating_add(ttl),
+    );
+    format!("{}.{}", b64::encode(header), b64::encode(claims))
 }
 
 /// The identity headers for a service token: `X-Auth-Request-User: service-token:<id>` and
@@ -426,6 +428,21 @@ mod tests {
         let claims: serde_json::Value = serde_json::from_slice(&b64::decode(p).unwrap()).unwrap();
         assert_eq!(claims["sub"], "service-token:ci-deploy");
         assert_eq!(claims["service_token"], "ci-deploy");
+        assert_eq!(
+            (claims["iss"].as_str(), claims["aud"].as_str()),
+            (Some("https://site.example"), Some("https://origin.example"))
+        );
+        assert_eq!(
+            (claims["iat"].as_u64(), claims["nbf"].as_u64(), claims["exp"].as_u64()),
+            (Some(1000), Some(995), Some(1060))
+        );
+        let (h, _) = input.split_once('.').unwrap();
+        let header: serde_json::Value = serde_json::from_slice(&b64::decode(h).unwrap()).unwrap();
+        assert_eq!((header["alg"].as_str(), header["kid"].as_str()), (Some("ES256"), Some(k.kid.as_str())));
+        let odd = token_signing_input(&k, "x", "https://a\"b", "o", 1, 1);
+        let (_, p) = odd.split_once('.').unwrap();
+        let odd: serde_json::Value = serde_json::from_slice(&b64::decode(p).unwrap()).unwrap();
+        assert_eq!(odd["iss"], "https://a\"b", "escaped");
         for user_claim in ["email", "name", "connector", "idp", "groups"] {
             assert!(claims.get(user_claim).is_none(), "{user_claim}");
         }
