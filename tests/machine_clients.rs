@@ -151,11 +151,9 @@ fn a_request_with_token_headers_is_judged_by_the_token_alone() {
     // alice's session alone gets into /api/*…
     assert!(matches!(w.gate("/api/items", &signed_in, None, None), SiteGate::Session(Gate::Allowed { .. })));
     // …but not with a wrong token next to it, nor with half a token.
-    for (id, secret) in [
-        (Some("ci-deploy"), Some("x".repeat(43))),
-        (None, Some(CI_SECRET.to_string())),
-        (Some("ci-deploy"), None),
-    ] {
+    for (id, secret) in
+        [(Some("ci-deploy"), Some("x".repeat(43))), (None, Some(CI_SECRET.to_string())), (Some("ci-deploy"), None)]
+    {
         let g = w.gate("/api/items", &signed_in, id, secret.as_deref());
         assert!(matches!(g, SiteGate::Token(TokenGate::Refused(_))), "{id:?}: {g:?}");
     }
