@@ -17,6 +17,18 @@ pub const MAX_CACHED_ASSERTIONS: usize = 2048;
 pub struct SessionKey(String, u64, String, String, String);
 
 impl SessionKey {
+    /// A service token's key: its id under the reserved connector id `service-token` (no connector has it while
+    /// tokens are configured) and no issuer (a session always has one).
+    pub fn of_token(id: &str, site_origin: &str) -> SessionKey {
+        SessionKey(
+            id.to_string(),
+            0,
+            crate::core::service_token::SUBJECT_PREFIX.to_string(),
+            String::new(),
+            site_origin.to_string(),
+        )
+    }
+
     pub fn of(session: &Session, site_origin: &str) -> SessionKey {
         SessionKey(
             session.sub.clone(),

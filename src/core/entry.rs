@@ -37,6 +37,20 @@ pub fn fast_gate(ready: &Ready, cache: &IsolateCache, url: &str, cookie_header: 
     )
 }
 
+/// The fast path's answer to the JS entry (`src/js/entry.mjs`), as a number: `0` the full handler, `1` the static
+/// assets as received, `2` the static assets unless the request carries `Origin`, `Edge-Auth-Client-Id` or
+/// `Edge-Auth-Client-Secret` (then the full handler: CORS or a service token may decide it). `2` only when the
+/// configuration has `cors` or `service_tokens`, so sites without them pay no header lookups.
+pub fn fast_path(ready: &Ready, cache: &IsolateCache, url: &str, cookie_header: &str, now: u64) -> u32 {
+    if !fast_gate(ready, cache, url, cookie_header, now) {
+        0
+    } else if ready.config.service_tokens.is_empty() && ready.config.cors.is_empty() {
+        1
+    } else {
+        2
+    }
+}
+
 /// The fast path never renews (it answers `false` when a renewal is due), so it needs no randomness.
 /// (A renewal the gate would attempt regardless fails here and is redone by the full handler.)
 struct NoRenewalRng;
@@ -154,6 +168,23 @@ mod tests {
         let idle = ready(r#","session":{"idle_timeout_seconds":600}"#, false);
         assert!(fast(&idle, "https://app.example/docs", &cookie(&idle, NOW - 60)));
         assert!(!fast(&idle, "https://app.example/docs", &cookie(&idle, NOW - 400)), "a renewal is due");
+    }
+
+    #[test]
+    fn machine_clients_make_the_js_entry_look_at_the_headers() {
+        let cache = IsolateCache::default();
+        let hash = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        let plain = ready("", false);
+        let tokens = ready(&format!(r#","service_tokens":[{{"id":"ci","secret_sha256":"{hash}"}}]"#), false);
+        let cors = ready(
+            r#","cors":[{"paths":["/api/*"],"allowed_origins":["https://app.example"],"allowed_methods":["GET"]}]"#,
+            false,
+        );
+        let path = |ready: &Ready, cookie: &str| fast_path(ready, &cache, "https://app.example/docs", cookie, NOW);
+        assert_eq!(path(&plain, &cookie(&plain, NOW - 60)), 1);
+        assert_eq!(path(&tokens, &cookie(&tokens, NOW - 60)), 2, "a token header must reach the full handler");
+        assert_eq!(path(&cors, &cookie(&cors, NOW - 60)), 2, "an Origin header must reach the full handler");
+        assert_eq!(path(&tokens, ""), 0);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod assertion_cache;
 pub mod b64;
 pub mod cache;
 pub mod config;
+pub mod cors;
 pub mod deployment;
 pub mod entry;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod routing;
 #[cfg(feature = "xml")]
 pub mod saml;
 pub mod secret;
+pub mod service_token;
 pub mod session;
 pub mod url;
 #[cfg(feature = "xml")]

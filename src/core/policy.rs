@@ -20,6 +20,7 @@ pub(crate) struct RawPolicy {
     pub(crate) emails: Vec<String>,
     pub(crate) domains: Vec<String>,
     pub(crate) groups: Vec<String>,
+    pub(crate) service_tokens: Vec<String>,
 }
 
 /// What validating the rules needs to know of each connector (group grants name the connector that may
@@ -151,10 +152,11 @@ impl PathPattern {
 pub enum Access {
     /// No session needed.
     Public,
-    /// A session whose email, email domain or one of whose groups is listed. Empty lists allow nobody by
-    /// that criterion; a rule with all three empty admits any signed-in user. Groups are grants qualified
-    /// by the connector that may assert them: `connector_id:group` (connector ids never contain `:`).
-    Restricted { emails: Vec<String>, domains: Vec<String>, groups: Vec<String> },
+    /// A session whose email, email domain or one of whose groups is listed, or a service token that is
+    /// listed. Empty lists allow nobody by that criterion; a rule with all four empty admits any signed-in user
+    /// (and no service token). Groups are grants qualified by the connector that may assert them:
+    /// `connector_id:group` (connector ids never contain `:`).
+    Restricted { emails: Vec<String>, domains: Vec<String>, groups: Vec<String>, service_tokens: Vec<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,22 +200,27 @@ impl<'a> Rules<'a> {
     }
 }
 
-/// Validate the rules against the connectors (group grants name the connector that may assert them).
-pub(crate) fn parse_policies(raw: Vec<RawPolicy>, connectors: &[GroupSource<'_>]) -> Result<Vec<Policy>, PolicyError> {
+/// Validate the rules against the connectors (group grants name the connector that may assert them) and the
+/// service tokens' ids (a rule may only name a configured token).
+pub(crate) fn parse_policies(
+    raw: Vec<RawPolicy>,
+    connectors: &[GroupSource<'_>],
+    tokens: &[&str],
+) -> Result<Vec<Policy>, PolicyError> {
     let mut out = Vec::with_capacity(raw.len());
     for (i, p) in raw.into_iter().enumerate() {
         let field = |name: &str| format!("policies[{i}].{name}");
-        let path = parse_pattern(&p.path).map_err(|why| {
+        let path = parse_path_pattern(&p.path).map_err(|why| {
             PolicyError::top(
                 field("path"),
                 format!("{:?} must be an absolute path, optionally ending in /*: {why}", p.path),
             )
         })?;
         let access = if p.public {
-            if !(p.emails.is_empty() && p.domains.is_empty() && p.groups.is_empty()) {
+            if !(p.emails.is_empty() && p.domains.is_empty() && p.groups.is_empty() && p.service_tokens.is_empty()) {
                 return Err(PolicyError::top(
                     field("public"),
-                    "a public path cannot also list emails, domains or groups",
+                    "a public path cannot also list emails, domains, groups or service_tokens",
                 ));
             }
             if path.prefix && (path.canonical.is_empty() || path::fold(&path.canonical).starts_with("/auth")) {
@@ -242,7 +249,15 @@ pub(crate) fn parse_policies(raw: Vec<RawPolicy>, connectors: &[GroupSource<'_>]
                     })?,
                 );
             }
-            Access::Restricted { emails, domains, groups }
+            for (j, t) in p.service_tokens.iter().enumerate() {
+                if !tokens.contains(&t.as_str()) {
+                    return Err(PolicyError::top(
+                        format!("policies[{i}].service_tokens[{j}]"),
+                        format!("{t:?} is not the id of a token in service_tokens"),
+                    ));
+                }
+            }
+            Access::Restricted { emails, domains, groups, service_tokens: p.service_tokens }
         };
         if let Some(j) = out.iter().position(|other: &Policy| other.access != access && path.confusable(&other.path)) {
             return Err(PolicyError::top(
@@ -297,7 +312,7 @@ fn other_path(policies: &[Policy], j: usize) -> String {
 
 /// A rule's path: canonical, and without what only some origins would read as another path (`;`, empty and
 /// dot segments, raw or encoded), so that its readings are the ones of the path it names.
-fn parse_pattern(text: &str) -> Result<PathPattern, &'static str> {
+pub(crate) fn parse_path_pattern(text: &str) -> Result<PathPattern, &'static str> {
     if !text.starts_with('/') {
         return Err("it does not start with /");
     }
@@ -434,8 +449,8 @@ pub fn requirement<'a>(policies: &'a [Policy], path: &str, site: Site) -> Requir
 pub fn allows(policy: &Policy, session: &Session) -> bool {
     match &policy.access {
         Access::Public => true,
-        Access::Restricted { emails, domains, groups } => {
-            if emails.is_empty() && domains.is_empty() && groups.is_empty() {
+        Access::Restricted { emails, domains, groups, service_tokens } => {
+            if emails.is_empty() && domains.is_empty() && groups.is_empty() && service_tokens.is_empty() {
                 return true;
             }
             let email = session.email.to_ascii_lowercase();
@@ -447,6 +462,14 @@ pub fn allows(policy: &Policy, session: &Session) -> bool {
                     .filter_map(|grant| grant_of(grant, &session.connector))
                     .any(|g| session.groups.iter().any(|s| s == g))
         }
+    }
+}
+
+/// Whether a rule admits the service token `id`: only a rule that names it (a public one needs nothing).
+pub fn allows_token(policy: &Policy, id: &str) -> bool {
+    match &policy.access {
+        Access::Public => true,
+        Access::Restricted { service_tokens, .. } => service_tokens.iter().any(|t| t == id),
     }
 }
 
@@ -546,16 +569,16 @@ mod tests {
 
     #[test]
     fn patterns() {
-        let p = parse_pattern("/admin/*").unwrap();
+        let p = parse_path_pattern("/admin/*").unwrap();
         assert!(p.matches("/admin") && p.matches("/admin/") && p.matches("/admin/x/y"));
         assert!(!p.matches("/administrator") && !p.matches("/"));
-        let r = parse_pattern("/r").unwrap();
+        let r = parse_path_pattern("/r").unwrap();
         assert!(r.matches("/r") && !r.matches("/r/x"));
-        assert_eq!(parse_pattern("/%61dmin/*").unwrap().as_str(), "/admin/*", "canonicalised at load");
-        assert_eq!(parse_pattern("/a%2fb").unwrap().as_str(), "/a%2Fb");
-        assert_eq!(parse_pattern("/dir/").unwrap().as_str(), "/dir/");
-        assert_eq!(parse_pattern("/").unwrap().as_str(), "/");
-        assert_eq!(parse_pattern("/*").unwrap().as_str(), "/*");
+        assert_eq!(parse_path_pattern("/%61dmin/*").unwrap().as_str(), "/admin/*", "canonicalised at load");
+        assert_eq!(parse_path_pattern("/a%2fb").unwrap().as_str(), "/a%2Fb");
+        assert_eq!(parse_path_pattern("/dir/").unwrap().as_str(), "/dir/");
+        assert_eq!(parse_path_pattern("/").unwrap().as_str(), "/");
+        assert_eq!(parse_path_pattern("/*").unwrap().as_str(), "/*");
         for bad in [
             "admin/*",
             "/a*b",
@@ -578,7 +601,7 @@ mod tests {
             "/café/*",
             "/a%25C3%25A9",
         ] {
-            assert!(parse_pattern(bad).is_err(), "{bad}");
+            assert!(parse_path_pattern(bad).is_err(), "{bad}");
         }
     }
 
@@ -904,6 +927,59 @@ mod tests {
         }
         // An oidc connector asserts groups.
         assert!(parse_with(r#"[{"path":"/a","groups":["c:g"]}]"#, &[("c", "oidc")]).is_ok());
+    }
+
+    /// Rules for the one connector `c` and service tokens with these ids.
+    fn with_tokens(json: &str, ids: &[&str]) -> Result<Vec<Policy>, crate::core::config::error::ConfigError> {
+        use crate::core::config::policies::{read_raw_policies, validate_policies};
+        let tokens: Vec<crate::core::service_token::ServiceToken> = ids
+            .iter()
+            .map(|id| crate::core::service_token::ServiceToken {
+                id: id.to_string(),
+                secret_sha256: [0; 32],
+                expires: None,
+            })
+            .collect();
+        validate_policies(
+            read_raw_policies(Some(&serde_json::from_str(json).unwrap()))?,
+            &connectors(&[("c", "oidc")]),
+            &[],
+            &tokens,
+        )
+    }
+
+    #[test]
+    fn a_rule_admits_a_service_token_only_by_name() {
+        let p = with_tokens(
+            r#"[{"path":"/api/*","service_tokens":["ci"]},{"path":"/both/*","emails":["a@acme.example"],"service_tokens":["ci"]},
+                {"path":"/users/*"},{"path":"/pub/*","public":true}]"#,
+            &["ci", "cron"],
+        )
+        .unwrap();
+        let rule = |path: &str| match requirement(&p, path, Site::Origin) {
+            Requirement::Rules(rules) => rules.iter().next().unwrap().clone(),
+            other => panic!("{path}: {other:?}"),
+        };
+        assert!(allows_token(&rule("/api/x"), "ci"));
+        assert!(!allows_token(&rule("/api/x"), "cron"), "another token");
+        assert!(!allows_token(&rule("/api/x"), "c"), "a prefix of the id");
+        assert!(!allows(&rule("/api/x"), &session("a@acme.example", &[])), "a machine-only rule admits no user");
+        assert!(allows_token(&rule("/both/x"), "ci") && allows(&rule("/both/x"), &session("a@acme.example", &[])));
+        assert!(!allows(&rule("/both/x"), &session("b@acme.example", &[])));
+        assert!(!allows_token(&rule("/users/x"), "ci"), "any signed-in user is not any token");
+        assert!(allows(&rule("/users/x"), &session("b@acme.example", &[])));
+        assert_eq!(requirement(&p, "/pub/x", Site::Origin), Requirement::Public);
+    }
+
+    #[test]
+    fn a_rule_names_only_configured_tokens() {
+        let e = with_tokens(r#"[{"path":"/api/*","service_tokens":["ci","nope"]}]"#, &["ci"]).unwrap_err();
+        assert_eq!(e.field, "policies[0].service_tokens[1]");
+        assert!(e.reason.contains("nope"), "{e}");
+        let e = with_tokens(r#"[{"path":"/api/*","public":true,"service_tokens":["ci"]}]"#, &["ci"]).unwrap_err();
+        assert_eq!(e.field, "policies[0].public");
+        let e = with_tokens(r#"[{"path":"/api/*","service_tokens":"ci"}]"#, &["ci"]).unwrap_err();
+        assert_eq!(e.field, "policies[0].service_tokens");
     }
 
     #[test]

@@ -15,11 +15,20 @@ export { RevocationLog } from "./revocation_log.mjs";
 // worker-build attaches #[wasm_bindgen] functions to the entrypoint class's prototype.
 const fastGate = RustWorker.prototype.edge_auth_fast_gate;
 
+// A request a CORS rule or a service token may decide: the full handler answers preflights, adds the
+// Access-Control-* headers and checks tokens (a token request must never be waved through on a cookie).
+function machineHeaders(headers) {
+  return headers.has("origin") || headers.has("edge-auth-client-id") || headers.has("edge-auth-client-secret");
+}
+
 export default {
   // Not `async`: both branches already return a promise, and an async wrapper would add a promise and
   // its microtask turns to every request.
   fetch(request, env, ctx) {
-    if (fastGate(request.url, request.headers.get("cookie") ?? "")) {
+    // 1: the assets; 2: the assets unless CORS or a service token may decide (only with `cors` or
+    // `service_tokens` configured); 0: the full handler.
+    const fast = fastGate(request.url, request.headers.get("cookie") ?? "");
+    if (fast === 1 || (fast === 2 && !machineHeaders(request.headers))) {
       return env.ASSETS.fetch(request);
     }
     return new RustWorker(ctx, env).fetch(request);

@@ -15,10 +15,14 @@ use std::time::Duration;
 
 use worker::{console_error, event, Context, Env, Headers, Request, Response, Result};
 
+use crate::core::assertion::Principal;
+use crate::core::cors;
 use crate::core::deployment::Ready;
-use crate::core::entry::{fast_gate, internal_error, site_path};
+use crate::core::entry::{fast_path, internal_error, site_path};
 use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
-use crate::core::flow::{forbidden, gate, is_auth_path, unauthenticated, upgrade_to_https, Flow, Gate, GateRequest};
+use crate::core::flow::{
+    forbidden, is_auth_path, site_gate, unauthenticated, upgrade_to_https, Flow, Gate, GateRequest, SiteGate,
+};
 use crate::core::http::{self as core_http, is_navigation, Method, Outcome};
 use crate::core::incoming::{form_body_cap, with_form, FormBody};
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
@@ -26,6 +30,7 @@ use crate::core::ports::{
     Clock, CryptoError, HttpClient, KeyUnwrapper, Log, OaepHash, Rng, Secrets, SignatureVerifier, UnwrapError,
 };
 use crate::core::secret::Secret;
+use crate::core::service_token::{self, TokenGate, TokenHeaders};
 use crate::core::session::revocation::Revocation;
 use crate::core::session::revocation::{Recorded, RevocationPage};
 use crate::core::session::revocation_state::Reload;
@@ -43,11 +48,14 @@ const RELOAD_WAIT: Duration = Duration::from_secs(30);
 /// before anything else: `true` means "a valid session (or a public path) for static content, no cookie
 /// to renew": the entry then hands the request to `ASSETS` itself, without the workers-rs request and
 /// response wrapping. Anything else (`false`) goes to the full handler below, which decides again.
+///
+/// The answer is a number ([`fast_path`]): `0` the full handler, `1` the assets, `2` the assets unless the request
+/// carries `Origin` or a service-token header (which the entry checks only then).
 #[wasm_bindgen::prelude::wasm_bindgen]
-pub fn edge_auth_fast_gate(url: &str, cookie_header: &str) -> bool {
-    let Some(state) = state::loaded_state() else { return false };
-    let Ok(ready) = &state.ready else { return false };
-    fast_gate(ready, &state.cache, url, cookie_header, WorkerPlatform::unix_now())
+pub fn edge_auth_fast_gate(url: &str, cookie_header: &str) -> u32 {
+    let Some(state) = state::loaded_state() else { return 0 };
+    let Ok(ready) = &state.ready else { return 0 };
+    fast_path(ready, &state.cache, url, cookie_header, WorkerPlatform::unix_now())
 }
 
 #[event(fetch)]
@@ -101,27 +109,52 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             Err(refused) => return to_worker_response(refused),
         };
         let path = path.as_ref();
-        // The hot path: the policy, one header read, one HMAC; the request then goes through untouched.
-        let cookie = req.headers().get("cookie")?.unwrap_or_default();
-        let request = GateRequest { path, cookie_header: &cookie, transport, now };
-        return match gate(&ready.config, &ready.keys, &state.cache, &platform, request) {
-            Gate::Public => forward(req, env, &url, path, ready, None, now).await,
-            Gate::Allowed { session, renew, .. } => {
-                let response = forward(req, env, &url, path, ready, Some(&session), now).await?;
-                match renew {
-                    Some(cookie) => with_extra_header(response, "set-cookie", &cookie),
-                    None => Ok(response),
+        let headers = req.headers();
+        let cors = &ready.config.cors;
+        let origin_header = if cors.is_empty() { None } else { headers.get("origin")? };
+        // A CORS preflight for a configured path is answered here (granted or not), never forwarded.
+        if let (Some(origin), "OPTIONS") = (&origin_header, req.inner().method().as_str()) {
+            if let Some(method) = headers.get("access-control-request-method")? {
+                let requested = headers.get("access-control-request-headers")?;
+                if let Some(answer) = cors::preflight(cors, path, origin, &method, requested.as_deref()) {
+                    return to_worker_response(answer);
                 }
             }
-            Gate::Unauthenticated => {
+        }
+        let cors_headers = cors::response_headers(cors, path, origin_header.as_deref());
+        // The hot path: the policy, one header read, one HMAC; the request then goes through untouched.
+        let cookie = headers.get("cookie")?.unwrap_or_default();
+        let (token_id, token_secret) = if ready.config.service_tokens.is_empty() {
+            (None, None)
+        } else {
+            (headers.get(service_token::ID_HEADER)?, headers.get(service_token::SECRET_HEADER)?)
+        };
+        let token = TokenHeaders { id: token_id.as_deref(), secret: token_secret.as_deref() };
+        let request = GateRequest { path, cookie_header: &cookie, transport, now };
+        let response = match site_gate(&ready.config, &ready.keys, &state.cache, &platform, request, token) {
+            SiteGate::Session(Gate::Public) => forward(req, env, &url, path, ready, None, now).await?,
+            SiteGate::Session(Gate::Allowed { session, renew, .. }) => {
+                let response = forward(req, env, &url, path, ready, Some(Principal::User(&session)), now).await?;
+                match renew {
+                    Some(cookie) => with_extra_headers(response, &[("set-cookie", cookie)])?,
+                    None => response,
+                }
+            }
+            SiteGate::Session(Gate::Unauthenticated) => {
                 let path_and_query = match url.query() {
                     Some(q) => format!("{path}?{q}"),
                     None => path.to_string(),
                 };
-                to_worker_response(unauthenticated(&path_and_query, navigation(&req)?))
+                to_worker_response(unauthenticated(&path_and_query, navigation(&req)?))?
             }
-            Gate::Forbidden(session) => to_worker_response(forbidden(&session, navigation(&req)?)),
+            SiteGate::Session(Gate::Forbidden(session)) => to_worker_response(forbidden(&session, navigation(&req)?))?,
+            SiteGate::Token(TokenGate::Allowed(t)) => {
+                forward(req, env, &url, path, ready, Some(Principal::ServiceToken(&t.id)), now).await?
+            }
+            SiteGate::Token(TokenGate::Refused(_)) => to_worker_response(service_token::refused())?,
+            SiteGate::Token(TokenGate::Forbidden(_)) => to_worker_response(service_token::forbidden())?,
         };
+        return if cors_headers.is_empty() { Ok(response) } else { with_extra_headers(response, &cors_headers) };
     }
 
     let platform = WorkerPlatform::new(env, &state, ready);
@@ -215,7 +248,7 @@ async fn forward(
     url: &url::Url,
     path: &str,
     ready: &Ready,
-    session: Option<&crate::core::session::record::Session>,
+    principal: Option<Principal<'_>>,
     now: u64,
 ) -> Result<Response> {
     let Some(origin_settings) = &ready.config.origin else {
@@ -228,24 +261,30 @@ async fn forward(
         };
         return env.assets(ASSETS_BINDING)?.fetch_request(req).await;
     };
-    let identity = match (session, &ready.assertion_key) {
-        (Some(session), Some(key)) => {
+    let identity = match (principal, &ready.assertion_key) {
+        (Some(principal), Some(key)) => {
             let site = url.origin().ascii_serialization();
-            Some((session, origin::assertion(key, session, &site, origin_settings, now).await?))
+            Some((principal, origin::assertion(key, principal, &site, origin_settings, now).await?))
         }
         _ => None,
     };
     origin::proxy(req, url, path, origin_settings, identity).await
 }
 
-/// The same response with one more header (responses from `fetch` have immutable headers).
-fn with_extra_header(response: Response, name: &str, value: &str) -> Result<Response> {
+/// The same response with more headers (responses from `fetch` have immutable headers): `set-cookie` and `vary`
+/// are appended to, the others replace what the response had (an origin's own `Access-Control-Allow-Origin`).
+fn with_extra_headers(response: Response, extra: &[(&str, String)]) -> Result<Response> {
     let status = response.status_code();
     let headers = Headers::new();
     for (k, v) in response.headers().entries() {
         headers.append(&k, &v)?;
     }
-    headers.append(name, value)?;
+    for (name, value) in extra {
+        match *name {
+            "set-cookie" | "vary" => headers.append(name, value)?,
+            _ => headers.set(name, value)?,
+        }
+    }
     let (_, body) = response.into_parts();
     Ok(Response::builder().with_status(status).with_headers(headers).body(body))
 }

@@ -10,12 +10,11 @@ use web_sys::CryptoKey;
 use worker::{Request, Response, Result};
 
 use crate::core::assertion::{
-    cookie_header_for_origin, forwarded_as_received, identity_headers, signing_input, AssertionKey, ASSERTION_HEADER,
+    cookie_header_for_origin, forwarded_as_received, AssertionKey, Principal, ASSERTION_HEADER,
 };
 use crate::core::assertion_cache::{AssertionCache, SessionKey};
 use crate::core::b64;
 use crate::core::config::OriginSettings;
-use crate::core::session::record::Session;
 use crate::platform::webcrypto::{object, subtle};
 
 thread_local! {
@@ -47,21 +46,24 @@ async fn signing_key(key: &AssertionKey) -> Result<CryptoKey> {
     Ok(imported)
 }
 
-/// A signed assertion for `session`, reused while more than half its lifetime remains ([`AssertionCache`]).
+/// A signed assertion for `principal`, reused while more than half its lifetime remains ([`AssertionCache`]).
 pub async fn assertion(
     key: &AssertionKey,
-    session: &Session,
+    principal: Principal<'_>,
     site_origin: &str,
     origin: &OriginSettings,
     now: u64,
 ) -> Result<String> {
     let ttl = origin.assertion_ttl_seconds;
-    let cache_key = SessionKey::of(session, site_origin);
+    let cache_key = match principal {
+        Principal::User(session) => SessionKey::of(session, site_origin),
+        Principal::ServiceToken(id) => SessionKey::of_token(id, site_origin),
+    };
     if let Some(jwt) = ASSERTIONS.with(|c| c.get(&cache_key, ttl, now)) {
         return Ok(jwt);
     }
     let audience = origin.url.origin().ascii_serialization();
-    let input = signing_input(key, session, site_origin, &audience, now, ttl);
+    let input = principal.signing_input(key, site_origin, &audience, now, ttl);
     let params = object(&[("name", "ECDSA".into()), ("hash", "SHA-256".into())]).map_err(crypto)?;
     let promise = subtle()
         .map_err(crypto)?
@@ -91,8 +93,8 @@ pub fn request_at(req: &Request, url: &url::Url) -> Result<Request> {
 }
 
 /// Forward `req` to the origin at the canonical `path` (exactly: `path` contains nothing that `set_path`
-/// re-encodes). Client-sent identity headers and our cookies never reach it; for a signed-in user the identity
-/// headers and the assertion are added.
+/// re-encodes). Client-sent identity headers (the service-token headers too) and our cookies never reach it; for
+/// a signed-in user or a service token the identity headers and the assertion are added.
 ///
 /// Built on web-sys directly: workers-rs's `RequestInit` conversion carries every Cloudflare `cf` option
 /// (about 10 KB of wasm) and we set none of them.
@@ -101,7 +103,7 @@ pub async fn proxy(
     url: &url::Url,
     path: &str,
     origin: &OriginSettings,
-    identity: Option<(&Session, String)>,
+    identity: Option<(Principal<'_>, String)>,
 ) -> Result<Response> {
     let mut target = origin.url.clone();
     target.set_path(path);
@@ -120,8 +122,8 @@ pub async fn proxy(
     }
     headers.set("x-forwarded-host", url.host_str().unwrap_or_default()).map_err(js)?;
     headers.set("x-forwarded-proto", url.scheme()).map_err(js)?;
-    if let Some((session, assertion)) = identity {
-        for (name, value) in identity_headers(session) {
+    if let Some((principal, assertion)) = identity {
+        for (name, value) in principal.headers() {
             headers.set(name, &value).map_err(js)?;
         }
         headers.set(ASSERTION_HEADER, &assertion).map_err(js)?;

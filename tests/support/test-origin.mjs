@@ -43,7 +43,8 @@ export async function startTestOrigin({ workerOrigin } = {}) {
     const groups = headers['x-auth-request-groups'];
     const connector = headers['x-edge-auth-connector'];
     const issuer = headers['x-edge-auth-issuer'];
-    if ([token, email, user, groups, connector, issuer].every((v) => v === undefined)) return { identity: null };
+    const serviceToken = headers['x-edge-auth-service-token'];
+    if ([token, email, user, groups, connector, issuer, serviceToken].every((v) => v === undefined)) return { identity: null };
     if (!worker) return { identity: null, assertionError: 'setWorker() was not called' };
     try {
       if (typeof token !== 'string') throw new Error('identity headers without an assertion');
@@ -51,8 +52,26 @@ export async function startTestOrigin({ workerOrigin } = {}) {
         issuer: worker,
         audience: origin,
         algorithms: ['ES256'],
-        requiredClaims: ['iat', 'exp', 'sub', 'email'],
+        requiredClaims: ['iat', 'exp', 'sub'],
       });
+      if (payload.service_token !== undefined) {
+        // A machine client's service token: its own identity, never a user's (no email, connector, issuer, groups).
+        if (payload.sub !== `service-token:${payload.service_token}` || payload.sub !== decodeURIComponent(user ?? '')) {
+          throw new Error(`X-Auth-Request-User ${user} / sub ${payload.sub} do not name service token ${payload.service_token}`);
+        }
+        if (decodeURIComponent(serviceToken ?? '') !== payload.service_token) {
+          throw new Error(`X-Edge-Auth-Service-Token ${serviceToken} is not the assertion's ${payload.service_token}`);
+        }
+        for (const [name, v] of [['email', email], ['groups', groups], ['connector', connector], ['issuer', issuer]]) {
+          if (v !== undefined) throw new Error(`a service token's request carries a ${name} header`);
+        }
+        for (const claim of ['email', 'name', 'connector', 'idp', 'groups']) {
+          if (payload[claim] !== undefined) throw new Error(`a service token's assertion carries ${claim}`);
+        }
+        return { identity: { user: payload.sub, serviceToken: payload.service_token, assertion: payload, header: protectedHeader } };
+      }
+      if (serviceToken !== undefined) throw new Error('X-Edge-Auth-Service-Token on a user request');
+      if (typeof payload.email !== 'string') throw new Error('the assertion has no email');
       if (payload.email !== decodeURIComponent(email ?? '')) {
         throw new Error(`X-Auth-Request-Email ${email} is not the assertion's email ${payload.email}`);
       }

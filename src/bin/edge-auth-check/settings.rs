@@ -47,9 +47,11 @@ pub fn report_settings(report: &mut Report, config: &Config) {
         let path = policy.path.as_str();
         let access = match &policy.access {
             Access::Public => "public (no sign-in)".to_string(),
-            Access::Restricted { emails, domains, groups } => {
+            Access::Restricted { emails, domains, groups, service_tokens } => {
                 let mut parts = Vec::new();
-                for (what, list) in [("emails", emails), ("domains", domains), ("groups", groups)] {
+                for (what, list) in
+                    [("emails", emails), ("domains", domains), ("groups", groups), ("service tokens", service_tokens)]
+                {
                     if !list.is_empty() {
                         parts.push(format!("{what} {}", list.join(", ")));
                     }

@@ -8,10 +8,12 @@
 
 pub mod connector;
 pub mod connectors;
+pub mod cors;
 pub mod error;
 pub mod fields;
 pub mod policies;
 pub mod saml;
+pub mod service_tokens;
 pub mod session;
 pub mod urls;
 #[cfg(feature = "saml")]
@@ -37,7 +39,9 @@ use crate::core::config::connectors::{read_connector, validate_connector};
 use crate::core::config::fields::{kind, Fields};
 use crate::core::config::policies::{read_raw_policies, validate_policies};
 use crate::core::config::session::{check_origin, check_session, read_origin, read_session, RawOrigin};
+use crate::core::cors::CorsRule;
 use crate::core::policy::{Policy, RawPolicy};
+use crate::core::service_token::ServiceToken;
 pub use crate::core::url::is_loopback_host;
 
 /// Default clock leeway for time claims.
@@ -55,6 +59,10 @@ pub struct Config {
     pub clock_leeway_seconds: u64,
     pub origin: Option<OriginSettings>,
     pub policies: Vec<Policy>,
+    /// Machine clients' tokens (`service_tokens`), see [`crate::core::service_token`].
+    pub service_tokens: Vec<ServiceToken>,
+    /// CORS for API paths (`cors`), see [`crate::core::cors`].
+    pub cors: Vec<CorsRule>,
     domain_index: BTreeMap<String, ConnectorIndex>,
 }
 
@@ -175,10 +183,17 @@ struct RawConfig {
     clock_leeway_seconds: Option<u64>,
     origin: Option<RawOrigin>,
     policies: Vec<RawPolicy>,
+    service_tokens: Vec<ServiceToken>,
+    cors: Vec<CorsRule>,
 }
 
 fn read_config(value: &Value) -> Result<RawConfig, ConfigError> {
-    let f = Fields::of(value, "", None, &["connectors", "session", "clock_leeway_seconds", "origin", "policies"])?;
+    let f = Fields::of(
+        value,
+        "",
+        None,
+        &["connectors", "session", "clock_leeway_seconds", "origin", "policies", "service_tokens", "cors"],
+    )?;
     let connectors = match f.get("connectors") {
         Some(Value::Array(items)) => items.clone(),
         Some(other) => {
@@ -189,7 +204,17 @@ fn read_config(value: &Value) -> Result<RawConfig, ConfigError> {
     let session = read_session(f.get("session"))?;
     let origin = read_origin(f.get("origin"))?;
     let policies = read_raw_policies(f.get("policies"))?;
-    Ok(RawConfig { connectors, session, clock_leeway_seconds: f.opt_u64("clock_leeway_seconds")?, origin, policies })
+    let service_tokens = self::service_tokens::read_service_tokens(f.get("service_tokens"))?;
+    let cors = self::cors::read_cors(f.get("cors"))?;
+    Ok(RawConfig {
+        connectors,
+        session,
+        clock_leeway_seconds: f.opt_u64("clock_leeway_seconds")?,
+        origin,
+        policies,
+        service_tokens,
+        cors,
+    })
 }
 
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
@@ -244,7 +269,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
     check_session(&raw.session)?;
     let origin = check_origin(raw.origin)?;
-    let policies = validate_policies(raw.policies, &connectors, &saml_connectors)?;
+    let ids = connectors.iter().map(|c| c.id.as_str()).chain(saml_connectors.iter().map(|c| c.id.as_str()));
+    self::service_tokens::check_connector_ids(&raw.service_tokens, ids)?;
+    let policies = validate_policies(raw.policies, &connectors, &saml_connectors, &raw.service_tokens)?;
     let leeway = raw.clock_leeway_seconds.unwrap_or(DEFAULT_CLOCK_LEEWAY_SECONDS);
     if leeway > 300 {
         return Err(ConfigError::top("clock_leeway_seconds", "must be at most 300 seconds"));
@@ -256,6 +283,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         clock_leeway_seconds: leeway,
         origin,
         policies,
+        service_tokens: raw.service_tokens,
+        cors: raw.cors,
         domain_index,
     })
 }

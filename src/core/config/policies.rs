@@ -8,6 +8,7 @@ use crate::core::config::error::ConfigError;
 use crate::core::config::fields::{kind, Fields};
 use crate::core::config::saml::SamlConnector;
 use crate::core::policy::{parse_policies, GroupSource, Policy, RawPolicy};
+use crate::core::service_token::ServiceToken;
 
 /// Read the `policies` list, as written (types and field names only).
 pub(crate) fn read_raw_policies(value: Option<&Value>) -> Result<Vec<RawPolicy>, ConfigError> {
@@ -24,13 +25,14 @@ pub(crate) fn read_raw_policies(value: Option<&Value>) -> Result<Vec<RawPolicy>,
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let prefix = format!("policies[{i}].");
-        let f = Fields::of(item, &prefix, None, &["path", "public", "emails", "domains", "groups"])?;
+        let f = Fields::of(item, &prefix, None, &["path", "public", "emails", "domains", "groups", "service_tokens"])?;
         out.push(RawPolicy {
             path: f.str("path")?,
             public: f.bool("public")?,
             emails: f.str_list("emails")?,
             domains: f.str_list("domains")?,
             groups: f.str_list("groups")?,
+            service_tokens: f.str_list("service_tokens")?,
         });
     }
     Ok(out)
@@ -41,17 +43,19 @@ pub(crate) fn validate_policies(
     raw: Vec<RawPolicy>,
     connectors: &[Connector],
     saml_connectors: &[SamlConnector],
+    tokens: &[ServiceToken],
 ) -> Result<Vec<Policy>, ConfigError> {
     // SAML IdPs assert groups as attributes (Entra's and AD FS's group claims).
     let sources: Vec<GroupSource<'_>> = (connectors.iter())
         .map(|c| GroupSource { id: &c.id, asserts_groups: c.kind.asserts_groups() })
         .chain(saml_connectors.iter().map(|c| GroupSource { id: &c.id, asserts_groups: true }))
         .collect();
-    parse_policies(raw, &sources).map_err(|e| ConfigError::top(e.field, e.reason))
+    let token_ids: Vec<&str> = tokens.iter().map(|t| t.id.as_str()).collect();
+    parse_policies(raw, &sources, &token_ids).map_err(|e| ConfigError::top(e.field, e.reason))
 }
 
 /// Both steps, for tests of the rules.
 #[cfg(test)]
 pub(crate) fn read_policies(value: &Value, connectors: &[Connector]) -> Result<Vec<Policy>, ConfigError> {
-    validate_policies(read_raw_policies(Some(value))?, connectors, &[])
+    validate_policies(read_raw_policies(Some(value))?, connectors, &[], &[])
 }

@@ -40,7 +40,8 @@ use crate::core::config::Config;
 use crate::core::error::{FlowError, InternalError};
 use crate::core::http::{Method, Outcome, Request, Response};
 use crate::core::policy::{self, Requirement};
-use crate::core::ports::{Platform, Rng};
+use crate::core::ports::{Log, Platform, Rng};
+use crate::core::service_token::{self, TokenGate, TokenHeaders};
 use crate::core::session::codec::KeyRing;
 use crate::core::session::cookies::{set_cookie, CookieKind, SameSite, Transport};
 use crate::core::session::record::{Session, SessionState};
@@ -139,12 +140,24 @@ pub struct GateRequest<'a> {
 /// The hot path: policy lookup, one cookie decode and HMAC, idle and revocation checks. `rng` is only
 /// used when a sliding renewal is due (and the cookie is encrypted).
 pub fn gate(config: &Config, keys: &KeyRing, cache: &IsolateCache, rng: &dyn Rng, request: GateRequest<'_>) -> Gate {
-    let GateRequest { path, cookie_header, transport, now } = request;
     let site = if config.origin.is_some() { policy::Site::Origin } else { policy::Site::Assets };
-    let requirement = policy::requirement(&config.policies, path, site);
+    let requirement = policy::requirement(&config.policies, request.path, site);
     if requirement == Requirement::Public {
         return Gate::Public;
     }
+    session_gate(config, keys, cache, rng, request, &requirement)
+}
+
+/// [`gate`] for a path that is not public.
+fn session_gate(
+    config: &Config,
+    keys: &KeyRing,
+    cache: &IsolateCache,
+    rng: &dyn Rng,
+    request: GateRequest<'_>,
+    requirement: &Requirement<'_>,
+) -> Gate {
+    let GateRequest { cookie_header, transport, now, .. } = request;
     let Some(state) = check_session(config, keys, cache, cookie_header, transport, now) else {
         return Gate::Unauthenticated;
     };
@@ -154,12 +167,51 @@ pub fn gate(config: &Config, keys: &KeyRing, cache: &IsolateCache, rng: &dyn Rng
         SessionState::Valid(_) => None,
     };
     let session = state.into_session();
-    if let Requirement::Rules(rules) = &requirement {
+    if let Requirement::Rules(rules) = requirement {
         if !rules.iter().all(|rule| policy::allows(rule, &session)) {
             return Gate::Forbidden(session);
         }
     }
     Gate::Allowed { session, renewal_due, renew }
+}
+
+/// What to do with a request for protected content, service tokens included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteGate<'a> {
+    /// No service token presented (or none configured): the session decides, as in [`gate`].
+    Session(Gate),
+    /// The request presents a service token (`Edge-Auth-Client-Id` / `-Secret`) for a path that is not public:
+    /// the token alone decides, the cookie is not looked at.
+    Token(TokenGate<'a>),
+}
+
+/// [`gate`], with service tokens: the full handler's decision. A public path stays public whatever the request
+/// carries; otherwise, when service tokens are configured and the request carries either token header, the
+/// token decides ([`service_token::gate`]) and its use is logged by id (never the secret).
+pub fn site_gate<'a>(
+    config: &'a Config,
+    keys: &KeyRing,
+    cache: &IsolateCache,
+    platform: &(impl Rng + Log),
+    request: GateRequest<'_>,
+    token: TokenHeaders<'_>,
+) -> SiteGate<'a> {
+    let site = if config.origin.is_some() { policy::Site::Origin } else { policy::Site::Assets };
+    let requirement = policy::requirement(&config.policies, request.path, site);
+    if requirement == Requirement::Public {
+        return SiteGate::Session(Gate::Public);
+    }
+    if config.service_tokens.is_empty() || !token.present() {
+        return SiteGate::Session(session_gate(config, keys, cache, platform, request, &requirement));
+    }
+    let decision = service_token::gate(&config.service_tokens, &requirement, token, request.now);
+    match &decision {
+        TokenGate::Allowed(t) => platform.warn(&format!("edge-auth: service token {:?}: allowed", t.id)),
+        TokenGate::Forbidden(t) => platform
+            .warn(&format!("edge-auth: service token {:?}: not admitted here (no policy of this path names it)", t.id)),
+        TokenGate::Refused(why) => platform.warn(&format!("edge-auth: service token refused: {}", why.log_detail())),
+    }
+    SiteGate::Token(decision)
 }
 
 /// The answer for a signed-in user whom a policy does not admit: who is signed in, and a way to switch.
