@@ -29,7 +29,7 @@ pub use self::connector::{
     TokenEndpointAuthMethod, ENTRA_CONSUMERS_TENANT_ID, ENTRA_DEFAULT_AUTHORITY, FACEBOOK_AUTHORIZATION_ENDPOINT,
     FACEBOOK_GRAPH_ME_ENDPOINT, FACEBOOK_ISSUER, FACEBOOK_TOKEN_ENDPOINT, GOOGLE_ISSUER,
 };
-pub use self::error::ConfigError;
+pub use self::error::{ConfigError, ConfigErrors};
 pub use self::saml::{SamlConnector, SamlIdp, XmlProtocol};
 pub use self::session::{OriginSettings, SessionSettings, DEFAULT_SESSION_LIFETIME_SECONDS};
 pub use self::urls::{check_endpoint_url, is_guid};
@@ -74,15 +74,29 @@ pub enum AnyConnector<'a> {
 }
 
 impl Config {
-    /// Parse and validate `AUTH_CONFIG` text.
+    /// Parse and validate `AUTH_CONFIG` text: the first error found (see [`Config::from_json_all`] for all).
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        Config::from_json_all(text).map_err(|e| e.first().clone())
+    }
+
+    /// Parse and validate `AUTH_CONFIG` text, with every error found: each connector and each top-level section
+    /// is read on its own, and the cross-checks (unique ids and domains) run over the connectors that could be
+    /// read; inside one connector (or one section, or one rule of `policies`), reading stops at its first error.
+    pub fn from_json_all(text: &str) -> Result<Config, ConfigErrors> {
         if !text.trim_start().starts_with('{') {
-            return Err(ConfigError::top("(document)", "must be a JSON object with a \"connectors\" array"));
+            return Err(ConfigError::top("(document)", "must be a JSON object with a \"connectors\" array").into());
         }
         // from_slice, not from_str: one serde_json reader in the worker (a second costs 2.4 KB gzipped).
         let value: Value = serde_json::from_slice(text.as_bytes())
             .map_err(|e| ConfigError::top("(document)", format!("not valid JSON: {e}")))?;
-        validate(read_config(&value)?)
+        let mut errors = Vec::new();
+        let config = read_config(&value, &mut errors).and_then(|raw| validate(raw, &mut errors));
+        match (config, ConfigErrors::new(errors)) {
+            (_, Some(errors)) => Err(errors),
+            (Some(config), None) => Ok(config),
+            // Not reached: a section is missing only with its error.
+            (None, None) => Err(ConfigError::top("(document)", "could not be read").into()),
+        }
     }
 
     /// The OAuth / OpenID Connect connector with this id.
@@ -167,51 +181,84 @@ fn read_xml_connector(kind: &str, _value: &Value, label: &str) -> Result<SamlCon
     ))
 }
 
-/// `AUTH_CONFIG` read (every type error found), not yet validated.
+/// The top-level fields of `AUTH_CONFIG`.
+pub(crate) const TOP_FIELDS: &[&str] = &["connectors", "session", "clock_leeway_seconds", "origin", "policies"];
+
+/// `AUTH_CONFIG` read (every section's type errors found), not yet validated; a section that could not be read is
+/// `None` (its error added).
 #[derive(Debug)]
 struct RawConfig {
-    connectors: Vec<Value>,
-    session: SessionSettings,
-    clock_leeway_seconds: Option<u64>,
-    origin: Option<RawOrigin>,
-    policies: Vec<RawPolicy>,
+    connectors: Option<Vec<Value>>,
+    session: Option<SessionSettings>,
+    clock_leeway_seconds: Option<Option<u64>>,
+    origin: Option<Option<RawOrigin>>,
+    policies: Option<Vec<RawPolicy>>,
 }
 
-fn read_config(value: &Value) -> Result<RawConfig, ConfigError> {
-    let f = Fields::of(value, "", None, &["connectors", "session", "clock_leeway_seconds", "origin", "policies"])?;
+/// Each section read on its own, so that an error in one does not hide another's (the order of the errors is
+/// the order in which the reader of the first error only met them).
+fn read_config(value: &Value, errors: &mut Vec<ConfigError>) -> Option<RawConfig> {
+    let f = Fields::of_all(value, "", TOP_FIELDS, errors)?;
     let connectors = match f.get("connectors") {
-        Some(Value::Array(items)) => items.clone(),
+        Some(Value::Array(items)) => Some(items.clone()),
         Some(other) => {
-            return Err(f.err("connectors", format!("invalid type: {}, expected a list of connectors", kind(other))))
+            errors.push(f.err("connectors", format!("invalid type: {}, expected a list of connectors", kind(other))));
+            None
         }
-        None => return Err(f.err("connectors", "missing field `connectors`")),
+        None => {
+            errors.push(f.err("connectors", "missing field `connectors`"));
+            None
+        }
     };
-    let session = read_session(f.get("session"))?;
-    let origin = read_origin(f.get("origin"))?;
-    let policies = read_raw_policies(f.get("policies"))?;
-    Ok(RawConfig { connectors, session, clock_leeway_seconds: f.opt_u64("clock_leeway_seconds")?, origin, policies })
+    let session = Fields::collect(read_session(f.get("session")), errors);
+    let origin = Fields::collect(read_origin(f.get("origin")), errors);
+    let policies = read_raw_policies(f.get("policies")).map_err(|e| errors.extend(e)).ok();
+    let clock_leeway_seconds = Fields::collect(f.opt_u64("clock_leeway_seconds"), errors);
+    Some(RawConfig { connectors, session, clock_leeway_seconds, origin, policies })
 }
 
-fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
-    if raw.connectors.is_empty() {
-        return Err(ConfigError::top("connectors", "at least one connector is required"));
+/// The connectors (each read on its own) and the rules across them: unique ids and domains.
+struct Connectors {
+    connectors: Vec<Connector>,
+    saml_connectors: Vec<SamlConnector>,
+    domain_index: BTreeMap<String, ConnectorIndex>,
+    /// Whether every connector was read (the policies are checked against them only then).
+    complete: bool,
+}
+
+fn read_connectors(values: Vec<Value>, errors: &mut Vec<ConfigError>) -> Connectors {
+    if values.is_empty() {
+        errors.push(ConfigError::top("connectors", "at least one connector is required"));
     }
-    let mut connectors: Vec<Connector> = Vec::with_capacity(raw.connectors.len());
+    let mut connectors: Vec<Connector> = Vec::with_capacity(values.len());
     let mut saml_connectors: Vec<SamlConnector> = Vec::new();
     let mut domain_index = BTreeMap::new();
-    for (position, value) in raw.connectors.into_iter().enumerate() {
+    let mut complete = true;
+    for (position, value) in values.into_iter().enumerate() {
         let label = value
             .get("id")
             .and_then(|v| v.as_str())
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .unwrap_or_else(|| format!("#{}", position + 1));
-        let index = if let Some(kind @ ("saml" | "wsfed")) = value.get("kind").and_then(Value::as_str) {
-            saml_connectors.push(read_xml_connector(kind, &value, &label)?);
-            ConnectorIndex::Saml(saml_connectors.len() - 1)
+        let read = if let Some(kind @ ("saml" | "wsfed")) = value.get("kind").and_then(Value::as_str) {
+            read_xml_connector(kind, &value, &label).map(|c| {
+                saml_connectors.push(c);
+                ConnectorIndex::Saml(saml_connectors.len() - 1)
+            })
         } else {
-            connectors.push(validate_connector(read_connector(&value, &label)?, &label)?);
-            ConnectorIndex::OAuth(connectors.len() - 1)
+            read_connector(&value, &label).and_then(|raw| validate_connector(raw, &label)).map(|c| {
+                connectors.push(c);
+                ConnectorIndex::OAuth(connectors.len() - 1)
+            })
+        };
+        let index = match read {
+            Ok(index) => index,
+            Err(e) => {
+                errors.push(e);
+                complete = false;
+                continue;
+            }
         };
         // Ids and domains are unique across both families.
         let id_of = |index: ConnectorIndex| match index {
@@ -222,7 +269,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let same_id =
             connectors.iter().filter(|c| c.id == id).count() + saml_connectors.iter().filter(|c| c.id == id).count();
         if same_id > 1 {
-            return Err(ConfigError::new(Some(&label), "id", "another connector has the same id"));
+            errors.push(ConfigError::new(Some(&label), "id", "another connector has the same id"));
+            complete = false;
+            continue;
         }
         let domains = match index {
             ConnectorIndex::OAuth(i) => connectors.get(i).map(|c| c.domains.as_slice()),
@@ -231,31 +280,53 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         for (i, domain) in domains.unwrap_or_default().iter().enumerate() {
             if let Some(&other) = domain_index.get(domain) {
                 let other_id = id_of(other).unwrap_or("?");
-                return Err(ConfigError::new(
+                errors.push(ConfigError::new(
                     Some(&label),
                     format!("domains[{i}]"),
                     format!(
                         "{domain:?} is already owned by connector {other_id:?}; a domain has exactly one connector"
                     ),
                 ));
+                complete = false;
+                continue;
             }
             domain_index.insert(domain.clone(), index);
         }
     }
-    check_session(&raw.session)?;
-    let origin = check_origin(raw.origin)?;
-    let policies = validate_policies(raw.policies, &connectors, &saml_connectors)?;
-    let leeway = raw.clock_leeway_seconds.unwrap_or(DEFAULT_CLOCK_LEEWAY_SECONDS);
-    if leeway > 300 {
-        return Err(ConfigError::top("clock_leeway_seconds", "must be at most 300 seconds"));
+    Connectors { connectors, saml_connectors, domain_index, complete }
+}
+
+/// Every section validated on its own; `None` when any error was found.
+fn validate(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Option<Config> {
+    let read = raw.connectors.map(|values| read_connectors(values, errors));
+    if let Some(session) = &raw.session {
+        Fields::collect(check_session(session), errors);
     }
-    Ok(Config {
-        connectors,
-        saml_connectors,
-        session: raw.session,
-        clock_leeway_seconds: leeway,
-        origin,
-        policies,
-        domain_index,
-    })
+    let origin = raw.origin.and_then(|origin| Fields::collect(check_origin(origin), errors));
+    // Group grants name connectors: checked only against a complete list (a connector in error would make
+    // its grants errors too).
+    let policies = match (&read, raw.policies) {
+        (Some(c), Some(policies)) if c.complete => {
+            Fields::collect(validate_policies(policies, &c.connectors, &c.saml_connectors), errors)
+        }
+        _ => None,
+    };
+    let leeway = raw.clock_leeway_seconds.map(|l| l.unwrap_or(DEFAULT_CLOCK_LEEWAY_SECONDS));
+    if leeway.is_some_and(|l| l > 300) {
+        errors.push(ConfigError::top("clock_leeway_seconds", "must be at most 300 seconds"));
+    }
+    if !errors.is_empty() {
+        return None;
+    }
+    let (
+        Some(Connectors { connectors, saml_connectors, domain_index, .. }),
+        Some(session),
+        Some(origin),
+        Some(policies),
+        Some(leeway),
+    ) = (read, raw.session, origin, policies, leeway)
+    else {
+        return None;
+    };
+    Some(Config { connectors, saml_connectors, session, clock_leeway_seconds: leeway, origin, policies, domain_index })
 }
