@@ -12,6 +12,9 @@ pub mod error;
 pub mod fields;
 pub mod policies;
 pub mod saml;
+/// The JSON Schema of `AUTH_CONFIG` and its validator: host-only, for `edge-auth-check`.
+#[cfg(feature = "cli")]
+pub mod schema;
 pub mod session;
 pub mod urls;
 #[cfg(feature = "saml")]
