@@ -32,7 +32,9 @@ fn fixture_certificate() -> String {
 }
 
 /// Every `AUTH_CONFIG` of the repository, named: wrangler.toml's `[vars]` (and each `[env.*.vars]`), the
-/// README's examples (whole documents, and single connectors wrapped in one), the test kit's configurations.
+/// README's examples (whole documents, and single connectors wrapped in one), the configurations in
+/// tests/fixtures/check/, the test kit's configurations. (The e2e tests' configurations are built in JavaScript:
+/// not collected.)
 fn corpus() -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let wrangler: toml::Table = toml::from_str(&repo_file("wrangler.toml")).unwrap();
@@ -59,6 +61,15 @@ fn corpus() -> Vec<(String, Value)> {
         let Ok(value) = serde_json::from_str::<Value>(&after[..end]) else { continue };
         let value = if value.get("connectors").is_some() { value } else { json!({ "connectors": [value] }) };
         out.push((format!("README.md line {line}"), with_readable_certificates(value)));
+    }
+    let fixtures = format!("{}/tests/fixtures/check", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(fixtures).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    files.sort();
+    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+        let value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        if value.get("connectors").is_some() {
+            out.push((path.display().to_string(), value));
+        }
     }
     for file in ["testkit/fixtures.rs"] {
         let text = repo_file(file);
