@@ -1,6 +1,7 @@
 //! Whether a deployment can start, from its bindings: `AUTH_CONFIG` valid, every secret it names present and
 //! usable (each connector's client secret, `SESSION_KEYS`, the origin-mode assertion key). One set of rules and
-//! error texts for the worker ([`Ready::from_bindings`], once per isolate: every problem) and for
+//! error texts for the worker ([`Ready::from_bindings`], once per isolate: every configuration error, else the
+//! first secret problem) and for
 //! `edge-auth-check` (every problem: [`client_secret_problem`], [`session_keys`], [`assertion_key`]).
 
 use crate::core::assertion::{AssertionKey, ASSERTION_KEY_BINDING};
@@ -24,24 +25,22 @@ pub struct Ready {
 
 impl Ready {
     /// `AUTH_CONFIG`'s text and the Worker's secrets, checked as the worker starts: every error of the
-    /// configuration, else every problem of its secrets, as the worker shows them (every request answers
-    /// `500 config_error`, with all of them in the log).
+    /// configuration, else the first problem of its secrets, as the worker shows them (every request answers
+    /// `500 config_error`, with them in the log).
     pub fn from_bindings(
         config_text: &str,
         secrets: &impl Secrets,
         revocations_bound: bool,
     ) -> Result<Ready, ConfigErrors> {
         let config = Config::from_json_all(config_text)?;
-        let mut problems: Vec<ConfigError> =
-            config.connectors.iter().filter_map(|c| client_secret_problem(c, secrets)).map(|p| p.error).collect();
-        let keys = session_keys(secrets).map_err(|p| problems.push(p.error)).ok();
-        let assertion_key = assertion_key(&config, secrets).map_err(|p| problems.push(p.error)).ok();
-        match (keys, assertion_key, ConfigErrors::new(problems)) {
-            (Some(keys), Some(assertion_key), None) => Ok(Ready { config, keys, assertion_key, revocations_bound }),
-            (.., Some(problems)) => Err(problems),
-            // Not reached: a key is missing only with its problem.
-            _ => Err(ConfigError::top(SESSION_KEYS_BINDING, "could not be read").into()),
+        for c in &config.connectors {
+            if let Some(problem) = client_secret_problem(c, secrets) {
+                return Err(problem.error.into());
+            }
         }
+        let keys = session_keys(secrets).map_err(|p| ConfigErrors::from(p.error))?;
+        let assertion_key = assertion_key(&config, secrets).map_err(|p| ConfigErrors::from(p.error))?;
+        Ok(Ready { config, keys, assertion_key, revocations_bound })
     }
 }
 
@@ -176,22 +175,10 @@ mod tests {
         assert!(bad_json.starts_with("AUTH_CONFIG"), "{bad_json}");
     }
 
-    /// Every problem in one refusal (one log line): each missing client secret and the session keys; the
-    /// secrets are looked at only once the configuration reads.
+    /// Every configuration error in one refusal (one log line); the secrets are looked at only once the
+    /// configuration reads.
     #[test]
-    fn the_worker_names_every_problem_it_refuses_to_start_with() {
-        let all = refusal(&origin_config(), &vars(&[("BETA_SECRET", "b")]));
-        assert!(
-            all.starts_with(
-                "3 configuration errors: (1) AUTH_CONFIG: connector \"acme\", field `client_secret_binding`"
-            ),
-            "{all}"
-        );
-        assert!(
-            all.contains(" (2) AUTH_CONFIG: field `SESSION_KEYS`: ")
-                && all.contains(" (3) AUTH_CONFIG: field `ASSERTION_SIGNING_KEY`: "),
-            "{all}"
-        );
+    fn the_worker_names_every_configuration_error_it_refuses_to_start_with() {
         let config =
             CONFIG.replace("https://idp.acme.example", "http://idp.acme.example").replace("\"beta\"", "\"Beta\"");
         let both = refusal(&config, &vars(&[]));

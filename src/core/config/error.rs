@@ -34,57 +34,53 @@ impl ConfigError {
 /// (`session`, `origin`, `policies`, `clock_leeway_seconds`), so that one start-up log line, or one run of
 /// `edge-auth-check`, names them all. Inside one connector, reading stops at its first error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigErrors {
-    first: ConfigError,
-    more: Vec<ConfigError>,
-}
+pub struct ConfigErrors(Vec<ConfigError>);
+
+/// Not returned: a `ConfigErrors` is never empty.
+static NO_ERROR: ConfigError = ConfigError { connector: None, field: String::new(), reason: String::new() };
 
 impl ConfigErrors {
-    /// `None` when there is no error.
-    pub fn new(errors: Vec<ConfigError>) -> Option<ConfigErrors> {
-        let mut it = errors.into_iter();
-        let first = it.next()?;
-        Some(ConfigErrors { first, more: it.collect() })
+    /// The errors found (at least one: [`ConfigErrors::first`] of none is an empty error).
+    pub(crate) fn new(errors: Vec<ConfigError>) -> ConfigErrors {
+        ConfigErrors(errors)
     }
 
     /// The first error found (the one a single-error caller reports).
     pub fn first(&self) -> &ConfigError {
-        &self.first
+        self.0.first().unwrap_or(&NO_ERROR)
     }
 
     pub fn len(&self) -> usize {
-        1 + self.more.len()
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        false
+        self.0.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &ConfigError> {
-        std::iter::once(&self.first).chain(&self.more)
+        self.0.iter()
     }
 
     pub fn into_vec(self) -> Vec<ConfigError> {
-        let mut all = vec![self.first];
-        all.extend(self.more);
-        all
+        self.0
     }
 }
 
 impl From<ConfigError> for ConfigErrors {
     fn from(first: ConfigError) -> Self {
-        ConfigErrors { first, more: Vec::new() }
+        ConfigErrors(vec![first])
     }
 }
 
 /// One error as [`ConfigError`] writes it; several numbered, on one line (the worker logs it as one line).
 impl std::fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.more.is_empty() {
-            return write!(f, "{}", self.first);
+        if let [one] = self.0.as_slice() {
+            return write!(f, "{one}");
         }
-        write!(f, "{} configuration errors:", self.len())?;
-        for (i, e) in self.iter().enumerate() {
+        write!(f, "{} configuration errors:", self.0.len())?;
+        for (i, e) in self.0.iter().enumerate() {
             write!(f, " ({}) {e}", i + 1)?;
         }
         Ok(())

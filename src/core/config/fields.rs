@@ -46,35 +46,10 @@ impl<'a> Fields<'a> {
         Ok(Fields { map, prefix: prefix.to_string(), connector })
     }
 
-    /// As [`Fields::of`], for a section read on its own: every unknown field is added to `errors` (not only the
-    /// first) and the known ones can still be read; `None` (the error added) when it is not an object.
-    pub(crate) fn of_all(
-        value: &'a Value,
-        prefix: &str,
-        allowed: &[&str],
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<Fields<'a>> {
-        let Some(map) = value.as_object() else {
-            // Its "must be a JSON object", worded as everywhere.
-            if let Err(e) = Fields::of(value, prefix, None, allowed) {
-                errors.push(e);
-            }
-            return None;
-        };
-        for key in map.keys().filter(|k| !allowed.contains(&k.as_str())) {
-            let expected: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
-            errors.push(ConfigError::new(
-                None,
-                format!("{prefix}{key}"),
-                format!("unknown field `{key}`, expected one of {}", expected.join(", ")),
-            ));
-        }
-        Some(Fields { map, prefix: prefix.to_string(), connector: None })
-    }
-
-    /// A field's value, or `None` with its error added to `errors`.
-    pub(crate) fn collect<T>(result: Result<T, ConfigError>, errors: &mut Vec<ConfigError>) -> Option<T> {
-        result.map_err(|e| errors.push(e)).ok()
+    /// The object without the check of its field names (after [`Fields::of`] refused one: the known fields
+    /// can still be read, so that the other sections' errors are found too).
+    pub(crate) fn unchecked(value: &'a Value) -> Option<Fields<'a>> {
+        value.as_object().map(|map| Fields { map, prefix: String::new(), connector: None })
     }
 
     pub(crate) fn err(&self, name: &str, reason: impl Into<String>) -> ConfigError {

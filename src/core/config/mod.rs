@@ -39,8 +39,8 @@ pub use self::urls::{check_endpoint_url, is_guid};
 use crate::core::config::connectors::{read_connector, validate_connector};
 use crate::core::config::fields::{kind, Fields};
 use crate::core::config::policies::{read_raw_policies, validate_policies};
-use crate::core::config::session::{check_origin, check_session, read_origin, read_session, RawOrigin};
-use crate::core::policy::{Policy, RawPolicy};
+use crate::core::config::session::{check_origin, check_session, read_origin, read_session};
+use crate::core::policy::Policy;
 pub use crate::core::url::is_loopback_host;
 
 /// Default clock leeway for time claims.
@@ -93,12 +93,11 @@ impl Config {
         let value: Value = serde_json::from_slice(text.as_bytes())
             .map_err(|e| ConfigError::top("(document)", format!("not valid JSON: {e}")))?;
         let mut errors = Vec::new();
-        let config = read_config(&value, &mut errors).and_then(|raw| validate(raw, &mut errors));
-        match (config, ConfigErrors::new(errors)) {
-            (_, Some(errors)) => Err(errors),
-            (Some(config), None) => Ok(config),
-            // Not reached: a section is missing only with its error.
-            (None, None) => Err(ConfigError::top("(document)", "could not be read").into()),
+        let config = read_config(&value, &mut errors);
+        // A section is missing only with its error.
+        match config {
+            Some(config) if errors.is_empty() => Ok(config),
+            _ => Err(ConfigErrors::new(errors)),
         }
     }
 
@@ -187,23 +186,20 @@ fn read_xml_connector(kind: &str, _value: &Value, label: &str) -> Result<SamlCon
 /// The top-level fields of `AUTH_CONFIG`.
 pub(crate) const TOP_FIELDS: &[&str] = &["connectors", "session", "clock_leeway_seconds", "origin", "policies"];
 
-/// `AUTH_CONFIG` read (every section's type errors found), not yet validated; a section that could not be read is
-/// `None` (its error added).
-#[derive(Debug)]
-struct RawConfig {
-    connectors: Option<Vec<Value>>,
-    session: Option<SessionSettings>,
-    clock_leeway_seconds: Option<Option<u64>>,
-    origin: Option<Option<RawOrigin>>,
-    policies: Option<Vec<RawPolicy>>,
-}
-
-/// Each section read on its own, so that an error in one does not hide another's (the order of the errors is
-/// the order in which the reader of the first error only met them).
-fn read_config(value: &Value, errors: &mut Vec<ConfigError>) -> Option<RawConfig> {
-    let f = Fields::of_all(value, "", TOP_FIELDS, errors)?;
+/// Each section read and validated on its own, so that an error in one does not hide another's (in the order
+/// in which the reader of the first error only met them: every type error, then every rule); `None` when any
+/// error was found.
+fn read_config(value: &Value, errors: &mut Vec<ConfigError>) -> Option<Config> {
+    // An unknown top-level field (the first) is reported, and the sections are still read.
+    let f = match Fields::of(value, "", None, TOP_FIELDS) {
+        Ok(f) => f,
+        Err(e) => {
+            errors.push(e);
+            Fields::unchecked(value)?
+        }
+    };
     let connectors = match f.get("connectors") {
-        Some(Value::Array(items)) => Some(items.clone()),
+        Some(Value::Array(items)) => Some(items),
         Some(other) => {
             errors.push(f.err("connectors", format!("invalid type: {}, expected a list of connectors", kind(other))));
             None
@@ -213,11 +209,39 @@ fn read_config(value: &Value, errors: &mut Vec<ConfigError>) -> Option<RawConfig
             None
         }
     };
-    let session = Fields::collect(read_session(f.get("session")), errors);
-    let origin = Fields::collect(read_origin(f.get("origin")), errors);
+    let session = read_session(f.get("session")).map_err(|e| errors.push(e)).ok();
+    let origin = read_origin(f.get("origin")).map_err(|e| errors.push(e)).ok().flatten();
     let policies = read_raw_policies(f.get("policies")).map_err(|e| errors.extend(e)).ok();
-    let clock_leeway_seconds = Fields::collect(f.opt_u64("clock_leeway_seconds"), errors);
-    Some(RawConfig { connectors, session, clock_leeway_seconds, origin, policies })
+    let leeway = f.opt_u64("clock_leeway_seconds").map_err(|e| errors.push(e)).ok().flatten();
+    let read = connectors.map(|values| read_connectors(values, errors));
+    if let Some(Err(e)) = session.as_ref().map(check_session) {
+        errors.push(e);
+    }
+    let origin = check_origin(origin).map_err(|e| errors.push(e)).ok().flatten();
+    // Group grants name connectors: checked only against a complete list (a connector in error would make
+    // its grants errors too).
+    let policies = match (&read, policies) {
+        (Some(c), Some(policies)) if c.complete => {
+            validate_policies(policies, &c.connectors, &c.saml_connectors).map_err(|e| errors.push(e)).ok()
+        }
+        _ => None,
+    };
+    let leeway = leeway.unwrap_or(DEFAULT_CLOCK_LEEWAY_SECONDS);
+    if leeway > 300 {
+        errors.push(ConfigError::top("clock_leeway_seconds", "must be at most 300 seconds"));
+    }
+    let (Some(read), Some(session), Some(policies), true) = (read, session, policies, errors.is_empty()) else {
+        return None;
+    };
+    Some(Config {
+        connectors: read.connectors,
+        saml_connectors: read.saml_connectors,
+        session,
+        clock_leeway_seconds: leeway,
+        origin,
+        policies,
+        domain_index: read.domain_index,
+    })
 }
 
 /// The connectors (each read on its own) and the rules across them: unique ids and domains.
@@ -229,7 +253,7 @@ struct Connectors {
     complete: bool,
 }
 
-fn read_connectors(values: Vec<Value>, errors: &mut Vec<ConfigError>) -> Connectors {
+fn read_connectors(values: &[Value], errors: &mut Vec<ConfigError>) -> Connectors {
     if values.is_empty() {
         errors.push(ConfigError::top("connectors", "at least one connector is required"));
     }
@@ -237,7 +261,7 @@ fn read_connectors(values: Vec<Value>, errors: &mut Vec<ConfigError>) -> Connect
     let mut saml_connectors: Vec<SamlConnector> = Vec::new();
     let mut domain_index = BTreeMap::new();
     let mut complete = true;
-    for (position, value) in values.into_iter().enumerate() {
+    for (position, value) in values.iter().enumerate() {
         let label = value
             .get("id")
             .and_then(|v| v.as_str())
@@ -245,12 +269,12 @@ fn read_connectors(values: Vec<Value>, errors: &mut Vec<ConfigError>) -> Connect
             .map(str::to_string)
             .unwrap_or_else(|| format!("#{}", position + 1));
         let read = if let Some(kind @ ("saml" | "wsfed")) = value.get("kind").and_then(Value::as_str) {
-            read_xml_connector(kind, &value, &label).map(|c| {
+            read_xml_connector(kind, value, &label).map(|c| {
                 saml_connectors.push(c);
                 ConnectorIndex::Saml(saml_connectors.len() - 1)
             })
         } else {
-            read_connector(&value, &label).and_then(|raw| validate_connector(raw, &label)).map(|c| {
+            read_connector(value, &label).and_then(|raw| validate_connector(raw, &label)).map(|c| {
                 connectors.push(c);
                 ConnectorIndex::OAuth(connectors.len() - 1)
             })
@@ -297,39 +321,4 @@ fn read_connectors(values: Vec<Value>, errors: &mut Vec<ConfigError>) -> Connect
         }
     }
     Connectors { connectors, saml_connectors, domain_index, complete }
-}
-
-/// Every section validated on its own; `None` when any error was found.
-fn validate(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Option<Config> {
-    let read = raw.connectors.map(|values| read_connectors(values, errors));
-    if let Some(session) = &raw.session {
-        Fields::collect(check_session(session), errors);
-    }
-    let origin = raw.origin.and_then(|origin| Fields::collect(check_origin(origin), errors));
-    // Group grants name connectors: checked only against a complete list (a connector in error would make
-    // its grants errors too).
-    let policies = match (&read, raw.policies) {
-        (Some(c), Some(policies)) if c.complete => {
-            Fields::collect(validate_policies(policies, &c.connectors, &c.saml_connectors), errors)
-        }
-        _ => None,
-    };
-    let leeway = raw.clock_leeway_seconds.map(|l| l.unwrap_or(DEFAULT_CLOCK_LEEWAY_SECONDS));
-    if leeway.is_some_and(|l| l > 300) {
-        errors.push(ConfigError::top("clock_leeway_seconds", "must be at most 300 seconds"));
-    }
-    if !errors.is_empty() {
-        return None;
-    }
-    let (
-        Some(Connectors { connectors, saml_connectors, domain_index, .. }),
-        Some(session),
-        Some(origin),
-        Some(policies),
-        Some(leeway),
-    ) = (read, raw.session, origin, policies, leeway)
-    else {
-        return None;
-    };
-    Some(Config { connectors, saml_connectors, session, clock_leeway_seconds: leeway, origin, policies, domain_index })
 }

@@ -5,10 +5,22 @@
 //! register; the SAML and WS-Federation ones are [`crate::core::config::SamlConnector`]'s (`acs_url`,
 //! `metadata_url`, `reply_url`, `audience`).
 
+// Each path written once, as a literal the URIs are formatted with (one piece, not two, in the worker).
+macro_rules! callback_path {
+    () => {
+        "/auth/callback"
+    };
+}
+macro_rules! signed_out_path {
+    () => {
+        "/auth/signed-out"
+    };
+}
+
 /// `GET` / `POST /auth/callback`: the OAuth / OpenID Connect redirect URI's path.
-pub const CALLBACK_PATH: &str = "/auth/callback";
+pub const CALLBACK_PATH: &str = callback_path!();
 /// `GET /auth/signed-out`: where the IdP sends the browser back after its sign-out.
-pub const SIGNED_OUT_PATH: &str = "/auth/signed-out";
+pub const SIGNED_OUT_PATH: &str = signed_out_path!();
 /// `GET /auth/logout/frontchannel`: OpenID Connect Front-Channel Logout 1.0.
 pub const FRONTCHANNEL_LOGOUT_PATH: &str = "/auth/logout/frontchannel";
 /// `POST /auth/logout/backchannel`: OpenID Connect Back-Channel Logout 1.0.
@@ -16,12 +28,12 @@ pub const BACKCHANNEL_LOGOUT_PATH: &str = "/auth/logout/backchannel";
 
 /// The redirect URI on `origin` (`https://host[:port]`, no trailing slash).
 pub fn redirect_uri(origin: &str) -> String {
-    format!("{origin}{CALLBACK_PATH}")
+    format!(concat!("{}", callback_path!()), origin)
 }
 
 /// The `post_logout_redirect_uri` (and WS-Federation sign-out `wreply`) on `origin`.
 pub fn post_logout_redirect_uri(origin: &str) -> String {
-    format!("{origin}{SIGNED_OUT_PATH}")
+    format!(concat!("{}", signed_out_path!()), origin)
 }
 
 /// The front-channel logout URL on `origin`.
