@@ -473,6 +473,16 @@ fn every_independent_error_is_reported_at_once() {
     assert!(line.starts_with("10 configuration errors: (1) AUTH_CONFIG: field `conectors`: unknown field"), "{line}");
     assert!(line.contains(" (4) AUTH_CONFIG: connector \"acme\", field `issuer`: "), "{line}");
     assert_eq!(Config::from_json(json).unwrap_err(), errors.first().clone(), "the first error, as before");
+
+    // A type error in one section does not hide the others'.
+    let json = with_connector(r#","prompt":"never""#).replacen(
+        '{',
+        r#"{"session":{"encrypt":"yes"},"origin":{"url":7},"clock_leeway_seconds":"60","#,
+        1,
+    );
+    let errors = Config::from_json_all(&json).unwrap_err();
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["session.encrypt", "origin.url", "clock_leeway_seconds", "prompt"], "{errors}");
 }
 
 /// A rule naming a connector's groups is checked against the connectors once they all read: when one is in
