@@ -15,7 +15,7 @@
 //! Exit status: 0 when everything is usable, 1 on configuration errors (the config, the secrets file, the
 //! command line), 2 when a provider is unreachable or unusable. Secret values are never printed.
 //!
-//! Every verdict comes from the worker's core (`Config::from_json`, `check_secrets` — the checks the worker
+//! Every verdict comes from the worker's core (`Config::from_json_all`, `check_secrets` — the checks the worker
 //! starts with, `parse_provider_metadata_accepting`, `parse_jwks` and its `key_skip` reasons,
 //! `choose_auth_method`; for SAML `parse_idp_metadata_certificates` and `parse_certificate`); this command only
 //! reads, fetches, explains and prints:
