@@ -1009,3 +1009,199 @@ fn a_wsfed_connector_with_federation_metadata_lists_what_it_says() {
     let (_, out) = check_config(&config(&[saml]), &[]);
     assert!(!out.contains("(wa=wsignin1.0)"), "{out}");
 }
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/check/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every configuration error at once, numbered, each naming the connector and field and why; the schema's
+/// refusals alongside, by JSON pointer; exit 1.
+#[test]
+fn every_configuration_error_is_reported_numbered_with_the_schemas() {
+    let mut bad_issuer = connector("acme", "http://idp.acme.example", "acme.example");
+    bad_issuer["display_name"] = json!("Acme");
+    let mut typo = connector("beta", "https://idp.beta.example", "beta.example");
+    typo["domian"] = json!(["x.example"]);
+    let twin = connector("gamma", "https://idp.gamma.example", "Beta.Example");
+    let json = json!({"connectors": [bad_issuer, typo, twin, connector("gamma", "https://idp.g.example", "g.example")],
+                      "session": {"lifetime_seconds": "long"}, "polices": []})
+    .to_string();
+    let (code, out) = check_config(&json, &["--offline"]);
+    assert_eq!(code, 1, "{out}");
+    for expected in [
+        "AUTH_CONFIG: 5 errors (each connector and section is read on its own; inside one, its first error):",
+        "  1. field `polices`: unknown field `polices`",
+        "  2. field `session.lifetime_seconds`: invalid type: a string",
+        "  3. connector \"acme\", field `issuer`: \"http://idp.acme.example\" must use https://",
+        "  4. connector \"beta\", field `domian`: unknown field `domian`",
+        // beta is in error: gamma's domain is its own, but its id is taken twice.
+        "  5. connector \"gamma\", field `id`: another connector has the same id",
+        "schema/auth-config.schema.json: 3 errors:",
+        "  1. /connectors/1/domian: unknown field \"domian\"",
+        "  2. /polices: unknown field \"polices\"",
+        "  3. /session/lifetime_seconds: string is not of type integer",
+        "8 errors:",
+        "result: configuration errors",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    // A duplicate domain between connectors that read is found alongside the other errors.
+    let json = config(&[
+        connector("acme", "http://idp.acme.example", "acme.example"),
+        connector("beta", "https://idp.beta.example", "beta.example"),
+        connector("gamma", "https://idp.gamma.example", "Beta.Example."),
+    ]);
+    let (code, out) = check_config(&json, &["--offline"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("  1. connector \"acme\", field `issuer`"), "{out}");
+    assert!(
+        out.contains(
+            "  2. connector \"gamma\", field `domains[0]`: \"beta.example\" is already owned by connector \"beta\""
+        ),
+        "{out}"
+    );
+}
+
+/// What the worker accepts and the schema refuses (a `null` the reader takes as absent) is a warning, not an
+/// error: the worker decides.
+#[test]
+fn a_schema_refusal_the_worker_accepts_is_a_warning() {
+    let mut acme = connector("acme", "https://idp.acme.example", "acme.example");
+    acme["display_name"] = serde_json::Value::Null;
+    let (code, out) = check_config(&config(&[acme]), &["--offline"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: field `(schema)`: schema/auth-config.schema.json refuses /connectors/0/display_name: null is not of type string, which the worker accepts"),
+        "{out}"
+    );
+    let (code, out) =
+        check_config(&config(&[connector("acme", "https://idp.acme.example", "acme.example")]), &["--offline"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("schema:   valid (schema/auth-config.schema.json)"), "{out}");
+}
+
+/// `--site`: for every kind, the URIs to register, computed by the functions the worker's flow uses (not
+/// strings written twice).
+#[test]
+fn site_prints_the_uris_to_register_for_every_kind() {
+    use edge_auth::core::config::Config;
+    use edge_auth::core::flow::site_uris::{
+        backchannel_logout_uri, frontchannel_logout_uri, post_logout_redirect_uri, redirect_uri,
+    };
+    let site = "https://app.example";
+    let (code, out) = check(&[&fixture("auth-config.json"), "--offline", "--site", "https://App.Example"]);
+    assert_eq!(code, 0, "{out}");
+    let config = Config::from_json(&std::fs::read_to_string(fixture("auth-config.json")).unwrap()).unwrap();
+    // The block of one connector.
+    let block = |id: &str| -> String {
+        let start = out.find(&format!("connector {id:?} (kind")).unwrap_or_else(|| panic!("no {id} in:\n{out}"));
+        let rest = &out[start..];
+        rest[..rest.find("status:").unwrap()].to_string()
+    };
+    let expect = |id: &str, lines: &[String]| {
+        let b = block(id);
+        for line in lines {
+            assert!(b.contains(line.as_str()), "{id}: missing {line:?} in:\n{b}");
+        }
+    };
+    expect(
+        "acme",
+        &[
+            format!("redirect URI:             {}", redirect_uri(site)),
+            format!("post-logout redirect URI: {} (sent as post_logout_redirect_uri", post_logout_redirect_uri(site)),
+            format!("front-channel logout URL: {} (with iss and sid", frontchannel_logout_uri(site)),
+            format!("back-channel logout URL:  {}", backchannel_logout_uri(site)),
+        ],
+    );
+    expect(
+        "contoso",
+        &[
+            format!("redirect URI (Web):       {}", redirect_uri(site)),
+            format!("redirect URI (Web):       {} (the post-logout redirect URI", post_logout_redirect_uri(site)),
+            format!("front-channel logout URL: {} (Entra sends ?sid= alone)", frontchannel_logout_uri(site)),
+            "back-channel logout:      (Entra ID sends none)".to_string(),
+        ],
+    );
+    expect("gws", &[format!("authorized redirect URI:  {} (a \"Web application\"", redirect_uri(site))]);
+    expect("fb", &[format!("valid OAuth redirect URI: {} (Facebook Login settings)", redirect_uri(site))]);
+    let saml = config.saml_connector("fabrikam").unwrap();
+    expect(
+        "fabrikam",
+        &[
+            format!("SP entity ID:       {}", saml.sp_entity_id(site)),
+            format!("ACS URL:            {} (binding HTTP-POST)", saml.acs_url(site)),
+            format!("SP metadata:        {}", saml.metadata_url(site)),
+        ],
+    );
+    let wsfed = config.wsfed_connector("corp").unwrap();
+    expect(
+        "corp",
+        &[
+            format!("realm (wtrealm):    {} (realm)", wsfed.audience(site)),
+            format!("reply URL:          {}", wsfed.reply_url(site)),
+            format!("sign-out URL:       {}?wa=wsignoutcleanup1.0", wsfed.reply_url(site)),
+            format!("after sign-out:     {} (the wreply of sign-out)", post_logout_redirect_uri(site)),
+        ],
+    );
+    assert!(!out.contains("https://SITE"), "{out}");
+    // And what those functions give is what the worker answers on (tests/flow.rs goes through them too).
+    assert_eq!(redirect_uri(site), "https://app.example/auth/callback");
+    assert_eq!(post_logout_redirect_uri(site), "https://app.example/auth/signed-out");
+}
+
+/// `--wrangler-secrets`: `wrangler secret list`'s output (names only) against the secrets the configuration
+/// names; each missing one an error naming connector and field, with the command that sets it.
+#[test]
+fn wrangler_secrets_report_each_missing_secret_by_connector_and_field() {
+    let config_file = fixture("auth-config.json");
+    let (code, out) = check(&[&config_file, "--offline", "--wrangler-secrets", &fixture("wrangler-secret-list.json")]);
+    assert_eq!(code, 1, "{out}");
+    for expected in [
+        "error: connector \"contoso\", field `client_secret_binding`: the Worker secret ENTRA_CLIENT_SECRET is not deployed",
+        "error: connector \"fabrikam\", field `sp_decryption_key_binding`: the Worker secret FABRIKAM_SP_KEY is not deployed",
+        "error: field `origin`: the Worker secret ASSERTION_SIGNING_KEY is not deployed",
+        "run: bash scripts/wrangler.sh secret put ENTRA_CLIENT_SECRET",
+        "4 of 7 named secrets deployed (see the errors)",
+        "deployed: also OLD_UNUSED_SECRET (not named by AUTH_CONFIG)",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    for present in ["ACME_CLIENT_SECRET is not", "SESSION_KEYS is not", "GOOGLE_CLIENT_SECRET is not"] {
+        assert!(!out.contains(present), "{present}: {out}");
+    }
+    let (code, out) =
+        check(&[&config_file, "--offline", "--wrangler-secrets", &fixture("wrangler-secret-list-complete.json")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("7 of 7 named secrets deployed"), "{out}");
+
+    // SESSION_KEYS is needed by every deployment; with --env the command names it; a file that is not the
+    // list is a configuration error.
+    let toml = temp_file(
+        "wrangler.toml",
+        &format!(
+            "[env.production.vars]\nAUTH_CONFIG = '{}'\n",
+            config(&[connector("acme", "https://idp.acme.example", "acme.example")])
+        ),
+    );
+    let listed =
+        temp_file("secrets.json", "wrangler 4 banner\n[{\"name\": \"ACME_SECRET\", \"type\": \"secret_text\"}]\n");
+    let (code, out) = check(&[
+        "--wrangler",
+        toml.to_str().unwrap(),
+        "--env",
+        "production",
+        "--offline",
+        "--wrangler-secrets",
+        listed.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("error: field `SESSION_KEYS`: the Worker secret SESSION_KEYS is not deployed")
+            && out.contains("secret put SESSION_KEYS --env production"),
+        "{out}"
+    );
+    let not_a_list = temp_file("secrets.json", "{\"name\": \"X\"}");
+    let (code, out) = check(&[&config_file, "--offline", "--wrangler-secrets", not_a_list.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not the JSON output of `wrangler secret list`"), "{out}");
+}

@@ -23,7 +23,7 @@ use base64::Engine;
 use edge_auth::core::config::Config;
 use edge_auth::core::error::{ConfigProblem, Endpoint, FlowError, IdTokenRefusal, IdpFailure, InternalError};
 use edge_auth::core::fetch::{CachePolicy, FetchError, HttpRequest, HttpResponse};
-use edge_auth::core::flow::{authenticate, gate, Flow, Gate, GateRequest, IsolateCache};
+use edge_auth::core::flow::{authenticate, gate, site_uris, Flow, Gate, GateRequest, IsolateCache};
 use edge_auth::core::http::{Method, Outcome, Request, Response};
 use edge_auth::core::oidc::discovery::DiscoveryError;
 use edge_auth::core::oidc::id_token::IdTokenError;
@@ -407,6 +407,8 @@ fn login_redirects_to_the_idp_with_a_transaction_cookie() {
     assert_eq!(q["response_type"], "code");
     assert_eq!(q["client_id"], CLIENT_ID);
     assert_eq!(q["redirect_uri"], "https://site.example/auth/callback");
+    // What `edge-auth-check --site` prints to register is what the worker sends.
+    assert_eq!(q["redirect_uri"], site_uris::redirect_uri(SITE));
     assert_eq!(q["scope"].split(' ').collect::<Vec<_>>(), ["openid", "profile", "email"]);
     assert_eq!(q["login_hint"], "Alice@acme.example", "domain normalised, local part kept");
     assert_eq!(q["code_challenge_method"], "S256");
@@ -1540,6 +1542,7 @@ fn logout_redirects_to_the_end_session_endpoint() {
         let q = query_map(&location);
         assert_eq!(q.get("client_id").map(String::as_str), Some(CLIENT_ID));
         assert_eq!(q.get("post_logout_redirect_uri").map(String::as_str), Some("https://site.example/auth/signed-out"));
+        assert_eq!(q.get("post_logout_redirect_uri"), Some(&site_uris::post_logout_redirect_uri(SITE)));
         assert_session_deleted(&r);
     }
     // Without a session, logout lands on our signed-out page.
@@ -2248,7 +2251,8 @@ fn me_status(w: &World, cookie: &str) -> u16 {
 }
 
 fn frontchannel(w: &World, pairs: &[(&str, &str)], cookie: &str) -> Response {
-    w.get(&url_with(&format!("{SITE}/auth/logout/frontchannel"), pairs), cookie)
+    // The URL `edge-auth-check --site` prints to register: every front-channel test goes through it.
+    w.get(&url_with(&site_uris::frontchannel_logout_uri(SITE), pairs), cookie)
 }
 
 /// Whether the response deletes the visitor's session cookie.
@@ -2356,7 +2360,8 @@ fn logout_token(w: &World, sid: &str, jti: &str) -> String {
 }
 
 fn backchannel(w: &World, token: &str) -> Response {
-    let mut req = request(Method::Post, &format!("{SITE}/auth/logout/backchannel"), "");
+    // The URL `edge-auth-check --site` prints to register: every back-channel test goes through it.
+    let mut req = request(Method::Post, &site_uris::backchannel_logout_uri(SITE), "");
     req.form = vec![("logout_token".to_string(), token.to_string())];
     w.handle(&req)
 }

@@ -1,10 +1,11 @@
 //! Whether a deployment can start, from its bindings: `AUTH_CONFIG` valid, every secret it names present and
 //! usable (each connector's client secret, `SESSION_KEYS`, the origin-mode assertion key). One set of rules and
-//! error texts for the worker ([`Ready::from_bindings`], once per isolate: the first problem) and for
+//! error texts for the worker ([`Ready::from_bindings`], once per isolate: every configuration error, else the
+//! first secret problem) and for
 //! `edge-auth-check` (every problem: [`client_secret_problem`], [`session_keys`], [`assertion_key`]).
 
 use crate::core::assertion::{AssertionKey, ASSERTION_KEY_BINDING};
-use crate::core::config::{Config, ConfigError, Connector};
+use crate::core::config::{Config, ConfigError, ConfigErrors, Connector};
 use crate::core::ports::Secrets;
 use crate::core::session::codec::KeyRing;
 
@@ -23,21 +24,22 @@ pub struct Ready {
 }
 
 impl Ready {
-    /// `AUTH_CONFIG`'s text and the Worker's secrets, checked as the worker starts: the first problem, as the
-    /// error the worker shows (every request answers `500 config_error` with it in the log).
+    /// `AUTH_CONFIG`'s text and the Worker's secrets, checked as the worker starts: every error of the
+    /// configuration, else the first problem of its secrets, as the worker shows them (every request answers
+    /// `500 config_error`, with them in the log).
     pub fn from_bindings(
         config_text: &str,
         secrets: &impl Secrets,
         revocations_bound: bool,
-    ) -> Result<Ready, ConfigError> {
-        let config = Config::from_json(config_text)?;
+    ) -> Result<Ready, ConfigErrors> {
+        let config = Config::from_json_all(config_text)?;
         for c in &config.connectors {
             if let Some(problem) = client_secret_problem(c, secrets) {
-                return Err(problem.error);
+                return Err(problem.error.into());
             }
         }
-        let keys = session_keys(secrets).map_err(|p| p.error)?;
-        let assertion_key = assertion_key(&config, secrets).map_err(|p| p.error)?;
+        let keys = session_keys(secrets).map_err(|p| ConfigErrors::from(p.error))?;
+        let assertion_key = assertion_key(&config, secrets).map_err(|p| ConfigErrors::from(p.error))?;
         Ok(Ready { config, keys, assertion_key, revocations_bound })
     }
 }
@@ -171,6 +173,23 @@ mod tests {
         assert!(short.starts_with("AUTH_CONFIG: field `SESSION_KEYS`: key 1 is 9 bytes"), "{short}");
         let bad_json = refusal("{", &vars(&[]));
         assert!(bad_json.starts_with("AUTH_CONFIG"), "{bad_json}");
+    }
+
+    /// Every configuration error in one refusal (one log line); the secrets are looked at only once the
+    /// configuration reads.
+    #[test]
+    fn the_worker_names_every_configuration_error_it_refuses_to_start_with() {
+        let config =
+            CONFIG.replace("https://idp.acme.example", "http://idp.acme.example").replace("\"beta\"", "\"Beta\"");
+        let both = refusal(&config, &vars(&[]));
+        assert!(
+            both.starts_with("2 configuration errors: (1) AUTH_CONFIG: connector \"acme\", field `issuer`"),
+            "{both}"
+        );
+        assert!(
+            both.contains(" (2) AUTH_CONFIG: connector \"Beta\", field `id`") && !both.contains("SESSION_KEYS"),
+            "{both}"
+        );
     }
 
     #[test]

@@ -941,7 +941,7 @@ mod tests {
             })
             .collect();
         validate_policies(
-            read_raw_policies(Some(&serde_json::from_str(json).unwrap()))?,
+            read_raw_policies(Some(&serde_json::from_str(json).unwrap())).map_err(|mut e| e.remove(0))?,
             &connectors(&[("c", "oidc")]),
             &[],
             &tokens,

@@ -74,12 +74,15 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let state = state::isolate_state(env);
     let ready = match &state.ready {
         Ok(ready) => ready,
-        Err(config_error) => {
-            console_error!("edge-auth: {config_error}");
+        Err(config_errors) => {
+            // Every error, in the log only: the page says nothing of the configuration.
+            console_error!("edge-auth: {config_errors}");
             if url.path() == "/auth/health" {
                 return to_worker_response(crate::core::flow::health::config_error_health());
             }
-            return to_worker_response(crate::core::error::FlowError::from(config_error.clone()).to_html_response());
+            return to_worker_response(
+                crate::core::error::FlowError::from(config_errors.first().clone()).to_html_response(),
+            );
         }
     };
     let Some(transport) = transport_of(&url) else {

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::Env;
 
-use crate::core::config::ConfigError;
+use crate::core::config::{ConfigError, ConfigErrors};
 use crate::core::deployment::Ready;
 use crate::core::flow::IsolateCache;
 use crate::core::location_cache::LocationCache;
@@ -15,7 +15,7 @@ use crate::core::ports::Secrets;
 use crate::core::secret::Secret;
 
 pub struct IsolateState {
-    pub ready: Result<Ready, ConfigError>,
+    pub ready: Result<Ready, ConfigErrors>,
     pub cache: IsolateCache,
     /// What this isolate told the operator about the location's cache.
     pub documents: LocationCache,
@@ -40,7 +40,7 @@ pub fn isolate_state(env: &Env) -> Rc<IsolateState> {
     state
 }
 
-fn load(env: &Env) -> Result<Ready, ConfigError> {
+fn load(env: &Env) -> Result<Ready, ConfigErrors> {
     // The worker always reads its revocations from the shared log: without the binding every reload fails, and
     // sessions are refused with a log line that names it (never admitted without the list).
     Ready::from_bindings(&read_config_text(env)?, &EnvSecrets(env), true)

@@ -2,6 +2,9 @@
 //! client authentication and ID-token algorithms, and (Entra) who owns each routed domain.
 
 use edge_auth::core::config::{Connector, ConnectorKind, EntraSettings, EntraTenancy, Protocol, ResponseMode};
+use edge_auth::core::flow::site_uris::{
+    backchannel_logout_uri, frontchannel_logout_uri, post_logout_redirect_uri, redirect_uri,
+};
 use edge_auth::core::flow::{
     discovery_issuer_rule, entra_domain_discovery_url, entra_tenant_of_issuer, parse_domain_owner,
 };
@@ -20,6 +23,7 @@ pub fn check_connector(
     fetcher: &mut Fetcher,
     c: &Connector,
     secrets: Option<&SecretsFile>,
+    site: Option<&str>,
 ) -> bool {
     let id = c.id.as_str();
     report.begin_connector();
@@ -93,9 +97,68 @@ pub fn check_connector(
             }
         }
     };
+    report_registration(report, c, site);
     report.end_connector();
     report.line(2, if usable { "status: usable" } else { "status: UNUSABLE" });
     usable
+}
+
+/// What the operator registers at the IdP for this connector, per kind: the URIs the worker sends and answers
+/// on ([`edge_auth::core::flow::site_uris`], the very functions the flow uses), on `--site`'s origin.
+fn report_registration(report: &mut Report, c: &Connector, site: Option<&str>) {
+    let origin = site.unwrap_or("https://SITE");
+    let heading = match site {
+        Some(_) => "register at the IdP:",
+        None => "register at the IdP (give --site https://your.site for the full URLs):",
+    };
+    report.line(2, heading);
+    let line = |report: &mut Report, label: &str, value: String| report.line(4, format!("{label:<26}{value}"));
+    let redirect = redirect_uri(origin);
+    let signed_out = post_logout_redirect_uri(origin);
+    match c.kind {
+        ConnectorKind::Entra => {
+            line(report, "redirect URI (Web):", redirect);
+            line(
+                report,
+                "redirect URI (Web):",
+                format!("{signed_out} (the post-logout redirect URI: Entra takes it only among the redirect URIs)"),
+            );
+            line(
+                report,
+                "front-channel logout URL:",
+                format!("{} (Entra sends ?sid= alone)", frontchannel_logout_uri(origin)),
+            );
+            line(report, "back-channel logout:", "(Entra ID sends none)".to_string());
+            line(
+                report,
+                "ID token claims:",
+                "email, upn and auth_time as optional claims; groups if policies use them".to_string(),
+            );
+        }
+        ConnectorKind::Google => {
+            line(report, "authorized redirect URI:", format!("{redirect} (a \"Web application\" OAuth client)"));
+            line(report, "logout:", "(Google offers no logout endpoints: nothing else to register)".to_string());
+        }
+        ConnectorKind::Facebook => {
+            line(report, "valid OAuth redirect URI:", format!("{redirect} (Facebook Login settings)"));
+            line(report, "logout:", "(Facebook has no logout endpoints: nothing else to register)".to_string());
+        }
+        // `oidc` (and any OpenID Connect kind): every URI it may use.
+        _ => {
+            line(report, "redirect URI:", redirect);
+            line(
+                report,
+                "post-logout redirect URI:",
+                format!("{signed_out} (sent as post_logout_redirect_uri when the IdP has an end_session_endpoint)"),
+            );
+            line(
+                report,
+                "front-channel logout URL:",
+                format!("{} (with iss and sid: frontchannel_logout_session_required)", frontchannel_logout_uri(origin)),
+            );
+            line(report, "back-channel logout URL:", backchannel_logout_uri(origin));
+        }
+    }
 }
 
 /// The config field a connector's discovery URL comes from.

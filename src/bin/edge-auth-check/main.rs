@@ -8,12 +8,14 @@
 //! cargo run --features cli --bin edge-auth-check -- auth-config.json [--secrets .dev.vars] [--offline]
 //! cargo run --features cli --bin edge-auth-check -- --wrangler wrangler.toml [--env NAME] [--secrets .dev.vars]
 //! cargo run --features cli --bin edge-auth-check -- auth-config.json --site https://app.example
+//! cargo run --features cli --bin edge-auth-check -- --wrangler wrangler.toml --env production \
+//!     --wrangler-secrets deployed-secrets.json   # `wrangler secret list --env production > deployed-secrets.json`
 //! ```
 //!
 //! Exit status: 0 when everything is usable, 1 on configuration errors (the config, the secrets file, the
 //! command line), 2 when a provider is unreachable or unusable. Secret values are never printed.
 //!
-//! Every verdict comes from the worker's core (`Config::from_json`, `check_secrets` — the checks the worker
+//! Every verdict comes from the worker's core (`Config::from_json_all`, `check_secrets` — the checks the worker
 //! starts with, `parse_provider_metadata_accepting`, `parse_jwks` and its `key_skip` reasons,
 //! `choose_auth_method`; for SAML `parse_idp_metadata_certificates` and `parse_certificate`); this command only
 //! reads, fetches, explains and prints:
@@ -22,7 +24,9 @@
 //! - [`inputs`]: `AUTH_CONFIG` (a file, stdin or wrangler.toml), the secrets file, wrangler.toml's asset handling;
 //! - [`bindings`]: wrangler.toml's Durable Object binding of the single-use store;
 //! - [`settings`]: session, origin mode and path policies;
+//! - [`validation`]: `AUTH_CONFIG` read (every error) and validated with the published JSON Schema;
 //! - [`secrets`]: the secrets the worker needs, as the worker checks them;
+//! - [`deployed`]: the secrets the configuration names, against `wrangler secret list` (names only);
 //! - [`fetcher`]: blocking HTTP with the worker's limits;
 //! - [`connector`]: each connector, its discovery document and Entra domain owners;
 //! - [`keys`]: each key of a key set, used or skipped and why;
@@ -31,6 +35,7 @@
 
 mod bindings;
 mod connector;
+mod deployed;
 mod fetcher;
 mod inputs;
 mod keys;
@@ -39,11 +44,10 @@ mod report;
 mod saml;
 mod secrets;
 mod settings;
+mod validation;
 
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use edge_auth::core::config::Config;
 
 use crate::connector::check_connector;
 use crate::fetcher::Fetcher;
@@ -53,10 +57,12 @@ use crate::report::{finish, Report, EXIT_CONFIG, EXIT_OK};
 use crate::saml::check_saml_connector;
 use crate::secrets::check_secrets_file;
 use crate::settings::report_settings;
+use crate::validation::read_config;
 
 const USAGE: &str = "\
-usage: edge-auth-check AUTH_CONFIG.json [--secrets FILE] [--offline] [--site https://SITE]
-       edge-auth-check --wrangler wrangler.toml [--env NAME] [--secrets FILE] [--offline] [--site https://SITE]
+usage: edge-auth-check AUTH_CONFIG.json [--secrets FILE] [--wrangler-secrets FILE] [--offline] [--site https://SITE]
+       edge-auth-check --wrangler wrangler.toml [--env NAME] [--secrets FILE] [--wrangler-secrets FILE] [--offline]
+                       [--site https://SITE]
 
 Validates an edge-auth AUTH_CONFIG, fetches each connector's discovery document and JWKS (SAML: the IdP
 metadata), and reports endpoints, algorithms, keys, certificates and domains, or exactly what is wrong.
@@ -66,9 +72,14 @@ metadata), and reports endpoints, algorithms, keys, certificates and domains, or
   --env NAME         with --wrangler: read [env.NAME.vars] instead
   --secrets FILE     a .dev.vars-style file (KEY=VALUE lines): checks SESSION_KEYS and that every
                      client_secret_binding and sp_decryption_key_binding is set; values are never printed
+  --wrangler-secrets FILE
+                     the output of `wrangler secret list [--env NAME] > FILE` (names only, no values):
+                     each secret AUTH_CONFIG names (client_secret_binding, sp_decryption_key_binding,
+                     SESSION_KEYS, origin mode's ASSERTION_SIGNING_KEY) must be deployed
   --offline          validate only; fetch nothing
-  --site ORIGIN      the site's origin (https://app.example): prints the SP entity ID, ACS URL and
-                     metadata URL to register at each SAML IdP
+  --site ORIGIN      the site's origin (https://app.example): prints what to register at each IdP —
+                     redirect and logout URIs (OpenID Connect, Entra, Google, Facebook), SP entity ID,
+                     ACS and metadata URLs (SAML), realm, reply and sign-out URLs (WS-Federation)
 
 exit status: 0 everything usable, 1 configuration error, 2 a provider unreachable or unusable";
 
@@ -101,12 +112,8 @@ fn run(options: &Options) -> u8 {
             return finish(report, 0);
         }
     };
-    let config = match Config::from_json(&text) {
-        Ok(c) => c,
-        Err(e) => {
-            report.config_error(0, e.to_string());
-            return finish(report, 0);
-        }
+    let Some(config) = read_config(&mut report, &text) else {
+        return finish(report, 0);
     };
     report_settings(&mut report, &config);
     check_asset_handling(&mut report, options, &config);
@@ -121,6 +128,12 @@ fn run(options: &Options) -> u8 {
             }
         },
     };
+    if let Some(path) = &options.wrangler_secrets {
+        match deployed::read_secret_list(path) {
+            Ok(names) => deployed::check_deployed_secrets(&mut report, path, &names, &config, options.env.as_deref()),
+            Err(e) => report.config_error(0, e),
+        }
+    }
     if options.offline {
         report.line(0, "mode:     --offline (nothing fetched)");
     }
@@ -128,7 +141,8 @@ fn run(options: &Options) -> u8 {
     let mut usable = 0;
     for connector in &config.connectors {
         report.line(0, "");
-        usable += usize::from(check_connector(&mut report, &mut fetcher, connector, secrets.as_ref()));
+        let site = options.site.as_deref();
+        usable += usize::from(check_connector(&mut report, &mut fetcher, connector, secrets.as_ref(), site));
     }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     for connector in &config.saml_connectors {

@@ -8,6 +8,8 @@ pub struct Options {
     pub wrangler: Option<String>,
     pub env: Option<String>,
     pub secrets: Option<String>,
+    /// `--wrangler-secrets`: the JSON output of `wrangler secret list`, to compare the named secrets with.
+    pub wrangler_secrets: Option<String>,
     pub offline: bool,
     /// `--site`: the site's origin (`https://host[:port]`), to print what to register at SAML IdPs.
     pub site: Option<String>,
@@ -38,6 +40,7 @@ impl Options {
                 "--wrangler" => value(&mut o.wrangler)?,
                 "--env" => value(&mut o.env)?,
                 "--secrets" => value(&mut o.secrets)?,
+                "--wrangler-secrets" => value(&mut o.wrangler_secrets)?,
                 "--site" => value(&mut o.site)?,
                 "--offline" if inline.is_none() => o.offline = true,
                 _ if name.starts_with('-') && name != "-" => return Err(format!("unknown option {name}")),

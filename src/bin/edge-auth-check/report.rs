@@ -57,6 +57,11 @@ impl Report {
         self.config_errors.push(message);
     }
 
+    /// An error already printed by the caller (numbered, in a list of its own): counted, and listed at the end.
+    pub fn record_config_error(&mut self, message: String) {
+        self.config_errors.push(message);
+    }
+
     pub fn provider_error(&mut self, connector: &str, field: &str, reason: impl AsRef<str>) {
         let message = format!("{}: {}", locate(Some(connector), field), reason.as_ref());
         self.note(2, format!("error: {message}"));
@@ -75,8 +80,8 @@ pub fn finish(mut report: Report, usable: usize) -> u8 {
     if errors > 0 {
         report.line(0, format!("{errors} error{}:", plural(errors)));
         let all: Vec<String> = report.config_errors.iter().chain(&report.provider_errors).cloned().collect();
-        for e in all {
-            report.line(2, e);
+        for (i, e) in all.into_iter().enumerate() {
+            report.line(2, format!("{}. {e}", i + 1));
         }
     }
     let code = if !report.config_errors.is_empty() {

@@ -5,12 +5,14 @@
 
 use edge_auth::core::cache::MAX_CACHE_SECONDS;
 use edge_auth::core::config::{SamlConnector, SamlIdp, XmlProtocol};
+use edge_auth::core::flow::site_uris::post_logout_redirect_uri;
 use edge_auth::core::saml::identity::EMAIL_ATTRIBUTES;
 use edge_auth::core::saml::metadata::parse_idp_metadata_certificates;
 use edge_auth::core::saml::request::format_datetime;
 use edge_auth::core::saml::EMAIL_ADDRESS_FORMAT;
 use edge_auth::core::wsfed::identity::{EMAIL_CLAIM, NAME_CLAIM, STABLE_SUBJECT_CLAIMS, UPN_CLAIM};
 use edge_auth::core::wsfed::metadata::parse_federation_metadata_certificates;
+use edge_auth::core::wsfed::WSIGNOUT_CLEANUP;
 use edge_auth::core::x509::{parse_certificate, IdpCertificate};
 
 use crate::fetcher::Fetcher;
@@ -346,7 +348,8 @@ fn report_wsfed_registration(report: &mut Report, c: &SamlConnector, site: Optio
     registration_heading(report, site);
     report.line(4, format!("{:<20}{}{realm_note}", "realm (wtrealm):", c.audience(origin)));
     report.line(4, format!("{:<20}{} (WS-Federation passive endpoint)", "reply URL:", c.reply_url(origin)));
-    report.line(4, format!("{:<20}{}?wa=wsignoutcleanup1.0", "sign-out URL:", c.reply_url(origin)));
+    report.line(4, format!("{:<20}{}?wa={WSIGNOUT_CLEANUP}", "sign-out URL:", c.reply_url(origin)));
+    report.line(4, format!("{:<20}{} (the wreply of sign-out)", "after sign-out:", post_logout_redirect_uri(origin)));
     report.line(4, format!("{:<20}{EMAIL_CLAIM}, and ImmutableID or objectGUID as the subject", "claims:"));
     report.line(4, format!("{:<20}the SAML 1.1 or 2.0 token, SHA-256 or stronger (SHA-1 is refused)", "signing:"));
 }

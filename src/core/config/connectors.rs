@@ -66,7 +66,8 @@ impl RawConnector {
     }
 }
 
-const CONNECTOR_FIELDS: &[&str] = &[
+/// The fields of an OAuth / OpenID Connect connector (which ones each kind takes: [`ConnectorKind::KIND_SPECIFIC_FIELDS`]).
+pub(crate) const CONNECTOR_FIELDS: &[&str] = &[
     "id",
     "kind",
     "display_name",
@@ -89,12 +90,15 @@ const CONNECTOR_FIELDS: &[&str] = &[
     "graph_me_endpoint",
 ];
 
+/// The fields of an `oidc` connector's `claims`.
+pub(crate) const CLAIMS_FIELDS: &[&str] = &["email", "name"];
+
 pub(crate) fn read_connector(value: &Value, label: &str) -> Result<RawConnector, ConfigError> {
     let f = Fields::of(value, "", Some(label), CONNECTOR_FIELDS)?;
     let claims = match f.get("claims") {
         None => None,
         Some(v) => {
-            let c = Fields::of(v, "claims.", Some(label), &["email", "name"])?;
+            let c = Fields::of(v, "claims.", Some(label), CLAIMS_FIELDS)?;
             Some(RawClaimMapping { email: c.opt_str("email")?, name: c.opt_str("name")? })
         }
     };

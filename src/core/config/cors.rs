@@ -11,6 +11,9 @@ use crate::core::url::is_loopback_host;
 /// The longest `max_age_seconds` (browsers cap it lower: Chromium at 2 hours).
 pub const MAX_CORS_MAX_AGE: u64 = 86_400;
 
+/// The fields of one rule of `cors`.
+pub(crate) const CORS_RULE_FIELDS: &[&str] =
+    &["paths", "allowed_origins", "allowed_methods", "allowed_headers", "allow_credentials", "max_age_seconds"];
 /// Read and validate the `cors` list (absent: none).
 pub(crate) fn read_cors(value: Option<&Value>) -> Result<Vec<CorsRule>, ConfigError> {
     let items = match value {
@@ -23,12 +26,7 @@ pub(crate) fn read_cors(value: Option<&Value>) -> Result<Vec<CorsRule>, ConfigEr
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let prefix = format!("cors[{i}].");
-        let f = Fields::of(
-            item,
-            &prefix,
-            None,
-            &["paths", "allowed_origins", "allowed_methods", "allowed_headers", "allow_credentials", "max_age_seconds"],
-        )?;
+        let f = Fields::of(item, &prefix, None, CORS_RULE_FIELDS)?;
         let at = |field: &str, j: usize, why: String| ConfigError::top(format!("{prefix}{field}[{j}]"), why);
         let required = |name: &str| -> Result<Vec<String>, ConfigError> {
             let list = f.str_list(name)?;

@@ -46,6 +46,12 @@ impl<'a> Fields<'a> {
         Ok(Fields { map, prefix: prefix.to_string(), connector })
     }
 
+    /// The object without the check of its field names (after [`Fields::of`] refused one: the known fields
+    /// can still be read, so that the other sections' errors are found too).
+    pub(crate) fn unchecked(value: &'a Value) -> Option<Fields<'a>> {
+        value.as_object().map(|map| Fields { map, prefix: String::new(), connector: None })
+    }
+
     pub(crate) fn err(&self, name: &str, reason: impl Into<String>) -> ConfigError {
         ConfigError::new(self.connector, format!("{}{name}", self.prefix), reason)
     }

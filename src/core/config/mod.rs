@@ -13,6 +13,9 @@ pub mod error;
 pub mod fields;
 pub mod policies;
 pub mod saml;
+/// The JSON Schema of `AUTH_CONFIG` and its validator: host-only, for `edge-auth-check`.
+#[cfg(feature = "cli")]
+pub mod schema;
 pub mod service_tokens;
 pub mod session;
 pub mod urls;
@@ -31,16 +34,16 @@ pub use self::connector::{
     TokenEndpointAuthMethod, ENTRA_CONSUMERS_TENANT_ID, ENTRA_DEFAULT_AUTHORITY, FACEBOOK_AUTHORIZATION_ENDPOINT,
     FACEBOOK_GRAPH_ME_ENDPOINT, FACEBOOK_ISSUER, FACEBOOK_TOKEN_ENDPOINT, GOOGLE_ISSUER,
 };
-pub use self::error::ConfigError;
+pub use self::error::{ConfigError, ConfigErrors};
 pub use self::saml::{SamlConnector, SamlIdp, XmlProtocol};
 pub use self::session::{OriginSettings, SessionSettings, DEFAULT_SESSION_LIFETIME_SECONDS};
 pub use self::urls::{check_endpoint_url, is_guid};
 use crate::core::config::connectors::{read_connector, validate_connector};
 use crate::core::config::fields::{kind, Fields};
 use crate::core::config::policies::{read_raw_policies, validate_policies};
-use crate::core::config::session::{check_origin, check_session, read_origin, read_session, RawOrigin};
+use crate::core::config::session::{check_origin, check_session, read_origin, read_session};
 use crate::core::cors::CorsRule;
-use crate::core::policy::{Policy, RawPolicy};
+use crate::core::policy::Policy;
 use crate::core::service_token::ServiceToken;
 pub use crate::core::url::is_loopback_host;
 
@@ -82,15 +85,28 @@ pub enum AnyConnector<'a> {
 }
 
 impl Config {
-    /// Parse and validate `AUTH_CONFIG` text.
+    /// Parse and validate `AUTH_CONFIG` text: the first error found (see [`Config::from_json_all`] for all).
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        Config::from_json_all(text).map_err(|e| e.first().clone())
+    }
+
+    /// Parse and validate `AUTH_CONFIG` text, with every error found: each connector and each top-level section
+    /// is read on its own, and the cross-checks (unique ids and domains) run over the connectors that could be
+    /// read; inside one connector (or one section, or one rule of `policies`), reading stops at its first error.
+    pub fn from_json_all(text: &str) -> Result<Config, ConfigErrors> {
         if !text.trim_start().starts_with('{') {
-            return Err(ConfigError::top("(document)", "must be a JSON object with a \"connectors\" array"));
+            return Err(ConfigError::top("(document)", "must be a JSON object with a \"connectors\" array").into());
         }
         // from_slice, not from_str: one serde_json reader in the worker (a second costs 2.4 KB gzipped).
         let value: Value = serde_json::from_slice(text.as_bytes())
             .map_err(|e| ConfigError::top("(document)", format!("not valid JSON: {e}")))?;
-        validate(read_config(&value)?)
+        let mut errors = Vec::new();
+        let config = read_config(&value, &mut errors);
+        // A section is missing only with its error.
+        match config {
+            Some(config) if errors.is_empty() => Ok(config),
+            _ => Err(ConfigErrors::new(errors)),
+        }
     }
 
     /// The OAuth / OpenID Connect connector with this id.
@@ -175,68 +191,128 @@ fn read_xml_connector(kind: &str, _value: &Value, label: &str) -> Result<SamlCon
     ))
 }
 
-/// `AUTH_CONFIG` read (every type error found), not yet validated.
-#[derive(Debug)]
-struct RawConfig {
-    connectors: Vec<Value>,
-    session: SessionSettings,
-    clock_leeway_seconds: Option<u64>,
-    origin: Option<RawOrigin>,
-    policies: Vec<RawPolicy>,
-    service_tokens: Vec<ServiceToken>,
-    cors: Vec<CorsRule>,
-}
+/// The top-level fields of `AUTH_CONFIG`.
+pub(crate) const TOP_FIELDS: &[&str] =
+    &["connectors", "session", "clock_leeway_seconds", "origin", "policies", "service_tokens", "cors"];
 
-fn read_config(value: &Value) -> Result<RawConfig, ConfigError> {
-    let f = Fields::of(
-        value,
-        "",
-        None,
-        &["connectors", "session", "clock_leeway_seconds", "origin", "policies", "service_tokens", "cors"],
-    )?;
-    let connectors = match f.get("connectors") {
-        Some(Value::Array(items)) => items.clone(),
-        Some(other) => {
-            return Err(f.err("connectors", format!("invalid type: {}, expected a list of connectors", kind(other))))
+/// Each section read and validated on its own, so that an error in one does not hide another's (in the order
+/// in which the reader of the first error only met them: every type error, then every rule); `None` when any
+/// error was found.
+fn read_config(value: &Value, errors: &mut Vec<ConfigError>) -> Option<Config> {
+    // An unknown top-level field (the first) is reported, and the sections are still read.
+    let f = match Fields::of(value, "", None, TOP_FIELDS) {
+        Ok(f) => f,
+        Err(e) => {
+            errors.push(e);
+            Fields::unchecked(value)?
         }
-        None => return Err(f.err("connectors", "missing field `connectors`")),
     };
-    let session = read_session(f.get("session"))?;
-    let origin = read_origin(f.get("origin"))?;
-    let policies = read_raw_policies(f.get("policies"))?;
-    let service_tokens = self::service_tokens::read_service_tokens(f.get("service_tokens"))?;
-    let cors = self::cors::read_cors(f.get("cors"))?;
-    Ok(RawConfig {
-        connectors,
+    let connectors = match f.get("connectors") {
+        Some(Value::Array(items)) => Some(items),
+        Some(other) => {
+            errors.push(f.err("connectors", format!("invalid type: {}, expected a list of connectors", kind(other))));
+            None
+        }
+        None => {
+            errors.push(f.err("connectors", "missing field `connectors`"));
+            None
+        }
+    };
+    let session = read_session(f.get("session")).map_err(|e| errors.push(e)).ok();
+    let origin = read_origin(f.get("origin")).map_err(|e| errors.push(e)).ok().flatten();
+    let policies = read_raw_policies(f.get("policies")).map_err(|e| errors.extend(e)).ok();
+    let leeway = f.opt_u64("clock_leeway_seconds").map_err(|e| errors.push(e)).ok().flatten();
+    let service_tokens =
+        self::service_tokens::read_service_tokens(f.get("service_tokens")).map_err(|e| errors.push(e)).ok();
+    let cors = self::cors::read_cors(f.get("cors")).map_err(|e| errors.push(e)).ok();
+    let read = connectors.map(|values| read_connectors(values, errors));
+    if let Some(Err(e)) = session.as_ref().map(check_session) {
+        errors.push(e);
+    }
+    let origin = check_origin(origin).map_err(|e| errors.push(e)).ok().flatten();
+    // Group grants name connectors: checked only against a complete list (a connector in error would make
+    // its grants errors too).
+    // Service tokens must not take a connector's id, and rules may name tokens: both checked only against
+    // complete lists too.
+    let policies = match (&read, policies, &service_tokens) {
+        (Some(c), Some(policies), Some(tokens)) if c.complete => {
+            let ids = c.connectors.iter().map(|c| c.id.as_str()).chain(c.saml_connectors.iter().map(|c| c.id.as_str()));
+            match self::service_tokens::check_connector_ids(tokens, ids) {
+                Ok(()) => validate_policies(policies, &c.connectors, &c.saml_connectors, tokens)
+                    .map_err(|e| errors.push(e))
+                    .ok(),
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let leeway = leeway.unwrap_or(DEFAULT_CLOCK_LEEWAY_SECONDS);
+    if leeway > 300 {
+        errors.push(ConfigError::top("clock_leeway_seconds", "must be at most 300 seconds"));
+    }
+    let (Some(read), Some(session), Some(policies), Some(service_tokens), Some(cors), true) =
+        (read, session, policies, service_tokens, cors, errors.is_empty())
+    else {
+        return None;
+    };
+    Some(Config {
+        connectors: read.connectors,
+        saml_connectors: read.saml_connectors,
         session,
-        clock_leeway_seconds: f.opt_u64("clock_leeway_seconds")?,
+        clock_leeway_seconds: leeway,
         origin,
         policies,
         service_tokens,
         cors,
+        domain_index: read.domain_index,
     })
 }
 
-fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
-    if raw.connectors.is_empty() {
-        return Err(ConfigError::top("connectors", "at least one connector is required"));
+/// The connectors (each read on its own) and the rules across them: unique ids and domains.
+struct Connectors {
+    connectors: Vec<Connector>,
+    saml_connectors: Vec<SamlConnector>,
+    domain_index: BTreeMap<String, ConnectorIndex>,
+    /// Whether every connector was read (the policies are checked against them only then).
+    complete: bool,
+}
+
+fn read_connectors(values: &[Value], errors: &mut Vec<ConfigError>) -> Connectors {
+    if values.is_empty() {
+        errors.push(ConfigError::top("connectors", "at least one connector is required"));
     }
-    let mut connectors: Vec<Connector> = Vec::with_capacity(raw.connectors.len());
+    let mut connectors: Vec<Connector> = Vec::with_capacity(values.len());
     let mut saml_connectors: Vec<SamlConnector> = Vec::new();
     let mut domain_index = BTreeMap::new();
-    for (position, value) in raw.connectors.into_iter().enumerate() {
+    let mut complete = true;
+    for (position, value) in values.iter().enumerate() {
         let label = value
             .get("id")
             .and_then(|v| v.as_str())
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .unwrap_or_else(|| format!("#{}", position + 1));
-        let index = if let Some(kind @ ("saml" | "wsfed")) = value.get("kind").and_then(Value::as_str) {
-            saml_connectors.push(read_xml_connector(kind, &value, &label)?);
-            ConnectorIndex::Saml(saml_connectors.len() - 1)
+        let read = if let Some(kind @ ("saml" | "wsfed")) = value.get("kind").and_then(Value::as_str) {
+            read_xml_connector(kind, value, &label).map(|c| {
+                saml_connectors.push(c);
+                ConnectorIndex::Saml(saml_connectors.len() - 1)
+            })
         } else {
-            connectors.push(validate_connector(read_connector(&value, &label)?, &label)?);
-            ConnectorIndex::OAuth(connectors.len() - 1)
+            read_connector(value, &label).and_then(|raw| validate_connector(raw, &label)).map(|c| {
+                connectors.push(c);
+                ConnectorIndex::OAuth(connectors.len() - 1)
+            })
+        };
+        let index = match read {
+            Ok(index) => index,
+            Err(e) => {
+                errors.push(e);
+                complete = false;
+                continue;
+            }
         };
         // Ids and domains are unique across both families.
         let id_of = |index: ConnectorIndex| match index {
@@ -247,7 +323,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let same_id =
             connectors.iter().filter(|c| c.id == id).count() + saml_connectors.iter().filter(|c| c.id == id).count();
         if same_id > 1 {
-            return Err(ConfigError::new(Some(&label), "id", "another connector has the same id"));
+            errors.push(ConfigError::new(Some(&label), "id", "another connector has the same id"));
+            complete = false;
+            continue;
         }
         let domains = match index {
             ConnectorIndex::OAuth(i) => connectors.get(i).map(|c| c.domains.as_slice()),
@@ -256,35 +334,18 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         for (i, domain) in domains.unwrap_or_default().iter().enumerate() {
             if let Some(&other) = domain_index.get(domain) {
                 let other_id = id_of(other).unwrap_or("?");
-                return Err(ConfigError::new(
+                errors.push(ConfigError::new(
                     Some(&label),
                     format!("domains[{i}]"),
                     format!(
                         "{domain:?} is already owned by connector {other_id:?}; a domain has exactly one connector"
                     ),
                 ));
+                complete = false;
+                continue;
             }
             domain_index.insert(domain.clone(), index);
         }
     }
-    check_session(&raw.session)?;
-    let origin = check_origin(raw.origin)?;
-    let ids = connectors.iter().map(|c| c.id.as_str()).chain(saml_connectors.iter().map(|c| c.id.as_str()));
-    self::service_tokens::check_connector_ids(&raw.service_tokens, ids)?;
-    let policies = validate_policies(raw.policies, &connectors, &saml_connectors, &raw.service_tokens)?;
-    let leeway = raw.clock_leeway_seconds.unwrap_or(DEFAULT_CLOCK_LEEWAY_SECONDS);
-    if leeway > 300 {
-        return Err(ConfigError::top("clock_leeway_seconds", "must be at most 300 seconds"));
-    }
-    Ok(Config {
-        connectors,
-        saml_connectors,
-        session: raw.session,
-        clock_leeway_seconds: leeway,
-        origin,
-        policies,
-        service_tokens: raw.service_tokens,
-        cors: raw.cors,
-        domain_index,
-    })
+    Connectors { connectors, saml_connectors, domain_index, complete }
 }

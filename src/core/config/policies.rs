@@ -10,32 +10,47 @@ use crate::core::config::saml::SamlConnector;
 use crate::core::policy::{parse_policies, GroupSource, Policy, RawPolicy};
 use crate::core::service_token::ServiceToken;
 
-/// Read the `policies` list, as written (types and field names only).
-pub(crate) fn read_raw_policies(value: Option<&Value>) -> Result<Vec<RawPolicy>, ConfigError> {
+/// The fields of one rule of `policies`.
+pub(crate) const POLICY_FIELDS: &[&str] = &["path", "public", "emails", "domains", "groups", "service_tokens"];
+
+/// Read the `policies` list, as written (types and field names only): each rule on its own, every rule's first
+/// error.
+pub(crate) fn read_raw_policies(value: Option<&Value>) -> Result<Vec<RawPolicy>, Vec<ConfigError>> {
     let items = match value {
         None => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
         Some(other) => {
-            return Err(ConfigError::top(
+            return Err(vec![ConfigError::top(
                 "policies",
                 format!("invalid type: {}, expected a list of rules", kind(other)),
-            ))
+            )])
         }
     };
     let mut out = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let prefix = format!("policies[{i}].");
-        let f = Fields::of(item, &prefix, None, &["path", "public", "emails", "domains", "groups", "service_tokens"])?;
-        out.push(RawPolicy {
-            path: f.str("path")?,
-            public: f.bool("public")?,
-            emails: f.str_list("emails")?,
-            domains: f.str_list("domains")?,
-            groups: f.str_list("groups")?,
-            service_tokens: f.str_list("service_tokens")?,
-        });
+        let rule = (|| {
+            let f = Fields::of(item, &prefix, None, POLICY_FIELDS)?;
+            Ok(RawPolicy {
+                path: f.str("path")?,
+                public: f.bool("public")?,
+                emails: f.str_list("emails")?,
+                domains: f.str_list("domains")?,
+                groups: f.str_list("groups")?,
+                service_tokens: f.str_list("service_tokens")?,
+            })
+        })();
+        match rule {
+            Ok(rule) => out.push(rule),
+            Err(e) => errors.push(e),
+        }
     }
-    Ok(out)
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Validate the rules against the configured connectors.
@@ -57,5 +72,6 @@ pub(crate) fn validate_policies(
 /// Both steps, for tests of the rules.
 #[cfg(test)]
 pub(crate) fn read_policies(value: &Value, connectors: &[Connector]) -> Result<Vec<Policy>, ConfigError> {
-    validate_policies(read_raw_policies(Some(value))?, connectors, &[], &[])
+    let raw = read_raw_policies(Some(value)).map_err(|mut e| e.remove(0))?;
+    validate_policies(raw, connectors, &[], &[])
 }

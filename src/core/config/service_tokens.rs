@@ -7,6 +7,8 @@ use crate::core::config::error::ConfigError;
 use crate::core::config::fields::{kind, Fields};
 use crate::core::service_token::{is_valid_id, parse_sha256, parse_utc, ServiceToken, SUBJECT_PREFIX};
 
+/// The fields of one entry of `service_tokens`.
+pub(crate) const SERVICE_TOKEN_FIELDS: &[&str] = &["id", "secret_sha256", "expires"];
 /// Read and validate the `service_tokens` list (absent: none).
 pub(crate) fn read_service_tokens(value: Option<&Value>) -> Result<Vec<ServiceToken>, ConfigError> {
     let items = match value {
@@ -29,7 +31,7 @@ pub(crate) fn read_service_tokens(value: Option<&Value>) -> Result<Vec<ServiceTo
                  (node scripts/service-token.mjs ID prints both)",
             ));
         }
-        let f = Fields::of(item, &prefix, None, &["id", "secret_sha256", "expires"])?;
+        let f = Fields::of(item, &prefix, None, SERVICE_TOKEN_FIELDS)?;
         let id = f.str("id")?;
         if !is_valid_id(&id) {
             return Err(f.err("id", "a token id is 1 to 64 characters a-z 0-9 - _"));

@@ -26,12 +26,18 @@ pub struct OriginSettings {
     pub assertion_ttl_seconds: u64,
 }
 
+/// The fields of `session`.
+pub(crate) const SESSION_FIELDS: &[&str] = &["lifetime_seconds", "idle_timeout_seconds", "encrypt"];
+
+/// The fields of `origin`.
+pub(crate) const ORIGIN_FIELDS: &[&str] = &["url", "assertion_ttl_seconds"];
+
 /// `session`: lifetime 1 min – 30 days (default 8 h), idle timeout 2 min – lifetime, optional encryption.
 pub(crate) fn read_session(value: Option<&Value>) -> Result<SessionSettings, ConfigError> {
     let (lifetime_seconds, idle_timeout_seconds, encrypt) = match value {
         None => (None, None, false),
         Some(v) => {
-            let s = Fields::of(v, "session.", None, &["lifetime_seconds", "idle_timeout_seconds", "encrypt"])?;
+            let s = Fields::of(v, "session.", None, SESSION_FIELDS)?;
             (s.opt_u64("lifetime_seconds")?, s.opt_u64("idle_timeout_seconds")?, s.bool("encrypt")?)
         }
     };
@@ -68,7 +74,7 @@ pub(crate) struct RawOrigin {
 
 pub(crate) fn read_origin(value: Option<&Value>) -> Result<Option<RawOrigin>, ConfigError> {
     let Some(v) = value else { return Ok(None) };
-    let o = Fields::of(v, "origin.", None, &["url", "assertion_ttl_seconds"])?;
+    let o = Fields::of(v, "origin.", None, ORIGIN_FIELDS)?;
     Ok(Some(RawOrigin { url: o.str("url")?, assertion_ttl_seconds: o.opt_u64("assertion_ttl_seconds")? }))
 }
 

@@ -425,3 +425,80 @@ fn policies_may_grant_saml_groups() {
     let config = Config::from_json(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
     assert_eq!(config.policies.len(), 1);
 }
+
+/// Every independent error at once: each connector read on its own (its first error), each top-level section,
+/// every unknown top-level field, the cross-checks over the connectors that were read; the first one is what
+/// `from_json` reports.
+#[test]
+fn every_independent_error_is_reported_at_once() {
+    let json = r#"{
+      "conectors": [],
+      "connectors": [
+        {"id":"acme","kind":"oidc","issuer":"http://idp.acme.example","client_id":"edge",
+         "client_secret_binding":"ACME_SECRET","domains":["acme.example"]},
+        {"id":"beta","kind":"oidc","issuer":"https://idp.beta.example","client_id":"edge",
+         "client_secret_binding":"BETA_SECRET","domains":["beta.example"],"domian":"x"},
+        {"id":"gamma","kind":"oidc","issuer":"https://idp.gamma.example","client_id":"edge",
+         "client_secret_binding":"GAMMA_SECRET","domains":["gamma.example"]},
+        {"id":"delta","kind":"google","client_id":"edge",
+         "client_secret_binding":"DELTA_SECRET","domains":["Gamma.example"]},
+        {"id":"gamma","kind":"google","client_id":"edge",
+         "client_secret_binding":"G2_SECRET","domains":["g2.example"]}
+      ],
+      "session": {"lifetime_seconds": 10},
+      "origin": {"url": "https://origin.example", "assertion_ttl_seconds": 1},
+      "policies": [{"path": "/a/*", "emails": 3}, {"path": "/b/*", "groups": ["nobody:x"]}, {"paht": "/c"}],
+      "clock_leeway_seconds": 301
+    }"#;
+    let errors = Config::from_json_all(json).unwrap_err();
+    let seen: Vec<(Option<&str>, &str)> = errors.iter().map(|e| (e.connector.as_deref(), e.field.as_str())).collect();
+    assert_eq!(
+        seen,
+        [
+            (None, "conectors"),
+            (None, "policies[0].emails"),
+            (None, "policies[2].paht"),
+            (Some("acme"), "issuer"),
+            (Some("beta"), "domian"),
+            (Some("delta"), "domains[0]"),
+            (Some("gamma"), "id"),
+            (None, "session.lifetime_seconds"),
+            (None, "origin.assertion_ttl_seconds"),
+            (None, "clock_leeway_seconds"),
+        ],
+        "{errors}"
+    );
+    // One line in the worker's log, numbered.
+    let line = errors.to_string();
+    assert!(line.starts_with("10 configuration errors: (1) AUTH_CONFIG: field `conectors`: unknown field"), "{line}");
+    assert!(line.contains(" (4) AUTH_CONFIG: connector \"acme\", field `issuer`: "), "{line}");
+    assert_eq!(Config::from_json(json).unwrap_err(), errors.first().clone(), "the first error, as before");
+
+    // A type error in one section does not hide the others'.
+    let json = with_connector(r#","prompt":"never""#).replacen(
+        '{',
+        r#"{"session":{"encrypt":"yes"},"origin":{"url":7},"clock_leeway_seconds":"60","#,
+        1,
+    );
+    let errors = Config::from_json_all(&json).unwrap_err();
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["session.encrypt", "origin.url", "clock_leeway_seconds", "prompt"], "{errors}");
+}
+
+/// A rule naming a connector's groups is checked against the connectors once they all read: when one is in
+/// error, its grants are not reported as errors of their own.
+#[test]
+fn policies_are_checked_once_every_connector_reads() {
+    let rule = r#","policies":[{"path":"/x/*","groups":["acme:staff"]}]}"#;
+    let bad = with_connector(r#","prompt":"never""#);
+    let with_rule = |config: String| format!("{}{rule}", config.strip_suffix('}').unwrap());
+    let errors = Config::from_json_all(&with_rule(bad)).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors}");
+    assert_eq!(errors.first().field, "prompt");
+    // With the connector fixed, the rules are judged: this one is fine, one naming no connector is not.
+    assert!(Config::from_json_all(&with_rule(with_connector(""))).is_ok());
+    let errors =
+        Config::from_json_all(&with_rule(with_connector("")).replace("acme:staff", "nobody:staff")).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors}");
+    assert!(errors.first().field.starts_with("policies[0]"), "{errors}");
+}

@@ -57,7 +57,7 @@ impl<P: Platform> Flow<'_, P> {
             nonce: self.random_token()?,
             pkce_verifier: Secret::new(self.random_token()?),
             return_to: return_to_or_root(req.query_param("return_to").as_deref()),
-            redirect_uri: format!("{}/auth/callback", req.origin()),
+            redirect_uri: super::site_uris::redirect_uri(&req.origin()),
             expires_at: self.now().saturating_add(LOGIN_TRANSACTION_TTL_SECONDS),
         };
         let login_hint = email.as_ref().map(|e| e.address());

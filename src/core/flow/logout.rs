@@ -40,7 +40,7 @@ impl<P: Platform> Flow<'_, P> {
         }
         let session_name = CookieKind::Session.name(transport);
         let clear = delete_cookie(session_name, transport);
-        let signed_out = format!("{}/auth/signed-out", req.origin());
+        let signed_out = super::site_uris::post_logout_redirect_uri(&req.origin());
         let session = authenticate(&req.cookie_header, transport, self.keys, self.now());
         if let Some(s) = &session {
             self.record_sign_out(s).await;

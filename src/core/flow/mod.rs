@@ -19,6 +19,7 @@ mod metadata;
 mod saml;
 mod single_flight;
 mod single_use;
+pub mod site_uris;
 mod spent;
 #[cfg(feature = "saml")]
 mod wsfed;
@@ -324,13 +325,13 @@ impl<P: Platform> Flow<'_, P> {
         }
         match (path, req.method) {
             ("/auth/login", Method::Get | Method::Head) => self.login(req, transport).await,
-            ("/auth/callback", Method::Get | Method::Post) => self.callback(req, transport).await,
+            (site_uris::CALLBACK_PATH, Method::Get | Method::Post) => self.callback(req, transport).await,
             ("/auth/me", Method::Get | Method::Head) => Ok(self.me(req, transport)),
             ("/auth/logout", Method::Post) => self.logout(req, transport).await,
             ("/auth/logout", Method::Get | Method::Head) => Ok(Outcome::Respond(logout::confirmation_page())),
-            ("/auth/signed-out", Method::Get | Method::Head) => Ok(public_page(SIGNED_OUT_PAGE_ASSET)),
-            ("/auth/logout/frontchannel", Method::Get) => self.frontchannel_logout(req, transport).await,
-            ("/auth/logout/backchannel", Method::Post) => self.backchannel_logout(req).await,
+            (site_uris::SIGNED_OUT_PATH, Method::Get | Method::Head) => Ok(public_page(SIGNED_OUT_PAGE_ASSET)),
+            (site_uris::FRONTCHANNEL_LOGOUT_PATH, Method::Get) => self.frontchannel_logout(req, transport).await,
+            (site_uris::BACKCHANNEL_LOGOUT_PATH, Method::Post) => self.backchannel_logout(req).await,
             ("/auth/jwks.json", Method::Get | Method::Head) => Ok(self.assertion_jwks()),
             ("/auth/health", Method::Get | Method::Head) => Ok(self.health()),
             (

@@ -38,6 +38,31 @@ test('a loaded configuration: ok, the IdP document counted once a sign-in read i
   assert.ok(!text.includes(stack.idp.issuer) && !text.includes('127.0.0.1') && !text.includes('example'), text);
 });
 
+test('a configuration with several errors: the log names every one, numbered; the page none', async () => {
+  const config = {
+    connectors: [
+      { id: 'acme', kind: 'oidc', issuer: 'http://idp.acme.example', client_id: 'edge',
+        client_secret_binding: 'ACME_SECRET', domains: ['acme.example'] },
+      { id: 'beta', kind: 'oidc', issuer: 'https://idp.beta.example', client_id: 'edge',
+        client_secret_binding: 'BETA_SECRET', domains: ['beta.example'], domian: 'x' },
+    ],
+    session: { lifetime_seconds: 10 },
+  };
+  const worker = await startWorker({ config });
+  try {
+    const r = await fetch(`${worker.url}/auth/login`);
+    assert.equal(r.status, 500);
+    const page = await r.text();
+    assert.ok(!page.includes('acme') && !page.includes('domian') && !page.includes('lifetime'), page);
+    const line = await worker.logs.waitFor(/edge-auth: 3 configuration errors: \(1\) AUTH_CONFIG: connector "acme", field `issuer`/);
+    assert.ok(line, worker.logs.since(0).join('\n'));
+    assert.match(line, /\(2\) AUTH_CONFIG: connector "beta", field `domian`/);
+    assert.match(line, /\(3\) AUTH_CONFIG: field `session.lifetime_seconds`/);
+  } finally {
+    await worker.dispose();
+  }
+});
+
 test('a configuration that does not load: 503 JSON saying only that (the reason in the log)', async () => {
   const worker = await startWorker({ config: '{"connectors": []}' });
   try {
