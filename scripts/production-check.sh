@@ -5,7 +5,8 @@
 #      both Durable Object bindings repeated, and its own AUTH_CONFIG;
 #   2. the secrets file, made as the guide makes it (SESSION_KEYS generated, one entry per
 #      client_secret_binding), and `edge-auth-check --wrangler wrangler.toml --env production --offline
-#      --site https://<the custom domain> --secrets <that file>`: exit 0;
+#      --site https://<the custom domain> --secrets <that file> --wrangler-secrets <its names, as `wrangler secret
+#      list` prints them>`: exit 0, the redirect URI on the custom domain printed; without SESSION_KEYS deployed: exit 1;
 #   3. `wrangler deploy --dry-run --env production`: wrangler reads the same configuration, bundles the built
 #      worker (build/, from scripts/build.sh) and lists the bindings, without warnings. The [build] command is
 #      left out of this run: step 4 checks it, and the build itself is the test command's previous step;
@@ -94,14 +95,27 @@ secrets="$tmp/secrets.production.env"
   done < "$tmp/bindings"
 ) > "$secrets"
 check=(cargo run --quiet --locked --features cli --bin edge-auth-check --)
-# TODO(issue 16): --wrangler-secrets (the secrets set at Cloudflare) and the OIDC redirect URIs under --site,
-# when edge-auth-check has them.
+# What `wrangler secret list --env production` prints once the guide's `secret bulk` ran: the names, never values.
+deployed="$tmp/deployed-secrets.json"
+python3 -c 'import json,sys; print(json.dumps([{"name": l.split("=",1)[0], "type": "secret_text"} for l in open(sys.argv[1]) if "=" in l]))' \
+  "$secrets" > "$deployed"
 if ! "${check[@]}" --wrangler wrangler.toml --env production --offline --site "$site" --secrets "$secrets" \
-    > "$tmp/check.out" 2>&1; then
+    --wrangler-secrets "$deployed" > "$tmp/check.out" 2>&1; then
   cat "$tmp/check.out" >&2
   fail "edge-auth-check refused the production configuration"
 fi
 grep -q '^result: ok' "$tmp/check.out" || { cat "$tmp/check.out" >&2; fail "edge-auth-check did not say ok"; }
+# --site prints what the guide tells the operator to register: the redirect URI on the custom domain.
+grep -qF "$site/auth/callback" "$tmp/check.out" || { cat "$tmp/check.out" >&2; fail "--site did not print $site/auth/callback"; }
+# A secret the guide sets but Cloudflare does not have is an error (SESSION_KEYS left out of the deployed list).
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps([e for e in d if e["name"]!="SESSION_KEYS"]))' \
+  "$deployed" > "$tmp/deployed-missing.json"
+if "${check[@]}" --wrangler wrangler.toml --env production --offline --site "$site" \
+    --wrangler-secrets "$tmp/deployed-missing.json" > "$tmp/check-missing.out" 2>&1; then
+  cat "$tmp/check-missing.out" >&2
+  fail "edge-auth-check accepted a deployment without SESSION_KEYS"
+fi
+grep -q 'SESSION_KEYS' "$tmp/check-missing.out" || { cat "$tmp/check-missing.out" >&2; fail "the missing secret was not named"; }
 grep -E '^(config|result):' "$tmp/check.out" | sed 's/^/  /'
 
 # ---- 3. wrangler deploy --dry-run --env production ----------------------------------------------------------
