@@ -131,6 +131,7 @@ fn logout_post(cookie: &str) -> Request {
         cookie_header: cookie.to_string(),
         origin_header: Some(SITE.to_string()),
         sec_fetch_site: Some("same-origin".into()),
+        accept_language: None,
         form: Vec::new(),
     }
 }

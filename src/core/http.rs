@@ -27,6 +27,8 @@ pub struct Request {
     pub cookie_header: String,
     pub origin_header: Option<String>,
     pub sec_fetch_site: Option<String>,
+    /// `Accept-Language`: the language of the visitor pages.
+    pub accept_language: Option<String>,
     /// `application/x-www-form-urlencoded` body fields of a POST (empty otherwise).
     pub form: Vec<(String, String)>,
 }

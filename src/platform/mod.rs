@@ -120,7 +120,11 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
                 };
                 to_worker_response(unauthenticated(&path_and_query, navigation(&req)?))
             }
-            Gate::Forbidden(session) => to_worker_response(forbidden(&session, navigation(&req)?)),
+            Gate::Forbidden(session) => {
+                let accept_language = req.headers().get("accept-language")?;
+                let navigation = navigation(&req)?;
+                to_worker_response(forbidden(&ready.config.pages, accept_language.as_deref(), &session, navigation))
+            }
         };
     }
 
@@ -276,6 +280,7 @@ async fn to_core_request(
         cookie_header: headers.get("cookie")?.unwrap_or_default(),
         origin_header: headers.get("origin")?,
         sec_fetch_site: headers.get("sec-fetch-site")?,
+        accept_language: headers.get("accept-language")?,
         form: Vec::new(),
     };
     Ok(with_form(request, body, log))

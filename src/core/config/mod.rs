@@ -10,6 +10,7 @@ pub mod connector;
 pub mod connectors;
 pub mod error;
 pub mod fields;
+pub mod pages;
 pub mod policies;
 pub mod saml;
 pub mod session;
@@ -55,6 +56,8 @@ pub struct Config {
     pub clock_leeway_seconds: u64,
     pub origin: Option<OriginSettings>,
     pub policies: Vec<Policy>,
+    /// `"pages"`: the visitor pages' language and branding.
+    pub pages: crate::core::pages::PageSettings,
     domain_index: BTreeMap<String, ConnectorIndex>,
 }
 
@@ -175,10 +178,12 @@ struct RawConfig {
     clock_leeway_seconds: Option<u64>,
     origin: Option<RawOrigin>,
     policies: Vec<RawPolicy>,
+    pages: crate::core::pages::PageSettings,
 }
 
 fn read_config(value: &Value) -> Result<RawConfig, ConfigError> {
-    let f = Fields::of(value, "", None, &["connectors", "session", "clock_leeway_seconds", "origin", "policies"])?;
+    let f =
+        Fields::of(value, "", None, &["connectors", "session", "clock_leeway_seconds", "origin", "policies", "pages"])?;
     let connectors = match f.get("connectors") {
         Some(Value::Array(items)) => items.clone(),
         Some(other) => {
@@ -189,7 +194,15 @@ fn read_config(value: &Value) -> Result<RawConfig, ConfigError> {
     let session = read_session(f.get("session"))?;
     let origin = read_origin(f.get("origin"))?;
     let policies = read_raw_policies(f.get("policies"))?;
-    Ok(RawConfig { connectors, session, clock_leeway_seconds: f.opt_u64("clock_leeway_seconds")?, origin, policies })
+    let pages = self::pages::read_pages(f.get("pages"))?;
+    Ok(RawConfig {
+        connectors,
+        session,
+        clock_leeway_seconds: f.opt_u64("clock_leeway_seconds")?,
+        origin,
+        policies,
+        pages,
+    })
 }
 
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
@@ -256,6 +269,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         clock_leeway_seconds: leeway,
         origin,
         policies,
+        pages: raw.pages,
         domain_index,
     })
 }
