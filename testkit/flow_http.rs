@@ -31,6 +31,7 @@ pub fn get(url: &str, cookie: &str) -> Request {
         cookie_header: cookie.to_string(),
         origin_header: None,
         sec_fetch_site: None,
+        accept_language: None,
         form: Vec::new(),
     }
 }
@@ -43,6 +44,7 @@ pub fn cross_site_post(url: &str, from: &str, cookie: &str, form: &[(&str, &str)
         cookie_header: cookie.to_string(),
         origin_header: Some(from.to_string()),
         sec_fetch_site: Some("cross-site".into()),
+        accept_language: None,
         form: form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     }
 }

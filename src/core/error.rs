@@ -364,11 +364,13 @@ impl FlowError {
     pub fn to_page(&self, pages: &Pages<'_>) -> Response {
         let p = self.public();
         // For IdP errors, the provider's code (already reduced to [A-Za-z0-9_]) is what an admin needs.
+        // A code OAuth 2.0 / OIDC Core does not register is not shown (nothing the IdP chose is reflected): the
+        // operator log has it.
         let (shown_code, idp_page) = match self {
-            FlowError::Idp(idp_code) if !idp_code.is_empty() => {
-                (format!("{} ({idp_code})", p.code), Some(idp_page_name(idp_code)))
-            }
-            FlowError::Idp(_) => (p.code.to_string(), Some("other")),
+            FlowError::Idp(idp_code) => match idp_page_name(idp_code) {
+                "other" => (p.code.to_string(), Some("other")),
+                page => (format!("{} ({idp_code})", p.code), Some(page)),
+            },
             _ => (p.code.to_string(), None),
         };
         let mut meta = vec![("edge-auth-error", p.code)];

@@ -397,6 +397,7 @@ fn run_step(
         cookie_header,
         origin_header,
         sec_fetch_site: step.sec_fetch_site.as_ref().map(|t| t.0.clone()),
+        accept_language: None,
         form,
     };
 
