@@ -147,9 +147,6 @@ fn config() -> &'static Config {
 fn respond(outcome: Outcome) -> Response {
     match outcome {
         Outcome::Respond(r) => r,
-        Outcome::ServePublicAsset { status, headers, fallback, .. } => {
-            Response { status, headers, body: fallback.body }
-        }
         other => panic!("the ACS answered with {other:?}"),
     }
 }

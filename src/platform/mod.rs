@@ -158,23 +158,6 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             }
             Ok(asset.with_headers(out))
         }
-        Outcome::ServePublicAsset { path, status, headers, fallback } => {
-            let asset_url = format!("{}{}", url.origin().ascii_serialization(), path);
-            let mut asset = env.assets(ASSETS_BINDING)?.fetch(asset_url, None).await?;
-            if asset.status_code() != 200 {
-                platform
-                    .warn(&format!("edge-auth: public page {path} is missing from www/; serving the built-in page"));
-                return to_worker_response(fallback);
-            }
-            let content_type = asset.headers().get("content-type")?.unwrap_or_else(|| "text/html".into());
-            let body = asset.bytes().await?;
-            let out = Headers::new();
-            out.set("content-type", &content_type)?;
-            for (name, value) in &headers {
-                out.append(name, value)?;
-            }
-            Ok(Response::from_bytes(body)?.with_status(status).with_headers(out))
-        }
     }
 }
 

@@ -31,14 +31,10 @@ pub struct StepReport {
     pub outcome: Option<Outcome>,
 }
 
-/// Status, headers and body of what the visitor gets (for a static page: its status and headers, with the
-/// rendered fallback's body).
+/// Status, headers and body of what the visitor gets (`None` for what the asset server answers).
 pub fn visible(outcome: &Outcome) -> Option<Response> {
     match outcome {
         Outcome::Respond(r) => Some(r.clone()),
-        Outcome::ServePublicAsset { status, headers, fallback, .. } => {
-            Some(Response { status: *status, headers: headers.clone(), body: fallback.body.clone() })
-        }
         Outcome::PassThrough | Outcome::ServeAuthStatic { .. } => None,
     }
 }
