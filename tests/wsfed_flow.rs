@@ -858,7 +858,7 @@ fn a_signout_never_ends_another_connectors_session() {
         let r = w.handle(&signout_get("adfs", "wa=wsignoutcleanup1.0", cookie, Some("same-site")));
         assert_signout_page(&r);
         assert!(set_cookies(&r).is_empty(), "{}", describe(&r));
-        assert!(r.body.contains("Signed out"), "{}", r.body);
+        assert!(r.body.contains("You have signed out"), "{}", r.body);
     }
     assert!(w.p.recorded_revocations().is_empty());
 }
