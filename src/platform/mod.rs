@@ -71,7 +71,12 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             if url.path() == "/auth/health" {
                 return to_worker_response(crate::core::flow::health::config_error_health());
             }
-            return to_worker_response(crate::core::error::FlowError::from(config_error.clone()).to_html_response());
+            // The configuration's own page settings are not loaded: the default ones, in the visitor's language.
+            let settings = crate::core::pages::PageSettings::default();
+            let accept_language = req.headers().get("accept-language")?;
+            let pages = crate::core::pages::Pages::new(&settings, accept_language.as_deref());
+            let error = crate::core::error::FlowError::from(config_error.clone());
+            return to_worker_response(error.to_page(&pages));
         }
     };
     let Some(transport) = transport_of(&url) else {

@@ -428,3 +428,33 @@ for (const [locale, lang] of [['en-US', 'en'], ['ko-KR', 'ko']]) {
     assert.deepEqual(pageErrors, [], 'no script errors on the worker pages');
   });
 }
+
+test('branding from AUTH_CONFIG pages: the accent colour applies under the CSP, and the page stays accessible', async () => {
+  const { startWorker } = await import('../support/harness.mjs');
+  const worker = await startWorker({
+    config: {
+      connectors: [{ id: 'acme', kind: 'oidc', issuer: 'https://idp.acme.example', client_id: 'edge', client_secret_binding: 'S', domains: ['acme.example'] }],
+      pages: { product_name: 'Acme SSO', accent_color: '#0b5d1e', support: 'https://help.acme.example/sso' },
+    },
+    secrets: { S: 'not-used' },
+  });
+  const b = await openBrowser('ko-KR');
+  others.push(b);
+  const cspErrors = [];
+  b.page.on('console', (msg) => {
+    if (/Content Security Policy/i.test(msg.text())) cspErrors.push(msg.text());
+  });
+  try {
+    await b.page.goto(`${worker.url}/auth/login`);
+    assert.equal(await b.page.locator('.brand').textContent().then((t) => t.trim()), 'Acme SSO 통합 로그인');
+    const background = await b.page.locator('#continue').evaluate((el) => getComputedStyle(el).backgroundColor);
+    assert.equal(background, 'rgb(11, 93, 30)', 'the accent colour is applied (its <style> is allowed by the CSP hash)');
+    assert.deepEqual(cspErrors, [], 'nothing refused by the CSP');
+    assert.equal(await b.page.locator('a[href="https://help.acme.example/sso"]').count(), 1, 'the support link');
+    await assertAccessible(b.page, 'the branded login page (ko)');
+    await assertNonTextContrast(b.page, 'the branded login page (ko)');
+    await b.page.screenshot({ path: path.join(RESULTS, 'browser-login-branded-ko.png') });
+  } finally {
+    await worker.dispose();
+  }
+});

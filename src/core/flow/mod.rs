@@ -232,11 +232,11 @@ impl<P: Platform> Flow<'_, P> {
             // Handed to the asset server as received: only plain paths (an encoded `/` or `..` could read as
             // a file outside /auth/static/ there).
             if !crate::core::path::is_plain(path) {
-                return Ok(Outcome::Respond(FlowError::NotFound.to_html_response()));
+                return Ok(Outcome::Respond(FlowError::NotFound.to_page(&self.pages(req))));
             }
             return Ok(match req.method {
                 Method::Get | Method::Head => Outcome::ServeAuthStatic { headers: public_file_headers() },
-                _ => Outcome::Respond(FlowError::MethodNotAllowed.to_html_response()),
+                _ => Outcome::Respond(FlowError::MethodNotAllowed.to_page(&self.pages(req))),
             });
         }
         #[cfg(feature = "saml")]

@@ -86,7 +86,9 @@ fn pages_config_is_validated_field_by_field() {
     ] {
         assert!(bad(serde_json::json!({ "logo_url": logo })).contains("`pages.logo_url`"), "{logo}");
     }
-    for color in ["red", "#12", "#1234", "#12345g", "1f4fd1", "#1f4fd1;", "#1f4fd1 ", "rgb(0,0,0)", "#ffff", "#+1+2+3", "#한"] {
+    for color in
+        ["red", "#12", "#1234", "#12345g", "1f4fd1", "#1f4fd1;", "#1f4fd1 ", "rgb(0,0,0)", "#ffff", "#+1+2+3", "#한"]
+    {
         assert!(bad(serde_json::json!({ "accent_color": color })).contains("`pages.accent_color`"), "{color}");
     }
     for support in [
