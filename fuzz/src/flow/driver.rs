@@ -423,7 +423,7 @@ fn run_step(
                     };
                     Outcome::Respond(unauthenticated(&path_and_query, navigation))
                 }
-                Gate::Forbidden(session) => Outcome::Respond(forbidden(session, navigation)),
+                Gate::Forbidden(session) => Outcome::Respond(forbidden(&config.pages, None, session, navigation)),
             };
             decided = Some((path, decision));
             outcome
