@@ -20,6 +20,13 @@ if [[ "${EDGE_AUTH_NEED_CHROMIUM:-0}" == 1 ]] && ! command -v chromium >/dev/nul
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+# A Korean font: the browser test's screenshots of the Korean pages (docs/pages.md) are unreadable without one.
+if [[ "${EDGE_AUTH_NEED_CHROMIUM:-0}" == 1 ]] && ! fc-list :lang=ko 2>/dev/null | grep -q .; then
+  log "installing fonts-nanum (Korean text in the browser test's screenshots)"
+  SUDO=""; [[ "$(id -u)" != 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq fonts-nanum >/dev/null
+fi
 # openssl: the e2e tests make their certificates at run time (the https run's TLS front, the x5c attack).
 if ! command -v openssl >/dev/null 2>&1; then
   log "installing openssl (test certificates)"

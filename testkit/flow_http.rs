@@ -31,6 +31,7 @@ pub fn get(url: &str, cookie: &str) -> Request {
         cookie_header: cookie.to_string(),
         origin_header: None,
         sec_fetch_site: None,
+        accept_language: None,
         form: Vec::new(),
     }
 }
@@ -43,6 +44,7 @@ pub fn cross_site_post(url: &str, from: &str, cookie: &str, form: &[(&str, &str)
         cookie_header: cookie.to_string(),
         origin_header: Some(from.to_string()),
         sec_fetch_site: Some("cross-site".into()),
+        accept_language: None,
         form: form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     }
 }
@@ -80,16 +82,10 @@ pub fn describe(r: &Response) -> String {
     )
 }
 
-/// The response the visitor gets. A static page from `www/` (IdP error pages) is represented by its status and
-/// headers (what the platform sends with the file), with the rendered fallback's body.
+/// The response the visitor gets (every visitor page is rendered by the worker).
 pub fn respond(outcome: Outcome) -> Response {
     match outcome {
         Outcome::Respond(r) => r,
-        Outcome::ServePublicAsset { path, status, headers, fallback } => {
-            assert!(path.starts_with("/auth/static/"), "public assets come from /auth/static/: {path}");
-            assert_eq!(status, fallback.status, "the static page and its fallback agree on the status");
-            Response { status, headers, body: fallback.body }
-        }
         other => panic!("expected a response, got {other:?}"),
     }
 }

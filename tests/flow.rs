@@ -92,6 +92,7 @@ fn request(method: Method, url: &str, cookie: &str) -> Request {
         cookie_header: cookie.to_string(),
         origin_header: None,
         sec_fetch_site: None,
+        accept_language: None,
         form: Vec::new(),
     }
 }
@@ -427,14 +428,25 @@ fn login_redirects_to_the_idp_with_a_transaction_cookie() {
         assert_ne!(login.params[p], second.params[p], "{p}");
     }
     assert_eq!(w.p.count(&discovery_url(ISSUER)), 1, "discovery is cached");
-    // HEAD works like GET (link prefetchers), the bare page is the static login page.
+    // HEAD works like GET (link prefetchers), the bare page is the login form, in the visitor's language.
     let head =
         w.handle(&request(Method::Head, &url_with(&format!("{SITE}/auth/login"), &[("email", "a@acme.example")]), ""));
     assert_eq!(head.status, 302);
-    assert!(matches!(
-        w.handle_with(&w.keys, &request(Method::Get, &format!("{SITE}/auth/login"), "")),
-        Outcome::ServePublicAsset { path, status: 200, .. } if path == "/auth/static/login"
-    ));
+    let Outcome::Respond(page) = w.handle_with(&w.keys, &request(Method::Get, &format!("{SITE}/auth/login"), ""))
+    else {
+        panic!("the login page is rendered")
+    };
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(r#"<form class="form" id="login-form" method="get" action="/auth/login">"#));
+    assert!(page.body.contains(r#"<html lang="en">"#) && page.body.contains(r#"src="/auth/static/login.js""#));
+    assert_eq!(page.header("content-security-policy"), Some(edge_auth::core::flow::LOGIN_PAGE_CSP));
+    assert_eq!(page.header("vary"), Some("Accept-Language"));
+    let korean = Request {
+        accept_language: Some("ko-KR,ko;q=0.9,en;q=0.8".into()),
+        ..request(Method::Get, &format!("{SITE}/auth/login"), "")
+    };
+    let Outcome::Respond(page) = w.handle_with(&w.keys, &korean) else { panic!("the login page is rendered") };
+    assert!(page.body.contains(r#"<html lang="ko">"#) && page.body.contains("회사 이메일"), "{}", page.body);
     assert!(w.p.logs().is_empty(), "{:?}", w.p.logs());
     w.assert_logs_clean();
 }
@@ -2081,10 +2093,12 @@ fn odd_requests_get_clear_errors() {
             ]
         }
     );
-    assert!(matches!(
-        w.handle_with(&w.keys, &request(Method::Get, &format!("{SITE}/auth/signed-out"), "")),
-        Outcome::ServePublicAsset { path, status: 200, .. } if path == "/auth/static/signed-out"
-    ));
+    let Outcome::Respond(page) = w.handle_with(&w.keys, &request(Method::Get, &format!("{SITE}/auth/signed-out"), ""))
+    else {
+        panic!("the signed-out page is rendered")
+    };
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("You have signed out"));
     // Internationalised and odd addresses route or fail cleanly.
     let r = w.get(&url_with(&format!("{SITE}/auth/login"), &[("email", "jürgen@bücher.example")]), "");
     assert_refused(&r, 400, "invalid_email");

@@ -692,9 +692,9 @@ fn a_failed_status_is_an_idp_error() {
     let req =
         acs_post("corp", &login.cookie(), &[("SAMLResponse", &encoded), ("RelayState", &login.request.relay_state)]);
     let outcome = pollster::block_on(w.flow().handle(&req));
-    let Outcome::ServePublicAsset { path, status, .. } = &outcome else { panic!("{outcome:?}") };
-    assert_eq!(path, "/auth/static/errors/access-denied");
-    assert_eq!(*status, 403);
+    let Outcome::Respond(page) = &outcome else { panic!("{outcome:?}") };
+    assert!(page.body.contains(r#"<meta name="edge-auth-idp-error" content="access_denied">"#));
+    assert_eq!(page.status, 403);
     let r = respond(outcome);
     assert_acs_refused(&r, 403, "idp_error");
     assert!(

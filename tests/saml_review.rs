@@ -22,6 +22,7 @@ fn acs_post() -> Request {
         cookie_header: String::new(),
         origin_header: None,
         sec_fetch_site: None,
+        accept_language: None,
         form: vec![],
     }
 }

@@ -131,6 +131,7 @@ fn logout_post(cookie: &str) -> Request {
         cookie_header: cookie.to_string(),
         origin_header: Some(SITE.to_string()),
         sec_fetch_site: Some("same-origin".into()),
+        accept_language: None,
         form: Vec::new(),
     }
 }
@@ -857,7 +858,7 @@ fn a_signout_never_ends_another_connectors_session() {
         let r = w.handle(&signout_get("adfs", "wa=wsignoutcleanup1.0", cookie, Some("same-site")));
         assert_signout_page(&r);
         assert!(set_cookies(&r).is_empty(), "{}", describe(&r));
-        assert!(r.body.contains("Signed out"), "{}", r.body);
+        assert!(r.body.contains("You have signed out"), "{}", r.body);
     }
     assert!(w.p.recorded_revocations().is_empty());
 }

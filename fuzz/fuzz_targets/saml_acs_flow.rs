@@ -147,9 +147,6 @@ fn config() -> &'static Config {
 fn respond(outcome: Outcome) -> Response {
     match outcome {
         Outcome::Respond(r) => r,
-        Outcome::ServePublicAsset { status, headers, fallback, .. } => {
-            Response { status, headers, body: fallback.body }
-        }
         other => panic!("the ACS answered with {other:?}"),
     }
 }
@@ -175,6 +172,7 @@ fn login(flow: &Flow<'_, FakePlatform<'_>>, email: &str) -> Login {
         cookie_header: String::new(),
         origin_header: None,
         sec_fetch_site: None,
+        accept_language: None,
         form: Vec::new(),
     };
     let r = respond(pollster::block_on(flow.handle(&req)));
@@ -224,6 +222,7 @@ fn run(input: &Input) {
         cookie_header: cookie,
         origin_header: Some("https://idp.corp.example".into()),
         sec_fetch_site: Some("cross-site".into()),
+        accept_language: None,
         form: vec![("SAMLResponse".into(), encoded), ("RelayState".into(), relay_state.clone())],
     };
     let r = respond(pollster::block_on(flow.handle(&post)));

@@ -6,7 +6,6 @@ use thiserror::Error;
 use crate::core::config::ConfigError;
 use crate::core::facebook::FacebookError;
 use crate::core::fetch::FetchError;
-use crate::core::html::ErrorPage;
 use crate::core::http::Response;
 use crate::core::oidc::discovery::DiscoveryError;
 use crate::core::oidc::id_token::IdTokenError;
@@ -14,6 +13,8 @@ use crate::core::oidc::issuer::DomainAnswerError;
 use crate::core::oidc::jwks::{JwksError, NoKey};
 use crate::core::oidc::token::TokenError;
 use crate::core::oidc::userinfo::UserInfoError;
+use crate::core::pages::catalog::{Refusal, EN};
+use crate::core::pages::{Lang, PageSettings, Pages};
 use crate::core::ports::CryptoError;
 use crate::core::replay::ReplayStoreError;
 use crate::core::routing::EmailError;
@@ -295,9 +296,8 @@ impl From<SealError> for FlowError {
 struct Public {
     status: u16,
     code: &'static str,
-    title: &'static str,
-    message: String,
-    action_label: &'static str,
+    /// The page's texts, in the catalogues ([`crate::core::pages::catalog`]).
+    refusal: Refusal,
     action_href: &'static str,
 }
 
@@ -314,138 +314,91 @@ impl FlowError {
     }
 
     fn public(&self) -> Public {
-        // One out-of-line constructor: inlined, its body was copied into every arm (27 times).
-        #[inline(never)]
-        fn p(
-            status: u16,
-            code: &'static str,
-            title: &'static str,
-            message: &str,
-            action_label: &'static str,
-            action_href: &'static str,
-        ) -> Public {
-            Public { status, code, title, message: message.to_string(), action_label, action_href }
+        const fn p(status: u16, code: &'static str, refusal: Refusal, action_href: &'static str) -> Public {
+            Public { status, code, refusal, action_href }
         }
         match self {
-            FlowError::InvalidEmail(_) => p(400, "invalid_email", "That is not an email address",
-                "Enter your full work email address, like name@company.com.", "Try again", LOGIN),
-            FlowError::UnknownDomain(domain) => Public {
-                status: 403,
-                code: "unknown_domain",
-                title: "Your organisation is not set up here",
-                message: format!(
-                    "Sign-in for {domain} is not configured on this site. Check the address you typed, or ask your administrator to add your organisation."
-                ),
-                action_label: "Use another email",
-                action_href: LOGIN,
-            },
-            FlowError::UnknownConnector(_) => p(404, "unknown_connector", "Unknown sign-in option",
-                "This sign-in link names an identity provider this site does not know.", "Sign in", LOGIN),
-            FlowError::LoginExpired => p(400, "login_expired", "Your sign-in expired",
-                "The sign-in took too long, or it was started in another browser or tab. Please start again.", "Sign in again", LOGIN),
-            FlowError::Replayed => p(400, "login_expired", "Your sign-in expired",
-                "This sign-in link was already used. Please start again.", "Sign in again", LOGIN),
-            FlowError::StateMismatch => p(400, "state_mismatch", "This sign-in does not belong to this browser",
-                "The answer from your identity provider does not match the sign-in started here. Please start again.", "Sign in again", LOGIN),
-            FlowError::InvalidCallback => p(400, "invalid_callback", "Incomplete answer from your identity provider",
-                "The identity provider sent this browser back without a result. Please start again.", "Sign in again", LOGIN),
+            FlowError::InvalidEmail(_) => p(400, "invalid_email", Refusal::InvalidEmail, LOGIN),
+            FlowError::UnknownDomain(_) => p(403, "unknown_domain", Refusal::UnknownDomain, LOGIN),
+            FlowError::UnknownConnector(_) => p(404, "unknown_connector", Refusal::UnknownConnector, LOGIN),
+            FlowError::LoginExpired => p(400, "login_expired", Refusal::LoginExpired, LOGIN),
+            FlowError::Replayed => p(400, "login_expired", Refusal::Replayed, LOGIN),
+            FlowError::StateMismatch => p(400, "state_mismatch", Refusal::StateMismatch, LOGIN),
+            FlowError::InvalidCallback => p(400, "invalid_callback", Refusal::InvalidCallback, LOGIN),
             FlowError::Idp(code) => idp_error_public(code),
-            FlowError::IssuerMismatch { .. } => p(400, "issuer_mismatch", "Unexpected identity provider",
-                "The answer came from a different identity provider than the one this sign-in was sent to. Please start again; if it keeps happening, contact your administrator.", "Sign in again", LOGIN),
-            FlowError::TokenExchange(_) => p(502, "token_exchange_failed", "Your identity provider refused the sign-in",
-                "Your identity provider did not accept this sign-in. Please try again; if it keeps happening, contact your administrator.", "Try again", LOGIN),
-            FlowError::IdToken(_) => p(400, "id_token_invalid", "Your sign-in could not be verified",
-                "The identity provider's answer failed our security checks, so you were not signed in. Please try again; if it keeps happening, contact your administrator.", "Try again", LOGIN),
-            FlowError::EmailMissing => p(403, "email_missing", "No email address was shared",
-                "Your identity provider did not tell us your email address, which this site needs. Contact your administrator.", "Sign in with another account", LOGIN),
-            FlowError::EmailUnverified(_) => p(403, "email_unverified", "Your email address is not verified",
-                "Your identity provider says your email address has not been verified. Verify it with your provider, then sign in again.", "Sign in again", LOGIN),
-            FlowError::EmailDomainMismatch { .. } => p(403, "email_domain_mismatch", "That account belongs to another organisation",
-                "You signed in with an account whose email domain is not served by the identity provider you were sent to. Sign in with your work account for the email you entered.", "Sign in again", LOGIN),
-            FlowError::TenantNotAllowed(_) => p(403, "tenant_not_allowed", "Your organisation's directory is not allowed here",
-                "You signed in with an account from a Microsoft Entra tenant this site does not accept. Sign in with your work account for the email you entered, or ask your administrator to allow your organisation.", "Sign in again", LOGIN),
-            FlowError::DomainNotOwned { .. } => p(403, "domain_not_owned", "Your address belongs to another organisation",
-                "Your address's domain is not verified in your organisation's Microsoft Entra directory.", "Sign in again", LOGIN),
-            FlowError::HostedDomainMismatch(_) => p(403, "hosted_domain_mismatch", "Use your organisation's Google account",
-                "You signed in with a Google account that does not belong to your organisation's Google Workspace. Sign in with your work account.", "Sign in again", LOGIN),
-            FlowError::GroupsOverage(_) => p(403, "groups_overage", "Your group memberships could not be read",
-                "Your account is in more groups than your identity provider sends at sign-in, and this site needs them to decide what you may see. Contact your administrator.", "Sign in with another account", LOGIN),
-            FlowError::UserInfo(_) => p(502, "userinfo_failed", "Your profile could not be read",
-                "Your identity provider did not let us read your email address. Please try again; if it keeps happening, contact your administrator.", "Try again", LOGIN),
-            FlowError::IdpUnreachable(_) => p(502, "idp_unreachable", "Your identity provider is not answering",
-                "We could not reach your organisation's identity provider. Please try again in a few minutes.", "Try again", LOGIN),
-            FlowError::Config(_) => p(500, "config_error", "Sign-in is not configured correctly",
-                "This site's sign-in configuration has a problem. The site operator has the details in the logs.", "Try again", LOGIN),
-            FlowError::RevocationsUnavailable => p(503, "revocations_unavailable", "Sign-in is paused for a moment",
-                "This site cannot check signed-out sessions right now, so it starts no new ones. Please try again in a few minutes.", "Try again", LOGIN),
-            FlowError::SessionTooLarge => p(500, "session_too_large", "Your account cannot be signed in here",
-                "Your identity provider describes your account with more data than this site's sign-in cookie can hold. Contact your administrator.", "Sign in with another account", LOGIN),
-            FlowError::Internal(_) => p(500, "internal_error", "Sign-in failed on our side",
-                "This site could not complete the sign-in because of an internal problem. Please try again; if it keeps happening, contact the site operator.", "Try again", LOGIN),
-            FlowError::Csrf => p(403, "csrf", "Request refused",
-                "This request did not come from this site, so it was refused.", "Go to the home page", "/"),
-            FlowError::NotFound => p(404, "not_found", "Page not found", "There is nothing at this address.", "Go to the home page", "/"),
-            FlowError::MethodNotAllowed => p(405, "method_not_allowed", "Method not allowed",
-                "This address does not accept that kind of request.", "Go to the home page", "/"),
-            FlowError::PayloadTooLarge { .. } => p(413, "payload_too_large", "Request too large",
-                "This request carried more data than a sign-in ever needs, so it was refused. Please start again.", "Sign in again", LOGIN),
-            FlowError::BadPath(_) => p(400, "bad_path", "This address cannot be served",
-                "The address contains characters that are not allowed in a path here (for example an encoded control character or a malformed %-escape). Check the link you followed.", "Go to the home page", "/"),
+            FlowError::IssuerMismatch { .. } => p(400, "issuer_mismatch", Refusal::IssuerMismatch, LOGIN),
+            FlowError::TokenExchange(_) => p(502, "token_exchange_failed", Refusal::TokenExchange, LOGIN),
+            FlowError::IdToken(_) => p(400, "id_token_invalid", Refusal::IdToken, LOGIN),
+            FlowError::EmailMissing => p(403, "email_missing", Refusal::EmailMissing, LOGIN),
+            FlowError::EmailUnverified(_) => p(403, "email_unverified", Refusal::EmailUnverified, LOGIN),
+            FlowError::EmailDomainMismatch { .. } => {
+                p(403, "email_domain_mismatch", Refusal::EmailDomainMismatch, LOGIN)
+            }
+            FlowError::TenantNotAllowed(_) => p(403, "tenant_not_allowed", Refusal::TenantNotAllowed, LOGIN),
+            FlowError::DomainNotOwned { .. } => p(403, "domain_not_owned", Refusal::DomainNotOwned, LOGIN),
+            FlowError::HostedDomainMismatch(_) => {
+                p(403, "hosted_domain_mismatch", Refusal::HostedDomainMismatch, LOGIN)
+            }
+            FlowError::GroupsOverage(_) => p(403, "groups_overage", Refusal::GroupsOverage, LOGIN),
+            FlowError::UserInfo(_) => p(502, "userinfo_failed", Refusal::UserInfo, LOGIN),
+            FlowError::IdpUnreachable(_) => p(502, "idp_unreachable", Refusal::IdpUnreachable, LOGIN),
+            FlowError::Config(_) => p(500, "config_error", Refusal::Config, LOGIN),
+            FlowError::RevocationsUnavailable => p(503, "revocations_unavailable", Refusal::Revocations, LOGIN),
+            FlowError::SessionTooLarge => p(500, "session_too_large", Refusal::SessionTooLarge, LOGIN),
+            FlowError::Internal(_) => p(500, "internal_error", Refusal::Internal, LOGIN),
+            FlowError::Csrf => p(403, "csrf", Refusal::Csrf, "/"),
+            FlowError::NotFound => p(404, "not_found", Refusal::NotFound, "/"),
+            FlowError::MethodNotAllowed => p(405, "method_not_allowed", Refusal::MethodNotAllowed, "/"),
+            FlowError::PayloadTooLarge { .. } => p(413, "payload_too_large", Refusal::PayloadTooLarge, LOGIN),
+            FlowError::BadPath(_) => p(400, "bad_path", Refusal::BadPath, "/"),
             #[cfg(feature = "saml")]
-            FlowError::SamlResponse { .. } => p(400, "saml_response_invalid", "Your sign-in could not be verified",
-                "The identity provider's answer failed our security checks, so you were not signed in. Please try again; if it keeps happening, contact your administrator.", "Try again", LOGIN),
+            FlowError::SamlResponse { .. } => p(400, "saml_response_invalid", Refusal::IdToken, LOGIN),
             #[cfg(feature = "saml")]
-            FlowError::WsFedToken { .. } => p(400, "wsfed_token_invalid", "Your sign-in could not be verified",
-                "The identity provider's answer failed our security checks, so you were not signed in. Please try again; if it keeps happening, contact your administrator.", "Try again", LOGIN),
-            FlowError::ReplayStoreUnavailable(_) => p(503, "replay_store_unavailable", "Sign-in is temporarily unavailable",
-                "This site could not make sure that this sign-in is used only once, so it was refused for your safety. Please start again in a minute.", "Sign in again", LOGIN),
+            FlowError::WsFedToken { .. } => p(400, "wsfed_token_invalid", Refusal::IdToken, LOGIN),
+            FlowError::ReplayStoreUnavailable(_) => p(503, "replay_store_unavailable", Refusal::ReplayStore, LOGIN),
         }
     }
 
-    /// The visitor-facing page, with the code in a header.
+    /// The visitor's page, in English with the default branding (where no configuration is at hand).
     pub fn to_html_response(&self) -> Response {
+        self.to_page(&Pages { settings: &PageSettings::default(), lang: Lang::En })
+    }
+
+    /// The visitor's page in the visitor's language, branded. IdP errors also name the IdP's error page
+    /// (`<meta name="edge-auth-idp-error">`: one per OAuth 2.0 / OIDC Core error code, `other` for the rest).
+    pub fn to_page(&self, pages: &Pages<'_>) -> Response {
         let p = self.public();
         // For IdP errors, the provider's code (already reduced to [A-Za-z0-9_]) is what an admin needs.
-        let shown_code = match self {
-            FlowError::Idp(idp_code) if !idp_code.is_empty() => format!("{} ({idp_code})", p.code),
-            _ => p.code.to_string(),
+        // A code OAuth 2.0 / OIDC Core does not register is not shown (nothing the IdP chose is reflected): the
+        // operator log has it.
+        let (shown_code, idp_page) = match self {
+            FlowError::Idp(idp_code) => match idp_page_name(idp_code) {
+                "other" => (p.code.to_string(), Some("other")),
+                page => (format!("{} ({idp_code})", p.code), Some(page)),
+            },
+            _ => (p.code.to_string(), None),
         };
-        let body = ErrorPage {
-            code: p.code,
-            shown_code: &shown_code,
-            title: p.title,
-            message: &p.message,
-            action_label: p.action_label,
-            action_href: p.action_href,
+        let mut meta = vec![("edge-auth-error", p.code)];
+        if let Some(page) = idp_page {
+            meta.push(("edge-auth-idp-error", page));
         }
-        .render();
-        Response::html(p.status, body).with_header("x-edge-auth-error", p.code)
-    }
-
-    /// A page in `www/auth/static/` that replaces the rendered page for this error (operators can restyle
-    /// it), or `None`. One page per IdP error code of OAuth 2.0 / OIDC Core.
-    pub fn static_page(&self) -> Option<&'static str> {
-        let FlowError::Idp(code) = self else { return None };
-        Some(match code.as_str() {
-            "access_denied" => "/auth/static/errors/access-denied",
-            "server_error" => "/auth/static/errors/server-error",
-            "temporarily_unavailable" => "/auth/static/errors/temporarily-unavailable",
-            "invalid_request" => "/auth/static/errors/invalid-request",
-            "unauthorized_client" => "/auth/static/errors/unauthorized-client",
-            "unsupported_response_type" => "/auth/static/errors/unsupported-response-type",
-            "invalid_resource" => "/auth/static/errors/invalid-resource",
-            "invalid_scope" => "/auth/static/errors/invalid-scope",
-            "login_required" | "interaction_required" | "consent_required" | "account_selection_required" => {
-                "/auth/static/errors/sign-in-required"
-            }
-            _ => "/auth/static/errors/idp-error",
-        })
+        let domain = match self {
+            FlowError::UnknownDomain(domain) => Some(domain.as_str()),
+            _ => None,
+        };
+        let body = pages.refusal(p.refusal, &meta, domain, p.action_href, &shown_code);
+        pages.response(p.status, body).with_header("x-edge-auth-error", p.code)
     }
 
     /// For API-style callers.
     pub fn to_json_response(&self) -> Response {
         let p = self.public();
-        let body = serde_json::json!({ "error": p.code, "message": p.message }).to_string();
+        let (_, message, _) = EN.refusals.get(p.refusal as usize).copied().unwrap_or_default();
+        let message = match self {
+            FlowError::UnknownDomain(domain) => message.replace("{domain}", domain),
+            _ => message.to_string(),
+        };
+        let body = serde_json::json!({ "error": p.code, "message": message }).to_string();
         Response::json(p.status, body).with_header("x-edge-auth-error", p.code)
     }
 
@@ -472,23 +425,42 @@ impl FlowError {
     }
 }
 
+/// The codes an IdP error page is for (`<meta name="edge-auth-idp-error">`, as the former static pages named
+/// them): the IdP's code when OAuth 2.0 / OIDC Core registers it, `other` otherwise.
+fn idp_page_name(code: &str) -> &'static str {
+    match code {
+        "access_denied" => "access_denied",
+        "server_error" => "server_error",
+        "temporarily_unavailable" => "temporarily_unavailable",
+        "invalid_request" => "invalid_request",
+        "unauthorized_client" => "unauthorized_client",
+        "unsupported_response_type" => "unsupported_response_type",
+        "invalid_resource" => "invalid_resource",
+        "invalid_scope" => "invalid_scope",
+        "login_required" | "interaction_required" | "consent_required" | "account_selection_required" => {
+            "login_required interaction_required consent_required account_selection_required"
+        }
+        _ => "other",
+    }
+}
+
 /// IdP authorization error codes (OAuth 2.0 §4.1.2.1, OIDC Core §3.1.2.6) -> what a person can do.
 fn idp_error_public(code: &str) -> Public {
-    let (status, title, message, action_label): (u16, &'static str, &'static str, &'static str) = match code {
-        "access_denied" => (403, "Sign-in was cancelled",
-            "You or your identity provider declined the sign-in. If that was a mistake, start again.", "Start again"),
-        "server_error" => (502, "Your identity provider had a problem",
-            "Your organisation's identity provider reported an internal error. Please try again in a moment.", "Try again"),
-        "temporarily_unavailable" => (503, "Your identity provider is busy",
-            "Your organisation's identity provider is temporarily unavailable. Please try again in a few minutes.", "Try again"),
-        "login_required" | "interaction_required" | "consent_required" | "account_selection_required" => (401,
-            "Please sign in again", "Your identity provider needs you to sign in again.", "Sign in"),
-        "invalid_request" | "unauthorized_client" | "unsupported_response_type" | "invalid_scope" | "invalid_resource" => (502, "Sign-in is misconfigured",
-            "Your identity provider rejected this site's sign-in request. Contact your administrator and mention the error code below.", "Try again"),
-        _ => (502, "Your identity provider returned an error",
-            "Your identity provider could not complete the sign-in. Please try again; if it keeps happening, contact your administrator.", "Try again"),
+    let (status, refusal) = match code {
+        "access_denied" => (403, Refusal::IdpAccessDenied),
+        "server_error" => (502, Refusal::IdpServerError),
+        "temporarily_unavailable" => (503, Refusal::IdpBusy),
+        "login_required" | "interaction_required" | "consent_required" | "account_selection_required" => {
+            (401, Refusal::IdpSignInRequired)
+        }
+        "invalid_request"
+        | "unauthorized_client"
+        | "unsupported_response_type"
+        | "invalid_scope"
+        | "invalid_resource" => (502, Refusal::IdpMisconfigured),
+        _ => (502, Refusal::IdpOther),
     };
-    Public { status, code: "idp_error", title, message: message.to_string(), action_label, action_href: LOGIN }
+    Public { status, code: "idp_error", refusal, action_href: LOGIN }
 }
 
 /// The IdP's error code as we show and log it: registered-looking characters only, bounded.

@@ -27,6 +27,8 @@ pub struct Request {
     pub cookie_header: String,
     pub origin_header: Option<String>,
     pub sec_fetch_site: Option<String>,
+    /// `Accept-Language`: the language of the visitor pages.
+    pub accept_language: Option<String>,
     /// `application/x-www-form-urlencoded` body fields of a POST (empty otherwise).
     pub form: Vec<(String, String)>,
 }
@@ -136,13 +138,10 @@ impl Response {
 pub enum Outcome {
     /// Send this response.
     Respond(Response),
-    /// Serve this public file from the static assets (login page, signed-out page, IdP error pages) with
-    /// this status and these headers (cookies included); `fallback` if the file is missing.
-    ServePublicAsset { path: String, status: u16, headers: Vec<(&'static str, String)>, fallback: Response },
     /// Let the original request through to the site (static assets or origin).
     PassThrough,
     /// Let the original request through to edge-auth's own public files (`/auth/static/*`: the login page's
-    /// script and style, the pages also served at `/auth/login` and as IdP error pages), adding these headers
+    /// script, the stylesheet, the icon), adding these headers
     /// to the asset server's answer: the login pages' security headers, so that a page is never framed or
     /// sniffed at its static URL either.
     ServeAuthStatic { headers: Vec<(&'static str, String)> },

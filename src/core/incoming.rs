@@ -98,6 +98,7 @@ mod tests {
             cookie_header: String::new(),
             origin_header: None,
             sec_fetch_site: None,
+            accept_language: None,
             form: vec![],
         }
     }

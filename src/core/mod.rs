@@ -18,6 +18,7 @@ pub mod incoming;
 pub mod json;
 pub mod location_cache;
 pub mod oidc;
+pub mod pages;
 pub mod path;
 pub mod policy;
 pub mod ports;

@@ -80,9 +80,12 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             if url.path() == "/auth/health" {
                 return to_worker_response(crate::core::flow::health::config_error_health());
             }
-            return to_worker_response(
-                crate::core::error::FlowError::from(config_errors.first().clone()).to_html_response(),
-            );
+            // The configuration's own page settings are not loaded: the default ones, in the visitor's language.
+            let settings = crate::core::pages::PageSettings::default();
+            let accept_language = req.headers().get("accept-language")?;
+            let pages = crate::core::pages::Pages::new(&settings, accept_language.as_deref());
+            let error = crate::core::error::FlowError::from(config_errors.first().clone());
+            return to_worker_response(error.to_page(&pages));
         }
     };
     let Some(transport) = transport_of(&url) else {
@@ -150,7 +153,11 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
                 };
                 to_worker_response(unauthenticated(&path_and_query, navigation(&req)?))?
             }
-            SiteGate::Session(Gate::Forbidden(session)) => to_worker_response(forbidden(&session, navigation(&req)?))?,
+            SiteGate::Session(Gate::Forbidden(session)) => {
+                let accept_language = req.headers().get("accept-language")?;
+                let navigation = navigation(&req)?;
+                to_worker_response(forbidden(&ready.config.pages, accept_language.as_deref(), &session, navigation))?
+            }
             SiteGate::Token(TokenGate::Allowed(t)) => {
                 forward(req, env, &url, path, ready, Some(Principal::ServiceToken(&t.id)), now).await?
             }
@@ -189,23 +196,6 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
                 out.set(name, value)?;
             }
             Ok(asset.with_headers(out))
-        }
-        Outcome::ServePublicAsset { path, status, headers, fallback } => {
-            let asset_url = format!("{}{}", url.origin().ascii_serialization(), path);
-            let mut asset = env.assets(ASSETS_BINDING)?.fetch(asset_url, None).await?;
-            if asset.status_code() != 200 {
-                platform
-                    .warn(&format!("edge-auth: public page {path} is missing from www/; serving the built-in page"));
-                return to_worker_response(fallback);
-            }
-            let content_type = asset.headers().get("content-type")?.unwrap_or_else(|| "text/html".into());
-            let body = asset.bytes().await?;
-            let out = Headers::new();
-            out.set("content-type", &content_type)?;
-            for (name, value) in &headers {
-                out.append(name, value)?;
-            }
-            Ok(Response::from_bytes(body)?.with_status(status).with_headers(out))
         }
     }
 }
@@ -318,6 +308,7 @@ async fn to_core_request(
         cookie_header: headers.get("cookie")?.unwrap_or_default(),
         origin_header: headers.get("origin")?,
         sec_fetch_site: headers.get("sec-fetch-site")?,
+        accept_language: headers.get("accept-language")?,
         form: Vec::new(),
     };
     Ok(with_form(request, body, log))

@@ -31,14 +31,10 @@ pub struct StepReport {
     pub outcome: Option<Outcome>,
 }
 
-/// Status, headers and body of what the visitor gets (for a static page: its status and headers, with the
-/// rendered fallback's body).
+/// Status, headers and body of what the visitor gets (`None` for what the asset server answers).
 pub fn visible(outcome: &Outcome) -> Option<Response> {
     match outcome {
         Outcome::Respond(r) => Some(r.clone()),
-        Outcome::ServePublicAsset { status, headers, fallback, .. } => {
-            Some(Response { status: *status, headers: headers.clone(), body: fallback.body.clone() })
-        }
         Outcome::PassThrough | Outcome::ServeAuthStatic { .. } => None,
     }
 }
@@ -397,6 +393,7 @@ fn run_step(
         cookie_header,
         origin_header,
         sec_fetch_site: step.sec_fetch_site.as_ref().map(|t| t.0.clone()),
+        accept_language: None,
         form,
     };
 
@@ -426,7 +423,7 @@ fn run_step(
                     };
                     Outcome::Respond(unauthenticated(&path_and_query, navigation))
                 }
-                Gate::Forbidden(session) => Outcome::Respond(forbidden(session, navigation)),
+                Gate::Forbidden(session) => Outcome::Respond(forbidden(&config.pages, None, session, navigation)),
             };
             decided = Some((path, decision));
             outcome

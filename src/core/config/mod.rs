@@ -11,6 +11,7 @@ pub mod connectors;
 pub mod cors;
 pub mod error;
 pub mod fields;
+pub mod pages;
 pub mod policies;
 pub mod saml;
 /// The JSON Schema of `AUTH_CONFIG` and its validator: host-only, for `edge-auth-check`.
@@ -66,6 +67,8 @@ pub struct Config {
     pub service_tokens: Vec<ServiceToken>,
     /// CORS for API paths (`cors`), see [`crate::core::cors`].
     pub cors: Vec<CorsRule>,
+    /// `"pages"`: the visitor pages' language and branding.
+    pub pages: crate::core::pages::PageSettings,
     domain_index: BTreeMap<String, ConnectorIndex>,
 }
 
@@ -193,7 +196,7 @@ fn read_xml_connector(kind: &str, _value: &Value, label: &str) -> Result<SamlCon
 
 /// The top-level fields of `AUTH_CONFIG`.
 pub(crate) const TOP_FIELDS: &[&str] =
-    &["connectors", "session", "clock_leeway_seconds", "origin", "policies", "service_tokens", "cors"];
+    &["connectors", "session", "clock_leeway_seconds", "origin", "policies", "service_tokens", "cors", "pages"];
 
 /// Each section read and validated on its own, so that an error in one does not hide another's (in the order
 /// in which the reader of the first error only met them: every type error, then every rule); `None` when any
@@ -225,6 +228,7 @@ fn read_config(value: &Value, errors: &mut Vec<ConfigError>) -> Option<Config> {
     let service_tokens =
         self::service_tokens::read_service_tokens(f.get("service_tokens")).map_err(|e| errors.push(e)).ok();
     let cors = self::cors::read_cors(f.get("cors")).map_err(|e| errors.push(e)).ok();
+    let pages = self::pages::read_pages(f.get("pages")).map_err(|e| errors.push(e)).ok();
     let read = connectors.map(|values| read_connectors(values, errors));
     if let Some(Err(e)) = session.as_ref().map(check_session) {
         errors.push(e);
@@ -253,8 +257,8 @@ fn read_config(value: &Value, errors: &mut Vec<ConfigError>) -> Option<Config> {
     if leeway > 300 {
         errors.push(ConfigError::top("clock_leeway_seconds", "must be at most 300 seconds"));
     }
-    let (Some(read), Some(session), Some(policies), Some(service_tokens), Some(cors), true) =
-        (read, session, policies, service_tokens, cors, errors.is_empty())
+    let (Some(read), Some(session), Some(policies), Some(service_tokens), Some(cors), Some(pages), true) =
+        (read, session, policies, service_tokens, cors, pages, errors.is_empty())
     else {
         return None;
     };
@@ -267,6 +271,7 @@ fn read_config(value: &Value, errors: &mut Vec<ConfigError>) -> Option<Config> {
         policies,
         service_tokens,
         cors,
+        pages,
         domain_index: read.domain_index,
     })
 }

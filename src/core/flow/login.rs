@@ -2,7 +2,7 @@
 
 use crate::core::config::{AnyConnector, Connector, Protocol, ResponseMode};
 use crate::core::error::{ConfigProblem, FlowError};
-use crate::core::flow::{public_page, Flow, FlowResult, LOGIN_PAGE_ASSET};
+use crate::core::flow::{Flow, FlowResult};
 use crate::core::http::{Outcome, Request, Response};
 use crate::core::oidc::authorize::AuthorizationRequest;
 use crate::core::ports::Platform;
@@ -31,7 +31,7 @@ impl<P: Platform> Flow<'_, P> {
                     .ok_or_else(|| FlowError::UnknownConnector(truncate_chars(&id, 64)))?;
                 (connector, None)
             }
-            _ => return Ok(public_page(LOGIN_PAGE_ASSET)),
+            _ => return Ok(self.page(req, |p| p.login())),
         };
         let connector = match connector {
             AnyConnector::OAuth(connector) => connector,

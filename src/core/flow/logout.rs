@@ -245,7 +245,7 @@ impl<P: Platform> Flow<'_, P> {
         if let Some(e) = refused {
             return self.channel_refusal("front-channel", e);
         }
-        let mut response = signed_out_frame();
+        let mut response = signed_out_frame(&self.pages(req));
         // The visitor's own cookie is cleared only when it is the session named: anyone can make a browser
         // send this GET with a sid of their choosing.
         let named = authenticate(&req.cookie_header, transport, self.keys, now).is_some_and(|session| {
@@ -357,34 +357,17 @@ pub(super) fn is_same_origin(req: &Request) -> bool {
 /// The answer to an IdP's sign-out request made in an iframe or image of its own sign-out page (OpenID Connect
 /// front-channel logout, WS-Federation `wsignoutcleanup1.0`): a small page it may frame (no `frame-ancestors`
 /// restriction), loading nothing.
-pub(super) fn signed_out_frame() -> Response {
-    let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title></head><body>Signed out.</body></html>";
-    let mut response = Response::html(200, page.to_string());
+pub(super) fn signed_out_frame(pages: &crate::core::pages::Pages<'_>) -> Response {
+    let t = pages.text();
+    let page = format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head><body>{}</body></html>",
+        t.lang, t.signed_out_title, t.signed_out_title
+    );
+    let mut response = pages.response(200, page);
     response.headers.retain(|(k, _)| *k != "content-security-policy");
     response.with_header("content-security-policy", "default-src 'none'")
 }
 
-pub(super) fn confirmation_page() -> Response {
-    Response::html(
-        200,
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign out</title>
-<link rel="stylesheet" href="/auth/static/style.css">
-<link rel="icon" href="/auth/static/favicon.svg" type="image/svg+xml">
-</head>
-<body>
-<main class="card">
-<h1>Sign out?</h1>
-<p>You will be signed out of this site and sent to your identity provider to end your session there.</p>
-<form method="post" action="/auth/logout"><p class="action"><button class="button" type="submit">Sign out</button></p></form>
-</main>
-</body>
-</html>
-"#
-        .to_string(),
-    )
+pub(super) fn confirmation_page(pages: &crate::core::pages::Pages<'_>) -> Response {
+    pages.response(200, pages.sign_out_confirmation())
 }

@@ -40,6 +40,7 @@ use crate::core::b64;
 use crate::core::config::Config;
 use crate::core::error::{FlowError, InternalError};
 use crate::core::http::{Method, Outcome, Request, Response};
+use crate::core::pages::{PageSettings, Pages};
 use crate::core::policy::{self, Requirement};
 use crate::core::ports::{Log, Platform, Rng};
 use crate::core::service_token::{self, TokenGate, TokenHeaders};
@@ -53,8 +54,6 @@ use crate::core::url::transport_of;
 pub const AUTH_PREFIX: &str = "/auth/";
 /// Public static files for the login pages.
 pub const STATIC_PREFIX: &str = "/auth/static/";
-pub const LOGIN_PAGE_ASSET: &str = "/auth/static/login";
-pub const SIGNED_OUT_PAGE_ASSET: &str = "/auth/static/signed-out";
 
 /// After a background refresh was started (whether it then failed or not), the next one for the same
 /// document waits at least this long: an IdP that is down is not asked again on every sign-in.
@@ -62,10 +61,7 @@ pub const REFRESH_RETRY_SECONDS: u64 = 30;
 /// Minimum time between two JWKS refetches caused by an unknown `kid`.
 pub const JWKS_REFETCH_COOLDOWN_SECONDS: u64 = 60;
 
-/// Content-Security-Policy of the login and signed-out pages (their scripts are external files).
-/// No `form-action`: browsers apply it to redirects too, and the login form redirects to the IdP.
-pub const LOGIN_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub use crate::core::pages::LOGIN_PAGE_CSP;
 
 /// Is this path one of ours (`/auth/...` or exactly `/auth`)?
 pub fn is_auth_path(path: &str) -> bool {
@@ -215,37 +211,15 @@ pub fn site_gate<'a>(
     SiteGate::Token(decision)
 }
 
-/// The answer for a signed-in user whom a policy does not admit: who is signed in, and a way to switch.
-pub fn forbidden(session: &Session, navigation: bool) -> Response {
+/// The answer for a signed-in user whom a policy does not admit: who is signed in, and a way to switch (in the
+/// visitor's language: `accept_language` is the request's `Accept-Language`).
+pub fn forbidden(pages: &PageSettings, accept_language: Option<&str>, session: &Session, navigation: bool) -> Response {
     if !navigation {
         return Response::json(403, r#"{"error":"forbidden"}"#.to_string())
             .with_header("x-edge-auth-error", "forbidden");
     }
-    let email = crate::core::html::escape(&session.email);
-    let body = format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="edge-auth-error" content="forbidden">
-<meta name="robots" content="noindex">
-<title>You do not have access to this page</title>
-<link rel="stylesheet" href="/auth/static/style.css">
-<link rel="icon" href="/auth/static/favicon.svg" type="image/svg+xml">
-</head>
-<body>
-<main class="card">
-<h1>You do not have access to this page</h1>
-<p>You are signed in as <strong>{email}</strong>, and this account is not allowed here. If you have another account with access, sign out and sign in with it; otherwise ask the site's administrator for access.</p>
-<form method="post" action="/auth/logout"><p class="action"><button class="button" type="submit">Sign out and switch account</button></p></form>
-<p class="detail"><a href="/">Go to the home page</a> · Error code: <code>forbidden</code></p>
-</main>
-</body>
-</html>
-"#
-    );
-    Response::html(403, body).with_header("x-edge-auth-error", "forbidden")
+    let pages = Pages::new(pages, accept_language);
+    pages.response(403, pages.forbidden(&session.email)).with_header("x-edge-auth-error", "forbidden")
 }
 
 /// What an unauthenticated request to protected content gets.
@@ -308,11 +282,11 @@ impl<P: Platform> Flow<'_, P> {
             // Handed to the asset server as received: only plain paths (an encoded `/` or `..` could read as
             // a file outside /auth/static/ there).
             if !crate::core::path::is_plain(path) {
-                return Ok(Outcome::Respond(FlowError::NotFound.to_html_response()));
+                return Ok(Outcome::Respond(FlowError::NotFound.to_page(&self.pages(req))));
             }
             return Ok(match req.method {
                 Method::Get | Method::Head => Outcome::ServeAuthStatic { headers: public_file_headers() },
-                _ => Outcome::Respond(FlowError::MethodNotAllowed.to_html_response()),
+                _ => Outcome::Respond(FlowError::MethodNotAllowed.to_page(&self.pages(req))),
             });
         }
         #[cfg(feature = "saml")]
@@ -328,8 +302,10 @@ impl<P: Platform> Flow<'_, P> {
             (site_uris::CALLBACK_PATH, Method::Get | Method::Post) => self.callback(req, transport).await,
             ("/auth/me", Method::Get | Method::Head) => Ok(self.me(req, transport)),
             ("/auth/logout", Method::Post) => self.logout(req, transport).await,
-            ("/auth/logout", Method::Get | Method::Head) => Ok(Outcome::Respond(logout::confirmation_page())),
-            (site_uris::SIGNED_OUT_PATH, Method::Get | Method::Head) => Ok(public_page(SIGNED_OUT_PAGE_ASSET)),
+            ("/auth/logout", Method::Get | Method::Head) => {
+                Ok(Outcome::Respond(logout::confirmation_page(&self.pages(req))))
+            }
+            (site_uris::SIGNED_OUT_PATH, Method::Get | Method::Head) => Ok(self.page(req, |p| p.signed_out())),
             (site_uris::FRONTCHANNEL_LOGOUT_PATH, Method::Get) => self.frontchannel_logout(req, transport).await,
             (site_uris::BACKCHANNEL_LOGOUT_PATH, Method::Post) => self.backchannel_logout(req).await,
             ("/auth/jwks.json", Method::Get | Method::Head) => Ok(self.assertion_jwks()),
@@ -363,31 +339,27 @@ impl<P: Platform> Flow<'_, P> {
         }
     }
 
-    /// The answer to a refused request: the operator log line, the visitor's page (JSON for `/auth/me`) or the
-    /// operator's restyled page for it, and the cookies to set anyway.
+    /// The answer to a refused request: the operator log line, the visitor's page (JSON for `/auth/me`) in the
+    /// visitor's language, and the cookies to set anyway.
     pub fn refusal(&self, req: &Request, error: &FlowError, cookies: &[String]) -> Outcome {
         let path = req.url.path();
         self.platform.warn(&format!("edge-auth: {} {}: {}", method_name(req.method), path, error.log_detail()));
-        let mut response = if path == "/auth/me" { error.to_json_response() } else { error.to_html_response() };
+        let mut response = if path == "/auth/me" { error.to_json_response() } else { error.to_page(&self.pages(req)) };
         for c in cookies {
             response = response.with_cookie(c.clone());
         }
-        match error.static_page() {
-            // Operators can restyle these pages in www/; the rendered page is the fallback.
-            Some(page) if path != "/auth/me" => Outcome::ServePublicAsset {
-                path: page.to_string(),
-                status: response.status,
-                headers: response
-                    .headers
-                    .iter()
-                    .filter(|(k, _)| *k != "content-type" && *k != "content-security-policy")
-                    .cloned()
-                    .chain([("content-security-policy", LOGIN_PAGE_CSP.to_string())])
-                    .collect(),
-                fallback: response,
-            },
-            _ => Outcome::Respond(response),
-        }
+        Outcome::Respond(response)
+    }
+
+    /// The pages of this request: the configuration's settings, the visitor's language.
+    pub(crate) fn pages<'r>(&'r self, req: &Request) -> Pages<'r> {
+        Pages::new(&self.config.pages, req.accept_language.as_deref())
+    }
+
+    /// A visitor page (200) rendered by `body`.
+    fn page(&self, req: &Request, body: impl FnOnce(&Pages<'_>) -> String) -> Outcome {
+        let pages = self.pages(req);
+        Outcome::Respond(pages.response(200, body(&pages)))
     }
 
     fn now(&self) -> u64 {
@@ -420,21 +392,6 @@ impl<P: Platform> Flow<'_, P> {
             Some(state) => Outcome::Respond(Response::json(200, state.session().to_me_json())),
             None => Outcome::Respond(unauthenticated("/auth/me", false)),
         }
-    }
-}
-
-/// A public page from `www/auth/static/`, with the login pages' security headers.
-fn public_page(asset: &str) -> Outcome {
-    let fallback = FlowError::NotFound.to_html_response();
-    Outcome::ServePublicAsset {
-        path: asset.to_string(),
-        status: 200,
-        headers: {
-            let mut headers = public_file_headers();
-            headers.push(("cache-control", "no-store".to_string()));
-            headers
-        },
-        fallback,
     }
 }
 

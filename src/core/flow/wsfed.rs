@@ -161,15 +161,15 @@ impl<P: Platform> Flow<'_, P> {
     async fn wsfed_signout(&self, connector: &SamlConnector, req: &Request, transport: Transport) -> Outcome {
         let session =
             authenticate(&req.cookie_header, transport, self.keys, self.now()).filter(|s| s.connector == connector.id);
-        let Some(session) = session else { return Outcome::Respond(super::logout::signed_out_frame()) };
+        let Some(session) = session else { return Outcome::Respond(super::logout::signed_out_frame(&self.pages(req))) };
         // `none` is a navigation no page started (the address bar, a bookmark — or a link opened from a mail or
         // chat application): not the IdP's sign-out page, so it is asked too.
         let same_site = matches!(req.sec_fetch_site.as_deref(), Some("same-origin" | "same-site"));
         if !same_site {
-            return Outcome::Respond(super::logout::confirmation_page());
+            return Outcome::Respond(super::logout::confirmation_page(&self.pages(req)));
         }
         self.record_sign_out(&session).await;
         let clear = delete_cookie(CookieKind::Session.name(transport), transport);
-        Outcome::Respond(super::logout::signed_out_frame().with_cookie(clear))
+        Outcome::Respond(super::logout::signed_out_frame(&self.pages(req)).with_cookie(clear))
     }
 }

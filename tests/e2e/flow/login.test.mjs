@@ -108,6 +108,32 @@ function cspDirectives(header) {
   return out;
 }
 
+describe('the visitor pages speak the visitor\'s language (Accept-Language)', () => {
+  const cases = [
+    ['ko-KR,ko;q=0.9,en-US;q=0.8', 'ko', '회사 이메일'],
+    ['en-US,en;q=0.9', 'en', 'Work email'],
+    ['fr-FR, de;q=0.5', 'en', 'Work email'],
+    ['', 'en', 'Work email'],
+  ];
+  for (const [acceptLanguage, lang, text] of cases) {
+    test(`Accept-Language "${acceptLanguage}" -> ${lang}`, async () => {
+      const r = await new Browserless().navigate(`${stack.worker.url}/auth/login`, { headers: { 'accept-language': acceptLanguage } });
+      assert.equal(r.status, 200, r.describe());
+      assert.match(r.body, new RegExp(`<html lang="${lang}">`), r.describe());
+      assert.ok(r.body.includes(text), r.describe());
+      assert.equal(r.headers.get('content-language'), lang, r.describe());
+      assert.match(r.headers.get('vary') || '', /accept-language/i, `a shared cache keeps one answer per language\n${r.describe()}`);
+      assert.match(r.headers.get('cache-control') || '', /no-store/, r.describe());
+    });
+  }
+  test('a refusal page in Korean keeps its machine-readable code', async () => {
+    const r = await new Browserless().navigate(`${stack.worker.url}/auth/login?email=x%40nowhere.example`, { headers: { 'accept-language': 'ko' } });
+    assert.equal(r.status, 403, r.describe());
+    assert.equal(r.metaErrorCode, 'unknown_domain', r.describe());
+    assert.ok(r.body.includes('nowhere.example에 대한 로그인이 이 사이트에 설정되어 있지 않습니다'), r.describe());
+  });
+});
+
 describe('the pages edge-auth serves cannot be framed (clickjacking)', () => {
   // The login page first (where a visitor types an address): CSP frame-ancestors 'none'. Then every other page of
   // the worker's own (sign-out, the logout confirmation, error pages rendered or served from www/).
@@ -118,10 +144,9 @@ describe('the pages edge-auth serves cannot be framed (clickjacking)', () => {
     ['an error page (invalid_email)', '/auth/login?email=not-an-address', 400],
     ['an error page (unknown_domain)', '/auth/login?email=x%40nowhere.example', 403],
     ['an error page (login_expired)', '/auth/callback?code=x&state=y', 400],
-    // The same pages at their static URLs (the asset server answers; the worker adds the headers).
-    ['the login page at its static URL', '/auth/static/login', 200],
-    ['the signed-out page at its static URL', '/auth/static/signed-out', 200],
-    ['an IdP error page at its static URL', '/auth/static/errors/access-denied', 200],
+    // edge-auth's own files (the asset server answers; the worker adds the headers).
+    ['the login script at its static URL', '/auth/static/login.js', 200],
+    ['the stylesheet at its static URL', '/auth/static/style.css', 200],
   ];
   for (const [label, target, status] of pages) {
     test(`${label}: Content-Security-Policy frame-ancestors 'none'`, async () => {
@@ -132,9 +157,10 @@ describe('the pages edge-auth serves cannot be framed (clickjacking)', () => {
       assert.equal(csp['default-src'], "'none'", `default-src\n${r.describe()}`);
     });
   }
-  test('the login page is the form of www/auth/static/login.html, with its script allowed from self only', async () => {
+  test('the login page is the rendered form, with its script allowed from self only', async () => {
     const r = await new Browserless().navigate(`${stack.worker.url}/auth/login`);
     assert.match(r.body, /<form\b/i, r.describe());
+    assert.match(r.body, /<script src="\/auth\/static\/login.js" defer><\/script>/, r.describe());
     const csp = cspDirectives(r.headers.get('content-security-policy'));
     assert.equal(csp['script-src'], "'self'", r.describe());
     assert.equal(csp['base-uri'], "'none'", r.describe());

@@ -10,6 +10,10 @@
   var button = document.getElementById("continue");
   if (!form || !email || !returnTo || !button) return;
 
+  // The labels are the page's own (the worker renders it in the visitor's language).
+  var label = button.textContent;
+  var busyLabel = button.getAttribute("data-busy") || label;
+
   var params = new URLSearchParams(window.location.search);
   var target = params.get("return_to");
   // A path on this origin only: "/x", never "//host" or "/\host".
@@ -46,12 +50,12 @@
       return;
     }
     button.setAttribute("aria-busy", "true");
-    button.textContent = "Continuing\u2026";
+    button.textContent = busyLabel;
   });
 
   // Coming back with the browser's Back button restores the page from the bfcache: reset the button.
   window.addEventListener("pageshow", function () {
     button.removeAttribute("aria-busy");
-    button.textContent = "Continue";
+    button.textContent = label;
   });
 })();

@@ -83,25 +83,6 @@ impl Oracle<'_> {
                     "oracle: an /auth/static/ file that could be framed"
                 );
             }
-            Outcome::ServePublicAsset { path, status, headers, fallback } => {
-                assert!(path.starts_with("/auth/static/"), "oracle: public asset outside /auth/static/: {path}");
-                if path.starts_with("/auth/static/errors/") {
-                    // An error page and the rendered page it replaces agree (a public page's fallback is a 404).
-                    assert_eq!(
-                        *status, fallback.status,
-                        "oracle: an error page and its fallback disagree on the status"
-                    );
-                }
-                let fallback_cookies: Vec<_> = fallback.headers.iter().filter(|(k, _)| *k == "set-cookie").collect();
-                let page_cookies: Vec<_> = headers.iter().filter(|(k, _)| *k == "set-cookie").collect();
-                assert_eq!(fallback_cookies, page_cookies, "oracle: a static page and its fallback set other cookies");
-                self.check_response(
-                    url,
-                    history,
-                    &Response { status: *status, headers: headers.clone(), body: String::new() },
-                );
-                self.check_response(url, history, fallback);
-            }
             Outcome::Respond(r) => self.check_response(url, history, r),
         }
     }

@@ -13,6 +13,7 @@ use super::*;
 use crate::core::config::connector::ConnectorKind;
 use crate::core::config::connectors::{CLAIMS_FIELDS, CONNECTOR_FIELDS};
 use crate::core::config::cors::CORS_RULE_FIELDS;
+use crate::core::config::pages::PAGES_FIELDS;
 use crate::core::config::policies::POLICY_FIELDS;
 use crate::core::config::saml::SAML_CONNECTOR_FIELDS;
 use crate::core::config::service_tokens::SERVICE_TOKEN_FIELDS;
@@ -290,6 +291,7 @@ fn the_schema_has_every_field_the_reader_knows() {
         ("/properties/policies/items", names(POLICY_FIELDS)),
         ("/properties/service_tokens/items", names(SERVICE_TOKEN_FIELDS)),
         ("/properties/cors/items", names(CORS_RULE_FIELDS)),
+        ("/properties/pages", names(PAGES_FIELDS)),
         ("/$defs/oidc/properties/claims", names(CLAIMS_FIELDS)),
         ("/$defs/saml", names(SAML_CONNECTOR_FIELDS)),
         ("/$defs/wsfed", names(WSFED_CONNECTOR_FIELDS)),
