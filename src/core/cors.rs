@@ -6,6 +6,7 @@
 //! session (or service token) and the path's policy.
 
 use crate::core::http::Response;
+use crate::core::path;
 use crate::core::policy::PathPattern;
 
 /// One `cors` entry, validated.
@@ -33,9 +34,21 @@ impl CorsRule {
     }
 }
 
-/// The first rule one of whose paths matches the canonical `path`.
+/// The first rule one of whose paths matches the canonical `path` — a plain path only ([`path::is_plain`]: no
+/// escapes, `;`, empty or dot segments), whose every reading an origin could take is the path itself. A path
+/// such as `/api/..;/admin` or `/api/x/..%2F..%2Fadmin` reads as `/admin` on some origins: a grant for `/api/*`
+/// must not let another origin read it with the visitor's cookie.
 pub fn rule_for<'a>(rules: &'a [CorsRule], path: &str) -> Option<&'a CorsRule> {
+    if !path::is_plain(path) {
+        return None;
+    }
     rules.iter().find(|r| r.paths.iter().any(|p| p.matches(path)))
+}
+
+/// Whether a rule covers the canonical `path` (then the worker alone speaks CORS for it: an origin's own
+/// `Access-Control-*` headers are dropped).
+pub fn covers(rules: &[CorsRule], path: &str) -> bool {
+    rules.iter().any(|r| r.paths.iter().any(|p| p.matches(path)))
 }
 
 /// The answer to a preflight for the canonical `path`: `None` when no rule names the path (the request is then
@@ -183,6 +196,18 @@ mod tests {
             "no credentials unless allowed"
         );
         assert_eq!(preflight(&any, "/pub/a", "https://x.example", "GET", None).unwrap().status, 204);
+    }
+
+    #[test]
+    fn a_path_that_reads_as_another_gets_no_grant() {
+        // Each reads as /admin/x on some origin (`..;` on Tomcat/Spring, decoded separators, IIS's trimmed
+        // spaces): a grant for /api/* must not let app.example read it with the visitor's cookie.
+        let r = rules(API);
+        for path in ["/api/..;/admin/x", "/api/x/..%2F..%2Fadmin/x", "/api/x/..%5C..%5Cadmin", "/api/x;y", "/api/%61"] {
+            assert!(response_headers(&r, path, Some("https://app.example")).is_empty(), "{path}");
+            assert!(preflight(&r, path, "https://app.example", "GET", None).is_none(), "{path}");
+            assert!(covers(&r, path), "{path}: the origin's own CORS headers are still dropped there");
+        }
     }
 
     #[test]

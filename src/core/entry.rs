@@ -46,6 +46,9 @@ pub fn fast_path(ready: &Ready, cache: &IsolateCache, url: &str, cookie_header: 
         0
     } else if ready.config.service_tokens.is_empty() && ready.config.cors.is_empty() {
         1
+    } else if split_runtime_url(url).is_some_and(|(_, path)| crate::core::cors::covers(&ready.config.cors, path)) {
+        // A CORS path: its every answer carries `Vary: Origin` (and the grant), which the full handler adds.
+        0
     } else {
         2
     }
@@ -185,6 +188,9 @@ mod tests {
         assert_eq!(path(&tokens, &cookie(&tokens, NOW - 60)), 2, "a token header must reach the full handler");
         assert_eq!(path(&cors, &cookie(&cors, NOW - 60)), 2, "an Origin header must reach the full handler");
         assert_eq!(path(&tokens, ""), 0);
+        // A path a CORS rule covers always goes to the full handler, which adds `Vary: Origin` to every answer.
+        let api = |cookie: &str| fast_path(&cors, &cache, "https://app.example/api/x", cookie, NOW);
+        assert_eq!(api(&cookie(&cors, NOW - 60)), 0);
     }
 
     #[test]

@@ -181,6 +181,9 @@ pub enum Requirement<'a> {
 pub struct Rules<'a> {
     first: &'a Policy,
     more: Vec<&'a Policy>,
+    /// Whether some reading of the path matches no rule (a user then needs only a session there; a service
+    /// token, which only rules can admit, is refused).
+    pub unruled: bool,
 }
 
 impl<'a> Rules<'a> {
@@ -190,7 +193,7 @@ impl<'a> Rules<'a> {
 
     fn add(rules: &mut Option<Rules<'a>>, rule: &'a Policy) {
         match rules {
-            None => *rules = Some(Rules { first: rule, more: Vec::new() }),
+            None => *rules = Some(Rules { first: rule, more: Vec::new(), unruled: false }),
             Some(r) => {
                 if !r.iter().any(|known| std::ptr::eq(known, rule)) {
                     r.more.push(rule);
@@ -378,6 +381,7 @@ pub fn requirement<'a>(policies: &'a [Policy], path: &str, site: Site) -> Requir
     // reading: only these count for it).
     let differs = policies.iter().fold(0u32, |mask, p| mask | p.path.differs);
     let mut all_public = true;
+    let mut unruled = false;
     let mut rules: Option<Rules<'a>> = None;
     // Readings already compared with the rules as written (most readings of a path coincide).
     let mut seen: Vec<std::borrow::Cow<'_, str>> = Vec::new();
@@ -430,7 +434,10 @@ pub fn requirement<'a>(policies: &'a [Policy], path: &str, site: Site) -> Requir
                                 all_public = false;
                                 Rules::add(&mut rules, rule);
                             }
-                            None => all_public = false,
+                            None => {
+                                all_public = false;
+                                unruled = true;
+                            }
                         }
                     }
                 });
@@ -439,7 +446,7 @@ pub fn requirement<'a>(policies: &'a [Policy], path: &str, site: Site) -> Requir
     }
     match rules {
         _ if all_public => Requirement::Public,
-        Some(rules) => Requirement::Rules(rules),
+        Some(rules) => Requirement::Rules(Rules { unruled, ..rules }),
         None => Requirement::Session,
     }
 }

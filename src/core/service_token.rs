@@ -145,8 +145,8 @@ pub enum TokenGate<'a> {
 }
 
 /// Decide a token request for a path that needs an identity (`requirement` is not public): a token reaches only
-/// the paths whose every matching rule names it, never a path that has no rule ("any signed-in user" is a
-/// user, not a machine).
+/// the paths whose every matching rule names it, never a path that has no rule under some reading ("any
+/// signed-in user" is a user, not a machine).
 pub fn gate<'a>(
     tokens: &'a [ServiceToken],
     requirement: &Requirement<'_>,
@@ -160,7 +160,9 @@ pub fn gate<'a>(
     let admitted = match requirement {
         Requirement::Public => true,
         Requirement::Session => false,
-        Requirement::Rules(rules) => rules.iter().all(|rule| policy::allows_token(rule, &token.id)),
+        // Every reading of the path must fall under a rule that names the token: a reading no rule covers
+        // (`/api/..;/docs` under a rule for `/api/*` only) is a path the operator never opened to machines.
+        Requirement::Rules(rules) => !rules.unruled && rules.iter().all(|rule| policy::allows_token(rule, &token.id)),
     };
     if admitted {
         TokenGate::Allowed(token)

@@ -164,7 +164,13 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
             SiteGate::Token(TokenGate::Refused(_)) => to_worker_response(service_token::refused())?,
             SiteGate::Token(TokenGate::Forbidden(_)) => to_worker_response(service_token::forbidden())?,
         };
-        return if cors_headers.is_empty() { Ok(response) } else { with_extra_headers(response, &cors_headers) };
+        // On a path a CORS rule covers, the worker alone speaks CORS: the origin's own `Access-Control-*` headers
+        // (a reflected origin, credentials the rule does not grant) are dropped.
+        return if cors.is_empty() || !cors::covers(cors, path) {
+            Ok(response)
+        } else {
+            with_extra_headers_over(response, &cors_headers, "access-control-")
+        };
     }
 
     let platform = WorkerPlatform::new(env, &state, ready);
@@ -267,10 +273,18 @@ async fn forward(
 /// The same response with more headers (responses from `fetch` have immutable headers): `set-cookie` and `vary`
 /// are appended to, the others replace what the response had (an origin's own `Access-Control-Allow-Origin`).
 fn with_extra_headers(response: Response, extra: &[(&str, String)]) -> Result<Response> {
+    with_extra_headers_over(response, extra, "")
+}
+
+/// [`with_extra_headers`], dropping the response's headers whose (lower-case) names start with `dropped` first
+/// (nothing when it is empty).
+fn with_extra_headers_over(response: Response, extra: &[(&str, String)], dropped: &str) -> Result<Response> {
     let status = response.status_code();
     let headers = Headers::new();
     for (k, v) in response.headers().entries() {
-        headers.append(&k, &v)?;
+        if dropped.is_empty() || !k.to_ascii_lowercase().starts_with(dropped) {
+            headers.append(&k, &v)?;
+        }
     }
     for (name, value) in extra {
         match *name {

@@ -94,12 +94,7 @@ fn check_origin(origin: &str, credentials: bool) -> Result<(), &'static str> {
         };
     }
     let url = url::Url::parse(origin).map_err(|_| "not an origin like https://app.example")?;
-    let plain_host = match url.host() {
-        Some(url::Host::Domain(d)) => d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
-        Some(_) => true,
-        None => false,
-    };
-    if !plain_host {
+    if !crate::core::url::has_plain_host(&url) {
         return Err("one origin per entry: no wildcards or other characters in the host");
     }
     if url.origin().ascii_serialization() != origin {

@@ -88,7 +88,13 @@ fn logo_source(logo: &str) -> Option<String> {
         return Some(String::new());
     }
     let url = url::Url::parse(logo).ok()?;
-    if url.scheme() != "https" || url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
+    // A plain host only: its origin goes into the CSP's `img-src` list (`https://cdn.example;sandbox` would add
+    // a directive).
+    if url.scheme() != "https"
+        || !crate::core::url::has_plain_host(&url)
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return None;
     }
     Some(url.origin().ascii_serialization())

@@ -31,7 +31,10 @@ impl<P: Platform> Flow<'_, P> {
                     .ok_or_else(|| FlowError::UnknownConnector(truncate_chars(&id, 64)))?;
                 (connector, None)
             }
-            _ => return Ok(self.page(req, |p| p.login())),
+            _ => {
+                let pages = self.pages(req);
+                return Ok(Outcome::Respond(pages.script_response(200, pages.login())));
+            }
         };
         let connector = match connector {
             AnyConnector::OAuth(connector) => connector,

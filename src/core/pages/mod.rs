@@ -175,10 +175,25 @@ impl<'a> Pages<'a> {
     /// A page's response: the body, the CSP of the pages, and the language headers. A page that follows
     /// `Accept-Language` varies on it (no shared cache stores one language for everyone).
     pub fn response(&self, status: u16, body: String) -> Response {
+        self.respond(status, body, false)
+    }
+
+    /// [`Self::response`] for the login page, the one page with a script (`/auth/static/login.js`, which also
+    /// calls back to this site): only its CSP allows `script-src` and `connect-src`. Every other page, which
+    /// may show the visitor's email or domain, runs no script at all.
+    pub fn script_response(&self, status: u16, body: String) -> Response {
+        self.respond(status, body, true)
+    }
+
+    fn respond(&self, status: u16, body: String, script: bool) -> Response {
         let mut response = Response::html(status, body);
         for (name, value) in &mut response.headers {
             if *name == "content-security-policy" {
-                value.clone_from(&self.settings.csp);
+                *value = if script {
+                    self.settings.csp.clone()
+                } else {
+                    self.settings.csp.replace("script-src 'self'; ", "").replace("connect-src 'self'; ", "")
+                };
             }
         }
         let response = response.with_header("content-language", self.lang.catalog().lang);

@@ -1,6 +1,7 @@
 use super::catalog::{Refusal, EN, KO, REFUSALS};
 use super::*;
 use crate::core::config::pages::{contrast_with_white, parse_color, read_pages};
+use crate::core::http::Response;
 
 #[test]
 fn accept_language_picks_the_highest_q_we_have() {
@@ -44,6 +45,25 @@ fn wildcards_and_garbage_fall_back_to_english() {
     assert_eq!(negotiate(Some(&long)), Lang::En);
     let cut = format!("{}ko", "a".repeat(MAX_ACCEPT_LANGUAGE - 1));
     let _ = negotiate(Some(&format!("{cut}한")));
+    // At most MAX_LANGUAGE_RANGES entries are looked at, even in a short header.
+    let many = format!("{}ko", "x,".repeat(MAX_LANGUAGE_RANGES));
+    assert!(many.len() < MAX_ACCEPT_LANGUAGE);
+    assert_eq!(negotiate(Some(&many)), Lang::En);
+    assert_eq!(negotiate(Some(&format!("{}ko", "x,".repeat(MAX_LANGUAGE_RANGES - 1)))), Lang::Ko);
+}
+
+#[test]
+fn only_the_login_page_may_run_a_script() {
+    let s = read_pages(Some(&serde_json::json!({ "logo_url": "https://cdn.acme.example/l.svg" }))).unwrap();
+    let p = Pages { settings: &s, lang: Lang::En };
+    let csp = |r: &Response| r.headers.iter().find(|(k, _)| *k == "content-security-policy").map(|(_, v)| v.clone());
+    let login = csp(&p.script_response(200, p.login())).unwrap_or_default();
+    assert!(login.contains("script-src 'self'") && login.contains("connect-src 'self'"), "{login}");
+    for page in [p.signed_out(), p.sign_out_confirmation(), p.forbidden("a@b.example")] {
+        let other = csp(&p.response(200, page)).unwrap_or_default();
+        assert!(!other.contains("script-src") && !other.contains("connect-src"), "{other}");
+        assert!(other.contains("default-src 'none'") && other.contains("img-src 'self' https://cdn.acme.example"));
+    }
 }
 
 #[test]
@@ -81,6 +101,11 @@ fn pages_config_is_validated_field_by_field() {
         "javascript:alert(1)",
         "data:image/svg+xml,<svg/>",
         "https://user:pw@cdn.example/l.svg",
+        "https://user@cdn.example/l.svg",
+        // The host goes into the CSP's img-src list: nothing that ends or splits it.
+        "https://cdn.example;sandbox/x.png",
+        "https://a,b.example/x.png",
+        "https://cdn'x.example/x.png",
         "https://cdn.example/a b.svg",
         "logo.svg",
     ] {
