@@ -16,6 +16,7 @@ pub mod http;
 pub mod incoming;
 pub mod json;
 pub mod location_cache;
+pub mod log;
 pub mod oidc;
 pub mod path;
 pub mod policy;

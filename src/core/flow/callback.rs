@@ -199,7 +199,9 @@ impl<P: Platform> Flow<'_, P> {
             groups: relevant_groups(&self.config.policies, &connector.id, &identity.groups),
         };
         let session_name = CookieKind::Session.name(transport);
-        let (_, sealed) = session.seal_within_budget(self.keys, session_name, &self.config.session, self.platform)?;
+        let (kept, sealed) =
+            session.seal_within_budget(self.keys, session_name, &self.config.session, self.platform)?;
+        self.log_sign_in(&kept);
         Ok(set_cookie(session_name, &sealed, self.config.session.lifetime_seconds, transport, SameSite::Lax))
     }
 

@@ -39,6 +39,7 @@ use crate::core::b64;
 use crate::core::config::Config;
 use crate::core::error::{FlowError, InternalError};
 use crate::core::http::{Method, Outcome, Request, Response};
+use crate::core::log::{self, Event, Kind, Level};
 use crate::core::policy::{self, Requirement};
 use crate::core::ports::{Platform, Rng};
 use crate::core::session::codec::KeyRing;
@@ -314,7 +315,7 @@ impl<P: Platform> Flow<'_, P> {
     /// operator's restyled page for it, and the cookies to set anyway.
     pub fn refusal(&self, req: &Request, error: &FlowError, cookies: &[String]) -> Outcome {
         let path = req.url.path();
-        self.platform.warn(&format!("edge-auth: {} {}: {}", method_name(req.method), path, error.log_detail()));
+        self.log_refusal(req, error);
         let mut response = if path == "/auth/me" { error.to_json_response() } else { error.to_html_response() };
         for c in cookies {
             response = response.with_cookie(c.clone());
@@ -335,6 +336,67 @@ impl<P: Platform> Flow<'_, P> {
             },
             _ => Outcome::Respond(response),
         }
+    }
+
+    /// The log event of a refused request: a failed `sign_in` on the routes that end a sign-in (with the
+    /// connector when it is known: the login transaction's, or the configured one its path names), else
+    /// `request_refused`.
+    fn log_refusal(&self, req: &Request, error: &FlowError) {
+        let path = req.url.path();
+        let detail = error.log_detail();
+        let idp_error = match error {
+            FlowError::Idp(code) => Some(code.as_str()),
+            _ => None,
+        };
+        let connector = self.sign_in_connector(req);
+        let event = match &connector {
+            Some(connector) => {
+                Event::new(Kind::SignIn, Level::Warn).outcome(log::FAILURE).connector_opt(connector.as_deref())
+            }
+            None => Event::new(Kind::RequestRefused, Level::Warn).request(method_name(req.method), path),
+        };
+        self.platform.event(&event.reason(error.code()).idp_error(idp_error).message(&detail));
+    }
+
+    /// `Some` on the routes that end a sign-in, with the connector when it is known: the one of the login
+    /// transaction (`/auth/callback`), or a configured connector named by the path (SAML, WS-Federation).
+    fn sign_in_connector(&self, req: &Request) -> Option<Option<String>> {
+        let path = req.url.path();
+        if path == "/auth/callback" {
+            let transport = transport_of(&req.url)?;
+            let name = CookieKind::LoginTransaction.name(transport);
+            let tx = crate::core::session::transaction::LoginTransaction::from_cookie_header(
+                &req.cookie_header,
+                name,
+                self.keys,
+                self.now(),
+            );
+            return Some(tx.map(|tx| tx.connector));
+        }
+        #[cfg(feature = "saml")]
+        {
+            let id = path
+                .strip_prefix(crate::core::incoming::SAML_ROUTE_PREFIX)
+                .and_then(|rest| rest.strip_suffix("/acs"))
+                .or_else(|| {
+                    path.strip_prefix(crate::core::incoming::WSFED_ROUTE_PREFIX).filter(|_| req.method == Method::Post)
+                });
+            if let Some(id) = id {
+                return Some(self.config.xml_connector(id).map(|c| c.id.clone()));
+            }
+        }
+        None
+    }
+
+    /// The `sign_in` success event of a session just issued.
+    fn log_sign_in(&self, session: &Session) {
+        let event = Event::new(Kind::SignIn, Level::Info)
+            .outcome(log::SUCCESS)
+            .connector(&session.connector)
+            .subject(&session.sub)
+            .email(&session.email)
+            .session_id(session.sid.as_deref());
+        self.platform.event(&event);
     }
 
     fn now(&self) -> u64 {

@@ -1,0 +1,392 @@
+//! The operator log's events: one JSON object a line, for Workers Logs and Logpush (which index the fields of
+//! a JSON line). The core says what happened ([`Event`]: its [`Kind`], its [`Level`] and typed fields); the
+//! platform writes the line ([`crate::core::ports::Log::event`]), adding the request's id. See docs/logging.md.
+//!
+//! Never in an event: tokens, authorization codes, cookies, client secrets, keys, assertion XML, an IdP's
+//! `error_description` (attacker-chosen text). Every string is JSON-escaped and capped ([`MAX_FIELD_CHARS`],
+//! [`MAX_MESSAGE_CHARS`]), so no field can forge another line or another field.
+//!
+//! Adding an event: a [`Kind`] variant (and its name in [`Kind::name`]); adding a field: an `Option` in
+//! [`Event`], a builder method and one line in [`Event::to_json`].
+
+use crate::core::error::{FlowError, IdpFailure};
+use crate::core::fetch::FetchError;
+
+/// The longest value of a field (characters): connector ids, subjects, addresses, paths, URLs.
+pub const MAX_FIELD_CHARS: usize = 512;
+/// The longest `message` (characters): the human detail.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// How the line is written (`console.log`, `console.warn`, `console.error`): Workers Logs' level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// What happened (the `event` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A sign-in ended: `outcome` `success` (a session was issued) or `failure` (refused: `reason`).
+    SignIn,
+    /// A visitor signed out here (`POST /auth/logout`).
+    SignOut,
+    /// A session ended by the IdP (front-channel, back-channel, WS-Federation sign-out), or such a request
+    /// refused or not recorded.
+    Revocation,
+    /// An IdP document (discovery, key set, SAML metadata, Entra domain owner) could not be fetched or used;
+    /// `stale`: whether an older copy was used instead.
+    IdpFetchFailed,
+    /// The IdP answered a sign-in with an error status of its own protocol (SAML `StatusCode`).
+    IdpStatus,
+    /// The configuration (or a deployment binding or file) is unusable.
+    ConfigError,
+    /// A request refused before or outside a sign-in (oversized body, bad path, wrong method, CSRF...).
+    RequestRefused,
+    /// The revocation log (Durable Object) failed or was read incompletely.
+    RevocationStore,
+    /// The location's cache of IdP documents could not be written, or held a copy without a valid MAC.
+    Cache,
+    /// The platform itself failed (an answer of 500).
+    InternalError,
+    /// Free text without a more precise event ([`crate::core::ports::Log::warn`]).
+    Warning,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::SignIn => "sign_in",
+            Kind::SignOut => "sign_out",
+            Kind::Revocation => "revocation",
+            Kind::IdpFetchFailed => "idp_fetch_failed",
+            Kind::IdpStatus => "idp_status",
+            Kind::ConfigError => "config_error",
+            Kind::RequestRefused => "request_refused",
+            Kind::RevocationStore => "revocation_store",
+            Kind::Cache => "cache",
+            Kind::InternalError => "internal_error",
+            Kind::Warning => "warning",
+        }
+    }
+}
+
+/// `outcome` values.
+pub const SUCCESS: &str = "success";
+pub const FAILURE: &str = "failure";
+
+/// One event. Built with [`Event::new`] and the field methods; absent fields are left out of the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Event<'a> {
+    pub kind: Kind,
+    pub level: Level,
+    pub outcome: Option<&'static str>,
+    pub connector: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub email: Option<&'a str>,
+    /// The IdP's session id (`sid`) of the session.
+    pub session_id: Option<&'a str>,
+    /// The machine code of a refusal ([`FlowError::code`]) or of a failure.
+    pub reason: Option<&'a str>,
+    /// The IdP's `error` code (already reduced to `[A-Za-z0-9_]`, at most 64 characters).
+    pub idp_error: Option<&'a str>,
+    /// Which logout channel: `logout`, `front_channel`, `back_channel`, `wsfed_signout`.
+    pub channel: Option<&'a str>,
+    /// Which IdP document: `discovery`, `jwks`, `saml_metadata`, `entra_domain_owner`.
+    pub document: Option<&'a str>,
+    pub issuer: Option<&'a str>,
+    pub url: Option<&'a str>,
+    /// The HTTP status of a failed fetch.
+    pub status: Option<u16>,
+    /// The class of a failed fetch: `status`, `timeout`, `too_large`, `network`, `invalid_request`,
+    /// `invalid_document`, `abandoned`, `stalled`.
+    pub error_class: Option<&'static str>,
+    /// Whether an older copy of the document was used instead.
+    pub stale: Option<bool>,
+    pub method: Option<&'a str>,
+    /// The request's path (never its query, which may hold an authorization code).
+    pub path: Option<&'a str>,
+    /// Human detail for the operator.
+    pub message: Option<&'a str>,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(kind: Kind, level: Level) -> Event<'a> {
+        Event {
+            kind,
+            level,
+            outcome: None,
+            connector: None,
+            subject: None,
+            email: None,
+            session_id: None,
+            reason: None,
+            idp_error: None,
+            channel: None,
+            document: None,
+            issuer: None,
+            url: None,
+            status: None,
+            error_class: None,
+            stale: None,
+            method: None,
+            path: None,
+            message: None,
+        }
+    }
+
+    /// A `warning` with free text (the former `edge-auth: ` prefix dropped).
+    pub fn warning(message: &'a str) -> Event<'a> {
+        Event::new(Kind::Warning, Level::Warn).message(message.strip_prefix("edge-auth: ").unwrap_or(message))
+    }
+
+    pub fn outcome(mut self, outcome: &'static str) -> Self {
+        self.outcome = Some(outcome);
+        self
+    }
+    pub fn connector(mut self, connector: &'a str) -> Self {
+        self.connector = Some(connector);
+        self
+    }
+    pub fn connector_opt(mut self, connector: Option<&'a str>) -> Self {
+        self.connector = connector;
+        self
+    }
+    pub fn subject(mut self, subject: &'a str) -> Self {
+        self.subject = Some(subject);
+        self
+    }
+    pub fn email(mut self, email: &'a str) -> Self {
+        self.email = Some(email);
+        self
+    }
+    pub fn session_id(mut self, sid: Option<&'a str>) -> Self {
+        self.session_id = sid;
+        self
+    }
+    pub fn reason(mut self, reason: &'a str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+    pub fn idp_error(mut self, code: Option<&'a str>) -> Self {
+        self.idp_error = code;
+        self
+    }
+    pub fn channel(mut self, channel: &'a str) -> Self {
+        self.channel = Some(channel);
+        self
+    }
+    pub fn document(mut self, document: &'a str) -> Self {
+        self.document = Some(document);
+        self
+    }
+    pub fn issuer(mut self, issuer: &'a str) -> Self {
+        self.issuer = Some(issuer);
+        self
+    }
+    pub fn url(mut self, url: &'a str) -> Self {
+        self.url = Some(url);
+        self
+    }
+    pub fn stale(mut self, stale: bool) -> Self {
+        self.stale = Some(stale);
+        self
+    }
+    pub fn request(mut self, method: &'a str, path: &'a str) -> Self {
+        self.method = Some(method);
+        self.path = Some(path);
+        self
+    }
+    pub fn message(mut self, message: &'a str) -> Self {
+        self.message = Some(message);
+        self
+    }
+
+    /// A failed fetch's `status` and `error_class`.
+    pub fn fetch_error(mut self, error: &FetchError) -> Self {
+        let (status, class) = fetch_error_class(error);
+        self.status = status;
+        self.error_class = Some(class);
+        self
+    }
+
+    /// The `status` and `error_class` of a failed IdP document.
+    pub fn idp_failure(self, failure: &IdpFailure) -> Self {
+        match failure {
+            IdpFailure::Fetch { error, .. } => self.fetch_error(error),
+            IdpFailure::Abandoned(_) => self.class("abandoned"),
+            IdpFailure::Stalled(_) => self.class("stalled"),
+            _ => self.class("invalid_document"),
+        }
+    }
+
+    /// [`Self::idp_failure`] of the IdP failure in a flow error (a request the runtime refused to build:
+    /// `invalid_request`).
+    pub fn flow_failure(self, error: &FlowError) -> Self {
+        use crate::core::error::ConfigProblem;
+        match error {
+            FlowError::IdpUnreachable(failure) => self.idp_failure(failure),
+            FlowError::Config(ConfigProblem::Request { error, .. }) => self.fetch_error(error),
+            _ => self,
+        }
+    }
+
+    fn class(mut self, class: &'static str) -> Self {
+        self.error_class = Some(class);
+        self
+    }
+
+    /// The JSON line, with the request's id when there is one.
+    pub fn to_json(&self, request_id: Option<&str>) -> String {
+        let mut out = String::with_capacity(160);
+        out.push_str("{\"event\":\"");
+        out.push_str(self.kind.name());
+        out.push_str("\",\"level\":\"");
+        out.push_str(self.level.name());
+        out.push('"');
+        let text = [
+            ("outcome", self.outcome),
+            ("request_id", request_id),
+            ("connector", self.connector),
+            ("subject", self.subject),
+            ("email", self.email),
+            ("session_id", self.session_id),
+            ("reason", self.reason),
+            ("idp_error", self.idp_error),
+            ("channel", self.channel),
+            ("document", self.document),
+            ("issuer", self.issuer),
+            ("url", self.url),
+            ("error_class", self.error_class),
+            ("method", self.method),
+            ("path", self.path),
+        ];
+        for (name, value) in text {
+            if let Some(value) = value {
+                field(&mut out, name, value, MAX_FIELD_CHARS);
+            }
+        }
+        if let Some(status) = self.status {
+            out.push_str(",\"status\":");
+            out.push_str(&status.to_string());
+        }
+        if let Some(stale) = self.stale {
+            out.push_str(if stale { ",\"stale\":true" } else { ",\"stale\":false" });
+        }
+        if let Some(message) = self.message {
+            field(&mut out, "message", message, MAX_MESSAGE_CHARS);
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// A failed fetch as a status (when the answer had one) and a class.
+pub fn fetch_error_class(error: &FetchError) -> (Option<u16>, &'static str) {
+    match error {
+        FetchError::Status(status) => (Some(*status), "status"),
+        FetchError::Timeout { .. } => (None, "timeout"),
+        FetchError::TooLarge { .. } => (None, "too_large"),
+        FetchError::Network(_) => (None, "network"),
+        FetchError::InvalidRequest(_) => (None, "invalid_request"),
+    }
+}
+
+/// `,"name":"value"`, the value escaped and cut at `max` characters (a cut value ends with `…`).
+fn field(out: &mut String, name: &str, value: &str, max: usize) {
+    out.push_str(",\"");
+    out.push_str(name);
+    out.push_str("\":\"");
+    for (n, c) in value.chars().enumerate() {
+        if n == max {
+            out.push('…');
+            break;
+        }
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            // Other control characters, and the line and paragraph separators (some log viewers break lines
+            // on them): escaped.
+            c if (c as u32) < 0x20 || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_one_json_object_with_only_its_fields() {
+        let line = Event::new(Kind::SignIn, Level::Info)
+            .outcome(SUCCESS)
+            .connector("acme")
+            .subject("u1")
+            .email("a@acme.example")
+            .session_id(None)
+            .to_json(Some("8f0c-AMS"));
+        assert_eq!(
+            line,
+            r#"{"event":"sign_in","level":"info","outcome":"success","request_id":"8f0c-AMS","connector":"acme","subject":"u1","email":"a@acme.example"}"#
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["event"], "sign_in");
+    }
+
+    #[test]
+    fn values_cannot_break_out_of_their_field_or_line() {
+        let evil = "x\",\"event\":\"sign_in\"}\n{\"level\":\"info\u{2028}\u{1b}[31m\\";
+        let line = Event::new(Kind::RequestRefused, Level::Warn).reason(evil).message(evil).to_json(None);
+        assert!(!line.contains('\n') && !line.contains('\u{2028}') && !line.contains('\u{1b}'), "{line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["event"], "request_refused");
+        assert_eq!(v["reason"], evil);
+        assert_eq!(v["message"], evil);
+        assert_eq!(v.as_object().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn long_values_are_capped() {
+        let long = "é".repeat(5000);
+        let line = Event::new(Kind::Warning, Level::Warn).request("GET", &long).message(&long).to_json(None);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["path"].as_str().unwrap().chars().count(), MAX_FIELD_CHARS + 1);
+        assert_eq!(v["message"].as_str().unwrap().chars().count(), MAX_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn fetch_failures_have_a_status_or_a_class() {
+        let line = Event::new(Kind::IdpFetchFailed, Level::Warn)
+            .document("discovery")
+            .stale(false)
+            .fetch_error(&FetchError::Status(503))
+            .to_json(None);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            (v["status"].as_u64(), v["error_class"].as_str(), v["stale"].as_bool()),
+            (Some(503), Some("status"), Some(false))
+        );
+        let timeout = Event::new(Kind::IdpFetchFailed, Level::Warn).fetch_error(&FetchError::Timeout { seconds: 5 });
+        assert_eq!((timeout.status, timeout.error_class), (None, Some("timeout")));
+    }
+}
