@@ -206,12 +206,13 @@ impl<P: Platform> Flow<'_, P> {
         match error {
             RevokeError::Refused(refusal) => {
                 if !matches!(refusal, WriteRefusal::RateLimited { log: None, .. }) {
-                    let reason = match refusal {
-                        WriteRefusal::RateLimited { .. } => "rate_limited",
-                        _ => "log_full",
+                    let (reason, connector) = match &refusal {
+                        WriteRefusal::RateLimited { connector, .. } => ("rate_limited", Some(connector.as_str())),
+                        WriteRefusal::ConnectorFull { connector, .. } => ("log_full", Some(connector.as_str())),
+                        WriteRefusal::StoreFull { .. } => ("log_full", None),
                     };
                     let message = format!("{channel} logout refused: {}", refusal.log_detail());
-                    self.log_channel_failure(channel, reason, &message);
+                    self.log_channel_failure(channel, reason, connector, &message);
                 }
                 let unavailable = r#"{"error":"temporarily_unavailable"}"#;
                 Ok(Outcome::Respond(match refusal {
@@ -223,16 +224,17 @@ impl<P: Platform> Flow<'_, P> {
             }
             RevokeError::Store(e) => {
                 let message = format!("{channel} logout not recorded: {}", store_failed(&e));
-                self.log_channel_failure(channel, "store_failed", &message);
+                self.log_channel_failure(channel, "store_failed", None, &message);
                 Ok(Outcome::Respond(channel_response(500, r#"{"error":"server_error"}"#)))
             }
         }
     }
 
     /// A logout channel's request refused or not recorded: logged.
-    fn log_channel_failure(&self, channel: &str, reason: &str, message: &str) {
+    fn log_channel_failure(&self, channel: &str, reason: &str, connector: Option<&str>, message: &str) {
         let event = Event::new(Kind::Revocation, Level::Warn)
             .outcome(FAILURE)
+            .connector_opt(connector)
             .channel(channel_name(channel))
             .reason(reason)
             .message(message);
@@ -342,6 +344,7 @@ impl<P: Platform> Flow<'_, P> {
             self.log_channel_failure(
                 "back-channel",
                 "invalid_logout_token",
+                None,
                 &format!("back-channel logout refused: {why}"),
             );
             Ok(Outcome::Respond(channel_response(400, r#"{"error":"invalid_request"}"#)))

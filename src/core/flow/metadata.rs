@@ -308,7 +308,12 @@ impl<P: Platform> Flow<'_, P> {
             .flow_failure(error)
             .stale(stale)
             .message(&message);
-        event.issuer = issuer;
+        // Entra's domain owner is a document of its own URL, not of an issuer.
+        if document == "entra_domain_owner" {
+            event.url = issuer;
+        } else {
+            event.issuer = issuer;
+        }
         self.platform.event(&event);
     }
 }
