@@ -394,7 +394,7 @@ impl ReplayGuard for FakePlatform<'_> {
 pub const TEST_REQUEST_ID: &str = "test-request";
 
 impl Log for FakePlatform<'_> {
-    fn event(&self, event: &edge_auth::core::log::Event<'_>) {
+    fn event(&self, event: &edge_auth::core::log::Event) {
         let line = event.to_json(Some(TEST_REQUEST_ID));
         if event.level != edge_auth::core::log::Level::Info {
             self.logs.borrow_mut().push(line.clone());

@@ -10,7 +10,7 @@ use edge_auth::core::ports::Log;
 struct Logs(std::cell::RefCell<Vec<String>>);
 
 impl Log for Logs {
-    fn event(&self, event: &edge_auth::core::log::Event<'_>) {
+    fn event(&self, event: &edge_auth::core::log::Event) {
         self.0.borrow_mut().push(event.to_json(None));
     }
 }

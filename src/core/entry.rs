@@ -101,7 +101,7 @@ mod tests {
     struct Logs(RefCell<Vec<String>>);
 
     impl Log for Logs {
-        fn event(&self, event: &Event<'_>) {
+        fn event(&self, event: &Event) {
             self.0.borrow_mut().push(event.to_json(None));
         }
     }

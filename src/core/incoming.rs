@@ -78,7 +78,7 @@ pub fn with_form(mut request: Request, body: FormBody, log: &impl Log) -> Result
 }
 
 /// A `request_refused` event for this POST.
-fn refused<'r>(request: &'r Request, reason: &'r str) -> Event<'r> {
+fn refused(request: &Request, reason: &str) -> Event {
     Event::new(Kind::RequestRefused, Level::Warn).request("POST", request.url.path()).reason(reason)
 }
 
@@ -92,7 +92,7 @@ mod tests {
     struct Logs(RefCell<Vec<String>>);
 
     impl Log for Logs {
-        fn event(&self, event: &Event<'_>) {
+        fn event(&self, event: &Event) {
             self.0.borrow_mut().push(event.to_json(None));
         }
     }
@@ -142,7 +142,7 @@ mod tests {
             assert_eq!(
                 logs.0.borrow().as_slice(),
                 [format!(
-                    r#"{{"event":"request_refused","level":"warn","reason":"payload_too_large","method":"POST","path":"/auth/logout/backchannel","message":"body larger than {limit} bytes refused (413)"}}"#
+                    r#"{{"event":"request_refused","level":"warn","method":"POST","path":"/auth/logout/backchannel","reason":"payload_too_large","message":"body larger than {limit} bytes refused (413)"}}"#
                 )]
             );
         }
@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(
             logs.0.borrow().as_slice(),
             [
-                r#"{"event":"request_refused","level":"warn","reason":"body_unreadable","method":"POST","path":"/auth/callback","message":"the body could not be read (an empty form instead): reset"}"#
+                r#"{"event":"request_refused","level":"warn","method":"POST","path":"/auth/callback","reason":"body_unreadable","message":"the body could not be read (an empty form instead): reset"}"#
             ]
         );
     }

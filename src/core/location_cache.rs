@@ -73,7 +73,7 @@ impl LocationCache {
                 };
                 let message = format!("{why}; using the expired copy in the location's cache");
                 let event = Event::new(Kind::IdpFetchFailed, Level::Warn)
-                    .url(&request.url)
+                    .url(Some(&request.url))
                     .fetch_error(&why)
                     .stale(true)
                     .message(&message);
@@ -87,7 +87,7 @@ impl LocationCache {
                 let headers = stored_headers(keys, &request.url, &response.body, seconds, platform.now());
                 if let Err(e) = platform.put(&request.url, &headers, &response.body).await {
                     let message = format!("could not store the copy in the location's cache: {e}");
-                    platform.event(&Event::new(Kind::Cache, Level::Warn).url(&request.url).message(&message));
+                    platform.event(&Event::new(Kind::Cache, Level::Warn).url(Some(&request.url)).message(&message));
                 }
             }
         }
@@ -134,7 +134,7 @@ impl LocationCache {
         if first {
             let message = "ignored the copy in the location's cache: its MAC is missing or wrong (another Worker \
                  wrote it, or a key since removed from SESSION_KEYS)";
-            log.event(&Event::new(Kind::Cache, Level::Warn).url(url).message(message));
+            log.event(&Event::new(Kind::Cache, Level::Warn).url(Some(url)).message(message));
         }
     }
 }
@@ -215,7 +215,7 @@ mod tests {
         }
     }
     impl Log for Fake {
-        fn event(&self, event: &Event<'_>) {
+        fn event(&self, event: &Event) {
             self.logs.borrow_mut().push(event.to_json(None));
         }
     }

@@ -165,7 +165,7 @@ pub trait ReplayGuard {
 /// Implementations write [`Event::to_json`](crate::core::log::Event::to_json) with the request's id, at the
 /// event's level. Events never hold secrets or tokens.
 pub trait Log {
-    fn event(&self, event: &crate::core::log::Event<'_>);
+    fn event(&self, event: &crate::core::log::Event);
 
     /// Free text as a `warning` event. Prefer a typed event (a [`crate::core::log::Kind`] of its own).
     fn warn(&self, message: &str) {

@@ -79,7 +79,7 @@ fn request_id(req: &Request) -> String {
 }
 
 /// One JSON line, by level (Workers Logs records the level of the console method).
-fn write_event(event: &Event<'_>, request_id: &str) {
+fn write_event(event: &Event, request_id: &str) {
     let line = wasm_bindgen::JsValue::from_str(&event.to_json(Some(request_id).filter(|id| !id.is_empty())));
     match event.level {
         Level::Info => web_sys::console::log_1(&line),
@@ -428,7 +428,7 @@ impl crate::core::ports::RevocationStore for WorkerPlatform<'_> {
 }
 
 impl Log for WorkerPlatform<'_> {
-    fn event(&self, event: &Event<'_>) {
+    fn event(&self, event: &Event) {
         write_event(event, self.request_id);
     }
 }

@@ -243,18 +243,15 @@ impl<P: Platform> Flow<'_, P> {
 
     /// A revocation the IdP asked for, recorded.
     fn log_revocation(&self, channel: &str, revocation: &Revocation) {
-        let mut event = Event::new(Kind::Revocation, Level::Info)
+        let event = Event::new(Kind::Revocation, Level::Info)
             .outcome(SUCCESS)
             .channel(channel)
             .connector(&revocation.connector)
-            .issuer(&revocation.iss);
-        event = match revocation.kind {
+            .issuer(Some(&revocation.iss));
+        let event = match revocation.kind {
             RevocationKind::Sub => event.subject(&revocation.value),
             _ => event.session_id(Some(&revocation.value)),
         };
-        if revocation.iss.is_empty() {
-            event.issuer = None;
-        }
         self.platform.event(&event);
     }
 

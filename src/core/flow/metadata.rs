@@ -295,25 +295,24 @@ impl<P: Platform> Flow<'_, P> {
         background: bool,
     ) {
         let detail = error.log_detail();
-        let message = match (background, stale) {
-            (true, true) => format!("background refresh failed, using the cached copy: {detail}"),
-            (true, false) => format!("background refresh failed: {detail}"),
-            (false, true) => format!("using the cached copy: {detail}"),
-            (false, false) => detail,
+        let prefix = match (background, stale) {
+            (true, true) => "background refresh failed, using the cached copy: ",
+            (true, false) => "background refresh failed: ",
+            (false, true) => "using the cached copy: ",
+            (false, false) => "",
         };
-        let mut event = Event::new(Kind::IdpFetchFailed, Level::Warn)
+        let message = [prefix, &detail].concat();
+        // Entra's domain owner is a document of its own URL, not of an issuer.
+        let (issuer, url) = if document == "entra_domain_owner" { (None, issuer) } else { (issuer, None) };
+        let event = Event::new(Kind::IdpFetchFailed, Level::Warn)
             .connector_opt(connector)
+            .issuer(issuer)
+            .url(url)
             .document(document)
             .reason(error.code())
             .flow_failure(error)
             .stale(stale)
             .message(&message);
-        // Entra's domain owner is a document of its own URL, not of an issuer.
-        if document == "entra_domain_owner" {
-            event.url = issuer;
-        } else {
-            event.issuer = issuer;
-        }
         self.platform.event(&event);
     }
 }

@@ -571,7 +571,7 @@ mod tests {
     }
 
     impl Log for FakeLog {
-        fn event(&self, event: &Event<'_>) {
+        fn event(&self, event: &Event) {
             self.logs.borrow_mut().push(event.to_json(None));
         }
     }
