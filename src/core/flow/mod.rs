@@ -358,21 +358,14 @@ impl<P: Platform> Flow<'_, P> {
         self.platform.event(&event.reason(error.code()).idp_error(idp_error).message(&detail));
     }
 
-    /// `Some` on the routes that start or end a sign-in, with the connector when it is known: the configured
-    /// one named or chosen by the address (`/auth/login`), the one of the login transaction (`/auth/callback`),
-    /// or a configured connector named by the path (SAML, WS-Federation).
+    /// `Some` on the routes that start or end a sign-in, with the connector when it is known: the one of the
+    /// login transaction (`/auth/callback`), or a configured connector named by the path (SAML, WS-Federation).
     fn sign_in_connector(&self, req: &Request) -> Option<Option<String>> {
         let path = req.url.path();
         if path == "/auth/login" && matches!(req.method, Method::Get | Method::Head) {
-            let by_email = req.query_param("email").and_then(|email| {
-                let parsed = crate::core::routing::parse_email(&email).ok()?;
-                self.config.connector_owning(&parsed.domain).map(|c| c.id().to_string())
-            });
-            let by_id = || {
-                let id = req.query_param("connector")?;
-                self.config.any_connector(&id).map(|c| c.id().to_string())
-            };
-            return Some(by_email.or_else(by_id));
+            // The connector is in the events of what failed (`idp_fetch_failed`); the address's domain may be
+            // no connector's.
+            return Some(None);
         }
         if path == "/auth/callback" && matches!(req.method, Method::Get | Method::Post) {
             let transport = transport_of(&req.url)?;
