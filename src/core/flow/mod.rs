@@ -353,8 +353,9 @@ impl<P: Platform> Flow<'_, P> {
             Some(connector) => {
                 Event::new(Kind::SignIn, Level::Warn).outcome(log::FAILURE).connector_opt(connector.as_deref())
             }
-            None => Event::new(Kind::RequestRefused, Level::Warn).request(method_name(req.method), path),
+            None => Event::new(Kind::RequestRefused, Level::Warn),
         };
+        let event = event.request(method_name(req.method), path);
         self.platform.event(&event.reason(error.code()).idp_error(idp_error).message(&detail));
     }
 
