@@ -76,12 +76,12 @@ export function parseEvent(line) {
 }
 
 /**
- * The human reading of an event, as the worker's log read before it was JSON: `METHOD PATH: message` for a
- * refused request, else the message (what the older tests' regular expressions match).
+ * The human reading of an event, as the worker's log read before it was JSON: `edge-auth: METHOD PATH: message`
+ * for a refused request, else `edge-auth: message` (what the older tests' regular expressions match).
  */
 export function eventText(event) {
   const message = event.message ?? event.reason ?? event.event;
-  return event.method && event.path ? `${event.method} ${event.path}: ${message}` : message;
+  return event.method && event.path ? `edge-auth: ${event.method} ${event.path}: ${message}` : `edge-auth: ${message}`;
 }
 
 /** The worker's log lines (console.log/warn/error of the worker: one JSON event each), captured through Miniflare. */
@@ -99,16 +99,16 @@ export class WorkerLog {
   }
 
   /**
-   * Wait (up to timeoutMs) for a line after `since` matching `re` (the raw line, or the event's human reading,
-   * see eventText); returns what matched or undefined.
+   * Wait (up to timeoutMs) for a line after `since` matching `re` (the event's human reading, see eventText, or
+   * the raw line); returns the human reading of the event (the raw line when it is none) or undefined.
    */
   async waitFor(re, since = 0, timeoutMs = 5000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       for (const e of this.entries.slice(since)) {
-        if (re.test(e.message)) return e.message;
         const event = parseEvent(e.message);
-        if (event && re.test(eventText(event))) return eventText(event);
+        if (event && (re.test(eventText(event)) || re.test(e.message))) return eventText(event);
+        if (!event && re.test(e.message)) return e.message;
       }
       if (Date.now() > deadline) return undefined;
       await sleep(10);

@@ -131,6 +131,26 @@ describe('the events of a sign-in', () => {
   });
 });
 
+describe('the request id', () => {
+  test("Cloudflare's cf-ray when the request has one (a plain token), else a random id per request", async () => {
+    let mark = stack.logs.mark();
+    assert.equal((await fetch(`${origin}/auth/nothing`, { headers: { 'cf-ray': '8f0c1d2e3a4b5c6d-ICN' } })).status, 404);
+    const e = await event('request_refused', { path: '/auth/nothing' }, mark);
+    assert.equal(e.request_id, '8f0c1d2e3a4b5c6d-ICN');
+    assert.equal(e.reason, 'not_found');
+    // Not a plain token (it would be a field of the attacker's choosing): a random id instead.
+    mark = stack.logs.mark();
+    await fetch(`${origin}/auth/nothing`, { headers: { 'cf-ray': 'x","event":"sign_in' } });
+    await fetch(`${origin}/auth/nothing`);
+    // Log lines arrive from workerd asynchronously: wait for the second.
+    await stack.logs.waitForEvent('request_refused', {}, mark + 1);
+    const ids = stack.logs.events(mark, 'request_refused').map((x) => x.request_id);
+    assert.equal(ids.length, 2, JSON.stringify(ids));
+    for (const id of ids) assert.match(id, /^[0-9a-f]{16}$/);
+    assert.notEqual(ids[0], ids[1]);
+  });
+});
+
 describe('sign-out and revocation', () => {
   test('our logout: sign_out with the connector and subject', async () => {
     const { b, payload } = await signIn('dave@corp.example');
