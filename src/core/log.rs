@@ -9,7 +9,6 @@
 //! Adding an event: a [`Kind`] variant (and its name in [`Kind::name`]); adding a field: an `Option` in
 //! [`Event`], a builder method and one line in [`Event::to_json`].
 
-use crate::core::error::{FlowError, IdpFailure};
 use crate::core::fetch::FetchError;
 
 /// The longest value of a field (characters): connector ids, subjects, addresses, paths, URLs.
@@ -145,7 +144,7 @@ impl Event {
     pub fn session_id(self, sid: Option<&str>) -> Self {
         self.text("session_id", sid)
     }
-    /// The machine code of a refusal ([`FlowError::code`]) or of a failure.
+    /// The machine code of a refusal ([`crate::core::error::FlowError::code`]) or of a failure.
     pub fn reason(self, reason: &str) -> Self {
         self.text("reason", Some(reason))
     }
@@ -193,26 +192,10 @@ impl Event {
         self.text("error_class", Some(class))
     }
 
-    /// The `status` and `error_class` of a failed IdP document.
-    pub fn idp_failure(self, failure: &IdpFailure) -> Self {
-        let class = match failure {
-            IdpFailure::Fetch { error, .. } => return self.fetch_error(error),
-            IdpFailure::Abandoned(_) => "abandoned",
-            IdpFailure::Stalled(_) => "stalled",
-            _ => "invalid_document",
-        };
+    /// An `error_class` without a fetch error (`invalid_document`, `abandoned`, `stalled`: see
+    /// [`FlowError::fetch_failure_fields`](crate::core::error::FlowError::fetch_failure_fields)).
+    pub fn error_class(self, class: &'static str) -> Self {
         self.text("error_class", Some(class))
-    }
-
-    /// [`Self::idp_failure`] of the IdP failure in a flow error (a request the runtime refused to build:
-    /// `invalid_request`); nothing for other errors.
-    pub fn flow_failure(self, error: &FlowError) -> Self {
-        use crate::core::error::ConfigProblem;
-        match error {
-            FlowError::IdpUnreachable(failure) => self.idp_failure(failure),
-            FlowError::Config(ConfigProblem::Request { error, .. }) => self.fetch_error(error),
-            _ => self,
-        }
     }
 
     /// The JSON line, with the request's id when there is one.

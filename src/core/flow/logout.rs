@@ -125,12 +125,8 @@ impl<P: Platform> Flow<'_, P> {
 
     /// Our sign-out could not continue to the IdP's (its document could not be had): logged.
     fn log_no_idp_sign_out(&self, connector: &str, error: &FlowError, message: &str) {
-        let event = Event::new(Kind::SignOut, Level::Warn)
-            .channel("logout")
-            .connector(connector)
-            .reason(error.code())
-            .flow_failure(error)
-            .message(message);
+        let event = Event::new(Kind::SignOut, Level::Warn).channel("logout").connector(connector).reason(error.code());
+        let event = error.fetch_failure_fields(event).message(message);
         self.platform.event(&event);
     }
 }

@@ -309,10 +309,8 @@ impl<P: Platform> Flow<'_, P> {
             .issuer(issuer)
             .url(url)
             .document(document)
-            .reason(error.code())
-            .flow_failure(error)
-            .stale(stale)
-            .message(&message);
+            .reason(error.code());
+        let event = error.fetch_failure_fields(event).stale(stale).message(&message);
         self.platform.event(&event);
     }
 }
