@@ -19,7 +19,10 @@ const VARIANTS = [
   // list, the domain index naming either family) costs 1.8 KiB even when no SAML code ships (the reader, routes,
   // refusals and cookies of SAML are compiled out of this build).
   // GET /auth/health (issue 16) 0.4 KiB: 294.0 KiB, 51 bytes under the old 294 KiB guard.
-  { dir: "build", label: "OIDC only", budget: 295 * 1024 },
+  // Structured JSON logs (issue 16, src/core/log.rs: about twenty typed events, one JSON writer, the request
+  // id, sign-in success and revocation events that did not exist before) 2.9 KiB: 296.8 KiB; the budget is
+  // raised by 2 KiB, from 295 KiB.
+  { dir: "build", label: "OIDC only", budget: 297 * 1024 },
   // With SAML: 400.7 KiB for signatures; encrypted assertions (XML Encryption, RSA-OAEP through WebCrypto,
   // AES-GCM) added 9.3 KiB: 410.0 KiB; `allow_sha1` 3.3 KiB more (the sha1 crate's digest ~2.3 KiB, RSA-SHA1
   // through WebCrypto on its own path; the OIDC-only build unchanged): 413.3 KiB. WS-Federation (issue 15: the

@@ -70,8 +70,10 @@ pub struct FakePlatform<'a> {
     /// Every request that reached the network (not the ones the location's cache answered).
     pub requests: RefCell<Vec<HttpRequest>>,
     secrets: HashMap<String, String>,
-    /// The operator log (`Log::warn`).
+    /// The operator log's lines of level `warn` and `error` (JSON, as the worker writes them).
     pub logs: RefCell<Vec<String>>,
+    /// Every line of the operator log, `info` included (JSON, as the worker writes them).
+    pub lines: RefCell<Vec<String>>,
     /// What the flow wrote to the revocation log and the log took, with how long it lasts (`until` - now).
     pub revocations: RefCell<Vec<(Revocation, u64)>>,
     /// The revocation log (the worker's Durable Object, src/js/revocation_log.mjs): its entries with their
@@ -115,6 +117,7 @@ impl<'a> FakePlatform<'a> {
             requests: RefCell::default(),
             secrets: HashMap::new(),
             logs: RefCell::default(),
+            lines: RefCell::default(),
             revocations: RefCell::default(),
             stored: RefCell::default(),
             last_seq: Cell::new(0),
@@ -174,8 +177,26 @@ impl<'a> FakePlatform<'a> {
         self.requests.borrow().iter().filter(|r| r.url == url).count()
     }
 
+    /// The `warn` and `error` lines.
     pub fn logs(&self) -> Vec<String> {
         self.logs.borrow().clone()
+    }
+
+    /// Every line, parsed (each one must be one JSON object).
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.lines
+            .borrow()
+            .iter()
+            .map(|l| match serde_json::from_str::<serde_json::Value>(l) {
+                Ok(v) if v.is_object() => v,
+                _ => panic!("not a JSON object line: {l}"),
+            })
+            .collect()
+    }
+
+    /// The events named `name` (`sign_in`, `revocation`...).
+    pub fn events_named(&self, name: &str) -> Vec<serde_json::Value> {
+        self.events().into_iter().filter(|e| e["event"] == name).collect()
     }
 
     /// Add an entry to the revocation log under its next sequence number (as another isolate would write it).
@@ -369,9 +390,16 @@ impl ReplayGuard for FakePlatform<'_> {
     }
 }
 
+/// The request id the test platform writes into every line.
+pub const TEST_REQUEST_ID: &str = "test-request";
+
 impl Log for FakePlatform<'_> {
-    fn warn(&self, message: &str) {
-        self.logs.borrow_mut().push(message.to_string());
+    fn event(&self, event: &edge_auth::core::log::Event) {
+        let line = event.to_json(Some(TEST_REQUEST_ID));
+        if event.level != edge_auth::core::log::Level::Info {
+            self.logs.borrow_mut().push(line.clone());
+        }
+        self.lines.borrow_mut().push(line);
     }
 }
 

@@ -357,7 +357,8 @@ impl World {
                 }
             }
         }
-        let logs = self.p.logs();
+        // Every line, `info` included.
+        let logs = self.p.lines.borrow().clone();
         for line in &logs {
             for s in &secrets {
                 assert!(!line.contains(s.as_str()), "the log line {line:?} contains the secret {s:?}");
@@ -1289,8 +1290,14 @@ fn stale_discovery_and_jwks_are_used_when_the_idp_is_down() {
         assert_eq!(w.p.count(&jwks_url(ISSUER)), 2, "the request tried the IdP");
         assert!(!w.providers.refresh_pending(), "nothing left for the background");
         let logs = w.p.logs();
-        assert!(logs.iter().any(|l| l.contains("using cached discovery")), "the operator is told: {logs:?}");
-        assert!(logs.iter().any(|l| l.contains("using cached JWKS")), "the operator is told: {logs:?}");
+        let fetch_failed = w.p.events_named("idp_fetch_failed");
+        let told = |document: &str| {
+            fetch_failed.iter().any(|e| {
+                e["document"] == document && e["stale"] == true && e["issuer"] == ISSUER && e["error_class"].is_string()
+            })
+        };
+        assert!(told("discovery") && told("jwks"), "the operator is told: {logs:?}");
+        assert!(fetch_failed.iter().any(|e| e["document"] == "discovery" && e["connector"] == "acme"), "{logs:?}");
         w.assert_logs_clean();
     }
 }
@@ -1418,8 +1425,17 @@ fn a_failed_background_refresh_keeps_the_stale_copy_and_backs_off() {
     let counts = || (w.p.count(&discovery_url(ISSUER)), w.p.count(&jwks_url(ISSUER)));
     assert_eq!(counts(), (2, 2), "one background attempt each");
     let logs = w.p.logs();
-    assert!(logs.iter().any(|l| l.contains("background refresh failed, using cached discovery")), "{logs:?}");
-    assert!(logs.iter().any(|l| l.contains("background refresh failed, using cached JWKS")), "{logs:?}");
+    let told = |document: &str, status: Option<u64>| {
+        w.p.events_named("idp_fetch_failed").iter().any(|e| {
+            e["document"] == document
+                && e["stale"] == true
+                && e["status"].as_u64() == status
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("background refresh failed, using the cached copy"))
+        })
+    };
+    assert!(told("discovery", None) && told("jwks", Some(503)), "{logs:?}");
     // Sign-ins keep working from the stale copies, without asking the IdP on every request.
     for _ in 0..5 {
         w.p.advance(5);
@@ -2352,7 +2368,14 @@ fn frontchannel_rate_limit_answers_429_after_the_burst_per_connector() {
     assert_eq!(r.status, 429, "{}", describe(&r));
     assert_eq!(r.header("retry-after"), Some("1"));
     assert_eq!(me_status(&w, &bystander), 200, "nothing written beyond the limit");
-    assert!(w.p.logs().iter().any(|l| l.contains("\"acme\"") && l.contains("rate limit")), "{:?}", w.p.logs());
+    assert!(
+        w.p.events_named("revocation").iter().any(|e| e["connector"] == "acme"
+            && e["reason"] == "rate_limited"
+            && e["channel"] == "front_channel"
+            && e["outcome"] == "failure"),
+        "{:?}",
+        w.p.logs()
+    );
     // Other connectors have their own bucket.
     assert_eq!(frontchannel(&w, &[("sid", "entra-1")], "").status, 200);
     // A second later, the refill.
@@ -2458,11 +2481,15 @@ fn at_the_count_limit_new_revocations_are_refused_with_503_and_a_log_line() {
     let r = backchannel(&w, &logout_token(&w, "alice-sid", "jti-1"));
     assert_eq!(r.status, 503, "the IdP learns the logout was not recorded: {}", describe(&r));
     let logs = w.p.logs();
-    assert!(
-        logs.iter().any(|l| l.contains("front-channel") && l.contains("\"acme\"") && l.contains("10000")),
-        "{logs:?}"
-    );
-    assert!(logs.iter().any(|l| l.contains("back-channel") && l.contains("\"acme\"")), "{logs:?}");
+    let full = |channel: &str| {
+        w.p.events_named("revocation").iter().any(|e| {
+            e["channel"] == channel
+                && e["connector"] == "acme"
+                && e["reason"] == "log_full"
+                && e["message"].as_str().is_some_and(|m| m.contains("10000"))
+        })
+    };
+    assert!(full("front_channel") && full("back_channel"), "{logs:?}");
     assert_eq!(w.p.revocations.borrow().len(), recorded_before, "nothing accepted and forgotten");
     // Our own sign-out at the limit still deletes the cookie (and says in the log that a copy stays valid).
     let mut own = request(Method::Post, &format!("{SITE}/auth/logout"), &alice);
@@ -2470,7 +2497,15 @@ fn at_the_count_limit_new_revocations_are_refused_with_503_and_a_log_line() {
     let r = w.handle(&own);
     assert_eq!(r.status, 302, "{}", describe(&r));
     assert!(clears_session(&r), "{}", describe(&r));
-    assert!(w.p.logs().iter().any(|l| l.contains("logout not recorded") && l.contains("\"acme\"")), "{:?}", w.p.logs());
+    assert!(
+        w.p.events_named("revocation").iter().any(|e| e["channel"] == "logout"
+            && e["outcome"] == "failure"
+            && e["reason"] == "refused"
+            && e["connector"] == "acme"
+            && e["session_id"] == "alice-sid"),
+        "{:?}",
+        w.p.logs()
+    );
     // A revocation the store already holds is no new entry: still answered.
     assert_eq!(frontchannel(&w, &[("iss", ISSUER), ("sid", "flood-3")], "").status, 200);
     // Another connector keeps its room.
@@ -2860,7 +2895,9 @@ fn entra_domain_owners_are_cached_refreshed_and_survive_an_outage() {
     assert_signed_in(&sign_in(TENANT_B), "/docs");
     assert_callback_refused(&sign_in(TENANT_A), 403, "domain_not_owned");
     assert!(
-        w.p.logs().iter().any(|l| l.contains("using the cached owner of Entra domain \"a.example\"")),
+        w.p.events_named("idp_fetch_failed").iter().any(|e| e["document"] == "entra_domain_owner"
+            && e["stale"] == true
+            && e["url"] == entra_domain_url("a.example").as_str()),
         "{:?}",
         w.p.logs()
     );
@@ -3009,9 +3046,10 @@ fn entra_groups_overage_signs_in_without_groups_and_warns_when_no_policy_needs_t
     let r = entra_sign_in(&w, &idp, "alice@a.example", TENANT_A, entra_overage_claims());
     assert_signed_in(&r, "/docs");
     assert!(
-        w.p.logs()
-            .iter()
-            .any(|l| l.contains("\"partners\"") && l.contains("groups overage") && l.contains("without groups")),
+        w.p.events().iter().any(|e| e["connector"] == "partners"
+            && e["reason"] == "groups_overage"
+            && e["level"] == "warn"
+            && e["message"].as_str().is_some_and(|m| m.contains("without groups"))),
         "a warning: {:?}",
         w.p.logs()
     );
@@ -3359,9 +3397,10 @@ fn a_callback_replayed_on_another_isolate_is_refused_before_the_token_request() 
     assert_callback_refused(&again, 400, "login_expired");
     assert_eq!(w.token_requests(ISSUER).len(), 1, "the replay did not reach the IdP");
     assert!(
-        w.p.logs()
-            .iter()
-            .any(|l| l.contains("GET /auth/callback: login_expired (the login transaction was already used")),
+        w.p.events_named("sign_in").iter().any(|e| e["outcome"] == "failure"
+            && e["connector"] == "acme"
+            && e["reason"] == "login_expired"
+            && e["message"].as_str().is_some_and(|m| m.contains("the login transaction was already used"))),
         "{:?}",
         w.p.logs()
     );
@@ -3422,9 +3461,10 @@ fn an_unreachable_single_use_store_fails_closed_and_sessions_keep_working() {
     assert_eq!(w.token_requests(ISSUER).len(), 1, "the code was not sent to the IdP");
     assert!(r.body.contains("used only once"), "{}", describe(&r));
     assert!(
-        w.p.logs().iter().any(|l| l.contains(
-            "GET /auth/callback: replay_store_unavailable (the single-use store could not be reached: the Durable Object did not answer)"
-        )),
+        w.p.events_named("sign_in").iter().any(|e| e["reason"] == "replay_store_unavailable"
+            && e["message"].as_str().is_some_and(
+                |m| m.contains("(the single-use store could not be reached: the Durable Object did not answer)")
+            )),
         "{:?}",
         w.p.logs()
     );
@@ -3467,7 +3507,13 @@ fn a_logout_token_replayed_on_another_isolate_is_refused() {
     let other = IsolateCache::default();
     let r = w.backchannel_in(&other, &token);
     assert_eq!(r.status, 400, "{}", describe(&r));
-    assert!(w.p.logs().iter().any(|l| l == "edge-auth: back-channel logout refused: replayed jti"), "{:?}", w.p.logs());
+    assert!(
+        w.p.events_named("revocation").iter().any(|e| e["channel"] == "back_channel"
+            && e["outcome"] == "failure"
+            && e["message"] == "back-channel logout refused: replayed jti"),
+        "{:?}",
+        w.p.logs()
+    );
     // The per-isolate memory is still the first check: a replay there does not ask the store.
     assert_eq!(backchannel(&w, &token).status, 400);
     assert_eq!(w.p.claim_calls.borrow().len(), 2);
@@ -3504,9 +3550,9 @@ fn a_logout_is_recorded_when_the_single_use_store_cannot_answer() {
     assert_eq!(r.status, 200, "{}", describe(&r));
     assert_eq!(me_status(&w, &alice), 401);
     assert!(
-        w.p.logs()
-            .iter()
-            .any(|l| l.starts_with("edge-auth: back-channel logout recorded, its jti not checked network-wide:")),
+        w.p.events_named("revocation").iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("back-channel logout recorded, its jti not checked network-wide:"))),
         "{:?}",
         w.p.logs()
     );
@@ -3606,4 +3652,162 @@ fn health_of_a_configuration_that_does_not_load_says_only_that() {
     let r = edge_auth::core::flow::health::config_error_health();
     assert_eq!(r.status, 503);
     assert_eq!(r.body, r#"{"status":"error","config":"invalid"}"#);
+}
+
+// ---- the operator log: structured events (docs/logging.md) --------------------------------------------
+
+/// The one event named `name`, asserted to be the only one.
+fn only_event(w: &World, name: &str) -> Value {
+    let events = w.p.events_named(name);
+    assert_eq!(events.len(), 1, "one {name} event: {events:?}");
+    events.into_iter().next().unwrap_or_default()
+}
+
+/// Every line of the log is one JSON object with `event`, `level` and the request's id.
+fn assert_every_line_is_an_event(w: &World) {
+    for e in w.p.events() {
+        assert!(e["event"].is_string() && e["level"].is_string(), "{e}");
+        assert_eq!(e["request_id"], testkit::platform::TEST_REQUEST_ID, "{e}");
+    }
+}
+
+#[test]
+fn a_sign_in_is_one_info_event_with_who_signed_in() {
+    let w = World::new();
+    let r = w.sign_in();
+    let e = only_event(&w, "sign_in");
+    assert_eq!(
+        (&e["level"], &e["outcome"], &e["connector"], &e["subject"], &e["email"], &e["session_id"]),
+        (
+            &json!("info"),
+            &json!("success"),
+            &json!("acme"),
+            &json!("u-alice"),
+            &json!("alice@acme.example"),
+            &json!("idp-session-1")
+        )
+    );
+    assert!(w.p.logs().is_empty(), "no warning: {:?}", w.p.logs());
+    // Never the session cookie's value, the code, the tokens or the client secret (assert_logs_clean: the
+    // rest), whatever the event.
+    let session_value = cookie_value(session_line(&r)).to_string();
+    assert!(w.p.lines.borrow().iter().all(|l| !l.contains(&session_value)));
+    assert_every_line_is_an_event(&w);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn failed_sign_ins_name_the_connector_the_reason_and_the_idp_error() {
+    let w = World::new();
+    // The IdP's error: its code, never its error_description (text of the IdP's, or of whoever sent the link).
+    let login = w.login("alice@acme.example");
+    let pairs =
+        [("error", "access_denied"), ("error_description", "PWNED <script>x</script>"), ("state", login.state())];
+    assert_callback_refused(&w.callback(&login, &pairs, &login.cookie()), 403, "idp_error");
+    let e = only_event(&w, "sign_in");
+    assert_eq!(
+        (&e["level"], &e["outcome"], &e["connector"], &e["reason"], &e["idp_error"]),
+        (&json!("warn"), &json!("failure"), &json!("acme"), &json!("idp_error"), &json!("access_denied"))
+    );
+    assert!(w.p.lines.borrow().iter().all(|l| !l.contains("PWNED")), "{:?}", w.p.logs());
+    // Another state: the transaction's connector, the refusal's code.
+    let login = w.login("alice@acme.example");
+    assert_callback_refused(
+        &w.callback(&login, &[("code", CODE), ("state", "forged")], &login.cookie()),
+        400,
+        "state_mismatch",
+    );
+    let e = w.p.events_named("sign_in").pop().unwrap_or_default();
+    assert_eq!((&e["connector"], &e["reason"], e.get("idp_error")), (&json!("acme"), &json!("state_mismatch"), None));
+    // No transaction: no connector known.
+    let r = w.callback(&login, &[("code", CODE), ("state", login.state())], "");
+    assert_callback_refused(&r, 400, "login_expired");
+    let e = w.p.events_named("sign_in").pop().unwrap_or_default();
+    assert_eq!((e.get("connector"), &e["reason"]), (None, &json!("login_expired")));
+    // A refusal at the start of a sign-in: a failed sign_in too.
+    let r = w.get(&format!("{SITE}/auth/login?email=someone%40nowhere.example"), "");
+    assert_refused(&r, 403, "unknown_domain");
+    let e = w.p.events_named("sign_in").pop().unwrap_or_default();
+    assert_eq!((e.get("connector"), &e["reason"]), (None, &json!("unknown_domain")));
+    // Outside a sign-in: request_refused, with the path and never the query.
+    let r = w.get(&format!("{SITE}/auth/nothing?code={CODE}"), "");
+    assert_eq!(r.status, 404);
+    let e = only_event(&w, "request_refused");
+    assert_eq!((&e["method"], &e["path"], &e["reason"]), (&json!("GET"), &json!("/auth/nothing"), &json!("not_found")));
+    assert_every_line_is_an_event(&w);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn sign_outs_and_revocations_are_events_with_the_session_they_end() {
+    let w = World::new();
+    let session = session_cookie_header(&w.sign_in());
+    let r = w.handle(&logout_request(&session, Some(SITE), None));
+    assert_eq!(r.status, 302, "{}", describe(&r));
+    let e = only_event(&w, "sign_out");
+    assert_eq!(
+        (&e["level"], &e["outcome"], &e["channel"], &e["connector"], &e["subject"], &e["session_id"]),
+        (
+            &json!("info"),
+            &json!("success"),
+            &json!("logout"),
+            &json!("acme"),
+            &json!("u-alice"),
+            &json!("idp-session-1")
+        )
+    );
+    // Back-channel: the IdP ends a session by its sid.
+    let alice = session_cookie(&w, "acme", ISSUER, Some("alice-sid"));
+    assert_eq!(backchannel(&w, &logout_token(&w, "alice-sid", "jti-log")).status, 200);
+    assert_eq!(me_status(&w, &alice), 401);
+    let e = only_event(&w, "revocation");
+    assert_eq!(
+        (&e["outcome"], &e["channel"], &e["connector"], &e["session_id"], &e["issuer"]),
+        (&json!("success"), &json!("back_channel"), &json!("acme"), &json!("alice-sid"), &json!(ISSUER))
+    );
+    // Front-channel.
+    assert_eq!(frontchannel(&w, &[("iss", ISSUER), ("sid", "front-sid")], "").status, 200);
+    let e = w.p.events_named("revocation").pop().unwrap_or_default();
+    assert_eq!(
+        (&e["channel"], &e["connector"], &e["session_id"]),
+        (&json!("front_channel"), &json!("acme"), &json!("front-sid"))
+    );
+    // A refused logout token: a failure, why in the message, never the token.
+    let token = logout_token(&w, "x", "jti-log");
+    assert_eq!(backchannel(&w, &token).status, 400);
+    let e = w.p.events_named("revocation").pop().unwrap_or_default();
+    assert_eq!((&e["outcome"], &e["reason"]), (&json!("failure"), &json!("invalid_logout_token")));
+    assert!(w.p.lines.borrow().iter().all(|l| !l.contains(&token)));
+    assert_every_line_is_an_event(&w);
+    w.assert_logs_clean();
+}
+
+#[test]
+fn an_idp_outage_is_an_idp_fetch_failed_event() {
+    let w = World::new();
+    w.p.route(&discovery_url(ISSUER), vec![json_response(503, &json!({}))]);
+    let r = w.get(&format!("{SITE}/auth/login?email=alice%40acme.example"), "");
+    assert_refused(&r, 502, "idp_unreachable");
+    let e = only_event(&w, "idp_fetch_failed");
+    assert_eq!(
+        (&e["level"], &e["connector"], &e["issuer"], &e["document"], &e["status"], &e["error_class"], &e["stale"]),
+        (
+            &json!("warn"),
+            &json!("acme"),
+            &json!(ISSUER),
+            &json!("discovery"),
+            &json!(503),
+            &json!("status"),
+            &json!(false)
+        )
+    );
+    // The sign-in that could not start: its reason (the connector is the idp_fetch_failed event's).
+    let e = only_event(&w, "sign_in");
+    assert_eq!((&e["outcome"], &e["reason"]), (&json!("failure"), &json!("idp_unreachable")));
+    w.p.route(&discovery_url(ISSUER), vec![network_error()]);
+    w.p.advance(60);
+    assert_refused(&w.get(&format!("{SITE}/auth/login?email=alice%40acme.example"), ""), 502, "idp_unreachable");
+    let e = w.p.events_named("idp_fetch_failed").pop().unwrap_or_default();
+    assert_eq!((e.get("status"), &e["error_class"]), (None, &json!("network")));
+    assert_every_line_is_an_event(&w);
 }

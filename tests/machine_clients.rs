@@ -118,8 +118,14 @@ fn a_token_reaches_exactly_the_paths_whose_policies_name_it() {
     assert_eq!(w.token("/public/logo.png", "ci-deploy", "wrong"), SiteGate::Session(Gate::Public));
     assert_eq!(w.gate("/public/logo.png", "", None, Some(CI_SECRET)), SiteGate::Session(Gate::Public));
     w.assert_logs_never_hold_a_secret();
-    assert!(w.p.logs().iter().any(|l| l.contains("service token \"ci-deploy\": allowed")), "{:?}", w.p.logs());
-    assert!(w.p.logs().iter().any(|l| l.contains("\"cron\": not admitted")), "{:?}", w.p.logs());
+    // Each use is a `service_token` event naming the token by id and the path.
+    let used = |id: &str, outcome: &str| {
+        w.p.events().iter().any(|e| {
+            e["event"] == "service_token" && e["token_id"] == id && e["outcome"] == outcome && e["path"].is_string()
+        })
+    };
+    assert!(used("ci-deploy", "allowed"), "{:?}", w.p.events());
+    assert!(used("cron", "forbidden"), "{:?}", w.p.events());
 }
 
 #[test]

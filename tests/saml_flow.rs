@@ -206,6 +206,22 @@ fn a_signed_assertion_signs_the_visitor_in() {
     assert_eq!(body["connector"], "corp");
     assert_eq!(body["iss"], CORP_IDP);
     assert!(w.p.logs().is_empty(), "{:?}", w.p.logs());
+    // One sign_in event: who, through which connector; never the session cookie, the response or its XML.
+    let events = w.p.events_named("sign_in");
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(
+        (&e["outcome"], &e["connector"], &e["subject"], &e["email"]),
+        (
+            &serde_json::json!("success"),
+            &serde_json::json!("corp"),
+            &serde_json::json!("alice@corp.example"),
+            &serde_json::json!("alice@corp.example")
+        )
+    );
+    for l in w.p.lines.borrow().iter() {
+        assert!(!l.contains(&cookie_value(line)) && !l.contains("Assertion") && !l.contains("PHNhbWxw"), "{l}");
+    }
 }
 
 /// The three signing shapes the profile allows (the assertion, the response, both) each sign the visitor in.
@@ -697,12 +713,21 @@ fn a_failed_status_is_an_idp_error() {
     assert_eq!(page.status, 403);
     let r = respond(outcome);
     assert_acs_refused(&r, 403, "idp_error");
+    let status = w.p.events_named("idp_status");
     assert!(
-        w.p.logs()
-            .iter()
-            .any(|l| l.contains("status urn:oasis:names:tc:SAML:2.0:status:Responder") && l.contains("AuthnFailed")),
-        "{:?}",
-        w.p.logs()
+        status.iter().any(|e| e["connector"] == "corp"
+            && e["message"].as_str().is_some_and(|m| m
+                .contains("status urn:oasis:names:tc:SAML:2.0:status:Responder")
+                && m.contains("AuthnFailed"))),
+        "{status:?}"
+    );
+    let failed = w.p.events_named("sign_in");
+    assert!(
+        failed.iter().any(|e| e["outcome"] == "failure"
+            && e["connector"] == "corp"
+            && e["reason"] == "idp_error"
+            && e["idp_error"] == "access_denied"),
+        "{failed:?}"
     );
     // Typed.
     let login = w.login("alice@corp.example");
@@ -780,7 +805,10 @@ fn idp_metadata_is_cached_and_used_stale_through_an_outage() {
     let third = w.login("carol@meta.example");
     assert_eq!(w.p.count(META_URL), 2, "a stale copy is used at once and refreshed in the background");
     assert!(
-        w.p.logs().iter().any(|l| l.contains("background refresh failed, using cached SAML metadata for \"meta\"")),
+        w.p.events_named("idp_fetch_failed").iter().any(|e| e["connector"] == "meta"
+            && e["document"] == "saml_metadata"
+            && e["stale"] == true
+            && e["message"].as_str().is_some_and(|m| m.starts_with("background refresh failed"))),
         "{:?}",
         w.p.logs()
     );

@@ -10,8 +10,8 @@ use edge_auth::core::ports::Log;
 struct Logs(std::cell::RefCell<Vec<String>>);
 
 impl Log for Logs {
-    fn warn(&self, message: &str) {
-        self.0.borrow_mut().push(message.to_string());
+    fn event(&self, event: &edge_auth::core::log::Event) {
+        self.0.borrow_mut().push(event.to_json(None));
     }
 }
 

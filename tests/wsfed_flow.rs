@@ -254,6 +254,17 @@ fn a_saml11_token_signs_the_visitor_in() {
     assert_eq!(body["email"], "alice@fabrikam.example");
     assert_eq!(body["connector"], "adfs");
     assert!(w.p.logs().is_empty(), "{:?}", w.p.logs());
+    // One sign_in event with the subject (the ImmutableID) and the address; never the cookie or the token.
+    let events = w.p.events_named("sign_in");
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!((&e["outcome"], &e["connector"]), (&serde_json::json!("success"), &serde_json::json!("adfs")));
+    assert_eq!(e["subject"].as_str(), Some(immutable_id("alice@fabrikam.example").as_str()));
+    assert_eq!(e["email"], "alice@fabrikam.example");
+    let value = cookie.split_once('=').map(|(_, v)| v.to_string()).unwrap_or_default();
+    for l in w.p.lines.borrow().iter() {
+        assert!(!l.contains(&value) && !l.contains("Assertion") && !l.contains("RequestSecurityTokenResponse"), "{l}");
+    }
 }
 
 /// Without an ImmutableID-style claim the subject is the NameIdentifier (an Entra pairwise ID here, the email

@@ -8,6 +8,7 @@ use crate::core::deployment::Ready;
 use crate::core::error::FlowError;
 use crate::core::flow::{gate, is_auth_path, Gate, GateRequest, IsolateCache};
 use crate::core::http::Response;
+use crate::core::log::{Event, Kind, Level};
 use crate::core::path::canonicalize;
 use crate::core::ports::{CryptoError, Log, Rng};
 use crate::core::url::split_runtime_url;
@@ -73,7 +74,8 @@ pub fn site_path<'p>(path: &'p str, log: &impl Log) -> Result<Cow<'p, str>, Resp
         Err(why) => why.describe(),
         Ok(_) => "the path names /auth/ only once normalised",
     };
-    log.warn(&format!("edge-auth: bad_path: {why}"));
+    // The path itself is left out: it is what could not be read (control characters, malformed escapes).
+    log.event(&Event::new(Kind::RequestRefused, Level::Warn).reason("bad_path").message(why));
     Err(FlowError::BadPath(why).to_html_response())
 }
 
@@ -116,8 +118,8 @@ mod tests {
     struct Logs(RefCell<Vec<String>>);
 
     impl Log for Logs {
-        fn warn(&self, message: &str) {
-            self.0.borrow_mut().push(message.to_string());
+        fn event(&self, event: &Event) {
+            self.0.borrow_mut().push(event.to_json(None));
         }
     }
 
@@ -216,7 +218,10 @@ mod tests {
             assert_eq!((refused.status, refused.header("x-edge-auth-error")), (400, Some("bad_path")), "{path}");
             assert_eq!(
                 logs.0.borrow().last().map(String::as_str),
-                Some(format!("edge-auth: bad_path: {why}").as_str())
+                Some(
+                    format!(r#"{{"event":"request_refused","level":"warn","reason":"bad_path","message":"{why}"}}"#)
+                        .as_str()
+                )
             );
         }
         let refused = site_path("/a%00b", &logs).unwrap_err();

@@ -7,6 +7,7 @@ use crate::core::config::ConfigError;
 use crate::core::facebook::FacebookError;
 use crate::core::fetch::FetchError;
 use crate::core::http::Response;
+use crate::core::log::Event;
 use crate::core::oidc::discovery::DiscoveryError;
 use crate::core::oidc::id_token::IdTokenError;
 use crate::core::oidc::issuer::DomainAnswerError;
@@ -400,6 +401,22 @@ impl FlowError {
         };
         let body = serde_json::json!({ "error": p.code, "message": message }).to_string();
         Response::json(p.status, body).with_header("x-edge-auth-error", p.code)
+    }
+
+    /// The `status` and `error_class` of the failed IdP fetch in this error on a log event (a request the
+    /// runtime refused to build: `invalid_request`; an answer that is no usable document: `invalid_document`);
+    /// the event unchanged for other errors. (Here, not in `core::log`: the log depends on no error type.)
+    pub fn fetch_failure_fields(&self, event: Event) -> Event {
+        match self {
+            FlowError::IdpUnreachable(failure) => match failure {
+                IdpFailure::Fetch { error, .. } => event.fetch_error(error),
+                IdpFailure::Abandoned(_) => event.error_class("abandoned"),
+                IdpFailure::Stalled(_) => event.error_class("stalled"),
+                _ => event.error_class("invalid_document"),
+            },
+            FlowError::Config(ConfigProblem::Request { error, .. }) => event.fetch_error(error),
+            _ => event,
+        }
     }
 
     /// What the operator log gets: the code, then the error and its sources (never secrets or tokens: the

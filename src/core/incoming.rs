@@ -6,6 +6,7 @@
 
 use crate::core::error::FlowError;
 use crate::core::http::{Method, Request, Response, MAX_FORM_BYTES};
+use crate::core::log::{Event, Kind, Level};
 use crate::core::ports::Log;
 
 /// What the platform read of a request body (see [`form_body_cap`]).
@@ -57,23 +58,28 @@ pub fn with_form(mut request: Request, body: FormBody, log: &impl Log) -> Result
             // otherwise become hundreds of thousands of owned pairs (over 10 MB of isolate memory a request).
             let fields = url::form_urlencoded::parse(&bytes);
             if fields.clone().nth(MAX_FORM_FIELDS).is_some() {
-                log.warn(&format!(
-                    "edge-auth: POST {}: a form of more than {MAX_FORM_FIELDS} fields refused (413)",
-                    request.url.path()
-                ));
+                let message = format!("a form of more than {MAX_FORM_FIELDS} fields refused (413)");
+                log.event(&refused(&request, "payload_too_large").message(&message));
                 return Err(FlowError::PayloadTooLarge { limit: bytes.len() }.to_html_response());
             }
             request.form = fields.into_owned().collect();
         }
         FormBody::Exceeded { limit } => {
-            log.warn(&format!("edge-auth: POST {}: body larger than {limit} bytes refused (413)", request.url.path()));
+            let message = format!("body larger than {limit} bytes refused (413)");
+            log.event(&refused(&request, "payload_too_large").message(&message));
             return Err(FlowError::PayloadTooLarge { limit }.to_html_response());
         }
         FormBody::Failed(why) => {
-            log.warn(&format!("edge-auth: POST {}: the body could not be read: {why}", request.url.path()));
+            let message = format!("the body could not be read (an empty form instead): {why}");
+            log.event(&refused(&request, "body_unreadable").message(&message));
         }
     }
     Ok(request)
+}
+
+/// A `request_refused` event for this POST.
+fn refused(request: &Request, reason: &str) -> Event {
+    Event::new(Kind::RequestRefused, Level::Warn).request("POST", request.url.path()).reason(reason)
 }
 
 #[cfg(test)]
@@ -86,8 +92,8 @@ mod tests {
     struct Logs(RefCell<Vec<String>>);
 
     impl Log for Logs {
-        fn warn(&self, message: &str) {
-            self.0.borrow_mut().push(message.to_string());
+        fn event(&self, event: &Event) {
+            self.0.borrow_mut().push(event.to_json(None));
         }
     }
 
@@ -136,7 +142,9 @@ mod tests {
             assert_eq!(refused.header("x-edge-auth-error"), Some("payload_too_large"));
             assert_eq!(
                 logs.0.borrow().as_slice(),
-                [format!("edge-auth: POST /auth/logout/backchannel: body larger than {limit} bytes refused (413)")]
+                [format!(
+                    r#"{{"event":"request_refused","level":"warn","method":"POST","path":"/auth/logout/backchannel","reason":"payload_too_large","message":"body larger than {limit} bytes refused (413)"}}"#
+                )]
             );
         }
     }
@@ -153,6 +161,11 @@ mod tests {
         assert!(r.form.is_empty() && logs.0.borrow().is_empty());
         let r = with_form(post("/auth/callback"), FormBody::Failed("reset".into()), &logs).unwrap();
         assert!(r.form.is_empty());
-        assert_eq!(logs.0.borrow().as_slice(), ["edge-auth: POST /auth/callback: the body could not be read: reset"]);
+        assert_eq!(
+            logs.0.borrow().as_slice(),
+            [
+                r#"{"event":"request_refused","level":"warn","method":"POST","path":"/auth/callback","reason":"body_unreadable","message":"the body could not be read (an empty form instead): reset"}"#
+            ]
+        );
     }
 }

@@ -26,6 +26,7 @@ use crate::core::cache::{
     cached_copy, CachedCopy, StoredResponse, DOCUMENT_MAC_HEADER, FRESH_UNTIL_HEADER, STALE_WHILE_REVALIDATE_SECONDS,
 };
 use crate::core::fetch::{FetchError, HttpRequest, HttpResponse};
+use crate::core::log::{Event, Kind, Level};
 use crate::core::ports::{CacheStore, Clock, Log, Network};
 use crate::core::session::codec::KeyRing;
 
@@ -70,8 +71,13 @@ impl LocationCache {
                     Ok(r) => FetchError::Status(r.status),
                     Err(e) => e,
                 };
-                platform
-                    .warn(&format!("edge-auth: {} failed ({why}); using the expired copy in the cache", request.url));
+                let message = format!("{why}; using the expired copy in the location's cache");
+                let event = Event::new(Kind::IdpFetchFailed, Level::Warn)
+                    .url(Some(&request.url))
+                    .fetch_error(&why)
+                    .stale(true)
+                    .message(&message);
+                platform.event(&event);
                 return Ok(copy);
             }
             (failed, None) => failed?,
@@ -80,7 +86,8 @@ impl LocationCache {
             if let Some(seconds) = response.fresh_for {
                 let headers = stored_headers(keys, &request.url, &response.body, seconds, platform.now());
                 if let Err(e) = platform.put(&request.url, &headers, &response.body).await {
-                    platform.warn(&format!("edge-auth: could not cache {}: {e}", request.url));
+                    let message = format!("could not store the copy in the location's cache: {e}");
+                    platform.event(&Event::new(Kind::Cache, Level::Warn).url(Some(&request.url)).message(&message));
                 }
             }
         }
@@ -125,10 +132,9 @@ impl LocationCache {
             first
         };
         if first {
-            log.warn(&format!(
-                "edge-auth: ignored the copy of {url} in the cache: its MAC is missing or wrong (another Worker wrote \
-                 it, or a key since removed from SESSION_KEYS)"
-            ));
+            let message = "ignored the copy in the location's cache: its MAC is missing or wrong (another Worker \
+                 wrote it, or a key since removed from SESSION_KEYS)";
+            log.event(&Event::new(Kind::Cache, Level::Warn).url(Some(url)).message(message));
         }
     }
 }
@@ -209,8 +215,8 @@ mod tests {
         }
     }
     impl Log for Fake {
-        fn warn(&self, message: &str) {
-            self.logs.borrow_mut().push(message.to_string());
+        fn event(&self, event: &Event) {
+            self.logs.borrow_mut().push(event.to_json(None));
         }
     }
     impl Network for Fake {
@@ -322,7 +328,12 @@ mod tests {
             );
             assert_eq!(fake.puts.get(), 0, "{status:?}: nothing stored");
             let logs = fake.logs.borrow();
-            assert!(logs.len() == 1 && logs[0].contains("using the expired copy in the cache"), "{logs:?}");
+            assert!(
+                logs.len() == 1
+                    && logs[0].contains(r#""event":"idp_fetch_failed""#)
+                    && logs[0].contains(r#""stale":true"#),
+                "{logs:?}"
+            );
         }
         // Past the stale window the copy is no fallback: the error stands.
         let (cache, fake) = (LocationCache::default(), Fake::new());
@@ -457,6 +468,6 @@ mod tests {
         fake.answers(200, None, "{}");
         assert_eq!(send(&cache, &fake, HttpRequest::document(URL)).unwrap().status, 200);
         let logs = fake.logs.borrow();
-        assert!(logs.len() == 1 && logs[0].contains("could not cache") && logs[0].contains(URL), "{logs:?}");
+        assert!(logs.len() == 1 && logs[0].contains(r#""event":"cache""#) && logs[0].contains(URL), "{logs:?}");
     }
 }

@@ -17,6 +17,7 @@ pub mod http;
 pub mod incoming;
 pub mod json;
 pub mod location_cache;
+pub mod log;
 pub mod oidc;
 pub mod pages;
 pub mod path;

@@ -161,9 +161,16 @@ pub trait ReplayGuard {
     async fn claim(&self, scope: &str, id: &str, until: u64) -> Result<Claim, ReplayStoreError>;
 }
 
-/// Operator log (never shown to visitors). Implementations must not be given secrets or tokens.
+/// Operator log (never shown to visitors): structured events, one JSON line each ([`crate::core::log`]).
+/// Implementations write [`Event::to_json`](crate::core::log::Event::to_json) with the request's id, at the
+/// event's level. Events never hold secrets or tokens.
 pub trait Log {
-    fn warn(&self, message: &str);
+    fn event(&self, event: &crate::core::log::Event);
+
+    /// Free text as a `warning` event. Prefer a typed event (a [`crate::core::log::Kind`] of its own).
+    fn warn(&self, message: &str) {
+        self.event(&crate::core::log::Event::warning(message))
+    }
 }
 
 /// Everything the flow needs from the platform.

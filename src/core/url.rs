@@ -49,6 +49,17 @@ pub fn is_loopback_host(host: Option<url::Host<&str>>) -> bool {
     }
 }
 
+/// Whether the URL's host is an IP address or a DNS name of letters, digits, `-` and `.` only: what may be
+/// written into a header list (a CSP source, a CORS origin). The URL parser also takes `;`, `,`, `'` and `*` in
+/// a host, which would end or split such a list.
+pub fn has_plain_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
+        Some(_) => true,
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,16 +100,5 @@ mod tests {
         assert_eq!(t("http://127.0.0.1:8787/"), Some(Transport::LoopbackHttp));
         assert_eq!(t("http://localhost:8787/"), Some(Transport::LoopbackHttp));
         assert_eq!(t("http://site.example/"), None);
-    }
-}
-
-/// Whether the URL's host is an IP address or a DNS name of letters, digits, `-` and `.` only: what may be
-/// written into a header list (a CSP source, a CORS origin). The URL parser also takes `;`, `,`, `'` and `*` in
-/// a host, which would end or split such a list.
-pub fn has_plain_host(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
-        Some(_) => true,
-        None => false,
     }
 }

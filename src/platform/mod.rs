@@ -13,7 +13,7 @@ pub mod webcrypto;
 
 use std::time::Duration;
 
-use worker::{console_error, event, Context, Env, Headers, Request, Response, Result};
+use worker::{event, Context, Env, Headers, Request, Response, Result};
 
 use crate::core::assertion::Principal;
 use crate::core::cors;
@@ -25,6 +25,7 @@ use crate::core::flow::{
 };
 use crate::core::http::{self as core_http, is_navigation, Method, Outcome};
 use crate::core::incoming::{form_body_cap, with_form, FormBody};
+use crate::core::log::{Event, Kind, Level};
 use crate::core::oidc::jwks::{Alg, HashAlg, Jwk};
 use crate::core::ports::{
     Clock, CryptoError, HttpClient, KeyUnwrapper, Log, OaepHash, Rng, Secrets, SignatureVerifier, UnwrapError,
@@ -60,23 +61,50 @@ pub fn edge_auth_fast_gate(url: &str, cookie_header: &str) -> u32 {
 
 #[event(fetch)]
 pub async fn main(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    match handle(req, &env, &ctx).await {
+    let request_id = request_id(&req);
+    match handle(req, &env, &ctx, &request_id).await {
         Ok(response) => Ok(response),
         Err(e) => {
-            console_error!("edge-auth: internal error: {e}");
+            let message = e.to_string();
+            let event = Event::new(Kind::InternalError, Level::Error).message(&message);
+            write_event(&event, &request_id);
             to_worker_response(internal_error())
         }
     }
 }
 
-async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
+/// The request's id in the log: Cloudflare's `cf-ray` (also in Cloudflare's own logs of the request), else a
+/// random one.
+fn request_id(req: &Request) -> String {
+    if let Ok(Some(ray)) = req.headers().get("cf-ray") {
+        if !ray.is_empty() && ray.len() <= 64 && ray.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return ray;
+        }
+    }
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One JSON line, by level (Workers Logs records the level of the console method).
+fn write_event(event: &Event, request_id: &str) {
+    let line = wasm_bindgen::JsValue::from_str(&event.to_json(Some(request_id).filter(|id| !id.is_empty())));
+    match event.level {
+        Level::Info => web_sys::console::log_1(&line),
+        Level::Warn => web_sys::console::warn_1(&line),
+        Level::Error => web_sys::console::error_1(&line),
+    }
+}
+
+async fn handle(req: Request, env: &Env, ctx: &Context, request_id: &str) -> Result<Response> {
     let url = req.url()?;
     let state = state::isolate_state(env);
     let ready = match &state.ready {
         Ok(ready) => ready,
         Err(config_errors) => {
             // Every error, in the log only: the page says nothing of the configuration.
-            console_error!("edge-auth: {config_errors}");
+            let message = config_errors.to_string();
+            write_event(&Event::new(Kind::ConfigError, Level::Error).message(&message), request_id);
             if url.path() == "/auth/health" {
                 return to_worker_response(crate::core::flow::health::config_error_health());
             }
@@ -97,11 +125,13 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     if ready.revocations_bound {
         match state.cache.revocations.plan_reload(now) {
             Reload::None => {}
-            Reload::Background => ctx.wait_until(background(env.clone(), state.clone(), now, true)),
+            Reload::Background => {
+                ctx.wait_until(background(env.clone(), state.clone(), now, true, request_id.to_string()))
+            }
             // A fresh isolate (or one without a usable list) learns the list before admitting anyone (or
             // answering /auth/me): every request waits for the same single reload.
             Reload::Wait => {
-                state.cache.revocations.reload(&WorkerPlatform::new(env, &state, ready), now).await;
+                state.cache.revocations.reload(&WorkerPlatform::new(env, &state, ready, request_id), now).await;
                 wait_for_reload(&state).await;
             }
         }
@@ -109,7 +139,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
 
     if !is_auth_path(path) {
         // Decided once, on the canonical path, which is also exactly what is forwarded.
-        let platform = WorkerPlatform::new(env, &state, ready);
+        let platform = WorkerPlatform::new(env, &state, ready, request_id);
         let path = match site_path(path, &platform) {
             Ok(canonical) => canonical,
             Err(refused) => return to_worker_response(refused),
@@ -173,7 +203,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
         };
     }
 
-    let platform = WorkerPlatform::new(env, &state, ready);
+    let platform = WorkerPlatform::new(env, &state, ready, request_id);
     let core_request = match to_core_request(&req, url.clone(), &platform).await? {
         Ok(request) => request,
         Err(refused) => return to_worker_response(refused),
@@ -186,7 +216,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     };
     if state.cache.refresh_pending() {
         // Served from a stale discovery document or key set: refresh it after answering.
-        ctx.wait_until(background(env.clone(), state.clone(), now, false));
+        ctx.wait_until(background(env.clone(), state.clone(), now, false, request_id.to_string()));
     }
     match outcome {
         Outcome::Respond(response) => to_worker_response(response),
@@ -222,13 +252,19 @@ async fn wait_for_reload(state: &state::IsolateState) {
 /// Work after answering (`ctx.waitUntil`): reload the revocation list (when asked), then run the background
 /// refreshes of stale discovery documents and key sets that requests asked for. (One function for both, so
 /// the Worker carries one such task type.)
-async fn background(env: Env, state: std::rc::Rc<state::IsolateState>, now: u64, reload_revocations: bool) {
+async fn background(
+    env: Env,
+    state: std::rc::Rc<state::IsolateState>,
+    now: u64,
+    reload_revocations: bool,
+    request_id: String,
+) {
     let Ok(ready) = &state.ready else { return };
     if reload_revocations {
-        state.cache.revocations.reload(&WorkerPlatform::new(&env, &state, ready), now).await;
+        state.cache.revocations.reload(&WorkerPlatform::new(&env, &state, ready, &request_id), now).await;
     }
     if state.cache.refresh_pending() {
-        let platform = WorkerPlatform::new(&env, &state, ready);
+        let platform = WorkerPlatform::new(&env, &state, ready, &request_id);
         let flow = Flow { config: &ready.config, keys: &ready.keys, platform: &platform, providers: &state.cache };
         flow.refresh_due().await;
     }
@@ -345,11 +381,13 @@ pub struct WorkerPlatform<'a> {
     keys: &'a crate::core::session::codec::KeyRing,
     /// The isolate's use of the location's cache.
     documents: &'a crate::core::location_cache::LocationCache,
+    /// The request's id in the log ([`request_id`]).
+    request_id: &'a str,
 }
 
 impl<'a> WorkerPlatform<'a> {
-    fn new(env: &'a Env, state: &'a state::IsolateState, ready: &'a Ready) -> WorkerPlatform<'a> {
-        WorkerPlatform { env, keys: &ready.keys, documents: &state.documents }
+    fn new(env: &'a Env, state: &'a state::IsolateState, ready: &'a Ready, request_id: &'a str) -> WorkerPlatform<'a> {
+        WorkerPlatform { env, keys: &ready.keys, documents: &state.documents, request_id }
     }
 }
 
@@ -437,7 +475,7 @@ impl crate::core::ports::RevocationStore for WorkerPlatform<'_> {
 }
 
 impl Log for WorkerPlatform<'_> {
-    fn warn(&self, message: &str) {
-        web_sys::console::warn_1(&wasm_bindgen::JsValue::from_str(message));
+    fn event(&self, event: &Event) {
+        write_event(event, self.request_id);
     }
 }

@@ -61,7 +61,30 @@ export async function freePort(host = '127.0.0.1') {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** The worker's log lines (console.warn/error of the worker), captured through Miniflare. */
+/**
+ * One log line of the worker as an event (docs/logging.md): the JSON object, or undefined for a line that is not
+ * one (Miniflare's own, a runtime error).
+ */
+export function parseEvent(line) {
+  if (typeof line !== 'string' || !line.startsWith('{')) return undefined;
+  try {
+    const v = JSON.parse(line);
+    return v && typeof v === 'object' && !Array.isArray(v) && typeof v.event === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The human reading of an event, as the worker's log read before it was JSON: `edge-auth: METHOD PATH: message`
+ * for a refused request, else `edge-auth: message` (what the older tests' regular expressions match).
+ */
+export function eventText(event) {
+  const message = event.message ?? event.reason ?? event.event;
+  return event.method && event.path ? `edge-auth: ${event.method} ${event.path}: ${message}` : `edge-auth: ${message}`;
+}
+
+/** The worker's log lines (console.log/warn/error of the worker: one JSON event each), captured through Miniflare. */
 export class WorkerLog {
   constructor() {
     this.entries = [];
@@ -75,19 +98,58 @@ export class WorkerLog {
     return this.entries.length;
   }
 
-  /** Wait (up to timeoutMs) for a line after `since` matching `re`; returns it or undefined. */
+  /**
+   * Wait (up to timeoutMs) for a line after `since` matching `re` (the event's human reading, see eventText, or
+   * the raw line); returns the human reading of the event (the raw line when it is none) or undefined.
+   */
   async waitFor(re, since = 0, timeoutMs = 5000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const hit = this.entries.slice(since).find((e) => re.test(e.message));
-      if (hit) return hit.message;
+      for (const e of this.entries.slice(since)) {
+        const event = parseEvent(e.message);
+        if (event && (re.test(eventText(event)) || re.test(e.message))) return eventText(event);
+        if (!event && re.test(e.message)) return e.message;
+      }
       if (Date.now() > deadline) return undefined;
       await sleep(10);
     }
   }
 
+  /**
+   * The raw lines after `mark` that report something: warnings and errors (every line but `info` events — a
+   * sign-in, a sign-out, a revocation done —, as the log held before it had those).
+   */
   since(mark) {
+    return this.all(mark).filter((line) => parseEvent(line)?.level !== 'info');
+  }
+
+  /** Every raw line after `mark`, `info` events included. */
+  all(mark = 0) {
     return this.entries.slice(mark).map((e) => e.message);
+  }
+
+  /** The events after `mark` (parsed JSON lines; other lines left out), optionally only those named `name`. */
+  events(mark = 0, name = undefined) {
+    return this.entries
+      .slice(mark)
+      .map((e) => parseEvent(e.message))
+      .filter((e) => e && (name === undefined || e.event === name));
+  }
+
+  /**
+   * Wait (up to timeoutMs) for an event after `since` named `name` whose fields equal those of `fields` (a RegExp
+   * value is matched); returns it or undefined.
+   */
+  async waitForEvent(name, fields = {}, since = 0, timeoutMs = 5000) {
+    const deadline = Date.now() + timeoutMs;
+    const fits = (e) =>
+      Object.entries(fields).every(([k, v]) => (v instanceof RegExp ? typeof e[k] === 'string' && v.test(e[k]) : e[k] === v));
+    for (;;) {
+      const hit = this.events(since, name).find(fits);
+      if (hit) return hit;
+      if (Date.now() > deadline) return undefined;
+      await sleep(10);
+    }
   }
 }
 
@@ -199,7 +261,7 @@ export async function startWorker({
     mf,
     /** Every copy of the worker (the first is this one): `{ url }` each. */
     isolates: [{ url: origin }, ...others],
-    /** console.warn/error lines of the worker (unless opts.miniflare.handleStructuredLogs took them) */
+    /** console.log/warn/error lines of the worker (unless opts.miniflare.handleStructuredLogs took them) */
     logs,
     async dispose() {
       if (disposed) return;

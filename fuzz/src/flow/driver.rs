@@ -185,7 +185,7 @@ pub fn run(input: &FlowInput) -> Report {
             c.last_token_body = None;
             c.last_id_token_sub = None;
         }
-        let log_start = platform.logs.borrow().len();
+        let log_start = platform.lines.borrow().len();
         let verified_start = platform.verified.borrow().len();
         let revocations_start = platform.revocations.borrow().len();
         let r = run_step(step, step_no, &flow, &ctx, &mut jar, now);
@@ -193,7 +193,7 @@ pub fn run(input: &FlowInput) -> Report {
         // log lines are checked with the step's).
         crate::block_on(flow.refresh_due());
         if let (Some(outcome), Some(request)) = (&r.outcome, &r.request) {
-            let log = platform.logs.borrow();
+            let log = platform.lines.borrow();
             let verified = platform.verified.borrow();
             let revocations = platform.recorded_revocations();
             let oracle = Oracle {

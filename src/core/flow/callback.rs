@@ -18,6 +18,7 @@ use crate::core::facebook;
 use crate::core::flow::metadata::KeyLookupError;
 use crate::core::flow::{Flow, FlowResult};
 use crate::core::http::{Method, Outcome, Request, Response};
+use crate::core::log::{Event, Kind, Level};
 use crate::core::oidc::discovery::ProviderMetadata;
 use crate::core::oidc::id_token::{IdTokenError, VerifiedIdToken};
 use crate::core::oidc::issuer::{entra_domain_refusal, IssuerError};
@@ -133,10 +134,10 @@ impl<P: Platform> Flow<'_, P> {
             if policies_grant_groups_of(&self.config.policies, &connector.id) {
                 return Err(fail(FlowError::GroupsOverage(connector.id.clone())));
             }
-            self.platform.warn(&format!(
-                "edge-auth: connector {:?}: the ID token carries no groups, only a reference to them (groups overage); signed in without groups (no policy grants this connector's groups)",
-                connector.id
-            ));
+            let event = Event::new(Kind::Warning, Level::Warn).connector(&connector.id).reason("groups_overage").message(
+                "the ID token carries no groups, only a reference to them (groups overage); signed in without groups (no policy grants this connector's groups)",
+            );
+            self.platform.event(&event);
         }
         // 7. The session.
         let session_cookie = self.session_cookie(connector, identity, address, transport, now).map_err(fail)?;
@@ -213,7 +214,9 @@ impl<P: Platform> Flow<'_, P> {
             groups: relevant_groups(&self.config.policies, &connector.id, &identity.groups),
         };
         let session_name = CookieKind::Session.name(transport);
-        let (_, sealed) = session.seal_within_budget(self.keys, session_name, &self.config.session, self.platform)?;
+        let (kept, sealed) =
+            session.seal_within_budget(self.keys, session_name, &self.config.session, self.platform)?;
+        self.log_sign_in(&kept);
         Ok(set_cookie(session_name, &sealed, self.config.session.lifetime_seconds, transport, SameSite::Lax))
     }
 

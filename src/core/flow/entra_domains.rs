@@ -91,14 +91,15 @@ impl<P: Platform> Flow<'_, P> {
             }
             // Stale-if-error: an Entra outage does not stop sign-ins while we have the last good answer.
             (Err(e), Some((stale, _))) => {
-                let when = if refresh { "background refresh failed, " } else { "" };
-                self.platform.warn(&format!(
-                    "edge-auth: {when}using the cached owner of Entra domain {domain:?}: {}",
-                    FlowError::from(e).log_detail()
-                ));
+                let error = FlowError::from(e);
+                self.log_idp_fetch("entra_domain_owner", None, Some(&url), &error, true, refresh);
                 Ok(stale)
             }
-            (Err(e), None) => Err(e),
+            (Err(e), None) => {
+                let error = FlowError::from(e.clone());
+                self.log_idp_fetch("entra_domain_owner", None, Some(&url), &error, false, refresh);
+                Err(e)
+            }
         };
         guard.finish(result.clone());
         result.map(|m| owner(&m)).map_err(FlowError::from)

@@ -20,6 +20,7 @@ use crate::core::fetch::FetchError;
 use crate::core::flow::metadata::KeyLookupError;
 use crate::core::flow::{authenticate, Flow, FlowResult};
 use crate::core::http::{Outcome, Request, Response};
+use crate::core::log::{Event, Kind, Level, FAILURE, SUCCESS};
 use crate::core::oidc::id_token::verify_signature;
 use crate::core::oidc::issuer::{token_issuer_match, IssuerMatch};
 use crate::core::oidc::jws::{TokenType, UntrustedJws};
@@ -43,7 +44,15 @@ impl<P: Platform> Flow<'_, P> {
         let signed_out = super::site_uris::post_logout_redirect_uri(&req.origin());
         let session = authenticate(&req.cookie_header, transport, self.keys, self.now());
         if let Some(s) = &session {
-            self.record_sign_out(s).await;
+            let event = Event::new(Kind::SignOut, Level::Info)
+                .outcome(SUCCESS)
+                .channel("logout")
+                .connector(&s.connector)
+                .subject(&s.sub)
+                .email(&s.email)
+                .session_id(s.sid.as_deref());
+            self.platform.event(&event);
+            self.record_sign_out(s, "logout").await;
         }
         let mut location = "/auth/signed-out".to_string();
         let oidc_connector = session
@@ -62,11 +71,10 @@ impl<P: Platform> Flow<'_, P> {
                         }
                     }
                 }
-                Err((e, _)) => self.platform.warn(&format!(
-                    "edge-auth: logout: no end_session_endpoint for connector {:?}: {}",
-                    connector.id,
-                    e.log_detail()
-                )),
+                Err((e, _)) => {
+                    let message = format!("no end_session_endpoint (the session ended here only): {}", e.log_detail());
+                    self.log_no_idp_sign_out(&connector.id, &e, &message);
+                }
             }
         }
         #[cfg(feature = "saml")]
@@ -79,11 +87,11 @@ impl<P: Platform> Flow<'_, P> {
                         location = url;
                     }
                 }
-                Err((e, _)) => self.platform.warn(&format!(
-                    "edge-auth: logout: no WS-Federation sign-out for connector {:?}: {}",
-                    connector.id,
-                    e.log_detail()
-                )),
+                Err((e, _)) => {
+                    let message =
+                        format!("no WS-Federation sign-out (the session ended here only): {}", e.log_detail());
+                    self.log_no_idp_sign_out(&connector.id, &e, &message);
+                }
             }
         }
         Ok(Outcome::Respond(Response::redirect(location).with_cookie(clear)))
@@ -93,17 +101,33 @@ impl<P: Platform> Flow<'_, P> {
     /// this isolate at least when the log cannot be written: logged). Not again when this isolate already holds
     /// it: a copy signed out over and over must not become a stream of requests to the one revocation log. (The
     /// browser that signed out has no cookie left to retry with.)
-    pub(super) async fn record_sign_out(&self, session: &crate::core::session::record::Session) {
+    pub(super) async fn record_sign_out(&self, session: &crate::core::session::record::Session, channel: &str) {
         if self.providers.revocations.holds(session) {
             return;
         }
-        match self.revoke(RevocationList::for_session(session, self.now())).await {
-            Ok(()) => {}
+        let (reason, message) = match self.revoke(RevocationList::for_session(session, self.now())).await {
+            Ok(()) => return,
             Err(RevokeError::Refused(refusal)) => {
-                self.platform.warn(&format!("edge-auth: logout not recorded: {}", refusal.log_detail()))
+                ("refused", format!("sign-out not recorded in the revocation log: {}", refusal.log_detail()))
             }
-            Err(RevokeError::Store(e)) => self.platform.warn(&format!("edge-auth: logout: {}", store_failed(&e))),
-        }
+            Err(RevokeError::Store(e)) => ("store_failed", format!("sign-out not recorded: {}", store_failed(&e))),
+        };
+        let event = Event::new(Kind::Revocation, Level::Warn)
+            .outcome(FAILURE)
+            .channel(channel)
+            .connector(&session.connector)
+            .subject(&session.sub)
+            .session_id(session.sid.as_deref())
+            .reason(reason)
+            .message(&message);
+        self.platform.event(&event);
+    }
+
+    /// Our sign-out could not continue to the IdP's (its document could not be had): logged.
+    fn log_no_idp_sign_out(&self, connector: &str, error: &FlowError, message: &str) {
+        let event = Event::new(Kind::SignOut, Level::Warn).channel("logout").connector(connector).reason(error.code());
+        let event = error.fetch_failure_fields(event).message(message);
+        self.platform.event(&event);
     }
 }
 
@@ -113,6 +137,15 @@ enum RevokeError {
     Refused(WriteRefusal),
     /// The store failed.
     Store(FetchError),
+}
+
+/// A channel's name in the log's `channel` field (`front-channel` -> `front_channel`).
+fn channel_name(channel: &str) -> &str {
+    match channel {
+        "front-channel" => "front_channel",
+        "back-channel" => "back_channel",
+        other => other,
+    }
 }
 
 /// The operator's words for a failed write to the revocation store.
@@ -169,7 +202,13 @@ impl<P: Platform> Flow<'_, P> {
         match error {
             RevokeError::Refused(refusal) => {
                 if !matches!(refusal, WriteRefusal::RateLimited { log: None, .. }) {
-                    self.platform.warn(&format!("edge-auth: {channel} logout refused: {}", refusal.log_detail()));
+                    let (reason, connector) = match &refusal {
+                        WriteRefusal::RateLimited { connector, .. } => ("rate_limited", Some(connector.as_str())),
+                        WriteRefusal::ConnectorFull { connector, .. } => ("log_full", Some(connector.as_str())),
+                        WriteRefusal::StoreFull { .. } => ("log_full", None),
+                    };
+                    let message = format!("{channel} logout refused: {}", refusal.log_detail());
+                    self.log_channel_failure(channel, reason, connector, &message);
                 }
                 let unavailable = r#"{"error":"temporarily_unavailable"}"#;
                 Ok(Outcome::Respond(match refusal {
@@ -180,10 +219,36 @@ impl<P: Platform> Flow<'_, P> {
                 }))
             }
             RevokeError::Store(e) => {
-                self.platform.warn(&format!("edge-auth: {channel} logout not recorded: {}", store_failed(&e)));
+                let message = format!("{channel} logout not recorded: {}", store_failed(&e));
+                self.log_channel_failure(channel, "store_failed", None, &message);
                 Ok(Outcome::Respond(channel_response(500, r#"{"error":"server_error"}"#)))
             }
         }
+    }
+
+    /// A logout channel's request refused or not recorded: logged.
+    fn log_channel_failure(&self, channel: &str, reason: &str, connector: Option<&str>, message: &str) {
+        let event = Event::new(Kind::Revocation, Level::Warn)
+            .outcome(FAILURE)
+            .connector_opt(connector)
+            .channel(channel_name(channel))
+            .reason(reason)
+            .message(message);
+        self.platform.event(&event);
+    }
+
+    /// A revocation the IdP asked for, recorded.
+    fn log_revocation(&self, channel: &str, revocation: &Revocation) {
+        let event = Event::new(Kind::Revocation, Level::Info)
+            .outcome(SUCCESS)
+            .channel(channel)
+            .connector(&revocation.connector)
+            .issuer(Some(&revocation.iss));
+        let event = match revocation.kind {
+            RevocationKind::Sub => event.subject(&revocation.value),
+            _ => event.session_id(Some(&revocation.value)),
+        };
+        self.platform.event(&event);
     }
 
     /// `GET /auth/logout/frontchannel?iss=…&sid=…`, or `?sid=…` alone from Microsoft Entra.
@@ -245,6 +310,9 @@ impl<P: Platform> Flow<'_, P> {
         if let Some(e) = refused {
             return self.channel_refusal("front-channel", e);
         }
+        for r in &revocations {
+            self.log_revocation("front_channel", r);
+        }
         let mut response = signed_out_frame(&self.pages(req));
         // The visitor's own cookie is cleared only when it is the session named: anyone can make a browser
         // send this GET with a sid of their choosing.
@@ -266,7 +334,12 @@ impl<P: Platform> Flow<'_, P> {
     /// `POST /auth/logout/backchannel` with `logout_token`.
     pub(super) async fn backchannel_logout(&self, req: &Request) -> FlowResult {
         let refuse = |why: &str| {
-            self.platform.warn(&format!("edge-auth: back-channel logout refused: {why}"));
+            self.log_channel_failure(
+                "back-channel",
+                "invalid_logout_token",
+                None,
+                &format!("back-channel logout refused: {why}"),
+            );
             Ok(Outcome::Respond(channel_response(400, r#"{"error":"invalid_request"}"#)))
         };
         let Some(token) = req.form_param("logout_token") else { return refuse("no logout_token") };
@@ -316,6 +389,7 @@ impl<P: Platform> Flow<'_, P> {
                         _ => now,
                     };
                     let revocation = Revocation { kind, iss, value, at, connector, unauthenticated: false, until: 0 };
+                    let recorded = revocation.clone();
                     if let Err(e) = self.revoke(revocation).await {
                         self.providers.unspend_transaction(&jti);
                         return self.channel_refusal("back-channel", e);
@@ -326,13 +400,23 @@ impl<P: Platform> Flow<'_, P> {
                     // same revocation again and is then refused. A store that cannot answer does not undo a
                     // recorded revocation (ending sessions is the safe side): logged, answered 200.
                     return match self.claim_once(LOGOUT_JTI_SCOPE, &id, now.saturating_add(3600)).await {
-                        Ok(()) => Ok(Outcome::Respond(channel_response(200, "{}"))),
+                        Ok(()) => {
+                            self.log_revocation("back_channel", &recorded);
+                            Ok(Outcome::Respond(channel_response(200, "{}")))
+                        }
                         Err(FlowError::Replayed) => refuse("replayed jti"),
                         Err(e) => {
-                            self.platform.warn(&format!(
-                                "edge-auth: back-channel logout recorded, its jti not checked network-wide: {}",
+                            self.log_revocation("back_channel", &recorded);
+                            let message = format!(
+                                "back-channel logout recorded, its jti not checked network-wide: {}",
                                 e.log_detail()
-                            ));
+                            );
+                            let event = Event::new(Kind::Revocation, Level::Warn)
+                                .channel("back_channel")
+                                .connector(&recorded.connector)
+                                .reason(e.code())
+                                .message(&message);
+                            self.platform.event(&event);
                             Ok(Outcome::Respond(channel_response(200, "{}")))
                         }
                     };

@@ -14,6 +14,7 @@ use crate::core::fetch::{CachePolicy, FetchError, HttpRequest};
 use crate::core::flow::document_cache::{freshness, jwks_slot, metadata_slot, Freshness, Refresh};
 use crate::core::flow::single_flight::wait_for;
 use crate::core::flow::{Flow, JWKS_REFETCH_COOLDOWN_SECONDS};
+use crate::core::log::{Event, Kind, Level};
 use crate::core::oidc::discovery::{parse_provider_metadata_accepting, DiscoveryError, ProviderMetadata};
 use crate::core::oidc::issuer::{accepts_discovery_issuer, expected_discovery_issuer};
 use crate::core::oidc::jwks::{parse_jwks, select_key, Jwk, JwkSet, KeySelection, NoKey};
@@ -101,15 +102,15 @@ impl<P: Platform> Flow<'_, P> {
             }
             // Stale-if-error: an IdP outage does not stop logins while we have its last good metadata.
             (Err(e), Some((stale, _))) => {
-                let when = if refresh { "background refresh failed, " } else { "" };
-                self.platform.warn(&format!(
-                    "edge-auth: {when}using cached discovery for {:?}: {}",
-                    connector.id,
-                    FlowError::from(e).log_detail()
-                ));
+                let e = FlowError::from(e);
+                self.log_idp_fetch("discovery", Some(&connector.id), Some(&connector.issuer), &e, true, refresh);
                 Ok(stale)
             }
-            (Err(e), None) => Err(e),
+            (Err(e), None) => {
+                let error = FlowError::from(e.clone());
+                self.log_idp_fetch("discovery", Some(&connector.id), Some(&connector.issuer), &error, false, refresh);
+                Err(e)
+            }
         };
         guard.finish(result.clone());
         result.map_err(|e| (e.into(), vec![]))
@@ -243,12 +244,13 @@ impl<P: Platform> Flow<'_, P> {
             }
             // Stale-if-error: keep validating with the last good keys while the IdP is down.
             (Err(e), Some((stale, _))) => {
-                let when = if refresh { "background refresh failed, " } else { "" };
-                let e = FlowError::from(e);
-                self.platform.warn(&format!("edge-auth: {when}using cached JWKS for {issuer:?}: {}", e.log_detail()));
+                self.log_idp_fetch("jwks", None, Some(issuer), &FlowError::from(e), true, refresh);
                 Ok(stale)
             }
-            (Err(e), None) => Err(e),
+            (Err(e), None) => {
+                self.log_idp_fetch("jwks", None, Some(issuer), &FlowError::from(e.clone()), false, refresh);
+                Err(e)
+            }
         };
         guard.finish(result.clone());
         // An ordinary fetch may have been answered by the location's cache: not proof the `kid` is unknown.
@@ -277,5 +279,38 @@ impl<P: Platform> Flow<'_, P> {
                 Refresh::SamlMetadata { connector } => self.refresh_saml_metadata(&connector).await,
             }
         }
+    }
+}
+
+impl<P: Platform> Flow<'_, P> {
+    /// An IdP document that could not be fetched or used (`idp_fetch_failed`): which one, for which connector
+    /// or issuer, the status or class of the failure, and whether an older copy (`stale`) is used instead.
+    pub(super) fn log_idp_fetch(
+        &self,
+        document: &str,
+        connector: Option<&str>,
+        issuer: Option<&str>,
+        error: &FlowError,
+        stale: bool,
+        background: bool,
+    ) {
+        let detail = error.log_detail();
+        let prefix = match (background, stale) {
+            (true, true) => "background refresh failed, using the cached copy: ",
+            (true, false) => "background refresh failed: ",
+            (false, true) => "using the cached copy: ",
+            (false, false) => "",
+        };
+        let message = [prefix, &detail].concat();
+        // Entra's domain owner is a document of its own URL, not of an issuer.
+        let (issuer, url) = if document == "entra_domain_owner" { (None, issuer) } else { (issuer, None) };
+        let event = Event::new(Kind::IdpFetchFailed, Level::Warn)
+            .connector_opt(connector)
+            .issuer(issuer)
+            .url(url)
+            .document(document)
+            .reason(error.code());
+        let event = error.fetch_failure_fields(event).stale(stale).message(&message);
+        self.platform.event(&event);
     }
 }

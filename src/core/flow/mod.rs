@@ -40,6 +40,7 @@ use crate::core::b64;
 use crate::core::config::Config;
 use crate::core::error::{FlowError, InternalError};
 use crate::core::http::{Method, Outcome, Request, Response};
+use crate::core::log::{self, Event, Kind, Level};
 use crate::core::pages::{PageSettings, Pages};
 use crate::core::policy::{self, Requirement};
 use crate::core::ports::{Log, Platform, Rng};
@@ -202,12 +203,18 @@ pub fn site_gate<'a>(
         return SiteGate::Session(session_gate(config, keys, cache, platform, request, &requirement));
     }
     let decision = service_token::gate(&config.service_tokens, &requirement, token, request.now);
-    match &decision {
-        TokenGate::Allowed(t) => platform.warn(&format!("edge-auth: service token {:?}: allowed", t.id)),
-        TokenGate::Forbidden(t) => platform
-            .warn(&format!("edge-auth: service token {:?}: not admitted here (no policy of this path names it)", t.id)),
-        TokenGate::Refused(why) => platform.warn(&format!("edge-auth: service token refused: {}", why.log_detail())),
+    // Every use, by id (never the secret): the audit trail of machine access.
+    let (level, outcome, id) = match &decision {
+        TokenGate::Allowed(t) => (Level::Info, "allowed", Some(t.id.as_str())),
+        TokenGate::Forbidden(t) => (Level::Warn, "forbidden", Some(t.id.as_str())),
+        TokenGate::Refused(_) => (Level::Warn, "refused", None),
+    };
+    let mut event =
+        Event::new(Kind::ServiceToken, level).outcome(outcome).text("token_id", id).text("path", Some(request.path));
+    if let TokenGate::Refused(why) = &decision {
+        event = event.message(&why.log_detail());
     }
+    platform.event(&event);
     SiteGate::Token(decision)
 }
 
@@ -343,7 +350,7 @@ impl<P: Platform> Flow<'_, P> {
     /// visitor's language, and the cookies to set anyway.
     pub fn refusal(&self, req: &Request, error: &FlowError, cookies: &[String]) -> Outcome {
         let path = req.url.path();
-        self.platform.warn(&format!("edge-auth: {} {}: {}", method_name(req.method), path, error.log_detail()));
+        self.log_refusal(req, error);
         let mut response = if path == "/auth/me" { error.to_json_response() } else { error.to_page(&self.pages(req)) };
         for c in cookies {
             response = response.with_cookie(c.clone());
@@ -360,6 +367,73 @@ impl<P: Platform> Flow<'_, P> {
     fn page(&self, req: &Request, body: impl FnOnce(&Pages<'_>) -> String) -> Outcome {
         let pages = self.pages(req);
         Outcome::Respond(pages.response(200, body(&pages)))
+    }
+
+    /// The log event of a refused request: a failed `sign_in` on the routes that end a sign-in (with the
+    /// connector when it is known: the login transaction's, or the configured one its path names), else
+    /// `request_refused`.
+    fn log_refusal(&self, req: &Request, error: &FlowError) {
+        let path = req.url.path();
+        let detail = error.log_detail();
+        let idp_error = match error {
+            FlowError::Idp(code) => Some(code.as_str()),
+            _ => None,
+        };
+        let connector = self.sign_in_connector(req);
+        let event = match &connector {
+            Some(connector) => {
+                Event::new(Kind::SignIn, Level::Warn).outcome(log::FAILURE).connector_opt(connector.as_deref())
+            }
+            None => Event::new(Kind::RequestRefused, Level::Warn),
+        };
+        let event = event.request(method_name(req.method), path);
+        self.platform.event(&event.reason(error.code()).idp_error(idp_error).message(&detail));
+    }
+
+    /// `Some` on the routes that start or end a sign-in, with the connector when it is known: the one of the
+    /// login transaction (`/auth/callback`), or a configured connector named by the path (SAML, WS-Federation).
+    fn sign_in_connector(&self, req: &Request) -> Option<Option<String>> {
+        let path = req.url.path();
+        if path == "/auth/login" && matches!(req.method, Method::Get | Method::Head) {
+            // The connector is in the events of what failed (`idp_fetch_failed`); the address's domain may be
+            // no connector's.
+            return Some(None);
+        }
+        if path == "/auth/callback" && matches!(req.method, Method::Get | Method::Post) {
+            let transport = transport_of(&req.url)?;
+            let name = CookieKind::LoginTransaction.name(transport);
+            let tx = crate::core::session::transaction::LoginTransaction::from_cookie_header(
+                &req.cookie_header,
+                name,
+                self.keys,
+                self.now(),
+            );
+            return Some(tx.map(|tx| tx.connector));
+        }
+        #[cfg(feature = "saml")]
+        {
+            let id = path
+                .strip_prefix(crate::core::incoming::SAML_ROUTE_PREFIX)
+                .and_then(|rest| rest.strip_suffix("/acs"))
+                .or_else(|| {
+                    path.strip_prefix(crate::core::incoming::WSFED_ROUTE_PREFIX).filter(|_| req.method == Method::Post)
+                });
+            if let Some(id) = id {
+                return Some(self.config.xml_connector(id).map(|c| c.id.clone()));
+            }
+        }
+        None
+    }
+
+    /// The `sign_in` success event of a session just issued.
+    fn log_sign_in(&self, session: &Session) {
+        let event = Event::new(Kind::SignIn, Level::Info)
+            .outcome(log::SUCCESS)
+            .connector(&session.connector)
+            .subject(&session.sub)
+            .email(&session.email)
+            .session_id(session.sid.as_deref());
+        self.platform.event(&event);
     }
 
     fn now(&self) -> u64 {

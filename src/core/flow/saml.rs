@@ -203,12 +203,16 @@ impl<P: Platform> Flow<'_, P> {
         let identity = verified.map_err(|e| {
             fail(match e {
                 SamlError::Status { code, subcode } => {
-                    self.platform.warn(&format!(
-                        "edge-auth: connector {:?}: the SAML IdP answered with status {} ({})",
-                        connector.id,
+                    let message = format!(
+                        "the SAML IdP answered with status {} ({})",
                         truncate_chars(&code, 200),
                         truncate_chars(subcode.as_deref().unwrap_or("no second-level code"), 200)
-                    ));
+                    );
+                    let event =
+                        crate::core::log::Event::new(crate::core::log::Kind::IdpStatus, crate::core::log::Level::Info)
+                            .connector(&connector.id)
+                            .message(&message);
+                    self.platform.event(&event);
                     FlowError::Idp(saml_status_as_idp_error(&code, subcode.as_deref()).to_string())
                 }
                 // The SP's own key is unusable (not an RSA PKCS #8 key WebCrypto can import): the operator's to
@@ -365,7 +369,9 @@ impl<P: Platform> Flow<'_, P> {
             groups: relevant_groups(&self.config.policies, &connector.id, &signed_in.groups),
         };
         let session_name = CookieKind::Session.name(transport);
-        let (_, sealed) = session.seal_within_budget(self.keys, session_name, &self.config.session, self.platform)?;
+        let (kept, sealed) =
+            session.seal_within_budget(self.keys, session_name, &self.config.session, self.platform)?;
+        self.log_sign_in(&kept);
         let session_cookie = set_cookie(session_name, &sealed, exp.saturating_sub(now), transport, SameSite::Lax);
         Ok(Response::redirect(return_to_or_root(Some(return_to))).with_cookie(session_cookie))
     }
@@ -458,16 +464,16 @@ impl<P: Platform> Flow<'_, P> {
             // Stale-if-error: an IdP outage does not stop sign-ins while the last good metadata is valid; the
             // copy counts as fresh for the retry interval, so the IdP is not asked again on every request.
             (Err(e), Some((stale, _))) if usable(&stale) => {
-                self.platform.warn(&format!(
-                    "edge-auth: using cached SAML metadata for {:?}: {}",
-                    connector.id,
-                    FlowError::from(e).log_detail()
-                ));
+                self.log_idp_fetch("saml_metadata", Some(&connector.id), None, &FlowError::from(e), true, false);
                 let retry_at = self.now().saturating_add(REFRESH_RETRY_SECONDS);
                 self.providers.saml_idps.put(&connector.id, stale.clone(), retry_at);
                 Ok(stale)
             }
-            (Err(e), _) => Err((e.into(), vec![])),
+            (Err(e), _) => {
+                let error = FlowError::from(e);
+                self.log_idp_fetch("saml_metadata", Some(&connector.id), None, &error, false, false);
+                Err((error, vec![]))
+            }
         }
     }
 
@@ -480,11 +486,7 @@ impl<P: Platform> Flow<'_, P> {
             Ok((idp, fresh_for)) => {
                 self.keep_saml_idp(connector, idp, fresh_for);
             }
-            Err(e) => self.platform.warn(&format!(
-                "edge-auth: background refresh failed, using cached SAML metadata for {:?}: {}",
-                connector.id,
-                FlowError::from(e).log_detail()
-            )),
+            Err(e) => self.log_idp_fetch("saml_metadata", Some(&connector.id), None, &FlowError::from(e), true, true),
         }
     }
 
@@ -500,11 +502,9 @@ impl<P: Platform> Flow<'_, P> {
         match self.fetch_saml_metadata(connector, url, true).await {
             Ok((idp, fresh_for)) => Some(self.keep_saml_idp(connector, idp, fresh_for)),
             Err(e) => {
-                self.platform.warn(&format!(
-                    "edge-auth: re-reading the SAML metadata of {:?} after an unverified signature failed: {}",
-                    connector.id,
-                    FlowError::from(e).log_detail()
-                ));
+                let error = FlowError::from(e);
+                // The copy in use stays (`stale`): the refetch was for keys published since.
+                self.log_idp_fetch("saml_metadata", Some(&connector.id), None, &error, true, false);
                 None
             }
         }

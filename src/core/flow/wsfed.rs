@@ -168,7 +168,13 @@ impl<P: Platform> Flow<'_, P> {
         if !same_site {
             return Outcome::Respond(super::logout::confirmation_page(&self.pages(req)));
         }
-        self.record_sign_out(&session).await;
+        let event = crate::core::log::Event::new(crate::core::log::Kind::Revocation, crate::core::log::Level::Info)
+            .outcome(crate::core::log::SUCCESS)
+            .channel("wsfed_signout")
+            .connector(&session.connector)
+            .subject(&session.sub);
+        self.platform.event(&event);
+        self.record_sign_out(&session, "wsfed_signout").await;
         let clear = delete_cookie(CookieKind::Session.name(transport), transport);
         Outcome::Respond(super::logout::signed_out_frame(&self.pages(req)).with_cookie(clear))
     }

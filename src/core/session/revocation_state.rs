@@ -27,6 +27,7 @@
 use std::cell::{Cell, RefCell};
 
 use crate::core::fetch::FetchError;
+use crate::core::log::{Event, Kind, Level};
 use crate::core::ports::{Log, RevocationStore};
 use crate::core::session::record::Session;
 use crate::core::session::revocation::{Recorded, Revocation, RevocationKind, RevocationList, RevocationPage};
@@ -306,7 +307,12 @@ impl RevocationState {
         });
         match outcome {
             Ok(0) => {}
-            Ok(unreadable) => log.warn(&format!("edge-auth: revocations: {unreadable} unreadable entries skipped")),
+            Ok(unreadable) => {
+                let message = format!("revocations: {unreadable} unreadable entries skipped");
+                log.event(
+                    &Event::new(Kind::RevocationStore, Level::Warn).reason("unreadable_entries").message(&message),
+                );
+            }
             Err(why) => {
                 let why = match why {
                     Incomplete::Error(e) => format!("the revocation log could not be read: {e}"),
@@ -314,13 +320,14 @@ impl RevocationState {
                     Incomplete::TooManyPages => format!("the log did not end within {MAX_LIST_PAGES} pages"),
                     Incomplete::Inconsistent(what) => format!("the log answered {what}"),
                 };
-                let state = match self.complete_at.get() {
+                let (level, state) = match self.complete_at.get() {
                     Some(t) if now.saturating_sub(t) <= MAX_LIST_AGE_SECONDS => {
-                        format!("keeping the list read {} s ago", now.saturating_sub(t))
+                        (Level::Warn, format!("keeping the list read {} s ago", now.saturating_sub(t)))
                     }
-                    _ => "no recent list: sessions and sign-ins are refused (fail closed)".to_string(),
+                    _ => (Level::Error, "no recent list: sessions and sign-ins are refused (fail closed)".to_string()),
                 };
-                log.warn(&format!("edge-auth: revocations: reload incomplete, {why}; {state}"));
+                let message = format!("revocations: reload incomplete, {why}; {state}");
+                log.event(&Event::new(Kind::RevocationStore, level).reason("reload_incomplete").message(&message));
             }
         }
     }
@@ -564,8 +571,8 @@ mod tests {
     }
 
     impl Log for FakeLog {
-        fn warn(&self, message: &str) {
-            self.logs.borrow_mut().push(message.to_string());
+        fn event(&self, event: &Event) {
+            self.logs.borrow_mut().push(event.to_json(None));
         }
     }
 

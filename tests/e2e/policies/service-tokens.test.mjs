@@ -64,9 +64,12 @@ function sharedChecks({ site, logs, reached, label }) {
       assert.equal(r.errorCode, 'forbidden');
       assert.ok(!reached(r, target), target);
     }
-    const line = await logs().waitFor(/service token "ci-deploy": allowed/, mark);
-    assert.ok(line, logs().since(mark).join('\n'));
-    for (const l of logs().since(mark)) {
+    // Each use is one `service_token` event, by id and path (the audit trail), never with the secret.
+    const allowed = await logs().waitForEvent('service_token', { outcome: 'allowed', token_id: 'ci-deploy', path: '/api/items.json' }, mark);
+    assert.ok(allowed, logs().all(mark).join('\n'));
+    const forbidden = await logs().waitForEvent('service_token', { outcome: 'forbidden', token_id: 'cron', path: '/api/deploy/run.json' }, mark);
+    assert.ok(forbidden, logs().all(mark).join('\n'));
+    for (const l of logs().all(mark)) {
       for (const t of [CI, CRON]) assert.ok(!l.includes(t.secret.slice(0, 12)), `a secret in the log: ${l}`);
     }
   });

@@ -207,7 +207,8 @@ describe('stale-if-error across isolates', () => {
       const mark = stack.logs.mark();
       const { location } = await startLogin(stack, 'recent');
       assert.equal(location.origin + location.pathname, `${recent.issuer}/authorize`, 'the expired copy routes the sign-in');
-      assert.match(stack.logs.since(mark).join('\n'), /failed .*using the expired copy in the cache/, 'the operator is told');
+      const told = await stack.logs.waitForEvent('idp_fetch_failed', { stale: true, url: /\/\.well-known\/openid-configuration$/ }, mark);
+      assert.ok(told && /using the expired copy in the location's cache/.test(told.message), `the operator is told\n${stack.logs.since(mark).join('\n')}`);
       const r = await new Browserless().navigate(`${stack.origin}/auth/login?connector=old`);
       assert.equal(r.status, 502, `beyond the stale window: the IdP error page\n${r.describe(300)}`);
     });
@@ -405,9 +406,9 @@ describe('another Worker of the zone cannot plant IdP documents (issue 10 §4)',
                 await expectRefused(view, { connector: id, spec: { key: attackerKey, header: { kid: attackerKey.kid } }, code: 'id_token_invalid', recover: false });
               }
               assert.deepEqual(attacker.hits, [], 'the planted token endpoints were never called');
-              const warnings = stack.logs.since(0).filter((l) => /ignored the copy of .* MAC is missing or wrong/.test(l));
+              const warnings = stack.logs.events(0, 'cache').filter((e) => /ignored the copy .* MAC is missing or wrong/.test(e.message));
               for (const url of [discoveryUrl('nomac'), discoveryUrl('othermac'), discoveryUrl('stretched'), jwksUrl('ownjwks')]) {
-                assert.equal(warnings.filter((l) => l.includes(url)).length, 1, `${url}: the operator is told, once\n${warnings.join('\n')}`);
+                assert.equal(warnings.filter((e) => e.url === url).length, 1, `${url}: the operator is told, once\n${warnings.map((e) => JSON.stringify(e)).join('\n')}`);
               }
             } finally {
               await second.dispose();

@@ -36,7 +36,7 @@ pub(crate) struct Oracle<'a> {
     pub(crate) step: &'a Step,
     pub(crate) request: &'a Request,
     pub(crate) now: u64,
-    /// The log lines of this step.
+    /// The log lines of this step (every level: a sign-in's `info` event too).
     pub(crate) log: &'a [String],
     /// The (alg, key) pairs the verifier was asked about in this step.
     pub(crate) verified: &'a [(Alg, Jwk)],
