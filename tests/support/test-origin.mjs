@@ -119,7 +119,13 @@ export async function startTestOrigin({ workerOrigin } = {}) {
       };
       requests.push(seen);
       const text = JSON.stringify(seen);
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-test-origin': '1' });
+      // An origin with CORS of its own that reflects any Origin with credentials (what the worker must not let
+      // through on a path its CORS rules cover): asked for by the test with `x-test-origin-cors: reflect`.
+      const ownCors =
+        req.headers['x-test-origin-cors'] === 'reflect' && req.headers.origin
+          ? { 'access-control-allow-origin': req.headers.origin, 'access-control-allow-credentials': 'true', 'access-control-expose-headers': 'x-secret' }
+          : {};
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-test-origin': '1', ...ownCors });
       res.end(text);
     });
   });

@@ -141,4 +141,20 @@ describe('origin mode', () => {
   }, { timeout: 30_000 });
 
   sharedChecks({ label: 'origin', site: () => site, forwards: () => backend.requests.length });
+
+  test('origin: on a CORS path the worker alone speaks CORS (the origin\'s own Access-Control-* are dropped)', async () => {
+    const boss = await signedInBrowsers(() => site)('boss@corp.example');
+    const reflect = (origin) => ({ origin, 'x-test-origin-cors': 'reflect' });
+    const evil = await send(site, { target: '/api/items', browser: boss, headers: reflect('https://evil.example') });
+    assert.equal(evil.status, 200, evil.describe());
+    assert.equal(evil.headers['access-control-allow-origin'], undefined, `the origin's reflection must not pass\n${evil.describe()}`);
+    assert.equal(evil.headers['access-control-allow-credentials'], undefined, evil.describe());
+    assert.equal(evil.headers['access-control-expose-headers'], undefined, evil.describe());
+    const app = await send(site, { target: '/api/items', browser: boss, headers: reflect(APP) });
+    assert.equal(app.headers['access-control-allow-origin'], APP, app.describe());
+    assert.equal(app.headers['access-control-expose-headers'], undefined, 'only the rule\'s grant');
+    // A path no CORS rule covers is the origin's business: its headers pass.
+    const other = await send(site, { target: '/public/x', headers: reflect('https://evil.example') });
+    assert.equal(other.headers['access-control-allow-origin'], 'https://evil.example', other.describe());
+  });
 });
