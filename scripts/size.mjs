@@ -22,14 +22,20 @@ const VARIANTS = [
   // Structured JSON logs (issue 16, src/core/log.rs: about twenty typed events, one JSON writer, the request
   // id, sign-in success and revocation events that did not exist before) 2.9 KiB: 296.8 KiB; the budget is
   // raised by 2 KiB, from 295 KiB.
-  { dir: "build", label: "OIDC only", budget: 297 * 1024 },
+  // The rest of issue 16, measured on the merged build: service tokens and CORS (two config sections, the token
+  // check with SHA-256 and the policy scope under every reading of the path, preflights, the origin's identity
+  // for a machine) about 9 KiB; visitor pages from one template with English and Korean catalogues and branding
+  // -1.5 KiB (the static pages and their serving path are gone); every config error at once 0.4 KiB; Entra groups
+  // overage 0.6 KiB: 304.6 KiB. Issue 17 (start-up cost, 200 KiB target) is where this comes down.
+  { dir: "build", label: "OIDC only", budget: 306 * 1024 },
   // With SAML: 400.7 KiB for signatures; encrypted assertions (XML Encryption, RSA-OAEP through WebCrypto,
   // AES-GCM) added 9.3 KiB: 410.0 KiB; `allow_sha1` 3.3 KiB more (the sha1 crate's digest ~2.3 KiB, RSA-SHA1
   // through WebCrypto on its own path; the OIDC-only build unchanged): 413.3 KiB. WS-Federation (issue 15: the
   // wresult envelope, SAML 1.1 tokens, federation metadata, its routes and sign-out) 14.7 KiB more: 428.0 KiB
   // (the SAML 2.0 token, the transaction, the IdP cache and the session are SAML's, shared). Issue 17 is to bring
   // the variants down.
-  { dir: "build-saml", label: "with SAML and WS-Fed", budget: 432 * 1024 },
+  // Issue 16's operator features as above (logs, service tokens, CORS, pages): 439.2 KiB.
+  { dir: "build-saml", label: "with SAML and WS-Fed", budget: 441 * 1024 },
 ];
 let over = false;
 for (const { dir, label, budget } of VARIANTS) {
