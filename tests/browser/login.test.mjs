@@ -305,7 +305,7 @@ test('sign in in Korean: the login page in Korean (lang="ko"), the dev IdP, sign
     assert.equal(await page.evaluate(() => document.documentElement.lang), 'ko', 'the page says it is Korean');
     assert.equal(await page.title(), '로그인');
     assert.equal((await page.locator('label[for="email"]').textContent()).trim(), '회사 이메일');
-    assert.ok((await page.locator('#explain').textContent()).includes('회사 이메일을 입력하십시오'));
+    assert.ok((await page.locator('#explain').textContent()).includes('회사 이메일을 입력하세요'));
     await page.screenshot({ path: path.join(RESULTS, 'browser-login-ko.png') });
 
     await page.locator('#email').pressSequentially(EMAIL);
