@@ -634,7 +634,8 @@ fn path_seeds() {
 fn xml_seeds() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/xml");
     let mut n = 0;
-    let mut entries: Vec<_> = fs::read_dir(&fixtures).expect("tests/fixtures/xml").map(|e| e.expect("entry").path()).collect();
+    let mut entries: Vec<_> =
+        fs::read_dir(&fixtures).expect("tests/fixtures/xml").map(|e| e.expect("entry").path()).collect();
     entries.sort();
     for path in entries {
         if path.extension().is_some_and(|e| e == "xml") {
@@ -651,7 +652,9 @@ fn main() {
     let _ = NOW;
     let dir = seeds_dir();
     if dir.exists() {
-        for target in ["cookie_decode", "jwt", "jwks_discovery", "config", "path_canonical", "callback_flow", "xml_c14n"] {
+        for target in
+            ["cookie_decode", "jwt", "jwks_discovery", "config", "path_canonical", "callback_flow", "xml_c14n"]
+        {
             let _ = fs::remove_dir_all(dir.join(target));
         }
     }

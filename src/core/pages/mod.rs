@@ -14,6 +14,9 @@ use catalog::{Catalog, Refusal, EN, KO};
 pub const LOGIN_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The login page's script element: the only script a rendered page carries (no other page's CSP allows one).
+pub const LOGIN_SCRIPT_TAG: &str = "<script src=\"/auth/static/login.js\" defer></script>";
+
 /// A language edge-auth has a catalogue for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -213,7 +216,8 @@ impl<'a> Pages<'a> {
             head.push_str(&format!("<meta name=\"{}\" content=\"{}\">\n", escape(name), escape(content)));
         }
         if script {
-            head.push_str("<script src=\"/auth/static/login.js\" defer></script>\n");
+            head.push_str(LOGIN_SCRIPT_TAG);
+            head.push('\n');
         }
         let logo = match &s.logo_url {
             Some(url) => format!("<img src=\"{}\" alt=\"\" width=\"28\" height=\"28\">", escape(url)),
