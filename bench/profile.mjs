@@ -7,6 +7,8 @@
 //   node bench/profile.mjs                      # edge-auth from build/ (names stripped by scripts/build.sh)
 //   node bench/profile.mjs --named              # edge-auth built without wasm-opt, keeping function names
 //   node bench/profile.mjs --worker hono        # or bare, or edge-auth-saml (from build-saml/)
+//   node bench/profile.mjs --first-request      # the first request of a fresh isolate instead of the load (the
+//                                               # cold start's own work; bench/cold.mjs splits it by stage)
 //
 // Writes bench/.work-profile/<worker>.cpuprofile (open in Chrome DevTools > Performance) and prints a summary.
 import { execFileSync } from 'node:child_process';
@@ -14,7 +16,8 @@ import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { prepare, ROOT, scenario, WORKERD } from './lib/setup.mjs';
-import { freePort, startWorkerd, stopProcess } from './lib/workerd.mjs';
+import { freePort, get, startWorkerd, stopProcess } from './lib/workerd.mjs';
+import { spawn } from 'node:child_process';
 import { runWrk, writeLua } from './lib/wrk.mjs';
 
 const argv = process.argv.slice(2);
@@ -112,10 +115,69 @@ function summarize(profile) {
   return { total, busy, cats, fns };
 }
 
+// The first request of a fresh isolate under the profiler: workerd is started without the benchmark's probe, the
+// profiler attached to the worker's isolate, then one request (the session cookie, a static page) is sent.
+async function firstRequest(sc, workerId) {
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const cfg = await sc.configFor(workerId, port);
+  const child = spawn(WORKERD, ['serve', path.basename(cfg), `--inspector-addr=127.0.0.1:${inspectorPort}`], { cwd: path.dirname(cfg), stdio: 'ignore' });
+  try {
+    let target;
+    for (let i = 0; i < 500 && !target; i++) {
+      try {
+        target = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json()).find((t) => t.id === 'main');
+      } catch {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    if (!target) throw new Error('the inspector did not come up');
+    const insp = await connect(target.webSocketDebuggerUrl);
+    await insp.send('Profiler.enable');
+    await insp.send('Profiler.setSamplingInterval', { interval: 50 });
+    await insp.send('Profiler.start');
+    const t0 = process.hrtime.bigint();
+    let r;
+    for (let i = 0; i < 500; i++) {
+      try {
+        r = await get(`http://127.0.0.1:${port}/`, sc.loadHeaders);
+        break;
+      } catch {
+        await new Promise((res) => setTimeout(res, 5));
+      }
+    }
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const { profile } = await insp.send('Profiler.stop');
+    insp.close();
+    const file = path.join(WORK, `${workerId}-first-request.cpuprofile`);
+    writeFileSync(file, JSON.stringify(profile));
+    const { busy, cats, fns } = summarize(profile);
+    console.log(`\n${workerId}: first request ${r?.status} in ${ms.toFixed(1)} ms (client side, profiler attached); isolate busy ${(busy / 1000).toFixed(1)} ms`);
+    for (const [cat, us] of [...cats].sort((a, b) => b[1] - a[1])) {
+      if (cat === '(idle)') continue;
+      console.log(`  ${(us / 1000).toFixed(2).padStart(7)} ms  ${((100 * us) / busy).toFixed(1).padStart(5)}%  ${cat}`);
+    }
+    console.log(`\ntop ${top} functions by self time:`);
+    for (const [key, { cat, us }] of [...fns].sort((a, b) => b[1].us - a[1].us).slice(0, top)) {
+      console.log(`  ${(us / 1000).toFixed(2).padStart(7)} ms  ${((100 * us) / busy).toFixed(1).padStart(5)}%  ${key}  [${cat.split(' ')[0]}]`);
+    }
+    console.log(`\nprofile: ${path.relative(ROOT, file)}`);
+  } finally {
+    await stopProcess(child);
+  }
+}
+
 async function main() {
   const edgeBuild = argv.includes('--named') ? await namedBuild() : opt('build', path.join(ROOT, 'build'));
   const dirs = await prepare({ work: WORK, edgeBuild, samlBuild: workerId === 'edge-auth-saml' ? path.join(ROOT, 'build-saml') : null });
   const sc = await scenario(dirs);
+  if (argv.includes('--first-request')) {
+    try {
+      return await firstRequest(sc, workerId);
+    } finally {
+      await sc.op.close();
+    }
+  }
   const port = await freePort();
   const inspectorPort = await freePort();
   const cfg = await sc.configFor(workerId, port);

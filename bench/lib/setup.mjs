@@ -232,7 +232,7 @@ export function sizes(dirs) {
 
 /**
  * Keys, the local OP, AUTH_CONFIG (edge-auth-saml's with a SAML connector more), one valid session cookie per
- * worker (edge-auth's is valid for both builds), and `configFor(id, port, {probePort})` writing that worker's
+ * worker (edge-auth's is valid for both builds), and `configFor(id, port, {probePort, v8Flags})` writing that worker's
  * workerd config (with `probePort`: also bench/workers/do-probe.mjs on that port, bound to the same Durable
  * Objects). The load request carries both cookies, so it is the same for every worker.
  */
@@ -291,15 +291,23 @@ export async function scenario(dirs) {
   const loadHeaders = { cookie: cookieHeader, accept: 'text/html,application/xhtml+xml', 'accept-encoding': 'identity' };
 
   // ---- workerd configs ----
+  // edge-auth's text bindings (AUTH_CONFIG, SESSION_KEYS, the client secrets), by worker id
+  const textBindingsFor = (id) => ({
+    AUTH_CONFIG: JSON.stringify(id === 'edge-auth-saml' ? authConfigSaml : authConfig),
+    SESSION_KEYS: sessionKey,
+    RS256_CLIENT_SECRET: clients[0].client_secret,
+    ES256_CLIENT_SECRET: clients[1].client_secret,
+  });
   const ports = {};
-  const configFor = async (id, port, { probePort } = {}) => {
+  const configFor = async (id, port, { probePort, v8Flags = [] } = {}) => {
     ports[id] = port;
-    if (id === 'bare') return writeConfig({ dir: dirs.bare, port, modules: [{ name: 'worker.js', type: 'esModule', file: 'worker.js' }] });
+    if (id === 'bare') return writeConfig({ dir: dirs.bare, port, v8Flags, modules: [{ name: 'worker.js', type: 'esModule', file: 'worker.js' }] });
     if (id === 'hono') {
       const hc = clients[2];
       return writeConfig({
         dir: dirs.hono,
         port,
+        v8Flags,
         modules: [{ name: 'worker.js', type: 'esModule', file: 'worker.js' }],
         textBindings: {
           OIDC_ISSUER: op.issuer,
@@ -314,6 +322,7 @@ export async function scenario(dirs) {
     return writeConfig({
       dir: dirs[id],
       port,
+      v8Flags,
       modules: [
         { name: 'index.js', type: 'esModule', file: 'index.js' },
         { name: 'edge_auth_worker.mjs', type: 'esModule', file: 'edge_auth_worker.mjs' },
@@ -328,15 +337,10 @@ export async function scenario(dirs) {
         { binding: 'REVOCATION_LOG', className: 'RevocationLog' },
       ],
       probe: probePort ? { port: probePort, file: 'do-probe.js' } : undefined,
-      textBindings: {
-        AUTH_CONFIG: JSON.stringify(id === 'edge-auth-saml' ? authConfigSaml : authConfig),
-        SESSION_KEYS: sessionKey,
-        RS256_CLIENT_SECRET: clients[0].client_secret,
-        ES256_CLIENT_SECRET: clients[1].client_secret,
-      },
+      textBindings: textBindingsFor(id),
       loopbackOutbound: true,
     });
   };
 
-  return { op, clients, authConfig, authConfigSaml, sessionKey, honoSecret, edgeCookie, honoCookie, cookieHeader, loadHeaders, ports, configFor };
+  return { op, clients, authConfig, authConfigSaml, textBindingsFor, sessionKey, honoSecret, edgeCookie, honoCookie, cookieHeader, loadHeaders, ports, configFor };
 }

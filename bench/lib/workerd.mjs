@@ -47,8 +47,9 @@ const capnpString = (s) => JSON.stringify(String(s)); // capnp text strings take
  * @param {{port: number, file: string}} [o.probe]  a second worker (module `file` in `dir`) on its own socket at
  *        127.0.0.1:`probe.port`, bound to the main worker's Durable Object namespaces under the same binding
  *        names (the same objects, the same storage): bench/workers/do-probe.mjs. The main worker is unchanged.
+ * @param {string[]} [o.v8Flags]  V8 flags for the process (diagnostics: bench/cold.mjs --v8-flags)
  */
-export function writeConfig({ dir, port, modules, textBindings = {}, loopbackOutbound = false, durableObjects = [], probe }) {
+export function writeConfig({ dir, port, modules, textBindings = {}, loopbackOutbound = false, durableObjects = [], probe, v8Flags = [] }) {
   const mod = (m) => `(name = ${capnpString(m.name)}, ${m.type} = embed ${capnpString(m.file)})`;
   const bindings = [
     ...Object.entries(textBindings).map(([k, v]) => `(name = ${capnpString(k)}, text = ${capnpString(v)})`),
@@ -79,7 +80,7 @@ const config :Workerd.Config = (
   ],
   sockets = [
     (name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main"),${probe ? `\n    (name = "probe", address = ${capnpString(`127.0.0.1:${probe.port}`)}, http = (), service = "do-probe"),` : ''}
-  ],
+  ],${v8Flags.length ? `\n  v8Flags = [${v8Flags.map(capnpString).join(', ')}],` : ''}
 );
 ${probe ? `
 const probeWorker :Workerd.Worker = (
@@ -133,11 +134,11 @@ export function get(url, headers = {}, { timeoutMs = 5000 } = {}) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Spawn workerd on `configPath`, then poll `probeUrl` (with `probeHeaders`) until it answers 200.
+ * Spawn workerd on `configPath`, then poll `probeUrl` (with `probeHeaders`) until it answers 200 (or `probeStatus`).
  * Returns the process handle and the time from spawn() to that first 200 (the cold start as the client
  * sees it: process start, config, isolate, module compile and evaluation, first request).
  */
-export async function startWorkerd({ bin, configPath, port, probeHeaders = {}, logFile, timeoutMs = 20000, extraArgs = [] }) {
+export async function startWorkerd({ bin, configPath, port, probeHeaders = {}, probeStatus = 200, logFile, timeoutMs = 20000, extraArgs = [] }) {
   const out = logFile ? openSync(logFile, 'a') : 'ignore';
   const t0 = process.hrtime.bigint();
   const [command, args] = pinned(0, bin, ['serve', path.basename(configPath), ...extraArgs]);
@@ -158,7 +159,7 @@ export async function startWorkerd({ bin, configPath, port, probeHeaders = {}, l
     }
     try {
       const r = await get(url, probeHeaders, { timeoutMs: 5000 });
-      if (r.status === 200) {
+      if (r.status === probeStatus) {
         const coldMs = Number(process.hrtime.bigint() - t0) / 1e6;
         return { child, pid: child.pid, coldMs, stop: () => stopProcess(child) };
       }
