@@ -12,7 +12,7 @@
 //   edge-auth         the deployed worker: + the revocation-log read in Rust, the session check, the assets
 //
 // A diagnostic, not part of `bash scripts/bench.sh` (which reports the bare / edge-auth / hono figures):
-//   node bench/cold.mjs [--runs 7] [--saml] [--v8-flags A,B]   (--saml: the same stages for build-saml/;
+//   node bench/cold.mjs [--runs 7] [--saml] [--v8-flags A,B] [--build DIR] [--stages bare,edge-auth]   (--saml: the same stages for build-saml/;
 //                                               --v8-flags: V8 flags for every workerd, e.g. --liftoff-only)
 // Each difference between neighbours is what that stage adds. Timings vary by a few ms from run to run: compare
 // figures from one run.
@@ -35,7 +35,12 @@ const v8Flags = opt('v8-flags', '').split(',').filter(Boolean);
 const edgeId = saml ? 'edge-auth-saml' : 'edge-auth';
 const buildDir = saml ? 'build-saml' : 'build';
 
-const dirs = await prepare({ work: path.join(ROOT, 'bench', '.work-cold'), samlBuild: saml ? path.join(ROOT, 'build-saml') : null });
+// --build DIR: another build of the same variant (e.g. one cut short for a bisection)
+const dirs = await prepare({
+  work: path.join(ROOT, 'bench', '.work-cold'),
+  edgeBuild: saml ? path.join(ROOT, 'build') : opt('build', path.join(ROOT, 'build')),
+  samlBuild: saml ? opt('build', path.join(ROOT, 'build-saml')) : null,
+});
 const sc = await scenario(dirs);
 const edgeDir = dirs[edgeId];
 
@@ -126,7 +131,9 @@ async function configFor(stage, port) {
   });
 }
 
-const ORDER = ['bare', 'wasm-module', 'instance', 'gate-call', 'construct', 'handler-no-log', 'revocation-read', 'edge-auth'];
+const STAGE_ORDER = ['bare', 'wasm-module', 'instance', 'gate-call', 'construct', 'handler-no-log', 'revocation-read', 'edge-auth'];
+// --stages bare,edge-auth: only these (an A/B of two builds needs only the ends)
+const ORDER = opt('stages', STAGE_ORDER.join(',')).split(',').filter((st) => STAGE_ORDER.includes(st));
 const samples = Object.fromEntries(ORDER.map((s) => [s, []]));
 console.log(`cold start by stage (${edgeId}, ${buildDir}/), ${runs} runs after one discarded, interleaved${v8Flags.length ? `; V8 flags ${v8Flags.join(' ')}` : ''}`);
 for (let i = 0; i <= runs; i++) {
@@ -134,7 +141,7 @@ for (let i = 0; i <= runs; i++) {
     const port = await freePort();
     const cfg = await configFor(stage, port);
     // without its Durable Objects, edge-auth fails closed on the revocation reload: its first answer is the redirect to the login page
-    const probeStatus = stage === 'handler-no-log' ? 302 : 200;
+    const probeStatus = stage === 'handler-no-log' ? [302, 200] : 200;
     const p = await startWorkerd({ bin: WORKERD, configPath: cfg, port, probeHeaders: sc.loadHeaders, probeStatus, logFile: path.join(path.dirname(cfg), 'cold.log') });
     await p.stop();
     if (i > 0) samples[stage].push(p.coldMs);

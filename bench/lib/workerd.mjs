@@ -159,7 +159,7 @@ export async function startWorkerd({ bin, configPath, port, probeHeaders = {}, p
     }
     try {
       const r = await get(url, probeHeaders, { timeoutMs: 5000 });
-      if (r.status === probeStatus) {
+      if ([probeStatus].flat().includes(r.status)) {
         const coldMs = Number(process.hrtime.bigint() - t0) / 1e6;
         return { child, pid: child.pid, coldMs, stop: () => stopProcess(child) };
       }

@@ -203,7 +203,27 @@ async fn handle(req: Request, env: &Env, ctx: &Context, request_id: &str) -> Res
         };
     }
 
-    let platform = WorkerPlatform::new(env, &state, ready, request_id);
+    // The sign-in flow (everything under /auth/) behind a boxed future of its own: its code is a separate wasm
+    // function that a fresh isolate compiles only when a request reaches it (V8 compiles wasm lazily, function by
+    // function; inlined here, a first request for site content paid for compiling the whole flow).
+    let auth: std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response>> + '_>> =
+        Box::pin(handle_auth(req, url, env, ctx, &state, ready, request_id, now));
+    auth.await
+}
+
+/// A request under `/auth/`: the sign-in flow.
+#[allow(clippy::too_many_arguments)]
+async fn handle_auth(
+    req: Request,
+    url: url::Url,
+    env: &Env,
+    ctx: &Context,
+    state: &std::rc::Rc<state::IsolateState>,
+    ready: &Ready,
+    request_id: &str,
+    now: u64,
+) -> Result<Response> {
+    let platform = WorkerPlatform::new(env, state, ready, request_id);
     let core_request = match to_core_request(&req, url.clone(), &platform).await? {
         Ok(request) => request,
         Err(refused) => return to_worker_response(refused),
