@@ -224,7 +224,7 @@ async fn handle_auth(
     now: u64,
 ) -> Result<Response> {
     let platform = WorkerPlatform::new(env, state, ready, request_id);
-    let core_request = match to_core_request(&req, url.clone(), &platform).await? {
+    let core_request = match to_core_request(&req, url, &platform).await? {
         Ok(request) => request,
         Err(refused) => return to_worker_response(refused),
     };
