@@ -12,11 +12,11 @@
 //   edge-auth         the deployed worker: + the revocation-log read in Rust, the session check, the assets
 //
 // A diagnostic, not part of `bash scripts/bench.sh` (which reports the bare / edge-auth / hono figures):
-//   node bench/cold.mjs [--runs 7] [--saml] [--v8-flags A,B] [--build DIR] [--stages bare,edge-auth]   (--saml: the same stages for build-saml/;
+//   node bench/cold.mjs [--runs 7] [--saml] [--v8-flags A,B] [--build DIR] [--stages bare,edge-auth] [--log-latency MS]   (--saml: the same stages for build-saml/;
 //                                               --v8-flags: V8 flags for every workerd, e.g. --liftoff-only)
 // Each difference between neighbours is what that stage adds. Timings vary by a few ms from run to run: compare
 // figures from one run.
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { prepare, ROOT, scenario, WORKERD } from './lib/setup.mjs';
@@ -43,6 +43,19 @@ const dirs = await prepare({
 });
 const sc = await scenario(dirs);
 const edgeDir = dirs[edgeId];
+
+// --log-latency MS: the revocation log answers `since` MS later, as a Durable Object in another location would
+// (in production the object lives in one place; a fresh isolate elsewhere waits a network round trip). Applied
+// to the snapshot's object class, so every stage that reads the log waits the same.
+const logLatency = Number(opt('log-latency', 0));
+if (logLatency > 0) {
+  for (const file of [path.join(edgeDir, 'revocation_log.mjs'), path.join(edgeDir, buildDir, 'revocation_log.mjs')]) {
+    const source = readFileSync(file, 'utf8');
+    // minified by esbuild: `export{g as RevocationLog,...}`; else `export class RevocationLog`
+    const local = /export\s*\{[^}]*?\b(\w+) as RevocationLog\b/.exec(source)?.[1] ?? 'RevocationLog';
+    appendFileSync(file, `\n{ const since = ${local}.prototype.since; ${local}.prototype.since = async function (cursor) { await new Promise((r) => setTimeout(r, ${logLatency})); return since.call(this, cursor); }; }\n`);
+  }
+}
 
 // The stage workers live beside edge-auth's snapshot and share its files.
 const STAGES = {
@@ -135,7 +148,7 @@ const STAGE_ORDER = ['bare', 'wasm-module', 'instance', 'gate-call', 'construct'
 // --stages bare,edge-auth: only these (an A/B of two builds needs only the ends)
 const ORDER = opt('stages', STAGE_ORDER.join(',')).split(',').filter((st) => STAGE_ORDER.includes(st));
 const samples = Object.fromEntries(ORDER.map((s) => [s, []]));
-console.log(`cold start by stage (${edgeId}, ${buildDir}/), ${runs} runs after one discarded, interleaved${v8Flags.length ? `; V8 flags ${v8Flags.join(' ')}` : ''}`);
+console.log(`cold start by stage (${edgeId}, ${buildDir}/), ${runs} runs after one discarded, interleaved${v8Flags.length ? `; V8 flags ${v8Flags.join(' ')}` : ''}${logLatency ? `; the revocation log answers ${logLatency} ms late` : ''}`);
 for (let i = 0; i <= runs; i++) {
   for (const stage of ORDER) {
     const port = await freePort();

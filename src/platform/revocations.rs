@@ -15,7 +15,8 @@ use crate::core::session::revocation::{Recorded, Revocation, RevocationPage};
 use crate::platform::durable_object::{answer, stub};
 
 pub const REVOCATION_LOG_BINDING: &str = "REVOCATION_LOG";
-/// The name of the one object that holds the log.
+/// The name of the one object that holds the log (also in `src/js/entry.mjs`, which starts a fresh isolate's
+/// first read).
 const LOG_OBJECT: &str = "revocations";
 /// How long a call may take: a write not answered by then is reported to the IdP as failed (it retries); a
 /// read, as a failed reload (the list in use stays, within its age bound).
@@ -51,9 +52,28 @@ pub async fn record(env: &Env, revocation: &Revocation) -> Result<Recorded, Fetc
         .ok_or_else(|| FetchError::Network(format!("{REVOCATION_LOG_BINDING}: unexpected answer to record")))
 }
 
+/// The global under which the JS entry (`src/js/entry.mjs`) leaves the `since(0)` call it started for a fresh
+/// isolate's first request, before the wasm handler runs; gone when that request has its answer.
+const PREFETCHED_SINCE: &str = "__edgeAuthPrefetchedSince";
+
+/// The first page of the log as the JS entry already asked for it (`since(0)`), taken once: on a fresh isolate
+/// the read's round trip to the object then overlaps the handler's own start (V8 compiling what it runs). The
+/// read was started by this same request, earlier: whatever it answers was in the log when the request came.
+fn take_prefetched_since() -> Option<JsValue> {
+    let global = js_sys::global();
+    let key = JsValue::from_str(PREFETCHED_SINCE);
+    let call = js_sys::Reflect::get(&global, &key).ok().filter(|v| !v.is_undefined() && !v.is_null())?;
+    let _ = js_sys::Reflect::delete_property(global.unchecked_ref::<js_sys::Object>(), &key);
+    Some(call)
+}
+
 pub async fn since(env: &Env, cursor: u64) -> Result<RevocationPage, FetchError> {
-    // Sequence numbers stay far below 2^53 (one per revocation written).
-    let call = log_stub(env)?.since(cursor as f64);
+    let prefetched = if cursor == 0 { take_prefetched_since() } else { None };
+    let call = match prefetched {
+        Some(call) => Ok(call),
+        // Sequence numbers stay far below 2^53 (one per revocation written).
+        None => log_stub(env)?.since(cursor as f64),
+    };
     let answer = answer(call, REVOCATION_LOG_BINDING, CALL_TIMEOUT).await.map_err(FetchError::Network)?;
     let text = answer
         .as_string()
