@@ -22,36 +22,39 @@ function machineHeaders(headers) {
 }
 
 // A fresh isolate reads the whole revocation log before admitting anyone (src/core/session/revocation_state.rs).
-// Its first request starts that read here, before the wasm handler runs, and hands the call to the handler's
-// first `since(0)` (src/platform/revocations.rs): the round trip to the object — a network hop in production,
-// where the object lives in one location — then overlaps the handler's start (V8 compiling the code it runs on
-// first call) instead of following it. The call lives in a global only during the microtasks that start the
-// handler of the request that made it (its first poll runs in them and takes it): no other request can take it.
+// Its first request starts that read here, before the wasm handler runs, and hands the call to that request's
+// handler (a property of the request object, read once by src/platform/mod.rs `handle`): the round trip to the
+// object — a network hop in production, where the object lives in one location — then overlaps the handler's
+// start (V8 compiling the code it runs on first call) instead of following it. The runtime sends the call only
+// when the isolate yields, so the handler starts one turn of the event loop later; requests that arrive in that
+// turn wait a turn of their own, so the first request's handler starts first and makes the one read everybody
+// waits for. Another request never sees the call.
 const PREFETCHED_SINCE = "__edgeAuthPrefetchedSince";
-let fresh = true;
+let starting = true;
+let prefetched = false;
 
-function firstRequest(request, env, ctx) {
-  fresh = false;
-  let call = null;
+function startingRequest(request, env, ctx) {
   const log = env.REVOCATION_LOG;
-  if (log && typeof log.idFromName === "function") {
-    try {
-      call = Promise.resolve(log.get(log.idFromName("revocations")).since(0));
-      call.catch(() => {}); // the handler reads the outcome; unread (no reload after all), it is dropped
-    } catch {
-      call = null; // the handler makes its own call and reports what fails
+  if (!prefetched) {
+    prefetched = true;
+    let call = null;
+    if (log && typeof log.idFromName === "function") {
+      try {
+        call = Promise.resolve(log.get(log.idFromName("revocations")).since(0));
+        call.catch(() => {}); // the handler reads the outcome; unread (no reload after all), it is dropped
+        request[PREFETCHED_SINCE] = call;
+      } catch {
+        call = null; // the handler makes its own call and reports what fails
+      }
+    }
+    if (!call) {
+      starting = false;
+      return new RustWorker(ctx, env).fetch(request);
     }
   }
-  // One turn of the event loop first: the runtime sends the call only when this isolate yields, and the
-  // handler's start does not yield.
   return new Promise((resolve) => setTimeout(resolve, 0)).then(() => {
-    if (call) globalThis[PREFETCHED_SINCE] = call;
-    const answer = new RustWorker(ctx, env).fetch(request);
-    // The handler's first poll is a microtask queued by the call above: it runs before this one.
-    queueMicrotask(() => {
-      delete globalThis[PREFETCHED_SINCE];
-    });
-    return answer;
+    starting = false;
+    return new RustWorker(ctx, env).fetch(request);
   });
 }
 
@@ -59,7 +62,7 @@ export default {
   // Not `async`: both branches already return a promise, and an async wrapper would add a promise and
   // its microtask turns to every request.
   fetch(request, env, ctx) {
-    if (fresh) return firstRequest(request, env, ctx);
+    if (starting) return startingRequest(request, env, ctx);
     // 1: the assets; 2: the assets unless CORS or a service token may decide (only with `cors` or
     // `service_tokens` configured); 0: the full handler.
     const fast = fastGate(request.url, request.headers.get("cookie") ?? "");

@@ -131,7 +131,9 @@ async fn handle(req: Request, env: &Env, ctx: &Context, request_id: &str) -> Res
             // A fresh isolate (or one without a usable list) learns the list before admitting anyone (or
             // answering /auth/me): every request waits for the same single reload.
             Reload::Wait => {
-                state.cache.revocations.reload(&WorkerPlatform::new(env, &state, ready, request_id), now).await;
+                let platform = WorkerPlatform::new(env, &state, ready, request_id)
+                    .with_prefetched_since(revocations::take_prefetched_since(req.inner()));
+                state.cache.revocations.reload(&platform, now).await;
                 wait_for_reload(&state).await;
             }
         }
@@ -403,11 +405,25 @@ pub struct WorkerPlatform<'a> {
     documents: &'a crate::core::location_cache::LocationCache,
     /// The request's id in the log ([`request_id`]).
     request_id: &'a str,
+    /// The first read of the revocation log, already started by the JS entry for this request
+    /// ([`revocations::take_prefetched_since`]): used by the first `since(0)`, once.
+    prefetched_since: std::cell::Cell<Option<wasm_bindgen::JsValue>>,
 }
 
 impl<'a> WorkerPlatform<'a> {
     fn new(env: &'a Env, state: &'a state::IsolateState, ready: &'a Ready, request_id: &'a str) -> WorkerPlatform<'a> {
-        WorkerPlatform { env, keys: &ready.keys, documents: &state.documents, request_id }
+        WorkerPlatform {
+            env,
+            keys: &ready.keys,
+            documents: &state.documents,
+            request_id,
+            prefetched_since: std::cell::Cell::new(None),
+        }
+    }
+
+    fn with_prefetched_since(self, call: Option<wasm_bindgen::JsValue>) -> WorkerPlatform<'a> {
+        self.prefetched_since.set(call);
+        self
     }
 }
 
@@ -490,7 +506,8 @@ impl crate::core::ports::RevocationStore for WorkerPlatform<'_> {
     }
 
     async fn revocations_since(&self, cursor: u64) -> std::result::Result<RevocationPage, FetchError> {
-        revocations::since(self.env, cursor).await
+        let prefetched = if cursor == 0 { self.prefetched_since.take() } else { None };
+        revocations::since(self.env, cursor, prefetched).await
     }
 }
 

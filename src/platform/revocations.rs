@@ -52,23 +52,22 @@ pub async fn record(env: &Env, revocation: &Revocation) -> Result<Recorded, Fetc
         .ok_or_else(|| FetchError::Network(format!("{REVOCATION_LOG_BINDING}: unexpected answer to record")))
 }
 
-/// The global under which the JS entry (`src/js/entry.mjs`) leaves the `since(0)` call it started for a fresh
-/// isolate's first request, before the wasm handler runs; gone when that request has its answer.
+/// The property of the request object under which the JS entry (`src/js/entry.mjs`) hands a fresh isolate's
+/// first request the `since(0)` call it started before the wasm handler ran.
 const PREFETCHED_SINCE: &str = "__edgeAuthPrefetchedSince";
 
-/// The first page of the log as the JS entry already asked for it (`since(0)`), taken once: on a fresh isolate
-/// the read's round trip to the object then overlaps the handler's own start (V8 compiling what it runs). The
-/// read was started by this same request, earlier: whatever it answers was in the log when the request came.
-fn take_prefetched_since() -> Option<JsValue> {
-    let global = js_sys::global();
+/// The `since(0)` call the JS entry already made for this request, taken off the request (once): on a fresh
+/// isolate the read's round trip to the object then overlaps the handler's own start (V8 compiling what it runs).
+/// The call was made by this same request, earlier: whatever it answers was in the log when the request came.
+pub fn take_prefetched_since(request: &JsValue) -> Option<JsValue> {
     let key = JsValue::from_str(PREFETCHED_SINCE);
-    let call = js_sys::Reflect::get(&global, &key).ok().filter(|v| !v.is_undefined() && !v.is_null())?;
-    let _ = js_sys::Reflect::delete_property(global.unchecked_ref::<js_sys::Object>(), &key);
+    let call = js_sys::Reflect::get(request, &key).ok().filter(|v| !v.is_undefined() && !v.is_null())?;
+    let _ = js_sys::Reflect::delete_property(request.unchecked_ref::<js_sys::Object>(), &key);
     Some(call)
 }
 
-pub async fn since(env: &Env, cursor: u64) -> Result<RevocationPage, FetchError> {
-    let prefetched = if cursor == 0 { take_prefetched_since() } else { None };
+/// The page of the log after `cursor`; `prefetched`: the same call, already made (see [`take_prefetched_since`]).
+pub async fn since(env: &Env, cursor: u64, prefetched: Option<JsValue>) -> Result<RevocationPage, FetchError> {
     let call = match prefetched {
         Some(call) => Ok(call),
         // Sequence numbers stay far below 2^53 (one per revocation written).
