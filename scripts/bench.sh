@@ -49,4 +49,15 @@ if [[ "$skip_build" == 0 ]]; then
   EDGE_AUTH_FEATURES=saml EDGE_AUTH_OUT=build-saml bash scripts/build.sh
 fi
 
-exec node bench/run.mjs "${args[@]+"${args[@]}"}"
+node bench/run.mjs "${args[@]+"${args[@]}"}"
+
+# Where edge-auth's cold start goes, stage by stage (bench/cold.mjs), appended to docs/benchmark.md.
+cold_runs=7
+for a in "${args[@]+"${args[@]}"}"; do
+  case "$a" in
+    --quick) cold_runs=2 ;;
+    --no-docs) exit 0 ;;
+  esac
+done
+log "cold start by stage"
+node bench/cold.mjs --runs "$cold_runs" --markdown docs/benchmark.md
