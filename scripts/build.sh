@@ -34,7 +34,10 @@ if [[ -x node_modules/.bin/esbuild ]]; then export ESBUILD_BIN="$PWD/node_module
 OUT="${EDGE_AUTH_OUT:-build}"
 FEATURES=()
 if [[ -n "${EDGE_AUTH_FEATURES:-}" ]]; then FEATURES=(--features "$EDGE_AUTH_FEATURES"); fi
-worker-build --release --out-dir "$OUT" "$@" . "${FEATURES[@]}"
+# --no-opt: worker-build's own wasm-opt pass inlines every function that has one caller, whatever its size, into
+# its caller; ours below does not. Measured 2026-12-03: 15.4 KiB less gzipped (OIDC only), and smaller functions
+# for V8's lazy compilation (a fresh isolate compiles, on first call, only the functions its first request runs).
+worker-build --release --no-opt --out-dir "$OUT" "$@" . "${FEATURES[@]}"
 # Our entry (src/js/entry.mjs) in front of worker-build's module: see the comment in that file.
 mv "$OUT/index.js" "$OUT/edge_auth_worker.mjs"
 # With it, the Durable Object classes (src/js/replay_guard.mjs, src/js/revocation_log.mjs, exported by the entry).
@@ -46,11 +49,13 @@ for js in entry.mjs:index.js replay_guard.mjs:replay_guard.mjs revocation_log.mj
     cp "src/js/${js%%:*}" "$OUT/${js##*:}"
   fi
 done
-# worker-build's own wasm-opt pass keeps the name section; shrink for deployment (-Oz, no debug names).
-# --one-caller-inline-max-function-size=0: wasm-opt does not inline functions that have one caller (LLVM already
-# inlined what pays); measured -690 B gzipped, the inlined copies compressed worse than the calls.
+# The one wasm-opt pass (EDGE_AUTH_NO_OPT=1 skips it and keeps the function names, for profiles): -Oz, no debug
+# names. --one-caller-inline-max-function-size=0: no function is inlined for having one caller (LLVM already
+# inlined what pays). The features are those wasm-bindgen's output already uses (exception handling for its
+# reinitialisation after a trap, externref), enabled for validation, not added.
 if [[ "${EDGE_AUTH_NO_OPT:-0}" != 1 ]]; then
   "$WASM_OPT_BIN" "$OUT/index_bg.wasm" -Oz --one-caller-inline-max-function-size=0 --strip-debug --strip-producers \
     --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+    --enable-exception-handling --enable-reference-types --enable-multivalue \
     -o "$OUT/index_bg.wasm"
 fi
