@@ -3,14 +3,14 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 
-// A regression guard a little above the current size (291.0 KiB). History: 266.0 KiB before issue 10, whose
+// A regression guard a little above the current size (279.8 KiB OIDC only, 402.4 KiB with SAML). History: 266.0 KiB before issue 10, whose
 // trust-boundary fixes added 17 KiB (the path readings ~13 KB of wasm, the revocation bounds, the cache MAC, the
 // header families); issue 12's restructuring paid for its typed errors and jwt-compact's JWKs with savings
 // elsewhere (285.7 -> 285.9 KiB); issue 13's network-wide single use (the ReplayGuard Durable Object) added
 // 2.3 KiB: 1.4 KiB of wasm (the port, the claim, its refusal page) and the object's class (0.9 KiB of JS); its
 // revocation log on a Durable Object (a cursor instead of the KV listing) 3.1 KiB more: the log's class (2.0 KiB
 // of JS) and 1.2 KiB of wasm (reading its answers, dropping expired entries; the KV code it replaced is gone).
-// Issue 17 brings an OIDC-only deployment down to 200 KiB by loading the sign-in flow lazily.
+// Issue 17's target was 200 KiB for an OIDC-only deployment: not reached (docs/benchmark.md says where the rest is).
 // Per build variant (scripts/build.sh's EDGE_AUTH_FEATURES): the OIDC-only worker every deployment can use, and
 // the build with SAML (issue 14: the XML parser, canonicaliser, X.509 reader and SAML rules, +107 KiB), which
 // only operators with SAML connectors deploy. A variant whose directory is absent is skipped.
@@ -30,7 +30,10 @@ const VARIANTS = [
   // cold-start changes (the sign-in flow behind a boxed future, the prefetched revocation read) 0.5 KiB: 305.1 KiB.
   // One wasm-opt pass instead of two (scripts/build.sh: worker-build's own pass inlined every function with one
   // caller into it, whatever its size) -14.9 KiB: 290.2 KiB; the budget follows, from 306 KiB.
-  { dir: "build", label: "OIDC only", budget: 291 * 1024 },
+  // Outside JSON read by one strict reader (src/core/json.rs: member names given twice refused at any depth)
+  // and hand readers of a dozen documents instead of serde derives, each of which instantiated serde_json's
+  // struct visitor again: -10.4 KiB: 279.8 KiB (budget from 291 KiB).
+  { dir: "build", label: "OIDC only", budget: 281 * 1024 },
   // With SAML: 400.7 KiB for signatures; encrypted assertions (XML Encryption, RSA-OAEP through WebCrypto,
   // AES-GCM) added 9.3 KiB: 410.0 KiB; `allow_sha1` 3.3 KiB more (the sha1 crate's digest ~2.3 KiB, RSA-SHA1
   // through WebCrypto on its own path; the OIDC-only build unchanged): 413.3 KiB. WS-Federation (issue 15: the
@@ -38,8 +41,9 @@ const VARIANTS = [
   // (the SAML 2.0 token, the transaction, the IdP cache and the session are SAML's, shared). Issue 17 is to bring
   // the variants down.
   // Issue 16's operator features as above (logs, service tokens, CORS, pages): 439.2 KiB; issue 17's cold-start
-  // changes 0.6 KiB: 439.8 KiB; one wasm-opt pass instead of two -27.1 KiB: 412.7 KiB (budget from 441 KiB).
-  { dir: "build-saml", label: "with SAML and WS-Fed", budget: 414 * 1024 },
+  // changes 0.6 KiB: 439.8 KiB; one wasm-opt pass instead of two -27.1 KiB: 412.7 KiB (budget from 441 KiB);
+  // the strict JSON reader -10.3 KiB: 402.4 KiB (budget from 414 KiB).
+  { dir: "build-saml", label: "with SAML and WS-Fed", budget: 404 * 1024 },
 ];
 let over = false;
 for (const { dir, label, budget } of VARIANTS) {

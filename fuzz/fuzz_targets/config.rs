@@ -1,7 +1,9 @@
 //! Arbitrary text -> `Config::from_json`; the same text as an email address (`parse_email`), a header value
 //! for the origin (`encode_header_value`) and a header name (`is_identity_header`), a domain
 //! (`normalize_domain`), a `return_to` (`safe_return_to`), the path of an unauthenticated request, and a
-//! path looked up in the README's access policies.
+//! path looked up in the README's access policies. First, the bytes through the strict JSON reader
+//! (`core::json::parse`) and serde_json's own `Value`: they must agree, except that the strict one refuses a
+//! document with a member given twice.
 #![no_main]
 
 use edge_auth::core::assertion::{encode_header_value, is_identity_header};
@@ -17,6 +19,13 @@ use url::form_urlencoded;
 
 fuzz_target!(init: edge_auth_fuzz::known::install(), |data: &[u8]| {
     edge_auth_fuzz::known::guard(|| {
+        let strict = edge_auth::core::json::parse(data);
+        match (&strict, serde_json::from_slice::<serde_json::Value>(data)) {
+            (Ok(a), Ok(b)) => assert_eq!(a, &b, "the strict reader read a document differently"),
+            (Ok(_), Err(e)) => panic!("the strict reader accepted what serde_json refuses: {e}"),
+            (Err(e), Ok(_)) => assert!(e.contains("duplicate field"), "refused a document serde_json reads: {e}"),
+            (Err(_), Err(_)) => {}
+        }
         let text = String::from_utf8_lossy(data);
 
         if let Ok(config) = Config::from_json(&text) {

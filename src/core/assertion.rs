@@ -10,7 +10,6 @@
 use std::borrow::Cow;
 
 use jwt_compact::jwk::JsonWebKey;
-use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::core::b64;
@@ -179,15 +178,6 @@ pub fn encode_header_value(value: &str) -> String {
     out
 }
 
-#[derive(Deserialize)]
-struct RawPrivateJwk {
-    kty: String,
-    crv: String,
-    x: String,
-    y: String,
-    d: String,
-}
-
 /// The assertion signing key: the private JWK (for WebCrypto import), its public half and its `kid`.
 pub struct AssertionKey {
     /// The private JWK: only ever handed to WebCrypto's `importKey` (`expose` is the place to audit).
@@ -205,32 +195,36 @@ impl std::fmt::Debug for AssertionKey {
 impl AssertionKey {
     pub fn from_secret(text: &str) -> Result<AssertionKey, ConfigError> {
         let bad = |why: &str| ConfigError::top(ASSERTION_KEY_BINDING, why.to_string());
-        let raw: RawPrivateJwk = crate::core::json::from_object_slice(text.trim().as_bytes())
-            .map_err(|_| bad("must be an EC P-256 private key as a JWK (JSON with kty, crv, x, y, d); see scripts/generate-assertion-key.mjs"))?;
-        if raw.kty != "EC" || raw.crv != "P-256" {
+        let not_a_jwk = || {
+            bad("must be an EC P-256 private key as a JWK (JSON with kty, crv, x, y, d); see scripts/generate-assertion-key.mjs")
+        };
+        let document = crate::core::json::parse_object(text.trim().as_bytes()).map_err(|_| not_a_jwk())?;
+        let m = crate::core::json::Members(&document);
+        let member = |name: &str| m.string(name).map_err(|_| not_a_jwk());
+        let (kty, crv, x, y, d) = (member("kty")?, member("crv")?, member("x")?, member("y")?, member("d")?);
+        if kty != "EC" || crv != "P-256" {
             return Err(bad("must be an EC P-256 key (kty \"EC\", crv \"P-256\")"));
         }
-        for (name, value) in [("x", &raw.x), ("y", &raw.y), ("d", &raw.d)] {
+        for (name, value) in [("x", x), ("y", y), ("d", d)] {
             if b64::decode(value).map(|v| v.len()) != Some(32) {
                 return Err(bad(&format!("member {name} is not 32 bytes of base64url")));
             }
         }
         // The kid is the public key's RFC 7638 thumbprint (jwt-compact's JWK model computes it).
-        let (x, y) = (b64::decode(&raw.x).unwrap_or_default(), b64::decode(&raw.y).unwrap_or_default());
+        let (x_bytes, y_bytes) = (b64::decode(x).unwrap_or_default(), b64::decode(y).unwrap_or_default());
         let public = JsonWebKey::EllipticCurve {
             curve: Cow::Borrowed("P-256"),
-            x: Cow::Borrowed(&x),
-            y: Cow::Borrowed(&y),
+            x: Cow::Borrowed(&x_bytes),
+            y: Cow::Borrowed(&y_bytes),
             secret: None,
         };
         let kid = b64::encode(public.thumbprint::<Sha256>());
         let public_jwk_json = serde_json::json!({
-            "kty": "EC", "crv": "P-256", "x": raw.x, "y": raw.y, "kid": kid, "alg": "ES256", "use": "sig"
+            "kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "alg": "ES256", "use": "sig"
         })
         .to_string();
-        let private_jwk_json = Secret::new(
-            serde_json::json!({ "kty": "EC", "crv": "P-256", "x": raw.x, "y": raw.y, "d": raw.d }).to_string(),
-        );
+        let private_jwk_json =
+            Secret::new(serde_json::json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y, "d": d }).to_string());
         Ok(AssertionKey { private_jwk_json, public_jwk_json, kid })
     }
 }

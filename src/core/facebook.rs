@@ -4,7 +4,6 @@
 //! Facebook returns only confirmed email addresses; a user without one is refused.
 
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 use sha2::Sha256;
 use thiserror::Error;
 use url::form_urlencoded;
@@ -55,32 +54,21 @@ pub enum FacebookError {
     Malformed(String),
 }
 
-#[derive(Deserialize)]
-struct RawToken {
-    access_token: String,
-}
-
-#[derive(Deserialize)]
-struct RawGraphError {
-    error: RawGraphErrorBody,
-}
-
-#[derive(Deserialize)]
-struct RawGraphErrorBody {
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    code: Option<i64>,
-}
-
 fn graph_error(response: &HttpResponse) -> FacebookError {
-    match crate::core::json::from_object_slice::<RawGraphError>(&response.body) {
-        Ok(e) => FacebookError::Refused(format!(
-            "{} (code {})",
-            e.error.kind.unwrap_or_default().chars().filter(|c| c.is_ascii_alphanumeric()).take(48).collect::<String>(),
-            e.error.code.unwrap_or_default()
-        )),
-        Err(_) => FacebookError::HttpStatus(response.status),
+    // {"error": {"type": ..., "code": ...}}: only the type's letters and the code are kept.
+    let error = || -> Option<(String, i64)> {
+        let document = crate::core::json::parse_object(&response.body).ok()?;
+        let body = crate::core::json::Members(&document).opt_object("error").ok()??;
+        let body = crate::core::json::Members(body);
+        let kind = body.opt_string("type").ok()?.unwrap_or_default();
+        Some((
+            kind.chars().filter(|c| c.is_ascii_alphanumeric()).take(48).collect(),
+            body.opt_i64("code").ok()?.unwrap_or_default(),
+        ))
+    };
+    match error() {
+        Some((kind, code)) => FacebookError::Refused(format!("{kind} (code {code})")),
+        None => FacebookError::HttpStatus(response.status),
     }
 }
 
@@ -91,11 +79,13 @@ pub fn parse_token_response(response: &HttpResponse) -> Result<Secret<String>, F
     if response.status != 200 {
         return Err(graph_error(response));
     }
-    let t: RawToken = crate::core::json::from_object_slice(&response.body).map_err(FacebookError::Malformed)?;
-    if t.access_token.is_empty() {
+    let document = crate::core::json::parse_object(&response.body).map_err(FacebookError::Malformed)?;
+    let access_token =
+        crate::core::json::Members(&document).string("access_token").map_err(FacebookError::Malformed)?;
+    if access_token.is_empty() {
         return Err(FacebookError::Malformed("empty access_token".into()));
     }
-    Ok(Secret::new(t.access_token))
+    Ok(Secret::new(access_token.to_string()))
 }
 
 /// `appsecret_proof` = hex(HMAC-SHA256(app_secret, access_token)).
@@ -131,12 +121,10 @@ pub fn me_request(graph_me_endpoint: &str, access_token: &Secret<String>, app_se
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FacebookUser {
     pub id: String,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub email: Option<String>,
 }
 
@@ -147,7 +135,14 @@ pub fn parse_me_response(response: &HttpResponse) -> Result<FacebookUser, Facebo
     if response.status != 200 {
         return Err(graph_error(response));
     }
-    let user: FacebookUser = crate::core::json::from_object_slice(&response.body).map_err(FacebookError::Malformed)?;
+    let document = crate::core::json::parse_object(&response.body).map_err(FacebookError::Malformed)?;
+    let m = crate::core::json::Members(&document);
+    let optional = |name: &str| m.opt_string(name).map(|v| v.map(str::to_string)).map_err(FacebookError::Malformed);
+    let user = FacebookUser {
+        id: m.string("id").map_err(FacebookError::Malformed)?.to_string(),
+        name: optional("name")?,
+        email: optional("email")?,
+    };
     if user.id.is_empty() || user.id.len() > 64 {
         return Err(FacebookError::Malformed("bad user id".into()));
     }

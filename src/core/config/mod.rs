@@ -100,8 +100,9 @@ impl Config {
         if !text.trim_start().starts_with('{') {
             return Err(ConfigError::top("(document)", "must be a JSON object with a \"connectors\" array").into());
         }
-        // from_slice, not from_str: one serde_json reader in the worker (a second costs 2.4 KB gzipped).
-        let value: Value = serde_json::from_slice(text.as_bytes())
+        // The one strict reader (core::json): a member given twice (two `connectors`, a key written twice in one
+        // connector) is refused, never read as its last value.
+        let value: Value = crate::core::json::parse(text.as_bytes())
             .map_err(|e| ConfigError::top("(document)", format!("not valid JSON: {e}")))?;
         let mut errors = Vec::new();
         let config = read_config(&value, &mut errors);

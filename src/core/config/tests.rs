@@ -148,6 +148,12 @@ fn duplicate_ids_and_empty_lists_are_refused() {
       {"id":"a","kind":"oidc","issuer":"https://b.example","client_id":"x","client_secret_binding":"B","domains":["b.example"]}]}"#;
     assert_eq!(error_of(json).field, "id");
     assert_eq!(error_of(r#"{"connectors":[]}"#).field, "connectors");
+    // A member given twice is refused, never read as its last value: a second `connectors`, a second `domains`.
+    let twice = format!(r#"{{"connectors":[],{}"#, with_connector("").trim_start_matches('{'));
+    assert!(Config::from_json(&twice).unwrap_err().to_string().contains("duplicate field `connectors`"));
+    let twice = with_connector("")
+        .replace(r#""domains":["acme.example"]"#, r#""domains":["acme.example"],"domains":["evil.example"]"#);
+    assert!(Config::from_json(&twice).unwrap_err().to_string().contains("duplicate field `domains`"), "{twice}");
     assert_eq!(error_of(&with_connector("").replace(r#"["acme.example"]"#, "[]")).field, "domains");
     assert_eq!(error_of(&with_connector("").replace("\"id\":\"acme\"", "\"id\":\"Acme Corp\"")).field, "id");
 }

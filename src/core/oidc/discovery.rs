@@ -4,7 +4,6 @@
 //! issuer exactly (Discovery §4.3), every endpoint must be https (or http on loopback), and a provider that
 //! advertises PKCE methods must offer S256 (we never downgrade to `plain`).
 
-use serde::Deserialize;
 use thiserror::Error;
 
 use crate::core::config::urls::check_endpoint_url;
@@ -24,26 +23,6 @@ pub enum DiscoveryError {
     BadEndpoint { field: &'static str, reason: String },
     #[error("the provider does not support PKCE with S256")]
     NoS256,
-}
-
-#[derive(Debug, Deserialize)]
-struct RawMetadata {
-    issuer: String,
-    authorization_endpoint: String,
-    token_endpoint: String,
-    jwks_uri: String,
-    #[serde(default)]
-    userinfo_endpoint: Option<String>,
-    #[serde(default)]
-    end_session_endpoint: Option<String>,
-    #[serde(default)]
-    token_endpoint_auth_methods_supported: Option<Vec<String>>,
-    #[serde(default)]
-    id_token_signing_alg_values_supported: Option<Vec<String>>,
-    #[serde(default)]
-    code_challenge_methods_supported: Option<Vec<String>>,
-    #[serde(default)]
-    authorization_response_iss_parameter_supported: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,39 +55,49 @@ pub fn parse_provider_metadata_accepting(
     if bytes.len() > MAX_DISCOVERY_BYTES {
         return Err(DiscoveryError::TooLarge);
     }
-    let raw: RawMetadata = crate::core::json::from_object_slice(bytes).map_err(DiscoveryError::Malformed)?;
-    if !accept_issuer(&raw.issuer) {
-        return Err(DiscoveryError::IssuerMismatch { expected: expected.to_string(), found: raw.issuer });
+    let document = crate::core::json::parse_object(bytes).map_err(DiscoveryError::Malformed)?;
+    let raw = crate::core::json::Members(&document);
+    let issuer = raw.string("issuer").map_err(DiscoveryError::Malformed)?;
+    // Every member read (and so type-checked) before anything is judged, as one typed document was.
+    let required = |name: &str| raw.string(name).map_err(DiscoveryError::Malformed);
+    let optional = |name: &str| raw.opt_string(name).map_err(DiscoveryError::Malformed);
+    let list = |name: &str| raw.opt_strings(name).map_err(DiscoveryError::Malformed);
+    let (authorization_endpoint, token_endpoint, jwks_uri) =
+        (required("authorization_endpoint")?, required("token_endpoint")?, required("jwks_uri")?);
+    let (userinfo_endpoint, end_session_endpoint) = (optional("userinfo_endpoint")?, optional("end_session_endpoint")?);
+    let token_endpoint_auth_methods_supported = list("token_endpoint_auth_methods_supported")?;
+    let id_token_signing_alg_values_supported = list("id_token_signing_alg_values_supported")?;
+    let code_challenge_methods_supported = list("code_challenge_methods_supported")?;
+    let authorization_response_iss_parameter_supported =
+        raw.opt_bool("authorization_response_iss_parameter_supported").map_err(DiscoveryError::Malformed)?;
+    if !accept_issuer(issuer) {
+        return Err(DiscoveryError::IssuerMismatch { expected: expected.to_string(), found: issuer.to_string() });
     }
     let endpoint = |field: &'static str, value: &str| -> Result<String, DiscoveryError> {
         check_endpoint_url(value).map_err(|reason| DiscoveryError::BadEndpoint { field, reason })?;
         Ok(value.to_string())
     };
-    let authorization_endpoint = endpoint("authorization_endpoint", &raw.authorization_endpoint)?;
-    let token_endpoint = endpoint("token_endpoint", &raw.token_endpoint)?;
-    let jwks_uri = endpoint("jwks_uri", &raw.jwks_uri)?;
-    let userinfo_endpoint = raw.userinfo_endpoint.as_deref().map(|u| endpoint("userinfo_endpoint", u)).transpose()?;
-    let end_session_endpoint =
-        raw.end_session_endpoint.as_deref().map(|u| endpoint("end_session_endpoint", u)).transpose()?;
-    if let Some(methods) = &raw.code_challenge_methods_supported {
+    let authorization_endpoint = endpoint("authorization_endpoint", authorization_endpoint)?;
+    let token_endpoint = endpoint("token_endpoint", token_endpoint)?;
+    let jwks_uri = endpoint("jwks_uri", jwks_uri)?;
+    let userinfo_endpoint = userinfo_endpoint.map(|u| endpoint("userinfo_endpoint", u)).transpose()?;
+    let end_session_endpoint = end_session_endpoint.map(|u| endpoint("end_session_endpoint", u)).transpose()?;
+    if let Some(methods) = &code_challenge_methods_supported {
         if !methods.iter().any(|m| m == "S256") {
             return Err(DiscoveryError::NoS256);
         }
     }
     Ok(ProviderMetadata {
-        issuer: raw.issuer,
+        issuer: issuer.to_string(),
         authorization_endpoint,
         token_endpoint,
         jwks_uri,
         userinfo_endpoint,
         end_session_endpoint,
-        token_endpoint_auth_methods_supported: raw
-            .token_endpoint_auth_methods_supported
+        token_endpoint_auth_methods_supported: token_endpoint_auth_methods_supported
             .unwrap_or_else(|| vec!["client_secret_basic".to_string()]),
-        id_token_signing_alg_values_supported: raw.id_token_signing_alg_values_supported.unwrap_or_default(),
-        authorization_response_iss_parameter_supported: raw
-            .authorization_response_iss_parameter_supported
-            .unwrap_or(false),
+        id_token_signing_alg_values_supported: id_token_signing_alg_values_supported.unwrap_or_default(),
+        authorization_response_iss_parameter_supported: authorization_response_iss_parameter_supported.unwrap_or(false),
     })
 }
 

@@ -4,7 +4,6 @@
 //! [`SignatureVerifier`] (WebCrypto in the worker) with a key chosen by [`crate::core::oidc::jwks::select_key`],
 //! then every claim rule.
 
-use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
 use crate::core::b64;
@@ -91,21 +90,24 @@ pub struct Expectations<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NumericDate(pub u64);
 
-impl<'de> Deserialize<'de> for NumericDate {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let n = serde_json::Number::deserialize(d)?;
+impl NumericDate {
+    /// The member `name` as a numeric date.
+    pub fn read(name: &str, v: &serde_json::Value) -> Result<NumericDate, String> {
+        let serde_json::Value::Number(n) = v else {
+            return Err(crate::core::json::invalid_type(name, v, "a numeric date"));
+        };
         let secs = if let Some(u) = n.as_u64() {
             u
         } else if let Some(f) = n.as_f64() {
             if !(f.is_finite() && f >= 0.0 && f <= MAX_NUMERIC_DATE as f64) {
-                return Err(serde::de::Error::custom("a numeric date must be a non-negative number of seconds"));
+                return Err("a numeric date must be a non-negative number of seconds".into());
             }
             f as u64
         } else {
-            return Err(serde::de::Error::custom("a numeric date must be a non-negative number of seconds"));
+            return Err("a numeric date must be a non-negative number of seconds".into());
         };
         if secs > MAX_NUMERIC_DATE {
-            return Err(serde::de::Error::custom("the numeric date is after the year 9999"));
+            return Err("the numeric date is after the year 9999".into());
         }
         Ok(NumericDate(secs))
     }
@@ -118,25 +120,20 @@ pub enum Audience {
     Many(Vec<String>),
 }
 
-// Hand-written rather than `#[serde(untagged)]`, whose buffering machinery costs kilobytes of wasm.
-impl<'de> Deserialize<'de> for Audience {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) => Ok(Audience::One(s)),
+impl Audience {
+    /// `aud` as read from the claims.
+    pub fn read(v: &serde_json::Value) -> Result<Audience, String> {
+        match v {
+            serde_json::Value::String(s) => Ok(Audience::One(s.clone())),
             serde_json::Value::Array(items) => items
-                .into_iter()
-                .map(|v| match v {
-                    serde_json::Value::String(s) => Ok(s),
-                    _ => Err(serde::de::Error::custom("aud must contain only strings")),
-                })
+                .iter()
+                .map(|v| v.as_str().map(str::to_string).ok_or_else(|| "aud must contain only strings".to_string()))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Audience::Many),
-            _ => Err(serde::de::Error::custom("aud must be a string or a list of strings")),
+            _ => Err("aud must be a string or a list of strings".into()),
         }
     }
-}
 
-impl Audience {
     fn contains(&self, client_id: &str) -> bool {
         match self {
             Audience::One(a) => a == client_id,
@@ -153,56 +150,75 @@ impl Audience {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EmailVerified(pub bool);
 
-impl<'de> Deserialize<'de> for EmailVerified {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::Bool(b) => Ok(EmailVerified(b)),
+impl EmailVerified {
+    /// `email_verified` as read from the claims or the UserInfo response.
+    pub fn read(v: &serde_json::Value) -> Result<EmailVerified, String> {
+        match v {
+            serde_json::Value::Bool(b) => Ok(EmailVerified(*b)),
             serde_json::Value::String(s) if s == "true" => Ok(EmailVerified(true)),
             serde_json::Value::String(s) if s == "false" => Ok(EmailVerified(false)),
-            _ => Err(serde::de::Error::custom("email_verified must be a boolean")),
+            _ => Err("email_verified must be a boolean".into()),
         }
     }
 }
 
-/// The claims we read. Duplicate members are refused by serde; unknown claims are ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// The claims we read. Duplicate members are refused by the reader (core::json); unknown claims are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdTokenClaims {
     pub iss: String,
     pub sub: String,
     pub aud: Audience,
     pub exp: NumericDate,
     pub iat: NumericDate,
-    #[serde(default)]
     pub nbf: Option<NumericDate>,
-    #[serde(default)]
     pub nonce: Option<String>,
-    #[serde(default)]
     pub azp: Option<String>,
-    #[serde(default)]
     pub at_hash: Option<String>,
-    #[serde(default)]
     pub c_hash: Option<String>,
-    #[serde(default)]
     pub email: Option<String>,
-    #[serde(default)]
     pub email_verified: Option<EmailVerified>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub sid: Option<String>,
-    #[serde(default)]
     pub auth_time: Option<NumericDate>,
     /// Entra: the tenant id.
-    #[serde(default)]
     pub tid: Option<String>,
     /// Entra: the sign-in name (often the UPN).
-    #[serde(default)]
     pub preferred_username: Option<String>,
-    #[serde(default)]
     pub upn: Option<String>,
     /// Google Workspace: the hosted domain.
-    #[serde(default)]
     pub hd: Option<String>,
+}
+
+impl IdTokenClaims {
+    /// The claims we read, from the payload's members.
+    pub fn read(claims: &crate::core::json::Object) -> Result<IdTokenClaims, String> {
+        let m = crate::core::json::Members(claims);
+        let string = |name: &str| m.string(name).map(str::to_string);
+        let optional = |name: &str| m.opt_string(name).map(|v| v.map(str::to_string));
+        let date = |name: &str| NumericDate::read(name, m.required(name)?);
+        let opt_date = |name: &str| m.get(name).map(|v| NumericDate::read(name, v)).transpose();
+        Ok(IdTokenClaims {
+            iss: string("iss")?,
+            sub: string("sub")?,
+            aud: Audience::read(m.required("aud")?)?,
+            exp: date("exp")?,
+            iat: date("iat")?,
+            nbf: opt_date("nbf")?,
+            nonce: optional("nonce")?,
+            azp: optional("azp")?,
+            at_hash: optional("at_hash")?,
+            c_hash: optional("c_hash")?,
+            email: optional("email")?,
+            email_verified: m.get("email_verified").map(EmailVerified::read).transpose()?,
+            name: optional("name")?,
+            sid: optional("sid")?,
+            auth_time: opt_date("auth_time")?,
+            tid: optional("tid")?,
+            preferred_username: optional("preferred_username")?,
+            upn: optional("upn")?,
+            hd: optional("hd")?,
+        })
+    }
 }
 
 /// Claims of an ID token whose signature and claims have been validated.
@@ -238,8 +254,8 @@ pub async fn verify<V: SignatureVerifier>(
     let alg = jws.alg();
     verify_signature(jws, key, verifier).await?;
     let hashes = ExpectedHashes::through(verifier, alg.hash(), expect).await?;
-    let claims = validate_claims_with(jws.payload(), expect, &hashes)?;
-    let all_claims = serde_json::from_slice(jws.payload()).map_err(|e| IdTokenError::MalformedClaims(e.to_string()))?;
+    // One reading of the payload for the checked claims and the rest (claim mappings, groups).
+    let (claims, all_claims) = validate_claims_with(jws.payload(), expect, &hashes)?;
     Ok(VerifiedIdToken { claims, all_claims })
 }
 
@@ -336,15 +352,16 @@ impl ExpectedHashes {
 
 /// Steps 2-11 and the hash claims, with the hashes computed in Rust (see [`verify`] for the whole check).
 pub fn validate_claims(payload: &[u8], alg: Alg, expect: &Expectations<'_>) -> Result<IdTokenClaims, IdTokenError> {
-    validate_claims_with(payload, expect, &ExpectedHashes::software(alg.hash(), expect))
+    validate_claims_with(payload, expect, &ExpectedHashes::software(alg.hash(), expect)).map(|(claims, _)| claims)
 }
 
 fn validate_claims_with(
     payload: &[u8],
     expect: &Expectations<'_>,
     hashes: &ExpectedHashes,
-) -> Result<IdTokenClaims, IdTokenError> {
-    let claims: IdTokenClaims = crate::core::json::from_object_slice(payload).map_err(IdTokenError::MalformedClaims)?;
+) -> Result<(IdTokenClaims, crate::core::json::Object), IdTokenError> {
+    let all_claims = crate::core::json::parse_object(payload).map_err(IdTokenError::MalformedClaims)?;
+    let claims = IdTokenClaims::read(&all_claims).map_err(IdTokenError::MalformedClaims)?;
     // Step 2: iss exactly equals the discovered issuer.
     if claims.iss != expect.issuer {
         return Err(IdTokenError::IssuerMismatch { expected: expect.issuer.into(), found: claims.iss });
@@ -397,7 +414,7 @@ fn validate_claims_with(
             return Err(IdTokenError::CHashMismatch);
         }
     }
-    Ok(claims)
+    Ok((claims, all_claims))
 }
 
 fn left_half_b64(digest: &[u8]) -> String {
@@ -554,6 +571,15 @@ mod tests {
     fn duplicate_claims_are_refused() {
         let payload = br#"{"iss":"https://idp.example","sub":"u1","sub":"admin","aud":"edge","exp":1700000300,"iat":1699999995,"nonce":"n-123"}"#;
         assert!(matches!(validate_claims(payload, Alg::RS256, &expect()), Err(IdTokenError::MalformedClaims(_))));
+        // Claims we do not type (groups, mapped claims) and members of nested objects too: two readers of the
+        // signed bytes must never see different values.
+        for twice in [r#""groups":[],"groups":["admins"]"#, r#""ext":{"role":"user","role":"admin"}"#] {
+            let payload = format!(
+                r#"{{"iss":"https://idp.example","sub":"u1","aud":"edge","exp":1700000300,"iat":1699999995,"nonce":"n-123",{twice}}}"#
+            );
+            let e = validate_claims(payload.as_bytes(), Alg::RS256, &expect()).unwrap_err();
+            assert!(matches!(&e, IdTokenError::MalformedClaims(m) if m.contains("duplicate field")), "{e:?}");
+        }
     }
 
     #[test]

@@ -214,7 +214,7 @@ pub fn parse_domain_owner(authority: &str, status: u16, body: &[u8]) -> Result<D
 pub fn domain_owner_issuer(authority: &str, status: u16, body: &[u8]) -> Result<String, DomainAnswerError> {
     match status {
         200 => {
-            let doc: serde_json::Value = serde_json::from_slice(body).map_err(|_| DomainAnswerError::NotJson)?;
+            let doc = crate::core::json::parse(body).map_err(|_| DomainAnswerError::NotJson)?;
             let issuer = doc.get("issuer").and_then(|v| v.as_str()).unwrap_or_default();
             match entra_tenant_of_issuer(authority, issuer) {
                 Some(_) => Ok(issuer.to_string()),

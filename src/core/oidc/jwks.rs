@@ -7,7 +7,6 @@
 use std::borrow::Cow;
 
 use jwt_compact::jwk::JsonWebKey;
-use serde::Deserialize;
 use thiserror::Error;
 
 use crate::core::b64;
@@ -189,53 +188,53 @@ pub enum JwksError {
     TooManyKeys,
 }
 
-#[derive(Deserialize)]
-struct RawSet {
-    keys: Vec<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct RawJwk {
-    kty: String,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default, rename = "use")]
-    use_: Option<String>,
-    #[serde(default)]
-    alg: Option<String>,
-    #[serde(default)]
+/// One entry of `keys`, as read from its object (every member optional but `kty`).
+struct RawJwk<'a> {
+    kty: &'a str,
+    kid: Option<&'a str>,
+    use_: Option<&'a str>,
+    alg: Option<&'a str>,
     key_ops: Option<Vec<String>>,
-    #[serde(default)]
-    n: Option<String>,
-    #[serde(default)]
-    e: Option<String>,
-    #[serde(default)]
-    crv: Option<String>,
-    #[serde(default)]
-    x: Option<String>,
-    #[serde(default)]
-    y: Option<String>,
+    n: Option<&'a str>,
+    e: Option<&'a str>,
+    crv: Option<&'a str>,
+    x: Option<&'a str>,
+    y: Option<&'a str>,
 }
 
-/// One entry of `keys` as a [`RawJwk`], read back from its JSON text by the worker's one serde_json reader: a
-/// `from_value` here (serde_json's second, `Value`-driven deserializer) cost more of the worker than the
-/// re-serialisation of a few keys per JWKS fetch.
-fn raw_jwk(value: &serde_json::Value) -> Option<RawJwk> {
-    // An object, like every outside document (a key written as a JSON array would be read by position).
-    crate::core::json::from_object_slice(value.to_string().as_bytes()).ok()
+/// An entry of `keys` that is not an object, or whose members are not of their types, is no key.
+fn raw_jwk(value: &serde_json::Value) -> Option<RawJwk<'_>> {
+    let m = crate::core::json::Members(value.as_object()?);
+    let s = |name: &str| m.opt_string(name).ok();
+    Some(RawJwk {
+        kty: m.string("kty").ok()?,
+        kid: s("kid")?,
+        use_: s("use")?,
+        alg: s("alg")?,
+        key_ops: m.opt_strings("key_ops").ok()?,
+        n: s("n")?,
+        e: s("e")?,
+        crv: s("crv")?,
+        x: s("x")?,
+        y: s("y")?,
+    })
 }
 
 pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, JwksError> {
     if bytes.len() > MAX_JWKS_BYTES {
         return Err(JwksError::TooLarge);
     }
-    let raw: RawSet = crate::core::json::from_object_slice(bytes).map_err(JwksError::Malformed)?;
-    if raw.keys.len() > MAX_KEYS {
+    let document = crate::core::json::parse_object(bytes).map_err(JwksError::Malformed)?;
+    let keys = match crate::core::json::Members(&document).required("keys").map_err(JwksError::Malformed)? {
+        serde_json::Value::Array(keys) => keys,
+        other => return Err(JwksError::Malformed(crate::core::json::invalid_type("keys", other, "a sequence"))),
+    };
+    if keys.len() > MAX_KEYS {
         return Err(JwksError::TooManyKeys);
     }
     let mut set = JwkSet::default();
-    for value in raw.keys {
-        match raw_jwk(&value).and_then(parse_key) {
+    for value in keys {
+        match raw_jwk(value).and_then(parse_key) {
             Some(k) => set.keys.push(k),
             None => set.skipped += 1,
         }
@@ -243,8 +242,8 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, JwksError> {
     Ok(set)
 }
 
-fn parse_key(raw: RawJwk) -> Option<Jwk> {
-    if let Some(u) = &raw.use_ {
+fn parse_key(raw: RawJwk<'_>) -> Option<Jwk> {
+    if let Some(u) = raw.use_ {
         if u != "sig" {
             return None;
         }
@@ -254,27 +253,27 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
             return None;
         }
     }
-    let (material, public_jwk_json) = match raw.kty.as_str() {
+    let (material, public_jwk_json) = match raw.kty {
         "RSA" => {
-            let n = b64::decode(&raw.n?)?;
-            let e = b64::decode(&raw.e?)?;
+            let n = b64::decode(raw.n?)?;
+            let e = b64::decode(raw.e?)?;
             rsa_public_key(n, e).ok()?
         }
         "EC" => {
-            let curve = match raw.crv.as_deref()? {
+            let curve = match raw.crv? {
                 "P-256" => EcCurve::P256,
                 "P-384" => EcCurve::P384,
                 _ => return None,
             };
-            let x = b64::decode(raw.x.as_deref()?)?;
-            let y = b64::decode(raw.y.as_deref()?)?;
+            let x = b64::decode(raw.x?)?;
+            let y = b64::decode(raw.y?)?;
             ec_public_key(curve, x, y).ok()?
         }
         "OKP" => {
-            if raw.crv.as_deref()? != "Ed25519" {
+            if raw.crv? != "Ed25519" {
                 return None;
             }
-            let x = b64::decode(raw.x.as_deref()?)?;
+            let x = b64::decode(raw.x?)?;
             if x.len() != 32 {
                 return None;
             }
@@ -284,11 +283,11 @@ fn parse_key(raw: RawJwk) -> Option<Jwk> {
         }
         _ => return None,
     };
-    if let Some(a) = &raw.alg {
+    if let Some(a) = raw.alg {
         // A key that declares an algorithm outside the allow-list cannot verify ID tokens.
         Alg::from_jose(a)?;
     }
-    Some(Jwk { kid: raw.kid, alg: raw.alg, material, public_jwk_json })
+    Some(Jwk { kid: raw.kid.map(str::to_string), alg: raw.alg.map(str::to_string), material, public_jwk_json })
 }
 
 /// An RSA public key (big-endian modulus and exponent) if it is strong and usable enough to verify signatures —

@@ -11,7 +11,6 @@
 //! keys or key locations (`jwk`, `jku`, `x5u`, `x5c`) are never read; `crit` is refused because we implement
 //! no extension; `none` and HMAC algorithms cannot be represented by [`Alg`].
 
-use serde::Deserialize;
 use thiserror::Error;
 
 use crate::core::b64;
@@ -35,34 +34,6 @@ pub enum JwsError {
     Critical(Vec<String>),
     #[error("the token is a JWE or has an unexpected typ {0:?}")]
     UnexpectedType(String),
-}
-
-#[derive(Debug, Deserialize)]
-struct RawHeader {
-    alg: String,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    typ: Option<String>,
-    #[serde(default)]
-    crit: Option<serde_json::Value>,
-    #[serde(default)]
-    enc: Option<serde_json::Value>,
-    #[serde(default)]
-    b64: Option<serde_json::Value>,
-    // Never used, but refused when malformed (as jwt-compact's typed header did).
-    #[serde(default)]
-    cty: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    jku: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    x5u: Option<String>,
-    #[serde(default)]
-    x5t: Option<String>,
-    #[serde(default, rename = "x5t#S256")]
-    x5t_s256: Option<String>,
 }
 
 /// An `x5t` (SHA-1, `len` 20) or `x5t#S256` (SHA-256, `len` 32) value as jwt-compact reads it: base64url (up to two
@@ -113,30 +84,40 @@ impl UntrustedJws {
         let header_bytes = b64::decode(h).ok_or(JwsError::Malformed)?;
         let payload = b64::decode(p).ok_or(JwsError::Malformed)?;
         let signature = b64::decode(s).ok_or(JwsError::Malformed)?;
-        // serde rejects duplicate members of the declared fields ("duplicate field `alg`").
-        let header: RawHeader = crate::core::json::from_object_slice(&header_bytes).map_err(JwsError::BadHeader)?;
-        if header.cty.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case("json")) {
+        // Duplicate members are refused by the reader, at any depth (core::json).
+        let header = crate::core::json::parse_object(&header_bytes).map_err(JwsError::BadHeader)?;
+        let header = crate::core::json::Members(&header);
+        let alg_name = header.string("alg").map_err(JwsError::BadHeader)?;
+        let kid = header.opt_string("kid").map_err(JwsError::BadHeader)?;
+        let typ = header.opt_string("typ").map_err(JwsError::BadHeader)?;
+        // Never used, but refused when malformed (as jwt-compact's typed header did).
+        for name in ["cty", "jku", "x5u", "x5t", "x5t#S256"] {
+            header.opt_string(name).map_err(JwsError::BadHeader)?;
+        }
+        if header.opt_string("cty").ok().flatten().is_some_and(|c| !c.eq_ignore_ascii_case("json")) {
             return Err(JwsError::BadHeader("unsupported content type (cty)".into()));
         }
-        let thumbprints = [(&header.x5t, 20), (&header.x5t_s256, 32)];
-        if thumbprints.iter().any(|(t, len)| t.as_deref().is_some_and(|t| !thumbprint_is_well_formed(t, *len))) {
+        let thumbprints = [("x5t", 20), ("x5t#S256", 32)];
+        if thumbprints.iter().any(|(name, len)| {
+            header.opt_string(name).ok().flatten().is_some_and(|t| !thumbprint_is_well_formed(t, *len))
+        }) {
             return Err(JwsError::BadHeader("malformed certificate thumbprint (x5t)".into()));
         }
-        if header.enc.is_some() {
+        if header.get("enc").is_some() {
             return Err(JwsError::UnexpectedType("JWE".into()));
         }
-        if let Some(crit) = header.crit {
+        if let Some(crit) = header.get("crit") {
             let names = match crit {
                 serde_json::Value::Array(a) => a.iter().map(|v| v.to_string()).collect(),
                 other => vec![other.to_string()],
             };
             return Err(JwsError::Critical(names));
         }
-        if header.b64.is_some() {
+        if header.get("b64").is_some() {
             // RFC 7797 unencoded payloads must be marked critical; without crit it is still not ours to honour.
             return Err(JwsError::Critical(vec!["b64".into()]));
         }
-        if let Some(typ) = &header.typ {
+        if let Some(typ) = typ {
             let t = typ.to_ascii_lowercase();
             let t = t.strip_prefix("application/").unwrap_or(&t);
             let accepted = match expected {
@@ -144,13 +125,13 @@ impl UntrustedJws {
                 TokenType::LogoutToken => t == "jwt" || t == "logout+jwt",
             };
             if !accepted {
-                return Err(JwsError::UnexpectedType(typ.clone()));
+                return Err(JwsError::UnexpectedType(typ.to_string()));
             }
         }
-        let alg = Alg::from_jose(&header.alg).ok_or_else(|| JwsError::AlgorithmNotAllowed(header.alg.clone()))?;
+        let alg = Alg::from_jose(alg_name).ok_or_else(|| JwsError::AlgorithmNotAllowed(alg_name.to_string()))?;
         let signing_input_len = h.len() + 1 + p.len();
         let signing_input = token.get(..signing_input_len).ok_or(JwsError::Malformed)?.to_string();
-        Ok(UntrustedJws { alg, kid: header.kid, signing_input, signature, payload })
+        Ok(UntrustedJws { alg, kid: kid.map(str::to_string), signing_input, signature, payload })
     }
 
     pub fn alg(&self) -> Alg {
@@ -177,8 +158,8 @@ impl UntrustedJws {
     /// A string claim read *before* verification. Only for choosing what to expect (Entra's `tid` picks the
     /// issuer the token must then match exactly); never for a decision on its own.
     pub fn unverified_string_claim(&self, name: &str) -> Option<String> {
-        let value: serde_json::Value = serde_json::from_slice(&self.payload).ok()?;
-        value.get(name)?.as_str().map(str::to_string)
+        let claims = crate::core::json::parse_object(&self.payload).ok()?;
+        claims.get(name)?.as_str().map(str::to_string)
     }
 }
 

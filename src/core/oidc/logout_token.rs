@@ -6,7 +6,6 @@
 //! `jti` present (replays refused by the caller), `events` has the back-channel-logout member as an object,
 //! no `nonce`, and `sid` or `sub` present. `typ` may be `logout+jwt` (recommended) or absent/`JWT`.
 
-use serde::Deserialize;
 use thiserror::Error;
 
 use crate::core::oidc::id_token::{Audience, NumericDate};
@@ -38,25 +37,6 @@ pub enum LogoutTokenError {
     NoSubject,
 }
 
-#[derive(Debug, Deserialize)]
-struct RawClaims {
-    iss: String,
-    aud: Audience,
-    iat: NumericDate,
-    #[serde(default)]
-    exp: Option<NumericDate>,
-    #[serde(default)]
-    jti: Option<String>,
-    #[serde(default)]
-    events: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(default)]
-    nonce: Option<serde_json::Value>,
-    #[serde(default)]
-    sid: Option<String>,
-    #[serde(default)]
-    sub: Option<String>,
-}
-
 /// The validated content of a logout token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogoutClaims {
@@ -74,7 +54,8 @@ pub fn validate_logout_claims(
     now: u64,
     leeway: u64,
 ) -> Result<LogoutClaims, LogoutTokenError> {
-    let c: RawClaims = crate::core::json::from_object_slice(payload).map_err(LogoutTokenError::Malformed)?;
+    let claims = crate::core::json::parse_object(payload).map_err(LogoutTokenError::Malformed)?;
+    let c = RawClaims::read(&claims).map_err(LogoutTokenError::Malformed)?;
     if c.iss != issuer {
         return Err(LogoutTokenError::Issuer);
     }
@@ -93,20 +74,50 @@ pub fn validate_logout_claims(
     if c.exp.is_some_and(|exp| now >= exp.0.saturating_add(leeway)) {
         return Err(LogoutTokenError::Expired);
     }
-    let jti = c.jti.filter(|j| !j.is_empty() && j.len() <= 256).ok_or(LogoutTokenError::NoJti)?;
-    let has_event = c.events.as_ref().and_then(|e| e.get(BACKCHANNEL_LOGOUT_EVENT)).is_some_and(|v| v.is_object());
+    let jti = c.jti.filter(|j| !j.is_empty() && j.len() <= 256).ok_or(LogoutTokenError::NoJti)?.to_string();
+    let has_event = c.events.and_then(|e| e.get(BACKCHANNEL_LOGOUT_EVENT)).is_some_and(|v| v.is_object());
     if !has_event {
         return Err(LogoutTokenError::NoEvent);
     }
     if c.nonce.is_some() {
         return Err(LogoutTokenError::Nonce);
     }
-    let sid = c.sid.filter(|s| !s.is_empty() && s.len() <= 255);
-    let sub = c.sub.filter(|s| !s.is_empty() && s.len() <= 255);
+    let sid = c.sid.filter(|s| !s.is_empty() && s.len() <= 255).map(str::to_string);
+    let sub = c.sub.filter(|s| !s.is_empty() && s.len() <= 255).map(str::to_string);
     if sid.is_none() && sub.is_none() {
         return Err(LogoutTokenError::NoSubject);
     }
-    Ok(LogoutClaims { iss: c.iss, jti, sid, sub, iat: c.iat.0 })
+    Ok(LogoutClaims { iss: c.iss.to_string(), jti, sid, sub, iat: c.iat.0 })
+}
+
+/// The claims a logout token is judged by, read (and so type-checked) before any is judged.
+struct RawClaims<'a> {
+    iss: &'a str,
+    aud: Audience,
+    iat: NumericDate,
+    exp: Option<NumericDate>,
+    jti: Option<&'a str>,
+    events: Option<&'a crate::core::json::Object>,
+    nonce: Option<&'a serde_json::Value>,
+    sid: Option<&'a str>,
+    sub: Option<&'a str>,
+}
+
+impl<'a> RawClaims<'a> {
+    fn read(claims: &'a crate::core::json::Object) -> Result<RawClaims<'a>, String> {
+        let m = crate::core::json::Members(claims);
+        Ok(RawClaims {
+            iss: m.string("iss")?,
+            aud: Audience::read(m.required("aud")?)?,
+            iat: NumericDate::read("iat", m.required("iat")?)?,
+            exp: m.get("exp").map(|v| NumericDate::read("exp", v)).transpose()?,
+            jti: m.opt_string("jti")?,
+            events: m.opt_object("events")?,
+            nonce: m.get("nonce"),
+            sid: m.opt_string("sid")?,
+            sub: m.opt_string("sub")?,
+        })
+    }
 }
 
 #[cfg(test)]

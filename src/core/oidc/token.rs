@@ -1,7 +1,6 @@
 //! The token request (OIDC Core §3.1.3.1) and response (§3.1.3.3 / RFC 6749 §5.2).
 
 use base64::Engine;
-use serde::Deserialize;
 use thiserror::Error;
 use url::form_urlencoded;
 
@@ -70,21 +69,6 @@ impl TokenRequest<'_> {
     }
 }
 
-#[derive(Deserialize)]
-struct RawTokenResponse {
-    #[serde(default)]
-    id_token: Option<String>,
-    #[serde(default)]
-    access_token: Option<String>,
-    #[serde(default)]
-    token_type: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawTokenError {
-    error: String,
-}
-
 /// A successful token response. Tokens are secrets: no `Debug` of their content.
 pub struct TokenResponse {
     pub id_token: Secret<String>,
@@ -112,23 +96,32 @@ pub fn parse_token_response(response: &HttpResponse) -> Result<TokenResponse, To
         return Err(TokenError::Malformed("the response is too large".into()));
     }
     if response.status != 200 {
-        return match crate::core::json::from_object_slice::<RawTokenError>(&response.body) {
-            Ok(e) => Err(TokenError::Refused {
+        let error = crate::core::json::parse_object(&response.body)
+            .ok()
+            .and_then(|e| crate::core::json::Members(&e).string("error").ok().map(str::to_string));
+        return match error {
+            Some(error) => Err(TokenError::Refused {
                 status: response.status,
                 // Only the registered-looking error code is kept; descriptions are logged by nobody.
-                error: e.error.chars().filter(|c| c.is_ascii_graphic()).take(64).collect(),
+                error: error.chars().filter(|c| c.is_ascii_graphic()).take(64).collect(),
             }),
-            Err(_) => Err(TokenError::HttpStatus(response.status)),
+            None => Err(TokenError::HttpStatus(response.status)),
         };
     }
-    let raw: RawTokenResponse = crate::core::json::from_object_slice(&response.body).map_err(TokenError::Malformed)?;
-    if let Some(t) = &raw.token_type {
+    let document = crate::core::json::parse_object(&response.body).map_err(TokenError::Malformed)?;
+    let raw = crate::core::json::Members(&document);
+    let id_token = raw.opt_string("id_token").map_err(TokenError::Malformed)?;
+    let access_token = raw.opt_string("access_token").map_err(TokenError::Malformed)?;
+    if let Some(t) = raw.opt_string("token_type").map_err(TokenError::Malformed)? {
         if !t.eq_ignore_ascii_case("bearer") && !t.eq_ignore_ascii_case("dpop") {
             return Err(TokenError::NotBearer(t.chars().take(32).collect()));
         }
     }
-    let id_token = raw.id_token.filter(|t| !t.is_empty()).ok_or(TokenError::NoIdToken)?;
-    Ok(TokenResponse { id_token: Secret::new(id_token), access_token: raw.access_token.map(Secret::new) })
+    let id_token = id_token.filter(|t| !t.is_empty()).ok_or(TokenError::NoIdToken)?;
+    Ok(TokenResponse {
+        id_token: Secret::new(id_token.to_string()),
+        access_token: access_token.map(|t| Secret::new(t.to_string())),
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The UserInfo request (OIDC Core §5.3), used when the ID token does not carry the email.
 //! The response's `sub` must equal the ID token's `sub` (§5.3.2), or it describes someone else.
 
-use serde::Deserialize;
 use thiserror::Error;
 
 use crate::core::fetch::{CachePolicy, HttpRequest, HttpResponse};
@@ -20,17 +19,13 @@ pub fn userinfo_request(endpoint: &str, access_token: &str) -> HttpRequest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {
     pub sub: String,
-    #[serde(default)]
     pub email: Option<String>,
-    #[serde(default)]
     pub email_verified: Option<EmailVerified>,
-    #[serde(default)]
     pub name: Option<String>,
     /// Every claim, for configured claim mappings.
-    #[serde(skip)]
     pub all_claims: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -58,12 +53,17 @@ pub fn parse_userinfo(response: &HttpResponse, expected_sub: &str) -> Result<Use
     if response.body.len() > MAX_USERINFO_BYTES {
         return Err(UserInfoError::Malformed("the response is too large".into()));
     }
-    let mut info: UserInfo = crate::core::json::from_object_slice(&response.body).map_err(UserInfoError::Malformed)?;
-    if info.sub != expected_sub {
+    let all_claims = crate::core::json::parse_object(&response.body).map_err(UserInfoError::Malformed)?;
+    let m = crate::core::json::Members(&all_claims);
+    let sub = m.string("sub").map_err(UserInfoError::Malformed)?.to_string();
+    let optional = |name: &str| m.opt_string(name).map(|v| v.map(str::to_string)).map_err(UserInfoError::Malformed);
+    let (email, name) = (optional("email")?, optional("name")?);
+    let email_verified =
+        m.get("email_verified").map(EmailVerified::read).transpose().map_err(UserInfoError::Malformed)?;
+    if sub != expected_sub {
         return Err(UserInfoError::SubjectMismatch);
     }
-    info.all_claims = serde_json::from_slice(&response.body).map_err(|e| UserInfoError::Malformed(e.to_string()))?;
-    Ok(info)
+    Ok(UserInfo { sub, email, email_verified, name, all_claims })
 }
 
 #[cfg(test)]

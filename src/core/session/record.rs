@@ -173,7 +173,7 @@ impl Session {
     /// The session sealed in one cookie value, if its seal is ours (whatever its times say).
     pub fn open(value: &str, cookie_name: &str, keys: &KeyRing) -> Option<Session> {
         let bytes = keys.open(Purpose::Session, cookie_name, value)?;
-        crate::core::json::from_object_slice(&bytes).ok()
+        crate::core::json::own_document(&bytes).ok()
     }
 
     /// Unexpired, and not issued in the future (beyond 5 minutes of clock skew).

@@ -301,7 +301,7 @@ impl RevocationPage {
     /// Read the log's answer to `since`. An entry that is not a revocation of the shape edge-auth writes (an
     /// object) is counted as unreadable, not taken for one; an answer of any other shape is an error.
     pub fn from_log_answer(text: &[u8]) -> Result<RevocationPage, String> {
-        let answer: LogAnswer = crate::core::json::from_object_slice(text)?;
+        let answer: LogAnswer = crate::core::json::own_document(text)?;
         let mut page = RevocationPage {
             generation: answer.generation,
             next: answer.next,
@@ -311,7 +311,7 @@ impl RevocationPage {
         for row in answer.entries {
             // From its text by the one serde_json reader (`from_value` is a second deserializer), as an object
             // only (an array would be read by position).
-            match crate::core::json::from_object_slice::<Revocation>(row.entry.to_string().as_bytes()) {
+            match crate::core::json::own_document::<Revocation>(row.entry.to_string().as_bytes()) {
                 Ok(r) => page.entries.push(r),
                 Err(_) => page.unreadable += 1,
             }

@@ -70,7 +70,7 @@ impl LoginTransaction {
     pub fn from_cookie_header(header: &str, cookie_name: &str, keys: &KeyRing, now: u64) -> Option<LoginTransaction> {
         cookie_values(header, cookie_name).find_map(|value| {
             let bytes = keys.open(Purpose::LoginTransaction, cookie_name, value)?;
-            let t: LoginTransaction = crate::core::json::from_object_slice(&bytes).ok()?;
+            let t: LoginTransaction = crate::core::json::own_document(&bytes).ok()?;
             (t.expires_at > now).then_some(t)
         })
     }
