@@ -13,6 +13,7 @@
 //
 // A diagnostic, not part of `bash scripts/bench.sh` (which reports the bare / edge-auth / hono figures):
 //   node bench/cold.mjs [--runs 7] [--saml] [--v8-flags A,B] [--build DIR] [--stages bare,edge-auth] [--log-latency MS]
+//                       [--compare DIR]      (one more stage: the deployed worker from another build DIR, interleaved)
 //                       [--markdown FILE]   (appends the table as a section to FILE: scripts/bench.sh, docs/benchmark.md)   (--saml: the same stages for build-saml/;
 //                                               --v8-flags: V8 flags for every workerd, e.g. --liftoff-only)
 // Each difference between neighbours is what that stage adds. Timings vary by a few ms from run to run: compare
@@ -105,8 +106,28 @@ export default {
 };
 for (const [name, source] of Object.entries(STAGES)) writeFileSync(path.join(edgeDir, buildDir, `stage-${name}.mjs`), source);
 
+// --compare DIR: another build of the same variant as one more stage ("compare", the deployed worker from DIR), run
+// interleaved with the others: an A/B of two builds within one run, where the machine's drift is shared.
+const compareBuild = opt('compare', '');
+
 async function configFor(stage, port) {
   if (stage === 'bare' || stage === 'edge-auth') return sc.configFor(stage === 'bare' ? 'bare' : edgeId, port, { v8Flags });
+  if (stage === 'compare') {
+    const dir = path.join(edgeDir, 'stage-compare');
+    mkdirSync(dir, { recursive: true });
+    const files = ['index.js', 'edge_auth_worker.mjs', 'replay_guard.mjs', 'revocation_log.mjs'];
+    for (const f of [...files, 'index_bg.wasm']) copyFileSync(path.join(path.resolve(ROOT, compareBuild), f), path.join(dir, f));
+    for (const f of ['assets.js', 'assets-manifest.js']) copyFileSync(path.join(edgeDir, f), path.join(dir, f));
+    return writeConfig({
+      dir,
+      port,
+      v8Flags,
+      modules: [...files.map((f) => ({ name: f, type: 'esModule', file: f })), { name: 'index_bg.wasm', type: 'wasm', file: 'index_bg.wasm' }],
+      durableObjects: [{ binding: 'REPLAY_GUARD', className: 'ReplayGuard' }, { binding: 'REVOCATION_LOG', className: 'RevocationLog' }],
+      textBindings: sc.textBindingsFor(edgeId),
+      loopbackOutbound: true,
+    });
+  }
   if (stage === 'handler-no-log') {
     const dir = path.join(edgeDir, 'stage-handler-no-log');
     mkdirSync(dir, { recursive: true });
@@ -145,9 +166,9 @@ async function configFor(stage, port) {
   });
 }
 
-const STAGE_ORDER = ['bare', 'wasm-module', 'instance', 'gate-call', 'construct', 'handler-no-log', 'revocation-read', 'edge-auth'];
+const STAGE_ORDER = ['bare', 'wasm-module', 'instance', 'gate-call', 'construct', 'handler-no-log', 'revocation-read', 'edge-auth', ...(compareBuild ? ['compare'] : [])];
 // --stages bare,edge-auth: only these (an A/B of two builds needs only the ends)
-const ORDER = opt('stages', STAGE_ORDER.join(',')).split(',').filter((st) => STAGE_ORDER.includes(st));
+const ORDER = [...new Set([...opt('stages', STAGE_ORDER.join(',')).split(','), ...(compareBuild ? ['compare'] : [])])].filter((st) => STAGE_ORDER.includes(st));
 const samples = Object.fromEntries(ORDER.map((s) => [s, []]));
 console.log(`cold start by stage (${edgeId}, ${buildDir}/), ${runs} runs after one discarded, interleaved${v8Flags.length ? `; V8 flags ${v8Flags.join(' ')}` : ''}${logLatency ? `; the revocation log answers ${logLatency} ms late` : ''}`);
 for (let i = 0; i <= runs; i++) {
@@ -171,10 +192,11 @@ const STAGE_TEXT = {
   'handler-no-log': '+ the full handler, Durable Objects unbound (it fails closed): V8 compiling what the first request runs',
   'revocation-read': 'the glue + one revocation-log read (the Durable Object, SQLite storage), no handler',
   'edge-auth': 'edge-auth as deployed: the handler and the revocation-log read',
+  compare: `edge-auth as deployed, from ${compareBuild}`,
 };
 // What each stage adds to: the stage it builds on (the revocation read is measured on the bare instance; the
 // deployed worker adds the read to the handler)
-const BASE = { 'wasm-module': 'bare', instance: 'wasm-module', 'gate-call': 'instance', construct: 'gate-call', 'handler-no-log': 'construct', 'revocation-read': 'instance', 'edge-auth': 'handler-no-log' };
+const BASE = { compare: 'edge-auth', 'wasm-module': 'bare', instance: 'wasm-module', 'gate-call': 'instance', construct: 'gate-call', 'handler-no-log': 'construct', 'revocation-read': 'instance', 'edge-auth': 'handler-no-log' };
 const lines = ['| stage | median ms | fastest ms | adds (median), over |', '|---|---:|---:|---|'];
 for (const stage of ORDER) {
   const m = median(samples[stage]);

@@ -59,8 +59,14 @@ export class RevocationLog extends DurableObject {
     const stored = meta.has("last_seq") && Number.isSafeInteger(kept) && kept >= 0 ? kept : undefined;
     this.generation = stored !== undefined && meta.has("generation") ? meta.get("generation") : crypto.randomUUID();
     this.lastSeq = Math.max(stored ?? 0, this.sql.exec("SELECT COALESCE(MAX(seq), 0) AS s FROM revocations").one().s);
-    this.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('generation', ?)", this.generation);
-    this.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('last_seq', ?)", String(this.lastSeq));
+    // Written only when they change: a start of the object (every few minutes of quiet, in every deployment) is
+    // otherwise a read, not two row writes.
+    if (meta.get("generation") !== this.generation) {
+      this.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('generation', ?)", this.generation);
+    }
+    if (meta.get("last_seq") !== String(this.lastSeq)) {
+      this.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('last_seq', ?)", String(this.lastSeq));
+    }
     // Counts, read once when the object starts and kept as rows come and go (a write under a flood must not
     // count the table).
     this.counts = new Map(); // "connector\0unauthenticated" -> rows
