@@ -1,6 +1,6 @@
-//! Strict JSON for every document that comes from outside: ID and logout token headers and claims, discovery,
-//! JWKS, token and UserInfo responses, Facebook's Graph answers, the revocation log's pages, `AUTH_CONFIG` and
-//! the assertion key.
+//! Strict JSON for every document the worker reads: from outside, ID and logout token headers and claims,
+//! discovery, JWKS, token and UserInfo responses, Facebook's Graph answers, `AUTH_CONFIG` and the assertion key;
+//! and our own, the sealed session and transaction cookies and the revocation log's pages.
 //!
 //! - A document is read into a [`Value`] by one reader, [`parse`], which refuses a member name given twice in
 //!   any object at any depth (`{"alg":"RS256","alg":"none"}`, `{"groups":[],"groups":["admins"]}`): two
@@ -13,7 +13,9 @@
 //!   `exp`", "invalid type: sequence, expected a string") but never a value from the document in them.
 //!
 //! One reader instead of a derived `Deserialize` per document type: each derive instantiated serde_json's struct
-//! visitor again (about 60 KB of the worker's wasm for a dozen types).
+//! visitor again (about 60 KB of the worker's wasm for a dozen types), and any derive brings serde's "invalid
+//! type: floating point" message and with it Rust's float formatting (15 KB). Types we write keep their derived
+//! `Serialize`; nothing in the crate derives `Deserialize` (scripts/size.mjs's budget would show one coming back).
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -35,15 +37,6 @@ pub fn parse_object(bytes: &[u8]) -> Result<Object, String> {
         Value::Object(members) => Ok(members),
         _ => Err("expected a JSON object".into()),
     }
-}
-
-/// One of our own documents — the sealed session and transaction cookies (authenticated encryption), the
-/// revocation log's entries (written by the worker) — into its derived type; an object only.
-pub fn own_document<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err("expected a JSON object".into());
-    }
-    serde_json::from_slice(bytes).map_err(|e| e.to_string())
 }
 
 /// A [`Value`] whose objects have no member twice.
@@ -178,8 +171,24 @@ impl<'a> Members<'a> {
             .map(Some)
     }
 
+    /// A boolean that must be there.
+    pub fn bool(&self, name: &str) -> Result<bool, String> {
+        let v = self.required(name)?;
+        v.as_bool().ok_or_else(|| invalid_type(name, v, "a boolean"))
+    }
+
     pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, String> {
         self.get(name).map(|v| v.as_bool().ok_or_else(|| invalid_type(name, v, "a boolean"))).transpose()
+    }
+
+    /// A non-negative integer that must be there.
+    pub fn u64(&self, name: &str) -> Result<u64, String> {
+        let v = self.required(name)?;
+        v.as_u64().ok_or_else(|| invalid_type(name, v, "an unsigned integer"))
+    }
+
+    pub fn opt_u64(&self, name: &str) -> Result<Option<u64>, String> {
+        self.get(name).map(|v| v.as_u64().ok_or_else(|| invalid_type(name, v, "an unsigned integer"))).transpose()
     }
 
     /// An integer (a number with a fraction or an exponent is not one).

@@ -17,7 +17,7 @@
 
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::core::b64;
 use crate::core::config::{ConfigError, SamlConnector, SamlIdp, XmlProtocol};
@@ -62,7 +62,8 @@ const MAX_SAML_RESPONSE_CHARS: usize = 360 * 1024;
 /// An SP-initiated sign-in in progress (SAML or WS-Federation): what the ACS or reply URL needs to finish it in
 /// this browser. Sealed in the SAML transaction cookie (its own purpose and name: never read as an OpenID Connect
 /// transaction, and the other way); bound to its connector, whose id no connector of the other protocol has.
-#[derive(Serialize, Deserialize)]
+/// Written as JSON with serde (`Serialize`), read back by [`SamlTransaction::read`].
+#[derive(Serialize)]
 pub(super) struct SamlTransaction {
     /// Connector id.
     #[serde(rename = "c")]
@@ -90,6 +91,21 @@ pub(super) struct SamlTransaction {
 }
 
 impl SamlTransaction {
+    /// The transaction from its sealed JSON's members (the names `Serialize` writes).
+    fn read(document: &crate::core::json::Object) -> Result<SamlTransaction, String> {
+        let m = crate::core::json::Members(document);
+        let string = |name: &str| m.string(name).map(str::to_string);
+        Ok(SamlTransaction {
+            connector: string("c")?,
+            relay_state: string("s")?,
+            request_id: string("i")?,
+            claim_secret: string("k")?,
+            return_to: string("r")?,
+            acs_url: string("a")?,
+            expires_at: m.u64("e")?,
+        })
+    }
+
     /// A new transaction for `connector`, started at `origin`, with fresh random handle and claim secret.
     pub(super) fn start<P: Platform>(
         flow: &Flow<'_, P>,
@@ -124,7 +140,7 @@ impl SamlTransaction {
     fn from_cookie_header(header: &str, cookie_name: &str, keys: &KeyRing, now: u64) -> Option<SamlTransaction> {
         cookie_values(header, cookie_name).find_map(|value| {
             let bytes = keys.open(Purpose::SamlTransaction, cookie_name, value)?;
-            let t: SamlTransaction = crate::core::json::own_document(&bytes).ok()?;
+            let t = SamlTransaction::read(&crate::core::json::parse_object(&bytes).ok()?).ok()?;
             (t.expires_at > now).then_some(t)
         })
     }

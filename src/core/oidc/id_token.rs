@@ -334,7 +334,13 @@ impl ExpectedHashes {
         expect: &Expectations<'_>,
     ) -> Result<ExpectedHashes, IdTokenError> {
         if hash == HashAlg::Sha256 {
-            return Ok(ExpectedHashes::software(hash, expect));
+            // Not `software(hash, ..)`: that one is generic over the hash and would bring SHA-384/512's code
+            // into the worker, which asks WebCrypto for them below.
+            let half_sha256 = |value: &str| left_half_b64(&<sha2::Sha256 as sha2::Digest>::digest(value.as_bytes()));
+            return Ok(ExpectedHashes {
+                at_hash: expect.access_token.map(half_sha256),
+                c_hash: expect.code.map(half_sha256),
+            });
         }
         let mut out = ExpectedHashes::default();
         for (value, slot) in [(expect.access_token, &mut out.at_hash), (expect.code, &mut out.c_hash)] {

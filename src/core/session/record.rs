@@ -1,6 +1,6 @@
 //! The session: what a signed-in visitor carries. Only what the session needs, never the IdP's tokens.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::core::config::session::SessionSettings;
 use crate::core::ports::{CryptoError, Rng};
@@ -32,7 +32,8 @@ pub enum SealError {
     Encryption,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Written as JSON with serde (`Serialize`), read back by [`Session::read`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Session {
     pub sub: String,
     pub email: String,
@@ -173,7 +174,26 @@ impl Session {
     /// The session sealed in one cookie value, if its seal is ours (whatever its times say).
     pub fn open(value: &str, cookie_name: &str, keys: &KeyRing) -> Option<Session> {
         let bytes = keys.open(Purpose::Session, cookie_name, value)?;
-        crate::core::json::own_document(&bytes).ok()
+        Session::read(&crate::core::json::parse_object(&bytes).ok()?).ok()
+    }
+
+    /// The session from its sealed JSON's members (the names `Serialize` writes).
+    fn read(document: &crate::core::json::Object) -> Result<Session, String> {
+        let m = crate::core::json::Members(document);
+        let string = |name: &str| m.string(name).map(str::to_string);
+        let optional = |name: &str| m.opt_string(name).map(|v| v.map(str::to_string));
+        Ok(Session {
+            sub: string("sub")?,
+            email: string("email")?,
+            name: optional("name")?,
+            connector: string("cid")?,
+            iss: string("iss")?,
+            iat: m.u64("iat")?,
+            exp: m.u64("exp")?,
+            sid: optional("sid")?,
+            renewed_at: m.opt_u64("ra")?.unwrap_or(0),
+            groups: m.opt_strings("g")?.unwrap_or_default(),
+        })
     }
 
     /// Unexpired, and not issued in the future (beyond 5 minutes of clock skew).

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Longest IdP session id (`sid`) and subject (`sub`) a session keeps, and so a revocation names.
 pub const MAX_SID_LEN: usize = 255;
@@ -23,7 +23,7 @@ pub trait RevocableSession {
 }
 
 /// What was revoked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Revocation {
     #[serde(rename = "k")]
     pub kind: RevocationKind,
@@ -50,7 +50,7 @@ pub struct Revocation {
     pub until: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RevocationKind {
     /// One IdP session (`iss` + `sid`).
@@ -70,6 +70,27 @@ const MAX_STORED_ISS_LEN: usize = 512;
 const MAX_STORED_CONNECTOR_LEN: usize = 128;
 
 impl Revocation {
+    /// An entry as the log holds it (the names `Serialize` writes).
+    fn read(entry: &crate::core::json::Object) -> Result<Revocation, String> {
+        let m = crate::core::json::Members(entry);
+        let kind = match m.string("k")? {
+            "sid" => RevocationKind::Sid,
+            "sub" => RevocationKind::Sub,
+            "session" => RevocationKind::Session,
+            "csid" => RevocationKind::ConnectorSid,
+            _ => return Err("an unknown kind of revocation".into()),
+        };
+        Ok(Revocation {
+            kind,
+            iss: m.string("i")?.to_string(),
+            value: m.string("v")?.to_string(),
+            at: m.u64("a")?,
+            connector: m.opt_string("c")?.unwrap_or_default().to_string(),
+            unauthenticated: m.opt_bool("u")?.unwrap_or(false),
+            until: m.opt_u64("x")?.unwrap_or(0),
+        })
+    }
+
     /// A stable key for the store (no raw identifiers in key names).
     pub fn store_key(&self) -> String {
         use sha2::{Digest, Sha256};
@@ -283,37 +304,30 @@ pub struct RevocationPage {
     pub more: bool,
 }
 
-/// The log's answer to `since`, as the worker's JSON reader reads it (src/js/revocation_log.mjs).
-#[derive(Deserialize)]
-struct LogAnswer {
-    generation: String,
-    next: u64,
-    more: bool,
-    entries: Vec<LogRow>,
-}
-
-#[derive(Deserialize)]
-struct LogRow {
-    entry: serde_json::Value,
-}
-
 impl RevocationPage {
     /// Read the log's answer to `since`. An entry that is not a revocation of the shape edge-auth writes (an
     /// object) is counted as unreadable, not taken for one; an answer of any other shape is an error.
     pub fn from_log_answer(text: &[u8]) -> Result<RevocationPage, String> {
-        let answer: LogAnswer = crate::core::json::own_document(text)?;
+        // {"generation": "...", "next": n, "more": b, "entries": [{"seq": n, "entry": {...}}, ...]}
+        // (src/js/revocation_log.mjs `since`).
+        let answer = crate::core::json::parse_object(text)?;
+        let m = crate::core::json::Members(&answer);
+        let rows = match m.required("entries")? {
+            serde_json::Value::Array(rows) => rows,
+            other => return Err(crate::core::json::invalid_type("entries", other, "a sequence")),
+        };
         let mut page = RevocationPage {
-            generation: answer.generation,
-            next: answer.next,
-            more: answer.more,
+            generation: m.string("generation")?.to_string(),
+            next: m.u64("next")?,
+            more: m.bool("more")?,
             ..RevocationPage::default()
         };
-        for row in answer.entries {
-            // From its text by the one serde_json reader (`from_value` is a second deserializer), as an object
-            // only (an array would be read by position).
-            match crate::core::json::own_document::<Revocation>(row.entry.to_string().as_bytes()) {
-                Ok(r) => page.entries.push(r),
-                Err(_) => page.unreadable += 1,
+        for row in rows {
+            let row = row.as_object().ok_or("an entry of the log's answer is not an object")?;
+            let entry = crate::core::json::Members(row).required("entry")?;
+            match entry.as_object().map(Revocation::read) {
+                Some(Ok(r)) => page.entries.push(r),
+                _ => page.unreadable += 1,
             }
         }
         Ok(page)
@@ -465,7 +479,7 @@ mod tests {
         for member in [r#""c":"entra""#, r#""u":true"#, r#""a":1,"#, r#""x":1000"#] {
             assert!(json.contains(member), "{member} in {json}");
         }
-        assert_eq!(serde_json::from_str::<Revocation>(&json).unwrap(), anonymous);
+        assert_eq!(read(&json), anonymous);
         assert!(!serde_json::to_string(&csid("entra", "s1")).unwrap().contains(r#""u""#), "absent when false");
     }
 
@@ -479,11 +493,23 @@ mod tests {
         assert!(!rev(RevocationKind::Sid, "https://idp.example", "", 1).is_well_formed());
         assert!(!rev(RevocationKind::Sub, &"i".repeat(513), "u", 1).is_well_formed());
         // Entries written before the connector was recorded still read.
-        let old: Revocation = serde_json::from_str(r#"{"k":"sid","i":"https://idp.example","v":"s1","a":5}"#).unwrap();
+        let old = read(r#"{"k":"sid","i":"https://idp.example","v":"s1","a":5}"#);
         assert!(old.is_well_formed() && old.connector.is_empty());
-        let new: Revocation =
-            serde_json::from_str(r#"{"k":"csid","i":"","v":"s1","a":5,"c":"entra","x":1000}"#).unwrap();
+        let new = read(r#"{"k":"csid","i":"","v":"s1","a":5,"c":"entra","x":1000}"#);
         assert_eq!(new, Revocation { at: 5, ..csid("entra", "s1") });
+        // Every kind reads back as written; an unknown kind or a member of another type does not read.
+        for kind in [RevocationKind::Sid, RevocationKind::Sub, RevocationKind::Session, RevocationKind::ConnectorSid] {
+            let r = Revocation { kind, ..csid("entra", "s1") };
+            assert_eq!(read(&serde_json::to_string(&r).unwrap()), r);
+        }
+        let unreadable = |json: &str| Revocation::read(&crate::core::json::parse_object(json.as_bytes()).unwrap());
+        assert!(unreadable(r#"{"k":"all","i":"","v":"s1","a":5}"#).is_err());
+        assert!(unreadable(r#"{"k":"sid","i":"x","v":"s1","a":"5"}"#).is_err());
+        assert!(unreadable(r#"{"k":"sid","i":"x","v":"s1","a":5,"u":"yes"}"#).is_err());
+    }
+
+    fn read(json: &str) -> Revocation {
+        Revocation::read(&crate::core::json::parse_object(json.as_bytes()).unwrap()).unwrap()
     }
 
     #[test]

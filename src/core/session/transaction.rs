@@ -3,7 +3,7 @@
 //! Carried in a short-lived signed cookie (purpose "login-transaction"), cleared by the callback whatever
 //! its outcome, so each transaction is used at most once by a browser.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::core::secret::Secret;
 use crate::core::session::codec::{KeyRing, Purpose};
@@ -12,7 +12,8 @@ use crate::core::session::cookies::cookie_values;
 /// How long a visitor has to complete the sign-in at the IdP.
 pub const LOGIN_TRANSACTION_TTL_SECONDS: u64 = 600;
 
-#[derive(Serialize, Deserialize)]
+/// Written as JSON with serde (`Serialize`), read back by [`LoginTransaction::read`].
+#[derive(Serialize)]
 pub struct LoginTransaction {
     /// Connector id.
     #[serde(rename = "c")]
@@ -34,19 +35,15 @@ pub struct LoginTransaction {
     pub expires_at: u64,
 }
 
-/// A [`Secret`] written into (and read from) the sealed cookie only: `Secret` itself has no serde impls, so no
-/// other serialisation can carry it by accident.
+/// A [`Secret`] written into the sealed cookie only: `Secret` itself has no serde impls, so no other
+/// serialisation can carry it by accident.
 mod sealed_secret {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::Serializer;
 
     use crate::core::secret::Secret;
 
     pub fn serialize<S: Serializer>(secret: &Secret<String>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(secret.expose())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secret<String>, D::Error> {
-        String::deserialize(d).map(Secret::new)
     }
 }
 
@@ -61,6 +58,21 @@ impl std::fmt::Debug for LoginTransaction {
 }
 
 impl LoginTransaction {
+    /// The transaction from its sealed JSON's members (the names `Serialize` writes).
+    fn read(document: &crate::core::json::Object) -> Result<LoginTransaction, String> {
+        let m = crate::core::json::Members(document);
+        let string = |name: &str| m.string(name).map(str::to_string);
+        Ok(LoginTransaction {
+            connector: string("c")?,
+            state: string("s")?,
+            nonce: string("n")?,
+            pkce_verifier: Secret::new(string("v")?),
+            return_to: string("r")?,
+            redirect_uri: string("u")?,
+            expires_at: m.u64("e")?,
+        })
+    }
+
     pub fn seal(&self, keys: &KeyRing, cookie_name: &str) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
         keys.seal(Purpose::LoginTransaction, cookie_name, &json)
@@ -70,7 +82,7 @@ impl LoginTransaction {
     pub fn from_cookie_header(header: &str, cookie_name: &str, keys: &KeyRing, now: u64) -> Option<LoginTransaction> {
         cookie_values(header, cookie_name).find_map(|value| {
             let bytes = keys.open(Purpose::LoginTransaction, cookie_name, value)?;
-            let t: LoginTransaction = crate::core::json::own_document(&bytes).ok()?;
+            let t = LoginTransaction::read(&crate::core::json::parse_object(&bytes).ok()?).ok()?;
             (t.expires_at > now).then_some(t)
         })
     }
