@@ -10,7 +10,8 @@
 //!   JSON *array* by position (`["RS256","kid"]` as `{"alg":"RS256","kid":"kid"}`); a hand reader over
 //!   [`Members`] cannot.
 //! - Members are read by name through [`Members`], with serde's wording for the errors ("missing field
-//!   `exp`", "invalid type: sequence, expected a string") but never a value from the document in them.
+//!   `exp`", "invalid type: sequence, expected a string"). No value from the document is put in them; a member
+//!   name is, when it is short printable ASCII (the reader's "duplicate field `alg`").
 //!
 //! One reader instead of a derived `Deserialize` per document type: each derive instantiated serde_json's struct
 //! visitor again (about 60 KB of the worker's wasm for a dozen types), and any derive brings serde's "invalid
@@ -140,6 +141,11 @@ pub fn invalid_type(name: &str, found: &Value, expected: &str) -> String {
 pub struct Members<'a>(pub &'a Object);
 
 impl<'a> Members<'a> {
+    /// Whether the member is there at all, `null` included (for members that must not be there).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
     /// The member, unless absent or `null`.
     pub fn get(&self, name: &str) -> Option<&'a Value> {
         self.0.get(name).filter(|v| !v.is_null())
@@ -227,6 +233,20 @@ mod tests {
         // A name that is not short printable ASCII is not echoed.
         let e = parse_object("{\"\u{1F600}\":1,\"\u{1F600}\":2}".as_bytes()).unwrap_err();
         assert!(e.contains("not shown") && !e.contains('\u{1F600}'), "{e}");
+    }
+
+    #[test]
+    fn what_serde_json_refuses_stays_refused() {
+        // Nesting beyond serde_json's limit of 128, numbers out of f64's range, lone surrogates, invalid UTF-8.
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        assert!(parse(deep.as_bytes()).is_err());
+        assert!(parse(format!("{}1{}", "[".repeat(100), "]".repeat(100)).as_bytes()).is_ok());
+        assert!(parse(b"1e400").is_err());
+        assert!(parse_object(br#"{"v":"\ud800"}"#).is_err(), "a lone surrogate escape");
+        assert!(parse_object(br#"{"v":"\ud83d\ude00"}"#).is_ok(), "a surrogate pair");
+        assert!(parse_object(b"{\"v\":\"\xff\"}").is_err(), "invalid UTF-8");
+        // A very large integer reads as a float, as serde_json's own Value reads it.
+        assert_eq!(parse(b"18446744073709551616").unwrap(), serde_json::json!(18446744073709551616.0));
     }
 
     #[test]

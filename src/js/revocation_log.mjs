@@ -39,6 +39,13 @@ const CONNECTOR = /^[A-Za-z0-9_.-]{0,128}$/;
 // values, an issuer, a connector id).
 const MAX_ENTRY_LENGTH = 2_048;
 
+// Every string of a parsed entry, names included, is well-formed UTF-16.
+function wellFormed(value) {
+  if (typeof value === "string") return value.isWellFormed();
+  if (value === null || typeof value !== "object") return true;
+  return Object.entries(value).every(([name, v]) => name.isWellFormed() && wellFormed(v));
+}
+
 export class RevocationLog extends DurableObject {
   constructor(ctx, env) {
     super(ctx, env);
@@ -131,6 +138,9 @@ export class RevocationLog extends DurableObject {
     if (e === null || typeof e !== "object" || Array.isArray(e) || typeof connector !== "string" || !CONNECTOR.test(connector)) {
       throw new Error("RevocationLog: malformed entry");
     }
+    // Well-formed text only: a lone surrogate (raw, or as a "\ud800" escape in the JSON) would be stored as an
+    // escape the worker's JSON reader refuses.
+    if (!wellFormed(e)) throw new Error("RevocationLog: malformed entry");
     if (!Number.isSafeInteger(e.a) || !Number.isSafeInteger(e.x) || e.x <= now || e.x > now + limits.maxTtl) {
       throw new Error(`RevocationLog: an entry needs a time "a" and an end "x" within ${limits.maxTtl} s`);
     }
@@ -169,7 +179,9 @@ export class RevocationLog extends DurableObject {
       connector,
       unauthenticated ? 1 : 0,
       e.x,
-      entry,
+      // What was read here, written again: a member named twice is stored once, as this object counted it. The
+      // worker's reader refuses a name given twice; an entry it cannot read would be one revocation lost.
+      JSON.stringify(e),
     );
     this.#add(connector, unauthenticated, 1);
     await this.#schedulePurge(e.x);

@@ -610,6 +610,24 @@ mod tests {
         }
     }
 
+    /// A member named twice inside one key makes the whole set unreadable (the reader refuses the document),
+    /// not that key alone: which `n` would be the key's is not for us to guess, and no IdP publishes such a set.
+    /// A key of members of the wrong type is skipped, as before.
+    #[test]
+    fn a_member_named_twice_in_a_key_refuses_the_set() {
+        let text = String::from_utf8(jwks(&[rsa("r"), rsa("s")])).unwrap().replacen(
+            r#""kid":"s""#,
+            r#""kid":"s","kid":"r""#,
+            1,
+        );
+        assert!(
+            matches!(parse_jwks(text.as_bytes()), Err(JwksError::Malformed(m)) if m.contains("duplicate field `kid`"))
+        );
+        let typed = serde_json::json!({"kty":"RSA","kid":"t","n":rsa_n(2048),"e":"AQAB","key_ops":"verify"});
+        let set = parse_jwks(&jwks(&[typed, rsa("r")])).unwrap();
+        assert_eq!((set.keys.len(), set.skipped), (1, 1));
+    }
+
     /// SHA-1 is a SAML concession (`allow_sha1`, src/core/xml/dsig.rs), never a JOSE algorithm: no name gives it,
     /// and a JWK that declares it is skipped.
     #[test]

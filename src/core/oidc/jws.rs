@@ -103,17 +103,18 @@ impl UntrustedJws {
         }) {
             return Err(JwsError::BadHeader("malformed certificate thumbprint (x5t)".into()));
         }
-        if header.get("enc").is_some() {
+        // Present at all, `null` included: these members have no `null` form, and we implement none of them.
+        if header.has("enc") {
             return Err(JwsError::UnexpectedType("JWE".into()));
         }
-        if let Some(crit) = header.get("crit") {
+        if let Some(crit) = header.0.get("crit") {
             let names = match crit {
                 serde_json::Value::Array(a) => a.iter().map(|v| v.to_string()).collect(),
                 other => vec![other.to_string()],
             };
             return Err(JwsError::Critical(names));
         }
-        if header.get("b64").is_some() {
+        if header.has("b64") {
             // RFC 7797 unencoded payloads must be marked critical; without crit it is still not ours to honour.
             return Err(JwsError::Critical(vec!["b64".into()]));
         }
@@ -208,6 +209,14 @@ mod tests {
             Err(JwsError::UnexpectedType(_))
         ));
         assert!(matches!(UntrustedJws::parse(&token(r#"{"alg":"RS256","b64":false}"#)), Err(JwsError::Critical(_))));
+        // Present as `null` is present: none of them has a `null` form.
+        for (header, critical) in [(r#"{"alg":"RS256","crit":null}"#, true), (r#"{"alg":"RS256","b64":null}"#, true)] {
+            assert_eq!(matches!(UntrustedJws::parse(&token(header)), Err(JwsError::Critical(_))), critical, "{header}");
+        }
+        assert!(matches!(
+            UntrustedJws::parse(&token(r#"{"alg":"RS256","enc":null}"#)),
+            Err(JwsError::UnexpectedType(_))
+        ));
         assert!(matches!(
             UntrustedJws::parse(&token(r#"{"alg":"RS256","typ":"logout+jwt"}"#)),
             Err(JwsError::UnexpectedType(_))

@@ -113,7 +113,8 @@ impl<'a> RawClaims<'a> {
             exp: m.get("exp").map(|v| NumericDate::read("exp", v)).transpose()?,
             jti: m.opt_string("jti")?,
             events: m.opt_object("events")?,
-            nonce: m.get("nonce"),
+            // "MUST NOT contain a nonce Claim": present at all, `null` included.
+            nonce: m.0.get("nonce"),
             sid: m.opt_string("sid")?,
             sub: m.opt_string("sub")?,
         })
@@ -168,6 +169,21 @@ mod tests {
         assert_eq!(check(&with("events", json!({ BACKCHANNEL_LOGOUT_EVENT: "yes" }))), Err(LogoutTokenError::NoEvent));
         assert_eq!(check(&with("events", json!({ "http://other/event": {} }))), Err(LogoutTokenError::NoEvent));
         assert_eq!(check(&with("nonce", json!("n"))), Err(LogoutTokenError::Nonce));
+        assert_eq!(check(&with("nonce", json!(null))), Err(LogoutTokenError::Nonce), "present as null is present");
+        // A claim named twice, at the top or inside `events`: refused whole, never read as its last value.
+        for text in [
+            format!(
+                r#"{{"iss":"https://idp.example","aud":"edge","iat":{},"jti":"j1","sid":"s1","sid":"s2","events":{{"{BACKCHANNEL_LOGOUT_EVENT}":{{}}}}}}"#,
+                NOW - 5
+            ),
+            format!(
+                r#"{{"iss":"https://idp.example","aud":"edge","iat":{},"jti":"j1","sid":"s1","events":{{"{BACKCHANNEL_LOGOUT_EVENT}":{{}},"{BACKCHANNEL_LOGOUT_EVENT}":1}}}}"#,
+                NOW - 5
+            ),
+        ] {
+            let e = validate_logout_claims(text.as_bytes(), "https://idp.example", "edge", NOW, 60).unwrap_err();
+            assert!(matches!(&e, LogoutTokenError::Malformed(m) if m.contains("duplicate field")), "{e:?}");
+        }
         assert_eq!(check(&without("sid")), Err(LogoutTokenError::NoSubject));
         assert!(matches!(check(&without("iat")), Err(LogoutTokenError::Malformed(_))));
         assert!(matches!(
