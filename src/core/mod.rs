@@ -16,6 +16,7 @@ pub mod html;
 pub mod http;
 pub mod incoming;
 pub mod json;
+pub mod keyed_hash;
 pub mod location_cache;
 pub mod log;
 pub mod oidc;

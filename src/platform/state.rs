@@ -34,6 +34,12 @@ pub fn isolate_state(env: &Env) -> Rc<IsolateState> {
     if let Some(s) = STATE.with(|s| s.borrow().clone()) {
         return s;
     }
+    // The seed of the maps keyed by outside strings (core::keyed_hash), before any is filled. Without
+    // randomness (never in Workers) they keep std's address-derived keys.
+    let mut seed = [0u8; 16];
+    if getrandom::fill(&mut seed).is_ok() {
+        crate::core::keyed_hash::seed_isolate(seed);
+    }
     let state =
         Rc::new(IsolateState { ready: load(env), cache: IsolateCache::default(), documents: LocationCache::default() });
     STATE.with(|s| *s.borrow_mut() = Some(state.clone()));

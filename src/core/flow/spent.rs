@@ -2,8 +2,8 @@
 //! `state`, same transaction cookie) is refused before it reaches the IdP. The memory is per isolate; the
 //! transaction cookie's 10-minute expiry bounds what another isolate could accept.
 
+use crate::core::keyed_hash::KeyedHashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// How many spent login transactions an isolate remembers (expired ones are dropped first).
 pub const MAX_SPENT_TRANSACTIONS: usize = 10_000;
@@ -11,7 +11,7 @@ pub const MAX_SPENT_TRANSACTIONS: usize = 10_000;
 /// Spent `state`s (and `jti`s) with their expiry.
 #[derive(Default)]
 pub struct SpentTransactions {
-    spent: RefCell<HashMap<String, u64>>,
+    spent: RefCell<KeyedHashMap<String, u64>>,
 }
 
 impl SpentTransactions {

@@ -4,7 +4,7 @@
 //! Durable Object) and held in isolate memory ([`super::revocation_state`]), so the per-request check is a
 //! hash lookup.
 
-use std::collections::HashMap;
+use crate::core::keyed_hash::KeyedHashMap;
 
 use serde::Serialize;
 
@@ -141,7 +141,7 @@ struct Times {
 
 /// scope (issuer or connector) -> value -> times. Nested so that a lookup borrows the session's strings
 /// (no allocation).
-type ByScope = HashMap<String, HashMap<String, Times>>;
+type ByScope = KeyedHashMap<String, KeyedHashMap<String, Times>>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RevocationList {

@@ -27,6 +27,7 @@
 use std::cell::{Cell, RefCell};
 
 use crate::core::fetch::FetchError;
+use crate::core::keyed_hash::KeyedHashSet;
 use crate::core::log::{Event, Kind, Level};
 use crate::core::ports::{Log, RevocationStore};
 use crate::core::session::record::Session;
@@ -279,7 +280,7 @@ impl RevocationState {
             // one held and is not counted twice — else a log of 25,000 entries all repeated once would make every
             // running isolate refuse each reload from then on (its cursor never moves), and fail closed for good.
             let held = if delta.whole { 0 } else { list.len() };
-            let mut added: std::collections::HashSet<(RevocationKind, &str, &str)> = std::collections::HashSet::new();
+            let mut added: KeyedHashSet<(RevocationKind, &str, &str)> = KeyedHashSet::default();
             for r in &delta.entries {
                 if delta.whole || !list.contains(r) {
                     added.insert((r.kind, r.scope(), r.value.as_str()));

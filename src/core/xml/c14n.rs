@@ -22,7 +22,7 @@
 //! The parser has already resolved references, normalised line ends and attribute values and merged CDATA
 //! into text (see the parent module), which is the data model these rules are written for.
 
-use std::collections::HashMap;
+use crate::core::keyed_hash::KeyedHashMap;
 
 use super::{Element, XmlError, XML_NAMESPACE};
 
@@ -50,8 +50,12 @@ pub fn canonicalize<'a, 'input>(
     }
     let inclusive: Vec<&str> =
         options.inclusive_prefixes.iter().map(|p| if *p == "#default" { "" } else { *p }).collect();
-    let mut writer =
-        Writer { out: String::new(), rendered: HashMap::new(), inclusive: &inclusive, exclude: options.exclude };
+    let mut writer = Writer {
+        out: String::new(),
+        rendered: KeyedHashMap::default(),
+        inclusive: &inclusive,
+        exclude: options.exclude,
+    };
     writer.element(element);
     Ok(writer.out.into_bytes())
 }
@@ -60,7 +64,7 @@ struct Writer<'w, 'a, 'input> {
     out: String,
     /// Namespace declarations in effect in the output: for each prefix ("" is the default), the URIs the
     /// output ancestors utilized, innermost last. A map so that a look-up costs the same at any depth.
-    rendered: HashMap<&'a str, Vec<&'a str>>,
+    rendered: KeyedHashMap<&'a str, Vec<&'a str>>,
     inclusive: &'w [&'w str],
     exclude: Option<Element<'a, 'input>>,
 }
