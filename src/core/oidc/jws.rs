@@ -90,17 +90,14 @@ impl UntrustedJws {
         let alg_name = header.string("alg").map_err(JwsError::BadHeader)?;
         let kid = header.opt_string("kid").map_err(JwsError::BadHeader)?;
         let typ = header.opt_string("typ").map_err(JwsError::BadHeader)?;
-        // Never used, but refused when malformed (as jwt-compact's typed header did).
-        for name in ["cty", "jku", "x5u", "x5t", "x5t#S256"] {
-            header.opt_string(name).map_err(JwsError::BadHeader)?;
-        }
-        if header.opt_string("cty").ok().flatten().is_some_and(|c| !c.eq_ignore_ascii_case("json")) {
+        let string = |name: &str| header.opt_string(name).map_err(JwsError::BadHeader);
+        // `jku` and `x5u` are never used, but refused when malformed (as jwt-compact's typed header did).
+        let (cty, _, _) = (string("cty")?, string("jku")?, string("x5u")?);
+        let (x5t, x5t_s256) = (string("x5t")?, string("x5t#S256")?);
+        if cty.is_some_and(|c| !c.eq_ignore_ascii_case("json")) {
             return Err(JwsError::BadHeader("unsupported content type (cty)".into()));
         }
-        let thumbprints = [("x5t", 20), ("x5t#S256", 32)];
-        if thumbprints.iter().any(|(name, len)| {
-            header.opt_string(name).ok().flatten().is_some_and(|t| !thumbprint_is_well_formed(t, *len))
-        }) {
+        if [(x5t, 20), (x5t_s256, 32)].iter().any(|(t, len)| t.is_some_and(|t| !thumbprint_is_well_formed(t, *len))) {
             return Err(JwsError::BadHeader("malformed certificate thumbprint (x5t)".into()));
         }
         // Present at all, `null` included: these members have no `null` form, and we implement none of them.
